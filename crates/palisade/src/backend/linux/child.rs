@@ -1,0 +1,415 @@
+//! What runs in the new process between `clone` and `execve`, step by step.
+//!
+//! Everything here works on data prepared by the parent ([`ChildPlan`]) and makes only raw system
+//! calls: no allocation, no locks, so it is safe after cloning a multi-threaded process. A failed
+//! step is reported to the parent over the error pipe as `(step, errno, index)` and the process
+//! exits; the parent turns that into a typed [`crate::Error::Setup`].
+
+use super::sys::{self, Errno};
+use std::ffi::CString;
+use std::os::fd::RawFd;
+
+/// The steps of setting up a sandboxed process, in order. The parent names the failed one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Step {
+    WatchParent = 1,
+    WriteIdMaps,
+    MakeMountsPrivate,
+    CaptureWritableTrees,
+    MakeRootReadOnly,
+    BuildMinimalDev,
+    AttachWritableTree,
+    PinDirectory,
+    ProtectPath,
+    MaskDenyRead,
+    MountProc,
+    BringUpLoopback,
+    DropCapabilities,
+    ApplyLandlock,
+    ApplySeccomp,
+    StartCommand,
+    SetUpStdio,
+    ChangeDirectory,
+    Exec,
+}
+
+impl Step {
+    pub fn from_u32(v: u32) -> Option<Step> {
+        use Step::*;
+        [
+            WatchParent, WriteIdMaps, MakeMountsPrivate, CaptureWritableTrees, MakeRootReadOnly,
+            BuildMinimalDev, AttachWritableTree, PinDirectory, ProtectPath, MaskDenyRead, MountProc, BringUpLoopback,
+            DropCapabilities, ApplyLandlock, ApplySeccomp, StartCommand, SetUpStdio, ChangeDirectory,
+            Exec,
+        ]
+        .into_iter()
+        .find(|s| *s as u32 == v)
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Step::WatchParent => "watch the parent process",
+            Step::WriteIdMaps => "map the user and group ids into the user namespace",
+            Step::MakeMountsPrivate => "make the mount namespace private",
+            Step::CaptureWritableTrees => "capture a writable root's mount tree",
+            Step::MakeRootReadOnly => "make the filesystem read-only",
+            Step::BuildMinimalDev => "build the minimal /dev",
+            Step::AttachWritableTree => "attach a writable root",
+            Step::PinDirectory => "pin a directory on the way to a protected path",
+            Step::ProtectPath => "make a protected path read-only",
+            Step::MaskDenyRead => "hide a deny-read path",
+            Step::MountProc => "mount a private /proc",
+            Step::BringUpLoopback => "bring up the private loopback interface",
+            Step::DropCapabilities => "drop capabilities",
+            Step::ApplyLandlock => "apply the Landlock ruleset",
+            Step::ApplySeccomp => "apply the seccomp filter",
+            Step::StartCommand => "start the command under the sandbox's init",
+            Step::SetUpStdio => "set up standard input and output",
+            Step::ChangeDirectory => "change to the working directory",
+            Step::Exec => "execute the command",
+        }
+    }
+}
+
+/// One filesystem operation in the new mount namespace. Paths are as seen inside.
+#[derive(Debug)]
+pub enum MountOp {
+    /// Bind a writable tree (captured before anything was covered) at `target`, creating the
+    /// directory first if it is missing (a writable root under the private /tmp).
+    AttachWritable { tree_index: usize, target: CString },
+    /// Bind a directory onto itself so that it cannot be renamed or removed.
+    Pin { path: CString },
+    /// Bind a path onto itself read-only (recursively).
+    ReadOnly { path: CString },
+    /// Cover a directory with an empty, unreadable, read-only tmpfs.
+    MaskDir { path: CString },
+    /// Cover a file with /dev/null, read-only.
+    MaskFile { path: CString },
+}
+
+#[derive(Debug)]
+pub struct NamespacePlan {
+    pub uid_map: Vec<u8>,
+    pub gid_map: Vec<u8>,
+    /// Sources of the writable trees (captured first, in this order).
+    pub writable_sources: Vec<CString>,
+    pub ops: Vec<MountOp>,
+    /// Replace /dev by a tmpfs holding only the devices in `DEVICES` (no raw disks, no GPU,
+    /// no kvm), the caller's terminals (/dev/pts) and the private /dev/shm.
+    pub minimal_dev: bool,
+    pub mount_proc: bool,
+    pub loopback_up: bool,
+}
+
+/// Device nodes bound into the minimal /dev.
+pub const DEVICES: &[&std::ffi::CStr] = &[c"/dev/null", c"/dev/zero", c"/dev/full", c"/dev/random", c"/dev/urandom", c"/dev/tty"];
+/// Symbolic links of the minimal /dev (link, target).
+const DEV_LINKS: &[(&std::ffi::CStr, &std::ffi::CStr)] = &[
+    (c"/dev/ptmx", c"pts/ptmx"),
+    (c"/dev/fd", c"/proc/self/fd"),
+    (c"/dev/stdin", c"/proc/self/fd/0"),
+    (c"/dev/stdout", c"/proc/self/fd/1"),
+    (c"/dev/stderr", c"/proc/self/fd/2"),
+];
+
+/// Where a standard stream of the command comes from.
+#[derive(Clone, Copy, Debug)]
+pub enum StdioFd {
+    Inherit,
+    Fd(RawFd),
+}
+
+/// Everything the child needs, prepared by the parent.
+pub struct ChildPlan {
+    pub namespaces: Option<NamespacePlan>,
+    /// The sandbox's init forks the command and forwards signals (pid namespace).
+    pub init: bool,
+    pub parent_death_signal: bool,
+    pub parent_pid: libc::pid_t,
+    pub drop_capabilities: bool,
+    pub last_capability: u32,
+    pub landlock: Option<landlock::RulesetCreated>,
+    pub seccomp: Vec<seccompiler::BpfProgram>,
+    pub program: CString,
+    pub argv_ptrs: Vec<*const libc::c_char>,
+    pub envp_ptrs: Vec<*const libc::c_char>,
+    pub cwd: CString,
+    pub stdio: [StdioFd; 3],
+    pub error_fd: RawFd,
+    pub status_fd: RawFd,
+    /// Descriptors the child must close right away (the parent's ends of pipes).
+    pub close_fds: Vec<RawFd>,
+}
+
+/// Signals that the init process forwards to the command when another process sends them.
+pub const FORWARDED_SIGNALS: &[libc::c_int] = &[
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGWINCH,
+    libc::SIGCONT,
+    libc::SIGALRM,
+];
+
+struct Failure {
+    step: Step,
+    errno: Errno,
+    index: u32,
+}
+
+fn at(step: Step, index: usize) -> impl Fn(Errno) -> Failure {
+    move |errno| Failure { step, errno, index: index as u32 }
+}
+
+fn report(fd: RawFd, f: &Failure) {
+    let mut msg = [0u8; 12];
+    msg[0..4].copy_from_slice(&(f.step as u32).to_ne_bytes());
+    msg[4..8].copy_from_slice(&f.errno.to_ne_bytes());
+    msg[8..12].copy_from_slice(&f.index.to_ne_bytes());
+    let _ = sys::write_all(fd, &msg);
+}
+
+/// Exit status the child uses when a setup step failed (the parent reports the step).
+pub const SETUP_FAILED: i32 = 125;
+
+/// The child's entry point after `clone`. Never returns.
+pub fn run(plan: &mut ChildPlan) -> ! {
+    match set_up_and_exec(plan) {
+        Ok(never) => match never {},
+        Err(f) => {
+            report(plan.error_fd, &f);
+            sys::exit(if f.step == Step::Exec { exec_failure_code(f.errno) } else { SETUP_FAILED })
+        }
+    }
+}
+
+pub fn exec_failure_code(errno: Errno) -> i32 {
+    if errno == libc::ENOENT || errno == libc::ENOTDIR {
+        127
+    } else {
+        126
+    }
+}
+
+enum Never {}
+
+fn set_up_and_exec(plan: &mut ChildPlan) -> Result<Never, Failure> {
+    for &fd in &plan.close_fds {
+        sys::close(fd);
+    }
+    if plan.parent_death_signal {
+        sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong).map_err(at(Step::WatchParent, 0))?;
+        // The parent may have died before the signal was armed (our parent pid is 0 in a new
+        // pid namespace, so compare against "still the same parent" only outside one).
+        if !plan.init && sys::getppid() != plan.parent_pid {
+            sys::exit(SETUP_FAILED);
+        }
+    }
+    if let Some(ns) = &plan.namespaces {
+        set_up_namespaces(ns)?;
+    }
+    if plan.drop_capabilities {
+        sys::drop_all_capabilities(plan.last_capability).map_err(at(Step::DropCapabilities, 0))?;
+    }
+    sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).map_err(at(Step::ApplyLandlock, 0))?;
+    if let Some(ruleset) = plan.landlock.take() {
+        ruleset.restrict_self().map_err(|e| Failure {
+            step: Step::ApplyLandlock,
+            errno: landlock_errno(&e),
+            index: 0,
+        })?;
+    }
+    for (i, prog) in plan.seccomp.iter().enumerate() {
+        seccompiler::apply_filter(prog).map_err(|e| Failure {
+            step: Step::ApplySeccomp,
+            errno: match e {
+                seccompiler::Error::Seccomp(io) | seccompiler::Error::Prctl(io) => io.raw_os_error().unwrap_or(libc::EINVAL),
+                _ => libc::EINVAL,
+            },
+            index: i as u32,
+        })?;
+    }
+    if plan.init {
+        run_init(plan)
+    } else {
+        exec_command(plan)
+    }
+}
+
+fn landlock_errno(e: &landlock::RulesetError) -> Errno {
+    let mut src: Option<&dyn std::error::Error> = Some(e);
+    while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return io.raw_os_error().unwrap_or(libc::EINVAL);
+        }
+        src = s.source();
+    }
+    libc::EINVAL
+}
+
+fn set_up_namespaces(ns: &NamespacePlan) -> Result<(), Failure> {
+    let step = Step::WriteIdMaps;
+    sys::write_file(c"/proc/self/setgroups", b"deny").map_err(at(step, 0))?;
+    sys::write_file(c"/proc/self/uid_map", &ns.uid_map).map_err(at(step, 1))?;
+    sys::write_file(c"/proc/self/gid_map", &ns.gid_map).map_err(at(step, 2))?;
+
+    sys::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None).map_err(at(Step::MakeMountsPrivate, 0))?;
+
+    // Capture the writable trees before anything covers them (a workspace under /tmp is hidden
+    // once the private /tmp is attached). At most a handful; a fixed array avoids allocating.
+    const MAX_TREES: usize = 64;
+    let mut trees = [-1 as RawFd; MAX_TREES];
+    for (i, src) in ns.writable_sources.iter().enumerate().take(MAX_TREES) {
+        trees[i] = sys::clone_mount_tree(src).map_err(at(Step::CaptureWritableTrees, i))?;
+    }
+
+    let mut devices = [-1 as RawFd; 8];
+    if ns.minimal_dev {
+        let step = Step::BuildMinimalDev;
+        for (i, dev) in DEVICES.iter().chain([&c"/dev/pts"]).enumerate() {
+            devices[i] = sys::clone_mount_tree(dev).map_err(at(step, i))?;
+        }
+    }
+
+    sys::set_mount_readonly(c"/", true, true).map_err(at(Step::MakeRootReadOnly, 0))?;
+
+    if ns.minimal_dev {
+        build_minimal_dev(&devices)?;
+    }
+
+    for (i, op) in ns.ops.iter().enumerate() {
+        match op {
+            MountOp::AttachWritable { tree_index, target } => {
+                let step = Step::AttachWritableTree;
+                // A target under the private /tmp may not exist yet; create it (and its parents).
+                make_dirs(target).map_err(at(step, i))?;
+                sys::attach_mount_tree(trees[*tree_index], target).map_err(at(step, i))?;
+            }
+            MountOp::Pin { path } => {
+                sys::mount(Some(path), path, None, libc::MS_BIND, None).map_err(at(Step::PinDirectory, i))?;
+            }
+            MountOp::ReadOnly { path } => {
+                let step = Step::ProtectPath;
+                sys::mount(Some(path), path, None, libc::MS_BIND | libc::MS_REC, None).map_err(at(step, i))?;
+                sys::set_mount_readonly(path, true, true).map_err(at(step, i))?;
+            }
+            MountOp::MaskDir { path } => {
+                let flags = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+                match sys::mount(Some(c"tmpfs"), path, Some(c"tmpfs"), flags, Some(c"mode=000,size=4k")) {
+                    Ok(()) | Err(libc::ENOENT) => {}
+                    Err(e) => return Err(at(Step::MaskDenyRead, i)(e)),
+                }
+            }
+            MountOp::MaskFile { path } => {
+                let step = Step::MaskDenyRead;
+                match sys::mount(Some(c"/dev/null"), path, None, libc::MS_BIND, None) {
+                    Ok(()) => sys::set_mount_readonly(path, true, false).map_err(at(step, i))?,
+                    Err(libc::ENOENT) => {}
+                    Err(e) => return Err(at(step, i)(e)),
+                }
+            }
+        }
+    }
+    for &fd in trees.iter().chain(devices.iter()).filter(|fd| **fd >= 0) {
+        sys::close(fd);
+    }
+    if ns.minimal_dev {
+        sys::set_mount_readonly(c"/dev", true, false).map_err(at(Step::BuildMinimalDev, 99))?;
+    }
+    if ns.mount_proc {
+        let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+        sys::mount(Some(c"proc"), c"/proc", Some(c"proc"), flags, None).map_err(at(Step::MountProc, 0))?;
+    }
+    if ns.loopback_up {
+        sys::loopback_up().map_err(at(Step::BringUpLoopback, 0))?;
+    }
+    Ok(())
+}
+
+fn build_minimal_dev(devices: &[RawFd]) -> Result<(), Failure> {
+    let step = Step::BuildMinimalDev;
+    let flags = libc::MS_NOSUID | libc::MS_NOEXEC;
+    sys::mount(Some(c"tmpfs"), c"/dev", Some(c"tmpfs"), flags, Some(c"mode=755,size=64k")).map_err(at(step, 90))?;
+    for (i, dev) in DEVICES.iter().enumerate() {
+        let fd = sys::open(dev, libc::O_CREAT | libc::O_WRONLY, 0o666).map_err(at(step, 10 + i))?;
+        sys::close(fd);
+        sys::attach_mount_tree(devices[i], dev).map_err(at(step, 20 + i))?;
+    }
+    sys::mkdir(c"/dev/pts", 0o755).map_err(at(step, 91))?;
+    sys::attach_mount_tree(devices[DEVICES.len()], c"/dev/pts").map_err(at(step, 92))?;
+    for (i, (link, target)) in DEV_LINKS.iter().enumerate() {
+        sys::symlink(target, link).map_err(at(step, 30 + i))?;
+    }
+    Ok(())
+}
+
+/// `mkdir -p` without allocating: walks the path's slashes in a stack buffer.
+fn make_dirs(path: &std::ffi::CStr) -> Result<(), Errno> {
+    let bytes = path.to_bytes();
+    let mut buf = [0u8; 4096];
+    if bytes.len() >= buf.len() {
+        return Err(libc::ENAMETOOLONG);
+    }
+    for end in (1..=bytes.len()).filter(|&e| e == bytes.len() || bytes[e] == b'/') {
+        buf[..end].copy_from_slice(&bytes[..end]);
+        buf[end] = 0;
+        let c = std::ffi::CStr::from_bytes_until_nul(&buf[..=end]).map_err(|_| libc::EINVAL)?;
+        sys::mkdir(c, 0o755)?;
+    }
+    Ok(())
+}
+
+/// The sandbox's pid 1: starts the command, forwards signals sent to it by other processes,
+/// reaps orphans, and reports the command's wait status to the parent when it ends. When init
+/// exits, the kernel kills every process left in the pid namespace.
+fn run_init(plan: &mut ChildPlan) -> Result<Never, Failure> {
+    let mut signals = sys::sigset_of(FORWARDED_SIGNALS);
+    // SAFETY: adds a valid signal number to an initialised set.
+    unsafe { libc::sigaddset(&mut signals, libc::SIGCHLD) };
+    let old_mask = sys::block_signals(&signals);
+    let command = sys::fork_process().map_err(at(Step::StartCommand, 0))?;
+    if command == 0 {
+        sys::set_signal_mask(&old_mask);
+        exec_command(plan)?;
+    }
+    sys::close(plan.error_fd);
+    for fd in plan.stdio.iter().filter_map(|s| match s {
+        StdioFd::Fd(fd) => Some(*fd),
+        StdioFd::Inherit => None,
+    }) {
+        sys::close(fd);
+    }
+    loop {
+        let (sig, code) = sys::wait_signal(&signals);
+        if sig == libc::SIGCHLD {
+            while let Ok(Some((pid, status))) = sys::reap_any() {
+                if pid == command {
+                    let _ = sys::write_all(plan.status_fd, &status.to_ne_bytes());
+                    sys::exit(if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 128 + libc::WTERMSIG(status) });
+                }
+            }
+        } else if code == libc::SI_USER || code == libc::SI_QUEUE || code == libc::SI_TKILL {
+            // Sent by a process (the parent forwarding): pass it on. Signals the terminal
+            // generated (SI_KERNEL) already reached the command through its process group.
+            let _ = sys::kill(command, sig);
+        }
+    }
+}
+
+fn exec_command(plan: &ChildPlan) -> Result<Never, Failure> {
+    sys::reset_signal_dispositions();
+    for (target, src) in plan.stdio.iter().enumerate() {
+        if let StdioFd::Fd(fd) = *src {
+            sys::dup2(fd, target as RawFd).map_err(at(Step::SetUpStdio, target))?;
+        }
+    }
+    // Nothing the caller holds open reaches the command except stdio.
+    sys::cloexec_from(3).map_err(at(Step::SetUpStdio, 3))?;
+    sys::chdir(&plan.cwd).map_err(at(Step::ChangeDirectory, 0))?;
+    let errno = sys::execve(&plan.program, &plan.argv_ptrs, &plan.envp_ptrs);
+    Err(at(Step::Exec, 0)(errno))
+}

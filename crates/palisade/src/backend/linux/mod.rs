@@ -1,0 +1,589 @@
+//! The Linux backend: user, mount, pid and network namespaces, Landlock and seccomp.
+//!
+//! A command flows through here in two halves. [`Prepared::new`] (once per sandbox) decides the
+//! strategy, compiles the seccomp filters and resolves the policy's paths. [`Prepared::spawn`]
+//! (per command) resolves protected paths, creates the private temporary directory, builds the
+//! Landlock ruleset and a [`child::ChildPlan`], and clones the child, which sets itself up step
+//! by step (see `child.rs`) and execs the command. No helper binary is executed in between.
+
+mod child;
+mod placeholders;
+pub mod probe;
+mod rules;
+mod seccomp;
+mod sys;
+
+use crate::{CommandSpec, Enforcement, Error, ExitStatus, Layer, SandboxOptions, Stdio};
+use child::{ChildPlan, MountOp, NamespacePlan, StdioFd};
+use palisade_policy::protected::{self, Action};
+use palisade_policy::{Mode, Policy};
+use std::ffi::{CString, OsStr, OsString};
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+pub use probe::host_report;
+
+/// How this sandbox confines commands on this host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Strategy {
+    /// User + mount (+ pid, + network) namespaces, with Landlock and seccomp inside.
+    Namespaces { pid: bool, net: bool },
+    /// Landlock and seccomp only (an explicit user choice where namespaces are unavailable).
+    LandlockOnly,
+    /// No confinement (mode = full-access): only the environment filter and seccomp's
+    /// process protections.
+    Unconfined,
+}
+
+pub struct Prepared {
+    policy: Policy,
+    strategy: Strategy,
+    landlock_abi: Option<landlock::ABI>,
+    seccomp: Vec<seccompiler::BpfProgram>,
+    read_roots: Vec<PathBuf>,
+    write_roots: Vec<PathBuf>,
+    /// Deny-read paths that exist, with whether each is a directory.
+    deny_read: Vec<(PathBuf, bool)>,
+    euid: u32,
+    egid: u32,
+    last_capability: u32,
+    enforcement: Enforcement,
+}
+
+fn cstring(p: impl AsRef<OsStr>) -> Result<CString, Error> {
+    CString::new(p.as_ref().as_bytes())
+        .map_err(|_| Error::InvalidInput(format!("{:?} contains a NUL byte", p.as_ref())))
+}
+
+fn list_dir(p: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(p)
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default()
+}
+
+impl Prepared {
+    pub fn new(policy: Policy, options: &SandboxOptions) -> Result<Prepared, Error> {
+        let abi_version = rules::kernel_abi();
+        let landlock_abi = rules::abi_from_version(abi_version);
+        let euid = sys::geteuid();
+        let write_roots = policy.write_roots();
+        for root in &write_roots {
+            if !root.is_dir() {
+                return Err(Error::InvalidInput(format!("writable root {} is not a directory", root.display())));
+            }
+        }
+        let strategy = if policy.mode == Mode::FullAccess {
+            Strategy::Unconfined
+        } else if options.landlock_only {
+            Strategy::LandlockOnly
+        } else {
+            // A network namespace gives offline commands their own loopback (test servers
+            // inside keep working) while the host's is unreachable. Keeping processes alive
+            // after the command means no pid namespace (its end kills everything in it).
+            Strategy::Namespaces { pid: !policy.keep_processes, net: policy.network.is_off() }
+        };
+
+        let mut enforcement = Enforcement::default();
+        let needs_landlock = match strategy {
+            Strategy::LandlockOnly => true,
+            // Device nodes ignore read-only mounts, and root owns the raw disks: only
+            // Landlock's device rules keep root's commands off them.
+            Strategy::Namespaces { .. } => euid == 0,
+            Strategy::Unconfined => false,
+        };
+        if landlock_abi.is_none() && needs_landlock {
+            return Err(Error::Unenforceable {
+                what: "the filesystem policy".into(),
+                why: "Landlock is not available in this kernel (it needs Linux 5.13+ with landlock in the lsm= boot list)".into(),
+                fix: "enable Landlock (add `landlock` to the kernel's lsm= parameter) or run Palisade as an unprivileged user with user namespaces".into(),
+            });
+        }
+        if strategy == Strategy::LandlockOnly {
+            // Without a mount namespace nothing can keep a path inside a writable root
+            // read-only, nor hide file names.
+            if !policy.protected_paths.is_empty() && !write_roots.is_empty() && !options.accept_unprotected_paths {
+                return Err(Error::Unenforceable {
+                    what: "protected paths (.git/hooks, .git/config, agent folders)".into(),
+                    why: "they need a mount namespace, and Landlock-only mode has none".into(),
+                    fix: "allow user namespaces (`sudo palisade setup` where AppArmor restricts them), or also set `[linux] allow_unprotected_paths = true` to accept that protected paths are writable".into(),
+                });
+            }
+            if policy.network.is_off() && landlock_abi.is_none_or(|a| a < landlock::ABI::V4) {
+                return Err(Error::Unenforceable {
+                    what: "network = off".into(),
+                    why: "without a network namespace it needs Landlock's TCP rules (ABI 4, Linux 6.7+)".into(),
+                    fix: "allow user namespaces, or run with --network on".into(),
+                });
+            }
+        }
+
+        let seccomp = seccomp::build(seccomp::FilterOptions {
+            unix_sockets_only: policy.network.is_off() && !matches!(strategy, Strategy::Namespaces { net: true, .. }),
+        })
+        .map_err(|e| Error::Io { context: "compiling the seccomp filter".into(), source: io::Error::other(e.to_string()) })?;
+
+        let deny_read: Vec<(PathBuf, bool)> = policy
+            .deny_read
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok().map(|m| (p.clone(), m.is_dir())))
+            .collect();
+        let read_roots = match strategy {
+            // Landlock carves the deny-read paths out of the readable tree.
+            Strategy::LandlockOnly => {
+                let deny: Vec<PathBuf> = deny_read.iter().map(|(p, _)| p.clone()).collect();
+                rules::read_roots(&deny, &list_dir)
+            }
+            // The mount namespace hides them; Landlock only keeps /dev off limits.
+            _ => rules::read_roots(&[], &list_dir),
+        };
+
+        match strategy {
+            Strategy::Namespaces { pid, net } => {
+                enforcement.push(Layer::new("user namespace", true, "commands have no privileges outside it"));
+                enforcement.push(Layer::new("mount namespace", true, "read-only root, writable roots, protected paths, deny-read masks, private /tmp"));
+                enforcement.push(Layer::new("pid namespace", pid, if pid { "the process tree ends with the command" } else { "off: keep_processes asks processes to outlive the command" }));
+                enforcement.push(Layer::new("network namespace", net, if net { "offline: only a private loopback" } else { "network is on" }));
+            }
+            Strategy::LandlockOnly => {
+                enforcement.push(Layer::new("namespaces", false, "Landlock-only mode (explicit choice)"));
+            }
+            Strategy::Unconfined => {
+                enforcement.push(Layer::new("filesystem", false, "full-access mode: no confinement"));
+            }
+        }
+        let use_landlock = landlock_abi.is_some() && strategy != Strategy::Unconfined;
+        enforcement.push(Layer::new(
+            "landlock",
+            use_landlock,
+            &match landlock_abi {
+                Some(_) => format!("ABI {abi_version}"),
+                None => "not available in this kernel".into(),
+            },
+        ));
+        enforcement.push(Layer::new("seccomp", true, "ptrace, io_uring, keyring, bpf, mounts, new user namespaces, TIOCSTI blocked"));
+
+        Ok(Prepared {
+            strategy,
+            landlock_abi: if use_landlock { landlock_abi } else { None },
+            seccomp,
+            read_roots,
+            write_roots,
+            deny_read,
+            euid,
+            egid: sys::getegid(),
+            last_capability: sys::last_capability(),
+            enforcement,
+            policy,
+        })
+    }
+
+    pub fn enforcement(&self) -> &Enforcement {
+        &self.enforcement
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The actions that keep protected paths read-only, for every writable root.
+    fn protected_actions(&self) -> Result<Vec<Action>, Error> {
+        let mut actions = Vec::new();
+        for root in &self.write_roots {
+            let acts = protected::resolve(root, &self.policy.protected_paths, &protected::RealFs)
+                .map_err(|e| Error::InvalidInput(e.to_string()))?;
+            // Git indirection can point outside: only what lies in a writable root needs a
+            // mount (everything else is read-only already).
+            actions.extend(acts.into_iter().filter(|a| {
+                let p = match a {
+                    Action::Pin(p) | Action::ReadOnly(p) => p,
+                    Action::Placeholder { path, .. } => path,
+                };
+                self.write_roots.iter().any(|r| protected::within(p, r))
+            }));
+        }
+        Ok(actions)
+    }
+
+    pub fn spawn(&self, spec: &CommandSpec) -> Result<ChildInner, Error> {
+        let program = resolve_program(&spec.program, &spec.env)?;
+        let tmp = PrivateTmp::create()?;
+        let in_namespaces = matches!(self.strategy, Strategy::Namespaces { .. });
+
+        // Environment: the policy-filtered variables, plus the private temporary directory.
+        let tmpdir_inside = if in_namespaces { PathBuf::from("/tmp") } else { tmp.tmp_dir() };
+        let mut env: Vec<(OsString, OsString)> =
+            spec.env.iter().filter(|(k, _)| k != "TMPDIR").cloned().collect();
+        if self.strategy != Strategy::Unconfined {
+            env.push(("TMPDIR".into(), tmpdir_inside.into_os_string()));
+        }
+        env.push(("PALISADE_SANDBOX".into(), "1".into()));
+
+        let mut lock = None;
+        let namespaces = match self.strategy {
+            Strategy::Namespaces { pid, net } => {
+                let workspace_lock = placeholders::WorkspaceLock::acquire(&self.policy.workspace)
+                    .map_err(|e| Error::Io { context: "locking the workspace's placeholder record".into(), source: e })?;
+                let actions = self.protected_actions()?;
+                for a in &actions {
+                    if let Action::Placeholder { path, dir } = a {
+                        workspace_lock.create_placeholder(path, *dir).map_err(|e| Error::Io {
+                            context: format!("creating a placeholder for protected path {}", path.display()),
+                            source: e,
+                        })?;
+                    }
+                }
+                lock = Some(workspace_lock);
+                Some(self.namespace_plan(&actions, &tmp, pid, net)?)
+            }
+            _ => None,
+        };
+
+        let mut write: Vec<PathBuf> = self.write_roots.clone();
+        write.push(tmp.tmp_dir());
+        if in_namespaces {
+            write.push(tmp.shm_dir());
+        }
+        let landlock = match self.landlock_abi {
+            Some(abi) => Some(
+                rules::build(&rules::RulesetSpec {
+                    abi,
+                    read: &self.read_roots,
+                    write: &write,
+                    handle_reads: self.strategy == Strategy::LandlockOnly,
+                    block_tcp: self.policy.network.is_off() && !matches!(self.strategy, Strategy::Namespaces { net: true, .. }),
+                    scope_abstract_unix: self.policy.network.is_off(),
+                    scope_signals: true,
+                })
+                .map_err(|e| Error::Io { context: "building the Landlock ruleset".into(), source: io::Error::other(e.to_string()) })?,
+            ),
+            None => None,
+        };
+
+        let (stdin, child_stdin) = stdio_pair(&spec.stdin, true)?;
+        let (stdout, child_stdout) = stdio_pair(&spec.stdout, false)?;
+        let (stderr, child_stderr) = stdio_pair(&spec.stderr, false)?;
+        let (err_read, err_write) = sys::pipe().map_err(|e| Error::Io { context: "creating a pipe".into(), source: e })?;
+        let (status_read, status_write) = sys::pipe().map_err(|e| Error::Io { context: "creating a pipe".into(), source: e })?;
+
+        let argv: Vec<CString> = std::iter::once(cstring(&spec.program)?)
+            .chain(spec.args.iter().map(cstring).collect::<Result<Vec<_>, _>>()?)
+            .collect();
+        let envs: Vec<CString> = env
+            .iter()
+            .map(|(k, v)| {
+                let mut kv = k.clone().into_vec();
+                kv.push(b'=');
+                kv.extend_from_slice(v.as_bytes());
+                CString::new(kv).map_err(|_| Error::InvalidInput(format!("environment variable {k:?} contains a NUL byte")))
+            })
+            .collect::<Result<_, _>>()?;
+        let ptrs = |v: &[CString]| v.iter().map(|c| c.as_ptr()).chain(std::iter::once(std::ptr::null())).collect::<Vec<_>>();
+
+        let pid_ns = matches!(self.strategy, Strategy::Namespaces { pid: true, .. });
+        let fd_of = |p: &Option<OwnedFd>| p.as_ref().map_or(StdioFd::Inherit, |f| StdioFd::Fd(f.as_raw_fd()));
+        let mut close_fds: Vec<RawFd> = vec![err_read.as_raw_fd(), status_read.as_raw_fd()];
+        close_fds.extend([&stdin, &stdout, &stderr].iter().filter_map(|p| p.as_ref().map(|f| f.as_raw_fd())));
+        let mut plan = ChildPlan {
+            namespaces,
+            init: pid_ns,
+            parent_death_signal: spec.kill_on_parent_death,
+            // SAFETY-free: getpid has no preconditions.
+            parent_pid: std::process::id() as libc::pid_t,
+            drop_capabilities: in_namespaces || sys::has_capabilities(),
+            last_capability: self.last_capability,
+            landlock,
+            seccomp: self.seccomp.clone(),
+            program: cstring(&program)?,
+            argv_ptrs: ptrs(&argv),
+            envp_ptrs: ptrs(&envs),
+            cwd: cstring(&spec.cwd)?,
+            stdio: [fd_of(&child_stdin), fd_of(&child_stdout), fd_of(&child_stderr)],
+            error_fd: err_write.as_raw_fd(),
+            status_fd: status_write.as_raw_fd(),
+            close_fds,
+        };
+
+        let mut flags: libc::c_ulong = 0;
+        if let Strategy::Namespaces { pid, net } = self.strategy {
+            flags |= (libc::CLONE_NEWUSER | libc::CLONE_NEWNS) as libc::c_ulong;
+            if pid {
+                flags |= libc::CLONE_NEWPID as libc::c_ulong;
+            }
+            if net {
+                flags |= libc::CLONE_NEWNET as libc::c_ulong;
+            }
+        }
+        // SAFETY: the child only runs child::run, which makes raw system calls on data prepared
+        // above and never returns; it allocates nothing and takes no locks.
+        let pid = match unsafe { sys::clone_process(flags) } {
+            Ok(0) => child::run(&mut plan),
+            Ok(pid) => pid,
+            Err(errno) => return Err(clone_error(errno, flags)),
+        };
+        drop(plan);
+        drop((err_write, status_write, child_stdin, child_stdout, child_stderr));
+        drop((argv, envs));
+
+        let mut child = ChildInner {
+            pid,
+            status_pipe: Some(status_read),
+            status: None,
+            tmp: Some(tmp),
+            lock,
+            stdin: stdin.map(File::from),
+            stdout: stdout.map(File::from),
+            stderr: stderr.map(File::from),
+        };
+        // The child closes its copy of the error pipe when the command execs (or when init
+        // has started it): end of file means success.
+        let mut msg = [0u8; 12];
+        let n = sys::read_full(err_read.as_raw_fd(), &mut msg).unwrap_or(0);
+        if n == 12 {
+            let step = u32::from_ne_bytes(msg[0..4].try_into().unwrap());
+            let errno = i32::from_ne_bytes(msg[4..8].try_into().unwrap());
+            let index = u32::from_ne_bytes(msg[8..12].try_into().unwrap()) as usize;
+            let _ = child.wait();
+            return Err(self.setup_error(step, errno, index, &program));
+        }
+        Ok(child)
+    }
+
+    fn namespace_plan(&self, actions: &[Action], tmp: &PrivateTmp, pid: bool, net: bool) -> Result<NamespacePlan, Error> {
+        let mut writable_sources = vec![cstring(tmp.shm_dir())?, cstring(tmp.tmp_dir())?];
+        let mut ops = vec![
+            MountOp::AttachWritable { tree_index: 0, target: cstring("/dev/shm")? },
+            MountOp::AttachWritable { tree_index: 1, target: cstring("/tmp")? },
+        ];
+        let mut roots = self.write_roots.clone();
+        roots.sort_by_key(|r| r.components().count());
+        for root in &roots {
+            ops.push(MountOp::AttachWritable { tree_index: writable_sources.len(), target: cstring(root)? });
+            writable_sources.push(cstring(root)?);
+        }
+        for a in actions {
+            ops.push(match a {
+                Action::Pin(p) => MountOp::Pin { path: cstring(p)? },
+                Action::ReadOnly(p) | Action::Placeholder { path: p, .. } => MountOp::ReadOnly { path: cstring(p)? },
+            });
+        }
+        for (p, dir) in &self.deny_read {
+            let path = cstring(p)?;
+            ops.push(if *dir { MountOp::MaskDir { path } } else { MountOp::MaskFile { path } });
+        }
+        Ok(NamespacePlan {
+            uid_map: format!("{0} {0} 1\n", self.euid).into_bytes(),
+            gid_map: format!("{0} {0} 1\n", self.egid).into_bytes(),
+            writable_sources,
+            ops,
+            minimal_dev: true,
+            mount_proc: pid,
+            loopback_up: net,
+        })
+    }
+
+    fn setup_error(&self, step: u32, errno: i32, index: usize, program: &Path) -> Error {
+        let step = match child::Step::from_u32(step) {
+            Some(s) => s,
+            None => return Error::Io { context: "sandbox setup".into(), source: io::Error::from_raw_os_error(errno) },
+        };
+        let source = io::Error::from_raw_os_error(errno);
+        match step {
+            child::Step::Exec => {
+                let name = program.display().to_string();
+                if child::exec_failure_code(errno) == 127 {
+                    Error::NotFound(name)
+                } else {
+                    Error::NotExecutable(format!("{name}: {source}"))
+                }
+            }
+            child::Step::ChangeDirectory => Error::Setup { step: step.describe(), detail: String::new(), source },
+            _ => Error::Setup { step: step.describe(), detail: format!(" (#{index})"), source },
+        }
+    }
+}
+
+fn clone_error(errno: i32, flags: libc::c_ulong) -> Error {
+    if flags & libc::CLONE_NEWUSER as libc::c_ulong != 0 && matches!(errno, libc::EPERM | libc::EINVAL | libc::ENOSPC | libc::EACCES) {
+        let why = probe::userns_denial_reason(errno);
+        return Error::Unenforceable {
+            what: "the sandbox's namespaces".into(),
+            why,
+            fix: "run `sudo palisade setup` where AppArmor restricts user namespaces, or set `[linux] allow_landlock_only = true` to run with Landlock and seccomp only (see `palisade check`)".into(),
+        };
+    }
+    Error::Io { context: "starting the sandboxed process".into(), source: io::Error::from_raw_os_error(errno) }
+}
+
+/// Looks the program up in the command's PATH (as the shell would), so that "not found" and
+/// "not executable" are reported before anything is set up.
+fn resolve_program(program: &OsStr, env: &[(OsString, OsString)]) -> Result<PathBuf, Error> {
+    let name = Path::new(program);
+    let check = |p: &Path| -> Option<Result<PathBuf, Error>> {
+        let meta = std::fs::metadata(p).ok()?;
+        if meta.is_dir() {
+            return Some(Err(Error::NotExecutable(format!("{}: is a directory", p.display()))));
+        }
+        let c = CString::new(p.as_os_str().as_bytes()).ok()?;
+        // SAFETY: access() on a NUL-terminated path.
+        if unsafe { libc::access(c.as_ptr(), libc::X_OK) } != 0 {
+            return Some(Err(Error::NotExecutable(format!("{}: permission denied", p.display()))));
+        }
+        Some(Ok(p.to_path_buf()))
+    };
+    if program.as_bytes().contains(&b'/') {
+        return check(name).unwrap_or_else(|| Err(Error::NotFound(name.display().to_string())));
+    }
+    if program.is_empty() {
+        return Err(Error::NotFound("(empty program name)".into()));
+    }
+    let path = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone()).unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    let mut denied = None;
+    for dir in std::env::split_paths(&path) {
+        match check(&dir.join(name)) {
+            Some(Ok(p)) => return Ok(p),
+            Some(Err(e)) => {
+                denied.get_or_insert(e);
+            }
+            None => {}
+        }
+    }
+    Err(denied.unwrap_or_else(|| Error::NotFound(name.display().to_string())))
+}
+
+fn stdio_pair(s: &Stdio, input: bool) -> Result<(Option<OwnedFd>, Option<OwnedFd>), Error> {
+    let io_err = |e| Error::Io { context: "setting up standard streams".into(), source: e };
+    match s {
+        Stdio::Inherit => Ok((None, None)),
+        Stdio::Null => {
+            let f = std::fs::OpenOptions::new().read(input).write(!input).open("/dev/null").map_err(io_err)?;
+            Ok((None, Some(f.into())))
+        }
+        Stdio::Piped => {
+            let (r, w) = sys::pipe().map_err(io_err)?;
+            Ok(if input { (Some(w), Some(r)) } else { (Some(r), Some(w)) })
+        }
+    }
+}
+
+/// The command's private temporary directory on the host: `tmp/` becomes `/tmp` (and
+/// `TMPDIR`) inside, `shm/` becomes `/dev/shm`. Removed with everything in it afterwards.
+struct PrivateTmp {
+    dir: PathBuf,
+}
+
+impl PrivateTmp {
+    fn create() -> Result<PrivateTmp, Error> {
+        let base = std::env::temp_dir();
+        let err = |e| Error::Io { context: format!("creating the private temporary directory in {}", base.display()), source: e };
+        let mut rnd = [0u8; 8];
+        // SAFETY: getrandom writes at most rnd.len() bytes into rnd.
+        unsafe { libc::getrandom(rnd.as_mut_ptr().cast(), rnd.len(), 0) };
+        let dir = base.join(format!("palisade-{}", rnd.iter().map(|b| format!("{b:02x}")).collect::<String>()));
+        std::fs::DirBuilder::new().mode(0o700).create(&dir).map_err(err)?;
+        let t = PrivateTmp { dir };
+        for d in [t.tmp_dir(), t.shm_dir()] {
+            std::fs::DirBuilder::new().create(&d).map_err(err)?;
+            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o1777)).map_err(err)?;
+        }
+        Ok(t)
+    }
+    fn tmp_dir(&self) -> PathBuf {
+        self.dir.join("tmp")
+    }
+    fn shm_dir(&self) -> PathBuf {
+        self.dir.join("shm")
+    }
+}
+
+impl Drop for PrivateTmp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub struct ChildInner {
+    pid: libc::pid_t,
+    status_pipe: Option<OwnedFd>,
+    status: Option<ExitStatus>,
+    tmp: Option<PrivateTmp>,
+    lock: Option<placeholders::WorkspaceLock>,
+    pub stdin: Option<File>,
+    pub stdout: Option<File>,
+    pub stderr: Option<File>,
+}
+
+impl ChildInner {
+    pub fn id(&self) -> u32 {
+        self.pid as u32
+    }
+
+    /// Sends a signal to the command (through the sandbox's init, which forwards it).
+    pub fn signal(&self, sig: i32) -> io::Result<()> {
+        if self.status.is_some() {
+            return Ok(());
+        }
+        sys::kill(self.pid, sig).map_err(io::Error::from_raw_os_error)
+    }
+
+    pub fn kill(&mut self) -> io::Result<()> {
+        self.signal(libc::SIGKILL)
+    }
+
+    fn finish(&mut self, raw: i32) -> ExitStatus {
+        // The command's own status, if init reported it; otherwise init's (or the direct
+        // child's) status.
+        let mut status = raw;
+        if let Some(pipe) = self.status_pipe.take() {
+            let mut buf = [0u8; 4];
+            if sys::read_full(pipe.as_raw_fd(), &mut buf) == Ok(4) {
+                status = i32::from_ne_bytes(buf);
+            }
+        }
+        let st = ExitStatus::from_raw(status);
+        self.status = Some(st);
+        self.tmp.take();
+        if let Some(lock) = self.lock.take() {
+            lock.release();
+        }
+        st
+    }
+
+    pub fn wait(&mut self) -> io::Result<ExitStatus> {
+        if let Some(s) = self.status {
+            return Ok(s);
+        }
+        drop(self.stdin.take());
+        let raw = sys::wait_pid(self.pid, false).map_err(io::Error::from_raw_os_error)?.unwrap_or(0);
+        Ok(self.finish(raw))
+    }
+
+    pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        if let Some(s) = self.status {
+            return Ok(Some(s));
+        }
+        match sys::wait_pid(self.pid, true).map_err(io::Error::from_raw_os_error)? {
+            Some(raw) => Ok(Some(self.finish(raw))),
+            None => Ok(None),
+        }
+    }
+}
+
+impl Drop for ChildInner {
+    fn drop(&mut self) {
+        // Like std::process::Child, dropping does not wait; but the private temporary
+        // directory and the placeholders must not outlive a command still running, so they
+        // are only cleaned up once it has ended.
+        if self.status.is_none() {
+            if let Ok(Some(raw)) = sys::wait_pid(self.pid, true) {
+                self.finish(raw);
+            } else {
+                std::mem::forget(self.tmp.take());
+                std::mem::forget(self.lock.take());
+            }
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! The Landlock ruleset: which hierarchies the command may read and write, which devices it may
+//! use, and (where no network namespace fences it) that it may not bind or connect TCP.
+//!
+//! Landlock rules are tied to inodes, not mount points, so a rule on a writable root also
+//! covers that root where the mount namespace attaches it.
+
+use landlock::{
+    Access, AccessFs, AccessNet, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr,
+    RulesetCreated, RulesetCreatedAttr, Scope, ABI,
+};
+use std::path::{Path, PathBuf};
+
+/// Device nodes every command may read, write and use ioctls on (terminals included).
+pub const DEVICES: &[&str] = &[
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/random",
+    "/dev/urandom",
+    "/dev/tty",
+    "/dev/ptmx",
+    "/dev/pts",
+];
+
+#[derive(Debug)]
+pub struct RulesetSpec<'a> {
+    pub abi: ABI,
+    /// Hierarchies readable and executable (the whole filesystem but /dev, minus deny-read
+    /// where Landlock must enforce it).
+    pub read: &'a [PathBuf],
+    /// Hierarchies writable (and readable).
+    pub write: &'a [PathBuf],
+    /// Whether Landlock enforces reads too (Landlock-only mode). In the mount namespace the
+    /// masks and the minimal /dev do, and Landlock guards writes only (a fresh /proc has no
+    /// inode a rule made beforehand could name).
+    pub handle_reads: bool,
+    pub block_tcp: bool,
+    pub scope_abstract_unix: bool,
+    pub scope_signals: bool,
+}
+
+/// The Landlock ABI the running kernel offers (0 if none).
+pub fn kernel_abi() -> i32 {
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
+    // SAFETY: with a null attribute and size 0 this call only returns the ABI version.
+    let v = unsafe {
+        libc::syscall(libc::SYS_landlock_create_ruleset, std::ptr::null::<u8>(), 0usize, LANDLOCK_CREATE_RULESET_VERSION)
+    };
+    if v < 0 {
+        0
+    } else {
+        v as i32
+    }
+}
+
+pub fn abi_from_version(v: i32) -> Option<ABI> {
+    Some(match v {
+        ..=0 => return None,
+        1 => ABI::V1,
+        2 => ABI::V2,
+        3 => ABI::V3,
+        4 => ABI::V4,
+        5 => ABI::V5,
+        _ => ABI::V6,
+    })
+}
+
+fn add(rs: RulesetCreated, abi: ABI, path: &Path, access: landlock::BitFlags<AccessFs>) -> Result<RulesetCreated, landlock::RulesetError> {
+    match PathFd::new(path) {
+        Ok(fd) => {
+            // Directory-only rights (listing, creating, removing) do not apply to a file.
+            let access = if path.is_dir() { access } else { access & AccessFs::from_file(abi) };
+            rs.add_rule(PathBeneath::new(fd, access))
+        }
+        // A path that vanished (or never existed) grants nothing.
+        Err(_) => Ok(rs),
+    }
+}
+
+pub fn build(spec: &RulesetSpec<'_>) -> Result<RulesetCreated, landlock::RulesetError> {
+    let abi = spec.abi;
+    let handled = if spec.handle_reads { AccessFs::from_all(abi) } else { AccessFs::from_all(abi) & !AccessFs::from_read(abi) };
+    let mut ruleset = Ruleset::default().set_compatibility(CompatLevel::HardRequirement).handle_access(handled)?;
+    if spec.block_tcp {
+        ruleset = ruleset.handle_access(AccessNet::from_all(abi))?;
+    }
+    if abi >= ABI::V6 {
+        let mut scopes = landlock::BitFlags::<Scope>::empty();
+        if spec.scope_abstract_unix {
+            scopes |= Scope::AbstractUnixSocket;
+        }
+        if spec.scope_signals {
+            scopes |= Scope::Signal;
+        }
+        if !scopes.is_empty() {
+            ruleset = ruleset.scope(scopes)?;
+        }
+    }
+    let read = AccessFs::from_read(abi) & handled;
+    let write = handled;
+    let mut device = (AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::ReadDir) & handled;
+    if abi >= ABI::V3 {
+        device |= AccessFs::Truncate;
+    }
+    if abi >= ABI::V5 {
+        device |= AccessFs::IoctlDev;
+    }
+    let mut rs = ruleset.create()?;
+    // Listing directories is allowed everywhere (file contents are what deny-read protects).
+    if spec.handle_reads {
+        rs = add(rs, abi, Path::new("/"), AccessFs::ReadDir.into())?;
+        for p in spec.read {
+            rs = add(rs, abi, p, read)?;
+        }
+    }
+    for p in spec.write {
+        rs = add(rs, abi, p, write)?;
+    }
+    for d in DEVICES {
+        rs = add(rs, abi, Path::new(d), device)?;
+    }
+    Ok(rs)
+}
+
+/// The hierarchies to grant read on: every entry of `/` except `/dev`, with each existing
+/// deny-read path carved out by replacing its ancestors with their other children.
+pub fn read_roots(deny_read: &[PathBuf], list_dir: &dyn Fn(&Path) -> Vec<PathBuf>) -> Vec<PathBuf> {
+    let mut roots: Vec<PathBuf> = list_dir(Path::new("/")).into_iter().filter(|p| p != Path::new("/dev")).collect();
+    for deny in deny_read {
+        // Walk down from the granted ancestor of `deny`, replacing it by its other children.
+        while let Some(i) = roots.iter().position(|r| deny.starts_with(r)) {
+            let ancestor = roots.swap_remove(i);
+            if &ancestor == deny {
+                break;
+            }
+            roots.extend(list_dir(&ancestor));
+        }
+    }
+    roots.sort();
+    roots
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn fake_fs() -> BTreeMap<PathBuf, Vec<PathBuf>> {
+        let mut m = BTreeMap::new();
+        let p = |s: &str| PathBuf::from(s);
+        m.insert(p("/"), vec![p("/usr"), p("/dev"), p("/home"), p("/etc")]);
+        m.insert(p("/home"), vec![p("/home/u"), p("/home/v")]);
+        m.insert(p("/home/u"), vec![p("/home/u/.ssh"), p("/home/u/src"), p("/home/u/.docker")]);
+        m.insert(p("/home/u/.docker"), vec![p("/home/u/.docker/config.json"), p("/home/u/.docker/run")]);
+        m
+    }
+
+    #[test]
+    fn read_roots_exclude_dev_and_carve_out_deny_paths() {
+        let fs = fake_fs();
+        let list = |p: &Path| fs.get(p).cloned().unwrap_or_default();
+        let roots = read_roots(&[PathBuf::from("/home/u/.ssh"), PathBuf::from("/home/u/.docker/config.json")], &list);
+        let want: Vec<PathBuf> =
+            ["/etc", "/home/u/.docker/run", "/home/u/src", "/home/v", "/usr"].iter().map(PathBuf::from).collect();
+        assert_eq!(roots, want);
+    }
+
+    #[test]
+    fn read_roots_ignore_deny_paths_outside_granted_tree() {
+        let fs = fake_fs();
+        let list = |p: &Path| fs.get(p).cloned().unwrap_or_default();
+        let roots = read_roots(&[PathBuf::from("/dev/sda")], &list);
+        assert_eq!(roots.len(), 3);
+    }
+}

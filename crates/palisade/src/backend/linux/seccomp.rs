@@ -1,0 +1,140 @@
+//! The seccomp filters: defence in depth behind the namespaces and Landlock, and the network
+//! fence itself where no network namespace is used.
+//!
+//! Two filters are installed because seccompiler gives one action per filter: `clone3` must fail
+//! with `ENOSYS` (its flags live in memory a filter cannot read, and libc falls back to `clone`
+//! only on `ENOSYS`), everything else fails with `EPERM`.
+
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen as Len, SeccompCmpOp as Op, SeccompCondition as Cond,
+    SeccompFilter, SeccompRule, TargetArch,
+};
+use std::collections::BTreeMap;
+
+/// What the filter must block besides the always-blocked calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FilterOptions {
+    /// Block every socket family but AF_UNIX (network off without a network namespace).
+    pub unix_sockets_only: bool,
+}
+
+/// System calls no sandboxed command gets, whatever the policy: debugging and memory access of
+/// other processes, io_uring (its socket operations bypass a socket filter), the kernel keyring,
+/// BPF, namespace and mount manipulation, and kernel-wide administration.
+const ALWAYS_BLOCKED: &[libc::c_long] = &[
+    libc::SYS_ptrace,
+    libc::SYS_process_vm_readv,
+    libc::SYS_process_vm_writev,
+    libc::SYS_io_uring_setup,
+    libc::SYS_io_uring_enter,
+    libc::SYS_io_uring_register,
+    libc::SYS_keyctl,
+    libc::SYS_add_key,
+    libc::SYS_request_key,
+    libc::SYS_bpf,
+    libc::SYS_perf_event_open,
+    libc::SYS_userfaultfd,
+    libc::SYS_setns,
+    libc::SYS_mount,
+    libc::SYS_umount2,
+    libc::SYS_pivot_root,
+    libc::SYS_open_tree,
+    libc::SYS_move_mount,
+    libc::SYS_fsopen,
+    libc::SYS_fsconfig,
+    libc::SYS_fsmount,
+    libc::SYS_fspick,
+    libc::SYS_mount_setattr,
+    libc::SYS_kexec_load,
+    libc::SYS_kexec_file_load,
+    libc::SYS_init_module,
+    libc::SYS_finit_module,
+    libc::SYS_delete_module,
+    libc::SYS_swapon,
+    libc::SYS_swapoff,
+    libc::SYS_reboot,
+    libc::SYS_acct,
+    libc::SYS_quotactl,
+    libc::SYS_lookup_dcookie,
+    libc::SYS_open_by_handle_at,
+    libc::SYS_name_to_handle_at,
+];
+
+const TIOCSTI: u64 = 0x5412;
+const TIOCLINUX: u64 = 0x541C;
+
+fn arch() -> TargetArch {
+    #[cfg(target_arch = "x86_64")]
+    {
+        TargetArch::x86_64
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        TargetArch::aarch64
+    }
+    #[cfg(target_arch = "riscv64")]
+    {
+        TargetArch::riscv64
+    }
+}
+
+fn cond(arg: u8, len: Len, op: Op, value: u64) -> Cond {
+    Cond::new(arg, len, op, value).expect("argument index below 6")
+}
+
+fn rule(conds: Vec<Cond>) -> SeccompRule {
+    SeccompRule::new(conds).expect("a rule has at least one condition")
+}
+
+/// Builds the filters (compiled once per sandbox, applied in every child).
+pub fn build(opts: FilterOptions) -> Result<Vec<BpfProgram>, seccompiler::BackendError> {
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
+    for &nr in ALWAYS_BLOCKED {
+        rules.insert(nr, vec![]);
+    }
+    // Terminal input injection and console control. The kernel compares the request as a
+    // 32-bit value, so the filter must too: a request with high bits set still means TIOCSTI.
+    rules.insert(
+        libc::SYS_ioctl,
+        vec![
+            rule(vec![cond(1, Len::Dword, Op::Eq, TIOCSTI)]),
+            rule(vec![cond(1, Len::Dword, Op::Eq, TIOCLINUX)]),
+        ],
+    );
+    // No new user namespace from inside (a fresh one would give back capabilities).
+    let newuser = libc::CLONE_NEWUSER as u64;
+    rules.insert(libc::SYS_unshare, vec![rule(vec![cond(0, Len::Qword, Op::MaskedEq(newuser), newuser)])]);
+    rules.insert(libc::SYS_clone, vec![rule(vec![cond(0, Len::Qword, Op::MaskedEq(newuser), newuser)])]);
+    if opts.unix_sockets_only {
+        rules.insert(libc::SYS_socket, vec![rule(vec![cond(0, Len::Dword, Op::Ne, libc::AF_UNIX as u64)])]);
+        rules.insert(libc::SYS_socketpair, vec![rule(vec![cond(0, Len::Dword, Op::Ne, libc::AF_UNIX as u64)])]);
+    }
+    let eperm = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(libc::EPERM as u32), arch())?;
+
+    let mut clone3 = BTreeMap::new();
+    clone3.insert(libc::SYS_clone3, vec![]);
+    let enosys = SeccompFilter::new(clone3, SeccompAction::Allow, SeccompAction::Errno(libc::ENOSYS as u32), arch())?;
+
+    Ok(vec![eperm.try_into()?, enosys.try_into()?])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_compile_for_both_network_settings() {
+        for unix_sockets_only in [false, true] {
+            let progs = build(FilterOptions { unix_sockets_only }).unwrap();
+            assert_eq!(progs.len(), 2);
+            assert!(progs.iter().all(|p| !p.is_empty()));
+        }
+    }
+
+    #[test]
+    fn offline_filter_is_larger_than_online_filter() {
+        let on = build(FilterOptions { unix_sockets_only: false }).unwrap();
+        let off = build(FilterOptions { unix_sockets_only: true }).unwrap();
+        assert!(off[0].len() > on[0].len());
+    }
+}

@@ -1,0 +1,432 @@
+//! Thin wrappers over the Linux system calls the sandbox needs. Every `unsafe` block of the
+//! Linux backend lives here, each with the reason it is sound.
+//!
+//! The functions used between `clone` and `execve` (in the child) must be async-signal-safe: they
+//! make one system call each, allocate nothing and return the raw `errno` on failure.
+
+use std::ffi::CStr;
+use std::os::fd::RawFd;
+
+pub type Errno = i32;
+
+fn errno() -> Errno {
+    // SAFETY: __errno_location returns a valid pointer to this thread's errno.
+    unsafe { *libc::__errno_location() }
+}
+
+fn check(rc: libc::c_long) -> Result<libc::c_long, Errno> {
+    if rc < 0 {
+        Err(errno())
+    } else {
+        Ok(rc)
+    }
+}
+
+fn check_int(rc: libc::c_int) -> Result<libc::c_int, Errno> {
+    if rc < 0 {
+        Err(errno())
+    } else {
+        Ok(rc)
+    }
+}
+
+/// `clone` with namespace flags and no shared memory: returns twice, like `fork`.
+///
+/// # Safety
+/// In a multi-threaded process the child may only call async-signal-safe functions until it
+/// execs or exits: no allocation, no locks. The caller's child path must uphold this.
+pub unsafe fn clone_process(flags: libc::c_ulong) -> Result<libc::pid_t, Errno> {
+    // SAFETY (of the call itself): without CLONE_VM the child gets a copy-on-write copy of the
+    // address space and its own stack, so passing a null stack is what `fork` does.
+    let rc = libc::syscall(
+        libc::SYS_clone,
+        flags | libc::SIGCHLD as libc::c_ulong,
+        std::ptr::null_mut::<libc::c_void>(),
+        std::ptr::null_mut::<libc::c_void>(),
+        std::ptr::null_mut::<libc::c_void>(),
+        0usize,
+    );
+    check(rc).map(|pid| pid as libc::pid_t)
+}
+
+/// A plain `fork`, for the init process of a pid namespace starting the command.
+pub fn fork_process() -> Result<libc::pid_t, Errno> {
+    // SAFETY: only called in the sandbox's init process, which is single-threaded.
+    check_int(unsafe { libc::fork() })
+}
+
+pub fn open(path: &CStr, flags: libc::c_int, mode: libc::mode_t) -> Result<RawFd, Errno> {
+    // SAFETY: path is a valid NUL-terminated string.
+    check_int(unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC, mode as libc::c_uint) })
+}
+
+pub fn close(fd: RawFd) {
+    // SAFETY: closing a descriptor this process owns; errors are irrelevant here.
+    unsafe { libc::close(fd) };
+}
+
+pub fn write_all(fd: RawFd, mut buf: &[u8]) -> Result<(), Errno> {
+    while !buf.is_empty() {
+        // SAFETY: buf is a valid readable slice for its length.
+        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+        if n < 0 {
+            let e = errno();
+            if e == libc::EINTR {
+                continue;
+            }
+            return Err(e);
+        }
+        buf = &buf[n as usize..];
+    }
+    Ok(())
+}
+
+/// Reads until `buf` is full or end of file; returns the number of bytes read.
+pub fn read_full(fd: RawFd, buf: &mut [u8]) -> Result<usize, Errno> {
+    let mut got = 0;
+    while got < buf.len() {
+        // SAFETY: the destination is the unfilled, writable tail of buf.
+        let n = unsafe { libc::read(fd, buf[got..].as_mut_ptr().cast(), buf.len() - got) };
+        if n < 0 {
+            let e = errno();
+            if e == libc::EINTR {
+                continue;
+            }
+            return Err(e);
+        }
+        if n == 0 {
+            break;
+        }
+        got += n as usize;
+    }
+    Ok(got)
+}
+
+pub fn write_file(path: &CStr, content: &[u8]) -> Result<(), Errno> {
+    let fd = open(path, libc::O_WRONLY, 0)?;
+    let r = write_all(fd, content);
+    close(fd);
+    r
+}
+
+pub fn mount(
+    src: Option<&CStr>,
+    target: &CStr,
+    fstype: Option<&CStr>,
+    flags: libc::c_ulong,
+    data: Option<&CStr>,
+) -> Result<(), Errno> {
+    let p = |s: Option<&CStr>| s.map_or(std::ptr::null(), |s| s.as_ptr());
+    // SAFETY: every pointer is either null or a valid NUL-terminated string.
+    check_int(unsafe { libc::mount(p(src), target.as_ptr(), p(fstype), flags, p(data).cast()) })
+        .map(drop)
+}
+
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+const AT_RECURSIVE: libc::c_uint = 0x8000;
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// Sets (or clears) the read-only flag on the mount at `path`, and on every mount beneath it if
+/// `recursive`.
+pub fn set_mount_readonly(path: &CStr, readonly: bool, recursive: bool) -> Result<(), Errno> {
+    let attr = MountAttr {
+        attr_set: if readonly { MOUNT_ATTR_RDONLY } else { 0 },
+        attr_clr: if readonly { 0 } else { MOUNT_ATTR_RDONLY },
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let flags = if recursive { AT_RECURSIVE } else { 0 };
+    // SAFETY: path is NUL-terminated and attr is a valid mount_attr of the size passed.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    })
+    .map(drop)
+}
+
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+
+/// A detached copy of the mount tree at `path` (with its submounts), as a descriptor.
+pub fn clone_mount_tree(path: &CStr) -> Result<RawFd, Errno> {
+    // SAFETY: path is NUL-terminated; the flags ask for a new detached tree.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | AT_RECURSIVE,
+        )
+    })
+    .map(|fd| fd as RawFd)
+}
+
+/// Attaches a detached mount tree (from [`clone_mount_tree`]) at `target`.
+pub fn attach_mount_tree(tree: RawFd, target: &CStr) -> Result<(), Errno> {
+    // SAFETY: the empty path with MOVE_MOUNT_F_EMPTY_PATH names the tree descriptor itself.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree,
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            target.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    })
+    .map(drop)
+}
+
+pub fn mkdir(path: &CStr, mode: libc::mode_t) -> Result<(), Errno> {
+    // SAFETY: path is NUL-terminated.
+    match check_int(unsafe { libc::mkdir(path.as_ptr(), mode) }) {
+        Ok(_) => Ok(()),
+        Err(libc::EEXIST) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+pub fn symlink(target: &CStr, link: &CStr) -> Result<(), Errno> {
+    // SAFETY: both paths are NUL-terminated.
+    check_int(unsafe { libc::symlink(target.as_ptr(), link.as_ptr()) }).map(drop)
+}
+
+pub fn chdir(path: &CStr) -> Result<(), Errno> {
+    // SAFETY: path is NUL-terminated.
+    check_int(unsafe { libc::chdir(path.as_ptr()) }).map(drop)
+}
+
+pub fn dup2(from: RawFd, to: RawFd) -> Result<(), Errno> {
+    if from == to {
+        // Clear close-on-exec, which dup2 onto itself would not do.
+        // SAFETY: fcntl on a descriptor number; failure is reported.
+        return check_int(unsafe { libc::fcntl(from, libc::F_SETFD, 0) }).map(drop);
+    }
+    // SAFETY: dup2 on descriptor numbers.
+    check_int(unsafe { libc::dup2(from, to) }).map(drop)
+}
+
+/// Marks every descriptor from `first` up as close-on-exec.
+pub fn cloexec_from(first: RawFd) -> Result<(), Errno> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range only changes this process's descriptor flags.
+    check(unsafe { libc::syscall(libc::SYS_close_range, first as libc::c_uint, !0u32, CLOSE_RANGE_CLOEXEC) })
+        .map(drop)
+}
+
+pub fn prctl(option: libc::c_int, arg: libc::c_ulong) -> Result<(), Errno> {
+    // SAFETY: the prctl options used here take integer arguments only.
+    check_int(unsafe { libc::prctl(option, arg, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) })
+        .map(drop)
+}
+
+pub fn getppid() -> libc::pid_t {
+    // SAFETY: no arguments.
+    unsafe { libc::getppid() }
+}
+
+pub fn exit(code: i32) -> ! {
+    // SAFETY: _exit ends the process without running atexit handlers or flushing stdio
+    // buffers that belong to the parent's copy.
+    unsafe { libc::_exit(code) }
+}
+
+/// Drops every capability: bounding set, ambient, inheritable, permitted and effective, and
+/// locks the secure bits so that exec as uid 0 grants nothing back.
+pub fn drop_all_capabilities(last_cap: u32) -> Result<(), Errno> {
+    for cap in 0..=last_cap {
+        match prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong) {
+            Ok(()) | Err(libc::EINVAL) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    // PR_CAP_AMBIENT_CLEAR_ALL
+    // SAFETY: integer-only prctl.
+    check_int(unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) })?;
+    const SECBITS: libc::c_ulong = 0x01 | 0x02 | 0x04 | 0x08 | 0x40 | 0x80; // NOROOT, NO_SETUID_FIXUP, NO_CAP_AMBIENT_RAISE, each locked
+    prctl(libc::PR_SET_SECUREBITS, SECBITS)?;
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let header = Header { version: 0x2008_0522, pid: 0 };
+    let data = [Data { effective: 0, permitted: 0, inheritable: 0 }; 2];
+    // SAFETY: header and data are the v3 capset structures (two data elements).
+    check(unsafe { libc::syscall(libc::SYS_capset, &header as *const Header, data.as_ptr()) }).map(drop)
+}
+
+/// Whether this process holds any effective capability in its user namespace.
+pub fn has_capabilities() -> bool {
+    // SAFETY: PR_CAPBSET_READ is not relevant; use capget on ourselves.
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    let header = Header { version: 0x2008_0522, pid: 0 };
+    let mut data = [0u32; 6];
+    // SAFETY: capget writes two 12-byte structures into data (24 bytes).
+    let rc = unsafe { libc::syscall(libc::SYS_capget, &header as *const Header, data.as_mut_ptr()) };
+    rc == 0 && (data[0] != 0 || data[3] != 0)
+}
+
+/// Brings the loopback interface of the current network namespace up.
+pub fn loopback_up() -> Result<(), Errno> {
+    // SAFETY: a datagram socket is only used as a handle for the interface ioctl.
+    let sock = check_int(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: ifreq is plain old data; zeroed is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *d = *s as libc::c_char;
+    }
+    req.ifr_ifru.ifru_flags = (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+    // SAFETY: SIOCSIFFLAGS reads the ifreq we own.
+    let rc = unsafe { libc::ioctl(sock, libc::SIOCSIFFLAGS, &req) };
+    let r = check_int(rc).map(drop);
+    close(sock);
+    r
+}
+
+/// Blocks the given signals (and returns the previous mask) in this thread.
+pub fn block_signals(set: &libc::sigset_t) -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; pthread_sigmask writes the old mask.
+    unsafe {
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_BLOCK, set, &mut old);
+        old
+    }
+}
+
+pub fn set_signal_mask(set: &libc::sigset_t) {
+    // SAFETY: sets this thread's mask from a valid sigset_t.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, set, std::ptr::null_mut()) };
+}
+
+pub fn empty_sigset() -> libc::sigset_t {
+    // SAFETY: sigemptyset initialises the zeroed set.
+    unsafe {
+        let mut s: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut s);
+        s
+    }
+}
+
+pub fn sigset_of(signals: &[libc::c_int]) -> libc::sigset_t {
+    let mut s = empty_sigset();
+    for &sig in signals {
+        // SAFETY: adds a valid signal number to an initialised set.
+        unsafe { libc::sigaddset(&mut s, sig) };
+    }
+    s
+}
+
+/// Resets every signal's disposition to the default (ignored signals survive exec otherwise).
+pub fn reset_signal_dispositions() {
+    for sig in 1..libc::SIGRTMIN() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: SIG_DFL is always a valid disposition.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+}
+
+/// Waits for one of the signals in `set` (which must be blocked) and returns it with its code.
+pub fn wait_signal(set: &libc::sigset_t) -> (libc::c_int, libc::c_int) {
+    loop {
+        // SAFETY: info is written by the kernel.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: set is an initialised sigset.
+        let sig = unsafe { libc::sigwaitinfo(set, &mut info) };
+        if sig > 0 {
+            return (sig, info.si_code);
+        }
+    }
+}
+
+pub fn kill(pid: libc::pid_t, sig: libc::c_int) -> Result<(), Errno> {
+    // SAFETY: sending a signal has no memory effects.
+    check_int(unsafe { libc::kill(pid, sig) }).map(drop)
+}
+
+/// Reaps one child without blocking: `Some((pid, status))`, or `None` if none has exited.
+pub fn reap_any() -> Result<Option<(libc::pid_t, libc::c_int)>, Errno> {
+    let mut status = 0;
+    // SAFETY: status is a valid out pointer.
+    let pid = check_int(unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) })?;
+    Ok(if pid == 0 { None } else { Some((pid, status)) })
+}
+
+/// Waits for a specific child, blocking unless `nohang`.
+pub fn wait_pid(pid: libc::pid_t, nohang: bool) -> Result<Option<libc::c_int>, Errno> {
+    let mut status = 0;
+    loop {
+        // SAFETY: status is a valid out pointer.
+        let rc = unsafe { libc::waitpid(pid, &mut status, if nohang { libc::WNOHANG } else { 0 }) };
+        if rc < 0 {
+            let e = errno();
+            if e == libc::EINTR {
+                continue;
+            }
+            return Err(e);
+        }
+        return Ok(if rc == 0 { None } else { Some(status) });
+    }
+}
+
+pub fn execve(path: &CStr, argv: &[*const libc::c_char], envp: &[*const libc::c_char]) -> Errno {
+    // SAFETY: argv and envp are NULL-terminated arrays of pointers to NUL-terminated strings
+    // that outlive this call (they are owned by the prepared command).
+    unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    errno()
+}
+
+pub fn pipe() -> std::io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for the two descriptors.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 just returned these two new descriptors, owned by nobody else.
+    Ok(unsafe { (std::os::fd::OwnedFd::from_raw_fd(fds[0]), std::os::fd::OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// The highest capability number this kernel knows.
+pub fn last_capability() -> u32 {
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(63)
+}
+
+pub fn geteuid() -> u32 {
+    // SAFETY: no arguments.
+    unsafe { libc::geteuid() }
+}
+
+pub fn getegid() -> u32 {
+    // SAFETY: no arguments.
+    unsafe { libc::getegid() }
+}

@@ -1,0 +1,447 @@
+//! Palisade runs a command so that it reads broadly, writes only inside the workspace and the
+//! configured writable roots, never touches protected metadata (`.git/hooks`, `.git/config`,
+//! agent folders) and stays offline unless allowed — enforced by the operating system.
+//!
+//! The API mirrors [`std::process::Command`]: build a [`Policy`] (or load the layered
+//! configuration with [`policy::config::load`]), make a [`Sandbox`] from it once, then build and
+//! spawn as many commands as you like.
+//!
+//! ```no_run
+//! use palisade::{Policy, Sandbox, Stdio};
+//!
+//! # fn main() -> Result<(), palisade::Error> {
+//! let workspace = std::env::current_dir().unwrap();
+//! let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+//! let sandbox = Sandbox::new(Policy::new(&workspace, home.as_deref()))?;
+//!
+//! // Run to completion and collect the output.
+//! let out = sandbox.command("sh").arg("-c").arg("echo hello > greeting && cat greeting").output()?;
+//! assert!(out.status.success());
+//! assert_eq!(out.stdout, b"hello\n");
+//!
+//! // Or spawn, talk to it, and wait.
+//! let mut child = sandbox.command("cat").stdin(Stdio::Piped).stdout(Stdio::Piped).spawn()?;
+//! use std::io::Write;
+//! child.stdin.take().unwrap().write_all(b"ping").unwrap();
+//! let out = child.wait_with_output()?;
+//! assert_eq!(out.stdout, b"ping");
+//! # Ok(()) }
+//! ```
+
+mod backend;
+
+pub use palisade_policy as policy;
+pub use palisade_policy::{EnvPolicy, Mode, Network, Policy};
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+/// Palisade's own exit codes, used by the CLI (the command's own status is passed through).
+pub mod exit_code {
+    /// Palisade itself failed: bad input, a protection that cannot be enforced, a setup step.
+    pub const PALISADE_ERROR: i32 = 125;
+    /// The command was found but cannot be executed.
+    pub const NOT_EXECUTABLE: i32 = 126;
+    /// The command was not found.
+    pub const NOT_FOUND: i32 = 127;
+}
+
+/// Everything that can go wrong before the command runs.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("command not found: {0}")]
+    NotFound(String),
+    #[error("cannot execute {0}")]
+    NotExecutable(String),
+    /// A protection the policy asks for cannot be enforced on this host: Palisade refuses to run
+    /// rather than run weaker.
+    #[error("refusing to run: {what} cannot be enforced on this host: {why}; to fix: {fix}")]
+    Unenforceable { what: String, why: String, fix: String },
+    /// A step of setting up the sandbox failed in the child (named by `step`).
+    #[error("sandbox setup failed: could not {step}{detail}: {source}")]
+    Setup { step: &'static str, detail: String, source: io::Error },
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error("{context}: {source}")]
+    Io { context: String, source: io::Error },
+}
+
+impl Error {
+    /// The CLI's exit code for this error: 127 not found, 126 not executable, 125 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::NotFound(_) => exit_code::NOT_FOUND,
+            Error::NotExecutable(_) => exit_code::NOT_EXECUTABLE,
+            _ => exit_code::PALISADE_ERROR,
+        }
+    }
+}
+
+/// Choices that make a sandbox weaker than the default; each must be asked for explicitly.
+#[derive(Clone, Debug, Default)]
+pub struct SandboxOptions {
+    /// Linux: confine with Landlock and seccomp only, without namespaces (for hosts that forbid
+    /// user namespaces). Deny-read is still enforced; protected paths are not (see below).
+    pub landlock_only: bool,
+    /// Linux, with `landlock_only`: run even though protected paths cannot be kept read-only.
+    pub accept_unprotected_paths: bool,
+}
+
+/// One enforcement layer and whether this sandbox uses it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layer {
+    pub name: String,
+    pub active: bool,
+    pub detail: String,
+}
+
+impl Layer {
+    pub(crate) fn new(name: &str, active: bool, detail: &str) -> Layer {
+        Layer { name: name.into(), active, detail: detail.into() }
+    }
+}
+
+/// What a sandbox enforces with, layer by layer.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Enforcement {
+    pub layers: Vec<Layer>,
+}
+
+impl Enforcement {
+    pub(crate) fn push(&mut self, l: Layer) {
+        self.layers.push(l);
+    }
+}
+
+/// What `palisade check` found this host can do.
+#[derive(Clone, Debug, Default)]
+pub struct HostReport {
+    pub facts: Vec<(String, String)>,
+    pub mechanisms: Vec<Layer>,
+    pub notes: Vec<String>,
+    pub namespaces: bool,
+    pub landlock_abi: u32,
+}
+
+impl HostReport {
+    pub(crate) fn push(&mut self, name: &str, ok: bool, detail: String) {
+        self.mechanisms.push(Layer { name: name.into(), active: ok, detail });
+    }
+}
+
+/// Probes this host's sandboxing mechanisms by trying each one.
+pub fn check_host() -> HostReport {
+    backend::host_report()
+}
+
+/// Where a standard stream of the command goes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Stdio {
+    /// The caller's own stream (the default).
+    #[default]
+    Inherit,
+    /// A pipe the caller reads or writes through [`Child`].
+    Piped,
+    /// `/dev/null` (or `NUL`).
+    Null,
+}
+
+/// How the command ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExitStatus {
+    code: Option<i32>,
+    signal: Option<i32>,
+}
+
+impl ExitStatus {
+    pub(crate) fn from_raw(raw: i32) -> ExitStatus {
+        #[cfg(unix)]
+        {
+            if libc::WIFSIGNALED(raw) {
+                return ExitStatus { code: None, signal: Some(libc::WTERMSIG(raw)) };
+            }
+            ExitStatus { code: Some(libc::WEXITSTATUS(raw)), signal: None }
+        }
+        #[cfg(not(unix))]
+        {
+            ExitStatus { code: Some(raw), signal: None }
+        }
+    }
+
+    #[allow(dead_code)]
+    pub(crate) fn from_code(code: i32) -> ExitStatus {
+        ExitStatus { code: Some(code), signal: None }
+    }
+
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+    /// The exit code, if the command exited normally.
+    pub fn code(&self) -> Option<i32> {
+        self.code
+    }
+    /// The signal that ended the command, if one did.
+    pub fn signal(&self) -> Option<i32> {
+        self.signal
+    }
+    /// The status as a shell reports it: the exit code, or 128 + the signal number.
+    pub fn shell_code(&self) -> i32 {
+        match (self.code, self.signal) {
+            (Some(c), _) => c,
+            (None, Some(s)) => 128 + s,
+            (None, None) => exit_code::PALISADE_ERROR,
+        }
+    }
+}
+
+impl fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.code, self.signal) {
+            (Some(c), _) => write!(f, "exit status {c}"),
+            (None, Some(s)) => write!(f, "killed by signal {s}"),
+            (None, None) => write!(f, "unknown status"),
+        }
+    }
+}
+
+/// The output of a finished command.
+#[derive(Clone, Debug)]
+pub struct Output {
+    pub status: ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// A policy made ready for this host: decide and compile once, spawn many times.
+pub struct Sandbox {
+    inner: backend::Prepared,
+}
+
+impl Sandbox {
+    /// Prepares the policy for this host, refusing if it cannot be enforced.
+    pub fn new(policy: Policy) -> Result<Sandbox, Error> {
+        Sandbox::with_options(policy, SandboxOptions::default())
+    }
+
+    pub fn with_options(policy: Policy, options: SandboxOptions) -> Result<Sandbox, Error> {
+        if !policy.workspace.is_absolute() {
+            return Err(Error::InvalidInput(format!("workspace {} is not an absolute path", policy.workspace.display())));
+        }
+        Ok(Sandbox { inner: backend::Prepared::new(policy, &options)? })
+    }
+
+    pub fn policy(&self) -> &Policy {
+        self.inner.policy()
+    }
+
+    /// The layers this sandbox enforces with on this host.
+    pub fn enforcement(&self) -> &Enforcement {
+        self.inner.enforcement()
+    }
+
+    /// A command to run in this sandbox; its working directory defaults to the workspace.
+    pub fn command(&self, program: impl AsRef<OsStr>) -> Command<'_> {
+        Command {
+            sandbox: self,
+            program: program.as_ref().to_os_string(),
+            args: Vec::new(),
+            env: Vec::new(),
+            clear_env: false,
+            cwd: None,
+            stdin: Stdio::Inherit,
+            stdout: Stdio::Inherit,
+            stderr: Stdio::Inherit,
+            kill_on_parent_death: false,
+        }
+    }
+}
+
+/// The plain description of a command that a backend spawns.
+pub(crate) struct CommandSpec {
+    pub program: OsString,
+    pub args: Vec<OsString>,
+    /// The final environment (already filtered by the policy).
+    pub env: Vec<(OsString, OsString)>,
+    pub cwd: PathBuf,
+    pub stdin: Stdio,
+    pub stdout: Stdio,
+    pub stderr: Stdio,
+    pub kill_on_parent_death: bool,
+}
+
+/// A command to run in a [`Sandbox`], built like [`std::process::Command`].
+pub struct Command<'a> {
+    sandbox: &'a Sandbox,
+    program: OsString,
+    args: Vec<OsString>,
+    env: Vec<(OsString, Option<OsString>)>,
+    clear_env: bool,
+    cwd: Option<PathBuf>,
+    stdin: Stdio,
+    stdout: Stdio,
+    stderr: Stdio,
+    kill_on_parent_death: bool,
+}
+
+impl<'a> Command<'a> {
+    pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Self {
+        self.args.push(arg.as_ref().to_os_string());
+        self
+    }
+    pub fn args<I, S>(&mut self, args: I) -> &mut Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args.extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
+        self
+    }
+    /// Sets a variable. Variables set here are passed even if their name looks like a secret:
+    /// the caller chose them.
+    pub fn env(&mut self, key: impl AsRef<OsStr>, val: impl AsRef<OsStr>) -> &mut Self {
+        self.env.push((key.as_ref().to_os_string(), Some(val.as_ref().to_os_string())));
+        self
+    }
+    pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut Self {
+        self.env.push((key.as_ref().to_os_string(), None));
+        self
+    }
+    /// Starts from an empty environment instead of the (filtered) inherited one.
+    pub fn env_clear(&mut self) -> &mut Self {
+        self.clear_env = true;
+        self.env.clear();
+        self
+    }
+    pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Self {
+        self.cwd = Some(dir.as_ref().to_path_buf());
+        self
+    }
+    pub fn stdin(&mut self, s: Stdio) -> &mut Self {
+        self.stdin = s;
+        self
+    }
+    pub fn stdout(&mut self, s: Stdio) -> &mut Self {
+        self.stdout = s;
+        self
+    }
+    pub fn stderr(&mut self, s: Stdio) -> &mut Self {
+        self.stderr = s;
+        self
+    }
+    /// Kill the command (and everything it started) if the thread that spawned it dies. Linux
+    /// ties this to the spawning *thread*, so only use it from a long-lived thread.
+    pub fn kill_on_parent_death(&mut self, yes: bool) -> &mut Self {
+        self.kill_on_parent_death = yes;
+        self
+    }
+
+    fn spec(&self, default_stdio: Stdio) -> Result<CommandSpec, Error> {
+        let policy = self.sandbox.policy();
+        let mut env: Vec<(OsString, OsString)> =
+            if self.clear_env { Vec::new() } else { policy.env.filter(std::env::vars_os()) };
+        for (k, v) in &self.env {
+            env.retain(|(ek, _)| ek != k);
+            if let Some(v) = v {
+                env.push((k.clone(), v.clone()));
+            }
+        }
+        let cwd = match &self.cwd {
+            Some(d) if d.is_absolute() => d.clone(),
+            Some(d) => policy.workspace.join(d),
+            None => policy.workspace.clone(),
+        };
+        let pick = |s: Stdio| if s == Stdio::Inherit { default_stdio } else { s };
+        Ok(CommandSpec {
+            program: self.program.clone(),
+            args: self.args.clone(),
+            env,
+            cwd,
+            stdin: if default_stdio == Stdio::Piped { self.stdin } else { pick(self.stdin) },
+            stdout: pick(self.stdout),
+            stderr: pick(self.stderr),
+            kill_on_parent_death: self.kill_on_parent_death,
+        })
+    }
+
+    /// Starts the command confined.
+    pub fn spawn(&mut self) -> Result<Child, Error> {
+        let spec = self.spec(Stdio::Inherit)?;
+        let mut inner = self.sandbox.inner.spawn(&spec)?;
+        Ok(Child {
+            stdin: inner.stdin.take(),
+            stdout: inner.stdout.take(),
+            stderr: inner.stderr.take(),
+            inner,
+        })
+    }
+
+    /// Runs the command to completion and waits for its status.
+    pub fn status(&mut self) -> Result<ExitStatus, Error> {
+        let mut child = self.spawn()?;
+        child.wait().map_err(|e| Error::Io { context: "waiting for the command".into(), source: e })
+    }
+
+    /// Runs the command with stdout and stderr captured (stdin is `/dev/null` unless set).
+    pub fn output(&mut self) -> Result<Output, Error> {
+        let mut spec = self.spec(Stdio::Piped)?;
+        if self.stdin == Stdio::Inherit {
+            spec.stdin = Stdio::Null;
+        }
+        let mut inner = self.sandbox.inner.spawn(&spec)?;
+        let child = Child { stdin: inner.stdin.take(), stdout: inner.stdout.take(), stderr: inner.stderr.take(), inner };
+        child.wait_with_output().map_err(|e| Error::Io { context: "waiting for the command".into(), source: e })
+    }
+}
+
+/// A running sandboxed command.
+pub struct Child {
+    pub stdin: Option<File>,
+    pub stdout: Option<File>,
+    pub stderr: Option<File>,
+    inner: backend::ChildInner,
+}
+
+impl Child {
+    /// The process id Palisade watches (on Linux, the sandbox's init or the command itself).
+    pub fn id(&self) -> u32 {
+        self.inner.id()
+    }
+    /// Sends a signal to the command (Unix signal numbers; on Windows only termination).
+    pub fn signal(&self, sig: i32) -> io::Result<()> {
+        self.inner.signal(sig)
+    }
+    /// Kills the command and everything it started.
+    pub fn kill(&mut self) -> io::Result<()> {
+        self.inner.kill()
+    }
+    pub fn wait(&mut self) -> io::Result<ExitStatus> {
+        drop(self.stdin.take());
+        self.inner.wait()
+    }
+    pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        self.inner.try_wait()
+    }
+    /// Closes stdin, reads stdout and stderr to the end (concurrently), and waits.
+    pub fn wait_with_output(mut self) -> io::Result<Output> {
+        drop(self.stdin.take());
+        let err_reader = self.stderr.take().map(|mut e| {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                e.read_to_end(&mut buf).map(|_| buf)
+            })
+        });
+        let mut stdout = Vec::new();
+        if let Some(mut o) = self.stdout.take() {
+            o.read_to_end(&mut stdout)?;
+        }
+        let stderr = match err_reader {
+            Some(h) => h.join().map_err(|_| io::Error::other("stderr reader panicked"))??,
+            None => Vec::new(),
+        };
+        let status = self.inner.wait()?;
+        Ok(Output { status, stdout, stderr })
+    }
+}
