@@ -23,6 +23,7 @@ pub enum Step {
     PinDirectory,
     ProtectPath,
     MaskDenyRead,
+    HideSocketDir,
     MountProc,
     BringUpLoopback,
     DropCapabilities,
@@ -39,7 +40,7 @@ impl Step {
         use Step::*;
         [
             WatchParent, WriteIdMaps, MakeMountsPrivate, CaptureWritableTrees, MakeRootReadOnly,
-            BuildMinimalDev, AttachWritableTree, PinDirectory, ProtectPath, MaskDenyRead, MountProc, BringUpLoopback,
+            BuildMinimalDev, AttachWritableTree, PinDirectory, ProtectPath, MaskDenyRead, HideSocketDir, MountProc, BringUpLoopback,
             DropCapabilities, ApplyLandlock, ApplySeccomp, StartCommand, SetUpStdio, ChangeDirectory,
             Exec,
         ]
@@ -59,6 +60,7 @@ impl Step {
             Step::PinDirectory => "pin a directory on the way to a protected path",
             Step::ProtectPath => "make a protected path read-only",
             Step::MaskDenyRead => "hide a deny-read path",
+            Step::HideSocketDir => "hide a folder of unix sockets",
             Step::MountProc => "mount a private /proc",
             Step::BringUpLoopback => "bring up the private loopback interface",
             Step::DropCapabilities => "drop capabilities",
@@ -84,6 +86,8 @@ pub enum MountOp {
     ReadOnly { path: CString },
     /// Cover a directory with an empty, unreadable, read-only tmpfs.
     MaskDir { path: CString },
+    /// Cover a directory with an empty, read-only tmpfs (socket folders when offline).
+    Hide { path: CString },
     /// Cover a file with /dev/null, read-only.
     MaskFile { path: CString },
 }
@@ -290,27 +294,59 @@ fn set_up_namespaces(ns: &NamespacePlan) -> Result<(), Failure> {
                 sys::attach_mount_tree(trees[*tree_index], target).map_err(at(step, i))?;
             }
             MountOp::Pin { path } => {
-                sys::mount(Some(path), path, None, libc::MS_BIND, None).map_err(at(Step::PinDirectory, i))?;
+                // A copy of the directory's own mount tree on top of it: contents stay as they
+                // are (and writable), but the directory is now a mount point.
+                let step = Step::PinDirectory;
+                let target = sys::open_path_nofollow(path).map_err(at(step, i))?;
+                let tree = sys::clone_tree_at(target).map_err(at(step, i));
+                let r = tree.and_then(|t| {
+                    let r = sys::attach_tree_at(t, target).map_err(at(step, i));
+                    sys::close(t);
+                    r
+                });
+                sys::close(target);
+                r?;
             }
             MountOp::ReadOnly { path } => {
+                // Made read-only while still detached, then attached: never writable on top.
                 let step = Step::ProtectPath;
-                sys::mount(Some(path), path, None, libc::MS_BIND | libc::MS_REC, None).map_err(at(step, i))?;
-                sys::set_mount_readonly(path, true, true).map_err(at(step, i))?;
+                let target = sys::open_path_nofollow(path).map_err(at(step, i))?;
+                let r = sys::clone_tree_at(target).and_then(|t| {
+                    let r = sys::set_tree_readonly(t).and_then(|()| sys::attach_tree_at(t, target));
+                    sys::close(t);
+                    r
+                });
+                sys::close(target);
+                r.map_err(at(step, i))?;
             }
             MountOp::MaskDir { path } => {
                 let flags = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
-                match sys::mount(Some(c"tmpfs"), path, Some(c"tmpfs"), flags, Some(c"mode=000,size=4k")) {
-                    Ok(()) | Err(libc::ENOENT) => {}
-                    Err(e) => return Err(at(Step::MaskDenyRead, i)(e)),
-                }
+                mount_on(path, Some(c"tmpfs"), Some(c"tmpfs"), flags, Some(c"mode=000,size=4k"), true)
+                    .map_err(at(Step::MaskDenyRead, i))?;
+            }
+            MountOp::Hide { path } => {
+                let flags = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+                mount_on(path, Some(c"tmpfs"), Some(c"tmpfs"), flags, Some(c"mode=755,size=4k"), false)
+                    .map_err(at(Step::HideSocketDir, i))?;
             }
             MountOp::MaskFile { path } => {
                 let step = Step::MaskDenyRead;
-                match sys::mount(Some(c"/dev/null"), path, None, libc::MS_BIND, None) {
-                    Ok(()) => sys::set_mount_readonly(path, true, false).map_err(at(step, i))?,
-                    Err(libc::ENOENT) => {}
+                let target = match sys::open_path_nofollow(path) {
+                    Ok(fd) => fd,
+                    Err(libc::ENOENT) => continue,
                     Err(e) => return Err(at(step, i)(e)),
-                }
+                };
+                let r = sys::open_path_nofollow(c"/dev/null").and_then(|null| {
+                    let r = sys::clone_tree_at(null).and_then(|t| {
+                        let r = sys::set_tree_readonly(t).and_then(|()| sys::attach_tree_at(t, target));
+                        sys::close(t);
+                        r
+                    });
+                    sys::close(null);
+                    r
+                });
+                sys::close(target);
+                r.map_err(at(step, i))?;
             }
         }
     }
@@ -327,6 +363,9 @@ fn set_up_namespaces(ns: &NamespacePlan) -> Result<(), Failure> {
     if ns.loopback_up {
         sys::loopback_up().map_err(at(Step::BringUpLoopback, 0))?;
     }
+    // Init's working directory still names the tree as it was before the mounts (its
+    // /proc/1/cwd would show the host's view): move it to the new root.
+    sys::chdir(c"/").map_err(at(Step::ChangeDirectory, 0))?;
     Ok(())
 }
 
@@ -345,6 +384,28 @@ fn build_minimal_dev(devices: &[RawFd]) -> Result<(), Failure> {
         sys::symlink(target, link).map_err(at(step, 30 + i))?;
     }
     Ok(())
+}
+
+/// mount(2) onto the exact location `path` names, refusing symbolic links on the way (the target
+/// is opened first and named through /proc/self/fd). A missing target is skipped if
+/// `missing_ok` (a deny-read path that a mount before this one already hid).
+fn mount_on(
+    path: &std::ffi::CStr,
+    src: Option<&std::ffi::CStr>,
+    fstype: Option<&std::ffi::CStr>,
+    flags: libc::c_ulong,
+    data: Option<&std::ffi::CStr>,
+    missing_ok: bool,
+) -> Result<(), Errno> {
+    let target = match sys::open_path_nofollow(path) {
+        Ok(fd) => fd,
+        Err(libc::ENOENT) if missing_ok => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let mut buf = [0u8; 32];
+    let r = sys::mount(src, sys::fd_path(target, &mut buf), fstype, flags, data);
+    sys::close(target);
+    r
 }
 
 /// `mkdir -p` without allocating: walks the path's slashes in a stack buffer.
@@ -402,6 +463,9 @@ fn run_init(plan: &mut ChildPlan) -> Result<Never, Failure> {
 
 fn exec_command(plan: &ChildPlan) -> Result<Never, Failure> {
     sys::reset_signal_dispositions();
+    // The caller may block signals (palisade's CLI does, to forward them): the command starts
+    // with none blocked.
+    sys::set_signal_mask(&sys::empty_sigset());
     for (target, src) in plan.stdio.iter().enumerate() {
         if let StdioFd::Fd(fd) = *src {
             sys::dup2(fd, target as RawFd).map_err(at(Step::SetUpStdio, target))?;

@@ -48,6 +48,9 @@ pub struct Prepared {
     write_roots: Vec<PathBuf>,
     /// Deny-read paths that exist, with whether each is a directory.
     deny_read: Vec<(PathBuf, bool)>,
+    /// Folders of unix sockets hidden when offline (connecting to a socket needs no write
+    /// access to its folder, so a read-only mount does not stop it).
+    hidden_socket_dirs: Vec<PathBuf>,
     euid: u32,
     egid: u32,
     last_capability: u32,
@@ -166,7 +169,14 @@ impl Prepared {
         ));
         enforcement.push(Layer::new("seccomp", true, "ptrace, io_uring, keyring, bpf, mounts, new user namespaces, TIOCSTI blocked"));
 
+        let hidden_socket_dirs = if policy.network.is_off() && matches!(strategy, Strategy::Namespaces { .. }) {
+            socket_dirs(&write_roots)
+        } else {
+            Vec::new()
+        };
+
         Ok(Prepared {
+            hidden_socket_dirs,
             strategy,
             landlock_abi: if use_landlock { landlock_abi } else { None },
             seccomp,
@@ -229,8 +239,11 @@ impl Prepared {
                     .map_err(|e| Error::Io { context: "locking the workspace's placeholder record".into(), source: e })?;
                 let actions = self.protected_actions()?;
                 for a in &actions {
-                    if let Action::Placeholder { path, dir } = a {
-                        workspace_lock.create_placeholder(path, *dir).map_err(|e| Error::Io {
+                    // Always a directory, even where a file is expected: git does not list empty
+                    // directories, so a placeholder never shows up as an untracked file that a
+                    // command could commit, and creating a file by that name fails all the same.
+                    if let Action::Placeholder { path, .. } = a {
+                        workspace_lock.create_placeholder(path, true).map_err(|e| Error::Io {
                             context: format!("creating a placeholder for protected path {}", path.display()),
                             source: e,
                         })?;
@@ -370,6 +383,9 @@ impl Prepared {
                 Action::ReadOnly(p) | Action::Placeholder { path: p, .. } => MountOp::ReadOnly { path: cstring(p)? },
             });
         }
+        for p in &self.hidden_socket_dirs {
+            ops.push(MountOp::Hide { path: cstring(p)? });
+        }
         for (p, dir) in &self.deny_read {
             let path = cstring(p)?;
             ops.push(if *dir { MountOp::MaskDir { path } } else { MountOp::MaskFile { path } });
@@ -404,6 +420,22 @@ impl Prepared {
             _ => Error::Setup { step: step.describe(), detail: format!(" (#{index})"), source },
         }
     }
+}
+
+/// The well-known folders that hold unix sockets of host services (/run with the user's
+/// runtime folder, docker's and dbus's sockets; /var/run and /var/tmp when they are real folders;
+/// $XDG_RUNTIME_DIR wherever it is), unless a writable root lies inside one.
+fn socket_dirs(write_roots: &[PathBuf]) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = ["/run", "/var/run", "/var/tmp"].iter().map(PathBuf::from).collect();
+    if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).filter(|p| p.is_absolute()) {
+        dirs.push(x);
+    }
+    dirs.retain(|d| {
+        let real_dir = std::fs::symlink_metadata(d).map(|m| m.is_dir()).unwrap_or(false);
+        let covered = d != Path::new("/run") && d.starts_with("/run");
+        real_dir && !covered && !write_roots.iter().any(|r| r.starts_with(d))
+    });
+    dirs
 }
 
 fn clone_error(errno: i32, flags: libc::c_ulong) -> Error {

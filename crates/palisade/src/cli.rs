@@ -1,0 +1,399 @@
+//! The command-line interface: argument parsing, configuration loading, and the `run`, `check`,
+//! `policy` and `setup` subcommands. Errors are one line on stderr and exit with 125.
+
+use clap::{Args, Parser, Subcommand};
+use palisade::policy::config::{self, LoadRequest, Overrides, Resolved};
+use palisade::{exit_code, Mode, Network, Sandbox, SandboxOptions};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+const AFTER_HELP: &str = "\
+Exit status of `palisade run`: the command's own; 128+N if signal N ended it; 125 if Palisade
+failed (bad arguments or configuration, a protection this host cannot enforce, a setup step);
+126 if the command cannot be executed; 127 if it was not found.
+
+Configuration (lowest to highest): built-in defaults, ~/.config/palisade/config.toml,
+<workspace>/.palisade/config.toml (may only tighten), command-line flags; all bounded by the
+administrator's /etc/palisade/managed.toml. `palisade policy` shows the result and its sources.";
+
+#[derive(Parser)]
+#[command(
+    name = "palisade",
+    version,
+    about = "Run a command so that it reads broadly, writes only inside the workspace, never touches \
+             protected metadata (.git hooks and config, agent folders) and stays offline unless allowed.",
+    after_help = AFTER_HELP
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a command in the sandbox: `palisade run -- cargo test`.
+    #[command(after_help = AFTER_HELP)]
+    Run {
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// Print a JSON line with the exit status and the enforcement layers to stderr at the end.
+        #[arg(long)]
+        json_status: bool,
+        /// The command and its arguments.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
+        command: Vec<OsString>,
+    },
+    /// Report which sandboxing mechanisms this host offers (by trying them) and what the
+    /// effective policy will use.
+    Check {
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the effective policy and, for each value, the layer that set it.
+    Policy {
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One-time host set-up, as root: where AppArmor restricts user namespaces, install a
+    /// profile that lets Palisade's binary create them (as distributions do for bwrap).
+    Setup {
+        /// Remove what `setup` installed.
+        #[arg(long)]
+        uninstall: bool,
+    },
+}
+
+#[derive(Args, Clone)]
+struct PolicyArgs {
+    /// The workspace (writable in workspace-write mode). Default: the current directory.
+    #[arg(long, value_name = "DIR")]
+    workspace: Option<PathBuf>,
+    /// An extra writable root (repeatable).
+    #[arg(long = "writable", value_name = "DIR")]
+    writable: Vec<PathBuf>,
+    /// read-only, workspace-write (default) or full-access.
+    #[arg(long, value_name = "MODE", value_parser = parse_mode)]
+    mode: Option<Mode>,
+    /// off (default) or on.
+    #[arg(long, value_name = "off|on", value_parser = parse_network)]
+    network: Option<Network>,
+    /// Pass this environment variable even though its name looks like a secret (repeatable).
+    #[arg(long = "keep-env", value_name = "NAME")]
+    keep_env: Vec<String>,
+    /// Let processes the command starts outlive it.
+    #[arg(long)]
+    keep_processes: bool,
+}
+
+fn parse_mode(s: &str) -> Result<Mode, String> {
+    Mode::parse(s).ok_or_else(|| format!("unknown mode {s:?} (expected read-only, workspace-write or full-access)"))
+}
+
+fn parse_network(s: &str) -> Result<Network, String> {
+    Network::parse(s).ok_or_else(|| format!("unknown network setting {s:?} (expected off or on)"))
+}
+
+struct Failure {
+    message: String,
+    code: i32,
+}
+
+impl From<palisade::Error> for Failure {
+    fn from(e: palisade::Error) -> Failure {
+        Failure { code: e.exit_code(), message: e.to_string() }
+    }
+}
+
+impl From<config::ConfigError> for Failure {
+    fn from(e: config::ConfigError) -> Failure {
+        Failure { code: exit_code::PALISADE_ERROR, message: e.to_string() }
+    }
+}
+
+fn fail(message: impl Into<String>) -> Failure {
+    Failure { message: message.into(), code: exit_code::PALISADE_ERROR }
+}
+
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+                let _ = e.print();
+                return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand { exit_code::PALISADE_ERROR } else { 0 };
+            }
+            // One line: clap's first line, without its "error: " prefix.
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
+            eprintln!("palisade: {first} (see `palisade --help`)");
+            return exit_code::PALISADE_ERROR;
+        }
+    };
+    let result = match cli.command {
+        Cmd::Run { policy, json_status, command } => run(&policy, json_status, command),
+        Cmd::Check { policy, json } => check(&policy, json),
+        Cmd::Policy { policy, json } => show_policy(&policy, json),
+        Cmd::Setup { uninstall } => setup(uninstall),
+    };
+    match result {
+        Ok(code) => code,
+        Err(f) => {
+            eprintln!("palisade: {}", f.message);
+            f.code
+        }
+    }
+}
+
+fn load(args: &PolicyArgs) -> Result<Resolved, Failure> {
+    let workspace = match &args.workspace {
+        Some(w) => w.clone(),
+        None => std::env::current_dir().map_err(|e| fail(format!("cannot determine the current directory: {e}")))?,
+    };
+    let overrides = Overrides {
+        mode: args.mode,
+        network: args.network.clone(),
+        writable: args.writable.clone(),
+        keep_env: args.keep_env.clone(),
+        keep_processes: if args.keep_processes { Some(true) } else { None },
+        ..Overrides::default()
+    };
+    let req = LoadRequest::from_env(workspace, overrides);
+    Ok(config::load(&req)?)
+}
+
+fn sandbox_options(resolved: &Resolved) -> SandboxOptions {
+    SandboxOptions {
+        landlock_only: resolved.linux.allow_landlock_only,
+        accept_unprotected_paths: resolved.linux.allow_unprotected_paths,
+    }
+}
+
+fn run(args: &PolicyArgs, json_status: bool, command: Vec<OsString>) -> Result<i32, Failure> {
+    let resolved = load(args)?;
+    let options = sandbox_options(&resolved);
+    let sandbox = Sandbox::with_options(resolved.policy.clone(), options)?;
+    let (program, rest) = command.split_first().ok_or_else(|| fail("no command given"))?;
+    let cwd = std::env::current_dir().ok().filter(|d| d.starts_with(&sandbox.policy().workspace));
+    let mut cmd = sandbox.command(program);
+    cmd.args(rest).kill_on_parent_death(true);
+    if let Some(d) = cwd {
+        cmd.current_dir(d);
+    }
+    let forwarder = signals::Forwarder::install();
+    let mut child = cmd.spawn()?;
+    forwarder.forward_to(child.id());
+    let status = child.wait().map_err(|e| fail(format!("waiting for the command: {e}")))?;
+    if json_status {
+        let layers: Vec<_> = sandbox
+            .enforcement()
+            .layers
+            .iter()
+            .map(|l| serde_json::json!({"name": l.name, "active": l.active, "detail": l.detail}))
+            .collect();
+        eprintln!(
+            "{}",
+            serde_json::json!({"exit_code": status.code(), "signal": status.signal(), "status": status.shell_code(), "layers": layers})
+        );
+    }
+    Ok(status.shell_code())
+}
+
+fn check(args: &PolicyArgs, json: bool) -> Result<i32, Failure> {
+    let report = palisade::check_host();
+    let policy = load(args);
+    let sandbox = match &policy {
+        Ok(r) => Some(Sandbox::with_options(r.policy.clone(), sandbox_options(r))),
+        Err(_) => None,
+    };
+    if json {
+        let mech: Vec<_> = report
+            .mechanisms
+            .iter()
+            .map(|l| serde_json::json!({"name": l.name, "available": l.active, "detail": l.detail}))
+            .collect();
+        let (layers, refusal) = match &sandbox {
+            Some(Ok(s)) => (
+                s.enforcement().layers.iter().map(|l| serde_json::json!({"name": l.name, "active": l.active, "detail": l.detail})).collect(),
+                None,
+            ),
+            Some(Err(e)) => (vec![], Some(e.to_string())),
+            None => (vec![], policy.as_ref().err().map(|f| f.message.clone())),
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "host": report.facts.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect::<serde_json::Map<_, _>>(),
+                "mechanisms": mech,
+                "policy_layers": layers,
+                "refusal": refusal,
+                "notes": report.notes,
+            }))
+            .unwrap_or_default()
+        );
+    } else {
+        println!("Host");
+        for (k, v) in &report.facts {
+            println!("  {k:<36} {v}");
+        }
+        println!("\nMechanisms (each one tried in a throw-away process)");
+        for m in &report.mechanisms {
+            println!("  {:<36} {:<4} {}", m.name, if m.active { "yes" } else { "NO" }, m.detail);
+        }
+        println!("\nThe effective policy on this host");
+        match &sandbox {
+            Some(Ok(s)) => {
+                for l in &s.enforcement().layers {
+                    println!("  {:<36} {:<4} {}", l.name, if l.active { "on" } else { "off" }, l.detail);
+                }
+            }
+            Some(Err(e)) => println!("  `palisade run` would refuse: {e}"),
+            None => println!("  configuration error: {}", policy.as_ref().err().map(|f| f.message.as_str()).unwrap_or("")),
+        }
+        for n in &report.notes {
+            println!("\nNote: {n}");
+        }
+    }
+    Ok(match sandbox {
+        Some(Ok(_)) => 0,
+        _ => exit_code::PALISADE_ERROR,
+    })
+}
+
+fn show_policy(args: &PolicyArgs, json: bool) -> Result<i32, Failure> {
+    let resolved = load(args)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&resolved.to_json()).unwrap_or_default());
+    } else {
+        print!("{}", resolved.render());
+    }
+    Ok(0)
+}
+
+fn setup(uninstall: bool) -> Result<i32, Failure> {
+    palisade_setup::run(uninstall).map_err(fail)?;
+    Ok(0)
+}
+
+/// `palisade setup` on Linux: the AppArmor profile for hosts that restrict user namespaces.
+mod palisade_setup {
+    #[cfg(target_os = "linux")]
+    pub fn run(uninstall: bool) -> Result<(), String> {
+        use std::path::Path;
+        const PROFILE: &str = "/etc/apparmor.d/palisade";
+        let restricted = std::fs::read_to_string("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
+            .map(|s| s.trim() == "1")
+            .unwrap_or(false);
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        if !root {
+            return Err("setup must run as root (sudo palisade setup)".into());
+        }
+        if uninstall {
+            if Path::new(PROFILE).exists() {
+                let _ = std::process::Command::new("apparmor_parser").args(["-R", PROFILE]).status();
+                std::fs::remove_file(PROFILE).map_err(|e| format!("removing {PROFILE}: {e}"))?;
+                println!("removed {PROFILE}");
+            } else {
+                println!("nothing to remove: {PROFILE} is not installed");
+            }
+            return Ok(());
+        }
+        if !restricted {
+            println!("nothing to do: this host does not restrict unprivileged user namespaces");
+            return Ok(());
+        }
+        let exe = std::env::current_exe().map_err(|e| format!("cannot find palisade's own path: {e}"))?;
+        let exe = exe.canonicalize().unwrap_or(exe);
+        let profile = format!(
+            "# Installed by `palisade setup`; remove with `palisade setup --uninstall`.\n\
+             abi <abi/4.0>,\ninclude <tunables/global>\n\n\
+             profile palisade {} flags=(unconfined) {{\n  userns,\n}}\n",
+            exe.display()
+        );
+        std::fs::write(PROFILE, profile).map_err(|e| format!("writing {PROFILE}: {e}"))?;
+        let st = std::process::Command::new("apparmor_parser")
+            .args(["-r", PROFILE])
+            .status()
+            .map_err(|e| format!("running apparmor_parser: {e}"))?;
+        if !st.success() {
+            return Err(format!("apparmor_parser -r {PROFILE} failed ({st})"));
+        }
+        println!("installed {PROFILE} for {}", exe.display());
+        Ok(())
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn run(_uninstall: bool) -> Result<(), String> {
+        Err(format!("`palisade setup` is not available on {} yet", std::env::consts::OS))
+    }
+}
+
+/// Forwarding the signals sent to `palisade` to the command.
+mod signals {
+    #[cfg(unix)]
+    pub struct Forwarder {
+        target: std::sync::Arc<std::sync::atomic::AtomicI32>,
+    }
+
+    #[cfg(unix)]
+    const FORWARDED: &[libc::c_int] = &[libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2];
+
+    #[cfg(unix)]
+    impl Forwarder {
+        /// Blocks the forwarded signals in this thread (the command's own mask is reset before
+        /// it execs) and starts a thread that waits for them.
+        pub fn install() -> Forwarder {
+            use std::sync::atomic::Ordering;
+            let target = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(0));
+            // SAFETY: sigset_t is plain data initialised by sigemptyset/sigaddset.
+            let set = unsafe {
+                let mut s: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut s);
+                for &sig in FORWARDED {
+                    libc::sigaddset(&mut s, sig);
+                }
+                libc::pthread_sigmask(libc::SIG_BLOCK, &s, std::ptr::null_mut());
+                s
+            };
+            let t = target.clone();
+            std::thread::spawn(move || loop {
+                // SAFETY: info is written by the kernel; set is initialised.
+                let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+                let sig = unsafe { libc::sigwaitinfo(&set, &mut info) };
+                if sig <= 0 {
+                    continue;
+                }
+                let pid = t.load(Ordering::SeqCst);
+                // A signal the terminal generated already reached the command through the
+                // process group; only pass on those another process sent to palisade.
+                if pid > 0 && info.si_code != libc::SI_KERNEL {
+                    // SAFETY: kill has no memory effects.
+                    unsafe { libc::kill(pid, sig) };
+                }
+            });
+            Forwarder { target }
+        }
+
+        pub fn forward_to(&self, pid: u32) {
+            self.target.store(pid as i32, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[cfg(not(unix))]
+    pub struct Forwarder;
+
+    #[cfg(not(unix))]
+    impl Forwarder {
+        pub fn install() -> Forwarder {
+            Forwarder
+        }
+        pub fn forward_to(&self, _pid: u32) {}
+    }
+}
