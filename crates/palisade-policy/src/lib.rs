@@ -11,7 +11,7 @@ pub mod protected;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use config::{ConfigError, Layer, LoadRequest, Overrides, Resolved};
+pub use config::{ConfigError, Layer, LoadRequest, Overrides, Resolved, Source};
 
 /// How much the command may write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
