@@ -8,7 +8,7 @@
 //! matches exactly one path component; `*` anywhere else is an error. A trailing `/` marks the
 //! pattern as a directory (this only matters for placeholders, see below).
 //!
-//! # Matching ([`matches`], [`is_protected`])
+//! # Matching ([`matches()`], [`is_protected`])
 //!
 //! A relative path is protected when it is a protected path or lies beneath one. With
 //! `case_insensitive = true` (what Windows callers pass), the path may also use `\` as a
@@ -250,7 +250,7 @@ pub fn matches(pattern: &str, rel: &Path, case_insensitive: bool) -> bool {
         })
 }
 
-/// Whether `rel` matches any of the patterns (see [`matches`]).
+/// Whether `rel` matches any of the patterns (see [`matches()`]).
 pub fn is_protected(patterns: &[String], rel: &Path, case_insensitive: bool) -> bool {
     patterns.iter().any(|p| matches(p, rel, case_insensitive))
 }
