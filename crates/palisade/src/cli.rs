@@ -40,7 +40,7 @@ enum Cmd {
         #[arg(long)]
         json_status: bool,
         /// The command and its arguments.
-        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
+        #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
         command: Vec<OsString>,
     },
     /// Report which sandboxing mechanisms this host offers (by trying them) and what the

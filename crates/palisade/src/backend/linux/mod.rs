@@ -169,6 +169,14 @@ impl Prepared {
         ));
         enforcement.push(Layer::new("seccomp", true, "ptrace, io_uring, keyring, bpf, mounts, new user namespaces, TIOCSTI blocked"));
 
+        if strategy == Strategy::LandlockOnly && !policy.keep_processes {
+            // Orphans of the command are reparented here instead of to init, so they can be
+            // found and ended with it (see kill_orphaned_descendants).
+            sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1).map_err(|e| Error::Io {
+                context: "becoming a child subreaper".into(),
+                source: io::Error::from_raw_os_error(e),
+            })?;
+        }
         let hidden_socket_dirs = if policy.network.is_off() && matches!(strategy, Strategy::Namespaces { .. }) {
             socket_dirs(&write_roots)
         } else {
@@ -345,6 +353,7 @@ impl Prepared {
             pid,
             status_pipe: Some(status_read),
             status: None,
+            contain_orphans: self.strategy == Strategy::LandlockOnly && !self.policy.keep_processes,
             tmp: Some(tmp),
             lock,
             stdin: stdin.map(File::from),
@@ -537,8 +546,42 @@ impl Drop for PrivateTmp {
     }
 }
 
+/// Kills the sandboxed processes reparented to this (subreaper) process, until none is left.
+/// Sandboxed processes are recognised by their seccomp filters and no_new_privs, so that the
+/// embedding program's own children are left alone.
+fn kill_orphaned_descendants() {
+    fn sandboxed_children() -> Vec<libc::pid_t> {
+        let mut kids = Vec::new();
+        for task in list_dir(Path::new("/proc/self/task")) {
+            let text = std::fs::read_to_string(task.join("children")).unwrap_or_default();
+            kids.extend(text.split_whitespace().filter_map(|p| p.parse::<libc::pid_t>().ok()));
+        }
+        kids.retain(|pid| {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()));
+            field("NoNewPrivs:").as_deref() == Some("1")
+                && field("Seccomp_filters:").and_then(|v| v.parse::<u32>().ok()).unwrap_or(0) >= 2
+        });
+        kids
+    }
+    // Bounded: each round kills everything found; processes killed cannot fork any more.
+    for _ in 0..64 {
+        let kids = sandboxed_children();
+        if kids.is_empty() {
+            return;
+        }
+        for pid in kids {
+            let _ = sys::kill(pid, libc::SIGKILL);
+            let _ = sys::wait_pid(pid, false);
+        }
+    }
+}
+
 pub struct ChildInner {
     pid: libc::pid_t,
+    /// Without a pid namespace (Landlock-only mode), this process is a child subreaper and
+    /// kills what the command left behind once it ends.
+    contain_orphans: bool,
     status_pipe: Option<OwnedFd>,
     status: Option<ExitStatus>,
     tmp: Option<PrivateTmp>,
@@ -577,6 +620,9 @@ impl ChildInner {
         }
         let st = ExitStatus::from_raw(status);
         self.status = Some(st);
+        if self.contain_orphans {
+            kill_orphaned_descendants();
+        }
         self.tmp.take();
         if let Some(lock) = self.lock.take() {
             lock.release();
