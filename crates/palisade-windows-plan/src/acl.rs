@@ -1,0 +1,867 @@
+//! The ACL plan: which ACEs the sandbox keeps on disk, what was applied, and what to change.
+//!
+//! # Desired state ([`desired_acl`])
+//!
+//! For each writable root, with its own write SID `W`:
+//!
+//! * on the root: `allow W` [`MODIFY`] minus `DELETE`, this folder only, and `allow W`
+//!   [`MODIFY`] inherit-only to everything beneath. `FILE_DELETE_CHILD` is never granted, so
+//!   deleting or renaming needs `DELETE` on the child itself, which a deny on the child can
+//!   take away; and the root itself cannot be deleted or renamed away by the command;
+//! * on a protected path (read-only, see [`palisade_policy::protected`]): `deny` [`WRITE_LIKE`]
+//!   (write, append, write attributes and EAs, delete, delete-child, change permissions or
+//!   owner), inherited by everything beneath a directory, for the write SID of every root that
+//!   contains the path (roots may nest);
+//! * on a pinned directory (one on the way to a protected path, such as `.git` when
+//!   `.git/hooks` is protected): `deny DELETE|WRITE_DAC|WRITE_OWNER` on the directory alone, so
+//!   it stays writable but cannot be renamed (`mv .git .git-old` would get around the
+//!   protection);
+//! * on the parent of every protected or pinned path: `deny FILE_DELETE_CHILD`, this folder
+//!   only, so the path cannot be deleted or renamed through its parent either;
+//! * on every world-writable folder found by the audit ([`crate::audit`]) that is not inside a
+//!   writable root: `deny` [`WRITE_LIKE`] for the sandbox SID, inherited, because the token's
+//!   `Everyone` restricting SID would otherwise let the command write there.
+//!
+//! A protected path that does not exist yet cannot carry an ACE, and Windows has no ACE that
+//! applies to one child *name* only (an inherit-only ACE on the parent would reach every new
+//! child). So the decision is the policy crate's: a missing protected path is created as an
+//! empty placeholder ([`AclChange::CreatePlaceholder`]) and then denied like an existing one.
+//! Because it is new, its ACEs are added again even if the records say they were applied
+//! (the earlier placeholder may have been deleted from outside the sandbox).
+//!
+//! Deny ACEs are explicit on the protected path, so they come before the inherited grant from
+//! the root in every access check; and since the grant is never explicit below the root, a
+//! command cannot get an explicit allow ahead of them (it has no `WRITE_DAC`). A writable root
+//! inside another root's protected path is refused for that reason
+//! ([`crate::roots::check_writable_roots`]).
+//!
+//! # Recorded state and planning
+//!
+//! Applying an inheriting ACE walks the whole tree, and so does removing it, so the sandbox
+//! applies each ACE once and keeps it. [`RecordedAcl`] is the versioned JSON record of what was
+//! applied, with the *holders* (host sessions) that use each ACE. [`plan`] compares the desired
+//! state of one holder with the record: unchanged policy gives **no changes at all**, so a
+//! command costs no ACL walk; an ACE that another holder still uses is never removed.
+//!
+//! The backend's protocol, under an exclusive lock on the record file:
+//!
+//! 1. `let changes = plan(&desired, &recorded)`; if empty, stop;
+//! 2. `recorded.begin(&changes)` and save (write-ahead: ACEs about to be added are recorded as
+//!    pending, so a crash in step 3 leaves nothing unrecorded);
+//! 3. apply the changes in order. Adding an ACE that is already there must leave it alone,
+//!    removing one that is not there must succeed (so a repeated plan is harmless);
+//! 4. `recorded.commit(&desired)` and save.
+//!
+//! After a crash, the next [`plan`] re-adds pending ACEs that are still desired and removes the
+//! ones that are not. A holder that is gone for good (its host crashed) is released with
+//! `plan(&DesiredAcl::empty(holder), &recorded)`. [`cleanup_plan`] removes everything the record
+//! lists (uninstall), and [`RecordedAcl::after_cleanup`] keeps the entries that could not be
+//! removed so that they can be reported and retried.
+//!
+//! The record is trusted: if someone edits a root's ACL by hand, [`plan`] does not notice.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use palisade_policy::protected::Action;
+
+use crate::ace::flags::{CHILDREN_ONLY, SUBTREE, THIS_OBJECT_ONLY};
+use crate::ace::rights::{DELETE, FILE_DELETE_CHILD, MODIFY, WRITE_DAC, WRITE_LIKE, WRITE_OWNER};
+use crate::ace::{Ace, AceKind};
+use crate::path::{PathError, WinPath};
+use crate::sid::SidString;
+
+/// What the policy crate decided for one path inside a writable root.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ProtectedKind {
+    /// An existing file or directory that must stay read-only.
+    ReadOnly { dir: bool },
+    /// An existing directory on the way to a protected path: writable, but not renamable.
+    Pin,
+    /// A missing protected path: created empty, then read-only.
+    Placeholder { dir: bool },
+}
+
+/// One path with its decision.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ProtectedItem {
+    pub path: WinPath,
+    pub kind: ProtectedKind,
+}
+
+/// Converts the policy crate's [`Action`]s for one root (from
+/// [`palisade_policy::protected::resolve`]) into items; `is_dir` tells whether an existing
+/// read-only path is a directory (the backend asks the file system).
+pub fn protected_items(actions: &[Action], is_dir: impl Fn(&WinPath) -> bool) -> Result<Vec<ProtectedItem>, PathError> {
+    actions
+        .iter()
+        .map(|a| {
+            let path = WinPath::parse(&a.path().to_string_lossy())?;
+            let kind = match a {
+                Action::Pin(_) => ProtectedKind::Pin,
+                Action::ReadOnly(_) => ProtectedKind::ReadOnly { dir: is_dir(&path) },
+                Action::Placeholder { dir, .. } => ProtectedKind::Placeholder { dir: *dir },
+            };
+            Ok(ProtectedItem { path, kind })
+        })
+        .collect()
+}
+
+/// A writable root, its write SID and its protected paths.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RootSpec {
+    pub root: WinPath,
+    pub sid: SidString,
+    pub protected: Vec<ProtectedItem>,
+}
+
+/// One ACE on one path. Ordered by path, so parents come before children.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PathAce {
+    pub path: WinPath,
+    #[serde(flatten)]
+    pub ace: Ace,
+}
+
+impl fmt::Display for PathAce {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.ace)
+    }
+}
+
+/// Everything one holder (host session) wants on disk.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DesiredAcl {
+    /// Who wants it: an opaque host-session identifier chosen by the backend.
+    pub holder: String,
+    pub aces: BTreeSet<PathAce>,
+    /// Missing protected paths to create first (`true`: a directory).
+    pub placeholders: BTreeMap<WinPath, bool>,
+}
+
+impl DesiredAcl {
+    /// Wants nothing: planning with it releases everything `holder` held.
+    pub fn empty(holder: impl Into<String>) -> DesiredAcl {
+        DesiredAcl { holder: holder.into(), ..DesiredAcl::default() }
+    }
+
+    /// The distinct write SIDs and the sandbox SID named by the desired ACEs.
+    pub fn trustees(&self) -> BTreeSet<&SidString> {
+        self.aces.iter().map(|a| &a.ace.trustee).collect()
+    }
+}
+
+/// Why a desired state cannot be built.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("the writable roots {a} and {b} were given the same write SID {sid}")]
+    SharedSid { a: WinPath, b: WinPath, sid: SidString },
+    #[error("the writable root {0} is listed twice")]
+    DuplicateRoot(WinPath),
+    #[error("the protected path {path} is the writable root itself")]
+    ProtectedRoot { path: WinPath },
+}
+
+/// What to change on disk, in the order [`plan`] returns them.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AclChange {
+    /// Create an empty file or directory (only if it is still missing).
+    CreatePlaceholder { path: WinPath, dir: bool },
+    /// Add an explicit ACE (leave it alone if an identical one is there).
+    Add { path: WinPath, ace: Ace },
+    /// Remove the explicit ACE (succeed if it is not there).
+    Remove { path: WinPath, ace: Ace },
+}
+
+impl AclChange {
+    pub fn path(&self) -> &WinPath {
+        match self {
+            AclChange::CreatePlaceholder { path, .. } | AclChange::Add { path, .. } | AclChange::Remove { path, .. } => {
+                path
+            }
+        }
+    }
+
+    /// Placeholders first, then new denies, then removed grants, then new grants, then removed
+    /// denies: at no point between two steps is anything writable that is not writable before
+    /// and after.
+    fn phase(&self) -> u8 {
+        match self {
+            AclChange::CreatePlaceholder { .. } => 0,
+            AclChange::Add { ace, .. } if ace.kind == AceKind::Deny => 1,
+            AclChange::Remove { ace, .. } if ace.kind == AceKind::Allow => 2,
+            AclChange::Add { .. } => 3,
+            AclChange::Remove { .. } => 4,
+        }
+    }
+}
+
+impl fmt::Display for AclChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AclChange::CreatePlaceholder { path, dir } => {
+                write!(f, "create placeholder {} {path}", if *dir { "directory" } else { "file" })
+            }
+            AclChange::Add { path, ace } => write!(f, "add to {path}: {ace}"),
+            AclChange::Remove { path, ace } => write!(f, "remove from {path}: {ace}"),
+        }
+    }
+}
+
+fn sort_changes(changes: &mut [AclChange]) {
+    changes.sort_by(|a, b| a.phase().cmp(&b.phase()).then_with(|| a.cmp(b)));
+}
+
+/// The ACEs that grant a root to its write SID.
+pub fn root_grant(root: &WinPath, sid: &SidString) -> [PathAce; 2] {
+    [
+        PathAce { path: root.clone(), ace: Ace::allow(sid.clone(), MODIFY & !DELETE, THIS_OBJECT_ONLY) },
+        PathAce { path: root.clone(), ace: Ace::allow(sid.clone(), MODIFY, CHILDREN_ONLY) },
+    ]
+}
+
+/// The mask pinned directories deny.
+pub const PIN_DENY: u32 = DELETE | WRITE_DAC | WRITE_OWNER;
+
+/// Builds one holder's desired state (see the module documentation for the rules).
+///
+/// `roots` must be canonical and already checked ([`crate::roots::check_writable_roots`]);
+/// protected items outside their root are ignored (the policy crate may name paths of an
+/// indirect git directory elsewhere, which no write SID can write anyway). `world_writable` are
+/// folders the audit found writable through a broad group; those inside a writable root are
+/// skipped (they are writable on purpose).
+pub fn desired_acl(
+    holder: &str,
+    roots: &[RootSpec],
+    world_writable: &[WinPath],
+    sandbox_sid: &SidString,
+) -> Result<DesiredAcl, PlanError> {
+    let mut seen_roots: BTreeMap<&WinPath, &SidString> = BTreeMap::new();
+    let mut seen_sids: BTreeMap<&SidString, &WinPath> = BTreeMap::new();
+    for r in roots {
+        if seen_roots.insert(&r.root, &r.sid).is_some() {
+            return Err(PlanError::DuplicateRoot(r.root.clone()));
+        }
+        if let Some(other) = seen_sids.insert(&r.sid, &r.root) {
+            return Err(PlanError::SharedSid { a: other.clone(), b: r.root.clone(), sid: r.sid.clone() });
+        }
+    }
+    // Write SIDs of every root that contains `path`.
+    let sids_over = |path: &WinPath| -> Vec<&SidString> {
+        roots.iter().filter(|r| path.is_beneath(&r.root)).map(|r| &r.sid).collect()
+    };
+
+    let mut out = DesiredAcl::empty(holder);
+    for r in roots {
+        out.aces.extend(root_grant(&r.root, &r.sid));
+        for item in &r.protected {
+            let path = item.path.without_stream();
+            if !path.is_beneath(&r.root) {
+                continue;
+            }
+            if path == r.root {
+                return Err(PlanError::ProtectedRoot { path });
+            }
+            let (mask, flags) = match item.kind {
+                ProtectedKind::ReadOnly { dir: true } | ProtectedKind::Placeholder { dir: true } => (WRITE_LIKE, SUBTREE),
+                ProtectedKind::ReadOnly { dir: false } | ProtectedKind::Placeholder { dir: false } => {
+                    (WRITE_LIKE, THIS_OBJECT_ONLY)
+                }
+                ProtectedKind::Pin => (PIN_DENY, THIS_OBJECT_ONLY),
+            };
+            if let ProtectedKind::Placeholder { dir } = item.kind {
+                out.placeholders.insert(path.clone(), dir);
+            }
+            let parent = path.parent().expect("a path beneath a root has a parent");
+            for sid in sids_over(&path) {
+                out.aces.insert(PathAce { path: path.clone(), ace: Ace::deny(sid.clone(), mask, flags) });
+                out.aces.insert(PathAce { path: parent.clone(), ace: Ace::deny(sid.clone(), FILE_DELETE_CHILD, THIS_OBJECT_ONLY) });
+            }
+        }
+    }
+    for folder in world_writable {
+        let folder = folder.without_stream();
+        if roots.iter().any(|r| folder.is_beneath(&r.root)) {
+            continue;
+        }
+        out.aces.insert(PathAce { path: folder, ace: Ace::deny(sandbox_sid.clone(), WRITE_LIKE, SUBTREE) });
+    }
+    Ok(out)
+}
+
+/// The current format version of [`RecordedAcl`]'s JSON.
+pub const ACL_STATE_VERSION: u32 = 1;
+
+/// One applied (or, if `pending`, possibly applied) ACE.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedAce {
+    pub path: WinPath,
+    #[serde(flatten)]
+    pub ace: Ace,
+    /// The host sessions using it (its reference count).
+    pub holders: BTreeSet<String>,
+    /// Recorded before being applied; not known to be on disk.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
+}
+
+impl RecordedAce {
+    fn key(&self) -> (&WinPath, &Ace) {
+        (&self.path, &self.ace)
+    }
+}
+
+/// Why a record file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("the ACL record is not valid JSON for this version of palisade: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error(
+        "the ACL record has format version {found}, but this palisade understands only version {supported}{}",
+        if *found > *supported { "; it was written by a newer palisade, which must be used to change or remove what it applied" } else { "" }
+    )]
+    Version { found: u32, supported: u32 },
+    #[error("the ACL record lists {0} twice")]
+    Duplicate(String),
+}
+
+/// What the sandbox has applied, and for whom (versioned JSON, see the module documentation).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedAcl {
+    pub version: u32,
+    /// Sorted by path, then ACE; one entry per (path, ACE).
+    pub entries: Vec<RecordedAce>,
+}
+
+impl Default for RecordedAcl {
+    fn default() -> Self {
+        RecordedAcl { version: ACL_STATE_VERSION, entries: Vec::new() }
+    }
+}
+
+impl RecordedAcl {
+    pub fn new() -> RecordedAcl {
+        RecordedAcl::default()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn find(&self, path: &WinPath, ace: &Ace) -> Option<&RecordedAce> {
+        self.entries.binary_search_by(|e| e.key().cmp(&(path, ace))).ok().map(|i| &self.entries[i])
+    }
+
+    /// Every holder that uses some recorded ACE.
+    pub fn holders(&self) -> BTreeSet<&str> {
+        self.entries.iter().flat_map(|e| e.holders.iter().map(String::as_str)).collect()
+    }
+
+    /// Write-ahead step: records the ACEs `changes` will add as pending.
+    pub fn begin(&mut self, changes: &[AclChange]) {
+        for c in changes {
+            if let AclChange::Add { path, ace } = c {
+                if self.find(path, ace).is_none() {
+                    self.entries.push(RecordedAce {
+                        path: path.clone(),
+                        ace: ace.clone(),
+                        holders: BTreeSet::new(),
+                        pending: true,
+                    });
+                    self.entries.sort_by(|a, b| a.key().cmp(&b.key()));
+                }
+            }
+        }
+    }
+
+    /// After every change of [`plan`]`(desired, self)` was applied: `desired.holder` now holds
+    /// exactly `desired.aces`, and entries nobody holds any more are dropped.
+    pub fn commit(&mut self, desired: &DesiredAcl) {
+        let holder = &desired.holder;
+        let wanted = wanted_set(desired);
+        for e in &mut self.entries {
+            if wanted.contains(&(&e.path, &e.ace)) {
+                e.holders.insert(holder.clone());
+                e.pending = false;
+            } else {
+                e.holders.remove(holder);
+            }
+        }
+        for d in &desired.aces {
+            if self.find(&d.path, &d.ace).is_none() {
+                self.entries.push(RecordedAce {
+                    path: d.path.clone(),
+                    ace: d.ace.clone(),
+                    holders: BTreeSet::from([holder.clone()]),
+                    pending: false,
+                });
+            }
+        }
+        // Nobody holds it: the plan being committed removed it (pending leftovers included).
+        self.entries.retain(|e| !e.holders.is_empty());
+        self.entries.sort_by(|a, b| a.key().cmp(&b.key()));
+    }
+
+    /// After [`cleanup_plan`] was applied: keeps only the entries whose removal `failed`.
+    pub fn after_cleanup(&mut self, failed: &[AclChange]) {
+        self.entries.retain(|e| {
+            failed.iter().any(|c| matches!(c, AclChange::Remove { path, ace } if *path == e.path && *ace == e.ace))
+        });
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("an ACL record always serializes")
+    }
+
+    /// Reads a record, refusing other format versions.
+    pub fn from_json(text: &str) -> Result<RecordedAcl, StateError> {
+        #[derive(Deserialize)]
+        struct VersionOnly {
+            version: u32,
+        }
+        let v: VersionOnly = serde_json::from_str(text)?;
+        if v.version != ACL_STATE_VERSION {
+            return Err(StateError::Version { found: v.version, supported: ACL_STATE_VERSION });
+        }
+        let mut rec: RecordedAcl = serde_json::from_str(text)?;
+        rec.entries.sort_by(|a, b| a.key().cmp(&b.key()));
+        if let Some(w) = rec.entries.windows(2).find(|w| w[0].key() == w[1].key()) {
+            return Err(StateError::Duplicate(format!("{}: {}", w[0].path, w[0].ace)));
+        }
+        Ok(rec)
+    }
+}
+
+fn wanted_set(desired: &DesiredAcl) -> BTreeSet<(&WinPath, &Ace)> {
+    desired.aces.iter().map(|d| (&d.path, &d.ace)).collect()
+}
+
+/// The changes that take the disk from what `recorded` says to what `desired` wants, for
+/// `desired.holder` (see the module documentation). Empty when nothing changed.
+pub fn plan(desired: &DesiredAcl, recorded: &RecordedAcl) -> Vec<AclChange> {
+    let holder = &desired.holder;
+    let mut changes = Vec::new();
+    for (path, dir) in &desired.placeholders {
+        changes.push(AclChange::CreatePlaceholder { path: path.clone(), dir: *dir });
+    }
+    for d in &desired.aces {
+        let fresh = desired.placeholders.contains_key(&d.path);
+        let applied = recorded.find(&d.path, &d.ace).is_some_and(|e| !e.pending);
+        if fresh || !applied {
+            changes.push(AclChange::Add { path: d.path.clone(), ace: d.ace.clone() });
+        }
+    }
+    let wanted = wanted_set(desired);
+    for e in &recorded.entries {
+        if wanted.contains(&(&e.path, &e.ace)) {
+            continue;
+        }
+        let others = e.holders.iter().any(|h| h != holder);
+        if !others && (e.pending || e.holders.contains(holder)) {
+            changes.push(AclChange::Remove { path: e.path.clone(), ace: e.ace.clone() });
+        }
+    }
+    sort_changes(&mut changes);
+    changes
+}
+
+/// Removes everything `recorded` lists, grants before denies.
+pub fn cleanup_plan(recorded: &RecordedAcl) -> Vec<AclChange> {
+    let mut changes: Vec<AclChange> =
+        recorded.entries.iter().map(|e| AclChange::Remove { path: e.path.clone(), ace: e.ace.clone() }).collect();
+    sort_changes(&mut changes);
+    changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ace::flags::OBJECT_INHERIT_ACE;
+    use crate::sid::SyntheticKind;
+
+    fn p(s: &str) -> WinPath {
+        WinPath::parse(s).unwrap()
+    }
+
+    fn wsid(n: u8) -> SidString {
+        SidString::synthetic(SyntheticKind::WriteRoot, [n; 16])
+    }
+
+    fn sandbox() -> SidString {
+        SidString::synthetic(SyntheticKind::Sandbox, [0xEE; 16])
+    }
+
+    fn ro_dir(s: &str) -> ProtectedItem {
+        ProtectedItem { path: p(s), kind: ProtectedKind::ReadOnly { dir: true } }
+    }
+    fn ro_file(s: &str) -> ProtectedItem {
+        ProtectedItem { path: p(s), kind: ProtectedKind::ReadOnly { dir: false } }
+    }
+    fn pin(s: &str) -> ProtectedItem {
+        ProtectedItem { path: p(s), kind: ProtectedKind::Pin }
+    }
+    fn placeholder(s: &str, dir: bool) -> ProtectedItem {
+        ProtectedItem { path: p(s), kind: ProtectedKind::Placeholder { dir } }
+    }
+
+    /// A workspace with a git directory whose hooks and config exist.
+    fn work() -> RootSpec {
+        RootSpec {
+            root: p(r"C:\Work"),
+            sid: wsid(1),
+            protected: vec![pin(r"C:\Work\.git"), ro_dir(r"C:\Work\.git\hooks"), ro_file(r"C:\Work\.git\config")],
+        }
+    }
+
+    fn desired(holder: &str, roots: &[RootSpec]) -> DesiredAcl {
+        desired_acl(holder, roots, &[], &sandbox()).unwrap()
+    }
+
+    /// Applies a plan the way the backend protocol says, returning the changes.
+    fn run(desired: &DesiredAcl, rec: &mut RecordedAcl) -> Vec<AclChange> {
+        let changes = plan(desired, rec);
+        rec.begin(&changes);
+        rec.commit(desired);
+        changes
+    }
+
+    fn adds(changes: &[AclChange]) -> Vec<String> {
+        changes.iter().filter(|c| matches!(c, AclChange::Add { .. })).map(|c| c.to_string()).collect()
+    }
+
+    #[test]
+    fn desired_state_for_one_root() {
+        let d = desired("s1", &[work()]);
+        let w = wsid(1);
+        let want: BTreeSet<PathAce> = [
+            PathAce { path: p(r"C:\Work"), ace: Ace::allow(w.clone(), MODIFY & !DELETE, 0) },
+            PathAce { path: p(r"C:\Work"), ace: Ace::allow(w.clone(), MODIFY, CHILDREN_ONLY) },
+            // Parent of the pinned .git.
+            PathAce { path: p(r"C:\Work"), ace: Ace::deny(w.clone(), FILE_DELETE_CHILD, 0) },
+            PathAce { path: p(r"C:\Work\.git"), ace: Ace::deny(w.clone(), PIN_DENY, 0) },
+            // Parent of hooks and config.
+            PathAce { path: p(r"C:\Work\.git"), ace: Ace::deny(w.clone(), FILE_DELETE_CHILD, 0) },
+            PathAce { path: p(r"C:\Work\.git\hooks"), ace: Ace::deny(w.clone(), WRITE_LIKE, SUBTREE) },
+            PathAce { path: p(r"C:\Work\.git\config"), ace: Ace::deny(w.clone(), WRITE_LIKE, 0) },
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(d.aces, want);
+        assert!(d.placeholders.is_empty());
+    }
+
+    #[test]
+    fn root_grant_never_gives_delete_child_or_acl_changes() {
+        for a in root_grant(&p(r"C:\w"), &wsid(1)) {
+            assert_eq!(a.ace.kind, AceKind::Allow);
+            assert_eq!(a.ace.mask & (FILE_DELETE_CHILD | WRITE_DAC | WRITE_OWNER), 0);
+        }
+        let [this, children] = root_grant(&p(r"C:\w"), &wsid(1));
+        assert_eq!(this.ace.mask & DELETE, 0, "the root itself cannot be deleted or renamed");
+        assert!(this.ace.applies_to_object());
+        assert!(!children.ace.applies_to_object());
+        assert_eq!(children.ace.flags & OBJECT_INHERIT_ACE, OBJECT_INHERIT_ACE);
+    }
+
+    #[test]
+    fn first_run_adds_everything_denies_first() {
+        let d = desired("s1", &[work()]);
+        let changes = plan(&d, &RecordedAcl::new());
+        assert_eq!(changes.len(), d.aces.len());
+        let first_allow = changes.iter().position(|c| matches!(c, AclChange::Add { ace, .. } if ace.kind == AceKind::Allow)).unwrap();
+        assert!(changes[..first_allow].iter().all(|c| matches!(c, AclChange::Add { ace, .. } if ace.kind == AceKind::Deny)));
+        assert!(changes[first_allow..].iter().all(|c| matches!(c, AclChange::Add { ace, .. } if ace.kind == AceKind::Allow)));
+    }
+
+    #[test]
+    fn unchanged_policy_produces_no_changes() {
+        let d = desired("s1", &[work()]);
+        let mut rec = RecordedAcl::new();
+        assert!(!run(&d, &mut rec).is_empty());
+        for _ in 0..3 {
+            assert_eq!(plan(&d, &rec), vec![]);
+            rec.commit(&d);
+        }
+        // The same policy rebuilt from differently written paths is the same state.
+        let mut again = work();
+        again.root = p(r"c:\WORK\");
+        again.protected = vec![pin(r"c:\work\.GIT"), ro_dir(r"C:\Work\.git\HOOKS\."), ro_file(r"\\?\C:\Work\.git\config::$DATA")];
+        assert_eq!(plan(&desired("s1", &[again]), &rec), vec![]);
+        // And a JSON round trip of the record changes nothing either.
+        let rec2 = RecordedAcl::from_json(&rec.to_json()).unwrap();
+        assert_eq!(rec2, rec);
+        assert_eq!(plan(&d, &rec2), vec![]);
+    }
+
+    #[test]
+    fn adding_a_root_touches_only_that_root() {
+        let mut rec = RecordedAcl::new();
+        run(&desired("s1", &[work()]), &mut rec);
+        let other = RootSpec { root: p(r"D:\cache"), sid: wsid(2), protected: vec![] };
+        let changes = plan(&desired("s1", &[work(), other]), &rec);
+        assert_eq!(
+            adds(&changes),
+            [
+                format!(r"add to D:\cache: allow {} FILE_READ_DATA|FILE_WRITE_DATA|FILE_APPEND_DATA|FILE_READ_EA|FILE_WRITE_EA|FILE_EXECUTE|FILE_READ_ATTRIBUTES|FILE_WRITE_ATTRIBUTES|READ_CONTROL|SYNCHRONIZE", wsid(2)),
+                format!(r"add to D:\cache: allow {} FILE_READ_DATA|FILE_WRITE_DATA|FILE_APPEND_DATA|FILE_READ_EA|FILE_WRITE_EA|FILE_EXECUTE|FILE_READ_ATTRIBUTES|FILE_WRITE_ATTRIBUTES|DELETE|READ_CONTROL|SYNCHRONIZE (OI,CI,IO)", wsid(2)),
+            ]
+        );
+        assert_eq!(changes.len(), 2);
+    }
+
+    #[test]
+    fn removing_a_root_removes_its_aces() {
+        let other = RootSpec { root: p(r"D:\cache"), sid: wsid(2), protected: vec![ro_dir(r"D:\cache\.vscode")] };
+        let mut rec = RecordedAcl::new();
+        run(&desired("s1", &[work(), other]), &mut rec);
+        let d = desired("s1", &[work()]);
+        let changes = plan(&d, &rec);
+        assert!(changes.iter().all(|c| matches!(c, AclChange::Remove { .. })));
+        assert!(changes.iter().all(|c| c.path().is_beneath(&p(r"D:\cache"))));
+        assert_eq!(changes.len(), 4); // two grants, the deny on .vscode, delete-child on D:\cache
+        // Grants go before denies.
+        let kinds: Vec<AceKind> = changes
+            .iter()
+            .map(|c| match c {
+                AclChange::Remove { ace, .. } => ace.kind,
+                _ => unreachable!("only removals"),
+            })
+            .collect();
+        assert_eq!(kinds, [AceKind::Allow, AceKind::Allow, AceKind::Deny, AceKind::Deny]);
+        rec.begin(&changes);
+        rec.commit(&d);
+        assert!(rec.entries.iter().all(|e| !e.path.is_beneath(&p(r"D:\cache"))));
+        assert_eq!(plan(&d, &rec), vec![]);
+    }
+
+    #[test]
+    fn a_new_protected_path_adds_only_its_aces() {
+        let mut rec = RecordedAcl::new();
+        run(&desired("s1", &[work()]), &mut rec);
+        let mut w = work();
+        w.protected.push(ro_dir(r"C:\Work\.vscode"));
+        let changes = plan(&desired("s1", &[w]), &rec);
+        // The delete-child deny on C:\Work is there already (for .git).
+        assert_eq!(adds(&changes), [format!(r"add to C:\Work\.vscode: deny {} {} (OI,CI)", wsid(1), crate::ace::rights::describe(WRITE_LIKE))]);
+        assert_eq!(changes.len(), 1);
+    }
+
+    #[test]
+    fn placeholders_are_created_and_always_denied_afresh() {
+        let mut w = work();
+        w.protected.push(placeholder(r"C:\Work\.envrc", false));
+        w.protected.push(placeholder(r"C:\Work\.vscode", true));
+        let d = desired("s1", &[w]);
+        let mut rec = RecordedAcl::new();
+        let first = run(&d, &mut rec);
+        assert_eq!(
+            first[..2],
+            [
+                AclChange::CreatePlaceholder { path: p(r"C:\Work\.envrc"), dir: false },
+                AclChange::CreatePlaceholder { path: p(r"C:\Work\.vscode"), dir: true },
+            ]
+        );
+        assert!(first.contains(&AclChange::Add { path: p(r"C:\Work\.envrc"), ace: Ace::deny(wsid(1), WRITE_LIKE, 0) }));
+        assert!(first.contains(&AclChange::Add { path: p(r"C:\Work\.vscode"), ace: Ace::deny(wsid(1), WRITE_LIKE, SUBTREE) }));
+
+        // Next time the placeholders exist: the policy crate reports them read-only, and
+        // nothing changes.
+        let mut w = work();
+        w.protected.push(ro_file(r"C:\Work\.envrc"));
+        w.protected.push(ro_dir(r"C:\Work\.vscode"));
+        assert_eq!(plan(&desired("s1", &[w]), &rec), vec![]);
+
+        // If one was deleted from outside, it is created and denied again.
+        let mut w = work();
+        w.protected.push(placeholder(r"C:\Work\.envrc", false));
+        w.protected.push(ro_dir(r"C:\Work\.vscode"));
+        let again = plan(&desired("s1", &[w]), &rec);
+        assert_eq!(
+            again,
+            [
+                AclChange::CreatePlaceholder { path: p(r"C:\Work\.envrc"), dir: false },
+                AclChange::Add { path: p(r"C:\Work\.envrc"), ace: Ace::deny(wsid(1), WRITE_LIKE, 0) },
+            ]
+        );
+    }
+
+    #[test]
+    fn nested_roots_deny_for_every_containing_root() {
+        let outer = RootSpec { root: p(r"C:\Work"), sid: wsid(1), protected: vec![] };
+        let inner = RootSpec {
+            root: p(r"C:\Work\sub"),
+            sid: wsid(2),
+            protected: vec![ro_dir(r"C:\Work\sub\.git\hooks"), pin(r"C:\Work\sub\.git")],
+        };
+        let d = desired("s1", &[outer, inner]);
+        for sid in [wsid(1), wsid(2)] {
+            assert!(d.aces.contains(&PathAce { path: p(r"C:\Work\sub\.git\hooks"), ace: Ace::deny(sid.clone(), WRITE_LIKE, SUBTREE) }));
+            assert!(d.aces.contains(&PathAce { path: p(r"C:\Work\sub"), ace: Ace::deny(sid.clone(), FILE_DELETE_CHILD, 0) }));
+        }
+    }
+
+    #[test]
+    fn protected_items_outside_the_root_are_ignored_and_the_root_is_refused() {
+        let mut w = work();
+        w.protected.push(ro_dir(r"D:\elsewhere\.git\hooks"));
+        assert_eq!(desired("s1", &[w]), desired("s1", &[work()]));
+        let mut w = work();
+        w.protected.push(ro_dir(r"C:\work"));
+        assert!(matches!(desired_acl("s1", &[w], &[], &sandbox()), Err(PlanError::ProtectedRoot { .. })));
+    }
+
+    #[test]
+    fn invalid_root_sets() {
+        let a = RootSpec { root: p(r"C:\a"), sid: wsid(1), protected: vec![] };
+        let b = RootSpec { root: p(r"C:\b"), sid: wsid(1), protected: vec![] };
+        assert!(matches!(desired_acl("s", &[a.clone(), b], &[], &sandbox()), Err(PlanError::SharedSid { .. })));
+        let a2 = RootSpec { root: p(r"c:\A"), sid: wsid(2), protected: vec![] };
+        assert!(matches!(desired_acl("s", &[a, a2], &[], &sandbox()), Err(PlanError::DuplicateRoot(_))));
+    }
+
+    #[test]
+    fn world_writable_folders_are_denied_to_the_sandbox_sid_unless_inside_a_root() {
+        let ww = [p(r"C:\tools\bin"), p(r"C:\Work\scratch")];
+        let d = desired_acl("s1", &[work()], &ww, &sandbox()).unwrap();
+        assert!(d.aces.contains(&PathAce { path: p(r"C:\tools\bin"), ace: Ace::deny(sandbox(), WRITE_LIKE, SUBTREE) }));
+        assert!(!d.aces.iter().any(|a| a.path == p(r"C:\Work\scratch")));
+        // Read-only mode: no roots, the deny still goes on.
+        let d = desired_acl("s1", &[], &ww, &sandbox()).unwrap();
+        assert_eq!(d.aces.len(), 2);
+    }
+
+    #[test]
+    fn shared_aces_are_refcounted_by_holder() {
+        let mut rec = RecordedAcl::new();
+        let d1 = desired("host-1", &[work()]);
+        let d2 = desired("host-2", &[work()]);
+        assert!(!run(&d1, &mut rec).is_empty());
+        // A second host using the same root changes nothing on disk.
+        assert_eq!(run(&d2, &mut rec), vec![]);
+        assert!(rec.entries.iter().all(|e| e.holders.len() == 2));
+        assert_eq!(rec.holders(), BTreeSet::from(["host-1", "host-2"]));
+        // The first host leaves: nothing is removed, host-2 still uses it all.
+        assert_eq!(run(&DesiredAcl::empty("host-1"), &mut rec), vec![]);
+        assert_eq!(rec.holders(), BTreeSet::from(["host-2"]));
+        // The last one leaves: everything goes.
+        let gone = run(&DesiredAcl::empty("host-2"), &mut rec);
+        assert_eq!(gone.len(), d1.aces.len());
+        assert!(gone.iter().all(|c| matches!(c, AclChange::Remove { .. })));
+        assert!(rec.is_empty());
+    }
+
+    #[test]
+    fn a_holder_leaving_a_root_keeps_it_for_the_other() {
+        let mut rec = RecordedAcl::new();
+        let other = RootSpec { root: p(r"D:\cache"), sid: wsid(2), protected: vec![] };
+        run(&desired("host-1", &[work(), other.clone()]), &mut rec);
+        run(&desired("host-2", &[other]), &mut rec);
+        // host-1 drops D:\cache (still used by host-2): nothing to do.
+        assert_eq!(run(&desired("host-1", &[work()]), &mut rec), vec![]);
+        // host-2 drops it too: now it goes.
+        let changes = run(&DesiredAcl::empty("host-2"), &mut rec);
+        assert_eq!(changes.len(), 2);
+        assert!(changes.iter().all(|c| c.path() == &p(r"D:\cache")));
+    }
+
+    #[test]
+    fn crash_after_write_ahead_is_recovered() {
+        let d = desired("s1", &[work()]);
+        let mut rec = RecordedAcl::new();
+        let changes = plan(&d, &rec);
+        rec.begin(&changes);
+        // Crash: some changes were applied, the record says pending, nothing committed.
+        let saved = RecordedAcl::from_json(&rec.to_json()).unwrap();
+        assert!(saved.entries.iter().all(|e| e.pending && e.holders.is_empty()));
+        // Same policy next time: everything is (re-)added, idempotently.
+        assert_eq!(plan(&d, &saved), changes);
+        // Policy gone next time: every pending ACE is removed.
+        let mut saved2 = saved.clone();
+        let removal = plan(&DesiredAcl::empty("s1"), &saved2);
+        assert_eq!(removal.len(), changes.len());
+        saved2.commit(&DesiredAcl::empty("s1"));
+        assert!(saved2.is_empty());
+        // Cleanup also lists pending ones.
+        assert_eq!(cleanup_plan(&saved).len(), changes.len());
+    }
+
+    #[test]
+    fn cleanup_removes_exactly_what_was_recorded() {
+        let mut rec = RecordedAcl::new();
+        let other = RootSpec { root: p(r"D:\cache"), sid: wsid(2), protected: vec![] };
+        run(&desired("host-1", &[work()]), &mut rec);
+        run(&desired_acl("host-2", &[other], &[p(r"C:\tools")], &sandbox()).unwrap(), &mut rec);
+        let cleanup = cleanup_plan(&rec);
+        let removed: BTreeSet<(WinPath, Ace)> = cleanup
+            .iter()
+            .map(|c| match c {
+                AclChange::Remove { path, ace } => (path.clone(), ace.clone()),
+                other => panic!("unexpected {other}"),
+            })
+            .collect();
+        let recorded: BTreeSet<(WinPath, Ace)> = rec.entries.iter().map(|e| (e.path.clone(), e.ace.clone())).collect();
+        assert_eq!(removed, recorded);
+        let first_deny = cleanup.iter().position(|c| matches!(c, AclChange::Remove { ace, .. } if ace.kind == AceKind::Deny)).unwrap();
+        assert!(cleanup[first_deny..].iter().all(|c| matches!(c, AclChange::Remove { ace, .. } if ace.kind == AceKind::Deny)));
+
+        // One removal fails: only its entry stays, to be reported and retried.
+        let failed = vec![cleanup[0].clone()];
+        rec.after_cleanup(&failed);
+        assert_eq!(rec.entries.len(), 1);
+        assert_eq!(cleanup_plan(&rec), failed);
+        rec.after_cleanup(&[]);
+        assert!(rec.is_empty());
+    }
+
+    #[test]
+    fn record_json_format_and_versions() {
+        let mut rec = RecordedAcl::new();
+        run(&desired("host-1", &[work()]), &mut rec);
+        let json = rec.to_json();
+        assert!(json.contains("\"version\": 1"), "{json}");
+        assert!(json.contains(r#""path": "C:\\Work\\.git\\hooks""#), "{json}");
+        assert!(json.contains("\"kind\": \"deny\""), "{json}");
+        assert!(json.contains(&format!("\"mask\": {WRITE_LIKE}")), "{json}");
+        assert!(json.contains("\"flags\": 3"), "{json}");
+        assert!(json.contains("\"holders\": [") && json.contains("\"host-1\""), "{json}");
+        assert!(!json.contains("pending"), "{json}");
+
+        let newer = json.replacen("\"version\": 1", "\"version\": 7", 1);
+        let e = RecordedAcl::from_json(&newer).unwrap_err();
+        assert!(matches!(e, StateError::Version { found: 7, supported: 1 }));
+        assert!(e.to_string().contains("newer palisade"), "{e}");
+        let older = json.replacen("\"version\": 1", "\"version\": 0", 1);
+        let e = RecordedAcl::from_json(&older).unwrap_err();
+        assert!(matches!(e, StateError::Version { found: 0, .. }));
+        assert!(!e.to_string().contains("newer"), "{e}");
+        assert!(matches!(RecordedAcl::from_json("[]"), Err(StateError::Json(_))));
+        assert!(matches!(RecordedAcl::from_json(r#"{"version": 1}"#), Err(StateError::Json(_))));
+
+        let mut dup = rec.clone();
+        dup.entries.push(dup.entries[0].clone());
+        assert!(matches!(RecordedAcl::from_json(&dup.to_json()), Err(StateError::Duplicate(_))));
+    }
+
+    #[test]
+    fn from_policy_actions() {
+        let actions = vec![
+            Action::Pin(r"C:\Work\.git".into()),
+            Action::ReadOnly(r"C:\Work\.git\hooks".into()),
+            Action::ReadOnly(r"C:\Work\.git\config".into()),
+            Action::Placeholder { path: r"C:\Work\.vscode".into(), dir: true },
+        ];
+        let items = protected_items(&actions, |p| p.file_name() == Some("hooks")).unwrap();
+        assert_eq!(
+            items,
+            [
+                pin(r"C:\Work\.git"),
+                ro_dir(r"C:\Work\.git\hooks"),
+                ro_file(r"C:\Work\.git\config"),
+                placeholder(r"C:\Work\.vscode", true),
+            ]
+        );
+        assert!(protected_items(&[Action::Pin("relative".into())], |_| false).is_err());
+    }
+}

@@ -1,0 +1,697 @@
+//! Windows paths as data: parsing, normalization and case-insensitive comparison, without any
+//! Windows API.
+//!
+//! A [`WinPath`] is always absolute. Parsing accepts the forms Windows programs hand around —
+//! `C:\x`, `C:/x`, `\\?\C:\x`, `\??\C:\x`, `\\.\C:\x`, `\\server\share\x`,
+//! `\\?\UNC\server\share\x` and `\\?\Volume{guid}\x` — and normalizes them the way the Win32
+//! layer does before a file system ever sees the name:
+//!
+//! * `/` is a separator like `\`, and repeated separators collapse;
+//! * `.` components vanish and `..` removes the previous component (never climbing above the
+//!   drive or share root);
+//! * trailing dots and spaces of a component are dropped (`config. ` is `config`);
+//! * an alternate data stream suffix (`file:stream:$DATA`, `dir::$INDEX_ALLOCATION`) is split
+//!   off: a stream shares its file's security descriptor, so for every decision here the path
+//!   *is* the file. The final component's stream is kept for display only;
+//! * `\\localhost\C$\x` and `\\127.0.0.1\C$\x` are `C:\x`.
+//!
+//! Verbatim (`\\?\`) paths are normalized in the same way although Win32 passes them through
+//! untouched. That errs on the side of treating `\\?\C:\w\.git.` as `.git`, which is what the
+//! protected-path rules want; the on-disk resolver ([`LongPathResolver`]) has the last word.
+//!
+//! Comparison ([`PartialEq`], [`Ord`], [`is_beneath`]) ignores letter case: every character is
+//! mapped to its single-character uppercase form when it has one, which is what NTFS's upcase
+//! table does (no `ß` → `SS` expansion). 8.3 short names (`PROGRA~1`), links and junctions can
+//! only be resolved on disk: see [`LongPathResolver`] and [`canonicalize`].
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Why a string is not an absolute Windows path this crate can reason about.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    #[error("`{0}` is empty")]
+    Empty(String),
+    #[error("`{0}` is not an absolute path (it is relative to the current directory)")]
+    Relative(String),
+    #[error("`{0}` is relative to the current directory of drive {1}: (write {1}:\\...)")]
+    DriveRelative(String, char),
+    #[error("`{0}` is relative to the current drive (write it with a drive letter)")]
+    RootRelative(String),
+    #[error("`{0}` names a device or an object-manager path, not a file on a volume")]
+    Device(String),
+    #[error("`{0}` is a UNC path without a server and share name")]
+    IncompleteUnc(String),
+    #[error("`{path}`: the name `{component}` contains `{ch}`, which Windows does not allow in file names")]
+    InvalidChar { path: String, component: String, ch: char },
+    #[error("`{path}`: `{component}` is not a valid name (a stream without a file name)")]
+    InvalidComponent { path: String, component: String },
+}
+
+/// Where an absolute path starts.
+#[derive(Clone, Debug)]
+pub enum Prefix {
+    /// A drive letter, stored uppercase.
+    Drive(char),
+    /// `\\server\share`, as written (compared case-insensitively).
+    Unc { server: String, share: String },
+    /// `\\?\Volume{guid}`; the text between the braces as written.
+    Volume(String),
+}
+
+impl Prefix {
+    fn key(&self) -> String {
+        match self {
+            Prefix::Drive(c) => format!("{c}:"),
+            Prefix::Unc { server, share } => format!("\\\\{}\\{}", fold(server), fold(share)),
+            Prefix::Volume(g) => format!("\\\\?\\volume{{{}}}", fold(g)),
+        }
+    }
+}
+
+impl fmt::Display for Prefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Prefix::Drive(c) => write!(f, "{c}:"),
+            Prefix::Unc { server, share } => write!(f, "\\\\{server}\\{share}"),
+            Prefix::Volume(g) => write!(f, "\\\\?\\Volume{{{g}}}"),
+        }
+    }
+}
+
+/// An absolute, normalized Windows path (see the module documentation). Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct WinPath(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    prefix: Prefix,
+    /// Components as written, with streams and trailing dots/spaces removed.
+    components: Vec<String>,
+    /// The alternate data stream named on the final component (`stream:$DATA`), if any.
+    stream: Option<String>,
+    /// The comparison key: the prefix and the components case-folded, `\`-separated.
+    key: String,
+}
+
+/// Case-folds like NTFS: each character to its uppercase form when that is one character.
+pub fn fold(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            let mut up = c.to_uppercase();
+            match (up.next(), up.next()) {
+                (Some(u), None) => u,
+                _ => c,
+            }
+        })
+        .collect()
+}
+
+/// Characters that may not appear in a Windows file name (besides separators and `:`).
+const INVALID_CHARS: &[char] = &['<', '>', '"', '|', '?', '*'];
+
+/// Reserved DOS device names: `C:\w\nul` or `C:\w\COM1.txt` open a device, not a file.
+const DOS_DEVICES: &[&str] = &[
+    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8", "COM9", "LPT1",
+    "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9", "CONIN$", "CONOUT$",
+];
+
+/// Whether a component names a DOS device (`NUL`, `com1.txt`, `CON `): Win32 opens the device
+/// whatever the directory.
+pub fn is_dos_device_name(component: &str) -> bool {
+    let base = component.split(['.', ':']).next().unwrap_or("").trim_end_matches(' ');
+    DOS_DEVICES.iter().any(|d| d.eq_ignore_ascii_case(base))
+}
+
+/// Whether a component looks like a generated 8.3 short name (`PROGRA~1`, `GIT~1`,
+/// `SETTIN~2.JSO`): a base of at most 8 characters containing `~` followed by digits, and an
+/// extension of at most 3. Such a name may be an alias of a long name that only the file
+/// system can resolve ([`LongPathResolver`]).
+pub fn looks_like_short_name(component: &str) -> bool {
+    let (base, ext) = match component.rsplit_once('.') {
+        Some((b, e)) if !b.is_empty() => (b, e),
+        _ => (component, ""),
+    };
+    if base.is_empty() || base.len() > 8 || ext.len() > 3 {
+        return false;
+    }
+    match base.rfind('~') {
+        Some(i) if i > 0 => {
+            let digits = &base[i + 1..];
+            !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+        }
+        _ => false,
+    }
+}
+
+/// Splits a component into its name and its alternate-data-stream suffix, dropping the trailing
+/// dots and spaces Windows ignores. `None` for `.`-like components that vanish.
+fn split_component(raw: &str) -> (String, Option<String>) {
+    let (name, stream) = match raw.find(':') {
+        Some(i) => (&raw[..i], Some(raw[i + 1..].to_string())),
+        None => (raw, None),
+    };
+    (name.trim_end_matches(['.', ' ']).to_string(), stream)
+}
+
+impl WinPath {
+    /// Parses and normalizes an absolute Windows path (see the module documentation).
+    pub fn parse(text: &str) -> Result<WinPath, PathError> {
+        let original = text;
+        if text.is_empty() {
+            return Err(PathError::Empty(original.into()));
+        }
+        if text.contains('\0') {
+            return Err(PathError::InvalidChar { path: original.into(), component: text.into(), ch: '\0' });
+        }
+        let s = text.replace('/', "\\");
+
+        // Strip the namespace prefixes; `verbatim_or_device` is the part after `\\?\`, `\??\`
+        // or `\\.\`.
+        let rest: &str;
+        let prefix: Prefix;
+        let after_ns = s
+            .strip_prefix("\\\\?\\")
+            .or_else(|| s.strip_prefix("\\??\\"))
+            .map(|r| (r, false))
+            .or_else(|| s.strip_prefix("\\\\.\\").map(|r| (r, true)));
+        if let Some((ns_rest, device_ns)) = after_ns {
+            let (first, tail) = ns_rest.split_once('\\').unwrap_or((ns_rest, ""));
+            if let Some(letter) = drive_letter(first) {
+                prefix = Prefix::Drive(letter);
+                rest = tail;
+            } else if first.eq_ignore_ascii_case("UNC") {
+                let (p, r) = unc(tail, original)?;
+                prefix = p;
+                rest = r;
+            } else if let Some(guid) = volume_guid(first).filter(|_| !device_ns) {
+                prefix = Prefix::Volume(guid.to_string());
+                rest = tail;
+            } else {
+                return Err(PathError::Device(original.into()));
+            }
+        } else if let Some(unc_rest) = s.strip_prefix("\\\\") {
+            let (p, r) = unc(unc_rest, original)?;
+            prefix = p;
+            rest = r;
+        } else if let Some(letter) = s.get(..2).and_then(drive_letter) {
+            match s.as_bytes().get(2) {
+                Some(b'\\') => {
+                    prefix = Prefix::Drive(letter);
+                    rest = &s[3..];
+                }
+                _ => return Err(PathError::DriveRelative(original.into(), letter)),
+            }
+        } else if s.starts_with('\\') {
+            return Err(PathError::RootRelative(original.into()));
+        } else {
+            return Err(PathError::Relative(original.into()));
+        }
+
+        let mut components: Vec<String> = Vec::new();
+        let mut stream = None;
+        for raw in rest.split('\\') {
+            // `..` and `.` are recognized after Windows drops trailing spaces (`.. ` is `..`).
+            let trimmed = raw.trim_end_matches(' ');
+            if trimmed == ".." {
+                components.pop();
+                stream = None;
+                continue;
+            }
+            let (name, st) = split_component(raw);
+            if name.is_empty() {
+                if st.is_some() {
+                    return Err(PathError::InvalidComponent { path: original.into(), component: raw.into() });
+                }
+                // Empty, `.`, or only dots and spaces: Windows treats these as the current directory.
+                continue;
+            }
+            if let Some(ch) = name.chars().find(|c| INVALID_CHARS.contains(c) || (*c as u32) < 0x20) {
+                return Err(PathError::InvalidChar { path: original.into(), component: raw.into(), ch });
+            }
+            components.push(name);
+            // `file::$DATA` is the file's main stream, i.e. the file.
+            stream = st.filter(|s| !s.is_empty() && !s.eq_ignore_ascii_case(":$DATA"));
+        }
+        Ok(WinPath::from_parts(prefix, components, stream))
+    }
+
+    fn from_parts(prefix: Prefix, components: Vec<String>, stream: Option<String>) -> WinPath {
+        // Admin shares of this machine are its drives.
+        let prefix = match prefix {
+            Prefix::Unc { server, share }
+                if ["localhost", "127.0.0.1", "::1", "[::1]"].iter().any(|h| h.eq_ignore_ascii_case(&server))
+                    && share.len() == 2
+                    && share.ends_with('$')
+                    && share.as_bytes()[0].is_ascii_alphabetic() =>
+            {
+                Prefix::Drive(share.as_bytes()[0].to_ascii_uppercase() as char)
+            }
+            p => p,
+        };
+        let mut key = prefix.key();
+        for c in &components {
+            key.push('\\');
+            key.push_str(&fold(c));
+        }
+        WinPath(Arc::new(Inner { prefix, components, stream, key }))
+    }
+
+    pub fn prefix(&self) -> &Prefix {
+        &self.0.prefix
+    }
+
+    /// The components after the drive, share or volume, as written (without streams).
+    pub fn components(&self) -> &[String] {
+        &self.0.components
+    }
+
+    /// The alternate data stream the path named on its final component, if any (display only:
+    /// every decision treats the path as its file).
+    pub fn stream(&self) -> Option<&str> {
+        self.0.stream.as_deref()
+    }
+
+    /// The case-folded comparison key (`C:\USERS\ALICE`).
+    pub fn key(&self) -> &str {
+        &self.0.key
+    }
+
+    /// Whether this is a drive, share or volume root (`C:\`, `\\server\share`).
+    pub fn is_root(&self) -> bool {
+        self.0.components.is_empty()
+    }
+
+    pub fn file_name(&self) -> Option<&str> {
+        self.0.components.last().map(String::as_str)
+    }
+
+    /// The path without its final component (`None` for a root).
+    pub fn parent(&self) -> Option<WinPath> {
+        if self.is_root() {
+            return None;
+        }
+        let comps = self.0.components[..self.0.components.len() - 1].to_vec();
+        Some(WinPath::from_parts(self.0.prefix.clone(), comps, None))
+    }
+
+    /// This path and its ancestors, nearest first (`C:\a\b`, `C:\a`, `C:\`).
+    pub fn ancestors(&self) -> Vec<WinPath> {
+        let mut out = vec![self.without_stream()];
+        while let Some(p) = out.last().and_then(WinPath::parent) {
+            out.push(p);
+        }
+        out
+    }
+
+    /// The path with any alternate data stream removed.
+    pub fn without_stream(&self) -> WinPath {
+        if self.0.stream.is_none() {
+            return self.clone();
+        }
+        WinPath::from_parts(self.0.prefix.clone(), self.0.components.clone(), None)
+    }
+
+    /// Appends a relative path (`\` or `/` separated); `..` may not climb above `self`.
+    pub fn join(&self, rel: &str) -> Result<WinPath, PathError> {
+        let rel = rel.replace('/', "\\");
+        if rel.starts_with('\\') || rel.as_bytes().get(1) == Some(&b':') {
+            return Err(PathError::Relative(rel));
+        }
+        let full = format!("{}\\{}", self, rel);
+        let joined = WinPath::parse(&full)?;
+        if !joined.is_beneath(self) {
+            return Err(PathError::Relative(rel));
+        }
+        Ok(joined)
+    }
+
+    /// Whether `self` is `root` or lies beneath it (case-insensitive, streams ignored).
+    pub fn is_beneath(&self, root: &WinPath) -> bool {
+        is_beneath(self, root)
+    }
+
+    /// The components of `self` below `root` (empty when they are equal), `None` if `self` is
+    /// not beneath `root`.
+    pub fn relative_to(&self, root: &WinPath) -> Option<&[String]> {
+        if self.is_beneath(root) {
+            Some(&self.0.components[root.0.components.len()..])
+        } else {
+            None
+        }
+    }
+
+    /// The first component that names a DOS device (`NUL`, `com1.txt`), if any.
+    pub fn dos_device_component(&self) -> Option<&str> {
+        self.0.components.iter().map(String::as_str).find(|c| is_dos_device_name(c))
+    }
+
+    /// The first component that looks like an 8.3 short name, if any.
+    pub fn short_name_component(&self) -> Option<&str> {
+        self.0.components.iter().map(String::as_str).find(|c| looks_like_short_name(c))
+    }
+}
+
+/// Whether `path` is `root` or lies beneath it, comparing normalized components without letter
+/// case (and without streams): `C:\Work\.GIT::$INDEX_ALLOCATION\hooks` is beneath `c:\work`,
+/// `C:\workspace` is not beneath `C:\work`.
+pub fn is_beneath(path: &WinPath, root: &WinPath) -> bool {
+    if path.0.key.len() < root.0.key.len() || !path.0.key.starts_with(&root.0.key) {
+        return false;
+    }
+    path.0.key.len() == root.0.key.len() || path.0.key.as_bytes()[root.0.key.len()] == b'\\'
+}
+
+fn drive_letter(s: &str) -> Option<char> {
+    let b = s.as_bytes();
+    if b.len() == 2 && b[0].is_ascii_alphabetic() && b[1] == b':' {
+        Some(b[0].to_ascii_uppercase() as char)
+    } else {
+        None
+    }
+}
+
+/// The GUID text of a `Volume{guid}` component.
+fn volume_guid(s: &str) -> Option<&str> {
+    let head = s.get(..7)?;
+    let guid = s.get(7..)?.strip_suffix('}')?;
+    (head.eq_ignore_ascii_case("Volume{") && !guid.is_empty()).then_some(guid)
+}
+
+/// `server\share\rest` after the leading `\\` (or `\\?\UNC\`).
+fn unc<'a>(s: &'a str, original: &str) -> Result<(Prefix, &'a str), PathError> {
+    let mut parts = s.splitn(3, '\\');
+    let server = parts.next().unwrap_or("");
+    let share = parts.next().unwrap_or("");
+    let rest = parts.next().unwrap_or("");
+    if server.is_empty() || share.is_empty() {
+        return Err(PathError::IncompleteUnc(original.into()));
+    }
+    if server == "." || server == "?" {
+        return Err(PathError::Device(original.into()));
+    }
+    Ok((Prefix::Unc { server: server.to_string(), share: share.to_string() }, rest))
+}
+
+impl fmt::Display for WinPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.prefix)?;
+        if self.0.components.is_empty() {
+            if matches!(self.0.prefix, Prefix::Drive(_) | Prefix::Volume(_)) {
+                f.write_str("\\")?;
+            }
+        } else {
+            for c in &self.0.components {
+                write!(f, "\\{c}")?;
+            }
+        }
+        if let Some(s) = &self.0.stream {
+            write!(f, ":{s}")?;
+        }
+        Ok(())
+    }
+}
+
+impl PartialEq for WinPath {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.key == other.0.key
+    }
+}
+
+impl Eq for WinPath {}
+
+impl Hash for WinPath {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.key.hash(state);
+    }
+}
+
+impl PartialOrd for WinPath {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Orders by the comparison key, so a parent sorts before its children.
+impl Ord for WinPath {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.key.cmp(&other.0.key)
+    }
+}
+
+impl std::str::FromStr for WinPath {
+    type Err = PathError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        WinPath::parse(s)
+    }
+}
+
+impl Serialize for WinPath {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for WinPath {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        WinPath::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Why a path could not be resolved on disk.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    #[error("cannot resolve {path}: {reason}")]
+    Io { path: String, reason: String },
+    #[error("no part of {0} exists, not even its volume")]
+    NothingExists(String),
+}
+
+/// Resolves a path to the long, canonical form the file system stores: 8.3 short names
+/// expanded, symbolic links and junctions followed, letter case as on disk. The Windows
+/// backend implements it with `CreateFileW(FILE_FLAG_BACKUP_SEMANTICS)` +
+/// `GetFinalPathNameByHandleW(VOLUME_NAME_DOS)` (or `GetLongPathNameW` for a path it must not
+/// open); tests use a fake.
+pub trait LongPathResolver {
+    /// The canonical form of `path` if it exists, `Ok(None)` if it does not.
+    fn resolve_existing(&self, path: &WinPath) -> Result<Option<WinPath>, ResolveError>;
+}
+
+/// The canonical form of a path that may not exist yet: its longest existing ancestor resolved
+/// through `resolver`, with the missing rest appended as written. Every decision about which
+/// path is beneath which (writable roots, protected paths, forbidden roots) must be taken on
+/// canonical paths, so that a short name, a junction or letter case cannot make a path look
+/// like it is somewhere else.
+pub fn canonicalize(path: &WinPath, resolver: &dyn LongPathResolver) -> Result<WinPath, ResolveError> {
+    let path = path.without_stream();
+    let mut missing: Vec<String> = Vec::new();
+    for ancestor in path.ancestors() {
+        if let Some(real) = resolver.resolve_existing(&ancestor)? {
+            let mut comps = real.0.components.clone();
+            comps.extend(missing.into_iter().rev());
+            return Ok(WinPath::from_parts(real.0.prefix.clone(), comps, None));
+        }
+        if let Some(name) = ancestor.file_name() {
+            missing.push(name.to_string());
+        }
+    }
+    Err(ResolveError::NothingExists(path.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn p(s: &str) -> WinPath {
+        WinPath::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn drive_paths_normalize() {
+        assert_eq!(p(r"c:\Users\alice").to_string(), r"C:\Users\alice");
+        assert_eq!(p("C:/Users/alice/").to_string(), r"C:\Users\alice");
+        assert_eq!(p(r"C:\a\\b\.\c\..\d").to_string(), r"C:\a\b\d");
+        assert_eq!(p(r"C:\..\..\x").to_string(), r"C:\x");
+        assert_eq!(p(r"C:\").to_string(), r"C:\");
+        assert!(p(r"C:\").is_root());
+        assert_eq!(p(r"C:\w\config. . ").to_string(), r"C:\w\config");
+        assert_eq!(p(r"C:\w\x\.. \y").to_string(), r"C:\w\y");
+        assert_eq!(p(r"C:\w\...\y").to_string(), r"C:\w\y");
+    }
+
+    #[test]
+    fn verbatim_device_and_nt_prefixes() {
+        assert_eq!(p(r"\\?\C:\w\x"), p(r"C:\w\x"));
+        assert_eq!(p(r"\??\c:\w\x"), p(r"C:\w\x"));
+        assert_eq!(p(r"\\.\C:\w"), p(r"C:\w"));
+        assert_eq!(p(r"\\?\C:"), p(r"C:\"));
+        assert_eq!(p(r"\\?\UNC\srv\Share\dir").to_string(), r"\\srv\Share\dir");
+        assert_eq!(p(r"\\?\UNC\srv\share\dir"), p(r"\\SRV\SHARE\DIR"));
+        let v = p(r"\\?\Volume{1b2c3d4e-0000-0000-0000-100000000000}\data");
+        assert!(matches!(v.prefix(), Prefix::Volume(_)));
+        assert_eq!(v.to_string(), r"\\?\Volume{1b2c3d4e-0000-0000-0000-100000000000}\data");
+        assert_eq!(p(r"\\?\volume{1B2C3D4E-0000-0000-0000-100000000000}\DATA"), v);
+    }
+
+    #[test]
+    fn unc_paths() {
+        let u = p(r"\\server\share\a\b");
+        assert_eq!(u.components(), ["a", "b"]);
+        assert!(p(r"\\server\share").is_root());
+        assert_eq!(p(r"\\server\share").to_string(), r"\\server\share");
+        assert_eq!(p(r"\\server\share\..\..\x"), p(r"\\server\share\x"));
+        assert_eq!(p(r"\\localhost\c$\Windows"), p(r"C:\Windows"));
+        assert_eq!(p(r"\\127.0.0.1\D$"), p(r"D:\"));
+        assert_ne!(p(r"\\fileserver\c$\Windows"), p(r"C:\Windows"));
+    }
+
+    #[test]
+    fn errors() {
+        assert!(matches!(WinPath::parse(""), Err(PathError::Empty(_))));
+        assert!(matches!(WinPath::parse(r"foo\bar"), Err(PathError::Relative(_))));
+        assert!(matches!(WinPath::parse(r"C:foo"), Err(PathError::DriveRelative(_, 'C'))));
+        assert!(matches!(WinPath::parse("C:"), Err(PathError::DriveRelative(_, 'C'))));
+        assert!(matches!(WinPath::parse(r"\foo"), Err(PathError::RootRelative(_))));
+        assert!(matches!(WinPath::parse(r"\\server"), Err(PathError::IncompleteUnc(_))));
+        assert!(matches!(WinPath::parse(r"\\server\"), Err(PathError::IncompleteUnc(_))));
+        assert!(matches!(WinPath::parse(r"\\.\pipe\x"), Err(PathError::Device(_))));
+        assert!(matches!(WinPath::parse(r"\\.\PhysicalDrive0"), Err(PathError::Device(_))));
+        assert!(matches!(WinPath::parse(r"\\?\GLOBALROOT\Device\X"), Err(PathError::Device(_))));
+        assert!(matches!(WinPath::parse(r"C:\a\b*"), Err(PathError::InvalidChar { ch: '*', .. })));
+        assert!(matches!(WinPath::parse("C:\\a\\b\u{1}"), Err(PathError::InvalidChar { .. })));
+        assert!(matches!(WinPath::parse(r"C:\a\:stream"), Err(PathError::InvalidComponent { .. })));
+        let msg = WinPath::parse("C:foo").unwrap_err().to_string();
+        assert!(msg.contains(r"C:\..."), "{msg}");
+    }
+
+    #[test]
+    fn streams_are_the_file() {
+        let a = p(r"C:\w\.git\config:evil:$DATA");
+        assert_eq!(a, p(r"C:\w\.git\config"));
+        assert_eq!(a.stream(), Some("evil:$DATA"));
+        assert_eq!(a.to_string(), r"C:\w\.git\config:evil:$DATA");
+        assert_eq!(a.without_stream().to_string(), r"C:\w\.git\config");
+        assert_eq!(p(r"C:\w\file::$DATA").stream(), None);
+        // A directory opened through its index stream is the directory.
+        let d = p(r"C:\w\.git::$INDEX_ALLOCATION\hooks");
+        assert_eq!(d, p(r"C:\w\.git\hooks"));
+        assert!(d.is_beneath(&p(r"C:\w\.git")));
+    }
+
+    #[test]
+    fn case_insensitive_comparison() {
+        assert_eq!(p(r"C:\Users\ALICE\Work"), p(r"c:\users\alice\work"));
+        assert_eq!(p(r"C:\Ünïcödé"), p(r"c:\üNÏCÖDÉ"));
+        // No multi-character case expansion: ß is not SS.
+        assert_ne!(p(r"C:\straße"), p(r"C:\STRASSE"));
+        let mut m = BTreeMap::new();
+        m.insert(p(r"C:\A"), 1);
+        assert_eq!(m.get(&p(r"c:\a")), Some(&1));
+    }
+
+    #[test]
+    fn beneath() {
+        let root = p(r"C:\Work");
+        assert!(is_beneath(&p(r"C:\work"), &root));
+        assert!(is_beneath(&p(r"c:\WORK\src\main.rs"), &root));
+        assert!(!is_beneath(&p(r"C:\workspace"), &root));
+        assert!(!is_beneath(&p(r"D:\Work\x"), &root));
+        assert!(!is_beneath(&p(r"C:\"), &root));
+        assert!(is_beneath(&root, &p(r"C:\")));
+        assert!(is_beneath(&p(r"\\s\h\a"), &p(r"\\S\H")));
+        assert!(!is_beneath(&p(r"\\s\h2\a"), &p(r"\\s\h")));
+        assert!(is_beneath(&p(r"C:\Work\a\..\..\Work\b"), &root));
+        assert!(!is_beneath(&p(r"C:\Work\..\Other"), &root));
+        assert_eq!(p(r"C:\Work\a\B").relative_to(&root).unwrap(), ["a", "B"]);
+        assert!(p(r"C:\Other").relative_to(&root).is_none());
+    }
+
+    #[test]
+    fn parent_ancestors_join() {
+        let x = p(r"C:\a\b\c");
+        assert_eq!(x.parent().unwrap(), p(r"C:\a\b"));
+        assert_eq!(p(r"C:\").parent(), None);
+        assert_eq!(
+            x.ancestors().iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+            [r"C:\a\b\c", r"C:\a\b", r"C:\a", r"C:\"]
+        );
+        assert_eq!(p(r"C:\w").join(".git/hooks").unwrap(), p(r"C:\w\.git\hooks"));
+        assert_eq!(p(r"C:\w").join(r"a\..\b").unwrap(), p(r"C:\w\b"));
+        assert!(p(r"C:\w").join(r"..\x").is_err());
+        assert!(p(r"C:\w").join(r"D:\x").is_err());
+        assert!(p(r"C:\w").join(r"\x").is_err());
+        assert_eq!(p(r"C:\w\x").file_name(), Some("x"));
+    }
+
+    #[test]
+    fn dos_devices_and_short_names() {
+        assert!(is_dos_device_name("NUL"));
+        assert!(is_dos_device_name("nul.txt"));
+        assert!(is_dos_device_name("Com1"));
+        assert!(is_dos_device_name("CON "));
+        assert!(!is_dos_device_name("console"));
+        assert!(!is_dos_device_name("nullable"));
+        assert_eq!(p(r"C:\w\aux\x").dos_device_component(), Some("aux"));
+        assert!(looks_like_short_name("PROGRA~1"));
+        assert!(looks_like_short_name("GIT~1"));
+        assert!(looks_like_short_name("SETTIN~2.JSO"));
+        assert!(!looks_like_short_name("~1"));
+        assert!(!looks_like_short_name("program files"));
+        assert!(!looks_like_short_name("LONGERNAME~1"));
+        assert!(!looks_like_short_name("A~B"));
+        assert!(!looks_like_short_name("FILE~1.JSON"));
+        assert_eq!(p(r"C:\PROGRA~1\x").short_name_component(), Some("PROGRA~1"));
+    }
+
+    #[test]
+    fn serde_round_trip() {
+        let x = p(r"\\?\C:\Users\alice\w");
+        let json = serde_json::to_string(&x).unwrap();
+        assert_eq!(json, r#""C:\\Users\\alice\\w""#);
+        let back: WinPath = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, x);
+        assert!(serde_json::from_str::<WinPath>(r#""relative\\x""#).is_err());
+    }
+
+    /// A disk where short names, a junction and letter case differ from what callers write.
+    struct FakeDisk(BTreeMap<String, WinPath>);
+
+    impl FakeDisk {
+        fn new(entries: &[(&str, &str)]) -> FakeDisk {
+            FakeDisk(entries.iter().map(|(alias, real)| (p(alias).key().to_string(), p(real))).collect())
+        }
+    }
+
+    impl LongPathResolver for FakeDisk {
+        fn resolve_existing(&self, path: &WinPath) -> Result<Option<WinPath>, ResolveError> {
+            Ok(self.0.get(path.key()).cloned())
+        }
+    }
+
+    #[test]
+    fn canonicalize_expands_short_names_and_keeps_the_missing_rest() {
+        let disk = FakeDisk::new(&[
+            (r"C:\", r"C:\"),
+            (r"C:\PROGRA~1", r"C:\Program Files"),
+            (r"C:\Users", r"C:\Users"),
+            (r"C:\Users\ALICE~1", r"C:\Users\alice.smith"),
+            (r"C:\Users\ALICE~1\Work", r"C:\Users\alice.smith\Work"),
+            (r"C:\Users\ALICE~1\Work\GIT~1", r"C:\Users\alice.smith\Work\.git"),
+            (r"C:\link", r"D:\target"),
+            (r"D:\", r"D:\"),
+        ]);
+        assert_eq!(canonicalize(&p(r"C:\PROGRA~1"), &disk).unwrap().to_string(), r"C:\Program Files");
+        assert_eq!(
+            canonicalize(&p(r"c:\users\alice~1\work\git~1\hooks\pre-commit"), &disk).unwrap().to_string(),
+            r"C:\Users\alice.smith\Work\.git\hooks\pre-commit"
+        );
+        assert_eq!(canonicalize(&p(r"C:\link\new\file:s"), &disk).unwrap().to_string(), r"D:\target\new\file");
+        assert!(matches!(canonicalize(&p(r"Q:\x"), &disk), Err(ResolveError::NothingExists(_))));
+    }
+}

@@ -1,0 +1,498 @@
+//! Security identifiers as strings, Palisade's synthetic SIDs, and the registry that gives each
+//! writable root its own write SID.
+//!
+//! # Synthetic SIDs
+//!
+//! A write-restricted token carries one *write SID* per writable root, and every writable root
+//! grants write access to its own SID only. That way a session for one project cannot write
+//! another project's kept root, even though the ACEs stay on disk between commands. A second
+//! synthetic SID, the *sandbox SID*, is in every sandboxed token and is what deny ACEs on
+//! world-writable folders name.
+//!
+//! Format: `S-1-9-1347179332-K-a-b-c-d`.
+//!
+//! * Identifier authority 9 is `SECURITY_RESOURCE_MANAGER_AUTHORITY`, which Windows documents
+//!   as the authority for third-party resource managers. Real accounts and groups live under
+//!   authority 5 (`S-1-5-21-…` machine and domain SIDs, `S-1-5-32-…` builtin groups) and
+//!   capabilities under 15, so a synthetic SID can never equal a real principal's SID.
+//! * 1347179332 is `0x504C5344`, "PLSD" in ASCII: it marks the SID as Palisade's.
+//! * `K` is the kind ([`SyntheticKind`]): 1 for a writable root's write SID, 2 for the sandbox
+//!   SID.
+//! * `a-b-c-d` are the caller's 16 random bytes as four little-endian `u32`s (128 bits, so two
+//!   roots never share a SID by chance; [`SidRegistry::assign`] still checks).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::path::WinPath;
+
+/// Why a string is not a SID.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("`{text}` is not a SID string: {reason}")]
+pub struct SidError {
+    pub text: String,
+    pub reason: &'static str,
+}
+
+/// A SID in its string form (`S-1-5-32-545`), validated and canonical: revision 1, an
+/// identifier authority below 2^48 (decimal below 2^32, `0x` and 12 hex digits above, as
+/// Windows prints it), at most 15 sub-authorities, no leading zeros.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SidString(String);
+
+/// The largest number of sub-authorities a SID may have (`SID_MAX_SUB_AUTHORITIES`).
+pub const MAX_SUB_AUTHORITIES: usize = 15;
+
+impl SidString {
+    /// Parses and canonicalizes (`s-1-5-032-545` becomes `S-1-5-32-545`).
+    pub fn parse(text: &str) -> Result<SidString, SidError> {
+        let err = |reason| SidError { text: text.to_string(), reason };
+        let mut parts = text.split('-');
+        match parts.next() {
+            Some("S") | Some("s") => {}
+            _ => return Err(err("it does not start with `S-`")),
+        }
+        if parts.next() != Some("1") {
+            return Err(err("the revision is not 1"));
+        }
+        let authority = parts.next().ok_or_else(|| err("it has no identifier authority"))?;
+        let authority = if let Some(hex) = authority.strip_prefix("0x").or_else(|| authority.strip_prefix("0X")) {
+            if hex.is_empty() || hex.len() > 12 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(err("the hexadecimal identifier authority is not 1 to 12 hex digits"));
+            }
+            u64::from_str_radix(hex, 16).map_err(|_| err("bad identifier authority"))?
+        } else {
+            parse_decimal(authority).ok_or_else(|| err("the identifier authority is not a number"))?
+        };
+        if authority >= 1 << 48 {
+            return Err(err("the identifier authority does not fit in 48 bits"));
+        }
+        let mut subs = Vec::new();
+        for part in parts {
+            let v = parse_decimal(part).ok_or_else(|| err("a sub-authority is not a number"))?;
+            let v = u32::try_from(v).map_err(|_| err("a sub-authority does not fit in 32 bits"))?;
+            subs.push(v);
+        }
+        if subs.len() > MAX_SUB_AUTHORITIES {
+            return Err(err("it has more than 15 sub-authorities"));
+        }
+        Ok(SidString::from_parts(authority, &subs))
+    }
+
+    /// Builds the canonical string of a SID from its parts. `authority` must be below 2^48 and
+    /// `subs` at most 15 long (both are checked by [`SidString::parse`]; here they are asserted).
+    pub fn from_parts(authority: u64, subs: &[u32]) -> SidString {
+        assert!(authority < 1 << 48 && subs.len() <= MAX_SUB_AUTHORITIES, "invalid SID parts");
+        let mut s = if authority < 1 << 32 { format!("S-1-{authority}") } else { format!("S-1-0x{authority:012X}") };
+        for v in subs {
+            s.push('-');
+            s.push_str(&v.to_string());
+        }
+        SidString(s)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The identifier authority (the number after `S-1-`).
+    pub fn authority(&self) -> u64 {
+        let a = self.0.split('-').nth(2).unwrap_or("0");
+        match a.strip_prefix("0x") {
+            Some(hex) => u64::from_str_radix(hex, 16).unwrap_or(0),
+            None => a.parse().unwrap_or(0),
+        }
+    }
+
+    pub fn sub_authorities(&self) -> Vec<u32> {
+        self.0.split('-').skip(3).filter_map(|v| v.parse().ok()).collect()
+    }
+
+    /// A Palisade synthetic SID of the given kind from 16 random bytes (see the module
+    /// documentation for the format).
+    pub fn synthetic(kind: SyntheticKind, random: [u8; 16]) -> SidString {
+        let mut subs = vec![PALISADE_TAG, kind as u32];
+        for chunk in random.chunks_exact(4) {
+            subs.push(u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]));
+        }
+        SidString::from_parts(RESOURCE_MANAGER_AUTHORITY, &subs)
+    }
+
+    /// The kind of Palisade synthetic SID this is, if it is one.
+    pub fn synthetic_kind(&self) -> Option<SyntheticKind> {
+        if self.authority() != RESOURCE_MANAGER_AUTHORITY {
+            return None;
+        }
+        match self.sub_authorities().as_slice() {
+            [PALISADE_TAG, 1, _, _, _, _] => Some(SyntheticKind::WriteRoot),
+            [PALISADE_TAG, 2, _, _, _, _] => Some(SyntheticKind::Sandbox),
+            _ => None,
+        }
+    }
+}
+
+fn parse_decimal(s: &str) -> Option<u64> {
+    if s.is_empty() || s.len() > 20 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+impl fmt::Display for SidString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for SidString {
+    type Err = SidError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        SidString::parse(s)
+    }
+}
+
+impl Serialize for SidString {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for SidString {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        SidString::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `SECURITY_RESOURCE_MANAGER_AUTHORITY`.
+pub const RESOURCE_MANAGER_AUTHORITY: u64 = 9;
+/// "PLSD": the first sub-authority of every Palisade synthetic SID.
+pub const PALISADE_TAG: u32 = 0x504C_5344;
+
+/// What a synthetic SID is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SyntheticKind {
+    /// Grants write access to one writable root.
+    WriteRoot = 1,
+    /// In every sandboxed token; named by deny ACEs on world-writable folders.
+    Sandbox = 2,
+}
+
+/// Well-known SIDs (their string forms are fixed by Windows).
+pub mod well_known {
+    /// `Everyone` (World).
+    pub const EVERYONE: &str = "S-1-1-0";
+    /// `CREATOR OWNER`: a placeholder in inheritable ACEs, replaced by the creator.
+    pub const CREATOR_OWNER: &str = "S-1-3-0";
+    /// `OWNER RIGHTS`: when present, replaces the owner's implicit rights.
+    pub const OWNER_RIGHTS: &str = "S-1-3-4";
+    /// `NT AUTHORITY\INTERACTIVE`.
+    pub const INTERACTIVE: &str = "S-1-5-4";
+    /// `NT AUTHORITY\Authenticated Users`.
+    pub const AUTHENTICATED_USERS: &str = "S-1-5-11";
+    /// `NT AUTHORITY\RESTRICTED`.
+    pub const RESTRICTED: &str = "S-1-5-12";
+    /// `NT AUTHORITY\SYSTEM`.
+    pub const LOCAL_SYSTEM: &str = "S-1-5-18";
+    /// `BUILTIN\Administrators`.
+    pub const ADMINISTRATORS: &str = "S-1-5-32-544";
+    /// `BUILTIN\Users`.
+    pub const USERS: &str = "S-1-5-32-545";
+
+    /// A well-known SID as a [`super::SidString`].
+    pub fn sid(s: &str) -> super::SidString {
+        super::SidString::parse(s).expect("well-known SID strings are valid")
+    }
+}
+
+/// Whether a SID is a logon SID (`S-1-5-5-X-Y`), unique to one logon session.
+pub fn is_logon_sid(sid: &SidString) -> bool {
+    sid.authority() == 5 && matches!(sid.sub_authorities().as_slice(), [5, _, _])
+}
+
+/// The write SID assigned to one writable root.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SidEntry {
+    /// The root as it was first registered (canonical form).
+    pub root: WinPath,
+    pub sid: SidString,
+    /// Seconds since the Unix epoch, as given by the caller.
+    pub created_at: u64,
+}
+
+/// Why a SID registry file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("the SID registry is not valid JSON for this version of palisade: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error(
+        "the SID registry has format version {found}, but this palisade understands only version {supported}{}",
+        if *found > *supported { " (it was written by a newer palisade: use that one)" } else { "" }
+    )]
+    Version { found: u32, supported: u32 },
+    #[error("the SID registry is inconsistent: {0}")]
+    Inconsistent(String),
+}
+
+/// The current format version of [`SidRegistry`]'s JSON.
+pub const SID_REGISTRY_VERSION: u32 = 1;
+
+/// Which write SID belongs to which writable root, kept between runs (serde JSON) so that a
+/// root's ACEs, which stay on disk, keep naming the SID its future tokens carry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SidRegistry {
+    pub version: u32,
+    /// The sandbox SID of this installation, once assigned.
+    pub sandbox: Option<SidString>,
+    /// Keyed by the root's comparison key ([`WinPath::key`]), so letter case never creates a
+    /// second SID for the same root.
+    pub roots: BTreeMap<String, SidEntry>,
+}
+
+impl Default for SidRegistry {
+    fn default() -> Self {
+        SidRegistry { version: SID_REGISTRY_VERSION, sandbox: None, roots: BTreeMap::new() }
+    }
+}
+
+impl SidRegistry {
+    pub fn new() -> SidRegistry {
+        SidRegistry::default()
+    }
+
+    /// The entry for a root, if one was assigned.
+    pub fn get(&self, root: &WinPath) -> Option<&SidEntry> {
+        self.roots.get(root.key())
+    }
+
+    /// The root's write SID: the registered one, or a new one made from `random()` (called again
+    /// in the practically impossible case that it repeats a SID already in use).
+    pub fn assign(&mut self, root: &WinPath, now: u64, mut random: impl FnMut() -> [u8; 16]) -> SidString {
+        if let Some(e) = self.roots.get(root.key()) {
+            return e.sid.clone();
+        }
+        let sid = loop {
+            let candidate = SidString::synthetic(SyntheticKind::WriteRoot, random());
+            if !self.roots.values().any(|e| e.sid == candidate) {
+                break candidate;
+            }
+        };
+        let entry = SidEntry { root: root.without_stream(), sid: sid.clone(), created_at: now };
+        self.roots.insert(root.key().to_string(), entry);
+        sid
+    }
+
+    /// The installation's sandbox SID, made from `random()` the first time.
+    pub fn sandbox_sid(&mut self, random: impl FnOnce() -> [u8; 16]) -> SidString {
+        self.sandbox.get_or_insert_with(|| SidString::synthetic(SyntheticKind::Sandbox, random())).clone()
+    }
+
+    /// Drops a root's entry (after its ACEs have been removed).
+    pub fn forget(&mut self, root: &WinPath) -> Option<SidEntry> {
+        self.roots.remove(root.key())
+    }
+
+    /// The root a write SID belongs to.
+    pub fn root_of(&self, sid: &SidString) -> Option<&WinPath> {
+        self.roots.values().find(|e| &e.sid == sid).map(|e| &e.root)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a SID registry always serializes")
+    }
+
+    /// Reads a registry, refusing other format versions and inconsistent contents.
+    pub fn from_json(text: &str) -> Result<SidRegistry, RegistryError> {
+        #[derive(Deserialize)]
+        struct VersionOnly {
+            version: u32,
+        }
+        let v: VersionOnly = serde_json::from_str(text)?;
+        if v.version != SID_REGISTRY_VERSION {
+            return Err(RegistryError::Version { found: v.version, supported: SID_REGISTRY_VERSION });
+        }
+        let reg: SidRegistry = serde_json::from_str(text)?;
+        let mut seen = BTreeMap::new();
+        for (key, e) in &reg.roots {
+            if key != e.root.key() {
+                return Err(RegistryError::Inconsistent(format!("entry `{key}` is for {}", e.root)));
+            }
+            if e.sid.synthetic_kind() != Some(SyntheticKind::WriteRoot) {
+                return Err(RegistryError::Inconsistent(format!("{} is not a palisade write SID", e.sid)));
+            }
+            if let Some(other) = seen.insert(e.sid.clone(), &e.root) {
+                return Err(RegistryError::Inconsistent(format!("{other} and {} share {}", e.root, e.sid)));
+            }
+        }
+        if let Some(s) = &reg.sandbox {
+            if s.synthetic_kind() != Some(SyntheticKind::Sandbox) {
+                return Err(RegistryError::Inconsistent(format!("{s} is not a palisade sandbox SID")));
+            }
+        }
+        Ok(reg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sid(s: &str) -> SidString {
+        SidString::parse(s).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn p(s: &str) -> WinPath {
+        WinPath::parse(s).unwrap()
+    }
+
+    #[test]
+    fn parses_and_canonicalizes() {
+        assert_eq!(sid("S-1-5-32-545").as_str(), "S-1-5-32-545");
+        assert_eq!(sid("s-1-5-032-0545").as_str(), "S-1-5-32-545");
+        assert_eq!(sid("S-1-1-0").sub_authorities(), [0]);
+        assert_eq!(sid("S-1-5").sub_authorities(), Vec::<u32>::new());
+        assert_eq!(sid("S-1-0x000000000005-18"), sid("S-1-5-18"));
+        assert_eq!(sid("S-1-0x100000000-1").as_str(), "S-1-0x000100000000-1");
+        assert_eq!(sid("S-1-0x100000000-1").authority(), 1 << 32);
+        assert_eq!(sid("S-1-5-21-1-2-3-4294967295").sub_authorities()[4], u32::MAX);
+    }
+
+    #[test]
+    fn rejects_malformed() {
+        for bad in [
+            "",
+            "S",
+            "S-1",
+            "X-1-5-18",
+            "S-2-5-18",
+            "S-1--18",
+            "S-1-5-",
+            "S-1-5-x",
+            "S-1-5--1",
+            "S-1-5-+1",
+            "S-1-5-4294967296",
+            "S-1-281474976710656",
+            "S-1-0x1000000000000",
+            "S-1-0x-1",
+            "S-1-5- 18",
+            "S-1-5-1-2-3-4-5-6-7-8-9-10-11-12-13-14-15-16",
+        ] {
+            assert!(SidString::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+        assert!(SidString::parse("S-1-5-1-2-3-4-5-6-7-8-9-10-11-12-13-14-15").is_ok());
+        let e = SidString::parse("S-2-5").unwrap_err().to_string();
+        assert!(e.contains("revision"), "{e}");
+    }
+
+    #[test]
+    fn synthetic_sids_have_the_documented_form() {
+        let mut bytes = [0u8; 16];
+        bytes[0] = 1;
+        bytes[4] = 0xff;
+        bytes[15] = 0x80;
+        let s = SidString::synthetic(SyntheticKind::WriteRoot, bytes);
+        assert_eq!(s.as_str(), "S-1-9-1347179332-1-1-255-0-2147483648");
+        assert_eq!(s.synthetic_kind(), Some(SyntheticKind::WriteRoot));
+        assert_eq!(SidString::parse(s.as_str()).unwrap(), s);
+        let sb = SidString::synthetic(SyntheticKind::Sandbox, [7; 16]);
+        assert!(sb.as_str().starts_with("S-1-9-1347179332-2-"));
+        assert_eq!(sb.synthetic_kind(), Some(SyntheticKind::Sandbox));
+    }
+
+    #[test]
+    fn synthetic_sids_cannot_be_real_principals() {
+        let s = SidString::synthetic(SyntheticKind::WriteRoot, [0xAB; 16]);
+        assert!(!s.as_str().starts_with("S-1-5-"));
+        assert!(!s.as_str().starts_with("S-1-15-"));
+        for real in ["S-1-5-21-1004336348-1177238915-682003330-1001", "S-1-1-0", "S-1-5-32-545", "S-1-15-3-1"] {
+            assert_eq!(sid(real).synthetic_kind(), None);
+        }
+        assert_eq!(sid("S-1-9-1347179332-3-1-2-3-4").synthetic_kind(), None);
+        assert_eq!(sid("S-1-9-1-1-1-2-3-4").synthetic_kind(), None);
+    }
+
+    #[test]
+    fn logon_sids() {
+        assert!(is_logon_sid(&sid("S-1-5-5-0-123456")));
+        assert!(!is_logon_sid(&sid("S-1-5-5-0")));
+        assert!(!is_logon_sid(&sid("S-1-5-18")));
+    }
+
+    fn counter() -> impl FnMut() -> [u8; 16] {
+        let mut n = 0u8;
+        move || {
+            n += 1;
+            [n; 16]
+        }
+    }
+
+    #[test]
+    fn registry_assigns_once_per_root_and_reuses() {
+        let mut reg = SidRegistry::new();
+        let mut rng = counter();
+        let a = reg.assign(&p(r"C:\Work\A"), 100, &mut rng);
+        let b = reg.assign(&p(r"C:\Work\B"), 101, &mut rng);
+        assert_ne!(a, b);
+        assert_eq!(reg.assign(&p(r"c:\work\a"), 200, &mut rng), a);
+        assert_eq!(reg.get(&p(r"C:\WORK\A")).unwrap().created_at, 100);
+        assert_eq!(reg.get(&p(r"C:\WORK\A")).unwrap().root.to_string(), r"C:\Work\A");
+        assert_eq!(reg.root_of(&b), Some(&p(r"C:\Work\B")));
+        assert_eq!(reg.forget(&p(r"C:\work\b")).unwrap().sid, b);
+        assert!(reg.get(&p(r"C:\Work\B")).is_none());
+    }
+
+    #[test]
+    fn registry_retries_a_repeated_sid() {
+        let mut reg = SidRegistry::new();
+        let a = reg.assign(&p(r"C:\a"), 0, || [1; 16]);
+        let mut calls = 0;
+        let b = reg.assign(&p(r"C:\b"), 0, || {
+            calls += 1;
+            if calls == 1 {
+                [1; 16]
+            } else {
+                [2; 16]
+            }
+        });
+        assert_ne!(a, b);
+        assert_eq!(calls, 2);
+    }
+
+    #[test]
+    fn registry_sandbox_sid_is_stable() {
+        let mut reg = SidRegistry::new();
+        let s = reg.sandbox_sid(|| [9; 16]);
+        assert_eq!(reg.sandbox_sid(|| [10; 16]), s);
+        assert_eq!(s.synthetic_kind(), Some(SyntheticKind::Sandbox));
+    }
+
+    #[test]
+    fn registry_json_round_trip_and_version_check() {
+        let mut reg = SidRegistry::new();
+        reg.assign(&p(r"C:\Work\A"), 100, || [3; 16]);
+        reg.sandbox_sid(|| [4; 16]);
+        let json = reg.to_json();
+        assert!(json.contains(r#""root": "C:\\Work\\A""#), "{json}");
+        assert_eq!(SidRegistry::from_json(&json).unwrap(), reg);
+
+        let newer = json.replacen("\"version\": 1", "\"version\": 2", 1);
+        let e = SidRegistry::from_json(&newer).unwrap_err();
+        assert!(matches!(e, RegistryError::Version { found: 2, supported: 1 }));
+        assert!(e.to_string().contains("newer palisade"), "{e}");
+        assert!(matches!(SidRegistry::from_json("{}"), Err(RegistryError::Json(_))));
+    }
+
+    #[test]
+    fn registry_rejects_inconsistent_files() {
+        let mut reg = SidRegistry::new();
+        reg.assign(&p(r"C:\a"), 0, || [1; 16]);
+        let json = reg.to_json();
+        let wrong_key = json.replacen(r#""C:\\A": {"#, r#""C:\\B": {"#, 1);
+        assert!(matches!(SidRegistry::from_json(&wrong_key), Err(RegistryError::Inconsistent(_))));
+        let real_sid = json.replace(SidString::synthetic(SyntheticKind::WriteRoot, [1; 16]).as_str(), "S-1-5-32-545");
+        assert!(matches!(SidRegistry::from_json(&real_sid), Err(RegistryError::Inconsistent(_))));
+    }
+}
