@@ -42,7 +42,7 @@ step() {
 # All three run even if one fails, so that one report shows every target's state.
 step cargo +nightly check -Zbuild-std --target x86_64-pc-windows-msvc "${packages[@]}" --all-targets
 step cargo +nightly check -Zbuild-std --target aarch64-apple-darwin "${packages[@]}"
-step cargo +nightly test -Zbuild-std --target x86_64-pc-windows-gnu "${packages[@]}"
+step cargo +nightly test -Zbuild-std --target x86_64-pc-windows-gnu "${packages[@]}" --no-fail-fast
 
 if [ "${#failed[@]}" -gt 0 ]; then
     printf '\ncross-check: %s step(s) failed:\n' "${#failed[@]}" >&2

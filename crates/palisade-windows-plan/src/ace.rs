@@ -51,8 +51,12 @@ pub mod rights {
     pub const FILE_GENERIC_READ: u32 =
         STANDARD_RIGHTS_READ | FILE_READ_DATA | FILE_READ_ATTRIBUTES | FILE_READ_EA | SYNCHRONIZE;
     /// `0x120116`.
-    pub const FILE_GENERIC_WRITE: u32 =
-        STANDARD_RIGHTS_WRITE | FILE_WRITE_DATA | FILE_WRITE_ATTRIBUTES | FILE_WRITE_EA | FILE_APPEND_DATA | SYNCHRONIZE;
+    pub const FILE_GENERIC_WRITE: u32 = STANDARD_RIGHTS_WRITE
+        | FILE_WRITE_DATA
+        | FILE_WRITE_ATTRIBUTES
+        | FILE_WRITE_EA
+        | FILE_APPEND_DATA
+        | SYNCHRONIZE;
     /// `0x1200A0`.
     pub const FILE_GENERIC_EXECUTE: u32 = STANDARD_RIGHTS_EXECUTE | FILE_READ_ATTRIBUTES | FILE_EXECUTE | SYNCHRONIZE;
     /// `0x1F01FF`.
@@ -117,7 +121,11 @@ pub mod rights {
             (GENERIC_WRITE, "GENERIC_WRITE"),
             (GENERIC_READ, "GENERIC_READ"),
         ];
-        let mut out: Vec<String> = NAMES.iter().filter(|(bit, _)| mask & bit != 0).map(|(_, n)| n.to_string()).collect();
+        let mut out: Vec<String> = NAMES
+            .iter()
+            .filter(|(bit, _)| mask & bit != 0)
+            .map(|(_, n)| n.to_string())
+            .collect();
         let known = NAMES.iter().fold(0, |acc, (bit, _)| acc | bit);
         if mask & !known != 0 {
             out.push(format!("{:#x}", mask & !known));
@@ -173,11 +181,21 @@ pub struct Ace {
 
 impl Ace {
     pub fn allow(trustee: SidString, mask: u32, flags: u8) -> Ace {
-        Ace { trustee, kind: AceKind::Allow, mask, flags }
+        Ace {
+            trustee,
+            kind: AceKind::Allow,
+            mask,
+            flags,
+        }
     }
 
     pub fn deny(trustee: SidString, mask: u32, flags: u8) -> Ace {
-        Ace { trustee, kind: AceKind::Deny, mask, flags }
+        Ace {
+            trustee,
+            kind: AceKind::Deny,
+            mask,
+            flags,
+        }
     }
 
     /// Whether the ACE takes part in access checks on the object that holds it (it is not
@@ -250,7 +268,10 @@ mod tests {
     fn generic_mapping() {
         assert_eq!(map_generic(GENERIC_ALL), FILE_ALL_ACCESS);
         assert_eq!(map_generic(GENERIC_WRITE | DELETE), FILE_GENERIC_WRITE | DELETE);
-        assert_eq!(map_generic(GENERIC_READ | GENERIC_EXECUTE), FILE_GENERIC_READ | FILE_GENERIC_EXECUTE);
+        assert_eq!(
+            map_generic(GENERIC_READ | GENERIC_EXECUTE),
+            FILE_GENERIC_READ | FILE_GENERIC_EXECUTE
+        );
         assert_eq!(map_generic(MAXIMUM_ALLOWED | FILE_READ_DATA), FILE_READ_DATA);
     }
 

@@ -29,6 +29,17 @@
 //! Because it is new, its ACEs are added again even if the records say they were applied
 //! (the earlier placeholder may have been deleted from outside the sandbox).
 //!
+//! The policy crate resolves against the disk as it is, so once a placeholder *directory*
+//! exists it would be reported as an ordinary directory on the way to a protected path (the
+//! `.git\info` placeholder for `.git/info/attributes` becomes a pinned directory with a new
+//! placeholder inside; the `.git\modules` placeholder becomes a pinned, empty and so writable
+//! directory). The desired state would change on every command until it settled, and would
+//! settle on something weaker. [`stabilize_items`] prevents that: a directory Palisade created
+//! as a placeholder (the record lists them) stays a read-only placeholder as long as nothing but
+//! further placeholders is found beneath it. If it was filled from outside the sandbox (the user
+//! ran `git submodule update` unsandboxed), the policy crate's view wins again. Placeholders are
+//! removed again by [`cleanup_plan`] if they are still empty.
+//!
 //! Deny ACEs are explicit on the protected path, so they come before the inherited grant from
 //! the root in every access check; and since the grant is never explicit below the root, a
 //! command cannot get an explicit allow ahead of them (it has no `WRITE_DAC`). A writable root
@@ -91,6 +102,39 @@ pub struct ProtectedItem {
     pub kind: ProtectedKind,
 }
 
+/// Makes the items of one root stable across runs (see the module documentation): a directory
+/// in `created` (placeholders Palisade made, [`RecordedAcl::placeholders`]) that the policy crate
+/// now reports as pinned or read-only, with nothing but placeholders beneath it, becomes a
+/// read-only directory again and the placeholders beneath it are dropped (its inherited deny
+/// covers them).
+pub fn stabilize_items(items: Vec<ProtectedItem>, created: &BTreeMap<WinPath, bool>) -> Vec<ProtectedItem> {
+    let sticky: Vec<WinPath> = items
+        .iter()
+        .filter(|i| created.get(&i.path) == Some(&true))
+        .filter(|i| matches!(i.kind, ProtectedKind::Pin | ProtectedKind::ReadOnly { dir: true }))
+        .filter(|i| {
+            items.iter().all(|o| {
+                o.path == i.path || !o.path.is_beneath(&i.path) || matches!(o.kind, ProtectedKind::Placeholder { .. })
+            })
+        })
+        .map(|i| i.path.clone())
+        .collect();
+    items
+        .into_iter()
+        .filter(|i| !sticky.iter().any(|s| i.path != *s && i.path.is_beneath(s)))
+        .map(|i| {
+            if sticky.contains(&i.path) {
+                ProtectedItem {
+                    path: i.path,
+                    kind: ProtectedKind::ReadOnly { dir: true },
+                }
+            } else {
+                i
+            }
+        })
+        .collect()
+}
+
 /// Converts the policy crate's [`Action`]s for one root (from
 /// [`palisade_policy::protected::resolve`]) into items; `is_dir` tells whether an existing
 /// read-only path is a directory (the backend asks the file system).
@@ -144,7 +188,10 @@ pub struct DesiredAcl {
 impl DesiredAcl {
     /// Wants nothing: planning with it releases everything `holder` held.
     pub fn empty(holder: impl Into<String>) -> DesiredAcl {
-        DesiredAcl { holder: holder.into(), ..DesiredAcl::default() }
+        DesiredAcl {
+            holder: holder.into(),
+            ..DesiredAcl::default()
+        }
     }
 
     /// The distinct write SIDs and the sandbox SID named by the desired ACEs.
@@ -173,20 +220,24 @@ pub enum AclChange {
     Add { path: WinPath, ace: Ace },
     /// Remove the explicit ACE (succeed if it is not there).
     Remove { path: WinPath, ace: Ace },
+    /// Delete a placeholder Palisade created, if it is still empty (an empty file, or a
+    /// directory without entries); leave it otherwise. Only in [`cleanup_plan`].
+    RemovePlaceholder { path: WinPath, dir: bool },
 }
 
 impl AclChange {
     pub fn path(&self) -> &WinPath {
         match self {
-            AclChange::CreatePlaceholder { path, .. } | AclChange::Add { path, .. } | AclChange::Remove { path, .. } => {
-                path
-            }
+            AclChange::CreatePlaceholder { path, .. }
+            | AclChange::Add { path, .. }
+            | AclChange::Remove { path, .. }
+            | AclChange::RemovePlaceholder { path, .. } => path,
         }
     }
 
     /// Placeholders first, then new denies, then removed grants, then new grants, then removed
     /// denies: at no point between two steps is anything writable that is not writable before
-    /// and after.
+    /// and after. Placeholders are removed last, once no ACE is left on them.
     fn phase(&self) -> u8 {
         match self {
             AclChange::CreatePlaceholder { .. } => 0,
@@ -194,6 +245,7 @@ impl AclChange {
             AclChange::Remove { ace, .. } if ace.kind == AceKind::Allow => 2,
             AclChange::Add { .. } => 3,
             AclChange::Remove { .. } => 4,
+            AclChange::RemovePlaceholder { .. } => 5,
         }
     }
 }
@@ -202,10 +254,21 @@ impl fmt::Display for AclChange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AclChange::CreatePlaceholder { path, dir } => {
-                write!(f, "create placeholder {} {path}", if *dir { "directory" } else { "file" })
+                write!(
+                    f,
+                    "create placeholder {} {path}",
+                    if *dir { "directory" } else { "file" }
+                )
             }
             AclChange::Add { path, ace } => write!(f, "add to {path}: {ace}"),
             AclChange::Remove { path, ace } => write!(f, "remove from {path}: {ace}"),
+            AclChange::RemovePlaceholder { path, dir } => {
+                write!(
+                    f,
+                    "remove placeholder {} {path} if empty",
+                    if *dir { "directory" } else { "file" }
+                )
+            }
         }
     }
 }
@@ -217,8 +280,14 @@ fn sort_changes(changes: &mut [AclChange]) {
 /// The ACEs that grant a root to its write SID.
 pub fn root_grant(root: &WinPath, sid: &SidString) -> [PathAce; 2] {
     [
-        PathAce { path: root.clone(), ace: Ace::allow(sid.clone(), MODIFY & !DELETE, THIS_OBJECT_ONLY) },
-        PathAce { path: root.clone(), ace: Ace::allow(sid.clone(), MODIFY, CHILDREN_ONLY) },
+        PathAce {
+            path: root.clone(),
+            ace: Ace::allow(sid.clone(), MODIFY & !DELETE, THIS_OBJECT_ONLY),
+        },
+        PathAce {
+            path: root.clone(),
+            ace: Ace::allow(sid.clone(), MODIFY, CHILDREN_ONLY),
+        },
     ]
 }
 
@@ -245,12 +314,20 @@ pub fn desired_acl(
             return Err(PlanError::DuplicateRoot(r.root.clone()));
         }
         if let Some(other) = seen_sids.insert(&r.sid, &r.root) {
-            return Err(PlanError::SharedSid { a: other.clone(), b: r.root.clone(), sid: r.sid.clone() });
+            return Err(PlanError::SharedSid {
+                a: other.clone(),
+                b: r.root.clone(),
+                sid: r.sid.clone(),
+            });
         }
     }
     // Write SIDs of every root that contains `path`.
     let sids_over = |path: &WinPath| -> Vec<&SidString> {
-        roots.iter().filter(|r| path.is_beneath(&r.root)).map(|r| &r.sid).collect()
+        roots
+            .iter()
+            .filter(|r| path.is_beneath(&r.root))
+            .map(|r| &r.sid)
+            .collect()
     };
 
     let mut out = DesiredAcl::empty(holder);
@@ -265,7 +342,9 @@ pub fn desired_acl(
                 return Err(PlanError::ProtectedRoot { path });
             }
             let (mask, flags) = match item.kind {
-                ProtectedKind::ReadOnly { dir: true } | ProtectedKind::Placeholder { dir: true } => (WRITE_LIKE, SUBTREE),
+                ProtectedKind::ReadOnly { dir: true } | ProtectedKind::Placeholder { dir: true } => {
+                    (WRITE_LIKE, SUBTREE)
+                }
                 ProtectedKind::ReadOnly { dir: false } | ProtectedKind::Placeholder { dir: false } => {
                     (WRITE_LIKE, THIS_OBJECT_ONLY)
                 }
@@ -276,8 +355,14 @@ pub fn desired_acl(
             }
             let parent = path.parent().expect("a path beneath a root has a parent");
             for sid in sids_over(&path) {
-                out.aces.insert(PathAce { path: path.clone(), ace: Ace::deny(sid.clone(), mask, flags) });
-                out.aces.insert(PathAce { path: parent.clone(), ace: Ace::deny(sid.clone(), FILE_DELETE_CHILD, THIS_OBJECT_ONLY) });
+                out.aces.insert(PathAce {
+                    path: path.clone(),
+                    ace: Ace::deny(sid.clone(), mask, flags),
+                });
+                out.aces.insert(PathAce {
+                    path: parent.clone(),
+                    ace: Ace::deny(sid.clone(), FILE_DELETE_CHILD, THIS_OBJECT_ONLY),
+                });
             }
         }
     }
@@ -286,7 +371,10 @@ pub fn desired_acl(
         if roots.iter().any(|r| folder.is_beneath(&r.root)) {
             continue;
         }
-        out.aces.insert(PathAce { path: folder, ace: Ace::deny(sandbox_sid.clone(), WRITE_LIKE, SUBTREE) });
+        out.aces.insert(PathAce {
+            path: folder,
+            ace: Ace::deny(sandbox_sid.clone(), WRITE_LIKE, SUBTREE),
+        });
     }
     Ok(out)
 }
@@ -333,11 +421,50 @@ pub struct RecordedAcl {
     pub version: u32,
     /// Sorted by path, then ACE; one entry per (path, ACE).
     pub entries: Vec<RecordedAce>,
+    /// Placeholders Palisade created (`true`: a directory), recorded before creating them.
+    #[serde(default, with = "placeholder_list")]
+    pub placeholders: BTreeMap<WinPath, bool>,
+}
+
+/// `placeholders` as a JSON list of `{"path": ..., "dir": ...}` (JSON object keys would have to
+/// be strings anyway, and a list reads better).
+mod placeholder_list {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::path::WinPath;
+
+    #[derive(Serialize, Deserialize)]
+    struct Entry {
+        path: WinPath,
+        dir: bool,
+    }
+
+    pub fn serialize<S: Serializer>(m: &BTreeMap<WinPath, bool>, s: S) -> Result<S::Ok, S::Error> {
+        let v: Vec<Entry> = m
+            .iter()
+            .map(|(path, dir)| Entry {
+                path: path.clone(),
+                dir: *dir,
+            })
+            .collect();
+        v.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<WinPath, bool>, D::Error> {
+        let v = Vec::<Entry>::deserialize(d)?;
+        Ok(v.into_iter().map(|e| (e.path, e.dir)).collect())
+    }
 }
 
 impl Default for RecordedAcl {
     fn default() -> Self {
-        RecordedAcl { version: ACL_STATE_VERSION, entries: Vec::new() }
+        RecordedAcl {
+            version: ACL_STATE_VERSION,
+            entries: Vec::new(),
+            placeholders: BTreeMap::new(),
+        }
     }
 }
 
@@ -347,21 +474,31 @@ impl RecordedAcl {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.is_empty() && self.placeholders.is_empty()
     }
 
     fn find(&self, path: &WinPath, ace: &Ace) -> Option<&RecordedAce> {
-        self.entries.binary_search_by(|e| e.key().cmp(&(path, ace))).ok().map(|i| &self.entries[i])
+        self.entries
+            .binary_search_by(|e| e.key().cmp(&(path, ace)))
+            .ok()
+            .map(|i| &self.entries[i])
     }
 
     /// Every holder that uses some recorded ACE.
     pub fn holders(&self) -> BTreeSet<&str> {
-        self.entries.iter().flat_map(|e| e.holders.iter().map(String::as_str)).collect()
+        self.entries
+            .iter()
+            .flat_map(|e| e.holders.iter().map(String::as_str))
+            .collect()
     }
 
-    /// Write-ahead step: records the ACEs `changes` will add as pending.
+    /// Write-ahead step: records the ACEs `changes` will add as pending, and the placeholders
+    /// they will create.
     pub fn begin(&mut self, changes: &[AclChange]) {
         for c in changes {
+            if let AclChange::CreatePlaceholder { path, dir } = c {
+                self.placeholders.insert(path.clone(), *dir);
+            }
             if let AclChange::Add { path, ace } = c {
                 if self.find(path, ace).is_none() {
                     self.entries.push(RecordedAce {
@@ -404,10 +541,18 @@ impl RecordedAcl {
         self.entries.sort_by(|a, b| a.key().cmp(&b.key()));
     }
 
-    /// After [`cleanup_plan`] was applied: keeps only the entries whose removal `failed`.
+    /// After [`cleanup_plan`] was applied: keeps only the entries whose removal `failed` (a
+    /// placeholder left in place because it is no longer empty is not a failure).
     pub fn after_cleanup(&mut self, failed: &[AclChange]) {
         self.entries.retain(|e| {
-            failed.iter().any(|c| matches!(c, AclChange::Remove { path, ace } if *path == e.path && *ace == e.ace))
+            failed
+                .iter()
+                .any(|c| matches!(c, AclChange::Remove { path, ace } if *path == e.path && *ace == e.ace))
+        });
+        self.placeholders.retain(|p, _| {
+            failed
+                .iter()
+                .any(|c| matches!(c, AclChange::RemovePlaceholder { path, .. } if path == p))
         });
     }
 
@@ -423,7 +568,10 @@ impl RecordedAcl {
         }
         let v: VersionOnly = serde_json::from_str(text)?;
         if v.version != ACL_STATE_VERSION {
-            return Err(StateError::Version { found: v.version, supported: ACL_STATE_VERSION });
+            return Err(StateError::Version {
+                found: v.version,
+                supported: ACL_STATE_VERSION,
+            });
         }
         let mut rec: RecordedAcl = serde_json::from_str(text)?;
         rec.entries.sort_by(|a, b| a.key().cmp(&b.key()));
@@ -444,13 +592,19 @@ pub fn plan(desired: &DesiredAcl, recorded: &RecordedAcl) -> Vec<AclChange> {
     let holder = &desired.holder;
     let mut changes = Vec::new();
     for (path, dir) in &desired.placeholders {
-        changes.push(AclChange::CreatePlaceholder { path: path.clone(), dir: *dir });
+        changes.push(AclChange::CreatePlaceholder {
+            path: path.clone(),
+            dir: *dir,
+        });
     }
     for d in &desired.aces {
         let fresh = desired.placeholders.contains_key(&d.path);
         let applied = recorded.find(&d.path, &d.ace).is_some_and(|e| !e.pending);
         if fresh || !applied {
-            changes.push(AclChange::Add { path: d.path.clone(), ace: d.ace.clone() });
+            changes.push(AclChange::Add {
+                path: d.path.clone(),
+                ace: d.ace.clone(),
+            });
         }
     }
     let wanted = wanted_set(desired);
@@ -460,18 +614,43 @@ pub fn plan(desired: &DesiredAcl, recorded: &RecordedAcl) -> Vec<AclChange> {
         }
         let others = e.holders.iter().any(|h| h != holder);
         if !others && (e.pending || e.holders.contains(holder)) {
-            changes.push(AclChange::Remove { path: e.path.clone(), ace: e.ace.clone() });
+            changes.push(AclChange::Remove {
+                path: e.path.clone(),
+                ace: e.ace.clone(),
+            });
         }
     }
     sort_changes(&mut changes);
     changes
 }
 
-/// Removes everything `recorded` lists, grants before denies.
+/// Removes everything `recorded` lists, grants before denies, then the placeholders that are
+/// still empty.
 pub fn cleanup_plan(recorded: &RecordedAcl) -> Vec<AclChange> {
-    let mut changes: Vec<AclChange> =
-        recorded.entries.iter().map(|e| AclChange::Remove { path: e.path.clone(), ace: e.ace.clone() }).collect();
+    let mut changes: Vec<AclChange> = recorded
+        .entries
+        .iter()
+        .map(|e| AclChange::Remove {
+            path: e.path.clone(),
+            ace: e.ace.clone(),
+        })
+        .collect();
+    changes.extend(
+        recorded
+            .placeholders
+            .iter()
+            .map(|(path, dir)| AclChange::RemovePlaceholder {
+                path: path.clone(),
+                dir: *dir,
+            }),
+    );
     sort_changes(&mut changes);
+    // Children before parents, so that a placeholder directory is empty when its turn comes.
+    let first = changes
+        .iter()
+        .position(|c| matches!(c, AclChange::RemovePlaceholder { .. }))
+        .unwrap_or(changes.len());
+    changes[first..].reverse();
     changes
 }
 
@@ -494,16 +673,28 @@ mod tests {
     }
 
     fn ro_dir(s: &str) -> ProtectedItem {
-        ProtectedItem { path: p(s), kind: ProtectedKind::ReadOnly { dir: true } }
+        ProtectedItem {
+            path: p(s),
+            kind: ProtectedKind::ReadOnly { dir: true },
+        }
     }
     fn ro_file(s: &str) -> ProtectedItem {
-        ProtectedItem { path: p(s), kind: ProtectedKind::ReadOnly { dir: false } }
+        ProtectedItem {
+            path: p(s),
+            kind: ProtectedKind::ReadOnly { dir: false },
+        }
     }
     fn pin(s: &str) -> ProtectedItem {
-        ProtectedItem { path: p(s), kind: ProtectedKind::Pin }
+        ProtectedItem {
+            path: p(s),
+            kind: ProtectedKind::Pin,
+        }
     }
     fn placeholder(s: &str, dir: bool) -> ProtectedItem {
-        ProtectedItem { path: p(s), kind: ProtectedKind::Placeholder { dir } }
+        ProtectedItem {
+            path: p(s),
+            kind: ProtectedKind::Placeholder { dir },
+        }
     }
 
     /// A workspace with a git directory whose hooks and config exist.
@@ -511,7 +702,11 @@ mod tests {
         RootSpec {
             root: p(r"C:\Work"),
             sid: wsid(1),
-            protected: vec![pin(r"C:\Work\.git"), ro_dir(r"C:\Work\.git\hooks"), ro_file(r"C:\Work\.git\config")],
+            protected: vec![
+                pin(r"C:\Work\.git"),
+                ro_dir(r"C:\Work\.git\hooks"),
+                ro_file(r"C:\Work\.git\config"),
+            ],
         }
     }
 
@@ -528,7 +723,11 @@ mod tests {
     }
 
     fn adds(changes: &[AclChange]) -> Vec<String> {
-        changes.iter().filter(|c| matches!(c, AclChange::Add { .. })).map(|c| c.to_string()).collect()
+        changes
+            .iter()
+            .filter(|c| matches!(c, AclChange::Add { .. }))
+            .map(|c| c.to_string())
+            .collect()
     }
 
     #[test]
@@ -536,15 +735,36 @@ mod tests {
         let d = desired("s1", &[work()]);
         let w = wsid(1);
         let want: BTreeSet<PathAce> = [
-            PathAce { path: p(r"C:\Work"), ace: Ace::allow(w.clone(), MODIFY & !DELETE, 0) },
-            PathAce { path: p(r"C:\Work"), ace: Ace::allow(w.clone(), MODIFY, CHILDREN_ONLY) },
+            PathAce {
+                path: p(r"C:\Work"),
+                ace: Ace::allow(w.clone(), MODIFY & !DELETE, 0),
+            },
+            PathAce {
+                path: p(r"C:\Work"),
+                ace: Ace::allow(w.clone(), MODIFY, CHILDREN_ONLY),
+            },
             // Parent of the pinned .git.
-            PathAce { path: p(r"C:\Work"), ace: Ace::deny(w.clone(), FILE_DELETE_CHILD, 0) },
-            PathAce { path: p(r"C:\Work\.git"), ace: Ace::deny(w.clone(), PIN_DENY, 0) },
+            PathAce {
+                path: p(r"C:\Work"),
+                ace: Ace::deny(w.clone(), FILE_DELETE_CHILD, 0),
+            },
+            PathAce {
+                path: p(r"C:\Work\.git"),
+                ace: Ace::deny(w.clone(), PIN_DENY, 0),
+            },
             // Parent of hooks and config.
-            PathAce { path: p(r"C:\Work\.git"), ace: Ace::deny(w.clone(), FILE_DELETE_CHILD, 0) },
-            PathAce { path: p(r"C:\Work\.git\hooks"), ace: Ace::deny(w.clone(), WRITE_LIKE, SUBTREE) },
-            PathAce { path: p(r"C:\Work\.git\config"), ace: Ace::deny(w.clone(), WRITE_LIKE, 0) },
+            PathAce {
+                path: p(r"C:\Work\.git"),
+                ace: Ace::deny(w.clone(), FILE_DELETE_CHILD, 0),
+            },
+            PathAce {
+                path: p(r"C:\Work\.git\hooks"),
+                ace: Ace::deny(w.clone(), WRITE_LIKE, SUBTREE),
+            },
+            PathAce {
+                path: p(r"C:\Work\.git\config"),
+                ace: Ace::deny(w.clone(), WRITE_LIKE, 0),
+            },
         ]
         .into_iter()
         .collect();
@@ -559,7 +779,11 @@ mod tests {
             assert_eq!(a.ace.mask & (FILE_DELETE_CHILD | WRITE_DAC | WRITE_OWNER), 0);
         }
         let [this, children] = root_grant(&p(r"C:\w"), &wsid(1));
-        assert_eq!(this.ace.mask & DELETE, 0, "the root itself cannot be deleted or renamed");
+        assert_eq!(
+            this.ace.mask & DELETE,
+            0,
+            "the root itself cannot be deleted or renamed"
+        );
         assert!(this.ace.applies_to_object());
         assert!(!children.ace.applies_to_object());
         assert_eq!(children.ace.flags & OBJECT_INHERIT_ACE, OBJECT_INHERIT_ACE);
@@ -570,9 +794,16 @@ mod tests {
         let d = desired("s1", &[work()]);
         let changes = plan(&d, &RecordedAcl::new());
         assert_eq!(changes.len(), d.aces.len());
-        let first_allow = changes.iter().position(|c| matches!(c, AclChange::Add { ace, .. } if ace.kind == AceKind::Allow)).unwrap();
-        assert!(changes[..first_allow].iter().all(|c| matches!(c, AclChange::Add { ace, .. } if ace.kind == AceKind::Deny)));
-        assert!(changes[first_allow..].iter().all(|c| matches!(c, AclChange::Add { ace, .. } if ace.kind == AceKind::Allow)));
+        let first_allow = changes
+            .iter()
+            .position(|c| matches!(c, AclChange::Add { ace, .. } if ace.kind == AceKind::Allow))
+            .unwrap();
+        assert!(changes[..first_allow]
+            .iter()
+            .all(|c| matches!(c, AclChange::Add { ace, .. } if ace.kind == AceKind::Deny)));
+        assert!(changes[first_allow..]
+            .iter()
+            .all(|c| matches!(c, AclChange::Add { ace, .. } if ace.kind == AceKind::Allow)));
     }
 
     #[test]
@@ -587,7 +818,11 @@ mod tests {
         // The same policy rebuilt from differently written paths is the same state.
         let mut again = work();
         again.root = p(r"c:\WORK\");
-        again.protected = vec![pin(r"c:\work\.GIT"), ro_dir(r"C:\Work\.git\HOOKS\."), ro_file(r"\\?\C:\Work\.git\config::$DATA")];
+        again.protected = vec![
+            pin(r"c:\work\.GIT"),
+            ro_dir(r"C:\Work\.git\HOOKS\."),
+            ro_file(r"\\?\C:\Work\.git\config::$DATA"),
+        ];
         assert_eq!(plan(&desired("s1", &[again]), &rec), vec![]);
         // And a JSON round trip of the record changes nothing either.
         let rec2 = RecordedAcl::from_json(&rec.to_json()).unwrap();
@@ -599,13 +834,23 @@ mod tests {
     fn adding_a_root_touches_only_that_root() {
         let mut rec = RecordedAcl::new();
         run(&desired("s1", &[work()]), &mut rec);
-        let other = RootSpec { root: p(r"D:\cache"), sid: wsid(2), protected: vec![] };
+        let other = RootSpec {
+            root: p(r"D:\cache"),
+            sid: wsid(2),
+            protected: vec![],
+        };
         let changes = plan(&desired("s1", &[work(), other]), &rec);
         assert_eq!(
             adds(&changes),
             [
-                format!(r"add to D:\cache: allow {} FILE_READ_DATA|FILE_WRITE_DATA|FILE_APPEND_DATA|FILE_READ_EA|FILE_WRITE_EA|FILE_EXECUTE|FILE_READ_ATTRIBUTES|FILE_WRITE_ATTRIBUTES|READ_CONTROL|SYNCHRONIZE", wsid(2)),
-                format!(r"add to D:\cache: allow {} FILE_READ_DATA|FILE_WRITE_DATA|FILE_APPEND_DATA|FILE_READ_EA|FILE_WRITE_EA|FILE_EXECUTE|FILE_READ_ATTRIBUTES|FILE_WRITE_ATTRIBUTES|DELETE|READ_CONTROL|SYNCHRONIZE (OI,CI,IO)", wsid(2)),
+                format!(
+                    r"add to D:\cache: allow {} FILE_READ_DATA|FILE_WRITE_DATA|FILE_APPEND_DATA|FILE_READ_EA|FILE_WRITE_EA|FILE_EXECUTE|FILE_READ_ATTRIBUTES|FILE_WRITE_ATTRIBUTES|READ_CONTROL|SYNCHRONIZE",
+                    wsid(2)
+                ),
+                format!(
+                    r"add to D:\cache: allow {} FILE_READ_DATA|FILE_WRITE_DATA|FILE_APPEND_DATA|FILE_READ_EA|FILE_WRITE_EA|FILE_EXECUTE|FILE_READ_ATTRIBUTES|FILE_WRITE_ATTRIBUTES|DELETE|READ_CONTROL|SYNCHRONIZE (OI,CI,IO)",
+                    wsid(2)
+                ),
             ]
         );
         assert_eq!(changes.len(), 2);
@@ -613,7 +858,11 @@ mod tests {
 
     #[test]
     fn removing_a_root_removes_its_aces() {
-        let other = RootSpec { root: p(r"D:\cache"), sid: wsid(2), protected: vec![ro_dir(r"D:\cache\.vscode")] };
+        let other = RootSpec {
+            root: p(r"D:\cache"),
+            sid: wsid(2),
+            protected: vec![ro_dir(r"D:\cache\.vscode")],
+        };
         let mut rec = RecordedAcl::new();
         run(&desired("s1", &[work(), other]), &mut rec);
         let d = desired("s1", &[work()]);
@@ -621,7 +870,7 @@ mod tests {
         assert!(changes.iter().all(|c| matches!(c, AclChange::Remove { .. })));
         assert!(changes.iter().all(|c| c.path().is_beneath(&p(r"D:\cache"))));
         assert_eq!(changes.len(), 4); // two grants, the deny on .vscode, delete-child on D:\cache
-        // Grants go before denies.
+                                      // Grants go before denies.
         let kinds: Vec<AceKind> = changes
             .iter()
             .map(|c| match c {
@@ -644,7 +893,14 @@ mod tests {
         w.protected.push(ro_dir(r"C:\Work\.vscode"));
         let changes = plan(&desired("s1", &[w]), &rec);
         // The delete-child deny on C:\Work is there already (for .git).
-        assert_eq!(adds(&changes), [format!(r"add to C:\Work\.vscode: deny {} {} (OI,CI)", wsid(1), crate::ace::rights::describe(WRITE_LIKE))]);
+        assert_eq!(
+            adds(&changes),
+            [format!(
+                r"add to C:\Work\.vscode: deny {} {} (OI,CI)",
+                wsid(1),
+                crate::ace::rights::describe(WRITE_LIKE)
+            )]
+        );
         assert_eq!(changes.len(), 1);
     }
 
@@ -659,12 +915,24 @@ mod tests {
         assert_eq!(
             first[..2],
             [
-                AclChange::CreatePlaceholder { path: p(r"C:\Work\.envrc"), dir: false },
-                AclChange::CreatePlaceholder { path: p(r"C:\Work\.vscode"), dir: true },
+                AclChange::CreatePlaceholder {
+                    path: p(r"C:\Work\.envrc"),
+                    dir: false
+                },
+                AclChange::CreatePlaceholder {
+                    path: p(r"C:\Work\.vscode"),
+                    dir: true
+                },
             ]
         );
-        assert!(first.contains(&AclChange::Add { path: p(r"C:\Work\.envrc"), ace: Ace::deny(wsid(1), WRITE_LIKE, 0) }));
-        assert!(first.contains(&AclChange::Add { path: p(r"C:\Work\.vscode"), ace: Ace::deny(wsid(1), WRITE_LIKE, SUBTREE) }));
+        assert!(first.contains(&AclChange::Add {
+            path: p(r"C:\Work\.envrc"),
+            ace: Ace::deny(wsid(1), WRITE_LIKE, 0)
+        }));
+        assert!(first.contains(&AclChange::Add {
+            path: p(r"C:\Work\.vscode"),
+            ace: Ace::deny(wsid(1), WRITE_LIKE, SUBTREE)
+        }));
 
         // Next time the placeholders exist: the policy crate reports them read-only, and
         // nothing changes.
@@ -681,15 +949,25 @@ mod tests {
         assert_eq!(
             again,
             [
-                AclChange::CreatePlaceholder { path: p(r"C:\Work\.envrc"), dir: false },
-                AclChange::Add { path: p(r"C:\Work\.envrc"), ace: Ace::deny(wsid(1), WRITE_LIKE, 0) },
+                AclChange::CreatePlaceholder {
+                    path: p(r"C:\Work\.envrc"),
+                    dir: false
+                },
+                AclChange::Add {
+                    path: p(r"C:\Work\.envrc"),
+                    ace: Ace::deny(wsid(1), WRITE_LIKE, 0)
+                },
             ]
         );
     }
 
     #[test]
     fn nested_roots_deny_for_every_containing_root() {
-        let outer = RootSpec { root: p(r"C:\Work"), sid: wsid(1), protected: vec![] };
+        let outer = RootSpec {
+            root: p(r"C:\Work"),
+            sid: wsid(1),
+            protected: vec![],
+        };
         let inner = RootSpec {
             root: p(r"C:\Work\sub"),
             sid: wsid(2),
@@ -697,8 +975,14 @@ mod tests {
         };
         let d = desired("s1", &[outer, inner]);
         for sid in [wsid(1), wsid(2)] {
-            assert!(d.aces.contains(&PathAce { path: p(r"C:\Work\sub\.git\hooks"), ace: Ace::deny(sid.clone(), WRITE_LIKE, SUBTREE) }));
-            assert!(d.aces.contains(&PathAce { path: p(r"C:\Work\sub"), ace: Ace::deny(sid.clone(), FILE_DELETE_CHILD, 0) }));
+            assert!(d.aces.contains(&PathAce {
+                path: p(r"C:\Work\sub\.git\hooks"),
+                ace: Ace::deny(sid.clone(), WRITE_LIKE, SUBTREE)
+            }));
+            assert!(d.aces.contains(&PathAce {
+                path: p(r"C:\Work\sub"),
+                ace: Ace::deny(sid.clone(), FILE_DELETE_CHILD, 0)
+            }));
         }
     }
 
@@ -709,23 +993,47 @@ mod tests {
         assert_eq!(desired("s1", &[w]), desired("s1", &[work()]));
         let mut w = work();
         w.protected.push(ro_dir(r"C:\work"));
-        assert!(matches!(desired_acl("s1", &[w], &[], &sandbox()), Err(PlanError::ProtectedRoot { .. })));
+        assert!(matches!(
+            desired_acl("s1", &[w], &[], &sandbox()),
+            Err(PlanError::ProtectedRoot { .. })
+        ));
     }
 
     #[test]
     fn invalid_root_sets() {
-        let a = RootSpec { root: p(r"C:\a"), sid: wsid(1), protected: vec![] };
-        let b = RootSpec { root: p(r"C:\b"), sid: wsid(1), protected: vec![] };
-        assert!(matches!(desired_acl("s", &[a.clone(), b], &[], &sandbox()), Err(PlanError::SharedSid { .. })));
-        let a2 = RootSpec { root: p(r"c:\A"), sid: wsid(2), protected: vec![] };
-        assert!(matches!(desired_acl("s", &[a, a2], &[], &sandbox()), Err(PlanError::DuplicateRoot(_))));
+        let a = RootSpec {
+            root: p(r"C:\a"),
+            sid: wsid(1),
+            protected: vec![],
+        };
+        let b = RootSpec {
+            root: p(r"C:\b"),
+            sid: wsid(1),
+            protected: vec![],
+        };
+        assert!(matches!(
+            desired_acl("s", &[a.clone(), b], &[], &sandbox()),
+            Err(PlanError::SharedSid { .. })
+        ));
+        let a2 = RootSpec {
+            root: p(r"c:\A"),
+            sid: wsid(2),
+            protected: vec![],
+        };
+        assert!(matches!(
+            desired_acl("s", &[a, a2], &[], &sandbox()),
+            Err(PlanError::DuplicateRoot(_))
+        ));
     }
 
     #[test]
     fn world_writable_folders_are_denied_to_the_sandbox_sid_unless_inside_a_root() {
         let ww = [p(r"C:\tools\bin"), p(r"C:\Work\scratch")];
         let d = desired_acl("s1", &[work()], &ww, &sandbox()).unwrap();
-        assert!(d.aces.contains(&PathAce { path: p(r"C:\tools\bin"), ace: Ace::deny(sandbox(), WRITE_LIKE, SUBTREE) }));
+        assert!(d.aces.contains(&PathAce {
+            path: p(r"C:\tools\bin"),
+            ace: Ace::deny(sandbox(), WRITE_LIKE, SUBTREE)
+        }));
         assert!(!d.aces.iter().any(|a| a.path == p(r"C:\Work\scratch")));
         // Read-only mode: no roots, the deny still goes on.
         let d = desired_acl("s1", &[], &ww, &sandbox()).unwrap();
@@ -755,7 +1063,11 @@ mod tests {
     #[test]
     fn a_holder_leaving_a_root_keeps_it_for_the_other() {
         let mut rec = RecordedAcl::new();
-        let other = RootSpec { root: p(r"D:\cache"), sid: wsid(2), protected: vec![] };
+        let other = RootSpec {
+            root: p(r"D:\cache"),
+            sid: wsid(2),
+            protected: vec![],
+        };
         run(&desired("host-1", &[work(), other.clone()]), &mut rec);
         run(&desired("host-2", &[other]), &mut rec);
         // host-1 drops D:\cache (still used by host-2): nothing to do.
@@ -790,9 +1102,16 @@ mod tests {
     #[test]
     fn cleanup_removes_exactly_what_was_recorded() {
         let mut rec = RecordedAcl::new();
-        let other = RootSpec { root: p(r"D:\cache"), sid: wsid(2), protected: vec![] };
+        let other = RootSpec {
+            root: p(r"D:\cache"),
+            sid: wsid(2),
+            protected: vec![],
+        };
         run(&desired("host-1", &[work()]), &mut rec);
-        run(&desired_acl("host-2", &[other], &[p(r"C:\tools")], &sandbox()).unwrap(), &mut rec);
+        run(
+            &desired_acl("host-2", &[other], &[p(r"C:\tools")], &sandbox()).unwrap(),
+            &mut rec,
+        );
         let cleanup = cleanup_plan(&rec);
         let removed: BTreeSet<(WinPath, Ace)> = cleanup
             .iter()
@@ -803,8 +1122,13 @@ mod tests {
             .collect();
         let recorded: BTreeSet<(WinPath, Ace)> = rec.entries.iter().map(|e| (e.path.clone(), e.ace.clone())).collect();
         assert_eq!(removed, recorded);
-        let first_deny = cleanup.iter().position(|c| matches!(c, AclChange::Remove { ace, .. } if ace.kind == AceKind::Deny)).unwrap();
-        assert!(cleanup[first_deny..].iter().all(|c| matches!(c, AclChange::Remove { ace, .. } if ace.kind == AceKind::Deny)));
+        let first_deny = cleanup
+            .iter()
+            .position(|c| matches!(c, AclChange::Remove { ace, .. } if ace.kind == AceKind::Deny))
+            .unwrap();
+        assert!(cleanup[first_deny..]
+            .iter()
+            .all(|c| matches!(c, AclChange::Remove { ace, .. } if ace.kind == AceKind::Deny)));
 
         // One removal fails: only its entry stays, to be reported and retried.
         let failed = vec![cleanup[0].clone()];
@@ -837,11 +1161,104 @@ mod tests {
         assert!(matches!(e, StateError::Version { found: 0, .. }));
         assert!(!e.to_string().contains("newer"), "{e}");
         assert!(matches!(RecordedAcl::from_json("[]"), Err(StateError::Json(_))));
-        assert!(matches!(RecordedAcl::from_json(r#"{"version": 1}"#), Err(StateError::Json(_))));
+        assert!(matches!(
+            RecordedAcl::from_json(r#"{"version": 1}"#),
+            Err(StateError::Json(_))
+        ));
 
         let mut dup = rec.clone();
         dup.entries.push(dup.entries[0].clone());
-        assert!(matches!(RecordedAcl::from_json(&dup.to_json()), Err(StateError::Duplicate(_))));
+        assert!(matches!(
+            RecordedAcl::from_json(&dup.to_json()),
+            Err(StateError::Duplicate(_))
+        ));
+    }
+
+    #[test]
+    fn a_placeholder_directory_stays_a_placeholder() {
+        let created = BTreeMap::from([(p(r"C:\Work\.git\info"), true), (p(r"C:\Work\.envrc"), false)]);
+        // The policy crate now sees .git\info as a directory on the way to a new placeholder.
+        let items = vec![
+            pin(r"C:\Work\.git"),
+            pin(r"C:\Work\.git\info"),
+            placeholder(r"C:\Work\.git\info\attributes", false),
+            ro_file(r"C:\Work\.envrc"),
+        ];
+        assert_eq!(
+            stabilize_items(items, &created),
+            [
+                pin(r"C:\Work\.git"),
+                ro_dir(r"C:\Work\.git\info"),
+                ro_file(r"C:\Work\.envrc")
+            ]
+        );
+        // An empty `.git\modules` placeholder: pinned with nothing beneath.
+        let created = BTreeMap::from([(p(r"C:\Work\.git\modules"), true)]);
+        assert_eq!(
+            stabilize_items(vec![pin(r"C:\Work\.git\modules")], &created),
+            [ro_dir(r"C:\Work\.git\modules")]
+        );
+    }
+
+    #[test]
+    fn a_placeholder_filled_from_outside_follows_the_policy_crate() {
+        let created = BTreeMap::from([(p(r"C:\Work\.git\modules"), true)]);
+        let items = vec![
+            pin(r"C:\Work\.git\modules"),
+            pin(r"C:\Work\.git\modules\sub"),
+            ro_dir(r"C:\Work\.git\modules\sub\hooks"),
+            ro_file(r"C:\Work\.git\modules\sub\config"),
+        ];
+        assert_eq!(stabilize_items(items.clone(), &created), items);
+    }
+
+    #[test]
+    fn directories_palisade_did_not_create_are_left_alone() {
+        let items = vec![pin(r"C:\Work\.git"), placeholder(r"C:\Work\.git\hooks", true)];
+        assert_eq!(stabilize_items(items.clone(), &BTreeMap::new()), items);
+    }
+
+    #[test]
+    fn placeholders_are_recorded_before_creation_and_removed_at_cleanup_deepest_first() {
+        let mut w = work();
+        w.protected.push(placeholder(r"C:\Work\.vscode", true));
+        w.protected.push(placeholder(r"C:\Work\.git\info", true));
+        let d = desired("s1", &[w]);
+        let mut rec = RecordedAcl::new();
+        let changes = plan(&d, &rec);
+        rec.begin(&changes);
+        assert_eq!(rec.placeholders.len(), 2);
+        rec.commit(&d);
+        let json = rec.to_json();
+        assert!(json.contains(r#""placeholders": ["#), "{json}");
+        let back = RecordedAcl::from_json(&json).unwrap();
+        assert_eq!(back, rec);
+        // Records from before placeholders were tracked still load.
+        let mut old = serde_json::to_value(&rec).unwrap();
+        old.as_object_mut().unwrap().remove("placeholders");
+        assert!(RecordedAcl::from_json(&old.to_string())
+            .unwrap()
+            .placeholders
+            .is_empty());
+
+        let cleanup = cleanup_plan(&rec);
+        let tail: Vec<String> = cleanup.iter().rev().take(2).rev().map(|c| c.to_string()).collect();
+        assert_eq!(
+            tail,
+            [
+                r"remove placeholder directory C:\Work\.vscode if empty",
+                r"remove placeholder directory C:\Work\.git\info if empty"
+            ]
+        );
+        // A placeholder that could not be removed stays recorded.
+        let failed = vec![AclChange::RemovePlaceholder {
+            path: p(r"C:\Work\.vscode"),
+            dir: true,
+        }];
+        rec.after_cleanup(&failed);
+        assert!(rec.entries.is_empty());
+        assert_eq!(rec.placeholders.len(), 1);
+        assert!(!rec.is_empty());
     }
 
     #[test]
@@ -850,7 +1267,10 @@ mod tests {
             Action::Pin(r"C:\Work\.git".into()),
             Action::ReadOnly(r"C:\Work\.git\hooks".into()),
             Action::ReadOnly(r"C:\Work\.git\config".into()),
-            Action::Placeholder { path: r"C:\Work\.vscode".into(), dir: true },
+            Action::Placeholder {
+                path: r"C:\Work\.vscode".into(),
+                dir: true,
+            },
         ];
         let items = protected_items(&actions, |p| p.file_name() == Some("hooks")).unwrap();
         assert_eq!(

@@ -116,8 +116,8 @@ const INVALID_CHARS: &[char] = &['<', '>', '"', '|', '?', '*'];
 
 /// Reserved DOS device names: `C:\w\nul` or `C:\w\COM1.txt` open a device, not a file.
 const DOS_DEVICES: &[&str] = &[
-    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8", "COM9", "LPT1",
-    "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9", "CONIN$", "CONOUT$",
+    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8", "COM9", "LPT1", "LPT2",
+    "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9", "CONIN$", "CONOUT$",
 ];
 
 /// Whether a component names a DOS device (`NUL`, `com1.txt`, `CON `): Win32 opens the device
@@ -166,7 +166,11 @@ impl WinPath {
             return Err(PathError::Empty(original.into()));
         }
         if text.contains('\0') {
-            return Err(PathError::InvalidChar { path: original.into(), component: text.into(), ch: '\0' });
+            return Err(PathError::InvalidChar {
+                path: original.into(),
+                component: text.into(),
+                ch: '\0',
+            });
         }
         let s = text.replace('/', "\\");
 
@@ -225,13 +229,20 @@ impl WinPath {
             let (name, st) = split_component(raw);
             if name.is_empty() {
                 if st.is_some() {
-                    return Err(PathError::InvalidComponent { path: original.into(), component: raw.into() });
+                    return Err(PathError::InvalidComponent {
+                        path: original.into(),
+                        component: raw.into(),
+                    });
                 }
                 // Empty, `.`, or only dots and spaces: Windows treats these as the current directory.
                 continue;
             }
             if let Some(ch) = name.chars().find(|c| INVALID_CHARS.contains(c) || (*c as u32) < 0x20) {
-                return Err(PathError::InvalidChar { path: original.into(), component: raw.into(), ch });
+                return Err(PathError::InvalidChar {
+                    path: original.into(),
+                    component: raw.into(),
+                    ch,
+                });
             }
             components.push(name);
             // `file::$DATA` is the file's main stream, i.e. the file.
@@ -244,7 +255,9 @@ impl WinPath {
         // Admin shares of this machine are its drives.
         let prefix = match prefix {
             Prefix::Unc { server, share }
-                if ["localhost", "127.0.0.1", "::1", "[::1]"].iter().any(|h| h.eq_ignore_ascii_case(&server))
+                if ["localhost", "127.0.0.1", "::1", "[::1]"]
+                    .iter()
+                    .any(|h| h.eq_ignore_ascii_case(&server))
                     && share.len() == 2
                     && share.ends_with('$')
                     && share.as_bytes()[0].is_ascii_alphabetic() =>
@@ -258,7 +271,12 @@ impl WinPath {
             key.push('\\');
             key.push_str(&fold(c));
         }
-        WinPath(Arc::new(Inner { prefix, components, stream, key }))
+        WinPath(Arc::new(Inner {
+            prefix,
+            components,
+            stream,
+            key,
+        }))
     }
 
     pub fn prefix(&self) -> &Prefix {
@@ -347,12 +365,20 @@ impl WinPath {
 
     /// The first component that names a DOS device (`NUL`, `com1.txt`), if any.
     pub fn dos_device_component(&self) -> Option<&str> {
-        self.0.components.iter().map(String::as_str).find(|c| is_dos_device_name(c))
+        self.0
+            .components
+            .iter()
+            .map(String::as_str)
+            .find(|c| is_dos_device_name(c))
     }
 
     /// The first component that looks like an 8.3 short name, if any.
     pub fn short_name_component(&self) -> Option<&str> {
-        self.0.components.iter().map(String::as_str).find(|c| looks_like_short_name(c))
+        self.0
+            .components
+            .iter()
+            .map(String::as_str)
+            .find(|c| looks_like_short_name(c))
     }
 }
 
@@ -394,7 +420,13 @@ fn unc<'a>(s: &'a str, original: &str) -> Result<(Prefix, &'a str), PathError> {
     if server == "." || server == "?" {
         return Err(PathError::Device(original.into()));
     }
-    Ok((Prefix::Unc { server: server.to_string(), share: share.to_string() }, rest))
+    Ok((
+        Prefix::Unc {
+            server: server.to_string(),
+            share: share.to_string(),
+        },
+        rest,
+    ))
 }
 
 impl fmt::Display for WinPath {
@@ -555,17 +587,35 @@ mod tests {
     fn errors() {
         assert!(matches!(WinPath::parse(""), Err(PathError::Empty(_))));
         assert!(matches!(WinPath::parse(r"foo\bar"), Err(PathError::Relative(_))));
-        assert!(matches!(WinPath::parse(r"C:foo"), Err(PathError::DriveRelative(_, 'C'))));
+        assert!(matches!(
+            WinPath::parse(r"C:foo"),
+            Err(PathError::DriveRelative(_, 'C'))
+        ));
         assert!(matches!(WinPath::parse("C:"), Err(PathError::DriveRelative(_, 'C'))));
         assert!(matches!(WinPath::parse(r"\foo"), Err(PathError::RootRelative(_))));
         assert!(matches!(WinPath::parse(r"\\server"), Err(PathError::IncompleteUnc(_))));
         assert!(matches!(WinPath::parse(r"\\server\"), Err(PathError::IncompleteUnc(_))));
         assert!(matches!(WinPath::parse(r"\\.\pipe\x"), Err(PathError::Device(_))));
-        assert!(matches!(WinPath::parse(r"\\.\PhysicalDrive0"), Err(PathError::Device(_))));
-        assert!(matches!(WinPath::parse(r"\\?\GLOBALROOT\Device\X"), Err(PathError::Device(_))));
-        assert!(matches!(WinPath::parse(r"C:\a\b*"), Err(PathError::InvalidChar { ch: '*', .. })));
-        assert!(matches!(WinPath::parse("C:\\a\\b\u{1}"), Err(PathError::InvalidChar { .. })));
-        assert!(matches!(WinPath::parse(r"C:\a\:stream"), Err(PathError::InvalidComponent { .. })));
+        assert!(matches!(
+            WinPath::parse(r"\\.\PhysicalDrive0"),
+            Err(PathError::Device(_))
+        ));
+        assert!(matches!(
+            WinPath::parse(r"\\?\GLOBALROOT\Device\X"),
+            Err(PathError::Device(_))
+        ));
+        assert!(matches!(
+            WinPath::parse(r"C:\a\b*"),
+            Err(PathError::InvalidChar { ch: '*', .. })
+        ));
+        assert!(matches!(
+            WinPath::parse("C:\\a\\b\u{1}"),
+            Err(PathError::InvalidChar { .. })
+        ));
+        assert!(matches!(
+            WinPath::parse(r"C:\a\:stream"),
+            Err(PathError::InvalidComponent { .. })
+        ));
         let msg = WinPath::parse("C:foo").unwrap_err().to_string();
         assert!(msg.contains(r"C:\..."), "{msg}");
     }
@@ -664,7 +714,12 @@ mod tests {
 
     impl FakeDisk {
         fn new(entries: &[(&str, &str)]) -> FakeDisk {
-            FakeDisk(entries.iter().map(|(alias, real)| (p(alias).key().to_string(), p(real))).collect())
+            FakeDisk(
+                entries
+                    .iter()
+                    .map(|(alias, real)| (p(alias).key().to_string(), p(real)))
+                    .collect(),
+            )
         }
     }
 
@@ -686,12 +741,23 @@ mod tests {
             (r"C:\link", r"D:\target"),
             (r"D:\", r"D:\"),
         ]);
-        assert_eq!(canonicalize(&p(r"C:\PROGRA~1"), &disk).unwrap().to_string(), r"C:\Program Files");
         assert_eq!(
-            canonicalize(&p(r"c:\users\alice~1\work\git~1\hooks\pre-commit"), &disk).unwrap().to_string(),
+            canonicalize(&p(r"C:\PROGRA~1"), &disk).unwrap().to_string(),
+            r"C:\Program Files"
+        );
+        assert_eq!(
+            canonicalize(&p(r"c:\users\alice~1\work\git~1\hooks\pre-commit"), &disk)
+                .unwrap()
+                .to_string(),
             r"C:\Users\alice.smith\Work\.git\hooks\pre-commit"
         );
-        assert_eq!(canonicalize(&p(r"C:\link\new\file:s"), &disk).unwrap().to_string(), r"D:\target\new\file");
-        assert!(matches!(canonicalize(&p(r"Q:\x"), &disk), Err(ResolveError::NothingExists(_))));
+        assert_eq!(
+            canonicalize(&p(r"C:\link\new\file:s"), &disk).unwrap().to_string(),
+            r"D:\target\new\file"
+        );
+        assert!(matches!(
+            canonicalize(&p(r"Q:\x"), &disk),
+            Err(ResolveError::NothingExists(_))
+        ));
     }
 }

@@ -48,7 +48,10 @@ pub const MAX_SUB_AUTHORITIES: usize = 15;
 impl SidString {
     /// Parses and canonicalizes (`s-1-5-032-545` becomes `S-1-5-32-545`).
     pub fn parse(text: &str) -> Result<SidString, SidError> {
-        let err = |reason| SidError { text: text.to_string(), reason };
+        let err = |reason| SidError {
+            text: text.to_string(),
+            reason,
+        };
         let mut parts = text.split('-');
         match parts.next() {
             Some("S") | Some("s") => {}
@@ -84,8 +87,15 @@ impl SidString {
     /// Builds the canonical string of a SID from its parts. `authority` must be below 2^48 and
     /// `subs` at most 15 long (both are checked by [`SidString::parse`]; here they are asserted).
     pub fn from_parts(authority: u64, subs: &[u32]) -> SidString {
-        assert!(authority < 1 << 48 && subs.len() <= MAX_SUB_AUTHORITIES, "invalid SID parts");
-        let mut s = if authority < 1 << 32 { format!("S-1-{authority}") } else { format!("S-1-0x{authority:012X}") };
+        assert!(
+            authority < 1 << 48 && subs.len() <= MAX_SUB_AUTHORITIES,
+            "invalid SID parts"
+        );
+        let mut s = if authority < 1 << 32 {
+            format!("S-1-{authority}")
+        } else {
+            format!("S-1-0x{authority:012X}")
+        };
         for v in subs {
             s.push('-');
             s.push_str(&v.to_string());
@@ -254,7 +264,11 @@ pub struct SidRegistry {
 
 impl Default for SidRegistry {
     fn default() -> Self {
-        SidRegistry { version: SID_REGISTRY_VERSION, sandbox: None, roots: BTreeMap::new() }
+        SidRegistry {
+            version: SID_REGISTRY_VERSION,
+            sandbox: None,
+            roots: BTreeMap::new(),
+        }
     }
 }
 
@@ -280,14 +294,20 @@ impl SidRegistry {
                 break candidate;
             }
         };
-        let entry = SidEntry { root: root.without_stream(), sid: sid.clone(), created_at: now };
+        let entry = SidEntry {
+            root: root.without_stream(),
+            sid: sid.clone(),
+            created_at: now,
+        };
         self.roots.insert(root.key().to_string(), entry);
         sid
     }
 
     /// The installation's sandbox SID, made from `random()` the first time.
     pub fn sandbox_sid(&mut self, random: impl FnOnce() -> [u8; 16]) -> SidString {
-        self.sandbox.get_or_insert_with(|| SidString::synthetic(SyntheticKind::Sandbox, random())).clone()
+        self.sandbox
+            .get_or_insert_with(|| SidString::synthetic(SyntheticKind::Sandbox, random()))
+            .clone()
     }
 
     /// Drops a root's entry (after its ACEs have been removed).
@@ -312,7 +332,10 @@ impl SidRegistry {
         }
         let v: VersionOnly = serde_json::from_str(text)?;
         if v.version != SID_REGISTRY_VERSION {
-            return Err(RegistryError::Version { found: v.version, supported: SID_REGISTRY_VERSION });
+            return Err(RegistryError::Version {
+                found: v.version,
+                supported: SID_REGISTRY_VERSION,
+            });
         }
         let reg: SidRegistry = serde_json::from_str(text)?;
         let mut seen = BTreeMap::new();
@@ -321,15 +344,23 @@ impl SidRegistry {
                 return Err(RegistryError::Inconsistent(format!("entry `{key}` is for {}", e.root)));
             }
             if e.sid.synthetic_kind() != Some(SyntheticKind::WriteRoot) {
-                return Err(RegistryError::Inconsistent(format!("{} is not a palisade write SID", e.sid)));
+                return Err(RegistryError::Inconsistent(format!(
+                    "{} is not a palisade write SID",
+                    e.sid
+                )));
             }
             if let Some(other) = seen.insert(e.sid.clone(), &e.root) {
-                return Err(RegistryError::Inconsistent(format!("{other} and {} share {}", e.root, e.sid)));
+                return Err(RegistryError::Inconsistent(format!(
+                    "{other} and {} share {}",
+                    e.root, e.sid
+                )));
             }
         }
         if let Some(s) = &reg.sandbox {
             if s.synthetic_kind() != Some(SyntheticKind::Sandbox) {
-                return Err(RegistryError::Inconsistent(format!("{s} is not a palisade sandbox SID")));
+                return Err(RegistryError::Inconsistent(format!(
+                    "{s} is not a palisade sandbox SID"
+                )));
             }
         }
         Ok(reg)
@@ -407,7 +438,12 @@ mod tests {
         let s = SidString::synthetic(SyntheticKind::WriteRoot, [0xAB; 16]);
         assert!(!s.as_str().starts_with("S-1-5-"));
         assert!(!s.as_str().starts_with("S-1-15-"));
-        for real in ["S-1-5-21-1004336348-1177238915-682003330-1001", "S-1-1-0", "S-1-5-32-545", "S-1-15-3-1"] {
+        for real in [
+            "S-1-5-21-1004336348-1177238915-682003330-1001",
+            "S-1-1-0",
+            "S-1-5-32-545",
+            "S-1-15-3-1",
+        ] {
             assert_eq!(sid(real).synthetic_kind(), None);
         }
         assert_eq!(sid("S-1-9-1347179332-3-1-2-3-4").synthetic_kind(), None);
@@ -491,8 +527,17 @@ mod tests {
         reg.assign(&p(r"C:\a"), 0, || [1; 16]);
         let json = reg.to_json();
         let wrong_key = json.replacen(r#""C:\\A": {"#, r#""C:\\B": {"#, 1);
-        assert!(matches!(SidRegistry::from_json(&wrong_key), Err(RegistryError::Inconsistent(_))));
-        let real_sid = json.replace(SidString::synthetic(SyntheticKind::WriteRoot, [1; 16]).as_str(), "S-1-5-32-545");
-        assert!(matches!(SidRegistry::from_json(&real_sid), Err(RegistryError::Inconsistent(_))));
+        assert!(matches!(
+            SidRegistry::from_json(&wrong_key),
+            Err(RegistryError::Inconsistent(_))
+        ));
+        let real_sid = json.replace(
+            SidString::synthetic(SyntheticKind::WriteRoot, [1; 16]).as_str(),
+            "S-1-5-32-545",
+        );
+        assert!(matches!(
+            SidRegistry::from_json(&real_sid),
+            Err(RegistryError::Inconsistent(_))
+        ));
     }
 }
