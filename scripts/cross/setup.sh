@@ -144,8 +144,9 @@ if [ "$(cat "$src_dir/.palisade-version" 2>/dev/null || true)" != "$RUST_SRC_VER
         say "downloading rust-src $RUST_SRC_VERSION from Debian unstable ($mirror)"
         apt-get -qq "${apt_opts[@]}" update ||
             die "could not read Debian unstable's package index from $mirror (see the apt error above)"
-        served="$(apt-cache "${apt_opts[@]}" policy rust-src 2>/dev/null | sed -n 's/^ *Candidate: //p')"
-        if ! apt-cache "${apt_opts[@]}" show "rust-src=$RUST_SRC_VERSION" >/dev/null 2>&1; then
+        served="$(apt-cache "${apt_opts[@]}" madison rust-src 2>/dev/null | awk -F'|' '{gsub(/ /, "", $2); print $2}')"
+        if ! grep -qxF "$RUST_SRC_VERSION" <<<"$served"; then
+            served="$(echo "$served" | xargs)"
             die "the pinned rust-src $RUST_SRC_VERSION is gone from Debian unstable, which now serves
   rust-src ${served:-(none)}. Check that the nightly toolchain ($nightly_release) builds std from it
   (scripts/cross/check.sh) and update RUST_SRC_VERSION and RUST_SRC_SHA256 in $here/setup.sh."
