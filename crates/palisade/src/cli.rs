@@ -337,15 +337,15 @@ mod palisade_setup {
 
 /// Forwarding the signals sent to `palisade` to the command.
 mod signals {
-    #[cfg(unix)]
+    #[cfg(target_os = "linux")]
     pub struct Forwarder {
         target: std::sync::Arc<std::sync::atomic::AtomicI32>,
     }
 
-    #[cfg(unix)]
+    #[cfg(target_os = "linux")]
     const FORWARDED: &[libc::c_int] = &[libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2];
 
-    #[cfg(unix)]
+    #[cfg(target_os = "linux")]
     impl Forwarder {
         /// Blocks the forwarded signals in this thread (the command's own mask is reset before
         /// it execs) and starts a thread that waits for them.
@@ -386,10 +386,10 @@ mod signals {
         }
     }
 
-    #[cfg(not(unix))]
+    #[cfg(not(target_os = "linux"))]
     pub struct Forwarder;
 
-    #[cfg(not(unix))]
+    #[cfg(not(target_os = "linux"))]
     impl Forwarder {
         pub fn install() -> Forwarder {
             Forwarder
