@@ -1,0 +1,69 @@
+//! The command line outside `run`: version, help, `policy` and `check`.
+
+mod common;
+use common::*;
+
+#[test]
+fn version_exits_zero() {
+    let fx = Fixture::new();
+    let o = fx.palisade().arg("--version").output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(stdout(&o).starts_with("palisade "), "{}", show(&o));
+    assert!(stdout(&o).contains(env!("CARGO_PKG_VERSION")), "{}", show(&o));
+}
+
+#[test]
+fn help_exits_zero_and_documents_exit_codes() {
+    let fx = Fixture::new();
+    for args in [&["--help"][..], &["run", "--help"], &["help"]] {
+        let o = fx.palisade().args(args).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", show(&o));
+        let out = stdout(&o);
+        assert!(out.contains("Usage"), "{args:?}: {out}");
+    }
+    let o = fx.palisade().arg("--help").output().unwrap();
+    assert!(stdout(&o).contains("125"), "the help does not explain exit codes: {}", show(&o));
+}
+
+#[test]
+fn no_subcommand_is_an_error_with_125() {
+    let fx = Fixture::new();
+    let o = fx.palisade().output().unwrap();
+    assert_eq!(o.status.code(), Some(125), "{}", show(&o));
+    assert!(!text(&o).contains("panicked"), "{}", show(&o));
+}
+
+#[test]
+fn policy_exits_zero() {
+    let fx = Fixture::new();
+    let o = fx.palisade().args(["policy", "--workspace"]).arg(&fx.ws).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(!stdout(&o).is_empty(), "`palisade policy` printed nothing");
+    let o = fx.palisade().args(["policy", "--json", "--workspace"]).arg(&fx.ws).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap_or_else(|e| panic!("policy --json is not JSON ({e}): {}", show(&o)));
+}
+
+#[test]
+fn check_exits_zero_on_this_host() {
+    let fx = Fixture::new();
+    let o = fx.palisade().args(["check", "--workspace"]).arg(&fx.ws).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "`palisade check` says this host cannot run the default policy: {}", show(&o));
+    let out = stdout(&o);
+    for layer in ["mount namespace", "landlock", "seccomp"] {
+        assert!(out.contains(layer), "check does not mention {layer}: {out}");
+    }
+    let o = fx.palisade().args(["check", "--json", "--workspace"]).arg(&fx.ws).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("check --json is not JSON ({e}): {}", show(&o)));
+    assert!(v["refusal"].is_null(), "{v}");
+}
+
+#[test]
+fn missing_workspace_is_a_clean_error() {
+    let fx = Fixture::new();
+    let o = fx.palisade().args(["run", "--workspace"]).arg(fx.root.join("does-not-exist")).args(["--", "true"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(125), "{}", show(&o));
+    assert_eq!(stderr(&o).trim_end().lines().count(), 1, "{}", show(&o));
+    assert!(!stderr(&o).contains("panicked"), "{}", show(&o));
+}

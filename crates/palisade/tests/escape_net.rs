@@ -1,0 +1,241 @@
+//! Network off (the default): listeners the test opens on the host — TCP and UDP on 127.0.0.1
+//! and ::1, abstract and pathname unix sockets — must receive nothing from the sandbox. After
+//! the command has ended, the test polls each listener without blocking: a connection the
+//! sandbox made would already sit in the accept queue (the kernel completes loopback handshakes
+//! and queues datagrams synchronously), so no waiting is involved.
+//!
+//! With `--network on`, the same host listener is reached (the positive control).
+
+mod common;
+use common::*;
+use std::io::{ErrorKind, Read};
+use std::net::{TcpListener, UdpSocket};
+use std::os::unix::net::UnixListener;
+
+/// Python: try to connect to (family, host, port) over TCP and send a marker.
+const PY_TCP: &str = r#"
+import socket, sys
+fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_STREAM)
+s.settimeout(3)
+try:
+    s.connect((sys.argv[1], int(sys.argv[2])))
+    s.sendall(sys.argv[3].encode())
+    print("CONNECTED")
+except OSError as e:
+    print("connect failed:", e)
+"#;
+
+const PY_UDP: &str = r#"
+import socket, sys
+fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM)
+try:
+    s.sendto(sys.argv[3].encode(), (sys.argv[1], int(sys.argv[2])))
+    print("SENT")
+except OSError as e:
+    print("send failed:", e)
+"#;
+
+const PY_UNIX: &str = r#"
+import socket, sys
+name = sys.argv[1]
+addr = "\0" + name[1:] if name.startswith("@") else name
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+try:
+    s.connect(addr)
+    s.sendall(sys.argv[2].encode())
+    print("CONNECTED")
+except OSError as e:
+    print("connect failed:", e)
+"#;
+
+/// Whatever connections are queued on a listener right now (non-blocking), with what they sent.
+fn accepted_tcp(l: &TcpListener) -> Vec<String> {
+    l.set_nonblocking(true).unwrap();
+    let mut got = Vec::new();
+    loop {
+        match l.accept() {
+            Ok((mut c, peer)) => {
+                c.set_nonblocking(true).unwrap();
+                let mut b = Vec::new();
+                let _ = c.read_to_end(&mut b);
+                got.push(format!("{peer}: {:?}", String::from_utf8_lossy(&b)));
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return got,
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+}
+
+fn accepted_unix(l: &UnixListener) -> Vec<String> {
+    l.set_nonblocking(true).unwrap();
+    let mut got = Vec::new();
+    loop {
+        match l.accept() {
+            Ok((mut c, _)) => {
+                c.set_nonblocking(true).unwrap();
+                let mut b = Vec::new();
+                let _ = c.read_to_end(&mut b);
+                got.push(format!("{:?}", String::from_utf8_lossy(&b)));
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return got,
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+}
+
+fn received_udp(u: &UdpSocket) -> Vec<String> {
+    u.set_nonblocking(true).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 2048];
+    loop {
+        match u.recv_from(&mut buf) {
+            Ok((n, peer)) => got.push(format!("{peer}: {:?}", String::from_utf8_lossy(&buf[..n]))),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return got,
+            Err(e) => panic!("recv: {e}"),
+        }
+    }
+}
+
+fn bind_tcp(addr: &str) -> TcpListener {
+    TcpListener::bind(addr).unwrap_or_else(|e| panic!("this test needs a host listener on {addr}: {e}"))
+}
+
+/// TCP to a host listener, from python and from bash's /dev/tcp.
+fn tcp_blocked(host: &str) {
+    let fx = Fixture::new();
+    let l = bind_tcp(&if host.contains(':') { format!("[{host}]:0") } else { format!("{host}:0") });
+    let port = l.local_addr().unwrap().port().to_string();
+    let o = fx.py(PY_TCP, &[host, &port, &fx.m]);
+    assert!(stdout(&o).contains("connect failed"), "the connection attempt did not fail inside: {}", show(&o));
+    let o2 = fx.run(&["bash", "-c", &format!("echo {} > /dev/tcp/{host}/{port}; echo bash-done", fx.m)]);
+    assert!(stdout(&o2).contains("bash-done"), "{}", show(&o2));
+    let got = accepted_tcp(&l);
+    assert!(got.is_empty(), "SANDBOX ESCAPE: the host listener on {host}:{port} accepted {got:?}\npython: {}\nbash: {}", show(&o), show(&o2));
+}
+
+#[test]
+fn tcp_to_host_ipv4_loopback_is_blocked() {
+    tcp_blocked("127.0.0.1");
+}
+
+#[test]
+fn tcp_to_host_ipv6_loopback_is_blocked() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("SKIPPED: this host has no IPv6 loopback (::1), so there is nothing to connect to");
+        return;
+    }
+    tcp_blocked("::1");
+}
+
+fn udp_blocked(host: &str, bind: &str) {
+    let fx = Fixture::new();
+    let u = UdpSocket::bind(bind).unwrap_or_else(|e| panic!("binding a UDP socket on {bind}: {e}"));
+    let port = u.local_addr().unwrap().port().to_string();
+    let o = fx.py(PY_UDP, &[host, &port, &fx.m]);
+    let o2 = fx.run(&["bash", "-c", &format!("echo {} > /dev/udp/{host}/{port}; echo bash-done", fx.m)]);
+    assert!(stdout(&o2).contains("bash-done"), "{}", show(&o2));
+    let got = received_udp(&u);
+    assert!(got.is_empty(), "SANDBOX ESCAPE: the host's UDP socket on {host}:{port} received {got:?}\npython: {}\nbash: {}", show(&o), show(&o2));
+}
+
+#[test]
+fn udp_to_host_ipv4_loopback_is_blocked() {
+    udp_blocked("127.0.0.1", "127.0.0.1:0");
+}
+
+#[test]
+fn udp_to_host_ipv6_loopback_is_blocked() {
+    if UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("SKIPPED: this host has no IPv6 loopback (::1)");
+        return;
+    }
+    udp_blocked("::1", "[::1]:0");
+}
+
+#[test]
+fn abstract_unix_socket_on_host_is_unreachable() {
+    use std::os::linux::net::SocketAddrExt;
+    let fx = Fixture::new();
+    let name = format!("palisade-test-{}", fx.m);
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+    let l = UnixListener::bind_addr(&addr).expect("binding an abstract unix socket");
+    let o = fx.py(PY_UNIX, &[&format!("@{name}"), &fx.m]);
+    assert!(stdout(&o).contains("connect failed"), "the connection attempt did not fail inside: {}", show(&o));
+    let got = accepted_unix(&l);
+    assert!(got.is_empty(), "SANDBOX ESCAPE: the abstract unix socket @{name} accepted {got:?}\nrun: {}", show(&o));
+}
+
+fn pathname_socket_blocked(dir: &std::path::Path, what: &str) {
+    let fx = Fixture::new();
+    let path = dir.join(format!("s-{}.sock", &fx.m[..10]));
+    std::fs::create_dir_all(dir).unwrap();
+    let l = UnixListener::bind(&path).unwrap_or_else(|e| panic!("binding {}: {e}", path.display()));
+    let o = fx.py(PY_UNIX, &[s(&path), &fx.m]);
+    let got = accepted_unix(&l);
+    assert!(
+        got.is_empty(),
+        "SANDBOX ESCAPE: a unix socket {what} ({}) was reached from inside with network off, received {got:?}\nrun: {}",
+        path.display(),
+        show(&o)
+    );
+    assert!(stdout(&o).contains("connect failed"), "the connection attempt did not fail inside: {}", show(&o));
+}
+
+/// A unix socket in a folder under the host's /tmp (hidden by the private /tmp).
+#[test]
+fn pathname_unix_socket_under_host_tmp_is_unreachable() {
+    let fx = Fixture::new();
+    pathname_socket_blocked(&fx.tmp_outside.join("sockets"), "under the host's /tmp");
+}
+
+/// A unix socket in a folder under the (fake) home: think ~/.docker/run/docker.sock or an agent
+/// socket. Network off promises no unix sockets outside the writable roots.
+#[test]
+fn pathname_unix_socket_under_home_is_unreachable() {
+    let fx = Fixture::new();
+    fx.require_visible();
+    pathname_socket_blocked(&fx.home.join(".local/run"), "under the home directory");
+}
+
+/// Ordinary test servers work: a server inside the sandbox on 127.0.0.1, reached by a client in
+/// the same sandbox.
+#[test]
+fn server_and_client_inside_the_sandbox_talk() {
+    let fx = Fixture::new();
+    let o = fx.py(
+        r#"
+import socket, threading, sys
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(1)
+port = srv.getsockname()[1]
+def serve():
+    c, _ = srv.accept(); c.sendall(b"pong:" + c.recv(100)); c.close()
+t = threading.Thread(target=serve); t.start()
+cl = socket.create_connection(("127.0.0.1", port), timeout=10); cl.sendall(sys.argv[1].encode())
+print(cl.recv(100).decode()); t.join()
+"#,
+        &[&fx.m],
+    );
+    ok(&o);
+    assert!(stdout(&o).contains(&format!("pong:{}", fx.m)), "{}", show(&o));
+}
+
+/// Positive control: with `--network on` the host listener IS reached (so the tests above can
+/// tell a connection when there is one).
+#[test]
+fn network_on_reaches_the_host_listener() {
+    let fx = Fixture::new();
+    let l = bind_tcp("127.0.0.1:0");
+    let port = l.local_addr().unwrap().port().to_string();
+    let o = fx.py_flags(&["--network", "on"], PY_TCP, &["127.0.0.1", &port, &fx.m]);
+    let got = accepted_tcp(&l);
+    assert_eq!(got.len(), 1, "with --network on the host listener should get one connection: {got:?}\nrun: {}", show(&o));
+    assert!(got[0].contains(&fx.m), "{got:?}");
+
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let uport = u.local_addr().unwrap().port().to_string();
+    let o = fx.py_flags(&["--network", "on"], PY_UDP, &["127.0.0.1", &uport, &fx.m]);
+    let got = received_udp(&u);
+    assert_eq!(got.len(), 1, "with --network on the host UDP socket should get one datagram: {got:?}\nrun: {}", show(&o));
+}

@@ -1,0 +1,251 @@
+//! The library API (`Sandbox`, `Command`, `Child`), without the CLI.
+
+mod common;
+use common::*;
+use palisade::Stdio;
+use std::io::{BufRead, BufReader, Write};
+
+#[test]
+fn output_captures_stdout_and_stderr() {
+    let fx = Fixture::new();
+    let sb = fx.sandbox();
+    let out = sb.command("sh").arg("-c").arg("echo out; echo err >&2; exit 3").output().unwrap();
+    assert_eq!(out.stdout, b"out\n");
+    assert_eq!(out.stderr, b"err\n");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(!out.status.success());
+}
+
+#[test]
+fn spawn_with_piped_stdin() {
+    let fx = Fixture::new();
+    let sb = fx.sandbox();
+    let mut child = sb.command("cat").stdin(Stdio::Piped).stdout(Stdio::Piped).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(fx.m.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(out.stdout, fx.m.as_bytes());
+}
+
+#[test]
+fn status_codes_and_signals() {
+    let fx = Fixture::new();
+    let sb = fx.sandbox();
+    let st = sb.command("sh").arg("-c").arg("exit 0").stdout(Stdio::Null).status().unwrap();
+    assert!(st.success());
+    let st = sb.command("sh").arg("-c").arg("exit 42").status().unwrap();
+    assert_eq!(st.code(), Some(42));
+    assert_eq!(st.shell_code(), 42);
+    let st = sb.command("sh").arg("-c").arg("kill -TERM $$").status().unwrap();
+    assert_eq!(st.signal(), Some(libc::SIGTERM), "{st}");
+    assert_eq!(st.code(), None);
+    assert_eq!(st.shell_code(), 143);
+}
+
+#[test]
+fn not_found_and_not_executable_are_errors() {
+    let fx = Fixture::new();
+    let sb = fx.sandbox();
+    let e = sb.command(format!("no-such-command-{}", fx.m)).status().unwrap_err();
+    assert!(matches!(e, palisade::Error::NotFound(_)), "{e:?}");
+    assert_eq!(e.exit_code(), 127);
+    std::fs::write(fx.ws.join("plain.txt"), "x").unwrap();
+    let e = sb.command(fx.ws.join("plain.txt")).status().unwrap_err();
+    assert!(matches!(e, palisade::Error::NotExecutable(_)), "{e:?}");
+    assert_eq!(e.exit_code(), 126);
+}
+
+#[test]
+fn relative_workspace_is_rejected() {
+    let r = palisade::Sandbox::new(palisade::Policy::new("relative/ws", None));
+    assert!(matches!(r, Err(palisade::Error::InvalidInput(_))), "a relative workspace was accepted");
+}
+
+/// kill() ends a long-running command and everything it started.
+#[test]
+fn kill_ends_the_command_and_its_descendants() {
+    let fx = Fixture::new();
+    let sb = fx.sandbox();
+    let base = sleep_marker();
+    let (a, b) = (format!("sleep\0{}", base + 1), format!("sleep\0{}", base + 2));
+    let _g = (KillOnDrop(a.clone()), KillOnDrop(b.clone()));
+    let mut child = sb
+        .command("sh")
+        .arg("-c")
+        .arg("sleep $(($1+1)) </dev/null >/dev/null 2>&1 & setsid sleep $(($1+2)) </dev/null >/dev/null 2>&1 & echo started; sleep $(($1+3))")
+        .arg("sh")
+        .arg(base.to_string())
+        .stdout(Stdio::Piped)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "started");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while pids_with(&a).is_empty() || pids_with(&b).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the background processes never started");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(child.try_wait().unwrap().is_none(), "the command ended by itself");
+    child.kill().unwrap();
+    let st = child.wait().unwrap();
+    assert!(!st.success(), "{st}");
+    for n in [&a, &b] {
+        let left = survivors(n);
+        assert!(left.is_empty(), "{:?} survived kill(): {left:?}", n.replace('\0', " "));
+    }
+}
+
+#[test]
+fn try_wait_reports_running_then_finished() {
+    let fx = Fixture::new();
+    let sb = fx.sandbox();
+    let mut child = sb.command("cat").stdin(Stdio::Piped).stdout(Stdio::Null).spawn().unwrap();
+    assert!(child.id() > 0);
+    // cat waits for its input: still running, deterministically.
+    assert_eq!(child.try_wait().unwrap(), None);
+    drop(child.stdin.take());
+    let st = child.wait().unwrap();
+    assert!(st.success());
+    assert_eq!(child.try_wait().unwrap(), Some(st), "try_wait after wait should return the same status");
+}
+
+#[test]
+fn env_set_by_the_caller_passes_even_if_secret_looking() {
+    let fx = Fixture::new();
+    let sb = fx.sandbox();
+    let out = sb.command("sh").arg("-c").arg("echo $API_TOKEN; echo ${GONE-unset}").env("API_TOKEN", &fx.m).env("GONE", "x").env_remove("GONE").output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{}\nunset\n", fx.m));
+    let out = sb.command("sh").arg("-c").arg("echo ${HOME-unset}").env_clear().output().unwrap();
+    assert_eq!(out.stdout, b"unset\n", "env_clear left HOME");
+}
+
+#[test]
+fn enforcement_lists_the_layers() {
+    let fx = Fixture::new();
+    let sb = fx.sandbox();
+    let layers = &sb.enforcement().layers;
+    for name in ["user namespace", "mount namespace", "pid namespace", "network namespace", "seccomp"] {
+        let l = layers.iter().find(|l| l.name == name).unwrap_or_else(|| panic!("no layer {name}: {layers:?}"));
+        assert!(l.active, "{name} is not active on this host: {layers:?}");
+    }
+}
+
+/// Several commands from one sandbox, concurrently, each confined.
+#[test]
+fn one_sandbox_many_commands() {
+    let fx = Fixture::new();
+    let sb = fx.sandbox();
+    std::thread::scope(|s| {
+        for i in 0..4 {
+            let sb = &sb;
+            let ws = fx.ws.clone();
+            s.spawn(move || {
+                let out = sb.command("sh").arg("-c").arg(format!("echo {i} > f{i} && cat f{i}")).output().unwrap();
+                assert_eq!(out.stdout, format!("{i}\n").as_bytes(), "{}", String::from_utf8_lossy(&out.stderr));
+                assert!(ws.join(format!("f{i}")).is_file());
+            });
+        }
+    });
+}
+
+/// Pids of this process's children that are a pid namespace's init (NSpid ends in 1) — the
+/// sandbox's init right after `clone`, before it has started the command.
+fn stuck_inits() -> Vec<(i32, String)> {
+    let me = std::process::id().to_string();
+    let mut v = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Some(st) = proc_status(pid) else { continue };
+        let nspid: Vec<&str> = st.get("NSpid").map(|s| s.split_whitespace().collect()).unwrap_or_default();
+        if st.get("PPid").map(String::as_str) == Some(me.as_str()) && nspid.len() == 2 && nspid[1] == "1" {
+            let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
+            v.push((pid, wchan));
+        }
+    }
+    v
+}
+
+/// Library users are multi-threaded (so is the test harness). Spawning while other threads
+/// allocate must not hang: the child made by `clone` may only use async-signal-safe calls, and
+/// glibc's `fork()` (which takes malloc's locks, possibly held by another thread at the time of
+/// the clone) is not one. A deadlocked init is recognised by its state (single-threaded, asleep
+/// on a futex); a 30-second bound catches other hangs. Neither is a speed requirement.
+#[test]
+fn spawning_while_other_threads_allocate_does_not_deadlock() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let fx = Fixture::new();
+    let sb = fx.sandbox();
+    let stop = AtomicBool::new(false);
+    let mut failure = None;
+    std::thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    let v: Vec<Vec<u8>> = (0..64).map(|i| vec![i as u8; 32 + i * 24]).collect();
+                    std::hint::black_box(v);
+                }
+            });
+        }
+        let (tx, rx) = mpsc::channel();
+        let sb = &sb;
+        let stop_ref = &stop;
+        s.spawn(move || {
+            for i in 0..40 {
+                if stop_ref.load(Ordering::Relaxed) {
+                    break;
+                }
+                let st = sb.command("true").status();
+                if tx.send((i, st.map(|s| s.to_string()).map_err(|e| e.to_string()))).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut done = 0;
+        let mut waited = Duration::ZERO;
+        while done < 40 {
+            // A single-threaded process waiting on a private futex can never be woken: that
+            // is a deadlock, recognisable at once. The 30 s bound catches any other hang.
+            let deadlocked = stuck_inits().iter().any(|(_, w)| w.contains("futex"));
+            let got = if deadlocked { Err(mpsc::RecvTimeoutError::Timeout) } else { rx.recv_timeout(Duration::from_millis(50)) };
+            if matches!(got, Err(mpsc::RecvTimeoutError::Timeout)) && !deadlocked {
+                waited += Duration::from_millis(50);
+                if waited < Duration::from_secs(30) {
+                    continue;
+                }
+            } else {
+                waited = Duration::ZERO;
+            }
+            match got {
+                Ok((_, Ok(st))) if st == "exit status 0" => done += 1,
+                Ok((i, r)) => {
+                    failure = Some(format!("spawn #{i} ended with {r:?}"));
+                    break;
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    let stuck = stuck_inits();
+                    failure = Some(format!(
+                        "DEADLOCK after {done} spawns: the sandbox's init never started the command; stuck inits (pid, wchan): {stuck:?}. \
+                         The init calls glibc fork() after a raw clone() of a multi-threaded process (sys::fork_process in \
+                         child::run_init) and waits forever for a malloc lock another thread held at clone time."
+                    ));
+                    // Unblock the spawning thread so the test can end.
+                    for (pid, _) in stuck {
+                        // SAFETY: kill on our own child.
+                        unsafe { libc::kill(pid, libc::SIGKILL) };
+                    }
+                    break;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        // Drain so the spawner is never blocked on a full channel (it is unbounded anyway).
+        while rx.recv_timeout(Duration::from_millis(1)).is_ok() {}
+    });
+    if let Some(f) = failure {
+        panic!("{f}");
+    }
+}

@@ -1,0 +1,309 @@
+//! Protected paths inside the workspace: git hooks and config, agent and editor folders. The
+//! workspace is a real repository (`git init` and a commit done on the host first); every check
+//! is made on the host afterwards, with the host's own git where it matters.
+
+mod common;
+use common::*;
+use std::fs;
+use std::path::Path;
+
+/// The workspace's entries (names only, sorted).
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    v.sort();
+    v
+}
+
+fn repo() -> Fixture {
+    let fx = Fixture::new();
+    fx.git_init();
+    fx
+}
+
+/// What the host's git must still see after a sandboxed run: the same git dir, the same HEAD
+/// commit, no config key injected, no hooks path.
+fn assert_host_git_intact(fx: &Fixture, head_before: &str, o: &std::process::Output) {
+    let git_dir = fx.git(&["rev-parse", "--absolute-git-dir"]);
+    assert_eq!(
+        stdout(&git_dir).trim(),
+        s(&fx.ws.join(".git")),
+        "SANDBOX ESCAPE: the host's git no longer uses <workspace>/.git (stderr: {})\nrun: {}",
+        stderr(&git_dir),
+        show(o)
+    );
+    let head = fx.git(&["rev-parse", "HEAD"]);
+    assert_eq!(stdout(&head).trim(), head_before, "the repository's HEAD is broken on the host (stderr: {})\nrun: {}", stderr(&head), show(o));
+    for key in ["palisade.injected", "core.hooksPath", "core.fsmonitor"] {
+        let v = fx.git(&["config", "--get", key]);
+        assert!(
+            stdout(&v).trim().is_empty(),
+            "SANDBOX ESCAPE: the host's git now sees {key} = {:?}\nrun: {}",
+            stdout(&v).trim(),
+            show(o)
+        );
+    }
+}
+
+#[test]
+fn cannot_create_a_git_hook() {
+    let fx = repo();
+    let hooks = Snapshot::take(&fx.ws.join(".git/hooks"));
+    let o = fx.sh(
+        r#"printf '#!/bin/sh\necho pwned\n' > .git/hooks/pre-commit; chmod +x .git/hooks/pre-commit;
+           cp .git/hooks/pre-commit.sample .git/hooks/post-checkout; ln -s /bin/true .git/hooks/pre-push;
+           mv .git/hooks/pre-commit.sample .git/hooks/pre-commit; echo done"#,
+    );
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    hooks.assert_unchanged("creating a git hook", &o);
+}
+
+#[test]
+fn cannot_overwrite_git_config() {
+    let fx = repo();
+    let before = fs::read(fx.ws.join(".git/config")).unwrap();
+    let head = fx.git_ok(&["rev-parse", "HEAD"]);
+    let o = fx.sh(
+        r#"printf '[core]\n\thooksPath = /tmp\n' > .git/config; printf '[palisade]\n\tinjected = yes\n' >> .git/config;
+           true > .git/config; rm -f .git/config; mv .git/config .git/config.old; cp .git/config .git/config.new && mv -f .git/config.new .git/config;
+           echo done"#,
+    );
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    assert_eq!(fs::read(fx.ws.join(".git/config")).unwrap(), before, "SANDBOX ESCAPE: .git/config changed\nrun: {}", show(&o));
+    assert_host_git_intact(&fx, &head, &o);
+}
+
+#[test]
+fn git_config_command_cannot_set_hooks_path() {
+    let fx = repo();
+    let before = fs::read(fx.ws.join(".git/config")).unwrap();
+    let head = fx.git_ok(&["rev-parse", "HEAD"]);
+    let o = fx.sh(&format!(
+        "{} git config core.hooksPath x; git config palisade.injected yes; git config core.fsmonitor 'echo pwned'; echo done",
+        fx.git_env_script_prefix()
+    ));
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    assert_eq!(fs::read(fx.ws.join(".git/config")).unwrap(), before, "SANDBOX ESCAPE: .git/config changed\nrun: {}", show(&o));
+    assert!(!fx.ws.join(".git/config.lock").exists(), "git left .git/config.lock behind");
+    assert_host_git_intact(&fx, &head, &o);
+}
+
+/// `mv .git .git-old; mkdir -p .git/hooks; ...`: the .git folder is pinned, so the swap fails.
+#[test]
+fn renaming_git_dir_away_does_not_unprotect() {
+    let fx = repo();
+    let hooks = Snapshot::take(&fx.ws.join(".git/hooks"));
+    let config = fs::read(fx.ws.join(".git/config")).unwrap();
+    let head = fx.git_ok(&["rev-parse", "HEAD"]);
+    let o = fx.sh(
+        r#"mv .git .git-old; mkdir -p .git/hooks; printf '#!/bin/sh\necho pwned\n' > .git/hooks/pre-commit; chmod +x .git/hooks/pre-commit;
+           printf '[palisade]\n\tinjected = yes\n' > .git/config;
+           mv .git/hooks .git/hooks-old; mkdir .git/hooks; mv .git/info .git/info-old; echo done"#,
+    );
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    assert!(!fx.ws.join(".git-old").exists(), "SANDBOX ESCAPE: .git was renamed to .git-old on the host\nrun: {}", show(&o));
+    assert!(!fx.ws.join(".git/hooks-old").exists(), "SANDBOX ESCAPE: .git/hooks was renamed\nrun: {}", show(&o));
+    assert!(!fx.ws.join(".git/info-old").exists(), "SANDBOX ESCAPE: .git/info was renamed\nrun: {}", show(&o));
+    hooks.assert_unchanged("rename trick on .git", &o);
+    assert_eq!(fs::read(fx.ws.join(".git/config")).unwrap(), config, "SANDBOX ESCAPE: .git/config changed\nrun: {}", show(&o));
+    assert_host_git_intact(&fx, &head, &o);
+}
+
+/// `rm -rf .git` must leave the repository intact: hooks and config unchanged, and still a
+/// valid repository on the host (otherwise the host's git falls back to other repositories,
+/// see `cannot_plant_an_implicit_bare_repository`).
+#[test]
+fn rm_rf_git_leaves_the_repository_intact() {
+    let fx = repo();
+    let hooks = Snapshot::take(&fx.ws.join(".git/hooks"));
+    let config = fs::read(fx.ws.join(".git/config")).unwrap();
+    let head = fx.git_ok(&["rev-parse", "HEAD"]);
+    let o = fx.sh("rm -rf .git; echo done");
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    assert!(fx.ws.join(".git").is_dir(), "SANDBOX ESCAPE: .git is gone on the host\nrun: {}", show(&o));
+    hooks.assert_unchanged("rm -rf .git (hooks)", &o);
+    assert_eq!(fs::read(fx.ws.join(".git/config")).unwrap(), config, "SANDBOX ESCAPE: .git/config changed\nrun: {}", show(&o));
+    assert_host_git_intact(&fx, &head, &o);
+}
+
+/// `ln .git/config elsewhere` then write through the link: must not change .git/config.
+#[test]
+fn hardlinking_git_config_does_not_make_it_writable() {
+    let fx = repo();
+    let config = fs::read(fx.ws.join(".git/config")).unwrap();
+    let hooks = Snapshot::take(&fx.ws.join(".git/hooks"));
+    let o = fx.sh(
+        r#"ln .git/config cfg-link; printf '[palisade]\n\tinjected = yes\n' >> cfg-link;
+           ln .git/hooks/pre-commit.sample hook-link; echo 'echo pwned' >> hook-link;
+           "$PAL_PY" -c 'import os; os.link(".git/config", "cfg-link2"); open("cfg-link2", "a").write("[palisade]\n\tinjected = yes\n")';
+           echo done"#,
+    );
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    assert_eq!(fs::read(fx.ws.join(".git/config")).unwrap(), config, "SANDBOX ESCAPE: .git/config changed through a hard link\nrun: {}", show(&o));
+    hooks.assert_unchanged("hard link to a hook", &o);
+}
+
+/// .git/info/attributes: protected when missing (placeholder, removed afterwards) and when it
+/// exists.
+#[test]
+fn git_info_attributes_is_protected() {
+    let fx = repo();
+    let o = fx.sh(r#"echo '* filter=pwned' > .git/info/attributes; mkdir -p .git/info/attributes/x; echo done"#);
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    assert!(
+        !fx.ws.join(".git/info/attributes").exists(),
+        "SANDBOX ESCAPE (or placeholder left behind): .git/info/attributes exists on the host after the run\nrun: {}",
+        show(&o)
+    );
+
+    fs::write(fx.ws.join(".git/info/attributes"), "# mine\n").unwrap();
+    let o = fx.sh(r#"echo '* filter=pwned' >> .git/info/attributes; rm -f .git/info/attributes; echo done"#);
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    assert_eq!(fs::read_to_string(fx.ws.join(".git/info/attributes")).unwrap(), "# mine\n", "SANDBOX ESCAPE: .git/info/attributes changed\nrun: {}", show(&o));
+}
+
+/// Agent, editor and environment files that do not exist yet cannot be created, and nothing is
+/// left behind on the host after the run (the placeholders are removed).
+#[test]
+fn agent_and_editor_files_cannot_be_created_and_no_placeholder_remains() {
+    let fx = repo();
+    let ws_before = names(&fx.ws);
+    let git_before = names(&fx.ws.join(".git"));
+    let info_before = names(&fx.ws.join(".git/info"));
+    let o = fx.sh(
+        r#"echo 'export PWNED=1' > .envrc; echo '{"mcpServers":{}}' > .mcp.json;
+           mkdir -p .vscode; echo '{}' > .vscode/settings.json; mkdir -p .claude .codex .agents .palisade .idea;
+           echo x > .claude/x; echo x > .codex/x; echo x > .agents/x; echo '[x]' > .palisade/config.toml; echo x > .idea/x;
+           rmdir .envrc .vscode .claude; mv .codex .codex-old; echo x > .git/config.worktree; mkdir -p .git/modules/m && echo x > .git/modules/m/config;
+           for p in .envrc .mcp.json .vscode/settings.json .claude/x .codex/x .agents/x .palisade/config.toml .idea/x; do
+             [ -f "$p" ] && echo "CREATED $p"; done; echo done"#,
+    );
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    assert!(!stdout(&o).contains("CREATED"), "SANDBOX ESCAPE: protected files were created inside: {}", show(&o));
+    assert_eq!(names(&fx.ws), ws_before, "the workspace's entries changed on the host (escape or placeholder left behind)\nrun: {}", show(&o));
+    assert_eq!(names(&fx.ws.join(".git")), git_before, ".git's entries changed on the host (escape or placeholder left behind)\nrun: {}", show(&o));
+    assert_eq!(names(&fx.ws.join(".git/info")), info_before, ".git/info's entries changed on the host\nrun: {}", show(&o));
+}
+
+/// Same in a workspace that is not a git repository at all: no .git appears either.
+#[test]
+fn placeholders_are_removed_in_a_plain_workspace() {
+    let fx = Fixture::new();
+    fs::write(fx.ws.join("file.txt"), "x").unwrap();
+    let o = fx.sh(r#"ls -a; echo x > .envrc; mkdir -p .git/hooks; echo done"#);
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    assert_eq!(names(&fx.ws), vec!["file.txt".to_string()], "entries left on the host\nrun: {}", show(&o));
+}
+
+/// When .git/hooks does not exist, it cannot be created (and nothing is left afterwards).
+#[test]
+fn missing_hooks_dir_cannot_be_created() {
+    let fx = repo();
+    fs::remove_dir_all(fx.ws.join(".git/hooks")).unwrap();
+    let o = fx.sh(r#"mkdir -p .git/hooks; printf '#!/bin/sh\necho pwned\n' > .git/hooks/pre-commit; chmod +x .git/hooks/pre-commit; echo done"#);
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    assert!(!fx.ws.join(".git/hooks").exists(), "SANDBOX ESCAPE (or placeholder left): .git/hooks exists on the host\nrun: {}", show(&o));
+}
+
+/// A workspace whose `.git` is a FILE (`gitdir: <path inside the workspace>`): the file cannot
+/// be rewritten, and the target's hooks and config stay protected.
+#[test]
+fn git_file_indirection_is_protected() {
+    let fx = Fixture::new();
+    // The real git dir lives inside the workspace, named by a .git file.
+    fs::create_dir(fx.ws.join("gitstore")).unwrap();
+    fx.git_ok(&["init", "-q", "-b", "main", "--separate-git-dir", s(&fx.ws.join("gitstore/repo.git")), "."]);
+    fs::write(fx.ws.join("README"), "hello\n").unwrap();
+    fx.git_ok(&["add", "README"]);
+    fx.git_ok(&["commit", "-q", "-m", "initial"]);
+    let dot_git = fs::read(fx.ws.join(".git")).unwrap();
+    assert!(dot_git.starts_with(b"gitdir: "), "the fixture's .git is not a git file");
+    let target = fx.ws.join("gitstore/repo.git");
+    let config = fs::read(target.join("config")).unwrap();
+    let hooks = Snapshot::take(&target.join("hooks"));
+    let head = fx.git_ok(&["rev-parse", "HEAD"]);
+    let o = fx.sh(
+        r#"mkdir -p evil/hooks; printf 'gitdir: evil\n' > .git; rm -f .git; mv .git .git.old;
+           printf '#!/bin/sh\necho pwned\n' > gitstore/repo.git/hooks/pre-commit;
+           printf '[palisade]\n\tinjected = yes\n' >> gitstore/repo.git/config;
+           mv gitstore/repo.git gitstore/old.git; mv gitstore gitstore-old; mv gitstore/repo.git/hooks gitstore/repo.git/hooks.old; echo done"#,
+    );
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    assert_eq!(fs::read(fx.ws.join(".git")).unwrap(), dot_git, "SANDBOX ESCAPE: the .git file changed\nrun: {}", show(&o));
+    assert_eq!(fs::read(target.join("config")).unwrap(), config, "SANDBOX ESCAPE: the git dir's config changed\nrun: {}", show(&o));
+    hooks.assert_unchanged("hooks of a .git-file target", &o);
+    let git_dir = fx.git(&["rev-parse", "--absolute-git-dir"]);
+    assert_eq!(stdout(&git_dir).trim(), s(&target), "SANDBOX ESCAPE: the host's git dir changed\nrun: {}", show(&o));
+    assert_eq!(fx.git_ok(&["rev-parse", "HEAD"]), head);
+    assert!(fx.git(&["config", "--get", "palisade.injected"]).stdout.is_empty(), "SANDBOX ESCAPE: config injected\nrun: {}", show(&o));
+}
+
+/// Creating `.git/commondir` makes the host's git take its config and hooks from another
+/// folder (in the writable workspace): it must not be creatable.
+#[test]
+fn cannot_redirect_git_through_commondir() {
+    let fx = repo();
+    let head = fx.git_ok(&["rev-parse", "HEAD"]);
+    let o = fx.sh(
+        r#"mkdir -p evil/hooks && cp -r .git/objects .git/refs .git/HEAD evil/ &&
+           printf '[palisade]\n\tinjected = yes\n' > evil/config &&
+           printf '#!/bin/sh\necho pwned\n' > evil/hooks/pre-commit && chmod +x evil/hooks/pre-commit;
+           printf '../evil\n' > .git/commondir; echo done"#,
+    );
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    assert!(
+        !fx.ws.join(".git/commondir").exists(),
+        "SANDBOX ESCAPE: .git/commondir was created; the host's git now reads config and hooks from <workspace>/evil\nrun: {}",
+        show(&o)
+    );
+    assert_host_git_intact(&fx, &head, &o);
+}
+
+/// Breaking .git (deleting its unprotected objects/HEAD) and turning the workspace itself into
+/// a bare repository makes the host's git read `<workspace>/config`: must not be possible.
+#[test]
+fn cannot_plant_an_implicit_bare_repository() {
+    let fx = repo();
+    let head = fx.git_ok(&["rev-parse", "HEAD"]);
+    let o = fx.sh(&format!(
+        r#"{} rm -rf .git/objects .git/HEAD .git/refs; git init -q --bare . ; printf '[palisade]\n\tinjected = yes\n' >> config; echo done"#,
+        fx.git_env_script_prefix()
+    ));
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    assert_host_git_intact(&fx, &head, &o);
+}
+
+/// Protected paths do not get in the way of ordinary git work: add, commit, branch, checkout;
+/// the results are visible to the host's git afterwards.
+#[test]
+fn ordinary_git_works_inside() {
+    let fx = repo();
+    let branch = format!("feature-{}", fx.m);
+    let o = fx.sh(&format!(
+        r#"{} set -e; echo work > work.txt; git add work.txt; git commit -q -m "commit {m}"; git checkout -q -b {branch};
+           echo more >> work.txt; git commit -q -am "second {m}"; git status --porcelain; git log --oneline | head -3"#,
+        fx.git_env_script_prefix(),
+        m = fx.m,
+    ));
+    ok(&o);
+    assert!(!stderr(&o).to_lowercase().contains("warning"), "git warned inside the sandbox: {}", show(&o));
+    let log = fx.git_ok(&["log", "--format=%s", &branch]);
+    assert!(log.contains(&format!("second {}", fx.m)) && log.contains(&format!("commit {}", fx.m)), "host git log: {log}\nrun: {}", show(&o));
+    assert_eq!(fx.git_ok(&["rev-parse", "--abbrev-ref", "HEAD"]), branch);
+    assert_eq!(fx.git_ok(&["status", "--porcelain"]), "", "the host sees a dirty tree (placeholders?)");
+}
+
+/// Submodule git dirs under .git/modules/<name>/ keep their config and hooks.
+#[test]
+fn submodule_git_dir_config_and_hooks_are_protected() {
+    let fx = repo();
+    let sub = fx.ws.join(".git/modules/lib");
+    fs::create_dir_all(sub.join("hooks")).unwrap();
+    fs::write(sub.join("config"), "[core]\n\tbare = false\n").unwrap();
+    let before = Snapshot::take(&sub);
+    let o = fx.sh(
+        r#"printf '[palisade]\n\tinjected = yes\n' >> .git/modules/lib/config; echo x > .git/modules/lib/hooks/pre-commit;
+           mv .git/modules/lib .git/modules/lib2; echo done"#,
+    );
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    before.assert_unchanged(".git/modules/lib", &o);
+}
