@@ -1,0 +1,1378 @@
+//! The message protocol between `palisade` (the CLI) and `palisade-runner` over a named pipe.
+//!
+//! # Frames
+//!
+//! Every message is one frame: a fixed 12-byte header followed by the payload.
+//!
+//! | bytes | field | value |
+//! |---|---|---|
+//! | 0..4 | magic | `PLSR` |
+//! | 4..6 | protocol version | u16 little endian, [`PROTOCOL_VERSION`] |
+//! | 6 | message type | see [`MessageType`]; the high bit is set on messages the runner sends |
+//! | 7 | flags | must be 0 (reserved) |
+//! | 8..12 | payload length | u32 little endian, at most [`MAX_PAYLOAD`] |
+//!
+//! # Payload encoding
+//!
+//! Fields follow each other with no padding: integers little endian; `bool` one byte that is 0
+//! or 1; a string is a u32 byte length then that many bytes of UTF-8 containing no NUL (so it
+//! survives conversion to a NUL-terminated UTF-16 string on the runner's side unchanged); bytes
+//! are a u32 length then the bytes; a list is a u32 count then the items; an option is a tag
+//! byte 0 (none) or 1 followed by the value. The payload must be consumed exactly: trailing bytes
+//! are an error, as are every limit below, so that each message has exactly one encoding.
+//!
+//! Strings are UTF-8 rather than UTF-16: the CLI refuses arguments that are not valid Unicode
+//! (unpaired surrogates) before it sends anything, and the runner converts to UTF-16.
+//!
+//! # Conversation
+//!
+//! The CLI sends [`Message::Spawn`] first and exactly once, then any of `StdinData`,
+//! `StdinClose` (once; no data after it), `Resize`, `Terminate`. The runner answers `Started`
+//! (or `Error` and closes), then `Output` chunks, and ends with exactly one `Exit` or `Error`.
+//! [`Conversation`] checks this order for either side.
+
+use std::fmt;
+
+use crate::sid::Sid;
+
+/// The four bytes every frame starts with.
+pub const MAGIC: [u8; 4] = *b"PLSR";
+/// The only protocol version this code speaks. A peer with another version is refused.
+pub const PROTOCOL_VERSION: u16 = 1;
+/// Size of the fixed header.
+pub const HEADER_LEN: usize = 12;
+/// Largest payload a frame may carry (1 MiB).
+pub const MAX_PAYLOAD: u32 = 1 << 20;
+/// Largest `StdinData`/`Output` chunk; larger writes are split with [`data_chunks`].
+pub const MAX_DATA: usize = 64 * 1024;
+/// Most arguments a command may have (Windows command lines are at most 32,767 UTF-16 units).
+pub const MAX_ARGS: usize = 8192;
+/// Most environment variables.
+pub const MAX_ENV: usize = 4096;
+/// Longest string (program, argument, variable name or value, directory), in bytes.
+pub const MAX_STRING: usize = 32 * 1024;
+/// Longest error message, in bytes.
+pub const MAX_ERROR_MESSAGE: usize = 4096;
+/// Most capability SIDs in a spawn request.
+pub const MAX_SIDS: usize = 64;
+
+/// Who sends a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sender {
+    Cli,
+    Runner,
+}
+
+/// The message type byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum MessageType {
+    Spawn = 0x01,
+    StdinData = 0x02,
+    StdinClose = 0x03,
+    Resize = 0x04,
+    Terminate = 0x05,
+    Started = 0x81,
+    Output = 0x82,
+    Exit = 0x83,
+    Error = 0x84,
+}
+
+impl MessageType {
+    pub const ALL: [MessageType; 9] = [
+        MessageType::Spawn,
+        MessageType::StdinData,
+        MessageType::StdinClose,
+        MessageType::Resize,
+        MessageType::Terminate,
+        MessageType::Started,
+        MessageType::Output,
+        MessageType::Exit,
+        MessageType::Error,
+    ];
+
+    pub fn from_byte(b: u8) -> Option<MessageType> {
+        MessageType::ALL.into_iter().find(|t| *t as u8 == b)
+    }
+
+    pub fn sender(self) -> Sender {
+        if (self as u8) & 0x80 == 0 {
+            Sender::Cli
+        } else {
+            Sender::Runner
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            MessageType::Spawn => "spawn",
+            MessageType::StdinData => "stdin-data",
+            MessageType::StdinClose => "stdin-close",
+            MessageType::Resize => "resize",
+            MessageType::Terminate => "terminate",
+            MessageType::Started => "started",
+            MessageType::Output => "output",
+            MessageType::Exit => "exit",
+            MessageType::Error => "error",
+        }
+    }
+}
+
+/// A terminal size in character cells; both at least 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TtySize {
+    pub cols: u16,
+    pub rows: u16,
+}
+
+/// What the CLI asks the runner to start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpawnRequest {
+    /// The setup version the CLI expects the runner to belong to ([`crate::SETUP_VERSION`]).
+    /// A runner from another setup answers [`ErrorKind::VersionMismatch`].
+    pub version: u32,
+    /// The program, as resolved by the CLI (absolute path) or a name to look up in `PATH`.
+    pub program: String,
+    /// Arguments after the program (not including it).
+    pub args: Vec<String>,
+    /// The complete environment of the command (already filtered by the policy), in order.
+    pub env: Vec<(String, String)>,
+    /// The working directory (absolute).
+    pub cwd: String,
+    /// `Some` to run the command in a pseudo console of this size, `None` for pipes.
+    pub tty: Option<TtySize>,
+    /// Whether the policy allows network. The runner refuses when this does not match the
+    /// account it runs as (`PalisadeOnline` only for `true`), so a mix-up fails closed.
+    pub network: bool,
+    /// Let processes the command starts outlive it (no kill-on-close for the job).
+    pub keep_processes: bool,
+    /// Run the command on a private desktop.
+    pub private_desktop: bool,
+    /// Restricting SIDs to add besides the account's own, `Everyone` and `RESTRICTED`: one per
+    /// writable root (see `palisade-windows-plan`).
+    pub capability_sids: Vec<Sid>,
+}
+
+/// Which output stream a chunk belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    Stdout = 1,
+    Stderr = 2,
+}
+
+/// Why the runner could not do what it was asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The runner belongs to another setup version than the CLI.
+    VersionMismatch = 1,
+    /// The request was well-formed but not acceptable (e.g. `network` does not match the account).
+    BadRequest = 2,
+    /// The program was not found.
+    NotFound = 3,
+    /// The program exists but cannot be executed.
+    NotExecutable = 4,
+    /// Minting the restricted token failed.
+    Token = 5,
+    /// Creating or configuring the job object failed.
+    Job = 6,
+    /// Creating the pseudo console failed.
+    PseudoConsole = 7,
+    /// Starting the process failed for another reason.
+    Spawn = 8,
+    /// The peer broke the protocol (order of messages).
+    Protocol = 9,
+    /// Anything else inside the runner.
+    Internal = 10,
+}
+
+impl ErrorKind {
+    pub const ALL: [ErrorKind; 10] = [
+        ErrorKind::VersionMismatch,
+        ErrorKind::BadRequest,
+        ErrorKind::NotFound,
+        ErrorKind::NotExecutable,
+        ErrorKind::Token,
+        ErrorKind::Job,
+        ErrorKind::PseudoConsole,
+        ErrorKind::Spawn,
+        ErrorKind::Protocol,
+        ErrorKind::Internal,
+    ];
+
+    pub fn from_byte(b: u8) -> Option<ErrorKind> {
+        ErrorKind::ALL.into_iter().find(|k| *k as u8 == b)
+    }
+
+    /// The CLI's exit status for this error: 127 not found, 126 not executable, else 125.
+    pub fn exit_status(self) -> i32 {
+        match self {
+            ErrorKind::NotFound => 127,
+            ErrorKind::NotExecutable => 126,
+            _ => 125,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::VersionMismatch => "version mismatch",
+            ErrorKind::BadRequest => "bad request",
+            ErrorKind::NotFound => "not found",
+            ErrorKind::NotExecutable => "not executable",
+            ErrorKind::Token => "restricted token",
+            ErrorKind::Job => "job object",
+            ErrorKind::PseudoConsole => "pseudo console",
+            ErrorKind::Spawn => "spawn",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::Internal => "internal",
+        }
+    }
+}
+
+/// One message of the protocol.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Message {
+    /// CLI → runner, first and once.
+    Spawn(SpawnRequest),
+    /// CLI → runner: bytes for the command's stdin (1..=[`MAX_DATA`] bytes).
+    StdinData(Vec<u8>),
+    /// CLI → runner: end of stdin.
+    StdinClose,
+    /// CLI → runner: the terminal was resized.
+    Resize(TtySize),
+    /// CLI → runner: end the command (and, unless `keep_processes`, its job).
+    Terminate,
+    /// Runner → CLI: the command started with this process id.
+    Started { pid: u32 },
+    /// Runner → CLI: output of the command (1..=[`MAX_DATA`] bytes).
+    Output { stream: Stream, data: Vec<u8> },
+    /// Runner → CLI, last: the command's exit code.
+    Exit { code: u32 },
+    /// Runner → CLI, last: the runner failed. `message` is one line.
+    Error { kind: ErrorKind, message: String },
+}
+
+impl Message {
+    pub fn message_type(&self) -> MessageType {
+        match self {
+            Message::Spawn(_) => MessageType::Spawn,
+            Message::StdinData(_) => MessageType::StdinData,
+            Message::StdinClose => MessageType::StdinClose,
+            Message::Resize(_) => MessageType::Resize,
+            Message::Terminate => MessageType::Terminate,
+            Message::Started { .. } => MessageType::Started,
+            Message::Output { .. } => MessageType::Output,
+            Message::Exit { .. } => MessageType::Exit,
+            Message::Error { .. } => MessageType::Error,
+        }
+    }
+
+    pub fn sender(&self) -> Sender {
+        self.message_type().sender()
+    }
+
+    /// Checks every limit and rule that decoding checks, so that whatever encodes also decodes.
+    pub fn validate(&self) -> Result<(), Violation> {
+        match self {
+            Message::Spawn(s) => validate_spawn(s),
+            Message::StdinData(d) | Message::Output { data: d, .. } => check_data(d),
+            Message::Resize(size) => check_size("resize", *size),
+            Message::Error { message, .. } => {
+                check_string("error.message", message, MAX_ERROR_MESSAGE)?;
+                if message.contains(['\n', '\r']) {
+                    return Err(Violation { field: "error.message", problem: Problem::LineBreak });
+                }
+                Ok(())
+            }
+            Message::StdinClose | Message::Terminate | Message::Started { .. } | Message::Exit { .. } => Ok(()),
+        }
+    }
+
+    /// The complete frame (header and payload).
+    pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
+        let mut out = Vec::new();
+        self.encode_into(&mut out)?;
+        Ok(out)
+    }
+
+    /// Appends the complete frame to `out`. On error nothing is appended.
+    pub fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        self.validate().map_err(EncodeError::Invalid)?;
+        let mut p = Vec::new();
+        match self {
+            Message::Spawn(s) => {
+                put_u32(&mut p, s.version);
+                put_str(&mut p, &s.program);
+                put_u32(&mut p, s.args.len() as u32);
+                for a in &s.args {
+                    put_str(&mut p, a);
+                }
+                put_u32(&mut p, s.env.len() as u32);
+                for (k, v) in &s.env {
+                    put_str(&mut p, k);
+                    put_str(&mut p, v);
+                }
+                put_str(&mut p, &s.cwd);
+                match s.tty {
+                    None => p.push(0),
+                    Some(t) => {
+                        p.push(1);
+                        p.extend_from_slice(&t.cols.to_le_bytes());
+                        p.extend_from_slice(&t.rows.to_le_bytes());
+                    }
+                }
+                p.push(s.network as u8);
+                p.push(s.keep_processes as u8);
+                p.push(s.private_desktop as u8);
+                put_u32(&mut p, s.capability_sids.len() as u32);
+                for sid in &s.capability_sids {
+                    put_str(&mut p, sid.as_str());
+                }
+            }
+            Message::StdinData(d) => put_bytes(&mut p, d),
+            Message::StdinClose | Message::Terminate => {}
+            Message::Resize(t) => {
+                p.extend_from_slice(&t.cols.to_le_bytes());
+                p.extend_from_slice(&t.rows.to_le_bytes());
+            }
+            Message::Started { pid } => put_u32(&mut p, *pid),
+            Message::Output { stream, data } => {
+                p.push(*stream as u8);
+                put_bytes(&mut p, data);
+            }
+            Message::Exit { code } => put_u32(&mut p, *code),
+            Message::Error { kind, message } => {
+                p.push(*kind as u8);
+                put_str(&mut p, message);
+            }
+        }
+        if p.len() > MAX_PAYLOAD as usize {
+            return Err(EncodeError::TooLarge { length: p.len(), max: MAX_PAYLOAD });
+        }
+        out.extend_from_slice(&MAGIC);
+        out.extend_from_slice(&PROTOCOL_VERSION.to_le_bytes());
+        out.push(self.message_type() as u8);
+        out.push(0);
+        out.extend_from_slice(&(p.len() as u32).to_le_bytes());
+        out.extend_from_slice(&p);
+        Ok(())
+    }
+}
+
+/// Splits `data` into `Output` (or, with `stream = None`, `StdinData`) messages of at most
+/// [`MAX_DATA`] bytes each. Empty input gives no message.
+pub fn data_chunks(stream: Option<Stream>, data: &[u8]) -> Vec<Message> {
+    data.chunks(MAX_DATA)
+        .map(|c| match stream {
+            Some(s) => Message::Output { stream: s, data: c.to_vec() },
+            None => Message::StdinData(c.to_vec()),
+        })
+        .collect()
+}
+
+/// A rule a message breaks, shared by encoding and decoding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    pub field: &'static str,
+    pub problem: Problem,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Problem {
+    TooLong { len: usize, max: usize },
+    TooMany { count: usize, max: usize },
+    Nul,
+    Empty,
+    LineBreak,
+    EqualsInName,
+    NotASid,
+    ZeroSize,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let field = self.field;
+        match &self.problem {
+            Problem::TooLong { len, max } => write!(f, "{field} is {len} bytes long (at most {max})"),
+            Problem::TooMany { count, max } => write!(f, "{field} has {count} entries (at most {max})"),
+            Problem::Nul => write!(f, "{field} contains a NUL character"),
+            Problem::Empty => write!(f, "{field} is empty"),
+            Problem::LineBreak => write!(f, "{field} contains a line break"),
+            Problem::EqualsInName => write!(f, "{field} contains `=`"),
+            Problem::NotASid => write!(f, "{field} is not a SID"),
+            Problem::ZeroSize => write!(f, "{field} has a zero width or height"),
+        }
+    }
+}
+
+/// Why a message cannot be encoded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    #[error("cannot encode message: {0}")]
+    Invalid(Violation),
+    #[error("cannot encode message: payload of {length} bytes exceeds {max}")]
+    TooLarge { length: usize, max: u32 },
+}
+
+/// Why bytes are not a valid frame. `Display` is one line.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("bad frame: wrong magic {0:02x?} (not a palisade-runner peer)")]
+    BadMagic(Vec<u8>),
+    #[error("bad frame: protocol version {found}, this side speaks {PROTOCOL_VERSION}")]
+    UnsupportedVersion { found: u16 },
+    #[error("bad frame: unknown message type 0x{0:02x}")]
+    UnknownType(u8),
+    #[error("bad frame: reserved flags 0x{0:02x} set")]
+    ReservedFlags(u8),
+    #[error("bad frame: payload of {length} bytes exceeds {MAX_PAYLOAD}")]
+    Oversized { length: u32 },
+    #[error("bad frame: {what} is cut short ({needed} more bytes needed)")]
+    Truncated { what: &'static str, needed: usize },
+    #[error("bad frame: {count} bytes after the end of the {message} message")]
+    TrailingBytes { message: &'static str, count: usize },
+    #[error("bad frame: {0} is not valid UTF-8")]
+    InvalidUtf8(&'static str),
+    #[error("bad frame: {field} has invalid value {value}")]
+    InvalidTag { field: &'static str, value: u8 },
+    #[error("bad frame: a {0} message may not be sent by this peer")]
+    WrongSender(&'static str),
+    #[error("bad frame: {0}")]
+    Invalid(Violation),
+}
+
+/// Decodes exactly one complete frame; anything before or after it is an error.
+pub fn decode_frame(bytes: &[u8]) -> Result<Message, DecodeError> {
+    let header = parse_header(bytes)?;
+    let Some(header) = header else {
+        return Err(DecodeError::Truncated { what: "header", needed: HEADER_LEN - bytes.len() });
+    };
+    let total = HEADER_LEN + header.length as usize;
+    if bytes.len() < total {
+        return Err(DecodeError::Truncated { what: "payload", needed: total - bytes.len() });
+    }
+    if bytes.len() > total {
+        return Err(DecodeError::TrailingBytes { message: header.kind.name(), count: bytes.len() - total });
+    }
+    decode_payload(header.kind, &bytes[HEADER_LEN..])
+}
+
+struct Header {
+    kind: MessageType,
+    length: u32,
+}
+
+/// Checks as much of the header as `bytes` holds. `Ok(None)`: fine so far, incomplete.
+fn parse_header(bytes: &[u8]) -> Result<Option<Header>, DecodeError> {
+    let m = bytes.len().min(4);
+    if bytes[..m] != MAGIC[..m] {
+        return Err(DecodeError::BadMagic(bytes[..m].to_vec()));
+    }
+    if bytes.len() >= 6 {
+        let v = u16::from_le_bytes([bytes[4], bytes[5]]);
+        if v != PROTOCOL_VERSION {
+            return Err(DecodeError::UnsupportedVersion { found: v });
+        }
+    }
+    let kind = match bytes.get(6) {
+        None => None,
+        Some(b) => Some(MessageType::from_byte(*b).ok_or(DecodeError::UnknownType(*b))?),
+    };
+    if let Some(&f) = bytes.get(7) {
+        if f != 0 {
+            return Err(DecodeError::ReservedFlags(f));
+        }
+    }
+    if bytes.len() < HEADER_LEN {
+        return Ok(None);
+    }
+    let length = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+    if length > MAX_PAYLOAD {
+        return Err(DecodeError::Oversized { length });
+    }
+    Ok(Some(Header { kind: kind.expect("checked above"), length }))
+}
+
+struct Cursor<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], DecodeError> {
+        let left = self.b.len() - self.pos;
+        if n > left {
+            return Err(DecodeError::Truncated { what, needed: n - left });
+        }
+        let s = &self.b[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+    fn u8(&mut self, what: &'static str) -> Result<u8, DecodeError> {
+        Ok(self.take(1, what)?[0])
+    }
+    fn u16(&mut self, what: &'static str) -> Result<u16, DecodeError> {
+        let b = self.take(2, what)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
+    fn u32(&mut self, what: &'static str) -> Result<u32, DecodeError> {
+        let b = self.take(4, what)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn bool(&mut self, what: &'static str) -> Result<bool, DecodeError> {
+        match self.u8(what)? {
+            0 => Ok(false),
+            1 => Ok(true),
+            v => Err(DecodeError::InvalidTag { field: what, value: v }),
+        }
+    }
+    /// A length or count, refused before anything is allocated when above `max`.
+    fn len(&mut self, what: &'static str, max: usize, is_count: bool) -> Result<usize, DecodeError> {
+        let n = self.u32(what)? as usize;
+        if n > max {
+            let problem = if is_count { Problem::TooMany { count: n, max } } else { Problem::TooLong { len: n, max } };
+            return Err(DecodeError::Invalid(Violation { field: what, problem }));
+        }
+        Ok(n)
+    }
+    fn string(&mut self, what: &'static str, max: usize) -> Result<String, DecodeError> {
+        let n = self.len(what, max, false)?;
+        let b = self.take(n, what)?;
+        let s = std::str::from_utf8(b).map_err(|_| DecodeError::InvalidUtf8(what))?;
+        if s.contains('\0') {
+            return Err(DecodeError::Invalid(Violation { field: what, problem: Problem::Nul }));
+        }
+        Ok(s.to_string())
+    }
+    fn bytes(&mut self, what: &'static str) -> Result<Vec<u8>, DecodeError> {
+        let n = self.len(what, MAX_DATA, false)?;
+        Ok(self.take(n, what)?.to_vec())
+    }
+    fn size(&mut self, what: &'static str) -> Result<TtySize, DecodeError> {
+        Ok(TtySize { cols: self.u16(what)?, rows: self.u16(what)? })
+    }
+}
+
+fn decode_payload(kind: MessageType, payload: &[u8]) -> Result<Message, DecodeError> {
+    let mut c = Cursor { b: payload, pos: 0 };
+    let msg = match kind {
+        MessageType::Spawn => {
+            let version = c.u32("spawn.version")?;
+            let program = c.string("spawn.program", MAX_STRING)?;
+            let n = c.len("spawn.args", MAX_ARGS, true)?;
+            let mut args = Vec::new();
+            for _ in 0..n {
+                args.push(c.string("spawn.args", MAX_STRING)?);
+            }
+            let n = c.len("spawn.env", MAX_ENV, true)?;
+            let mut env = Vec::new();
+            for _ in 0..n {
+                let k = c.string("spawn.env name", MAX_STRING)?;
+                let v = c.string("spawn.env value", MAX_STRING)?;
+                env.push((k, v));
+            }
+            let cwd = c.string("spawn.cwd", MAX_STRING)?;
+            let tty = match c.u8("spawn.tty")? {
+                0 => None,
+                1 => Some(c.size("spawn.tty")?),
+                v => return Err(DecodeError::InvalidTag { field: "spawn.tty", value: v }),
+            };
+            let network = c.bool("spawn.network")?;
+            let keep_processes = c.bool("spawn.keep_processes")?;
+            let private_desktop = c.bool("spawn.private_desktop")?;
+            let n = c.len("spawn.capability_sids", MAX_SIDS, true)?;
+            let mut capability_sids = Vec::new();
+            for _ in 0..n {
+                let s = c.string("spawn.capability_sids", 256)?;
+                let sid = Sid::parse(&s).map_err(|_| {
+                    DecodeError::Invalid(Violation { field: "spawn.capability_sids", problem: Problem::NotASid })
+                })?;
+                capability_sids.push(sid);
+            }
+            Message::Spawn(SpawnRequest {
+                version,
+                program,
+                args,
+                env,
+                cwd,
+                tty,
+                network,
+                keep_processes,
+                private_desktop,
+                capability_sids,
+            })
+        }
+        MessageType::StdinData => Message::StdinData(c.bytes("stdin-data")?),
+        MessageType::StdinClose => Message::StdinClose,
+        MessageType::Resize => Message::Resize(c.size("resize")?),
+        MessageType::Terminate => Message::Terminate,
+        MessageType::Started => Message::Started { pid: c.u32("started.pid")? },
+        MessageType::Output => {
+            let stream = match c.u8("output.stream")? {
+                1 => Stream::Stdout,
+                2 => Stream::Stderr,
+                v => return Err(DecodeError::InvalidTag { field: "output.stream", value: v }),
+            };
+            Message::Output { stream, data: c.bytes("output.data")? }
+        }
+        MessageType::Exit => Message::Exit { code: c.u32("exit.code")? },
+        MessageType::Error => {
+            let k = c.u8("error.kind")?;
+            let kind = ErrorKind::from_byte(k).ok_or(DecodeError::InvalidTag { field: "error.kind", value: k })?;
+            Message::Error { kind, message: c.string("error.message", MAX_ERROR_MESSAGE)? }
+        }
+    };
+    if c.pos != payload.len() {
+        return Err(DecodeError::TrailingBytes { message: kind.name(), count: payload.len() - c.pos });
+    }
+    msg.validate().map_err(DecodeError::Invalid)?;
+    Ok(msg)
+}
+
+fn put_u32(p: &mut Vec<u8>, v: u32) {
+    p.extend_from_slice(&v.to_le_bytes());
+}
+fn put_str(p: &mut Vec<u8>, s: &str) {
+    put_bytes(p, s.as_bytes());
+}
+fn put_bytes(p: &mut Vec<u8>, b: &[u8]) {
+    put_u32(p, b.len() as u32);
+    p.extend_from_slice(b);
+}
+
+fn check_string(field: &'static str, s: &str, max: usize) -> Result<(), Violation> {
+    if s.len() > max {
+        return Err(Violation { field, problem: Problem::TooLong { len: s.len(), max } });
+    }
+    if s.contains('\0') {
+        return Err(Violation { field, problem: Problem::Nul });
+    }
+    Ok(())
+}
+
+fn check_count(field: &'static str, count: usize, max: usize) -> Result<(), Violation> {
+    if count > max {
+        return Err(Violation { field, problem: Problem::TooMany { count, max } });
+    }
+    Ok(())
+}
+
+fn check_data(d: &[u8]) -> Result<(), Violation> {
+    if d.is_empty() {
+        return Err(Violation { field: "data", problem: Problem::Empty });
+    }
+    if d.len() > MAX_DATA {
+        return Err(Violation { field: "data", problem: Problem::TooLong { len: d.len(), max: MAX_DATA } });
+    }
+    Ok(())
+}
+
+fn check_size(field: &'static str, t: TtySize) -> Result<(), Violation> {
+    if t.cols == 0 || t.rows == 0 {
+        return Err(Violation { field, problem: Problem::ZeroSize });
+    }
+    Ok(())
+}
+
+fn validate_spawn(s: &SpawnRequest) -> Result<(), Violation> {
+    check_string("spawn.program", &s.program, MAX_STRING)?;
+    if s.program.is_empty() {
+        return Err(Violation { field: "spawn.program", problem: Problem::Empty });
+    }
+    check_count("spawn.args", s.args.len(), MAX_ARGS)?;
+    for a in &s.args {
+        check_string("spawn.args", a, MAX_STRING)?;
+    }
+    check_count("spawn.env", s.env.len(), MAX_ENV)?;
+    for (k, v) in &s.env {
+        check_string("spawn.env name", k, MAX_STRING)?;
+        check_string("spawn.env value", v, MAX_STRING)?;
+        if k.is_empty() {
+            return Err(Violation { field: "spawn.env name", problem: Problem::Empty });
+        }
+        if k.contains('=') {
+            return Err(Violation { field: "spawn.env name", problem: Problem::EqualsInName });
+        }
+    }
+    check_string("spawn.cwd", &s.cwd, MAX_STRING)?;
+    if s.cwd.is_empty() {
+        return Err(Violation { field: "spawn.cwd", problem: Problem::Empty });
+    }
+    if let Some(t) = s.tty {
+        check_size("spawn.tty", t)?;
+    }
+    check_count("spawn.capability_sids", s.capability_sids.len(), MAX_SIDS)?;
+    Ok(())
+}
+
+/// Reassembles frames from bytes that arrive in arbitrary chunks (a pipe read returns whatever
+/// it has).
+///
+/// The header is checked as soon as its bytes arrive, so a peer announcing a 4 GiB payload is
+/// refused before anything is buffered for it. A caller that reads into a fixed buffer and
+/// drains [`FrameReader::next_message`] after each [`FrameReader::push`] never holds more than
+/// one frame plus one read. After an error the reader keeps returning that error: a byte stream
+/// that broke framing cannot be resynchronized safely.
+#[derive(Debug, Default)]
+pub struct FrameReader {
+    buf: Vec<u8>,
+    start: usize,
+    from: Option<Sender>,
+    failed: Option<DecodeError>,
+}
+
+impl FrameReader {
+    /// A reader that accepts messages from either side.
+    pub fn new() -> FrameReader {
+        FrameReader::default()
+    }
+
+    /// A reader that refuses messages `from` would not send (the CLI reads with
+    /// `FrameReader::from(Sender::Runner)` and vice versa).
+    pub fn from(from: Sender) -> FrameReader {
+        FrameReader { from: Some(from), ..FrameReader::default() }
+    }
+
+    pub fn push(&mut self, bytes: &[u8]) {
+        if self.failed.is_some() {
+            return;
+        }
+        if self.start > 0 && self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        } else if self.start >= 64 * 1024 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The next complete message, `Ok(None)` when more bytes are needed.
+    pub fn next_message(&mut self) -> Result<Option<Message>, DecodeError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let r = self.next_inner();
+        if let Err(e) = &r {
+            self.failed = Some(e.clone());
+        }
+        r
+    }
+
+    fn next_inner(&mut self) -> Result<Option<Message>, DecodeError> {
+        let avail = &self.buf[self.start..];
+        if avail.is_empty() {
+            return Ok(None);
+        }
+        let Some(h) = parse_header(avail)? else { return Ok(None) };
+        if let Some(from) = self.from {
+            if h.kind.sender() != from {
+                return Err(DecodeError::WrongSender(h.kind.name()));
+            }
+        }
+        let total = HEADER_LEN + h.length as usize;
+        if avail.len() < total {
+            return Ok(None);
+        }
+        let msg = decode_payload(h.kind, &avail[HEADER_LEN..total])?;
+        self.start += total;
+        Ok(Some(msg))
+    }
+
+    /// Bytes received but not yet returned as messages.
+    pub fn buffered(&self) -> usize {
+        self.buf.len() - self.start
+    }
+
+    /// Call at end of stream: an error if a frame was left incomplete (or an error occurred).
+    pub fn finish(&self) -> Result<(), DecodeError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        match self.buffered() {
+            0 => Ok(()),
+            n if n < HEADER_LEN => Err(DecodeError::Truncated { what: "header", needed: HEADER_LEN - n }),
+            n => {
+                let avail = &self.buf[self.start..];
+                let len = u32::from_le_bytes([avail[8], avail[9], avail[10], avail[11]]) as usize;
+                Err(DecodeError::Truncated { what: "payload", needed: HEADER_LEN + len - n })
+            }
+        }
+    }
+}
+
+/// A breach of the order of messages.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("protocol violation: {message} {why}")]
+pub struct OrderError {
+    pub message: &'static str,
+    pub why: &'static str,
+}
+
+/// Checks the order of the messages one side receives (see the module documentation).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conversation {
+    /// The side receiving the messages.
+    receiver: Sender,
+    state: State,
+    stdin_closed: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Nothing yet (runner: waiting for `Spawn`; CLI: waiting for `Started`).
+    Opening,
+    Running,
+    Ended,
+}
+
+impl Conversation {
+    /// The runner's view: it receives what the CLI sends.
+    pub fn runner() -> Conversation {
+        Conversation { receiver: Sender::Runner, state: State::Opening, stdin_closed: false }
+    }
+
+    /// The CLI's view: it receives what the runner sends.
+    pub fn cli() -> Conversation {
+        Conversation { receiver: Sender::Cli, state: State::Opening, stdin_closed: false }
+    }
+
+    /// Whether the runner has sent its last message (`Exit` or `Error`).
+    pub fn is_ended(&self) -> bool {
+        self.state == State::Ended
+    }
+
+    /// Accepts `m` as the next received message or says why it is out of order.
+    pub fn receive(&mut self, m: &Message) -> Result<(), OrderError> {
+        let name = m.message_type().name();
+        let err = |why| Err(OrderError { message: name, why });
+        if m.sender() == self.receiver {
+            return err("comes from the wrong side");
+        }
+        if self.state == State::Ended {
+            return err("arrived after the conversation ended");
+        }
+        match (self.receiver, m) {
+            (Sender::Runner, Message::Spawn(_)) if self.state == State::Opening => self.state = State::Running,
+            (Sender::Runner, Message::Spawn(_)) => return err("was sent twice"),
+            (Sender::Runner, _) if self.state == State::Opening => return err("arrived before spawn"),
+            (Sender::Runner, Message::StdinData(_)) if self.stdin_closed => return err("arrived after stdin-close"),
+            (Sender::Runner, Message::StdinClose) if self.stdin_closed => return err("was sent twice"),
+            (Sender::Runner, Message::StdinClose) => self.stdin_closed = true,
+            (Sender::Runner, _) => {}
+            (Sender::Cli, Message::Started { .. }) if self.state == State::Opening => self.state = State::Running,
+            (Sender::Cli, Message::Started { .. }) => return err("was sent twice"),
+            (Sender::Cli, Message::Error { .. }) => self.state = State::Ended,
+            (Sender::Cli, _) if self.state == State::Opening => return err("arrived before started"),
+            (Sender::Cli, Message::Exit { .. }) => self.state = State::Ended,
+            (Sender::Cli, _) => {}
+        }
+        Ok(())
+    }
+}
+
+/// One fuzzing case: feeds `data` to every decoding entry point and checks their invariants.
+/// It must never panic; a real fuzzer calls it with arbitrary inputs (see `fuzz/README.md`).
+///
+/// Invariants: `decode_frame` and a [`FrameReader`] fed the same bytes in uneven chunks agree;
+/// whatever decodes re-encodes to exactly the same bytes (one encoding per message).
+pub fn fuzz_one(data: &[u8]) {
+    let whole = decode_frame(data);
+    if let Ok(m) = &whole {
+        assert_eq!(m.encode().expect("a decoded message re-encodes").as_slice(), data);
+    }
+    // The same bytes through the incremental reader, in chunks whose sizes come from the data.
+    let mut r = FrameReader::new();
+    let mut got = Vec::new();
+    let mut err = None;
+    let mut i = 0;
+    let mut step = 1 + data.first().map_or(0, |b| (*b % 7) as usize);
+    while i < data.len() {
+        let end = (i + step).min(data.len());
+        r.push(&data[i..end]);
+        i = end;
+        step = 1 + (step * 5 + 3) % 13;
+        loop {
+            match r.next_message() {
+                Ok(Some(m)) => got.push(m),
+                Ok(None) => break,
+                Err(e) => {
+                    err = Some(e);
+                    break;
+                }
+            }
+        }
+        if err.is_some() {
+            break;
+        }
+    }
+    if let Ok(m) = whole {
+        assert_eq!(got, vec![m]);
+        assert!(err.is_none() && r.finish().is_ok());
+    }
+    for m in &got {
+        let _ = m.encode().expect("a decoded message re-encodes");
+        let mut c = Conversation::runner();
+        let _ = c.receive(m);
+    }
+    let _ = r.finish();
+    if let Some(e) = err {
+        assert!(!e.to_string().contains('\n'));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SplitMix64: a small deterministic generator for the property-style loops.
+    struct Rng(u64);
+    impl Rng {
+        fn new(seed: u64) -> Rng {
+            Rng(seed)
+        }
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+        fn bytes(&mut self, n: usize) -> Vec<u8> {
+            (0..n).map(|_| self.next() as u8).collect()
+        }
+        fn string(&mut self, max: usize) -> String {
+            let n = self.below(max + 1);
+            (0..n)
+                .map(|_| match self.below(4) {
+                    0 => char::from_u32(0x20 + self.below(0x5f) as u32).unwrap(),
+                    1 => ['é', 'ß', '日', '本', '🦀', '\\', '"', ' '][self.below(8)],
+                    2 => char::from_u32(0x41 + self.below(26) as u32).unwrap(),
+                    _ => char::from_u32(0x61 + self.below(26) as u32).unwrap(),
+                })
+                .collect()
+        }
+    }
+
+    fn sample_spawn() -> SpawnRequest {
+        SpawnRequest {
+            version: crate::SETUP_VERSION,
+            program: "C:\\Program Files\\Git\\cmd\\git.exe".into(),
+            args: vec!["commit".into(), "-m".into(), "ünïcødé \"quoted\" ".into(), String::new()],
+            env: vec![("PATH".into(), "C:\\Windows\\System32;C:\\tools".into()), ("EMPTY".into(), String::new())],
+            cwd: "C:\\Users\\me\\src\\project".into(),
+            tty: Some(TtySize { cols: 120, rows: 40 }),
+            network: false,
+            keep_processes: false,
+            private_desktop: true,
+            capability_sids: vec![Sid::parse("S-1-5-21-1-2-3-4-5").unwrap()],
+        }
+    }
+
+    fn every_message() -> Vec<Message> {
+        let mut plain = sample_spawn();
+        plain.tty = None;
+        plain.args.clear();
+        plain.env.clear();
+        plain.capability_sids.clear();
+        plain.network = true;
+        vec![
+            Message::Spawn(sample_spawn()),
+            Message::Spawn(plain),
+            Message::StdinData(b"hello\r\n\0\xff".to_vec()),
+            Message::StdinData(vec![7; MAX_DATA]),
+            Message::StdinClose,
+            Message::Resize(TtySize { cols: 1, rows: u16::MAX }),
+            Message::Terminate,
+            Message::Started { pid: 4242 },
+            Message::Output { stream: Stream::Stdout, data: b"out".to_vec() },
+            Message::Output { stream: Stream::Stderr, data: vec![0xff, 0, 0x1b] },
+            Message::Exit { code: 0 },
+            Message::Exit { code: 0xC000_013A },
+            Message::Error { kind: ErrorKind::NotFound, message: "program `nope` not found".into() },
+            Message::Error { kind: ErrorKind::Internal, message: String::new() },
+        ]
+    }
+
+    #[test]
+    fn every_message_round_trips() {
+        for m in every_message() {
+            let f = m.encode().unwrap();
+            assert_eq!(&f[..4], b"PLSR");
+            assert_eq!(u32::from_le_bytes(f[8..12].try_into().unwrap()) as usize, f.len() - HEADER_LEN);
+            assert_eq!(decode_frame(&f).unwrap(), m, "{m:?}");
+        }
+        for k in ErrorKind::ALL {
+            let m = Message::Error { kind: k, message: k.name().into() };
+            assert_eq!(decode_frame(&m.encode().unwrap()).unwrap(), m);
+        }
+    }
+
+    #[test]
+    fn header_layout_is_fixed() {
+        let f = Message::Exit { code: 3 }.encode().unwrap();
+        assert_eq!(f, [b'P', b'L', b'S', b'R', 1, 0, 0x83, 0, 4, 0, 0, 0, 3, 0, 0, 0]);
+        let f = Message::Terminate.encode().unwrap();
+        assert_eq!(f, [b'P', b'L', b'S', b'R', 1, 0, 0x05, 0, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn random_messages_round_trip() {
+        let mut rng = Rng::new(7);
+        for _ in 0..500 {
+            let s = SpawnRequest {
+                version: rng.next() as u32,
+                program: format!("p{}", rng.string(20)),
+                args: (0..rng.below(6)).map(|_| rng.string(30)).collect(),
+                env: (0..rng.below(6)).map(|i| (format!("V{i}{}", rng.string(5).replace('=', "")), rng.string(30))).collect(),
+                cwd: format!("C:\\{}", rng.string(20)),
+                tty: if rng.below(2) == 0 { None } else { Some(TtySize { cols: 1 + rng.below(500) as u16, rows: 1 + rng.below(200) as u16 }) },
+                network: rng.below(2) == 1,
+                keep_processes: rng.below(2) == 1,
+                private_desktop: rng.below(2) == 1,
+                capability_sids: (0..rng.below(3)).map(|i| Sid::parse(&format!("S-1-5-21-{}-{i}", rng.next() as u32)).unwrap()).collect(),
+            };
+            let m = Message::Spawn(s);
+            assert_eq!(decode_frame(&m.encode().unwrap()).unwrap(), m);
+            let n = 1 + rng.below(300);
+            let d = Message::Output { stream: Stream::Stderr, data: rng.bytes(n) };
+            assert_eq!(decode_frame(&d.encode().unwrap()).unwrap(), d);
+        }
+    }
+
+    #[test]
+    fn every_truncation_is_an_error() {
+        for m in every_message() {
+            let f = m.encode().unwrap();
+            for cut in 0..f.len() {
+                let e = decode_frame(&f[..cut]).unwrap_err();
+                assert!(matches!(e, DecodeError::Truncated { .. }), "{m:?} cut at {cut}: {e}");
+                let mut r = FrameReader::new();
+                r.push(&f[..cut]);
+                assert_eq!(r.next_message(), Ok(None));
+                if cut > 0 {
+                    assert!(matches!(r.finish(), Err(DecodeError::Truncated { .. })));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn truncating_a_field_inside_the_payload_is_an_error() {
+        // Shorten the payload and fix up the length: the decoder must notice the missing field.
+        for m in every_message() {
+            let f = m.encode().unwrap();
+            for cut in HEADER_LEN..f.len() {
+                let mut g = f[..cut].to_vec();
+                let len = (cut - HEADER_LEN) as u32;
+                g[8..12].copy_from_slice(&len.to_le_bytes());
+                assert!(decode_frame(&g).is_err(), "{m:?} payload cut at {cut} decoded");
+            }
+        }
+    }
+
+    #[test]
+    fn trailing_bytes_are_an_error() {
+        let f = Message::Started { pid: 1 }.encode().unwrap();
+        let mut g = f.clone();
+        g.push(0);
+        assert_eq!(decode_frame(&g), Err(DecodeError::TrailingBytes { message: "started", count: 1 }));
+        // Inside the payload: claim one byte more than the fields use.
+        let mut g = f.clone();
+        g.push(0);
+        g[8] += 1;
+        assert_eq!(decode_frame(&g), Err(DecodeError::TrailingBytes { message: "started", count: 1 }));
+    }
+
+    #[test]
+    fn header_errors_are_typed() {
+        let f = Message::Terminate.encode().unwrap();
+        let mut g = f.clone();
+        g[0] = b'X';
+        assert!(matches!(decode_frame(&g), Err(DecodeError::BadMagic(_))));
+        // Wrong magic is noticed from the first byte, before the header is complete.
+        let mut r = FrameReader::new();
+        r.push(b"G");
+        assert!(matches!(r.next_message(), Err(DecodeError::BadMagic(_))));
+        let mut g = f.clone();
+        g[4] = 2;
+        assert_eq!(decode_frame(&g), Err(DecodeError::UnsupportedVersion { found: 2 }));
+        let mut g = f.clone();
+        g[6] = 0x42;
+        assert_eq!(decode_frame(&g), Err(DecodeError::UnknownType(0x42)));
+        let mut g = f.clone();
+        g[7] = 1;
+        assert_eq!(decode_frame(&g), Err(DecodeError::ReservedFlags(1)));
+        let mut g = f.clone();
+        g[8..12].copy_from_slice(&(MAX_PAYLOAD + 1).to_le_bytes());
+        assert_eq!(decode_frame(&g), Err(DecodeError::Oversized { length: MAX_PAYLOAD + 1 }));
+        let mut r = FrameReader::new();
+        r.push(&g);
+        assert_eq!(r.next_message(), Err(DecodeError::Oversized { length: MAX_PAYLOAD + 1 }));
+        // The reader stays failed.
+        r.push(&f);
+        assert!(r.next_message().is_err());
+        assert!(r.finish().is_err());
+    }
+
+    /// Builds a frame around a hand-written payload.
+    fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
+        let mut f = MAGIC.to_vec();
+        f.extend_from_slice(&PROTOCOL_VERSION.to_le_bytes());
+        f.push(kind);
+        f.push(0);
+        f.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        f.extend_from_slice(payload);
+        f
+    }
+
+    fn spawn_payload(program: &[u8], argc: u32, tty_tag: u8, network: u8) -> Vec<u8> {
+        let mut p = Vec::new();
+        put_u32(&mut p, 1);
+        put_bytes(&mut p, program);
+        put_u32(&mut p, argc);
+        put_u32(&mut p, 0);
+        put_str(&mut p, "C:\\");
+        p.push(tty_tag);
+        p.extend_from_slice(&[network, 0, 0]);
+        put_u32(&mut p, 0);
+        p
+    }
+
+    #[test]
+    fn payload_errors_are_typed() {
+        assert!(decode_frame(&frame(1, &spawn_payload(b"git", 0, 0, 0))).is_ok());
+        assert_eq!(decode_frame(&frame(1, &spawn_payload(b"g\xffit", 0, 0, 0))), Err(DecodeError::InvalidUtf8("spawn.program")));
+        assert_eq!(
+            decode_frame(&frame(1, &spawn_payload(b"g\0it", 0, 0, 0))),
+            Err(DecodeError::Invalid(Violation { field: "spawn.program", problem: Problem::Nul }))
+        );
+        assert_eq!(
+            decode_frame(&frame(1, &spawn_payload(b"", 0, 0, 0))),
+            Err(DecodeError::Invalid(Violation { field: "spawn.program", problem: Problem::Empty }))
+        );
+        assert_eq!(
+            decode_frame(&frame(1, &spawn_payload(b"git", u32::MAX, 0, 0))),
+            Err(DecodeError::Invalid(Violation { field: "spawn.args", problem: Problem::TooMany { count: u32::MAX as usize, max: MAX_ARGS } }))
+        );
+        assert_eq!(decode_frame(&frame(1, &spawn_payload(b"git", 0, 2, 0))), Err(DecodeError::InvalidTag { field: "spawn.tty", value: 2 }));
+        assert_eq!(decode_frame(&frame(1, &spawn_payload(b"git", 0, 0, 2))), Err(DecodeError::InvalidTag { field: "spawn.network", value: 2 }));
+        // A long string is refused from its length, before its bytes arrive.
+        let mut p = Vec::new();
+        put_u32(&mut p, 1);
+        put_u32(&mut p, (MAX_STRING + 1) as u32);
+        assert_eq!(
+            decode_frame(&frame(1, &p)),
+            Err(DecodeError::Invalid(Violation { field: "spawn.program", problem: Problem::TooLong { len: MAX_STRING + 1, max: MAX_STRING } }))
+        );
+        assert_eq!(decode_frame(&frame(0x82, &[3, 1, 0, 0, 0, b'x'])), Err(DecodeError::InvalidTag { field: "output.stream", value: 3 }));
+        assert_eq!(decode_frame(&frame(0x84, &[0, 0, 0, 0, 0])), Err(DecodeError::InvalidTag { field: "error.kind", value: 0 }));
+        assert_eq!(
+            decode_frame(&frame(0x84, &[1, 2, 0, 0, 0, b'a', b'\n'])),
+            Err(DecodeError::Invalid(Violation { field: "error.message", problem: Problem::LineBreak }))
+        );
+        assert_eq!(
+            decode_frame(&frame(0x02, &[0, 0, 0, 0])),
+            Err(DecodeError::Invalid(Violation { field: "data", problem: Problem::Empty }))
+        );
+        assert_eq!(
+            decode_frame(&frame(0x04, &[0, 0, 5, 0])),
+            Err(DecodeError::Invalid(Violation { field: "resize", problem: Problem::ZeroSize }))
+        );
+        let mut p = spawn_payload(b"git", 0, 0, 0);
+        let n = p.len();
+        p[n - 4..].copy_from_slice(&1u32.to_le_bytes());
+        put_str(&mut p, "S-1-5-18)(A;;GA;;;WD");
+        assert_eq!(
+            decode_frame(&frame(1, &p)),
+            Err(DecodeError::Invalid(Violation { field: "spawn.capability_sids", problem: Problem::NotASid }))
+        );
+    }
+
+    #[test]
+    fn encoding_refuses_what_decoding_would() {
+        let mut s = sample_spawn();
+        s.env.push(("A=B".into(), "x".into()));
+        assert!(matches!(Message::Spawn(s).encode(), Err(EncodeError::Invalid(_))));
+        let mut s = sample_spawn();
+        s.args.push("a\0b".into());
+        assert!(Message::Spawn(s).encode().is_err());
+        let mut s = sample_spawn();
+        s.args = vec![String::new(); MAX_ARGS + 1];
+        assert!(Message::Spawn(s).encode().is_err());
+        assert!(Message::StdinData(vec![0; MAX_DATA + 1]).encode().is_err());
+        assert!(Message::Output { stream: Stream::Stdout, data: vec![] }.encode().is_err());
+        // Individually legal strings that add up to more than a frame.
+        let mut s = sample_spawn();
+        s.args = vec!["x".repeat(MAX_STRING); 40];
+        assert!(matches!(Message::Spawn(s).encode(), Err(EncodeError::TooLarge { .. })));
+        let mut out = vec![9];
+        assert!(Message::StdinData(vec![]).encode_into(&mut out).is_err());
+        assert_eq!(out, vec![9]);
+    }
+
+    #[test]
+    fn data_chunks_split_large_writes() {
+        let data = vec![1u8; MAX_DATA * 2 + 5];
+        let chunks = data_chunks(Some(Stream::Stdout), &data);
+        assert_eq!(chunks.len(), 3);
+        assert!(chunks.iter().all(|c| c.encode().is_ok()));
+        assert!(data_chunks(None, &[]).is_empty());
+        assert!(matches!(data_chunks(None, b"x")[0], Message::StdinData(_)));
+    }
+
+    #[test]
+    fn frame_reader_accepts_any_chunking() {
+        let msgs = every_message();
+        let stream: Vec<u8> = msgs.iter().flat_map(|m| m.encode().unwrap()).collect();
+        let mut rng = Rng::new(99);
+        for round in 0..200 {
+            let mut r = FrameReader::new();
+            let mut got = Vec::new();
+            let mut i = 0;
+            while i < stream.len() {
+                let n = if round == 0 { 1 } else { 1 + rng.below(5000) };
+                let end = (i + n).min(stream.len());
+                r.push(&stream[i..end]);
+                i = end;
+                while let Some(m) = r.next_message().unwrap() {
+                    got.push(m);
+                }
+            }
+            assert_eq!(got, msgs);
+            assert_eq!(r.buffered(), 0);
+            assert!(r.finish().is_ok());
+        }
+    }
+
+    #[test]
+    fn frame_reader_enforces_the_sender() {
+        let mut r = FrameReader::from(Sender::Runner);
+        r.push(&Message::Exit { code: 1 }.encode().unwrap());
+        assert_eq!(r.next_message(), Ok(Some(Message::Exit { code: 1 })));
+        r.push(&Message::Terminate.encode().unwrap());
+        assert_eq!(r.next_message(), Err(DecodeError::WrongSender("terminate")));
+        let mut r = FrameReader::from(Sender::Cli);
+        r.push(&Message::Started { pid: 1 }.encode().unwrap()[..HEADER_LEN]);
+        assert_eq!(r.next_message(), Err(DecodeError::WrongSender("started")));
+    }
+
+    #[test]
+    fn random_mutations_never_panic_and_errors_are_one_line() {
+        let base: Vec<Vec<u8>> = every_message().iter().map(|m| m.encode().unwrap()).collect();
+        let mut rng = Rng::new(0x5eed);
+        let mut decoded = 0;
+        for case in 0..20_000 {
+            let mut f = base[case % base.len()].clone();
+            for _ in 0..1 + rng.below(4) {
+                match rng.below(4) {
+                    0 if !f.is_empty() => {
+                        let i = rng.below(f.len());
+                        f[i] = rng.next() as u8;
+                    }
+                    1 if !f.is_empty() => {
+                        let i = rng.below(f.len());
+                        f[i] ^= 1 << rng.below(8);
+                    }
+                    2 => {
+                        let i = rng.below(f.len() + 1);
+                        f.insert(i, rng.next() as u8);
+                    }
+                    _ if !f.is_empty() => {
+                        let i = rng.below(f.len());
+                        f.remove(i);
+                    }
+                    _ => {}
+                }
+            }
+            match decode_frame(&f) {
+                Ok(m) => {
+                    decoded += 1;
+                    assert_eq!(m.encode().unwrap(), f);
+                }
+                Err(e) => assert!(!e.to_string().contains('\n'), "{e}"),
+            }
+            fuzz_one(&f);
+        }
+        // Some mutations (e.g. inside data bytes) keep frames valid; most do not.
+        assert!(decoded > 0 && decoded < 20_000);
+    }
+
+    /// The fuzz harness as a bounded, deterministic test: random inputs of every shape, plus
+    /// inputs that start with a valid header so the payload decoder is reached.
+    #[test]
+    fn fuzz_harness_random_inputs() {
+        let mut rng = Rng::new(0xf022);
+        for case in 0..30_000 {
+            let n = rng.below(64);
+            let mut data = rng.bytes(n);
+            if case % 2 == 0 {
+                let t = MessageType::ALL[rng.below(MessageType::ALL.len())] as u8;
+                let mut f = frame(t, &data);
+                if case % 6 == 0 {
+                    f[8..12].copy_from_slice(&(rng.next() as u32).to_le_bytes());
+                }
+                data = f;
+            }
+            fuzz_one(&data);
+        }
+    }
+
+    /// Writes one valid frame per sample message into `$PALISADE_FUZZ_CORPUS` (a seed corpus
+    /// for the cargo-fuzz target in `fuzz/`). Ignored: run it on purpose.
+    #[test]
+    #[ignore]
+    fn write_fuzz_corpus() {
+        let dir = std::env::var_os("PALISADE_FUZZ_CORPUS").expect("set PALISADE_FUZZ_CORPUS to a folder");
+        std::fs::create_dir_all(&dir).unwrap();
+        for (i, m) in every_message().iter().enumerate() {
+            let name = format!("{i:02}-{}", m.message_type().name());
+            std::fs::write(std::path::Path::new(&dir).join(name), m.encode().unwrap()).unwrap();
+        }
+    }
+
+    #[test]
+    fn conversation_order_runner_side() {
+        let spawn = Message::Spawn(sample_spawn());
+        let mut c = Conversation::runner();
+        assert_eq!(c.receive(&Message::StdinClose).unwrap_err().why, "arrived before spawn");
+        c.receive(&spawn).unwrap();
+        assert_eq!(c.receive(&spawn).unwrap_err().why, "was sent twice");
+        c.receive(&Message::StdinData(b"x".to_vec())).unwrap();
+        c.receive(&Message::Resize(TtySize { cols: 80, rows: 24 })).unwrap();
+        c.receive(&Message::StdinClose).unwrap();
+        assert_eq!(c.receive(&Message::StdinData(b"x".to_vec())).unwrap_err().why, "arrived after stdin-close");
+        c.receive(&Message::Terminate).unwrap();
+        assert_eq!(c.receive(&Message::Exit { code: 0 }).unwrap_err().why, "comes from the wrong side");
+    }
+
+    #[test]
+    fn conversation_order_cli_side() {
+        let mut c = Conversation::cli();
+        assert!(c.receive(&Message::Output { stream: Stream::Stdout, data: b"x".to_vec() }).is_err());
+        c.receive(&Message::Started { pid: 9 }).unwrap();
+        c.receive(&Message::Output { stream: Stream::Stdout, data: b"x".to_vec() }).unwrap();
+        assert!(c.receive(&Message::Started { pid: 9 }).is_err());
+        c.receive(&Message::Exit { code: 0 }).unwrap();
+        assert!(c.is_ended());
+        assert_eq!(c.receive(&Message::Exit { code: 0 }).unwrap_err().why, "arrived after the conversation ended");
+        // An error may end the conversation before anything started.
+        let mut c = Conversation::cli();
+        c.receive(&Message::Error { kind: ErrorKind::NotFound, message: "x".into() }).unwrap();
+        assert!(c.is_ended());
+    }
+
+    #[test]
+    fn error_kinds_map_to_exit_statuses() {
+        assert_eq!(ErrorKind::NotFound.exit_status(), 127);
+        assert_eq!(ErrorKind::NotExecutable.exit_status(), 126);
+        assert_eq!(ErrorKind::Token.exit_status(), 125);
+        for k in ErrorKind::ALL {
+            assert_eq!(ErrorKind::from_byte(k as u8), Some(k));
+        }
+        assert_eq!(ErrorKind::from_byte(0), None);
+        assert_eq!(ErrorKind::from_byte(11), None);
+    }
+}
