@@ -67,6 +67,9 @@ enum Cmd {
         #[arg(long)]
         uninstall: bool,
     },
+    /// Remove the permission entries Palisade keeps on disk between commands (Windows: the
+    /// ACEs recorded in %LOCALAPPDATA%\Palisade). Safe to run again; nothing to do on Linux.
+    Cleanup,
 }
 
 #[derive(Args, Clone)]
@@ -141,6 +144,7 @@ pub fn main() -> i32 {
         Cmd::Check { policy, json } => check(&policy, json),
         Cmd::Policy { policy, json } => show_policy(&policy, json),
         Cmd::Setup { uninstall } => setup(uninstall),
+        Cmd::Cleanup => cleanup(),
     };
     match result {
         Ok(code) => code,
@@ -172,6 +176,8 @@ fn sandbox_options(resolved: &Resolved) -> SandboxOptions {
     SandboxOptions {
         landlock_only: resolved.linux.allow_landlock_only,
         accept_unprotected_paths: resolved.linux.allow_unprotected_paths,
+        #[cfg(windows)]
+        windows_mode: resolved.windows.mode,
     }
 }
 
@@ -274,6 +280,21 @@ fn show_policy(args: &PolicyArgs, json: bool) -> Result<i32, Failure> {
         print!("{}", resolved.render());
     }
     Ok(0)
+}
+
+fn cleanup() -> Result<i32, Failure> {
+    let report = palisade::cleanup()?;
+    println!("removed {} recorded permission entries ({} were already gone)", report.removed, report.already_gone);
+    for n in &report.notes {
+        println!("note: {n}");
+    }
+    if report.failed.is_empty() {
+        return Ok(0);
+    }
+    for f in &report.failed {
+        println!("not removed: {f}");
+    }
+    Err(fail(format!("{} entries could not be removed; they stay recorded: run `palisade cleanup` again", report.failed.len())))
 }
 
 fn setup(uninstall: bool) -> Result<i32, Failure> {

@@ -88,6 +88,10 @@ pub struct SandboxOptions {
     pub landlock_only: bool,
     /// Linux, with `landlock_only`: run even though protected paths cannot be kept read-only.
     pub accept_unprotected_paths: bool,
+    /// Windows: the `[windows] mode` setting (`elevated` is refused until that mode exists).
+    /// Only on Windows, so that the other platforms' struct literals stay valid.
+    #[cfg(windows)]
+    pub windows_mode: palisade_policy::config::WindowsMode,
 }
 
 /// One enforcement layer and whether this sandbox uses it.
@@ -137,6 +141,24 @@ pub fn check_host() -> HostReport {
     backend::host_report()
 }
 
+/// What [`cleanup`] did.
+#[derive(Clone, Debug, Default)]
+pub struct CleanupReport {
+    /// Permission entries removed.
+    pub removed: usize,
+    /// Recorded entries that were already gone (or whose path no longer exists).
+    pub already_gone: usize,
+    /// Entries that could not be removed (they stay recorded; run cleanup again), one line each.
+    pub failed: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+/// Removes what sandboxes keep on disk between commands (on Windows: the permission entries
+/// recorded in `%LOCALAPPDATA%\Palisade`); idempotent. Nothing to do on Linux.
+pub fn cleanup() -> Result<CleanupReport, Error> {
+    backend::cleanup()
+}
+
 /// Where a standard stream of the command goes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Stdio {
@@ -157,6 +179,7 @@ pub struct ExitStatus {
 }
 
 impl ExitStatus {
+    #[cfg_attr(windows, allow(dead_code))]
     pub(crate) fn from_raw(raw: i32) -> ExitStatus {
         #[cfg(unix)]
         {

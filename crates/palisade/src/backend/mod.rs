@@ -1,14 +1,27 @@
 //! Backends turn the same policy into each operating system's enforcement. Each provides
 //! `Prepared` (a policy made ready for this host: `new`, `policy`, `enforcement`, `spawn`),
 //! `ChildInner` (`id`, `signal`, `kill`, `wait`, `try_wait`, and the piped `stdin`/`stdout`/
-//! `stderr` files) and `host_report` for `palisade check`.
+//! `stderr` files), `host_report` for `palisade check` and `cleanup` for `palisade cleanup`.
 
 #[cfg(target_os = "linux")]
 mod linux;
 #[cfg(target_os = "linux")]
 pub(crate) use linux::{host_report, ChildInner, Prepared};
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+pub(crate) use windows::{cleanup, host_report, ChildInner, Prepared};
+
+#[cfg(not(any(target_os = "linux", windows)))]
 mod unsupported;
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", windows)))]
 pub(crate) use unsupported::{host_report, ChildInner, Prepared};
+
+/// Backends that keep nothing on disk between commands have nothing to clean up.
+#[cfg(not(windows))]
+pub(crate) fn cleanup() -> Result<crate::CleanupReport, crate::Error> {
+    let mut r = crate::CleanupReport::default();
+    r.notes.push(format!("nothing to clean up on {}: palisade keeps no permissions on disk here", std::env::consts::OS));
+    Ok(r)
+}

@@ -1,0 +1,385 @@
+//! Reading and changing the DACLs of files and folders, additively.
+//!
+//! Palisade never replaces a DACL: it reads the existing one (`GetNamedSecurityInfoW`), merges
+//! its own entries into it (`SetEntriesInAclW`, which keeps the canonical order) and writes the
+//! result back (`SetNamedSecurityInfoW`, which also propagates inheritable entries to the
+//! folder's existing children). Removing takes out exactly the explicit entries that name
+//! Palisade's SIDs with the recorded kind and inheritance, and leaves everything else as it was.
+//! The DACL's protection from inheritance is kept as it is.
+
+use std::ffi::c_void;
+use std::io;
+use std::path::Path;
+
+use palisade_windows_plan::ace::{flags as ace_flags, Ace, AceKind};
+use palisade_windows_plan::audit::FolderSecurity;
+use palisade_windows_plan::sid::SidString;
+use windows_sys::Win32::Foundation::{ERROR_FILE_NOT_FOUND, ERROR_INVALID_NAME, ERROR_PATH_NOT_FOUND};
+use windows_sys::Win32::Security::Authorization::{
+    GetNamedSecurityInfoW, SetEntriesInAclW, SetNamedSecurityInfoW, DENY_ACCESS, EXPLICIT_ACCESS_W, GRANT_ACCESS,
+    NO_MULTIPLE_TRUSTEE, SE_FILE_OBJECT, TRUSTEE_IS_SID, TRUSTEE_IS_UNKNOWN, TRUSTEE_W,
+};
+use windows_sys::Win32::Security::{
+    AclSizeInformation, AddAccessAllowedAceEx, AddAccessDeniedAceEx, AddAce, GetAce, GetAclInformation,
+    GetSecurityDescriptorControl, InitializeAcl, ACE_HEADER, ACL, ACL_REVISION, ACL_SIZE_INFORMATION,
+    DACL_SECURITY_INFORMATION, OWNER_SECURITY_INFORMATION, PROTECTED_DACL_SECURITY_INFORMATION, PSID,
+    SE_DACL_PROTECTED, UNPROTECTED_DACL_SECURITY_INFORMATION,
+};
+use windows_sys::Win32::System::SystemServices::{ACCESS_ALLOWED_ACE_TYPE, ACCESS_DENIED_ACE_TYPE, MAXDWORD};
+
+use super::ffi::{check, wide, win32, LocalMem, Sid};
+
+/// An ACL built in memory (for a token's default DACL).
+pub struct AclBuf(Vec<u32>);
+
+impl AclBuf {
+    pub fn as_ptr(&self) -> *mut ACL {
+        self.0.as_ptr() as *mut ACL
+    }
+}
+
+/// One entry of an ACL built from scratch.
+pub struct NewAce<'a> {
+    pub sid: &'a Sid,
+    pub allow: bool,
+    pub mask: u32,
+    pub flags: u8,
+}
+
+/// Builds an ACL holding `entries` in the order given (callers put deny entries first).
+pub fn build(entries: &[NewAce<'_>]) -> io::Result<AclBuf> {
+    // ACL header, then per entry the ACE header and mask (8 bytes) and the SID.
+    let size: u32 = std::mem::size_of::<ACL>() as u32 + entries.iter().map(|e| 8 + e.sid.len()).sum::<u32>();
+    let size = size.next_multiple_of(4);
+    let buf = AclBuf(vec![0u32; size as usize / 4]);
+    // SAFETY: the buffer is `size` bytes, aligned to 4.
+    check(unsafe { InitializeAcl(buf.as_ptr(), size, ACL_REVISION) })?;
+    for e in entries {
+        // SAFETY: the ACL was initialised with room for every entry; the SID is valid.
+        let ok = unsafe {
+            if e.allow {
+                AddAccessAllowedAceEx(buf.as_ptr(), ACL_REVISION, e.flags as u32, e.mask, e.sid.as_psid())
+            } else {
+                AddAccessDeniedAceEx(buf.as_ptr(), ACL_REVISION, e.flags as u32, e.mask, e.sid.as_psid())
+            }
+        };
+        check(ok)?;
+    }
+    Ok(buf)
+}
+
+/// A file's DACL as read from disk.
+struct Dacl {
+    /// The security descriptor the DACL points into.
+    _sd: LocalMem,
+    /// Null when the object has no DACL at all (everyone has full access).
+    dacl: *mut ACL,
+    protected: bool,
+    owner: Option<Sid>,
+}
+
+/// One allow or deny entry of a DACL, with a pointer to its raw bytes.
+struct RawAce {
+    ptr: *const c_void,
+    size: u16,
+    kind: Option<AceKind>,
+    flags: u8,
+    mask: u32,
+    sid: Option<Sid>,
+}
+
+fn is_missing(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error().map(|c| c as u32),
+        Some(ERROR_FILE_NOT_FOUND | ERROR_PATH_NOT_FOUND | ERROR_INVALID_NAME)
+    )
+}
+
+fn read(path: &Path, with_owner: bool) -> io::Result<Option<Dacl>> {
+    let w = wide(path)?;
+    let mut dacl: *mut ACL = std::ptr::null_mut();
+    let mut owner: PSID = std::ptr::null_mut();
+    let mut sd = LocalMem::null();
+    let info = if with_owner {
+        DACL_SECURITY_INFORMATION | OWNER_SECURITY_INFORMATION
+    } else {
+        DACL_SECURITY_INFORMATION
+    };
+    // SAFETY: `w` is NUL-terminated; on success `sd.0` receives a LocalAlloc'd descriptor
+    // (freed by `LocalMem`) and `dacl` and `owner` point into it.
+    let r = unsafe {
+        GetNamedSecurityInfoW(
+            w.as_ptr(),
+            SE_FILE_OBJECT,
+            info,
+            if with_owner { &mut owner } else { std::ptr::null_mut() },
+            std::ptr::null_mut(),
+            &mut dacl,
+            std::ptr::null_mut(),
+            &mut sd.0,
+        )
+    };
+    match win32(r) {
+        Ok(()) => {}
+        Err(e) if is_missing(&e) => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let mut control: u16 = 0;
+    let mut revision: u32 = 0;
+    // SAFETY: `sd.0` is the descriptor the system just returned.
+    check(unsafe { GetSecurityDescriptorControl(sd.0, &mut control, &mut revision) })?;
+    // SAFETY: `owner` is null or points into the descriptor we hold.
+    let owner = if owner.is_null() {
+        None
+    } else {
+        unsafe { Sid::copy_from(owner) }.ok()
+    };
+    Ok(Some(Dacl {
+        _sd: sd,
+        dacl,
+        protected: control & SE_DACL_PROTECTED != 0,
+        owner,
+    }))
+}
+
+impl Dacl {
+    fn entries(&self) -> io::Result<Vec<RawAce>> {
+        if self.dacl.is_null() {
+            return Ok(Vec::new());
+        }
+        let mut info = ACL_SIZE_INFORMATION {
+            AceCount: 0,
+            AclBytesInUse: 0,
+            AclBytesFree: 0,
+        };
+        // SAFETY: `dacl` is a valid ACL inside the descriptor we hold; `info` is the right size.
+        check(unsafe {
+            GetAclInformation(
+                self.dacl,
+                (&mut info as *mut ACL_SIZE_INFORMATION).cast(),
+                std::mem::size_of_val(&info) as u32,
+                AclSizeInformation,
+            )
+        })?;
+        let mut out = Vec::with_capacity(info.AceCount as usize);
+        for i in 0..info.AceCount {
+            let mut ace: *mut c_void = std::ptr::null_mut();
+            // SAFETY: `i` is below the ACL's entry count.
+            check(unsafe { GetAce(self.dacl, i, &mut ace) })?;
+            // SAFETY: every ACE starts with an ACE_HEADER.
+            let header = unsafe { std::ptr::read_unaligned(ace as *const ACE_HEADER) };
+            let kind = match header.AceType as u32 {
+                ACCESS_ALLOWED_ACE_TYPE => Some(AceKind::Allow),
+                ACCESS_DENIED_ACE_TYPE => Some(AceKind::Deny),
+                _ => None,
+            };
+            let (mask, sid) = if kind.is_some() && header.AceSize >= 8 + 8 {
+                // SAFETY: ACCESS_ALLOWED_ACE and ACCESS_DENIED_ACE are a header, a 4-byte mask
+                // and the SID, all within AceSize bytes.
+                unsafe {
+                    let mask = std::ptr::read_unaligned((ace as *const u8).add(4) as *const u32);
+                    let sid = Sid::copy_from((ace as *mut u8).add(8) as PSID).ok();
+                    (mask, sid)
+                }
+            } else {
+                (0, None)
+            };
+            out.push(RawAce {
+                ptr: ace,
+                size: header.AceSize,
+                kind,
+                flags: header.AceFlags,
+                mask,
+                sid,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The security information flags that keep the DACL's protection as it is.
+    fn protection_flag(&self) -> u32 {
+        if self.protected {
+            PROTECTED_DACL_SECURITY_INFORMATION
+        } else {
+            UNPROTECTED_DACL_SECURITY_INFORMATION
+        }
+    }
+}
+
+fn write(path: &Path, acl: *const ACL, protection: u32) -> io::Result<()> {
+    let w = wide(path)?;
+    // SAFETY: `w` is NUL-terminated and `acl` a valid ACL that outlives the call. For a folder
+    // the call also updates the inherited entries of everything beneath it.
+    win32(unsafe {
+        SetNamedSecurityInfoW(
+            w.as_ptr(),
+            SE_FILE_OBJECT,
+            DACL_SECURITY_INFORMATION | protection,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            acl,
+            std::ptr::null(),
+        )
+    })
+}
+
+/// A folder's owner and DACL as the audit classifies them ([`FolderSecurity`]): only allow and
+/// deny entries are kept (object and callback entries never name the broad groups the audit
+/// asks about). `None` if the path does not exist.
+pub fn security(path: &Path) -> io::Result<Option<FolderSecurity>> {
+    let Some(d) = read(path, true)? else {
+        return Ok(None);
+    };
+    let owner = d
+        .owner
+        .as_ref()
+        .and_then(|o| SidString::parse(&o.to_string_form()).ok());
+    if d.dacl.is_null() {
+        return Ok(Some(FolderSecurity { owner, dacl: None }));
+    }
+    let mut aces = Vec::new();
+    for e in d.entries()? {
+        let (Some(kind), Some(sid)) = (e.kind, e.sid.as_ref()) else {
+            continue;
+        };
+        let Ok(trustee) = SidString::parse(&sid.to_string_form()) else {
+            continue;
+        };
+        aces.push(Ace {
+            trustee,
+            kind,
+            mask: e.mask,
+            flags: e.flags,
+        });
+    }
+    Ok(Some(FolderSecurity {
+        owner,
+        dacl: Some(aces),
+    }))
+}
+
+/// What [`add`] or [`remove`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The DACL was changed.
+    Changed,
+    /// Nothing to do: the entries were already there (add) or already gone (remove).
+    Unchanged,
+    /// The path does not exist.
+    Missing,
+}
+
+fn same_entry(e: &RawAce, ace: &Ace, sid: &Sid) -> bool {
+    let inherit_bits = ace_flags::OBJECT_INHERIT_ACE
+        | ace_flags::CONTAINER_INHERIT_ACE
+        | ace_flags::NO_PROPAGATE_INHERIT_ACE
+        | ace_flags::INHERIT_ONLY_ACE;
+    e.flags & ace_flags::INHERITED_ACE == 0
+        && e.kind == Some(ace.kind)
+        && e.flags & inherit_bits == ace.flags & inherit_bits
+        && e.sid.as_ref() == Some(sid)
+}
+
+/// Adds `aces` (explicit entries) to the DACL of `path`, keeping every entry already there.
+/// Entries already present with at least the same rights are not added twice; when nothing is
+/// missing the DACL is not written at all.
+pub fn add(path: &Path, aces: &[Ace]) -> io::Result<Outcome> {
+    let Some(d) = read(path, false)? else {
+        return Ok(Outcome::Missing);
+    };
+    let existing = d.entries()?;
+    let sids: Vec<Sid> = aces
+        .iter()
+        .map(|a| Sid::parse(a.trustee.as_str()))
+        .collect::<io::Result<_>>()?;
+    let mut entries: Vec<EXPLICIT_ACCESS_W> = Vec::new();
+    for (ace, sid) in aces.iter().zip(&sids) {
+        if existing
+            .iter()
+            .any(|e| same_entry(e, ace, sid) && e.mask & ace.mask == ace.mask)
+        {
+            continue;
+        }
+        entries.push(EXPLICIT_ACCESS_W {
+            grfAccessPermissions: ace.mask,
+            grfAccessMode: match ace.kind {
+                AceKind::Allow => GRANT_ACCESS,
+                AceKind::Deny => DENY_ACCESS,
+            },
+            grfInheritance: (ace.flags & !ace_flags::INHERITED_ACE) as u32,
+            Trustee: TRUSTEE_W {
+                pMultipleTrustee: std::ptr::null_mut(),
+                MultipleTrusteeOperation: NO_MULTIPLE_TRUSTEE,
+                TrusteeForm: TRUSTEE_IS_SID,
+                TrusteeType: TRUSTEE_IS_UNKNOWN,
+                ptstrName: sid.as_psid().cast(),
+            },
+        });
+    }
+    if entries.is_empty() {
+        return Ok(Outcome::Unchanged);
+    }
+    let mut new_acl = LocalMem::null();
+    let mut new_ptr: *mut ACL = std::ptr::null_mut();
+    // SAFETY: `entries` point at SIDs in `sids`, alive for the call; the old ACL is the one we
+    // read (or null); on success `new_ptr` is a LocalAlloc'd ACL freed by `new_acl`.
+    win32(unsafe { SetEntriesInAclW(entries.len() as u32, entries.as_ptr(), d.dacl, &mut new_ptr) })?;
+    new_acl.0 = new_ptr.cast();
+    write(path, new_ptr, d.protection_flag())?;
+    Ok(Outcome::Changed)
+}
+
+/// Removes `ace`'s rights from the explicit entries of `path`'s DACL that match it (same
+/// trustee, kind and inheritance), except the rights in `keep` (which other recorded entries of
+/// the same kind still need: the system merges entries for one trustee into one ACE). An entry
+/// left with no rights is dropped. Inherited entries and every other entry stay.
+pub fn remove(path: &Path, ace: &Ace, keep: u32) -> io::Result<Outcome> {
+    let Some(d) = read(path, false)? else {
+        return Ok(Outcome::Missing);
+    };
+    if d.dacl.is_null() {
+        return Ok(Outcome::Unchanged);
+    }
+    let sid = Sid::parse(ace.trustee.as_str())?;
+    let existing = d.entries()?;
+    let drop_bits = ace.mask & !keep;
+    let mut changed = false;
+    // Each entry as bytes to copy into the new ACL, with its mask rewritten where needed.
+    let mut out: Vec<Vec<u8>> = Vec::with_capacity(existing.len());
+    for e in &existing {
+        // SAFETY: `e.ptr` points at `e.size` bytes of an ACE inside the old ACL, still alive.
+        let mut bytes = unsafe { std::slice::from_raw_parts(e.ptr as *const u8, e.size as usize) }.to_vec();
+        if same_entry(e, ace, &sid) && e.mask & drop_bits != 0 {
+            changed = true;
+            let mask = e.mask & !drop_bits;
+            if mask == 0 {
+                continue;
+            }
+            bytes[4..8].copy_from_slice(&mask.to_le_bytes());
+        }
+        out.push(bytes);
+    }
+    if !changed {
+        return Ok(Outcome::Unchanged);
+    }
+    // SAFETY: `d.dacl` is a valid ACL; its header says its revision and size.
+    let (revision, size) = unsafe { ((*d.dacl).AclRevision as u32, (*d.dacl).AclSize as u32) };
+    let size = size.max(std::mem::size_of::<ACL>() as u32).next_multiple_of(4);
+    let buf = AclBuf(vec![0u32; size as usize / 4]);
+    // SAFETY: the buffer is `size` bytes, at least the old ACL's size, which held every entry.
+    check(unsafe { InitializeAcl(buf.as_ptr(), size, revision) })?;
+    for bytes in &out {
+        // SAFETY: `bytes` is a complete ACE copied from the old ACL.
+        check(unsafe {
+            AddAce(
+                buf.as_ptr(),
+                revision,
+                MAXDWORD,
+                bytes.as_ptr().cast(),
+                bytes.len() as u32,
+            )
+        })?;
+    }
+    write(path, buf.as_ptr(), d.protection_flag())?;
+    Ok(Outcome::Changed)
+}

@@ -1,0 +1,677 @@
+//! The Windows backend, unelevated mode: a write-restricted token, ACLs kept between commands,
+//! and a job object.
+//!
+//! [`Prepared::new`] (once per sandbox) refuses what this mode cannot enforce (network off,
+//! deny-read, `[windows] mode = "elevated"`), resolves the writable roots on disk, gives each
+//! its write SID from the SID registry, runs the world-writable audit and brings the ACLs to
+//! what the plan crate wants, changing only what differs from the record (`grants.rs`).
+//! [`Prepared::spawn`] (per command) finds the program (PATH + PATHEXT), makes the private
+//! temporary folder, the restricted token (`token.rs`) and the job (`job.rs`), and starts the
+//! command suspended with exactly its standard handles, puts it in the job and resumes it
+//! (`process.rs`).
+//!
+//! Everything the backend decides comes from `palisade-windows-plan`; this module and its
+//! children only carry the decisions out.
+
+mod acl;
+mod audit;
+mod ffi;
+mod grants;
+mod job;
+mod process;
+mod state;
+mod token;
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io;
+use std::os::windows::io::OwnedHandle;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::Duration;
+
+use palisade_policy::config::WindowsMode;
+use palisade_policy::{Mode, Policy};
+use palisade_windows_plan::audit::AuditBudget;
+use palisade_windows_plan::sid::{SidString, SyntheticKind};
+use palisade_windows_plan::token::{token_plan, TokenInput};
+
+use crate::{CleanupReport, CommandSpec, Enforcement, Error, ExitStatus, HostReport, Layer, SandboxOptions};
+use ffi::Sid;
+use grants::PrivateTemp;
+
+/// SIGKILL: what `kill()` reports the command was ended by.
+const SIGKILL: i32 = 9;
+/// Signals `signal()` delivers as Ctrl+Break (the console's request to stop).
+const GRACEFUL: &[i32] = &[1, 2, 3, 15, 21];
+
+fn io_ctx(context: &str) -> impl FnOnce(io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        context: context.to_string(),
+        source,
+    }
+}
+
+fn sid_of(s: &SidString) -> Result<Sid, Error> {
+    Sid::parse(s.as_str()).map_err(|e| Error::InvalidInput(format!("SID {s}: {e}")))
+}
+
+/// What a confined (read-only or workspace-write) sandbox needs for every command.
+struct Confinement {
+    user: SidString,
+    logon: SidString,
+    setup: grants::Setup,
+}
+
+pub struct Prepared {
+    policy: Policy,
+    enforcement: Enforcement,
+    own: token::OwnToken,
+    /// `None` in full-access mode.
+    confinement: Option<Confinement>,
+    wine: Option<String>,
+}
+
+fn refuse_elevated() -> Error {
+    Error::Unenforceable {
+        what: "[windows] mode = \"elevated\"".into(),
+        why: "the elevated Windows mode (separate sandbox accounts, firewall rules) is not available in this version of palisade".into(),
+        fix: "remove `mode = \"elevated\"` from the [windows] section of your user config to use the unelevated mode, which needs no set-up".into(),
+    }
+}
+
+fn refuse_network_off() -> Error {
+    Error::Unenforceable {
+        what: "network = off".into(),
+        why: "the unelevated Windows sandbox cannot block a command's network access: firewall (WFP) rules need administrator rights".into(),
+        fix: "run with `--network on` (or `network = \"on\"` in your user config) to accept unrestricted network access explicitly; the elevated mode, which will enforce it, is not available yet".into(),
+    }
+}
+
+impl Prepared {
+    pub fn new(policy: Policy, options: &SandboxOptions) -> Result<Prepared, Error> {
+        if options.windows_mode == WindowsMode::Elevated {
+            return Err(refuse_elevated());
+        }
+        if policy.network.is_off() {
+            return Err(refuse_network_off());
+        }
+        let wine = ffi::wine_version();
+        let own = token::open_own().map_err(io_ctx("reading this process's access token"))?;
+        let mut enforcement = Enforcement::default();
+
+        if policy.mode == Mode::FullAccess {
+            enforcement.push(Layer::new("filesystem", false, "full-access mode: no confinement"));
+            enforcement.push(Layer::new(
+                "restricted token",
+                true,
+                "privileges removed (all but SeChangeNotifyPrivilege); writes are not restricted",
+            ));
+            Self::common_layers(&mut enforcement, &policy, &wine);
+            return Ok(Prepared {
+                policy,
+                enforcement,
+                own,
+                confinement: None,
+                wine,
+            });
+        }
+
+        // A write-restricted token restricts writes only: reads cannot be denied in this mode.
+        let unreadable: Vec<String> = policy
+            .deny_read
+            .iter()
+            .filter(|p| std::fs::symlink_metadata(p).is_ok())
+            .map(|p| p.display().to_string())
+            .collect();
+        if !unreadable.is_empty() {
+            return Err(Error::Unenforceable {
+                what: format!("deny_read ({})", unreadable.join(", ")),
+                why: "the unelevated Windows sandbox restricts writes only; it cannot stop a command from reading what you can read".into(),
+                fix: "drop these paths from deny_read with `allow_read = [...]` in your user config (%APPDATA%\\palisade\\config.toml) if the command may read them; the elevated mode, which will enforce deny_read, is not available yet".into(),
+            });
+        }
+        let user = SidString::parse(&own.user.to_string_form()).map_err(|e| Error::InvalidInput(e.to_string()))?;
+        let logon = own
+            .logon
+            .as_ref()
+            .and_then(|s| SidString::parse(&s.to_string_form()).ok())
+            .ok_or_else(|| Error::Unenforceable {
+                what: "the restricted token".into(),
+                why: "this process's token has no logon SID (is palisade running as a service or a scheduled task?), and the command's own objects are granted to it".into(),
+                fix: "run palisade from an interactive logon session".into(),
+            })?;
+
+        let setup = grants::Setup::new(&policy)?;
+        // Planned only: `palisade check` changes nothing; the first command applies it.
+        let g = setup.pending()?;
+        let acl_detail = if g.changes == 0 {
+            "unchanged since the last command: nothing to apply".to_string()
+        } else {
+            format!(
+                "{} ACL changes to apply before the command (then recorded and kept)",
+                g.changes
+            )
+        };
+        enforcement.push(Layer::new(
+            "restricted token",
+            true,
+            &format!(
+                "write-restricted: writes need one of {} write SIDs (a private one for TMP); all privileges but SeChangeNotifyPrivilege removed",
+                g.write_sids.len() + 1
+            ),
+        ));
+        enforcement.push(Layer::new(
+            "ACLs",
+            true,
+            &format!(
+                "{} writable roots granted to their own write SIDs, {} protected or pinned paths denied, {} world-writable folders denied; {acl_detail}",
+                setup.roots.len(),
+                g.protected,
+                g.world_denied
+            ),
+        ));
+        let mut audit_detail = format!(
+            "{} folders checked, {} writable by a broad group",
+            setup.audit.checked,
+            setup.audit.findings.len()
+        );
+        if setup.audit.timed_out {
+            audit_detail.push_str(&format!(
+                "; cut short after {} s, {} folders not checked",
+                AuditBudget::default().time_limit.as_secs(),
+                setup.audit.not_checked.len()
+            ));
+        }
+        if !setup.audit_skipped.is_empty() {
+            audit_detail.push_str(&format!(
+                "; {} PATH/TEMP entries skipped (not absolute paths)",
+                setup.audit_skipped.len()
+            ));
+        }
+        enforcement.push(Layer::new(
+            "world-writable audit",
+            !setup.audit.timed_out,
+            &audit_detail,
+        ));
+        enforcement.push(Layer::new(
+            "deny-read",
+            false,
+            "none of the deny_read paths exists; the unelevated mode cannot deny reads",
+        ));
+        Self::common_layers(&mut enforcement, &policy, &wine);
+        Ok(Prepared {
+            policy,
+            enforcement,
+            own,
+            confinement: Some(Confinement { user, logon, setup }),
+            wine,
+        })
+    }
+
+    fn common_layers(enforcement: &mut Enforcement, policy: &Policy, wine: &Option<String>) {
+        enforcement.push(Layer::new(
+            "job object",
+            true,
+            if policy.keep_processes {
+                "UI limits; keep_processes: processes may outlive the command"
+            } else {
+                "the process tree ends with the command; UI limits (no clipboard, no other processes' windows)"
+            },
+        ));
+        enforcement.push(Layer::new(
+            "network",
+            false,
+            "network = on: unrestricted (the unelevated mode cannot block it)",
+        ));
+        if let Some(v) = wine {
+            enforcement.push(Layer::new(
+                "wine",
+                false,
+                &format!("running under Wine {v}: tokens and ACLs are accepted but NOT enforced"),
+            ));
+        }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    pub fn enforcement(&self) -> &Enforcement {
+        &self.enforcement
+    }
+
+    /// The command's primary token: write-restricted to the roots' write SIDs (and the private
+    /// temporary folder's), after the ACLs were brought up to date.
+    fn command_token(&self, temp: Option<&PrivateTemp>) -> Result<OwnedHandle, Error> {
+        let setup = |step: &'static str| {
+            move |e: io::Error| Error::Setup {
+                step,
+                detail: String::new(),
+                source: e,
+            }
+        };
+        let Some(c) = &self.confinement else {
+            let spec = token::TokenSpec {
+                write_restricted: false,
+                restricting: &[],
+                deny_only: &[],
+                default_dacl: &[],
+            };
+            return token::restricted(&self.own, &spec).map_err(setup("make the command's token"));
+        };
+        let applied = c.setup.apply()?;
+        let mut write_sids = applied.write_sids;
+        if let Some(t) = temp {
+            write_sids.push(t.sid.clone());
+        }
+        let plan = token_plan(&TokenInput {
+            user_sid: c.user.clone(),
+            logon_sid: c.logon.clone(),
+            sandbox_sid: applied.sandbox_sid,
+            write_sids,
+        })
+        .map_err(|e| Error::InvalidInput(e.to_string()))?;
+        let restricting: Vec<Sid> = plan.sids().into_iter().map(sid_of).collect::<Result<_, _>>()?;
+        let dacl_sids: Vec<Sid> = plan
+            .default_dacl
+            .iter()
+            .map(|a| sid_of(&a.trustee))
+            .collect::<Result<_, _>>()?;
+        let dacl: Vec<acl::NewAce<'_>> = plan
+            .default_dacl
+            .iter()
+            .zip(&dacl_sids)
+            .map(|(a, sid)| acl::NewAce {
+                sid,
+                allow: a.kind == palisade_windows_plan::ace::AceKind::Allow,
+                mask: a.mask,
+                flags: a.flags,
+            })
+            .collect();
+        let spec = token::TokenSpec {
+            write_restricted: plan.flags & palisade_windows_plan::token::WRITE_RESTRICTED != 0,
+            restricting: &restricting,
+            deny_only: &[],
+            default_dacl: &dacl,
+        };
+        let tok = token::restricted(&self.own, &spec).map_err(setup("make the command's restricted token"))?;
+        // Check what the system made of it: restricted, and no privilege but the kept ones.
+        // Wine accepts the calls but enforces nothing, which the enforcement layers say.
+        if self.wine.is_none() {
+            if !token::is_restricted(&tok) {
+                return Err(Error::Unenforceable {
+                    what: "the restricted token".into(),
+                    why: "Windows made the command's token without its restricting SIDs".into(),
+                    fix: "report this with `palisade check` output".into(),
+                });
+            }
+            let left: Vec<String> = token::privilege_names(&tok)
+                .map_err(setup("list the restricted token's privileges"))?
+                .into_iter()
+                .filter(|p| !plan.keeps_privilege(p))
+                .collect();
+            if !left.is_empty() {
+                return Err(Error::Unenforceable {
+                    what: "the restricted token".into(),
+                    why: format!(
+                        "privileges that should have been removed are still in it: {}",
+                        left.join(", ")
+                    ),
+                    fix: "report this with `palisade check` output".into(),
+                });
+            }
+        }
+        Ok(tok)
+    }
+
+    pub fn spawn(&self, spec: &CommandSpec) -> Result<ChildInner, Error> {
+        // `kill_on_parent_death` needs nothing more: the job ends the tree when this process
+        // exits (unless keep_processes asks processes to outlive the command).
+        let _ = spec.kill_on_parent_death;
+        let cwd = state::plain_path(&spec.cwd);
+        let launch = process::resolve_program(&spec.program, &spec.env, &cwd)?;
+        let temp = if self.confinement.is_some() {
+            Some(PrivateTemp::create()?)
+        } else {
+            None
+        };
+        let token = self.command_token(temp.as_ref())?;
+
+        // Environment: the policy-filtered variables, with the private temporary folder.
+        let mut env: Vec<(OsString, OsString)> = spec.env.clone();
+        if let Some(t) = &temp {
+            env.retain(|(k, _)| {
+                !["TMP", "TEMP", "TMPDIR"]
+                    .iter()
+                    .any(|n| k.to_string_lossy().eq_ignore_ascii_case(n))
+            });
+            for n in ["TMP", "TEMP", "TMPDIR"] {
+                env.push((n.into(), t.dir.clone().into_os_string()));
+            }
+        }
+        env.retain(|(k, _)| !k.to_string_lossy().eq_ignore_ascii_case("PALISADE_SANDBOX"));
+        env.push(("PALISADE_SANDBOX".into(), "1".into()));
+        let env_block = process::environment_block(&env)?;
+        let command = process::command_line(&launch, &spec.args)?;
+
+        let job = job::Job::new(&job::JobSpec {
+            kill_on_close: !self.policy.keep_processes,
+            ui_limits: job::UI_LIMITS,
+        })
+        .map_err(io_ctx("creating the job object"))?;
+        let stdio =
+            process::stdio([spec.stdin, spec.stdout, spec.stderr]).map_err(io_ctx("setting up standard streams"))?;
+
+        let spawned = process::create_suspended(process::CreateSpec {
+            token: &token,
+            command,
+            env_block: &env_block,
+            cwd: &cwd,
+            stdio: &stdio.child,
+            new_process_group: true,
+        })
+        .map_err(|e| spawn_error(e, &launch, &cwd))?;
+        drop(stdio.child);
+        if let Err(e) = job.assign(&spawned.process) {
+            let _ = process::terminate(&spawned.process, 1);
+            return Err(Error::Setup {
+                step: "put the command in its job object",
+                detail: String::new(),
+                source: e,
+            });
+        }
+        process::resume(&spawned.thread).map_err(|e| {
+            let _ = job.terminate(1);
+            Error::Setup {
+                step: "start the command",
+                detail: String::new(),
+                source: e,
+            }
+        })?;
+        drop(spawned.thread);
+        let [stdin, stdout, stderr] = stdio.parent;
+        Ok(ChildInner {
+            process: spawned.process,
+            pid: spawned.pid,
+            job: Some(job),
+            keep_processes: self.policy.keep_processes,
+            killed_by: AtomicI32::new(0),
+            status: None,
+            temp,
+            stdin,
+            stdout,
+            stderr,
+        })
+    }
+}
+
+/// Maps a failed `CreateProcessAsUserW` to 127/126 or a setup error.
+fn spawn_error(e: io::Error, launch: &process::Launch, cwd: &std::path::Path) -> Error {
+    let name = launch.path().display().to_string();
+    match e.raw_os_error().map(|c| c as u32) {
+        Some(2 | 3) => Error::NotFound(name),
+        // ERROR_DIRECTORY: the working directory is not a folder.
+        Some(267) => Error::Setup {
+            step: "change to the working directory",
+            detail: format!(" {}", cwd.display()),
+            source: e,
+        },
+        // Access denied, bad format, not a valid Win32 application, wrong machine type, etc.
+        Some(5 | 11 | 191 | 192 | 193 | 216 | 1392) => Error::NotExecutable(format!("{name}: {e}")),
+        _ => Error::Setup {
+            step: "start the command with the restricted token",
+            detail: format!(" ({name})"),
+            source: e,
+        },
+    }
+}
+
+pub struct ChildInner {
+    process: OwnedHandle,
+    pid: u32,
+    job: Option<job::Job>,
+    keep_processes: bool,
+    /// The signal `kill()` or `signal()` ended the command with, if they did (0: none).
+    killed_by: AtomicI32,
+    status: Option<ExitStatus>,
+    temp: Option<PrivateTemp>,
+    pub stdin: Option<File>,
+    pub stdout: Option<File>,
+    pub stderr: Option<File>,
+}
+
+impl ChildInner {
+    pub fn id(&self) -> u32 {
+        self.pid
+    }
+
+    fn terminate_tree(&self, sig: i32) -> io::Result<()> {
+        self.killed_by.store(sig, Ordering::SeqCst);
+        match &self.job {
+            Some(job) => job.terminate(128 + sig as u32),
+            None => process::terminate(&self.process, 128 + sig as u32),
+        }
+    }
+
+    /// Unix signal numbers: SIGINT, SIGTERM, SIGHUP, SIGQUIT (and SIGBREAK, 21) ask the command
+    /// to stop with Ctrl+Break when it shares this console (it leads its own process group), or
+    /// end the process tree otherwise; SIGKILL ends the tree; 0 checks that it runs.
+    pub fn signal(&self, sig: i32) -> io::Result<()> {
+        if self.status.is_some() {
+            return Ok(());
+        }
+        match sig {
+            0 => Ok(()),
+            SIGKILL => self.terminate_tree(SIGKILL),
+            s if GRACEFUL.contains(&s) => {
+                if process::shares_console(self.pid) && process::ctrl_break(self.pid).is_ok() {
+                    Ok(())
+                } else {
+                    self.terminate_tree(s)
+                }
+            }
+            s => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("signal {s} has no Windows equivalent"),
+            )),
+        }
+    }
+
+    /// Ends the command and everything it started.
+    pub fn kill(&mut self) -> io::Result<()> {
+        self.signal(SIGKILL)
+    }
+
+    fn finish(&mut self, code: u32) -> ExitStatus {
+        let st = match self.killed_by.load(Ordering::SeqCst) {
+            sig if sig > 0 && code == 128 + sig as u32 => ExitStatus {
+                code: None,
+                signal: Some(sig),
+            },
+            _ => ExitStatus::from_code(code as i32),
+        };
+        self.status = Some(st);
+        if let Some(job) = self.job.take() {
+            if self.keep_processes {
+                // Without KILL_ON_JOB_CLOSE, closing the handle leaves the processes running.
+                drop(job);
+            } else {
+                // Whatever the command left behind ends with it (and releases its files, so the
+                // private temporary folder can go).
+                job.terminate_and_drain(1, Duration::from_secs(5));
+            }
+        }
+        self.temp.take();
+        st
+    }
+
+    pub fn wait(&mut self) -> io::Result<ExitStatus> {
+        if let Some(s) = self.status {
+            return Ok(s);
+        }
+        drop(self.stdin.take());
+        process::wait(&self.process, None)?;
+        let code = process::exit_code(&self.process)?;
+        Ok(self.finish(code))
+    }
+
+    pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        if let Some(s) = self.status {
+            return Ok(Some(s));
+        }
+        if !process::wait(&self.process, Some(0))? {
+            return Ok(None);
+        }
+        let code = process::exit_code(&self.process)?;
+        Ok(Some(self.finish(code)))
+    }
+}
+
+impl Drop for ChildInner {
+    fn drop(&mut self) {
+        // Like std::process::Child, dropping does not wait or kill: if the command still runs,
+        // its job handle is kept open (so the tree lives until this process exits) and its
+        // private temporary folder stays.
+        if self.status.is_none() {
+            if let Ok(Some(_)) = self.try_wait() {
+                return;
+            }
+            std::mem::forget(self.job.take());
+            std::mem::forget(self.temp.take());
+        }
+    }
+}
+
+/// Removes every ACE palisade recorded (`palisade cleanup`).
+pub fn cleanup() -> Result<CleanupReport, Error> {
+    grants::cleanup()
+}
+
+/// What this host offers, found by trying each mechanism.
+pub fn host_report() -> HostReport {
+    let mut r = HostReport::default();
+    let wine = ffi::wine_version();
+    r.facts.push(("os".into(), "windows".into()));
+    r.facts
+        .push(("wine".into(), wine.clone().unwrap_or_else(|| "no".into())));
+    match token::open_own() {
+        Ok(own) => {
+            r.facts.push(("user SID".into(), own.user.to_string_form()));
+            r.facts.push((
+                "logon SID".into(),
+                own.logon
+                    .as_ref()
+                    .map(|s| s.to_string_form())
+                    .unwrap_or_else(|| "none".into()),
+            ));
+            r.facts
+                .push(("elevated".into(), if own.elevated { "yes".into() } else { "no".into() }));
+            r.facts.push((
+                "integrity level".into(),
+                match own.integrity_rid {
+                    Some(0x1000) => "low".into(),
+                    Some(0x2000) => "medium".into(),
+                    Some(0x3000) => "high".into(),
+                    Some(0x4000) => "system".into(),
+                    Some(n) => format!("{n:#x}"),
+                    None => "unknown".into(),
+                },
+            ));
+            if own.restricted {
+                r.notes.push("palisade itself runs with a restricted token".into());
+            }
+            // A throw-away write SID: CreateRestrictedToken with WRITE_RESTRICTED.
+            let probe = ffi::random16().map(|b| SidString::synthetic(SyntheticKind::WriteRoot, b));
+            let result = probe.map_err(|e| e.to_string()).and_then(|s| {
+                let sid = Sid::parse(s.as_str()).map_err(|e| e.to_string())?;
+                let sids = [sid];
+                let spec = token::TokenSpec {
+                    write_restricted: true,
+                    restricting: &sids,
+                    deny_only: &[],
+                    default_dacl: &[],
+                };
+                let tok = token::restricted(&own, &spec).map_err(|e| e.to_string())?;
+                Ok(token::is_restricted(&tok))
+            });
+            match result {
+                Ok(true) => r.push(
+                    "restricted token",
+                    true,
+                    "CreateRestrictedToken(WRITE_RESTRICTED | DISABLE_MAX_PRIVILEGE) works".into(),
+                ),
+                Ok(false) => r.push(
+                    "restricted token",
+                    false,
+                    "the token was made but is not restricted (Wine enforces no tokens)".into(),
+                ),
+                Err(e) => r.push("restricted token", false, e),
+            }
+        }
+        Err(e) => r.push(
+            "restricted token",
+            false,
+            format!("cannot read this process's token: {e}"),
+        ),
+    }
+    match job::Job::new(&job::JobSpec {
+        kill_on_close: true,
+        ui_limits: job::UI_LIMITS,
+    }) {
+        Ok(_) => r.push("job object", true, "kill-on-close and UI limits can be set".into()),
+        Err(e) => r.push("job object", false, e.to_string()),
+    }
+    if let Ok(nested) = job::current_process_in_job() {
+        r.facts.push((
+            "palisade runs in a job".into(),
+            if nested {
+                "yes (nested jobs need Windows 8+)".into()
+            } else {
+                "no".into()
+            },
+        ));
+    }
+    match ffi::random16() {
+        Ok(_) => r.push("system RNG", true, "BCryptGenRandom (write SIDs)".into()),
+        Err(e) => r.push("system RNG", false, e.to_string()),
+    }
+    let temp = std::env::temp_dir();
+    match acl::security(&temp) {
+        Ok(Some(_)) => r.push("ACLs", true, format!("the DACL of {} can be read", temp.display())),
+        Ok(None) => r.push("ACLs", false, format!("{} does not exist", temp.display())),
+        Err(e) => r.push("ACLs", false, format!("reading the DACL of {}: {e}", temp.display())),
+    }
+    r.push(
+        "network filtering",
+        false,
+        "needs administrator rights (WFP); the unelevated mode requires --network on".into(),
+    );
+    r.push(
+        "read restriction",
+        false,
+        "a write-restricted token restricts writes only; deny_read needs the elevated mode".into(),
+    );
+    match state::state_dir() {
+        Ok(dir) => {
+            r.facts.push(("state folder".into(), dir.display().to_string()));
+            if let Ok(text) = std::fs::read_to_string(dir.join("acl.json")) {
+                if let Ok(rec) = palisade_windows_plan::acl::RecordedAcl::from_json(&text) {
+                    r.facts.push((
+                        "recorded ACEs".into(),
+                        format!("{} (remove with `palisade cleanup`)", rec.entries.len()),
+                    ));
+                }
+            }
+        }
+        Err(e) => r.notes.push(e.to_string()),
+    }
+    let cwd = std::env::current_dir().ok();
+    let (report, skipped) = audit::run(&audit::environment(cwd.as_deref()), &[], AuditBudget::default());
+    r.notes.extend(audit::describe(&report, &skipped));
+    if let Some(v) = wine {
+        r.notes.push(format!(
+            "running under Wine {v}: Wine accepts the security APIs but enforces none of them; enforcement needs real Windows"
+        ));
+    }
+    r
+}

@@ -1,0 +1,340 @@
+//! What the unelevated Windows sandbox enforces, tried from inside it: writes outside the
+//! writable roots, protected paths (letter case, alternate data streams, trailing dots,
+//! renames and deletes), a junction pointing outside, child processes, read-only mode,
+//! world-writable folders, privileges, and the process tree ending with the command.
+//!
+//! Only real Windows enforces tokens and ACLs. Wine accepts every call and enforces none, so
+//! under Wine each test prints a `NOT RUN under Wine` line (on stderr, past the test
+//! harness's output capture) and returns instead of passing silently.
+#![cfg(windows)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Wine's version if this runs under Wine (its ntdll exports `wine_get_version`).
+fn wine() -> Option<String> {
+    use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
+    let name: Vec<u16> = "ntdll.dll\0".encode_utf16().collect();
+    // SAFETY: ntdll is loaded in every process; the names are NUL-terminated.
+    let f = unsafe { GetProcAddress(GetModuleHandleW(name.as_ptr()), c"wine_get_version".as_ptr().cast()) }?;
+    // SAFETY: Wine documents `const char *wine_get_version(void)`, returning a static string.
+    let get: unsafe extern "C" fn() -> *const std::ffi::c_char = unsafe { std::mem::transmute(f) };
+    // SAFETY: a static NUL-terminated string.
+    Some(
+        unsafe { std::ffi::CStr::from_ptr(get()) }
+            .to_string_lossy()
+            .into_owned(),
+    )
+}
+
+/// Takes the lock that serialises the tests, or `None` (after saying so loudly) under Wine.
+fn on_real_windows(test: &str) -> Option<std::sync::MutexGuard<'static, ()>> {
+    if let Some(v) = wine() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "NOT RUN under Wine: enforcement needs real Windows (see .github/workflows/windows.yml): {test} (Wine {v})"
+        );
+        return None;
+    }
+    Some(SERIAL.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+fn tempdir(prefix: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(prefix).tempdir().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).replace("\r\n", "\n")
+}
+
+/// A profile and application-data folder of their own for palisade (see windows_plumbing.rs):
+/// the machine's real secrets folders would make the unelevated mode refuse to run.
+fn fake_home() -> &'static Path {
+    static HOME: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    HOME.get_or_init(|| {
+        let d = tempfile::Builder::new().prefix("palisade-home-").tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("AppData").join("Roaming")).unwrap();
+        d
+    })
+    .path()
+}
+
+fn palisade() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_palisade"));
+    c.env("USERPROFILE", fake_home())
+        .env("APPDATA", fake_home().join("AppData").join("Roaming"));
+    c
+}
+
+/// `palisade run --network on [extra] -- cmd /d /c <line>` in `ws`.
+fn sandboxed(ws: &Path, extra: &[&str], line: &str) -> Output {
+    let mut c = palisade();
+    c.arg("run")
+        .arg("--workspace")
+        .arg(ws)
+        .args(["--network", "on"])
+        .args(extra);
+    c.args(["--", "cmd", "/d", "/c", line])
+        .current_dir(ws)
+        .stdin(Stdio::null());
+    let out = c.output().unwrap();
+    let err = text(&out.stderr);
+    assert!(!err.contains("palisade:"), "palisade itself failed: {err}");
+    out
+}
+
+fn must_not_exist(p: &Path, what: &str) {
+    if p.exists() {
+        let _ = std::fs::remove_file(p);
+        panic!("{what}: {} was written from inside the sandbox", p.display());
+    }
+}
+
+#[test]
+fn writes_inside_the_workspace_work() {
+    let Some(_g) = on_real_windows("writes_inside_the_workspace_work") else {
+        return;
+    };
+    let ws = tempdir("palisade-enf-");
+    let out = sandboxed(
+        ws.path(),
+        &[],
+        "mkdir sub && echo x> sub\\f.txt && ren sub\\f.txt g.txt && echo y> h.txt && del h.txt && echo t> %TMP%\\t.txt",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(ws.path().join("sub").join("g.txt").exists());
+    assert!(!ws.path().join("h.txt").exists());
+}
+
+#[test]
+fn writes_outside_the_writable_roots_are_denied() {
+    let Some(_g) = on_real_windows("writes_outside_the_writable_roots_are_denied") else {
+        return;
+    };
+    let ws = tempdir("palisade-enf-");
+    let outside = tempdir("palisade-outside-");
+    std::fs::write(outside.path().join("existing.txt"), "original").unwrap();
+    let profile = PathBuf::from(std::env::var_os("USERPROFILE").unwrap());
+    let probe = profile.join(format!("palisade-probe-{}.txt", std::process::id()));
+    let line = format!(
+        "echo x> \"{o}\\new.txt\" & echo x>> \"{o}\\existing.txt\" & del \"{o}\\existing.txt\" & mkdir \"{o}\\dir\" & echo x> \"{p}\" & cd .. & rmdir /s /q \"{w}\"",
+        o = outside.path().display(),
+        p = probe.display(),
+        w = ws.path().display()
+    );
+    sandboxed(ws.path(), &[], &line);
+    must_not_exist(&outside.path().join("new.txt"), "a new file outside");
+    assert_eq!(
+        std::fs::read_to_string(outside.path().join("existing.txt")).unwrap(),
+        "original"
+    );
+    assert!(!outside.path().join("dir").exists(), "a folder was made outside");
+    must_not_exist(&probe, "a file in the profile");
+    assert!(ws.path().exists(), "the workspace itself was removed");
+}
+
+/// A workspace with a git directory (made by hand: no git needed).
+fn git_workspace() -> tempfile::TempDir {
+    let ws = tempdir("palisade-enf-git-");
+    let git = ws.path().join(".git");
+    std::fs::create_dir_all(git.join("hooks")).unwrap();
+    std::fs::create_dir_all(git.join("objects")).unwrap();
+    std::fs::write(git.join("config"), "[core]\n").unwrap();
+    std::fs::write(git.join("HEAD"), "ref: refs/heads/main\n").unwrap();
+    ws
+}
+
+#[test]
+fn protected_paths_stay_read_only() {
+    let Some(_g) = on_real_windows("protected_paths_stay_read_only") else {
+        return;
+    };
+    let ws = git_workspace();
+    let line = [
+        "echo x> .git\\hooks\\pre-commit",
+        "echo x>> .git\\config",
+        "echo x>> .GiT\\CONFIG",
+        "echo x> .git\\config:stream",
+        "echo x>> \".git\\config.\"",
+        "echo x>> \".git\\config \"",
+        "del /f .git\\config",
+        "ren .git\\config config.old",
+        "rmdir /s /q .git\\hooks",
+        "ren .git git-old",
+        "move .git git-moved",
+        "mkdir .vscode\\x",
+        "echo x> .vscode\\settings.json",
+        "echo x> .envrc\\y",
+        "mkdir .claude\\z",
+        "echo ok> .git\\objects\\written",
+    ]
+    .join(" & ");
+    sandboxed(ws.path(), &[], &line);
+    let git = ws.path().join(".git");
+    assert!(git.is_dir(), ".git was renamed or removed");
+    assert_eq!(
+        std::fs::read_to_string(git.join("config")).unwrap(),
+        "[core]\n",
+        ".git\\config was changed"
+    );
+    assert!(
+        std::fs::read(git.join("config:stream")).is_err(),
+        "an alternate data stream was added to .git\\config"
+    );
+    must_not_exist(&git.join("hooks").join("pre-commit"), "a hook");
+    assert!(git.join("hooks").is_dir(), ".git\\hooks was removed");
+    for p in [
+        ".vscode\\x",
+        ".vscode\\settings.json",
+        ".envrc\\y",
+        ".claude\\z",
+        "git-old",
+        "git-moved",
+    ] {
+        assert!(!ws.path().join(p).exists(), "{p} was created");
+    }
+    // The pinned .git stays writable inside.
+    assert!(
+        git.join("objects").join("written").exists(),
+        ".git\\objects should stay writable"
+    );
+}
+
+#[test]
+fn a_junction_pointing_outside_gives_no_write_access() {
+    let Some(_g) = on_real_windows("a_junction_pointing_outside_gives_no_write_access") else {
+        return;
+    };
+    let ws = tempdir("palisade-enf-junction-");
+    let outside = tempdir("palisade-outside-");
+    // Made before palisade first sees the workspace, so its grant is applied with the junction
+    // in place (the grant must not follow it).
+    let link = ws.path().join("link");
+    let st = Command::new("cmd")
+        .arg("/c")
+        .arg(format!(
+            "mklink /J \"{}\" \"{}\"",
+            link.display(),
+            outside.path().display()
+        ))
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "mklink /J failed: {}", text(&st.stderr));
+    sandboxed(ws.path(), &[], "echo x> link\\through.txt & mkdir link\\sub");
+    must_not_exist(&outside.path().join("through.txt"), "a file through the junction");
+    assert!(!outside.path().join("sub").exists(), "a folder through the junction");
+}
+
+#[test]
+fn child_processes_are_confined_too() {
+    let Some(_g) = on_real_windows("child_processes_are_confined_too") else {
+        return;
+    };
+    let ws = tempdir("palisade-enf-");
+    let outside = tempdir("palisade-outside-");
+    let line = format!(
+        "cmd /d /c \"echo x> \"{o}\\child.txt\"\" & start \"\" /wait /b cmd /d /c echo x^> \"{o}\\started.txt\"",
+        o = outside.path().display()
+    );
+    sandboxed(ws.path(), &[], &line);
+    must_not_exist(&outside.path().join("child.txt"), "a child's write");
+    must_not_exist(&outside.path().join("started.txt"), "a started process's write");
+}
+
+#[test]
+fn read_only_mode_writes_only_the_private_temporary_folder() {
+    let Some(_g) = on_real_windows("read_only_mode_writes_only_the_private_temporary_folder") else {
+        return;
+    };
+    let ws = tempdir("palisade-enf-ro-");
+    let out = sandboxed(
+        ws.path(),
+        &["--mode", "read-only"],
+        "echo x> ws.txt & echo t> %TMP%\\t.txt && type %TMP%\\t.txt",
+    );
+    must_not_exist(&ws.path().join("ws.txt"), "a workspace write in read-only mode");
+    assert!(
+        text(&out.stdout).contains('t'),
+        "the private temporary folder is not writable: {}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn a_folder_everyone_may_write_is_denied_to_the_sandbox() {
+    let Some(_g) = on_real_windows("a_folder_everyone_may_write_is_denied_to_the_sandbox") else {
+        return;
+    };
+    let ws = tempdir("palisade-enf-");
+    let open = tempdir("palisade-world-");
+    let st = Command::new("icacls")
+        .arg(open.path())
+        .args(["/grant", "*S-1-1-0:(OI)(CI)F"])
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "icacls failed: {}", text(&st.stdout));
+    // On PATH, so the audit looks at it.
+    let path = format!(
+        "{};{}",
+        open.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut c = palisade();
+    c.arg("run")
+        .arg("--workspace")
+        .arg(ws.path())
+        .args(["--network", "on", "--", "cmd", "/d", "/c"]);
+    c.arg(format!("echo x> \"{}\\planted.exe\"", open.path().display()))
+        .env("PATH", path)
+        .stdin(Stdio::null());
+    let out = c.output().unwrap();
+    assert!(!text(&out.stderr).contains("palisade:"), "{}", text(&out.stderr));
+    must_not_exist(
+        &open.path().join("planted.exe"),
+        "a program planted in a world-writable PATH folder",
+    );
+}
+
+#[test]
+fn the_token_keeps_no_privileges() {
+    let Some(_g) = on_real_windows("the_token_keeps_no_privileges") else {
+        return;
+    };
+    let ws = tempdir("palisade-enf-");
+    let out = sandboxed(ws.path(), &[], "whoami /priv");
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("SeChangeNotifyPrivilege"), "{stdout}");
+    for p in [
+        "SeShutdownPrivilege",
+        "SeUndockPrivilege",
+        "SeIncreaseWorkingSetPrivilege",
+        "SeTimeZonePrivilege",
+        "SeDebugPrivilege",
+    ] {
+        assert!(!stdout.contains(p), "{p} is still in the token:\n{stdout}");
+    }
+}
+
+#[test]
+fn the_process_tree_ends_with_the_command() {
+    let Some(_g) = on_real_windows("the_process_tree_ends_with_the_command") else {
+        return;
+    };
+    let ws = tempdir("palisade-enf-");
+    let marker = ws.path().join("late.txt");
+    sandboxed(
+        ws.path(),
+        &[],
+        "start \"\" /b cmd /d /c \"ping -n 4 127.0.0.1 >nul & echo late> late.txt\"",
+    );
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(6) {
+        assert!(!marker.exists(), "a background process outlived the command");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
