@@ -464,7 +464,11 @@ impl ChildInner {
             0 => Ok(()),
             SIGKILL => self.terminate_tree(SIGKILL),
             s if GRACEFUL.contains(&s) => {
-                if process::shares_console(self.pid) && process::ctrl_break(self.pid).is_ok() {
+                // Only while the command (its process group's leader) runs and shares this
+                // console: Ctrl+Break sent to a process group that does not exist reaches
+                // every process on the console, this one included.
+                let running = !process::wait(&self.process, Some(0))?;
+                if running && process::shares_console(self.pid) && process::ctrl_break(self.pid).is_ok() {
                     Ok(())
                 } else {
                     self.terminate_tree(s)
