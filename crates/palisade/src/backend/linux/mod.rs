@@ -395,6 +395,14 @@ impl Prepared {
         for p in &self.hidden_socket_dirs {
             ops.push(MountOp::Hide { path: cstring(p)? });
         }
+        if net {
+            // Sockets bound elsewhere (a folder under the home directory, say) are covered one
+            // by one: connecting needs no write access to their folder, so the read-only
+            // mount alone would not stop it.
+            for p in self.bound_unix_sockets() {
+                ops.push(MountOp::MaskFile { path: cstring(p)? });
+            }
+        }
         for (p, dir) in &self.deny_read {
             let path = cstring(p)?;
             ops.push(if *dir { MountOp::MaskDir { path } } else { MountOp::MaskFile { path } });
@@ -408,6 +416,41 @@ impl Prepared {
             mount_proc: pid,
             loopback_up: net,
         })
+    }
+
+    /// The host's bound pathname unix sockets (from /proc/net/unix, as the kernel lists them
+    /// now) that the sandbox would still see: outside the hidden folders, the private /tmp and
+    /// /dev, the deny-read masks and the writable roots.
+    fn bound_unix_sockets(&self) -> Vec<PathBuf> {
+        use std::os::unix::fs::FileTypeExt;
+        let table = std::fs::read_to_string("/proc/net/unix").unwrap_or_default();
+        let mut found: Vec<PathBuf> = table
+            .lines()
+            .skip(1)
+            .filter_map(|line| {
+                // Num RefCount Protocol Flags Type St Inode Path: the path is what follows the
+                // seventh field; abstract names start with '@', unnamed sockets have none.
+                let mut rest = line;
+                for _ in 0..7 {
+                    rest = rest.trim_start();
+                    rest = &rest[rest.find(' ').unwrap_or(rest.len())..];
+                }
+                let path = rest.trim_start();
+                // As bound, the path may run through a link (/var/run -> /run): mounts refuse
+                // links, so name the socket by where it really is.
+                path.starts_with('/').then(|| std::fs::canonicalize(path).ok()).flatten()
+            })
+            .filter(|p| {
+                let hidden = ["/tmp", "/dev"].iter().any(|d| p.starts_with(d))
+                    || self.hidden_socket_dirs.iter().any(|d| p.starts_with(d))
+                    || self.deny_read.iter().any(|(d, _)| p.starts_with(d))
+                    || self.write_roots.iter().any(|r| p.starts_with(r));
+                !hidden && std::fs::symlink_metadata(p).map(|m| m.file_type().is_socket()).unwrap_or(false)
+            })
+            .collect();
+        found.sort();
+        found.dedup();
+        found
     }
 
     fn setup_error(&self, step: u32, errno: i32, index: usize, program: &Path) -> Error {
