@@ -138,6 +138,41 @@ fn writes_outside_the_writable_roots_are_denied() {
     assert!(ws.path().exists(), "the workspace itself was removed");
 }
 
+/// Deleting needs `DELETE` on the file or `FILE_DELETE_CHILD` on its folder, and neither is in
+/// the file type's generic write mapping: whether the write restriction covers them is exactly
+/// what this checks (a folder the user has full control of grants both, as `%TEMP%` and the
+/// profile's folders do).
+#[test]
+fn deletes_outside_the_writable_roots_are_denied() {
+    let Some(_g) = on_real_windows("deletes_outside_the_writable_roots_are_denied") else {
+        return;
+    };
+    let ws = tempdir("palisade-enf-");
+    let outside = tempdir("palisade-outside-");
+    let tree = outside.path().join("tree");
+    std::fs::create_dir_all(tree.join("sub")).unwrap();
+    std::fs::write(tree.join("sub").join("leaf.txt"), "leaf").unwrap();
+    std::fs::write(outside.path().join("file.txt"), "file").unwrap();
+    let profile = PathBuf::from(std::env::var_os("USERPROFILE").unwrap());
+    let probe = profile.join(format!("palisade-delete-probe-{}.txt", std::process::id()));
+    std::fs::write(&probe, "keep me").unwrap();
+    let line = format!(
+        "del /f /q \"{o}\\file.txt\" & rmdir /s /q \"{t}\" & del /f /q \"{p}\"",
+        o = outside.path().display(),
+        t = tree.display(),
+        p = probe.display()
+    );
+    sandboxed(ws.path(), &[], &line);
+    let probe_left = probe.exists();
+    let _ = std::fs::remove_file(&probe);
+    assert!(probe_left, "a file in the profile was deleted from inside the sandbox");
+    assert!(outside.path().join("file.txt").exists(), "a file outside was deleted");
+    assert!(
+        tree.join("sub").join("leaf.txt").exists(),
+        "a tree outside was deleted bottom-up"
+    );
+}
+
 /// A workspace with a git directory (made by hand: no git needed).
 fn git_workspace() -> tempfile::TempDir {
     let ws = tempdir("palisade-enf-git-");
