@@ -111,7 +111,8 @@ pub fn main() {
         }
     };
     if args.ns_cost {
-        std::process::exit(nscost::main(args.iterations, args.json));
+        let _ballast = ballast(args.parent_rss_mib);
+        std::process::exit(nscost::main(args.iterations, args.json, args.parent_rss_mib));
     }
     match bench(&args) {
         Ok(()) => {}

@@ -20,6 +20,10 @@ struct FlagSet {
     needs_root: bool,
 }
 
+/// Shares the caller's memory and suspends it until the child exits or execs (posix_spawn's
+/// way): no page tables to copy, whatever the caller's size.
+const VFORK: libc::c_ulong = (libc::CLONE_VM | libc::CLONE_VFORK) as libc::c_ulong;
+
 const SETS: &[FlagSet] = &[
     FlagSet { name: "fork (no flags)", flags: 0, needs_root: false },
     FlagSet { name: "NEWUSER", flags: U, needs_root: false },
@@ -31,10 +35,37 @@ const SETS: &[FlagSet] = &[
     FlagSet { name: "NEWUSER|NEWNET", flags: U | N, needs_root: false },
     FlagSet { name: "NEWUSER|NEWNS|NEWPID", flags: U | M | P, needs_root: false },
     FlagSet { name: "NEWUSER|NEWNS|NEWPID|NEWNET", flags: U | M | P | N, needs_root: false },
+    FlagSet { name: "vfork-style (VM|VFORK)", flags: VFORK, needs_root: false },
+    FlagSet { name: "VM|VFORK + all four", flags: VFORK | U | M | P | N, needs_root: false },
 ];
+
+extern "C" fn exit_at_once(_: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: ends the child (its own thread group) immediately.
+    unsafe { libc::_exit(0) }
+}
+
+/// The child's stack for vfork-style clones (the child shares our memory).
+static mut STACK: [u128; 4096] = [0; 4096];
 
 /// One clone + wait; returns (time in clone, time from before clone to after waitpid).
 fn once(flags: libc::c_ulong) -> Result<(Duration, Duration), i32> {
+    if flags & VFORK != 0 {
+        let t0 = Instant::now();
+        // SAFETY: the child runs exit_at_once on its own stack and touches nothing else; with
+        // CLONE_VFORK we are suspended until it has exited, so the stack is never shared.
+        let pid = unsafe {
+            let top = std::ptr::addr_of_mut!(STACK).cast::<u8>().add(std::mem::size_of::<[u128; 4096]>());
+            libc::clone(exit_at_once, top.cast(), (flags | libc::SIGCHLD as libc::c_ulong) as libc::c_int, std::ptr::null_mut())
+        };
+        let t1 = t0.elapsed();
+        if pid < 0 {
+            return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
+        }
+        let mut status = 0;
+        // SAFETY: waits for the child just made.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        return Ok((t1, t0.elapsed()));
+    }
     let t0 = Instant::now();
     // SAFETY: a fork-style clone (no CLONE_VM); the child only calls exit_group, which is
     // async-signal-safe and touches no memory.
@@ -56,7 +87,7 @@ fn once(flags: libc::c_ulong) -> Result<(Duration, Duration), i32> {
     Ok((t1, t0.elapsed()))
 }
 
-pub fn main(iterations: usize, json: bool) -> i32 {
+pub fn main(iterations: usize, json: bool, parent_rss_mib: usize) -> i32 {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
     let iterations = iterations.clamp(20, 5000);
@@ -100,9 +131,10 @@ pub fn main(iterations: usize, json: bool) -> i32 {
     let mut out: Box<dyn std::io::Write> = if json { Box::new(std::io::stderr()) } else { Box::new(std::io::stdout()) };
     let _ = writeln!(
         out,
-        "clone() + waitpid() of a child that exits at once, by namespace flags ({} runs each, {}; {mounts} mounts in the table the mount namespace copies)",
+        "clone() + waitpid() of a child that exits at once, by namespace flags ({} runs each, {}; {mounts} mounts in the table the mount namespace copies{})",
         per_round * rounds,
-        if root { "root" } else { "unprivileged" }
+        if root { "root" } else { "unprivileged" },
+        if parent_rss_mib > 0 { format!("; parent holds {parent_rss_mib} MiB") } else { String::new() }
     );
     let _ = writeln!(
         out,

@@ -804,13 +804,10 @@ pub fn main(scratch: &Scratch, iterations: usize, json: bool) -> Result<(), Stri
     }
     let tmp_root = scratch.root.join("private-tmp");
     for d in ["tmp", "shm"] {
-        mkdir_mode(&tmp_root.join(d), 0o1777).or_else(|_| {
-            std::fs::create_dir_all(tmp_root.join(d))?;
-            mkdir_mode(&tmp_root.join(d), 0o1777).or(Ok::<(), std::io::Error>(()))
-        })
-        .map_err(|e| e.to_string())?;
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(tmp_root.join(d), std::fs::Permissions::from_mode(0o1777)).map_err(|e| e.to_string())?;
+        let dir = tmp_root.join(d);
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777)).map_err(|e| e.to_string())?;
     }
     // SAFETY: an anonymous shared mapping of one page, unmapped at the end.
     let page = unsafe {
