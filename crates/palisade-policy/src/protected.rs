@@ -64,6 +64,14 @@ pub const DEFAULT_PATTERNS: &[&str] = &[
     ".git/info/attributes",
     ".git/modules/*/config",
     ".git/modules/*/hooks",
+    // Git follows `commondir` to find config and hooks: rewriting it redirects them.
+    ".git/commondir",
+    ".git/modules/*/commondir",
+    ".git/worktrees/*/commondir",
+    ".git/worktrees/*/config.worktree",
+    // A `HEAD` at the root would let the root pass for a bare repository (with a planted
+    // `config`) once `.git` is broken; the placeholder keeps it from being one.
+    "HEAD",
     ".palisade",
     ".codex",
     ".agents",
@@ -76,7 +84,7 @@ pub const DEFAULT_PATTERNS: &[&str] = &[
 
 /// Final pattern components without an extension that are nevertheless files (see
 /// [`final_component_is_file`]).
-pub const FILE_NAMES: &[&str] = &["config", "attributes", ".envrc"];
+pub const FILE_NAMES: &[&str] = &["config", "attributes", ".envrc", "commondir", "HEAD"];
 
 /// What kind of thing is at a path (without following a final symlink).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -660,6 +668,7 @@ mod tests {
         vec![
             ph_file("/w/.envrc"),
             ph_file("/w/.mcp.json"),
+            ph_file("/w/HEAD"),
             ph_dir("/w/.agents"),
             ph_dir("/w/.claude"),
             ph_dir("/w/.codex"),
@@ -721,6 +730,8 @@ mod tests {
             pin("/w/.git/info"),
             ro("/w/.git/info/attributes"),
             ph_dir("/w/.git/modules"),
+            ph_file("/w/.git/commondir"),
+            ph_dir("/w/.git/worktrees"),
         ];
         want.extend(non_git_placeholders().into_iter().filter(|a| !matches!(a.path().to_str(), Some("/w/.envrc" | "/w/.vscode"))));
         assert_eq!(got, sorted(want));

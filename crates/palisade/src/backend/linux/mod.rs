@@ -247,11 +247,8 @@ impl Prepared {
                     .map_err(|e| Error::Io { context: "locking the workspace's placeholder record".into(), source: e })?;
                 let actions = self.protected_actions()?;
                 for a in &actions {
-                    // Always a directory, even where a file is expected: git does not list empty
-                    // directories, so a placeholder never shows up as an untracked file that a
-                    // command could commit, and creating a file by that name fails all the same.
                     if let Action::Placeholder { path, .. } = a {
-                        workspace_lock.create_placeholder(path, true).map_err(|e| Error::Io {
+                        workspace_lock.create_placeholder(path).map_err(|e| Error::Io {
                             context: format!("creating a placeholder for protected path {}", path.display()),
                             source: e,
                         })?;

@@ -15,6 +15,13 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+/// Placeholders are empty directories (git ignores those, so none shows up as a file a command
+/// could commit), except where git reads a file whatever it is: a `commondir` placeholder is a
+/// file naming the git directory itself ("."), which git treats as no redirection at all.
+pub fn placeholder_file_content(path: &Path) -> Option<&'static [u8]> {
+    (path.file_name()? == "commondir").then_some(b".\n".as_slice())
+}
+
 pub struct WorkspaceLock {
     lock: File,
     record: PathBuf,
@@ -73,11 +80,15 @@ impl WorkspaceLock {
 
     /// Creates the placeholder and records it (under the shared lock; appends are atomic lines).
     /// Something that appeared in the meantime is left alone and not recorded.
-    pub fn create_placeholder(&self, path: &Path, dir: bool) -> io::Result<()> {
-        let created = if dir {
-            fs::DirBuilder::new().mode(0o755).create(path)
-        } else {
-            OpenOptions::new().write(true).create_new(true).mode(0o644).open(path).map(drop)
+    pub fn create_placeholder(&self, path: &Path) -> io::Result<()> {
+        let created = match placeholder_file_content(path) {
+            None => fs::DirBuilder::new().mode(0o755).create(path),
+            Some(content) => OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o644)
+                .open(path)
+                .and_then(|mut f| f.write_all(content)),
         };
         match created {
             Ok(()) => {
@@ -110,7 +121,7 @@ impl WorkspaceLock {
                 Ok(m) if m.is_dir() => {
                     let _ = fs::remove_dir(p); // fails (and keeps it) unless empty
                 }
-                Ok(m) if m.is_file() && m.len() == 0 => {
+                Ok(m) if m.is_file() && fs::read(p).ok().as_deref() == placeholder_file_content(p) => {
                     let _ = fs::remove_file(p);
                 }
                 _ => {}
