@@ -190,12 +190,12 @@ fn tmpdir_contents_are_removed_after_the_run() {
     let mut line = String::new();
     BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "ready");
-    // Where is it on the host? In <temp dir>/palisade-*/tmp/.
+    // Where is it on the host? In <base>/palisade-*/tmp/, the base being /dev/shm (a tmpfs)
+    // where there is one, else the temporary directory.
     let find = || -> Vec<std::path::PathBuf> {
-        fs::read_dir(std::env::temp_dir())
-            .into_iter()
-            .flatten()
-            .flatten()
+        [std::path::PathBuf::from("/dev/shm"), std::env::temp_dir()]
+            .iter()
+            .flat_map(|base| fs::read_dir(base).into_iter().flatten().flatten())
             .map(|e| e.path())
             .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("palisade-")))
             .map(|p| p.join("tmp").join(&name))

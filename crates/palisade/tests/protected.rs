@@ -44,6 +44,33 @@ fn assert_host_git_intact(fx: &Fixture, head_before: &str, o: &std::process::Out
     }
 }
 
+/// The security property when a command wrecks `.git`'s unprotected contents (objects, refs,
+/// HEAD: data inside the writable workspace, which the command may delete like any file): the
+/// host's git must not end up reading configuration or hooks the command planted. It may fail
+/// ("not a git repository"), but it must not treat the workspace itself as a repository, nor see
+/// an injected key.
+fn assert_no_git_takeover(fx: &Fixture, o: &std::process::Output) {
+    let git_dir = fx.git(&["rev-parse", "--absolute-git-dir"]);
+    let dir = stdout(&git_dir).trim().to_string();
+    // Empty (no repository), the workspace's own .git, or a repository above the workspace
+    // (the host's, found by git's upward search) are all fine; the workspace or anything else
+    // inside it would be the command's.
+    assert!(
+        dir.is_empty() || dir == s(&fx.ws.join(".git")) || !Path::new(&dir).starts_with(&fx.ws),
+        "SANDBOX ESCAPE: the host's git now uses {dir:?} as the repository of the workspace\nrun: {}",
+        show(o)
+    );
+    for key in ["palisade.injected", "core.hooksPath", "core.fsmonitor"] {
+        let v = fx.git(&["config", "--get", key]);
+        assert!(
+            stdout(&v).trim().is_empty(),
+            "SANDBOX ESCAPE: the host's git now sees {key} = {:?}\nrun: {}",
+            stdout(&v).trim(),
+            show(o)
+        );
+    }
+}
+
 #[test]
 fn cannot_create_a_git_hook() {
     let fx = repo();
@@ -122,7 +149,8 @@ fn rm_rf_git_leaves_the_repository_intact() {
     assert!(fx.ws.join(".git").is_dir(), "SANDBOX ESCAPE: .git is gone on the host\nrun: {}", show(&o));
     hooks.assert_unchanged("rm -rf .git (hooks)", &o);
     assert_eq!(fs::read(fx.ws.join(".git/config")).unwrap(), config, "SANDBOX ESCAPE: .git/config changed\nrun: {}", show(&o));
-    assert_host_git_intact(&fx, &head, &o);
+    let _ = head; // objects, refs and HEAD are workspace data the command may delete
+    assert_no_git_takeover(&fx, &o);
 }
 
 /// `ln .git/config elsewhere` then write through the link: must not change .git/config.
@@ -269,7 +297,8 @@ fn cannot_plant_an_implicit_bare_repository() {
         fx.git_env_script_prefix()
     ));
     assert!(stdout(&o).contains("done"), "{}", show(&o));
-    assert_host_git_intact(&fx, &head, &o);
+    let _ = head;
+    assert_no_git_takeover(&fx, &o);
 }
 
 /// Protected paths do not get in the way of ordinary git work: add, commit, branch, checkout;
@@ -299,11 +328,19 @@ fn submodule_git_dir_config_and_hooks_are_protected() {
     let sub = fx.ws.join(".git/modules/lib");
     fs::create_dir_all(sub.join("hooks")).unwrap();
     fs::write(sub.join("config"), "[core]\n\tbare = false\n").unwrap();
-    let before = Snapshot::take(&sub);
+    // The submodule's git directory itself may get a `commondir` placeholder while the sandbox
+    // runs (its mtime changes); what must not change is its config and hooks, and it must stay
+    // where it is.
+    let config = Snapshot::take(&sub.join("config"));
+    let hooks = Snapshot::take(&sub.join("hooks"));
     let o = fx.sh(
         r#"printf '[palisade]\n\tinjected = yes\n' >> .git/modules/lib/config; echo x > .git/modules/lib/hooks/pre-commit;
+           printf '../evil\n' > .git/modules/lib/commondir;
            mv .git/modules/lib .git/modules/lib2; echo done"#,
     );
     assert!(stdout(&o).contains("done"), "{}", show(&o));
-    before.assert_unchanged(".git/modules/lib", &o);
+    config.assert_unchanged(".git/modules/lib/config", &o);
+    hooks.assert_unchanged(".git/modules/lib/hooks", &o);
+    assert!(!fx.ws.join(".git/modules/lib2").exists(), "SANDBOX ESCAPE: the submodule's git dir was renamed\nrun: {}", show(&o));
+    assert!(!sub.join("commondir").exists(), "SANDBOX ESCAPE: a commondir redirect was planted\nrun: {}", show(&o));
 }

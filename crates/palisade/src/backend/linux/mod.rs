@@ -55,6 +55,9 @@ pub struct Prepared {
     egid: u32,
     last_capability: u32,
     enforcement: Enforcement,
+    /// The workspace's shared lock and placeholder record, taken at the first command and
+    /// released (removing the placeholders if this is the last sandbox there) on drop.
+    workspace_lock: std::sync::Mutex<Option<placeholders::WorkspaceLock>>,
 }
 
 fn cstring(p: impl AsRef<OsStr>) -> Result<CString, Error> {
@@ -196,6 +199,7 @@ impl Prepared {
             last_capability: sys::last_capability(),
             enforcement,
             policy,
+            workspace_lock: std::sync::Mutex::new(None),
         })
     }
 
@@ -207,22 +211,33 @@ impl Prepared {
         &self.policy
     }
 
-    /// The actions that keep protected paths read-only, for every writable root.
+    /// The actions that keep protected paths read-only, for every writable root, with the
+    /// placeholders they need created (and recorded) on the host.
     fn protected_actions(&self) -> Result<Vec<Action>, Error> {
+        let mut guard = self.workspace_lock.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.is_none() {
+            *guard = Some(placeholders::WorkspaceLock::acquire(&self.policy.workspace).map_err(|e| Error::Io {
+                context: "locking the workspace's placeholder record".into(),
+                source: e,
+            })?);
+        }
+        let lock = guard.as_mut().expect("just set");
         let mut actions = Vec::new();
         for root in &self.write_roots {
-            let acts = protected::resolve(root, &self.policy.protected_paths, &protected::RealFs)
+            let acts = protected::resolve(root, &self.policy.protected_paths, &lock.view())
                 .map_err(|e| Error::InvalidInput(e.to_string()))?;
             // Git indirection can point outside: only what lies in a writable root needs a
             // mount (everything else is read-only already).
-            actions.extend(acts.into_iter().filter(|a| {
-                let p = match a {
-                    Action::Pin(p) | Action::ReadOnly(p) => p,
-                    Action::Placeholder { path, .. } => path,
-                };
-                self.write_roots.iter().any(|r| protected::within(p, r))
-            }));
+            actions.extend(acts.into_iter().filter(|a| self.write_roots.iter().any(|r| protected::within(a.path(), r))));
         }
+        let missing = actions.iter().filter_map(|a| match a {
+            Action::Placeholder { path, .. } => Some(path.as_path()),
+            _ => None,
+        });
+        lock.create_placeholders(missing).map_err(|e| Error::Io {
+            context: "creating a placeholder for a missing protected path".into(),
+            source: e,
+        })?;
         Ok(actions)
     }
 
@@ -240,21 +255,9 @@ impl Prepared {
         }
         env.push(("PALISADE_SANDBOX".into(), "1".into()));
 
-        let mut lock = None;
         let namespaces = match self.strategy {
             Strategy::Namespaces { pid, net } => {
-                let workspace_lock = placeholders::WorkspaceLock::acquire(&self.policy.workspace)
-                    .map_err(|e| Error::Io { context: "locking the workspace's placeholder record".into(), source: e })?;
                 let actions = self.protected_actions()?;
-                for a in &actions {
-                    if let Action::Placeholder { path, .. } = a {
-                        workspace_lock.create_placeholder(path).map_err(|e| Error::Io {
-                            context: format!("creating a placeholder for protected path {}", path.display()),
-                            source: e,
-                        })?;
-                    }
-                }
-                lock = Some(workspace_lock);
                 Some(self.namespace_plan(&actions, &tmp, pid, net)?)
             }
             _ => None,
@@ -352,7 +355,6 @@ impl Prepared {
             status: None,
             contain_orphans: self.strategy == Strategy::LandlockOnly && !self.policy.keep_processes,
             tmp: Some(tmp),
-            lock,
             stdin: stdin.map(File::from),
             stdout: stdout.map(File::from),
             stderr: stderr.map(File::from),
@@ -558,7 +560,10 @@ struct PrivateTmp {
 
 impl PrivateTmp {
     fn create() -> Result<PrivateTmp, Error> {
-        let base = std::env::temp_dir();
+        // On a tmpfs when there is one (creating and removing it costs a fifth of what it
+        // does on a journaling filesystem, and the sandbox's /tmp is then memory-backed like
+        // bubblewrap's --tmpfs), else in the usual temporary folder.
+        let base = if is_tmpfs(Path::new("/dev/shm")) { PathBuf::from("/dev/shm") } else { std::env::temp_dir() };
         let err = |e| Error::Io { context: format!("creating the private temporary directory in {}", base.display()), source: e };
         let mut rnd = [0u8; 8];
         // SAFETY: getrandom writes at most rnd.len() bytes into rnd.
@@ -578,6 +583,16 @@ impl PrivateTmp {
     fn shm_dir(&self) -> PathBuf {
         self.dir.join("shm")
     }
+}
+
+fn is_tmpfs(p: &Path) -> bool {
+    const TMPFS_MAGIC: libc::c_long = 0x0102_1994;
+    let Ok(c) = CString::new(p.as_os_str().as_bytes()) else { return false };
+    // SAFETY: statfs fills the zeroed buffer we own; the path is NUL-terminated.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::statfs(c.as_ptr(), &mut st) } == 0;
+    // Writable by us (it is world-writable and sticky on every distribution that has it).
+    ok && st.f_type as libc::c_long == TMPFS_MAGIC && unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } == 0
 }
 
 impl Drop for PrivateTmp {
@@ -625,7 +640,6 @@ pub struct ChildInner {
     status_pipe: Option<OwnedFd>,
     status: Option<ExitStatus>,
     tmp: Option<PrivateTmp>,
-    lock: Option<placeholders::WorkspaceLock>,
     pub stdin: Option<File>,
     pub stdout: Option<File>,
     pub stderr: Option<File>,
@@ -664,9 +678,6 @@ impl ChildInner {
             kill_orphaned_descendants();
         }
         self.tmp.take();
-        if let Some(lock) = self.lock.take() {
-            lock.release();
-        }
         st
     }
 
@@ -693,14 +704,13 @@ impl ChildInner {
 impl Drop for ChildInner {
     fn drop(&mut self) {
         // Like std::process::Child, dropping does not wait; but the private temporary
-        // directory and the placeholders must not outlive a command still running, so they
-        // are only cleaned up once it has ended.
+        // directory must not vanish under a command still running, so it is only removed once
+        // the command has ended.
         if self.status.is_none() {
             if let Ok(Some(raw)) = sys::wait_pid(self.pid, true) {
                 self.finish(raw);
             } else {
                 std::mem::forget(self.tmp.take());
-                std::mem::forget(self.lock.take());
             }
         }
     }

@@ -1,14 +1,24 @@
 //! Placeholders for protected paths that do not exist yet.
 //!
-//! A mount can only cover something that exists, so before a command starts Palisade creates an
-//! empty file or directory where a missing protected path would go and binds it read-only inside
-//! the sandbox. Afterwards the placeholders are removed again, but only by the last sandbox still
-//! using that workspace: removing a mount point from outside detaches the mount in every
-//! namespace, which would lift the protection of a sandbox that is still running. Each run holds a
+//! A mount can only cover something that exists, so Palisade creates an empty directory where a
+//! missing protected path would go (a file for `commondir`, see [`placeholder_file_content`])
+//! and binds it read-only inside the sandbox. Placeholders live as long as the [`Sandbox`]
+//! (the library creates them at its first command and removes them when it is dropped; the CLI,
+//! one command per process, around that command), but only the last sandbox using a workspace
+//! removes them: removing a mount point from outside detaches the mount in every namespace,
+//! which would lift the protection of a sandbox that is still running. Each sandbox holds a
 //! shared lock on the workspace's lock file; whoever gets the exclusive lock at the end removes
-//! the placeholders listed in the record (if they are still empty) and clears it, which also
+//! the recorded placeholders (if they are still as created) and clears the record, which also
 //! recovers from a run that was killed before it could clean up.
+//!
+//! While placeholders exist, [`PlaceholderAwareFs`] reports them as missing to the protected-path
+//! resolution, so that a sandbox never mistakes another sandbox's placeholder directory for a
+//! real (pinned, writable) one.
+//!
+//! [`Sandbox`]: crate::Sandbox
 
+use palisade_policy::protected::{FsView, Kind, RealFs};
+use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
@@ -22,9 +32,23 @@ pub fn placeholder_file_content(path: &Path) -> Option<&'static [u8]> {
     (path.file_name()? == "commondir").then_some(b".\n".as_slice())
 }
 
+/// Whether `path` is still exactly as a placeholder was created (an empty directory, or a file
+/// with the placeholder content).
+fn still_placeholder(path: &Path) -> bool {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => fs::read_dir(path).map(|mut d| d.next().is_none()).unwrap_or(false),
+        Ok(m) if m.is_file() => {
+            placeholder_file_content(path).is_some_and(|c| fs::read(path).ok().as_deref() == Some(c))
+        }
+        _ => false,
+    }
+}
+
 pub struct WorkspaceLock {
     lock: File,
     record: PathBuf,
+    /// Every placeholder recorded for this workspace (by any sandbox, live or crashed).
+    known: BTreeSet<PathBuf>,
 }
 
 fn flock(f: &File, op: libc::c_int) -> io::Result<()> {
@@ -69,64 +93,106 @@ fn key(workspace: &Path) -> String {
 }
 
 impl WorkspaceLock {
-    /// Takes the shared lock for a run in `workspace`.
+    /// Takes the shared lock for a sandbox in `workspace` and reads the record.
     pub fn acquire(workspace: &Path) -> io::Result<WorkspaceLock> {
         let dir = state_dir()?;
         let k = key(workspace);
-        let lock = OpenOptions::new().create(true).read(true).write(true).mode(0o600).open(dir.join(format!("{k}.lock")))?;
+        let lock =
+            OpenOptions::new().create(true).read(true).write(true).mode(0o600).open(dir.join(format!("{k}.lock")))?;
         flock(&lock, libc::LOCK_SH)?;
-        Ok(WorkspaceLock { lock, record: dir.join(format!("{k}.placeholders")) })
+        let mut w = WorkspaceLock { lock, record: dir.join(format!("{k}.placeholders")), known: BTreeSet::new() };
+        w.reload();
+        Ok(w)
     }
 
-    /// Creates the placeholder and records it (under the shared lock; appends are atomic lines).
-    /// Something that appeared in the meantime is left alone and not recorded.
-    pub fn create_placeholder(&self, path: &Path) -> io::Result<()> {
-        let created = match placeholder_file_content(path) {
-            None => fs::DirBuilder::new().mode(0o755).create(path),
-            Some(content) => OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o644)
-                .open(path)
-                .and_then(|mut f| f.write_all(content)),
-        };
-        match created {
-            Ok(()) => {
-                let mut rec = OpenOptions::new().create(true).append(true).mode(0o600).open(&self.record)?;
-                writeln!(rec, "{}", path.display())
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-            Err(e) => Err(e),
+    fn reload(&mut self) {
+        let mut text = String::new();
+        if File::open(&self.record).and_then(|mut f| f.read_to_string(&mut text)).is_ok() {
+            self.known.extend(text.lines().map(PathBuf::from));
         }
     }
 
-    /// Ends this run: if no other run holds the workspace, removes the recorded placeholders
-    /// that are still empty.
-    pub fn release(self) {
+    /// A filesystem view for protected-path resolution in which recorded placeholders that are
+    /// still as created count as missing.
+    pub fn view(&self) -> PlaceholderAwareFs<'_> {
+        PlaceholderAwareFs { known: &self.known }
+    }
+
+    /// Creates the missing placeholders and records them in one append (atomic under the
+    /// shared lock). A placeholder that is already there is reused; something else that
+    /// appeared in the meantime is left alone and not recorded.
+    pub fn create_placeholders<'a>(&mut self, paths: impl IntoIterator<Item = &'a Path>) -> io::Result<()> {
+        let mut new = String::new();
+        for path in paths {
+            if self.known.contains(path) && still_placeholder(path) {
+                continue;
+            }
+            let created = match placeholder_file_content(path) {
+                None => fs::DirBuilder::new().mode(0o755).create(path),
+                Some(content) => OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o644)
+                    .open(path)
+                    .and_then(|mut f| f.write_all(content)),
+            };
+            match created {
+                Ok(()) => {
+                    new.push_str(&path.display().to_string());
+                    new.push('\n');
+                    self.known.insert(path.to_path_buf());
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+            }
+        }
+        if !new.is_empty() {
+            OpenOptions::new().create(true).append(true).mode(0o600).open(&self.record)?.write_all(new.as_bytes())?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for WorkspaceLock {
+    /// Ends this sandbox's use of the workspace: if no other sandbox holds it, removes the
+    /// recorded placeholders that are still as created.
+    fn drop(&mut self) {
         let _ = flock(&self.lock, libc::LOCK_UN);
         if flock(&self.lock, libc::LOCK_EX | libc::LOCK_NB).is_err() {
             return; // another sandbox is still running here; the last one cleans up
         }
-        let mut text = String::new();
-        if File::open(&self.record).and_then(|mut f| f.read_to_string(&mut text)).is_err() {
-            return;
-        }
+        self.reload();
         // Deepest first, so a placeholder directory is empty when its own turn comes.
-        let mut paths: Vec<&str> = text.lines().collect();
-        paths.sort_by_key(|p| std::cmp::Reverse(p.len()));
-        paths.dedup();
+        let mut paths: Vec<&PathBuf> = self.known.iter().collect();
+        paths.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
         for p in paths {
-            let p = Path::new(p);
-            match fs::symlink_metadata(p) {
-                Ok(m) if m.is_dir() => {
-                    let _ = fs::remove_dir(p); // fails (and keeps it) unless empty
-                }
-                Ok(m) if m.is_file() && fs::read(p).ok().as_deref() == placeholder_file_content(p) => {
-                    let _ = fs::remove_file(p);
-                }
-                _ => {}
+            if still_placeholder(p) {
+                let _ = if p.is_dir() { fs::remove_dir(p) } else { fs::remove_file(p) };
             }
         }
         let _ = fs::remove_file(&self.record);
+    }
+}
+
+/// [`RealFs`], except that recorded placeholders still as created are reported missing.
+pub struct PlaceholderAwareFs<'a> {
+    known: &'a BTreeSet<PathBuf>,
+}
+
+impl FsView for PlaceholderAwareFs<'_> {
+    fn kind(&self, path: &Path) -> Kind {
+        if self.known.contains(path) && still_placeholder(path) {
+            return Kind::Missing;
+        }
+        RealFs.kind(path)
+    }
+    fn list_dir(&self, path: &Path) -> Vec<String> {
+        RealFs.list_dir(path)
+    }
+    fn read_small(&self, path: &Path) -> Option<String> {
+        RealFs.read_small(path)
+    }
+    fn canonicalize(&self, path: &Path) -> Option<PathBuf> {
+        RealFs.canonicalize(path)
     }
 }
