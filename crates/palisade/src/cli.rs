@@ -360,19 +360,25 @@ mod palisade_setup {
 mod signals {
     #[cfg(target_os = "linux")]
     pub struct Forwarder {
-        target: std::sync::Arc<std::sync::atomic::AtomicI32>,
+        /// The command's pid once it runs, and a signal that arrived before it did.
+        state: std::sync::Arc<std::sync::Mutex<(i32, Option<i32>)>>,
     }
 
     #[cfg(target_os = "linux")]
     const FORWARDED: &[libc::c_int] = &[libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2];
 
     #[cfg(target_os = "linux")]
+    fn send(pid: i32, sig: i32) {
+        // SAFETY: kill has no memory effects.
+        unsafe { libc::kill(pid, sig) };
+    }
+
+    #[cfg(target_os = "linux")]
     impl Forwarder {
         /// Blocks the forwarded signals in this thread (the command's own mask is reset before
         /// it execs) and starts a thread that waits for them.
         pub fn install() -> Forwarder {
-            use std::sync::atomic::Ordering;
-            let target = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(0));
+            let state = std::sync::Arc::new(std::sync::Mutex::new((0, None)));
             // SAFETY: sigset_t is plain data initialised by sigemptyset/sigaddset.
             let set = unsafe {
                 let mut s: libc::sigset_t = std::mem::zeroed();
@@ -383,7 +389,7 @@ mod signals {
                 libc::pthread_sigmask(libc::SIG_BLOCK, &s, std::ptr::null_mut());
                 s
             };
-            let t = target.clone();
+            let shared = state.clone();
             std::thread::spawn(move || loop {
                 // SAFETY: info is written by the kernel; set is initialised.
                 let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
@@ -391,19 +397,26 @@ mod signals {
                 if sig <= 0 {
                     continue;
                 }
-                let pid = t.load(Ordering::SeqCst);
-                // A signal the terminal generated already reached the command through the
-                // process group; only pass on those another process sent to palisade.
-                if pid > 0 && info.si_code != libc::SI_KERNEL {
-                    // SAFETY: kill has no memory effects.
-                    unsafe { libc::kill(pid, sig) };
+                let mut st = shared.lock().unwrap_or_else(|e| e.into_inner());
+                if st.0 == 0 {
+                    // Not started yet (the terminal could not have reached it either): keep the
+                    // signal for the moment it starts rather than lose it.
+                    st.1 = Some(sig);
+                } else if info.si_code != libc::SI_KERNEL {
+                    // A signal the terminal generated already reached the command through the
+                    // process group; only pass on those another process sent to palisade.
+                    send(st.0, sig);
                 }
             });
-            Forwarder { target }
+            Forwarder { state }
         }
 
         pub fn forward_to(&self, pid: u32) {
-            self.target.store(pid as i32, std::sync::atomic::Ordering::SeqCst);
+            let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            st.0 = pid as i32;
+            if let Some(sig) = st.1.take() {
+                send(st.0, sig);
+            }
         }
     }
 

@@ -144,6 +144,8 @@ pub struct ChildPlan {
     pub status_fd: RawFd,
     /// Descriptors the child must close right away (the parent's ends of pipes).
     pub close_fds: Vec<RawFd>,
+    /// The stack init starts the command on (it shares init's memory until exec).
+    pub command_stack: Vec<u8>,
 }
 
 /// Signals that the init process forwards to the command when another process sends them.
@@ -431,12 +433,14 @@ fn run_init(plan: &mut ChildPlan) -> Result<Never, Failure> {
     let mut signals = sys::sigset_of(FORWARDED_SIGNALS);
     // SAFETY: adds a valid signal number to an initialised set.
     unsafe { libc::sigaddset(&mut signals, libc::SIGCHLD) };
-    let old_mask = sys::block_signals(&signals);
-    let command = sys::fork_process().map_err(at(Step::StartCommand, 0))?;
-    if command == 0 {
-        sys::set_signal_mask(&old_mask);
-        exec_command(plan)?;
-    }
+    sys::block_signals(&signals);
+    // The command shares init's memory until it execs (init waits meanwhile): no copy of the
+    // address space, which is the embedding program's.
+    let arg = plan as *mut ChildPlan as *mut libc::c_void;
+    // SAFETY: start_command only sets up stdio and execs (or reports and _exits); it reads the
+    // plan and writes nothing init relies on.
+    let command = unsafe { sys::spawn_sharing_memory(&mut plan.command_stack, start_command, arg) }
+        .map_err(at(Step::StartCommand, 0))?;
     sys::close(plan.error_fd);
     for fd in plan.stdio.iter().filter_map(|s| match s {
         StdioFd::Fd(fd) => Some(*fd),
@@ -459,6 +463,14 @@ fn run_init(plan: &mut ChildPlan) -> Result<Never, Failure> {
             let _ = sys::kill(command, sig);
         }
     }
+}
+
+extern "C" fn start_command(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: arg is the init's ChildPlan, alive (init is suspended) until this execs or exits.
+    let plan = unsafe { &*(arg as *const ChildPlan) };
+    let Err(f) = exec_command(plan);
+    report(plan.error_fd, &f);
+    sys::exit(if f.step == Step::Exec { exec_failure_code(f.errno) } else { SETUP_FAILED })
 }
 
 fn exec_command(plan: &ChildPlan) -> Result<Never, Failure> {

@@ -326,6 +326,7 @@ impl Prepared {
             error_fd: err_write.as_raw_fd(),
             status_fd: status_write.as_raw_fd(),
             close_fds,
+            command_stack: if pid_ns { vec![0; 64 * 1024] } else { Vec::new() },
         };
 
         let mut flags: libc::c_ulong = 0;

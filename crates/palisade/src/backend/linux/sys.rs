@@ -49,7 +49,25 @@ pub unsafe fn clone_process(flags: libc::c_ulong) -> Result<libc::pid_t, Errno> 
     check(rc).map(|pid| pid as libc::pid_t)
 }
 
-/// A plain `fork`, for the init process of a pid namespace starting the command.
+/// Starts `entry(arg)` in a new process that shares this one's memory until it execs or exits
+/// (`CLONE_VM | CLONE_VFORK`, like `vfork`): nothing is copied, and the caller is suspended
+/// until then. The new process runs on `stack`.
+///
+/// # Safety
+/// `entry` must only make async-signal-safe calls and end in `execve` or `_exit`; it must not
+/// free or move anything the caller owns, since the memory is shared.
+pub unsafe fn spawn_sharing_memory(
+    stack: &mut [u8],
+    entry: extern "C" fn(*mut libc::c_void) -> libc::c_int,
+    arg: *mut libc::c_void,
+) -> Result<libc::pid_t, Errno> {
+    // The stack grows down: pass its 16-byte aligned top.
+    let top = (stack.as_mut_ptr() as usize + stack.len()) & !15;
+    let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
+    check_int(libc::clone(entry, top as *mut libc::c_void, flags, arg))
+}
+
+/// A plain `fork` (used by `palisade check`'s probes).
 pub fn fork_process() -> Result<libc::pid_t, Errno> {
     // SAFETY: only called in the sandbox's init process, which is single-threaded.
     check_int(unsafe { libc::fork() })
