@@ -1,4 +1,5 @@
 //! The command line outside `run`: version, help, `policy` and `check`.
+#![cfg(target_os = "linux")]
 
 mod common;
 use common::*;

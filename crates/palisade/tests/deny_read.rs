@@ -1,6 +1,7 @@
 //! Secrets in the home directory (the default deny-read list) stay unreadable, by any route;
 //! the rest of the home stays readable. The fixtures hold a unique secret string that must
 //! never show up in the command's output.
+#![cfg(target_os = "linux")]
 
 mod common;
 use common::*;

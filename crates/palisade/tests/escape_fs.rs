@@ -6,6 +6,7 @@
 //! default sandbox, where the side effect must be absent. Each route attacks two folders: one
 //! the sandbox can see (read-only there) and one under the host's /tmp (hidden by the private
 //! /tmp).
+#![cfg(target_os = "linux")]
 
 mod common;
 use common::*;

@@ -5,6 +5,7 @@
 //! and queues datagrams synchronously), so no waiting is involved.
 //!
 //! With `--network on`, the same host listener is reached (the positive control).
+#![cfg(target_os = "linux")]
 
 mod common;
 use common::*;

@@ -5,6 +5,7 @@
 //! The default sandbox has its own pid namespace, where host pids do not exist; the
 //! `--keep-processes` variants run without one, so the decoy's pid is visible and the other
 //! layers (Landlock's signal scope, seccomp, the user namespace) must hold.
+#![cfg(target_os = "linux")]
 
 mod common;
 use common::*;

@@ -1,6 +1,7 @@
 //! Protected paths inside the workspace: git hooks and config, agent and editor folders. The
 //! workspace is a real repository (`git init` and a commit done on the host first); every check
 //! is made on the host afterwards, with the host's own git where it matters.
+#![cfg(target_os = "linux")]
 
 mod common;
 use common::*;

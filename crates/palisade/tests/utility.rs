@@ -1,5 +1,6 @@
 //! The sandbox must stay useful: shells, python, a C toolchain, exit codes, standard streams,
 //! signals and the environment all behave as they do outside.
+#![cfg(target_os = "linux")]
 
 mod common;
 use common::*;
