@@ -24,6 +24,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 pub use probe::host_report;
 
@@ -38,6 +39,8 @@ enum Strategy {
     /// process protections.
     Unconfined,
 }
+
+type SharedLock = Mutex<Option<Arc<Mutex<placeholders::WorkspaceLock>>>>;
 
 pub struct Prepared {
     policy: Policy,
@@ -56,8 +59,10 @@ pub struct Prepared {
     last_capability: u32,
     enforcement: Enforcement,
     /// The workspace's shared lock and placeholder record, taken at the first command and
-    /// released (removing the placeholders if this is the last sandbox there) on drop.
-    workspace_lock: std::sync::Mutex<Option<placeholders::WorkspaceLock>>,
+    /// released (removing the placeholders if this is the last sandbox there) when the sandbox
+    /// and every command it started have ended: each running child holds a reference, since
+    /// removing a placeholder under a running command would detach its read-only mount.
+    workspace_lock: SharedLock,
 }
 
 fn cstring(p: impl AsRef<OsStr>) -> Result<CString, Error> {
@@ -199,7 +204,7 @@ impl Prepared {
             last_capability: sys::last_capability(),
             enforcement,
             policy,
-            workspace_lock: std::sync::Mutex::new(None),
+            workspace_lock: Mutex::new(None),
         })
     }
 
@@ -213,15 +218,21 @@ impl Prepared {
 
     /// The actions that keep protected paths read-only, for every writable root, with the
     /// placeholders they need created (and recorded) on the host.
-    fn protected_actions(&self) -> Result<Vec<Action>, Error> {
-        let mut guard = self.workspace_lock.lock().unwrap_or_else(|e| e.into_inner());
-        if guard.is_none() {
-            *guard = Some(placeholders::WorkspaceLock::acquire(&self.policy.workspace).map_err(|e| Error::Io {
-                context: "locking the workspace's placeholder record".into(),
-                source: e,
-            })?);
-        }
-        let lock = guard.as_mut().expect("just set");
+    fn protected_actions(&self) -> Result<(Vec<Action>, Arc<Mutex<placeholders::WorkspaceLock>>), Error> {
+        let shared = {
+            let mut guard = self.workspace_lock.lock().unwrap_or_else(|e| e.into_inner());
+            match &*guard {
+                Some(l) => l.clone(),
+                None => {
+                    let l = Arc::new(Mutex::new(placeholders::WorkspaceLock::acquire(&self.policy.workspace).map_err(
+                        |e| Error::Io { context: "locking the workspace's placeholder record".into(), source: e },
+                    )?));
+                    *guard = Some(l.clone());
+                    l
+                }
+            }
+        };
+        let mut lock = shared.lock().unwrap_or_else(|e| e.into_inner());
         let mut actions = Vec::new();
         for root in &self.write_roots {
             let acts = protected::resolve(root, &self.policy.protected_paths, &lock.view())
@@ -238,7 +249,8 @@ impl Prepared {
             context: "creating a placeholder for a missing protected path".into(),
             source: e,
         })?;
-        Ok(actions)
+        drop(lock);
+        Ok((actions, shared))
     }
 
     pub fn spawn(&self, spec: &CommandSpec) -> Result<ChildInner, Error> {
@@ -255,9 +267,11 @@ impl Prepared {
         }
         env.push(("PALISADE_SANDBOX".into(), "1".into()));
 
+        let mut workspace = None;
         let namespaces = match self.strategy {
             Strategy::Namespaces { pid, net } => {
-                let actions = self.protected_actions()?;
+                let (actions, lock) = self.protected_actions()?;
+                workspace = Some(lock);
                 Some(self.namespace_plan(&actions, &tmp, pid, net)?)
             }
             _ => None,
@@ -312,7 +326,6 @@ impl Prepared {
             namespaces,
             init: pid_ns,
             parent_death_signal: spec.kill_on_parent_death,
-            // SAFETY-free: getpid has no preconditions.
             parent_pid: std::process::id() as libc::pid_t,
             drop_capabilities: in_namespaces || sys::has_capabilities(),
             last_capability: self.last_capability,
@@ -356,6 +369,7 @@ impl Prepared {
             status: None,
             contain_orphans: self.strategy == Strategy::LandlockOnly && !self.policy.keep_processes,
             tmp: Some(tmp),
+            workspace,
             stdin: stdin.map(File::from),
             stdout: stdout.map(File::from),
             stderr: stderr.map(File::from),
@@ -641,6 +655,8 @@ pub struct ChildInner {
     status_pipe: Option<OwnedFd>,
     status: Option<ExitStatus>,
     tmp: Option<PrivateTmp>,
+    /// Keeps the workspace's placeholders in place while the command runs.
+    workspace: Option<Arc<Mutex<placeholders::WorkspaceLock>>>,
     pub stdin: Option<File>,
     pub stdout: Option<File>,
     pub stderr: Option<File>,
@@ -679,6 +695,7 @@ impl ChildInner {
             kill_orphaned_descendants();
         }
         self.tmp.take();
+        self.workspace.take();
         st
     }
 
@@ -712,6 +729,7 @@ impl Drop for ChildInner {
                 self.finish(raw);
             } else {
                 std::mem::forget(self.tmp.take());
+                std::mem::forget(self.workspace.take());
             }
         }
     }
