@@ -18,12 +18,21 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] != ["bin"] and m.get("profile", {}).get("test"):
         print(m["executable"] + "\t" + m["manifest_path"].rsplit("/", 1)[0])
 ')
-# Everything on the way to the binaries must be reachable by the user.
+# Everything on the way to the binaries must be reachable by the user, and the tests need a
+# scratch folder the sandbox does not hide (not under /tmp): one owned by the user.
 chmod o+rx target target/debug target/debug/deps 2>/dev/null || true
+scratch="$PWD/target/tmp-$user"
+mkdir -p "$scratch" && chown "$user" "$scratch" && chmod 0700 "$scratch"
+d=$PWD
+while [ "$d" != / ]; do
+    perm=$(stat -c %a "$d")
+    (( ${perm: -1} & 1 )) || chmod o+x "$d"   # others may traverse every parent
+    d=$(dirname "$d")
+done
 status=0
 for entry in "${bins[@]}"; do
     bin=${entry%%$'\t'*}; dir=${entry#*$'\t'}
     echo "-- $(basename "$bin") as $user"
-    su "$user" -s /bin/sh -c "cd '$dir' && HOME=/tmp RUST_BACKTRACE=0 '$bin' --test-threads=2" || status=1
+    su "$user" -s /bin/sh -c "cd '$dir' && HOME=/tmp PALISADE_TEST_DIR='$scratch' RUST_BACKTRACE=0 '$bin' --test-threads=2" || status=1
 done
 exit $status

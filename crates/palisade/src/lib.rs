@@ -9,7 +9,7 @@
 //! ```no_run
 //! use palisade::{Policy, Sandbox, Stdio};
 //!
-//! # fn main() -> Result<(), palisade::Error> {
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let workspace = std::env::current_dir().unwrap();
 //! let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
 //! let sandbox = Sandbox::new(Policy::new(&workspace, home.as_deref()))?;
