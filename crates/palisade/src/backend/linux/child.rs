@@ -286,6 +286,11 @@ fn set_up_namespaces(ns: &NamespacePlan) -> Result<(), Failure> {
     if ns.minimal_dev {
         build_minimal_dev(&devices)?;
     }
+    if ns.mount_proc {
+        // A fresh /proc for the pid namespace (the ops below make its /proc/sys read-only).
+        let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+        sys::mount(Some(c"proc"), c"/proc", Some(c"proc"), flags, None).map_err(at(Step::MountProc, 0))?;
+    }
 
     for (i, op) in ns.ops.iter().enumerate() {
         match op {
@@ -357,10 +362,6 @@ fn set_up_namespaces(ns: &NamespacePlan) -> Result<(), Failure> {
     }
     if ns.minimal_dev {
         sys::set_mount_readonly(c"/dev", true, false).map_err(at(Step::BuildMinimalDev, 99))?;
-    }
-    if ns.mount_proc {
-        let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
-        sys::mount(Some(c"proc"), c"/proc", Some(c"proc"), flags, None).map_err(at(Step::MountProc, 0))?;
     }
     if ns.loopback_up {
         sys::loopback_up().map_err(at(Step::BringUpLoopback, 0))?;

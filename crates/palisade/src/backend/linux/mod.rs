@@ -400,6 +400,11 @@ impl Prepared {
             ops.push(MountOp::AttachWritable { tree_index: writable_sources.len(), target: cstring(root)? });
             writable_sources.push(cstring(root)?);
         }
+        if pid {
+            // Kernel settings stay read-only even for a command that runs as uid 0 (as root's
+            // do: sysctl files check the uid, not capabilities); Landlock denies it as well.
+            ops.push(MountOp::ReadOnly { path: cstring("/proc/sys")? });
+        }
         for a in actions {
             ops.push(match a {
                 Action::Pin(p) => MountOp::Pin { path: cstring(p)? },
