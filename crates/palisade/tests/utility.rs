@@ -187,7 +187,7 @@ fn sigterm_during_sandbox_setup_is_not_lost() {
         .unwrap_or_else(|| std::path::PathBuf::from(format!("/tmp/palisade-{}", unsafe { libc::geteuid() })));
     let _ = fs::DirBuilder::new().mode(0o700).create(&state);
     let lock_path = state.join(format!("{}.lock", fnv1a(fx.ws.as_os_str().as_encoded_bytes())));
-    let lock = fs::OpenOptions::new().create(true).read(true).write(true).mode(0o600).open(&lock_path).unwrap();
+    let lock = fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).mode(0o600).open(&lock_path).unwrap();
     // SAFETY: flock on a descriptor we own.
     assert_eq!(unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) }, 0);
 

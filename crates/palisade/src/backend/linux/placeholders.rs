@@ -98,7 +98,7 @@ impl WorkspaceLock {
         let dir = state_dir()?;
         let k = key(workspace);
         let lock =
-            OpenOptions::new().create(true).read(true).write(true).mode(0o600).open(dir.join(format!("{k}.lock")))?;
+            OpenOptions::new().create(true).truncate(false).read(true).write(true).mode(0o600).open(dir.join(format!("{k}.lock")))?;
         flock(&lock, libc::LOCK_SH)?;
         let mut w = WorkspaceLock { lock, record: dir.join(format!("{k}.placeholders")), known: BTreeSet::new() };
         w.reload();
