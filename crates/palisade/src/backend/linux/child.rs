@@ -182,6 +182,13 @@ fn report(fd: RawFd, f: &Failure) {
 /// Exit status the child uses when a setup step failed (the parent reports the step).
 pub const SETUP_FAILED: i32 = 125;
 
+/// The child's entry point when it shares the parent's memory (see `sys::spawn_sharing_memory`).
+pub extern "C" fn run_shared(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: arg is the parent's ChildPlan, alive and untouched while the parent is suspended
+    // (CLONE_VFORK) until this process execs or exits.
+    run(unsafe { &mut *(arg as *mut ChildPlan) })
+}
+
 /// The child's entry point after `clone`. Never returns.
 pub fn run(plan: &mut ChildPlan) -> ! {
     match set_up_and_exec(plan) {
@@ -222,7 +229,12 @@ fn set_up_and_exec(plan: &mut ChildPlan) -> Result<Never, Failure> {
         sys::drop_all_capabilities(plan.last_capability).map_err(at(Step::DropCapabilities, 0))?;
     }
     sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).map_err(at(Step::ApplyLandlock, 0))?;
-    if let Some(ruleset) = plan.landlock.take() {
+    if let Some(ruleset) = plan.landlock.as_ref() {
+        // A bitwise copy that this process consumes (closing its own copy of the descriptor):
+        // when the child shares the parent's memory, the parent's value must stay intact for
+        // the parent to drop. The ruleset holds no heap memory, only the descriptor.
+        // SAFETY: see above; the original is never used by this process again.
+        let ruleset = unsafe { std::ptr::read(ruleset) };
         ruleset.restrict_self().map_err(|e| Failure {
             step: Step::ApplyLandlock,
             errno: landlock_errno(&e),
@@ -440,7 +452,7 @@ fn run_init(plan: &mut ChildPlan) -> Result<Never, Failure> {
     let arg = plan as *mut ChildPlan as *mut libc::c_void;
     // SAFETY: start_command only sets up stdio and execs (or reports and _exits); it reads the
     // plan and writes nothing init relies on.
-    let command = unsafe { sys::spawn_sharing_memory(&mut plan.command_stack, start_command, arg) }
+    let command = unsafe { sys::spawn_sharing_memory(&mut plan.command_stack, start_command, arg, 0) }
         .map_err(at(Step::StartCommand, 0))?;
     sys::close(plan.error_fd);
     for fd in plan.stdio.iter().filter_map(|s| match s {

@@ -352,12 +352,27 @@ impl Prepared {
                 flags |= libc::CLONE_NEWNET as libc::c_ulong;
             }
         }
-        // SAFETY: the child only runs child::run, which makes raw system calls on data prepared
-        // above and never returns; it allocates nothing and takes no locks.
-        let pid = match unsafe { sys::clone_process(flags) } {
-            Ok(0) => child::run(&mut plan),
-            Ok(pid) => pid,
-            Err(errno) => return Err(clone_error(errno, flags)),
+        let pid = if pid_ns {
+            // The child becomes the sandbox's init and never execs, so it cannot share our
+            // memory (we would wait for it forever): a fork-style clone.
+            // SAFETY: the child only runs child::run, which makes raw system calls on data
+            // prepared above and never returns; it allocates nothing and takes no locks.
+            match unsafe { sys::clone_process(flags) } {
+                Ok(0) => child::run(&mut plan),
+                Ok(pid) => pid,
+                Err(errno) => return Err(clone_error(errno, flags)),
+            }
+        } else {
+            // The child execs the command itself: it shares our memory until then (nothing is
+            // copied, however large the embedding program), and we wait for that moment.
+            let mut stack = vec![0u8; 64 * 1024];
+            let arg = &mut plan as *mut ChildPlan as *mut libc::c_void;
+            // SAFETY: run_shared makes only raw system calls on the plan, which stays alive and
+            // untouched (this thread is suspended) until the child execs or exits.
+            match unsafe { sys::spawn_sharing_memory(&mut stack, child::run_shared, arg, flags as libc::c_int) } {
+                Ok(pid) => pid,
+                Err(errno) => return Err(clone_error(errno, flags)),
+            }
         };
         drop(plan);
         drop((err_write, status_write, child_stdin, child_stdout, child_stderr));

@@ -60,11 +60,23 @@ pub unsafe fn spawn_sharing_memory(
     stack: &mut [u8],
     entry: extern "C" fn(*mut libc::c_void) -> libc::c_int,
     arg: *mut libc::c_void,
+    namespaces: libc::c_int,
 ) -> Result<libc::pid_t, Errno> {
     // The stack grows down: pass its 16-byte aligned top.
     let top = (stack.as_mut_ptr() as usize + stack.len()) & !15;
-    let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
-    check_int(libc::clone(entry, top as *mut libc::c_void, flags, arg))
+    let flags = namespaces | libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
+    // Signal handlers of the caller must not run on the shared memory before the child has
+    // reset them: block everything around the clone (the child unblocks before exec).
+    let all = {
+        let mut s: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut s);
+        s
+    };
+    let mut old: libc::sigset_t = std::mem::zeroed();
+    libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+    let r = check_int(libc::clone(entry, top as *mut libc::c_void, flags, arg));
+    libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+    r
 }
 
 /// A plain `fork` (used by `palisade check`'s probes).
