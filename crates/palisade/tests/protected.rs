@@ -345,3 +345,40 @@ fn submodule_git_dir_config_and_hooks_are_protected() {
     assert!(!fx.ws.join(".git/modules/lib2").exists(), "SANDBOX ESCAPE: the submodule's git dir was renamed\nrun: {}", show(&o));
     assert!(!sub.join("commondir").exists(), "SANDBOX ESCAPE: a commondir redirect was planted\nrun: {}", show(&o));
 }
+
+/// With `--keep-processes`, a process left running after `palisade run` returns is still
+/// sandboxed: it must not be able to create protected files once palisade has cleaned up the
+/// placeholders (removing a placeholder from the host detaches its read-only mount in every
+/// namespace, the leftover process's included). The test tells the leftover process when to try
+/// (a `go` file, after palisade returned) and waits for its `bg-done` file, so nothing is timed.
+#[test]
+fn leftover_processes_cannot_create_protected_paths_after_cleanup() {
+    let fx = repo();
+    fs::remove_dir_all(fx.ws.join(".git/hooks")).unwrap();
+    let tag = format!("leftover-{}", fx.m);
+    let _guard = KillOnDrop(tag.clone());
+    let script = format!(
+        r#"( : {tag}; i=0; while [ ! -e go ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done
+             echo 'export PWNED=1' > .envrc; echo '{{}}' > .mcp.json; mkdir -p .vscode .claude .git/hooks;
+             echo '{{}}' > .vscode/settings.json; echo x > .claude/settings.json;
+             printf '#!/bin/sh\necho pwned\n' > .git/hooks/pre-commit; echo done > bg-done ) </dev/null >/dev/null 2>&1 &
+           echo started"#
+    );
+    let o = fx.sh_flags(&["--keep-processes"], &script);
+    ok(&o);
+    fs::write(fx.ws.join("go"), "").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !fx.ws.join("bg-done").exists() {
+        assert!(std::time::Instant::now() < deadline, "the leftover process never finished");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let created: Vec<&str> = [".envrc", ".mcp.json", ".vscode/settings.json", ".claude/settings.json", ".git/hooks/pre-commit"]
+        .into_iter()
+        .filter(|p| fx.ws.join(p).exists())
+        .collect();
+    assert!(
+        created.is_empty(),
+        "SANDBOX ESCAPE: a --keep-processes leftover created {created:?} on the host after palisade removed the placeholders\nrun: {}",
+        show(&o)
+    );
+}
