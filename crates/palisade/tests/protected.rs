@@ -374,7 +374,8 @@ fn leftover_processes_cannot_create_protected_paths_after_cleanup() {
     }
     let created: Vec<&str> = [".envrc", ".mcp.json", ".vscode/settings.json", ".claude/settings.json", ".git/hooks/pre-commit"]
         .into_iter()
-        .filter(|p| fx.ws.join(p).exists())
+        // Files: an empty placeholder directory left in place for the leftover is fine.
+        .filter(|p| fx.ws.join(p).is_file())
         .collect();
     assert!(
         created.is_empty(),

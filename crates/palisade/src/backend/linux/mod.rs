@@ -376,6 +376,17 @@ impl Prepared {
         };
         drop(plan);
         drop((err_write, status_write, child_stdin, child_stdout, child_stderr));
+        if let (true, Some(lock)) = (self.policy.keep_processes, &workspace) {
+            // Processes may outlive the command: the placeholders must outlive them.
+            use std::os::unix::fs::MetadataExt;
+            let ns = std::fs::metadata(format!("/proc/{pid}/ns/mnt")).map(|m| m.ino());
+            let kept = ns.and_then(|ino| lock.lock().unwrap_or_else(|e| e.into_inner()).keep_for_namespace(ino));
+            if let Err(e) = kept {
+                let _ = sys::kill(pid, libc::SIGKILL);
+                let _ = sys::wait_pid(pid, false);
+                return Err(Error::Io { context: "recording the sandbox for --keep-processes".into(), source: e });
+            }
+        }
         drop((argv, envs));
 
         let mut child = ChildInner {

@@ -49,6 +49,9 @@ pub struct WorkspaceLock {
     record: PathBuf,
     /// Every placeholder recorded for this workspace (by any sandbox, live or crashed).
     known: BTreeSet<PathBuf>,
+    /// Mount namespaces (by inode) of sandboxes whose processes may outlive their command
+    /// (`keep_processes`): while any process is still in one, the placeholders stay.
+    kept_namespaces: BTreeSet<u64>,
 }
 
 fn flock(f: &File, op: libc::c_int) -> io::Result<()> {
@@ -100,7 +103,12 @@ impl WorkspaceLock {
         let lock =
             OpenOptions::new().create(true).truncate(false).read(true).write(true).mode(0o600).open(dir.join(format!("{k}.lock")))?;
         flock(&lock, libc::LOCK_SH)?;
-        let mut w = WorkspaceLock { lock, record: dir.join(format!("{k}.placeholders")), known: BTreeSet::new() };
+        let mut w = WorkspaceLock {
+            lock,
+            record: dir.join(format!("{k}.placeholders")),
+            known: BTreeSet::new(),
+            kept_namespaces: BTreeSet::new(),
+        };
         w.reload();
         Ok(w)
     }
@@ -108,7 +116,14 @@ impl WorkspaceLock {
     fn reload(&mut self) {
         let mut text = String::new();
         if File::open(&self.record).and_then(|mut f| f.read_to_string(&mut text)).is_ok() {
-            self.known.extend(text.lines().map(PathBuf::from));
+            for line in text.lines() {
+                match line.strip_prefix(NAMESPACE_PREFIX) {
+                    Some(ino) => self.kept_namespaces.extend(ino.parse::<u64>().ok()),
+                    None => {
+                        self.known.insert(PathBuf::from(line));
+                    }
+                }
+            }
         }
     }
 
@@ -153,6 +168,34 @@ impl WorkspaceLock {
     }
 }
 
+/// Record lines naming a kept mount namespace (paths are absolute, so they never start so).
+const NAMESPACE_PREFIX: &str = "mntns:";
+
+impl WorkspaceLock {
+    /// Records that the processes of the sandbox in mount namespace `ino` may outlive their
+    /// command: the placeholders they rely on must stay while any of them runs (removing a
+    /// placeholder from outside would detach its read-only mount in their namespace).
+    pub fn keep_for_namespace(&mut self, ino: u64) -> io::Result<()> {
+        self.kept_namespaces.insert(ino);
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&self.record)?
+            .write_all(format!("{NAMESPACE_PREFIX}{ino}\n").as_bytes())
+    }
+}
+
+/// Whether any process (that this user may inspect) is still in one of these mount namespaces.
+fn any_process_in(namespaces: &BTreeSet<u64>) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(procs) = fs::read_dir("/proc") else { return true };
+    procs.flatten().any(|e| {
+        e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            && fs::metadata(e.path().join("ns/mnt")).is_ok_and(|m| namespaces.contains(&m.ino()))
+    })
+}
+
 impl Drop for WorkspaceLock {
     /// Ends this sandbox's use of the workspace: if no other sandbox holds it, removes the
     /// recorded placeholders that are still as created.
@@ -162,6 +205,9 @@ impl Drop for WorkspaceLock {
             return; // another sandbox is still running here; the last one cleans up
         }
         self.reload();
+        if !self.kept_namespaces.is_empty() && any_process_in(&self.kept_namespaces) {
+            return; // a kept process still relies on them; a later sandbox cleans up
+        }
         // Deepest first, so a placeholder directory is empty when its own turn comes.
         let mut paths: Vec<&PathBuf> = self.known.iter().collect();
         paths.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
