@@ -1,4 +1,5 @@
 //! The library API (`Sandbox`, `Command`, `Child`), without the CLI.
+#![cfg(target_os = "linux")]
 
 mod common;
 use common::*;

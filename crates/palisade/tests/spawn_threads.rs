@@ -1,6 +1,7 @@
 //! Spawning from a multi-threaded program (every library user, and the test harness itself).
 //! Kept in its own test binary: the allocator-hammering threads here would otherwise make the
 //! other tests' spawns deadlock too, and this test kills deadlocked children to end.
+#![cfg(target_os = "linux")]
 
 mod common;
 use common::*;
