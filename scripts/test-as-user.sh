@@ -19,9 +19,10 @@ for line in sys.stdin:
         print(m["executable"] + "\t" + m["manifest_path"].rsplit("/", 1)[0])
 ')
 # Everything on the way to the binaries must be reachable by the user, and the tests need a
-# scratch folder the sandbox does not hide (not under /tmp): one owned by the user.
+# scratch folder the sandbox does not hide (so not under /tmp, where a checkout may well be):
+# one owned by the user under /var/lib.
 chmod o+rx target target/debug target/debug/deps 2>/dev/null || true
-scratch="$PWD/target/tmp-$user"
+scratch=/var/lib/palisade-test/$user
 mkdir -p "$scratch" && chown "$user" "$scratch" && chmod 0700 "$scratch"
 d=$PWD
 while [ "$d" != / ]; do
