@@ -195,7 +195,7 @@ fn run(args: &PolicyArgs, json_status: bool, command: Vec<OsString>) -> Result<i
     let forwarder = signals::Forwarder::install();
     let mut child = cmd.spawn()?;
     forwarder.forward_to(child.id());
-    let status = child.wait().map_err(|e| fail(format!("waiting for the command: {e}")))?;
+    let status = signals::wait_forwarding(&forwarder, &mut child).map_err(|e| fail(format!("waiting for the command: {e}")))?;
     if json_status {
         let layers: Vec<_> = sandbox
             .enforcement()
@@ -420,14 +420,69 @@ mod signals {
         }
     }
 
-    #[cfg(not(target_os = "linux"))]
+    /// Waits for the command; on Linux the forwarding thread does the rest.
+    #[cfg(target_os = "linux")]
+    pub fn wait_forwarding(_f: &Forwarder, child: &mut palisade::Child) -> std::io::Result<palisade::ExitStatus> {
+        child.wait()
+    }
+
+    /// Windows: the command runs in its own console process group, so the console's Ctrl-C
+    /// reaches only palisade; a handler notes it and the waiting loop passes it on as the
+    /// command's Ctrl+Break (`Child::signal(SIGINT)`).
+    #[cfg(windows)]
     pub struct Forwarder;
 
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(windows)]
+    static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+    #[cfg(windows)]
+    unsafe extern "system" fn on_console_event(event: u32) -> windows_sys::core::BOOL {
+        use windows_sys::Win32::System::Console::{CTRL_BREAK_EVENT, CTRL_C_EVENT};
+        if event == CTRL_C_EVENT || event == CTRL_BREAK_EVENT {
+            INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+            1 // handled: palisade stays to pass it on and report the command's status
+        } else {
+            0
+        }
+    }
+
+    #[cfg(windows)]
+    impl Forwarder {
+        pub fn install() -> Forwarder {
+            // SAFETY: registers a handler function with the signature the API expects.
+            unsafe { windows_sys::Win32::System::Console::SetConsoleCtrlHandler(Some(on_console_event), 1) };
+            Forwarder
+        }
+        pub fn forward_to(&self, _pid: u32) {}
+    }
+
+    #[cfg(windows)]
+    pub fn wait_forwarding(_f: &Forwarder, child: &mut palisade::Child) -> std::io::Result<palisade::ExitStatus> {
+        const SIGINT: i32 = 2;
+        loop {
+            if let Some(st) = child.try_wait()? {
+                return Ok(st);
+            }
+            if INTERRUPTED.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                child.signal(SIGINT)?;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    #[cfg(not(any(target_os = "linux", windows)))]
+    pub struct Forwarder;
+
+    #[cfg(not(any(target_os = "linux", windows)))]
     impl Forwarder {
         pub fn install() -> Forwarder {
             Forwarder
         }
         pub fn forward_to(&self, _pid: u32) {}
+    }
+
+    #[cfg(not(any(target_os = "linux", windows)))]
+    pub fn wait_forwarding(_f: &Forwarder, child: &mut palisade::Child) -> std::io::Result<palisade::ExitStatus> {
+        child.wait()
     }
 }
