@@ -117,6 +117,9 @@ const DEV_LINKS: &[(&std::ffi::CStr, &std::ffi::CStr)] = &[
     (c"/dev/stderr", c"/proc/self/fd/2"),
 ];
 
+/// How many writable trees the child can capture (writable roots plus /tmp and /dev/shm).
+pub const MAX_TREES: usize = 64;
+
 /// Where a standard stream of the command comes from.
 #[derive(Clone, Copy, Debug)]
 pub enum StdioFd {
@@ -278,8 +281,8 @@ fn set_up_namespaces(ns: &NamespacePlan) -> Result<(), Failure> {
     sys::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None).map_err(at(Step::MakeMountsPrivate, 0))?;
 
     // Capture the writable trees before anything covers them (a workspace under /tmp is hidden
-    // once the private /tmp is attached). At most a handful; a fixed array avoids allocating.
-    const MAX_TREES: usize = 64;
+    // once the private /tmp is attached). A fixed array avoids allocating (the parent refuses
+    // more roots than it holds).
     let mut trees = [-1 as RawFd; MAX_TREES];
     for (i, src) in ns.writable_sources.iter().enumerate().take(MAX_TREES) {
         trees[i] = sys::clone_mount_tree(src).map_err(at(Step::CaptureWritableTrees, i))?;

@@ -82,6 +82,14 @@ impl Prepared {
         let landlock_abi = rules::abi_from_version(abi_version);
         let euid = sys::geteuid();
         let write_roots = policy.write_roots();
+        // The child captures the writable trees (plus /tmp's and /dev/shm's) into a fixed array.
+        if write_roots.len() + 2 > child::MAX_TREES {
+            return Err(Error::InvalidInput(format!(
+                "{} writable roots is more than Palisade supports ({})",
+                write_roots.len(),
+                child::MAX_TREES - 2
+            )));
+        }
         for root in &write_roots {
             if !root.is_dir() {
                 return Err(Error::InvalidInput(format!("writable root {} is not a directory", root.display())));
