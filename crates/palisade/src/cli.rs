@@ -215,7 +215,25 @@ fn check(args: &PolicyArgs, json: bool) -> Result<i32, Failure> {
     let report = palisade::check_host();
     let policy = load(args);
     let sandbox = match &policy {
-        Ok(r) => Some(Sandbox::with_options(r.policy.clone(), sandbox_options(r))),
+        Ok(r) => Some(Sandbox::with_options(r.policy.clone(), sandbox_options(r)).and_then(|s| {
+            // The sandbox is only prepared here; a spawn would find out that the namespaces it
+            // needs are missing. The probe above already tried them: say now what run would.
+            let needs_namespaces = s.enforcement().layers.iter().any(|l| l.name == "user namespace" && l.active);
+            if needs_namespaces && !report.namespaces {
+                let why = report
+                    .mechanisms
+                    .iter()
+                    .find(|m| !m.active)
+                    .map(|m| m.detail.clone())
+                    .unwrap_or_else(|| "user namespaces are unavailable".into());
+                return Err(palisade::Error::Unenforceable {
+                    what: "the sandbox's namespaces".into(),
+                    why,
+                    fix: "run `sudo palisade setup` where AppArmor restricts user namespaces, or set `[linux] allow_landlock_only = true` to run with Landlock and seccomp only".into(),
+                });
+            }
+            Ok(s)
+        })),
         Err(_) => None,
     };
     if json {

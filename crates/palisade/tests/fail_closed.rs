@@ -1,0 +1,29 @@
+//! Fail closed: where a protection the policy needs cannot be enforced, `palisade run` refuses
+//! (exit 125, one line naming what is missing and the way out) and the command never runs.
+//! The host without user namespaces is made real by running Palisade inside Palisade: the outer
+//! sandbox's seccomp filter forbids new user namespaces, as container runtimes do.
+#![cfg(target_os = "linux")]
+
+mod common;
+use common::*;
+
+#[test]
+fn without_user_namespaces_run_refuses_and_the_command_never_runs() {
+    let fx = Fixture::new();
+    fx.git_init();
+    let inner = env!("CARGO_BIN_EXE_palisade");
+    let marker = fx.ws.join("ran");
+    let script = format!("echo ran > '{}'", marker.display());
+    let o = fx.run_flags(&["--network", "on"], &[inner, "run", "--", "sh", "-c", &script]);
+    assert_eq!(o.status.code(), Some(125), "the inner palisade did not refuse: {}", show(&o));
+    assert!(!marker.exists(), "FAIL OPEN: the command ran although the sandbox could not be set up\n{}", show(&o));
+    let err = stderr(&o);
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
+    assert!(err.starts_with("palisade: refusing to run:"), "{err}");
+    assert!(err.contains("allow_landlock_only"), "the way out is not named: {err}");
+
+    // `check` says the same, and exits 125.
+    let c = fx.run_flags(&["--network", "on"], &[inner, "check"]);
+    assert_eq!(c.status.code(), Some(125), "{}", show(&c));
+    assert!(stdout(&c).contains("would refuse"), "{}", show(&c));
+}
