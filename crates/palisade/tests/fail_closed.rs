@@ -11,7 +11,10 @@ use common::*;
 fn without_user_namespaces_run_refuses_and_the_command_never_runs() {
     let fx = Fixture::new();
     fx.git_init();
-    let inner = env!("CARGO_BIN_EXE_palisade");
+    // A copy where the sandbox can see it (the build may live under /tmp, which it hides).
+    let inner_path = fx.outside.join("palisade");
+    std::fs::copy(env!("CARGO_BIN_EXE_palisade"), &inner_path).unwrap();
+    let inner = inner_path.to_str().unwrap();
     let marker = fx.ws.join("ran");
     let script = format!("echo ran > '{}'", marker.display());
     let o = fx.run_flags(&["--network", "on"], &[inner, "run", "--", "sh", "-c", &script]);
