@@ -149,6 +149,8 @@ pub struct ChildPlan {
     pub close_fds: Vec<RawFd>,
     /// The stack init starts the command on (it shares init's memory until exec).
     pub command_stack: Vec<u8>,
+    /// Write the mount namespace's inode to the status pipe (no init then uses that pipe).
+    pub report_mount_namespace: bool,
 }
 
 /// Signals that the init process forwards to the command when another process sends them.
@@ -227,6 +229,12 @@ fn set_up_and_exec(plan: &mut ChildPlan) -> Result<Never, Failure> {
     }
     if let Some(ns) = &plan.namespaces {
         set_up_namespaces(ns)?;
+        if plan.report_mount_namespace {
+            // For keep_processes: the parent must know this namespace even if the command
+            // exits at once (its leftovers keep it alive). 8 bytes fit the empty pipe.
+            let ino = sys::inode_of(c"/proc/self/ns/mnt").map_err(at(Step::MakeMountsPrivate, 1))?;
+            sys::write_all(plan.status_fd, &ino.to_ne_bytes()).map_err(at(Step::MakeMountsPrivate, 2))?;
+        }
     }
     if plan.drop_capabilities {
         sys::drop_all_capabilities(plan.last_capability).map_err(at(Step::DropCapabilities, 0))?;

@@ -348,6 +348,7 @@ impl Prepared {
             status_fd: status_write.as_raw_fd(),
             close_fds,
             command_stack: if pid_ns { vec![0; 64 * 1024] } else { Vec::new() },
+            report_mount_namespace: self.policy.keep_processes && in_namespaces && !pid_ns,
         };
 
         let mut flags: libc::c_ulong = 0;
@@ -385,10 +386,18 @@ impl Prepared {
         drop(plan);
         drop((err_write, status_write, child_stdin, child_stdout, child_stderr));
         if let (true, Some(lock)) = (self.policy.keep_processes, &workspace) {
-            // Processes may outlive the command: the placeholders must outlive them.
-            use std::os::unix::fs::MetadataExt;
-            let ns = std::fs::metadata(format!("/proc/{pid}/ns/mnt")).map(|m| m.ino());
-            let kept = ns.and_then(|ino| lock.lock().unwrap_or_else(|e| e.into_inner()).keep_for_namespace(ino));
+            // Processes may outlive the command: the placeholders must outlive them. The child
+            // wrote its mount namespace's inode before exec (or failed, which the error pipe
+            // reports below).
+            let mut ino = [0u8; 8];
+            let got = sys::read_full(status_read.as_raw_fd(), &mut ino).map_err(io::Error::from_raw_os_error);
+            let kept = got.and_then(|n| {
+                if n == 8 {
+                    lock.lock().unwrap_or_else(|e| e.into_inner()).keep_for_namespace(u64::from_ne_bytes(ino))
+                } else {
+                    Ok(()) // the child failed before: its error is on the error pipe
+                }
+            });
             if let Err(e) = kept {
                 let _ = sys::kill(pid, libc::SIGKILL);
                 let _ = sys::wait_pid(pid, false);

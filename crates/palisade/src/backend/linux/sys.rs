@@ -322,6 +322,15 @@ pub fn symlink(target: &CStr, link: &CStr) -> Result<(), Errno> {
     check_int(unsafe { libc::symlink(target.as_ptr(), link.as_ptr()) }).map(drop)
 }
 
+/// The inode number of what `path` names (following links, so /proc/self/ns/* gives the
+/// namespace's inode).
+pub fn inode_of(path: &CStr) -> Result<u64, Errno> {
+    // SAFETY: st is written by the kernel; path is NUL-terminated.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    check_int(unsafe { libc::stat(path.as_ptr(), &mut st) })?;
+    Ok(st.st_ino)
+}
+
 pub fn chdir(path: &CStr) -> Result<(), Errno> {
     // SAFETY: path is NUL-terminated.
     check_int(unsafe { libc::chdir(path.as_ptr()) }).map(drop)
