@@ -203,7 +203,15 @@ fn apply(change: &AclChange, desired: Option<&DesiredAcl>) -> Result<(), Error> 
             if std::fs::symlink_metadata(&p).is_ok() {
                 return Ok(());
             }
-            let made = if *dir { std::fs::create_dir(&p) } else { OpenOptions::new().write(true).create_new(true).open(&p).map(drop) };
+            let made = if *dir {
+                std::fs::create_dir(&p)
+            } else {
+                OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&p)
+                    .and_then(|mut f| io::Write::write_all(&mut f, placeholder_content(path)))
+            };
             match made {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
@@ -235,6 +243,15 @@ fn apply(change: &AclChange, desired: Option<&DesiredAcl>) -> Result<(), Error> 
     }
 }
 
+/// What a placeholder file holds: empty, except `commondir`, which git reads whatever it is
+/// (an empty one is a fatal error): "." names the git directory itself, i.e. no redirection.
+fn placeholder_content(path: &WinPath) -> &'static [u8] {
+    match path.file_name() {
+        Some(name) if name.eq_ignore_ascii_case("commondir") => b".\n",
+        _ => b"",
+    }
+}
+
 /// What happened to a placeholder palisade created.
 enum Removed {
     Gone,
@@ -260,7 +277,8 @@ fn remove_placeholder(path: &WinPath, dir: bool) -> io::Result<Removed> {
         }
         std::fs::remove_dir(&p)?;
     } else {
-        if meta.len() != 0 {
+        let content = placeholder_content(path);
+        if meta.len() != content.len() as u64 || std::fs::read(&p)? != content {
             return Ok(Removed::InUse);
         }
         std::fs::remove_file(&p)?;
