@@ -28,3 +28,36 @@ fn sysctl_and_sysrq_writes_do_not_reach_the_kernel() {
         show(&o)
     );
 }
+
+/// Raw disks (and every other device but the few listed in the README) do not exist inside:
+/// device nodes ignore read-only mounts, and root owns the disks. Reading one would bypass
+/// deny-read, writing one would bypass everything.
+#[test]
+fn host_block_devices_are_absent_inside() {
+    let fx = Fixture::new();
+    let disks: Vec<String> = std::fs::read_dir("/sys/block")
+        .map(|d| d.flatten().map(|e| format!("/dev/{}", e.file_name().to_string_lossy())).collect())
+        .unwrap_or_default();
+    let present: Vec<&String> = disks.iter().filter(|d| std::path::Path::new(d).exists()).collect();
+    assert!(!present.is_empty(), "this host shows no block device under /dev to test with ({disks:?})");
+    let script: String = present.iter().map(|d| format!("[ -e {d} ] && echo VISIBLE {d}; head -c 1 {d} >/dev/null 2>&1 && echo READ {d}; ")).collect();
+    let o = fx.sh(&format!("{script} echo done"));
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    assert!(!stdout(&o).contains("VISIBLE") && !stdout(&o).contains("READ"), "SANDBOX ESCAPE: a host disk is reachable inside\n{}", show(&o));
+}
+
+/// No new user namespace (and with it no capabilities, no mounts) from inside.
+#[test]
+fn no_new_user_namespace_or_mount_inside() {
+    let fx = Fixture::new();
+    let o = fx.sh(
+        r#""$PAL_PY" -c 'import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.unshare(0x10000000) == 0: print("UNSHARED")
+else: print("unshare refused", ctypes.get_errno())'
+           mkdir -p m && mount -t tmpfs none m 2>/dev/null && echo MOUNTED; echo done"#,
+    );
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    assert!(stdout(&o).contains("unshare refused"), "a new user namespace was created inside:\n{}", show(&o));
+    assert!(!stdout(&o).contains("MOUNTED"), "a mount succeeded inside:\n{}", show(&o));
+}
