@@ -16,6 +16,7 @@
 mod acl;
 mod audit;
 mod ffi;
+mod elevated;
 mod grants;
 mod job;
 mod process;
