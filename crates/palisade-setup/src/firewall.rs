@@ -1,0 +1,1 @@
+//! Windows Firewall rules (INetFwPolicy2 / INetFwRule3).

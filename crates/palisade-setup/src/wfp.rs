@@ -1,0 +1,1 @@
+//! Windows Filtering Platform objects (provider, sublayer, filters).
