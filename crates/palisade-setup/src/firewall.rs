@@ -36,7 +36,7 @@ pub enum FirewallError {
     #[error("{call} failed: HRESULT {hresult:#010x}")]
     Com { call: &'static str, hresult: u32 },
     /// A Win32 or WFP function returned an error code (WFP's are `FWP_E_*`, 0x8032xxxx).
-    #[error("{call} failed: error {code:#010x}")]
+    #[error("{call} failed: error {code} ({code:#010x})")]
     Win32 { call: &'static str, code: u32 },
     /// The object to add cannot be expressed through the API.
     #[error("cannot install {what}: {reason}")]
@@ -305,7 +305,7 @@ mod tests {
         assert_eq!(e.to_string(), "INetFwRules::Add failed: HRESULT 0x80004001");
         assert_eq!(e.code(), Some(0x8000_4001));
         let e = FirewallError::Win32 { call: "FwpmFilterAdd0", code: 0x8032_0009 };
-        assert_eq!(e.to_string(), "FwpmFilterAdd0 failed: error 0x80320009");
+        assert_eq!(e.to_string(), "FwpmFilterAdd0 failed: error 2150760457 (0x80320009)");
         assert_eq!(RULE_NOT_FOUND.0 as u32, 0x8007_0002);
     }
 

@@ -31,7 +31,7 @@ use windows_sys::Win32::Security::Authorization::{
 use windows_sys::Win32::Security::{
     IsValidSecurityDescriptor, DACL_SECURITY_INFORMATION, GROUP_SECURITY_INFORMATION, OWNER_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR,
 };
-use windows_sys::Win32::System::Rpc::RPC_C_AUTHN_WINNT;
+use windows_sys::Win32::System::Rpc::RPC_C_AUTHN_DEFAULT;
 
 pub use crate::firewall::FirewallError;
 
@@ -103,7 +103,7 @@ impl Engine {
         let mut h: HANDLE = ptr::null_mut();
         // SAFETY: null server name, identity and session mean "local engine, default
         // session"; `h` is a valid out pointer.
-        let rc = unsafe { FwpmEngineOpen0(ptr::null(), RPC_C_AUTHN_WINNT, ptr::null(), ptr::null(), &mut h) };
+        let rc = unsafe { FwpmEngineOpen0(ptr::null(), RPC_C_AUTHN_DEFAULT as u32, ptr::null(), ptr::null(), &mut h) };
         check("FwpmEngineOpen0", rc)?;
         Ok(Engine(h))
     }
