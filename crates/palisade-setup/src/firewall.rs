@@ -7,14 +7,19 @@
 //!   `AllowLocalPolicyMerge` for every profile).
 //! * [`palisade_rules`]: every rule whose name starts with `Palisade`, read back field by field
 //!   (`fence_api::RuleFields`; a rule narrowed by hand reads back as unequal to Palisade's).
-//! * [`add_rule`] replaces any rule of the same name; [`remove_rule`] deletes every rule of a name.
+//! * [`add_rule`] replaces any rule of the same name (and checks the rule is there afterwards);
+//!   [`remove_rule`] deletes every rule of a name.
 //!
 //! COM is entered (multithreaded) for each call and left again when the call is done; a thread
 //! that is already in a single-threaded apartment keeps it.
 //!
-//! Under Wine 8 (hnetcfg) the policy object is created and reports the firewall as off, and the
-//! rule collection is a stub: see `tests/wine_firewall.rs` for what each call returns there. The
-//! error type is shared with the `wfp` module.
+//! Under Wine 8 (hnetcfg) the policy object and its rule collection are created, but
+//! `CurrentProfileTypes`, `FirewallEnabled`, `LocalPolicyModifyState`, `_NewEnum` and `Item`
+//! return `E_NOTIMPL`, `NetFwRule` has no `INetFwRule3` (`E_NOINTERFACE`), and `Add`/`Remove`
+//! return success without effect (`Count` stays 0). Every function here therefore ends in a
+//! `FirewallError::Com` naming the unimplemented call (`tests/wine_firewall.rs` asserts each).
+//! Because `Remove` can report success without removing, [`remove_rule`] asks `Item` before
+//! and after and never trusts `Remove` alone. The error type is shared with the `wfp` module.
 
 use palisade_windows_elevated::facts::{FirewallProfile, FirewallProfileFact};
 use palisade_windows_elevated::fence_api::{self, RuleFields};
@@ -267,7 +272,15 @@ pub fn add_rule(rule: &InstalledRule) -> Result<(), FirewallError> {
     write_rule(&new, &fields)?;
     // SAFETY: COM method on live interfaces; the collection takes its own reference.
     unsafe { rules.Add(&new) }.map_err(com_error("INetFwRules::Add"))?;
-    Ok(())
+    // `Add` can report success without adding (Wine does): look the rule up again.
+    // SAFETY: COM method on a live interface; the BSTR lives for the call.
+    match unsafe { rules.Item(&BSTR::from(rule.name.as_str())) } {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == RULE_NOT_FOUND => {
+            Err(FirewallError::NoEffect { call: "INetFwRules::Add", what: format!("no rule named `{}` afterwards", rule.name) })
+        }
+        Err(e) => Err(com_error("INetFwRules::Item")(e)),
+    }
 }
 
 /// Removes every rule of that name; `false` if there was none.

@@ -13,8 +13,10 @@
 //! Keys are the GUIDs written in the objects' key strings (`firewall::stable_key`). Every
 //! buffer WFP hands out is released with `FwpmFreeMemory0`.
 //!
-//! Under Wine 8 (fwpuclnt) the engine opens but the objects are stubs: see
-//! `tests/wine_firewall.rs` for what each call returns there.
+//! Under Wine 8 (fwpuclnt) `FwpmEngineOpen0` fails with 1764 (`RPC_S_UNKNOWN_AUTHN_SERVICE`)
+//! for both `RPC_C_AUTHN_DEFAULT` and `RPC_C_AUTHN_WINNT`, so every function here ends in a
+//! `FirewallError::Win32` naming `FwpmEngineOpen0` (`tests/wine_firewall.rs` asserts it); the
+//! structure building and reading-back is unit-tested under Wine without the engine.
 
 use std::ptr::{self, addr_of_mut};
 
@@ -130,9 +132,11 @@ struct Transaction<'a> {
 
 impl Transaction<'_> {
     fn commit(mut self) -> Result<(), FirewallError> {
-        self.open = false;
         // SAFETY: a live engine handle with this transaction open.
-        check("FwpmTransactionCommit0", unsafe { FwpmTransactionCommit0(self.engine.0) })
+        check("FwpmTransactionCommit0", unsafe { FwpmTransactionCommit0(self.engine.0) })?;
+        // Only a successful commit ends the transaction; after a failed one Drop aborts it.
+        self.open = false;
+        Ok(())
     }
 }
 
