@@ -508,23 +508,39 @@ fn add_sublayer(engine: &Engine, key: &str, name: &str, provider_key: &str, weig
     check("FwpmSubLayerAdd0", unsafe { FwpmSubLayerAdd0(engine.0, &s, ptr::null_mut()) })
 }
 
-fn add_filter(engine: &Engine, f: &InstalledFilter) -> Result<(), FirewallError> {
+/// An `FWPM_FILTER0` together with everything it points to. The pointers in `filter` lead into
+/// heap buffers (vectors, a box, LocalAlloc'd descriptors) owned here, so they stay valid when
+/// the value moves, for as long as it lives.
+struct BuiltFilter {
+    filter: FWPM_FILTER0,
+    _name: Vec<u16>,
+    _provider: Box<GUID>,
+    _conditions: Vec<FWPM_FILTER_CONDITION0>,
+    _blobs: Vec<FWP_BYTE_BLOB>,
+    _descriptors: Vec<SecurityDescriptor>,
+}
+
+/// The `FWPM_FILTER0` that adds `f`: in Palisade's provider, conditions from
+/// `fence_api::filter_conditions`, weight as a range (`FWP_UINT8`).
+fn build_filter(f: &InstalledFilter) -> Result<BuiltFilter, FirewallError> {
     let what = || format!("WFP filter `{}`", f.name);
+    if f.weight > 15 {
+        return Err(FirewallError::BadInput { what: what(), reason: format!("weight range {} is above 15", f.weight) });
+    }
     let conditions = fence_api::filter_conditions(f);
-    // Owned storage the condition array points into; built completely before any pointer to
-    // it is taken, so nothing moves afterwards.
     let mut descriptors = Vec::new();
     for c in &conditions {
         if let FilterCondition::UserSddl(s) = c {
             descriptors.push(SecurityDescriptor::from_sddl(s)?);
         }
     }
+    // Complete before any pointer into it is taken, so it never reallocates afterwards.
     let mut blobs: Vec<FWP_BYTE_BLOB> = descriptors.iter().map(|d| FWP_BYTE_BLOB { size: d.len, data: d.sd.cast() }).collect();
-    let mut wfp_conditions = Vec::new();
+    let mut wfp_conditions = Vec::with_capacity(conditions.len());
     let mut next_blob = 0;
     for c in &conditions {
-        // SAFETY: an all-zero FWP_CONDITION_VALUE0 is FWP_EMPTY; the member set is the one
-        // `type` names.
+        // SAFETY: an all-zero FWP_CONDITION_VALUE0 is FWP_EMPTY; the member set below is the
+        // one `type` names.
         let mut value: FWP_CONDITION_VALUE0 = unsafe { std::mem::zeroed() };
         let (field, matching) = match c {
             FilterCondition::UserSddl(_) => {
@@ -552,19 +568,16 @@ fn add_filter(engine: &Engine, f: &InstalledFilter) -> Result<(), FirewallError>
         };
         wfp_conditions.push(FWPM_FILTER_CONDITION0 { fieldKey: field, matchType: matching, conditionValue: value });
     }
-    if f.weight > 15 {
-        return Err(FirewallError::BadInput { what: what(), reason: format!("weight range {} is above 15", f.weight) });
-    }
     let mut name = wide(&f.name);
     let WfpObject::Provider { key: provider_key, .. } = provider() else { unreachable!("provider() is a provider") };
-    let mut provider_guid = guid_of(&provider_key)?;
+    let mut provider_guid = Box::new(guid_of(&provider_key)?);
     // SAFETY: an all-zero FWPM_FILTER0 is valid (null pointers, FWP_EMPTY values, no context);
     // the fields that matter are set below.
     let mut filter: FWPM_FILTER0 = unsafe { std::mem::zeroed() };
     filter.filterKey = guid_of(&f.key)?;
     filter.displayData = display_data(&mut name);
     filter.flags = if f.persistent { FWPM_FILTER_FLAG_PERSISTENT } else { FWPM_FILTER_FLAG_NONE };
-    filter.providerKey = addr_of_mut!(provider_guid);
+    filter.providerKey = &mut *provider_guid;
     filter.layerKey = layer_guid(f.layer);
     filter.subLayerKey = guid_of(&f.sublayer_key)?;
     filter.weight.r#type = FWP_UINT8;
@@ -572,11 +585,22 @@ fn add_filter(engine: &Engine, f: &InstalledFilter) -> Result<(), FirewallError>
     filter.numFilterConditions = wfp_conditions.len() as u32;
     filter.filterCondition = wfp_conditions.as_mut_ptr();
     filter.action.r#type = if f.permit { FWP_ACTION_PERMIT } else { FWP_ACTION_BLOCK };
+    Ok(BuiltFilter {
+        filter,
+        _name: name,
+        _provider: provider_guid,
+        _conditions: wfp_conditions,
+        _blobs: blobs,
+        _descriptors: descriptors,
+    })
+}
+
+fn add_filter(engine: &Engine, f: &InstalledFilter) -> Result<(), FirewallError> {
+    let built = build_filter(f)?;
     let mut id = 0u64;
-    // SAFETY: live engine handle; the filter and everything it points to (name, provider key,
-    // conditions, blobs, descriptors) are locals that outlive the call.
-    let rc = unsafe { FwpmFilterAdd0(engine.0, &filter, ptr::null_mut(), &mut id) };
-    drop(descriptors);
+    // SAFETY: live engine handle; `built` owns everything the filter points to and outlives
+    // the call.
+    let rc = unsafe { FwpmFilterAdd0(engine.0, &built.filter, ptr::null_mut(), &mut id) };
     check("FwpmFilterAdd0", rc)
 }
 
@@ -609,59 +633,34 @@ mod tests {
     }
 
     #[test]
-    fn filters_read_back_from_api_structures_as_written() {
-        // Builds the structures `add_filter` would, then reads them the way enumeration does.
+    fn filters_read_back_from_the_structures_they_are_added_with() {
         let sid = Sid::parse("S-1-5-21-1-2-3-1011").unwrap();
-        for spec in offline_fence(&[3128]).unwrap().filters {
+        for spec in offline_fence(&[3128, 8877]).unwrap().filters {
             let WfpObject::Filter(f) = spec.render(&sid) else { panic!() };
-            let sd = SecurityDescriptor::from_sddl(&f.user_sddl).unwrap();
-            let mut blob = FWP_BYTE_BLOB { size: sd.len, data: sd.sd.cast() };
-            let mut conds: Vec<FWPM_FILTER_CONDITION0> = fence_api::filter_conditions(&f)
-                .iter()
-                .map(|c| {
-                    let mut v: FWP_CONDITION_VALUE0 = unsafe { std::mem::zeroed() };
-                    let k = match c {
-                        FilterCondition::UserSddl(_) => {
-                            v.r#type = FWP_SECURITY_DESCRIPTOR_TYPE;
-                            v.Anonymous.sd = &mut blob;
-                            (FWPM_CONDITION_ALE_USER_ID, FWP_MATCH_EQUAL)
-                        }
-                        FilterCondition::Loopback => {
-                            v.r#type = FWP_UINT32;
-                            v.Anonymous.uint32 = FWP_CONDITION_FLAG_IS_LOOPBACK;
-                            (FWPM_CONDITION_FLAGS, FWP_MATCH_FLAGS_ALL_SET)
-                        }
-                        FilterCondition::IpProtocol(p) => {
-                            v.r#type = FWP_UINT8;
-                            v.Anonymous.uint8 = *p;
-                            (FWPM_CONDITION_IP_PROTOCOL, FWP_MATCH_EQUAL)
-                        }
-                        FilterCondition::RemotePort(p) => {
-                            v.r#type = FWP_UINT16;
-                            v.Anonymous.uint16 = *p;
-                            (FWPM_CONDITION_IP_REMOTE_PORT, FWP_MATCH_EQUAL)
-                        }
-                        FilterCondition::Other(_) => unreachable!(),
-                    };
-                    FWPM_FILTER_CONDITION0 { fieldKey: k.0, matchType: k.1, conditionValue: v }
-                })
-                .collect();
-            let mut name = wide(&f.name);
-            let mut raw: FWPM_FILTER0 = unsafe { std::mem::zeroed() };
-            raw.filterKey = guid_of(&f.key).unwrap();
-            raw.displayData = display_data(&mut name);
-            raw.flags = FWPM_FILTER_FLAG_PERSISTENT;
-            raw.subLayerKey = guid_of(&f.sublayer_key).unwrap();
-            raw.weight.r#type = FWP_UINT8;
-            raw.weight.Anonymous.uint8 = f.weight;
-            raw.numFilterConditions = conds.len() as u32;
-            raw.filterCondition = conds.as_mut_ptr();
-            raw.action.r#type = if f.permit { FWP_ACTION_PERMIT } else { FWP_ACTION_BLOCK };
-            assert_eq!(filter_fields(&raw, f.layer).to_filter(), f);
+            let mut built = build_filter(&f).unwrap();
+            assert!(same_guid(&built.filter.layerKey, &layer_guid(f.layer)));
+            // SAFETY: the provider key points into `built`.
+            assert_eq!(key_of(unsafe { &*built.filter.providerKey }), provider().key());
+            // Moving the built filter keeps its pointers valid.
+            let moved = std::mem::replace(&mut built, build_filter(&f).unwrap());
+            assert_eq!(filter_fields(&moved.filter, f.layer).to_filter(), f);
             // An unknown condition makes it unequal, not an error.
-            conds[0].fieldKey = FWPM_CONDITION_FLAGS;
-            let odd = filter_fields(&raw, f.layer).to_filter();
+            // SAFETY: the condition array is owned by `built` and has at least one entry.
+            unsafe { (*built.filter.filterCondition).fieldKey = FWPM_CONDITION_IP_LOCAL_PORT };
+            let odd = filter_fields(&built.filter, f.layer).to_filter();
             assert!(odd.user_sddl.starts_with("(unrecognized: "), "{odd:?}");
         }
+    }
+
+    #[test]
+    fn filters_palisade_cannot_express_are_refused() {
+        let sid = Sid::parse("S-1-5-21-1-2-3-1011").unwrap();
+        let WfpObject::Filter(f) = offline_fence(&[]).unwrap().filters[0].render(&sid) else { panic!() };
+        let heavy = InstalledFilter { weight: 16, ..f.clone() };
+        assert!(matches!(build_filter(&heavy), Err(FirewallError::BadInput { .. })));
+        let bad_sddl = InstalledFilter { user_sddl: "not sddl".into(), ..f.clone() };
+        assert!(matches!(build_filter(&bad_sddl), Err(FirewallError::Win32 { call: "ConvertStringSecurityDescriptorToSecurityDescriptorW", .. })));
+        let bad_key = InstalledFilter { key: "Palisade".into(), ..f };
+        assert!(matches!(build_filter(&bad_key), Err(FirewallError::BadInput { .. })));
     }
 }
