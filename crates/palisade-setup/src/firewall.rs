@@ -214,43 +214,47 @@ fn all_rules(rules: &INetFwRules) -> Result<Vec<INetFwRule>, FirewallError> {
 
 fn read_rule(rule: &INetFwRule3) -> Result<RuleFields, FirewallError> {
     let text = |r: windows::core::Result<BSTR>, call| r.map(|b| b.to_string()).map_err(com_error(call));
-    // SAFETY (every block below): COM property reads on a live interface, results returned
-    // by value (BSTRs owned and freed by `BSTR`'s Drop).
-    Ok(RuleFields {
-        name: text(unsafe { rule.Name() }, "INetFwRule::Name")?,
-        description: text(unsafe { rule.Description() }, "INetFwRule::Description")?,
-        grouping: text(unsafe { rule.Grouping() }, "INetFwRule::Grouping")?,
-        direction: unsafe { rule.Direction() }.map_err(com_error("INetFwRule::Direction"))?.0,
-        action: unsafe { rule.Action() }.map_err(com_error("INetFwRule::Action"))?.0,
-        protocol: unsafe { rule.Protocol() }.map_err(com_error("INetFwRule::Protocol"))?,
-        remote_addresses: text(unsafe { rule.RemoteAddresses() }, "INetFwRule::RemoteAddresses")?,
-        local_user_authorized_list: text(unsafe { rule.LocalUserAuthorizedList() }, "INetFwRule3::LocalUserAuthorizedList")?,
-        profiles: unsafe { rule.Profiles() }.map_err(com_error("INetFwRule::Profiles"))?,
-        enabled: unsafe { rule.Enabled() }.map_err(com_error("INetFwRule::Enabled"))?.as_bool(),
-        local_addresses: text(unsafe { rule.LocalAddresses() }, "INetFwRule::LocalAddresses")?,
-        local_ports: text(unsafe { rule.LocalPorts() }, "INetFwRule::LocalPorts")?,
-        remote_ports: text(unsafe { rule.RemotePorts() }, "INetFwRule::RemotePorts")?,
-        application_name: text(unsafe { rule.ApplicationName() }, "INetFwRule::ApplicationName")?,
-        service_name: text(unsafe { rule.ServiceName() }, "INetFwRule::ServiceName")?,
-        interface_types: text(unsafe { rule.InterfaceTypes() }, "INetFwRule::InterfaceTypes")?,
+    // SAFETY: COM property reads on a live interface, results returned by value (BSTRs owned
+    // and freed by `BSTR`'s Drop).
+    Ok(unsafe {
+        RuleFields {
+            name: text(rule.Name(), "INetFwRule::Name")?,
+            description: text(rule.Description(), "INetFwRule::Description")?,
+            grouping: text(rule.Grouping(), "INetFwRule::Grouping")?,
+            direction: rule.Direction().map_err(com_error("INetFwRule::Direction"))?.0,
+            action: rule.Action().map_err(com_error("INetFwRule::Action"))?.0,
+            protocol: rule.Protocol().map_err(com_error("INetFwRule::Protocol"))?,
+            remote_addresses: text(rule.RemoteAddresses(), "INetFwRule::RemoteAddresses")?,
+            local_user_authorized_list: text(rule.LocalUserAuthorizedList(), "INetFwRule3::LocalUserAuthorizedList")?,
+            profiles: rule.Profiles().map_err(com_error("INetFwRule::Profiles"))?,
+            enabled: rule.Enabled().map_err(com_error("INetFwRule::Enabled"))?.as_bool(),
+            local_addresses: text(rule.LocalAddresses(), "INetFwRule::LocalAddresses")?,
+            local_ports: text(rule.LocalPorts(), "INetFwRule::LocalPorts")?,
+            remote_ports: text(rule.RemotePorts(), "INetFwRule::RemotePorts")?,
+            application_name: text(rule.ApplicationName(), "INetFwRule::ApplicationName")?,
+            service_name: text(rule.ServiceName(), "INetFwRule::ServiceName")?,
+            interface_types: text(rule.InterfaceTypes(), "INetFwRule::InterfaceTypes")?,
+        }
     })
 }
 
 fn write_rule(rule: &INetFwRule3, f: &RuleFields) -> Result<(), FirewallError> {
     let b = |s: &str| BSTR::from(s);
-    // SAFETY (every block below): COM property writes on a live interface; the BSTRs live for
-    // the call. Protocol is set before anything that depends on it, as the API requires.
-    unsafe { rule.SetName(&b(&f.name)) }.map_err(com_error("INetFwRule::SetName"))?;
-    unsafe { rule.SetDescription(&b(&f.description)) }.map_err(com_error("INetFwRule::SetDescription"))?;
-    unsafe { rule.SetGrouping(&b(&f.grouping)) }.map_err(com_error("INetFwRule::SetGrouping"))?;
-    unsafe { rule.SetProtocol(f.protocol) }.map_err(com_error("INetFwRule::SetProtocol"))?;
-    unsafe { rule.SetDirection(NET_FW_RULE_DIRECTION(f.direction)) }.map_err(com_error("INetFwRule::SetDirection"))?;
-    unsafe { rule.SetAction(NET_FW_ACTION(f.action)) }.map_err(com_error("INetFwRule::SetAction"))?;
-    unsafe { rule.SetRemoteAddresses(&b(&f.remote_addresses)) }.map_err(com_error("INetFwRule::SetRemoteAddresses"))?;
-    unsafe { rule.SetLocalUserAuthorizedList(&b(&f.local_user_authorized_list)) }
-        .map_err(com_error("INetFwRule3::SetLocalUserAuthorizedList"))?;
-    unsafe { rule.SetProfiles(f.profiles) }.map_err(com_error("INetFwRule::SetProfiles"))?;
-    unsafe { rule.SetEnabled(VARIANT_BOOL::from(f.enabled)) }.map_err(com_error("INetFwRule::SetEnabled"))?;
+    // SAFETY: COM property writes on a live interface; each BSTR lives for its call.
+    // Protocol is set before anything that depends on it, as the API requires.
+    unsafe {
+        rule.SetName(&b(&f.name)).map_err(com_error("INetFwRule::SetName"))?;
+        rule.SetDescription(&b(&f.description)).map_err(com_error("INetFwRule::SetDescription"))?;
+        rule.SetGrouping(&b(&f.grouping)).map_err(com_error("INetFwRule::SetGrouping"))?;
+        rule.SetProtocol(f.protocol).map_err(com_error("INetFwRule::SetProtocol"))?;
+        rule.SetDirection(NET_FW_RULE_DIRECTION(f.direction)).map_err(com_error("INetFwRule::SetDirection"))?;
+        rule.SetAction(NET_FW_ACTION(f.action)).map_err(com_error("INetFwRule::SetAction"))?;
+        rule.SetRemoteAddresses(&b(&f.remote_addresses)).map_err(com_error("INetFwRule::SetRemoteAddresses"))?;
+        rule.SetLocalUserAuthorizedList(&b(&f.local_user_authorized_list))
+            .map_err(com_error("INetFwRule3::SetLocalUserAuthorizedList"))?;
+        rule.SetProfiles(f.profiles).map_err(com_error("INetFwRule::SetProfiles"))?;
+        rule.SetEnabled(VARIANT_BOOL::from(f.enabled)).map_err(com_error("INetFwRule::SetEnabled"))?;
+    }
     Ok(())
 }
 

@@ -264,10 +264,11 @@ fn get_provider(engine: &Engine, key: &str) -> Result<Option<WfpObject>, Firewal
     if !check_found("FwpmProviderGetByKey0", rc, FWP_E_PROVIDER_NOT_FOUND)? || mem.0.is_null() {
         return Ok(None);
     }
-    // SAFETY: a non-null FWPM_PROVIDER0 from WFP, alive until `mem` drops; its name is null or
-    // NUL-terminated.
+    // SAFETY: a non-null FWPM_PROVIDER0 from WFP, alive until `mem` drops.
     let p = unsafe { &*mem.0 };
-    Ok(Some(WfpObject::Provider { key: key_of(&p.providerKey), name: unsafe { read_wide(p.displayData.name) } }))
+    // SAFETY: WFP's name is null or NUL-terminated, alive until `mem` drops.
+    let name = unsafe { read_wide(p.displayData.name) };
+    Ok(Some(WfpObject::Provider { key: key_of(&p.providerKey), name }))
 }
 
 fn get_sublayer(engine: &Engine, key: &str) -> Result<Option<WfpObject>, FirewallError> {
@@ -279,15 +280,13 @@ fn get_sublayer(engine: &Engine, key: &str) -> Result<Option<WfpObject>, Firewal
     if !check_found("FwpmSubLayerGetByKey0", rc, FWP_E_SUBLAYER_NOT_FOUND)? || mem.0.is_null() {
         return Ok(None);
     }
-    // SAFETY: a non-null FWPM_SUBLAYER0 from WFP, alive until `mem` drops; its name is null or
-    // NUL-terminated and its provider key null or valid.
+    // SAFETY: a non-null FWPM_SUBLAYER0 from WFP, alive until `mem` drops.
     let s = unsafe { &*mem.0 };
-    Ok(Some(WfpObject::Sublayer {
-        key: key_of(&s.subLayerKey),
-        name: unsafe { read_wide(s.displayData.name) },
-        provider_key: if s.providerKey.is_null() { String::new() } else { key_of(unsafe { &*s.providerKey }) },
-        weight: s.weight,
-    }))
+    // SAFETY: WFP's name is null or NUL-terminated, alive until `mem` drops.
+    let name = unsafe { read_wide(s.displayData.name) };
+    // SAFETY: a non-null provider key pointer in the sublayer points to its GUID.
+    let provider_key = if s.providerKey.is_null() { String::new() } else { key_of(unsafe { &*s.providerKey }) };
+    Ok(Some(WfpObject::Sublayer { key: key_of(&s.subLayerKey), name, provider_key, weight: s.weight }))
 }
 
 /// Page size of filter enumeration.
@@ -336,8 +335,9 @@ fn enumerate_filters(engine: &Engine, handle: HANDLE, provider_guid: &GUID, laye
             let f = unsafe { &*f };
             // The template already selects the provider; checked again so nothing else is
             // ever reported (and deleted) as Palisade's.
-            // SAFETY: a non-null provider key pointer in the filter is valid.
-            if f.providerKey.is_null() || !same_guid(unsafe { &*f.providerKey }, provider_guid) {
+            // SAFETY: a non-null provider key pointer in the filter points to its GUID.
+            let ours = !f.providerKey.is_null() && same_guid(unsafe { &*f.providerKey }, provider_guid);
+            if !ours {
                 continue;
             }
             out.push(filter_fields(f, layer).to_filter());
@@ -360,10 +360,11 @@ fn filter_fields(f: &FWPM_FILTER0, layer: WfpLayer) -> FilterFields {
         // as long as the filter.
         unsafe { std::slice::from_raw_parts(f.filterCondition, f.numFilterConditions as usize) }.iter().map(read_condition).collect()
     };
+    // SAFETY: the name is null or NUL-terminated, alive as long as the filter.
+    let name = unsafe { read_wide(f.displayData.name) };
     FilterFields {
         key: key_of(&f.filterKey),
-        // SAFETY: the name is null or NUL-terminated, alive as long as the filter.
-        name: unsafe { read_wide(f.displayData.name) },
+        name,
         sublayer_key: key_of(&f.subLayerKey),
         layer,
         permit: match f.action.r#type {
@@ -387,21 +388,32 @@ fn filter_fields(f: &FWPM_FILTER0, layer: WfpLayer) -> FilterFields {
 fn read_condition(c: &FWPM_FILTER_CONDITION0) -> FilterCondition {
     let v = &c.conditionValue;
     let k = &c.fieldKey;
-    // SAFETY (the union reads): each reads the member `v.type` names.
     match (v.r#type, c.matchType) {
         (FWP_SECURITY_DESCRIPTOR_TYPE, FWP_MATCH_EQUAL) if same_guid(k, &FWPM_CONDITION_ALE_USER_ID) => {
-            match sddl_of_blob(unsafe { v.Anonymous.sd }) {
+            // SAFETY: `type` says the live union member is `sd`.
+            let sd = unsafe { v.Anonymous.sd };
+            match sddl_of_blob(sd) {
                 Ok(s) => FilterCondition::UserSddl(s),
                 Err(why) => FilterCondition::Other(format!("user condition with {why}")),
             }
         }
-        (FWP_UINT32, FWP_MATCH_FLAGS_ALL_SET)
-            if same_guid(k, &FWPM_CONDITION_FLAGS) && unsafe { v.Anonymous.uint32 } == FWP_CONDITION_FLAG_IS_LOOPBACK =>
-        {
-            FilterCondition::Loopback
+        (FWP_UINT32, FWP_MATCH_FLAGS_ALL_SET) if same_guid(k, &FWPM_CONDITION_FLAGS) => {
+            // SAFETY: `type` says the live union member is `uint32`.
+            let flags = unsafe { v.Anonymous.uint32 };
+            if flags == FWP_CONDITION_FLAG_IS_LOOPBACK {
+                FilterCondition::Loopback
+            } else {
+                FilterCondition::Other(format!("flags condition {flags:#x}"))
+            }
         }
-        (FWP_UINT8, FWP_MATCH_EQUAL) if same_guid(k, &FWPM_CONDITION_IP_PROTOCOL) => FilterCondition::IpProtocol(unsafe { v.Anonymous.uint8 }),
-        (FWP_UINT16, FWP_MATCH_EQUAL) if same_guid(k, &FWPM_CONDITION_IP_REMOTE_PORT) => FilterCondition::RemotePort(unsafe { v.Anonymous.uint16 }),
+        (FWP_UINT8, FWP_MATCH_EQUAL) if same_guid(k, &FWPM_CONDITION_IP_PROTOCOL) => {
+            // SAFETY: `type` says the live union member is `uint8`.
+            FilterCondition::IpProtocol(unsafe { v.Anonymous.uint8 })
+        }
+        (FWP_UINT16, FWP_MATCH_EQUAL) if same_guid(k, &FWPM_CONDITION_IP_REMOTE_PORT) => {
+            // SAFETY: `type` says the live union member is `uint16`.
+            FilterCondition::RemotePort(unsafe { v.Anonymous.uint16 })
+        }
         (t, m) => FilterCondition::Other(format!("condition {} match {m} type {t}", key_of(k))),
     }
 }
