@@ -21,7 +21,7 @@
 //! Because `Remove` can report success without removing, [`remove_rule`] asks `Item` before
 //! and after and never trusts `Remove` alone. The error type is shared with the `wfp` module.
 
-use palisade_windows_elevated::facts::{FirewallProfile, FirewallProfileFact};
+use palisade_windows_elevated::facts::{FirewallFacts, FirewallProfile, FirewallProfileFact};
 use palisade_windows_elevated::fence_api::{self, RuleFields};
 use palisade_windows_elevated::firewall::{InstalledRule, RULE_PREFIX};
 use windows::core::{Interface, BSTR, HRESULT};
@@ -158,6 +158,11 @@ fn policy_dword(subkey: &str, value: &str) -> Result<Option<u32>, FirewallError>
 
 fn wide(s: &str) -> Vec<u16> {
     s.encode_utf16().chain(std::iter::once(0)).collect()
+}
+
+/// Everything `MachineFacts::firewall` holds: profiles, Palisade's rules, its WFP objects.
+pub fn firewall_facts() -> Result<FirewallFacts, FirewallError> {
+    Ok(FirewallFacts { profiles: firewall_profiles()?, rules: palisade_rules()?, wfp: crate::wfp::palisade_objects()? })
 }
 
 /// Every rule whose name starts with `Palisade`, read back.
@@ -330,7 +335,24 @@ mod tests {
     fn com_can_be_entered_twice_on_one_thread() {
         let a = ComScope::enter().unwrap();
         let b = ComScope::enter().unwrap();
+        assert!(a.leave && b.leave);
         drop(b);
         drop(a);
+    }
+
+    #[test]
+    fn a_single_threaded_apartment_is_kept() {
+        use windows::Win32::System::Com::COINIT_APARTMENTTHREADED;
+        std::thread::spawn(|| {
+            // SAFETY: plain call; balanced below.
+            unsafe { CoInitializeEx(None, COINIT_APARTMENTTHREADED) }.ok().unwrap();
+            let scope = ComScope::enter().unwrap();
+            assert!(!scope.leave, "an STA thread must not be uninitialized by the scope");
+            drop(scope);
+            // SAFETY: balances the CoInitializeEx above.
+            unsafe { CoUninitialize() };
+        })
+        .join()
+        .unwrap();
     }
 }

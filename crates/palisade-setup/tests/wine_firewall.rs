@@ -149,6 +149,8 @@ fn wine_public_interface() {
     let notimpl = 0x8000_4001;
     println!("firewall_profiles");
     assert_failed_call(firewall::firewall_profiles(), "INetFwPolicy2::CurrentProfileTypes", notimpl);
+    println!("firewall_facts");
+    assert_failed_call(firewall::firewall_facts(), "INetFwPolicy2::CurrentProfileTypes", notimpl);
     println!("palisade_rules");
     assert_failed_call(firewall::palisade_rules(), "INetFwRules::_NewEnum", notimpl);
     println!("add_rule");
