@@ -20,6 +20,7 @@
 pub mod ace;
 pub mod check_report;
 pub mod facts;
+pub mod fence_api;
 pub mod firewall;
 pub mod password;
 pub mod protocol;
