@@ -377,3 +377,79 @@ fn keep_processes_lets_them_survive() {
         assert!(!pids_with(&n).is_empty(), "with --keep-processes, {:?} should still run", n.replace('\0', " "));
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The sandbox's init: a fork of palisade that never execs, so it still holds what palisade held
+
+/// Writes a marker into every open descriptor of every process it can see (init's included,
+/// through /proc/<pid>/fd), and prints the environment of every process it can read.
+const PY_REACH_INIT: &str = r#"
+import os, sys
+for pid in [p for p in os.listdir("/proc") if p.isdigit()]:
+    try:
+        print("environ", pid, open("/proc/%s/environ" % pid, "rb").read().replace(b"\0", b" ").decode(errors="replace"))
+    except OSError as e:
+        print("environ", pid, e)
+    try:
+        fds = os.listdir("/proc/%s/fd" % pid)
+    except OSError as e:
+        print("fds", pid, e)
+        continue
+    for fd in fds:
+        try:
+            f = os.open("/proc/%s/fd/%s" % (pid, fd), os.O_WRONLY | os.O_NONBLOCK)
+            os.write(f, sys.argv[1].encode())
+            os.close(f)
+            print("wrote", pid, fd)
+        except OSError as e:
+            print("fd", pid, fd, e)
+sys.exit(3)
+"#;
+
+#[test]
+fn init_does_not_leak_the_callers_environment_or_descriptors() {
+    use std::os::unix::process::CommandExt;
+    let fx = Fixture::new();
+    let py = require_tool("python3");
+    let secret = format!("init-secret-{}", fx.m);
+    // A pipe the caller holds open without close-on-exec at descriptor 7, as a shell's
+    // `7>somewhere` would be: palisade gives the command only 0-2.
+    let (r, w) = {
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 writes two descriptors into fds.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        // SAFETY: both were just created and are owned here.
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+    };
+    let wfd = w.as_raw_fd();
+    let mut cmd = fx.run_cmd(&[], &[py.to_str().unwrap(), "-c", PY_REACH_INIT, &fx.m]);
+    cmd.env("PAL_TEST_API_TOKEN", &secret).stdout(Stdio::piped()).stderr(Stdio::piped());
+    // SAFETY: dup2 is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(wfd, 7) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let o = cmd.output().expect("running palisade");
+    drop(w);
+    assert!(stdout(&o).contains("environ"), "the script did not run: {}", show(&o));
+    assert!(
+        !stdout(&o).contains(&secret),
+        "SANDBOX ESCAPE: a variable the environment filter removed was read from another process's environ\n{}",
+        show(&o)
+    );
+    // SAFETY: fcntl on a descriptor we own.
+    unsafe { libc::fcntl(r.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+    let got = read_available(r.as_raw_fd());
+    assert!(
+        got.is_empty(),
+        "SANDBOX ESCAPE: the command wrote {:?} into a descriptor the caller held (reached through /proc/<pid>/fd)\n{}",
+        String::from_utf8_lossy(&got),
+        show(&o)
+    );
+    // Writing into init's status pipe would forge the command's exit status.
+    assert_eq!(o.status.code(), Some(3), "the command's exit status was forged: {}", show(&o));
+}

@@ -454,6 +454,19 @@ fn make_dirs(path: &std::ffi::CStr) -> Result<(), Errno> {
 /// reaps orphans, and reports the command's wait status to the parent when it ends. When init
 /// exits, the kernel kills every process left in the pid namespace.
 fn run_init(plan: &mut ChildPlan) -> Result<Never, Failure> {
+    // Init is a fork of the caller that never execs: it still has the caller's memory (the
+    // unfiltered environment, in /proc/1/environ) and every descriptor the caller left open
+    // (reachable through /proc/1/fd, along with init's status pipe). Not dumpable, no
+    // process without CAP_SYS_PTRACE (none inside) may open its /proc files; and it keeps only
+    // the descriptors it and the command need.
+    sys::prctl(libc::PR_SET_DUMPABLE, 0).map_err(at(Step::StartCommand, 1))?;
+    let mut keep = [plan.error_fd, plan.status_fd, -1, -1, -1];
+    for (i, s) in plan.stdio.iter().enumerate() {
+        if let StdioFd::Fd(fd) = s {
+            keep[2 + i] = *fd;
+        }
+    }
+    sys::close_all_except(3, &keep);
     let mut signals = sys::sigset_of(FORWARDED_SIGNALS);
     // SAFETY: adds a valid signal number to an initialised set.
     unsafe { libc::sigaddset(&mut signals, libc::SIGCHLD) };
@@ -466,6 +479,10 @@ fn run_init(plan: &mut ChildPlan) -> Result<Never, Failure> {
     let command = unsafe { sys::spawn_sharing_memory(&mut plan.command_stack, start_command, arg, 0) }
         .map_err(at(Step::StartCommand, 0))?;
     sys::close(plan.error_fd);
+    // The command has its own copies now; init needs no standard streams.
+    for fd in 0..3 {
+        sys::close(fd);
+    }
     for fd in plan.stdio.iter().filter_map(|s| match s {
         StdioFd::Fd(fd) => Some(*fd),
         StdioFd::Inherit => None,

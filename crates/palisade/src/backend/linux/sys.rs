@@ -354,6 +354,24 @@ pub fn cloexec_from(first: RawFd) -> Result<(), Errno> {
         .map(drop)
 }
 
+/// Closes every descriptor from `first` up except those in `keep` (at most 8 of them).
+pub fn close_all_except(first: RawFd, keep: &[RawFd]) {
+    let mut sorted = [-1 as RawFd; 8];
+    let n = keep.len().min(sorted.len());
+    sorted[..n].copy_from_slice(&keep[..n]);
+    sorted[..n].sort_unstable();
+    let mut from = first;
+    for &k in sorted[..n].iter().filter(|&&k| k >= first) {
+        if k > from {
+            // SAFETY: close_range only closes this process's descriptors.
+            unsafe { libc::syscall(libc::SYS_close_range, from as libc::c_uint, (k - 1) as libc::c_uint, 0u32) };
+        }
+        from = from.max(k + 1);
+    }
+    // SAFETY: as above.
+    unsafe { libc::syscall(libc::SYS_close_range, from as libc::c_uint, !0u32, 0u32) };
+}
+
 pub fn prctl(option: libc::c_int, arg: libc::c_ulong) -> Result<(), Errno> {
     // SAFETY: the prctl options used here take integer arguments only.
     check_int(unsafe { libc::prctl(option, arg, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) })
