@@ -453,3 +453,53 @@ fn init_does_not_leak_the_callers_environment_or_descriptors() {
     // Writing into init's status pipe would forge the command's exit status.
     assert_eq!(o.status.code(), Some(3), "the command's exit status was forged: {}", show(&o));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Other terminals
+
+/// Tries every terminal under /dev/pts: write a marker to it, then read what was typed there.
+const SH_OTHER_TERMINALS: &str = r#"
+for t in /dev/pts/*; do
+  case "$t" in */ptmx) continue;; esac
+  echo "try $t"
+  printf '%s\n' "$PAL_M" > "$t" && echo "wrote $t"
+  timeout -s KILL 1 dd if="$t" bs=64 count=1 2>/dev/null | od -c | head -3
+done
+echo done
+"#;
+
+#[test]
+fn cannot_read_or_write_another_terminal() {
+    let fx = Fixture::new();
+    // A terminal of the same user that the command was not given (another of their shells).
+    // (Raw mode: nothing typed is echoed, so the marker on the master can only come from inside.)
+    let pty = open_pty();
+    let typed = format!("typed-{}\n", fx.m);
+    // SAFETY: writing a buffer to a descriptor we own.
+    unsafe { libc::write(pty.master.as_raw_fd(), typed.as_ptr().cast(), typed.len()) };
+    let o = fx.sh(SH_OTHER_TERMINALS);
+    assert!(stdout(&o).contains("done"), "the script did not run: {}", show(&o));
+    // SAFETY: fcntl on a descriptor we own.
+    unsafe { libc::fcntl(pty.master.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+    let shown = read_available(pty.master.as_raw_fd());
+    assert!(
+        !String::from_utf8_lossy(&shown).contains(&fx.m),
+        "SANDBOX ESCAPE: the command wrote {:?} to another terminal\n{}",
+        String::from_utf8_lossy(&shown),
+        show(&o)
+    );
+    let pending = pty.pending_input();
+    assert_eq!(
+        String::from_utf8_lossy(&pending),
+        typed,
+        "SANDBOX ESCAPE: what was typed on another terminal was read (stolen) from inside\n{}",
+        show(&o)
+    );
+}
+
+#[test]
+fn the_command_can_open_its_own_pseudo_terminals() {
+    let fx = Fixture::new();
+    let o = fx.py("import os, pty\nm, s = pty.openpty()\nos.write(s, b'ping')\nprint(os.read(m, 4).decode(), os.ttyname(s))", &[]);
+    assert!(stdout(&o).contains("ping /dev/pts/"), "a pty made inside does not work: {}", show(&o));
+}

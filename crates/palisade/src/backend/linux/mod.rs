@@ -280,7 +280,9 @@ impl Prepared {
             Strategy::Namespaces { pid, net } => {
                 let (actions, lock) = self.protected_actions()?;
                 workspace = Some(lock);
-                Some(self.namespace_plan(&actions, &tmp, pid, net)?)
+                let mut plan = self.namespace_plan(&actions, &tmp, pid, net)?;
+                plan.console = caller_terminal(spec).map(cstring).transpose()?;
+                Some(plan)
             }
             _ => None,
         };
@@ -337,7 +339,10 @@ impl Prepared {
             parent_pid: std::process::id() as libc::pid_t,
             drop_capabilities: in_namespaces || sys::has_capabilities(),
             last_capability: self.last_capability,
-            landlock,
+            landlock: landlock.and_then(Option::<OwnedFd>::from),
+            landlock_device_access: self
+                .landlock_abi
+                .map_or(0, |abi| rules::device_access(abi, self.strategy == Strategy::LandlockOnly).bits()),
             seccomp: self.seccomp.clone(),
             program: cstring(&program)?,
             argv_ptrs: ptrs(&argv),
@@ -475,6 +480,7 @@ impl Prepared {
             writable_sources,
             ops,
             minimal_dev: true,
+            console: None,
             mount_proc: pid,
             loopback_up: net,
         })
@@ -598,6 +604,22 @@ fn resolve_program(program: &OsStr, env: &[(OsString, OsString)]) -> Result<Path
         }
     }
     Err(denied.unwrap_or_else(|| Error::NotFound(name.display().to_string())))
+}
+
+/// The caller's terminal (a host pty) when the command inherits it as a standard stream: the
+/// private /dev/pts does not hold it, so it is shown as /dev/console (for `tty` and ttyname).
+fn caller_terminal(spec: &CommandSpec) -> Option<PathBuf> {
+    let streams = [&spec.stdin, &spec.stdout, &spec.stderr];
+    streams.iter().enumerate().filter(|(_, s)| matches!(s, Stdio::Inherit)).find_map(|(fd, _)| {
+        let mut buf = [0u8; 256];
+        // SAFETY: ttyname_r writes a NUL-terminated name into buf (of the given length).
+        if unsafe { libc::ttyname_r(fd as RawFd, buf.as_mut_ptr().cast(), buf.len()) } != 0 {
+            return None;
+        }
+        let name = std::ffi::CStr::from_bytes_until_nul(&buf).ok()?;
+        let path = PathBuf::from(OsStr::from_bytes(name.to_bytes()));
+        path.starts_with("/dev/pts/").then_some(path)
+    })
 }
 
 fn stdio_pair(s: &Stdio, input: bool) -> Result<(Option<OwnedFd>, Option<OwnedFd>), Error> {

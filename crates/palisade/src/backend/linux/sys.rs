@@ -372,6 +372,28 @@ pub fn close_all_except(first: RawFd, keep: &[RawFd]) {
     unsafe { libc::syscall(libc::SYS_close_range, from as libc::c_uint, !0u32, 0u32) };
 }
 
+/// Enforces a Landlock ruleset on this process (no_new_privs must be set).
+pub fn landlock_restrict_self(ruleset: RawFd) -> Result<(), Errno> {
+    // SAFETY: integer arguments only.
+    check(unsafe { libc::syscall(libc::SYS_landlock_restrict_self, ruleset, 0u32) }).map(drop)
+}
+
+/// Adds a path-beneath rule granting `access` under the directory `dir` to a Landlock ruleset.
+pub fn landlock_add_path_rule(ruleset: RawFd, dir: RawFd, access: u64) -> Result<(), Errno> {
+    #[repr(C, packed)]
+    struct PathBeneath {
+        allowed_access: u64,
+        parent_fd: i32,
+    }
+    const LANDLOCK_RULE_PATH_BENEATH: libc::c_int = 1;
+    let attr = PathBeneath { allowed_access: access, parent_fd: dir };
+    // SAFETY: attr is a valid landlock_path_beneath_attr that outlives the call.
+    check(unsafe {
+        libc::syscall(libc::SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &attr as *const PathBeneath, 0u32)
+    })
+    .map(drop)
+}
+
 pub fn prctl(option: libc::c_int, arg: libc::c_ulong) -> Result<(), Errno> {
     // SAFETY: the prctl options used here take integer arguments only.
     check_int(unsafe { libc::prctl(option, arg, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) })
