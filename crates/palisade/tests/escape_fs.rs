@@ -249,3 +249,18 @@ fn extra_writable_roots_are_writable() {
     assert_eq!(fs::read_to_string(tmp_extra.join("b.txt")).ok().as_deref(), Some("b\n"), "--writable root under /tmp not writable: {}", show(&o));
     out.assert_unchanged("write next to --writable roots", &o);
 }
+
+/// A command replaces a writable root inside the workspace (`ws/out`) by a link to a folder
+/// outside; the next sandbox, given the same `--writable ws/out`, must not write there.
+#[test]
+fn writable_root_swapped_for_a_link_by_an_earlier_command() {
+    let fx = Fixture::new();
+    fx.require_visible();
+    let out = fx.ws.join("out");
+    fs::create_dir(&out).unwrap();
+    let o = fx.sh(r#"rmdir "$PAL_WS/out" && ln -s "$PAL_OUT" "$PAL_WS/out" && echo planted"#);
+    assert!(stdout(&o).contains("planted"), "the first command could not plant the link: {}", show(&o));
+    let before = Snapshot::take(&fx.outside);
+    let o = fx.sh_flags(&["--writable", s(&out)], r#"echo pwned > "$PAL_WS/out/victim.txt"; echo pwned > "$PAL_OUT/new.txt"; echo done"#);
+    before.assert_unchanged("a writable root reached through a link planted in the workspace", &o);
+}

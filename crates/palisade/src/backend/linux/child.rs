@@ -282,7 +282,13 @@ fn set_up_namespaces(ns: &NamespacePlan, ruleset: Option<RawFd>, device_access: 
     // more roots than it holds).
     let mut trees = [-1 as RawFd; MAX_TREES];
     for (i, src) in ns.writable_sources.iter().enumerate().take(MAX_TREES) {
-        trees[i] = sys::clone_mount_tree(src).map_err(at(Step::CaptureWritableTrees, i))?;
+        // The sources are canonical: a symbolic link on the way now means that a command in
+        // another sandbox swapped a directory for one since the parent resolved them, and
+        // following it would make the link's target writable. Refuse (the run fails closed).
+        let at_src = sys::open_path_nofollow(src).map_err(at(Step::CaptureWritableTrees, i))?;
+        let tree = sys::clone_tree_at(at_src);
+        sys::close(at_src);
+        trees[i] = tree.map_err(at(Step::CaptureWritableTrees, i))?;
     }
 
     let mut devices = [-1 as RawFd; 8];
