@@ -240,3 +240,27 @@ fn network_on_reaches_the_host_listener() {
     let got = received_udp(&u);
     assert_eq!(got.len(), 1, "with --network on the host UDP socket should get one datagram: {got:?}\nrun: {}", show(&o));
 }
+
+/// Socket families that no network namespace fences: AF_VSOCK reaches the hypervisor's host
+/// from a virtual machine (a test cannot listen there, so it checks the socket cannot even be
+/// made), AF_BLUETOOTH the radios. Offline, only unix, IPv4/6 and netlink sockets are made.
+const PY_FAMILIES: &str = r#"
+import socket
+for name, fam in (("vsock", 40), ("bluetooth", 31), ("packet", 17), ("alg", 38)):
+    try:
+        socket.socket(fam, socket.SOCK_STREAM if fam in (40, 38) else socket.SOCK_RAW).close()
+        print(name, "CREATED")
+    except OSError as e:
+        print(name, "refused", e.errno)
+"#;
+
+#[test]
+fn sockets_outside_the_network_namespace_cannot_be_made_offline() {
+    let fx = Fixture::new();
+    let o = fx.py(PY_FAMILIES, &[]);
+    assert!(stdout(&o).contains("vsock"), "the script did not run: {}", show(&o));
+    assert!(!stdout(&o).contains("CREATED"), "SANDBOX ESCAPE: an offline command made a socket its network namespace does not fence\n{}", show(&o));
+    // Control: where the host has vsock, the same script makes one with the network on.
+    let on = fx.py_flags(&["--network", "on"], PY_FAMILIES, &[]);
+    eprintln!("with --network on: {}", stdout(&on));
+}

@@ -142,6 +142,7 @@ impl Prepared {
 
         let seccomp = seccomp::build(seccomp::FilterOptions {
             unix_sockets_only: policy.network.is_off() && !matches!(strategy, Strategy::Namespaces { net: true, .. }),
+            namespaced_families_only: policy.network.is_off(),
         })
         .map_err(|e| Error::Io { context: "compiling the seccomp filter".into(), source: io::Error::other(e.to_string()) })?;
 

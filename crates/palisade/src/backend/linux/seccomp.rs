@@ -16,6 +16,10 @@ use std::collections::BTreeMap;
 pub struct FilterOptions {
     /// Block every socket family but AF_UNIX (network off without a network namespace).
     pub unix_sockets_only: bool,
+    /// Offline in a network namespace: only the socket families that namespace fences (unix,
+    /// IPv4, IPv6, netlink). Others are not per-namespace: AF_VSOCK in particular reaches the
+    /// hypervisor's host from a virtual machine whatever namespace the socket is made in.
+    pub namespaced_families_only: bool,
 }
 
 /// System calls no sandboxed command gets, whatever the policy: debugging and memory access of
@@ -109,6 +113,12 @@ pub fn build(opts: FilterOptions) -> Result<Vec<BpfProgram>, seccompiler::Backen
         rules.insert(libc::SYS_socket, vec![rule(vec![cond(0, Len::Dword, Op::Ne, libc::AF_UNIX as u64)])]);
         rules.insert(libc::SYS_socketpair, vec![rule(vec![cond(0, Len::Dword, Op::Ne, libc::AF_UNIX as u64)])]);
     }
+    if opts.namespaced_families_only && !opts.unix_sockets_only {
+        let allowed = [libc::AF_UNIX, libc::AF_INET, libc::AF_INET6, libc::AF_NETLINK];
+        let other = || rule(allowed.iter().map(|&f| cond(0, Len::Dword, Op::Ne, f as u64)).collect());
+        rules.insert(libc::SYS_socket, vec![other()]);
+        rules.insert(libc::SYS_socketpair, vec![other()]);
+    }
     let eperm = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(libc::EPERM as u32), arch())?;
 
     let mut clone3 = BTreeMap::new();
@@ -125,7 +135,7 @@ mod tests {
     #[test]
     fn filters_compile_for_both_network_settings() {
         for unix_sockets_only in [false, true] {
-            let progs = build(FilterOptions { unix_sockets_only }).unwrap();
+            let progs = build(FilterOptions { unix_sockets_only, namespaced_families_only: !unix_sockets_only }).unwrap();
             assert_eq!(progs.len(), 2);
             assert!(progs.iter().all(|p| !p.is_empty()));
         }
@@ -133,8 +143,8 @@ mod tests {
 
     #[test]
     fn offline_filter_is_larger_than_online_filter() {
-        let on = build(FilterOptions { unix_sockets_only: false }).unwrap();
-        let off = build(FilterOptions { unix_sockets_only: true }).unwrap();
+        let on = build(FilterOptions { unix_sockets_only: false, namespaced_families_only: false }).unwrap();
+        let off = build(FilterOptions { unix_sockets_only: true, namespaced_families_only: false }).unwrap();
         assert!(off[0].len() > on[0].len());
     }
 }
