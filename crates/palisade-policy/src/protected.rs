@@ -525,17 +525,73 @@ pub fn resolve(root: &Path, patterns: &[String], fs: &dyn FsView) -> Result<Vec<
     if git.is_empty() {
         return Ok(plan.into_actions());
     }
+    let mut git_dirs = Vec::new();
     match (dot_git_kind, git_file_target) {
         (Kind::File, Some(target)) => {
             plan.add(dot_git, Decision::ReadOnly);
             if let Some(real) = protect_git_dir(&target, &git, fs, &mut plan)? {
                 protect_common_dir(&real, &git, fs, &mut plan)?;
+                git_dirs.push(real);
             }
         }
-        (Kind::Dir, _) => protect_common_dir(&dot_git, &git, fs, &mut plan)?,
+        (Kind::Dir, _) => {
+            protect_common_dir(&dot_git, &git, fs, &mut plan)?;
+            git_dirs.push(dot_git);
+        }
         _ => {}
     }
+    // A hooks folder the (read-only) git config names elsewhere, e.g. husky's
+    // `core.hooksPath = .husky/_`: inside the root it would be as writable as any file there,
+    // and git runs what it holds on the host's next commit. It gets what `.git/hooks` gets.
+    for dir in git_dirs.clone() {
+        if let Some(common) = pointer(fs, &dir.join("commondir"), "", &dir) {
+            git_dirs.push(common);
+        }
+    }
+    for dir in &git_dirs {
+        let Some(hooks) = fs.read_small(&dir.join("config")).and_then(|c| git_config_value(&c, "core", "hookspath")) else {
+            continue;
+        };
+        if hooks.starts_with('~') {
+            continue; // the home directory is not writable
+        }
+        let path = normalize_lexically(&root.join(&hooks));
+        let Ok(rel) = path.strip_prefix(root) else { continue };
+        let pattern = rel.to_string_lossy().into_owned();
+        if let Ok((comps, _)) = split_pattern(&pattern) {
+            Walk { pattern: &pattern, file_like: false }.walk(root, &comps, fs, &mut plan)?;
+        }
+    }
     Ok(plan.into_actions())
+}
+
+/// The last value of `section.key` in a git config file's text (names compared
+/// case-insensitively, surrounding quotes removed), if it is set there.
+fn git_config_value(text: &str, section: &str, key: &str) -> Option<String> {
+    let mut in_section = false;
+    let mut found = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix('[') {
+            let name = rest.split([']', ' ', '"']).next().unwrap_or("");
+            in_section = name.eq_ignore_ascii_case(section) && !rest.contains('"');
+            continue;
+        }
+        if !in_section {
+            continue;
+        }
+        let Some((k, v)) = line.split_once('=') else { continue };
+        if !k.trim().eq_ignore_ascii_case(key) {
+            continue;
+        }
+        let v = v.trim();
+        let v = match v.strip_prefix('"') {
+            Some(quoted) => quoted.split('"').next().unwrap_or(""),
+            None => v.split([';', '#']).next().unwrap_or("").trim(),
+        };
+        found = Some(v.to_string());
+    }
+    found.filter(|v| !v.is_empty())
 }
 
 /// The real filesystem, through `std::fs` (links are never followed at the final component).
@@ -1021,5 +1077,13 @@ mod tests {
             std::os::unix::fs::symlink(root.join(".git/hooks"), root.join(".claude")).unwrap();
             assert!(matches!(resolve(&root, &pats(&[".claude"]), &RealFs), Err(ProtectError::Symlink { .. })));
         }
+    }
+
+    #[test]
+    fn git_config_value_reads_the_last_core_setting() {
+        let text = "[core]\n\tbare = false\n[remote \"core\"]\n\thooksPath = no\n[Core]\n  HooksPath = \".husky/_\" ; husky\n";
+        assert_eq!(git_config_value(text, "core", "hookspath").as_deref(), Some(".husky/_"));
+        assert_eq!(git_config_value("[core]\nhooksPath=a # x\nhookspath = b\n", "core", "hookspath").as_deref(), Some("b"));
+        assert_eq!(git_config_value("[user]\nhooksPath = a\n", "core", "hookspath"), None);
     }
 }

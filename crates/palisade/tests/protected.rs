@@ -383,3 +383,30 @@ fn leftover_processes_cannot_create_protected_paths_after_cleanup() {
         show(&o)
     );
 }
+
+/// husky and similar tools point `core.hooksPath` at a folder inside the working tree; git
+/// runs what that folder holds, so it must be as protected as `.git/hooks`, whether it exists
+/// yet or not.
+#[test]
+fn hooks_folder_named_by_core_hooks_path_is_protected() {
+    for (hooks, exists) in [(".husky/_", true), (".githooks", false)] {
+        let fx = repo();
+        fx.git_ok(&["config", "core.hooksPath", hooks]);
+        if exists {
+            fs::create_dir_all(fx.ws.join(hooks)).unwrap();
+        }
+        let pwned = fx.outside.join("pwned");
+        let script = format!(
+            "mv '{hooks}' moved-hooks; rm -rf '{hooks}'; mkdir -p '{hooks}'; \
+             printf '#!/bin/sh\\necho hooked > {}\\n' > '{hooks}/pre-commit'; chmod +x '{hooks}/pre-commit'; echo done",
+            s(&pwned)
+        );
+        let o = fx.sh(&script);
+        assert!(stdout(&o).contains("done"), "{}", show(&o));
+        assert!(!fx.ws.join(hooks).join("pre-commit").exists(), "SANDBOX ESCAPE: a hook was planted in {hooks} (core.hooksPath)\nrun: {}", show(&o));
+        fs::write(fx.ws.join("f"), "x").unwrap();
+        fx.git_ok(&["add", "f"]);
+        let _ = fx.git(&["commit", "-q", "-m", "c"]);
+        assert!(!pwned.exists(), "SANDBOX ESCAPE: the host's git commit ran a hook the command planted in {hooks}\nrun: {}", show(&o));
+    }
+}
