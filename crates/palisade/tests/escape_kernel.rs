@@ -61,3 +61,53 @@ else: print("unshare refused", ctypes.get_errno())'
     assert!(stdout(&o).contains("unshare refused"), "a new user namespace was created inside:\n{}", show(&o));
     assert!(!stdout(&o).contains("MOUNTED"), "a mount succeeded inside:\n{}", show(&o));
 }
+
+/// Set-user-id and set-group-id files, every way a mode is set. A command running as root is
+/// the host's root (uid 0 maps to uid 0), so such a file left in the workspace would be a
+/// set-user-id-root program for any local user; as another user it is still refused.
+const SH_SETUID: &str = r#"
+cp /bin/sh sh-chmod && chmod 4755 sh-chmod
+cp /bin/sh sh-chmodg && chmod g+s sh-chmodg
+install -m 4755 /bin/sh sh-install
+"$PAL_PY" - <<'PY'
+import os, stat
+def attempt(name, f):
+    try:
+        f()
+        print(name, "ok")
+    except OSError as e:
+        print(name, "refused", e.errno)
+attempt("open", lambda: os.close(os.open("py-open", os.O_CREAT | os.O_WRONLY, 0o6755)))
+attempt("mknod", lambda: os.mknod("py-mknod", stat.S_IFREG | 0o4755))
+def fchmod():
+    fd = os.open("py-fchmod", os.O_CREAT | os.O_WRONLY, 0o755)
+    os.fchmod(fd, 0o4755)
+    os.close(fd)
+attempt("fchmod", fchmod)
+def tmpfile():
+    fd = os.open(".", os.O_TMPFILE | os.O_WRONLY, 0o4755)
+    os.link("/proc/self/fd/%d" % fd, "py-tmpfile")
+attempt("tmpfile", tmpfile)
+PY
+echo done
+"#;
+
+#[test]
+fn no_set_user_id_files_can_be_made() {
+    use std::os::unix::fs::PermissionsExt;
+    let fx = Fixture::new();
+    let o = fx.sh(SH_SETUID);
+    assert!(stdout(&o).contains("done"), "the script did not run: {}", show(&o));
+    let mut special = Vec::new();
+    for e in std::fs::read_dir(&fx.ws).unwrap() {
+        let e = e.unwrap();
+        let mode = e.metadata().unwrap().permissions().mode();
+        if mode & 0o6000 != 0 {
+            special.push(format!("{} {:o}", e.file_name().to_string_lossy(), mode));
+        }
+    }
+    assert!(special.is_empty(), "SANDBOX ESCAPE: set-user-id/set-group-id files were made: {special:?}\n{}", show(&o));
+    // Ordinary modes still work.
+    let o = fx.sh("touch plain && chmod 750 plain && mkdir d && chmod 2775 d; stat -c %a plain");
+    assert!(stdout(&o).contains("750"), "chmod of ordinary bits failed: {}", show(&o));
+}
