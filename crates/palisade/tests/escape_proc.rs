@@ -503,3 +503,53 @@ fn the_command_can_open_its_own_pseudo_terminals() {
     let o = fx.py("import os, pty\nm, s = pty.openpty()\nos.write(s, b'ping')\nprint(os.read(m, 4).decode(), os.ttyname(s))", &[]);
     assert!(stdout(&o).contains("ping /dev/pts/"), "a pty made inside does not work: {}", show(&o));
 }
+
+// ---------------------------------------------------------------------------------------------
+// System V IPC of host processes
+
+/// Attaches to every shared memory segment id it is given and writes a marker, and sends a
+/// message to every message queue id.
+const PY_SYSV: &str = r#"
+import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+libc.shmat.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
+marker = sys.argv[1].encode()
+shm, msq = int(sys.argv[2]), int(sys.argv[3])
+p = libc.shmat(shm, None, 0)
+if p in (None, ctypes.c_void_p(-1).value):
+    print("shmat refused", ctypes.get_errno())
+else:
+    ctypes.memmove(p, marker, len(marker))
+    print("shm WRITTEN")
+buf = ctypes.create_string_buffer(8 + len(marker))
+ctypes.c_long.from_buffer(buf).value = 1
+buf[8:8 + len(marker)] = marker
+r = libc.msgsnd(msq, buf, len(marker), 0o4000)
+print("msgsnd", r, ctypes.get_errno())
+"#;
+
+#[test]
+fn cannot_reach_host_system_v_ipc() {
+    let fx = Fixture::new();
+    // SAFETY: plain System V IPC calls on objects this test creates and removes.
+    unsafe {
+        let shm = libc::shmget(libc::IPC_PRIVATE, 4096, libc::IPC_CREAT | 0o600);
+        assert!(shm >= 0, "shmget: {}", std::io::Error::last_os_error());
+        let msq = libc::msgget(libc::IPC_PRIVATE, libc::IPC_CREAT | 0o600);
+        assert!(msq >= 0, "msgget: {}", std::io::Error::last_os_error());
+        let p = libc::shmat(shm, std::ptr::null(), 0) as *mut u8;
+        assert!(p as isize != -1, "shmat: {}", std::io::Error::last_os_error());
+        std::ptr::copy_nonoverlapping(b"original".as_ptr(), p, 8);
+        let o = fx.py(PY_SYSV, &[&fx.m, &shm.to_string(), &msq.to_string()]);
+        let seen = std::slice::from_raw_parts(p, 8).to_vec();
+        let mut ds: libc::msqid_ds = std::mem::zeroed();
+        libc::msgctl(msq, libc::IPC_STAT, &mut ds);
+        libc::shmdt(p.cast());
+        libc::shmctl(shm, libc::IPC_RMID, std::ptr::null_mut());
+        libc::msgctl(msq, libc::IPC_RMID, std::ptr::null_mut());
+        assert!(stdout(&o).contains("msgsnd"), "the script did not run: {}", show(&o));
+        assert_eq!(seen, b"original", "SANDBOX ESCAPE: a host process's shared memory was written from inside\n{}", show(&o));
+        assert_eq!(ds.msg_qnum, 0, "SANDBOX ESCAPE: a message reached a host process's queue\n{}", show(&o));
+    }
+}

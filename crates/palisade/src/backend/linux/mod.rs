@@ -165,6 +165,7 @@ impl Prepared {
             Strategy::Namespaces { pid, net } => {
                 enforcement.push(Layer::new("user namespace", true, "commands have no privileges outside it"));
                 enforcement.push(Layer::new("mount namespace", true, "read-only root, writable roots, protected paths, deny-read masks, private /tmp"));
+                enforcement.push(Layer::new("ipc namespace", true, "host System V IPC and POSIX message queues out of reach"));
                 enforcement.push(Layer::new("pid namespace", pid, if pid { "the process tree ends with the command" } else { "off: keep_processes asks processes to outlive the command" }));
                 enforcement.push(Layer::new("network namespace", net, if net { "offline: only a private loopback" } else { "network is on" }));
             }
@@ -359,7 +360,10 @@ impl Prepared {
 
         let mut flags: libc::c_ulong = 0;
         if let Strategy::Namespaces { pid, net } = self.strategy {
-            flags |= (libc::CLONE_NEWUSER | libc::CLONE_NEWNS) as libc::c_ulong;
+            // A private IPC namespace too: System V shared memory, message queues and
+            // semaphores, and POSIX message queues, are per IPC namespace, and uid 0 inside
+            // (root's commands) owns root's segments on the host without any capability.
+            flags |= (libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWIPC) as libc::c_ulong;
             if pid {
                 flags |= libc::CLONE_NEWPID as libc::c_ulong;
             }
