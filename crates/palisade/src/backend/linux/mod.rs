@@ -121,6 +121,13 @@ impl Prepared {
                 fix: "enable Landlock (add `landlock` to the kernel's lsm= parameter) or run Palisade as an unprivileged user with user namespaces".into(),
             });
         }
+        if !signals_fenced(strategy, landlock_abi) {
+            return Err(Error::Unenforceable {
+                what: "keeping the command away from processes outside (signals)".into(),
+                why: "without a pid namespace (--keep-processes, or Landlock-only mode) only Landlock's signal scope (ABI 6, Linux 6.12+) stops a command from signalling the user's other processes, and this kernel does not have it".into(),
+                fix: "run without --keep-processes (and with user namespaces), or on Linux 6.12+".into(),
+            });
+        }
         if strategy == Strategy::LandlockOnly {
             // Without a mount namespace nothing can keep a path inside a writable root
             // read-only, nor hide file names.
@@ -563,6 +570,17 @@ fn socket_dirs(write_roots: &[PathBuf]) -> Vec<PathBuf> {
     dirs
 }
 
+/// Whether processes outside the sandbox are out of reach of the command's signals: a pid
+/// namespace hides them (a host pid does not exist inside); without one, only Landlock's
+/// signal scope (ABI 6) stops kill(2) on the user's other processes. Unconfined (full-access)
+/// promises nothing.
+fn signals_fenced(strategy: Strategy, abi: Option<landlock::ABI>) -> bool {
+    match strategy {
+        Strategy::Namespaces { pid: true, .. } | Strategy::Unconfined => true,
+        Strategy::Namespaces { pid: false, .. } | Strategy::LandlockOnly => abi.is_some_and(|a| a >= landlock::ABI::V6),
+    }
+}
+
 fn clone_error(errno: i32, flags: libc::c_ulong) -> Error {
     if flags & libc::CLONE_NEWUSER as libc::c_ulong != 0 && matches!(errno, libc::EPERM | libc::EINVAL | libc::ENOSPC | libc::EACCES) {
         let why = probe::userns_denial_reason(errno);
@@ -806,6 +824,22 @@ impl Drop for ChildInner {
                 std::mem::forget(self.tmp.take());
                 std::mem::forget(self.workspace.take());
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_pid_namespace_signals_need_landlock_scopes() {
+        let keep = Strategy::Namespaces { pid: false, net: true };
+        assert!(signals_fenced(Strategy::Namespaces { pid: true, net: true }, None));
+        assert!(signals_fenced(keep, Some(landlock::ABI::V6)));
+        for abi in [None, Some(landlock::ABI::V1), Some(landlock::ABI::V5)] {
+            assert!(!signals_fenced(keep, abi), "{abi:?}");
+            assert!(!signals_fenced(Strategy::LandlockOnly, abi), "{abi:?}");
         }
     }
 }
