@@ -497,6 +497,18 @@ fn protect_common_dir(git_dir: &Path, git: &[GitPattern<'_>], fs: &dyn FsView, p
 /// canonical), sorted so that a parent's action comes before its children's (by depth, then
 /// path), without duplicates. See the module documentation for the rules.
 pub fn resolve(root: &Path, patterns: &[String], fs: &dyn FsView) -> Result<Vec<Action>, ProtectError> {
+    resolve_with_git_configs(root, patterns, fs, &[])
+}
+
+/// [`resolve`], with the text of git configuration files that apply besides the repository's
+/// own (the user's `~/.gitconfig`, the system's): a relative `core.hooksPath` there names a
+/// folder in every work tree, and is protected like one the repository's config names.
+pub fn resolve_with_git_configs(
+    root: &Path,
+    patterns: &[String],
+    fs: &dyn FsView,
+    global_configs: &[String],
+) -> Result<Vec<Action>, ProtectError> {
     let mut plan = Plan::default();
     let dot_git = root.join(".git");
     let dot_git_kind = fs.kind(&dot_git);
@@ -548,8 +560,10 @@ pub fn resolve(root: &Path, patterns: &[String], fs: &dyn FsView) -> Result<Vec<
             git_dirs.push(common);
         }
     }
-    for dir in &git_dirs {
-        let Some(hooks) = fs.read_small(&dir.join("config")).and_then(|c| git_config_value(&c, "core", "hookspath")) else {
+    let mut configs: Vec<String> = if git_dirs.is_empty() { Vec::new() } else { global_configs.to_vec() };
+    configs.extend(git_dirs.iter().filter_map(|d| fs.read_small(&d.join("config"))));
+    for text in &configs {
+        let Some(hooks) = git_config_value(text, "core", "hookspath") else {
             continue;
         };
         if hooks.starts_with('~') {

@@ -389,9 +389,14 @@ fn leftover_processes_cannot_create_protected_paths_after_cleanup() {
 /// yet or not.
 #[test]
 fn hooks_folder_named_by_core_hooks_path_is_protected() {
-    for (hooks, exists) in [(".husky/_", true), (".githooks", false)] {
+    for (hooks, exists, global) in [(".husky/_", true, false), (".githooks", false, false), (".hooks", false, true)] {
         let fx = repo();
-        fx.git_ok(&["config", "core.hooksPath", hooks]);
+        if global {
+            // The user's ~/.gitconfig (the fixture's home, which host git uses too).
+            fx.git_ok(&["config", "--global", "core.hooksPath", hooks]);
+        } else {
+            fx.git_ok(&["config", "core.hooksPath", hooks]);
+        }
         if exists {
             fs::create_dir_all(fx.ws.join(hooks)).unwrap();
         }

@@ -252,7 +252,7 @@ impl Prepared {
         let mut lock = shared.lock().unwrap_or_else(|e| e.into_inner());
         let mut actions = Vec::new();
         for root in &self.write_roots {
-            let acts = protected::resolve(root, &self.policy.protected_paths, &lock.view())
+            let acts = protected::resolve_with_git_configs(root, &self.policy.protected_paths, &lock.view(), &global_git_configs())
                 .map_err(|e| Error::InvalidInput(e.to_string()))?;
             // Git indirection can point outside: only what lies in a writable root needs a
             // mount (everything else is read-only already).
@@ -568,6 +568,20 @@ fn socket_dirs(write_roots: &[PathBuf]) -> Vec<PathBuf> {
         real_dir && !covered && !write_roots.iter().any(|r| r.starts_with(d))
     });
     dirs
+}
+
+/// The git configuration files that apply to every repository of this user (system, global,
+/// XDG), as text: a relative `core.hooksPath` there names a folder in each work tree.
+fn global_git_configs() -> Vec<String> {
+    let mut files = vec![PathBuf::from("/etc/gitconfig")];
+    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        files.push(Path::new(&home).join(".gitconfig"));
+        files.push(Path::new(&home).join(".config/git/config"));
+    }
+    if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|h| !h.is_empty()) {
+        files.push(Path::new(&x).join("git/config"));
+    }
+    files.iter().filter_map(|f| std::fs::read_to_string(f).ok()).collect()
 }
 
 /// Whether processes outside the sandbox are out of reach of the command's signals: a pid
