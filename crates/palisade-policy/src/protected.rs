@@ -497,17 +497,20 @@ fn protect_common_dir(git_dir: &Path, git: &[GitPattern<'_>], fs: &dyn FsView, p
 /// canonical), sorted so that a parent's action comes before its children's (by depth, then
 /// path), without duplicates. See the module documentation for the rules.
 pub fn resolve(root: &Path, patterns: &[String], fs: &dyn FsView) -> Result<Vec<Action>, ProtectError> {
-    resolve_with_git_configs(root, patterns, fs, &[])
+    resolve_with_git_configs(root, patterns, fs, &[], &[])
 }
 
 /// [`resolve`], with the text of git configuration files that apply besides the repository's
 /// own (the user's `~/.gitconfig`, the system's): a relative `core.hooksPath` there names a
-/// folder in every work tree, and is protected like one the repository's config names.
+/// folder in every work tree, and is protected like one the repository's config names. Git
+/// directories named another way (the `GIT_DIR` the user's git runs with) that lie inside
+/// `root` get the git patterns too, like one a `.git` file names.
 pub fn resolve_with_git_configs(
     root: &Path,
     patterns: &[String],
     fs: &dyn FsView,
     global_configs: &[String],
+    extra_git_dirs: &[PathBuf],
 ) -> Result<Vec<Action>, ProtectError> {
     let mut plan = Plan::default();
     let dot_git = root.join(".git");
@@ -551,6 +554,14 @@ pub fn resolve_with_git_configs(
             git_dirs.push(dot_git);
         }
         _ => {}
+    }
+    for dir in extra_git_dirs.iter().map(|d| normalize_lexically(d)) {
+        if dir.starts_with(root) && dir != root && !git_dirs.contains(&dir) {
+            if let Some(real) = protect_git_dir(&dir, &git, fs, &mut plan)? {
+                protect_common_dir(&real, &git, fs, &mut plan)?;
+                git_dirs.push(real);
+            }
+        }
     }
     // A hooks folder the (read-only) git config names elsewhere, e.g. husky's
     // `core.hooksPath = .husky/_`: inside the root it would be as writable as any file there,

@@ -415,3 +415,29 @@ fn hooks_folder_named_by_core_hooks_path_is_protected() {
         assert!(!pwned.exists(), "SANDBOX ESCAPE: the host's git commit ran a hook the command planted in {hooks}\nrun: {}", show(&o));
     }
 }
+
+/// A repository whose git directory is named by `GIT_DIR` (a bare "dotfiles"-style layout,
+/// `meta.git` inside the work tree) rather than found as `.git`: with `GIT_DIR` set for
+/// palisade (as it is for the user's later git commands), its hooks and config are protected.
+#[test]
+fn git_dir_named_by_the_environment_is_protected() {
+    let fx = Fixture::new();
+    let meta = fx.ws.join("meta.git");
+    let git = |args: &[&str]| {
+        let mut a = vec!["--git-dir", s(&meta), "--work-tree", s(&fx.ws)];
+        a.extend_from_slice(args);
+        fx.git(&a)
+    };
+    assert!(git(&["init", "-q"]).status.success());
+    let config_before = fs::read(meta.join("config")).unwrap();
+    let mut cmd = fx.run_cmd(
+        &[],
+        &["sh", "-c", "mkdir -p meta.git/hooks; printf '#!/bin/sh\\necho hooked\\n' > meta.git/hooks/pre-commit; chmod +x meta.git/hooks/pre-commit; \
+           printf '[core]\\n\\tfsmonitor = echo pwned\\n' >> meta.git/config; echo done"],
+    );
+    cmd.env("GIT_DIR", &meta);
+    let o = cmd.output().expect("running palisade");
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    assert!(!meta.join("hooks/pre-commit").exists(), "SANDBOX ESCAPE: a hook was planted in the GIT_DIR repository\n{}", show(&o));
+    assert_eq!(fs::read(meta.join("config")).unwrap(), config_before, "SANDBOX ESCAPE: the GIT_DIR repository's config changed\n{}", show(&o));
+}

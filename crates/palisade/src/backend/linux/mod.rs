@@ -235,7 +235,7 @@ impl Prepared {
 
     /// The actions that keep protected paths read-only, for every writable root, with the
     /// placeholders they need created (and recorded) on the host.
-    fn protected_actions(&self) -> Result<(Vec<Action>, Arc<Mutex<placeholders::WorkspaceLock>>), Error> {
+    fn protected_actions(&self, env: &[(OsString, OsString)]) -> Result<(Vec<Action>, Arc<Mutex<placeholders::WorkspaceLock>>), Error> {
         let shared = {
             let mut guard = self.workspace_lock.lock().unwrap_or_else(|e| e.into_inner());
             match &*guard {
@@ -252,7 +252,13 @@ impl Prepared {
         let mut lock = shared.lock().unwrap_or_else(|e| e.into_inner());
         let mut actions = Vec::new();
         for root in &self.write_roots {
-            let acts = protected::resolve_with_git_configs(root, &self.policy.protected_paths, &lock.view(), &global_git_configs())
+            let acts = protected::resolve_with_git_configs(
+                root,
+                &self.policy.protected_paths,
+                &lock.view(),
+                &global_git_configs(),
+                &env_git_dirs(env),
+            )
                 .map_err(|e| Error::InvalidInput(e.to_string()))?;
             // Git indirection can point outside: only what lies in a writable root needs a
             // mount (everything else is read-only already).
@@ -287,7 +293,7 @@ impl Prepared {
         let mut workspace = None;
         let namespaces = match self.strategy {
             Strategy::Namespaces { pid, net } => {
-                let (actions, lock) = self.protected_actions()?;
+                let (actions, lock) = self.protected_actions(&env)?;
                 workspace = Some(lock);
                 let mut plan = self.namespace_plan(&actions, &tmp, pid, net)?;
                 plan.console = caller_terminal(spec).map(cstring).transpose()?;
@@ -582,6 +588,22 @@ fn global_git_configs() -> Vec<String> {
         files.push(Path::new(&x).join("git/config"));
     }
     files.iter().filter_map(|f| std::fs::read_to_string(f).ok()).collect()
+}
+
+/// The git directories that `GIT_DIR` / `GIT_COMMON_DIR` name, in palisade's own environment
+/// (the user's shell, whose later git commands use it) and in the command's, made absolute.
+fn env_git_dirs(command_env: &[(OsString, OsString)]) -> Vec<PathBuf> {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let names = ["GIT_DIR", "GIT_COMMON_DIR"];
+    let own = names.iter().filter_map(|n| std::env::var_os(n));
+    let cmd = command_env.iter().filter(|(k, _)| names.iter().any(|n| k == n)).map(|(_, v)| v.clone());
+    own.chain(cmd)
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            let p = cwd.join(v);
+            std::fs::canonicalize(&p).unwrap_or(p)
+        })
+        .collect()
 }
 
 /// Whether processes outside the sandbox are out of reach of the command's signals: a pid
