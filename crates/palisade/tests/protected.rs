@@ -441,3 +441,26 @@ fn git_dir_named_by_the_environment_is_protected() {
     assert!(!meta.join("hooks/pre-commit").exists(), "SANDBOX ESCAPE: a hook was planted in the GIT_DIR repository\n{}", show(&o));
     assert_eq!(fs::read(meta.join("config")).unwrap(), config_before, "SANDBOX ESCAPE: the GIT_DIR repository's config changed\n{}", show(&o));
 }
+
+/// KNOWN GAP (ignored: fails today; see docs/ARCHITECTURE.md's threat model). A command makes a
+/// nested repository with `core.fsmonitor` in its config and registers it as a gitlink in the
+/// (writable) index; the host's next plain `git status` in the workspace runs `git status` in
+/// the nested repository, which executes the fsmonitor command on the host. Protected paths are
+/// fixed patterns resolved when the sandbox starts and cannot cover git directories made later.
+#[test]
+#[ignore = "known gap: nested repositories registered as gitlinks run their config on the host's git status"]
+fn nested_repository_config_does_not_run_on_host_git_status() {
+    let fx = repo();
+    let pwned = fx.outside.join("pwned");
+    let script = format!(
+        "{}mkdir sub && cd sub && git init -q . && git commit -q --allow-empty -m x && \
+         git config core.fsmonitor 'echo ran > {}; false' && cd .. && \
+         git update-index --add --cacheinfo 160000,$(git -C sub rev-parse HEAD),sub && echo done",
+        fx.git_env_script_prefix(),
+        s(&pwned)
+    );
+    let o = fx.sh(&script);
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    let _ = fx.git(&["status"]);
+    assert!(!pwned.exists(), "SANDBOX ESCAPE: the host's git status ran a command the sandbox configured\n{}", show(&o));
+}
