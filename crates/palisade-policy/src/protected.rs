@@ -587,7 +587,57 @@ pub fn resolve_with_git_configs(
             Walk { pattern: &pattern, file_like: false }.walk(root, &comps, fs, &mut plan)?;
         }
     }
+    // Files a repository's config includes (`include.path`, `includeIf.<cond>.path`; relative
+    // to the git directory) that lie inside the root: a command could add `core.fsmonitor` or
+    // `core.hooksPath` there. Existing ones are made read-only (git fails on a placeholder
+    // folder where it expects a file, so a missing one is left alone).
+    for dir in &git_dirs {
+        let Some(text) = fs.read_small(&dir.join("config")) else { continue };
+        for inc in git_include_paths(&text) {
+            if inc.starts_with('~') {
+                continue;
+            }
+            let path = normalize_lexically(&dir.join(&inc));
+            if path.starts_with(root) && path != root {
+                match fs.kind(&path) {
+                    Kind::File => plan.add(path, Decision::ReadOnly),
+                    Kind::Symlink => return Err(ProtectError::Symlink { path, pattern: "include.path".into() }),
+                    _ => {}
+                }
+            }
+        }
+    }
     Ok(plan.into_actions())
+}
+
+/// Every `path` value of `[include]` and `[includeIf "..."]` sections in a git config's text.
+fn git_include_paths(text: &str) -> Vec<String> {
+    let mut in_include = false;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix('[') {
+            let name = rest.split([']', ' ', '"']).next().unwrap_or("");
+            in_include = name.eq_ignore_ascii_case("include") || name.eq_ignore_ascii_case("includeif");
+            continue;
+        }
+        if !in_include {
+            continue;
+        }
+        if let Some((k, v)) = line.split_once('=') {
+            if k.trim().eq_ignore_ascii_case("path") {
+                let v = v.trim();
+                let v = match v.strip_prefix('"') {
+                    Some(q) => q.split('"').next().unwrap_or(""),
+                    None => v.split([';', '#']).next().unwrap_or("").trim(),
+                };
+                if !v.is_empty() {
+                    out.push(v.to_string());
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The last value of `section.key` in a git config file's text (names compared

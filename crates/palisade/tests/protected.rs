@@ -464,3 +464,16 @@ fn nested_repository_config_does_not_run_on_host_git_status() {
     let _ = fx.git(&["status"]);
     assert!(!pwned.exists(), "SANDBOX ESCAPE: the host's git status ran a command the sandbox configured\n{}", show(&o));
 }
+
+/// A repository config that includes a file of the work tree (`include.path = ../.gitconfig`,
+/// a way projects share settings): the command must not add `core.fsmonitor` to it.
+#[test]
+fn git_config_included_from_the_work_tree_is_protected() {
+    let fx = repo();
+    fs::write(fx.ws.join(".gitconfig"), "[alias]\n\tst = status\n").unwrap();
+    fx.git_ok(&["config", "include.path", "../.gitconfig"]);
+    let o = fx.sh("printf '[core]\\n\\tfsmonitor = echo pwned\\n' >> .gitconfig; echo done");
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    let v = fx.git(&["config", "--get", "core.fsmonitor"]);
+    assert!(stdout(&v).trim().is_empty(), "SANDBOX ESCAPE: the host's git now sees core.fsmonitor = {:?}\n{}", stdout(&v), show(&o));
+}
