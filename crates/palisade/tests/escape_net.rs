@@ -264,3 +264,18 @@ fn sockets_outside_the_network_namespace_cannot_be_made_offline() {
     let on = fx.py_flags(&["--network", "on"], PY_FAMILIES, &[]);
     eprintln!("with --network on: {}", stdout(&on));
 }
+
+/// A host service's socket inside the workspace (a database's `.s.PGSQL.5432`, a daemon's
+/// socket in a writable cache folder): offline, the command must not reach it; with the network
+/// on it does (the control).
+#[test]
+fn host_service_socket_inside_the_workspace_is_unreachable_offline() {
+    let fx = Fixture::new();
+    let path = fx.ws.join(".s.service.sock");
+    let l = UnixListener::bind(&path).unwrap_or_else(|e| panic!("binding {}: {e}", path.display()));
+    let o = fx.py(PY_UNIX, &[s(&path), &fx.m]);
+    let got = accepted_unix(&l);
+    assert!(got.is_empty(), "SANDBOX ESCAPE: a host service's socket in the workspace was reached offline, received {got:?}\nrun: {}", show(&o));
+    let on = fx.py_flags(&["--network", "on"], PY_UNIX, &[s(&path), &fx.m]);
+    assert!(!accepted_unix(&l).is_empty(), "control: with the network on the socket should be reachable: {}", show(&on));
+}

@@ -506,7 +506,7 @@ impl Prepared {
 
     /// The host's bound pathname unix sockets (from /proc/net/unix, as the kernel lists them
     /// now) that the sandbox would still see: outside the hidden folders, the private /tmp and
-    /// /dev, the deny-read masks and the writable roots.
+    /// /dev and the deny-read masks.
     fn bound_unix_sockets(&self) -> Vec<PathBuf> {
         use std::os::unix::fs::FileTypeExt;
         let table = std::fs::read_to_string("/proc/net/unix").unwrap_or_default();
@@ -529,8 +529,11 @@ impl Prepared {
             .filter(|p| {
                 let hidden = ["/tmp", "/dev"].iter().any(|d| p.starts_with(d))
                     || self.hidden_socket_dirs.iter().any(|d| p.starts_with(d))
-                    || self.deny_read.iter().any(|(d, _)| p.starts_with(d))
-                    || self.write_roots.iter().any(|r| p.starts_with(r));
+                    || self.deny_read.iter().any(|(d, _)| p.starts_with(d));
+                // Sockets inside writable roots are covered too: one listed here is bound by a
+                // host process (a sandbox's own sockets live in its network namespace, whose
+                // list this is not), e.g. a database or daemon socket in the workspace or in a
+                // writable ~/.cache, and offline means no host service.
                 !hidden && std::fs::symlink_metadata(p).map(|m| m.file_type().is_socket()).unwrap_or(false)
             })
             .collect();
