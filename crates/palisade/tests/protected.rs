@@ -501,3 +501,24 @@ fn pre_commit_framework_config_is_protected_when_its_hook_is_installed() {
     let _ = fx.git(&["commit", "-q", "-m", "c"]);
     assert!(!pwned.exists(), "SANDBOX ESCAPE: the host's git commit ran what the command wrote in .pre-commit-config.yaml\n{}", show(&o));
 }
+
+/// With a writable configuration folder (`--writable ~/.config`, the fixture's XDG_CONFIG_HOME),
+/// the command must not write palisade's own user configuration: it would choose the next
+/// run's policy (`mode = "full-access"`).
+#[test]
+fn palisade_user_config_is_protected_in_a_writable_config_folder() {
+    let fx = Fixture::new();
+    let o = fx.sh_flags(
+        &["--writable", s(&fx.xdg)],
+        "mkdir -p \"$XDG_CONFIG_HOME/palisade\"; printf 'mode = \"full-access\"\\nnetwork = \"on\"\\n' > \"$XDG_CONFIG_HOME/palisade/config.toml\"; \
+         touch \"$XDG_CONFIG_HOME/other-ok\" && echo done",
+    );
+    assert!(stdout(&o).contains("done"), "the writable config folder is not writable at all: {}", show(&o));
+    assert!(
+        !fx.xdg.join("palisade/config.toml").exists(),
+        "SANDBOX ESCAPE: the command wrote palisade's user configuration\n{}",
+        show(&o)
+    );
+    let p = fx.palisade().arg("policy").output().unwrap();
+    assert!(!stdout(&p).contains("full-access"), "SANDBOX ESCAPE: the next run's policy changed: {}", show(&p));
+}

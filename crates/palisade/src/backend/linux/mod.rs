@@ -263,6 +263,18 @@ impl Prepared {
             // Git indirection can point outside: only what lies in a writable root needs a
             // mount (everything else is read-only already).
             actions.extend(acts.into_iter().filter(|a| self.write_roots.iter().any(|r| protected::within(a.path(), r))));
+            // Palisade's own user configuration, when a writable root holds it (a writable
+            // ~/.config): a command could otherwise rewrite the policy of the next run
+            // (mode = "full-access"). Protected like the patterns, even before it exists.
+            for dir in own_config_dirs() {
+                if let Ok(rel) = dir.strip_prefix(root) {
+                    let pattern = rel.to_string_lossy().into_owned();
+                    if !pattern.is_empty() {
+                        let acts = protected::resolve(root, &[pattern], &lock.view()).map_err(|e| Error::InvalidInput(e.to_string()))?;
+                        actions.extend(acts);
+                    }
+                }
+            }
         }
         let missing = actions.iter().filter_map(|a| match a {
             Action::Placeholder { path, .. } => Some(path.as_path()),
@@ -591,6 +603,28 @@ fn global_git_configs() -> Vec<String> {
         files.push(Path::new(&x).join("git/config"));
     }
     files.iter().filter_map(|f| std::fs::read_to_string(f).ok()).collect()
+}
+
+/// Where palisade reads the user's configuration (`$XDG_CONFIG_HOME/palisade`, else
+/// `~/.config/palisade`; both when they differ), with links in the existing part resolved.
+fn own_config_dirs() -> Vec<PathBuf> {
+    let var = |n: &str| std::env::var_os(n).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Some(x) = var("XDG_CONFIG_HOME").filter(|p| p.is_absolute()) {
+        dirs.push(x.join("palisade"));
+    }
+    if let Some(h) = var("HOME") {
+        dirs.push(h.join(".config").join("palisade"));
+    }
+    dirs.into_iter()
+        .map(|d| {
+            let existing = d.ancestors().find(|a| a.exists()).map(Path::to_path_buf).unwrap_or_default();
+            match (std::fs::canonicalize(&existing), d.strip_prefix(&existing)) {
+                (Ok(real), Ok(rest)) => real.join(rest),
+                _ => d,
+            }
+        })
+        .collect()
 }
 
 /// The git directories that `GIT_DIR` / `GIT_COMMON_DIR` name, in palisade's own environment
