@@ -553,3 +553,39 @@ fn cannot_reach_host_system_v_ipc() {
         assert_eq!(ds.msg_qnum, 0, "SANDBOX ESCAPE: a message reached a host process's queue\n{}", show(&o));
     }
 }
+
+/// The controlling terminal when the command was given none of it: palisade runs on a terminal
+/// (an agent's user interface, say) with its standard streams elsewhere. The command must not
+/// read what the user types there (nor write to it) through /dev/tty.
+#[test]
+fn controlling_terminal_is_out_of_reach_when_no_stream_is_a_terminal() {
+    use std::os::unix::process::CommandExt;
+    let fx = Fixture::new();
+    let pty = open_pty();
+    let typed = format!("typed-{}\n", fx.m);
+    // SAFETY: writing a buffer to a descriptor we own.
+    unsafe { libc::write(pty.master.as_raw_fd(), typed.as_ptr().cast(), typed.len()) };
+    let mut cmd = fx.run_cmd(
+        &[],
+        &["sh", "-c", "printf '%s\\n' \"$PAL_M\" > /dev/tty; timeout -s KILL 2 dd if=/dev/tty bs=64 count=1 2>/dev/null | od -c | head -2; echo done"],
+    );
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let slave = pty.slave.as_raw_fd();
+    // SAFETY: setsid and ioctl are async-signal-safe; the pty becomes the controlling terminal.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setsid() < 0 || libc::ioctl(slave, libc::TIOCSCTTY as _, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let o = cmd.output().expect("running palisade with a controlling terminal");
+    assert!(stdout(&o).contains("done"), "the script did not run: {}", show(&o));
+    // SAFETY: fcntl on a descriptor we own.
+    unsafe { libc::fcntl(pty.master.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+    let shown = read_available(pty.master.as_raw_fd());
+    assert!(!String::from_utf8_lossy(&shown).contains(&fx.m), "SANDBOX ESCAPE: the command wrote to the controlling terminal it was not given\n{}", show(&o));
+    let pending = pty.pending_input();
+    assert_eq!(String::from_utf8_lossy(&pending), typed, "SANDBOX ESCAPE: the command read what was typed on the controlling terminal\n{}", show(&o));
+}

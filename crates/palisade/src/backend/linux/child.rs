@@ -155,6 +155,9 @@ pub struct ChildPlan {
     pub close_fds: Vec<RawFd>,
     /// The stack init starts the command on (it shares init's memory until exec).
     pub command_stack: Vec<u8>,
+    /// Start the command in a new session, without a controlling terminal (none of its standard
+    /// streams is a terminal: /dev/tty would otherwise still reach the caller's).
+    pub new_session: bool,
     /// Write the mount namespace's inode to the status pipe (no init then uses that pipe).
     pub report_mount_namespace: bool,
 }
@@ -547,6 +550,12 @@ fn exec_command(plan: &ChildPlan) -> Result<Never, Failure> {
     for (target, src) in plan.stdio.iter().enumerate() {
         if let StdioFd::Fd(fd) = *src {
             sys::dup2(fd, target as RawFd).map_err(at(Step::SetUpStdio, target))?;
+        }
+    }
+    if plan.new_session {
+        // SAFETY: setsid has no memory effects; this process is not a group leader.
+        if unsafe { libc::setsid() } < 0 {
+            return Err(at(Step::SetUpStdio, 4)(sys::errno_now()));
         }
     }
     // Nothing the caller holds open reaches the command except stdio.

@@ -381,6 +381,9 @@ impl Prepared {
             close_fds,
             command_stack: if pid_ns { vec![0; 64 * 1024] } else { Vec::new() },
             report_mount_namespace: self.policy.keep_processes && in_namespaces && !pid_ns,
+            // A command given no terminal must not reach the caller's controlling terminal
+            // through /dev/tty either (to read what the user types to someone else).
+            new_session: !stdio_has_terminal(spec),
         };
 
         let mut flags: libc::c_ulong = 0;
@@ -716,6 +719,13 @@ fn caller_terminal(spec: &CommandSpec) -> Option<PathBuf> {
         let path = PathBuf::from(OsStr::from_bytes(name.to_bytes()));
         path.starts_with("/dev/pts/").then_some(path)
     })
+}
+
+/// Whether a standard stream the command inherits is a terminal.
+fn stdio_has_terminal(spec: &CommandSpec) -> bool {
+    let streams = [&spec.stdin, &spec.stdout, &spec.stderr];
+    // SAFETY: isatty only inspects the descriptor.
+    streams.iter().enumerate().any(|(fd, s)| matches!(s, Stdio::Inherit) && unsafe { libc::isatty(fd as RawFd) } == 1)
 }
 
 fn stdio_pair(s: &Stdio, input: bool) -> Result<(Option<OwnedFd>, Option<OwnedFd>), Error> {

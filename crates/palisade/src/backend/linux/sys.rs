@@ -9,14 +9,14 @@ use std::os::fd::RawFd;
 
 pub type Errno = i32;
 
-fn errno() -> Errno {
+pub fn errno_now() -> Errno {
     // SAFETY: __errno_location returns a valid pointer to this thread's errno.
     unsafe { *libc::__errno_location() }
 }
 
 fn check(rc: libc::c_long) -> Result<libc::c_long, Errno> {
     if rc < 0 {
-        Err(errno())
+        Err(errno_now())
     } else {
         Ok(rc)
     }
@@ -24,7 +24,7 @@ fn check(rc: libc::c_long) -> Result<libc::c_long, Errno> {
 
 fn check_int(rc: libc::c_int) -> Result<libc::c_int, Errno> {
     if rc < 0 {
-        Err(errno())
+        Err(errno_now())
     } else {
         Ok(rc)
     }
@@ -100,7 +100,7 @@ pub fn write_all(fd: RawFd, mut buf: &[u8]) -> Result<(), Errno> {
         // SAFETY: buf is a valid readable slice for its length.
         let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
         if n < 0 {
-            let e = errno();
+            let e = errno_now();
             if e == libc::EINTR {
                 continue;
             }
@@ -118,7 +118,7 @@ pub fn read_full(fd: RawFd, buf: &mut [u8]) -> Result<usize, Errno> {
         // SAFETY: the destination is the unfilled, writable tail of buf.
         let n = unsafe { libc::read(fd, buf[got..].as_mut_ptr().cast(), buf.len() - got) };
         if n < 0 {
-            let e = errno();
+            let e = errno_now();
             if e == libc::EINTR {
                 continue;
             }
@@ -552,7 +552,7 @@ pub fn wait_pid(pid: libc::pid_t, nohang: bool) -> Result<Option<libc::c_int>, E
         // SAFETY: status is a valid out pointer.
         let rc = unsafe { libc::waitpid(pid, &mut status, if nohang { libc::WNOHANG } else { 0 }) };
         if rc < 0 {
-            let e = errno();
+            let e = errno_now();
             if e == libc::EINTR {
                 continue;
             }
@@ -566,7 +566,7 @@ pub fn execve(path: &CStr, argv: &[*const libc::c_char], envp: &[*const libc::c_
     // SAFETY: argv and envp are NULL-terminated arrays of pointers to NUL-terminated strings
     // that outlive this call (they are owned by the prepared command).
     unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
-    errno()
+    errno_now()
 }
 
 pub fn pipe() -> std::io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
