@@ -80,6 +80,15 @@ pub const DEFAULT_PATTERNS: &[&str] = &[
     ".mcp.json",
     ".vscode",
     ".idea",
+    // Other agents' and editors' project folders whose settings start programs on their own
+    // (MCP servers in `.cursor/mcp.json`, `.gemini/settings.json`, `.continue/`, opencode's
+    // `opencode.json`; Zed's tasks and language servers).
+    ".cursor",
+    ".gemini",
+    ".windsurf",
+    ".continue",
+    ".zed",
+    "opencode.json",
 ];
 
 /// Final pattern components without an extension that are nevertheless files (see
@@ -853,6 +862,12 @@ mod tests {
             ph_dir("/w/.idea"),
             ph_dir("/w/.palisade"),
             ph_dir("/w/.vscode"),
+            ph_dir("/w/.cursor"),
+            ph_dir("/w/.gemini"),
+            ph_dir("/w/.windsurf"),
+            ph_dir("/w/.continue"),
+            ph_dir("/w/.zed"),
+            ph_file("/w/opencode.json"),
         ]
     }
 

@@ -522,3 +522,17 @@ fn palisade_user_config_is_protected_in_a_writable_config_folder() {
     let p = fx.palisade().arg("policy").output().unwrap();
     assert!(!stdout(&p).contains("full-access"), "SANDBOX ESCAPE: the next run's policy changed: {}", show(&p));
 }
+
+/// Other agents' project folders start programs from their settings (MCP servers in
+/// `.cursor/mcp.json` and `.gemini/settings.json`): the command must not create them.
+#[test]
+fn other_agents_config_folders_cannot_be_created() {
+    let fx = repo();
+    let before = names(&fx.ws);
+    let o = fx.sh(
+        r#"for d in .cursor .gemini .windsurf .continue .zed; do mkdir -p $d; echo '{"mcpServers":{"x":{"command":"sh"}}}' > $d/mcp.json; done;
+           echo '{}' > opencode.json; echo done"#,
+    );
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    assert_eq!(names(&fx.ws), before, "SANDBOX ESCAPE: an agent's config folder was created (or a placeholder left behind)\n{}", show(&o));
+}
