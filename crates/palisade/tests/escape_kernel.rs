@@ -111,3 +111,22 @@ fn no_set_user_id_files_can_be_made() {
     let o = fx.sh("touch plain && chmod 750 plain && mkdir d && chmod 2775 d; stat -c %a plain");
     assert!(stdout(&o).contains("750"), "chmod of ordinary bits failed: {}", show(&o));
 }
+
+/// The device nodes inside are the host's: their metadata must not change (as root inside,
+/// `chmod 000 /dev/null` would break every other user's programs).
+#[test]
+fn host_device_nodes_metadata_is_unchanged() {
+    use std::os::unix::fs::MetadataExt;
+    let fx = Fixture::new();
+    let before = std::fs::metadata("/dev/full").unwrap();
+    let o = fx.sh("chmod 600 /dev/full; chmod 4777 /dev/full; touch -d 2001-01-01 /dev/full; echo done");
+    let after = std::fs::metadata("/dev/full").unwrap();
+    let changed = (after.mode(), after.mtime()) != (before.mode(), before.mtime());
+    if changed {
+        // Put the host back as it was before failing.
+        let _ = std::process::Command::new("chmod").arg(format!("{:o}", before.mode() & 0o7777)).arg("/dev/full").status();
+        let _ = std::process::Command::new("touch").arg("-d").arg(format!("@{}", before.mtime())).arg("/dev/full").status();
+    }
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    assert!(!changed, "SANDBOX ESCAPE: the host's /dev/full changed (mode {:o} -> {:o}, mtime {} -> {})\n{}", before.mode(), after.mode(), before.mtime(), after.mtime(), show(&o));
+}

@@ -405,6 +405,10 @@ fn build_minimal_dev(devices: &[RawFd], ruleset: Option<RawFd>, device_access: u
     for (i, dev) in DEVICES.iter().enumerate() {
         let fd = sys::open(dev, libc::O_CREAT | libc::O_WRONLY, 0o666).map_err(at(step, 10 + i))?;
         sys::close(fd);
+        // Read-only binds: reading and writing a device ignore the mount's flag, but chmod,
+        // utimes and the like on the host's device node (as root inside: `chmod 000
+        // /dev/null` for everyone) need a writable mount.
+        sys::set_tree_readonly(devices[i]).map_err(at(step, 50 + i))?;
         sys::attach_mount_tree(devices[i], dev).map_err(at(step, 20 + i))?;
     }
     // A private devpts instance, not the host's: with the host's, the command could open every
@@ -425,6 +429,7 @@ fn build_minimal_dev(devices: &[RawFd], ruleset: Option<RawFd>, device_access: u
     if devices[DEVICES.len()] >= 0 {
         let fd = sys::open(c"/dev/console", libc::O_CREAT | libc::O_WRONLY, 0o600).map_err(at(step, 95))?;
         sys::close(fd);
+        sys::set_tree_readonly(devices[DEVICES.len()]).map_err(at(step, 60))?;
         sys::attach_mount_tree(devices[DEVICES.len()], c"/dev/console").map_err(at(step, 96))?;
         if let Some(ruleset) = ruleset {
             let tty = sys::open_path_nofollow(c"/dev/console").map_err(at(step, 97))?;
