@@ -130,3 +130,24 @@ fn host_device_nodes_metadata_is_unchanged() {
     assert!(stdout(&o).contains("done"), "{}", show(&o));
     assert!(!changed, "SANDBOX ESCAPE: the host's /dev/full changed (mode {:o} -> {:o}, mtime {} -> {})\n{}", before.mode(), after.mode(), before.mtime(), after.mtime(), show(&o));
 }
+
+/// procfs entries outside the process directories are global: a chmod through the sandbox's own
+/// /proc changes them for every procfs instance (as root inside: `chmod 0222
+/// /proc/sysrq-trigger` would let every host user reboot the machine). A second, fresh
+/// sandbox shows the global mode.
+#[test]
+fn global_proc_entries_keep_their_mode() {
+    let fx = Fixture::new();
+    let mode = |o: &std::process::Output| stdout(o).lines().find_map(|l| l.strip_prefix("mode ").map(str::to_string));
+    let before = fx.sh("echo mode $(stat -c %a /proc/kallsyms)");
+    let before = mode(&before).expect("stat /proc/kallsyms inside");
+    let o = fx.sh("chmod 0666 /proc/kallsyms; chmod 0222 /proc/sysrq-trigger 2>/dev/null; echo done");
+    let after = fx.sh("echo mode $(stat -c %a /proc/kallsyms)");
+    let after = mode(&after).expect("stat /proc/kallsyms inside");
+    if after != before {
+        // Put the host back (the host's root may chmod its /proc).
+        let _ = std::process::Command::new("chmod").arg(&before).arg("/proc/kallsyms").status();
+    }
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    assert_eq!(after, before, "SANDBOX ESCAPE: a global /proc entry's mode changed for every procfs instance\n{}", show(&o));
+}

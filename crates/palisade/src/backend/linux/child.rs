@@ -311,8 +311,11 @@ fn set_up_namespaces(ns: &NamespacePlan, ruleset: Option<RawFd>, device_access: 
         build_minimal_dev(&devices, ruleset, device_access)?;
     }
     if ns.mount_proc {
-        // A fresh /proc for the pid namespace (the ops below make its /proc/sys read-only).
-        let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+        // A fresh /proc for the pid namespace, read-only (as the host's /proc is without a pid
+        // namespace): chmod on a global entry changes it for every procfs instance, so root
+        // inside could `chmod 0222 /proc/sysrq-trigger` for every host user. Writes through
+        // /proc/self/fd/N reach the file's own mount and still work.
+        let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_RDONLY;
         sys::mount(Some(c"proc"), c"/proc", Some(c"proc"), flags, None).map_err(at(Step::MountProc, 0))?;
     }
 
