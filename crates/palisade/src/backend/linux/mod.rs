@@ -128,6 +128,16 @@ impl Prepared {
                 fix: "run without --keep-processes (and with user namespaces), or on Linux 6.12+".into(),
             });
         }
+        if strategy == Strategy::LandlockOnly && euid == 0 {
+            // Landlock has no right for metadata changes, and without a mount namespace nothing
+            // is read-only: root (even without capabilities, as the owner) could chmod any of
+            // root's files on the host (/etc/shadow 0666).
+            return Err(Error::Unenforceable {
+                what: "the filesystem policy for root in Landlock-only mode".into(),
+                why: "Landlock does not cover chmod/utimes, and without a mount namespace root's commands could change the mode of any of root's files on the host".into(),
+                fix: "run Palisade as an unprivileged user, or allow user namespaces (`sudo palisade setup` where AppArmor restricts them)".into(),
+            });
+        }
         if strategy == Strategy::LandlockOnly {
             // Without a mount namespace nothing can keep a path inside a writable root
             // read-only, nor hide file names.
