@@ -776,6 +776,9 @@ fn check_writable_root(path: &Path, home: Option<&Path>, workspace: &Path) -> Re
     if home.is_some_and(|h| real_path(h) == real) {
         return Err(format!("refusing to make the home directory {} writable", real.display()));
     }
+    if home.is_some_and(|h| real_path(h).starts_with(&real)) {
+        return Err(format!("refusing to make {} writable: it contains the home directory", real.display()));
+    }
     Ok(real)
 }
 
@@ -1269,6 +1272,9 @@ pub fn load(req: &LoadRequest) -> Result<Resolved, ConfigError> {
             Some(format!("refusing to make {} writable", workspace.display()))
         } else if home == Some(workspace.as_path()) {
             Some("is the home directory; refusing to make all of it writable (choose a project directory, or use --mode read-only)".to_string())
+        } else if home.is_some_and(|h| h.starts_with(&workspace)) {
+            // ~/.bashrc, ~/.gitconfig and ~/.config would be writable: code the user runs later.
+            Some("contains the home directory; refusing to make it writable (choose a project directory, or use --mode read-only)".to_string())
         } else {
             None
         };

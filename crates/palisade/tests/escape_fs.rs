@@ -286,3 +286,17 @@ fn landlock_only_mode_does_not_let_root_chmod_host_files() {
     let mode = fs::metadata(&victim).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode, 0o600, "SANDBOX ESCAPE: root's command in Landlock-only mode changed a host file's mode\n{}", show(&o));
 }
+
+/// A writable root (or workspace) that contains the home directory would make ~/.bashrc,
+/// ~/.gitconfig and ~/.config writable: code the user runs later. Refused like the home itself.
+#[test]
+fn writable_root_containing_home_is_refused() {
+    let fx = Fixture::new();
+    fx.require_visible();
+    let before = Snapshot::take(&fx.home);
+    let script = "echo 'echo pwned' >> \"$HOME/.profile\"; echo done";
+    let o = fx.sh_flags(&["--writable", s(&fx.root)], script);
+    before.assert_unchanged("--writable <folder containing the home>", &o);
+    let o = fx.palisade().args(["run", "--workspace", s(&fx.root), "--", "sh", "-c", script]).output().unwrap();
+    before.assert_unchanged("--workspace <folder containing the home>", &o);
+}
