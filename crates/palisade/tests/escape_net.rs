@@ -279,3 +279,28 @@ fn host_service_socket_inside_the_workspace_is_unreachable_offline() {
     let on = fx.py_flags(&["--network", "on"], PY_UNIX, &[s(&path), &fx.m]);
     assert!(!accepted_unix(&l).is_empty(), "control: with the network on the socket should be reachable: {}", show(&on));
 }
+
+/// A host service that bound its socket with a relative path (after a chdir, to keep within
+/// the 108-byte limit): the kernel lists the path as bound, relative, yet the socket is as
+/// reachable by its absolute path.
+#[test]
+fn host_socket_bound_with_a_relative_path_is_unreachable_offline() {
+    use std::io::BufRead;
+    let fx = Fixture::new();
+    fx.require_visible();
+    let py = require_tool("python3");
+    let server = "import socket\ns = socket.socket(socket.AF_UNIX)\ns.bind('rel.sock')\ns.listen(1)\ns.settimeout(2)\nprint('ready', flush=True)\ntry:\n    c, _ = s.accept()\n    print('GOT', c.recv(100), flush=True)\nexcept OSError:\n    print('nothing', flush=True)\n";
+    let mut srv = std::process::Command::new(&py)
+        .args(["-c", server])
+        .current_dir(&fx.outside)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(srv.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let path = fx.outside.join("rel.sock");
+    let o = fx.py(PY_UNIX, &[s(&path), &fx.m]);
+    let result = lines.next().unwrap().unwrap();
+    let _ = srv.wait();
+    assert_eq!(result, "nothing", "SANDBOX ESCAPE: a host socket bound with a relative path was reached offline\nrun: {}", show(&o));
+}

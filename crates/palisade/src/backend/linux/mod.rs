@@ -535,6 +535,7 @@ impl Prepared {
     fn bound_unix_sockets(&self) -> Vec<PathBuf> {
         use std::os::unix::fs::FileTypeExt;
         let table = std::fs::read_to_string("/proc/net/unix").unwrap_or_default();
+        let mut relative: Vec<(String, String)> = Vec::new();
         let mut found: Vec<PathBuf> = table
             .lines()
             .skip(1)
@@ -542,15 +543,29 @@ impl Prepared {
                 // Num RefCount Protocol Flags Type St Inode Path: the path is what follows the
                 // seventh field; abstract names start with '@', unnamed sockets have none.
                 let mut rest = line;
-                for _ in 0..7 {
+                let mut inode = "";
+                for i in 0..7 {
                     rest = rest.trim_start();
-                    rest = &rest[rest.find(' ').unwrap_or(rest.len())..];
+                    let end = rest.find(' ').unwrap_or(rest.len());
+                    if i == 6 {
+                        inode = &rest[..end];
+                    }
+                    rest = &rest[end..];
                 }
                 let path = rest.trim_start();
+                if !path.is_empty() && !path.starts_with('/') && !path.starts_with('@') {
+                    // Bound relative to the binder's working directory: found below.
+                    relative.push((inode.to_string(), path.to_string()));
+                    return None;
+                }
                 // As bound, the path may run through a link (/var/run -> /run): mounts refuse
                 // links, so name the socket by where it really is.
                 path.starts_with('/').then(|| std::fs::canonicalize(path).ok()).flatten()
             })
+            .collect();
+        found.extend(relative_sockets(&relative));
+        let mut found: Vec<PathBuf> = found
+            .into_iter()
             .filter(|p| {
                 let hidden = ["/tmp", "/dev"].iter().any(|d| p.starts_with(d))
                     || self.hidden_socket_dirs.iter().any(|d| p.starts_with(d))
@@ -616,6 +631,34 @@ fn global_git_configs() -> Vec<String> {
         files.push(Path::new(&x).join("git/config"));
     }
     files.iter().filter_map(|f| std::fs::read_to_string(f).ok()).collect()
+}
+
+/// Where the host's sockets bound with a relative path are: relative to the working directory of
+/// a process holding them (socket inode, path as bound), as far as this user may look.
+fn relative_sockets(relative: &[(String, String)]) -> Vec<PathBuf> {
+    use std::os::unix::fs::FileTypeExt;
+    if relative.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for proc_dir in list_dir(Path::new("/proc")) {
+        if !proc_dir.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())) {
+            continue;
+        }
+        for fd in list_dir(&proc_dir.join("fd")) {
+            let Ok(target) = std::fs::read_link(&fd) else { continue };
+            let target = target.to_string_lossy();
+            let Some(ino) = target.strip_prefix("socket:[").and_then(|t| t.strip_suffix(']')) else { continue };
+            for (_, rel) in relative.iter().filter(|(i, _)| i == ino) {
+                if let Ok(p) = std::fs::canonicalize(proc_dir.join("cwd").join(rel)) {
+                    if std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_socket()) {
+                        out.push(p);
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Where palisade reads the user's configuration (`$XDG_CONFIG_HOME/palisade`, else
