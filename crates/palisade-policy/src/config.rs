@@ -558,7 +558,7 @@ impl<'a> Parser<'a> {
                     self.not_in_project(&e, "writable roots can only be set in the user config or with --writable")?;
                     s.writable_roots = Some(self.list(&e, |raw| {
                         let p = self.path(raw)?;
-                        check_writable_root(&p, self.home)
+                        check_writable_root(&p, self.home, self.workspace)
                     })?);
                 }
                 "deny_read" => s.deny_read = Some(self.deny_paths(&e)?),
@@ -733,8 +733,36 @@ fn real_path(path: &Path) -> PathBuf {
     path.to_path_buf()
 }
 
-/// A canonical, existing directory that is neither `/` nor the home directory.
-fn check_writable_root(path: &Path, home: Option<&Path>) -> Result<PathBuf, String> {
+/// The first symbolic link on the way to `path` that lies inside `workspace` (where any
+/// sandboxed command may have planted it), if any.
+fn link_inside(path: &Path, workspace: &Path) -> Option<PathBuf> {
+    let abs = if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir().ok()?.join(path) };
+    let mut cur = PathBuf::new();
+    for c in normalize_lexically(&abs).components() {
+        cur.push(c);
+        if std::fs::symlink_metadata(&cur).is_ok_and(|m| m.file_type().is_symlink()) {
+            let dir = cur.parent().and_then(|d| std::fs::canonicalize(d).ok())?;
+            if dir.starts_with(workspace) {
+                return Some(cur);
+            }
+            cur = std::fs::canonicalize(&cur).ok()?;
+        }
+    }
+    None
+}
+
+/// A canonical, existing directory that is neither `/` nor the home directory, and not reached
+/// through a symbolic link inside the workspace: a command in an earlier sandbox could have
+/// replaced `<workspace>/out` by a link to `~/.config`, making the next sandbox's "writable
+/// root in the workspace" a folder outside it.
+fn check_writable_root(path: &Path, home: Option<&Path>, workspace: &Path) -> Result<PathBuf, String> {
+    if let Some(link) = link_inside(path, workspace) {
+        return Err(format!(
+            "{} is reached through the symbolic link {} inside the workspace (which sandboxed commands can change); name the real directory instead",
+            path.display(),
+            link.display()
+        ));
+    }
     let real = std::fs::canonicalize(path).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => format!("{} does not exist", path.display()),
         _ => format!("{}: {e}", path.display()),
@@ -747,6 +775,9 @@ fn check_writable_root(path: &Path, home: Option<&Path>) -> Result<PathBuf, Stri
     }
     if home.is_some_and(|h| real_path(h) == real) {
         return Err(format!("refusing to make the home directory {} writable", real.display()));
+    }
+    if home.is_some_and(|h| real_path(h).starts_with(&real)) {
+        return Err(format!("refusing to make {} writable: it contains the home directory", real.display()));
     }
     Ok(real)
 }
@@ -960,7 +991,7 @@ impl State {
         Ok(())
     }
 
-    fn apply_overrides(&mut self, o: &Overrides, home: Option<&Path>) -> Result<(), ConfigError> {
+    fn apply_overrides(&mut self, o: &Overrides, home: Option<&Path>, workspace: &Path) -> Result<(), ConfigError> {
         let cl = |flag: &str, message: String| ConfigError::CommandLine { flag: flag.to_string(), message };
         let project_says = |src: &Source, what: &str| {
             format!(
@@ -992,7 +1023,7 @@ impl State {
             self.keep_processes = val(k, Source::command_line());
         }
         for w in &o.writable {
-            let real = check_writable_root(w, home).map_err(|why| cl("--writable", why))?;
+            let real = check_writable_root(w, home, workspace).map_err(|why| cl("--writable", why))?;
             self.writable_roots.push(val(real, Source::command_line()));
         }
         if !o.writable.is_empty() && self.mode.v == Mode::ReadOnly {
@@ -1229,7 +1260,7 @@ pub fn load(req: &LoadRequest) -> Result<Resolved, ConfigError> {
         state.apply_project(&parser.layer(), &settings)?;
     }
 
-    state.apply_overrides(&req.overrides, home)?;
+    state.apply_overrides(&req.overrides, home, &workspace)?;
 
     if let Some((layer, m)) = &managed {
         state.apply_managed(layer, m)?;
@@ -1241,6 +1272,9 @@ pub fn load(req: &LoadRequest) -> Result<Resolved, ConfigError> {
             Some(format!("refusing to make {} writable", workspace.display()))
         } else if home == Some(workspace.as_path()) {
             Some("is the home directory; refusing to make all of it writable (choose a project directory, or use --mode read-only)".to_string())
+        } else if home.is_some_and(|h| h.starts_with(&workspace)) {
+            // ~/.bashrc, ~/.gitconfig and ~/.config would be writable: code the user runs later.
+            Some("contains the home directory; refusing to make it writable (choose a project directory, or use --mode read-only)".to_string())
         } else {
             None
         };

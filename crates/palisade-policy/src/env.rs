@@ -5,7 +5,7 @@ use std::ffi::{OsStr, OsString};
 
 /// Name patterns (case-insensitive, `*` matches any run of characters) that mark a secret.
 pub const DEFAULT_SECRET_PATTERNS: &[&str] =
-    &["*KEY*", "*SECRET*", "*TOKEN*", "*PASSWORD*", "*CREDENTIAL*"];
+    &["*KEY*", "*SECRET*", "*TOKEN*", "*PASSWORD*", "*CREDENTIAL*", "*PASSWD*", "*PASSPHRASE*", "*_PAT", "*COOKIE*"];
 
 impl EnvPolicy {
     /// Whether a variable of this name is withheld from the command.
@@ -64,10 +64,10 @@ mod tests {
     #[test]
     fn secret_names_are_withheld_case_insensitively() {
         let p = policy(&[]);
-        for name in ["AWS_SECRET_ACCESS_KEY", "github_token", "DB_Password", "MY_CREDENTIALS", "apikey"] {
+        for name in ["AWS_SECRET_ACCESS_KEY", "github_token", "DB_Password", "MY_CREDENTIALS", "apikey", "GITHUB_PAT", "PGPASSWD", "GPG_PASSPHRASE", "SESSION_COOKIE"] {
             assert!(p.is_withheld(OsStr::new(name)), "{name}");
         }
-        for name in ["PATH", "HOME", "TERM", "LANG", "CARGO_HOME"] {
+        for name in ["PATH", "HOME", "TERM", "LANG", "CARGO_HOME", "PATCH_LEVEL", "PYTHONPATH"] {
             assert!(!p.is_withheld(OsStr::new(name)), "{name}");
         }
     }

@@ -159,6 +159,15 @@ pub const DEFAULT_DENY_READ_IN_HOME: &[&str] = &[
     ".docker/config.json",
     ".netrc",
     ".config/gh",
+    // Plaintext credentials as common as `.netrc`: git's credential store, cloud and registry
+    // tokens (read by the tools only to log in or publish).
+    ".git-credentials",
+    ".config/git/credentials",
+    ".config/gcloud",
+    ".cargo/credentials",
+    ".cargo/credentials.toml",
+    ".pypirc",
+    ".vault-token",
 ];
 
 pub fn default_deny_read(home: &Path) -> Vec<PathBuf> {

@@ -80,6 +80,15 @@ pub const DEFAULT_PATTERNS: &[&str] = &[
     ".mcp.json",
     ".vscode",
     ".idea",
+    // Other agents' and editors' project folders whose settings start programs on their own
+    // (MCP servers in `.cursor/mcp.json`, `.gemini/settings.json`, `.continue/`, opencode's
+    // `opencode.json`; Zed's tasks and language servers).
+    ".cursor",
+    ".gemini",
+    ".windsurf",
+    ".continue",
+    ".zed",
+    "opencode.json",
 ];
 
 /// Final pattern components without an extension that are nevertheless files (see
@@ -497,6 +506,21 @@ fn protect_common_dir(git_dir: &Path, git: &[GitPattern<'_>], fs: &dyn FsView, p
 /// canonical), sorted so that a parent's action comes before its children's (by depth, then
 /// path), without duplicates. See the module documentation for the rules.
 pub fn resolve(root: &Path, patterns: &[String], fs: &dyn FsView) -> Result<Vec<Action>, ProtectError> {
+    resolve_with_git_configs(root, patterns, fs, &[], &[])
+}
+
+/// [`resolve`], with the text of git configuration files that apply besides the repository's
+/// own (the user's `~/.gitconfig`, the system's): a relative `core.hooksPath` there names a
+/// folder in every work tree, and is protected like one the repository's config names. Git
+/// directories named another way (the `GIT_DIR` the user's git runs with) that lie inside
+/// `root` get the git patterns too, like one a `.git` file names.
+pub fn resolve_with_git_configs(
+    root: &Path,
+    patterns: &[String],
+    fs: &dyn FsView,
+    global_configs: &[String],
+    extra_git_dirs: &[PathBuf],
+) -> Result<Vec<Action>, ProtectError> {
     let mut plan = Plan::default();
     let dot_git = root.join(".git");
     let dot_git_kind = fs.kind(&dot_git);
@@ -525,17 +549,180 @@ pub fn resolve(root: &Path, patterns: &[String], fs: &dyn FsView) -> Result<Vec<
     if git.is_empty() {
         return Ok(plan.into_actions());
     }
+    let mut git_dirs = Vec::new();
     match (dot_git_kind, git_file_target) {
         (Kind::File, Some(target)) => {
             plan.add(dot_git, Decision::ReadOnly);
             if let Some(real) = protect_git_dir(&target, &git, fs, &mut plan)? {
                 protect_common_dir(&real, &git, fs, &mut plan)?;
+                git_dirs.push(real);
             }
         }
-        (Kind::Dir, _) => protect_common_dir(&dot_git, &git, fs, &mut plan)?,
+        (Kind::Dir, _) => {
+            protect_common_dir(&dot_git, &git, fs, &mut plan)?;
+            git_dirs.push(dot_git);
+        }
         _ => {}
     }
+    for dir in extra_git_dirs.iter().map(|d| normalize_lexically(d)) {
+        if dir.starts_with(root) && dir != root && !git_dirs.contains(&dir) {
+            if let Some(real) = protect_git_dir(&dir, &git, fs, &mut plan)? {
+                protect_common_dir(&real, &git, fs, &mut plan)?;
+                git_dirs.push(real);
+            }
+        }
+    }
+    // A hooks folder the (read-only) git config names elsewhere, e.g. husky's
+    // `core.hooksPath = .husky/_`: inside the root it would be as writable as any file there,
+    // and git runs what it holds on the host's next commit. It gets what `.git/hooks` gets.
+    for dir in git_dirs.clone() {
+        if let Some(common) = pointer(fs, &dir.join("commondir"), "", &dir) {
+            git_dirs.push(common);
+        }
+    }
+    let mut configs: Vec<String> = if git_dirs.is_empty() { Vec::new() } else { global_configs.to_vec() };
+    configs.extend(git_dirs.iter().filter_map(|d| fs.read_small(&d.join("config"))));
+    for text in &configs {
+        let Some(hooks) = git_config_value(text, "core", "hookspath") else {
+            continue;
+        };
+        if hooks.starts_with('~') {
+            continue; // the home directory is not writable
+        }
+        let path = normalize_lexically(&root.join(&hooks));
+        let Ok(rel) = path.strip_prefix(root) else { continue };
+        let pattern = rel.to_string_lossy().into_owned();
+        if let Ok((comps, _)) = split_pattern(&pattern) {
+            Walk { pattern: &pattern, file_like: false }.walk(root, &comps, fs, &mut plan)?;
+        }
+    }
+    // Hook managers whose installed hook runs what a work-tree file says: the pre-commit
+    // framework (`.pre-commit-config.yaml`) and lefthook (`lefthook.yml` and its local
+    // override). With their hook in place, writing that file is as good as writing the hook.
+    let mut hook_dirs: Vec<PathBuf> = git_dirs.iter().map(|d| d.join("hooks")).collect();
+    for text in &configs {
+        if let Some(h) = git_config_value(text, "core", "hookspath").filter(|h| !h.starts_with('~')) {
+            hook_dirs.push(normalize_lexically(&root.join(h)));
+        }
+    }
+    let mut managed: Vec<&str> = Vec::new();
+    for dir in &hook_dirs {
+        for name in fs.list_dir(dir) {
+            let Some(text) = fs.read_small(&dir.join(&name)) else { continue };
+            if text.contains("pre-commit.com") || text.contains("File generated by pre-commit") {
+                managed.extend(PRE_COMMIT_FILES);
+            }
+            if text.contains("lefthook") {
+                managed.extend(LEFTHOOK_FILES);
+            }
+        }
+    }
+    managed.sort_unstable();
+    managed.dedup();
+    for name in managed {
+        // Existing ones only: a placeholder folder would break the hook manager (inside too),
+        // and a placeholder file would show up in `git status` for a command to commit.
+        let path = root.join(name);
+        match fs.kind(&path) {
+            Kind::File => plan.add(path, Decision::ReadOnly),
+            Kind::Symlink => return Err(ProtectError::Symlink { path, pattern: name.to_string() }),
+            _ => {}
+        }
+    }
+    // Files a repository's config includes (`include.path`, `includeIf.<cond>.path`; relative
+    // to the git directory) that lie inside the root: a command could add `core.fsmonitor` or
+    // `core.hooksPath` there. Existing ones are made read-only (git fails on a placeholder
+    // folder where it expects a file, so a missing one is left alone).
+    for dir in &git_dirs {
+        let Some(text) = fs.read_small(&dir.join("config")) else { continue };
+        for inc in git_include_paths(&text) {
+            if inc.starts_with('~') {
+                continue;
+            }
+            let path = normalize_lexically(&dir.join(&inc));
+            if path.starts_with(root) && path != root {
+                match fs.kind(&path) {
+                    Kind::File => plan.add(path, Decision::ReadOnly),
+                    Kind::Symlink => return Err(ProtectError::Symlink { path, pattern: "include.path".into() }),
+                    _ => {}
+                }
+            }
+        }
+    }
     Ok(plan.into_actions())
+}
+
+/// The work-tree files the pre-commit framework's installed hook runs.
+const PRE_COMMIT_FILES: &[&str] = &[".pre-commit-config.yaml", ".pre-commit-config.yml"];
+/// The work-tree files lefthook's installed hooks read (the main file and the local override).
+const LEFTHOOK_FILES: &[&str] = &[
+    "lefthook.yml",
+    "lefthook.yaml",
+    ".lefthook.yml",
+    ".lefthook.yaml",
+    "lefthook-local.yml",
+    "lefthook-local.yaml",
+    ".lefthook-local.yml",
+    ".lefthook-local.yaml",
+];
+
+/// Every `path` value of `[include]` and `[includeIf "..."]` sections in a git config's text.
+fn git_include_paths(text: &str) -> Vec<String> {
+    let mut in_include = false;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix('[') {
+            let name = rest.split([']', ' ', '"']).next().unwrap_or("");
+            in_include = name.eq_ignore_ascii_case("include") || name.eq_ignore_ascii_case("includeif");
+            continue;
+        }
+        if !in_include {
+            continue;
+        }
+        if let Some((k, v)) = line.split_once('=') {
+            if k.trim().eq_ignore_ascii_case("path") {
+                let v = v.trim();
+                let v = match v.strip_prefix('"') {
+                    Some(q) => q.split('"').next().unwrap_or(""),
+                    None => v.split([';', '#']).next().unwrap_or("").trim(),
+                };
+                if !v.is_empty() {
+                    out.push(v.to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The last value of `section.key` in a git config file's text (names compared
+/// case-insensitively, surrounding quotes removed), if it is set there.
+fn git_config_value(text: &str, section: &str, key: &str) -> Option<String> {
+    let mut in_section = false;
+    let mut found = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix('[') {
+            let name = rest.split([']', ' ', '"']).next().unwrap_or("");
+            in_section = name.eq_ignore_ascii_case(section) && !rest.contains('"');
+            continue;
+        }
+        if !in_section {
+            continue;
+        }
+        let Some((k, v)) = line.split_once('=') else { continue };
+        if !k.trim().eq_ignore_ascii_case(key) {
+            continue;
+        }
+        let v = v.trim();
+        let v = match v.strip_prefix('"') {
+            Some(quoted) => quoted.split('"').next().unwrap_or(""),
+            None => v.split([';', '#']).next().unwrap_or("").trim(),
+        };
+        found = Some(v.to_string());
+    }
+    found.filter(|v| !v.is_empty())
 }
 
 /// The real filesystem, through `std::fs` (links are never followed at the final component).
@@ -675,6 +862,12 @@ mod tests {
             ph_dir("/w/.idea"),
             ph_dir("/w/.palisade"),
             ph_dir("/w/.vscode"),
+            ph_dir("/w/.cursor"),
+            ph_dir("/w/.gemini"),
+            ph_dir("/w/.windsurf"),
+            ph_dir("/w/.continue"),
+            ph_dir("/w/.zed"),
+            ph_file("/w/opencode.json"),
         ]
     }
 
@@ -1021,5 +1214,13 @@ mod tests {
             std::os::unix::fs::symlink(root.join(".git/hooks"), root.join(".claude")).unwrap();
             assert!(matches!(resolve(&root, &pats(&[".claude"]), &RealFs), Err(ProtectError::Symlink { .. })));
         }
+    }
+
+    #[test]
+    fn git_config_value_reads_the_last_core_setting() {
+        let text = "[core]\n\tbare = false\n[remote \"core\"]\n\thooksPath = no\n[Core]\n  HooksPath = \".husky/_\" ; husky\n";
+        assert_eq!(git_config_value(text, "core", "hookspath").as_deref(), Some(".husky/_"));
+        assert_eq!(git_config_value("[core]\nhooksPath=a # x\nhookspath = b\n", "core", "hookspath").as_deref(), Some("b"));
+        assert_eq!(git_config_value("[user]\nhooksPath = a\n", "core", "hookspath"), None);
     }
 }

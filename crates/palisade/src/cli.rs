@@ -385,6 +385,13 @@ mod signals {
     #[cfg(target_os = "linux")]
     const FORWARDED: &[libc::c_int] = &[libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2];
 
+    /// Whether a standard stream of palisade (which the command inherits) is a terminal.
+    #[cfg(target_os = "linux")]
+    fn any_terminal() -> bool {
+        // SAFETY: isatty only inspects the descriptor.
+        (0..3).any(|fd| unsafe { libc::isatty(fd) } == 1)
+    }
+
     #[cfg(target_os = "linux")]
     fn send(pid: i32, sig: i32) {
         // SAFETY: kill has no memory effects.
@@ -420,9 +427,11 @@ mod signals {
                     // Not started yet (the terminal could not have reached it either): keep the
                     // signal for the moment it starts rather than lose it.
                     st.1 = Some(sig);
-                } else if info.si_code != libc::SI_KERNEL {
+                } else if info.si_code != libc::SI_KERNEL || !any_terminal() {
                     // A signal the terminal generated already reached the command through the
                     // process group; only pass on those another process sent to palisade.
+                    // Without a terminal on any standard stream the command runs in its own
+                    // session (no controlling terminal to read from), so pass those on too.
                     send(st.0, sig);
                 }
             });

@@ -121,3 +121,20 @@ fn library_policy_denies_secrets() {
     assert_no_secret(&fx, "library", &o);
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("PUBLIC-{}", fx.m)), "{}", show(&o));
 }
+
+/// Credentials as plain as `.netrc`: git's credential store (`git config credential.helper
+/// store` writes `~/.git-credentials`), cargo's and PyPI's publish tokens.
+#[test]
+fn plaintext_credential_stores_are_unreadable() {
+    let fx = Fixture::new();
+    fx.require_visible();
+    let secret = format!("https://user:SECRET-{}@example.invalid", fx.m);
+    for f in [".git-credentials", ".cargo/credentials.toml", ".pypirc", ".config/gcloud/credentials.db"] {
+        let p = fx.home.join(f);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, &secret).unwrap();
+    }
+    let o = fx.sh("cat ~/.git-credentials ~/.cargo/credentials.toml ~/.pypirc ~/.config/gcloud/credentials.db; echo done");
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    assert!(!text(&o).contains(&secret), "SANDBOX ESCAPE: a plaintext credential store was read\n{}", show(&o));
+}

@@ -249,3 +249,54 @@ fn extra_writable_roots_are_writable() {
     assert_eq!(fs::read_to_string(tmp_extra.join("b.txt")).ok().as_deref(), Some("b\n"), "--writable root under /tmp not writable: {}", show(&o));
     out.assert_unchanged("write next to --writable roots", &o);
 }
+
+/// A command replaces a writable root inside the workspace (`ws/out`) by a link to a folder
+/// outside; the next sandbox, given the same `--writable ws/out`, must not write there.
+#[test]
+fn writable_root_swapped_for_a_link_by_an_earlier_command() {
+    let fx = Fixture::new();
+    fx.require_visible();
+    let out = fx.ws.join("out");
+    fs::create_dir(&out).unwrap();
+    let o = fx.sh(r#"rmdir "$PAL_WS/out" && ln -s "$PAL_OUT" "$PAL_WS/out" && echo planted"#);
+    assert!(stdout(&o).contains("planted"), "the first command could not plant the link: {}", show(&o));
+    let before = Snapshot::take(&fx.outside);
+    let o = fx.sh_flags(&["--writable", s(&out)], r#"echo pwned > "$PAL_WS/out/victim.txt"; echo pwned > "$PAL_OUT/new.txt"; echo done"#);
+    before.assert_unchanged("a writable root reached through a link planted in the workspace", &o);
+}
+
+/// Landlock-only mode (no mount namespace) cannot stop chmod/utimes: Landlock has no right for
+/// metadata. For root that would hand over every root-owned file on the host, so palisade
+/// refuses to run root's commands in that mode. (An unprivileged user's command in that mode
+/// can still change the mode of the user's own files: a documented limit of the mode.)
+#[test]
+fn landlock_only_mode_does_not_let_root_chmod_host_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let fx = Fixture::new();
+    fx.require_visible();
+    if !is_root() {
+        eprintln!("SKIPPED: as an unprivileged user Landlock-only mode runs, and chmod of the user's own files outside is a documented limit");
+        return;
+    }
+    fs::create_dir_all(fx.xdg.join("palisade")).unwrap();
+    fs::write(fx.xdg.join("palisade/config.toml"), "[linux]\nallow_landlock_only = true\nallow_unprotected_paths = true\n").unwrap();
+    let victim = fx.outside.join("victim.txt");
+    fs::set_permissions(&victim, fs::Permissions::from_mode(0o600)).unwrap();
+    let o = fx.sh("chmod 666 \"$PAL_OUT/victim.txt\"; touch -d 2001-01-01 \"$PAL_OUT/victim.txt\"; echo done");
+    let mode = fs::metadata(&victim).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o600, "SANDBOX ESCAPE: root's command in Landlock-only mode changed a host file's mode\n{}", show(&o));
+}
+
+/// A writable root (or workspace) that contains the home directory would make ~/.bashrc,
+/// ~/.gitconfig and ~/.config writable: code the user runs later. Refused like the home itself.
+#[test]
+fn writable_root_containing_home_is_refused() {
+    let fx = Fixture::new();
+    fx.require_visible();
+    let before = Snapshot::take(&fx.home);
+    let script = "echo 'echo pwned' >> \"$HOME/.profile\"; echo done";
+    let o = fx.sh_flags(&["--writable", s(&fx.root)], script);
+    before.assert_unchanged("--writable <folder containing the home>", &o);
+    let o = fx.palisade().args(["run", "--workspace", s(&fx.root), "--", "sh", "-c", script]).output().unwrap();
+    before.assert_unchanged("--workspace <folder containing the home>", &o);
+}

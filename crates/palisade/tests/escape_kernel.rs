@@ -61,3 +61,93 @@ else: print("unshare refused", ctypes.get_errno())'
     assert!(stdout(&o).contains("unshare refused"), "a new user namespace was created inside:\n{}", show(&o));
     assert!(!stdout(&o).contains("MOUNTED"), "a mount succeeded inside:\n{}", show(&o));
 }
+
+/// Set-user-id and set-group-id files, every way a mode is set. A command running as root is
+/// the host's root (uid 0 maps to uid 0), so such a file left in the workspace would be a
+/// set-user-id-root program for any local user; as another user it is still refused.
+const SH_SETUID: &str = r#"
+cp /bin/sh sh-chmod && chmod 4755 sh-chmod
+cp /bin/sh sh-chmodg && chmod g+s sh-chmodg
+install -m 4755 /bin/sh sh-install
+"$PAL_PY" - <<'PY'
+import os, stat
+def attempt(name, f):
+    try:
+        f()
+        print(name, "ok")
+    except OSError as e:
+        print(name, "refused", e.errno)
+attempt("open", lambda: os.close(os.open("py-open", os.O_CREAT | os.O_WRONLY, 0o6755)))
+attempt("mknod", lambda: os.mknod("py-mknod", stat.S_IFREG | 0o4755))
+def fchmod():
+    fd = os.open("py-fchmod", os.O_CREAT | os.O_WRONLY, 0o755)
+    os.fchmod(fd, 0o4755)
+    os.close(fd)
+attempt("fchmod", fchmod)
+def tmpfile():
+    fd = os.open(".", os.O_TMPFILE | os.O_WRONLY, 0o4755)
+    os.link("/proc/self/fd/%d" % fd, "py-tmpfile")
+attempt("tmpfile", tmpfile)
+PY
+echo done
+"#;
+
+#[test]
+fn no_set_user_id_files_can_be_made() {
+    use std::os::unix::fs::PermissionsExt;
+    let fx = Fixture::new();
+    let o = fx.sh(SH_SETUID);
+    assert!(stdout(&o).contains("done"), "the script did not run: {}", show(&o));
+    let mut special = Vec::new();
+    for e in std::fs::read_dir(&fx.ws).unwrap() {
+        let e = e.unwrap();
+        let mode = e.metadata().unwrap().permissions().mode();
+        if mode & 0o6000 != 0 {
+            special.push(format!("{} {:o}", e.file_name().to_string_lossy(), mode));
+        }
+    }
+    assert!(special.is_empty(), "SANDBOX ESCAPE: set-user-id/set-group-id files were made: {special:?}\n{}", show(&o));
+    // Ordinary modes still work.
+    let o = fx.sh("touch plain && chmod 750 plain && mkdir d && chmod 2775 d; stat -c %a plain");
+    assert!(stdout(&o).contains("750"), "chmod of ordinary bits failed: {}", show(&o));
+}
+
+/// The device nodes inside are the host's: their metadata must not change (as root inside,
+/// `chmod 000 /dev/null` would break every other user's programs).
+#[test]
+fn host_device_nodes_metadata_is_unchanged() {
+    use std::os::unix::fs::MetadataExt;
+    let fx = Fixture::new();
+    let before = std::fs::metadata("/dev/full").unwrap();
+    let o = fx.sh("chmod 600 /dev/full; chmod 4777 /dev/full; touch -d 2001-01-01 /dev/full; echo done");
+    let after = std::fs::metadata("/dev/full").unwrap();
+    let changed = (after.mode(), after.mtime()) != (before.mode(), before.mtime());
+    if changed {
+        // Put the host back as it was before failing.
+        let _ = std::process::Command::new("chmod").arg(format!("{:o}", before.mode() & 0o7777)).arg("/dev/full").status();
+        let _ = std::process::Command::new("touch").arg("-d").arg(format!("@{}", before.mtime())).arg("/dev/full").status();
+    }
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    assert!(!changed, "SANDBOX ESCAPE: the host's /dev/full changed (mode {:o} -> {:o}, mtime {} -> {})\n{}", before.mode(), after.mode(), before.mtime(), after.mtime(), show(&o));
+}
+
+/// procfs entries outside the process directories are global: a chmod through the sandbox's own
+/// /proc changes them for every procfs instance (as root inside: `chmod 0222
+/// /proc/sysrq-trigger` would let every host user reboot the machine). A second, fresh
+/// sandbox shows the global mode.
+#[test]
+fn global_proc_entries_keep_their_mode() {
+    let fx = Fixture::new();
+    let mode = |o: &std::process::Output| stdout(o).lines().find_map(|l| l.strip_prefix("mode ").map(str::to_string));
+    let before = fx.sh("echo mode $(stat -c %a /proc/kallsyms)");
+    let before = mode(&before).expect("stat /proc/kallsyms inside");
+    let o = fx.sh("chmod 0666 /proc/kallsyms; chmod 0222 /proc/sysrq-trigger 2>/dev/null; echo done");
+    let after = fx.sh("echo mode $(stat -c %a /proc/kallsyms)");
+    let after = mode(&after).expect("stat /proc/kallsyms inside");
+    if after != before {
+        // Put the host back (the host's root may chmod its /proc).
+        let _ = std::process::Command::new("chmod").arg(&before).arg("/proc/kallsyms").status();
+    }
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    assert_eq!(after, before, "SANDBOX ESCAPE: a global /proc entry's mode changed for every procfs instance\n{}", show(&o));
+}

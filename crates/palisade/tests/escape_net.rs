@@ -240,3 +240,67 @@ fn network_on_reaches_the_host_listener() {
     let got = received_udp(&u);
     assert_eq!(got.len(), 1, "with --network on the host UDP socket should get one datagram: {got:?}\nrun: {}", show(&o));
 }
+
+/// Socket families that no network namespace fences: AF_VSOCK reaches the hypervisor's host
+/// from a virtual machine (a test cannot listen there, so it checks the socket cannot even be
+/// made), AF_BLUETOOTH the radios. Offline, only unix, IPv4/6 and netlink sockets are made.
+const PY_FAMILIES: &str = r#"
+import socket
+for name, fam in (("vsock", 40), ("bluetooth", 31), ("packet", 17), ("alg", 38)):
+    try:
+        socket.socket(fam, socket.SOCK_STREAM if fam in (40, 38) else socket.SOCK_RAW).close()
+        print(name, "CREATED")
+    except OSError as e:
+        print(name, "refused", e.errno)
+"#;
+
+#[test]
+fn sockets_outside_the_network_namespace_cannot_be_made_offline() {
+    let fx = Fixture::new();
+    let o = fx.py(PY_FAMILIES, &[]);
+    assert!(stdout(&o).contains("vsock"), "the script did not run: {}", show(&o));
+    assert!(!stdout(&o).contains("CREATED"), "SANDBOX ESCAPE: an offline command made a socket its network namespace does not fence\n{}", show(&o));
+    // Control: where the host has vsock, the same script makes one with the network on.
+    let on = fx.py_flags(&["--network", "on"], PY_FAMILIES, &[]);
+    eprintln!("with --network on: {}", stdout(&on));
+}
+
+/// A host service's socket inside the workspace (a database's `.s.PGSQL.5432`, a daemon's
+/// socket in a writable cache folder): offline, the command must not reach it; with the network
+/// on it does (the control).
+#[test]
+fn host_service_socket_inside_the_workspace_is_unreachable_offline() {
+    let fx = Fixture::new();
+    let path = fx.ws.join(".s.service.sock");
+    let l = UnixListener::bind(&path).unwrap_or_else(|e| panic!("binding {}: {e}", path.display()));
+    let o = fx.py(PY_UNIX, &[s(&path), &fx.m]);
+    let got = accepted_unix(&l);
+    assert!(got.is_empty(), "SANDBOX ESCAPE: a host service's socket in the workspace was reached offline, received {got:?}\nrun: {}", show(&o));
+    let on = fx.py_flags(&["--network", "on"], PY_UNIX, &[s(&path), &fx.m]);
+    assert!(!accepted_unix(&l).is_empty(), "control: with the network on the socket should be reachable: {}", show(&on));
+}
+
+/// A host service that bound its socket with a relative path (after a chdir, to keep within
+/// the 108-byte limit): the kernel lists the path as bound, relative, yet the socket is as
+/// reachable by its absolute path.
+#[test]
+fn host_socket_bound_with_a_relative_path_is_unreachable_offline() {
+    use std::io::BufRead;
+    let fx = Fixture::new();
+    fx.require_visible();
+    let py = require_tool("python3");
+    let server = "import socket\ns = socket.socket(socket.AF_UNIX)\ns.bind('rel.sock')\ns.listen(1)\ns.settimeout(2)\nprint('ready', flush=True)\ntry:\n    c, _ = s.accept()\n    print('GOT', c.recv(100), flush=True)\nexcept OSError:\n    print('nothing', flush=True)\n";
+    let mut srv = std::process::Command::new(&py)
+        .args(["-c", server])
+        .current_dir(&fx.outside)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(srv.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let path = fx.outside.join("rel.sock");
+    let o = fx.py(PY_UNIX, &[s(&path), &fx.m]);
+    let result = lines.next().unwrap().unwrap();
+    let _ = srv.wait();
+    assert_eq!(result, "nothing", "SANDBOX ESCAPE: a host socket bound with a relative path was reached offline\nrun: {}", show(&o));
+}

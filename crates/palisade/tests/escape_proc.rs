@@ -377,3 +377,215 @@ fn keep_processes_lets_them_survive() {
         assert!(!pids_with(&n).is_empty(), "with --keep-processes, {:?} should still run", n.replace('\0', " "));
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The sandbox's init: a fork of palisade that never execs, so it still holds what palisade held
+
+/// Writes a marker into every open descriptor of every process it can see (init's included,
+/// through /proc/<pid>/fd), and prints the environment of every process it can read.
+const PY_REACH_INIT: &str = r#"
+import os, sys
+for pid in [p for p in os.listdir("/proc") if p.isdigit()]:
+    try:
+        print("environ", pid, open("/proc/%s/environ" % pid, "rb").read().replace(b"\0", b" ").decode(errors="replace"))
+    except OSError as e:
+        print("environ", pid, e)
+    try:
+        fds = os.listdir("/proc/%s/fd" % pid)
+    except OSError as e:
+        print("fds", pid, e)
+        continue
+    for fd in fds:
+        try:
+            f = os.open("/proc/%s/fd/%s" % (pid, fd), os.O_WRONLY | os.O_NONBLOCK)
+            os.write(f, sys.argv[1].encode())
+            os.close(f)
+            print("wrote", pid, fd)
+        except OSError as e:
+            print("fd", pid, fd, e)
+sys.exit(3)
+"#;
+
+#[test]
+fn init_does_not_leak_the_callers_environment_or_descriptors() {
+    use std::os::unix::process::CommandExt;
+    let fx = Fixture::new();
+    let py = require_tool("python3");
+    let secret = format!("init-secret-{}", fx.m);
+    // A pipe the caller holds open without close-on-exec at descriptor 7, as a shell's
+    // `7>somewhere` would be: palisade gives the command only 0-2.
+    let (r, w) = {
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 writes two descriptors into fds.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        // SAFETY: both were just created and are owned here.
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+    };
+    let wfd = w.as_raw_fd();
+    let mut cmd = fx.run_cmd(&[], &[py.to_str().unwrap(), "-c", PY_REACH_INIT, &fx.m]);
+    cmd.env("PAL_TEST_API_TOKEN", &secret).stdout(Stdio::piped()).stderr(Stdio::piped());
+    // SAFETY: dup2 is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(wfd, 7) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let o = cmd.output().expect("running palisade");
+    drop(w);
+    assert!(stdout(&o).contains("environ"), "the script did not run: {}", show(&o));
+    assert!(
+        !stdout(&o).contains(&secret),
+        "SANDBOX ESCAPE: a variable the environment filter removed was read from another process's environ\n{}",
+        show(&o)
+    );
+    // SAFETY: fcntl on a descriptor we own.
+    unsafe { libc::fcntl(r.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+    let got = read_available(r.as_raw_fd());
+    assert!(
+        got.is_empty(),
+        "SANDBOX ESCAPE: the command wrote {:?} into a descriptor the caller held (reached through /proc/<pid>/fd)\n{}",
+        String::from_utf8_lossy(&got),
+        show(&o)
+    );
+    // Writing into init's status pipe would forge the command's exit status.
+    assert_eq!(o.status.code(), Some(3), "the command's exit status was forged: {}", show(&o));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Other terminals
+
+/// Tries every terminal under /dev/pts: write a marker to it, then read what was typed there.
+const SH_OTHER_TERMINALS: &str = r#"
+for t in /dev/pts/*; do
+  case "$t" in */ptmx) continue;; esac
+  echo "try $t"
+  printf '%s\n' "$PAL_M" > "$t" && echo "wrote $t"
+  timeout -s KILL 1 dd if="$t" bs=64 count=1 2>/dev/null | od -c | head -3
+done
+echo done
+"#;
+
+#[test]
+fn cannot_read_or_write_another_terminal() {
+    let fx = Fixture::new();
+    // A terminal of the same user that the command was not given (another of their shells).
+    // (Raw mode: nothing typed is echoed, so the marker on the master can only come from inside.)
+    let pty = open_pty();
+    let typed = format!("typed-{}\n", fx.m);
+    // SAFETY: writing a buffer to a descriptor we own.
+    unsafe { libc::write(pty.master.as_raw_fd(), typed.as_ptr().cast(), typed.len()) };
+    let o = fx.sh(SH_OTHER_TERMINALS);
+    assert!(stdout(&o).contains("done"), "the script did not run: {}", show(&o));
+    // SAFETY: fcntl on a descriptor we own.
+    unsafe { libc::fcntl(pty.master.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+    let shown = read_available(pty.master.as_raw_fd());
+    assert!(
+        !String::from_utf8_lossy(&shown).contains(&fx.m),
+        "SANDBOX ESCAPE: the command wrote {:?} to another terminal\n{}",
+        String::from_utf8_lossy(&shown),
+        show(&o)
+    );
+    let pending = pty.pending_input();
+    assert_eq!(
+        String::from_utf8_lossy(&pending),
+        typed,
+        "SANDBOX ESCAPE: what was typed on another terminal was read (stolen) from inside\n{}",
+        show(&o)
+    );
+}
+
+#[test]
+fn the_command_can_open_its_own_pseudo_terminals() {
+    let fx = Fixture::new();
+    let o = fx.py("import os, pty\nm, s = pty.openpty()\nos.write(s, b'ping')\nprint(os.read(m, 4).decode(), os.ttyname(s))", &[]);
+    assert!(stdout(&o).contains("ping /dev/pts/"), "a pty made inside does not work: {}", show(&o));
+}
+
+// ---------------------------------------------------------------------------------------------
+// System V IPC of host processes
+
+/// Attaches to every shared memory segment id it is given and writes a marker, and sends a
+/// message to every message queue id.
+const PY_SYSV: &str = r#"
+import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+libc.shmat.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
+marker = sys.argv[1].encode()
+shm, msq = int(sys.argv[2]), int(sys.argv[3])
+p = libc.shmat(shm, None, 0)
+if p in (None, ctypes.c_void_p(-1).value):
+    print("shmat refused", ctypes.get_errno())
+else:
+    ctypes.memmove(p, marker, len(marker))
+    print("shm WRITTEN")
+buf = ctypes.create_string_buffer(8 + len(marker))
+ctypes.c_long.from_buffer(buf).value = 1
+buf[8:8 + len(marker)] = marker
+r = libc.msgsnd(msq, buf, len(marker), 0o4000)
+print("msgsnd", r, ctypes.get_errno())
+"#;
+
+#[test]
+fn cannot_reach_host_system_v_ipc() {
+    let fx = Fixture::new();
+    // SAFETY: plain System V IPC calls on objects this test creates and removes.
+    unsafe {
+        let shm = libc::shmget(libc::IPC_PRIVATE, 4096, libc::IPC_CREAT | 0o600);
+        assert!(shm >= 0, "shmget: {}", std::io::Error::last_os_error());
+        let msq = libc::msgget(libc::IPC_PRIVATE, libc::IPC_CREAT | 0o600);
+        assert!(msq >= 0, "msgget: {}", std::io::Error::last_os_error());
+        let p = libc::shmat(shm, std::ptr::null(), 0) as *mut u8;
+        assert!(p as isize != -1, "shmat: {}", std::io::Error::last_os_error());
+        std::ptr::copy_nonoverlapping(b"original".as_ptr(), p, 8);
+        let o = fx.py(PY_SYSV, &[&fx.m, &shm.to_string(), &msq.to_string()]);
+        let seen = std::slice::from_raw_parts(p, 8).to_vec();
+        let mut ds: libc::msqid_ds = std::mem::zeroed();
+        libc::msgctl(msq, libc::IPC_STAT, &mut ds);
+        libc::shmdt(p.cast());
+        libc::shmctl(shm, libc::IPC_RMID, std::ptr::null_mut());
+        libc::msgctl(msq, libc::IPC_RMID, std::ptr::null_mut());
+        assert!(stdout(&o).contains("msgsnd"), "the script did not run: {}", show(&o));
+        assert_eq!(seen, b"original", "SANDBOX ESCAPE: a host process's shared memory was written from inside\n{}", show(&o));
+        assert_eq!(ds.msg_qnum, 0, "SANDBOX ESCAPE: a message reached a host process's queue\n{}", show(&o));
+    }
+}
+
+/// The controlling terminal when the command was given none of it: palisade runs on a terminal
+/// (an agent's user interface, say) with its standard streams elsewhere. The command must not
+/// read what the user types there (nor write to it) through /dev/tty.
+#[test]
+fn controlling_terminal_is_out_of_reach_when_no_stream_is_a_terminal() {
+    use std::os::unix::process::CommandExt;
+    let fx = Fixture::new();
+    let pty = open_pty();
+    let typed = format!("typed-{}\n", fx.m);
+    // SAFETY: writing a buffer to a descriptor we own.
+    unsafe { libc::write(pty.master.as_raw_fd(), typed.as_ptr().cast(), typed.len()) };
+    let mut cmd = fx.run_cmd(
+        &[],
+        &["sh", "-c", "printf '%s\\n' \"$PAL_M\" > /dev/tty; timeout -s KILL 2 dd if=/dev/tty bs=64 count=1 2>/dev/null | od -c | head -2; echo done"],
+    );
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let slave = pty.slave.as_raw_fd();
+    // SAFETY: setsid and ioctl are async-signal-safe; the pty becomes the controlling terminal.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setsid() < 0 || libc::ioctl(slave, libc::TIOCSCTTY as _, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let o = cmd.output().expect("running palisade with a controlling terminal");
+    assert!(stdout(&o).contains("done"), "the script did not run: {}", show(&o));
+    // SAFETY: fcntl on a descriptor we own.
+    unsafe { libc::fcntl(pty.master.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+    let shown = read_available(pty.master.as_raw_fd());
+    assert!(!String::from_utf8_lossy(&shown).contains(&fx.m), "SANDBOX ESCAPE: the command wrote to the controlling terminal it was not given\n{}", show(&o));
+    let pending = pty.pending_input();
+    assert_eq!(String::from_utf8_lossy(&pending), typed, "SANDBOX ESCAPE: the command read what was typed on the controlling terminal\n{}", show(&o));
+}

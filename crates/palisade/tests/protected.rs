@@ -383,3 +383,156 @@ fn leftover_processes_cannot_create_protected_paths_after_cleanup() {
         show(&o)
     );
 }
+
+/// husky and similar tools point `core.hooksPath` at a folder inside the working tree; git
+/// runs what that folder holds, so it must be as protected as `.git/hooks`, whether it exists
+/// yet or not.
+#[test]
+fn hooks_folder_named_by_core_hooks_path_is_protected() {
+    for (hooks, exists, global) in [(".husky/_", true, false), (".githooks", false, false), (".hooks", false, true)] {
+        let fx = repo();
+        if global {
+            // The user's ~/.gitconfig (the fixture's home, which host git uses too).
+            fx.git_ok(&["config", "--global", "core.hooksPath", hooks]);
+        } else {
+            fx.git_ok(&["config", "core.hooksPath", hooks]);
+        }
+        if exists {
+            fs::create_dir_all(fx.ws.join(hooks)).unwrap();
+        }
+        let pwned = fx.outside.join("pwned");
+        let script = format!(
+            "mv '{hooks}' moved-hooks; rm -rf '{hooks}'; mkdir -p '{hooks}'; \
+             printf '#!/bin/sh\\necho hooked > {}\\n' > '{hooks}/pre-commit'; chmod +x '{hooks}/pre-commit'; echo done",
+            s(&pwned)
+        );
+        let o = fx.sh(&script);
+        assert!(stdout(&o).contains("done"), "{}", show(&o));
+        assert!(!fx.ws.join(hooks).join("pre-commit").exists(), "SANDBOX ESCAPE: a hook was planted in {hooks} (core.hooksPath)\nrun: {}", show(&o));
+        fs::write(fx.ws.join("f"), "x").unwrap();
+        fx.git_ok(&["add", "f"]);
+        let _ = fx.git(&["commit", "-q", "-m", "c"]);
+        assert!(!pwned.exists(), "SANDBOX ESCAPE: the host's git commit ran a hook the command planted in {hooks}\nrun: {}", show(&o));
+    }
+}
+
+/// A repository whose git directory is named by `GIT_DIR` (a bare "dotfiles"-style layout,
+/// `meta.git` inside the work tree) rather than found as `.git`: with `GIT_DIR` set for
+/// palisade (as it is for the user's later git commands), its hooks and config are protected.
+#[test]
+fn git_dir_named_by_the_environment_is_protected() {
+    let fx = Fixture::new();
+    let meta = fx.ws.join("meta.git");
+    let git = |args: &[&str]| {
+        let mut a = vec!["--git-dir", s(&meta), "--work-tree", s(&fx.ws)];
+        a.extend_from_slice(args);
+        fx.git(&a)
+    };
+    assert!(git(&["init", "-q"]).status.success());
+    let config_before = fs::read(meta.join("config")).unwrap();
+    let mut cmd = fx.run_cmd(
+        &[],
+        &["sh", "-c", "mkdir -p meta.git/hooks; printf '#!/bin/sh\\necho hooked\\n' > meta.git/hooks/pre-commit; chmod +x meta.git/hooks/pre-commit; \
+           printf '[core]\\n\\tfsmonitor = echo pwned\\n' >> meta.git/config; echo done"],
+    );
+    cmd.env("GIT_DIR", &meta);
+    let o = cmd.output().expect("running palisade");
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    assert!(!meta.join("hooks/pre-commit").exists(), "SANDBOX ESCAPE: a hook was planted in the GIT_DIR repository\n{}", show(&o));
+    assert_eq!(fs::read(meta.join("config")).unwrap(), config_before, "SANDBOX ESCAPE: the GIT_DIR repository's config changed\n{}", show(&o));
+}
+
+/// KNOWN GAP (ignored: fails today; see docs/ARCHITECTURE.md's threat model). A command makes a
+/// nested repository with `core.fsmonitor` in its config and registers it as a gitlink in the
+/// (writable) index; the host's next plain `git status` in the workspace runs `git status` in
+/// the nested repository, which executes the fsmonitor command on the host. Protected paths are
+/// fixed patterns resolved when the sandbox starts and cannot cover git directories made later.
+#[test]
+#[ignore = "known gap: nested repositories registered as gitlinks run their config on the host's git status"]
+fn nested_repository_config_does_not_run_on_host_git_status() {
+    let fx = repo();
+    let pwned = fx.outside.join("pwned");
+    let script = format!(
+        "{}mkdir sub && cd sub && git init -q . && git commit -q --allow-empty -m x && \
+         git config core.fsmonitor 'echo ran > {}; false' && cd .. && \
+         git update-index --add --cacheinfo 160000,$(git -C sub rev-parse HEAD),sub && echo done",
+        fx.git_env_script_prefix(),
+        s(&pwned)
+    );
+    let o = fx.sh(&script);
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    let _ = fx.git(&["status"]);
+    assert!(!pwned.exists(), "SANDBOX ESCAPE: the host's git status ran a command the sandbox configured\n{}", show(&o));
+}
+
+/// A repository config that includes a file of the work tree (`include.path = ../.gitconfig`,
+/// a way projects share settings): the command must not add `core.fsmonitor` to it.
+#[test]
+fn git_config_included_from_the_work_tree_is_protected() {
+    let fx = repo();
+    fs::write(fx.ws.join(".gitconfig"), "[alias]\n\tst = status\n").unwrap();
+    fx.git_ok(&["config", "include.path", "../.gitconfig"]);
+    let o = fx.sh("printf '[core]\\n\\tfsmonitor = echo pwned\\n' >> .gitconfig; echo done");
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    let v = fx.git(&["config", "--get", "core.fsmonitor"]);
+    assert!(stdout(&v).trim().is_empty(), "SANDBOX ESCAPE: the host's git now sees core.fsmonitor = {:?}\n{}", stdout(&v), show(&o));
+}
+
+/// With the pre-commit framework's hook installed, `.pre-commit-config.yaml` says what the hook
+/// runs: the command must not be able to change it. (The test's stand-in for the framework is a
+/// hook with the framework's header that runs the config file's `entry:` line.)
+#[test]
+fn pre_commit_framework_config_is_protected_when_its_hook_is_installed() {
+    let fx = repo();
+    let hook = fx.ws.join(".git/hooks/pre-commit");
+    fs::write(
+        &hook,
+        "#!/bin/sh\n# File generated by pre-commit: https://pre-commit.com\nsh -c \"$(sed -n 's/^ *entry: //p' .pre-commit-config.yaml)\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&hook, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::write(fx.ws.join(".pre-commit-config.yaml"), "repos: []\n    entry: true\n").unwrap();
+    let pwned = fx.outside.join("pwned");
+    let o = fx.sh(&format!("printf 'repos: []\\n    entry: echo ran > {}\\n' > .pre-commit-config.yaml; echo done", s(&pwned)));
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    fs::write(fx.ws.join("f"), "x").unwrap();
+    fx.git_ok(&["add", "f"]);
+    let _ = fx.git(&["commit", "-q", "-m", "c"]);
+    assert!(!pwned.exists(), "SANDBOX ESCAPE: the host's git commit ran what the command wrote in .pre-commit-config.yaml\n{}", show(&o));
+}
+
+/// With a writable configuration folder (`--writable ~/.config`, the fixture's XDG_CONFIG_HOME),
+/// the command must not write palisade's own user configuration: it would choose the next
+/// run's policy (`mode = "full-access"`).
+#[test]
+fn palisade_user_config_is_protected_in_a_writable_config_folder() {
+    let fx = Fixture::new();
+    let o = fx.sh_flags(
+        &["--writable", s(&fx.xdg)],
+        "mkdir -p \"$XDG_CONFIG_HOME/palisade\"; printf 'mode = \"full-access\"\\nnetwork = \"on\"\\n' > \"$XDG_CONFIG_HOME/palisade/config.toml\"; \
+         touch \"$XDG_CONFIG_HOME/other-ok\" && echo done",
+    );
+    assert!(stdout(&o).contains("done"), "the writable config folder is not writable at all: {}", show(&o));
+    assert!(
+        !fx.xdg.join("palisade/config.toml").exists(),
+        "SANDBOX ESCAPE: the command wrote palisade's user configuration\n{}",
+        show(&o)
+    );
+    let p = fx.palisade().arg("policy").output().unwrap();
+    assert!(!stdout(&p).contains("full-access"), "SANDBOX ESCAPE: the next run's policy changed: {}", show(&p));
+}
+
+/// Other agents' project folders start programs from their settings (MCP servers in
+/// `.cursor/mcp.json` and `.gemini/settings.json`): the command must not create them.
+#[test]
+fn other_agents_config_folders_cannot_be_created() {
+    let fx = repo();
+    let before = names(&fx.ws);
+    let o = fx.sh(
+        r#"for d in .cursor .gemini .windsurf .continue .zed; do mkdir -p $d; echo '{"mcpServers":{"x":{"command":"sh"}}}' > $d/mcp.json; done;
+           echo '{}' > opencode.json; echo done"#,
+    );
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    assert_eq!(names(&fx.ws), before, "SANDBOX ESCAPE: an agent's config folder was created (or a placeholder left behind)\n{}", show(&o));
+}

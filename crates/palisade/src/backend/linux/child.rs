@@ -102,6 +102,8 @@ pub struct NamespacePlan {
     /// Replace /dev by a tmpfs holding only the devices in `DEVICES` (no raw disks, no GPU,
     /// no kvm), the caller's terminals (/dev/pts) and the private /dev/shm.
     pub minimal_dev: bool,
+    /// The caller's terminal (a host /dev/pts node), bound at /dev/console.
+    pub console: Option<CString>,
     pub mount_proc: bool,
     pub loopback_up: bool,
 }
@@ -136,7 +138,11 @@ pub struct ChildPlan {
     pub parent_pid: libc::pid_t,
     pub drop_capabilities: bool,
     pub last_capability: u32,
-    pub landlock: Option<landlock::RulesetCreated>,
+    /// The Landlock ruleset (its descriptor: the child adds the rule for its private /dev/pts,
+    /// which only exists inside, before enforcing it).
+    pub landlock: Option<std::os::fd::OwnedFd>,
+    /// The Landlock rights every command has on device nodes (the private /dev/pts's rule).
+    pub landlock_device_access: u64,
     pub seccomp: Vec<seccompiler::BpfProgram>,
     pub program: CString,
     pub argv_ptrs: Vec<*const libc::c_char>,
@@ -149,6 +155,9 @@ pub struct ChildPlan {
     pub close_fds: Vec<RawFd>,
     /// The stack init starts the command on (it shares init's memory until exec).
     pub command_stack: Vec<u8>,
+    /// Start the command in a new session, without a controlling terminal (none of its standard
+    /// streams is a terminal: /dev/tty would otherwise still reach the caller's).
+    pub new_session: bool,
     /// Write the mount namespace's inode to the status pipe (no init then uses that pipe).
     pub report_mount_namespace: bool,
 }
@@ -227,8 +236,9 @@ fn set_up_and_exec(plan: &mut ChildPlan) -> Result<Never, Failure> {
             sys::exit(SETUP_FAILED);
         }
     }
+    let ruleset = plan.landlock.as_ref().map(|fd| std::os::fd::AsRawFd::as_raw_fd(fd));
     if let Some(ns) = &plan.namespaces {
-        set_up_namespaces(ns)?;
+        set_up_namespaces(ns, ruleset, plan.landlock_device_access)?;
         if plan.report_mount_namespace {
             // For keep_processes: the parent must know this namespace even if the command
             // exits at once (its leftovers keep it alive). 8 bytes fit the empty pipe.
@@ -240,17 +250,10 @@ fn set_up_and_exec(plan: &mut ChildPlan) -> Result<Never, Failure> {
         sys::drop_all_capabilities(plan.last_capability).map_err(at(Step::DropCapabilities, 0))?;
     }
     sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).map_err(at(Step::ApplyLandlock, 0))?;
-    if let Some(ruleset) = plan.landlock.as_ref() {
-        // A bitwise copy that this process consumes (closing its own copy of the descriptor):
-        // when the child shares the parent's memory, the parent's value must stay intact for
-        // the parent to drop. The ruleset holds no heap memory, only the descriptor.
-        // SAFETY: see above; the original is never used by this process again.
-        let ruleset = unsafe { std::ptr::read(ruleset) };
-        ruleset.restrict_self().map_err(|e| Failure {
-            step: Step::ApplyLandlock,
-            errno: landlock_errno(&e),
-            index: 0,
-        })?;
+    if let Some(fd) = ruleset {
+        // This process's own copy of the descriptor (the parent closes its copy itself).
+        sys::landlock_restrict_self(fd).map_err(at(Step::ApplyLandlock, 1))?;
+        sys::close(fd);
     }
     for (i, prog) in plan.seccomp.iter().enumerate() {
         seccompiler::apply_filter(prog).map_err(|e| Failure {
@@ -269,18 +272,7 @@ fn set_up_and_exec(plan: &mut ChildPlan) -> Result<Never, Failure> {
     }
 }
 
-fn landlock_errno(e: &landlock::RulesetError) -> Errno {
-    let mut src: Option<&dyn std::error::Error> = Some(e);
-    while let Some(s) = src {
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            return io.raw_os_error().unwrap_or(libc::EINVAL);
-        }
-        src = s.source();
-    }
-    libc::EINVAL
-}
-
-fn set_up_namespaces(ns: &NamespacePlan) -> Result<(), Failure> {
+fn set_up_namespaces(ns: &NamespacePlan, ruleset: Option<RawFd>, device_access: u64) -> Result<(), Failure> {
     let step = Step::WriteIdMaps;
     sys::write_file(c"/proc/self/setgroups", b"deny").map_err(at(step, 0))?;
     sys::write_file(c"/proc/self/uid_map", &ns.uid_map).map_err(at(step, 1))?;
@@ -293,25 +285,37 @@ fn set_up_namespaces(ns: &NamespacePlan) -> Result<(), Failure> {
     // more roots than it holds).
     let mut trees = [-1 as RawFd; MAX_TREES];
     for (i, src) in ns.writable_sources.iter().enumerate().take(MAX_TREES) {
-        trees[i] = sys::clone_mount_tree(src).map_err(at(Step::CaptureWritableTrees, i))?;
+        // The sources are canonical: a symbolic link on the way now means that a command in
+        // another sandbox swapped a directory for one since the parent resolved them, and
+        // following it would make the link's target writable. Refuse (the run fails closed).
+        let at_src = sys::open_path_nofollow(src).map_err(at(Step::CaptureWritableTrees, i))?;
+        let tree = sys::clone_tree_at(at_src);
+        sys::close(at_src);
+        trees[i] = tree.map_err(at(Step::CaptureWritableTrees, i))?;
     }
 
     let mut devices = [-1 as RawFd; 8];
     if ns.minimal_dev {
         let step = Step::BuildMinimalDev;
-        for (i, dev) in DEVICES.iter().chain([&c"/dev/pts"]).enumerate() {
+        for (i, dev) in DEVICES.iter().enumerate() {
             devices[i] = sys::clone_mount_tree(dev).map_err(at(step, i))?;
+        }
+        if let Some(console) = &ns.console {
+            devices[DEVICES.len()] = sys::clone_mount_tree(console).map_err(at(step, 40))?;
         }
     }
 
     sys::set_mount_readonly(c"/", true, true).map_err(at(Step::MakeRootReadOnly, 0))?;
 
     if ns.minimal_dev {
-        build_minimal_dev(&devices)?;
+        build_minimal_dev(&devices, ruleset, device_access)?;
     }
     if ns.mount_proc {
-        // A fresh /proc for the pid namespace (the ops below make its /proc/sys read-only).
-        let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+        // A fresh /proc for the pid namespace, read-only (as the host's /proc is without a pid
+        // namespace): chmod on a global entry changes it for every procfs instance, so root
+        // inside could `chmod 0222 /proc/sysrq-trigger` for every host user. Writes through
+        // /proc/self/fd/N reach the file's own mount and still work.
+        let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_RDONLY;
         sys::mount(Some(c"proc"), c"/proc", Some(c"proc"), flags, None).map_err(at(Step::MountProc, 0))?;
     }
 
@@ -395,17 +399,49 @@ fn set_up_namespaces(ns: &NamespacePlan) -> Result<(), Failure> {
     Ok(())
 }
 
-fn build_minimal_dev(devices: &[RawFd]) -> Result<(), Failure> {
+const LANDLOCK_ACCESS_FS_READ_DIR: u64 = 1 << 3;
+
+fn build_minimal_dev(devices: &[RawFd], ruleset: Option<RawFd>, device_access: u64) -> Result<(), Failure> {
     let step = Step::BuildMinimalDev;
     let flags = libc::MS_NOSUID | libc::MS_NOEXEC;
     sys::mount(Some(c"tmpfs"), c"/dev", Some(c"tmpfs"), flags, Some(c"mode=755,size=64k")).map_err(at(step, 90))?;
     for (i, dev) in DEVICES.iter().enumerate() {
         let fd = sys::open(dev, libc::O_CREAT | libc::O_WRONLY, 0o666).map_err(at(step, 10 + i))?;
         sys::close(fd);
+        // Read-only binds: reading and writing a device ignore the mount's flag, but chmod,
+        // utimes and the like on the host's device node (as root inside: `chmod 000
+        // /dev/null` for everyone) need a writable mount.
+        sys::set_tree_readonly(devices[i]).map_err(at(step, 50 + i))?;
         sys::attach_mount_tree(devices[i], dev).map_err(at(step, 20 + i))?;
     }
+    // A private devpts instance, not the host's: with the host's, the command could open every
+    // other terminal of the user (or, as root, of root) by name, read what is typed there
+    // (passwords) and write to it. The caller's own terminal still reaches the command through
+    // its standard streams and /dev/tty. Ptys made inside work (ptmx is usable by all).
     sys::mkdir(c"/dev/pts", 0o755).map_err(at(step, 91))?;
-    sys::attach_mount_tree(devices[DEVICES.len()], c"/dev/pts").map_err(at(step, 92))?;
+    let flags = libc::MS_NOSUID | libc::MS_NOEXEC;
+    sys::mount(Some(c"devpts"), c"/dev/pts", Some(c"devpts"), flags, Some(c"newinstance,ptmxmode=0666,mode=0620"))
+        .map_err(at(step, 92))?;
+    if let Some(ruleset) = ruleset {
+        // The parent could not name this instance in a Landlock rule: add it here.
+        let pts = sys::open_path_nofollow(c"/dev/pts").map_err(at(step, 93))?;
+        let r = sys::landlock_add_path_rule(ruleset, pts, device_access);
+        sys::close(pts);
+        r.map_err(at(step, 94))?;
+    }
+    if devices[DEVICES.len()] >= 0 {
+        let fd = sys::open(c"/dev/console", libc::O_CREAT | libc::O_WRONLY, 0o600).map_err(at(step, 95))?;
+        sys::close(fd);
+        sys::set_tree_readonly(devices[DEVICES.len()]).map_err(at(step, 60))?;
+        sys::attach_mount_tree(devices[DEVICES.len()], c"/dev/console").map_err(at(step, 96))?;
+        if let Some(ruleset) = ruleset {
+            let tty = sys::open_path_nofollow(c"/dev/console").map_err(at(step, 97))?;
+            // A file: no directory rights (listing) in its rule.
+            let r = sys::landlock_add_path_rule(ruleset, tty, device_access & !LANDLOCK_ACCESS_FS_READ_DIR);
+            sys::close(tty);
+            r.map_err(at(step, 98))?;
+        }
+    }
     for (i, (link, target)) in DEV_LINKS.iter().enumerate() {
         sys::symlink(target, link).map_err(at(step, 30 + i))?;
     }
@@ -454,6 +490,19 @@ fn make_dirs(path: &std::ffi::CStr) -> Result<(), Errno> {
 /// reaps orphans, and reports the command's wait status to the parent when it ends. When init
 /// exits, the kernel kills every process left in the pid namespace.
 fn run_init(plan: &mut ChildPlan) -> Result<Never, Failure> {
+    // Init is a fork of the caller that never execs: it still has the caller's memory (the
+    // unfiltered environment, in /proc/1/environ) and every descriptor the caller left open
+    // (reachable through /proc/1/fd, along with init's status pipe). Not dumpable, no
+    // process without CAP_SYS_PTRACE (none inside) may open its /proc files; and it keeps only
+    // the descriptors it and the command need.
+    sys::prctl(libc::PR_SET_DUMPABLE, 0).map_err(at(Step::StartCommand, 1))?;
+    let mut keep = [plan.error_fd, plan.status_fd, -1, -1, -1];
+    for (i, s) in plan.stdio.iter().enumerate() {
+        if let StdioFd::Fd(fd) = s {
+            keep[2 + i] = *fd;
+        }
+    }
+    sys::close_all_except(3, &keep);
     let mut signals = sys::sigset_of(FORWARDED_SIGNALS);
     // SAFETY: adds a valid signal number to an initialised set.
     unsafe { libc::sigaddset(&mut signals, libc::SIGCHLD) };
@@ -466,6 +515,10 @@ fn run_init(plan: &mut ChildPlan) -> Result<Never, Failure> {
     let command = unsafe { sys::spawn_sharing_memory(&mut plan.command_stack, start_command, arg, 0) }
         .map_err(at(Step::StartCommand, 0))?;
     sys::close(plan.error_fd);
+    // The command has its own copies now; init needs no standard streams.
+    for fd in 0..3 {
+        sys::close(fd);
+    }
     for fd in plan.stdio.iter().filter_map(|s| match s {
         StdioFd::Fd(fd) => Some(*fd),
         StdioFd::Inherit => None,
@@ -505,6 +558,12 @@ fn exec_command(plan: &ChildPlan) -> Result<Never, Failure> {
     for (target, src) in plan.stdio.iter().enumerate() {
         if let StdioFd::Fd(fd) = *src {
             sys::dup2(fd, target as RawFd).map_err(at(Step::SetUpStdio, target))?;
+        }
+    }
+    if plan.new_session {
+        // SAFETY: setsid has no memory effects; this process is not a group leader.
+        if unsafe { libc::setsid() } < 0 {
+            return Err(at(Step::SetUpStdio, 4)(sys::errno_now()));
         }
     }
     // Nothing the caller holds open reaches the command except stdio.

@@ -121,6 +121,23 @@ impl Prepared {
                 fix: "enable Landlock (add `landlock` to the kernel's lsm= parameter) or run Palisade as an unprivileged user with user namespaces".into(),
             });
         }
+        if !signals_fenced(strategy, landlock_abi) {
+            return Err(Error::Unenforceable {
+                what: "keeping the command away from processes outside (signals)".into(),
+                why: "without a pid namespace (--keep-processes, or Landlock-only mode) only Landlock's signal scope (ABI 6, Linux 6.12+) stops a command from signalling the user's other processes, and this kernel does not have it".into(),
+                fix: "run without --keep-processes (and with user namespaces), or on Linux 6.12+".into(),
+            });
+        }
+        if strategy == Strategy::LandlockOnly && euid == 0 {
+            // Landlock has no right for metadata changes, and without a mount namespace nothing
+            // is read-only: root (even without capabilities, as the owner) could chmod any of
+            // root's files on the host (/etc/shadow 0666).
+            return Err(Error::Unenforceable {
+                what: "the filesystem policy for root in Landlock-only mode".into(),
+                why: "Landlock does not cover chmod/utimes, and without a mount namespace root's commands could change the mode of any of root's files on the host".into(),
+                fix: "run Palisade as an unprivileged user, or allow user namespaces (`sudo palisade setup` where AppArmor restricts them)".into(),
+            });
+        }
         if strategy == Strategy::LandlockOnly {
             // Without a mount namespace nothing can keep a path inside a writable root
             // read-only, nor hide file names.
@@ -142,6 +159,7 @@ impl Prepared {
 
         let seccomp = seccomp::build(seccomp::FilterOptions {
             unix_sockets_only: policy.network.is_off() && !matches!(strategy, Strategy::Namespaces { net: true, .. }),
+            namespaced_families_only: policy.network.is_off(),
         })
         .map_err(|e| Error::Io { context: "compiling the seccomp filter".into(), source: io::Error::other(e.to_string()) })?;
 
@@ -164,6 +182,7 @@ impl Prepared {
             Strategy::Namespaces { pid, net } => {
                 enforcement.push(Layer::new("user namespace", true, "commands have no privileges outside it"));
                 enforcement.push(Layer::new("mount namespace", true, "read-only root, writable roots, protected paths, deny-read masks, private /tmp"));
+                enforcement.push(Layer::new("ipc namespace", true, "host System V IPC and POSIX message queues out of reach"));
                 enforcement.push(Layer::new("pid namespace", pid, if pid { "the process tree ends with the command" } else { "off: keep_processes asks processes to outlive the command" }));
                 enforcement.push(Layer::new("network namespace", net, if net { "offline: only a private loopback" } else { "network is on" }));
             }
@@ -226,7 +245,7 @@ impl Prepared {
 
     /// The actions that keep protected paths read-only, for every writable root, with the
     /// placeholders they need created (and recorded) on the host.
-    fn protected_actions(&self) -> Result<(Vec<Action>, Arc<Mutex<placeholders::WorkspaceLock>>), Error> {
+    fn protected_actions(&self, env: &[(OsString, OsString)]) -> Result<(Vec<Action>, Arc<Mutex<placeholders::WorkspaceLock>>), Error> {
         let shared = {
             let mut guard = self.workspace_lock.lock().unwrap_or_else(|e| e.into_inner());
             match &*guard {
@@ -243,11 +262,29 @@ impl Prepared {
         let mut lock = shared.lock().unwrap_or_else(|e| e.into_inner());
         let mut actions = Vec::new();
         for root in &self.write_roots {
-            let acts = protected::resolve(root, &self.policy.protected_paths, &lock.view())
+            let acts = protected::resolve_with_git_configs(
+                root,
+                &self.policy.protected_paths,
+                &lock.view(),
+                &global_git_configs(),
+                &env_git_dirs(env),
+            )
                 .map_err(|e| Error::InvalidInput(e.to_string()))?;
             // Git indirection can point outside: only what lies in a writable root needs a
             // mount (everything else is read-only already).
             actions.extend(acts.into_iter().filter(|a| self.write_roots.iter().any(|r| protected::within(a.path(), r))));
+            // Palisade's own user configuration, when a writable root holds it (a writable
+            // ~/.config): a command could otherwise rewrite the policy of the next run
+            // (mode = "full-access"). Protected like the patterns, even before it exists.
+            for dir in own_config_dirs() {
+                if let Ok(rel) = dir.strip_prefix(root) {
+                    let pattern = rel.to_string_lossy().into_owned();
+                    if !pattern.is_empty() {
+                        let acts = protected::resolve(root, &[pattern], &lock.view()).map_err(|e| Error::InvalidInput(e.to_string()))?;
+                        actions.extend(acts);
+                    }
+                }
+            }
         }
         let missing = actions.iter().filter_map(|a| match a {
             Action::Placeholder { path, .. } => Some(path.as_path()),
@@ -278,9 +315,11 @@ impl Prepared {
         let mut workspace = None;
         let namespaces = match self.strategy {
             Strategy::Namespaces { pid, net } => {
-                let (actions, lock) = self.protected_actions()?;
+                let (actions, lock) = self.protected_actions(&env)?;
                 workspace = Some(lock);
-                Some(self.namespace_plan(&actions, &tmp, pid, net)?)
+                let mut plan = self.namespace_plan(&actions, &tmp, pid, net)?;
+                plan.console = caller_terminal(spec).map(cstring).transpose()?;
+                Some(plan)
             }
             _ => None,
         };
@@ -337,7 +376,10 @@ impl Prepared {
             parent_pid: std::process::id() as libc::pid_t,
             drop_capabilities: in_namespaces || sys::has_capabilities(),
             last_capability: self.last_capability,
-            landlock,
+            landlock: landlock.and_then(Option::<OwnedFd>::from),
+            landlock_device_access: self
+                .landlock_abi
+                .map_or(0, |abi| rules::device_access(abi, self.strategy == Strategy::LandlockOnly).bits()),
             seccomp: self.seccomp.clone(),
             program: cstring(&program)?,
             argv_ptrs: ptrs(&argv),
@@ -349,11 +391,17 @@ impl Prepared {
             close_fds,
             command_stack: if pid_ns { vec![0; 64 * 1024] } else { Vec::new() },
             report_mount_namespace: self.policy.keep_processes && in_namespaces && !pid_ns,
+            // A command given no terminal must not reach the caller's controlling terminal
+            // through /dev/tty either (to read what the user types to someone else).
+            new_session: !stdio_has_terminal(spec),
         };
 
         let mut flags: libc::c_ulong = 0;
         if let Strategy::Namespaces { pid, net } = self.strategy {
-            flags |= (libc::CLONE_NEWUSER | libc::CLONE_NEWNS) as libc::c_ulong;
+            // A private IPC namespace too: System V shared memory, message queues and
+            // semaphores, and POSIX message queues, are per IPC namespace, and uid 0 inside
+            // (root's commands) owns root's segments on the host without any capability.
+            flags |= (libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWIPC) as libc::c_ulong;
             if pid {
                 flags |= libc::CLONE_NEWPID as libc::c_ulong;
             }
@@ -475,6 +523,7 @@ impl Prepared {
             writable_sources,
             ops,
             minimal_dev: true,
+            console: None,
             mount_proc: pid,
             loopback_up: net,
         })
@@ -482,10 +531,11 @@ impl Prepared {
 
     /// The host's bound pathname unix sockets (from /proc/net/unix, as the kernel lists them
     /// now) that the sandbox would still see: outside the hidden folders, the private /tmp and
-    /// /dev, the deny-read masks and the writable roots.
+    /// /dev and the deny-read masks.
     fn bound_unix_sockets(&self) -> Vec<PathBuf> {
         use std::os::unix::fs::FileTypeExt;
         let table = std::fs::read_to_string("/proc/net/unix").unwrap_or_default();
+        let mut relative: Vec<(String, String)> = Vec::new();
         let mut found: Vec<PathBuf> = table
             .lines()
             .skip(1)
@@ -493,20 +543,37 @@ impl Prepared {
                 // Num RefCount Protocol Flags Type St Inode Path: the path is what follows the
                 // seventh field; abstract names start with '@', unnamed sockets have none.
                 let mut rest = line;
-                for _ in 0..7 {
+                let mut inode = "";
+                for i in 0..7 {
                     rest = rest.trim_start();
-                    rest = &rest[rest.find(' ').unwrap_or(rest.len())..];
+                    let end = rest.find(' ').unwrap_or(rest.len());
+                    if i == 6 {
+                        inode = &rest[..end];
+                    }
+                    rest = &rest[end..];
                 }
                 let path = rest.trim_start();
+                if !path.is_empty() && !path.starts_with('/') && !path.starts_with('@') {
+                    // Bound relative to the binder's working directory: found below.
+                    relative.push((inode.to_string(), path.to_string()));
+                    return None;
+                }
                 // As bound, the path may run through a link (/var/run -> /run): mounts refuse
                 // links, so name the socket by where it really is.
                 path.starts_with('/').then(|| std::fs::canonicalize(path).ok()).flatten()
             })
+            .collect();
+        found.extend(relative_sockets(&relative));
+        let mut found: Vec<PathBuf> = found
+            .into_iter()
             .filter(|p| {
                 let hidden = ["/tmp", "/dev"].iter().any(|d| p.starts_with(d))
                     || self.hidden_socket_dirs.iter().any(|d| p.starts_with(d))
-                    || self.deny_read.iter().any(|(d, _)| p.starts_with(d))
-                    || self.write_roots.iter().any(|r| p.starts_with(r));
+                    || self.deny_read.iter().any(|(d, _)| p.starts_with(d));
+                // Sockets inside writable roots are covered too: one listed here is bound by a
+                // host process (a sandbox's own sockets live in its network namespace, whose
+                // list this is not), e.g. a database or daemon socket in the workspace or in a
+                // writable ~/.cache, and offline means no host service.
                 !hidden && std::fs::symlink_metadata(p).map(|m| m.file_type().is_socket()).unwrap_or(false)
             })
             .collect();
@@ -550,6 +617,97 @@ fn socket_dirs(write_roots: &[PathBuf]) -> Vec<PathBuf> {
         real_dir && !covered && !write_roots.iter().any(|r| r.starts_with(d))
     });
     dirs
+}
+
+/// The git configuration files that apply to every repository of this user (system, global,
+/// XDG), as text: a relative `core.hooksPath` there names a folder in each work tree.
+fn global_git_configs() -> Vec<String> {
+    let mut files = vec![PathBuf::from("/etc/gitconfig")];
+    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        files.push(Path::new(&home).join(".gitconfig"));
+        files.push(Path::new(&home).join(".config/git/config"));
+    }
+    if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|h| !h.is_empty()) {
+        files.push(Path::new(&x).join("git/config"));
+    }
+    files.iter().filter_map(|f| std::fs::read_to_string(f).ok()).collect()
+}
+
+/// Where the host's sockets bound with a relative path are: relative to the working directory of
+/// a process holding them (socket inode, path as bound), as far as this user may look.
+fn relative_sockets(relative: &[(String, String)]) -> Vec<PathBuf> {
+    use std::os::unix::fs::FileTypeExt;
+    if relative.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for proc_dir in list_dir(Path::new("/proc")) {
+        if !proc_dir.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())) {
+            continue;
+        }
+        for fd in list_dir(&proc_dir.join("fd")) {
+            let Ok(target) = std::fs::read_link(&fd) else { continue };
+            let target = target.to_string_lossy();
+            let Some(ino) = target.strip_prefix("socket:[").and_then(|t| t.strip_suffix(']')) else { continue };
+            for (_, rel) in relative.iter().filter(|(i, _)| i == ino) {
+                if let Ok(p) = std::fs::canonicalize(proc_dir.join("cwd").join(rel)) {
+                    if std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_socket()) {
+                        out.push(p);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Where palisade reads the user's configuration (`$XDG_CONFIG_HOME/palisade`, else
+/// `~/.config/palisade`; both when they differ), with links in the existing part resolved.
+fn own_config_dirs() -> Vec<PathBuf> {
+    let var = |n: &str| std::env::var_os(n).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Some(x) = var("XDG_CONFIG_HOME").filter(|p| p.is_absolute()) {
+        dirs.push(x.join("palisade"));
+    }
+    if let Some(h) = var("HOME") {
+        dirs.push(h.join(".config").join("palisade"));
+    }
+    dirs.into_iter()
+        .map(|d| {
+            let existing = d.ancestors().find(|a| a.exists()).map(Path::to_path_buf).unwrap_or_default();
+            match (std::fs::canonicalize(&existing), d.strip_prefix(&existing)) {
+                (Ok(real), Ok(rest)) => real.join(rest),
+                _ => d,
+            }
+        })
+        .collect()
+}
+
+/// The git directories that `GIT_DIR` / `GIT_COMMON_DIR` name, in palisade's own environment
+/// (the user's shell, whose later git commands use it) and in the command's, made absolute.
+fn env_git_dirs(command_env: &[(OsString, OsString)]) -> Vec<PathBuf> {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let names = ["GIT_DIR", "GIT_COMMON_DIR"];
+    let own = names.iter().filter_map(|n| std::env::var_os(n));
+    let cmd = command_env.iter().filter(|(k, _)| names.iter().any(|n| k == n)).map(|(_, v)| v.clone());
+    own.chain(cmd)
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            let p = cwd.join(v);
+            std::fs::canonicalize(&p).unwrap_or(p)
+        })
+        .collect()
+}
+
+/// Whether processes outside the sandbox are out of reach of the command's signals: a pid
+/// namespace hides them (a host pid does not exist inside); without one, only Landlock's
+/// signal scope (ABI 6) stops kill(2) on the user's other processes. Unconfined (full-access)
+/// promises nothing.
+fn signals_fenced(strategy: Strategy, abi: Option<landlock::ABI>) -> bool {
+    match strategy {
+        Strategy::Namespaces { pid: true, .. } | Strategy::Unconfined => true,
+        Strategy::Namespaces { pid: false, .. } | Strategy::LandlockOnly => abi.is_some_and(|a| a >= landlock::ABI::V6),
+    }
 }
 
 fn clone_error(errno: i32, flags: libc::c_ulong) -> Error {
@@ -598,6 +756,29 @@ fn resolve_program(program: &OsStr, env: &[(OsString, OsString)]) -> Result<Path
         }
     }
     Err(denied.unwrap_or_else(|| Error::NotFound(name.display().to_string())))
+}
+
+/// The caller's terminal (a host pty) when the command inherits it as a standard stream: the
+/// private /dev/pts does not hold it, so it is shown as /dev/console (for `tty` and ttyname).
+fn caller_terminal(spec: &CommandSpec) -> Option<PathBuf> {
+    let streams = [&spec.stdin, &spec.stdout, &spec.stderr];
+    streams.iter().enumerate().filter(|(_, s)| matches!(s, Stdio::Inherit)).find_map(|(fd, _)| {
+        let mut buf = [0u8; 256];
+        // SAFETY: ttyname_r writes a NUL-terminated name into buf (of the given length).
+        if unsafe { libc::ttyname_r(fd as RawFd, buf.as_mut_ptr().cast(), buf.len()) } != 0 {
+            return None;
+        }
+        let name = std::ffi::CStr::from_bytes_until_nul(&buf).ok()?;
+        let path = PathBuf::from(OsStr::from_bytes(name.to_bytes()));
+        path.starts_with("/dev/pts/").then_some(path)
+    })
+}
+
+/// Whether a standard stream the command inherits is a terminal.
+fn stdio_has_terminal(spec: &CommandSpec) -> bool {
+    let streams = [&spec.stdin, &spec.stdout, &spec.stderr];
+    // SAFETY: isatty only inspects the descriptor.
+    streams.iter().enumerate().any(|(fd, s)| matches!(s, Stdio::Inherit) && unsafe { libc::isatty(fd as RawFd) } == 1)
 }
 
 fn stdio_pair(s: &Stdio, input: bool) -> Result<(Option<OwnedFd>, Option<OwnedFd>), Error> {
@@ -779,6 +960,22 @@ impl Drop for ChildInner {
                 std::mem::forget(self.tmp.take());
                 std::mem::forget(self.workspace.take());
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_pid_namespace_signals_need_landlock_scopes() {
+        let keep = Strategy::Namespaces { pid: false, net: true };
+        assert!(signals_fenced(Strategy::Namespaces { pid: true, net: true }, None));
+        assert!(signals_fenced(keep, Some(landlock::ABI::V6)));
+        for abi in [None, Some(landlock::ABI::V1), Some(landlock::ABI::V5)] {
+            assert!(!signals_fenced(keep, abi), "{abi:?}");
+            assert!(!signals_fenced(Strategy::LandlockOnly, abi), "{abi:?}");
         }
     }
 }

@@ -74,13 +74,15 @@ pub fn host_report() -> HostReport {
         Err(e) => userns_denial_reason(e),
     });
     let full = try_in_child(|| {
-        unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWNET)?;
+        unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWNET | libc::CLONE_NEWIPC)?;
         sys::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None)?;
         sys::set_mount_readonly(c"/", true, true)?;
-        sys::clone_mount_tree(c"/").map(drop)
+        sys::clone_mount_tree(c"/").map(drop)?;
+        // The sandbox's /dev/pts is a new devpts instance.
+        sys::mount(Some(c"devpts"), c"/dev/pts", Some(c"devpts"), libc::MS_NOSUID | libc::MS_NOEXEC, Some(c"newinstance,ptmxmode=0666,mode=0620"))
     });
-    r.push("mount, pid and network namespaces", full.is_ok(), match full {
-        Ok(()) => "available (recursive read-only remount and mount-tree cloning work)".into(),
+    r.push("mount, pid, net, ipc namespaces", full.is_ok(), match full {
+        Ok(()) => "available (recursive read-only remount, mount-tree cloning and a private devpts work)".into(),
         Err(e) => format!("failed: {}", errno_text(e)),
     });
     let proc_ok = try_in_child(|| {
@@ -139,7 +141,7 @@ pub fn host_report() -> HostReport {
     });
 
     let seccomp_ok = try_in_child(|| {
-        let progs = super::seccomp::build(super::seccomp::FilterOptions { unix_sockets_only: true }).map_err(|_| libc::EINVAL)?;
+        let progs = super::seccomp::build(super::seccomp::FilterOptions { unix_sockets_only: true, namespaced_families_only: false }).map_err(|_| libc::EINVAL)?;
         for p in &progs {
             seccompiler::apply_filter(p).map_err(|_| libc::EPERM)?;
         }

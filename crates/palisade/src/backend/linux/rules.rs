@@ -77,6 +77,19 @@ fn add(rs: RulesetCreated, abi: ABI, path: &Path, access: landlock::BitFlags<Acc
     }
 }
 
+/// The rights every command has on device nodes (and terminals).
+pub fn device_access(abi: ABI, handle_reads: bool) -> landlock::BitFlags<AccessFs> {
+    let handled = if handle_reads { AccessFs::from_all(abi) } else { AccessFs::from_all(abi) & !AccessFs::from_read(abi) };
+    let mut device = (AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::ReadDir) & handled;
+    if abi >= ABI::V3 {
+        device |= AccessFs::Truncate;
+    }
+    if abi >= ABI::V5 {
+        device |= AccessFs::IoctlDev;
+    }
+    device
+}
+
 pub fn build(spec: &RulesetSpec<'_>) -> Result<RulesetCreated, landlock::RulesetError> {
     let abi = spec.abi;
     let handled = if spec.handle_reads { AccessFs::from_all(abi) } else { AccessFs::from_all(abi) & !AccessFs::from_read(abi) };
@@ -98,13 +111,7 @@ pub fn build(spec: &RulesetSpec<'_>) -> Result<RulesetCreated, landlock::Ruleset
     }
     let read = AccessFs::from_read(abi) & handled;
     let write = handled;
-    let mut device = (AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::ReadDir) & handled;
-    if abi >= ABI::V3 {
-        device |= AccessFs::Truncate;
-    }
-    if abi >= ABI::V5 {
-        device |= AccessFs::IoctlDev;
-    }
+    let device = device_access(abi, spec.handle_reads);
     let mut rs = ruleset.create()?;
     // Listing directories is allowed everywhere (file contents are what deny-read protects).
     if spec.handle_reads {

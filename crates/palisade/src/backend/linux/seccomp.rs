@@ -1,9 +1,10 @@
 //! The seccomp filters: defence in depth behind the namespaces and Landlock, and the network
 //! fence itself where no network namespace is used.
 //!
-//! Two filters are installed because seccompiler gives one action per filter: `clone3` must fail
-//! with `ENOSYS` (its flags live in memory a filter cannot read, and libc falls back to `clone`
-//! only on `ENOSYS`), everything else fails with `EPERM`.
+//! Two filters are installed because seccompiler gives one action per filter: `clone3` and
+//! `openat2` must fail with `ENOSYS` (their flags live in memory a filter cannot read, and
+//! callers fall back to `clone` and `openat` only on `ENOSYS`), everything else fails with
+//! `EPERM`.
 
 use seccompiler::{
     BpfProgram, SeccompAction, SeccompCmpArgLen as Len, SeccompCmpOp as Op, SeccompCondition as Cond,
@@ -16,6 +17,10 @@ use std::collections::BTreeMap;
 pub struct FilterOptions {
     /// Block every socket family but AF_UNIX (network off without a network namespace).
     pub unix_sockets_only: bool,
+    /// Offline in a network namespace: only the socket families that namespace fences (unix,
+    /// IPv4, IPv6, netlink). Others are not per-namespace: AF_VSOCK in particular reaches the
+    /// hypervisor's host from a virtual machine whatever namespace the socket is made in.
+    pub namespaced_families_only: bool,
 }
 
 /// System calls no sandboxed command gets, whatever the policy: debugging and memory access of
@@ -61,6 +66,10 @@ const ALWAYS_BLOCKED: &[libc::c_long] = &[
 ];
 
 const TIOCSTI: u64 = 0x5412;
+/// fchmodat2 (Linux 6.6), the same number on every architecture.
+const SYS_FCHMODAT2: libc::c_long = 452;
+/// O_TMPFILE without O_DIRECTORY (the bit that makes an open create an unnamed file).
+const TMPFILE: u64 = 0o20000000;
 const TIOCLINUX: u64 = 0x541C;
 
 fn arch() -> TargetArch {
@@ -109,10 +118,44 @@ pub fn build(opts: FilterOptions) -> Result<Vec<BpfProgram>, seccompiler::Backen
         rules.insert(libc::SYS_socket, vec![rule(vec![cond(0, Len::Dword, Op::Ne, libc::AF_UNIX as u64)])]);
         rules.insert(libc::SYS_socketpair, vec![rule(vec![cond(0, Len::Dword, Op::Ne, libc::AF_UNIX as u64)])]);
     }
+    if opts.namespaced_families_only && !opts.unix_sockets_only {
+        let allowed = [libc::AF_UNIX, libc::AF_INET, libc::AF_INET6, libc::AF_NETLINK];
+        let other = || rule(allowed.iter().map(|&f| cond(0, Len::Dword, Op::Ne, f as u64)).collect());
+        rules.insert(libc::SYS_socket, vec![other()]);
+        rules.insert(libc::SYS_socketpair, vec![other()]);
+    }
+    // No set-user-id or set-group-id bits: a command running as root (uid 0 is the host's root
+    // in the user namespace) could otherwise leave a set-user-id-root program in the workspace
+    // for any local user to run later. Every call that sets a mode is covered: chmod and
+    // friends, and file creation (open with O_CREAT or O_TMPFILE, mknod); openat2, whose mode
+    // a filter cannot read, fails with ENOSYS (below) so that callers fall back to openat.
+    let special = [libc::S_ISUID as u64, libc::S_ISGID as u64];
+    let mode_rules = |arg: u8| special.iter().map(|&b| rule(vec![cond(arg, Len::Dword, Op::MaskedEq(b), b)])).collect::<Vec<_>>();
+    let create_rules = |flags: u8, mode: u8| {
+        let creating = [libc::O_CREAT as u64, TMPFILE];
+        creating
+            .iter()
+            .flat_map(|&c| special.iter().map(move |&b| (c, b)))
+            .map(|(c, b)| rule(vec![cond(flags, Len::Dword, Op::MaskedEq(c), c), cond(mode, Len::Dword, Op::MaskedEq(b), b)]))
+            .collect::<Vec<_>>()
+    };
+    rules.insert(libc::SYS_fchmod, mode_rules(1));
+    rules.insert(libc::SYS_fchmodat, mode_rules(2));
+    rules.insert(SYS_FCHMODAT2, mode_rules(2));
+    rules.insert(libc::SYS_mknodat, mode_rules(2));
+    rules.insert(libc::SYS_openat, create_rules(2, 3));
+    #[cfg(target_arch = "x86_64")]
+    {
+        rules.insert(libc::SYS_chmod, mode_rules(1));
+        rules.insert(libc::SYS_mknod, mode_rules(1));
+        rules.insert(libc::SYS_creat, mode_rules(1));
+        rules.insert(libc::SYS_open, create_rules(1, 2));
+    }
     let eperm = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(libc::EPERM as u32), arch())?;
 
     let mut clone3 = BTreeMap::new();
     clone3.insert(libc::SYS_clone3, vec![]);
+    clone3.insert(libc::SYS_openat2, vec![]);
     let enosys = SeccompFilter::new(clone3, SeccompAction::Allow, SeccompAction::Errno(libc::ENOSYS as u32), arch())?;
 
     Ok(vec![eperm.try_into()?, enosys.try_into()?])
@@ -125,7 +168,7 @@ mod tests {
     #[test]
     fn filters_compile_for_both_network_settings() {
         for unix_sockets_only in [false, true] {
-            let progs = build(FilterOptions { unix_sockets_only }).unwrap();
+            let progs = build(FilterOptions { unix_sockets_only, namespaced_families_only: !unix_sockets_only }).unwrap();
             assert_eq!(progs.len(), 2);
             assert!(progs.iter().all(|p| !p.is_empty()));
         }
@@ -133,8 +176,8 @@ mod tests {
 
     #[test]
     fn offline_filter_is_larger_than_online_filter() {
-        let on = build(FilterOptions { unix_sockets_only: false }).unwrap();
-        let off = build(FilterOptions { unix_sockets_only: true }).unwrap();
+        let on = build(FilterOptions { unix_sockets_only: false, namespaced_families_only: false }).unwrap();
+        let off = build(FilterOptions { unix_sockets_only: true, namespaced_families_only: false }).unwrap();
         assert!(off[0].len() > on[0].len());
     }
 }

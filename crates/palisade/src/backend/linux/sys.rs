@@ -9,14 +9,14 @@ use std::os::fd::RawFd;
 
 pub type Errno = i32;
 
-fn errno() -> Errno {
+pub fn errno_now() -> Errno {
     // SAFETY: __errno_location returns a valid pointer to this thread's errno.
     unsafe { *libc::__errno_location() }
 }
 
 fn check(rc: libc::c_long) -> Result<libc::c_long, Errno> {
     if rc < 0 {
-        Err(errno())
+        Err(errno_now())
     } else {
         Ok(rc)
     }
@@ -24,7 +24,7 @@ fn check(rc: libc::c_long) -> Result<libc::c_long, Errno> {
 
 fn check_int(rc: libc::c_int) -> Result<libc::c_int, Errno> {
     if rc < 0 {
-        Err(errno())
+        Err(errno_now())
     } else {
         Ok(rc)
     }
@@ -100,7 +100,7 @@ pub fn write_all(fd: RawFd, mut buf: &[u8]) -> Result<(), Errno> {
         // SAFETY: buf is a valid readable slice for its length.
         let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
         if n < 0 {
-            let e = errno();
+            let e = errno_now();
             if e == libc::EINTR {
                 continue;
             }
@@ -118,7 +118,7 @@ pub fn read_full(fd: RawFd, buf: &mut [u8]) -> Result<usize, Errno> {
         // SAFETY: the destination is the unfilled, writable tail of buf.
         let n = unsafe { libc::read(fd, buf[got..].as_mut_ptr().cast(), buf.len() - got) };
         if n < 0 {
-            let e = errno();
+            let e = errno_now();
             if e == libc::EINTR {
                 continue;
             }
@@ -354,6 +354,46 @@ pub fn cloexec_from(first: RawFd) -> Result<(), Errno> {
         .map(drop)
 }
 
+/// Closes every descriptor from `first` up except those in `keep` (at most 8 of them).
+pub fn close_all_except(first: RawFd, keep: &[RawFd]) {
+    let mut sorted = [-1 as RawFd; 8];
+    let n = keep.len().min(sorted.len());
+    sorted[..n].copy_from_slice(&keep[..n]);
+    sorted[..n].sort_unstable();
+    let mut from = first;
+    for &k in sorted[..n].iter().filter(|&&k| k >= first) {
+        if k > from {
+            // SAFETY: close_range only closes this process's descriptors.
+            unsafe { libc::syscall(libc::SYS_close_range, from as libc::c_uint, (k - 1) as libc::c_uint, 0u32) };
+        }
+        from = from.max(k + 1);
+    }
+    // SAFETY: as above.
+    unsafe { libc::syscall(libc::SYS_close_range, from as libc::c_uint, !0u32, 0u32) };
+}
+
+/// Enforces a Landlock ruleset on this process (no_new_privs must be set).
+pub fn landlock_restrict_self(ruleset: RawFd) -> Result<(), Errno> {
+    // SAFETY: integer arguments only.
+    check(unsafe { libc::syscall(libc::SYS_landlock_restrict_self, ruleset, 0u32) }).map(drop)
+}
+
+/// Adds a path-beneath rule granting `access` under the directory `dir` to a Landlock ruleset.
+pub fn landlock_add_path_rule(ruleset: RawFd, dir: RawFd, access: u64) -> Result<(), Errno> {
+    #[repr(C, packed)]
+    struct PathBeneath {
+        allowed_access: u64,
+        parent_fd: i32,
+    }
+    const LANDLOCK_RULE_PATH_BENEATH: libc::c_int = 1;
+    let attr = PathBeneath { allowed_access: access, parent_fd: dir };
+    // SAFETY: attr is a valid landlock_path_beneath_attr that outlives the call.
+    check(unsafe {
+        libc::syscall(libc::SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &attr as *const PathBeneath, 0u32)
+    })
+    .map(drop)
+}
+
 pub fn prctl(option: libc::c_int, arg: libc::c_ulong) -> Result<(), Errno> {
     // SAFETY: the prctl options used here take integer arguments only.
     check_int(unsafe { libc::prctl(option, arg, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) })
@@ -512,7 +552,7 @@ pub fn wait_pid(pid: libc::pid_t, nohang: bool) -> Result<Option<libc::c_int>, E
         // SAFETY: status is a valid out pointer.
         let rc = unsafe { libc::waitpid(pid, &mut status, if nohang { libc::WNOHANG } else { 0 }) };
         if rc < 0 {
-            let e = errno();
+            let e = errno_now();
             if e == libc::EINTR {
                 continue;
             }
@@ -526,7 +566,7 @@ pub fn execve(path: &CStr, argv: &[*const libc::c_char], envp: &[*const libc::c_
     // SAFETY: argv and envp are NULL-terminated arrays of pointers to NUL-terminated strings
     // that outlive this call (they are owned by the prepared command).
     unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
-    errno()
+    errno_now()
 }
 
 pub fn pipe() -> std::io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
