@@ -154,6 +154,180 @@ pub fn start_runner<L: RunnerLauncher>(
     }
 }
 
+/// What `palisade-runner` exits with when it cannot report over the pipe (once connected, it
+/// reports everything as `Exit`/`Error` messages and exits 0).
+pub mod runner_exit {
+    /// The command line is not what [`super::LaunchSpec::command_line`] writes.
+    pub const USAGE: i32 = 2;
+    /// The command line names another protocol or setup version than this runner's.
+    pub const VERSION: i32 = 3;
+    /// The pipe could not be opened or broke before the conversation ended.
+    pub const PIPE: i32 = 4;
+    /// The runner is not supported on this platform.
+    pub const UNSUPPORTED: i32 = 125;
+}
+
+/// One line saying what a runner's exit code means, for a runner that ended without talking.
+pub fn describe_runner_exit(code: u32) -> String {
+    match code as i32 {
+        runner_exit::USAGE => "palisade-runner refused its command line (exit 2)".to_string(),
+        runner_exit::VERSION => {
+            "palisade-runner belongs to another palisade version (exit 3); run `palisade setup --elevated` again".to_string()
+        }
+        runner_exit::PIPE => "palisade-runner could not open or use its pipe (exit 4)".to_string(),
+        _ => format!("palisade-runner ended with exit code {code} before it reported anything"),
+    }
+}
+
+/// The runner's parsed command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunnerArgs {
+    pub pipe_name: String,
+    pub protocol: u16,
+    pub setup_version: u32,
+}
+
+/// Why the runner's command line was refused. `Display` is one line.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RunnerArgsError {
+    #[error("usage: palisade-runner --pipe \\\\.\\pipe\\palisade-runner-<32 hex digits> --protocol N --setup-version N (started by palisade, not by hand)")]
+    Usage,
+    #[error("unknown argument {0:?}")]
+    Unknown(String),
+    #[error("{0} is given twice")]
+    Repeated(&'static str),
+    #[error("{0} needs a value")]
+    MissingValue(&'static str),
+    #[error("{flag} has an invalid value {value:?}")]
+    BadValue { flag: &'static str, value: String },
+    #[error("this runner speaks protocol {ours} and belongs to setup version {our_setup}; asked for protocol {protocol}, setup version {setup}")]
+    Version { ours: u16, our_setup: u32, protocol: u16, setup: u32 },
+}
+
+impl RunnerArgsError {
+    /// The runner's exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunnerArgsError::Version { .. } => runner_exit::VERSION,
+            _ => runner_exit::USAGE,
+        }
+    }
+}
+
+/// Whether `name` is a pipe name [`pipe_name`] makes: the runner connects to nothing else.
+pub fn is_runner_pipe_name(name: &str) -> bool {
+    name.strip_prefix("\\\\.\\pipe\\palisade-runner-")
+        .is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+}
+
+/// Parses the runner's arguments (after the program name) as [`LaunchSpec::command_line`]
+/// writes them, and checks the versions against this runner's (`setup_version` is
+/// [`crate::SETUP_VERSION`]).
+pub fn parse_runner_args(args: &[String], setup_version: u32) -> Result<RunnerArgs, RunnerArgsError> {
+    if args.is_empty() {
+        return Err(RunnerArgsError::Usage);
+    }
+    let (mut pipe, mut protocol, mut setup) = (None, None, None);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let (flag, slot): (&'static str, &mut Option<String>) = match a.as_str() {
+            "--pipe" => ("--pipe", &mut pipe),
+            "--protocol" => ("--protocol", &mut protocol),
+            "--setup-version" => ("--setup-version", &mut setup),
+            other => return Err(RunnerArgsError::Unknown(other.chars().take(64).collect())),
+        };
+        if slot.is_some() {
+            return Err(RunnerArgsError::Repeated(flag));
+        }
+        *slot = Some(it.next().ok_or(RunnerArgsError::MissingValue(flag))?.clone());
+    }
+    let bad = |flag: &'static str, value: &str| RunnerArgsError::BadValue { flag, value: value.chars().take(64).collect() };
+    let pipe = pipe.ok_or(RunnerArgsError::MissingValue("--pipe"))?;
+    if !is_runner_pipe_name(&pipe) {
+        return Err(bad("--pipe", &pipe));
+    }
+    let protocol_s = protocol.ok_or(RunnerArgsError::MissingValue("--protocol"))?;
+    let protocol: u16 = decimal(&protocol_s).ok_or_else(|| bad("--protocol", &protocol_s))?;
+    let setup_s = setup.ok_or(RunnerArgsError::MissingValue("--setup-version"))?;
+    let setup: u32 = decimal(&setup_s).ok_or_else(|| bad("--setup-version", &setup_s))?;
+    if protocol != PROTOCOL_VERSION || setup != setup_version {
+        return Err(RunnerArgsError::Version { ours: PROTOCOL_VERSION, our_setup: setup_version, protocol, setup });
+    }
+    Ok(RunnerArgs { pipe_name: pipe, protocol, setup_version: setup })
+}
+
+/// A canonical decimal number (no sign, no leading zeros, no blanks).
+fn decimal<T: std::str::FromStr>(s: &str) -> Option<T> {
+    let canonical = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
+    if canonical {
+        s.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// The well-known `RESTRICTED` SID.
+pub const RESTRICTED_SID: &str = "S-1-5-12";
+
+/// The restricting SIDs of the command's write-restricted token: the account itself (its
+/// profile and temporary folder stay writable), `Everyone` and `RESTRICTED` (objects that grant
+/// them, such as the console and named pipes the system makes), the logon session's SID (the
+/// window station and desktop the Secondary Logon service granted to that session), and the
+/// request's capability SIDs (one per writable root, and the sandbox SID that world-writable
+/// folders deny). Duplicates are dropped; order is kept.
+pub fn restricting_sids(account: &Sid, logon: Option<&Sid>, capability: &[Sid]) -> Vec<Sid> {
+    let mut out: Vec<Sid> = Vec::new();
+    let fixed = [Some(account.clone()), Some(Sid::everyone()), Sid::parse(RESTRICTED_SID).ok(), logon.cloned()];
+    for s in fixed.into_iter().flatten().chain(capability.iter().cloned()) {
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    out
+}
+
+/// The runner's check that the request matches the account it runs as, so that a mix-up fails
+/// closed: a request without network must run as `PalisadeOffline` (the only fenced account);
+/// a request with network must not (the fence would break it). The CLI chose the account from
+/// the same policy, so a mismatch is a bug or a tampered request.
+pub fn check_account_network(account_name: &str, network: bool) -> Result<(), String> {
+    let offline = account_name.eq_ignore_ascii_case(SandboxUser::Offline.account_name());
+    match (network, offline) {
+        (false, false) => Err(format!(
+            "the request asks for no network, but this runner runs as {account_name}, not {}, which is the only account the firewall fences",
+            SandboxUser::Offline.account_name()
+        )),
+        (true, true) => Err(format!(
+            "the request asks for network, but this runner runs as {}, which the firewall fences",
+            SandboxUser::Offline.account_name()
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Variables the runner sets itself in the command's environment (whatever the request says).
+pub const RUNNER_SET_VARIABLES: [&str; 5] = ["TMP", "TEMP", "TMPDIR", "PALISADE_SANDBOX", "GIT_CONFIG_GLOBAL"];
+
+/// The command's environment: the request's variables without those the runner sets, then its
+/// private temporary folder as `TMP`/`TEMP`/`TMPDIR`, `PALISADE_SANDBOX=1` and, when setup
+/// wrote it, `GIT_CONFIG_GLOBAL` naming the sandbox's git configuration (`safe.directory`,
+/// OpenSSL instead of Schannel). Windows compares names without case.
+pub fn command_environment(request: &[(String, String)], temp: &str, gitconfig: Option<&str>) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = request
+        .iter()
+        .filter(|(k, _)| !RUNNER_SET_VARIABLES.iter().any(|n| k.eq_ignore_ascii_case(n)))
+        .cloned()
+        .collect();
+    for n in ["TMP", "TEMP", "TMPDIR"] {
+        env.push((n.to_string(), temp.to_string()));
+    }
+    env.push(("PALISADE_SANDBOX".to_string(), "1".to_string()));
+    if let Some(g) = gitconfig {
+        env.push(("GIT_CONFIG_GLOBAL".to_string(), g.to_string()));
+    }
+    env
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,5 +425,96 @@ mod tests {
         assert!(check_pipe_peer(42, 42).is_ok());
         assert_eq!(check_pipe_peer(42, 43), Err(PeerMismatch { expected: 42, actual: 43 }));
         assert!(check_pipe_peer(0, 0).is_err());
+    }
+
+    fn strings(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn runner_arguments_round_trip_from_the_launch_spec() {
+        let spec = LaunchSpec { user: SandboxUser::Offline, runner: runner(), pipe_name: pipe_name(&[0xab; 16]), setup_version: 1 };
+        let line = spec.command_line();
+        // The runner's own path is quoted first; the rest has no blanks.
+        let rest: Vec<String> = line.rsplit('"').next().unwrap().split_whitespace().map(String::from).collect();
+        let parsed = parse_runner_args(&rest, 1).unwrap();
+        assert_eq!(parsed, RunnerArgs { pipe_name: spec.pipe_name.clone(), protocol: PROTOCOL_VERSION, setup_version: 1 });
+    }
+
+    #[test]
+    fn bad_runner_arguments_are_one_line_errors() {
+        let pipe = pipe_name(&[1; 16]);
+        let ok = |extra: &[&str]| {
+            let mut v = strings(&["--pipe", &pipe, "--protocol", "1", "--setup-version", "1"]);
+            v.extend(strings(extra));
+            v
+        };
+        assert_eq!(parse_runner_args(&[], 1), Err(RunnerArgsError::Usage));
+        assert_eq!(parse_runner_args(&ok(&["--x"]), 1), Err(RunnerArgsError::Unknown("--x".into())));
+        assert_eq!(parse_runner_args(&ok(&["--pipe", &pipe]), 1), Err(RunnerArgsError::Repeated("--pipe")));
+        assert_eq!(parse_runner_args(&strings(&["--pipe"]), 1), Err(RunnerArgsError::MissingValue("--pipe")));
+        assert_eq!(
+            parse_runner_args(&strings(&["--pipe", &pipe, "--protocol", "1"]), 1),
+            Err(RunnerArgsError::MissingValue("--setup-version"))
+        );
+        for bad_pipe in ["\\\\.\\pipe\\other", "\\\\host\\pipe\\palisade-runner-00000000000000000000000000000000"] {
+            let e = parse_runner_args(&strings(&["--pipe", bad_pipe, "--protocol", "1", "--setup-version", "1"]), 1).unwrap_err();
+            assert!(matches!(e, RunnerArgsError::BadValue { flag: "--pipe", .. }), "{e}");
+        }
+        for bad_num in ["01", "-1", "+1", "", "1 ", "99999999999"] {
+            let e = parse_runner_args(&strings(&["--pipe", &pipe, "--protocol", "1", "--setup-version", bad_num]), 1).unwrap_err();
+            assert!(matches!(e, RunnerArgsError::BadValue { flag: "--setup-version", .. }), "{bad_num}: {e}");
+        }
+        let e = parse_runner_args(&strings(&["--pipe", &pipe, "--protocol", "2", "--setup-version", "1"]), 1).unwrap_err();
+        assert_eq!(e.exit_code(), runner_exit::VERSION);
+        let e = parse_runner_args(&strings(&["--pipe", &pipe, "--protocol", "1", "--setup-version", "7"]), 1).unwrap_err();
+        assert_eq!(e.exit_code(), runner_exit::VERSION);
+        for e in [RunnerArgsError::Usage, RunnerArgsError::Unknown("a\nb".into())] {
+            assert!(!e.to_string().contains('\n'));
+            assert_eq!(e.exit_code(), runner_exit::USAGE);
+        }
+        assert!(describe_runner_exit(3).contains("setup --elevated"));
+        assert!(describe_runner_exit(77).contains("77"));
+    }
+
+    #[test]
+    fn restricting_sids_are_the_account_everyone_restricted_logon_and_capabilities() {
+        let account = Sid::parse("S-1-5-21-1-2-3-1011").unwrap();
+        let logon = Sid::parse("S-1-5-5-0-12345").unwrap();
+        let root = Sid::parse("S-1-5-21-9-9-9-1").unwrap();
+        let got: Vec<String> = restricting_sids(&account, Some(&logon), &[root.clone(), account.clone()])
+            .iter()
+            .map(|s| s.as_str().to_string())
+            .collect();
+        assert_eq!(got, ["S-1-5-21-1-2-3-1011", "S-1-1-0", "S-1-5-12", "S-1-5-5-0-12345", "S-1-5-21-9-9-9-1"]);
+        assert_eq!(restricting_sids(&account, None, &[]).len(), 3);
+    }
+
+    #[test]
+    fn the_account_must_match_the_network_setting() {
+        assert!(check_account_network("PalisadeOffline", false).is_ok());
+        assert!(check_account_network("palisadeoffline", false).is_ok());
+        assert!(check_account_network("PalisadeOnline", true).is_ok());
+        assert!(check_account_network("PalisadeOnline", false).is_err());
+        assert!(check_account_network("someone", false).is_err());
+        assert!(check_account_network("PalisadeOffline", true).is_err());
+    }
+
+    #[test]
+    fn the_runner_sets_temp_sandbox_and_git_variables_itself() {
+        let req = vec![
+            ("Path".to_string(), "C:\\bin".to_string()),
+            ("tmp".to_string(), "C:\\Users\\me\\Temp".to_string()),
+            ("git_config_global".to_string(), "C:\\evil".to_string()),
+        ];
+        let env = command_environment(&req, "C:\\t", Some("C:\\ProgramData\\Palisade\\sandbox.gitconfig"));
+        let get = |n: &str| env.iter().filter(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.as_str()).collect::<Vec<_>>();
+        assert_eq!(get("PATH"), ["C:\\bin"]);
+        assert_eq!(get("TMP"), ["C:\\t"]);
+        assert_eq!(get("TMPDIR"), ["C:\\t"]);
+        assert_eq!(get("PALISADE_SANDBOX"), ["1"]);
+        assert_eq!(get("GIT_CONFIG_GLOBAL"), ["C:\\ProgramData\\Palisade\\sandbox.gitconfig"]);
+        let without = command_environment(&req, "C:\\t", None);
+        assert!(without.iter().all(|(k, _)| !k.eq_ignore_ascii_case("GIT_CONFIG_GLOBAL")));
     }
 }
