@@ -328,6 +328,14 @@ pub fn command_environment(request: &[(String, String)], temp: &str, gitconfig: 
     env
 }
 
+/// The `deny_read` paths the elevated mode cannot vouch for: setup grants the sandbox group
+/// reads only inside the installing user's profile (never its credential stores, nor the
+/// `deny_read` entries it was given), so a path inside the profile stays unreadable, while
+/// elsewhere the account reads what `Users` may read. Those are refused (fail closed).
+pub fn deny_read_outside_profile(profile: &WinPath, deny_read: &[WinPath]) -> Vec<WinPath> {
+    deny_read.iter().filter(|p| !p.is_strictly_beneath(profile)).cloned().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -516,5 +524,14 @@ mod tests {
         assert_eq!(get("GIT_CONFIG_GLOBAL"), ["C:\\ProgramData\\Palisade\\sandbox.gitconfig"]);
         let without = command_environment(&req, "C:\\t", None);
         assert!(without.iter().all(|(k, _)| !k.eq_ignore_ascii_case("GIT_CONFIG_GLOBAL")));
+    }
+
+    #[test]
+    fn deny_read_outside_the_profile_is_refused() {
+        let profile = WinPath::parse("C:\\Users\\me").unwrap();
+        let inside = WinPath::parse("C:\\Users\\me\\.ssh").unwrap();
+        let outside = WinPath::parse("D:\\secrets").unwrap();
+        assert_eq!(deny_read_outside_profile(&profile, &[inside.clone(), outside.clone(), profile.clone()]), vec![outside, profile.clone()]);
+        assert!(deny_read_outside_profile(&profile, &[inside]).is_empty());
     }
 }
