@@ -175,7 +175,10 @@ impl Elevated {
                 start_runner(&mut LogonLauncher, &runner_path, self.user.network(), password, &random, SETUP_VERSION)
             }
             Launcher::Plain => {
-                let unused = password::generate(&[7u8; password::RANDOM_BYTES], "").map_err(|e| Error::InvalidInput(e.to_string()))?;
+                // The plain launcher takes no password; `start_runner` wants one all the same.
+                let mut noise = vec![0u8; password::RANDOM_BYTES];
+                ffi::random_bytes(&mut noise).map_err(|e| Error::Io { context: "generating a placeholder password".into(), source: e })?;
+                let unused = password::generate(&noise, "").map_err(|e| Error::InvalidInput(e.to_string()))?;
                 start_runner(&mut PlainLauncher, &runner_path, self.user.network(), &unused, &random, SETUP_VERSION)
             }
         }

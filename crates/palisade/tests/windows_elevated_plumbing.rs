@@ -1,0 +1,338 @@
+//! Plumbing of the elevated Windows mode that Wine can run: library → named pipe →
+//! `palisade-runner` → command and back. Wine stubs `CreateProcessWithLogonW`, so the runner is
+//! started as the calling user through the library's test-only entry
+//! (`palisade::__private::elevated_sandbox_for_tests`), with a fake setup marker in a temporary
+//! folder; the requests ask for network (the runner refuses "no network" unless it runs as
+//! `PalisadeOffline`). Checked: stdout/stderr and stdin relays, exit codes (0, 7, 125, 126,
+//! 127), terminate and kill, the runner's answers to bad command lines, a malformed frame and
+//! a wrong setup version. Nothing here shows enforcement (Wine enforces no token or ACL): that
+//! is `windows_elevated_enforcement.rs`, on real Windows.
+#![cfg(windows)]
+
+use std::io::{Read, Write};
+use std::os::windows::io::{FromRawHandle, OwnedHandle};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use palisade::__private::{elevated_sandbox_for_tests, ElevatedTestSeam};
+use palisade::{Network, Policy, Sandbox, Stdio};
+use palisade_windows_elevated::protocol::{ErrorKind, FrameReader, Message, Sender, SpawnRequest};
+use palisade_windows_elevated::setup_plan::marker_contents;
+use palisade_windows_elevated::SETUP_VERSION;
+
+/// The tests share palisade's state folder: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The variable that turns this test binary into a small program for the tests (see `helper`).
+const HELPER: &str = "PALISADE_ELEVATED_TEST_HELPER";
+
+/// Not a test of its own: with `PALISADE_ELEVATED_TEST_HELPER` set, this binary acts as
+/// `print` (a line on each of stdout and stderr), `cat` (stdin to stdout), `exit:N` or
+/// `sleep:MS`.
+#[test]
+fn helper() {
+    let Ok(mode) = std::env::var(HELPER) else { return };
+    match mode.split_once(':').unwrap_or((mode.as_str(), "")) {
+        ("print", _) => {
+            print!("to stdout\n");
+            eprint!("to stderr\n");
+            std::process::exit(0);
+        }
+        ("cat", _) => {
+            let mut all = Vec::new();
+            std::io::stdin().read_to_end(&mut all).unwrap();
+            std::io::stdout().write_all(&all).unwrap();
+            std::process::exit(0);
+        }
+        ("exit", n) => std::process::exit(n.parse().unwrap()),
+        ("sleep", ms) => {
+            std::thread::sleep(Duration::from_millis(ms.parse().unwrap()));
+            std::process::exit(0);
+        }
+        _ => panic!("unknown helper mode {mode}"),
+    }
+}
+
+struct Setup {
+    ws: tempfile::TempDir,
+    program_data: tempfile::TempDir,
+    home: tempfile::TempDir,
+}
+
+impl Setup {
+    /// A workspace, a home without secrets and a setup folder whose marker has `marker`.
+    fn new(marker: Option<&str>) -> Setup {
+        let t = |p: &str| tempfile::Builder::new().prefix(p).tempdir().unwrap();
+        let s = Setup { ws: t("palisade-elevated-ws-"), program_data: t("palisade-elevated-pd-"), home: t("palisade-elevated-home-") };
+        if let Some(m) = marker {
+            std::fs::write(s.program_data.path().join("setup.json"), m).unwrap();
+        }
+        s
+    }
+
+    fn seam(&self) -> ElevatedTestSeam {
+        ElevatedTestSeam {
+            program_data: self.program_data.path().to_path_buf(),
+            runner: windows_path(env!("CARGO_BIN_EXE_palisade-runner")),
+        }
+    }
+
+    fn policy(&self) -> Policy {
+        let mut p = Policy::new(self.ws.path(), Some(self.home.path()));
+        p.network = Network::On;
+        p
+    }
+
+    fn sandbox(&self) -> Sandbox {
+        elevated_sandbox_for_tests(self.policy(), &self.seam()).unwrap_or_else(|e| panic!("elevated sandbox: {e}"))
+    }
+}
+
+/// Cargo names the binary with the host's path when cross-compiling; Wine maps `/` to `Z:`.
+fn windows_path(p: &str) -> PathBuf {
+    match p.strip_prefix('/') {
+        Some(rest) => PathBuf::from(format!("Z:\\{}", rest.replace('/', "\\"))),
+        None => PathBuf::from(p),
+    }
+}
+
+fn ready() -> Setup {
+    Setup::new(Some(&marker_contents(SETUP_VERSION)))
+}
+
+fn me() -> String {
+    std::env::current_exe().unwrap().display().to_string()
+}
+
+fn helper_args() -> [&'static str; 4] {
+    ["--exact", "helper", "--nocapture", "--test-threads=1"]
+}
+
+#[test]
+fn stdout_and_stderr_are_relayed_and_exit_zero() {
+    let _g = serial();
+    let s = ready();
+    let sb = s.sandbox();
+    assert!(sb.enforcement().layers.iter().any(|l| l.name == "sandbox account"), "{:?}", sb.enforcement());
+    let out = sb.command(me()).args(helper_args()).env(HELPER, "print").output().unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).replace("\r\n", "\n");
+    assert!(out.status.success(), "{:?} stderr {}", out.status, text(&out.stderr));
+    assert!(text(&out.stdout).contains("to stdout\n"), "stdout: {:?}", text(&out.stdout));
+    assert!(!text(&out.stdout).contains("to stderr"));
+    assert!(text(&out.stderr).contains("to stderr\n"), "stderr: {:?}", text(&out.stderr));
+}
+
+#[test]
+fn exit_code_is_passed_through() {
+    let _g = serial();
+    let s = ready();
+    let st = s.sandbox().command(me()).args(helper_args()).env(HELPER, "exit:7").stdin(Stdio::Null).stdout(Stdio::Null).status().unwrap();
+    assert_eq!(st.code(), Some(7));
+}
+
+#[test]
+fn stdin_is_relayed() {
+    let _g = serial();
+    let s = ready();
+    let sb = s.sandbox();
+    let mut child = sb
+        .command(me())
+        .args(helper_args())
+        .env(HELPER, "cat")
+        .stdin(Stdio::Piped)
+        .stdout(Stdio::Piped)
+        .stderr(Stdio::Null)
+        .spawn()
+        .unwrap();
+    let big: String = (0..20_000).map(|i| format!("{i}\n")).collect();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = {
+        let big = big.clone();
+        std::thread::spawn(move || {
+            stdin.write_all(big.as_bytes()).unwrap();
+        })
+    };
+    let mut got = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut got).unwrap();
+    writer.join().unwrap();
+    assert!(child.wait().unwrap().success());
+    // More than one 64 KiB chunk each way, in order (after the test harness's own banner).
+    let banner = got.len().saturating_sub(big.len());
+    assert!(banner < 100 && got.ends_with(&big), "stdin came back changed ({} bytes for {})", got.len(), big.len());
+}
+
+#[test]
+fn not_found_is_127_and_not_executable_is_126() {
+    let _g = serial();
+    let s = ready();
+    let sb = s.sandbox();
+    let e = sb.command("palisade-no-such-program-x").stdin(Stdio::Null).spawn().err().expect("should fail");
+    assert_eq!(e.exit_code(), 127, "{e}");
+    std::fs::create_dir(s.ws.path().join("adir")).unwrap();
+    let e = sb.command(".\\adir").stdin(Stdio::Null).spawn().err().expect("should fail");
+    assert_eq!(e.exit_code(), 126, "{e}");
+}
+
+#[test]
+fn missing_or_old_setup_is_125_with_advice() {
+    let _g = serial();
+    for marker in [None, Some("{\"palisade_elevated_setup\":0}\n".to_string()), Some("junk".to_string())] {
+        let s = Setup::new(marker.as_deref());
+        let e = elevated_sandbox_for_tests(s.policy(), &s.seam()).err().expect("must refuse");
+        let msg = e.to_string();
+        assert_eq!(e.exit_code(), 125, "{msg}");
+        assert!(msg.contains("palisade setup --elevated"), "{msg}");
+        assert!(!msg.contains('\n'), "{msg}");
+    }
+}
+
+fn wait_limited(child: &mut palisade::Child, limit: Duration) -> palisade::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        assert!(start.elapsed() < limit, "the command did not end within {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn terminate_ends_the_command() {
+    let _g = serial();
+    let s = ready();
+    let sb = s.sandbox();
+    let mut child = sb.command(me()).args(helper_args()).env(HELPER, "sleep:60000").stdin(Stdio::Null).stdout(Stdio::Null).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    child.signal(15).unwrap();
+    let st = wait_limited(&mut child, Duration::from_secs(20));
+    assert!(!st.success(), "{st:?}");
+}
+
+#[test]
+fn kill_ends_the_command() {
+    let _g = serial();
+    let s = ready();
+    let sb = s.sandbox();
+    let mut child = sb.command(me()).args(helper_args()).env(HELPER, "sleep:60000").stdin(Stdio::Null).stdout(Stdio::Null).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = child.id();
+    assert_ne!(pid, 0);
+    child.kill().unwrap();
+    let st = wait_limited(&mut child, Duration::from_secs(20));
+    assert_eq!(st.signal(), Some(9), "{st:?}");
+}
+
+// ---- the runner on its own, with this test as its CLI ----
+
+fn runner() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_palisade-runner"));
+    c.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+    c
+}
+
+#[test]
+fn bad_command_lines_get_one_line_and_their_exit_code() {
+    let _g = serial();
+    let pipe = palisade_windows_elevated::runner_seam::pipe_name(&[3; 16]);
+    let cases: [(Vec<&str>, i32); 4] = [
+        (vec![], 2),
+        (vec!["--pipe", "\\\\.\\pipe\\elsewhere", "--protocol", "1", "--setup-version", "1"], 2),
+        (vec!["--pipe", &pipe, "--protocol", "1", "--setup-version", "1", "--extra"], 2),
+        (vec!["--pipe", &pipe, "--protocol", "99", "--setup-version", "1"], 3),
+    ];
+    for (args, code) in cases {
+        let out = runner().args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).trim_end().to_string();
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert!(err.starts_with("palisade-runner: ") && !err.contains('\n'), "{args:?}: {err:?}");
+    }
+    // A pipe nobody serves.
+    let out = runner().args(["--pipe", &pipe, "--protocol", "1", "--setup-version", &SETUP_VERSION.to_string()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(4));
+}
+
+/// Serves one pipe to a runner: sends `bytes`, then returns every message it answers and its
+/// exit code.
+fn converse(bytes: &[u8]) -> (Vec<Message>, Option<i32>) {
+    use windows_sys::Win32::Storage::FileSystem::PIPE_ACCESS_DUPLEX;
+    use windows_sys::Win32::System::Pipes::{ConnectNamedPipe, CreateNamedPipeW, PIPE_READMODE_BYTE, PIPE_TYPE_BYTE, PIPE_WAIT};
+    let mut random = [0u8; 16];
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    random.copy_from_slice(&nanos.to_le_bytes());
+    let name = palisade_windows_elevated::runner_seam::pipe_name(&random);
+    let wide: Vec<u16> = name.encode_utf16().chain(Some(0)).collect();
+    // SAFETY: a NUL-terminated name; default security; one synchronous instance.
+    let h = unsafe {
+        CreateNamedPipeW(wide.as_ptr(), PIPE_ACCESS_DUPLEX, PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT, 1, 65536, 65536, 0, std::ptr::null())
+    };
+    assert_ne!(h, windows_sys::Win32::Foundation::INVALID_HANDLE_VALUE);
+    // SAFETY: a fresh handle owned by nobody else.
+    let handle = unsafe { OwnedHandle::from_raw_handle(h as _) };
+    let mut child = runner()
+        .args(["--pipe", &name, "--protocol", "1", "--setup-version", &SETUP_VERSION.to_string()])
+        .spawn()
+        .unwrap();
+    // SAFETY: a valid pipe handle; synchronous, so this waits for the runner to connect.
+    unsafe { ConnectNamedPipe(h, std::ptr::null_mut()) };
+    let mut pipe = std::fs::File::from(handle);
+    pipe.write_all(bytes).unwrap();
+    let mut answer = Vec::new();
+    let _ = pipe.read_to_end(&mut answer);
+    let status = child.wait().unwrap();
+    let mut reader = FrameReader::from(Sender::Runner);
+    reader.push(&answer);
+    let mut messages = Vec::new();
+    while let Some(m) = reader.next_message().unwrap() {
+        messages.push(m);
+    }
+    (messages, status.code())
+}
+
+fn assert_one_error(messages: &[Message], want: ErrorKind) {
+    match messages {
+        [Message::Error { kind, message }] => {
+            assert_eq!(*kind, want, "{message}");
+            assert!(!message.contains('\n'));
+        }
+        other => panic!("expected one {want:?} error, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_malformed_frame_is_answered_with_a_protocol_error() {
+    let _g = serial();
+    let (messages, code) = converse(b"this is not a palisade frame at all");
+    assert_one_error(&messages, ErrorKind::Protocol);
+    assert_eq!(code, Some(0));
+    // A frame from the wrong side (the runner's own `Exit`) is refused too.
+    let (messages, _) = converse(&Message::Exit { code: 0 }.encode().unwrap());
+    assert_one_error(&messages, ErrorKind::Protocol);
+}
+
+#[test]
+fn a_request_for_another_setup_version_is_refused() {
+    let _g = serial();
+    let req = SpawnRequest {
+        version: SETUP_VERSION + 1,
+        program: "cmd.exe".into(),
+        args: vec![],
+        env: vec![],
+        cwd: std::env::temp_dir().display().to_string(),
+        tty: None,
+        network: true,
+        keep_processes: false,
+        private_desktop: false,
+        capability_sids: vec![],
+    };
+    let (messages, _) = converse(&Message::Spawn(req.clone()).encode().unwrap());
+    assert_one_error(&messages, ErrorKind::VersionMismatch);
+    // And "no network" from a runner that is not PalisadeOffline.
+    let (messages, _) = converse(&Message::Spawn(SpawnRequest { version: SETUP_VERSION, network: false, ..req }).encode().unwrap());
+    assert_one_error(&messages, ErrorKind::BadRequest);
+}
