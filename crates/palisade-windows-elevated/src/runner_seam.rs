@@ -115,10 +115,18 @@ pub fn pipe_name(random: &[u8; 16]) -> String {
 /// `FILE_CREATE_PIPE_INSTANCE` (so it cannot add server instances of its own). Protected, so no
 /// inherited entries; the CLI works through the handle it created.
 pub fn pipe_sddl(sandbox: &Sid) -> String {
-    // FILE_GENERIC_READ (0x120089) | FILE_WRITE_DATA (0x2) | FILE_WRITE_EA (0x10) |
-    // FILE_WRITE_ATTRIBUTES (0x100); not FILE_APPEND_DATA / FILE_CREATE_PIPE_INSTANCE (0x4).
-    format!("D:P(A;;0x12019b;;;{sandbox})")
+    format!("D:P(A;;{PIPE_GRANTED_ACCESS:#x};;;{sandbox})")
 }
+
+/// What the pipe's DACL grants the sandbox account: FILE_GENERIC_READ (0x120089) |
+/// FILE_WRITE_DATA (0x2) | FILE_WRITE_EA (0x10) | FILE_WRITE_ATTRIBUTES (0x100); not
+/// FILE_APPEND_DATA, which on a pipe is FILE_CREATE_PIPE_INSTANCE (0x4).
+pub const PIPE_GRANTED_ACCESS: u32 = 0x0012_019b;
+
+/// What the runner asks for when it opens the pipe: FILE_GENERIC_READ | FILE_WRITE_DATA. Not
+/// GENERIC_WRITE, which maps to FILE_GENERIC_WRITE and so includes FILE_APPEND_DATA: the open
+/// would be denied.
+pub const PIPE_CLIENT_ACCESS: u32 = 0x0012_0089 | 0x2;
 
 /// The pipe's client must be the runner the CLI started.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -430,6 +438,8 @@ mod tests {
         let sid = Sid::parse("S-1-5-21-1-2-3-1011").unwrap();
         assert_eq!(pipe_sddl(&sid), "D:P(A;;0x12019b;;;S-1-5-21-1-2-3-1011)");
         assert_eq!(0x12019b & 0x4, 0, "FILE_CREATE_PIPE_INSTANCE must not be granted");
+        assert_eq!(PIPE_CLIENT_ACCESS & !PIPE_GRANTED_ACCESS, 0, "the runner must ask only for what is granted");
+        assert_eq!(PIPE_CLIENT_ACCESS & 0x4, 0);
         assert!(check_pipe_peer(42, 42).is_ok());
         assert_eq!(check_pipe_peer(42, 43), Err(PeerMismatch { expected: 42, actual: 43 }));
         assert!(check_pipe_peer(0, 0).is_err());

@@ -28,7 +28,7 @@ use windows_sys::Win32::System::IO::{CancelIoEx, GetOverlappedResult, OVERLAPPED
 
 use super::super::ffi::{check, wide, LocalMem};
 
-const GENERIC_READ_WRITE: u32 = 0x8000_0000 | 0x4000_0000;
+use palisade_windows_elevated::runner_seam::PIPE_CLIENT_ACCESS as CLIENT_ACCESS;
 const BUFFER: u32 = 64 * 1024;
 
 /// One end of the pipe.
@@ -111,7 +111,7 @@ impl Pipe {
         let h = unsafe {
             CreateFileW(
                 name_w.as_ptr(),
-                GENERIC_READ_WRITE,
+                CLIENT_ACCESS,
                 0,
                 std::ptr::null(),
                 OPEN_EXISTING,
