@@ -336,3 +336,35 @@ fn a_request_for_another_setup_version_is_refused() {
     let (messages, _) = converse(&Message::Spawn(SpawnRequest { version: SETUP_VERSION, network: false, ..req }).encode().unwrap());
     assert_one_error(&messages, ErrorKind::BadRequest);
 }
+
+#[test]
+fn a_terminal_request_runs_the_command_in_a_pseudo_console() {
+    let _g = serial();
+    let spawn = Message::Spawn(SpawnRequest {
+        version: SETUP_VERSION,
+        program: "cmd.exe".into(),
+        args: vec!["/d".into(), "/c".into(), "echo hello-from-conpty".into()],
+        env: vec![],
+        cwd: std::env::temp_dir().display().to_string(),
+        tty: Some(palisade_windows_elevated::protocol::TtySize { cols: 80, rows: 25 }),
+        network: true,
+        keep_processes: false,
+        private_desktop: false,
+        capability_sids: vec![],
+    });
+    let mut bytes = spawn.encode().unwrap();
+    bytes.extend(Message::Resize(palisade_windows_elevated::protocol::TtySize { cols: 120, rows: 40 }).encode().unwrap());
+    let (messages, code) = converse(&bytes);
+    assert_eq!(code, Some(0));
+    let output: Vec<u8> = messages
+        .iter()
+        .filter_map(|m| match m {
+            Message::Output { data, .. } => Some(data.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert!(matches!(messages.first(), Some(Message::Started { .. })), "{messages:?}");
+    assert_eq!(messages.last(), Some(&Message::Exit { code: 0 }), "{messages:?}");
+    assert!(String::from_utf8_lossy(&output).contains("hello-from-conpty"), "{:?}", String::from_utf8_lossy(&output));
+}

@@ -78,7 +78,7 @@ fn refuse_network_off() -> Error {
     Error::Unenforceable {
         what: "network = off".into(),
         why: "the unelevated Windows sandbox cannot block a command's network access: firewall (WFP) rules need administrator rights".into(),
-        fix: "run with `--network on` (or `network = \"on\"` in your user config) to accept unrestricted network access explicitly; the elevated mode, which will enforce it, is not available yet".into(),
+        fix: "run with `--network on` (or `network = \"on\"` in your user config) to accept unrestricted network access explicitly; or use the elevated mode, which enforces it (`mode = \"elevated\"` in the [windows] section, after `palisade setup --elevated`)".into(),
     }
 }
 
@@ -123,7 +123,7 @@ impl Prepared {
             return Err(Error::Unenforceable {
                 what: format!("deny_read ({})", unreadable.join(", ")),
                 why: "the unelevated Windows sandbox restricts writes only; it cannot stop a command from reading what you can read".into(),
-                fix: "drop these paths from deny_read with `allow_read = [...]` in your user config (%APPDATA%\\palisade\\config.toml) if the command may read them; the elevated mode, which will enforce deny_read, is not available yet".into(),
+                fix: "drop these paths from deny_read with `allow_read = [...]` in your user config (%APPDATA%\\palisade\\config.toml) if the command may read them; or use the elevated mode, which keeps your profile's credential stores unreadable (`mode = \"elevated\"` in the [windows] section, after `palisade setup --elevated`)".into(),
             });
         }
         let user = SidString::parse(&own.user.to_string_form()).map_err(|e| Error::InvalidInput(e.to_string()))?;
