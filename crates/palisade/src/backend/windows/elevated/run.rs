@@ -116,10 +116,15 @@ impl Elevated {
         };
         check_marker(&program_data)?;
         if let Some(s) = seam {
-            // The runner runs as the caller, who is then both the pipe's peer and the grantee.
+            // The runner runs as the caller, the pipe's peer. The roots' second grant goes to a
+            // fresh synthetic SID rather than to the caller, whose own access its denies would
+            // otherwise cut (temporary workspaces could not be deleted).
             let own = super::super::token::open_own().map_err(|e| Error::Io { context: "reading this process's token".into(), source: e })?;
             let me = sid_text(&own.user)?;
-            return Ok(Elevated { user, runner: s.runner.clone(), launcher: Launcher::Plain, pipe_owner: me.clone(), account_group: me });
+            let random = ffi::random16().map_err(|e| Error::Io { context: "making a test group SID".into(), source: e })?;
+            let synthetic = palisade_windows_plan::sid::SidString::synthetic(palisade_windows_plan::sid::SyntheticKind::WriteRoot, random);
+            let group = palisade_windows_elevated::Sid::parse(synthetic.as_str()).map_err(|e| Error::InvalidInput(e.to_string()))?;
+            return Ok(Elevated { user, runner: s.runner.clone(), launcher: Launcher::Plain, pipe_owner: me, account_group: group });
         }
         let account = lookup_account(user.account_name())
             .map_err(|e| unenforceable(format!("the sandbox account {} is missing: {e}", user.account_name()), RUN_SETUP))?;
@@ -427,11 +432,16 @@ impl RunnerChild {
 
     fn end_runner(&self) -> io::Result<()> {
         // The runner's job is kill-on-close: ending the runner ends the command's tree.
-        process::terminate(&self.runner.process, 128 + SIGKILL as u32)
+        match process::terminate(&self.runner.process, 128 + SIGKILL as u32) {
+            // Already gone (it exits right after its last message): nothing to end.
+            Err(_) if process::wait(&self.runner.process, Some(0)).unwrap_or(false) => Ok(()),
+            r => r,
+        }
     }
 
     pub fn signal(&self, sig: i32) -> io::Result<()> {
-        if self.status.is_some() {
+        // Nothing left to signal once the runner reported the end.
+        if self.status.is_some() || self.outcome.0.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
             return Ok(());
         }
         match sig {

@@ -428,8 +428,14 @@ fn run(
                     }
                 }
                 Ok(Some(Message::Terminate)) => {
-                    // Ctrl+Break to the command's process group first; the job after a grace.
-                    let _ = process::ctrl_break(pid);
+                    // Ctrl+Break to the command's process group first (Ctrl+C typed into a
+                    // pseudo console, which the command reads as its input); the job after a
+                    // grace period.
+                    if console.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
+                        let _ = stdin_tx.send(Some(vec![0x03]));
+                    } else {
+                        let _ = process::ctrl_break(pid);
+                    }
                     let job = job.clone();
                     std::thread::spawn(move || {
                         std::thread::sleep(TERMINATE_GRACE);
