@@ -344,6 +344,31 @@ pub fn deny_read_outside_profile(profile: &WinPath, deny_read: &[WinPath]) -> Ve
     deny_read.iter().filter(|p| !p.is_strictly_beneath(profile)).cloned().collect()
 }
 
+/// How long the runner gives a command after Ctrl+Break (a `Terminate` request) before it ends
+/// the command's job.
+pub const TERMINATE_GRACE_MS: u64 = 2000;
+
+/// The exit code of a command whose job the runner ended after `Terminate` (128 + SIGTERM).
+pub const TERMINATED_EXIT: u32 = 128 + 15;
+
+/// How a command's end looks to the CLI: `Ok((code, signal))` as the library's `ExitStatus`
+/// holds it, or the reason there is no status.
+pub type Ending = Result<(Option<i32>, Option<i32>), String>;
+
+/// The command's status from how the conversation ended (`Some(code)` for `Exit`, `None` when
+/// the runner failed or vanished, with `failure` saying why) and the signal the CLI asked for
+/// (`0`: none). A command the runner ended after `Terminate` reports the signal asked for; one
+/// that was killed (the runner ended, 9) reports signal 9 even though no `Exit` came.
+pub fn command_ending(exit: Option<u32>, failure: &str, signal_sent: i32) -> Ending {
+    const SIGKILL: i32 = 9;
+    match exit {
+        Some(code) if signal_sent > 0 && code == TERMINATED_EXIT => Ok((None, Some(signal_sent))),
+        Some(code) => Ok((Some(code as i32), None)),
+        None if signal_sent == SIGKILL => Ok((None, Some(SIGKILL))),
+        None => Err(failure.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -543,5 +568,19 @@ mod tests {
         let outside = WinPath::parse("D:\\secrets").unwrap();
         assert_eq!(deny_read_outside_profile(&profile, &[inside.clone(), outside.clone(), profile.clone()]), vec![outside, profile.clone()]);
         assert!(deny_read_outside_profile(&profile, &[inside]).is_empty());
+    }
+
+    #[test]
+    fn command_endings() {
+        assert_eq!(command_ending(Some(0), "", 0), Ok((Some(0), None)));
+        assert_eq!(command_ending(Some(7), "", 0), Ok((Some(7), None)));
+        // A command that exits 143 on its own is not a signal.
+        assert_eq!(command_ending(Some(TERMINATED_EXIT), "", 0), Ok((Some(143), None)));
+        assert_eq!(command_ending(Some(TERMINATED_EXIT), "", 2), Ok((None, Some(2))));
+        // NTSTATUS codes (STATUS_CONTROL_C_EXIT after Ctrl+Break) come through as negative codes.
+        assert_eq!(command_ending(Some(0xC000_013A), "", 2), Ok((Some(0xC000_013Au32 as i32), None)));
+        assert_eq!(command_ending(None, "runner vanished", 9), Ok((None, Some(9))));
+        assert_eq!(command_ending(None, "runner vanished", 15), Err("runner vanished".to_string()));
+        assert_eq!(command_ending(None, "runner vanished", 0), Err("runner vanished".to_string()));
     }
 }

@@ -209,6 +209,22 @@ fn missing_or_old_setup_is_125_with_advice() {
     }
 }
 
+/// Whether process `pid` has ended (or ends within 5 s).
+fn process_ends(pid: u32) -> bool {
+    use windows_sys::Win32::Foundation::{CloseHandle, WAIT_OBJECT_0};
+    use windows_sys::Win32::System::Threading::{OpenProcess, WaitForSingleObject, PROCESS_SYNCHRONIZE};
+    // SAFETY: no memory is passed; the handle is closed below.
+    let h = unsafe { OpenProcess(PROCESS_SYNCHRONIZE, 0, pid) };
+    if h.is_null() {
+        return true; // no such process any more
+    }
+    // SAFETY: a valid handle, closed once.
+    let ended = unsafe { WaitForSingleObject(h, 5000) } == WAIT_OBJECT_0;
+    // SAFETY: as above.
+    unsafe { CloseHandle(h) };
+    ended
+}
+
 fn wait_limited(child: &mut palisade::Child, limit: Duration) -> palisade::ExitStatus {
     let start = Instant::now();
     loop {
@@ -227,9 +243,11 @@ fn terminate_ends_the_command() {
     let sb = s.sandbox();
     let mut child = sb.command(me()).args(helper_args()).env(HELPER, "sleep:60000").stdin(Stdio::Null).stdout(Stdio::Null).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(500));
+    let pid = child.id();
     child.signal(15).unwrap();
     let st = wait_limited(&mut child, Duration::from_secs(20));
     assert!(!st.success(), "{st:?}");
+    assert!(process_ends(pid), "the command (pid {pid}) still runs");
 }
 
 #[test]
@@ -244,6 +262,23 @@ fn kill_ends_the_command() {
     child.kill().unwrap();
     let st = wait_limited(&mut child, Duration::from_secs(20));
     assert_eq!(st.signal(), Some(9), "{st:?}");
+    assert!(process_ends(pid), "the command (pid {pid}) still runs");
+}
+
+#[test]
+fn kill_ends_the_command_with_keep_processes_too() {
+    let _g = serial();
+    let s = ready();
+    let mut policy = s.policy();
+    policy.keep_processes = true;
+    let sb = elevated_sandbox_for_tests(policy, &s.seam()).unwrap();
+    let mut child = sb.command(me()).args(helper_args()).env(HELPER, "sleep:60000").stdin(Stdio::Null).stdout(Stdio::Null).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = child.id();
+    child.kill().unwrap();
+    let st = wait_limited(&mut child, Duration::from_secs(20));
+    assert_eq!(st.signal(), Some(9), "{st:?}");
+    assert!(process_ends(pid), "the command (pid {pid}) still runs");
 }
 
 // ---- the runner on its own, with this test as its CLI ----

@@ -25,8 +25,8 @@ use palisade_windows_elevated::protocol::{
     data_chunks, Conversation, FrameReader, Message, Sender, SpawnRequest, Stream,
 };
 use palisade_windows_elevated::runner_seam::{
-    check_pipe_peer, describe_runner_exit, pipe_sddl, start_runner, LaunchError, LaunchSpec, RunnerLauncher,
-    RunnerProcess,
+    check_pipe_peer, command_ending, describe_runner_exit, pipe_sddl, start_runner, LaunchError, LaunchSpec,
+    RunnerLauncher, RunnerProcess, TERMINATE_GRACE_MS,
 };
 use palisade_windows_elevated::setup_plan::{parse_marker, MARKER_FILE};
 use palisade_windows_elevated::{WinPath, SETUP_VERSION};
@@ -40,7 +40,6 @@ use windows_sys::Win32::System::Threading::{
 use super::super::ffi::{self, check, wide, Sid};
 use super::super::process;
 use super::pipe::{Connect, Pipe};
-use super::runner::TERMINATED_EXIT;
 use super::{credentials, lookup_account, program_data_dir, protocol_sid};
 use crate::{Error, ExitStatus, Stdio};
 
@@ -261,6 +260,7 @@ impl Elevated {
             outbox,
             outcome,
             killed_by: AtomicI32::new(0),
+            keep_processes,
             status: None,
             stdin,
             stdout,
@@ -418,6 +418,7 @@ pub struct RunnerChild {
     outcome: Arc<Shared>,
     /// The signal `kill()` or `signal()` asked for, if any (0: none).
     killed_by: AtomicI32,
+    keep_processes: bool,
     status: Option<ExitStatus>,
     pub stdin: Option<File>,
     pub stdout: Option<File>,
@@ -448,6 +449,16 @@ impl RunnerChild {
             0 => Ok(()),
             SIGKILL => {
                 self.killed_by.store(SIGKILL, Ordering::SeqCst);
+                if self.keep_processes {
+                    // The runner's job does not end its processes when the runner ends: let the
+                    // runner end the job (Terminate) before ending the runner.
+                    if self.outbox.send(&Message::Terminate).is_ok() {
+                        let (lock, cv) = &*self.outcome;
+                        let g = lock.lock().unwrap_or_else(|e| e.into_inner());
+                        let limit = Duration::from_millis(TERMINATE_GRACE_MS + 2000);
+                        let _ = cv.wait_timeout_while(g, limit, |o| o.is_none());
+                    }
+                }
                 self.end_runner()
             }
             s if GRACEFUL.contains(&s) => {
@@ -465,12 +476,12 @@ impl RunnerChild {
 
     fn finish(&mut self, end: &End) -> io::Result<ExitStatus> {
         let killed = self.killed_by.load(Ordering::SeqCst);
-        let st = match end {
-            End::Exit(code) if killed > 0 && *code == TERMINATED_EXIT => ExitStatus { code: None, signal: Some(killed) },
-            End::Exit(code) => ExitStatus::from_code(*code as i32),
-            End::Failed(_) if killed == SIGKILL => ExitStatus { code: None, signal: Some(SIGKILL) },
-            End::Failed(m) => return Err(io::Error::other(m.clone())),
+        let ending = match end {
+            End::Exit(code) => command_ending(Some(*code), "", killed),
+            End::Failed(m) => command_ending(None, m, killed),
         };
+        let (code, signal) = ending.map_err(io::Error::other)?;
+        let st = ExitStatus { code, signal };
         let _ = self.runner.wait_briefly();
         self.status = Some(st);
         Ok(st)

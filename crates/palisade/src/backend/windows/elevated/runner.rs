@@ -19,7 +19,8 @@ use palisade_windows_elevated::protocol::{
     data_chunks, Conversation, ErrorKind, FrameReader, Message, Sender, SpawnRequest, Stream, TtySize, MAX_ERROR_MESSAGE,
 };
 use palisade_windows_elevated::runner_seam::{
-    check_account_network, command_environment, parse_runner_args, restricting_sids, runner_exit,
+    check_account_network, command_environment, parse_runner_args, restricting_sids, runner_exit, TERMINATED_EXIT,
+    TERMINATE_GRACE_MS,
 };
 use palisade_windows_elevated::SETUP_VERSION;
 use windows_sys::Win32::Foundation::HANDLE;
@@ -32,11 +33,7 @@ use super::pipe::Pipe;
 use super::{account_name, program_data_dir, protocol_sid};
 use crate::Error;
 
-/// How long a command gets to end after Ctrl+Break (a `Terminate` request) before its job is
-/// ended.
-const TERMINATE_GRACE: Duration = Duration::from_secs(2);
-/// The exit code a command ended by `Terminate` after the grace period gets (128 + SIGTERM).
-pub const TERMINATED_EXIT: u32 = 128 + 15;
+const TERMINATE_GRACE: Duration = Duration::from_millis(TERMINATE_GRACE_MS);
 
 /// A failure reported to the CLI as an `Error` message.
 struct Failure {
@@ -94,6 +91,11 @@ impl Outbox {
                 let _ = self.pipe.flush();
             }
         }
+    }
+
+    /// Whether the last message was sent.
+    fn is_ended(&self) -> bool {
+        *self.ended.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn fail(&self, f: Failure) {
@@ -443,6 +445,9 @@ fn run(
                     });
                 }
                 Ok(Some(_)) => {}
+                // The CLI closed its end after reading the last message: the main thread ends
+                // the runner; nothing to stop (keep_processes' processes stay).
+                Ok(None) if out.is_ended() => return,
                 // The CLI is gone: nobody to report to, and nothing may outlive it unwatched.
                 Ok(None) => {
                     let _ = job.terminate(1);
