@@ -369,6 +369,27 @@ pub fn command_ending(exit: Option<u32>, failure: &str, signal_sent: i32) -> End
     }
 }
 
+/// The DACL `palisade-runner` puts on its own process and threads as soon as it starts. The
+/// command runs as the same account and the account's SID is one of its restricting SIDs, so
+/// with the usual DACL (the account: full control) the command could open the runner — an
+/// unrestricted process of the account — to write its memory or take its token, and so shed
+/// its write restriction. `OWNER RIGHTS` (`OW`) replaces the owner's implicit `WRITE_DAC`;
+/// the account keeps only `SYNCHRONIZE` (not even `PROCESS_QUERY_LIMITED_INFORMATION`, which
+/// `OpenProcessToken` needs). The CLI works through the handle process creation gave it.
+pub const RUNNER_SELF_SDDL: &str = "D:P(A;;0x100000;;;OW)(A;;GA;;;SY)";
+
+/// The DACL of the runner's own token: the account may query it, not duplicate or impersonate it.
+pub const RUNNER_TOKEN_SDDL: &str = "D:P(A;;0x20008;;;OW)(A;;GA;;;SY)";
+
+/// The runner's default DACL from then on (threads, pipes, the job and the pseudo console it
+/// creates): `SYNCHRONIZE | READ_CONTROL` for the account, full control for SYSTEM.
+pub const RUNNER_DEFAULT_DACL_SDDL: &str = "D:(A;;0x120000;;;OW)(A;;GA;;;SY)";
+
+/// Rights in an `OW` entry of the runner's DACLs that would let the command act as the runner:
+/// writing or reading memory, threads, handles, the DACL, the owner, token duplication or
+/// impersonation, generic rights.
+pub const RUNNER_FORBIDDEN_RIGHTS: u32 = 0x0000_0fff | 0x000c_0000 | 0xf000_0000;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -582,5 +603,32 @@ mod tests {
         assert_eq!(command_ending(None, "runner vanished", 9), Ok((None, Some(9))));
         assert_eq!(command_ending(None, "runner vanished", 15), Err("runner vanished".to_string()));
         assert_eq!(command_ending(None, "runner vanished", 0), Err("runner vanished".to_string()));
+    }
+
+    /// The access masks `sddl` grants the `OW` (owner rights) SID.
+    fn owner_masks(sddl: &str) -> Vec<u32> {
+        sddl.split('(')
+            .filter_map(|ace| ace.strip_suffix(')'))
+            .filter(|ace| ace.ends_with(";;;OW"))
+            .map(|ace| {
+                let mask = ace.split(';').nth(2).unwrap();
+                u32::from_str_radix(mask.trim_start_matches("0x"), 16).unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_runner_leaves_its_account_nothing_to_act_with() {
+        for sddl in [RUNNER_SELF_SDDL, RUNNER_TOKEN_SDDL, RUNNER_DEFAULT_DACL_SDDL] {
+            let masks = owner_masks(sddl);
+            assert_eq!(masks.len(), 1, "{sddl}: exactly one OWNER RIGHTS entry");
+            // The token may be queried (0x8), nothing else below 0x1000.
+            let forbidden = if sddl == RUNNER_TOKEN_SDDL { RUNNER_FORBIDDEN_RIGHTS & !0x8 } else { RUNNER_FORBIDDEN_RIGHTS };
+            assert_eq!(masks[0] & forbidden, 0, "{sddl}");
+            assert!(sddl.contains("(A;;GA;;;SY)"));
+        }
+        // PROCESS_QUERY_LIMITED_INFORMATION would let OpenProcessToken reach the token.
+        assert_eq!(owner_masks(RUNNER_SELF_SDDL)[0] & 0x1000, 0);
+        assert!(RUNNER_SELF_SDDL.starts_with("D:P") && RUNNER_TOKEN_SDDL.starts_with("D:P"));
     }
 }

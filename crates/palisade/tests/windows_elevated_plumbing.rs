@@ -313,6 +313,11 @@ fn bad_command_lines_get_one_line_and_their_exit_code() {
 /// Serves one pipe to a runner: sends `bytes`, then returns every message it answers and its
 /// exit code.
 fn converse(bytes: &[u8]) -> (Vec<Message>, Option<i32>) {
+    converse_checking(bytes, |_| {})
+}
+
+/// Like `converse`, calling `connected` with the runner's process id once it has connected.
+fn converse_checking(bytes: &[u8], connected: impl FnOnce(u32)) -> (Vec<Message>, Option<i32>) {
     use windows_sys::Win32::Storage::FileSystem::PIPE_ACCESS_DUPLEX;
     use windows_sys::Win32::System::Pipes::{ConnectNamedPipe, CreateNamedPipeW, PIPE_READMODE_BYTE, PIPE_TYPE_BYTE, PIPE_WAIT};
     let mut random = [0u8; 16];
@@ -333,6 +338,7 @@ fn converse(bytes: &[u8]) -> (Vec<Message>, Option<i32>) {
         .unwrap();
     // SAFETY: a valid pipe handle; synchronous, so this waits for the runner to connect.
     unsafe { ConnectNamedPipe(h, std::ptr::null_mut()) };
+    connected(child.id());
     let mut pipe = std::fs::File::from(handle);
     pipe.write_all(bytes).unwrap();
     let mut answer = Vec::new();
@@ -427,4 +433,38 @@ fn a_terminal_request_runs_the_command_in_a_pseudo_console() {
     assert!(matches!(messages.first(), Some(Message::Started { .. })), "{messages:?}");
     assert_eq!(messages.last(), Some(&Message::Exit { code: 0 }), "{messages:?}");
     assert!(String::from_utf8_lossy(&output).contains("hello-from-conpty"), "{:?} {messages:?}", String::from_utf8_lossy(&output));
+}
+
+#[test]
+fn the_runner_cannot_be_opened_by_its_own_account() {
+    use windows_sys::Win32::Foundation::CloseHandle;
+    use windows_sys::Win32::System::Threading::{
+        OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION, PROCESS_VM_OPERATION, PROCESS_VM_WRITE,
+    };
+    let _g = serial();
+    // The runner runs as this test's user here (the plain launch): what this process may do to
+    // it is what a command of the sandbox account could.
+    let mut opened = Vec::new();
+    let (messages, _) = converse_checking(b"not a frame: makes the runner answer and exit", |pid| {
+        for (name, access) in [
+            ("PROCESS_VM_WRITE | PROCESS_VM_OPERATION", PROCESS_VM_WRITE | PROCESS_VM_OPERATION),
+            ("PROCESS_QUERY_LIMITED_INFORMATION (for OpenProcessToken)", PROCESS_QUERY_LIMITED_INFORMATION),
+            ("WRITE_DAC", 0x0004_0000),
+        ] {
+            // SAFETY: no memory is passed; a handle, if any, is closed at once.
+            let h = unsafe { OpenProcess(access, 0, pid) };
+            if !h.is_null() {
+                opened.push(name);
+                // SAFETY: a handle this test owns.
+                unsafe { CloseHandle(h) };
+            }
+        }
+    });
+    assert_one_error(&messages, ErrorKind::Protocol);
+    if let Some(v) = wine() {
+        // Wine does not honour OWNER RIGHTS: the owner keeps its implicit WRITE_DAC there.
+        let _ = writeln!(std::io::stderr(), "NOT RUN under Wine {v} (no OWNER RIGHTS there): the WRITE_DAC part of the_runner_cannot_be_opened_by_its_own_account");
+        opened.retain(|n| *n != "WRITE_DAC");
+    }
+    assert!(opened.is_empty(), "the runner's own account could open it with {}", opened.join(", "));
 }

@@ -28,11 +28,12 @@ use windows_sys::Win32::System::Console::{ClosePseudoConsole, CreatePseudoConsol
 use windows_sys::Win32::System::Pipes::CreatePipe;
 
 use super::super::ffi::{self, check, Sid};
-use super::super::{job, process, token};
+use super::super::{acl, job, process, token};
 use super::pipe::Pipe;
 use super::{account_name, program_data_dir, protocol_sid};
 use crate::Error;
 
+const GENERIC_ALL: u32 = 0x1000_0000;
 const TERMINATE_GRACE: Duration = Duration::from_millis(TERMINATE_GRACE_MS);
 
 /// A failure reported to the CLI as an `Error` message.
@@ -122,6 +123,11 @@ pub fn main() -> i32 {
             return code;
         }
     };
+    // The token handle the command's token is made from is opened first: once the runner is
+    // protected, not even the runner could open it again with these rights.
+    let own = token::open_own();
+    // Before anything else runs in this process, and before the command exists.
+    let hardened = super::harden::harden_self();
     let pipe = match Pipe::open_client(&parsed.pipe_name) {
         Ok(p) => Arc::new(p),
         Err(e) => {
@@ -130,6 +136,17 @@ pub fn main() -> i32 {
         }
     };
     let out = Arc::new(Outbox { pipe: pipe.clone(), ended: Mutex::new(false) });
+    if let Err(e) = hardened {
+        out.fail(fail(ErrorKind::Internal, format!("the runner could not protect itself from the command: {e}")));
+        return 0;
+    }
+    let own = match own {
+        Ok(t) => t,
+        Err(e) => {
+            out.fail(fail(ErrorKind::Token, format!("reading the runner's token: {e}")));
+            return 0;
+        }
+    };
     let mut reader = FrameReader::from(Sender::Cli);
     let mut conversation = Conversation::runner();
     let request = match next_message(&pipe, &mut reader, &mut conversation) {
@@ -145,7 +162,7 @@ pub fn main() -> i32 {
             return 0;
         }
     };
-    match run(request, pipe, out.clone(), reader, conversation) {
+    match run(request, &own, pipe, out.clone(), reader, conversation) {
         Ok(code) => out.finish(&Message::Exit { code }),
         Err(f) => out.fail(f),
     }
@@ -242,8 +259,7 @@ fn coord(size: TtySize) -> COORD {
 /// The restricted token for the command: write-restricted to the account, Everyone,
 /// RESTRICTED, the logon session and the request's capability SIDs; no privileges but
 /// SeChangeNotifyPrivilege.
-fn command_token(req: &SpawnRequest) -> Result<OwnedHandle, Failure> {
-    let own = token::open_own().map_err(|e| fail(ErrorKind::Token, format!("reading the runner's token: {e}")))?;
+fn command_token(req: &SpawnRequest, own: &token::OwnToken) -> Result<OwnedHandle, Failure> {
     let account = account_name(&own.user)
         .map_err(|e| fail(ErrorKind::Token, format!("looking up the runner's account name: {e}")))?;
     check_account_network(&account, req.network).map_err(|m| fail(ErrorKind::BadRequest, m))?;
@@ -254,8 +270,15 @@ fn command_token(req: &SpawnRequest) -> Result<OwnedHandle, Failure> {
         .map(|s| Sid::parse(s.as_str()))
         .collect::<io::Result<_>>()
         .map_err(|e| fail(ErrorKind::Token, format!("a restricting SID: {e}")))?;
-    let spec = token::TokenSpec { write_restricted: true, restricting: &sids, deny_only: &[], default_dacl: &[] };
-    let tok = token::restricted(&own, &spec).map_err(|e| fail(ErrorKind::Token, format!("CreateRestrictedToken: {e}")))?;
+    // The command's own objects (its process, threads, pipes): the account and SYSTEM, not the
+    // runner's closed default DACL, which the restricted token would otherwise inherit.
+    let system = Sid::parse("S-1-5-18").map_err(|e| fail(ErrorKind::Token, format!("the SYSTEM SID: {e}")))?;
+    let dacl = [
+        acl::NewAce { sid: &own.user, allow: true, mask: GENERIC_ALL, flags: 0 },
+        acl::NewAce { sid: &system, allow: true, mask: GENERIC_ALL, flags: 0 },
+    ];
+    let spec = token::TokenSpec { write_restricted: true, restricting: &sids, deny_only: &[], default_dacl: &dacl };
+    let tok = token::restricted(own, &spec).map_err(|e| fail(ErrorKind::Token, format!("CreateRestrictedToken: {e}")))?;
     // Wine accepts the call but makes no restricted token; real Windows must have made one.
     if ffi::wine_version().is_none() && !token::is_restricted(&tok) {
         return Err(fail(ErrorKind::Token, "Windows made the command's token without its restricting SIDs"));
@@ -300,6 +323,7 @@ fn relay_output(mut from: File, stream: Stream, out: Arc<Outbox>) {
 /// Starts the command and relays until it ends; its exit code.
 fn run(
     req: SpawnRequest,
+    own: &token::OwnToken,
     pipe: Arc<Pipe>,
     out: Arc<Outbox>,
     mut reader: FrameReader,
@@ -314,7 +338,7 @@ fn run(
     if req.private_desktop {
         return Err(fail(ErrorKind::BadRequest, "a private desktop is not supported by this runner yet"));
     }
-    let token = command_token(&req)?;
+    let token = command_token(&req, own)?;
     let temp = private_temp()?;
     let gitconfig = sandbox_gitconfig();
     let env: Vec<(OsString, OsString)> = command_environment(&req.env, &temp.to_string_lossy(), gitconfig.as_deref())
