@@ -494,6 +494,7 @@ impl Prepared {
             stdio: &stdio.child,
             new_process_group: true,
             pseudo_console: None,
+            own_hidden_console: false,
         })
         .map_err(|e| spawn_error(e, &launch, &cwd))?;
         drop(stdio.child);

@@ -24,7 +24,7 @@ use windows_sys::Win32::System::SystemInformation::{GetSystemDirectoryW, GetWind
 use windows_sys::Win32::System::Threading::{
     CreateProcessAsUserW, DeleteProcThreadAttributeList, GetCurrentProcess, GetExitCodeProcess,
     InitializeProcThreadAttributeList, ResumeThread, TerminateProcess, UpdateProcThreadAttribute, WaitForSingleObject,
-    CREATE_NEW_PROCESS_GROUP, CREATE_SUSPENDED, CREATE_UNICODE_ENVIRONMENT, EXTENDED_STARTUPINFO_PRESENT, INFINITE,
+    CREATE_NEW_PROCESS_GROUP, CREATE_NO_WINDOW, CREATE_SUSPENDED, CREATE_UNICODE_ENVIRONMENT, EXTENDED_STARTUPINFO_PRESENT, INFINITE,
     PROCESS_INFORMATION, PROC_THREAD_ATTRIBUTE_HANDLE_LIST, PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE, STARTF_USESTDHANDLES, STARTUPINFOEXW,
 };
 
@@ -529,6 +529,9 @@ pub struct CreateSpec<'a> {
     /// Attach the command to this pseudo console (`CreatePseudoConsole`) instead of `stdio`,
     /// which must then be empty.
     pub pseudo_console: Option<HPCON>,
+    /// Give the command a console of its own without a window (`CREATE_NO_WINDOW`) instead of
+    /// sharing this process's.
+    pub own_hidden_console: bool,
 }
 
 /// Starts the process suspended, inheriting exactly the standard handles.
@@ -541,6 +544,7 @@ pub fn create_suspended(spec: CreateSpec<'_>) -> io::Result<Spawned> {
         stdio,
         new_process_group,
         pseudo_console,
+        own_hidden_console,
     } = spec;
     let raw = |h: &Option<OwnedHandle>| h.as_ref().map_or(std::ptr::null_mut(), |h| h.as_raw_handle() as HANDLE);
     let handles: Vec<HANDLE> = stdio.iter().map(raw).filter(|h| !h.is_null()).collect();
@@ -590,6 +594,9 @@ pub fn create_suspended(spec: CreateSpec<'_>) -> io::Result<Spawned> {
     let mut flags = CREATE_SUSPENDED | CREATE_UNICODE_ENVIRONMENT | EXTENDED_STARTUPINFO_PRESENT;
     if new_process_group {
         flags |= CREATE_NEW_PROCESS_GROUP;
+    }
+    if own_hidden_console && pseudo_console.is_none() {
+        flags |= CREATE_NO_WINDOW;
     }
     let cwd_w = wide(cwd)?;
     // SAFETY: an all-zero PROCESS_INFORMATION is valid output space.

@@ -24,7 +24,10 @@ use palisade_windows_elevated::runner_seam::{
 };
 use palisade_windows_elevated::SETUP_VERSION;
 use windows_sys::Win32::Foundation::HANDLE;
-use windows_sys::Win32::System::Console::{ClosePseudoConsole, CreatePseudoConsole, ResizePseudoConsole, COORD, HPCON};
+use windows_sys::Win32::System::Console::{
+    AttachConsole, ClosePseudoConsole, CreatePseudoConsole, FreeConsole, GenerateConsoleCtrlEvent, ResizePseudoConsole,
+    COORD, CTRL_BREAK_EVENT, HPCON,
+};
 use windows_sys::Win32::System::Pipes::CreatePipe;
 
 use super::super::ffi::{self, check, Sid};
@@ -128,6 +131,11 @@ pub fn main() -> i32 {
     let own = token::open_own();
     // Before anything else runs in this process, and before the command exists.
     let hardened = super::harden::harden_self();
+    // Leave the console made for the runner at its start (by then it could not protect it, and
+    // its host is a process of the account): with no client left, it ends. The command gets a
+    // hidden console of its own.
+    // SAFETY: no memory is involved; failing (no console) changes nothing.
+    unsafe { FreeConsole() };
     let pipe = match Pipe::open_client(&parsed.pipe_name) {
         Ok(p) => Arc::new(p),
         Err(e) => {
@@ -303,6 +311,18 @@ fn sandbox_gitconfig() -> Option<String> {
     p.is_file().then(|| p.to_string_lossy().into_owned())
 }
 
+/// Sends Ctrl+Break to the command's process group in the command's own console, which the
+/// runner joins for the moment (it has none of its own).
+fn ctrl_break_in_its_console(pid: u32) -> io::Result<()> {
+    // SAFETY: no memory is involved; the runner leaves the console again below.
+    check(unsafe { AttachConsole(pid) })?;
+    // SAFETY: as above; a group-targeted Ctrl+Break does not reach the runner (another group).
+    let sent = check(unsafe { GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT, pid) });
+    // SAFETY: as above.
+    unsafe { FreeConsole() };
+    sent
+}
+
 /// Copies what `from` yields to the CLI as `Output` messages of `stream` until it ends.
 fn relay_output(mut from: File, stream: Stream, out: Arc<Outbox>) {
     let mut buf = vec![0u8; 64 * 1024];
@@ -384,6 +404,8 @@ fn run(
         stdio: stdio.as_ref().unwrap_or(&no_handles),
         new_process_group: true,
         pseudo_console: console.as_ref().map(|c| c.0),
+        // The runner left its console (see `main`).
+        own_hidden_console: true,
     })
     .map_err(|e| {
         let err = super::super::spawn_error(e, &launch, &cwd);
@@ -460,7 +482,7 @@ fn run(
                     if console.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
                         let _ = stdin_tx.send(Some(vec![0x03]));
                     } else {
-                        let _ = process::ctrl_break(pid);
+                        let _ = ctrl_break_in_its_console(pid);
                     }
                     let job = job.clone();
                     std::thread::spawn(move || {
