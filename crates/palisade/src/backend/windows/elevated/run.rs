@@ -240,9 +240,19 @@ impl Elevated {
         };
 
         let outbox = Arc::new(Outbox { pipe: pipe.clone(), lock: Mutex::new(()) });
-        let (stdin, stdin_source) = stdin_side(spec.stdin).map_err(|e| started("set up the command's stdin", e))?;
-        let (stdout, out_sink) = output_side(spec.stdout, Stream::Stdout).map_err(|e| started("set up the command's stdout", e))?;
-        let (stderr, err_sink) = output_side(spec.stderr, Stream::Stderr).map_err(|e| started("set up the command's stderr", e))?;
+        let sides = stdin_side(spec.stdin).map_err(|e| started("set up the command's stdin", e)).and_then(|i| {
+            let o = output_side(spec.stdout, Stream::Stdout).map_err(|e| started("set up the command's stdout", e))?;
+            let e = output_side(spec.stderr, Stream::Stderr).map_err(|e| started("set up the command's stderr", e))?;
+            Ok((i, o, e))
+        });
+        let ((stdin, stdin_source), (stdout, out_sink), (stderr, err_sink)) = match sides {
+            Ok(s) => s,
+            Err(e) => {
+                // The command runs already: end it with its runner.
+                let _ = runner.kill();
+                return Err(e);
+            }
+        };
         relay_stdin(stdin_source, outbox.clone());
         let outcome: Arc<Shared> = Arc::new((Mutex::new(None), Condvar::new()));
         {
