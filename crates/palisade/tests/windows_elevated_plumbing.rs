@@ -335,7 +335,7 @@ fn converse_checking(bytes: &[u8], connected: impl FnOnce(u32)) -> (Vec<Message>
     let mut child = runner()
         .args(["--pipe", &name, "--protocol", "1", "--setup-version", &SETUP_VERSION.to_string()])
         .spawn()
-        .unwrap();
+        .unwrap_or_else(|e| panic!("starting palisade-runner: {e}"));
     // SAFETY: a valid pipe handle; synchronous, so this waits for the runner to connect.
     unsafe { ConnectNamedPipe(h, std::ptr::null_mut()) };
     connected(child.id());

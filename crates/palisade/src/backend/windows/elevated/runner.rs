@@ -110,20 +110,15 @@ impl Outbox {
 /// The runner's entry point; returns its exit code.
 pub fn main() -> i32 {
     let args: Result<Vec<String>, OsString> = std::env::args_os().skip(1).map(|a| a.into_string()).collect();
-    let parsed = match args.map_err(|_| "an argument is not valid Unicode".to_string()).and_then(|a| {
-        parse_runner_args(&a, SETUP_VERSION).map_err(|e| {
-            let code = e.exit_code();
-            format!("{code}:{e}")
-        })
-    }) {
+    let Ok(args) = args else {
+        let _ = writeln!(io::stderr(), "palisade-runner: an argument is not valid Unicode");
+        return runner_exit::USAGE;
+    };
+    let parsed = match parse_runner_args(&args, SETUP_VERSION) {
         Ok(p) => p,
         Err(e) => {
-            let (code, msg) = match e.split_once(':') {
-                Some((c, m)) if c.parse::<i32>().is_ok() => (c.parse().unwrap_or(runner_exit::USAGE), m.to_string()),
-                _ => (runner_exit::USAGE, e),
-            };
-            let _ = writeln!(io::stderr(), "palisade-runner: {msg}");
-            return code;
+            let _ = writeln!(io::stderr(), "palisade-runner: {e}");
+            return e.exit_code();
         }
     };
     // The token handle the command's token is made from is opened first: once the runner is
@@ -131,11 +126,6 @@ pub fn main() -> i32 {
     let own = token::open_own();
     // Before anything else runs in this process, and before the command exists.
     let hardened = super::harden::harden_self();
-    // Leave the console made for the runner at its start (by then it could not protect it, and
-    // its host is a process of the account): with no client left, it ends. The command gets a
-    // hidden console of its own.
-    // SAFETY: no memory is involved; failing (no console) changes nothing.
-    unsafe { FreeConsole() };
     let pipe = match Pipe::open_client(&parsed.pipe_name) {
         Ok(p) => Arc::new(p),
         Err(e) => {
@@ -143,6 +133,11 @@ pub fn main() -> i32 {
             return runner_exit::PIPE;
         }
     };
+    // Leave the console made for the runner at its start (by then it could not protect it, and
+    // its host is a process of the account): with no client left, it ends. The command gets a
+    // hidden console of its own. From here on everything is reported over the pipe.
+    // SAFETY: no memory is involved; failing (no console) changes nothing.
+    unsafe { FreeConsole() };
     let out = Arc::new(Outbox { pipe: pipe.clone(), ended: Mutex::new(false) });
     if let Err(e) = hardened {
         out.fail(fail(ErrorKind::Internal, format!("the runner could not protect itself from the command: {e}")));
