@@ -97,6 +97,7 @@ impl Setup {
         ElevatedTestSeam {
             program_data: self.program_data.path().to_path_buf(),
             runner: windows_path(env!("CARGO_BIN_EXE_palisade-runner")),
+            group_sid: None,
         }
     }
 
@@ -223,6 +224,41 @@ fn process_ends(pid: u32) -> bool {
     // SAFETY: as above.
     unsafe { CloseHandle(h) };
     ended
+}
+
+#[test]
+fn roots_are_granted_to_their_write_sid_and_to_the_sandbox_group() {
+    let _g = serial();
+    let s = ready();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u32;
+    let group = format!("S-1-5-21-{}-{}-{}-4242", nanos, std::process::id(), nanos ^ 0x5a5a);
+    let seam = ElevatedTestSeam { group_sid: Some(group.clone()), ..s.seam() };
+    let sb = elevated_sandbox_for_tests(s.policy(), &seam).unwrap();
+    let st = sb.command(me()).args(helper_args()).env(HELPER, "exit:0").stdin(Stdio::Null).stdout(Stdio::Null).status().unwrap();
+    assert!(st.success());
+    // What palisade recorded applying (Wine stores ACLs but enforces none; the record is what
+    // `palisade cleanup` undoes).
+    let state = PathBuf::from(std::env::var_os("LOCALAPPDATA").unwrap()).join("Palisade").join("acl.json");
+    let record: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let ws_name = s.ws.path().file_name().unwrap().to_string_lossy().to_lowercase();
+    let entries: Vec<serde_json::Value> = record["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["path"].as_str().is_some_and(|p| p.to_lowercase().contains(&ws_name)))
+        .cloned()
+        .collect();
+    let on_root = |e: &serde_json::Value| e["path"].as_str().unwrap().to_lowercase().ends_with(&ws_name);
+    let holders = |e: &serde_json::Value| e["holders"].as_array().unwrap().iter().map(|h| h.as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let group_grant = entries.iter().filter(|e| on_root(e)).find(|e| e["trustee"] == group.as_str() && e["kind"] == "allow");
+    let group_grant = group_grant.unwrap_or_else(|| panic!("no grant to the group on the root: {entries:#?}"));
+    assert!(holders(group_grant).iter().any(|h| h.starts_with("account:")), "{group_grant}");
+    assert!(
+        entries.iter().filter(|e| on_root(e)).any(|e| e["kind"] == "allow" && e["trustee"] != group.as_str() && holders(e).iter().any(|h| h.starts_with("root:"))),
+        "no grant to the root's write SID: {entries:#?}"
+    );
+    // The protected paths (placeholders here) are denied to the group as to the write SID.
+    assert!(entries.iter().any(|e| e["trustee"] == group.as_str() && e["kind"] == "deny"), "no deny for the group: {entries:#?}");
 }
 
 fn wait_limited(child: &mut palisade::Child, limit: Duration) -> palisade::ExitStatus {

@@ -57,6 +57,8 @@ const GRACEFUL: &[i32] = &[1, 2, 3, 15, 21];
 pub struct TestSeam {
     pub program_data: PathBuf,
     pub runner: PathBuf,
+    /// Stands in for `PalisadeSandboxUsers` in the roots' grants; `None`: a fresh synthetic SID.
+    pub group_sid: Option<String>,
 }
 
 enum Launcher {
@@ -120,9 +122,15 @@ impl Elevated {
             // otherwise cut (temporary workspaces could not be deleted).
             let own = super::super::token::open_own().map_err(|e| Error::Io { context: "reading this process's token".into(), source: e })?;
             let me = sid_text(&own.user)?;
-            let random = ffi::random16().map_err(|e| Error::Io { context: "making a test group SID".into(), source: e })?;
-            let synthetic = palisade_windows_plan::sid::SidString::synthetic(palisade_windows_plan::sid::SyntheticKind::WriteRoot, random);
-            let group = palisade_windows_elevated::Sid::parse(synthetic.as_str()).map_err(|e| Error::InvalidInput(e.to_string()))?;
+            let group = match &s.group_sid {
+                Some(g) => g.clone(),
+                None => {
+                    let random = ffi::random16().map_err(|e| Error::Io { context: "making a test group SID".into(), source: e })?;
+                    let kind = palisade_windows_plan::sid::SyntheticKind::WriteRoot;
+                    palisade_windows_plan::sid::SidString::synthetic(kind, random).as_str().to_string()
+                }
+            };
+            let group = palisade_windows_elevated::Sid::parse(&group).map_err(|e| Error::InvalidInput(e.to_string()))?;
             return Ok(Elevated { user, runner: s.runner.clone(), launcher: Launcher::Plain, pipe_owner: me, account_group: group });
         }
         let account = lookup_account(user.account_name())
