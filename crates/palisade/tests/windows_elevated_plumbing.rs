@@ -261,6 +261,21 @@ fn roots_are_granted_to_their_write_sid_and_to_the_sandbox_group() {
     assert!(entries.iter().any(|e| e["trustee"] == group.as_str() && e["kind"] == "deny"), "no deny for the group: {entries:#?}");
 }
 
+#[test]
+fn deny_read_outside_the_profile_is_refused() {
+    let _g = serial();
+    let s = ready();
+    let mut policy = s.policy();
+    // Setup keeps only the profile's credential stores unreadable: a folder elsewhere that
+    // exists cannot be vouched for.
+    let windows = PathBuf::from(std::env::var_os("SystemRoot").unwrap_or_else(|| "C:\\Windows".into()));
+    policy.deny_read.push(windows.clone());
+    let e = elevated_sandbox_for_tests(policy, &s.seam()).err().expect("must refuse");
+    let msg = e.to_string();
+    assert_eq!(e.exit_code(), 125, "{msg}");
+    assert!(msg.contains("deny_read") && !msg.contains('\n'), "{msg}");
+}
+
 fn wait_limited(child: &mut palisade::Child, limit: Duration) -> palisade::ExitStatus {
     let start = Instant::now();
     loop {
