@@ -115,10 +115,18 @@ pub fn pipe_name(random: &[u8; 16]) -> String {
 /// `FILE_CREATE_PIPE_INSTANCE` (so it cannot add server instances of its own). Protected, so no
 /// inherited entries; the CLI works through the handle it created.
 pub fn pipe_sddl(sandbox: &Sid) -> String {
-    // FILE_GENERIC_READ (0x120089) | FILE_WRITE_DATA (0x2) | FILE_WRITE_EA (0x10) |
-    // FILE_WRITE_ATTRIBUTES (0x100); not FILE_APPEND_DATA / FILE_CREATE_PIPE_INSTANCE (0x4).
-    format!("D:P(A;;0x12019b;;;{sandbox})")
+    format!("D:P(A;;{PIPE_GRANTED_ACCESS:#x};;;{sandbox})")
 }
+
+/// What the pipe's DACL grants the sandbox account: FILE_GENERIC_READ (0x120089) |
+/// FILE_WRITE_DATA (0x2) | FILE_WRITE_EA (0x10) | FILE_WRITE_ATTRIBUTES (0x100); not
+/// FILE_APPEND_DATA, which on a pipe is FILE_CREATE_PIPE_INSTANCE (0x4).
+pub const PIPE_GRANTED_ACCESS: u32 = 0x0012_019b;
+
+/// What the runner asks for when it opens the pipe: FILE_GENERIC_READ | FILE_WRITE_DATA. Not
+/// GENERIC_WRITE, which maps to FILE_GENERIC_WRITE and so includes FILE_APPEND_DATA: the open
+/// would be denied.
+pub const PIPE_CLIENT_ACCESS: u32 = 0x0012_0089 | 0x2;
 
 /// The pipe's client must be the runner the CLI started.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -153,6 +161,234 @@ pub fn start_runner<L: RunnerLauncher>(
         Err(error) => Err(StartError { account: user.account_name(), advice: error.advice(), error }),
     }
 }
+
+/// What `palisade-runner` exits with when it cannot report over the pipe (once connected, it
+/// reports everything as `Exit`/`Error` messages and exits 0).
+pub mod runner_exit {
+    /// The command line is not what [`super::LaunchSpec::command_line`] writes.
+    pub const USAGE: i32 = 2;
+    /// The command line names another protocol or setup version than this runner's.
+    pub const VERSION: i32 = 3;
+    /// The pipe could not be opened or broke before the conversation ended.
+    pub const PIPE: i32 = 4;
+    /// The runner is not supported on this platform.
+    pub const UNSUPPORTED: i32 = 125;
+}
+
+/// One line saying what a runner's exit code means, for a runner that ended without talking.
+pub fn describe_runner_exit(code: u32) -> String {
+    match code as i32 {
+        runner_exit::USAGE => "palisade-runner refused its command line (exit 2)".to_string(),
+        runner_exit::VERSION => {
+            "palisade-runner belongs to another palisade version (exit 3); run `palisade setup --elevated` again".to_string()
+        }
+        runner_exit::PIPE => "palisade-runner could not open or use its pipe (exit 4)".to_string(),
+        _ => format!("palisade-runner ended with exit code {code} before it reported anything"),
+    }
+}
+
+/// The runner's parsed command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunnerArgs {
+    pub pipe_name: String,
+    pub protocol: u16,
+    pub setup_version: u32,
+}
+
+/// Why the runner's command line was refused. `Display` is one line.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RunnerArgsError {
+    #[error("usage: palisade-runner --pipe \\\\.\\pipe\\palisade-runner-<32 hex digits> --protocol N --setup-version N (started by palisade, not by hand)")]
+    Usage,
+    #[error("unknown argument {0:?}")]
+    Unknown(String),
+    #[error("{0} is given twice")]
+    Repeated(&'static str),
+    #[error("{0} needs a value")]
+    MissingValue(&'static str),
+    #[error("{flag} has an invalid value {value:?}")]
+    BadValue { flag: &'static str, value: String },
+    #[error("this runner speaks protocol {ours} and belongs to setup version {our_setup}; asked for protocol {protocol}, setup version {setup}")]
+    Version { ours: u16, our_setup: u32, protocol: u16, setup: u32 },
+}
+
+impl RunnerArgsError {
+    /// The runner's exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunnerArgsError::Version { .. } => runner_exit::VERSION,
+            _ => runner_exit::USAGE,
+        }
+    }
+}
+
+/// Whether `name` is a pipe name [`pipe_name`] makes: the runner connects to nothing else.
+pub fn is_runner_pipe_name(name: &str) -> bool {
+    name.strip_prefix("\\\\.\\pipe\\palisade-runner-")
+        .is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+}
+
+/// Parses the runner's arguments (after the program name) as [`LaunchSpec::command_line`]
+/// writes them, and checks the versions against this runner's (`setup_version` is
+/// [`crate::SETUP_VERSION`]).
+pub fn parse_runner_args(args: &[String], setup_version: u32) -> Result<RunnerArgs, RunnerArgsError> {
+    if args.is_empty() {
+        return Err(RunnerArgsError::Usage);
+    }
+    let (mut pipe, mut protocol, mut setup) = (None, None, None);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let (flag, slot): (&'static str, &mut Option<String>) = match a.as_str() {
+            "--pipe" => ("--pipe", &mut pipe),
+            "--protocol" => ("--protocol", &mut protocol),
+            "--setup-version" => ("--setup-version", &mut setup),
+            other => return Err(RunnerArgsError::Unknown(other.chars().take(64).collect())),
+        };
+        if slot.is_some() {
+            return Err(RunnerArgsError::Repeated(flag));
+        }
+        *slot = Some(it.next().ok_or(RunnerArgsError::MissingValue(flag))?.clone());
+    }
+    let bad = |flag: &'static str, value: &str| RunnerArgsError::BadValue { flag, value: value.chars().take(64).collect() };
+    let pipe = pipe.ok_or(RunnerArgsError::MissingValue("--pipe"))?;
+    if !is_runner_pipe_name(&pipe) {
+        return Err(bad("--pipe", &pipe));
+    }
+    let protocol_s = protocol.ok_or(RunnerArgsError::MissingValue("--protocol"))?;
+    let protocol: u16 = decimal(&protocol_s).ok_or_else(|| bad("--protocol", &protocol_s))?;
+    let setup_s = setup.ok_or(RunnerArgsError::MissingValue("--setup-version"))?;
+    let setup: u32 = decimal(&setup_s).ok_or_else(|| bad("--setup-version", &setup_s))?;
+    if protocol != PROTOCOL_VERSION || setup != setup_version {
+        return Err(RunnerArgsError::Version { ours: PROTOCOL_VERSION, our_setup: setup_version, protocol, setup });
+    }
+    Ok(RunnerArgs { pipe_name: pipe, protocol, setup_version: setup })
+}
+
+/// A canonical decimal number (no sign, no leading zeros, no blanks).
+fn decimal<T: std::str::FromStr>(s: &str) -> Option<T> {
+    let canonical = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
+    if canonical {
+        s.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// The well-known `RESTRICTED` SID.
+pub const RESTRICTED_SID: &str = "S-1-5-12";
+
+/// The restricting SIDs of the command's write-restricted token: the account itself (its
+/// profile and temporary folder stay writable), `Everyone` and `RESTRICTED` (objects that grant
+/// them, such as the console and named pipes the system makes), the logon session's SID (the
+/// window station and desktop the Secondary Logon service granted to that session), and the
+/// request's capability SIDs (one per writable root, and the sandbox SID that world-writable
+/// folders deny). Duplicates are dropped; order is kept.
+pub fn restricting_sids(account: &Sid, logon: Option<&Sid>, capability: &[Sid]) -> Vec<Sid> {
+    let mut out: Vec<Sid> = Vec::new();
+    let fixed = [Some(account.clone()), Some(Sid::everyone()), Sid::parse(RESTRICTED_SID).ok(), logon.cloned()];
+    for s in fixed.into_iter().flatten().chain(capability.iter().cloned()) {
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    out
+}
+
+/// The runner's check that the request matches the account it runs as, so that a mix-up fails
+/// closed: a request without network must run as `PalisadeOffline` (the only fenced account);
+/// a request with network must not (the fence would break it). The CLI chose the account from
+/// the same policy, so a mismatch is a bug or a tampered request.
+pub fn check_account_network(account_name: &str, network: bool) -> Result<(), String> {
+    let offline = account_name.eq_ignore_ascii_case(SandboxUser::Offline.account_name());
+    match (network, offline) {
+        (false, false) => Err(format!(
+            "the request asks for no network, but this runner runs as {account_name}, not {}, which is the only account the firewall fences",
+            SandboxUser::Offline.account_name()
+        )),
+        (true, true) => Err(format!(
+            "the request asks for network, but this runner runs as {}, which the firewall fences",
+            SandboxUser::Offline.account_name()
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Variables the runner sets itself in the command's environment (whatever the request says).
+pub const RUNNER_SET_VARIABLES: [&str; 5] = ["TMP", "TEMP", "TMPDIR", "PALISADE_SANDBOX", "GIT_CONFIG_GLOBAL"];
+
+/// The command's environment: the request's variables without those the runner sets, then its
+/// private temporary folder as `TMP`/`TEMP`/`TMPDIR`, `PALISADE_SANDBOX=1` and, when setup
+/// wrote it, `GIT_CONFIG_GLOBAL` naming the sandbox's git configuration (`safe.directory`,
+/// OpenSSL instead of Schannel). Windows compares names without case.
+pub fn command_environment(request: &[(String, String)], temp: &str, gitconfig: Option<&str>) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = request
+        .iter()
+        .filter(|(k, _)| !RUNNER_SET_VARIABLES.iter().any(|n| k.eq_ignore_ascii_case(n)))
+        .cloned()
+        .collect();
+    for n in ["TMP", "TEMP", "TMPDIR"] {
+        env.push((n.to_string(), temp.to_string()));
+    }
+    env.push(("PALISADE_SANDBOX".to_string(), "1".to_string()));
+    if let Some(g) = gitconfig {
+        env.push(("GIT_CONFIG_GLOBAL".to_string(), g.to_string()));
+    }
+    env
+}
+
+/// The `deny_read` paths the elevated mode cannot vouch for: setup grants the sandbox group
+/// reads only inside the installing user's profile (never its credential stores, nor the
+/// `deny_read` entries it was given), so a path inside the profile stays unreadable, while
+/// elsewhere the account reads what `Users` may read. Those are refused (fail closed).
+pub fn deny_read_outside_profile(profile: &WinPath, deny_read: &[WinPath]) -> Vec<WinPath> {
+    deny_read.iter().filter(|p| !p.is_strictly_beneath(profile)).cloned().collect()
+}
+
+/// How long the runner gives a command after Ctrl+Break (a `Terminate` request) before it ends
+/// the command's job.
+pub const TERMINATE_GRACE_MS: u64 = 2000;
+
+/// The exit code of a command whose job the runner ended after `Terminate` (128 + SIGTERM).
+pub const TERMINATED_EXIT: u32 = 128 + 15;
+
+/// How a command's end looks to the CLI: `Ok((code, signal))` as the library's `ExitStatus`
+/// holds it, or the reason there is no status.
+pub type Ending = Result<(Option<i32>, Option<i32>), String>;
+
+/// The command's status from how the conversation ended (`Some(code)` for `Exit`, `None` when
+/// the runner failed or vanished, with `failure` saying why) and the signal the CLI asked for
+/// (`0`: none). A command the runner ended after `Terminate` reports the signal asked for; one
+/// that was killed (the runner ended, 9) reports signal 9 even though no `Exit` came.
+pub fn command_ending(exit: Option<u32>, failure: &str, signal_sent: i32) -> Ending {
+    const SIGKILL: i32 = 9;
+    match exit {
+        Some(code) if signal_sent > 0 && code == TERMINATED_EXIT => Ok((None, Some(signal_sent))),
+        Some(code) => Ok((Some(code as i32), None)),
+        None if signal_sent == SIGKILL => Ok((None, Some(SIGKILL))),
+        None => Err(failure.to_string()),
+    }
+}
+
+/// The DACL `palisade-runner` puts on its own process and threads as soon as it starts. The
+/// command runs as the same account and the account's SID is one of its restricting SIDs, so
+/// with the usual DACL (the account: full control) the command could open the runner — an
+/// unrestricted process of the account — to write its memory or take its token, and so shed
+/// its write restriction. `OWNER RIGHTS` (`OW`) replaces the owner's implicit `WRITE_DAC`;
+/// the account keeps only `SYNCHRONIZE` (not even `PROCESS_QUERY_LIMITED_INFORMATION`, which
+/// `OpenProcessToken` needs). The CLI works through the handle process creation gave it.
+pub const RUNNER_SELF_SDDL: &str = "D:P(A;;0x100000;;;OW)(A;;GA;;;SY)";
+
+/// The DACL of the runner's own token: the account may query it, not duplicate or impersonate it.
+pub const RUNNER_TOKEN_SDDL: &str = "D:P(A;;0x20008;;;OW)(A;;GA;;;SY)";
+
+/// The runner's default DACL from then on (threads, pipes, the job and the pseudo console it
+/// creates): `SYNCHRONIZE | READ_CONTROL` for the account, full control for SYSTEM.
+pub const RUNNER_DEFAULT_DACL_SDDL: &str = "D:(A;;0x120000;;;OW)(A;;GA;;;SY)";
+
+/// Rights in an `OW` entry of the runner's DACLs that would let the command act as the runner:
+/// writing or reading memory, threads, handles, the DACL, the owner, token duplication or
+/// impersonation, generic rights.
+pub const RUNNER_FORBIDDEN_RIGHTS: u32 = 0x0000_0fff | 0x000c_0000 | 0xf000_0000;
 
 #[cfg(test)]
 mod tests {
@@ -248,8 +484,151 @@ mod tests {
         let sid = Sid::parse("S-1-5-21-1-2-3-1011").unwrap();
         assert_eq!(pipe_sddl(&sid), "D:P(A;;0x12019b;;;S-1-5-21-1-2-3-1011)");
         assert_eq!(0x12019b & 0x4, 0, "FILE_CREATE_PIPE_INSTANCE must not be granted");
+        assert_eq!(PIPE_CLIENT_ACCESS & !PIPE_GRANTED_ACCESS, 0, "the runner must ask only for what is granted");
+        assert_eq!(PIPE_CLIENT_ACCESS & 0x4, 0);
         assert!(check_pipe_peer(42, 42).is_ok());
         assert_eq!(check_pipe_peer(42, 43), Err(PeerMismatch { expected: 42, actual: 43 }));
         assert!(check_pipe_peer(0, 0).is_err());
+    }
+
+    fn strings(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn runner_arguments_round_trip_from_the_launch_spec() {
+        let spec = LaunchSpec { user: SandboxUser::Offline, runner: runner(), pipe_name: pipe_name(&[0xab; 16]), setup_version: 1 };
+        let line = spec.command_line();
+        // The runner's own path is quoted first; the rest has no blanks.
+        let rest: Vec<String> = line.rsplit('"').next().unwrap().split_whitespace().map(String::from).collect();
+        let parsed = parse_runner_args(&rest, 1).unwrap();
+        assert_eq!(parsed, RunnerArgs { pipe_name: spec.pipe_name.clone(), protocol: PROTOCOL_VERSION, setup_version: 1 });
+    }
+
+    #[test]
+    fn bad_runner_arguments_are_one_line_errors() {
+        let pipe = pipe_name(&[1; 16]);
+        let ok = |extra: &[&str]| {
+            let mut v = strings(&["--pipe", &pipe, "--protocol", "1", "--setup-version", "1"]);
+            v.extend(strings(extra));
+            v
+        };
+        assert_eq!(parse_runner_args(&[], 1), Err(RunnerArgsError::Usage));
+        assert_eq!(parse_runner_args(&ok(&["--x"]), 1), Err(RunnerArgsError::Unknown("--x".into())));
+        assert_eq!(parse_runner_args(&ok(&["--pipe", &pipe]), 1), Err(RunnerArgsError::Repeated("--pipe")));
+        assert_eq!(parse_runner_args(&strings(&["--pipe"]), 1), Err(RunnerArgsError::MissingValue("--pipe")));
+        assert_eq!(
+            parse_runner_args(&strings(&["--pipe", &pipe, "--protocol", "1"]), 1),
+            Err(RunnerArgsError::MissingValue("--setup-version"))
+        );
+        for bad_pipe in ["\\\\.\\pipe\\other", "\\\\host\\pipe\\palisade-runner-00000000000000000000000000000000"] {
+            let e = parse_runner_args(&strings(&["--pipe", bad_pipe, "--protocol", "1", "--setup-version", "1"]), 1).unwrap_err();
+            assert!(matches!(e, RunnerArgsError::BadValue { flag: "--pipe", .. }), "{e}");
+        }
+        for bad_num in ["01", "-1", "+1", "", "1 ", "99999999999"] {
+            let e = parse_runner_args(&strings(&["--pipe", &pipe, "--protocol", "1", "--setup-version", bad_num]), 1).unwrap_err();
+            assert!(matches!(e, RunnerArgsError::BadValue { flag: "--setup-version", .. }), "{bad_num}: {e}");
+        }
+        let e = parse_runner_args(&strings(&["--pipe", &pipe, "--protocol", "2", "--setup-version", "1"]), 1).unwrap_err();
+        assert_eq!(e.exit_code(), runner_exit::VERSION);
+        let e = parse_runner_args(&strings(&["--pipe", &pipe, "--protocol", "1", "--setup-version", "7"]), 1).unwrap_err();
+        assert_eq!(e.exit_code(), runner_exit::VERSION);
+        for e in [RunnerArgsError::Usage, RunnerArgsError::Unknown("a\nb".into())] {
+            assert!(!e.to_string().contains('\n'));
+            assert_eq!(e.exit_code(), runner_exit::USAGE);
+        }
+        assert!(describe_runner_exit(3).contains("setup --elevated"));
+        assert!(describe_runner_exit(77).contains("77"));
+    }
+
+    #[test]
+    fn restricting_sids_are_the_account_everyone_restricted_logon_and_capabilities() {
+        let account = Sid::parse("S-1-5-21-1-2-3-1011").unwrap();
+        let logon = Sid::parse("S-1-5-5-0-12345").unwrap();
+        let root = Sid::parse("S-1-5-21-9-9-9-1").unwrap();
+        let got: Vec<String> = restricting_sids(&account, Some(&logon), &[root.clone(), account.clone()])
+            .iter()
+            .map(|s| s.as_str().to_string())
+            .collect();
+        assert_eq!(got, ["S-1-5-21-1-2-3-1011", "S-1-1-0", "S-1-5-12", "S-1-5-5-0-12345", "S-1-5-21-9-9-9-1"]);
+        assert_eq!(restricting_sids(&account, None, &[]).len(), 3);
+    }
+
+    #[test]
+    fn the_account_must_match_the_network_setting() {
+        assert!(check_account_network("PalisadeOffline", false).is_ok());
+        assert!(check_account_network("palisadeoffline", false).is_ok());
+        assert!(check_account_network("PalisadeOnline", true).is_ok());
+        assert!(check_account_network("PalisadeOnline", false).is_err());
+        assert!(check_account_network("someone", false).is_err());
+        assert!(check_account_network("PalisadeOffline", true).is_err());
+    }
+
+    #[test]
+    fn the_runner_sets_temp_sandbox_and_git_variables_itself() {
+        let req = vec![
+            ("Path".to_string(), "C:\\bin".to_string()),
+            ("tmp".to_string(), "C:\\Users\\me\\Temp".to_string()),
+            ("git_config_global".to_string(), "C:\\evil".to_string()),
+        ];
+        let env = command_environment(&req, "C:\\t", Some("C:\\ProgramData\\Palisade\\sandbox.gitconfig"));
+        let get = |n: &str| env.iter().filter(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.as_str()).collect::<Vec<_>>();
+        assert_eq!(get("PATH"), ["C:\\bin"]);
+        assert_eq!(get("TMP"), ["C:\\t"]);
+        assert_eq!(get("TMPDIR"), ["C:\\t"]);
+        assert_eq!(get("PALISADE_SANDBOX"), ["1"]);
+        assert_eq!(get("GIT_CONFIG_GLOBAL"), ["C:\\ProgramData\\Palisade\\sandbox.gitconfig"]);
+        let without = command_environment(&req, "C:\\t", None);
+        assert!(without.iter().all(|(k, _)| !k.eq_ignore_ascii_case("GIT_CONFIG_GLOBAL")));
+    }
+
+    #[test]
+    fn deny_read_outside_the_profile_is_refused() {
+        let profile = WinPath::parse("C:\\Users\\me").unwrap();
+        let inside = WinPath::parse("C:\\Users\\me\\.ssh").unwrap();
+        let outside = WinPath::parse("D:\\secrets").unwrap();
+        assert_eq!(deny_read_outside_profile(&profile, &[inside.clone(), outside.clone(), profile.clone()]), vec![outside, profile.clone()]);
+        assert!(deny_read_outside_profile(&profile, &[inside]).is_empty());
+    }
+
+    #[test]
+    fn command_endings() {
+        assert_eq!(command_ending(Some(0), "", 0), Ok((Some(0), None)));
+        assert_eq!(command_ending(Some(7), "", 0), Ok((Some(7), None)));
+        // A command that exits 143 on its own is not a signal.
+        assert_eq!(command_ending(Some(TERMINATED_EXIT), "", 0), Ok((Some(143), None)));
+        assert_eq!(command_ending(Some(TERMINATED_EXIT), "", 2), Ok((None, Some(2))));
+        // NTSTATUS codes (STATUS_CONTROL_C_EXIT after Ctrl+Break) come through as negative codes.
+        assert_eq!(command_ending(Some(0xC000_013A), "", 2), Ok((Some(0xC000_013Au32 as i32), None)));
+        assert_eq!(command_ending(None, "runner vanished", 9), Ok((None, Some(9))));
+        assert_eq!(command_ending(None, "runner vanished", 15), Err("runner vanished".to_string()));
+        assert_eq!(command_ending(None, "runner vanished", 0), Err("runner vanished".to_string()));
+    }
+
+    /// The access masks `sddl` grants the `OW` (owner rights) SID.
+    fn owner_masks(sddl: &str) -> Vec<u32> {
+        sddl.split('(')
+            .filter_map(|ace| ace.strip_suffix(')'))
+            .filter(|ace| ace.ends_with(";;;OW"))
+            .map(|ace| {
+                let mask = ace.split(';').nth(2).unwrap();
+                u32::from_str_radix(mask.trim_start_matches("0x"), 16).unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_runner_leaves_its_account_nothing_to_act_with() {
+        for sddl in [RUNNER_SELF_SDDL, RUNNER_TOKEN_SDDL, RUNNER_DEFAULT_DACL_SDDL] {
+            let masks = owner_masks(sddl);
+            assert_eq!(masks.len(), 1, "{sddl}: exactly one OWNER RIGHTS entry");
+            // The token may be queried (0x8), nothing else below 0x1000.
+            let forbidden = if sddl == RUNNER_TOKEN_SDDL { RUNNER_FORBIDDEN_RIGHTS & !0x8 } else { RUNNER_FORBIDDEN_RIGHTS };
+            assert_eq!(masks[0] & forbidden, 0, "{sddl}");
+            assert!(sddl.contains("(A;;GA;;;SY)"));
+        }
+        // PROCESS_QUERY_LIMITED_INFORMATION would let OpenProcessToken reach the token.
+        assert_eq!(owner_masks(RUNNER_SELF_SDDL)[0] & 0x1000, 0);
+        assert!(RUNNER_SELF_SDDL.starts_with("D:P") && RUNNER_TOKEN_SDDL.starts_with("D:P"));
     }
 }

@@ -286,6 +286,39 @@ impl Sandbox {
     }
 }
 
+/// Not part of the API: the entry points of `palisade-runner` and of the elevated mode's
+/// plumbing tests. A sandboxed command cannot reach these (they are functions of the calling
+/// program, not settings).
+#[doc(hidden)]
+pub mod __private {
+    /// `palisade-runner`'s main function (Windows only; elsewhere it says so and returns 125).
+    pub fn runner_main() -> i32 {
+        #[cfg(windows)]
+        {
+            crate::backend::runner_main()
+        }
+        #[cfg(not(windows))]
+        {
+            eprintln!("palisade-runner: only Windows has an elevated mode; nothing to do here");
+            crate::exit_code::PALISADE_ERROR
+        }
+    }
+
+    #[cfg(windows)]
+    pub use crate::backend::ElevatedTestSeam;
+
+    /// An elevated-mode sandbox whose runner is started with a plain `CreateProcessW` as the
+    /// caller (see `ElevatedTestSeam`): for testing the pipe and protocol where
+    /// `CreateProcessWithLogonW` cannot run. Enforces nothing the sandbox account would.
+    #[cfg(windows)]
+    pub fn elevated_sandbox_for_tests(policy: crate::Policy, seam: &ElevatedTestSeam) -> Result<crate::Sandbox, crate::Error> {
+        if !policy.workspace.is_absolute() {
+            return Err(crate::Error::InvalidInput(format!("workspace {} is not an absolute path", policy.workspace.display())));
+        }
+        Ok(crate::Sandbox { inner: crate::backend::Prepared::new_elevated(policy, Some(seam))? })
+    }
+}
+
 /// The plain description of a command that a backend spawns.
 pub(crate) struct CommandSpec {
     pub program: OsString,

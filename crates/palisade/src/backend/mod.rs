@@ -12,6 +12,8 @@ pub(crate) use linux::{host_report, ChildInner, Prepared};
 mod windows;
 #[cfg(windows)]
 pub(crate) use windows::{cleanup, host_report, ChildInner, Prepared};
+#[cfg(windows)]
+pub use windows::elevated::{run::TestSeam as ElevatedTestSeam, runner::main as runner_main};
 
 #[cfg(not(any(target_os = "linux", windows)))]
 mod unsupported;

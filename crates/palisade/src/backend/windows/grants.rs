@@ -147,6 +147,31 @@ fn root_desired(
     ))
 }
 
+/// The elevated mode's grant on `root` for the sandbox accounts' group, with the same denies on
+/// its protected paths (holder `account:<key>`). A write-restricted token's write passes two
+/// checks: the write SID (a restricting SID) satisfies the restricted one, but the normal one
+/// runs with the account's own groups, which the user's workspace does not grant anything;
+/// this grant satisfies it. The denies keep protected paths read-only to the account even
+/// without its restricted token.
+fn account_desired(
+    root: &WinPath,
+    group: &SidString,
+    patterns: &[String],
+    sandbox: &SidString,
+    created: &BTreeMap<WinPath, bool>,
+) -> Result<DesiredAcl, Error> {
+    let holder = format!("account:{}", root.key());
+    let spec = root_spec(root, group.clone(), patterns, created)?;
+    let all = desired_acl(&holder, &[spec], &[], sandbox).map_err(invalid)?;
+    let aces: BTreeSet<PathAce> = all.aces.into_iter().filter(|a| a.ace.trustee == *group).collect();
+    let placeholders: BTreeMap<WinPath, bool> = all
+        .placeholders
+        .into_iter()
+        .filter(|(p, _)| aces.iter().any(|a| &a.path == p))
+        .collect();
+    Ok(DesiredAcl { holder, aces, placeholders })
+}
+
 /// The audit holder's desired state: denies on what this audit found, plus every deny recorded
 /// before, except on folders inside the current writable roots and folders that are gone.
 fn audit_desired(
@@ -312,6 +337,8 @@ pub struct Setup {
     patterns: Vec<String>,
     pub audit: AuditReport,
     pub audit_skipped: Vec<SkippedEntry>,
+    /// Elevated mode: the group of the sandbox accounts, granted each root too.
+    account_group: Option<SidString>,
 }
 
 /// What [`Setup::apply`] (or [`Setup::pending`], without changing anything) found.
@@ -346,7 +373,14 @@ impl Setup {
             patterns: policy.protected_paths.clone(),
             audit,
             audit_skipped,
+            account_group: None,
         })
+    }
+
+    /// Grants each root to `group` as well (elevated mode: see `account_desired`).
+    pub fn with_account_group(mut self, group: SidString) -> Setup {
+        self.account_group = Some(group);
+        self
     }
 
     /// Write SIDs for the roots (assigned in `reg` if new) and every holder's desired state.
@@ -378,6 +412,9 @@ impl Setup {
             let (d, n) = root_desired(root, reg, &self.patterns, &sandbox_sid, &rec.placeholders)?;
             protected += n;
             holders.push(d);
+            if let Some(group) = &self.account_group {
+                holders.push(account_desired(root, group, &self.patterns, &sandbox_sid, &rec.placeholders)?);
+            }
         }
         holders.push(audit_desired(
             &self.audit.deny_for_restricted_token(),

@@ -16,7 +16,7 @@
 mod acl;
 mod audit;
 mod ffi;
-mod elevated;
+pub(crate) mod elevated;
 mod grants;
 mod job;
 mod process;
@@ -70,28 +70,22 @@ pub struct Prepared {
     /// `None` in full-access mode.
     confinement: Option<Confinement>,
     wine: Option<String>,
-}
-
-fn refuse_elevated() -> Error {
-    Error::Unenforceable {
-        what: "[windows] mode = \"elevated\"".into(),
-        why: "the elevated Windows mode (separate sandbox accounts, firewall rules) is not available in this version of palisade".into(),
-        fix: "remove `mode = \"elevated\"` from the [windows] section of your user config to use the unelevated mode, which needs no set-up".into(),
-    }
+    /// Elevated mode: commands run as a sandbox account through `palisade-runner`.
+    elevated: Option<elevated::run::Elevated>,
 }
 
 fn refuse_network_off() -> Error {
     Error::Unenforceable {
         what: "network = off".into(),
         why: "the unelevated Windows sandbox cannot block a command's network access: firewall (WFP) rules need administrator rights".into(),
-        fix: "run with `--network on` (or `network = \"on\"` in your user config) to accept unrestricted network access explicitly; the elevated mode, which will enforce it, is not available yet".into(),
+        fix: "run with `--network on` (or `network = \"on\"` in your user config) to accept unrestricted network access explicitly; or use the elevated mode, which enforces it (`mode = \"elevated\"` in the [windows] section, after `palisade setup --elevated`)".into(),
     }
 }
 
 impl Prepared {
     pub fn new(policy: Policy, options: &SandboxOptions) -> Result<Prepared, Error> {
         if options.windows_mode == WindowsMode::Elevated {
-            return Err(refuse_elevated());
+            return Prepared::new_elevated(policy, None);
         }
         if policy.network.is_off() {
             return Err(refuse_network_off());
@@ -114,6 +108,7 @@ impl Prepared {
                 own,
                 confinement: None,
                 wine,
+                elevated: None,
             });
         }
 
@@ -128,7 +123,7 @@ impl Prepared {
             return Err(Error::Unenforceable {
                 what: format!("deny_read ({})", unreadable.join(", ")),
                 why: "the unelevated Windows sandbox restricts writes only; it cannot stop a command from reading what you can read".into(),
-                fix: "drop these paths from deny_read with `allow_read = [...]` in your user config (%APPDATA%\\palisade\\config.toml) if the command may read them; the elevated mode, which will enforce deny_read, is not available yet".into(),
+                fix: "drop these paths from deny_read with `allow_read = [...]` in your user config (%APPDATA%\\palisade\\config.toml) if the command may read them; or use the elevated mode, which keeps your profile's credential stores unreadable (`mode = \"elevated\"` in the [windows] section, after `palisade setup --elevated`)".into(),
             });
         }
         let user = SidString::parse(&own.user.to_string_form()).map_err(|e| Error::InvalidInput(e.to_string()))?;
@@ -206,6 +201,131 @@ impl Prepared {
             own,
             confinement: Some(Confinement { user, logon, setup }),
             wine,
+            elevated: None,
+        })
+    }
+
+    /// The elevated mode: setup must have completed; the command runs as `PalisadeOffline`
+    /// (network off) or `PalisadeOnline` through `palisade-runner`. Writable roots are granted
+    /// to their write SIDs (which the runner puts into the command's token) and to the sandbox
+    /// group (which the account's own access check needs). `seam` is the plumbing tests' way
+    /// in (`TestSeam`).
+    pub fn new_elevated(policy: Policy, seam: Option<&elevated::run::TestSeam>) -> Result<Prepared, Error> {
+        let el = elevated::run::Elevated::new(!policy.network.is_off(), seam)?;
+        let wine = ffi::wine_version();
+        let own = token::open_own().map_err(io_ctx("reading this process's access token"))?;
+        let mut enforcement = Enforcement::default();
+
+        // Reads: setup granted the sandbox group the profile minus its credential stores and
+        // the deny_read entries it was given; elsewhere the account reads what Users may.
+        let profile = state::known_folder(&windows_sys::Win32::UI::Shell::FOLDERID_Profile)
+            .and_then(|p| palisade_windows_elevated::WinPath::parse(&p.to_string_lossy()).ok());
+        let existing: Vec<palisade_windows_elevated::WinPath> = policy
+            .deny_read
+            .iter()
+            .filter(|p| std::fs::symlink_metadata(p).is_ok())
+            .filter_map(|p| palisade_windows_elevated::WinPath::parse(&p.to_string_lossy()).ok())
+            .collect();
+        let outside = match &profile {
+            Some(pr) => palisade_windows_elevated::runner_seam::deny_read_outside_profile(pr, &existing),
+            None => existing.clone(),
+        };
+        if !outside.is_empty() {
+            let list: Vec<&str> = outside.iter().map(|p| p.as_str()).collect();
+            return Err(Error::Unenforceable {
+                what: format!("deny_read ({})", list.join(", ")),
+                why: "the elevated setup keeps only paths inside your profile unreadable to the sandbox accounts; elsewhere they read what Users may read".into(),
+                fix: "remove Users' read access to these paths yourself, or drop them from deny_read with `allow_read = [...]` in your user config".into(),
+            });
+        }
+
+        let confinement = if policy.mode == Mode::FullAccess {
+            enforcement.push(Layer::new("filesystem", false, "full-access mode: no writable roots granted; the account writes only its own profile"));
+            None
+        } else {
+            let group = SidString::parse(el.account_group.as_str()).map_err(|e| Error::InvalidInput(e.to_string()))?;
+            let setup = grants::Setup::new(&policy)?.with_account_group(group);
+            let g = setup.pending()?;
+            enforcement.push(Layer::new(
+                "restricted token",
+                true,
+                &format!(
+                    "made by palisade-runner as {}: write-restricted to the account, Everyone, RESTRICTED, the logon session and {} write SIDs; privileges removed",
+                    el.user.account_name(),
+                    g.write_sids.len() + 1
+                ),
+            ));
+            enforcement.push(Layer::new(
+                "ACLs",
+                true,
+                &format!(
+                    "{} writable roots granted to their write SIDs and to {}, {} protected or pinned paths denied; {} changes pending",
+                    setup.roots.len(),
+                    palisade_windows_elevated::facts::GROUP_NAME,
+                    g.protected,
+                    g.changes
+                ),
+            ));
+            let user = SidString::parse(&own.user.to_string_form()).map_err(|e| Error::InvalidInput(e.to_string()))?;
+            let logon = user.clone();
+            Some(Confinement { user, logon, setup })
+        };
+        enforcement.push(Layer::new(
+            "sandbox account",
+            true,
+            &format!("commands run as {} (palisade-runner, CreateProcessWithLogonW)", el.user.account_name()),
+        ));
+        enforcement.push(Layer::new(
+            "deny-read",
+            true,
+            "the sandbox accounts read your profile without its credential stores (granted by setup)",
+        ));
+        enforcement.push(Layer::new(
+            "network",
+            policy.network.is_off(),
+            if policy.network.is_off() {
+                "PalisadeOffline: firewall rules and WFP filters from setup block everything but loopback proxies"
+            } else {
+                "network = on: PalisadeOnline, unrestricted"
+            },
+        ));
+        enforcement.push(Layer::new(
+            "job object",
+            true,
+            if policy.keep_processes {
+                "made by palisade-runner; keep_processes: processes may outlive the command"
+            } else {
+                "made by palisade-runner: the process tree ends with the command or the runner"
+            },
+        ));
+        if let Some(v) = &wine {
+            enforcement.push(Layer::new(
+                "wine",
+                false,
+                &format!("running under Wine {v}: tokens and ACLs are accepted but NOT enforced"),
+            ));
+        }
+        Ok(Prepared { policy, enforcement, own, confinement, wine, elevated: Some(el) })
+    }
+
+    /// Starts a command through `palisade-runner` (elevated mode).
+    fn spawn_elevated(&self, el: &elevated::run::Elevated, spec: &CommandSpec) -> Result<ChildInner, Error> {
+        let cwd = state::plain_path(&spec.cwd);
+        let mut capability = Vec::new();
+        if let Some(c) = &self.confinement {
+            let applied = c.setup.apply()?;
+            for s in applied.write_sids.iter().chain(std::iter::once(&applied.sandbox_sid)) {
+                capability.push(
+                    palisade_windows_elevated::Sid::parse(s.as_str()).map_err(|e| Error::InvalidInput(e.to_string()))?,
+                );
+            }
+        }
+        let mut child = el.spawn(spec, &cwd, capability, self.policy.keep_processes)?;
+        Ok(ChildInner {
+            stdin: child.stdin.take(),
+            stdout: child.stdout.take(),
+            stderr: child.stderr.take(),
+            imp: Imp::Elevated(child),
         })
     }
 
@@ -326,6 +446,9 @@ impl Prepared {
     }
 
     pub fn spawn(&self, spec: &CommandSpec) -> Result<ChildInner, Error> {
+        if let Some(el) = &self.elevated {
+            return self.spawn_elevated(el, spec);
+        }
         // `kill_on_parent_death` needs nothing more: the job ends the tree when this process
         // exits (unless keep_processes asks processes to outlive the command).
         let _ = spec.kill_on_parent_death;
@@ -370,6 +493,8 @@ impl Prepared {
             cwd: &cwd,
             stdio: &stdio.child,
             new_process_group: true,
+            pseudo_console: None,
+            own_hidden_console: false,
         })
         .map_err(|e| spawn_error(e, &launch, &cwd))?;
         drop(stdio.child);
@@ -391,7 +516,7 @@ impl Prepared {
         })?;
         drop(spawned.thread);
         let [stdin, stdout, stderr] = stdio.parent;
-        Ok(ChildInner {
+        Ok(ChildInner::local(LocalChild {
             process: spawned.process,
             pid: spawned.pid,
             job: Some(job),
@@ -402,7 +527,7 @@ impl Prepared {
             stdin,
             stdout,
             stderr,
-        })
+        }))
     }
 }
 
@@ -427,7 +552,62 @@ fn spawn_error(e: io::Error, launch: &process::Launch, cwd: &std::path::Path) ->
     }
 }
 
+/// A command Palisade started: directly (unelevated) or through `palisade-runner` (elevated).
 pub struct ChildInner {
+    pub stdin: Option<File>,
+    pub stdout: Option<File>,
+    pub stderr: Option<File>,
+    imp: Imp,
+}
+
+enum Imp {
+    Local(LocalChild),
+    Elevated(elevated::run::RunnerChild),
+}
+
+impl ChildInner {
+    fn local(mut c: LocalChild) -> ChildInner {
+        ChildInner { stdin: c.stdin.take(), stdout: c.stdout.take(), stderr: c.stderr.take(), imp: Imp::Local(c) }
+    }
+
+    pub fn id(&self) -> u32 {
+        match &self.imp {
+            Imp::Local(c) => c.id(),
+            Imp::Elevated(c) => c.id(),
+        }
+    }
+
+    pub fn signal(&self, sig: i32) -> io::Result<()> {
+        match &self.imp {
+            Imp::Local(c) => c.signal(sig),
+            Imp::Elevated(c) => c.signal(sig),
+        }
+    }
+
+    pub fn kill(&mut self) -> io::Result<()> {
+        match &mut self.imp {
+            Imp::Local(c) => c.kill(),
+            Imp::Elevated(c) => c.kill(),
+        }
+    }
+
+    pub fn wait(&mut self) -> io::Result<ExitStatus> {
+        drop(self.stdin.take());
+        match &mut self.imp {
+            Imp::Local(c) => c.wait(),
+            Imp::Elevated(c) => c.wait(),
+        }
+    }
+
+    pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        match &mut self.imp {
+            Imp::Local(c) => c.try_wait(),
+            Imp::Elevated(c) => c.try_wait(),
+        }
+    }
+}
+
+struct LocalChild {
     process: OwnedHandle,
     pid: u32,
     job: Option<job::Job>,
@@ -441,7 +621,7 @@ pub struct ChildInner {
     pub stderr: Option<File>,
 }
 
-impl ChildInner {
+impl LocalChild {
     pub fn id(&self) -> u32 {
         self.pid
     }
@@ -532,7 +712,7 @@ impl ChildInner {
     }
 }
 
-impl Drop for ChildInner {
+impl Drop for LocalChild {
     fn drop(&mut self) {
         // Like std::process::Child, dropping does not wait or kill: if the command still runs,
         // its job handle is kept open (so the tree lives until this process exits) and its

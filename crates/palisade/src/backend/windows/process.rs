@@ -16,7 +16,7 @@ use windows_sys::Win32::Foundation::{
 use windows_sys::Win32::Security::SECURITY_ATTRIBUTES;
 use windows_sys::Win32::Storage::FileSystem::{CreateFileW, FILE_SHARE_READ, FILE_SHARE_WRITE, OPEN_EXISTING};
 use windows_sys::Win32::System::Console::{
-    GenerateConsoleCtrlEvent, GetConsoleProcessList, GetStdHandle, CTRL_BREAK_EVENT, STD_ERROR_HANDLE,
+    GenerateConsoleCtrlEvent, GetConsoleProcessList, GetStdHandle, CTRL_BREAK_EVENT, HPCON, STD_ERROR_HANDLE,
     STD_INPUT_HANDLE, STD_OUTPUT_HANDLE,
 };
 use windows_sys::Win32::System::Pipes::CreatePipe;
@@ -24,8 +24,8 @@ use windows_sys::Win32::System::SystemInformation::{GetSystemDirectoryW, GetWind
 use windows_sys::Win32::System::Threading::{
     CreateProcessAsUserW, DeleteProcThreadAttributeList, GetCurrentProcess, GetExitCodeProcess,
     InitializeProcThreadAttributeList, ResumeThread, TerminateProcess, UpdateProcThreadAttribute, WaitForSingleObject,
-    CREATE_NEW_PROCESS_GROUP, CREATE_SUSPENDED, CREATE_UNICODE_ENVIRONMENT, EXTENDED_STARTUPINFO_PRESENT, INFINITE,
-    PROCESS_INFORMATION, PROC_THREAD_ATTRIBUTE_HANDLE_LIST, STARTF_USESTDHANDLES, STARTUPINFOEXW,
+    CREATE_NEW_PROCESS_GROUP, CREATE_NO_WINDOW, CREATE_SUSPENDED, CREATE_UNICODE_ENVIRONMENT, EXTENDED_STARTUPINFO_PRESENT, INFINITE,
+    PROCESS_INFORMATION, PROC_THREAD_ATTRIBUTE_HANDLE_LIST, PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE, STARTF_USESTDHANDLES, STARTUPINFOEXW,
 };
 
 use super::ffi::{check, from_wide_buf, wide};
@@ -526,6 +526,12 @@ pub struct CreateSpec<'a> {
     pub stdio: &'a [Option<OwnedHandle>; 3],
     /// A new console process group, so that Ctrl+Break can be sent to the command alone.
     pub new_process_group: bool,
+    /// Attach the command to this pseudo console (`CreatePseudoConsole`) instead of `stdio`,
+    /// which must then be empty.
+    pub pseudo_console: Option<HPCON>,
+    /// Give the command a console of its own without a window (`CREATE_NO_WINDOW`) instead of
+    /// sharing this process's.
+    pub own_hidden_console: bool,
 }
 
 /// Starts the process suspended, inheriting exactly the standard handles.
@@ -537,6 +543,8 @@ pub fn create_suspended(spec: CreateSpec<'_>) -> io::Result<Spawned> {
         cwd,
         stdio,
         new_process_group,
+        pseudo_console,
+        own_hidden_console,
     } = spec;
     let raw = |h: &Option<OwnedHandle>| h.as_ref().map_or(std::ptr::null_mut(), |h| h.as_raw_handle() as HANDLE);
     let handles: Vec<HANDLE> = stdio.iter().map(raw).filter(|h| !h.is_null()).collect();
@@ -544,12 +552,29 @@ pub fn create_suspended(spec: CreateSpec<'_>) -> io::Result<Spawned> {
     // SAFETY: an all-zero STARTUPINFOEXW is valid; the fields used are set below.
     let mut si: STARTUPINFOEXW = unsafe { std::mem::zeroed() };
     si.StartupInfo.cb = std::mem::size_of::<STARTUPINFOEXW>() as u32;
-    si.StartupInfo.dwFlags = STARTF_USESTDHANDLES;
-    si.StartupInfo.hStdInput = raw(&stdio[0]);
-    si.StartupInfo.hStdOutput = raw(&stdio[1]);
-    si.StartupInfo.hStdError = raw(&stdio[2]);
+    if pseudo_console.is_none() {
+        si.StartupInfo.dwFlags = STARTF_USESTDHANDLES;
+        si.StartupInfo.hStdInput = raw(&stdio[0]);
+        si.StartupInfo.hStdOutput = raw(&stdio[1]);
+        si.StartupInfo.hStdError = raw(&stdio[2]);
+    }
 
-    let mut attrs = AttributeList::new(1)?;
+    let mut attrs = AttributeList::new(2)?;
+    if let Some(pc) = pseudo_console {
+        // SAFETY: the attribute's value is the pseudo console handle itself (not a pointer to
+        // it), as documented for PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE; it outlives the call.
+        check(unsafe {
+            UpdateProcThreadAttribute(
+                attrs.ptr(),
+                0,
+                PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE as usize,
+                pc as *const std::ffi::c_void,
+                std::mem::size_of::<HPCON>(),
+                std::ptr::null_mut(),
+                std::ptr::null(),
+            )
+        })?;
+    }
     if !handles.is_empty() {
         // SAFETY: `handles` outlives the CreateProcessAsUserW call below (the list refers to it).
         check(unsafe {
@@ -569,6 +594,9 @@ pub fn create_suspended(spec: CreateSpec<'_>) -> io::Result<Spawned> {
     let mut flags = CREATE_SUSPENDED | CREATE_UNICODE_ENVIRONMENT | EXTENDED_STARTUPINFO_PRESENT;
     if new_process_group {
         flags |= CREATE_NEW_PROCESS_GROUP;
+    }
+    if own_hidden_console && pseudo_console.is_none() {
+        flags |= CREATE_NO_WINDOW;
     }
     let cwd_w = wide(cwd)?;
     // SAFETY: an all-zero PROCESS_INFORMATION is valid output space.

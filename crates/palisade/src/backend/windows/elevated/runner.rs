@@ -1,0 +1,526 @@
+//! `palisade-runner`: runs as a sandbox account (started by the CLI with
+//! `CreateProcessWithLogonW`), takes one `Spawn` request over the CLI's pipe and starts the
+//! command under a write-restricted token in a kill-on-close job object, relaying its standard
+//! streams (pipes, or a pseudo console when asked for a terminal) as protocol messages.
+//!
+//! Exit codes (see `runner_seam::runner_exit`): 0 once it reported `Exit` or `Error` over the
+//! pipe; 2 bad command line; 3 version mismatch on the command line; 4 pipe unusable.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use palisade_windows_elevated::protocol::{
+    data_chunks, Conversation, ErrorKind, FrameReader, Message, Sender, SpawnRequest, Stream, TtySize, MAX_ERROR_MESSAGE,
+};
+use palisade_windows_elevated::runner_seam::{
+    check_account_network, command_environment, parse_runner_args, restricting_sids, runner_exit, TERMINATED_EXIT,
+    TERMINATE_GRACE_MS,
+};
+use palisade_windows_elevated::SETUP_VERSION;
+use windows_sys::Win32::Foundation::HANDLE;
+use windows_sys::Win32::System::Console::{
+    AttachConsole, ClosePseudoConsole, CreatePseudoConsole, FreeConsole, GenerateConsoleCtrlEvent, ResizePseudoConsole,
+    COORD, CTRL_BREAK_EVENT, HPCON,
+};
+use windows_sys::Win32::System::Pipes::CreatePipe;
+
+use super::super::ffi::{self, check, Sid};
+use super::super::{acl, job, process, token};
+use super::pipe::Pipe;
+use super::{account_name, program_data_dir, protocol_sid};
+use crate::Error;
+
+const GENERIC_ALL: u32 = 0x1000_0000;
+const TERMINATE_GRACE: Duration = Duration::from_millis(TERMINATE_GRACE_MS);
+
+/// A failure reported to the CLI as an `Error` message.
+struct Failure {
+    kind: ErrorKind,
+    message: String,
+}
+
+fn fail(kind: ErrorKind, message: impl Into<String>) -> Failure {
+    Failure { kind, message: message.into() }
+}
+
+/// `message` as the protocol takes it: one line, at most `MAX_ERROR_MESSAGE` bytes.
+fn one_line(message: &str) -> String {
+    let mut s: String = message.chars().map(|c| if c == '\r' || c == '\n' { ' ' } else { c }).collect();
+    s = s.replace('\0', " ");
+    if s.len() > MAX_ERROR_MESSAGE {
+        let mut end = MAX_ERROR_MESSAGE;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    if s.is_empty() {
+        s.push('?');
+    }
+    s
+}
+
+/// The runner's side of the pipe: frames are written whole, and nothing after the last one.
+struct Outbox {
+    pipe: Arc<Pipe>,
+    ended: Mutex<bool>,
+}
+
+impl Outbox {
+    fn send(&self, m: &Message) -> io::Result<()> {
+        let ended = self.ended.lock().unwrap_or_else(|e| e.into_inner());
+        if *ended {
+            return Ok(());
+        }
+        let frame = m.encode().map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        self.pipe.write_all(&frame)
+    }
+
+    /// Sends the last message (`Exit` or `Error`) unless one was sent, and waits until the CLI
+    /// has read it.
+    fn finish(&self, m: &Message) {
+        let mut ended = self.ended.lock().unwrap_or_else(|e| e.into_inner());
+        if *ended {
+            return;
+        }
+        *ended = true;
+        if let Ok(frame) = m.encode() {
+            if self.pipe.write_all(&frame).is_ok() {
+                let _ = self.pipe.flush();
+            }
+        }
+    }
+
+    /// Whether the last message was sent.
+    fn is_ended(&self) -> bool {
+        *self.ended.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn fail(&self, f: Failure) {
+        self.finish(&Message::Error { kind: f.kind, message: one_line(&f.message) });
+    }
+}
+
+/// The runner's entry point; returns its exit code.
+pub fn main() -> i32 {
+    let args: Result<Vec<String>, OsString> = std::env::args_os().skip(1).map(|a| a.into_string()).collect();
+    let Ok(args) = args else {
+        let _ = writeln!(io::stderr(), "palisade-runner: an argument is not valid Unicode");
+        return runner_exit::USAGE;
+    };
+    let parsed = match parse_runner_args(&args, SETUP_VERSION) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "palisade-runner: {e}");
+            return e.exit_code();
+        }
+    };
+    // The token handle the command's token is made from is opened first: once the runner is
+    // protected, not even the runner could open it again with these rights.
+    let own = token::open_own();
+    // Before anything else runs in this process, and before the command exists.
+    let hardened = super::harden::harden_self();
+    let pipe = match Pipe::open_client(&parsed.pipe_name) {
+        Ok(p) => Arc::new(p),
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "palisade-runner: cannot open {}: {e}", parsed.pipe_name);
+            return runner_exit::PIPE;
+        }
+    };
+    // Leave the console made for the runner at its start (by then it could not protect it, and
+    // its host is a process of the account): with no client left, it ends. The command gets a
+    // hidden console of its own. From here on everything is reported over the pipe.
+    // SAFETY: no memory is involved; failing (no console) changes nothing.
+    unsafe { FreeConsole() };
+    let out = Arc::new(Outbox { pipe: pipe.clone(), ended: Mutex::new(false) });
+    if let Err(e) = hardened {
+        out.fail(fail(ErrorKind::Internal, format!("the runner could not protect itself from the command: {e}")));
+        return 0;
+    }
+    let own = match own {
+        Ok(t) => t,
+        Err(e) => {
+            out.fail(fail(ErrorKind::Token, format!("reading the runner's token: {e}")));
+            return 0;
+        }
+    };
+    let mut reader = FrameReader::from(Sender::Cli);
+    let mut conversation = Conversation::runner();
+    let request = match next_message(&pipe, &mut reader, &mut conversation) {
+        Ok(Some(Message::Spawn(req))) => req,
+        Ok(Some(_)) => {
+            // `Conversation::runner` lets nothing but `Spawn` through first; kept total.
+            out.fail(fail(ErrorKind::Protocol, "the first message was not spawn"));
+            return 0;
+        }
+        Ok(None) => return runner_exit::PIPE,
+        Err(f) => {
+            out.fail(f);
+            return 0;
+        }
+    };
+    match run(request, &own, pipe, out.clone(), reader, conversation) {
+        Ok(code) => out.finish(&Message::Exit { code }),
+        Err(f) => out.fail(f),
+    }
+    0
+}
+
+/// The next message from the CLI: `Ok(None)` at the end of the stream, a protocol failure for
+/// malformed frames and messages out of order.
+fn next_message(pipe: &Pipe, reader: &mut FrameReader, conv: &mut Conversation) -> Result<Option<Message>, Failure> {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match reader.next_message() {
+            Ok(Some(m)) => {
+                conv.receive(&m).map_err(|e| fail(ErrorKind::Protocol, e.to_string()))?;
+                return Ok(Some(m));
+            }
+            Ok(None) => {}
+            Err(e) => return Err(fail(ErrorKind::Protocol, e.to_string())),
+        }
+        let n = pipe.read(&mut buf).map_err(|e| fail(ErrorKind::Internal, format!("reading the pipe: {e}")))?;
+        if n == 0 {
+            return match reader.finish() {
+                Ok(()) => Ok(None),
+                Err(e) => Err(fail(ErrorKind::Protocol, e.to_string())),
+            };
+        }
+        reader.push(&buf[..n]);
+    }
+}
+
+fn error_kind(e: &Error) -> ErrorKind {
+    match e {
+        Error::NotFound(_) => ErrorKind::NotFound,
+        Error::NotExecutable(_) => ErrorKind::NotExecutable,
+        Error::InvalidInput(_) => ErrorKind::BadRequest,
+        _ => ErrorKind::Spawn,
+    }
+}
+
+/// A pseudo console, closed on drop (which ends the command's console session).
+struct PseudoConsole(HPCON);
+
+// SAFETY: a pseudo console handle may be used from any thread; calls on it are serialised by
+// the mutex it lives in.
+unsafe impl Send for PseudoConsole {}
+
+impl PseudoConsole {
+    /// A pseudo console of `size`, with the runner's ends of its input and output pipes.
+    fn new(size: TtySize) -> io::Result<(PseudoConsole, File, File)> {
+        let pipe = || -> io::Result<(OwnedHandle, OwnedHandle)> {
+            let (mut r, mut w): (HANDLE, HANDLE) = (std::ptr::null_mut(), std::ptr::null_mut());
+            // SAFETY: both handles are written on success; neither is inheritable.
+            check(unsafe { CreatePipe(&mut r, &mut w, std::ptr::null(), 0) })?;
+            // SAFETY: fresh handles owned by nobody else.
+            Ok(unsafe { (OwnedHandle::from_raw_handle(r as _), OwnedHandle::from_raw_handle(w as _)) })
+        };
+        let (in_read, in_write) = pipe()?;
+        let (out_read, out_write) = pipe()?;
+        let mut pc: HPCON = 0;
+        // SAFETY: the pipe handles are valid; the pseudo console duplicates what it keeps, so
+        // its ends may be closed afterwards.
+        let hr = unsafe {
+            CreatePseudoConsole(
+                coord(size),
+                in_read.as_raw_handle() as HANDLE,
+                out_write.as_raw_handle() as HANDLE,
+                0,
+                &mut pc,
+            )
+        };
+        if hr < 0 {
+            return Err(io::Error::other(format!("CreatePseudoConsole failed with HRESULT {:#x}", hr as u32)));
+        }
+        Ok((PseudoConsole(pc), File::from(in_write), File::from(out_read)))
+    }
+
+    fn resize(&self, size: TtySize) {
+        // SAFETY: a live pseudo console handle.
+        unsafe { ResizePseudoConsole(self.0, coord(size)) };
+    }
+}
+
+impl Drop for PseudoConsole {
+    fn drop(&mut self) {
+        // SAFETY: closed exactly once.
+        unsafe { ClosePseudoConsole(self.0) };
+    }
+}
+
+fn coord(size: TtySize) -> COORD {
+    COORD { X: size.cols.min(i16::MAX as u16) as i16, Y: size.rows.min(i16::MAX as u16) as i16 }
+}
+
+/// The restricted token for the command: write-restricted to the account, Everyone,
+/// RESTRICTED, the logon session and the request's capability SIDs; no privileges but
+/// SeChangeNotifyPrivilege.
+fn command_token(req: &SpawnRequest, own: &token::OwnToken) -> Result<OwnedHandle, Failure> {
+    let account = account_name(&own.user)
+        .map_err(|e| fail(ErrorKind::Token, format!("looking up the runner's account name: {e}")))?;
+    check_account_network(&account, req.network).map_err(|m| fail(ErrorKind::BadRequest, m))?;
+    let user = protocol_sid(&own.user).map_err(|e| fail(ErrorKind::Token, format!("the runner's SID: {e}")))?;
+    let logon = own.logon.as_ref().and_then(|s| protocol_sid(s).ok());
+    let sids: Vec<Sid> = restricting_sids(&user, logon.as_ref(), &req.capability_sids)
+        .iter()
+        .map(|s| Sid::parse(s.as_str()))
+        .collect::<io::Result<_>>()
+        .map_err(|e| fail(ErrorKind::Token, format!("a restricting SID: {e}")))?;
+    // The command's own objects (its process, threads, pipes): the account and SYSTEM, not the
+    // runner's closed default DACL, which the restricted token would otherwise inherit.
+    let system = Sid::parse("S-1-5-18").map_err(|e| fail(ErrorKind::Token, format!("the SYSTEM SID: {e}")))?;
+    let dacl = [
+        acl::NewAce { sid: &own.user, allow: true, mask: GENERIC_ALL, flags: 0 },
+        acl::NewAce { sid: &system, allow: true, mask: GENERIC_ALL, flags: 0 },
+    ];
+    let spec = token::TokenSpec { write_restricted: true, restricting: &sids, deny_only: &[], default_dacl: &dacl };
+    let tok = token::restricted(own, &spec).map_err(|e| fail(ErrorKind::Token, format!("CreateRestrictedToken: {e}")))?;
+    // Wine accepts the call but makes no restricted token; real Windows must have made one.
+    if ffi::wine_version().is_none() && !token::is_restricted(&tok) {
+        return Err(fail(ErrorKind::Token, "Windows made the command's token without its restricting SIDs"));
+    }
+    Ok(tok)
+}
+
+/// A fresh folder for the command's temporary files in the account's own temporary folder
+/// (which the account SID, a restricting SID, may write).
+fn private_temp() -> Result<PathBuf, Failure> {
+    let random = ffi::random16().map_err(|e| fail(ErrorKind::Internal, format!("random folder name: {e}")))?;
+    let name: String = random.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let dir = std::env::temp_dir().join(format!("palisade-{name}"));
+    std::fs::create_dir(&dir)
+        .map_err(|e| fail(ErrorKind::Internal, format!("creating the temporary folder {}: {e}", dir.display())))?;
+    Ok(dir)
+}
+
+/// `%ProgramData%\Palisade\sandbox.gitconfig` if setup wrote it.
+fn sandbox_gitconfig() -> Option<String> {
+    let p = program_data_dir().ok()?.join("sandbox.gitconfig");
+    p.is_file().then(|| p.to_string_lossy().into_owned())
+}
+
+/// Sends Ctrl+Break to the command's process group in the command's own console, which the
+/// runner joins for the moment (it has none of its own).
+fn ctrl_break_in_its_console(pid: u32) -> io::Result<()> {
+    // SAFETY: no memory is involved; the runner leaves the console again below.
+    check(unsafe { AttachConsole(pid) })?;
+    // SAFETY: as above; a group-targeted Ctrl+Break does not reach the runner (another group).
+    let sent = check(unsafe { GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT, pid) });
+    // SAFETY: as above.
+    unsafe { FreeConsole() };
+    sent
+}
+
+/// Copies what `from` yields to the CLI as `Output` messages of `stream` until it ends.
+fn relay_output(mut from: File, stream: Stream, out: Arc<Outbox>) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                for m in data_chunks(Some(stream), &buf[..n]) {
+                    if out.send(&m).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Starts the command and relays until it ends; its exit code.
+fn run(
+    req: SpawnRequest,
+    own: &token::OwnToken,
+    pipe: Arc<Pipe>,
+    out: Arc<Outbox>,
+    mut reader: FrameReader,
+    mut conversation: Conversation,
+) -> Result<u32, Failure> {
+    if req.version != SETUP_VERSION {
+        return Err(fail(
+            ErrorKind::VersionMismatch,
+            format!("this runner belongs to setup version {SETUP_VERSION}, the request to {}; run `palisade setup --elevated` again", req.version),
+        ));
+    }
+    if req.private_desktop {
+        return Err(fail(ErrorKind::BadRequest, "a private desktop is not supported by this runner yet"));
+    }
+    let token = command_token(&req, own)?;
+    let temp = private_temp()?;
+    let gitconfig = sandbox_gitconfig();
+    let env: Vec<(OsString, OsString)> = command_environment(&req.env, &temp.to_string_lossy(), gitconfig.as_deref())
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+    let cwd = PathBuf::from(&req.cwd);
+    let launch = process::resolve_program(req.program.as_ref(), &env, &cwd).map_err(|e| fail(error_kind(&e), e.to_string()))?;
+    let args: Vec<OsString> = req.args.iter().map(OsString::from).collect();
+    let command = process::command_line(&launch, &args).map_err(|e| fail(error_kind(&e), e.to_string()))?;
+    let env_block = process::environment_block(&env).map_err(|e| fail(ErrorKind::BadRequest, e.to_string()))?;
+    let job = Arc::new(
+        job::Job::new(&job::JobSpec { kill_on_close: !req.keep_processes, ui_limits: job::UI_LIMITS })
+            .map_err(|e| fail(ErrorKind::Job, format!("creating the job object: {e}")))?,
+    );
+
+    // Standard streams: a pseudo console, or one pipe each.
+    let mut console = None;
+    let mut outputs: Vec<(File, Stream)> = Vec::new();
+    let (stdio, stdin_writer) = match req.tty {
+        Some(size) => {
+            let (pc, input, output) =
+                PseudoConsole::new(size).map_err(|e| fail(ErrorKind::PseudoConsole, e.to_string()))?;
+            console = Some(pc);
+            outputs.push((output, Stream::Stdout));
+            (None, Some(input))
+        }
+        None => {
+            let set = process::stdio([crate::Stdio::Piped, crate::Stdio::Piped, crate::Stdio::Piped])
+                .map_err(|e| fail(ErrorKind::Spawn, format!("creating the command's pipes: {e}")))?;
+            let [i, o, e] = set.parent;
+            outputs.extend(o.map(|f| (f, Stream::Stdout)));
+            outputs.extend(e.map(|f| (f, Stream::Stderr)));
+            (Some(set.child), i)
+        }
+    };
+    let no_handles: [Option<OwnedHandle>; 3] = [None, None, None];
+    let spawned = process::create_suspended(process::CreateSpec {
+        token: &token,
+        command,
+        env_block: &env_block,
+        cwd: &cwd,
+        stdio: stdio.as_ref().unwrap_or(&no_handles),
+        new_process_group: true,
+        pseudo_console: console.as_ref().map(|c| c.0),
+        // The runner left its console (see `main`).
+        own_hidden_console: true,
+    })
+    .map_err(|e| {
+        let err = super::super::spawn_error(e, &launch, &cwd);
+        fail(error_kind(&err), err.to_string())
+    })?;
+    drop(stdio);
+    if let Err(e) = job.assign(&spawned.process) {
+        let _ = process::terminate(&spawned.process, 1);
+        return Err(fail(ErrorKind::Job, format!("putting the command in its job object: {e}")));
+    }
+    if let Err(e) = process::resume(&spawned.thread) {
+        let _ = job.terminate(1);
+        return Err(fail(ErrorKind::Spawn, format!("starting the command: {e}")));
+    }
+    drop(spawned.thread);
+    let pid = spawned.pid;
+    if out.send(&Message::Started { pid }).is_err() {
+        let _ = job.terminate(1);
+        return Err(fail(ErrorKind::Internal, "the pipe broke before the command started"));
+    }
+
+    // Output relays; `done_rx` hears when each ends.
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let relays = outputs.len();
+    for (file, stream) in outputs {
+        let out = out.clone();
+        let done = done_tx.clone();
+        std::thread::spawn(move || {
+            relay_output(file, stream, out);
+            let _ = done.send(());
+        });
+    }
+    drop(done_tx);
+
+    // Stdin: written by its own thread, so a command that does not read its input never
+    // holds up the messages behind it (Resize, Terminate).
+    let (stdin_tx, stdin_rx) = mpsc::channel::<Option<Vec<u8>>>();
+    std::thread::spawn(move || {
+        let mut w = stdin_writer;
+        for chunk in stdin_rx {
+            match (chunk, w.as_mut()) {
+                (Some(data), Some(f)) => {
+                    if f.write_all(&data).is_err() {
+                        w = None;
+                    }
+                }
+                (None, _) => w = None,
+                (Some(_), None) => {}
+            }
+        }
+    });
+
+    // Requests from the CLI while the command runs.
+    let console = Arc::new(Mutex::new(console));
+    {
+        let (job, out, console) = (job.clone(), out.clone(), console.clone());
+        std::thread::spawn(move || loop {
+            match next_message(&pipe, &mut reader, &mut conversation) {
+                Ok(Some(Message::StdinData(d))) => {
+                    let _ = stdin_tx.send(Some(d));
+                }
+                Ok(Some(Message::StdinClose)) => {
+                    let _ = stdin_tx.send(None);
+                }
+                Ok(Some(Message::Resize(size))) => {
+                    if let Some(pc) = console.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                        pc.resize(size);
+                    }
+                }
+                Ok(Some(Message::Terminate)) => {
+                    // Ctrl+Break to the command's process group first (Ctrl+C typed into a
+                    // pseudo console, which the command reads as its input); the job after a
+                    // grace period.
+                    if console.lock().unwrap_or_else(|e| e.into_inner()).is_some() {
+                        let _ = stdin_tx.send(Some(vec![0x03]));
+                    } else {
+                        let _ = ctrl_break_in_its_console(pid);
+                    }
+                    let job = job.clone();
+                    std::thread::spawn(move || {
+                        std::thread::sleep(TERMINATE_GRACE);
+                        let _ = job.terminate(TERMINATED_EXIT);
+                    });
+                }
+                Ok(Some(_)) => {}
+                // The CLI closed its end after reading the last message: the main thread ends
+                // the runner; nothing to stop (keep_processes' processes stay).
+                Ok(None) if out.is_ended() => return,
+                // The CLI is gone: nobody to report to, and nothing may outlive it unwatched.
+                Ok(None) => {
+                    let _ = job.terminate(1);
+                    std::process::exit(runner_exit::PIPE);
+                }
+                Err(f) => {
+                    let _ = job.terminate(1);
+                    out.fail(f);
+                    std::process::exit(0);
+                }
+            }
+        });
+    }
+
+    process::wait(&spawned.process, None).map_err(|e| fail(ErrorKind::Internal, format!("waiting for the command: {e}")))?;
+    let code = process::exit_code(&spawned.process)
+        .map_err(|e| fail(ErrorKind::Internal, format!("reading the command's exit code: {e}")))?;
+    if !req.keep_processes {
+        // What the command left behind ends with it, which also closes its output pipes.
+        job.terminate_and_drain(1, Duration::from_secs(5));
+    }
+    // The pseudo console's output ends only when it is closed.
+    drop(console.lock().unwrap_or_else(|e| e.into_inner()).take());
+    // Let the relays pass on what is left; processes kept alive may hold the pipes open.
+    let limit = if req.keep_processes { Duration::from_millis(500) } else { Duration::from_secs(5) };
+    for _ in 0..relays {
+        if done_rx.recv_timeout(limit).is_err() {
+            break;
+        }
+    }
+    if !req.keep_processes {
+        let _ = std::fs::remove_dir_all(&temp);
+    }
+    Ok(code)
+}
