@@ -161,45 +161,46 @@ unsafe fn take_blob(out: CRYPT_INTEGER_BLOB) -> Vec<u8> {
 
 /// `CryptProtectData` for the current user.
 pub fn protect(clear: &[u8]) -> io::Result<Vec<u8>> {
-    let input = blob_of(clear);
-    let entropy = blob_of(ENTROPY);
-    let mut out = CRYPT_INTEGER_BLOB { cbData: 0, pbData: std::ptr::null_mut() };
-    // SAFETY: the input blobs point to live slices that DPAPI only reads; `out` receives a
-    // LocalAlloc'd buffer that `take_blob` frees.
-    let ok = unsafe {
-        CryptProtectData(
-            &input,
-            std::ptr::null(),
-            &entropy,
-            std::ptr::null(),
-            std::ptr::null(),
-            CRYPTPROTECT_UI_FORBIDDEN,
-            &mut out,
-        )
-    };
-    if ok == 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the call succeeded.
-    Ok(unsafe { take_blob(out) })
+    dpapi(clear, Direction::Protect)
 }
 
 /// `CryptUnprotectData` for the current user.
 pub fn unprotect(blob: &[u8]) -> io::Result<Vec<u8>> {
-    let input = blob_of(blob);
+    dpapi(blob, Direction::Unprotect)
+}
+
+enum Direction {
+    Protect,
+    Unprotect,
+}
+
+fn dpapi(data: &[u8], direction: Direction) -> io::Result<Vec<u8>> {
+    let input = blob_of(data);
     let entropy = blob_of(ENTROPY);
     let mut out = CRYPT_INTEGER_BLOB { cbData: 0, pbData: std::ptr::null_mut() };
-    // SAFETY: as in `protect`.
+    // SAFETY: the input blobs point to live slices that DPAPI only reads; no description, no
+    // prompt; `out` receives a LocalAlloc'd buffer that `take_blob` frees.
     let ok = unsafe {
-        CryptUnprotectData(
-            &input,
-            std::ptr::null_mut(),
-            &entropy,
-            std::ptr::null(),
-            std::ptr::null(),
-            CRYPTPROTECT_UI_FORBIDDEN,
-            &mut out,
-        )
+        match direction {
+            Direction::Protect => CryptProtectData(
+                &input,
+                std::ptr::null(),
+                &entropy,
+                std::ptr::null(),
+                std::ptr::null(),
+                CRYPTPROTECT_UI_FORBIDDEN,
+                &mut out,
+            ),
+            Direction::Unprotect => CryptUnprotectData(
+                &input,
+                std::ptr::null_mut(),
+                &entropy,
+                std::ptr::null(),
+                std::ptr::null(),
+                CRYPTPROTECT_UI_FORBIDDEN,
+                &mut out,
+            ),
+        }
     };
     if ok == 0 {
         return Err(io::Error::last_os_error());
