@@ -152,7 +152,7 @@ pub fn serve(conn: &mut std::fs::File, setup_dir: Option<&Path>, fence: &dyn Fen
             for p in plan_chunks(&plan.lines()) {
                 report(conn, p)?;
             }
-            let changed = Exec { layout: &layout, fence, facts: &facts, out: conn, records: &mut records }.setup(&plan, &validated)?;
+            let changed = Exec { created: Vec::new(), layout: &layout, fence, facts: &facts, out: conn, records: &mut records }.setup(&plan, &validated)?;
             report(conn, Progress::Finished { changed })
         }
         RequestAction::Uninstall => {
@@ -161,7 +161,7 @@ pub fn serve(conn: &mut std::fs::File, setup_dir: Option<&Path>, fence: &dyn Fen
             for p in plan_chunks(&plan.lines()) {
                 report(conn, p)?;
             }
-            let changed = Exec { layout: &layout, fence, facts: &facts, out: conn, records: &mut records }.uninstall(&plan)?;
+            let changed = Exec { created: Vec::new(), layout: &layout, fence, facts: &facts, out: conn, records: &mut records }.uninstall(&plan)?;
             report(conn, Progress::Finished { changed })
         }
     }
@@ -228,6 +228,9 @@ fn save_records(layout: &Layout, records: &StateRecords) -> Result<(), Failure> 
 }
 
 struct Exec<'a> {
+    /// Accounts this run created with the request's password (their `SetPassword` step has
+    /// nothing left to do).
+    created: Vec<palisade_windows_elevated::facts::SandboxUser>,
     layout: &'a Layout,
     fence: &'a dyn Fence,
     facts: &'a MachineFacts,
@@ -306,8 +309,12 @@ impl Exec<'_> {
             StepAction::CreateGroup { name, comment } => os::create_group(name, comment).map_err(e),
             StepAction::CreateUser { user, comment } => {
                 let pw = v.password(*user).ok_or_else(|| fence_err(format!("the request carries no password for {}", user.account_name())))?;
-                os::create_user(user.account_name(), pw.expose(), comment).map_err(e)
+                os::create_user(user.account_name(), pw.expose(), comment).map_err(e)?;
+                self.created.push(*user);
+                Ok(())
             }
+            // NetUserAdd just set this very password.
+            StepAction::SetPassword { user } if self.created.contains(user) => Ok(()),
             StepAction::SetPassword { user } => {
                 let pw = v.password(*user).ok_or_else(|| fence_err(format!("the request carries no password for {}", user.account_name())))?;
                 os::set_password(user.account_name(), pw.expose()).map_err(e)
@@ -365,6 +372,20 @@ impl Exec<'_> {
     fn uninstall(mut self, plan: &UninstallPlan) -> Result<u32, Failure> {
         let total = plan.steps.len() as u32;
         let mut changed = 0;
+        // Records of things that are gone name nothing left to remove, and the stored
+        // passwords are the CLI's to delete: forget both first, so that the records file is
+        // empty (and removed with its folder) once the last elevated step is done.
+        for n in &plan.not_found {
+            self.records.forget(&n.record);
+        }
+        for s in plan.steps.iter().filter(|s| s.action.executor() == Executor::Invoker) {
+            if let Some(r) = &s.record {
+                self.records.forget(r);
+            }
+        }
+        if state_path(self.layout).exists() {
+            self.save()?;
+        }
         for (i, step) in plan.steps.iter().enumerate() {
             report(self.out, Progress::Step { index: i as u32 + 1, total, id: step.id.clone(), description: step.description.clone() })?;
             if step.action.executor() == Executor::Invoker {
