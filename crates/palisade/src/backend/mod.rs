@@ -11,7 +11,7 @@ pub(crate) use linux::{host_report, ChildInner, Prepared};
 #[cfg(windows)]
 mod windows;
 #[cfg(windows)]
-pub(crate) use windows::{cleanup, host_report, ChildInner, Prepared};
+pub(crate) use windows::{cleanup, elevated_setup, host_report, ChildInner, Prepared};
 
 #[cfg(not(any(target_os = "linux", windows)))]
 mod unsupported;

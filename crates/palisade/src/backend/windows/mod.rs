@@ -17,6 +17,7 @@ mod acl;
 mod audit;
 mod ffi;
 mod elevated;
+pub(crate) use elevated::setup as elevated_setup;
 mod grants;
 mod job;
 mod process;

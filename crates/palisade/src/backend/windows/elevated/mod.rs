@@ -7,3 +7,4 @@
 #![allow(dead_code)]
 
 pub mod credentials;
+pub mod setup;
