@@ -354,3 +354,31 @@ fn setup_then_uninstall_under_wine() {
     let _ = std::fs::remove_dir_all(&fx.setup_dir);
     let _ = std::fs::remove_dir(&fx.test_dir);
 }
+
+#[test]
+fn the_cli_serves_setup_over_its_pipe_and_discards_the_passwords_when_setup_fails() {
+    wine_only!();
+    let _g = SERIAL.lock().unwrap();
+    use palisade::windows_setup::{run, Launch};
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_palisade-setup"));
+    let dir = std::env::temp_dir().join(format!("palisade-wine-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(&exe, dir.join("palisade-setup.exe")).unwrap();
+    std::fs::write(dir.join("palisade-runner.exe"), b"stand-in runner").unwrap();
+    let mut events = Vec::new();
+    // `Launch::Plain` replaces the UAC start with a plain child process (nothing is elevated).
+    let outcome = run(false, Launch::Plain, Some(dir.join("palisade-setup.exe")), &mut |p| events.push(p.clone())).expect("the CLI side runs");
+    println!("cli: {outcome:?} {events:?}");
+    // This palisade-setup has no firewall code: it stops while reading facts, changing nothing.
+    assert_eq!(outcome.exit_code, exit::FACTS);
+    assert!(!outcome.finished);
+    assert!(matches!(events.first(), Some(Progress::Hello { .. })));
+    assert!(matches!(events.last(), Some(Progress::Failed { step, .. }) if step == "facts"));
+    // The passwords generated for this run were stored pending (DPAPI) and, setup having
+    // failed, discarded.
+    let creds = PathBuf::from(std::env::var("LOCALAPPDATA").unwrap()).join("Palisade").join("credentials");
+    let pending: Vec<_> = std::fs::read_dir(&creds).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+    assert!(pending.iter().all(|n| !n.to_string_lossy().ends_with(".pending")), "{pending:?}");
+    println!("NOT EXERCISED: ShellExecuteEx runas (UAC) — replaced by a plain start; Wine has no UAC");
+    let _ = std::fs::remove_dir_all(&dir);
+}
