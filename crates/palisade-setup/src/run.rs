@@ -6,12 +6,12 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use palisade_windows_elevated::ace::descriptor_sddl;
-use palisade_windows_elevated::facts::{MachineFacts, Sids, GROUP_NAME};
+use palisade_windows_elevated::facts::{DirFact, MachineFacts, Sids, GROUP_NAME};
 use palisade_windows_elevated::records::{Origin, Record, RecordsError, StateRecords};
 use palisade_windows_elevated::request::{parse_request, validate, Authority, RequestAction, Validated};
 use palisade_windows_elevated::setup_channel::{exit, plan_chunks, read_request, Progress};
 use palisade_windows_elevated::setup_plan::{
-    marker_contents, setup_plan, Executor, Layout, SetupError, SetupPlan, Step, StepAction, RUNNER_EXE,
+    marker_contents, records_folder_trusted, setup_plan, Executor, Layout, SetupError, SetupPlan, Step, StepAction, RUNNER_EXE,
 };
 use palisade_windows_elevated::sid::Sid;
 use palisade_windows_elevated::uninstall_plan::{uninstall_plan, UndoAction, UninstallPlan};
@@ -123,6 +123,18 @@ pub fn main_with_args(args: &[String], fence: &dyn Fence) -> i32 {
 
 /// Everything after the pipe is open: peer check, request, facts, plan, steps.
 pub fn serve(conn: &mut std::fs::File, setup_dir: Option<&Path>, fence: &dyn Fence) -> Result<(), Failure> {
+    serve_with(conn, setup_dir, fence, &records_folder_trusted)
+}
+
+/// [`serve`] with the rule that decides whether the records in Palisade's folder may be acted
+/// on. The binary always uses [`records_folder_trusted`]; a test under Wine, which reports
+/// every file as owned by the current user, states its own.
+pub fn serve_with(
+    conn: &mut std::fs::File,
+    setup_dir: Option<&Path>,
+    fence: &dyn Fence,
+    records_trusted: &dyn Fn(&DirFact) -> bool,
+) -> Result<(), Failure> {
     let (_pid, peer) = pipe::server_user(conn).map_err(|e| Failure::Pipe(format!("cannot tell who started setup: {e}")))?;
     let peer_sid = Sid::parse(&peer).map_err(|e| Failure::Pipe(format!("the pipe's server runs as {peer}: {e}")))?;
     report(conn, Progress::Hello { setup_version: SETUP_VERSION })?;
@@ -145,6 +157,12 @@ pub fn serve(conn: &mut std::fs::File, setup_dir: Option<&Path>, fence: &dyn Fen
 
     let mut records = load_records(&layout)?;
     let mut facts = gather::gather(&layout, fence)?;
+    if !records.entries.is_empty() && !facts.directory(&layout.dir).is_some_and(records_trusted) {
+        return Err(Failure::Records {
+            path: layout.state.to_string(),
+            err: format!("{} may be changed by others than Administrators and SYSTEM, so its records are not acted on; remove it by hand", layout.dir),
+        });
+    }
     let validated = validate(req, &auth, &mut facts).map_err(|e| Failure::Request(e.to_string()))?;
     match validated.action {
         RequestAction::Install => {

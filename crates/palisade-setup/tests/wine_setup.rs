@@ -20,7 +20,8 @@ use palisade_windows_elevated::facts::{FirewallProfile, FirewallProfileFact};
 use palisade_windows_elevated::firewall::{InstalledRule, WfpObject};
 use palisade_windows_elevated::request::RequestAction;
 use palisade_windows_elevated::setup_channel::{exit, Progress};
-use common::{fixture, frame, peer_sid, pipe_server, serve_request, state_json, under_wine};
+use common::{fixture, frame, peer_sid, pipe_server, serve_request, serve_request_with, state_json, under_wine};
+use palisade_setup::run::Failure;
 
 /// Setup changes machine-wide state (Palisade's folder, the registry): one test at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -182,7 +183,19 @@ fn setup_then_uninstall_under_wine() {
     }
 
     let un = fixture(&sid, RequestAction::Uninstall);
-    let (r2, events2, err2) = serve_request(frame(&un.request), &un.setup_dir, &fence);
+    // The binary acts on records only in a folder owned by Administrators or SYSTEM that does
+    // not inherit. Wine reports every file as owned by the current user and synthesises the
+    // DACL from Unix mode bits, so Palisade's folder never passes: the binary refuses.
+    let (refused, _, _) = serve_request(frame(&un.request), &un.setup_dir, &fence);
+    match refused {
+        Err(f @ Failure::Records { .. }) => println!("NOT EXERCISED under Wine: the records-folder trust check refuses Wine's folder as expected: {f}"),
+        Ok(()) => println!("note: this Wine reports Palisade's folder as owned by Administrators"),
+        Err(f) => panic!("unexpected: {f}"),
+    }
+    // To test the uninstall executor, trust a folder owned by the user Wine reports.
+    let wine_owner = palisade_windows_elevated::sid::Sid::parse(&sid).unwrap();
+    let trust_wine = move |d: &palisade_windows_elevated::facts::DirFact| d.owner == wine_owner;
+    let (r2, events2, err2) = serve_request_with(frame(&un.request), &un.setup_dir, &fence, Some(&trust_wine));
     for e in &events2 {
         println!("uninstall: {e:?}");
     }

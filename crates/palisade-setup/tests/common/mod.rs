@@ -9,7 +9,7 @@ use std::os::windows::io::{AsRawHandle, FromRawHandle};
 use std::path::{Path, PathBuf};
 
 use palisade_setup::fence::Fence;
-use palisade_setup::run::{serve, Failure};
+use palisade_setup::run::{serve, serve_with, Failure};
 use palisade_windows_elevated::facts::SandboxUser;
 use palisade_windows_elevated::password::{generate, RANDOM_BYTES};
 use palisade_windows_elevated::request::{NewPassword, RequestAction, SetupRequest, REQUEST_VERSION};
@@ -149,9 +149,22 @@ pub fn fixture(sid: &str, action: RequestAction) -> Fixture {
 
 /// Runs `serve` in this process against a pipe server; returns its result and the progress.
 pub fn serve_request(request: Vec<u8>, setup_dir: &Path, fence: &dyn Fence) -> (Result<(), Failure>, Vec<Progress>, Option<String>) {
+    serve_request_with(request, setup_dir, fence, None)
+}
+
+/// [`serve_request`], optionally with the test's own rule for trusting Palisade's folder.
+pub fn serve_request_with(
+    request: Vec<u8>,
+    setup_dir: &Path,
+    fence: &dyn Fence,
+    records_trusted: Option<&dyn Fn(&palisade_windows_elevated::facts::DirFact) -> bool>,
+) -> (Result<(), Failure>, Vec<Progress>, Option<String>) {
     let (name, server) = pipe_server(request);
     let mut conn = palisade_setup::pipe::connect(&name).expect("connect to the test pipe");
-    let r = serve(&mut conn, Some(setup_dir), fence);
+    let r = match records_trusted {
+        Some(t) => serve_with(&mut conn, Some(setup_dir), fence, t),
+        None => serve(&mut conn, Some(setup_dir), fence),
+    };
     if let Err(f) = &r {
         let _ = conn.write_all(Progress::Failed { step: f.step(), message: f.to_string(), exit_code: f.exit_code() }.encode().as_bytes());
     }
