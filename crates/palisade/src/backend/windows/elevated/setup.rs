@@ -80,6 +80,26 @@ pub fn run(uninstall: bool, launch: Launch, setup_exe: Option<PathBuf>, report: 
     let installer = installer()?;
     let action = if uninstall { RequestAction::Uninstall } else { RequestAction::Install };
     let credentials = stored_credentials(&installer.local_app_data);
+    // Pending passwords are discarded on every failure from here on, so the stored password
+    // always is the one the account has.
+    let result = request_frame(action, installer, credentials).and_then(|mut frame| {
+        let r = serve(&exe, launch, &frame, report);
+        // The frame holds the new passwords.
+        frame.iter_mut().for_each(|b| *b = 0);
+        r
+    });
+    let ok = matches!(&result, Ok(o) if o.exit_code == exit::OK && o.finished);
+    match (action, ok) {
+        (RequestAction::Install, true) => credentials::commit_pending()?,
+        (RequestAction::Install, false) => credentials::discard_pending()?,
+        (RequestAction::Uninstall, true) => credentials::remove_all()?,
+        (RequestAction::Uninstall, false) => {}
+    }
+    result
+}
+
+/// Generates and stores (pending) the passwords the request carries, and encodes it.
+fn request_frame(action: RequestAction, installer: Installer, credentials: Vec<CredentialFact>) -> Result<Vec<u8>, Error> {
     let mut passwords = Vec::new();
     if action == RequestAction::Install {
         for u in SandboxUser::ALL {
@@ -94,19 +114,12 @@ pub fn run(uninstall: bool, launch: Launch, setup_exe: Option<PathBuf>, report: 
         }
     }
     let request = SetupRequest { version: REQUEST_VERSION, action, installer, proxy_ports: vec![], credentials, passwords };
-    let json = serde_json::to_vec(&request).map_err(|e| invalid(format!("encoding the setup request: {e}")))?;
+    let mut json = serde_json::to_vec(&request).map_err(|e| invalid(format!("encoding the setup request: {e}")))?;
     drop(request);
-    let frame = encode_request(&json).map_err(|e| invalid(e.to_string()))?;
-
-    let result = serve(&exe, launch, &frame, report);
-    let ok = matches!(&result, Ok(o) if o.exit_code == exit::OK && o.finished);
-    match (action, ok) {
-        (RequestAction::Install, true) => credentials::commit_pending()?,
-        (RequestAction::Install, false) => credentials::discard_pending()?,
-        (RequestAction::Uninstall, true) => credentials::remove_all()?,
-        (RequestAction::Uninstall, false) => {}
-    }
-    result
+    let frame = encode_request(&json).map_err(|e| invalid(e.to_string()));
+    // The JSON holds the new passwords.
+    json.iter_mut().for_each(|b| *b = 0);
+    frame
 }
 
 /// The installing user as the request describes it.
