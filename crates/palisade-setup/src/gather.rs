@@ -66,7 +66,7 @@ fn sid(s: &str, what: &str) -> Result<Sid, GatherError> {
 /// The current SIDs of Palisade's group and accounts (looked up again after a step creates one).
 pub fn current_sids() -> Result<Sids, GatherError> {
     let look = |name: &str| -> Result<Option<Sid>, GatherError> {
-        match win::lookup_account(name).map_err(ctx(format!("the SID of {name}")))? {
+        match win::lookup_local_account(name).map_err(ctx(format!("the SID of {name}")))? {
             Some(s) => Ok(Some(sid(&s, name)?)),
             None => Ok(None),
         }

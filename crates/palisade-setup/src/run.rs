@@ -473,13 +473,13 @@ impl Exec<'_> {
             UndoAction::DeleteProfile { sid, path } => os::delete_profile(sid.as_str(), &to_path(path)).map_err(e),
             UndoAction::DeleteUser { name, sid } => {
                 // Only the account recorded: a new account of that name is someone else's.
-                if crate::win::lookup_account(name).map_err(&e)?.as_deref() != Some(sid.as_str()) {
+                if crate::win::lookup_local_account(name).map_err(&e)?.as_deref() != Some(sid.as_str()) {
                     return report(self.out, Progress::Note { text: format!("the account {name} is not {sid} any more; left in place") });
                 }
                 os::delete_user(name).map_err(e)
             }
             UndoAction::DeleteGroup { name, sid } => {
-                if crate::win::lookup_account(name).map_err(&e)?.as_deref() != Some(sid.as_str()) {
+                if crate::win::lookup_local_account(name).map_err(&e)?.as_deref() != Some(sid.as_str()) {
                     return report(self.out, Progress::Note { text: format!("the group {name} is not {sid} any more; left in place") });
                 }
                 os::delete_group(name).map_err(e)

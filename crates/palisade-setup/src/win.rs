@@ -150,6 +150,21 @@ pub fn lookup_account(name: &str) -> io::Result<Option<String>> {
     }
 }
 
+/// This computer's NetBIOS name (the domain part of its local accounts' names).
+pub fn computer_name() -> io::Result<String> {
+    let mut buf = [0u16; 64];
+    let mut len = buf.len() as u32;
+    // SAFETY: `buf` holds `len` characters.
+    check(unsafe { windows_sys::Win32::System::WindowsProgramming::GetComputerNameW(buf.as_mut_ptr(), &mut len) })?;
+    Ok(String::from_utf16_lossy(&buf[..len as usize]))
+}
+
+/// The SID of a *local* account or group (`COMPUTER\name`), so that a domain account of the
+/// same name on a domain-joined machine is never taken for Palisade's.
+pub fn lookup_local_account(name: &str) -> io::Result<Option<String>> {
+    lookup_account(&format!("{}\\{name}", computer_name()?))
+}
+
 /// Owner, protection and ACEs of a file or folder.
 #[derive(Clone, Debug)]
 pub struct Security {

@@ -10,7 +10,7 @@
 
 mod common;
 
-use palisade_setup::win::lookup_account;
+use palisade_setup::win::lookup_local_account as lookup_account;
 use palisade_windows_elevated::facts::{SandboxUser, GROUP_NAME};
 use palisade_windows_elevated::request::RequestAction;
 use palisade_windows_elevated::setup_channel::Progress;
