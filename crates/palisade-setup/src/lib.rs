@@ -2,8 +2,23 @@
 //! machine, takes one validated request, carries out the steps of the platform-free setup or
 //! uninstall plan from `palisade-windows-elevated`, records each step ahead of acting, and
 //! exits. On other systems it has nothing to do.
+//!
+//! Exit codes: `palisade_windows_elevated::setup_channel::exit` (0 done, 2 usage, 3 pipe or
+//! peer, 4 request, 5 facts, 6 plan refused, 7 a step failed, 8 records file, 125 not Windows).
 
+#[cfg(windows)]
+pub mod fence;
 #[cfg(windows)]
 pub mod firewall;
 #[cfg(windows)]
+pub mod gather;
+#[cfg(windows)]
+pub mod os;
+#[cfg(windows)]
+pub mod pipe;
+#[cfg(windows)]
+pub mod run;
+#[cfg(windows)]
 pub mod wfp;
+#[cfg(windows)]
+pub mod win;

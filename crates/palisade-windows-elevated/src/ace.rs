@@ -225,6 +225,117 @@ pub fn is_hive(path: &WinPath) -> bool {
     })
 }
 
+/// An ACE as read from a DACL (type, header flags, mask, SID string), before it is understood.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawAce {
+    /// 0 allow, 1 deny (other types are not Palisade's).
+    pub ace_type: u8,
+    pub flags: u8,
+    pub mask: u32,
+    pub sid: String,
+}
+
+// ACE header flags (winnt.h).
+pub const OBJECT_INHERIT_ACE: u8 = 0x01;
+pub const CONTAINER_INHERIT_ACE: u8 = 0x02;
+pub const INHERIT_ONLY_ACE: u8 = 0x08;
+pub const INHERITED_ACE: u8 = 0x10;
+const GENERIC_EXECUTE: u32 = 0x2000_0000;
+const GENERIC_READ: u32 = 0x8000_0000;
+
+impl RawAce {
+    /// The explicit ACE as an [`AceSpec`] with a SID trustee, if it is one Palisade could have
+    /// written: allow or deny, not inherited, not inherit-only, either no inheritance or `OICI`,
+    /// one of the masks of [`Rights`], a canonical SID. `None` otherwise (it is then neither
+    /// Palisade's nor compared).
+    pub fn explicit_spec(&self) -> Option<AceSpec> {
+        let kind = match self.ace_type {
+            0 => AceKind::Allow,
+            1 => AceKind::Deny,
+            _ => return None,
+        };
+        if self.flags & (INHERITED_ACE | INHERIT_ONLY_ACE) != 0 {
+            return None;
+        }
+        let inheritance = match self.flags & (OBJECT_INHERIT_ACE | CONTAINER_INHERIT_ACE) {
+            0 => Inheritance::None,
+            3 => Inheritance::ContainerAndObject,
+            _ => return None,
+        };
+        let rights = [Rights::ReadExecute, Rights::ListTraverse, Rights::Modify, Rights::FullControl]
+            .into_iter()
+            .find(|r| r.mask() == self.mask)?;
+        let sid = Sid::parse(&self.sid).ok()?;
+        Some(AceSpec { kind, trustee: Trustee::Sid(sid), rights, inheritance })
+    }
+
+    fn reads_and_executes(&self) -> bool {
+        let rx = Rights::ReadExecute.mask();
+        self.mask & rx == rx || self.mask & (GENERIC_READ | GENERIC_EXECUTE) == GENERIC_READ | GENERIC_EXECUTE || self.mask & 0x1000_0000 != 0
+    }
+}
+
+/// The SIDs that may read and execute a folder and everything beneath it through its DACL
+/// (explicit or inherited): an allow covering the folder itself and an allow inherited by
+/// subfolders and files (Windows' own folders split this into a "this folder only" ACE and an
+/// inherit-only generic one). Deny ACEs for the same SID rule it out.
+pub fn readable_through(aces: &[RawAce]) -> Vec<Sid> {
+    let mut out: Vec<Sid> = Vec::new();
+    for a in aces.iter().filter(|a| a.ace_type == 0 && a.reads_and_executes()) {
+        let Ok(sid) = Sid::parse(&a.sid) else { continue };
+        if out.contains(&sid) {
+            continue;
+        }
+        let same = || aces.iter().filter(|b| b.sid == a.sid);
+        let here = same().any(|b| b.ace_type == 0 && b.reads_and_executes() && b.flags & INHERIT_ONLY_ACE == 0);
+        let below = same().any(|b| {
+            b.ace_type == 0 && b.reads_and_executes() && b.flags & (OBJECT_INHERIT_ACE | CONTAINER_INHERIT_ACE) == OBJECT_INHERIT_ACE | CONTAINER_INHERIT_ACE
+        });
+        let denied = same().any(|b| b.ace_type == 1 && b.mask & Rights::ReadExecute.mask() & !0x0010_0000 != 0);
+        if here && below && !denied {
+            out.push(sid);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod raw_tests {
+    use super::*;
+
+    fn raw(t: u8, flags: u8, mask: u32, sid: &str) -> RawAce {
+        RawAce { ace_type: t, flags, mask, sid: sid.into() }
+    }
+
+    #[test]
+    fn explicit_specs_are_only_what_palisade_writes() {
+        let s = "S-1-5-21-1-2-3-1010";
+        let a = raw(0, 3, Rights::ReadExecute.mask(), s).explicit_spec().unwrap();
+        assert_eq!(a, AceSpec::allow(Trustee::Sid(Sid::parse(s).unwrap()), Rights::ReadExecute, Inheritance::ContainerAndObject));
+        assert_eq!(raw(0, 0, Rights::ListTraverse.mask(), s).explicit_spec().unwrap().inheritance, Inheritance::None);
+        assert_eq!(raw(1, 0, Rights::Modify.mask(), s).explicit_spec().unwrap().kind, AceKind::Deny);
+        assert!(raw(0, 3 | INHERITED_ACE, Rights::ReadExecute.mask(), s).explicit_spec().is_none());
+        assert!(raw(0, 3 | INHERIT_ONLY_ACE, Rights::ReadExecute.mask(), s).explicit_spec().is_none());
+        assert!(raw(0, OBJECT_INHERIT_ACE, Rights::ReadExecute.mask(), s).explicit_spec().is_none());
+        assert!(raw(0, 3, 0x1234, s).explicit_spec().is_none());
+        assert!(raw(2, 3, Rights::ReadExecute.mask(), s).explicit_spec().is_none());
+        assert!(raw(0, 3, Rights::ReadExecute.mask(), "not a sid").explicit_spec().is_none());
+    }
+
+    #[test]
+    fn readable_through_needs_the_folder_and_what_it_holds() {
+        let users = Sid::users().to_string();
+        // Windows' own layout: RX on the folder only, generic RX inherit-only below.
+        let windows = vec![raw(0, 0, 0x1200a9, &users), raw(0, 3 | INHERIT_ONLY_ACE, 0xa000_0000, &users)];
+        assert_eq!(readable_through(&windows), vec![Sid::users()]);
+        assert_eq!(readable_through(&[raw(0, 3, 0x1200a9, &users)]), vec![Sid::users()]);
+        assert!(readable_through(&[raw(0, 0, 0x1200a9, &users)]).is_empty());
+        assert!(readable_through(&[raw(0, 3 | INHERIT_ONLY_ACE, 0xa000_0000, &users)]).is_empty());
+        assert!(readable_through(&[raw(0, 3, 0x1200a9, &users), raw(1, 0, 0x1, &users)]).is_empty());
+        assert_eq!(readable_through(&[raw(0, 3, 0x1f01ff, &users)]), vec![Sid::users()]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

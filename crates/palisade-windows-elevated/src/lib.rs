@@ -27,6 +27,7 @@ pub mod protocol;
 pub mod records;
 pub mod request;
 pub mod runner_seam;
+pub mod setup_channel;
 pub mod setup_plan;
 pub mod sid;
 pub mod uninstall_plan;

@@ -920,6 +920,49 @@ fn stale_steps(b: &mut Builder<'_>, records: &StateRecords) -> Result<(), SetupE
     Ok(())
 }
 
+/// Whether the records in Palisade's folder may be acted on. The elevated setup undoes what
+/// the records list (uninstall, stale grants), so a records file that anyone but
+/// administrators could have written would let that person make the elevated setup remove
+/// arbitrary ACEs or accounts. Trusted only when the folder is owned by Administrators or
+/// SYSTEM, does not inherit (under `%ProgramData%` inherited entries let Users create files),
+/// and no explicit entry lets anyone else write.
+pub fn records_folder_trusted(dir: &crate::facts::DirFact) -> bool {
+    let admin = |s: &Sid| *s == Sid::administrators() || *s == Sid::system();
+    admin(&dir.owner)
+        && dir.protected
+        && dir.explicit_aces.iter().all(|a| {
+            a.kind != crate::ace::AceKind::Allow || !a.rights.writes() || matches!(&a.trustee, Trustee::Sid(s) if admin(s))
+        })
+}
+
+#[cfg(test)]
+mod records_trust_tests {
+    use super::*;
+    use crate::facts::DirFact;
+
+    #[test]
+    fn only_an_administrators_folder_is_trusted() {
+        let ok = DirFact {
+            path: WinPath::parse("C:\\ProgramData\\Palisade").unwrap(),
+            owner: Sid::administrators(),
+            protected: true,
+            explicit_aces: vec![
+                ace_sid(Sid::system(), Rights::FullControl),
+                ace_sid(Sid::administrators(), Rights::FullControl),
+                ace_sid(Sid::users(), Rights::ReadExecute),
+            ],
+            entries: vec![],
+        };
+        assert!(records_folder_trusted(&ok));
+        assert!(records_folder_trusted(&DirFact { owner: Sid::system(), ..ok.clone() }));
+        assert!(!records_folder_trusted(&DirFact { owner: Sid::users(), ..ok.clone() }));
+        assert!(!records_folder_trusted(&DirFact { protected: false, ..ok.clone() }));
+        let mut w = ok.clone();
+        w.explicit_aces.push(ace_sid(Sid::users(), Rights::Modify));
+        assert!(!records_folder_trusted(&w));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -62,10 +62,16 @@ enum Cmd {
     },
     /// One-time host set-up, as root: where AppArmor restricts user namespaces, install a
     /// profile that lets Palisade's binary create them (as distributions do for bwrap).
+    /// Windows, with --elevated: create the sandbox accounts of the elevated mode (asks for
+    /// administrator approval once; see the README's Windows section).
     Setup {
         /// Remove what `setup` installed.
         #[arg(long)]
         uninstall: bool,
+        /// Windows: set up (or with --uninstall remove) the elevated mode's accounts, network
+        /// fence and read grants through `palisade-setup.exe`, started with UAC approval.
+        #[arg(long)]
+        elevated: bool,
     },
     /// Remove the permission entries Palisade keeps on disk between commands (Windows: the
     /// ACEs recorded in %LOCALAPPDATA%\Palisade). Safe to run again; nothing to do on Linux.
@@ -143,7 +149,7 @@ pub fn main() -> i32 {
         Cmd::Run { policy, json_status, command } => run(&policy, json_status, command),
         Cmd::Check { policy, json } => check(&policy, json),
         Cmd::Policy { policy, json } => show_policy(&policy, json),
-        Cmd::Setup { uninstall } => setup(uninstall),
+        Cmd::Setup { uninstall, elevated } => setup(uninstall, elevated),
         Cmd::Cleanup => cleanup(),
     };
     match result {
@@ -315,9 +321,59 @@ fn cleanup() -> Result<i32, Failure> {
     Err(fail(format!("{} entries could not be removed; they stay recorded: run `palisade cleanup` again", report.failed.len())))
 }
 
-fn setup(uninstall: bool) -> Result<i32, Failure> {
+fn setup(uninstall: bool, elevated: bool) -> Result<i32, Failure> {
+    if elevated {
+        return elevated_setup::run(uninstall);
+    }
     palisade_setup::run(uninstall).map_err(fail)?;
     Ok(0)
+}
+
+/// `palisade setup --elevated [--uninstall]` (Windows).
+mod elevated_setup {
+    use super::{fail, Failure};
+
+    #[cfg(windows)]
+    pub fn run(uninstall: bool) -> Result<i32, Failure> {
+        use palisade::windows_setup::{self, exit, Launch, Progress};
+        if uninstall {
+            println!("palisade setup --elevated --uninstall removes what the elevated setup recorded (accounts, group, firewall rules and filters, read grants, Palisade's folder), then the stored passwords.");
+        } else {
+            println!("palisade setup --elevated asks Windows for administrator approval once, to:");
+            for line in [
+                "create %ProgramData%\\Palisade (Administrators only may change it) and copy palisade-runner.exe there",
+                "create the local group PalisadeSandboxUsers and the hidden local accounts PalisadeOffline and PalisadeOnline (random passwords, stored DPAPI-encrypted for you)",
+                "deny them remote desktop, network, batch and service logons",
+                "fence PalisadeOffline off the network (Windows Firewall rules and WFP filters; loopback to Palisade's proxy only)",
+                "let the group read your profile except credential stores, AppData and registry hives (never write)",
+            ] {
+                println!("  - {line}");
+            }
+            println!("The plan as setup finds this machine follows ([done] steps change nothing). Undo with `palisade setup --elevated --uninstall`.");
+        }
+        let mut report = |p: &Progress| match p {
+            Progress::Hello { setup_version } => println!("palisade-setup started (setup version {setup_version})"),
+            Progress::Plan { lines } => lines.iter().for_each(|l| println!("  {l}")),
+            Progress::Step { index, total, description, .. } => println!("[{index}/{total}] {description}"),
+            Progress::StepDone { .. } => {}
+            Progress::Note { text } => println!("note: {text}"),
+            Progress::Failed { step, message, .. } => eprintln!("palisade: setup stopped at `{step}`: {message}"),
+            Progress::Finished { changed } => println!("done: {changed} step(s) changed this machine"),
+        };
+        let outcome = windows_setup::run(uninstall, Launch::RunAs, None, &mut report).map_err(|e| fail(e.to_string()))?;
+        if outcome.exit_code == exit::OK && outcome.finished {
+            if uninstall {
+                println!("removed the stored passwords of the sandbox accounts");
+            }
+            return Ok(0);
+        }
+        Err(fail(format!("palisade-setup exited with {}: {}", outcome.exit_code, exit::meaning(outcome.exit_code))))
+    }
+
+    #[cfg(not(windows))]
+    pub fn run(_uninstall: bool) -> Result<i32, Failure> {
+        Err(fail("`palisade setup --elevated` is the Windows elevated mode's setup; on this system run `palisade setup`"))
+    }
 }
 
 /// `palisade setup` on Linux: the AppArmor profile for hosts that restrict user namespaces.

@@ -163,6 +163,26 @@ pub fn cleanup() -> Result<CleanupReport, Error> {
     backend::cleanup()
 }
 
+/// The one-time administrator setup of the elevated Windows mode (`palisade setup --elevated`).
+#[cfg(windows)]
+pub mod windows_setup {
+    pub use crate::backend::elevated_setup::{Launch, Outcome};
+    pub use palisade_windows_elevated::setup_channel::{exit, Progress};
+
+    /// Starts `palisade-setup.exe` (next to this executable unless `setup_exe` is given) with
+    /// `launch`, serves it one setup or uninstall request, reports its progress, and commits
+    /// (setup succeeded), discards (it failed) or removes (uninstall succeeded) the stored
+    /// passwords of the sandbox accounts.
+    pub fn run(
+        uninstall: bool,
+        launch: Launch,
+        setup_exe: Option<std::path::PathBuf>,
+        report: &mut dyn FnMut(&Progress),
+    ) -> Result<Outcome, crate::Error> {
+        crate::backend::elevated_setup::run(uninstall, launch, setup_exe, report)
+    }
+}
+
 /// Where a standard stream of the command goes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Stdio {

@@ -1,8 +1,8 @@
 //! The sandbox accounts' passwords, kept by the CLI (never elevated) encrypted with DPAPI for
-//! the installing user, in `%LOCALAPPDATA%\Palisade\credentials\<offline|online>.dpapi`.
+//! the installing user, in `%LOCALAPPDATA%\Palisade\credentials\<PalisadeOffline|PalisadeOnline>.dpapi` (the path `setup_plan::credential_path` names in the records).
 //!
 //! `palisade setup --elevated` generates a password per account, stores it *pending*
-//! (`<id>.dpapi.pending`), hands it to the elevated setup over its pipe, and commits the pending
+//! (`<account>.dpapi.pending`), hands it to the elevated setup over its pipe, and commits the pending
 //! files (a rename over the old ones) only after setup reported success; a failed setup discards
 //! them, so the stored password always is the one the account has. `palisade run` decrypts the
 //! committed one to start the runner with `CreateProcessWithLogonW`.
@@ -37,11 +37,11 @@ pub fn credentials_dir() -> Result<PathBuf, Error> {
 
 /// Where the committed password of `user` is kept.
 pub fn credential_path(user: SandboxUser) -> Result<PathBuf, Error> {
-    Ok(credentials_dir()?.join(format!("{}.dpapi", user.id())))
+    Ok(credentials_dir()?.join(format!("{}.dpapi", user.account_name())))
 }
 
 fn pending_path(user: SandboxUser) -> Result<PathBuf, Error> {
-    Ok(credentials_dir()?.join(format!("{}.dpapi.{PENDING}", user.id())))
+    Ok(credentials_dir()?.join(format!("{}.dpapi.{PENDING}", user.account_name())))
 }
 
 fn io_err(context: String) -> impl FnOnce(io::Error) -> Error {
