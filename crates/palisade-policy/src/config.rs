@@ -1665,9 +1665,9 @@ mod tests {
     fn writable_roots_are_checked_and_canonicalized() {
         let f = fixture();
         let u = f.user.display().to_string();
-        let real = f.dir("real");
         #[cfg(unix)]
         {
+            let real = f.dir("real");
             std::os::unix::fs::symlink(&real, f.root.join("link")).unwrap();
             write(&f.user, &format!("writable_roots = [\"{}\"]\n", f.root.join("link/../link").display()));
             assert_eq!(f.load().policy.writable_roots, vec![real.clone()]);

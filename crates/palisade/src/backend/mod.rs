@@ -11,13 +11,9 @@ pub(crate) use linux::{host_report, ChildInner, Prepared};
 #[cfg(windows)]
 mod windows;
 #[cfg(windows)]
-<<<<<<< HEAD
-pub(crate) use windows::{cleanup, host_report, ChildInner, Prepared};
+pub(crate) use windows::{cleanup, elevated_setup, host_report, ChildInner, Prepared};
 #[cfg(windows)]
 pub use windows::elevated::{run::TestSeam as ElevatedTestSeam, runner::main as runner_main};
-=======
-pub(crate) use windows::{cleanup, elevated_setup, host_report, ChildInner, Prepared};
->>>>>>> setup
 
 #[cfg(not(any(target_os = "linux", windows)))]
 mod unsupported;

@@ -16,12 +16,8 @@
 mod acl;
 mod audit;
 mod ffi;
-<<<<<<< HEAD
 pub(crate) mod elevated;
-=======
-mod elevated;
 pub(crate) use elevated::setup as elevated_setup;
->>>>>>> setup
 mod grants;
 mod job;
 mod process;

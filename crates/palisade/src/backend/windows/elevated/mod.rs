@@ -6,11 +6,11 @@
 // The storing half is for `palisade setup --elevated`, which is not wired up in this crate yet.
 #[allow(dead_code)]
 pub mod credentials;
-<<<<<<< HEAD
 mod harden;
 pub mod pipe;
 pub mod run;
 pub mod runner;
+pub mod setup;
 
 use std::io;
 use std::path::PathBuf;
@@ -82,6 +82,3 @@ pub fn protocol_sid(s: &Sid) -> io::Result<palisade_windows_elevated::Sid> {
     let text = s.to_string_form();
     palisade_windows_elevated::Sid::parse(&text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
 }
-=======
-pub mod setup;
->>>>>>> setup
