@@ -132,10 +132,7 @@ pub fn main() -> i32 {
                 let _ = e.print();
                 return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand { exit_code::PALISADE_ERROR } else { 0 };
             }
-            // One line: clap's first line, without its "error: " prefix.
-            let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
-            eprintln!("palisade: {first} (see `palisade --help`)");
+            eprintln!("palisade: {} (see `palisade --help`)", one_line(&e));
             return exit_code::PALISADE_ERROR;
         }
     };
@@ -153,6 +150,30 @@ pub fn main() -> i32 {
             f.code
         }
     }
+}
+
+/// clap's message as one line, without its "error: " prefix: the lines before the usage (a
+/// missing argument is named on the line after "the following required arguments were not
+/// provided:"), joined, with clap's tip when it gives one.
+fn one_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let mut parts: Vec<&str> = Vec::new();
+    let mut lines = text.lines();
+    for l in lines.by_ref() {
+        let l = l.trim();
+        if l.starts_with("Usage:") || l.starts_with("For more information") {
+            break;
+        }
+        if !l.is_empty() {
+            parts.push(l);
+        }
+    }
+    let mut out = parts.join(" ");
+    out = out.trim_start_matches("error: ").to_string();
+    if out.is_empty() {
+        out = "invalid arguments".into();
+    }
+    out
 }
 
 fn load(args: &PolicyArgs) -> Result<Resolved, Failure> {

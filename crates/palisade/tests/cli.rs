@@ -68,3 +68,47 @@ fn missing_workspace_is_a_clean_error() {
     assert_eq!(stderr(&o).trim_end().lines().count(), 1, "{}", show(&o));
     assert!(!stderr(&o).contains("panicked"), "{}", show(&o));
 }
+
+#[test]
+fn missing_command_names_the_argument_on_one_line() {
+    let fx = Fixture::new();
+    for args in [&["run"][..], &["run", "--"], &["run", "--network", "off"]] {
+        let o = fx.palisade().args(args).output().unwrap();
+        assert_eq!(o.status.code(), Some(125), "{args:?}: {}", show(&o));
+        let err = stderr(&o);
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err:?}");
+        assert!(err.starts_with("palisade: "), "{args:?}: {err:?}");
+        // clap puts the argument's name on the line after "were not provided:"; it must not be
+        // lost when the message is cut to one line.
+        assert!(err.contains("<CMD>"), "{args:?}: the error does not say what is missing: {err:?}");
+    }
+}
+
+#[test]
+fn missing_interpreter_is_named() {
+    let fx = Fixture::new();
+    let script = fx.ws.join("bad-interp.sh");
+    std::fs::write(&script, format!("#!/nonexistent-{}/sh\necho hi\n", fx.m)).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let o = fx.run(&["./bad-interp.sh"]);
+    assert_eq!(o.status.code(), Some(127), "{}", show(&o));
+    let err = stderr(&o);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err:?}");
+    assert!(err.contains(&format!("/nonexistent-{}/sh", fx.m)), "the error does not name the missing interpreter: {err:?}");
+    assert!(!stdout(&o).contains("hi"), "{}", show(&o));
+}
+
+#[test]
+fn program_hidden_by_the_private_tmp_is_explained() {
+    let fx = Fixture::new();
+    // A script in the host's /tmp (outside the workspace): the sandbox's /tmp is private.
+    let host = tempfile::Builder::new().prefix("palisade-hidden-").tempdir().unwrap();
+    let script = host.path().join("run.sh");
+    std::fs::write(&script, "#!/bin/sh\necho hi\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let o = fx.run(&[s(&script)]);
+    assert_eq!(o.status.code(), Some(127), "{}", show(&o));
+    let err = stderr(&o);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err:?}");
+    assert!(err.contains("exists on the host") && err.contains("/tmp"), "the error does not explain why: {err:?}");
+}
