@@ -773,6 +773,9 @@ fn check_writable_root(path: &Path, home: Option<&Path>, workspace: &Path) -> Re
     if real.parent().is_none() {
         return Err(format!("refusing to make {} writable", real.display()));
     }
+    if let Some(why) = kernel_filesystem(&real) {
+        return Err(format!("refusing to make {} writable: {why}", real.display()));
+    }
     if home.is_some_and(|h| real_path(h) == real) {
         return Err(format!("refusing to make the home directory {} writable", real.display()));
     }
@@ -780,6 +783,16 @@ fn check_writable_root(path: &Path, home: Option<&Path>, workspace: &Path) -> Re
         return Err(format!("refusing to make {} writable: it contains the home directory", real.display()));
     }
     Ok(real)
+}
+
+/// Whether a canonical path lies in `/proc`, `/sys` or `/dev`: the sandbox gives the command its
+/// own `/proc` and a minimal `/dev`, and making the host's writable would bypass them (and put
+/// protected-path placeholders into the kernel's filesystems). `None` where that is fine.
+fn kernel_filesystem(real: &Path) -> Option<&'static str> {
+    if cfg!(unix) && ["/proc", "/sys", "/dev"].iter().any(|k| real.starts_with(k)) {
+        return Some("it is in /proc, /sys or /dev, which the sandbox replaces with its own");
+    }
+    None
 }
 
 fn check_env_name(name: &str) -> Result<(), String> {
@@ -1270,6 +1283,8 @@ pub fn load(req: &LoadRequest) -> Result<Resolved, ConfigError> {
     if state.mode.v == Mode::WorkspaceWrite {
         let refuse = if workspace.parent().is_none() {
             Some(format!("refusing to make {} writable", workspace.display()))
+        } else if let Some(why) = kernel_filesystem(&workspace) {
+            Some(format!("refusing to make it writable: {why} (use --mode read-only)"))
         } else if home == Some(workspace.as_path()) {
             Some("is the home directory; refusing to make all of it writable (choose a project directory, or use --mode read-only)".to_string())
         } else if home.is_some_and(|h| h.starts_with(&workspace)) {
@@ -1675,6 +1690,8 @@ mod tests {
         let cases = [
             ("\"/\"", "writable_roots: refusing to make / writable".to_string()),
             ("\"~\"", format!("writable_roots: refusing to make the home directory {} writable", f.home.display())),
+            ("\"/proc/self\"", "writable_roots: refusing to make /proc/".to_string()),
+            ("\"/dev\"", "writable_roots: refusing to make /dev writable: it is in /proc, /sys or /dev".to_string()),
             ("\"~/missing\"", format!("writable_roots: {} does not exist", f.home.join("missing").display())),
             ("\"relative/dir\"", "writable_roots: \"relative/dir\" must be absolute or start with ~/".to_string()),
             ("\"~bob/x\"", "writable_roots: \"~bob/x\": only ~ and ~/ are expanded".to_string()),
@@ -1871,6 +1888,13 @@ mod tests {
         assert!(load(&LoadRequest { workspace: f.home.clone(), ..f.req(ro) }).is_ok());
         let e = load(&LoadRequest { workspace: "/".into(), ..f.req(Overrides::default()) }).unwrap_err().to_string();
         assert_eq!(e, "workspace /: refusing to make / writable");
+        // The kernel's filesystems: the sandbox has its own /proc and /dev.
+        for k in ["/proc", "/sys", "/dev"] {
+            let e = load(&LoadRequest { workspace: k.into(), ..f.req(Overrides::default()) }).unwrap_err().to_string();
+            assert_prefix(&e, &format!("workspace {k}: refusing to make it writable: it is in /proc, /sys or /dev"));
+            let ro = Overrides { mode: Some(Mode::ReadOnly), ..Default::default() };
+            assert!(load(&LoadRequest { workspace: k.into(), ..f.req(ro) }).is_ok(), "{k} read-only");
+        }
     }
 
     #[test]
