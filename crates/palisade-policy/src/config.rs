@@ -1036,7 +1036,14 @@ impl State {
             self.keep_processes = val(k, Source::command_line());
         }
         for w in &o.writable {
-            let real = check_writable_root(w, home, workspace).map_err(|why| cl("--writable", why))?;
+            // `--writable=~/.cargo` reaches us unexpanded (shells expand `~` only at the start of
+            // a word), and so does any argv an agent passes without a shell: expand `~` and `~/`
+            // as the files do.
+            let w = match w.to_str() {
+                Some(t) if t == "~" || t.starts_with("~/") => expand_path(t, home, None).map_err(|why| cl("--writable", why))?,
+                _ => w.clone(),
+            };
+            let real = check_writable_root(&w, home, workspace).map_err(|why| cl("--writable", why))?;
             self.writable_roots.push(val(real, Source::command_line()));
         }
         if !o.writable.is_empty() && self.mode.v == Mode::ReadOnly {
@@ -1703,6 +1710,15 @@ mod tests {
             assert_prefix(&f.err(), &format!("{u}:2: {want}"));
         }
         fs::remove_file(&f.user).unwrap();
+        // `--writable=~/dir` reaches palisade unexpanded: `~/` means the home directory there too.
+        let cache = f.home.join("cache");
+        fs::create_dir_all(&cache).unwrap();
+        let r = load(&f.req(Overrides { writable: vec!["~/cache".into()], ..Default::default() })).unwrap();
+        assert_eq!(r.policy.writable_roots, vec![real_path(&cache)]);
+        assert_prefix(
+            &f.err_with(Overrides { writable: vec!["~".into()], ..Default::default() }),
+            &format!("command line: --writable: refusing to make the home directory {} writable", f.home.display()),
+        );
         assert_prefix(
             &f.err_with(Overrides { writable: vec![f.root.join("nope")], ..Default::default() }),
             &format!("command line: --writable: {} does not exist", f.root.join("nope").display()),
