@@ -1178,6 +1178,33 @@ impl State {
         Ok(())
     }
 
+    /// A deny-read entry may lie inside the workspace or a writable root (it is masked on top),
+    /// but not contain one: the command could not read (or start in) its own workspace, and a
+    /// mask over `/` would silently hide nothing.
+    fn check_deny_read_overlaps(&self, workspace: &Path) -> Result<(), ConfigError> {
+        for d in &self.deny_read {
+            if d.v.parent().is_none() {
+                return Err(blame(&d.src, "deny_read", format!("{} would hide everything; name the folders to hide", d.v.display())));
+            }
+            if workspace.starts_with(&d.v) {
+                let what = if workspace == d.v { "is" } else { "contains" };
+                return Err(blame(
+                    &d.src,
+                    "deny_read",
+                    format!("{} {what} the workspace {}: the command could not read it", d.v.display(), workspace.display()),
+                ));
+            }
+            if let Some(w) = self.writable_roots.iter().find(|w| w.v.starts_with(&d.v)) {
+                return Err(blame(
+                    &d.src,
+                    "deny_read",
+                    format!("{} hides the writable root {} (set by {})", d.v.display(), w.v.display(), w.src),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn finish(self, workspace: PathBuf) -> Resolved {
         fn dedup<T: PartialEq + Clone>(list: Vec<Val<T>>, key: &str, sources: &mut Vec<(String, Source)>) -> Vec<T> {
             let mut out: Vec<Val<T>> = Vec::new();
@@ -1285,6 +1312,8 @@ pub fn load(req: &LoadRequest) -> Result<Resolved, ConfigError> {
     if let Some((layer, m)) = &managed {
         state.apply_managed(layer, m)?;
     }
+
+    state.check_deny_read_overlaps(&workspace)?;
 
     // A workspace that is / or the home directory would make all of it writable.
     if state.mode.v == Mode::WorkspaceWrite {
@@ -1929,6 +1958,34 @@ mod tests {
             assert_eq!(r.policy.deny_read[0], f.home.join(".ssh"));
             assert_eq!(r.policy.deny_read[1], f.home.join(".gnupg"));
         }
+    }
+
+    #[test]
+    #[cfg_attr(windows, ignore = "asserts on Unix path syntax")]
+    fn deny_read_may_not_hide_the_workspace_or_a_writable_root() {
+        let f = fixture();
+        let u = f.user.display().to_string();
+        // Inside the workspace is fine: the mask goes on top.
+        write(&f.user, "deny_read = [\"~/proj/secrets\"]\n");
+        assert!(f.load().policy.deny_read.contains(&f.ws.join("secrets")));
+        write(&f.user, "\ndeny_read = [\"/\"]\n");
+        assert_prefix(&f.err(), &format!("{u}:2: deny_read: / would hide everything"));
+        write(&f.user, "deny_read = [\"~/proj\"]\n");
+        assert_prefix(&f.err(), &format!("{u}:1: deny_read: {} is the workspace {}", f.ws.display(), f.ws.display()));
+        write(&f.user, "deny_read = [\"~\"]\n");
+        assert_prefix(&f.err(), &format!("{u}:1: deny_read: {} contains the workspace", f.home.display()));
+        let cache = f.dir("cache");
+        write(&f.user, &format!("writable_roots = [\"{}\"]\ndeny_read = [\"{}\"]\n", cache.display(), f.root.display()));
+        assert_prefix(&f.err(), &format!("{u}:2: deny_read: {} contains the workspace", f.root.display()));
+        let other = f.dir("other");
+        write(&f.user, &format!("writable_roots = [\"{}\"]\ndeny_read = [\"{}\"]\n", cache.display(), cache.display()));
+        assert_prefix(&f.err(), &format!("{u}:2: deny_read: {} hides the writable root {}", cache.display(), cache.display()));
+        write(&f.user, &format!("deny_read = [\"{}\"]\n", other.display()));
+        assert!(f.load().policy.deny_read.contains(&other));
+        // The project file may add deny_read entries, but not ones that hide its own workspace.
+        fs::remove_file(&f.user).unwrap();
+        write(&f.project, "deny_read = [\".\"]\n");
+        assert_prefix(&f.err(), &format!("{}:1: deny_read: {} is the workspace", f.project.display(), f.ws.display()));
     }
 
     #[test]
