@@ -498,7 +498,9 @@ impl<'a> Parser<'a> {
     }
 
     fn choice<T>(&self, e: &Entry<'_>, names: &[&str], parse: impl Fn(&str) -> Option<T>) -> Result<At<T>, ConfigError> {
-        let s = e.item.as_str().ok_or_else(|| self.wrong_type(e, "a string"))?;
+        // `network = false` is a natural slip: say which strings are meant.
+        let expected = format!("a string ({})", quoted_list(names));
+        let s = e.item.as_str().ok_or_else(|| self.wrong_type(e, &expected))?;
         match parse(s) {
             Some(v) => Ok(At { v, line: e.line }),
             None => Err(self.err(e.line, &e.key, format!("expected one of {}, found \"{s}\"", quoted_list(names)))),
@@ -1865,7 +1867,8 @@ mod tests {
             ("[env]\nkeeps = []\n", format!("{u}:2: env.keeps: unknown key (known keys: keep, secret_patterns)")),
             ("[linux]\nlandlock = true\n", format!("{u}:2: linux.landlock: unknown key")),
             ("[macos]\nx = 1\n", format!("{u}:1: macos: unknown key")),
-            ("mode = 1\n", format!("{u}:1: mode: expected a string, found an integer")),
+            ("mode = 1\n", format!("{u}:1: mode: expected a string (\"read-only\", \"workspace-write\", \"full-access\"), found an integer")),
+            ("network = false\n", format!("{u}:1: network: expected a string (\"off\", \"on\"), found a boolean")),
             ("keep_processes = \"yes\"\n", format!("{u}:1: keep_processes: expected a boolean (true or false), found a string")),
             ("env = 3\n", format!("{u}:1: env: expected a table, found an integer")),
             ("deny_read = \"~/.x\"\n", format!("{u}:1: deny_read: expected an array of strings, found a string")),
