@@ -136,8 +136,12 @@ pub fn main() -> i32 {
             return exit_code::PALISADE_ERROR;
         }
     };
+    let mut json_status_wanted = false;
     let result = match cli.command {
-        Cmd::Run { policy, json_status, command } => run(&policy, json_status, command),
+        Cmd::Run { policy, json_status, command } => {
+            json_status_wanted = json_status;
+            run(&policy, json_status, command)
+        }
         Cmd::Check { policy, json } => check(&policy, json),
         Cmd::Policy { policy, json } => show_policy(&policy, json),
         Cmd::Setup { uninstall } => setup(uninstall),
@@ -147,6 +151,14 @@ pub fn main() -> i32 {
         Ok(code) => code,
         Err(f) => {
             eprintln!("palisade: {}", f.message);
+            if json_status_wanted {
+                // The caller parses the last line of stderr: give it one even though the command
+                // never ran (bad configuration, not found, a refused or failed setup).
+                eprintln!(
+                    "{}",
+                    serde_json::json!({"exit_code": null, "signal": null, "status": f.code, "error": f.message, "layers": []})
+                );
+            }
             f.code
         }
     }

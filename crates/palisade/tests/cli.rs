@@ -112,3 +112,23 @@ fn program_hidden_by_the_private_tmp_is_explained() {
     assert_eq!(err.trim_end().lines().count(), 1, "{err:?}");
     assert!(err.contains("exists on the host") && err.contains("/tmp"), "the error does not explain why: {err:?}");
 }
+
+#[test]
+fn json_status_is_printed_when_the_command_never_ran() {
+    let fx = Fixture::new();
+    let missing = format!("no-such-command-{}", fx.m);
+    let cases: [(&[&str], &[&str], i32); 2] =
+        [(&["--json-status"], &[&missing], 127), (&["--json-status", "--writable", "/nonexistent-dir"], &["true"], 125)];
+    for (flags, argv, code) in cases {
+        let o = fx.run_flags(flags, argv);
+        assert_eq!(o.status.code(), Some(code), "{}", show(&o));
+        let err = stderr(&o);
+        let lines: Vec<&str> = err.trim_end().lines().collect();
+        assert_eq!(lines.len(), 2, "expected the error line and the JSON line: {err:?}");
+        assert!(lines[0].starts_with("palisade: "), "{err:?}");
+        let v: serde_json::Value = serde_json::from_str(lines[1]).unwrap_or_else(|e| panic!("not JSON ({e}): {err}"));
+        assert_eq!(v["status"], code, "{v}");
+        assert!(v["exit_code"].is_null() && v["signal"].is_null(), "{v}");
+        assert_eq!(v["error"].as_str(), Some(lines[0].trim_start_matches("palisade: ")), "{v}");
+    }
+}
