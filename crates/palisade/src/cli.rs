@@ -201,8 +201,46 @@ fn load(args: &PolicyArgs) -> Result<Resolved, Failure> {
         keep_processes: if args.keep_processes { Some(true) } else { None },
         ..Overrides::default()
     };
-    let req = LoadRequest::from_env(workspace, overrides);
+    let mut req = LoadRequest::from_env(workspace, overrides);
+    home_fallback(&mut req);
     Ok(config::load(&req)?)
+}
+
+/// Without a usable `$HOME` (unset, empty or relative: harnesses often clear the environment),
+/// the home directory comes from the user database, so that `~/.ssh` and the other default
+/// deny-read entries still name the user's real secrets instead of silently nothing.
+#[cfg(unix)]
+fn home_fallback(req: &mut LoadRequest) {
+    if req.home.as_ref().is_some_and(|h| h.is_absolute()) {
+        return;
+    }
+    let Some(home) = passwd_home() else { return };
+    let xdg = std::env::var_os("XDG_CONFIG_HOME").map(PathBuf::from).filter(|p| p.is_absolute());
+    req.user_config = Some(xdg.unwrap_or_else(|| home.join(".config")).join("palisade").join("config.toml"));
+    req.home = Some(home);
+}
+
+#[cfg(not(unix))]
+fn home_fallback(_req: &mut LoadRequest) {}
+
+/// The current user's home directory from the user database (`getpwuid_r`), if absolute.
+#[cfg(unix)]
+fn passwd_home() -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut buf = vec![0u8; 16384];
+    // SAFETY: passwd is plain data filled by getpwuid_r; the strings it points to live in buf,
+    // which outlives their use below.
+    unsafe {
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        let rc = libc::getpwuid_r(libc::geteuid(), &mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut found);
+        if rc != 0 || found.is_null() || pwd.pw_dir.is_null() {
+            return None;
+        }
+        let dir = std::ffi::CStr::from_ptr(pwd.pw_dir);
+        let p = PathBuf::from(std::ffi::OsStr::from_bytes(dir.to_bytes()));
+        p.is_absolute().then_some(p)
+    }
 }
 
 fn sandbox_options(resolved: &Resolved) -> SandboxOptions {

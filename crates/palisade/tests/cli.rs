@@ -132,3 +132,37 @@ fn json_status_is_printed_when_the_command_never_ran() {
         assert_eq!(v["error"].as_str(), Some(lines[0].trim_start_matches("palisade: ")), "{v}");
     }
 }
+
+/// The user database's home directory of this user.
+fn passwd_home() -> std::path::PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    // SAFETY: getpwuid returns a pointer into static storage (read at once, single use).
+    unsafe {
+        let pw = libc::getpwuid(libc::geteuid());
+        assert!(!pw.is_null(), "this user has no passwd entry");
+        std::ffi::OsStr::from_bytes(std::ffi::CStr::from_ptr((*pw).pw_dir).to_bytes()).into()
+    }
+}
+
+#[test]
+fn default_deny_read_uses_the_passwd_home_when_home_is_unset() {
+    let fx = Fixture::new();
+    let want = passwd_home().join(".ssh");
+    for home in [None, Some(""), Some("relative/home")] {
+        let mut c = fx.palisade();
+        c.args(["policy", "--json", "--workspace"]).arg(&fx.ws);
+        match home {
+            None => c.env_remove("HOME"),
+            Some(h) => c.env("HOME", h),
+        };
+        let o = c.output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "HOME={home:?}: {}", show(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", show(&o)));
+        let deny: Vec<&str> = v["deny_read"].as_array().unwrap().iter().filter_map(|e| e["value"].as_str()).collect();
+        assert!(
+            deny.contains(&want.to_str().unwrap()),
+            "HOME={home:?}: the user's real ~/.ssh ({}) is not denied: {deny:?}",
+            want.display()
+        );
+    }
+}
