@@ -675,12 +675,47 @@ fn parse_doc<'s>(path: &Path, src: &'s str) -> Result<ImDocument<&'s str>, Confi
 }
 
 /// The file's text, or `None` if it does not exist.
+/// The largest configuration file read; a longer one is an error, not a memory exhaustion.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
 fn read_optional(path: &Path) -> Result<Option<String>, ConfigError> {
-    match std::fs::read_to_string(path) {
-        Ok(s) => Ok(Some(s)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(ConfigError::Read { path: path.to_path_buf(), source }),
+    use std::io::Read;
+    let err = |source: io::Error| ConfigError::Read { path: path.to_path_buf(), source };
+    let not_file = |kind: &str| err(io::Error::other(format!("it is {kind}, not a regular file")));
+    // A project file comes with the repository: a FIFO there would block the open forever, and
+    // a link to /dev/zero would be read until memory runs out. Only regular files are read.
+    let kind_of = |m: &std::fs::Metadata| -> Option<&'static str> {
+        if m.is_file() {
+            None
+        } else if m.is_dir() {
+            Some("a directory")
+        } else {
+            Some("a special file (FIFO, socket or device)")
+        }
+    };
+    match std::fs::metadata(path) {
+        Ok(m) => {
+            if let Some(kind) = kind_of(&m) {
+                return Err(not_file(kind));
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(err(e)),
     }
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(err(e)),
+    };
+    if let Some(kind) = kind_of(&file.metadata().map_err(err)?) {
+        return Err(not_file(kind));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes).map_err(err)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(err(io::Error::other(format!("larger than {} bytes", MAX_CONFIG_BYTES))));
+    }
+    String::from_utf8(bytes).map(Some).map_err(|_| err(io::Error::new(io::ErrorKind::InvalidData, "stream did not contain valid UTF-8")))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1918,9 +1953,29 @@ mod tests {
         let f = fixture();
         fs::create_dir_all(&f.user).unwrap(); // a directory where the file should be
         assert_prefix(&f.err(), &format!("{}: cannot read: ", f.user.display()));
+        assert_prefix(&f.err(), &format!("{}: cannot read: it is a directory, not a regular file", f.user.display()));
         fs::remove_dir(&f.user).unwrap();
         let r = load(&LoadRequest { user_config: Some(f.root.join("none.toml")), ..f.req(Overrides::default()) }).unwrap();
         assert_eq!(r.policy.mode, Mode::WorkspaceWrite);
+        // Too large to be a configuration: an error, not an unbounded read.
+        write(&f.project, &format!("# {}\n", "x".repeat(MAX_CONFIG_BYTES as usize)));
+        assert_prefix(&f.err(), &format!("{}: cannot read: larger than", f.project.display()));
+        fs::remove_file(&f.project).unwrap();
+        #[cfg(unix)]
+        {
+            // A repository's project file that is a FIFO (the open would wait for a writer
+            // forever) or a link to /dev/zero (read until memory runs out) is refused at once.
+            std::os::unix::fs::symlink("/dev/zero", &f.project).unwrap();
+            assert_prefix(&f.err(), &format!("{}: cannot read: it is a special file", f.project.display()));
+            fs::remove_file(&f.project).unwrap();
+            let st = std::process::Command::new("mkfifo").arg(&f.project).status().unwrap();
+            assert!(st.success());
+            let (tx, rx) = std::sync::mpsc::channel();
+            let req = f.req(Overrides::default());
+            std::thread::spawn(move || tx.send(load(&req).map(|_| ()).unwrap_err().to_string()));
+            let e = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("loading a FIFO project file hangs");
+            assert_prefix(&e, &format!("{}: cannot read: it is a special file", f.project.display()));
+        }
     }
 
     #[test]
