@@ -189,6 +189,11 @@ fn one_line(e: &clap::Error) -> String {
 }
 
 fn load(args: &PolicyArgs) -> Result<Resolved, Failure> {
+    Ok(config::load(&request(args)?)?)
+}
+
+/// Where the configuration comes from: the workspace, the files' locations and the flags.
+fn request(args: &PolicyArgs) -> Result<LoadRequest, Failure> {
     let workspace = match &args.workspace {
         Some(w) => w.clone(),
         None => std::env::current_dir().map_err(|e| fail(format!("cannot determine the current directory: {e}")))?,
@@ -203,7 +208,7 @@ fn load(args: &PolicyArgs) -> Result<Resolved, Failure> {
     };
     let mut req = LoadRequest::from_env(workspace, overrides);
     home_fallback(&mut req);
-    Ok(config::load(&req)?)
+    Ok(req)
 }
 
 /// Without a usable `$HOME` (unset, empty or relative: harnesses often clear the environment),
@@ -362,11 +367,21 @@ fn check(args: &PolicyArgs, json: bool) -> Result<i32, Failure> {
 }
 
 fn show_policy(args: &PolicyArgs, json: bool) -> Result<i32, Failure> {
-    let resolved = load(args)?;
+    let req = request(args)?;
+    let resolved = config::load(&req)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&resolved.to_json()).unwrap_or_default());
     } else {
         print!("{}", resolved.render());
+        // Which files were looked for, so that a file in the wrong place is noticed.
+        let project = resolved.policy.workspace.join(".palisade").join("config.toml");
+        let files = [("user file", req.user_config.as_deref()), ("project file", Some(project.as_path())), ("managed file", req.managed_config.as_deref())];
+        for (name, path) in files {
+            match path {
+                Some(p) => println!("{name:<30} {} ({})", p.display(), if p.exists() { "read" } else { "not present" }),
+                None => println!("{name:<30} (none: no home directory)"),
+            }
+        }
     }
     Ok(0)
 }

@@ -166,3 +166,20 @@ fn default_deny_read_uses_the_passwd_home_when_home_is_unset() {
         );
     }
 }
+
+#[test]
+fn policy_names_the_files_it_looked_for() {
+    let fx = Fixture::new();
+    let user = fx.xdg.join("palisade/config.toml");
+    let o = fx.palisade().args(["policy", "--workspace"]).arg(&fx.ws).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let line = |out: &str, name: &str| out.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name} line: {out}")).to_string();
+    assert!(line(&stdout(&o), "user file").contains(&format!("{} (not present)", user.display())), "{}", show(&o));
+    assert!(line(&stdout(&o), "project file").contains(&format!("{} (not present)", fx.ws.join(".palisade/config.toml").display())), "{}", show(&o));
+    std::fs::create_dir_all(user.parent().unwrap()).unwrap();
+    std::fs::write(&user, "mode = \"read-only\"\n").unwrap();
+    let o = fx.palisade().args(["policy", "--workspace"]).arg(&fx.ws).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(line(&stdout(&o), "user file").contains(&format!("{} (read)", user.display())), "{}", show(&o));
+    assert!(line(&stdout(&o), "mode").contains("read-only"), "{}", show(&o));
+}
