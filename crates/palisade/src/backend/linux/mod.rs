@@ -510,12 +510,12 @@ impl Prepared {
             // by one: connecting needs no write access to their folder, so the read-only
             // mount alone would not stop it.
             for p in self.bound_unix_sockets() {
-                ops.push(MountOp::MaskFile { path: cstring(p)? });
+                ops.push(MountOp::MaskFile { path: cstring(p)?, unreachable_ok: true });
             }
         }
         for (p, dir) in &self.deny_read {
             let path = cstring(p)?;
-            ops.push(if *dir { MountOp::MaskDir { path } } else { MountOp::MaskFile { path } });
+            ops.push(if *dir { MountOp::MaskDir { path } } else { MountOp::MaskFile { path, unreachable_ok: false } });
         }
         Ok(NamespacePlan {
             uid_map: format!("{0} {0} 1\n", self.euid).into_bytes(),
