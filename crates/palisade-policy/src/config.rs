@@ -25,7 +25,7 @@
 //! ```toml
 //! mode = "workspace-write"          # "read-only" | "workspace-write" | "full-access"
 //! network = "off"                   # "off" | "on"
-//! writable_roots = ["~/.cargo"]     # user file only; must exist; not / nor the home directory
+//! writable_roots = ["~/.cargo"]     # user file only; must exist; not /, the home directory, /proc, /sys, /dev
 //! deny_read = ["~/secrets"]         # added to the defaults; need not exist
 //! allow_read = ["~/.config/gh"]     # user file only; removes entries of the default deny_read
 //! protected_paths = [".husky"]      # added to the defaults (see `protected`)
