@@ -183,3 +183,26 @@ fn policy_names_the_files_it_looked_for() {
     assert!(line(&stdout(&o), "user file").contains(&format!("{} (read)", user.display())), "{}", show(&o));
     assert!(line(&stdout(&o), "mode").contains("read-only"), "{}", show(&o));
 }
+
+#[test]
+fn root_in_another_users_private_folder_gets_a_hint() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("NOT RUN: needs root");
+        return;
+    }
+    let fx = Fixture::new();
+    let private = fx.root.join("theirs");
+    let ws = private.join("project");
+    std::fs::create_dir_all(&ws).unwrap();
+    let c = std::ffi::CString::new(s(&private)).unwrap();
+    // SAFETY: chown on a NUL-terminated path.
+    assert_eq!(unsafe { libc::chown(c.as_ptr(), 65534, 65534) }, 0);
+    std::fs::set_permissions(&private, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let o = fx.palisade().args(["run", "--workspace"]).arg(&ws).args(["--", "sh", "-c", "echo ran"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(125), "{}", show(&o));
+    assert!(!stdout(&o).contains("ran"), "{}", show(&o));
+    let err = stderr(&o);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err:?}");
+    assert!(err.contains("run it as the owner of the workspace"), "no hint: {err:?}");
+}

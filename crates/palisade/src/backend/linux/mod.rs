@@ -587,7 +587,16 @@ impl Prepared {
             Some(s) => s,
             None => return Error::Io { context: "sandbox setup".into(), source: io::Error::from_raw_os_error(errno) },
         };
-        let source = io::Error::from_raw_os_error(errno);
+        let mut source = io::Error::from_raw_os_error(errno);
+        // SAFETY: geteuid has no preconditions.
+        if errno == libc::EACCES && unsafe { libc::geteuid() } == 0 && step != child::Step::Exec {
+            // Root's capabilities inside the user namespace cover only root's own files: another
+            // user's private folder (`sudo palisade` in someone's project) cannot be entered.
+            source = io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("{source}; as root, palisade cannot enter other users' private folders: run it as the owner of the workspace"),
+            );
+        }
         match step {
             child::Step::Exec => {
                 let name = program.display().to_string();
