@@ -180,7 +180,14 @@ fn one_line(e: &clap::Error) -> String {
             parts.push(l);
         }
     }
-    let mut out = parts.join(" ");
+    // Continuation lines (a missing argument's name) join with a space, clap's tips with "; ".
+    let mut out = String::new();
+    for part in parts {
+        if !out.is_empty() {
+            out.push_str(if part.starts_with("tip:") { "; " } else { " " });
+        }
+        out.push_str(part);
+    }
     out = out.trim_start_matches("error: ").to_string();
     if out.is_empty() {
         out = "invalid arguments".into();

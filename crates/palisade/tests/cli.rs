@@ -206,3 +206,13 @@ fn root_in_another_users_private_folder_gets_a_hint() {
     assert_eq!(err.trim_end().lines().count(), 1, "{err:?}");
     assert!(err.contains("run it as the owner of the workspace"), "no hint: {err:?}");
 }
+
+#[test]
+fn misspelled_flag_keeps_clap_s_suggestion_on_one_line() {
+    let fx = Fixture::new();
+    let o = fx.palisade().args(["run", "--netwrk", "on", "--", "true"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(125), "{}", show(&o));
+    let err = stderr(&o);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err:?}");
+    assert!(err.contains("'--netwrk'") && err.contains("; tip: a similar argument exists: '--network'"), "{err:?}");
+}
