@@ -25,7 +25,7 @@
 //! ```toml
 //! mode = "workspace-write"          # "read-only" | "workspace-write" | "full-access"
 //! network = "off"                   # "off" | "on"
-//! writable_roots = ["~/.cargo"]     # user file only; must exist; not / nor the home directory
+//! writable_roots = ["~/.cargo"]     # user file only; must exist; not /, the home directory, /proc, /sys, /dev
 //! deny_read = ["~/secrets"]         # added to the defaults; need not exist
 //! allow_read = ["~/.config/gh"]     # user file only; removes entries of the default deny_read
 //! protected_paths = [".husky"]      # added to the defaults (see `protected`)
@@ -498,7 +498,9 @@ impl<'a> Parser<'a> {
     }
 
     fn choice<T>(&self, e: &Entry<'_>, names: &[&str], parse: impl Fn(&str) -> Option<T>) -> Result<At<T>, ConfigError> {
-        let s = e.item.as_str().ok_or_else(|| self.wrong_type(e, "a string"))?;
+        // `network = false` is a natural slip: say which strings are meant.
+        let expected = format!("a string ({})", quoted_list(names));
+        let s = e.item.as_str().ok_or_else(|| self.wrong_type(e, &expected))?;
         match parse(s) {
             Some(v) => Ok(At { v, line: e.line }),
             None => Err(self.err(e.line, &e.key, format!("expected one of {}, found \"{s}\"", quoted_list(names)))),
@@ -673,12 +675,47 @@ fn parse_doc<'s>(path: &Path, src: &'s str) -> Result<ImDocument<&'s str>, Confi
 }
 
 /// The file's text, or `None` if it does not exist.
+/// The largest configuration file read; a longer one is an error, not a memory exhaustion.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
 fn read_optional(path: &Path) -> Result<Option<String>, ConfigError> {
-    match std::fs::read_to_string(path) {
-        Ok(s) => Ok(Some(s)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(ConfigError::Read { path: path.to_path_buf(), source }),
+    use std::io::Read;
+    let err = |source: io::Error| ConfigError::Read { path: path.to_path_buf(), source };
+    let not_file = |kind: &str| err(io::Error::other(format!("it is {kind}, not a regular file")));
+    // A project file comes with the repository: a FIFO there would block the open forever, and
+    // a link to /dev/zero would be read until memory runs out. Only regular files are read.
+    let kind_of = |m: &std::fs::Metadata| -> Option<&'static str> {
+        if m.is_file() {
+            None
+        } else if m.is_dir() {
+            Some("a directory")
+        } else {
+            Some("a special file (FIFO, socket or device)")
+        }
+    };
+    match std::fs::metadata(path) {
+        Ok(m) => {
+            if let Some(kind) = kind_of(&m) {
+                return Err(not_file(kind));
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(err(e)),
     }
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(err(e)),
+    };
+    if let Some(kind) = kind_of(&file.metadata().map_err(err)?) {
+        return Err(not_file(kind));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes).map_err(err)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(err(io::Error::other(format!("larger than {} bytes", MAX_CONFIG_BYTES))));
+    }
+    String::from_utf8(bytes).map(Some).map_err(|_| err(io::Error::new(io::ErrorKind::InvalidData, "stream did not contain valid UTF-8")))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -773,6 +810,9 @@ fn check_writable_root(path: &Path, home: Option<&Path>, workspace: &Path) -> Re
     if real.parent().is_none() {
         return Err(format!("refusing to make {} writable", real.display()));
     }
+    if let Some(why) = kernel_filesystem(&real) {
+        return Err(format!("refusing to make {} writable: {why}", real.display()));
+    }
     if home.is_some_and(|h| real_path(h) == real) {
         return Err(format!("refusing to make the home directory {} writable", real.display()));
     }
@@ -780,6 +820,16 @@ fn check_writable_root(path: &Path, home: Option<&Path>, workspace: &Path) -> Re
         return Err(format!("refusing to make {} writable: it contains the home directory", real.display()));
     }
     Ok(real)
+}
+
+/// Whether a canonical path lies in `/proc`, `/sys` or `/dev`: the sandbox gives the command its
+/// own `/proc` and a minimal `/dev`, and making the host's writable would bypass them (and put
+/// protected-path placeholders into the kernel's filesystems). `None` where that is fine.
+fn kernel_filesystem(real: &Path) -> Option<&'static str> {
+    if cfg!(unix) && ["/proc", "/sys", "/dev"].iter().any(|k| real.starts_with(k)) {
+        return Some("it is in /proc, /sys or /dev, which the sandbox replaces with its own");
+    }
+    None
 }
 
 fn check_env_name(name: &str) -> Result<(), String> {
@@ -1023,7 +1073,14 @@ impl State {
             self.keep_processes = val(k, Source::command_line());
         }
         for w in &o.writable {
-            let real = check_writable_root(w, home, workspace).map_err(|why| cl("--writable", why))?;
+            // `--writable=~/.cargo` reaches us unexpanded (shells expand `~` only at the start of
+            // a word), and so does any argv an agent passes without a shell: expand `~` and `~/`
+            // as the files do.
+            let w = match w.to_str() {
+                Some(t) if t == "~" || t.starts_with("~/") => expand_path(t, home, None).map_err(|why| cl("--writable", why))?,
+                _ => w.clone(),
+            };
+            let real = check_writable_root(&w, home, workspace).map_err(|why| cl("--writable", why))?;
             self.writable_roots.push(val(real, Source::command_line()));
         }
         if !o.writable.is_empty() && self.mode.v == Mode::ReadOnly {
@@ -1158,6 +1215,33 @@ impl State {
         Ok(())
     }
 
+    /// A deny-read entry may lie inside the workspace or a writable root (it is masked on top),
+    /// but not contain one: the command could not read (or start in) its own workspace, and a
+    /// mask over `/` would silently hide nothing.
+    fn check_deny_read_overlaps(&self, workspace: &Path) -> Result<(), ConfigError> {
+        for d in &self.deny_read {
+            if d.v.parent().is_none() {
+                return Err(blame(&d.src, "deny_read", format!("{} would hide everything; name the folders to hide", d.v.display())));
+            }
+            if workspace.starts_with(&d.v) {
+                let what = if workspace == d.v { "is" } else { "contains" };
+                return Err(blame(
+                    &d.src,
+                    "deny_read",
+                    format!("{} {what} the workspace {}: the command could not read it", d.v.display(), workspace.display()),
+                ));
+            }
+            if let Some(w) = self.writable_roots.iter().find(|w| w.v.starts_with(&d.v)) {
+                return Err(blame(
+                    &d.src,
+                    "deny_read",
+                    format!("{} hides the writable root {} (set by {})", d.v.display(), w.v.display(), w.src),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn finish(self, workspace: PathBuf) -> Resolved {
         fn dedup<T: PartialEq + Clone>(list: Vec<Val<T>>, key: &str, sources: &mut Vec<(String, Source)>) -> Vec<T> {
             let mut out: Vec<Val<T>> = Vec::new();
@@ -1266,10 +1350,14 @@ pub fn load(req: &LoadRequest) -> Result<Resolved, ConfigError> {
         state.apply_managed(layer, m)?;
     }
 
+    state.check_deny_read_overlaps(&workspace)?;
+
     // A workspace that is / or the home directory would make all of it writable.
     if state.mode.v == Mode::WorkspaceWrite {
         let refuse = if workspace.parent().is_none() {
             Some(format!("refusing to make {} writable", workspace.display()))
+        } else if let Some(why) = kernel_filesystem(&workspace) {
+            Some(format!("refusing to make it writable: {why} (use --mode read-only)"))
         } else if home == Some(workspace.as_path()) {
             Some("is the home directory; refusing to make all of it writable (choose a project directory, or use --mode read-only)".to_string())
         } else if home.is_some_and(|h| h.starts_with(&workspace)) {
@@ -1675,6 +1763,8 @@ mod tests {
         let cases = [
             ("\"/\"", "writable_roots: refusing to make / writable".to_string()),
             ("\"~\"", format!("writable_roots: refusing to make the home directory {} writable", f.home.display())),
+            ("\"/proc/self\"", "writable_roots: refusing to make /proc/".to_string()),
+            ("\"/dev\"", "writable_roots: refusing to make /dev writable: it is in /proc, /sys or /dev".to_string()),
             ("\"~/missing\"", format!("writable_roots: {} does not exist", f.home.join("missing").display())),
             ("\"relative/dir\"", "writable_roots: \"relative/dir\" must be absolute or start with ~/".to_string()),
             ("\"~bob/x\"", "writable_roots: \"~bob/x\": only ~ and ~/ are expanded".to_string()),
@@ -1686,6 +1776,15 @@ mod tests {
             assert_prefix(&f.err(), &format!("{u}:2: {want}"));
         }
         fs::remove_file(&f.user).unwrap();
+        // `--writable=~/dir` reaches palisade unexpanded: `~/` means the home directory there too.
+        let cache = f.home.join("cache");
+        fs::create_dir_all(&cache).unwrap();
+        let r = load(&f.req(Overrides { writable: vec!["~/cache".into()], ..Default::default() })).unwrap();
+        assert_eq!(r.policy.writable_roots, vec![real_path(&cache)]);
+        assert_prefix(
+            &f.err_with(Overrides { writable: vec!["~".into()], ..Default::default() }),
+            &format!("command line: --writable: refusing to make the home directory {} writable", f.home.display()),
+        );
         assert_prefix(
             &f.err_with(Overrides { writable: vec![f.root.join("nope")], ..Default::default() }),
             &format!("command line: --writable: {} does not exist", f.root.join("nope").display()),
@@ -1803,7 +1902,8 @@ mod tests {
             ("[env]\nkeeps = []\n", format!("{u}:2: env.keeps: unknown key (known keys: keep, secret_patterns)")),
             ("[linux]\nlandlock = true\n", format!("{u}:2: linux.landlock: unknown key")),
             ("[macos]\nx = 1\n", format!("{u}:1: macos: unknown key")),
-            ("mode = 1\n", format!("{u}:1: mode: expected a string, found an integer")),
+            ("mode = 1\n", format!("{u}:1: mode: expected a string (\"read-only\", \"workspace-write\", \"full-access\"), found an integer")),
+            ("network = false\n", format!("{u}:1: network: expected a string (\"off\", \"on\"), found a boolean")),
             ("keep_processes = \"yes\"\n", format!("{u}:1: keep_processes: expected a boolean (true or false), found a string")),
             ("env = 3\n", format!("{u}:1: env: expected a table, found an integer")),
             ("deny_read = \"~/.x\"\n", format!("{u}:1: deny_read: expected an array of strings, found a string")),
@@ -1853,9 +1953,29 @@ mod tests {
         let f = fixture();
         fs::create_dir_all(&f.user).unwrap(); // a directory where the file should be
         assert_prefix(&f.err(), &format!("{}: cannot read: ", f.user.display()));
+        assert_prefix(&f.err(), &format!("{}: cannot read: it is a directory, not a regular file", f.user.display()));
         fs::remove_dir(&f.user).unwrap();
         let r = load(&LoadRequest { user_config: Some(f.root.join("none.toml")), ..f.req(Overrides::default()) }).unwrap();
         assert_eq!(r.policy.mode, Mode::WorkspaceWrite);
+        // Too large to be a configuration: an error, not an unbounded read.
+        write(&f.project, &format!("# {}\n", "x".repeat(MAX_CONFIG_BYTES as usize)));
+        assert_prefix(&f.err(), &format!("{}: cannot read: larger than", f.project.display()));
+        fs::remove_file(&f.project).unwrap();
+        #[cfg(unix)]
+        {
+            // A repository's project file that is a FIFO (the open would wait for a writer
+            // forever) or a link to /dev/zero (read until memory runs out) is refused at once.
+            std::os::unix::fs::symlink("/dev/zero", &f.project).unwrap();
+            assert_prefix(&f.err(), &format!("{}: cannot read: it is a special file", f.project.display()));
+            fs::remove_file(&f.project).unwrap();
+            let st = std::process::Command::new("mkfifo").arg(&f.project).status().unwrap();
+            assert!(st.success());
+            let (tx, rx) = std::sync::mpsc::channel();
+            let req = f.req(Overrides::default());
+            std::thread::spawn(move || tx.send(load(&req).map(|_| ()).unwrap_err().to_string()));
+            let e = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("loading a FIFO project file hangs");
+            assert_prefix(&e, &format!("{}: cannot read: it is a special file", f.project.display()));
+        }
     }
 
     #[test]
@@ -1871,6 +1991,13 @@ mod tests {
         assert!(load(&LoadRequest { workspace: f.home.clone(), ..f.req(ro) }).is_ok());
         let e = load(&LoadRequest { workspace: "/".into(), ..f.req(Overrides::default()) }).unwrap_err().to_string();
         assert_eq!(e, "workspace /: refusing to make / writable");
+        // The kernel's filesystems: the sandbox has its own /proc and /dev.
+        for k in ["/proc", "/sys", "/dev"] {
+            let e = load(&LoadRequest { workspace: k.into(), ..f.req(Overrides::default()) }).unwrap_err().to_string();
+            assert_prefix(&e, &format!("workspace {k}: refusing to make it writable: it is in /proc, /sys or /dev"));
+            let ro = Overrides { mode: Some(Mode::ReadOnly), ..Default::default() };
+            assert!(load(&LoadRequest { workspace: k.into(), ..f.req(ro) }).is_ok(), "{k} read-only");
+        }
     }
 
     #[test]
@@ -1889,6 +2016,34 @@ mod tests {
             assert_eq!(r.policy.deny_read[0], f.home.join(".ssh"));
             assert_eq!(r.policy.deny_read[1], f.home.join(".gnupg"));
         }
+    }
+
+    #[test]
+    #[cfg_attr(windows, ignore = "asserts on Unix path syntax")]
+    fn deny_read_may_not_hide_the_workspace_or_a_writable_root() {
+        let f = fixture();
+        let u = f.user.display().to_string();
+        // Inside the workspace is fine: the mask goes on top.
+        write(&f.user, "deny_read = [\"~/proj/secrets\"]\n");
+        assert!(f.load().policy.deny_read.contains(&f.ws.join("secrets")));
+        write(&f.user, "\ndeny_read = [\"/\"]\n");
+        assert_prefix(&f.err(), &format!("{u}:2: deny_read: / would hide everything"));
+        write(&f.user, "deny_read = [\"~/proj\"]\n");
+        assert_prefix(&f.err(), &format!("{u}:1: deny_read: {} is the workspace {}", f.ws.display(), f.ws.display()));
+        write(&f.user, "deny_read = [\"~\"]\n");
+        assert_prefix(&f.err(), &format!("{u}:1: deny_read: {} contains the workspace", f.home.display()));
+        let cache = f.dir("cache");
+        write(&f.user, &format!("writable_roots = [\"{}\"]\ndeny_read = [\"{}\"]\n", cache.display(), f.root.display()));
+        assert_prefix(&f.err(), &format!("{u}:2: deny_read: {} contains the workspace", f.root.display()));
+        let other = f.dir("other");
+        write(&f.user, &format!("writable_roots = [\"{}\"]\ndeny_read = [\"{}\"]\n", cache.display(), cache.display()));
+        assert_prefix(&f.err(), &format!("{u}:2: deny_read: {} hides the writable root {}", cache.display(), cache.display()));
+        write(&f.user, &format!("deny_read = [\"{}\"]\n", other.display()));
+        assert!(f.load().policy.deny_read.contains(&other));
+        // The project file may add deny_read entries, but not ones that hide its own workspace.
+        fs::remove_file(&f.user).unwrap();
+        write(&f.project, "deny_read = [\".\"]\n");
+        assert_prefix(&f.err(), &format!("{}:1: deny_read: {} is the workspace", f.project.display(), f.ws.display()));
     }
 
     #[test]

@@ -138,15 +138,16 @@ pub fn main() -> i32 {
                 let _ = e.print();
                 return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand { exit_code::PALISADE_ERROR } else { 0 };
             }
-            // One line: clap's first line, without its "error: " prefix.
-            let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
-            eprintln!("palisade: {first} (see `palisade --help`)");
+            eprintln!("palisade: {} (see `palisade --help`)", one_line(&e));
             return exit_code::PALISADE_ERROR;
         }
     };
+    let mut json_status_wanted = false;
     let result = match cli.command {
-        Cmd::Run { policy, json_status, command } => run(&policy, json_status, command),
+        Cmd::Run { policy, json_status, command } => {
+            json_status_wanted = json_status;
+            run(&policy, json_status, command)
+        }
         Cmd::Check { policy, json } => check(&policy, json),
         Cmd::Policy { policy, json } => show_policy(&policy, json),
         Cmd::Setup { uninstall, elevated } => setup(uninstall, elevated),
@@ -156,12 +157,56 @@ pub fn main() -> i32 {
         Ok(code) => code,
         Err(f) => {
             eprintln!("palisade: {}", f.message);
+            if json_status_wanted {
+                // The caller parses the last line of stderr: give it one even though the command
+                // never ran (bad configuration, not found, a refused or failed setup).
+                eprintln!(
+                    "{}",
+                    serde_json::json!({"exit_code": null, "signal": null, "status": f.code, "error": f.message, "layers": []})
+                );
+            }
             f.code
         }
     }
 }
 
+/// clap's message as one line, without its "error: " prefix: the lines before the usage (a
+/// missing argument is named on the line after "the following required arguments were not
+/// provided:"), joined, with clap's tip when it gives one.
+fn one_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let mut parts: Vec<&str> = Vec::new();
+    let mut lines = text.lines();
+    for l in lines.by_ref() {
+        let l = l.trim();
+        if l.starts_with("Usage:") || l.starts_with("For more information") {
+            break;
+        }
+        if !l.is_empty() {
+            parts.push(l);
+        }
+    }
+    // Continuation lines (a missing argument's name) join with a space, clap's tips with "; ".
+    let mut out = String::new();
+    for part in parts {
+        if !out.is_empty() {
+            out.push_str(if part.starts_with("tip:") { "; " } else { " " });
+        }
+        out.push_str(part);
+    }
+    out = out.trim_start_matches("error: ").to_string();
+    if out.is_empty() {
+        out = "invalid arguments".into();
+    }
+    out
+}
+
 fn load(args: &PolicyArgs) -> Result<Resolved, Failure> {
+    Ok(config::load(&request(args)?)?)
+}
+
+/// Where the configuration comes from: the workspace, the files' locations and the flags.
+fn request(args: &PolicyArgs) -> Result<LoadRequest, Failure> {
     let workspace = match &args.workspace {
         Some(w) => w.clone(),
         None => std::env::current_dir().map_err(|e| fail(format!("cannot determine the current directory: {e}")))?,
@@ -174,8 +219,46 @@ fn load(args: &PolicyArgs) -> Result<Resolved, Failure> {
         keep_processes: if args.keep_processes { Some(true) } else { None },
         ..Overrides::default()
     };
-    let req = LoadRequest::from_env(workspace, overrides);
-    Ok(config::load(&req)?)
+    let mut req = LoadRequest::from_env(workspace, overrides);
+    home_fallback(&mut req);
+    Ok(req)
+}
+
+/// Without a usable `$HOME` (unset, empty or relative: harnesses often clear the environment),
+/// the home directory comes from the user database, so that `~/.ssh` and the other default
+/// deny-read entries still name the user's real secrets instead of silently nothing.
+#[cfg(unix)]
+fn home_fallback(req: &mut LoadRequest) {
+    if req.home.as_ref().is_some_and(|h| h.is_absolute()) {
+        return;
+    }
+    let Some(home) = passwd_home() else { return };
+    let xdg = std::env::var_os("XDG_CONFIG_HOME").map(PathBuf::from).filter(|p| p.is_absolute());
+    req.user_config = Some(xdg.unwrap_or_else(|| home.join(".config")).join("palisade").join("config.toml"));
+    req.home = Some(home);
+}
+
+#[cfg(not(unix))]
+fn home_fallback(_req: &mut LoadRequest) {}
+
+/// The current user's home directory from the user database (`getpwuid_r`), if absolute.
+#[cfg(unix)]
+fn passwd_home() -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut buf = vec![0u8; 16384];
+    // SAFETY: passwd is plain data filled by getpwuid_r; the strings it points to live in buf,
+    // which outlives their use below.
+    unsafe {
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        let rc = libc::getpwuid_r(libc::geteuid(), &mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut found);
+        if rc != 0 || found.is_null() || pwd.pw_dir.is_null() {
+            return None;
+        }
+        let dir = std::ffi::CStr::from_ptr(pwd.pw_dir);
+        let p = PathBuf::from(std::ffi::OsStr::from_bytes(dir.to_bytes()));
+        p.is_absolute().then_some(p)
+    }
 }
 
 fn sandbox_options(resolved: &Resolved) -> SandboxOptions {
@@ -297,11 +380,21 @@ fn check(args: &PolicyArgs, json: bool) -> Result<i32, Failure> {
 }
 
 fn show_policy(args: &PolicyArgs, json: bool) -> Result<i32, Failure> {
-    let resolved = load(args)?;
+    let req = request(args)?;
+    let resolved = config::load(&req)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&resolved.to_json()).unwrap_or_default());
     } else {
         print!("{}", resolved.render());
+        // Which files were looked for, so that a file in the wrong place is noticed.
+        let project = resolved.policy.workspace.join(".palisade").join("config.toml");
+        let files = [("user file", req.user_config.as_deref()), ("project file", Some(project.as_path())), ("managed file", req.managed_config.as_deref())];
+        for (name, path) in files {
+            match path {
+                Some(p) => println!("{name:<30} {} ({})", p.display(), if p.exists() { "read" } else { "not present" }),
+                None => println!("{name:<30} (none: no home directory)"),
+            }
+        }
     }
     Ok(0)
 }

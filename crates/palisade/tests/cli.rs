@@ -68,3 +68,151 @@ fn missing_workspace_is_a_clean_error() {
     assert_eq!(stderr(&o).trim_end().lines().count(), 1, "{}", show(&o));
     assert!(!stderr(&o).contains("panicked"), "{}", show(&o));
 }
+
+#[test]
+fn missing_command_names_the_argument_on_one_line() {
+    let fx = Fixture::new();
+    for args in [&["run"][..], &["run", "--"], &["run", "--network", "off"]] {
+        let o = fx.palisade().args(args).output().unwrap();
+        assert_eq!(o.status.code(), Some(125), "{args:?}: {}", show(&o));
+        let err = stderr(&o);
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err:?}");
+        assert!(err.starts_with("palisade: "), "{args:?}: {err:?}");
+        // clap puts the argument's name on the line after "were not provided:"; it must not be
+        // lost when the message is cut to one line.
+        assert!(err.contains("<CMD>"), "{args:?}: the error does not say what is missing: {err:?}");
+    }
+}
+
+#[test]
+fn missing_interpreter_is_named() {
+    let fx = Fixture::new();
+    let script = fx.ws.join("bad-interp.sh");
+    std::fs::write(&script, format!("#!/nonexistent-{}/sh\necho hi\n", fx.m)).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let o = fx.run(&["./bad-interp.sh"]);
+    assert_eq!(o.status.code(), Some(127), "{}", show(&o));
+    let err = stderr(&o);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err:?}");
+    assert!(err.contains(&format!("/nonexistent-{}/sh", fx.m)), "the error does not name the missing interpreter: {err:?}");
+    assert!(!stdout(&o).contains("hi"), "{}", show(&o));
+}
+
+#[test]
+fn program_hidden_by_the_private_tmp_is_explained() {
+    let fx = Fixture::new();
+    // A script in the host's /tmp (outside the workspace): the sandbox's /tmp is private.
+    let host = tempfile::Builder::new().prefix("palisade-hidden-").tempdir().unwrap();
+    let script = host.path().join("run.sh");
+    std::fs::write(&script, "#!/bin/sh\necho hi\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let o = fx.run(&[s(&script)]);
+    assert_eq!(o.status.code(), Some(127), "{}", show(&o));
+    let err = stderr(&o);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err:?}");
+    assert!(err.contains("exists on the host") && err.contains("/tmp"), "the error does not explain why: {err:?}");
+}
+
+#[test]
+fn json_status_is_printed_when_the_command_never_ran() {
+    let fx = Fixture::new();
+    let missing = format!("no-such-command-{}", fx.m);
+    let cases: [(&[&str], &[&str], i32); 2] =
+        [(&["--json-status"], &[&missing], 127), (&["--json-status", "--writable", "/nonexistent-dir"], &["true"], 125)];
+    for (flags, argv, code) in cases {
+        let o = fx.run_flags(flags, argv);
+        assert_eq!(o.status.code(), Some(code), "{}", show(&o));
+        let err = stderr(&o);
+        let lines: Vec<&str> = err.trim_end().lines().collect();
+        assert_eq!(lines.len(), 2, "expected the error line and the JSON line: {err:?}");
+        assert!(lines[0].starts_with("palisade: "), "{err:?}");
+        let v: serde_json::Value = serde_json::from_str(lines[1]).unwrap_or_else(|e| panic!("not JSON ({e}): {err}"));
+        assert_eq!(v["status"], code, "{v}");
+        assert!(v["exit_code"].is_null() && v["signal"].is_null(), "{v}");
+        assert_eq!(v["error"].as_str(), Some(lines[0].trim_start_matches("palisade: ")), "{v}");
+    }
+}
+
+/// The user database's home directory of this user.
+fn passwd_home() -> std::path::PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    // SAFETY: getpwuid returns a pointer into static storage (read at once, single use).
+    unsafe {
+        let pw = libc::getpwuid(libc::geteuid());
+        assert!(!pw.is_null(), "this user has no passwd entry");
+        std::ffi::OsStr::from_bytes(std::ffi::CStr::from_ptr((*pw).pw_dir).to_bytes()).into()
+    }
+}
+
+#[test]
+fn default_deny_read_uses_the_passwd_home_when_home_is_unset() {
+    let fx = Fixture::new();
+    let want = passwd_home().join(".ssh");
+    for home in [None, Some(""), Some("relative/home")] {
+        let mut c = fx.palisade();
+        c.args(["policy", "--json", "--workspace"]).arg(&fx.ws);
+        match home {
+            None => c.env_remove("HOME"),
+            Some(h) => c.env("HOME", h),
+        };
+        let o = c.output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "HOME={home:?}: {}", show(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", show(&o)));
+        let deny: Vec<&str> = v["deny_read"].as_array().unwrap().iter().filter_map(|e| e["value"].as_str()).collect();
+        assert!(
+            deny.contains(&want.to_str().unwrap()),
+            "HOME={home:?}: the user's real ~/.ssh ({}) is not denied: {deny:?}",
+            want.display()
+        );
+    }
+}
+
+#[test]
+fn policy_names_the_files_it_looked_for() {
+    let fx = Fixture::new();
+    let user = fx.xdg.join("palisade/config.toml");
+    let o = fx.palisade().args(["policy", "--workspace"]).arg(&fx.ws).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let line = |out: &str, name: &str| out.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name} line: {out}")).to_string();
+    assert!(line(&stdout(&o), "user file").contains(&format!("{} (not present)", user.display())), "{}", show(&o));
+    assert!(line(&stdout(&o), "project file").contains(&format!("{} (not present)", fx.ws.join(".palisade/config.toml").display())), "{}", show(&o));
+    std::fs::create_dir_all(user.parent().unwrap()).unwrap();
+    std::fs::write(&user, "mode = \"read-only\"\n").unwrap();
+    let o = fx.palisade().args(["policy", "--workspace"]).arg(&fx.ws).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(line(&stdout(&o), "user file").contains(&format!("{} (read)", user.display())), "{}", show(&o));
+    assert!(line(&stdout(&o), "mode").contains("read-only"), "{}", show(&o));
+}
+
+#[test]
+fn root_in_another_users_private_folder_gets_a_hint() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("NOT RUN: needs root");
+        return;
+    }
+    let fx = Fixture::new();
+    let private = fx.root.join("theirs");
+    let ws = private.join("project");
+    std::fs::create_dir_all(&ws).unwrap();
+    let c = std::ffi::CString::new(s(&private)).unwrap();
+    // SAFETY: chown on a NUL-terminated path.
+    assert_eq!(unsafe { libc::chown(c.as_ptr(), 65534, 65534) }, 0);
+    std::fs::set_permissions(&private, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let o = fx.palisade().args(["run", "--workspace"]).arg(&ws).args(["--", "sh", "-c", "echo ran"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(125), "{}", show(&o));
+    assert!(!stdout(&o).contains("ran"), "{}", show(&o));
+    let err = stderr(&o);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err:?}");
+    assert!(err.contains("run it as the owner of the workspace"), "no hint: {err:?}");
+}
+
+#[test]
+fn misspelled_flag_keeps_clap_s_suggestion_on_one_line() {
+    let fx = Fixture::new();
+    let o = fx.palisade().args(["run", "--netwrk", "on", "--", "true"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(125), "{}", show(&o));
+    let err = stderr(&o);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err:?}");
+    assert!(err.contains("'--netwrk'") && err.contains("; tip: a similar argument exists: '--network'"), "{err:?}");
+}

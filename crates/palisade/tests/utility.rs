@@ -269,3 +269,34 @@ fn json_status_reports_the_exit_and_layers() {
     assert_eq!(v["status"], 5);
     assert!(v["layers"].as_array().is_some_and(|l| !l.is_empty()), "{v}");
 }
+
+/// Root's offline runs cover every host socket the kernel lists; one in another user's private
+/// folder cannot be reached from inside the user namespace (root's capabilities do not apply to
+/// files of unmapped users) and must not make every run fail. It stays out of reach.
+#[test]
+fn a_socket_in_another_users_private_folder_does_not_break_root_runs() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("NOT RUN: needs root (an ordinary user cannot see into another user's private folder either)");
+        return;
+    }
+    let fx = Fixture::new();
+    fx.require_visible();
+    let private = fx.outside.join("private");
+    fs::create_dir(&private).unwrap();
+    let c = std::ffi::CString::new(s(&private)).unwrap();
+    // SAFETY: chown on a NUL-terminated path.
+    assert_eq!(unsafe { libc::chown(c.as_ptr(), 65534, 65534) }, 0, "chown to nobody");
+    fs::set_permissions(&private, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let sock = private.join(format!("{}.sock", fx.m));
+    let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let o = fx.sh("echo ran");
+    ok(&o);
+    assert_eq!(stdout(&o), "ran\n");
+    let o = fx.py(
+        "import socket, sys\ns = socket.socket(socket.AF_UNIX)\ntry:\n    s.connect(sys.argv[1]); print('connected')\nexcept OSError as e:\n    print('refused', e.errno)\n",
+        &[s(&sock)],
+    );
+    ok(&o);
+    assert!(stdout(&o).starts_with("refused"), "the socket became reachable: {}", show(&o));
+}

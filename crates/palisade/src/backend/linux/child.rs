@@ -88,8 +88,10 @@ pub enum MountOp {
     MaskDir { path: CString },
     /// Cover a directory with an empty, read-only tmpfs (socket folders when offline).
     Hide { path: CString },
-    /// Cover a file with /dev/null, read-only.
-    MaskFile { path: CString },
+    /// Cover a file with /dev/null, read-only. `unreachable_ok`: skip a file that this process
+    /// cannot reach (EACCES: a host socket in another user's private folder, listed by the
+    /// kernel but out of reach of the command too, whose credentials are the same or fewer).
+    MaskFile { path: CString, unreachable_ok: bool },
 }
 
 #[derive(Debug)]
@@ -363,11 +365,12 @@ fn set_up_namespaces(ns: &NamespacePlan, ruleset: Option<RawFd>, device_access: 
                 mount_on(path, Some(c"tmpfs"), Some(c"tmpfs"), flags, Some(c"mode=755,size=4k"), false)
                     .map_err(at(Step::HideSocketDir, i))?;
             }
-            MountOp::MaskFile { path } => {
+            MountOp::MaskFile { path, unreachable_ok } => {
                 let step = Step::MaskDenyRead;
                 let target = match sys::open_path_nofollow(path) {
                     Ok(fd) => fd,
                     Err(libc::ENOENT) => continue,
+                    Err(libc::EACCES) if *unreachable_ok => continue,
                     Err(e) => return Err(at(step, i)(e)),
                 };
                 let r = sys::open_path_nofollow(c"/dev/null").and_then(|null| {

@@ -510,12 +510,12 @@ impl Prepared {
             // by one: connecting needs no write access to their folder, so the read-only
             // mount alone would not stop it.
             for p in self.bound_unix_sockets() {
-                ops.push(MountOp::MaskFile { path: cstring(p)? });
+                ops.push(MountOp::MaskFile { path: cstring(p)?, unreachable_ok: true });
             }
         }
         for (p, dir) in &self.deny_read {
             let path = cstring(p)?;
-            ops.push(if *dir { MountOp::MaskDir { path } } else { MountOp::MaskFile { path } });
+            ops.push(if *dir { MountOp::MaskDir { path } } else { MountOp::MaskFile { path, unreachable_ok: false } });
         }
         Ok(NamespacePlan {
             uid_map: format!("{0} {0} 1\n", self.euid).into_bytes(),
@@ -587,12 +587,21 @@ impl Prepared {
             Some(s) => s,
             None => return Error::Io { context: "sandbox setup".into(), source: io::Error::from_raw_os_error(errno) },
         };
-        let source = io::Error::from_raw_os_error(errno);
+        let mut source = io::Error::from_raw_os_error(errno);
+        // SAFETY: geteuid has no preconditions.
+        if errno == libc::EACCES && unsafe { libc::geteuid() } == 0 && step != child::Step::Exec {
+            // Root's capabilities inside the user namespace cover only root's own files: another
+            // user's private folder (`sudo palisade` in someone's project) cannot be entered.
+            source = io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("{source}; as root, palisade cannot enter other users' private folders: run it as the owner of the workspace"),
+            );
+        }
         match step {
             child::Step::Exec => {
                 let name = program.display().to_string();
                 if child::exec_failure_code(errno) == 127 {
-                    Error::NotFound(name)
+                    Error::NotFound(format!("{name}{}", why_missing_inside(program)))
                 } else {
                     Error::NotExecutable(format!("{name}: {source}"))
                 }
@@ -720,6 +729,28 @@ fn clone_error(errno: i32, flags: libc::c_ulong) -> Error {
         };
     }
     Error::Io { context: "starting the sandboxed process".into(), source: io::Error::from_raw_os_error(errno) }
+}
+
+/// Why a program found on the host was "not found" by `execve` inside the sandbox: its `#!`
+/// interpreter is missing, or the sandbox hides the file (its `/tmp`, `/var/tmp` and `/run` are
+/// private). Empty when the host does not have it either.
+fn why_missing_inside(program: &Path) -> String {
+    let Ok(mut f) = File::open(program) else { return String::new() };
+    let mut head = [0u8; 256];
+    let n = io::Read::read(&mut f, &mut head).unwrap_or(0);
+    let head = &head[..n];
+    if let Some(rest) = head.strip_prefix(b"#!") {
+        let line = rest.split(|&b| b == b'\n').next().unwrap_or_default();
+        let interp = String::from_utf8_lossy(line);
+        if let Some(interp) = interp.split_whitespace().next() {
+            if !Path::new(interp).exists() {
+                return format!(" (its interpreter {interp}, named on its #! line, does not exist)");
+            }
+        }
+    }
+    " (it exists on the host, but not inside the sandbox: /tmp, /var/tmp and /run are private there, \
+     or its interpreter or loader is hidden)"
+        .into()
 }
 
 /// Looks the program up in the command's PATH (as the shell would), so that "not found" and
