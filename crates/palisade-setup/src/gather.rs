@@ -132,12 +132,20 @@ pub fn gather(layout: &Layout, fence: &dyn Fence) -> Result<MachineFacts, Gather
     Ok(f)
 }
 
-/// What `palisade check` reads (unelevated, or elevated): everything [`gather`] reads but the
-/// system folders, each group of facts on its own, so that one that cannot be read (LSA
-/// account rights and WFP objects need an administrator) is reported instead of ending the
+/// Why LSA rights and WFP objects are not read without administrator rights.
+pub const NEEDS_ADMIN: &str = "palisade check runs without administrator rights";
+
+/// What `palisade check` reads: everything [`gather`] reads but the system folders, each group
+/// of facts on its own, so that one that cannot be read is reported instead of ending the
 /// check. The firewall is read directly (`crate::firewall`, `crate::wfp`) to keep its error
 /// codes. Credentials are the CLI's to add.
-pub fn gather_readable(layout: &Layout) -> (MachineFacts, Vec<Unread>) {
+///
+/// Without `admin` (the caller's token is not elevated) LSA account rights and WFP objects are
+/// not read at all but reported as needing an administrator: both hide what the caller may not
+/// read rather than always failing (`LsaEnumerateAccountRights` can answer "no rights",
+/// WFP's enumeration returns only the filters the caller may read), so a read would mistake
+/// "not shown" for "missing".
+pub fn gather_readable(layout: &Layout, admin: bool) -> (MachineFacts, Vec<Unread>) {
     let mut f = MachineFacts::default();
     let mut unread = Vec::new();
     let accounts_read = current_sids().and_then(|sids| accounts(&mut f, &sids));
@@ -146,6 +154,8 @@ pub fn gather_readable(layout: &Layout) -> (MachineFacts, Vec<Unread>) {
         f.groups.clear();
         f.profiles.clear();
         unread.push(e.unread(FactGroup::Accounts));
+    } else if !admin {
+        unread.push(Unread::new(FactGroup::AccountRights, true, NEEDS_ADMIN));
     } else if let Err(e) = account_rights(&mut f) {
         f.account_rights.clear();
         unread.push(e.unread(FactGroup::AccountRights));
@@ -162,9 +172,13 @@ pub fn gather_readable(layout: &Layout) -> (MachineFacts, Vec<Unread>) {
         Ok(r) => f.firewall.rules = r,
         Err(e) => unread.push(e.unread(FactGroup::FirewallRules)),
     }
-    match crate::wfp::palisade_objects().map_err(ctx("Palisade's WFP objects")) {
-        Ok(o) => f.firewall.wfp = o,
-        Err(e) => unread.push(e.unread(FactGroup::Wfp)),
+    if !admin {
+        unread.push(Unread::new(FactGroup::Wfp, true, NEEDS_ADMIN));
+    } else {
+        match crate::wfp::palisade_objects().map_err(ctx("Palisade's WFP objects")) {
+            Ok(o) => f.firewall.wfp = o,
+            Err(e) => unread.push(e.unread(FactGroup::Wfp)),
+        }
     }
     if let Err(e) = palisade_files(&mut f, layout) {
         f.directories.clear();

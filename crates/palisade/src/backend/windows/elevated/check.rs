@@ -1,7 +1,8 @@
 //! The elevated mode's lines of `palisade check`, gathered as the calling user (never
 //! elevated): `palisade-setup`'s own fact gathering (`gather::gather_readable`: accounts, group,
 //! sign-in screen values, firewall profiles and rules, Palisade's folder and files; LSA rights
-//! and WFP objects, which need an administrator, come back as unread with the reason), the
+//! and WFP objects are read only when palisade runs elevated and are "unknown: needs an
+//! administrator to read" otherwise), the
 //! stored passwords as setup's CLI side sees them (DPAPI, `LogonUser`), and the SHA-256 of the
 //! `palisade-runner.exe` next to this palisade. The decisions are
 //! `palisade_windows_elevated::check_report`'s.
@@ -61,7 +62,9 @@ fn gather_and_report(required: bool) -> CheckReport {
         None => return unknown_report("%LOCALAPPDATA% is unknown"),
     };
     let layout = Layout::new(&program_data);
-    let (mut facts, unread) = palisade_setup::gather::gather_readable(&layout);
+    // Run elevated, the check reads what only administrators may (LSA rights, WFP objects).
+    let admin = super::super::token::open_own().map(|t| t.elevated).unwrap_or(false);
+    let (mut facts, unread) = palisade_setup::gather::gather_readable(&layout, admin);
     facts.credentials = stored_credentials(&local_app_data);
     let runner_sha256 = std::env::current_exe()
         .ok()
