@@ -1,11 +1,10 @@
-//! The elevated mode's lines of `palisade check`, gathered as the calling user (never
-//! elevated): `palisade-setup`'s own fact gathering (`gather::gather_readable`: accounts, group,
-//! sign-in screen values, firewall profiles and rules, Palisade's folder and files; LSA rights
-//! and WFP objects are read only when palisade runs elevated and are "unknown: needs an
-//! administrator to read" otherwise), the
-//! stored passwords as setup's CLI side sees them (DPAPI, `LogonUser`), and the SHA-256 of the
-//! `palisade-runner.exe` next to this palisade. The decisions are
-//! `palisade_windows_elevated::check_report`'s.
+//! The elevated mode's lines of `palisade check`, gathered as the calling user (palisade never
+//! elevates itself for this): `palisade-setup`'s own fact gathering (`gather::gather_readable`:
+//! accounts, group, sign-in screen values, firewall profiles and rules, Palisade's folder and
+//! files; LSA rights and WFP objects are read only when palisade already runs elevated and are
+//! "unknown: needs an administrator to read" otherwise), the stored passwords as setup's CLI
+//! side sees them (DPAPI, `LogonUser`), and the SHA-256 of the `palisade-runner.exe` next to
+//! this palisade. The decisions are `palisade_windows_elevated::check_report`'s.
 //!
 //! The gathering runs on a thread of its own and is given [`TIME_LIMIT`]: a firewall or
 //! filter-engine call that does not return turns every line into "unknown" instead of a check
