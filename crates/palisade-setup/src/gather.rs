@@ -12,6 +12,7 @@ use palisade_windows_elevated::facts::{
     AccountRight, AccountRightsFact, AceFact, DirFact, FileFact, GroupFact, MachineFacts, MarkerFact, ProfileFact, SandboxUser, Sids,
     SystemFolder, SystemFolderFact, UserFact, GROUP_NAME,
 };
+use palisade_windows_elevated::check_report::{is_access_denied, FactGroup, Unread};
 use palisade_windows_elevated::setup_plan::{parse_marker, Layout};
 use palisade_windows_elevated::sid::Sid;
 use palisade_windows_elevated::winpath::WinPath;
@@ -26,11 +27,52 @@ use crate::win;
 pub struct GatherError {
     pub what: String,
     pub err: String,
+    /// The OS refused the read (access denied): an administrator could read it.
+    pub access_denied: bool,
 }
 
-fn ctx<E: ToString>(what: impl Into<String>) -> impl FnOnce(E) -> GatherError {
+/// An error a fact read can end in, and whether it means "access denied".
+pub trait Cause: ToString {
+    fn access_denied(&self) -> bool {
+        false
+    }
+}
+
+impl Cause for io::Error {
+    fn access_denied(&self) -> bool {
+        self.kind() == io::ErrorKind::PermissionDenied || self.raw_os_error().is_some_and(|c| is_access_denied(c as u32))
+    }
+}
+
+impl Cause for crate::firewall::FirewallError {
+    fn access_denied(&self) -> bool {
+        self.code().is_some_and(is_access_denied)
+    }
+}
+
+impl Cause for String {}
+impl Cause for &str {}
+
+fn ctx<E: Cause>(what: impl Into<String>) -> impl FnOnce(E) -> GatherError {
     let what = what.into();
-    move |e| GatherError { what, err: e.to_string() }
+    move |e| GatherError { what, err: e.to_string(), access_denied: e.access_denied() }
+}
+
+/// For errors that never mean "access denied" (a path or SID that does not parse).
+fn ctx_text<E: ToString>(what: impl Into<String>) -> impl FnOnce(E) -> GatherError {
+    let what = what.into();
+    move |e| GatherError::new(what, e.to_string())
+}
+
+impl GatherError {
+    pub fn new(what: impl Into<String>, err: impl Into<String>) -> GatherError {
+        GatherError { what: what.into(), err: err.into(), access_denied: false }
+    }
+
+    /// The fact group as `palisade check` reports it when this read failed.
+    pub fn unread(&self, fact: FactGroup) -> Unread {
+        Unread::new(fact, self.access_denied, &self.to_string())
+    }
 }
 
 /// `ProfileList` key of the machine.
@@ -41,7 +83,7 @@ pub fn to_path(p: &WinPath) -> PathBuf {
 }
 
 pub fn win_path(p: &Path) -> Result<WinPath, GatherError> {
-    WinPath::parse(&p.to_string_lossy()).map_err(ctx(format!("the path {}", p.display())))
+    WinPath::parse(&p.to_string_lossy()).map_err(ctx_text(format!("the path {}", p.display())))
 }
 
 /// The profile folder of `sid` as `ProfileList` has it; `None` when it has none.
@@ -51,7 +93,7 @@ pub fn profile_of(sid: &str) -> Result<Option<WinPath>, GatherError> {
         return Ok(None);
     };
     let expanded = win::expand_env(&raw).map_err(ctx(what()))?;
-    WinPath::parse(&expanded).map(Some).map_err(ctx(what()))
+    WinPath::parse(&expanded).map(Some).map_err(ctx_text(what()))
 }
 
 pub fn program_data() -> Result<WinPath, GatherError> {
@@ -60,7 +102,7 @@ pub fn program_data() -> Result<WinPath, GatherError> {
 }
 
 fn sid(s: &str, what: &str) -> Result<Sid, GatherError> {
-    Sid::parse(s).map_err(ctx(what.to_string()))
+    Sid::parse(s).map_err(ctx_text(what.to_string()))
 }
 
 /// The current SIDs of Palisade's group and accounts (looked up again after a step creates one).
@@ -79,7 +121,76 @@ pub fn current_sids() -> Result<Sids, GatherError> {
 pub fn gather(layout: &Layout, fence: &dyn Fence) -> Result<MachineFacts, GatherError> {
     let mut f = MachineFacts::default();
     let sids = current_sids()?;
+    accounts(&mut f, &sids)?;
+    hidden_accounts(&mut f)?;
+    account_rights(&mut f)?;
+    f.firewall.profiles = fence.profiles().map_err(ctx("the firewall profiles"))?;
+    f.firewall.rules = fence.rules().map_err(ctx("Palisade's firewall rules"))?;
+    f.firewall.wfp = fence.wfp_objects().map_err(ctx("Palisade's WFP objects"))?;
+    palisade_files(&mut f, layout)?;
+    system_folders(&mut f)?;
+    Ok(f)
+}
 
+/// Why LSA rights and WFP objects are not read without administrator rights.
+pub const NEEDS_ADMIN: &str = "palisade check runs without administrator rights";
+
+/// What `palisade check` reads: everything [`gather`] reads but the system folders, each group
+/// of facts on its own, so that one that cannot be read is reported instead of ending the
+/// check. The firewall is read directly (`crate::firewall`, `crate::wfp`) to keep its error
+/// codes. Credentials are the CLI's to add.
+///
+/// Without `admin` (the caller's token is not elevated) LSA account rights and WFP objects are
+/// not read at all but reported as needing an administrator: both hide what the caller may not
+/// read rather than always failing (`LsaEnumerateAccountRights` can answer "no rights",
+/// WFP's enumeration returns only the filters the caller may read), so a read would mistake
+/// "not shown" for "missing".
+pub fn gather_readable(layout: &Layout, admin: bool) -> (MachineFacts, Vec<Unread>) {
+    let mut f = MachineFacts::default();
+    let mut unread = Vec::new();
+    let accounts_read = current_sids().and_then(|sids| accounts(&mut f, &sids));
+    if let Err(e) = accounts_read {
+        f.users.clear();
+        f.groups.clear();
+        f.profiles.clear();
+        unread.push(e.unread(FactGroup::Accounts));
+    } else if !admin {
+        unread.push(Unread::new(FactGroup::AccountRights, true, NEEDS_ADMIN));
+    } else if let Err(e) = account_rights(&mut f) {
+        f.account_rights.clear();
+        unread.push(e.unread(FactGroup::AccountRights));
+    }
+    if let Err(e) = hidden_accounts(&mut f) {
+        f.hidden_accounts.clear();
+        unread.push(e.unread(FactGroup::HiddenAccounts));
+    }
+    match crate::firewall::firewall_profiles().map_err(ctx("the firewall profiles")) {
+        Ok(p) => f.firewall.profiles = p,
+        Err(e) => unread.push(e.unread(FactGroup::FirewallProfiles)),
+    }
+    match crate::firewall::palisade_rules().map_err(ctx("Palisade's firewall rules")) {
+        Ok(r) => f.firewall.rules = r,
+        Err(e) => unread.push(e.unread(FactGroup::FirewallRules)),
+    }
+    if !admin {
+        unread.push(Unread::new(FactGroup::Wfp, true, NEEDS_ADMIN));
+    } else {
+        match crate::wfp::palisade_objects().map_err(ctx("Palisade's WFP objects")) {
+            Ok(o) => f.firewall.wfp = o,
+            Err(e) => unread.push(e.unread(FactGroup::Wfp)),
+        }
+    }
+    if let Err(e) = palisade_files(&mut f, layout) {
+        f.directories.clear();
+        f.files.clear();
+        f.marker = None;
+        unread.push(e.unread(FactGroup::Files));
+    }
+    (f, unread)
+}
+
+/// Palisade's group (with its members) and accounts (with their groups and profiles).
+fn accounts(f: &mut MachineFacts, sids: &Sids) -> Result<(), GatherError> {
     if let Some(g) = &sids.group {
         let members = os::group_members(GROUP_NAME).map_err(ctx(format!("the members of {GROUP_NAME}")))?.unwrap_or_default();
         let members = members.iter().map(|m| sid(m, "a group member")).collect::<Result<_, _>>()?;
@@ -96,32 +207,42 @@ pub fn gather(layout: &Layout, fence: &dyn Fence) -> Result<MachineFacts, Gather
             }
         }
         f.users.push(UserFact { name: name.into(), sid: user_sid.clone(), groups, disabled });
+        if let Some(path) = profile_of(user_sid.as_str())? {
+            f.profiles.push(ProfileFact { sid: user_sid.clone(), path });
+        }
+    }
+    Ok(())
+}
+
+/// The sign-in screen's `UserList` value of each sandbox account (present or not).
+fn hidden_accounts(f: &mut MachineFacts) -> Result<(), GatherError> {
+    for u in SandboxUser::ALL {
+        let name = u.account_name();
         if win::reg_dword(HKEY_LOCAL_MACHINE, os::USER_LIST_KEY, name).map_err(ctx("the sign-in screen's UserList"))? == Some(0) {
             f.hidden_accounts.push(name.into());
         }
+    }
+    Ok(())
+}
+
+/// The LSA account rights of the accounts in `f.users` (needs an administrator).
+fn account_rights(f: &mut MachineFacts) -> Result<(), GatherError> {
+    let users: Vec<(String, Sid)> = f.users.iter().map(|u| (u.name.clone(), u.sid.clone())).collect();
+    for (name, user_sid) in users {
         let rights: Vec<AccountRight> = os::account_rights(user_sid.as_str())
             .map_err(ctx(format!("the account rights of {name}")))?
             .iter()
             .filter_map(|r| right_named(r))
             .collect();
         if !rights.is_empty() {
-            f.account_rights.push(AccountRightsFact { sid: user_sid.clone(), rights });
-        }
-        if let Some(path) = profile_of(user_sid.as_str())? {
-            f.profiles.push(ProfileFact { sid: user_sid.clone(), path });
+            f.account_rights.push(AccountRightsFact { sid: user_sid, rights });
         }
     }
-    for u in SandboxUser::ALL {
-        let name = u.account_name();
-        if sids.user(u).is_none() && win::reg_dword(HKEY_LOCAL_MACHINE, os::USER_LIST_KEY, name).map_err(ctx("the sign-in screen's UserList"))? == Some(0) {
-            f.hidden_accounts.push(name.into());
-        }
-    }
+    Ok(())
+}
 
-    f.firewall.profiles = fence.profiles().map_err(ctx("the firewall profiles"))?;
-    f.firewall.rules = fence.rules().map_err(ctx("Palisade's firewall rules"))?;
-    f.firewall.wfp = fence.wfp_objects().map_err(ctx("Palisade's WFP objects"))?;
-
+/// Palisade's folders and files (the marker read from its file).
+fn palisade_files(f: &mut MachineFacts, layout: &Layout) -> Result<(), GatherError> {
     for dir in [&layout.dir, &layout.bin] {
         if let Some(d) = directory(dir)? {
             f.directories.push(d);
@@ -137,6 +258,11 @@ pub fn gather(layout: &Layout, fence: &dyn Fence) -> Result<MachineFacts, Gather
             f.files.push(x);
         }
     }
+    Ok(())
+}
+
+/// Who may read the system folders.
+fn system_folders(f: &mut MachineFacts) -> Result<(), GatherError> {
     for (folder, id) in [
         (SystemFolder::Windows, FOLDERID_Windows),
         (SystemFolder::ProgramFiles, FOLDERID_ProgramFiles),
@@ -148,7 +274,7 @@ pub fn gather(layout: &Layout, fence: &dyn Fence) -> Result<MachineFacts, Gather
         let Some(sec) = win::file_security(&p).map_err(ctx(format!("who may read {path}")))? else { continue };
         f.system_folders.push(SystemFolderFact { folder, owner: sid(&sec.owner, "an owner")?, readable_by: readable_through(&sec.aces), path });
     }
-    Ok(f)
+    Ok(())
 }
 
 fn right_named(name: &str) -> Option<AccountRight> {

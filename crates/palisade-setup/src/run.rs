@@ -145,7 +145,7 @@ pub fn serve_with(
         .ok_or_else(|| Failure::Request(format!("the user {peer_sid} who started setup has no profile in ProfileList")))?;
     let program_data = gather::program_data()?;
     let layout = Layout::new(&program_data);
-    let setup_dir = setup_dir.ok_or_else(|| Failure::Facts(GatherError { what: "palisade-setup's own folder".into(), err: "unknown".into() }))?;
+    let setup_dir = setup_dir.ok_or_else(|| Failure::Facts(GatherError::new("palisade-setup's own folder", "unknown")))?;
     let runner = setup_dir.join(RUNNER_EXE);
     let runner_source = gather::win_path(&runner)?;
     let runner_sha256 = match req.action {

@@ -21,6 +21,9 @@ pub enum CheckStatus {
     Fail,
     /// Information.
     Note,
+    /// Could not be read from here (typically: needs an administrator to read); the detail
+    /// says why. Neither a pass nor a failure of the setup.
+    Unknown,
 }
 
 impl CheckStatus {
@@ -30,6 +33,7 @@ impl CheckStatus {
             CheckStatus::Warn => "warn",
             CheckStatus::Fail => "FAIL",
             CheckStatus::Note => "note",
+            CheckStatus::Unknown => "??",
         }
     }
 }
@@ -62,6 +66,11 @@ impl CheckReport {
     pub fn line(&self, item: &str) -> Option<&CheckLine> {
         self.lines.iter().find(|l| l.item == item)
     }
+
+    /// The first failed line: why `palisade run` should not use the elevated mode.
+    pub fn first_failure(&self) -> Option<&CheckLine> {
+        self.lines.iter().find(|l| l.status == CheckStatus::Fail)
+    }
 }
 
 impl fmt::Display for CheckReport {
@@ -85,6 +94,59 @@ pub struct FenceProbe {
     pub proxy_reached: Option<bool>,
 }
 
+/// A group of facts the check could not read (an unelevated `palisade check` cannot read LSA
+/// account rights or WFP objects, for example). Lines that depend on it say "unknown" with the
+/// reason instead of passing or failing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FactGroup {
+    /// The sandbox group, the accounts and their memberships.
+    Accounts,
+    /// The sign-in screen's `UserList` values.
+    HiddenAccounts,
+    /// LSA account rights.
+    AccountRights,
+    /// The stored passwords (decrypted, logged on with).
+    Credentials,
+    /// Windows Firewall's profiles (on, local rules honored).
+    FirewallProfiles,
+    /// Palisade's Windows Firewall rules.
+    FirewallRules,
+    /// Palisade's WFP provider, sublayer and filters.
+    Wfp,
+    /// Palisade's folder, its files (marker, runner, git configuration).
+    Files,
+}
+
+/// A fact group that could not be read, and why (one line).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Unread {
+    pub fact: FactGroup,
+    pub reason: String,
+}
+
+impl Unread {
+    /// `access_denied`: the OS refused the read (ERROR_ACCESS_DENIED, E_ACCESSDENIED, ...),
+    /// which for an unelevated check means an administrator could read it; `error` names the
+    /// call that failed.
+    pub fn new(fact: FactGroup, access_denied: bool, error: &str) -> Unread {
+        let error = error.replace(['\r', '\n'], " ");
+        let reason = if access_denied {
+            format!("needs an administrator to read ({error})")
+        } else {
+            format!("could not be read: {error}")
+        };
+        Unread { fact, reason }
+    }
+}
+
+/// Whether a Win32 error code, HRESULT or NTSTATUS means "access denied".
+pub fn is_access_denied(code: u32) -> bool {
+    // ERROR_ACCESS_DENIED, E_ACCESSDENIED (HRESULT_FROM_WIN32(5)), STATUS_ACCESS_DENIED,
+    // FWP_E_... has no access code of its own (WFP returns ERROR_ACCESS_DENIED).
+    matches!(code, 5 | 0x8007_0005 | 0xC000_0022)
+}
+
 /// What the check compares the facts against.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckInputs {
@@ -95,6 +157,27 @@ pub struct CheckInputs {
     /// SHA-256 of the runner this palisade ships, when known.
     pub runner_sha256: Option<String>,
     pub probe: Option<FenceProbe>,
+    /// `[windows] mode = "elevated"` is configured: a failed line means `palisade run` cannot
+    /// use the mode. Otherwise the lines are information, and a machine where nothing of the
+    /// setup exists gets one "not set up (optional)" line.
+    pub required: bool,
+    /// Fact groups that could not be read (their lines say "unknown").
+    pub unread: Vec<Unread>,
+}
+
+impl CheckInputs {
+    fn unread(&self, fact: FactGroup) -> Option<&str> {
+        self.unread.iter().find(|u| u.fact == fact).map(|u| u.reason.as_str())
+    }
+}
+
+/// Nothing of the elevated setup is on the machine (no marker, group, account or folder).
+fn nothing_installed(facts: &MachineFacts, layout: &Layout) -> bool {
+    facts.marker.is_none()
+        && facts.sandbox_group().is_none()
+        && SandboxUser::ALL.iter().all(|u| facts.sandbox_user(*u).is_none())
+        && facts.directory(&layout.dir).is_none()
+        && facts.credentials.is_empty()
 }
 
 /// The report for the elevated mode.
@@ -103,40 +186,57 @@ pub fn check_report(facts: &MachineFacts, inputs: &CheckInputs) -> CheckReport {
     let mut add = |status, item: &str, detail: String| lines.push(CheckLine { status, item: item.to_string(), detail });
     let layout = Layout::new(&inputs.program_data);
     let sids = Sids::from_facts(facts);
+    let unknown = |reason: &str| format!("unknown: {reason}");
+    let files_unread = inputs.unread(FactGroup::Files);
+    let accounts_unread = inputs.unread(FactGroup::Accounts);
+
+    if !inputs.required && files_unread.is_none() && accounts_unread.is_none() && nothing_installed(facts, &layout) {
+        add(
+            CheckStatus::Note,
+            "elevated setup",
+            "not set up (optional: `palisade setup --elevated`, then `mode = \"elevated\"` in the [windows] section)".into(),
+        );
+        return CheckReport { lines };
+    }
 
     // Marker.
-    match &facts.marker {
-        None => add(CheckStatus::Fail, "elevated setup", "not set up: run `palisade setup --elevated` (asks for administrator approval)".into()),
-        Some(m) if m.version < inputs.expected_version => add(
+    match (&facts.marker, files_unread) {
+        (None, Some(why)) => add(CheckStatus::Unknown, "elevated setup", unknown(why)),
+        (None, None) => add(CheckStatus::Fail, "elevated setup", "not set up: run `palisade setup --elevated` (asks for administrator approval)".into()),
+        (Some(m), _) if m.version < inputs.expected_version => add(
             CheckStatus::Fail,
             "elevated setup",
             format!("set up by an older palisade (version {}, this one needs {}): run `palisade setup --elevated` again", m.version, inputs.expected_version),
         ),
-        Some(m) if m.version > inputs.expected_version => add(
+        (Some(m), _) if m.version > inputs.expected_version => add(
             CheckStatus::Fail,
             "elevated setup",
             format!("set up by a newer palisade (version {}, this one knows {}): use that palisade", m.version, inputs.expected_version),
         ),
-        Some(m) => add(CheckStatus::Ok, "elevated setup", format!("version {} ({})", m.version, m.path)),
+        (Some(m), _) => add(CheckStatus::Ok, "elevated setup", format!("version {} ({})", m.version, m.path)),
     }
 
     // Group.
     let ours: Vec<Sid> = SandboxUser::ALL.iter().filter_map(|u| sids.user(*u).cloned()).collect();
-    match facts.sandbox_group() {
-        None => add(CheckStatus::Fail, "sandbox group", format!("{GROUP_NAME} is missing")),
-        Some(g) => match g.members.iter().find(|m| !ours.contains(m)) {
+    match (facts.sandbox_group(), accounts_unread) {
+        (_, Some(why)) => add(CheckStatus::Unknown, "sandbox group", unknown(why)),
+        (None, None) => add(CheckStatus::Fail, "sandbox group", format!("{GROUP_NAME} is missing")),
+        (Some(g), None) => match g.members.iter().find(|m| !ours.contains(m)) {
             Some(m) => add(CheckStatus::Fail, "sandbox group", format!("{m} is a member of {GROUP_NAME} and can read what the sandbox reads")),
             None => add(CheckStatus::Ok, "sandbox group", format!("{GROUP_NAME} ({})", g.sid)),
         },
     }
 
     // Accounts and passwords.
+    let rights_unread = inputs.unread(FactGroup::AccountRights);
+    let hidden_unread = inputs.unread(FactGroup::HiddenAccounts);
     for u in SandboxUser::ALL {
         let name = u.account_name();
         let item = format!("account {name}");
-        match facts.sandbox_user(u) {
-            None => add(CheckStatus::Fail, &item, "missing: run setup again".into()),
-            Some(x) => {
+        match (facts.sandbox_user(u), accounts_unread) {
+            (_, Some(why)) => add(CheckStatus::Unknown, &item, unknown(why)),
+            (None, None) => add(CheckStatus::Fail, &item, "missing: run setup again".into()),
+            (Some(x), None) => {
                 let rights = facts.rights_of(&x.sid);
                 let missing: Vec<&str> = DENIED_RIGHTS.iter().filter(|r| !rights.contains(r)).map(|r| r.as_str()).collect();
                 let in_group = facts.sandbox_group().is_some_and(|g| g.members.contains(&x.sid));
@@ -144,7 +244,7 @@ pub fn check_report(facts: &MachineFacts, inputs: &CheckInputs) -> CheckReport {
                     add(CheckStatus::Fail, &item, "disabled".into());
                 } else if let Some(g) = x.groups.iter().find(|g| g.is_privileged_group()) {
                     add(CheckStatus::Fail, &item, format!("member of the privileged group {g}"));
-                } else if rights.contains(&AccountRight::SeDenyInteractiveLogonRight) {
+                } else if rights_unread.is_none() && rights.contains(&AccountRight::SeDenyInteractiveLogonRight) {
                     add(
                         CheckStatus::Fail,
                         &item,
@@ -152,129 +252,182 @@ pub fn check_report(facts: &MachineFacts, inputs: &CheckInputs) -> CheckReport {
                     );
                 } else if !in_group {
                     add(CheckStatus::Fail, &item, format!("not a member of {GROUP_NAME}, so it cannot read the profile's tools"));
-                } else if !missing.is_empty() {
+                } else if rights_unread.is_none() && !missing.is_empty() {
                     add(CheckStatus::Warn, &item, format!("{} missing: other logons with its password are not denied", missing.join(", ")));
-                } else if !facts.is_hidden(name) {
+                } else if hidden_unread.is_none() && !facts.is_hidden(name) {
                     add(CheckStatus::Warn, &item, "shown on the sign-in screen".into());
                 } else {
-                    add(CheckStatus::Ok, &item, format!("{}; hidden; remote desktop, network, batch and service logons denied", x.sid));
+                    let mut detail = x.sid.to_string();
+                    if hidden_unread.is_none() {
+                        detail.push_str("; hidden");
+                    }
+                    if rights_unread.is_none() {
+                        detail.push_str("; remote desktop, network, batch and service logons denied");
+                    }
+                    add(CheckStatus::Ok, &item, detail);
                 }
             }
         }
         let item = format!("password of {name}");
         let path = credential_path(&inputs.local_app_data, u);
-        match facts.credential(u) {
-            None => add(CheckStatus::Fail, &item, format!("not stored at {path}: run setup again")),
-            Some(c) if !c.decryptable => add(
+        match (facts.credential(u), inputs.unread(FactGroup::Credentials)) {
+            (_, Some(why)) => add(CheckStatus::Unknown, &item, unknown(why)),
+            (None, None) => add(CheckStatus::Fail, &item, format!("not stored at {path}: run setup again")),
+            (Some(c), None) if !c.decryptable => add(
                 CheckStatus::Fail,
                 &item,
                 "cannot be decrypted (stored by another user, or the DPAPI key changed): run setup again".into(),
             ),
-            Some(c) if !c.logon_ok => add(CheckStatus::Fail, &item, "does not match the account: run setup again".into()),
-            Some(c) => add(CheckStatus::Ok, &item, format!("stored with DPAPI at {}", c.path)),
+            (Some(c), None) if !c.logon_ok => add(CheckStatus::Fail, &item, "does not match the account: run setup again".into()),
+            (Some(c), None) => add(CheckStatus::Ok, &item, format!("stored with DPAPI at {}", c.path)),
+        }
+    }
+    if accounts_unread.is_none() && SandboxUser::ALL.iter().any(|u| facts.sandbox_user(*u).is_some()) {
+        if let Some(why) = rights_unread {
+            add(CheckStatus::Unknown, "logon rights", format!("the accounts' denied logons: {}", unknown(why)));
+        }
+        if let Some(why) = hidden_unread {
+            add(CheckStatus::Unknown, "sign-in screen", format!("whether the accounts are hidden: {}", unknown(why)));
         }
     }
 
-    // Firewall policy and the fence.
-    let mut fence_in_force = true;
-    let mut policy_problems = Vec::new();
-    for p in crate::facts::FirewallProfile::ALL {
-        match facts.firewall.profiles.iter().find(|f| f.profile == p) {
-            None => policy_problems.push(format!("{p:?} profile state unknown")),
-            Some(f) if !f.local_rules_honored => policy_problems.push(format!("Group Policy ignores local rules in the {p:?} profile")),
-            Some(f) if !f.enabled => policy_problems.push(format!("the {p:?} profile's firewall is off")),
-            Some(_) => {}
+    // Firewall policy and the fence. The fence is in force only if every part of it was read
+    // and found right; a part that could not be read leaves it unknown.
+    let mut fence = Fence::InForce;
+    if let Some(why) = inputs.unread(FactGroup::FirewallProfiles) {
+        fence.unknown("firewall policy");
+        add(CheckStatus::Unknown, "firewall policy", unknown(why));
+    } else {
+        let mut policy_problems = Vec::new();
+        for p in crate::facts::FirewallProfile::ALL {
+            match facts.firewall.profiles.iter().find(|f| f.profile == p) {
+                None => policy_problems.push(format!("{p:?} profile state unknown")),
+                Some(f) if !f.local_rules_honored => policy_problems.push(format!("Group Policy ignores local rules in the {p:?} profile")),
+                Some(f) if !f.enabled => policy_problems.push(format!("the {p:?} profile's firewall is off")),
+                Some(_) => {}
+            }
+        }
+        if policy_problems.is_empty() {
+            add(CheckStatus::Ok, "firewall policy", "on in every profile; local rules honored".into());
+        } else {
+            fence = Fence::Broken;
+            add(CheckStatus::Fail, "firewall policy", policy_problems.join("; "));
         }
     }
-    if policy_problems.is_empty() {
-        add(CheckStatus::Ok, "firewall policy", "on in every profile; local rules honored".into());
-    } else {
-        fence_in_force = false;
-        add(CheckStatus::Fail, "firewall policy", policy_problems.join("; "));
-    }
-    match (firewall::offline_fence(&inputs.proxy_ports), &sids.offline) {
+    let offline_sid = match (&sids.offline, accounts_unread) {
+        (_, Some(why)) => Err(unknown(why)),
+        (None, None) => Ok(None),
+        (Some(s), None) => Ok(Some(s)),
+    };
+    match (firewall::offline_fence(&inputs.proxy_ports), offline_sid) {
         (Err(e), _) => {
-            fence_in_force = false;
+            fence = Fence::Broken;
             add(CheckStatus::Fail, "firewall rules", e.to_string());
         }
-        (Ok(_), None) => {
-            fence_in_force = false;
+        (Ok(_), Err(why)) => {
+            fence.unknown("the offline account");
+            add(CheckStatus::Unknown, "firewall rules", format!("the offline account's SID is {why}"));
+        }
+        (Ok(_), Ok(None)) => {
+            fence = Fence::Broken;
             add(CheckStatus::Fail, "firewall rules", format!("{} is missing, so nothing can be fenced", SandboxUser::Offline.account_name()));
         }
-        (Ok(fence), Some(sid)) => {
-            let mut missing = Vec::new();
-            let mut changed = Vec::new();
-            for r in &fence.rules {
-                match facts.rule(&r.name) {
-                    None => missing.push(r.name.clone()),
-                    Some(x) if *x != r.render(sid) => changed.push(r.name.clone()),
-                    Some(_) => {}
-                }
-            }
-            if missing.is_empty() && changed.is_empty() {
-                add(CheckStatus::Ok, "firewall rules", format!("{} rules block traffic of {} beyond loopback", fence.rules.len(), SandboxUser::Offline.account_name()));
+        (Ok(f), Ok(Some(sid))) => {
+            if let Some(why) = inputs.unread(FactGroup::FirewallRules) {
+                fence.unknown("firewall rules");
+                add(CheckStatus::Unknown, "firewall rules", unknown(why));
             } else {
-                fence_in_force = false;
-                add(CheckStatus::Fail, "firewall rules", list_problems(&missing, &changed));
-            }
-            let mut expected: Vec<WfpObject> = vec![firewall::provider(), firewall::sublayer()];
-            expected.extend(fence.filters.iter().map(|f| f.render(sid)));
-            let mut missing = Vec::new();
-            let mut changed = Vec::new();
-            for o in &expected {
-                match facts.firewall.wfp.iter().find(|x| x.key() == o.key()) {
-                    None => missing.push(o.name().to_string()),
-                    Some(x) if x != o => changed.push(o.name().to_string()),
-                    Some(_) => {}
+                let mut missing = Vec::new();
+                let mut changed = Vec::new();
+                for r in &f.rules {
+                    match facts.rule(&r.name) {
+                        None => missing.push(r.name.clone()),
+                        Some(x) if *x != r.render(sid) => changed.push(r.name.clone()),
+                        Some(_) => {}
+                    }
                 }
-            }
-            if missing.is_empty() && changed.is_empty() {
-                let ports: Vec<String> = inputs.proxy_ports.iter().map(|p| p.to_string()).collect();
-                let detail = if ports.is_empty() {
-                    "every connect blocked (no proxy ports)".to_string()
+                if missing.is_empty() && changed.is_empty() {
+                    add(CheckStatus::Ok, "firewall rules", format!("{} rules block traffic of {} beyond loopback", f.rules.len(), SandboxUser::Offline.account_name()));
                 } else {
-                    format!("loopback TCP only to proxy port(s) {}, every other connect blocked", ports.join(", "))
-                };
-                add(CheckStatus::Ok, "WFP filters", detail);
+                    fence = Fence::Broken;
+                    add(CheckStatus::Fail, "firewall rules", list_problems(&missing, &changed));
+                }
+            }
+            if let Some(why) = inputs.unread(FactGroup::Wfp) {
+                fence.unknown("WFP filters");
+                add(CheckStatus::Unknown, "WFP filters", unknown(why));
             } else {
-                fence_in_force = false;
-                add(CheckStatus::Fail, "WFP filters", list_problems(&missing, &changed));
+                let mut expected: Vec<WfpObject> = vec![firewall::provider(), firewall::sublayer()];
+                expected.extend(f.filters.iter().map(|x| x.render(sid)));
+                let mut missing = Vec::new();
+                let mut changed = Vec::new();
+                for o in &expected {
+                    match facts.firewall.wfp.iter().find(|x| x.key() == o.key()) {
+                        None => missing.push(o.name().to_string()),
+                        Some(x) if x != o => changed.push(o.name().to_string()),
+                        Some(_) => {}
+                    }
+                }
+                if missing.is_empty() && changed.is_empty() {
+                    let ports: Vec<String> = inputs.proxy_ports.iter().map(|p| p.to_string()).collect();
+                    let detail = if ports.is_empty() {
+                        "every connect blocked (no proxy ports)".to_string()
+                    } else {
+                        format!("loopback TCP only to proxy port(s) {}, every other connect blocked", ports.join(", "))
+                    };
+                    add(CheckStatus::Ok, "WFP filters", detail);
+                } else {
+                    fence = Fence::Broken;
+                    add(CheckStatus::Fail, "WFP filters", list_problems(&missing, &changed));
+                }
             }
         }
     }
-    match (&inputs.probe, fence_in_force) {
-        (_, false) => add(CheckStatus::Fail, "network fence", "not in force (see above); offline commands would not be offline".into()),
-        (None, true) => add(CheckStatus::Warn, "network fence", "in place but not proven here: run `palisade check --probe`".into()),
-        (Some(p), true) if p.outside_reached => add(CheckStatus::Fail, "network fence", "a connection as the offline account reached the outside".into()),
-        (Some(p), true) if p.loopback_reached => add(CheckStatus::Fail, "network fence", "a connection as the offline account reached a loopback port that is not the proxy".into()),
-        (Some(p), true) if p.proxy_reached == Some(false) => {
+    match (&inputs.probe, &fence) {
+        (Some(p), _) if p.outside_reached => add(CheckStatus::Fail, "network fence", "a connection as the offline account reached the outside".into()),
+        (Some(p), _) if p.loopback_reached => add(CheckStatus::Fail, "network fence", "a connection as the offline account reached a loopback port that is not the proxy".into()),
+        (_, Fence::Broken) => add(CheckStatus::Fail, "network fence", "not in force (see above); offline commands would not be offline".into()),
+        (Some(p), _) if p.proxy_reached == Some(false) => {
             add(CheckStatus::Warn, "network fence", "proven closed, but the proxy port could not be reached".into())
         }
-        (Some(_), true) => add(CheckStatus::Ok, "network fence", "proven: outside and loopback connects blocked".into()),
+        (Some(_), _) => add(CheckStatus::Ok, "network fence", "proven: outside and loopback connects blocked".into()),
+        (None, Fence::Unknown(parts)) => add(
+            CheckStatus::Unknown,
+            "network fence",
+            format!("not confirmed: {} could not be read here (run `palisade check` as an administrator)", parts.join(", ")),
+        ),
+        (None, Fence::InForce) => add(CheckStatus::Warn, "network fence", "in place but not proven here: run `palisade check --probe`".into()),
     }
 
     // Palisade's folder, runner, git configuration.
-    match facts.directory(&layout.dir) {
-        None => add(CheckStatus::Fail, "palisade folder", format!("{} is missing", layout.dir)),
-        Some(d) if !(d.owner == Sid::administrators() || d.owner == Sid::system()) || !d.protected => add(
-            CheckStatus::Fail,
-            "palisade folder",
-            format!("{} is owned by {} or inherits permissions: the runner could be replaced", d.path, d.owner),
-        ),
-        Some(d) => add(CheckStatus::Ok, "palisade folder", format!("{} (Administrators only)", d.path)),
-    }
-    match (facts.file(&layout.runner), &inputs.runner_sha256) {
-        (None, _) => add(CheckStatus::Fail, "runner", format!("{} is missing: run setup again", layout.runner)),
-        (Some(f), Some(h)) if !f.sha256.eq_ignore_ascii_case(h) => {
-            add(CheckStatus::Fail, "runner", format!("{} differs from this palisade's runner: run setup again", layout.runner))
+    if let Some(why) = files_unread {
+        for item in ["palisade folder", "runner", "git for the sandbox"] {
+            add(CheckStatus::Unknown, item, unknown(why));
         }
-        (Some(f), _) => add(CheckStatus::Ok, "runner", f.path.to_string()),
-    }
-    let git_ok = facts.file(&layout.gitconfig).is_some_and(|f| f.text.as_deref() == Some(gitconfig_contents().as_str()));
-    if git_ok {
-        add(CheckStatus::Ok, "git for the sandbox", format!("{} (safe.directory, OpenSSL)", layout.gitconfig));
     } else {
-        add(CheckStatus::Warn, "git for the sandbox", format!("{} missing or changed: git may refuse the workspace", layout.gitconfig));
+        match facts.directory(&layout.dir) {
+            None => add(CheckStatus::Fail, "palisade folder", format!("{} is missing", layout.dir)),
+            Some(d) if !(d.owner == Sid::administrators() || d.owner == Sid::system()) || !d.protected => add(
+                CheckStatus::Fail,
+                "palisade folder",
+                format!("{} is owned by {} or inherits permissions: the runner could be replaced", d.path, d.owner),
+            ),
+            Some(d) => add(CheckStatus::Ok, "palisade folder", format!("{} (Administrators only)", d.path)),
+        }
+        match (facts.file(&layout.runner), &inputs.runner_sha256) {
+            (None, _) => add(CheckStatus::Fail, "runner", format!("{} is missing: run setup again", layout.runner)),
+            (Some(f), Some(h)) if !f.sha256.eq_ignore_ascii_case(h) => {
+                add(CheckStatus::Fail, "runner", format!("{} differs from this palisade's runner: run setup again", layout.runner))
+            }
+            (Some(f), Some(_)) => add(CheckStatus::Ok, "runner", format!("{} (same as this palisade's)", f.path)),
+            (Some(f), None) => add(CheckStatus::Ok, "runner", format!("{} (not compared: no palisade-runner.exe next to palisade)", f.path)),
+        }
+        let git_ok = facts.file(&layout.gitconfig).is_some_and(|f| f.text.as_deref() == Some(gitconfig_contents().as_str()));
+        if git_ok {
+            add(CheckStatus::Ok, "git for the sandbox", format!("{} (safe.directory, OpenSSL)", layout.gitconfig));
+        } else {
+            add(CheckStatus::Warn, "git for the sandbox", format!("{} missing or changed: git may refuse the workspace", layout.gitconfig));
+        }
     }
     add(
         CheckStatus::Note,
@@ -282,6 +435,25 @@ pub fn check_report(facts: &MachineFacts, inputs: &CheckInputs) -> CheckReport {
         "tools using Windows' own TLS (curl.exe, Invoke-WebRequest, WinHTTP) fail under the restricted token; Node, Python, Go and git (OpenSSL) work".into(),
     );
     CheckReport { lines }
+}
+
+/// What the fence's parts add up to.
+enum Fence {
+    InForce,
+    /// Some part could not be read (and none was found wrong).
+    Unknown(Vec<&'static str>),
+    /// Some part is missing or wrong.
+    Broken,
+}
+
+impl Fence {
+    fn unknown(&mut self, part: &'static str) {
+        match self {
+            Fence::InForce => *self = Fence::Unknown(vec![part]),
+            Fence::Unknown(parts) => parts.push(part),
+            Fence::Broken => {}
+        }
+    }
 }
 
 fn list_problems(missing: &[String], changed: &[String]) -> String {
@@ -310,6 +482,19 @@ mod tests {
             proxy_ports: vec![8877],
             runner_sha256: Some(RUNNER_SHA.into()),
             probe,
+            required: true,
+            unread: vec![],
+        }
+    }
+
+    /// What an unelevated check reads: no LSA rights, no WFP objects.
+    fn unelevated(probe: Option<FenceProbe>) -> CheckInputs {
+        CheckInputs {
+            unread: vec![
+                Unread::new(FactGroup::AccountRights, true, "LsaEnumerateAccountRights: Access is denied. (os error 5)"),
+                Unread::new(FactGroup::Wfp, true, "FwpmEngineOpen0 failed: error 5 (0x00000005)"),
+            ],
+            ..check_inputs(probe)
         }
     }
 
@@ -432,5 +617,98 @@ mod tests {
         for l in check_report(&fresh_facts(), &check_inputs(None)).lines {
             assert!(!l.to_string().contains('\n'));
         }
+    }
+
+    #[test]
+    fn unread_facts_are_unknown_never_ok_or_failed() {
+        let f = installed();
+        let r = check_report(&f, &unelevated(None));
+        assert!(r.usable(), "{r}");
+        assert_eq!(status(&r, "WFP filters"), CheckStatus::Unknown);
+        assert_eq!(
+            r.line("WFP filters").unwrap().to_string(),
+            "??    WFP filters: unknown: needs an administrator to read (FwpmEngineOpen0 failed: error 5 (0x00000005))"
+        );
+        assert_eq!(status(&r, "logon rights"), CheckStatus::Unknown);
+        assert!(r.line("logon rights").unwrap().detail.contains("needs an administrator to read"));
+        // The accounts are judged on what was read; the rights are not claimed.
+        let acc = r.line("account PalisadeOffline").unwrap();
+        assert_eq!(acc.status, CheckStatus::Ok);
+        assert!(acc.detail.ends_with("; hidden"), "{acc}");
+        assert_eq!(status(&r, "firewall rules"), CheckStatus::Ok);
+        let fence = r.line("network fence").unwrap();
+        assert_eq!(fence.status, CheckStatus::Unknown);
+        assert_eq!(fence.detail, "not confirmed: WFP filters could not be read here (run `palisade check` as an administrator)");
+        assert!(r.first_failure().is_none());
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(json.contains("\"status\":\"unknown\""), "{json}");
+
+        // A part that was read and is wrong still fails the fence, whatever else is unknown.
+        let mut broken = f.clone();
+        broken.firewall.rules.clear();
+        let r = check_report(&broken, &unelevated(None));
+        assert_eq!(status(&r, "firewall rules"), CheckStatus::Fail);
+        assert_eq!(status(&r, "network fence"), CheckStatus::Fail);
+        assert_eq!(r.first_failure().unwrap().item, "firewall rules");
+
+        // A probe proves the fence even when its parts cannot be read.
+        let r = check_report(&f, &unelevated(Some(good_probe())));
+        assert_eq!(status(&r, "network fence"), CheckStatus::Ok);
+
+        // Wine: the firewall profiles are E_NOTIMPL, which is not an access problem.
+        let mut inputs = unelevated(None);
+        inputs.unread.push(Unread::new(FactGroup::FirewallProfiles, false, "INetFwPolicy2::CurrentProfileTypes failed: HRESULT 0x80004001"));
+        let r = check_report(&f, &inputs);
+        assert_eq!(
+            r.line("firewall policy").unwrap().detail,
+            "unknown: could not be read: INetFwPolicy2::CurrentProfileTypes failed: HRESULT 0x80004001"
+        );
+        assert!(r.line("network fence").unwrap().detail.starts_with("not confirmed: firewall policy, WFP filters could not"));
+
+        // Accounts that cannot be read make their lines unknown, including the fence's SID.
+        let mut inputs = check_inputs(None);
+        inputs.unread.push(Unread::new(FactGroup::Accounts, false, "NetUserGetInfo: error 53"));
+        inputs.unread.push(Unread::new(FactGroup::Credentials, false, "no %LOCALAPPDATA%"));
+        inputs.unread.push(Unread::new(FactGroup::Files, true, "%ProgramData%\\Palisade: error 5"));
+        let r = check_report(&MachineFacts::default(), &inputs);
+        for item in ["sandbox group", "account PalisadeOffline", "password of PalisadeOnline", "firewall rules", "elevated setup", "runner"] {
+            assert_eq!(status(&r, item), CheckStatus::Unknown, "{item}: {r}");
+        }
+        assert!(r.lines.iter().all(|l| !l.to_string().contains('\n')));
+    }
+
+    #[test]
+    fn access_denied_codes() {
+        assert!(is_access_denied(5));
+        assert!(is_access_denied(0x8007_0005));
+        assert!(is_access_denied(0xC000_0022));
+        assert!(!is_access_denied(0x8000_4001));
+        assert!(!is_access_denied(1764));
+        let u = Unread::new(FactGroup::Wfp, false, "line one\nline two");
+        assert_eq!(u.reason, "could not be read: line one line two");
+    }
+
+    #[test]
+    fn optional_and_not_set_up_is_one_note() {
+        let inputs = CheckInputs { required: false, ..check_inputs(None) };
+        let r = check_report(&fresh_facts(), &inputs);
+        assert_eq!(r.lines.len(), 1, "{r}");
+        assert_eq!(
+            r.to_string(),
+            "note  elevated setup: not set up (optional: `palisade setup --elevated`, then `mode = \"elevated\"` in the [windows] section)\n"
+        );
+        assert!(r.usable());
+        // Required: every missing part is named and fails.
+        let r = check_report(&fresh_facts(), &check_inputs(None));
+        assert!(r.lines.len() > 10);
+        assert_eq!(r.first_failure().unwrap().item, "elevated setup");
+        // Optional but partly there (an interrupted setup): the whole report.
+        let mut f = fresh_facts();
+        f.groups.push(crate::facts::GroupFact { name: GROUP_NAME.into(), sid: sid(INSTALLER_SID), members: vec![] });
+        let r = check_report(&f, &inputs);
+        assert_eq!(status(&r, "elevated setup"), CheckStatus::Fail);
+        // Optional, installed: the same lines as when required.
+        let f = installed();
+        assert_eq!(check_report(&f, &inputs), check_report(&f, &check_inputs(None)));
     }
 }

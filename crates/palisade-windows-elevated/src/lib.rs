@@ -37,7 +37,7 @@ pub mod winpath;
 mod testkit;
 
 pub use ace::{AceKind, AceSpec, Inheritance, Rights, Trustee};
-pub use check_report::{check_report, CheckInputs, CheckLine, CheckReport, CheckStatus, FenceProbe};
+pub use check_report::{check_report, CheckInputs, CheckLine, CheckReport, CheckStatus, FactGroup, FenceProbe, Unread};
 pub use facts::{MachineFacts, SandboxUser, Sids};
 pub use protocol::{DecodeError, FrameReader, Message, SpawnRequest};
 pub use records::{Record, RecordEntry, StateRecords};

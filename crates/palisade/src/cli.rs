@@ -325,6 +325,22 @@ fn check(args: &PolicyArgs, json: bool) -> Result<i32, Failure> {
         })),
         Err(_) => None,
     };
+    // The elevated Windows mode's state. With `[windows] mode = "elevated"` a failed line is
+    // a refusal (the mode cannot be trusted to enforce), unless the sandbox already refused;
+    // otherwise the lines are information.
+    let required = matches!(&policy, Ok(r) if r.windows.mode == config::WindowsMode::Elevated);
+    let elevated = palisade::check_elevated(required);
+    let sandbox = match (sandbox, &elevated) {
+        (Some(Ok(_)), Some(e)) if required && e.first_failure().is_some() => {
+            let l = e.first_failure().expect("checked");
+            Some(Err(palisade::Error::Unenforceable {
+                what: "[windows] mode = \"elevated\"".into(),
+                why: format!("the elevated setup is not intact ({}: {})", l.item, l.detail),
+                fix: "run `palisade setup --elevated` again (see the elevated mode's lines above)".into(),
+            }))
+        }
+        (s, _) => s,
+    };
     if json {
         let mech: Vec<_> = report
             .mechanisms
@@ -346,6 +362,11 @@ fn check(args: &PolicyArgs, json: bool) -> Result<i32, Failure> {
                 "mechanisms": mech,
                 "policy_layers": layers,
                 "refusal": refusal,
+                "elevated": elevated.as_ref().map(|e| serde_json::json!({
+                    "required": required,
+                    "usable": e.usable(),
+                    "lines": e.lines,
+                })),
                 "notes": report.notes,
             }))
             .unwrap_or_default()
@@ -358,6 +379,16 @@ fn check(args: &PolicyArgs, json: bool) -> Result<i32, Failure> {
         println!("\nMechanisms (each one tried in a throw-away process)");
         for m in &report.mechanisms {
             println!("  {:<36} {:<4} {}", m.name, if m.active { "yes" } else { "NO" }, m.detail);
+        }
+        if let Some(e) = &elevated {
+            if required {
+                println!("\nElevated mode ([windows] mode = \"elevated\"; `palisade setup --elevated`)");
+            } else {
+                println!("\nElevated mode (information: [windows] mode is not \"elevated\")");
+            }
+            for l in &e.lines {
+                println!("  {l}");
+            }
         }
         println!("\nThe effective policy on this host");
         match &sandbox {

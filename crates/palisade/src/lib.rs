@@ -145,6 +145,21 @@ pub fn check_host() -> HostReport {
     backend::host_report()
 }
 
+/// The elevated Windows mode's state, as `palisade check` reports it: one line per part of
+/// `palisade setup --elevated` (marker, group, accounts, passwords, firewall, WFP, folder,
+/// runner), each ok, warn, FAIL, note or unknown (could not be read without administrator
+/// rights, with the reason). `required`: `[windows] mode = "elevated"` is configured; when it
+/// is not, a machine without the setup gets a single "not set up (optional)" line. `None` on
+/// systems without an elevated mode. Reads only; never elevates; bounded in time.
+pub fn check_elevated(required: bool) -> Option<palisade_windows_elevated::CheckReport> {
+    backend::elevated_check(required)
+}
+
+/// The types of [`check_elevated`]'s report.
+pub mod elevated_check {
+    pub use palisade_windows_elevated::check_report::{CheckLine, CheckReport, CheckStatus};
+}
+
 /// What [`cleanup`] did.
 #[derive(Clone, Debug, Default)]
 pub struct CleanupReport {

@@ -197,3 +197,45 @@ fn writes_outside_the_workspace_are_denied() {
     let _ = std::fs::remove_dir_all(&shared);
     assert!(failures.is_empty(), "{}; output: {}", failures.join("; "), text(&out.stdout));
 }
+
+/// `palisade check --json` with `[windows] mode = "elevated"` after setup: the elevated lines
+/// of an intact setup. Parts only an administrator can read (WFP filters, logon rights) are ok
+/// when the check runs elevated (as on CI's runner) and "unknown" otherwise — never failed.
+#[test]
+fn check_reports_an_intact_setup() {
+    let Some(_g) = prerequisites("check_reports_an_intact_setup") else { return };
+    let ws = tempdir("palisade-elev-check-");
+    let appdata = ws.path().join("appdata");
+    std::fs::create_dir_all(appdata.join("palisade")).unwrap();
+    std::fs::write(appdata.join("palisade").join("config.toml"), "[windows]\nmode = \"elevated\"\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .env("APPDATA", &appdata)
+        .args(["check", "--json", "--network", "on", "--workspace"])
+        .arg(ws.path())
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)));
+    let lines = json["elevated"]["lines"].as_array().unwrap_or_else(|| panic!("no elevated lines: {json}"));
+    let status = |item: &str| -> String {
+        let l = lines.iter().find(|l| l["item"] == item).unwrap_or_else(|| panic!("no line {item}: {json}"));
+        l["status"].as_str().unwrap().to_string()
+    };
+    for item in [
+        "elevated setup",
+        "sandbox group",
+        "account PalisadeOffline",
+        "account PalisadeOnline",
+        "password of PalisadeOffline",
+        "password of PalisadeOnline",
+        "firewall policy",
+        "firewall rules",
+        "palisade folder",
+    ] {
+        assert_eq!(status(item), "ok", "{item}: {json}");
+    }
+    assert!(["ok", "unknown"].contains(&status("WFP filters").as_str()), "{json}");
+    assert!(["warn", "unknown"].contains(&status("network fence").as_str()), "{json}");
+    for l in lines.iter().filter(|l| l["status"] == "unknown") {
+        assert!(l["detail"].as_str().unwrap().contains("needs an administrator to read") || l["item"] == "network fence", "{json}");
+    }
+}

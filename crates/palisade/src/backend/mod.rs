@@ -20,6 +20,18 @@ mod unsupported;
 #[cfg(not(any(target_os = "linux", windows)))]
 pub(crate) use unsupported::{host_report, ChildInner, Prepared};
 
+/// The elevated Windows mode's `palisade check` lines (`required`: the configured mode).
+#[cfg(windows)]
+pub(crate) fn elevated_check(required: bool) -> Option<palisade_windows_elevated::CheckReport> {
+    Some(windows::elevated::check::report(required))
+}
+
+/// Only Windows has an elevated mode.
+#[cfg(not(windows))]
+pub(crate) fn elevated_check(_required: bool) -> Option<palisade_windows_elevated::CheckReport> {
+    None
+}
+
 /// Backends that keep nothing on disk between commands have nothing to clean up.
 #[cfg(not(windows))]
 pub(crate) fn cleanup() -> Result<crate::CleanupReport, crate::Error> {

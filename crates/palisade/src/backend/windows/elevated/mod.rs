@@ -6,6 +6,7 @@
 // The storing half is for `palisade setup --elevated`, which is not wired up in this crate yet.
 #[allow(dead_code)]
 pub mod credentials;
+pub mod check;
 mod harden;
 pub mod pipe;
 pub mod run;

@@ -183,7 +183,7 @@ fn list(dir: &Path, rel: &mut Vec<String>, secrets: &[Vec<String>]) -> io::Resul
 }
 
 /// The stored passwords as this user finds them: decryptable, and accepted by `LogonUser`.
-fn stored_credentials(local_app_data: &WinPath) -> Vec<CredentialFact> {
+pub(crate) fn stored_credentials(local_app_data: &WinPath) -> Vec<CredentialFact> {
     let mut out = Vec::new();
     for u in SandboxUser::ALL {
         let path = credential_path(local_app_data, u);

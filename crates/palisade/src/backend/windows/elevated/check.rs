@@ -1,0 +1,98 @@
+//! The elevated mode's lines of `palisade check`, gathered as the calling user (palisade never
+//! elevates itself for this): `palisade-setup`'s own fact gathering (`gather::gather_readable`:
+//! accounts, group, sign-in screen values, firewall profiles and rules, Palisade's folder and
+//! files; LSA rights and WFP objects are read only when palisade already runs elevated and are
+//! "unknown: needs an administrator to read" otherwise), the stored passwords as setup's CLI
+//! side sees them (DPAPI, `LogonUser`), and the SHA-256 of the `palisade-runner.exe` next to
+//! this palisade. The decisions are `palisade_windows_elevated::check_report`'s.
+//!
+//! The gathering runs on a thread of its own and is given [`TIME_LIMIT`]: a firewall or
+//! filter-engine call that does not return turns every line into "unknown" instead of a check
+//! that never ends.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use palisade_windows_elevated::check_report::{check_report, CheckInputs, CheckLine, CheckReport, CheckStatus};
+use palisade_windows_elevated::setup_plan::Layout;
+use palisade_windows_elevated::winpath::WinPath;
+use palisade_windows_elevated::SETUP_VERSION;
+use windows_sys::Win32::UI::Shell::FOLDERID_LocalAppData;
+
+use super::super::state::known_folder;
+use super::setup::stored_credentials;
+
+/// How long the facts may take to gather.
+pub const TIME_LIMIT: Duration = Duration::from_secs(30);
+
+/// The report; `required`: `[windows] mode = "elevated"` is configured.
+pub fn report(required: bool) -> CheckReport {
+    report_within(required, TIME_LIMIT)
+}
+
+fn report_within(required: bool, limit: Duration) -> CheckReport {
+    let (tx, rx) = mpsc::channel();
+    let spawned = std::thread::Builder::new().name("palisade-check-elevated".into()).spawn(move || {
+        let _ = tx.send(gather_and_report(required));
+    });
+    if let Err(e) = spawned {
+        return unknown_report(&format!("could not start the check: {e}"));
+    }
+    match rx.recv_timeout(limit) {
+        Ok(r) => r,
+        // The thread is left behind; palisade check exits soon after.
+        Err(mpsc::RecvTimeoutError::Timeout) => unknown_report(&format!("reading the facts took longer than {} s", limit.as_secs())),
+        Err(mpsc::RecvTimeoutError::Disconnected) => unknown_report("the check stopped without a result"),
+    }
+}
+
+fn unknown_report(why: &str) -> CheckReport {
+    CheckReport { lines: vec![CheckLine { status: CheckStatus::Unknown, item: "elevated setup".into(), detail: format!("unknown: {why}") }] }
+}
+
+fn gather_and_report(required: bool) -> CheckReport {
+    let program_data = match palisade_setup::gather::program_data() {
+        Ok(p) => p,
+        Err(e) => return unknown_report(&e.to_string()),
+    };
+    let local_app_data = match known_folder(&FOLDERID_LocalAppData).map(|p| WinPath::parse(&p.to_string_lossy())) {
+        Some(Ok(p)) => p,
+        Some(Err(e)) => return unknown_report(&format!("%LOCALAPPDATA%: {e}")),
+        None => return unknown_report("%LOCALAPPDATA% is unknown"),
+    };
+    let layout = Layout::new(&program_data);
+    // Run elevated, the check reads what only administrators may (LSA rights, WFP objects).
+    let admin = super::super::token::open_own().map(|t| t.elevated).unwrap_or(false);
+    let (mut facts, unread) = palisade_setup::gather::gather_readable(&layout, admin);
+    facts.credentials = stored_credentials(&local_app_data);
+    let runner_sha256 = std::env::current_exe()
+        .ok()
+        .map(|e| e.with_file_name("palisade-runner.exe"))
+        .filter(|r| r.is_file())
+        .and_then(|r| palisade_setup::gather::file_sha256(&r).ok());
+    let inputs = CheckInputs {
+        expected_version: SETUP_VERSION,
+        program_data,
+        local_app_data,
+        // `palisade setup --elevated` sends no proxy ports yet.
+        proxy_ports: vec![],
+        runner_sha256,
+        probe: None,
+        required,
+        unread,
+    };
+    check_report(&facts, &inputs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_check_that_takes_too_long_is_unknown() {
+        let r = report_within(false, Duration::from_millis(0));
+        // Either the facts came back at once (no setup: one note) or the limit struck.
+        let first = &r.lines[0];
+        assert!(first.status == CheckStatus::Unknown || first.status == CheckStatus::Note, "{r}");
+    }
+}
