@@ -15,6 +15,9 @@ use std::hash::{Hash, Hasher};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// Case folding as NTFS compares names: the same function the unelevated plan compares paths with.
+pub use palisade_windows_plan::path::fold;
+
 /// Why a string is not a path this module accepts.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum WinPathError {
@@ -135,19 +138,6 @@ impl WinPath {
             None
         }
     }
-}
-
-/// Case folding as NTFS compares names: each character to its single-character uppercase form.
-pub fn fold(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            let mut up = c.to_uppercase();
-            match (up.next(), up.next()) {
-                (Some(u), None) => u,
-                _ => c,
-            }
-        })
-        .collect()
 }
 
 fn check_component(path: &str, comp: &str) -> Result<(), WinPathError> {
