@@ -83,7 +83,7 @@ pub fn to_path(p: &WinPath) -> PathBuf {
 }
 
 pub fn win_path(p: &Path) -> Result<WinPath, GatherError> {
-    WinPath::parse(&p.to_string_lossy()).map_err(ctx_text(format!("the path {}", p.display())))
+    WinPath::parse_exact(&p.to_string_lossy()).map_err(ctx_text(format!("the path {}", p.display())))
 }
 
 /// The profile folder of `sid` as `ProfileList` has it; `None` when it has none.
@@ -93,7 +93,7 @@ pub fn profile_of(sid: &str) -> Result<Option<WinPath>, GatherError> {
         return Ok(None);
     };
     let expanded = win::expand_env(&raw).map_err(ctx(what()))?;
-    WinPath::parse(&expanded).map(Some).map_err(ctx_text(what()))
+    WinPath::parse_exact(&expanded).map(Some).map_err(ctx_text(what()))
 }
 
 pub fn program_data() -> Result<WinPath, GatherError> {

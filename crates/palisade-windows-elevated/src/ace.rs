@@ -219,7 +219,7 @@ impl GrantGuard {
 /// Registry hive files in a profile: `NTUSER.DAT`, its logs (`ntuser.dat.LOG1`, `NTUSER.DAT{guid}.TM.blf`)
 /// and `UsrClass.dat*`.
 pub fn is_hive(path: &WinPath) -> bool {
-    path.components().any(|c| {
+    path.components().iter().any(|c| {
         let c = fold(c);
         c.starts_with("NTUSER.") || c.starts_with("USRCLASS.DAT")
     })

@@ -138,6 +138,11 @@ pub fn validate(req: SetupRequest, auth: &Authority, facts: &mut MachineFacts) -
     if inst.profile != auth.peer_profile {
         return Err(RequestError::ProfileMismatch { claimed: inst.profile.clone(), actual: auth.peer_profile.clone() });
     }
+    // A WinPath deserializes any absolute form (UNC, streams); setup acts only on paths on a
+    // local drive, named as they are on disk.
+    if let Some(p) = std::iter::once(&inst.local_app_data).chain(&inst.tool_folders).find(|p| !p.is_exact_drive_path()) {
+        return invalid(format!("{p} is not a path on a local drive"));
+    }
     if inst.name.is_empty() || inst.name.len() > 256 || inst.name.chars().any(char::is_control) {
         return invalid("the user name is empty, too long or has control characters".into());
     }
@@ -285,6 +290,16 @@ mod tests {
         let mut v = serde_json::to_value(request()).unwrap();
         v["installer"]["profile"] = "C:\\Users\\me\\..\\other".into();
         assert!(parse_request(v.to_string().as_bytes()).is_err());
+    }
+
+    #[test]
+    fn request_paths_must_be_on_a_local_drive() {
+        let mut r = request();
+        r.installer.tool_folders.push(WinPath::parse(r"\\server\share\tools").unwrap());
+        assert!(check(r).unwrap_err().to_string().contains("not a path on a local drive"));
+        let mut r = request();
+        r.installer.local_app_data = WinPath::parse(r"C:\Users\me\AppData\Local:s").unwrap();
+        assert!(check(r).is_err());
     }
 
     #[test]

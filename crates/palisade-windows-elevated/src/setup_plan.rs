@@ -749,7 +749,7 @@ fn grant(b: &mut Builder<'_>, guard: &GrantGuard, id: String, path: WinPath, ace
 fn validate_inputs(inputs: &SetupInputs) -> Result<(), SetupError> {
     let inst = &inputs.installer;
     let bad = |m: String| Err(fail("request", SetupErrorKind::InvalidInput(m)));
-    if inst.profile.is_drive_root() || inst.profile.components().count() < 2 {
+    if inst.profile.is_drive_root() || inst.profile.components().len() < 2 {
         return bad(format!("{} cannot be a profile folder", inst.profile));
     }
     if !inst.local_app_data.is_strictly_beneath(&inst.profile) {

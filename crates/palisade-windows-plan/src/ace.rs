@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::sid::SidString;
+use crate::sid::Sid;
 
 /// Access rights for files and directories (`ACCESS_MASK` values).
 pub mod rights {
@@ -171,7 +171,7 @@ pub enum AceKind {
 /// One access control entry: who, allow or deny, which rights, how it is inherited.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Ace {
-    pub trustee: SidString,
+    pub trustee: Sid,
     pub kind: AceKind,
     /// An `ACCESS_MASK` (see [`rights`]).
     pub mask: u32,
@@ -180,7 +180,7 @@ pub struct Ace {
 }
 
 impl Ace {
-    pub fn allow(trustee: SidString, mask: u32, flags: u8) -> Ace {
+    pub fn allow(trustee: Sid, mask: u32, flags: u8) -> Ace {
         Ace {
             trustee,
             kind: AceKind::Allow,
@@ -189,7 +189,7 @@ impl Ace {
         }
     }
 
-    pub fn deny(trustee: SidString, mask: u32, flags: u8) -> Ace {
+    pub fn deny(trustee: Sid, mask: u32, flags: u8) -> Ace {
         Ace {
             trustee,
             kind: AceKind::Deny,
@@ -277,7 +277,7 @@ mod tests {
 
     #[test]
     fn display() {
-        let s = SidString::parse("S-1-1-0").unwrap();
+        let s = Sid::parse("S-1-1-0").unwrap();
         let a = Ace::deny(s.clone(), FILE_DELETE_CHILD, 0);
         assert_eq!(a.to_string(), "deny S-1-1-0 FILE_DELETE_CHILD");
         let a = Ace::allow(s, FILE_WRITE_DATA | 0x0040_0000, flags::CHILDREN_ONLY);

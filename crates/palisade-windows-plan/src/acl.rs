@@ -82,7 +82,7 @@ use crate::ace::flags::{CHILDREN_ONLY, SUBTREE, THIS_OBJECT_ONLY};
 use crate::ace::rights::{DELETE, FILE_DELETE_CHILD, MODIFY, WRITE_DAC, WRITE_LIKE, WRITE_OWNER};
 use crate::ace::{Ace, AceKind};
 use crate::path::{PathError, WinPath};
-use crate::sid::SidString;
+use crate::sid::Sid;
 
 /// What the policy crate decided for one path inside a writable root.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -157,7 +157,7 @@ pub fn protected_items(actions: &[Action], is_dir: impl Fn(&WinPath) -> bool) ->
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RootSpec {
     pub root: WinPath,
-    pub sid: SidString,
+    pub sid: Sid,
     pub protected: Vec<ProtectedItem>,
 }
 
@@ -195,7 +195,7 @@ impl DesiredAcl {
     }
 
     /// The distinct write SIDs and the sandbox SID named by the desired ACEs.
-    pub fn trustees(&self) -> BTreeSet<&SidString> {
+    pub fn trustees(&self) -> BTreeSet<&Sid> {
         self.aces.iter().map(|a| &a.ace.trustee).collect()
     }
 }
@@ -204,7 +204,7 @@ impl DesiredAcl {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
     #[error("the writable roots {a} and {b} were given the same write SID {sid}")]
-    SharedSid { a: WinPath, b: WinPath, sid: SidString },
+    SharedSid { a: WinPath, b: WinPath, sid: Sid },
     #[error("the writable root {0} is listed twice")]
     DuplicateRoot(WinPath),
     #[error("the protected path {path} is the writable root itself")]
@@ -278,7 +278,7 @@ fn sort_changes(changes: &mut [AclChange]) {
 }
 
 /// The ACEs that grant a root to its write SID.
-pub fn root_grant(root: &WinPath, sid: &SidString) -> [PathAce; 2] {
+pub fn root_grant(root: &WinPath, sid: &Sid) -> [PathAce; 2] {
     [
         PathAce {
             path: root.clone(),
@@ -305,10 +305,10 @@ pub fn desired_acl(
     holder: &str,
     roots: &[RootSpec],
     world_writable: &[WinPath],
-    sandbox_sid: &SidString,
+    sandbox_sid: &Sid,
 ) -> Result<DesiredAcl, PlanError> {
-    let mut seen_roots: BTreeMap<&WinPath, &SidString> = BTreeMap::new();
-    let mut seen_sids: BTreeMap<&SidString, &WinPath> = BTreeMap::new();
+    let mut seen_roots: BTreeMap<&WinPath, &Sid> = BTreeMap::new();
+    let mut seen_sids: BTreeMap<&Sid, &WinPath> = BTreeMap::new();
     for r in roots {
         if seen_roots.insert(&r.root, &r.sid).is_some() {
             return Err(PlanError::DuplicateRoot(r.root.clone()));
@@ -322,7 +322,7 @@ pub fn desired_acl(
         }
     }
     // Write SIDs of every root that contains `path`.
-    let sids_over = |path: &WinPath| -> Vec<&SidString> {
+    let sids_over = |path: &WinPath| -> Vec<&Sid> {
         roots
             .iter()
             .filter(|r| path.is_beneath(&r.root))
@@ -664,12 +664,12 @@ mod tests {
         WinPath::parse(s).unwrap()
     }
 
-    fn wsid(n: u8) -> SidString {
-        SidString::synthetic(SyntheticKind::WriteRoot, [n; 16])
+    fn wsid(n: u8) -> Sid {
+        Sid::synthetic(SyntheticKind::WriteRoot, [n; 16])
     }
 
-    fn sandbox() -> SidString {
-        SidString::synthetic(SyntheticKind::Sandbox, [0xEE; 16])
+    fn sandbox() -> Sid {
+        Sid::synthetic(SyntheticKind::Sandbox, [0xEE; 16])
     }
 
     fn ro_dir(s: &str) -> ProtectedItem {

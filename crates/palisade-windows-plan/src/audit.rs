@@ -24,12 +24,12 @@ use crate::ace::rights::{
 };
 use crate::ace::{Ace, AceKind};
 use crate::path::{PathError, WinPath};
-use crate::sid::{well_known, SidString};
+use crate::sid::{well_known, Sid};
 
 /// A folder's security descriptor as data.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FolderSecurity {
-    pub owner: Option<SidString>,
+    pub owner: Option<Sid>,
     /// `None` is a NULL DACL (everyone may do everything); `Some(vec![])` an empty one
     /// (nobody may do anything).
     pub dacl: Option<Vec<Ace>>,
@@ -37,11 +37,11 @@ pub struct FolderSecurity {
 
 /// The rights a token holding `token` SIDs gets on an object, out of the mapped rights of all
 /// ACEs (a maximum-allowed check). ACEs must be in the order stored in the DACL.
-pub fn granted_access(sec: &FolderSecurity, token: &[SidString]) -> u32 {
+pub fn granted_access(sec: &FolderSecurity, token: &[Sid]) -> u32 {
     evaluate(sec, token, |a| a.applies_to_object())
 }
 
-fn evaluate(sec: &FolderSecurity, token: &[SidString], applies: impl Fn(&Ace) -> bool) -> u32 {
+fn evaluate(sec: &FolderSecurity, token: &[Sid], applies: impl Fn(&Ace) -> bool) -> u32 {
     let Some(dacl) = &sec.dacl else {
         return FILE_ALL_ACCESS;
     };
@@ -84,7 +84,7 @@ impl BroadPrincipal {
         BroadPrincipal::Interactive,
     ];
 
-    pub fn sid(self) -> SidString {
+    pub fn sid(self) -> Sid {
         well_known::sid(match self {
             BroadPrincipal::Everyone => well_known::EVERYONE,
             BroadPrincipal::Users => well_known::USERS,
@@ -95,7 +95,7 @@ impl BroadPrincipal {
 
     /// The SIDs of a token that holds this group and nothing more specific: every token also
     /// holds `Everyone`, so a deny to `Everyone` counts for all of them.
-    pub fn token(self) -> Vec<SidString> {
+    pub fn token(self) -> Vec<Sid> {
         let mut t = vec![well_known::sid(well_known::EVERYONE)];
         if self != BroadPrincipal::Everyone {
             t.push(self.sid());
@@ -134,7 +134,7 @@ impl WriteAccess {
 }
 
 /// The write access of one principal on a folder.
-pub fn write_access(sec: &FolderSecurity, token: &[SidString]) -> WriteAccess {
+pub fn write_access(sec: &FolderSecurity, token: &[Sid]) -> WriteAccess {
     let on_folder = granted_access(sec, token);
     // What a file created in the folder inherits: the ACEs marked object-inherit, whether or
     // not they also apply to the folder. (CREATOR OWNER entries only ever benefit the creator,
@@ -358,8 +358,8 @@ mod tests {
     use crate::ace::rights::{FILE_GENERIC_EXECUTE, FILE_GENERIC_READ, GENERIC_ALL, GENERIC_WRITE, MODIFY};
     use std::collections::BTreeMap;
 
-    fn sid(s: &str) -> SidString {
-        SidString::parse(s).unwrap()
+    fn sid(s: &str) -> Sid {
+        Sid::parse(s).unwrap()
     }
     fn p(s: &str) -> WinPath {
         WinPath::parse(s).unwrap()

@@ -36,7 +36,7 @@ pub use ace::{Ace, AceKind};
 pub use acl::{cleanup_plan, desired_acl, plan, AclChange, DesiredAcl, RecordedAcl, RootSpec};
 pub use path::{is_beneath, WinPath};
 pub use roots::{check_writable_root, check_writable_roots, RootRefusal, SystemLayout};
-pub use sid::{SidRegistry, SidString};
+pub use sid::{Sid, SidRegistry, SidString};
 pub use token::{token_plan, TokenPlan};
 
 use palisade_policy::{Mode, Policy};

@@ -23,6 +23,11 @@
 //! mapped to its single-character uppercase form when it has one, which is what NTFS's upcase
 //! table does (no `ß` → `SS` expansion). 8.3 short names (`PROGRA~1`), links and junctions can
 //! only be resolved on disk: see [`LongPathResolver`] and [`canonicalize`].
+//!
+//! Where a path must name exactly one file on a drive as written — the elevated setup plans
+//! directories it creates and grants from names the system reported — [`WinPath::parse_exact`]
+//! refuses instead of normalizing, and [`WinPath::join`] always refuses names Windows would
+//! change (`.`-only, trailing dots or spaces, streams, characters Windows forbids).
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -50,6 +55,10 @@ pub enum PathError {
     InvalidChar { path: String, component: String, ch: char },
     #[error("`{path}`: `{component}` is not a valid name (a stream without a file name)")]
     InvalidComponent { path: String, component: String },
+    #[error("`{0}` is not an absolute path on a drive (expected `X:\\...`)")]
+    NotDriveAbsolute(String),
+    #[error("`{path}`: `{component}` is not an acceptable file name ({why})")]
+    BadComponent { path: String, component: String, why: &'static str },
 }
 
 /// Where an absolute path starts.
@@ -84,7 +93,7 @@ impl fmt::Display for Prefix {
 }
 
 /// An absolute, normalized Windows path (see the module documentation). Cheap to clone.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct WinPath(Arc<Inner>);
 
 #[derive(Debug)]
@@ -96,6 +105,8 @@ struct Inner {
     stream: Option<String>,
     /// The comparison key: the prefix and the components case-folded, `\`-separated.
     key: String,
+    /// The display form (`C:\Users\me`, `\\server\share\x`), which is also the serialized one.
+    text: String,
 }
 
 /// Case-folds like NTFS: each character to its uppercase form when that is one character.
@@ -146,6 +157,35 @@ pub fn looks_like_short_name(component: &str) -> bool {
         }
         _ => false,
     }
+}
+
+/// Refuses a name that Windows would not store as written (see [`WinPath::parse_exact`]).
+fn check_exact_component(path: &str, comp: &str) -> Result<(), PathError> {
+    let bad = |why| PathError::BadComponent {
+        path: path.to_string(),
+        component: comp.to_string(),
+        why,
+    };
+    if comp.is_empty() {
+        return Err(bad("empty"));
+    }
+    if comp == "." || comp == ".." {
+        return Err(bad("relative component"));
+    }
+    if comp.ends_with('.') || comp.ends_with(' ') {
+        return Err(bad("ends with a dot or a space, which Windows strips"));
+    }
+    if let Some(c) = comp.chars().find(|c| (*c as u32) < 0x20 || "<>:\"|?*".contains(*c)) {
+        return Err(if c == ':' {
+            bad("a stream or drive separator")
+        } else {
+            bad("a character Windows does not allow")
+        });
+    }
+    if comp.chars().count() > 255 {
+        return Err(bad("longer than 255 characters"));
+    }
+    Ok(())
 }
 
 /// Splits a component into its name and its alternate-data-stream suffix, dropping the trailing
@@ -251,6 +291,28 @@ impl WinPath {
         Ok(WinPath::from_parts(prefix, components, stream))
     }
 
+    /// Parses `X:\a\b` (with `/` read as `\`, one trailing separator allowed) exactly as written:
+    /// refuses relative, UNC and device (`\\?\`, `\\.\`) paths, `.` and `..`, empty components,
+    /// names ending in a dot or a space, streams, characters Windows does not allow and names
+    /// longer than 255 characters, so that the name planned is the name on disk.
+    pub fn parse_exact(text: &str) -> Result<WinPath, PathError> {
+        let b = text.as_bytes();
+        if b.len() < 3 || !b[0].is_ascii_alphabetic() || b[1] != b':' || !matches!(b[2], b'\\' | b'/') {
+            return Err(PathError::NotDriveAbsolute(text.to_string()));
+        }
+        let drive = Prefix::Drive(b[0].to_ascii_uppercase() as char);
+        let rest = &text[3..];
+        let rest = rest.strip_suffix(['\\', '/']).unwrap_or(rest);
+        let mut components = Vec::new();
+        if !rest.is_empty() || text.len() > 3 {
+            for comp in rest.split(['\\', '/']) {
+                check_exact_component(text, comp)?;
+                components.push(comp.to_string());
+            }
+        }
+        Ok(WinPath::from_parts(drive, components, None))
+    }
+
     fn from_parts(prefix: Prefix, components: Vec<String>, stream: Option<String>) -> WinPath {
         // Admin shares of this machine are its drives.
         let prefix = match prefix {
@@ -271,16 +333,56 @@ impl WinPath {
             key.push('\\');
             key.push_str(&fold(c));
         }
+        let mut text = prefix.to_string();
+        if components.is_empty() {
+            if matches!(prefix, Prefix::Drive(_) | Prefix::Volume(_)) {
+                text.push('\\');
+            }
+        } else {
+            for c in &components {
+                text.push('\\');
+                text.push_str(c);
+            }
+        }
+        if let Some(s) = &stream {
+            text.push(':');
+            text.push_str(s);
+        }
         WinPath(Arc::new(Inner {
             prefix,
             components,
             stream,
             key,
+            text,
         }))
     }
 
     pub fn prefix(&self) -> &Prefix {
         &self.0.prefix
+    }
+
+    /// The display (and serialized) form.
+    pub fn as_str(&self) -> &str {
+        &self.0.text
+    }
+
+    /// The drive letter (uppercase), `None` for a UNC or volume path.
+    pub fn drive(&self) -> Option<char> {
+        match self.0.prefix {
+            Prefix::Drive(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Whether [`WinPath::parse_exact`] accepts this path as displayed: on a drive, no stream,
+    /// every name at most 255 characters. (Parsing has already dropped what Windows strips.)
+    pub fn is_exact_drive_path(&self) -> bool {
+        WinPath::parse_exact(self.as_str()).is_ok()
+    }
+
+    /// Whether this is the root of a drive (`C:\`).
+    pub fn is_drive_root(&self) -> bool {
+        self.drive().is_some() && self.is_root()
     }
 
     /// The components after the drive, share or volume, as written (without streams).
@@ -334,12 +436,16 @@ impl WinPath {
         WinPath::from_parts(self.0.prefix.clone(), self.0.components.clone(), None)
     }
 
-    /// Appends a relative path (`\` or `/` separated); `..` may not climb above `self`.
+    /// Appends a relative path (`\` or `/` separated); `..` may not climb above `self`. Every
+    /// other component must be a name Windows stores as written (see [`WinPath::parse_exact`]):
+    /// not empty or `.`, no trailing dots or spaces, no streams or drives.
     pub fn join(&self, rel: &str) -> Result<WinPath, PathError> {
-        let rel = rel.replace('/', "\\");
-        if rel.starts_with('\\') || rel.as_bytes().get(1) == Some(&b':') {
-            return Err(PathError::Relative(rel));
+        for comp in rel.split(['\\', '/']) {
+            if comp != ".." {
+                check_exact_component(rel, comp)?;
+            }
         }
+        let rel = rel.replace('/', "\\");
         let full = format!("{}\\{}", self, rel);
         let joined = WinPath::parse(&full)?;
         if !joined.is_beneath(self) {
@@ -351,6 +457,16 @@ impl WinPath {
     /// Whether `self` is `root` or lies beneath it (case-insensitive, streams ignored).
     pub fn is_beneath(&self, root: &WinPath) -> bool {
         is_beneath(self, root)
+    }
+
+    /// The same as [`WinPath::is_beneath`], under the elevated crate's name.
+    pub fn is_same_or_beneath(&self, ancestor: &WinPath) -> bool {
+        is_beneath(self, ancestor)
+    }
+
+    /// Whether `self` lies beneath `ancestor` and is not `ancestor` itself.
+    pub fn is_strictly_beneath(&self, ancestor: &WinPath) -> bool {
+        is_beneath(self, ancestor) && self.0.components.len() > ancestor.0.components.len()
     }
 
     /// The components of `self` below `root` (empty when they are equal), `None` if `self` is
@@ -431,20 +547,13 @@ fn unc<'a>(s: &'a str, original: &str) -> Result<(Prefix, &'a str), PathError> {
 
 impl fmt::Display for WinPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0.prefix)?;
-        if self.0.components.is_empty() {
-            if matches!(self.0.prefix, Prefix::Drive(_) | Prefix::Volume(_)) {
-                f.write_str("\\")?;
-            }
-        } else {
-            for c in &self.0.components {
-                write!(f, "\\{c}")?;
-            }
-        }
-        if let Some(s) = &self.0.stream {
-            write!(f, ":{s}")?;
-        }
-        Ok(())
+        f.write_str(&self.0.text)
+    }
+}
+
+impl fmt::Debug for WinPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0.text)
     }
 }
 
@@ -484,14 +593,28 @@ impl std::str::FromStr for WinPath {
 
 impl Serialize for WinPath {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        s.serialize_str(&self.0.text)
     }
 }
 
+/// Reads only a path written in its normal form (as `Display` writes it, give or take `/` for
+/// `\`, letter case of the drive or `Volume` and one trailing separator): a serialized path
+/// (a state record, a request to the elevated setup) names exactly the path it says, with
+/// nothing for Windows to strip or resolve (`..`, `.`, trailing dots, `\\?\`).
 impl<'de> Deserialize<'de> for WinPath {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        WinPath::parse(&s).map_err(serde::de::Error::custom)
+        let path = WinPath::parse(&s).map_err(serde::de::Error::custom)?;
+        let written = s.replace('/', "\\");
+        let normal = path.as_str();
+        let same = written.eq_ignore_ascii_case(normal)
+            || written.strip_suffix('\\').is_some_and(|w| w.eq_ignore_ascii_case(normal));
+        if !same {
+            return Err(serde::de::Error::custom(format!(
+                "`{s}` is not written in normal form (`{normal}`)"
+            )));
+        }
+        Ok(path)
     }
 }
 
@@ -676,6 +799,10 @@ mod tests {
         assert!(p(r"C:\w").join(r"..\x").is_err());
         assert!(p(r"C:\w").join(r"D:\x").is_err());
         assert!(p(r"C:\w").join(r"\x").is_err());
+        // Names Windows would change or drop are refused, not normalized.
+        for bad in ["", ".", r"a\.\b", "a/", "x.", "x ", "x:s", "a*"] {
+            assert!(p(r"C:\w").join(bad).is_err(), "{bad:?}");
+        }
         assert_eq!(p(r"C:\w\x").file_name(), Some("x"));
     }
 
@@ -707,6 +834,19 @@ mod tests {
         let back: WinPath = serde_json::from_str(&json).unwrap();
         assert_eq!(back, x);
         assert!(serde_json::from_str::<WinPath>(r#""relative\\x""#).is_err());
+        // Only the normal form is read back: a serialized path means what it says.
+        for ok in [r#""\\\\server\\share\\x""#, r#""C:\\""#, r#""C:\\w\\f:s:$DATA""#] {
+            assert!(serde_json::from_str::<WinPath>(ok).is_ok(), "{ok}");
+        }
+        for not_normal in [
+            r#""\\\\?\\C:\\x""#,
+            r#""C:\\a\\..\\b""#,
+            r#""C:\\a.\\b""#,
+            r#""C:\\a\\\\b""#,
+            r#""\\\\localhost\\c$\\x""#,
+        ] {
+            assert!(serde_json::from_str::<WinPath>(not_normal).is_err(), "{not_normal}");
+        }
     }
 
     /// A disk where short names, a junction and letter case differ from what callers write.
@@ -759,5 +899,83 @@ mod tests {
             canonicalize(&p(r"Q:\x"), &disk),
             Err(ResolveError::NothingExists(_))
         ));
+    }
+}
+
+/// The elevated setup's tests of the exact form (`parse_exact`, `join`), which it plans with.
+#[cfg(test)]
+mod exact_tests {
+    use super::*;
+
+    fn p(s: &str) -> WinPath {
+        WinPath::parse_exact(s).unwrap()
+    }
+
+    #[test]
+    fn parses_and_normalizes_separators() {
+        assert_eq!(p("c:/Users/me/").as_str(), "C:\\Users\\me");
+        assert_eq!(p("C:\\").as_str(), "C:\\");
+        assert_eq!(p("d:/").as_str(), "D:\\");
+        assert!(p("C:\\").is_drive_root());
+        assert_eq!(p("C:\\Users\\me").file_name(), Some("me"));
+    }
+
+    #[test]
+    fn refuses_ambiguous_paths() {
+        for s in [
+            "",
+            "C:",
+            "C:x",
+            "Users\\me",
+            "\\Users",
+            "\\\\server\\share\\x",
+            "\\\\?\\C:\\x",
+            "\\\\.\\pipe\\x",
+            "C:\\a\\\\b",
+            "C:\\a\\.\\b",
+            "C:\\a\\..\\b",
+            "C:\\a.\\b",
+            "C:\\a \\b",
+            "C:\\a\\b:stream",
+            "C:\\a\\b*",
+            "C:\\a\\b\u{1}",
+            "1:\\a",
+        ] {
+            assert!(WinPath::parse_exact(s).is_err(), "{s:?} accepted");
+        }
+    }
+
+    #[test]
+    fn compares_ignoring_case() {
+        assert_eq!(p("C:\\Users\\Me"), p("c:\\USERS\\me"));
+        assert_eq!(p("C:\\Ärger"), p("C:\\ärger"));
+        assert!(p("C:\\Users\\me\\.SSH\\id").is_strictly_beneath(&p("c:\\users\\ME\\.ssh")));
+        assert!(p("C:\\Users\\me").is_same_or_beneath(&p("C:\\Users\\me")));
+        assert!(!p("C:\\Users\\me").is_strictly_beneath(&p("C:\\Users\\me")));
+        assert!(!p("C:\\Users\\meter").is_same_or_beneath(&p("C:\\Users\\me")));
+        assert!(!p("D:\\Users\\me").is_same_or_beneath(&p("C:\\Users")));
+        assert!(p("C:\\x").is_strictly_beneath(&p("C:\\")));
+        assert_eq!(p("C:\\a\\B\\c").relative_to(&p("C:\\A")), Some(&["B".to_string(), "c".to_string()][..]));
+    }
+
+    #[test]
+    fn parents_and_joins() {
+        assert_eq!(p("C:\\a\\b").parent(), Some(p("C:\\a")));
+        assert_eq!(p("C:\\a").parent(), Some(p("C:\\")));
+        assert_eq!(p("C:\\").parent(), None);
+        // `ancestors` starts with the path itself.
+        assert_eq!(p("C:\\a\\b").ancestors()[1..], [p("C:\\a"), p("C:\\")]);
+        assert_eq!(p("C:\\").join("a/b").unwrap().as_str(), "C:\\a\\b");
+        assert_eq!(p("C:\\a").join(".config\\gh").unwrap().as_str(), "C:\\a\\.config\\gh");
+        assert!(p("C:\\a").join("..").is_err());
+        assert!(p("C:\\a").join("").is_err());
+        assert!(p("C:\\a").join("x:y").is_err());
+    }
+
+    #[test]
+    fn serde_round_trip_validates() {
+        let v: WinPath = serde_json::from_str("\"c:/x\"").unwrap();
+        assert_eq!(serde_json::to_string(&v).unwrap(), "\"C:\\\\x\"");
+        assert!(serde_json::from_str::<WinPath>("\"x\"").is_err());
     }
 }

@@ -36,18 +36,50 @@ pub struct SidError {
     pub reason: &'static str,
 }
 
-/// A SID in its string form (`S-1-5-32-545`), validated and canonical: revision 1, an
-/// identifier authority below 2^48 (decimal below 2^32, `0x` and 12 hex digits above, as
-/// Windows prints it), at most 15 sub-authorities, no leading zeros.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SidString(String);
+/// A security identifier in its string form (`S-1-5-21-1004336348-1177238915-682003330-1001`),
+/// always canonical: `S-1-`, the identifier authority (decimal below 2^32, `0x` and 12
+/// upper-case hex digits above, as Windows prints it), then at most 15 decimal
+/// sub-authorities without leading zeros. A `Sid` therefore contains nothing but `S`, `-`,
+/// `x` and hex digits, is safe to splice into SDDL or a firewall rule, and two `Sid`s are equal
+/// exactly when they name the same SID.
+///
+/// [`Sid::parse`] (and deserialization) accept only that spelling, so every SID has exactly
+/// one accepted form; [`Sid::canonicalize`] reads the other spellings Windows accepts
+/// (`s-1-5-032`, a hex authority, no sub-authority) for SIDs read back from the system.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Sid(String);
+
+/// The name the unelevated backend uses for the string form, next to its binary `ffi::Sid`;
+/// the same type as [`Sid`].
+pub type SidString = Sid;
 
 /// The largest number of sub-authorities a SID may have (`SID_MAX_SUB_AUTHORITIES`).
 pub const MAX_SUB_AUTHORITIES: usize = 15;
 
-impl SidString {
-    /// Parses and canonicalizes (`s-1-5-032-545` becomes `S-1-5-32-545`).
-    pub fn parse(text: &str) -> Result<SidString, SidError> {
+impl Sid {
+    /// Accepts only the canonical spelling (see [`Sid`]) with 1 to 15 sub-authorities, so that
+    /// SDDL aliases (`BA`, `WD`), letter case, leading zeros or a decimal authority above 2^32
+    /// can never make two spellings of one SID, or a SID that means something else.
+    pub fn parse(text: &str) -> Result<Sid, SidError> {
+        let sid = Sid::canonicalize(text)?;
+        if sid.0 != text {
+            return Err(SidError {
+                text: text.to_string(),
+                reason: "it is not in canonical form (upper-case `S`, no leading zeros, a decimal authority below 2^32)",
+            });
+        }
+        if sid.sub_authorities().is_empty() {
+            return Err(SidError {
+                text: text.to_string(),
+                reason: "it has no sub-authority",
+            });
+        }
+        Ok(sid)
+    }
+
+    /// Parses any spelling Windows accepts and returns the canonical one (`s-1-5-032-0545`
+    /// becomes `S-1-5-32-545`, `S-1-5` with no sub-authority is kept).
+    pub fn canonicalize(text: &str) -> Result<Sid, SidError> {
         let err = |reason| SidError {
             text: text.to_string(),
             reason,
@@ -81,12 +113,12 @@ impl SidString {
         if subs.len() > MAX_SUB_AUTHORITIES {
             return Err(err("it has more than 15 sub-authorities"));
         }
-        Ok(SidString::from_parts(authority, &subs))
+        Ok(Sid::from_parts(authority, &subs))
     }
 
     /// Builds the canonical string of a SID from its parts. `authority` must be below 2^48 and
-    /// `subs` at most 15 long (both are checked by [`SidString::parse`]; here they are asserted).
-    pub fn from_parts(authority: u64, subs: &[u32]) -> SidString {
+    /// `subs` at most 15 long (both are checked by [`Sid::canonicalize`]; here they are asserted).
+    pub fn from_parts(authority: u64, subs: &[u32]) -> Sid {
         assert!(
             authority < 1 << 48 && subs.len() <= MAX_SUB_AUTHORITIES,
             "invalid SID parts"
@@ -100,7 +132,7 @@ impl SidString {
             s.push('-');
             s.push_str(&v.to_string());
         }
-        SidString(s)
+        Sid(s)
     }
 
     pub fn as_str(&self) -> &str {
@@ -116,18 +148,71 @@ impl SidString {
         }
     }
 
+    /// The sub-authorities after the identifier authority.
     pub fn sub_authorities(&self) -> Vec<u32> {
         self.0.split('-').skip(3).filter_map(|v| v.parse().ok()).collect()
     }
 
+    /// The last sub-authority: the relative identifier of an account.
+    pub fn rid(&self) -> u32 {
+        self.sub_authorities().last().copied().unwrap_or(0)
+    }
+
+    /// Whether this is a local or domain account or group (`S-1-5-21-...`), as opposed to a
+    /// well-known or built-in SID.
+    pub fn is_account_domain(&self) -> bool {
+        self.0.starts_with("S-1-5-21-")
+    }
+
+    pub fn system() -> Sid {
+        well_known::sid(well_known::LOCAL_SYSTEM)
+    }
+    pub fn administrators() -> Sid {
+        well_known::sid(well_known::ADMINISTRATORS)
+    }
+    pub fn users() -> Sid {
+        well_known::sid(well_known::USERS)
+    }
+    pub fn everyone() -> Sid {
+        well_known::sid(well_known::EVERYONE)
+    }
+    pub fn authenticated_users() -> Sid {
+        well_known::sid(well_known::AUTHENTICATED_USERS)
+    }
+    pub fn trusted_installer() -> Sid {
+        well_known::sid(well_known::TRUSTED_INSTALLER)
+    }
+
+    /// Built-in groups whose members hold administrative or otherwise elevated power. An account
+    /// that Palisade uses as a sandbox must belong to none of them.
+    pub fn is_privileged_group(&self) -> bool {
+        const PRIVILEGED: &[&str] = &[
+            "S-1-5-32-544", // Administrators
+            "S-1-5-32-547", // Power Users
+            "S-1-5-32-548", // Account Operators
+            "S-1-5-32-549", // Server Operators
+            "S-1-5-32-550", // Print Operators
+            "S-1-5-32-551", // Backup Operators
+            "S-1-5-32-552", // Replicators
+            "S-1-5-32-555", // Remote Desktop Users
+            "S-1-5-32-556", // Network Configuration Operators
+            "S-1-5-32-562", // Distributed COM Users
+            "S-1-5-32-573", // Event Log Readers
+            "S-1-5-32-578", // Hyper-V Administrators
+            "S-1-5-32-580", // Remote Management Users
+            "S-1-5-32-583", // Device Owners
+        ];
+        PRIVILEGED.contains(&self.0.as_str())
+    }
+
     /// A Palisade synthetic SID of the given kind from 16 random bytes (see the module
     /// documentation for the format).
-    pub fn synthetic(kind: SyntheticKind, random: [u8; 16]) -> SidString {
+    pub fn synthetic(kind: SyntheticKind, random: [u8; 16]) -> Sid {
         let mut subs = vec![PALISADE_TAG, kind as u32];
         for chunk in random.chunks_exact(4) {
             subs.push(u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]));
         }
-        SidString::from_parts(RESOURCE_MANAGER_AUTHORITY, &subs)
+        Sid::from_parts(RESOURCE_MANAGER_AUTHORITY, &subs)
     }
 
     /// The kind of Palisade synthetic SID this is, if it is one.
@@ -150,29 +235,35 @@ fn parse_decimal(s: &str) -> Option<u64> {
     s.parse().ok()
 }
 
-impl fmt::Display for SidString {
+impl fmt::Display for Sid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
 }
 
-impl std::str::FromStr for SidString {
-    type Err = SidError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        SidString::parse(s)
+impl fmt::Debug for Sid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sid({})", self.0)
     }
 }
 
-impl Serialize for SidString {
+impl std::str::FromStr for Sid {
+    type Err = SidError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Sid::parse(s)
+    }
+}
+
+impl Serialize for Sid {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.0)
     }
 }
 
-impl<'de> Deserialize<'de> for SidString {
+impl<'de> Deserialize<'de> for Sid {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        SidString::parse(&s).map_err(serde::de::Error::custom)
+        Sid::parse(&s).map_err(serde::de::Error::custom)
     }
 }
 
@@ -211,15 +302,17 @@ pub mod well_known {
     pub const ADMINISTRATORS: &str = "S-1-5-32-544";
     /// `BUILTIN\Users`.
     pub const USERS: &str = "S-1-5-32-545";
+    /// `NT SERVICE\TrustedInstaller`.
+    pub const TRUSTED_INSTALLER: &str = "S-1-5-80-956008885-3425420160-3186216591-2000232021-1434102497";
 
-    /// A well-known SID as a [`super::SidString`].
-    pub fn sid(s: &str) -> super::SidString {
-        super::SidString::parse(s).expect("well-known SID strings are valid")
+    /// A well-known SID as a [`super::Sid`].
+    pub fn sid(s: &str) -> super::Sid {
+        super::Sid::parse(s).expect("well-known SID strings are valid")
     }
 }
 
 /// Whether a SID is a logon SID (`S-1-5-5-X-Y`), unique to one logon session.
-pub fn is_logon_sid(sid: &SidString) -> bool {
+pub fn is_logon_sid(sid: &Sid) -> bool {
     sid.authority() == 5 && matches!(sid.sub_authorities().as_slice(), [5, _, _])
 }
 
@@ -228,7 +321,7 @@ pub fn is_logon_sid(sid: &SidString) -> bool {
 pub struct SidEntry {
     /// The root as it was first registered (canonical form).
     pub root: WinPath,
-    pub sid: SidString,
+    pub sid: Sid,
     /// Seconds since the Unix epoch, as given by the caller.
     pub created_at: u64,
 }
@@ -256,7 +349,7 @@ pub const SID_REGISTRY_VERSION: u32 = 1;
 pub struct SidRegistry {
     pub version: u32,
     /// The sandbox SID of this installation, once assigned.
-    pub sandbox: Option<SidString>,
+    pub sandbox: Option<Sid>,
     /// Keyed by the root's comparison key ([`WinPath::key`]), so letter case never creates a
     /// second SID for the same root.
     pub roots: BTreeMap<String, SidEntry>,
@@ -284,12 +377,12 @@ impl SidRegistry {
 
     /// The root's write SID: the registered one, or a new one made from `random()` (called again
     /// in the practically impossible case that it repeats a SID already in use).
-    pub fn assign(&mut self, root: &WinPath, now: u64, mut random: impl FnMut() -> [u8; 16]) -> SidString {
+    pub fn assign(&mut self, root: &WinPath, now: u64, mut random: impl FnMut() -> [u8; 16]) -> Sid {
         if let Some(e) = self.roots.get(root.key()) {
             return e.sid.clone();
         }
         let sid = loop {
-            let candidate = SidString::synthetic(SyntheticKind::WriteRoot, random());
+            let candidate = Sid::synthetic(SyntheticKind::WriteRoot, random());
             if !self.roots.values().any(|e| e.sid == candidate) {
                 break candidate;
             }
@@ -304,9 +397,9 @@ impl SidRegistry {
     }
 
     /// The installation's sandbox SID, made from `random()` the first time.
-    pub fn sandbox_sid(&mut self, random: impl FnOnce() -> [u8; 16]) -> SidString {
+    pub fn sandbox_sid(&mut self, random: impl FnOnce() -> [u8; 16]) -> Sid {
         self.sandbox
-            .get_or_insert_with(|| SidString::synthetic(SyntheticKind::Sandbox, random()))
+            .get_or_insert_with(|| Sid::synthetic(SyntheticKind::Sandbox, random()))
             .clone()
     }
 
@@ -316,7 +409,7 @@ impl SidRegistry {
     }
 
     /// The root a write SID belongs to.
-    pub fn root_of(&self, sid: &SidString) -> Option<&WinPath> {
+    pub fn root_of(&self, sid: &Sid) -> Option<&WinPath> {
         self.roots.values().find(|e| &e.sid == sid).map(|e| &e.root)
     }
 
@@ -371,8 +464,9 @@ impl SidRegistry {
 mod tests {
     use super::*;
 
-    fn sid(s: &str) -> SidString {
-        SidString::parse(s).unwrap_or_else(|e| panic!("{e}"))
+    /// Any spelling Windows accepts, canonicalized.
+    fn sid(s: &str) -> Sid {
+        Sid::canonicalize(s).unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn p(s: &str) -> WinPath {
@@ -411,10 +505,10 @@ mod tests {
             "S-1-5- 18",
             "S-1-5-1-2-3-4-5-6-7-8-9-10-11-12-13-14-15-16",
         ] {
-            assert!(SidString::parse(bad).is_err(), "{bad:?} should be rejected");
+            assert!(Sid::parse(bad).is_err(), "{bad:?} should be rejected");
         }
-        assert!(SidString::parse("S-1-5-1-2-3-4-5-6-7-8-9-10-11-12-13-14-15").is_ok());
-        let e = SidString::parse("S-2-5").unwrap_err().to_string();
+        assert!(Sid::parse("S-1-5-1-2-3-4-5-6-7-8-9-10-11-12-13-14-15").is_ok());
+        let e = Sid::parse("S-2-5").unwrap_err().to_string();
         assert!(e.contains("revision"), "{e}");
     }
 
@@ -424,18 +518,18 @@ mod tests {
         bytes[0] = 1;
         bytes[4] = 0xff;
         bytes[15] = 0x80;
-        let s = SidString::synthetic(SyntheticKind::WriteRoot, bytes);
+        let s = Sid::synthetic(SyntheticKind::WriteRoot, bytes);
         assert_eq!(s.as_str(), "S-1-9-1347179332-1-1-255-0-2147483648");
         assert_eq!(s.synthetic_kind(), Some(SyntheticKind::WriteRoot));
-        assert_eq!(SidString::parse(s.as_str()).unwrap(), s);
-        let sb = SidString::synthetic(SyntheticKind::Sandbox, [7; 16]);
+        assert_eq!(Sid::parse(s.as_str()).unwrap(), s);
+        let sb = Sid::synthetic(SyntheticKind::Sandbox, [7; 16]);
         assert!(sb.as_str().starts_with("S-1-9-1347179332-2-"));
         assert_eq!(sb.synthetic_kind(), Some(SyntheticKind::Sandbox));
     }
 
     #[test]
     fn synthetic_sids_cannot_be_real_principals() {
-        let s = SidString::synthetic(SyntheticKind::WriteRoot, [0xAB; 16]);
+        let s = Sid::synthetic(SyntheticKind::WriteRoot, [0xAB; 16]);
         assert!(!s.as_str().starts_with("S-1-5-"));
         assert!(!s.as_str().starts_with("S-1-15-"));
         for real in [
@@ -532,12 +626,79 @@ mod tests {
             Err(RegistryError::Inconsistent(_))
         ));
         let real_sid = json.replace(
-            SidString::synthetic(SyntheticKind::WriteRoot, [1; 16]).as_str(),
+            Sid::synthetic(SyntheticKind::WriteRoot, [1; 16]).as_str(),
             "S-1-5-32-545",
         );
         assert!(matches!(
             SidRegistry::from_json(&real_sid),
             Err(RegistryError::Inconsistent(_))
         ));
+    }
+
+    // The strict spelling rules of `Sid::parse`, which the elevated setup relies on.
+
+    #[test]
+    fn accepts_canonical_sids() {
+        for s in [
+            "S-1-5-18",
+            "S-1-1-0",
+            "S-1-5-32-544",
+            "S-1-5-21-1004336348-1177238915-682003330-1001",
+            "S-1-5-80-956008885-3425420160-3186216591-2000232021-1434102497",
+            "S-1-0xFFFFFFFFFFFF-4294967295",
+        ] {
+            assert_eq!(Sid::parse(s).unwrap().as_str(), s);
+        }
+        assert!(Sid::parse("s-1-5-18").is_err());
+        // Above 2^32 Windows writes the authority in hex; the decimal spelling is a second
+        // spelling of the same SID and refused.
+        assert!(Sid::parse("S-1-281474976710655-4294967295").is_err());
+        assert!(Sid::parse("S-1-0xffffffffffff-4294967295").is_err());
+        assert_eq!(Sid::trusted_installer(), Sid::parse(Sid::trusted_installer().as_str()).unwrap());
+    }
+
+    #[test]
+    fn refuses_anything_that_could_change_sddl() {
+        for s in [
+            "",
+            "BA",
+            "WD",
+            "S-1",
+            "S-1-5",
+            "S-2-5-18",
+            "S-1-5-",
+            "S-1-5--18",
+            "S-1-5-18 ",
+            " S-1-5-18",
+            "S-1-5-18)(A;;GA;;;WD",
+            "S-1-5-018",
+            "S-1-0x5-18",
+            "S-1-5-4294967296",
+            "S-1-281474976710656-1",
+            "S-1-5-+18",
+            "S-1-5-1-2-3-4-5-6-7-8-9-10-11-12-13-14-15-16",
+            "S-1-5-18\n",
+        ] {
+            assert!(Sid::parse(s).is_err(), "{s:?} accepted");
+        }
+    }
+
+    #[test]
+    fn parts_and_classes() {
+        let s = Sid::parse("S-1-5-21-1-2-3-1001").unwrap();
+        assert_eq!(s.sub_authorities(), vec![21, 1, 2, 3, 1001]);
+        assert_eq!(s.rid(), 1001);
+        assert!(s.is_account_domain());
+        assert!(!Sid::system().is_account_domain());
+        assert!(Sid::administrators().is_privileged_group());
+        assert!(!Sid::users().is_privileged_group());
+    }
+
+    #[test]
+    fn serde_validates() {
+        let s: Sid = serde_json::from_str("\"S-1-5-18\"").unwrap();
+        assert_eq!(s, Sid::system());
+        assert!(serde_json::from_str::<Sid>("\"S-1-5-18)\"").is_err());
+        assert_eq!(serde_json::to_string(&s).unwrap(), "\"S-1-5-18\"");
     }
 }

@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use crate::ace::flags::THIS_OBJECT_ONLY;
 use crate::ace::rights::GENERIC_ALL;
 use crate::ace::Ace;
-use crate::sid::{is_logon_sid, well_known, SidString, SyntheticKind};
+use crate::sid::{is_logon_sid, well_known, Sid, SyntheticKind};
 
 /// `CreateRestrictedToken` flag: delete every privilege except `SeChangeNotifyPrivilege`.
 pub const DISABLE_MAX_PRIVILEGE: u32 = 0x1;
@@ -62,7 +62,7 @@ pub enum RestrictingReason {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RestrictingSid {
-    pub sid: SidString,
+    pub sid: Sid,
     pub reason: RestrictingReason,
 }
 
@@ -82,24 +82,24 @@ pub struct TokenPlan {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenInput {
     /// The user's own SID (`S-1-5-21-…-1001`).
-    pub user_sid: SidString,
+    pub user_sid: Sid,
     /// The logon SID of the user's session.
-    pub logon_sid: SidString,
+    pub logon_sid: Sid,
     /// The installation's sandbox SID.
-    pub sandbox_sid: SidString,
+    pub sandbox_sid: Sid,
     /// The write SIDs of the command's writable roots (none in read-only mode).
-    pub write_sids: Vec<SidString>,
+    pub write_sids: Vec<Sid>,
 }
 
 /// Why a token plan cannot be made.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
     #[error("{0} is not a logon SID (S-1-5-5-X-Y)")]
-    NotLogonSid(SidString),
+    NotLogonSid(Sid),
     #[error("{0} is not a palisade write SID")]
-    NotWriteSid(SidString),
+    NotWriteSid(Sid),
     #[error("{0} is not a palisade sandbox SID")]
-    NotSandboxSid(SidString),
+    NotSandboxSid(Sid),
 }
 
 /// The token plan for one command (see the module documentation).
@@ -149,7 +149,7 @@ pub fn token_plan(input: &TokenInput) -> Result<TokenPlan, TokenError> {
 
 impl TokenPlan {
     /// The restricting SIDs alone, in order.
-    pub fn sids(&self) -> Vec<&SidString> {
+    pub fn sids(&self) -> Vec<&Sid> {
         self.restricting_sids.iter().map(|r| &r.sid).collect()
     }
 
@@ -165,23 +165,23 @@ mod tests {
     use super::*;
     use crate::ace::AceKind;
 
-    fn sid(s: &str) -> SidString {
-        SidString::parse(s).unwrap()
+    fn sid(s: &str) -> Sid {
+        Sid::parse(s).unwrap()
     }
 
-    fn input(write_sids: Vec<SidString>) -> TokenInput {
+    fn input(write_sids: Vec<Sid>) -> TokenInput {
         TokenInput {
             user_sid: sid("S-1-5-21-1004336348-1177238915-682003330-1001"),
             logon_sid: sid("S-1-5-5-0-271394"),
-            sandbox_sid: SidString::synthetic(SyntheticKind::Sandbox, [1; 16]),
+            sandbox_sid: Sid::synthetic(SyntheticKind::Sandbox, [1; 16]),
             write_sids,
         }
     }
 
     #[test]
     fn workspace_write_token() {
-        let w1 = SidString::synthetic(SyntheticKind::WriteRoot, [2; 16]);
-        let w2 = SidString::synthetic(SyntheticKind::WriteRoot, [3; 16]);
+        let w1 = Sid::synthetic(SyntheticKind::WriteRoot, [2; 16]);
+        let w2 = Sid::synthetic(SyntheticKind::WriteRoot, [3; 16]);
         let plan = token_plan(&input(vec![w1.clone(), w2.clone(), w1.clone()])).unwrap();
         assert_eq!(plan.flags, WRITE_RESTRICTED | DISABLE_MAX_PRIVILEGE);
         let i = input(vec![]);
@@ -225,7 +225,7 @@ mod tests {
             .default_dacl
             .iter()
             .all(|a| a.kind == AceKind::Allow && a.mask == GENERIC_ALL));
-        let trustees: Vec<&SidString> = plan.default_dacl.iter().map(|a| &a.trustee).collect();
+        let trustees: Vec<&Sid> = plan.default_dacl.iter().map(|a| &a.trustee).collect();
         assert_eq!(trustees, [&i.user_sid, &i.logon_sid, &sid("S-1-5-18")]);
         // The logon SID is both a restricting SID and in the default DACL.
         assert!(plan.sids().contains(&&i.logon_sid));
@@ -243,7 +243,7 @@ mod tests {
         let i = input(vec![sid("S-1-5-32-545")]);
         assert!(matches!(token_plan(&i), Err(TokenError::NotWriteSid(_))));
         let mut i = input(vec![]);
-        i.sandbox_sid = SidString::synthetic(SyntheticKind::WriteRoot, [1; 16]);
+        i.sandbox_sid = Sid::synthetic(SyntheticKind::WriteRoot, [1; 16]);
         assert!(matches!(token_plan(&i), Err(TokenError::NotSandboxSid(_))));
     }
 

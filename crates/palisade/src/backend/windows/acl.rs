@@ -233,7 +233,7 @@ pub fn security(path: &Path) -> io::Result<Option<FolderSecurity>> {
     let owner = d
         .owner
         .as_ref()
-        .and_then(|o| SidString::parse(&o.to_string_form()).ok());
+        .and_then(|o| SidString::canonicalize(&o.to_string_form()).ok());
     if d.dacl.is_null() {
         return Ok(Some(FolderSecurity { owner, dacl: None }));
     }
@@ -242,7 +242,8 @@ pub fn security(path: &Path) -> io::Result<Option<FolderSecurity>> {
         let (Some(kind), Some(sid)) = (e.kind, e.sid.as_ref()) else {
             continue;
         };
-        let Ok(trustee) = SidString::parse(&sid.to_string_form()) else {
+        // Any SID Windows stored, even one `parse` would refuse (no sub-authority).
+        let Ok(trustee) = SidString::canonicalize(&sid.to_string_form()) else {
             continue;
         };
         aces.push(Ace {

@@ -55,7 +55,7 @@ fn gather_and_report(required: bool) -> CheckReport {
         Ok(p) => p,
         Err(e) => return unknown_report(&e.to_string()),
     };
-    let local_app_data = match known_folder(&FOLDERID_LocalAppData).map(|p| WinPath::parse(&p.to_string_lossy())) {
+    let local_app_data = match known_folder(&FOLDERID_LocalAppData).map(|p| WinPath::parse_exact(&p.to_string_lossy())) {
         Some(Ok(p)) => p,
         Some(Err(e)) => return unknown_report(&format!("%LOCALAPPDATA%: {e}")),
         None => return unknown_report("%LOCALAPPDATA% is unknown"),

@@ -128,7 +128,7 @@ fn installer() -> Result<Installer, Error> {
     let sid = Sid::parse(&sid).map_err(|e| invalid(format!("this process's user {sid}: {e}")))?;
     let profile_dir = known_folder(&FOLDERID_Profile).ok_or_else(|| invalid("the profile folder is unknown"))?;
     let local = known_folder(&FOLDERID_LocalAppData).ok_or_else(|| invalid("%LOCALAPPDATA% is unknown"))?;
-    let wp = |p: &Path| WinPath::parse(&p.to_string_lossy()).map_err(|e| invalid(format!("{}: {e}", p.display())));
+    let wp = |p: &Path| WinPath::parse_exact(&p.to_string_lossy()).map_err(|e| invalid(format!("{}: {e}", p.display())));
     let profile = wp(&profile_dir)?;
     let local_app_data = wp(&local)?;
     let roaming = known_folder(&FOLDERID_RoamingAppData);
