@@ -14,7 +14,7 @@ use windows_sys::Win32::Foundation::HANDLE;
 use windows_sys::Win32::Security::{
     CreateRestrictedToken, GetTokenInformation, IsTokenRestricted, LookupPrivilegeNameW, SetTokenInformation,
     TokenDefaultDacl, TokenElevation, TokenGroups, TokenIntegrityLevel, TokenPrivileges, TokenUser,
-    DISABLE_MAX_PRIVILEGE, SID_AND_ATTRIBUTES, TOKEN_ADJUST_DEFAULT, TOKEN_ASSIGN_PRIMARY, TOKEN_DEFAULT_DACL,
+    ACL, DISABLE_MAX_PRIVILEGE, SID_AND_ATTRIBUTES, TOKEN_ADJUST_DEFAULT, TOKEN_ASSIGN_PRIMARY, TOKEN_DEFAULT_DACL,
     TOKEN_DUPLICATE, TOKEN_ELEVATION, TOKEN_GROUPS, TOKEN_INFORMATION_CLASS, TOKEN_MANDATORY_LABEL, TOKEN_PRIVILEGES,
     TOKEN_QUERY, TOKEN_USER, WRITE_RESTRICTED,
 };
@@ -183,20 +183,23 @@ pub fn restricted(own: &OwnToken, spec: &TokenSpec<'_>) -> io::Result<OwnedHandl
 
     if !spec.default_dacl.is_empty() {
         let dacl = acl::build(spec.default_dacl)?;
-        let value = TOKEN_DEFAULT_DACL {
-            DefaultDacl: dacl.as_ptr(),
-        };
-        // SAFETY: `value` points at an ACL alive for the call; the system copies it.
-        check(unsafe {
-            SetTokenInformation(
-                token.as_raw_handle() as HANDLE,
-                TokenDefaultDacl,
-                (&value as *const TOKEN_DEFAULT_DACL).cast(),
-                std::mem::size_of::<TOKEN_DEFAULT_DACL>() as u32,
-            )
-        })?;
+        set_default_dacl(token.as_raw_handle() as HANDLE, dacl.as_ptr())?;
     }
     Ok(token)
+}
+
+/// Sets the DACL that objects the token's processes create get by default.
+pub fn set_default_dacl(token: HANDLE, dacl: *const ACL) -> io::Result<()> {
+    let value = TOKEN_DEFAULT_DACL { DefaultDacl: dacl as *mut ACL };
+    // SAFETY: `value` points at an ACL the caller keeps alive for the call; the system copies it.
+    check(unsafe {
+        SetTokenInformation(
+            token,
+            TokenDefaultDacl,
+            (&value as *const TOKEN_DEFAULT_DACL).cast(),
+            std::mem::size_of::<TOKEN_DEFAULT_DACL>() as u32,
+        )
+    })
 }
 
 /// Whether a token is restricted (has restricting SIDs).

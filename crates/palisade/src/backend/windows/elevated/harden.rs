@@ -12,8 +12,8 @@ use windows_sys::Win32::Security::Authorization::{
     ConvertStringSecurityDescriptorToSecurityDescriptorW, SetSecurityInfo, SDDL_REVISION_1, SE_KERNEL_OBJECT,
 };
 use windows_sys::Win32::Security::{
-    GetSecurityDescriptorDacl, SetTokenInformation, TokenDefaultDacl, ACL, DACL_SECURITY_INFORMATION,
-    PROTECTED_DACL_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR, TOKEN_ADJUST_DEFAULT, TOKEN_DEFAULT_DACL, TOKEN_QUERY,
+    GetSecurityDescriptorDacl, ACL, DACL_SECURITY_INFORMATION,
+    PROTECTED_DACL_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR, TOKEN_ADJUST_DEFAULT, TOKEN_QUERY,
 };
 use windows_sys::Win32::System::Diagnostics::ToolHelp::{
     CreateToolhelp32Snapshot, Thread32First, Thread32Next, TH32CS_SNAPTHREAD, THREADENTRY32,
@@ -74,17 +74,8 @@ pub fn harden_self() -> io::Result<()> {
 
     // Objects made from now on.
     let default = descriptor(RUNNER_DEFAULT_DACL_SDDL)?;
-    let value = TOKEN_DEFAULT_DACL { DefaultDacl: default.dacl };
-    // SAFETY: `value` points at an ACL alive for the call; the system copies it.
-    check(unsafe {
-        SetTokenInformation(
-            token.as_raw_handle() as HANDLE,
-            TokenDefaultDacl,
-            (&value as *const TOKEN_DEFAULT_DACL).cast(),
-            std::mem::size_of::<TOKEN_DEFAULT_DACL>() as u32,
-        )
-    })
-    .map_err(|e| io::Error::new(e.kind(), format!("setting the runner's default DACL: {e}")))?;
+    super::super::token::set_default_dacl(token.as_raw_handle() as HANDLE, default.dacl)
+        .map_err(|e| io::Error::new(e.kind(), format!("setting the runner's default DACL: {e}")))?;
     set_dacl(token.as_raw_handle() as HANDLE, &descriptor(RUNNER_TOKEN_SDDL)?)
         .map_err(|e| io::Error::new(e.kind(), format!("protecting the runner's token: {e}")))?;
     // SAFETY: the pseudo-handle of this process has every right, WRITE_DAC included.
