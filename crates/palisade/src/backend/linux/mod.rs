@@ -261,13 +261,18 @@ impl Prepared {
         };
         let mut lock = shared.lock().unwrap_or_else(|e| e.into_inner());
         let mut actions = Vec::new();
+        // Read once per command, not once per root: the same host files and environment apply
+        // to every root.
+        let git_configs = global_git_configs();
+        let git_dirs = env_git_dirs(env);
+        let config_dirs = own_config_dirs();
         for root in &self.write_roots {
             let acts = protected::resolve_with_git_configs(
                 root,
                 &self.policy.protected_paths,
                 &lock.view(),
-                &global_git_configs(),
-                &env_git_dirs(env),
+                &git_configs,
+                &git_dirs,
             )
                 .map_err(|e| Error::InvalidInput(e.to_string()))?;
             // Git indirection can point outside: only what lies in a writable root needs a
@@ -276,7 +281,7 @@ impl Prepared {
             // Palisade's own user configuration, when a writable root holds it (a writable
             // ~/.config): a command could otherwise rewrite the policy of the next run
             // (mode = "full-access"). Protected like the patterns, even before it exists.
-            for dir in own_config_dirs() {
+            for dir in &config_dirs {
                 if let Ok(rel) = dir.strip_prefix(root) {
                     let pattern = rel.to_string_lossy().into_owned();
                     if !pattern.is_empty() {
