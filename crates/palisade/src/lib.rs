@@ -326,6 +326,13 @@ impl Sandbox {
 /// program, not settings).
 #[doc(hidden)]
 pub mod __private {
+    /// Wine's version when this process runs under Wine, for tests that must say what Wine
+    /// cannot show (Windows only).
+    #[cfg(windows)]
+    pub fn wine_version() -> Option<String> {
+        crate::backend::wine_version()
+    }
+
     /// `palisade-runner`'s main function (Windows only; elsewhere it says so and returns 125).
     pub fn runner_main() -> i32 {
         #[cfg(windows)]

@@ -16,10 +16,7 @@ fn text(b: &[u8]) -> String {
 }
 
 fn wine() -> bool {
-    use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
-    let name: Vec<u16> = "ntdll.dll\0".encode_utf16().collect();
-    // SAFETY: ntdll is loaded in every process; the names are NUL-terminated.
-    unsafe { GetProcAddress(GetModuleHandleW(name.as_ptr()), c"wine_get_version".as_ptr().cast()) }.is_some()
+    palisade::__private::wine_version().is_some()
 }
 
 fn setup_present() -> bool {

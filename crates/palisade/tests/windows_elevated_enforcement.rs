@@ -22,14 +22,7 @@ use palisade::{Network, Output, Policy, Sandbox, SandboxOptions, Stdio};
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn wine() -> Option<String> {
-    use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
-    let name: Vec<u16> = "ntdll.dll\0".encode_utf16().collect();
-    // SAFETY: ntdll is loaded in every process; the names are NUL-terminated.
-    let f = unsafe { GetProcAddress(GetModuleHandleW(name.as_ptr()), c"wine_get_version".as_ptr().cast()) }?;
-    // SAFETY: Wine documents `const char *wine_get_version(void)`, returning a static string.
-    let get: unsafe extern "C" fn() -> *const std::ffi::c_char = unsafe { std::mem::transmute(f) };
-    // SAFETY: a static NUL-terminated string.
-    Some(unsafe { std::ffi::CStr::from_ptr(get()) }.to_string_lossy().into_owned())
+    palisade::__private::wine_version()
 }
 
 fn program_data() -> PathBuf {

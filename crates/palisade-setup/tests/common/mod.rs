@@ -22,12 +22,7 @@ use windows_sys::Win32::System::Pipes::{ConnectNamedPipe, CreateNamedPipeW, PIPE
 
 /// Whether this process runs under Wine (ntdll exports `wine_get_version`).
 pub fn under_wine() -> bool {
-    use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleA, GetProcAddress};
-    // SAFETY: NUL-terminated literals; ntdll is always loaded.
-    unsafe {
-        let ntdll = GetModuleHandleA(c"ntdll.dll".as_ptr() as *const u8);
-        !ntdll.is_null() && GetProcAddress(ntdll, c"wine_get_version".as_ptr() as *const u8).is_some()
-    }
+    palisade::__private::wine_version().is_some()
 }
 
 

@@ -14,6 +14,8 @@ mod windows;
 pub(crate) use windows::{cleanup, elevated_setup, host_report, ChildInner, Prepared};
 #[cfg(windows)]
 pub use windows::elevated::{run::TestSeam as ElevatedTestSeam, runner::main as runner_main};
+#[cfg(windows)]
+pub(crate) use windows::wine_version;
 
 #[cfg(not(any(target_os = "linux", windows)))]
 mod unsupported;

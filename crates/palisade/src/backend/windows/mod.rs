@@ -18,6 +18,7 @@ mod audit;
 mod ffi;
 pub(crate) mod elevated;
 pub(crate) use elevated::setup as elevated_setup;
+pub(crate) use ffi::wine_version;
 mod grants;
 mod job;
 mod process;
