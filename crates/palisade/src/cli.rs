@@ -73,8 +73,9 @@ enum Cmd {
         #[arg(long)]
         elevated: bool,
     },
-    /// Remove the permission entries Palisade keeps on disk between commands (Windows: the
-    /// ACEs recorded in %LOCALAPPDATA%\Palisade). Safe to run again; nothing to do on Linux.
+    /// Remove what Palisade keeps on disk between commands (Windows: the ACEs recorded in
+    /// %LOCALAPPDATA%\Palisade; Linux: placeholders of protected paths left by runs that were
+    /// killed, and unused lock files). Safe to run again; what a running sandbox uses stays.
     Cleanup,
 }
 
@@ -432,7 +433,9 @@ fn show_policy(args: &PolicyArgs, json: bool) -> Result<i32, Failure> {
 
 fn cleanup() -> Result<i32, Failure> {
     let report = palisade::cleanup()?;
-    println!("removed {} recorded permission entries ({} were already gone)", report.removed, report.already_gone);
+    if cfg!(windows) {
+        println!("removed {} recorded permission entries ({} were already gone)", report.removed, report.already_gone);
+    }
     for n in &report.notes {
         println!("note: {n}");
     }

@@ -173,7 +173,9 @@ pub struct CleanupReport {
 }
 
 /// Removes what sandboxes keep on disk between commands (on Windows: the permission entries
-/// recorded in `%LOCALAPPDATA%\Palisade`); idempotent. Nothing to do on Linux.
+/// recorded in `%LOCALAPPDATA%\Palisade`; on Linux: the empty placeholders of missing protected
+/// paths that runs killed before their own clean-up left in workspaces, and unused lock files);
+/// idempotent. What a running sandbox (or a `keep_processes` leftover) still uses stays.
 pub fn cleanup() -> Result<CleanupReport, Error> {
     backend::cleanup()
 }

@@ -6,7 +6,7 @@
 #[cfg(target_os = "linux")]
 mod linux;
 #[cfg(target_os = "linux")]
-pub(crate) use linux::{host_report, ChildInner, Prepared};
+pub(crate) use linux::{cleanup, host_report, ChildInner, Prepared};
 
 #[cfg(windows)]
 mod windows;
@@ -35,7 +35,7 @@ pub(crate) fn elevated_check(_required: bool) -> Option<palisade_windows_elevate
 }
 
 /// Backends that keep nothing on disk between commands have nothing to clean up.
-#[cfg(not(windows))]
+#[cfg(not(any(target_os = "linux", windows)))]
 pub(crate) fn cleanup() -> Result<crate::CleanupReport, crate::Error> {
     let mut r = crate::CleanupReport::default();
     r.notes.push(format!("nothing to clean up on {}: palisade keeps no permissions on disk here", std::env::consts::OS));

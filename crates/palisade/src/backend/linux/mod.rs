@@ -1000,6 +1000,23 @@ impl Drop for ChildInner {
     }
 }
 
+/// `palisade cleanup`: what runs that were killed before they could clean up left in workspaces
+/// (empty placeholders for missing protected paths; see `placeholders`), and the lock files of
+/// workspaces nobody uses. Placeholders a running sandbox or a kept process relies on stay.
+pub(crate) fn cleanup() -> Result<crate::CleanupReport, Error> {
+    let stale = placeholders::remove_stale()
+        .map_err(|e| Error::Io { context: "cleaning palisade's runtime folder".into(), source: e })?;
+    let mut r = crate::CleanupReport { removed: stale.removed, ..Default::default() };
+    r.notes.push(format!("{} placeholders left by interrupted runs removed", stale.removed));
+    if stale.in_use > 0 {
+        r.notes.push(format!(
+            "{} workspace(s) in use by a running sandbox or a --keep-processes leftover: their placeholders stay",
+            stale.in_use
+        ));
+    }
+    Ok(r)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1015,3 +1032,4 @@ mod tests {
         }
     }
 }
+

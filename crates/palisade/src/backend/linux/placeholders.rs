@@ -8,8 +8,9 @@
 //! removes them: removing a mount point from outside detaches the mount in every namespace,
 //! which would lift the protection of a sandbox that is still running. Each sandbox holds a
 //! shared lock on the workspace's lock file; whoever gets the exclusive lock at the end removes
-//! the recorded placeholders (if they are still as created) and clears the record, which also
-//! recovers from a run that was killed before it could clean up.
+//! the recorded placeholders (if they are still as created), the record and the lock file, which
+//! also recovers from a run that was killed before it could clean up; `palisade cleanup` does the
+//! same for every workspace nobody holds ([`remove_stale`]).
 //!
 //! While placeholders exist, [`PlaceholderAwareFs`] reports them as missing to the protected-path
 //! resolution, so that a sandbox never mistakes another sandbox's placeholder directory for a
@@ -46,12 +47,15 @@ fn still_placeholder(path: &Path) -> bool {
 
 pub struct WorkspaceLock {
     lock: File,
+    lock_path: PathBuf,
     record: PathBuf,
     /// Every placeholder recorded for this workspace (by any sandbox, live or crashed).
     known: BTreeSet<PathBuf>,
     /// Mount namespaces (by inode) of sandboxes whose processes may outlive their command
     /// (`keep_processes`): while any process is still in one, the placeholders stay.
     kept_namespaces: BTreeSet<u64>,
+    /// Set once the release ran, so that dropping does not run it again.
+    released: bool,
 }
 
 fn flock(f: &File, op: libc::c_int) -> io::Result<()> {
@@ -60,6 +64,24 @@ fn flock(f: &File, op: libc::c_int) -> io::Result<()> {
         Err(io::Error::last_os_error())
     } else {
         Ok(())
+    }
+}
+
+/// Opens `path` (creating it) and takes `op` on it. The last sandbox of a workspace deletes the
+/// lock file while holding it exclusively, so a lock taken on a file that is no longer at `path`
+/// guards nothing: open again. `Ok(None)`: `op` has `LOCK_NB` and someone else holds the lock.
+fn open_locked(path: &Path, op: libc::c_int) -> io::Result<Option<File>> {
+    loop {
+        let f = OpenOptions::new().create(true).truncate(false).read(true).write(true).mode(0o600).open(path)?;
+        match flock(&f, op) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        let held = f.metadata()?;
+        if fs::symlink_metadata(path).is_ok_and(|m| m.ino() == held.ino() && m.dev() == held.dev()) {
+            return Ok(Some(f));
+        }
     }
 }
 
@@ -100,14 +122,16 @@ impl WorkspaceLock {
     pub fn acquire(workspace: &Path) -> io::Result<WorkspaceLock> {
         let dir = state_dir()?;
         let k = key(workspace);
-        let lock =
-            OpenOptions::new().create(true).truncate(false).read(true).write(true).mode(0o600).open(dir.join(format!("{k}.lock")))?;
-        flock(&lock, libc::LOCK_SH)?;
+        let lock_path = dir.join(format!("{k}.lock"));
+        let lock = open_locked(&lock_path, libc::LOCK_SH)?
+            .ok_or_else(|| io::Error::other(format!("{}: the lock was not granted", lock_path.display())))?;
         let mut w = WorkspaceLock {
             lock,
+            lock_path,
             record: dir.join(format!("{k}.placeholders")),
             known: BTreeSet::new(),
             kept_namespaces: BTreeSet::new(),
+            released: false,
         };
         w.reload();
         Ok(w)
@@ -196,28 +220,101 @@ fn any_process_in(namespaces: &BTreeSet<u64>) -> bool {
     })
 }
 
-impl Drop for WorkspaceLock {
-    /// Ends this sandbox's use of the workspace: if no other sandbox holds it, removes the
-    /// recorded placeholders that are still as created.
-    fn drop(&mut self) {
+/// What [`WorkspaceLock::remove_placeholders_if_last`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Release {
+    /// Another sandbox still runs in the workspace; it cleans up when it ends.
+    InUse,
+    /// A `keep_processes` leftover still relies on the placeholders.
+    Kept,
+    /// The placeholders still as created were removed (this many), with the record and lock file.
+    Removed(usize),
+}
+
+impl WorkspaceLock {
+    /// Ends this sandbox's use of the workspace: if no other sandbox holds it and no kept
+    /// process relies on them, removes the recorded placeholders that are still as created, the
+    /// record and the lock file.
+    fn remove_placeholders_if_last(&mut self) -> Release {
+        self.released = true;
         let _ = flock(&self.lock, libc::LOCK_UN);
-        if flock(&self.lock, libc::LOCK_EX | libc::LOCK_NB).is_err() {
-            return; // another sandbox is still running here; the last one cleans up
+        match open_locked(&self.lock_path, libc::LOCK_EX | libc::LOCK_NB) {
+            Ok(Some(l)) => self.lock = l,
+            _ => return Release::InUse, // another sandbox is still running here; the last one cleans up
         }
         self.reload();
         if !self.kept_namespaces.is_empty() && any_process_in(&self.kept_namespaces) {
-            return; // a kept process still relies on them; a later sandbox cleans up
+            return Release::Kept; // a kept process still relies on them; a later sandbox cleans up
         }
         // Deepest first, so a placeholder directory is empty when its own turn comes.
         let mut paths: Vec<&PathBuf> = self.known.iter().collect();
         paths.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+        let mut removed = 0;
         for p in paths {
-            if still_placeholder(p) {
-                let _ = if p.is_dir() { fs::remove_dir(p) } else { fs::remove_file(p) };
+            if still_placeholder(p) && (if p.is_dir() { fs::remove_dir(p) } else { fs::remove_file(p) }).is_ok() {
+                removed += 1;
             }
         }
         let _ = fs::remove_file(&self.record);
+        // Still holding it exclusively: whoever opened the old file retries (see `open_locked`).
+        let _ = fs::remove_file(&self.lock_path);
+        Release::Removed(removed)
     }
+}
+
+impl Drop for WorkspaceLock {
+    fn drop(&mut self) {
+        if !self.released {
+            self.remove_placeholders_if_last();
+        }
+    }
+}
+
+/// What `palisade cleanup` found in the runtime folder.
+#[derive(Debug, Default)]
+pub struct StaleReport {
+    /// Placeholders removed (left by runs that were killed before they could clean up).
+    pub removed: usize,
+    /// Workspaces whose placeholders stay because a sandbox or a kept process still uses them.
+    pub in_use: usize,
+}
+
+/// Removes what killed runs left: for every workspace with a record that no sandbox holds, its
+/// placeholders still as created, the record and the lock file; lock files of workspaces without
+/// a record that nobody holds go too.
+pub fn remove_stale() -> io::Result<StaleReport> {
+    let dir = state_dir()?;
+    let mut report = StaleReport::default();
+    let mut keys = BTreeSet::new();
+    for e in fs::read_dir(&dir)? {
+        let name = e?.file_name();
+        let name = name.to_string_lossy();
+        if let Some(k) = name.strip_suffix(".lock").or_else(|| name.strip_suffix(".placeholders")) {
+            if k.len() == 16 && k.bytes().all(|b| b.is_ascii_hexdigit()) {
+                keys.insert(k.to_string());
+            }
+        }
+    }
+    for k in keys {
+        let lock_path = dir.join(format!("{k}.lock"));
+        let Some(lock) = open_locked(&lock_path, libc::LOCK_EX | libc::LOCK_NB)? else {
+            report.in_use += 1;
+            continue;
+        };
+        let mut w = WorkspaceLock {
+            lock,
+            lock_path,
+            record: dir.join(format!("{k}.placeholders")),
+            known: BTreeSet::new(),
+            kept_namespaces: BTreeSet::new(),
+            released: false,
+        };
+        match w.remove_placeholders_if_last() {
+            Release::Removed(n) => report.removed += n,
+            Release::InUse | Release::Kept => report.in_use += 1,
+        }
+    }
+    Ok(report)
 }
 
 /// [`RealFs`], except that recorded placeholders still as created are reported missing.
