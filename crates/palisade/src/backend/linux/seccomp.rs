@@ -158,7 +158,38 @@ pub fn build(opts: FilterOptions) -> Result<Vec<BpfProgram>, seccompiler::Backen
     clone3.insert(libc::SYS_openat2, vec![]);
     let enosys = SeccompFilter::new(clone3, SeccompAction::Allow, SeccompAction::Errno(libc::ENOSYS as u32), arch())?;
 
-    Ok(vec![eperm.try_into()?, enosys.try_into()?])
+    let mut eperm: BpfProgram = eperm.try_into()?;
+    eperm.splice(0..0, x32_guard());
+    Ok(vec![eperm, enosys.try_into()?])
+}
+
+/// On x86_64 the x32 ABI reaches the kernel with the same audit architecture but with bit 30
+/// set in the syscall number, so a deny list keyed on plain numbers (which `seccompiler`
+/// builds) would not match an x32 `ptrace` or `keyctl` on kernels that enable x32. These
+/// instructions, placed before the list, refuse every such call; elsewhere they fall through.
+/// The jumps stay inside the block, so any program can follow it.
+fn x32_guard() -> Vec<seccompiler::sock_filter> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use seccompiler::sock_filter;
+        const LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
+        const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+        const JGE_K: u16 = (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16;
+        const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+        const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+        const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+        vec![
+            sock_filter { code: LD_W_ABS, jt: 0, jf: 0, k: 4 }, // seccomp_data.arch
+            sock_filter { code: JEQ_K, jt: 0, jf: 3, k: AUDIT_ARCH_X86_64 },
+            sock_filter { code: LD_W_ABS, jt: 0, jf: 0, k: 0 }, // seccomp_data.nr
+            sock_filter { code: JGE_K, jt: 0, jf: 1, k: X32_SYSCALL_BIT },
+            sock_filter { code: RET_K, jt: 0, jf: 0, k: libc::SECCOMP_RET_ERRNO | libc::EPERM as u32 },
+        ]
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        Vec::new()
+    }
 }
 
 #[cfg(test)]
