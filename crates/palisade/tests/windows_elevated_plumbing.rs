@@ -589,7 +589,7 @@ fn an_enforcing_fence_probe_that_gets_out_refuses_to_start_the_command() {
         if enforce {
             match &messages[1..] {
                 [Message::Error { kind: ErrorKind::FenceOpen, message }] => {
-                    assert!(message.contains("loopback") && message.contains("not started") && !message.contains('\n'), "{message}")
+                    assert!(message.contains("was not blocked") && message.contains("not started") && !message.contains('\n'), "{message}")
                 }
                 other => panic!("expected a fence-open error, got {other:?}"),
             }
