@@ -358,6 +358,14 @@ impl Elevated {
                 }
             };
             if let (true, Err(why)) = (p.enforce, checked) {
+                // Ending the runner ends the command through its kill-on-close job; with
+                // keep_processes the job is not kill-on-close, so the runner ends it first.
+                if keep_processes {
+                    if let Ok(frame) = Message::Terminate.encode() {
+                        let _ = pipe.write_all(&frame);
+                        let _ = runner.wait_briefly();
+                    }
+                }
                 let _ = runner.kill();
                 return Err(fence_refused(why));
             }
