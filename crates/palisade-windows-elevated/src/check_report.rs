@@ -92,6 +92,9 @@ pub struct FenceProbe {
     pub loopback_reached: bool,
     /// The proxy port answered (`None` when no proxy was listening).
     pub proxy_reached: Option<bool>,
+    /// Nothing got out, but the probe proved nothing either (it could not run, or a connect
+    /// failed for another reason than the fence): why, in one line.
+    pub unproven: Option<String>,
 }
 
 /// A group of facts the check could not read (an unelevated `palisade check` cannot read LSA
@@ -387,6 +390,7 @@ pub fn check_report(facts: &MachineFacts, inputs: &CheckInputs) -> CheckReport {
         (Some(p), _) if p.outside_reached => add(CheckStatus::Fail, "network fence", "a connection as the offline account reached the outside".into()),
         (Some(p), _) if p.loopback_reached => add(CheckStatus::Fail, "network fence", "a connection as the offline account reached a loopback port that is not the proxy".into()),
         (_, Fence::Broken) => add(CheckStatus::Fail, "network fence", "not in force (see above); offline commands would not be offline".into()),
+        (Some(FenceProbe { unproven: Some(why), .. }), _) => add(CheckStatus::Unknown, "network fence", format!("unknown: {why}")),
         (Some(p), _) if p.proxy_reached == Some(false) => {
             add(CheckStatus::Warn, "network fence", "proven closed, but the proxy port could not be reached".into())
         }
@@ -499,7 +503,7 @@ mod tests {
     }
 
     fn good_probe() -> FenceProbe {
-        FenceProbe { outside_reached: false, loopback_reached: false, proxy_reached: Some(true) }
+        FenceProbe { outside_reached: false, loopback_reached: false, proxy_reached: Some(true), unproven: None }
     }
 
     fn installed() -> MachineFacts {
@@ -580,6 +584,9 @@ mod tests {
         assert_eq!(r.line("network fence").unwrap().detail, "a connection as the offline account reached the outside");
         let r = check_report(&base, &check_inputs(Some(FenceProbe { loopback_reached: true, ..good_probe() })));
         assert_eq!(status(&r, "network fence"), CheckStatus::Fail);
+        let r = check_report(&base, &check_inputs(Some(FenceProbe { unproven: Some("the probe could not run: x".into()), ..good_probe() })));
+        let l = r.lines.iter().find(|l| l.item == "network fence").unwrap();
+        assert_eq!((l.status, l.detail.as_str()), (CheckStatus::Unknown, "unknown: the probe could not run: x"));
         let r = check_report(&base, &check_inputs(Some(FenceProbe { proxy_reached: Some(false), ..good_probe() })));
         assert_eq!(status(&r, "network fence"), CheckStatus::Warn);
 

@@ -21,6 +21,7 @@ pub mod ace;
 pub mod check_report;
 pub mod facts;
 pub mod fence_api;
+pub mod fence_probe;
 pub mod firewall;
 pub mod password;
 pub mod protocol;
@@ -30,6 +31,7 @@ pub mod runner_seam;
 pub mod setup_channel;
 pub mod setup_plan;
 pub mod sid;
+pub mod terminal;
 pub mod uninstall_plan;
 pub mod winpath;
 

@@ -27,9 +27,16 @@
 //! # Conversation
 //!
 //! The CLI sends [`Message::Spawn`] first and exactly once, then any of `StdinData`,
-//! `StdinClose` (once; no data after it), `Resize`, `Terminate`. The runner answers `Started`
-//! (or `Error` and closes), then `Output` chunks, and ends with exactly one `Exit` or `Error`.
+//! `StdinClose` (once; no data after it), `Resize`, `Terminate`. The runner answers, when the
+//! request asked for a fence probe, one `FenceReport` first; then `Started` (or `Error` and
+//! closes), then `Output` chunks, and ends with exactly one `Exit` or `Error`.
 //! [`Conversation`] checks this order for either side.
+//!
+//! # Versions
+//!
+//! Version 2 added the spawn request's `fence_probe` and the `FenceReport` message. A runner and
+//! a CLI of different versions refuse each other: the runner's command line names the version
+//! (exit 3), and every frame carries it.
 
 use std::fmt;
 
@@ -38,7 +45,7 @@ use crate::sid::Sid;
 /// The four bytes every frame starts with.
 pub const MAGIC: [u8; 4] = *b"PLSR";
 /// The only protocol version this code speaks. A peer with another version is refused.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 /// Size of the fixed header.
 pub const HEADER_LEN: usize = 12;
 /// Largest payload a frame may carry (1 MiB).
@@ -76,10 +83,11 @@ pub enum MessageType {
     Output = 0x82,
     Exit = 0x83,
     Error = 0x84,
+    FenceReport = 0x85,
 }
 
 impl MessageType {
-    pub const ALL: [MessageType; 9] = [
+    pub const ALL: [MessageType; 10] = [
         MessageType::Spawn,
         MessageType::StdinData,
         MessageType::StdinClose,
@@ -89,6 +97,7 @@ impl MessageType {
         MessageType::Output,
         MessageType::Exit,
         MessageType::Error,
+        MessageType::FenceReport,
     ];
 
     pub fn from_byte(b: u8) -> Option<MessageType> {
@@ -114,6 +123,7 @@ impl MessageType {
             MessageType::Output => "output",
             MessageType::Exit => "exit",
             MessageType::Error => "error",
+            MessageType::FenceReport => "fence-report",
         }
     }
 }
@@ -123,6 +133,34 @@ impl MessageType {
 pub struct TtySize {
     pub cols: u16,
     pub rows: u16,
+}
+
+/// The network fence probe the runner makes before it starts the command (see
+/// [`crate::fence_probe`]): a non-blocking TCP connect to an outside address and one to a
+/// loopback port the CLI listens on for this purpose, both as the runner's account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProbeRequest {
+    /// The CLI's loopback listener (on 127.0.0.1; not a proxy port). Not 0.
+    pub loopback_port: u16,
+    /// Refuse to start the command (`Error` of kind [`ErrorKind::FenceOpen`]) unless the probe
+    /// proves the fence. `false` (report only) is allowed only with `network = true`: the
+    /// plumbing tests' runner runs as the caller, whose connects are not fenced, and a request
+    /// for an offline command can never turn the refusal off.
+    pub enforce: bool,
+}
+
+/// How one probe connect ended (the runner's classification, [`crate::fence_probe::classify`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProbeOutcome {
+    /// Refused at once with `WSAEACCES`: a WFP block at `ALE_AUTH_CONNECT`.
+    Blocked,
+    /// Connected, in progress, or answered (refused) by the far end: nothing stopped it.
+    Open,
+    /// No route to the address (`WSAENETUNREACH`, `WSAEHOSTUNREACH`): it did not get out, but
+    /// not because of the fence.
+    NoRoute,
+    /// Another error, with its Winsock code: the probe shows nothing.
+    Failed(u32),
 }
 
 /// What the CLI asks the runner to start.
@@ -151,6 +189,9 @@ pub struct SpawnRequest {
     /// Restricting SIDs to add besides the account's own, `Everyone` and `RESTRICTED`: one per
     /// writable root (see `palisade-windows-plan`).
     pub capability_sids: Vec<Sid>,
+    /// The fence probe to make before the command starts. Required with `network = false`
+    /// (and then enforcing).
+    pub fence_probe: Option<ProbeRequest>,
 }
 
 /// Which output stream a chunk belongs to.
@@ -183,10 +224,12 @@ pub enum ErrorKind {
     Protocol = 9,
     /// Anything else inside the runner.
     Internal = 10,
+    /// The fence probe got out (or could not prove the fence): the command was not started.
+    FenceOpen = 11,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 10] = [
+    pub const ALL: [ErrorKind; 11] = [
         ErrorKind::VersionMismatch,
         ErrorKind::BadRequest,
         ErrorKind::NotFound,
@@ -197,6 +240,7 @@ impl ErrorKind {
         ErrorKind::Spawn,
         ErrorKind::Protocol,
         ErrorKind::Internal,
+        ErrorKind::FenceOpen,
     ];
 
     pub fn from_byte(b: u8) -> Option<ErrorKind> {
@@ -224,6 +268,7 @@ impl ErrorKind {
             ErrorKind::Spawn => "spawn",
             ErrorKind::Protocol => "protocol",
             ErrorKind::Internal => "internal",
+            ErrorKind::FenceOpen => "fence open",
         }
     }
 }
@@ -249,6 +294,9 @@ pub enum Message {
     Exit { code: u32 },
     /// Runner → CLI, last: the runner failed. `message` is one line.
     Error { kind: ErrorKind, message: String },
+    /// Runner → CLI, before `Started` or `Error`, once, when the request asked for a probe:
+    /// how its two connects ended.
+    FenceReport { outside: ProbeOutcome, loopback: ProbeOutcome },
 }
 
 impl Message {
@@ -263,6 +311,7 @@ impl Message {
             Message::Output { .. } => MessageType::Output,
             Message::Exit { .. } => MessageType::Exit,
             Message::Error { .. } => MessageType::Error,
+            Message::FenceReport { .. } => MessageType::FenceReport,
         }
     }
 
@@ -283,7 +332,11 @@ impl Message {
                 }
                 Ok(())
             }
-            Message::StdinClose | Message::Terminate | Message::Started { .. } | Message::Exit { .. } => Ok(()),
+            Message::StdinClose
+            | Message::Terminate
+            | Message::Started { .. }
+            | Message::Exit { .. }
+            | Message::FenceReport { .. } => Ok(()),
         }
     }
 
@@ -327,6 +380,14 @@ impl Message {
                 for sid in &s.capability_sids {
                     put_str(&mut p, sid.as_str());
                 }
+                match s.fence_probe {
+                    None => p.push(0),
+                    Some(f) => {
+                        p.push(1);
+                        p.extend_from_slice(&f.loopback_port.to_le_bytes());
+                        p.push(f.enforce as u8);
+                    }
+                }
             }
             Message::StdinData(d) => put_bytes(&mut p, d),
             Message::StdinClose | Message::Terminate => {}
@@ -343,6 +404,10 @@ impl Message {
             Message::Error { kind, message } => {
                 p.push(*kind as u8);
                 put_str(&mut p, message);
+            }
+            Message::FenceReport { outside, loopback } => {
+                put_outcome(&mut p, *outside);
+                put_outcome(&mut p, *loopback);
             }
         }
         if p.len() > MAX_PAYLOAD as usize {
@@ -386,6 +451,12 @@ pub enum Problem {
     EqualsInName,
     NotASid,
     ZeroSize,
+    /// `spawn.fence_probe`: missing although the request asks for no network.
+    ProbeMissing,
+    /// `spawn.fence_probe`: report only although the request asks for no network.
+    ProbeNotEnforced,
+    /// `spawn.fence_probe`: port 0.
+    ZeroPort,
 }
 
 impl fmt::Display for Violation {
@@ -400,6 +471,9 @@ impl fmt::Display for Violation {
             Problem::EqualsInName => write!(f, "{field} contains `=`"),
             Problem::NotASid => write!(f, "{field} is not a SID"),
             Problem::ZeroSize => write!(f, "{field} has a zero width or height"),
+            Problem::ProbeMissing => write!(f, "{field} is missing: a command without network must be preceded by a fence probe"),
+            Problem::ProbeNotEnforced => write!(f, "{field} is report-only: a command without network needs an enforcing probe"),
+            Problem::ZeroPort => write!(f, "{field} names port 0"),
         }
     }
 }
@@ -550,6 +624,15 @@ impl<'a> Cursor<'a> {
     fn size(&mut self, what: &'static str) -> Result<TtySize, DecodeError> {
         Ok(TtySize { cols: self.u16(what)?, rows: self.u16(what)? })
     }
+    fn outcome(&mut self, what: &'static str) -> Result<ProbeOutcome, DecodeError> {
+        Ok(match self.u8(what)? {
+            1 => ProbeOutcome::Blocked,
+            2 => ProbeOutcome::Open,
+            3 => ProbeOutcome::NoRoute,
+            4 => ProbeOutcome::Failed(self.u32(what)?),
+            v => return Err(DecodeError::InvalidTag { field: what, value: v }),
+        })
+    }
 }
 
 fn decode_payload(kind: MessageType, payload: &[u8]) -> Result<Message, DecodeError> {
@@ -588,6 +671,11 @@ fn decode_payload(kind: MessageType, payload: &[u8]) -> Result<Message, DecodeEr
                 })?;
                 capability_sids.push(sid);
             }
+            let fence_probe = match c.u8("spawn.fence_probe")? {
+                0 => None,
+                1 => Some(ProbeRequest { loopback_port: c.u16("spawn.fence_probe")?, enforce: c.bool("spawn.fence_probe")? }),
+                v => return Err(DecodeError::InvalidTag { field: "spawn.fence_probe", value: v }),
+            };
             Message::Spawn(SpawnRequest {
                 version,
                 program,
@@ -599,6 +687,7 @@ fn decode_payload(kind: MessageType, payload: &[u8]) -> Result<Message, DecodeEr
                 keep_processes,
                 private_desktop,
                 capability_sids,
+                fence_probe,
             })
         }
         MessageType::StdinData => Message::StdinData(c.bytes("stdin-data")?),
@@ -620,6 +709,9 @@ fn decode_payload(kind: MessageType, payload: &[u8]) -> Result<Message, DecodeEr
             let kind = ErrorKind::from_byte(k).ok_or(DecodeError::InvalidTag { field: "error.kind", value: k })?;
             Message::Error { kind, message: c.string("error.message", MAX_ERROR_MESSAGE)? }
         }
+        MessageType::FenceReport => {
+            Message::FenceReport { outside: c.outcome("fence-report.outside")?, loopback: c.outcome("fence-report.loopback")? }
+        }
     };
     if c.pos != payload.len() {
         return Err(DecodeError::TrailingBytes { message: kind.name(), count: payload.len() - c.pos });
@@ -637,6 +729,17 @@ fn put_str(p: &mut Vec<u8>, s: &str) {
 fn put_bytes(p: &mut Vec<u8>, b: &[u8]) {
     put_u32(p, b.len() as u32);
     p.extend_from_slice(b);
+}
+fn put_outcome(p: &mut Vec<u8>, o: ProbeOutcome) {
+    match o {
+        ProbeOutcome::Blocked => p.push(1),
+        ProbeOutcome::Open => p.push(2),
+        ProbeOutcome::NoRoute => p.push(3),
+        ProbeOutcome::Failed(code) => {
+            p.push(4);
+            put_u32(p, code);
+        }
+    }
 }
 
 fn check_string(field: &'static str, s: &str, max: usize) -> Result<(), Violation> {
@@ -701,6 +804,13 @@ fn validate_spawn(s: &SpawnRequest) -> Result<(), Violation> {
         check_size("spawn.tty", t)?;
     }
     check_count("spawn.capability_sids", s.capability_sids.len(), MAX_SIDS)?;
+    let field = "spawn.fence_probe";
+    match s.fence_probe {
+        None if !s.network => return Err(Violation { field, problem: Problem::ProbeMissing }),
+        Some(p) if !s.network && !p.enforce => return Err(Violation { field, problem: Problem::ProbeNotEnforced }),
+        Some(p) if p.loopback_port == 0 => return Err(Violation { field, problem: Problem::ZeroPort }),
+        _ => {}
+    }
     Ok(())
 }
 
@@ -815,6 +925,7 @@ pub struct Conversation {
     receiver: Sender,
     state: State,
     stdin_closed: bool,
+    fence_reported: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -828,17 +939,23 @@ enum State {
 impl Conversation {
     /// The runner's view: it receives what the CLI sends.
     pub fn runner() -> Conversation {
-        Conversation { receiver: Sender::Runner, state: State::Opening, stdin_closed: false }
+        Conversation { receiver: Sender::Runner, state: State::Opening, stdin_closed: false, fence_reported: false }
     }
 
     /// The CLI's view: it receives what the runner sends.
     pub fn cli() -> Conversation {
-        Conversation { receiver: Sender::Cli, state: State::Opening, stdin_closed: false }
+        Conversation { receiver: Sender::Cli, state: State::Opening, stdin_closed: false, fence_reported: false }
     }
 
     /// Whether the runner has sent its last message (`Exit` or `Error`).
     pub fn is_ended(&self) -> bool {
         self.state == State::Ended
+    }
+
+    /// Whether the runner has sent a `FenceReport` (the CLI refuses a `Started` without one
+    /// when it asked for a probe).
+    pub fn fence_reported(&self) -> bool {
+        self.fence_reported
     }
 
     /// Accepts `m` as the next received message or says why it is out of order.
@@ -862,6 +979,9 @@ impl Conversation {
             (Sender::Cli, Message::Started { .. }) if self.state == State::Opening => self.state = State::Running,
             (Sender::Cli, Message::Started { .. }) => return err("was sent twice"),
             (Sender::Cli, Message::Error { .. }) => self.state = State::Ended,
+            (Sender::Cli, Message::FenceReport { .. }) if self.fence_reported => return err("was sent twice"),
+            (Sender::Cli, Message::FenceReport { .. }) if self.state == State::Opening => self.fence_reported = true,
+            (Sender::Cli, Message::FenceReport { .. }) => return err("arrived after started"),
             (Sender::Cli, _) if self.state == State::Opening => return err("arrived before started"),
             (Sender::Cli, Message::Exit { .. }) => self.state = State::Ended,
             (Sender::Cli, _) => {}
@@ -968,6 +1088,7 @@ mod tests {
             keep_processes: false,
             private_desktop: true,
             capability_sids: vec![Sid::parse("S-1-5-21-1-2-3-4-5").unwrap()],
+            fence_probe: Some(ProbeRequest { loopback_port: 50123, enforce: true }),
         }
     }
 
@@ -978,9 +1099,13 @@ mod tests {
         plain.env.clear();
         plain.capability_sids.clear();
         plain.network = true;
+        plain.fence_probe = None;
+        let mut reported = plain.clone();
+        reported.fence_probe = Some(ProbeRequest { loopback_port: u16::MAX, enforce: false });
         vec![
             Message::Spawn(sample_spawn()),
             Message::Spawn(plain),
+            Message::Spawn(reported),
             Message::StdinData(b"hello\r\n\0\xff".to_vec()),
             Message::StdinData(vec![7; MAX_DATA]),
             Message::StdinClose,
@@ -993,6 +1118,8 @@ mod tests {
             Message::Exit { code: 0xC000_013A },
             Message::Error { kind: ErrorKind::NotFound, message: "program `nope` not found".into() },
             Message::Error { kind: ErrorKind::Internal, message: String::new() },
+            Message::FenceReport { outside: ProbeOutcome::Blocked, loopback: ProbeOutcome::Open },
+            Message::FenceReport { outside: ProbeOutcome::NoRoute, loopback: ProbeOutcome::Failed(10055) },
         ]
     }
 
@@ -1013,15 +1140,18 @@ mod tests {
     #[test]
     fn header_layout_is_fixed() {
         let f = Message::Exit { code: 3 }.encode().unwrap();
-        assert_eq!(f, [b'P', b'L', b'S', b'R', 1, 0, 0x83, 0, 4, 0, 0, 0, 3, 0, 0, 0]);
+        assert_eq!(f, [b'P', b'L', b'S', b'R', 2, 0, 0x83, 0, 4, 0, 0, 0, 3, 0, 0, 0]);
         let f = Message::Terminate.encode().unwrap();
-        assert_eq!(f, [b'P', b'L', b'S', b'R', 1, 0, 0x05, 0, 0, 0, 0, 0]);
+        assert_eq!(f, [b'P', b'L', b'S', b'R', 2, 0, 0x05, 0, 0, 0, 0, 0]);
+        let f = Message::FenceReport { outside: ProbeOutcome::Failed(0x0102_0304), loopback: ProbeOutcome::Blocked }.encode().unwrap();
+        assert_eq!(f, [b'P', b'L', b'S', b'R', 2, 0, 0x85, 0, 6, 0, 0, 0, 4, 4, 3, 2, 1, 1]);
     }
 
     #[test]
     fn random_messages_round_trip() {
         let mut rng = Rng::new(7);
         for _ in 0..500 {
+            let network = rng.below(2) == 1;
             let s = SpawnRequest {
                 version: rng.next() as u32,
                 program: format!("p{}", rng.string(20)),
@@ -1029,10 +1159,14 @@ mod tests {
                 env: (0..rng.below(6)).map(|i| (format!("V{i}{}", rng.string(5).replace('=', "")), rng.string(30))).collect(),
                 cwd: format!("C:\\{}", rng.string(20)),
                 tty: if rng.below(2) == 0 { None } else { Some(TtySize { cols: 1 + rng.below(500) as u16, rows: 1 + rng.below(200) as u16 }) },
-                network: rng.below(2) == 1,
+                network,
                 keep_processes: rng.below(2) == 1,
                 private_desktop: rng.below(2) == 1,
                 capability_sids: (0..rng.below(3)).map(|i| Sid::parse(&format!("S-1-5-21-{}-{i}", rng.next() as u32)).unwrap()).collect(),
+                fence_probe: match (network, rng.below(3)) {
+                    (true, 0) => None,
+                    (n, r) => Some(ProbeRequest { loopback_port: 1 + rng.below(65535) as u16, enforce: !n || r == 1 }),
+                },
             };
             let m = Message::Spawn(s);
             assert_eq!(decode_frame(&m.encode().unwrap()).unwrap(), m);
@@ -1097,8 +1231,8 @@ mod tests {
         r.push(b"G");
         assert!(matches!(r.next_message(), Err(DecodeError::BadMagic(_))));
         let mut g = f.clone();
-        g[4] = 2;
-        assert_eq!(decode_frame(&g), Err(DecodeError::UnsupportedVersion { found: 2 }));
+        g[4] = 3;
+        assert_eq!(decode_frame(&g), Err(DecodeError::UnsupportedVersion { found: 3 }));
         let mut g = f.clone();
         g[6] = 0x42;
         assert_eq!(decode_frame(&g), Err(DecodeError::UnknownType(0x42)));
@@ -1138,6 +1272,8 @@ mod tests {
         p.push(tty_tag);
         p.extend_from_slice(&[network, 0, 0]);
         put_u32(&mut p, 0);
+        // An enforcing probe of port 443.
+        p.extend_from_slice(&[1, 0xbb, 0x01, 1]);
         p
     }
 
@@ -1182,6 +1318,7 @@ mod tests {
             Err(DecodeError::Invalid(Violation { field: "resize", problem: Problem::ZeroSize }))
         );
         let mut p = spawn_payload(b"git", 0, 0, 0);
+        p.truncate(p.len() - 4);
         let n = p.len();
         p[n - 4..].copy_from_slice(&1u32.to_le_bytes());
         put_str(&mut p, "S-1-5-18)(A;;GA;;;WD");
@@ -1333,6 +1470,52 @@ mod tests {
         }
     }
 
+    /// The fence probe's rules and every malformed encoding of it.
+    #[test]
+    fn fence_probe_fields_are_validated() {
+        let payload = |network: u8, probe: &[u8]| {
+            let mut p = spawn_payload(b"git", 0, 0, network);
+            p.truncate(p.len() - 4);
+            p.extend_from_slice(probe);
+            frame(1, &p)
+        };
+        let probe = |f: &[u8]| match decode_frame(f) {
+            Ok(Message::Spawn(s)) => Ok(s.fence_probe),
+            Ok(m) => panic!("{m:?}"),
+            Err(e) => Err(e),
+        };
+        assert_eq!(probe(&payload(0, &[1, 0x39, 0x30, 1])), Ok(Some(ProbeRequest { loopback_port: 12345, enforce: true })));
+        assert_eq!(probe(&payload(1, &[0])), Ok(None));
+        assert_eq!(probe(&payload(1, &[1, 1, 0, 0])), Ok(Some(ProbeRequest { loopback_port: 1, enforce: false })));
+        let invalid = |problem| Err(DecodeError::Invalid(Violation { field: "spawn.fence_probe", problem }));
+        // No network: the probe is required, and enforcing.
+        assert_eq!(probe(&payload(0, &[0])), invalid(Problem::ProbeMissing));
+        assert_eq!(probe(&payload(0, &[1, 1, 0, 0])), invalid(Problem::ProbeNotEnforced));
+        assert_eq!(probe(&payload(1, &[1, 0, 0, 1])), invalid(Problem::ZeroPort));
+        assert_eq!(probe(&payload(0, &[2, 1, 0, 1])), Err(DecodeError::InvalidTag { field: "spawn.fence_probe", value: 2 }));
+        assert_eq!(probe(&payload(0, &[1, 1, 0, 2])), Err(DecodeError::InvalidTag { field: "spawn.fence_probe", value: 2 }));
+        assert!(matches!(probe(&payload(0, &[1, 1, 0])), Err(DecodeError::Truncated { .. })));
+        assert!(matches!(probe(&payload(0, &[])), Err(DecodeError::Truncated { .. })));
+        assert!(matches!(probe(&payload(0, &[1, 1, 0, 1, 0])), Err(DecodeError::TrailingBytes { .. })));
+        // The encoder refuses the same.
+        let mut s = sample_spawn();
+        s.fence_probe = None;
+        assert!(matches!(Message::Spawn(s.clone()).encode(), Err(EncodeError::Invalid(_))));
+        s.fence_probe = Some(ProbeRequest { loopback_port: 1, enforce: false });
+        assert!(matches!(Message::Spawn(s.clone()).encode(), Err(EncodeError::Invalid(_))));
+        s.network = true;
+        assert!(Message::Spawn(s).encode().is_ok());
+        // The report's outcomes.
+        assert_eq!(decode_frame(&frame(0x85, &[5, 1])), Err(DecodeError::InvalidTag { field: "fence-report.outside", value: 5 }));
+        assert_eq!(decode_frame(&frame(0x85, &[1, 0])), Err(DecodeError::InvalidTag { field: "fence-report.loopback", value: 0 }));
+        assert!(matches!(decode_frame(&frame(0x85, &[1, 4, 1, 0])), Err(DecodeError::Truncated { .. })));
+        assert!(matches!(decode_frame(&frame(0x85, &[1, 1, 1])), Err(DecodeError::TrailingBytes { .. })));
+        // A version-1 frame is refused as such.
+        let mut f = Message::Terminate.encode().unwrap();
+        f[4] = 1;
+        assert_eq!(decode_frame(&f), Err(DecodeError::UnsupportedVersion { found: 1 }));
+    }
+
     #[test]
     fn conversation_order_runner_side() {
         let spawn = Message::Spawn(sample_spawn());
@@ -1352,9 +1535,18 @@ mod tests {
     fn conversation_order_cli_side() {
         let mut c = Conversation::cli();
         assert!(c.receive(&Message::Output { stream: Stream::Stdout, data: b"x".to_vec() }).is_err());
+        let report = Message::FenceReport { outside: ProbeOutcome::Blocked, loopback: ProbeOutcome::Blocked };
+        assert!(!c.fence_reported());
+        c.receive(&report).unwrap();
+        assert!(c.fence_reported());
+        assert_eq!(c.receive(&report).unwrap_err().why, "was sent twice");
         c.receive(&Message::Started { pid: 9 }).unwrap();
         c.receive(&Message::Output { stream: Stream::Stdout, data: b"x".to_vec() }).unwrap();
         assert!(c.receive(&Message::Started { pid: 9 }).is_err());
+        let mut late = Conversation::cli();
+        late.receive(&Message::Started { pid: 9 }).unwrap();
+        assert_eq!(late.receive(&report).unwrap_err().why, "arrived after started");
+        assert!(Conversation::runner().receive(&report).is_err());
         c.receive(&Message::Exit { code: 0 }).unwrap();
         assert!(c.is_ended());
         assert_eq!(c.receive(&Message::Exit { code: 0 }).unwrap_err().why, "arrived after the conversation ended");
@@ -1372,7 +1564,8 @@ mod tests {
         for k in ErrorKind::ALL {
             assert_eq!(ErrorKind::from_byte(k as u8), Some(k));
         }
+        assert_eq!(ErrorKind::FenceOpen.exit_status(), 125);
         assert_eq!(ErrorKind::from_byte(0), None);
-        assert_eq!(ErrorKind::from_byte(11), None);
+        assert_eq!(ErrorKind::from_byte(12), None);
     }
 }

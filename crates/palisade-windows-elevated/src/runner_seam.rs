@@ -458,7 +458,7 @@ mod tests {
         assert_eq!(
             spec.command_line(),
             format!(
-                "\"C:\\ProgramData\\Palisade\\bin\\palisade-runner.exe\" --pipe \\\\.\\pipe\\palisade-runner-{} --protocol 1 --setup-version 1",
+                "\"C:\\ProgramData\\Palisade\\bin\\palisade-runner.exe\" --pipe \\\\.\\pipe\\palisade-runner-{} --protocol {PROTOCOL_VERSION} --setup-version 1",
                 "ab".repeat(16)
             )
         );
@@ -509,7 +509,8 @@ mod tests {
     fn bad_runner_arguments_are_one_line_errors() {
         let pipe = pipe_name(&[1; 16]);
         let ok = |extra: &[&str]| {
-            let mut v = strings(&["--pipe", &pipe, "--protocol", "1", "--setup-version", "1"]);
+            let protocol = PROTOCOL_VERSION.to_string();
+            let mut v = strings(&["--pipe", &pipe, "--protocol", &protocol, "--setup-version", "1"]);
             v.extend(strings(extra));
             v
         };
@@ -529,8 +530,11 @@ mod tests {
             let e = parse_runner_args(&strings(&["--pipe", &pipe, "--protocol", "1", "--setup-version", bad_num]), 1).unwrap_err();
             assert!(matches!(e, RunnerArgsError::BadValue { flag: "--setup-version", .. }), "{bad_num}: {e}");
         }
-        let e = parse_runner_args(&strings(&["--pipe", &pipe, "--protocol", "2", "--setup-version", "1"]), 1).unwrap_err();
-        assert_eq!(e.exit_code(), runner_exit::VERSION);
+        // The protocol before this one (and the one after).
+        for other in [PROTOCOL_VERSION - 1, PROTOCOL_VERSION + 1] {
+            let e = parse_runner_args(&strings(&["--pipe", &pipe, "--protocol", &other.to_string(), "--setup-version", "1"]), 1).unwrap_err();
+            assert_eq!(e.exit_code(), runner_exit::VERSION);
+        }
         let e = parse_runner_args(&strings(&["--pipe", &pipe, "--protocol", "1", "--setup-version", "7"]), 1).unwrap_err();
         assert_eq!(e.exit_code(), runner_exit::VERSION);
         for e in [RunnerArgsError::Usage, RunnerArgsError::Unknown("a\nb".into())] {

@@ -51,6 +51,13 @@ enum Cmd {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        /// Windows, elevated mode: also prove the network fence by starting a runner as
+        /// PalisadeOffline and making its fence probe (a TCP connect to 192.0.2.1 and one to a
+        /// loopback port that is not a proxy port, both must be blocked); the "network fence"
+        /// line then says proven, FAIL (a connect got out) or unknown. Without it the line
+        /// says whether the firewall rules and filters are in place. Elsewhere: no effect.
+        #[arg(long)]
+        probe: bool,
     },
     /// Print the effective policy and, for each value, the layer that set it.
     Policy {
@@ -149,7 +156,7 @@ pub fn main() -> i32 {
             json_status_wanted = json_status;
             run(&policy, json_status, command)
         }
-        Cmd::Check { policy, json } => check(&policy, json),
+        Cmd::Check { policy, json, probe } => check(&policy, json, probe),
         Cmd::Policy { policy, json } => show_policy(&policy, json),
         Cmd::Setup { uninstall, elevated } => setup(uninstall, elevated),
         Cmd::Cleanup => cleanup(),
@@ -301,7 +308,7 @@ fn run(args: &PolicyArgs, json_status: bool, command: Vec<OsString>) -> Result<i
     Ok(status.shell_code())
 }
 
-fn check(args: &PolicyArgs, json: bool) -> Result<i32, Failure> {
+fn check(args: &PolicyArgs, json: bool, probe: bool) -> Result<i32, Failure> {
     let report = palisade::check_host();
     let policy = load(args);
     let sandbox = match &policy {
@@ -330,7 +337,7 @@ fn check(args: &PolicyArgs, json: bool) -> Result<i32, Failure> {
     // a refusal (the mode cannot be trusted to enforce), unless the sandbox already refused;
     // otherwise the lines are information.
     let required = matches!(&policy, Ok(r) if r.windows.mode == config::WindowsMode::Elevated);
-    let elevated = palisade::check_elevated(required);
+    let elevated = if probe { palisade::check_elevated_probing(required) } else { palisade::check_elevated(required) };
     let sandbox = match (sandbox, &elevated) {
         (Some(Ok(_)), Some(e)) if required && e.first_failure().is_some() => {
             let l = e.first_failure().expect("checked");

@@ -152,7 +152,16 @@ pub fn check_host() -> HostReport {
 /// is not, a machine without the setup gets a single "not set up (optional)" line. `None` on
 /// systems without an elevated mode. Reads only; never elevates; bounded in time.
 pub fn check_elevated(required: bool) -> Option<palisade_windows_elevated::CheckReport> {
-    backend::elevated_check(required)
+    backend::elevated_check(required, false)
+}
+
+/// [`check_elevated`], and the network fence proven (`palisade check --probe`): a runner
+/// started as `PalisadeOffline` makes the fence probe it makes before every offline command
+/// (a connect outside and one to a loopback port that is not a proxy port), and the "network
+/// fence" line says whether both were blocked (proven), one got out (FAIL) or the probe could
+/// not run (unknown, with why). Starts a process as the sandbox account; bounded in time.
+pub fn check_elevated_probing(required: bool) -> Option<palisade_windows_elevated::CheckReport> {
+    backend::elevated_check(required, true)
 }
 
 /// The types of [`check_elevated`]'s report.
@@ -350,6 +359,13 @@ pub mod __private {
 
     #[cfg(windows)]
     pub use crate::backend::ElevatedTestSeam;
+
+    /// `palisade check --probe`'s fence probe through the test seam's runner (the caller, asked
+    /// for network: the probe is report-only there), for the plumbing tests.
+    #[cfg(windows)]
+    pub fn elevated_fence_probe_for_tests(seam: &ElevatedTestSeam) -> Result<palisade_windows_elevated::FenceProbe, crate::Error> {
+        crate::backend::elevated_fence_probe_for_tests(seam)
+    }
 
     /// An elevated-mode sandbox whose runner is started with a plain `CreateProcessW` as the
     /// caller (see `ElevatedTestSeam`): for testing the pipe and protocol where

@@ -3,7 +3,8 @@
 //! or `PalisadeOnline` (on); offline it can neither connect out nor resolve names, online it
 //! can; `%USERPROFILE%\.ssh` is unreadable; writes outside the writable roots are denied, and
 //! writes inside work (the roots are granted to the sandbox group for the account's own access
-//! check and to their write SIDs for the restricted one).
+//! check and to their write SIDs for the restricted one); `palisade check --probe` proves the
+//! network fence.
 //!
 //! The commands go through the library with `[windows] mode = "elevated"`, i.e. the real
 //! `CreateProcessWithLogonW` launcher and the runner setup installed in
@@ -231,4 +232,28 @@ fn check_reports_an_intact_setup() {
     for l in lines.iter().filter(|l| l["status"] == "unknown") {
         assert!(l["detail"].as_str().unwrap().contains("needs an administrator to read") || l["item"] == "network fence", "{json}");
     }
+}
+
+/// `palisade check --probe` starts a runner as PalisadeOffline, whose fence probe (a connect to
+/// 192.0.2.1:9 and one to a loopback port that is not a proxy port) must be blocked: the
+/// "network fence" line says proven. Every offline command above passed the same probe before
+/// it started (the runner refuses otherwise).
+#[test]
+fn check_probe_proves_the_fence() {
+    let Some(_g) = prerequisites("check_probe_proves_the_fence") else { return };
+    let ws = tempdir("palisade-elev-probe-");
+    let appdata = ws.path().join("appdata");
+    std::fs::create_dir_all(appdata.join("palisade")).unwrap();
+    std::fs::write(appdata.join("palisade").join("config.toml"), "[windows]\nmode = \"elevated\"\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .env("APPDATA", &appdata)
+        .args(["check", "--json", "--probe", "--workspace"])
+        .arg(ws.path())
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)));
+    let lines = json["elevated"]["lines"].as_array().unwrap_or_else(|| panic!("no elevated lines: {json}"));
+    let fence = lines.iter().find(|l| l["item"] == "network fence").unwrap_or_else(|| panic!("no fence line: {json}"));
+    assert_eq!(fence["status"], "ok", "{json}");
+    assert!(fence["detail"].as_str().unwrap().starts_with("proven"), "{json}");
 }

@@ -5,7 +5,9 @@
 //! folder; the requests ask for network (the runner refuses "no network" unless it runs as
 //! `PalisadeOffline`). Checked: stdout/stderr and stdin relays, exit codes (0, 7, 125, 126,
 //! 127), terminate and kill, the runner's answers to bad command lines, a malformed frame and
-//! a wrong setup version. Nothing here shows enforcement (Wine enforces no token or ACL): that
+//! a wrong setup version, the fence probe's report and refusal (the caller's connects are not
+//! fenced, so the probe gets out here), and the terminal decision (pipes unless palisade's own
+//! handles are consoles). Nothing here shows enforcement (Wine enforces no token or ACL): that
 //! is `windows_elevated_enforcement.rs`, on real Windows.
 #![cfg(windows)]
 
@@ -17,7 +19,9 @@ use std::time::{Duration, Instant};
 
 use palisade::__private::{elevated_sandbox_for_tests, ElevatedTestSeam};
 use palisade::{Network, Policy, Sandbox, Stdio};
-use palisade_windows_elevated::protocol::{ErrorKind, FrameReader, Message, Sender, SpawnRequest};
+use palisade_windows_elevated::protocol::{
+    ErrorKind, FrameReader, Message, ProbeOutcome, ProbeRequest, Sender, SpawnRequest, PROTOCOL_VERSION,
+};
 use palisade_windows_elevated::setup_plan::marker_contents;
 use palisade_windows_elevated::SETUP_VERSION;
 
@@ -38,7 +42,8 @@ const HELPER: &str = "PALISADE_ELEVATED_TEST_HELPER";
 
 /// Not a test of its own: with `PALISADE_ELEVATED_TEST_HELPER` set, this binary acts as
 /// `print` (a line on each of stdout and stderr), `print-wait:MS` (a line, then a wait), `cat`
-/// (stdin to stdout), `exit:N` or `sleep:MS`.
+/// (stdin to stdout), `exit:N`, `sleep:MS`, `touch:PATH` (creates the file) or
+/// `consoles:PATH` (writes which of its stdin and stdout are consoles to the file).
 #[test]
 fn helper() {
     let Ok(mode) = std::env::var(HELPER) else { return };
@@ -61,11 +66,34 @@ fn helper() {
             std::process::exit(0);
         }
         ("exit", n) => std::process::exit(n.parse().unwrap()),
+        ("touch", path) => {
+            std::fs::write(path, b"started").unwrap();
+            std::process::exit(0);
+        }
+        ("consoles", path) => {
+            use windows_sys::Win32::System::Console::{STD_INPUT_HANDLE, STD_OUTPUT_HANDLE};
+            let text = format!("stdin={} stdout={}", console_or_pipe(STD_INPUT_HANDLE), console_or_pipe(STD_OUTPUT_HANDLE));
+            std::fs::write(path, text).unwrap();
+            std::process::exit(0);
+        }
         ("sleep", ms) => {
             std::thread::sleep(Duration::from_millis(ms.parse().unwrap()));
             std::process::exit(0);
         }
         _ => panic!("unknown helper mode {mode}"),
+    }
+}
+
+/// "console" when this process's standard handle `which` is a console (GetConsoleMode works
+/// on it), else "pipe": what differs for a program between a terminal and pipes.
+fn console_or_pipe(which: windows_sys::Win32::System::Console::STD_HANDLE) -> &'static str {
+    use windows_sys::Win32::System::Console::{GetConsoleMode, GetStdHandle};
+    let mut mode = 0u32;
+    // SAFETY: no memory but `mode`, written on success.
+    if unsafe { GetConsoleMode(GetStdHandle(which), &mut mode) } != 0 {
+        "console"
+    } else {
+        "pipe"
     }
 }
 
@@ -337,11 +365,13 @@ fn runner() -> std::process::Command {
 fn bad_command_lines_get_one_line_and_their_exit_code() {
     let _g = serial();
     let pipe = palisade_windows_elevated::runner_seam::pipe_name(&[3; 16]);
-    let cases: [(Vec<&str>, i32); 4] = [
+    let cases: [(Vec<&str>, i32); 5] = [
         (vec![], 2),
         (vec!["--pipe", "\\\\.\\pipe\\elsewhere", "--protocol", "1", "--setup-version", "1"], 2),
         (vec!["--pipe", &pipe, "--protocol", "1", "--setup-version", "1", "--extra"], 2),
         (vec!["--pipe", &pipe, "--protocol", "99", "--setup-version", "1"], 3),
+        // A runner of the protocol before (an older installed runner) is refused the same way.
+        (vec!["--pipe", &pipe, "--protocol", "1", "--setup-version", "1"], 3),
     ];
     for (args, code) in cases {
         let out = runner().args(&args).output().unwrap();
@@ -350,7 +380,7 @@ fn bad_command_lines_get_one_line_and_their_exit_code() {
         assert!(err.starts_with("palisade-runner: ") && !err.contains('\n'), "{args:?}: {err:?}");
     }
     // A pipe nobody serves.
-    let out = runner().args(["--pipe", &pipe, "--protocol", "1", "--setup-version", &SETUP_VERSION.to_string()]).output().unwrap();
+    let out = runner().args(["--pipe", &pipe, "--protocol", &PROTOCOL_VERSION.to_string(), "--setup-version", &SETUP_VERSION.to_string()]).output().unwrap();
     assert_eq!(out.status.code(), Some(4));
 }
 
@@ -377,7 +407,7 @@ fn converse_checking(bytes: &[u8], connected: impl FnOnce(u32)) -> (Vec<Message>
     // SAFETY: a fresh handle owned by nobody else.
     let handle = unsafe { OwnedHandle::from_raw_handle(h as _) };
     let mut child = runner()
-        .args(["--pipe", &name, "--protocol", "1", "--setup-version", &SETUP_VERSION.to_string()])
+        .args(["--pipe", &name, "--protocol", &PROTOCOL_VERSION.to_string(), "--setup-version", &SETUP_VERSION.to_string()])
         .spawn()
         .unwrap_or_else(|e| panic!("starting palisade-runner: {e}"));
     // SAFETY: a valid pipe handle; synchronous, so this waits for the runner to connect.
@@ -432,11 +462,18 @@ fn a_request_for_another_setup_version_is_refused() {
         keep_processes: false,
         private_desktop: false,
         capability_sids: vec![],
+        fence_probe: None,
     };
     let (messages, _) = converse(&Message::Spawn(req.clone()).encode().unwrap());
     assert_one_error(&messages, ErrorKind::VersionMismatch);
-    // And "no network" from a runner that is not PalisadeOffline.
-    let (messages, _) = converse(&Message::Spawn(SpawnRequest { version: SETUP_VERSION, network: false, ..req }).encode().unwrap());
+    // And "no network" from a runner that is not PalisadeOffline (refused before any probe).
+    let offline = SpawnRequest {
+        version: SETUP_VERSION,
+        network: false,
+        fence_probe: Some(ProbeRequest { loopback_port: 9, enforce: true }),
+        ..req
+    };
+    let (messages, _) = converse(&Message::Spawn(offline).encode().unwrap());
     assert_one_error(&messages, ErrorKind::BadRequest);
 }
 
@@ -461,6 +498,7 @@ fn a_terminal_request_runs_the_command_in_a_pseudo_console() {
         keep_processes: false,
         private_desktop: false,
         capability_sids: vec![],
+        fence_probe: None,
     });
     let mut bytes = spawn.encode().unwrap();
     bytes.extend(Message::Resize(palisade_windows_elevated::protocol::TtySize { cols: 120, rows: 40 }).encode().unwrap());
@@ -511,4 +549,126 @@ fn the_runner_cannot_be_opened_by_its_own_account() {
         opened.retain(|n| *n != "WRITE_DAC");
     }
     assert!(opened.is_empty(), "the runner's own account could open it with {}", opened.join(", "));
+}
+
+/// A spawn request for this test binary as `helper`, asking for network, with `probe`.
+fn helper_request(mode: &str, probe: Option<ProbeRequest>) -> SpawnRequest {
+    SpawnRequest {
+        version: SETUP_VERSION,
+        program: me(),
+        args: helper_args().iter().map(|a| a.to_string()).collect(),
+        env: vec![(HELPER.into(), mode.into())],
+        cwd: std::env::temp_dir().display().to_string(),
+        tty: None,
+        network: true,
+        keep_processes: false,
+        private_desktop: false,
+        capability_sids: vec![],
+        fence_probe: probe,
+    }
+}
+
+/// The runner's fence probe as the caller (nothing fences its connects, here or on a CI
+/// runner): enforcing, it reports the connects that got out and does not start the command;
+/// report-only, it reports them and starts it.
+#[test]
+fn an_enforcing_fence_probe_that_gets_out_refuses_to_start_the_command() {
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    for enforce in [true, false] {
+        let marker = dir.path().join(format!("started-{enforce}"));
+        let req = helper_request(&format!("touch:{}", marker.display()), Some(ProbeRequest { loopback_port: port, enforce }));
+        let (messages, code) = converse(&Message::Spawn(req).encode().unwrap());
+        assert_eq!(code, Some(0), "{messages:?}");
+        let Some(Message::FenceReport { outside, loopback }) = messages.first() else { panic!("no fence report first: {messages:?}") };
+        assert_eq!(*loopback, ProbeOutcome::Open, "{messages:?}");
+        // Without a route outside (an offline CI box) the outside connect proves nothing either way.
+        assert!(matches!(outside, ProbeOutcome::Open | ProbeOutcome::NoRoute), "{messages:?}");
+        if enforce {
+            match &messages[1..] {
+                [Message::Error { kind: ErrorKind::FenceOpen, message }] => {
+                    assert!(message.contains("was not blocked") && message.contains("not started") && !message.contains('\n'), "{message}")
+                }
+                other => panic!("expected a fence-open error, got {other:?}"),
+            }
+            assert!(!marker.exists(), "the command ran although the fence probe got out");
+        } else {
+            assert!(matches!(messages.get(1), Some(Message::Started { .. })), "{messages:?}");
+            assert_eq!(messages.last(), Some(&Message::Exit { code: 0 }), "{messages:?}");
+            assert!(marker.exists(), "the report-only probe kept the command from running");
+        }
+    }
+}
+
+/// `palisade check --probe`'s path through the library and the seam's runner: the probe runs,
+/// the loopback connect reaches the CLI's listener (reported as reached), and the command ran.
+#[test]
+fn the_check_probe_reports_an_open_fence_through_the_seam() {
+    let _g = serial();
+    let s = ready();
+    let p = palisade::__private::elevated_fence_probe_for_tests(&s.seam()).unwrap();
+    // The runner reported (a probe that could not run says why in `unproven`).
+    assert_eq!(p.unproven, None, "{p:?}");
+    assert!(p.loopback_reached, "{p:?}");
+    assert_eq!(p.proxy_reached, None);
+}
+
+/// The terminal decision seen from the command: with all three standard streams inherited it
+/// gets a console only when this test's own handles are consoles (they are pipes when cargo
+/// runs the tests with captured output, as in CI), otherwise the pipes it always got.
+#[test]
+fn inherited_stdio_gets_a_terminal_only_from_a_console() {
+    use windows_sys::Win32::System::Console::{STD_ERROR_HANDLE, STD_INPUT_HANDLE, STD_OUTPUT_HANDLE};
+    let _g = serial();
+    let s = ready();
+    let report = s.ws.path().join("consoles.txt");
+    let own = [STD_INPUT_HANDLE, STD_OUTPUT_HANDLE, STD_ERROR_HANDLE].map(console_or_pipe);
+    let st = s
+        .sandbox()
+        .command(me())
+        .args(helper_args())
+        .env(HELPER, format!("consoles:{}", report.display()))
+        .stdin(Stdio::Inherit)
+        .stdout(Stdio::Inherit)
+        .stderr(Stdio::Inherit)
+        .status()
+        .unwrap();
+    assert!(st.success(), "{st:?}");
+    let seen = std::fs::read_to_string(&report).unwrap();
+    if own.iter().all(|h| *h == "console") {
+        if let Some(v) = wine() {
+            let _ = writeln!(std::io::stderr(), "NOT RUN under Wine {v} with a console: its pseudo console relays no output (the command saw {seen})");
+            return;
+        }
+        assert_eq!(seen, "stdin=console stdout=console");
+    } else {
+        assert_eq!(seen, "stdin=pipe stdout=pipe", "this test's own handles: {own:?}");
+    }
+}
+
+/// On real Windows: a command started with a terminal request sees consoles, not pipes.
+#[test]
+fn a_terminal_request_gives_the_command_a_console() {
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("consoles.txt");
+    let mut req = helper_request(&format!("consoles:{}", report.display()), None);
+    req.tty = Some(palisade_windows_elevated::protocol::TtySize { cols: 100, rows: 30 });
+    let (messages, code) = converse(&Message::Spawn(req).encode().unwrap());
+    assert_eq!(code, Some(0));
+    assert_eq!(messages.last(), Some(&Message::Exit { code: 0 }), "{messages:?}");
+    let seen = std::fs::read_to_string(&report).unwrap();
+    if let Some(v) = wine() {
+        if seen != "stdin=console stdout=console" {
+            let _ = writeln!(std::io::stderr(), "NOT RUN under Wine {v}: its pseudo console gives the command {seen}: a_terminal_request_gives_the_command_a_console");
+            return;
+        }
+    }
+    assert_eq!(seen, "stdin=console stdout=console");
+    // And without the request, pipes.
+    let (messages, _) = converse(&Message::Spawn(helper_request(&format!("consoles:{}", report.display()), None)).encode().unwrap());
+    assert_eq!(messages.last(), Some(&Message::Exit { code: 0 }), "{messages:?}");
+    assert_eq!(std::fs::read_to_string(&report).unwrap(), "stdin=pipe stdout=pipe");
 }

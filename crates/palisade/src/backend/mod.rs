@@ -22,15 +22,21 @@ mod unsupported;
 #[cfg(not(any(target_os = "linux", windows)))]
 pub(crate) use unsupported::{host_report, ChildInner, Prepared};
 
+/// `palisade check --probe`'s fence probe through the test seam's runner (see `TestSeam`).
+#[cfg(windows)]
+pub(crate) fn elevated_fence_probe_for_tests(seam: &ElevatedTestSeam) -> Result<palisade_windows_elevated::FenceProbe, crate::Error> {
+    Ok(windows::elevated::run::Elevated::new(true, Some(seam))?.probe_fence())
+}
+
 /// The elevated Windows mode's `palisade check` lines (`required`: the configured mode).
 #[cfg(windows)]
-pub(crate) fn elevated_check(required: bool) -> Option<palisade_windows_elevated::CheckReport> {
-    Some(windows::elevated::check::report(required))
+pub(crate) fn elevated_check(required: bool, probe: bool) -> Option<palisade_windows_elevated::CheckReport> {
+    Some(windows::elevated::check::report(required, probe))
 }
 
 /// Only Windows has an elevated mode.
 #[cfg(not(windows))]
-pub(crate) fn elevated_check(_required: bool) -> Option<palisade_windows_elevated::CheckReport> {
+pub(crate) fn elevated_check(_required: bool, _probe: bool) -> Option<palisade_windows_elevated::CheckReport> {
     None
 }
 

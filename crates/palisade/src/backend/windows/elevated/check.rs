@@ -6,6 +6,10 @@
 //! side sees them (DPAPI, `LogonUser`), and the SHA-256 of the `palisade-runner.exe` next to
 //! this palisade. The decisions are `palisade_windows_elevated::check_report`'s.
 //!
+//! With `--probe` the check also proves the network fence: it runs `cmd.exe /c exit 0` as
+//! `PalisadeOffline` through a runner, whose fence probe (the one before every offline command)
+//! it reports as the "network fence" line: proven, open, or unknown (with why).
+//!
 //! The gathering runs on a thread of its own and is given [`TIME_LIMIT`]: a firewall or
 //! filter-engine call that does not return turns every line into "unknown" instead of a check
 //! that never ends.
@@ -13,27 +17,34 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use palisade_windows_elevated::check_report::{check_report, CheckInputs, CheckLine, CheckReport, CheckStatus};
+use palisade_windows_elevated::check_report::{check_report, CheckInputs, CheckLine, CheckReport, CheckStatus, FenceProbe};
+use palisade_windows_elevated::fence_probe;
 use palisade_windows_elevated::setup_plan::Layout;
 use palisade_windows_elevated::winpath::WinPath;
 use palisade_windows_elevated::SETUP_VERSION;
 use windows_sys::Win32::UI::Shell::FOLDERID_LocalAppData;
 
 use super::super::state::known_folder;
+use super::run::Elevated;
 use super::setup::stored_credentials;
 
 /// How long the facts may take to gather.
 pub const TIME_LIMIT: Duration = Duration::from_secs(30);
 
-/// The report; `required`: `[windows] mode = "elevated"` is configured.
-pub fn report(required: bool) -> CheckReport {
-    report_within(required, TIME_LIMIT)
+/// Added to [`TIME_LIMIT`] with `--probe`: a first logon of the sandbox account (profile
+/// loading) can take a while.
+pub const PROBE_TIME_LIMIT: Duration = Duration::from_secs(90);
+
+/// The report; `required`: `[windows] mode = "elevated"` is configured; `probe`: prove the
+/// network fence through a runner (`palisade check --probe`).
+pub fn report(required: bool, probe: bool) -> CheckReport {
+    report_within(required, probe, if probe { TIME_LIMIT + PROBE_TIME_LIMIT } else { TIME_LIMIT })
 }
 
-fn report_within(required: bool, limit: Duration) -> CheckReport {
+fn report_within(required: bool, probe: bool, limit: Duration) -> CheckReport {
     let (tx, rx) = mpsc::channel();
     let spawned = std::thread::Builder::new().name("palisade-check-elevated".into()).spawn(move || {
-        let _ = tx.send(gather_and_report(required));
+        let _ = tx.send(gather_and_report(required, probe));
     });
     if let Err(e) = spawned {
         return unknown_report(&format!("could not start the check: {e}"));
@@ -50,7 +61,15 @@ fn unknown_report(why: &str) -> CheckReport {
     CheckReport { lines: vec![CheckLine { status: CheckStatus::Unknown, item: "elevated setup".into(), detail: format!("unknown: {why}") }] }
 }
 
-fn gather_and_report(required: bool) -> CheckReport {
+/// The fence probe as the offline account, through a runner started as for `palisade run`.
+fn probe_fence() -> FenceProbe {
+    match Elevated::new(false, None) {
+        Ok(el) => el.probe_fence(),
+        Err(e) => fence_probe::for_check(None, false, Some(e.to_string())),
+    }
+}
+
+fn gather_and_report(required: bool, probe: bool) -> CheckReport {
     let program_data = match palisade_setup::gather::program_data() {
         Ok(p) => p,
         Err(e) => return unknown_report(&e.to_string()),
@@ -77,7 +96,7 @@ fn gather_and_report(required: bool) -> CheckReport {
         // `palisade setup --elevated` sends no proxy ports yet.
         proxy_ports: vec![],
         runner_sha256,
-        probe: None,
+        probe: probe.then(probe_fence),
         required,
         unread,
     };
@@ -90,7 +109,7 @@ mod tests {
 
     #[test]
     fn a_check_that_takes_too_long_is_unknown() {
-        let r = report_within(false, Duration::from_millis(0));
+        let r = report_within(false, false, Duration::from_millis(0));
         // Either the facts came back at once (no setup: one note) or the limit struck.
         let first = &r.lines[0];
         assert!(first.status == CheckStatus::Unknown || first.status == CheckStatus::Note, "{r}");

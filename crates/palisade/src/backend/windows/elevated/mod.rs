@@ -12,6 +12,7 @@ pub mod pipe;
 pub mod run;
 pub mod runner;
 pub mod setup;
+mod terminal;
 
 use std::io;
 use std::path::PathBuf;

@@ -9,10 +9,22 @@
 //! `CreateProcessW` as the caller, reachable only through [`TestSeam`], a `#[doc(hidden)]`
 //! library entry that takes the runner's path and the setup folder from the test — nothing a
 //! sandboxed command could set (no environment variable, no configuration key).
+//!
+//! Every offline command's request carries an enforcing fence probe: the CLI listens on a
+//! loopback port of its own for the runner's probe connect, the runner refuses to start the
+//! command unless its connects were blocked, and the CLI checks the runner's report and that
+//! its listener accepted nothing. With the test seam the runner runs as the caller, whose
+//! connects nothing fences, and is asked for network: its probe is report-only there. A
+//! request without network cannot be report-only (the protocol refuses it), so nothing here
+//! can turn the refusal off for an offline command.
+//!
+//! With palisade's stdin, stdout and stderr consoles and all three inherited, the command runs
+//! in a pseudo console (`terminal.rs`).
 
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, TcpListener};
 use std::os::windows::io::{FromRawHandle, OwnedHandle};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -21,8 +33,10 @@ use std::time::Duration;
 
 use palisade_windows_elevated::facts::{SandboxUser, GROUP_NAME};
 use palisade_windows_elevated::password::{self, Password};
+use palisade_windows_elevated::check_report::FenceProbe;
+use palisade_windows_elevated::fence_probe;
 use palisade_windows_elevated::protocol::{
-    data_chunks, Conversation, FrameReader, Message, Sender, SpawnRequest, Stream,
+    data_chunks, Conversation, ErrorKind, FrameReader, Message, ProbeOutcome, ProbeRequest, Sender, SpawnRequest, Stream,
 };
 use palisade_windows_elevated::runner_seam::{
     check_pipe_peer, command_ending, describe_runner_exit, pipe_sddl, start_runner, LaunchError, LaunchSpec,
@@ -40,6 +54,7 @@ use windows_sys::Win32::System::Threading::{
 use super::super::ffi::{self, check, wide, Sid};
 use super::super::process;
 use super::pipe::{Connect, Pipe};
+use super::terminal;
 use super::{credentials, lookup_account, program_data_dir, protocol_sid};
 use crate::{Error, ExitStatus, Stdio};
 
@@ -75,6 +90,19 @@ pub struct Elevated {
     pipe_owner: palisade_windows_elevated::Sid,
     /// Granted each writable root besides its write SID (see `grants::account_desired`).
     pub account_group: palisade_windows_elevated::Sid,
+    /// The last spawn's fence report and whether the CLI's listener accepted a connection
+    /// (for `palisade check --probe` and the plumbing tests).
+    last_fence: Mutex<Option<((ProbeOutcome, ProbeOutcome), bool)>>,
+}
+
+fn fence_refused(why: String) -> Error {
+    Error::Unenforceable { what: "network = off".into(), why, fix: fence_probe::FIX.into() }
+}
+
+/// Whether the fence probe's loopback listener accepted a connection. Anything but "nothing
+/// waiting" counts as one (fail closed).
+fn listener_accepted(l: &TcpListener) -> bool {
+    !matches!(l.accept(), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
 }
 
 fn unenforceable(why: String, fix: &str) -> Error {
@@ -131,7 +159,14 @@ impl Elevated {
                 }
             };
             let group = palisade_windows_elevated::Sid::parse(&group).map_err(|e| Error::InvalidInput(e.to_string()))?;
-            return Ok(Elevated { user, runner: s.runner.clone(), launcher: Launcher::Plain, pipe_owner: me, account_group: group });
+            return Ok(Elevated {
+                user,
+                runner: s.runner.clone(),
+                launcher: Launcher::Plain,
+                pipe_owner: me,
+                account_group: group,
+                last_fence: Mutex::new(None),
+            });
         }
         let account = lookup_account(user.account_name())
             .map_err(|e| unenforceable(format!("the sandbox account {} is missing: {e}", user.account_name()), RUN_SETUP))?;
@@ -146,7 +181,52 @@ impl Elevated {
             launcher: Launcher::Logon { password },
             pipe_owner: sid_text(&account)?,
             account_group: sid_text(&group)?,
+            last_fence: Mutex::new(None),
         })
+    }
+
+    /// The fence probe the request carries: enforcing for every offline command; report-only
+    /// for the test seam's runner, which runs as the caller and is asked for network; none for
+    /// an online command.
+    fn probe_for(&self, port: u16) -> Option<ProbeRequest> {
+        match (&self.launcher, self.user.network()) {
+            (_, false) => Some(ProbeRequest { loopback_port: port, enforce: true }),
+            (Launcher::Plain, true) => Some(ProbeRequest { loopback_port: port, enforce: false }),
+            (Launcher::Logon { .. }, true) => None,
+        }
+    }
+
+    /// The last spawn's probe as `palisade check` reports it.
+    pub fn last_fence_probe(&self, failure: Option<String>) -> FenceProbe {
+        let seen = *self.last_fence.lock().unwrap_or_else(|e| e.into_inner());
+        fence_probe::for_check(seen.map(|s| s.0), seen.is_some_and(|s| s.1), failure)
+    }
+
+    /// `palisade check --probe`: runs `cmd.exe /c exit 0` through a runner of this account, whose
+    /// fence probe is the point (the command starts only if the probe proved the fence).
+    pub fn probe_fence(&self) -> FenceProbe {
+        let system = match std::env::var_os("SystemRoot").map(PathBuf::from).filter(|p| p.is_absolute()) {
+            Some(root) => root.join("System32"),
+            None => return self.last_fence_probe(Some("%SystemRoot% is not set".into())),
+        };
+        let spec = crate::CommandSpec {
+            program: system.join("cmd.exe").into_os_string(),
+            args: ["/d", "/c", "exit 0"].map(OsString::from).to_vec(),
+            env: vec![("SystemRoot".into(), system.parent().unwrap_or(&system).as_os_str().to_owned())],
+            cwd: system.clone(),
+            stdin: Stdio::Null,
+            stdout: Stdio::Null,
+            stderr: Stdio::Null,
+            kill_on_parent_death: true,
+        };
+        let failure = match self.spawn(&spec, &system, vec![], false) {
+            Ok(mut child) => match child.wait() {
+                Ok(_) => None,
+                Err(e) => Some(format!("waiting for the probe's command: {e}")),
+            },
+            Err(e) => Some(e.to_string()),
+        };
+        self.last_fence_probe(failure)
     }
 
     /// Starts the command through a new runner.
@@ -158,17 +238,26 @@ impl Elevated {
         for (k, v) in &spec.env {
             env.push((text("environment variable", k)?, text("the value of", v)?));
         }
+        // The fence probe's loopback listener: a port nothing else uses, not a proxy port.
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|l| l.set_nonblocking(true).map(|_| l))
+            .map_err(|e| Error::Io { context: "listening for the network fence probe".into(), source: e })?;
+        let port = listener.local_addr().map_err(|e| Error::Io { context: "the fence probe's listener".into(), source: e })?.port();
+        let probe = self.probe_for(port);
+        *self.last_fence.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        let console = terminal::console_for([spec.stdin, spec.stdout, spec.stderr]);
         let request = SpawnRequest {
             version: SETUP_VERSION,
             program: text("program", &spec.program)?,
             args: spec.args.iter().map(|a| text("argument", a)).collect::<Result<_, _>>()?,
             env,
             cwd: text("working directory", cwd.as_os_str())?,
-            tty: None,
+            tty: console.as_ref().map(terminal::Console::size),
             network: self.user.network(),
             keep_processes,
             private_desktop: false,
             capability_sids,
+            fence_probe: probe,
         };
         let first = Message::Spawn(request).encode().map_err(|e| Error::InvalidInput(e.to_string()))?;
 
@@ -226,13 +315,23 @@ impl Elevated {
         let pipe = Arc::new(pipe);
         let mut reader = FrameReader::from(Sender::Runner);
         let mut conversation = Conversation::cli();
-        let pid = match receive(&pipe, &mut reader, &mut conversation) {
+        let record_fence = |report: (ProbeOutcome, ProbeOutcome)| {
+            let accepted = listener_accepted(&listener);
+            *self.last_fence.lock().unwrap_or_else(|e| e.into_inner()) = Some((report, accepted));
+            accepted
+        };
+        let mut fence_report = None;
+        let pid = match receive_after_fence_report(&pipe, &mut reader, &mut conversation, &mut fence_report) {
             Ok(Some(Message::Started { pid })) => pid,
             Ok(Some(Message::Error { kind, message })) => {
                 let _ = runner.wait_briefly();
-                return Err(match kind.exit_status() {
-                    127 => Error::NotFound(message),
-                    126 => Error::NotExecutable(message),
+                if let Some(r) = fence_report {
+                    record_fence(r);
+                }
+                return Err(match (kind, kind.exit_status()) {
+                    (ErrorKind::FenceOpen, _) => fence_refused(message),
+                    (_, 127) => Error::NotFound(message),
+                    (_, 126) => Error::NotExecutable(message),
                     _ => Error::Io { context: format!("palisade-runner ({})", kind.name()), source: io::Error::other(message) },
                 });
             }
@@ -246,6 +345,31 @@ impl Elevated {
                 return Err(Error::Io { context: "talking to palisade-runner".into(), source: e });
             }
         };
+
+        // The runner started the command: its report must have come first, and, for an
+        // enforcing probe, have proved the fence (the runner checked that too) with nothing
+        // arriving at the listener.
+        if let Some(p) = probe {
+            let checked = match fence_report {
+                None => Err("palisade-runner started the command without reporting its fence probe".to_string()),
+                Some(r) => {
+                    let accepted = record_fence(r);
+                    fence_probe::verdict(r.0, r.1, accepted).map_err(|why| fence_probe::refusal(&why))
+                }
+            };
+            if let (true, Err(why)) = (p.enforce, checked) {
+                // Ending the runner ends the command through its kill-on-close job; with
+                // keep_processes the job is not kill-on-close, so the runner ends it first.
+                if keep_processes {
+                    if let Ok(frame) = Message::Terminate.encode() {
+                        let _ = pipe.write_all(&frame);
+                        let _ = runner.wait_briefly();
+                    }
+                }
+                let _ = runner.kill();
+                return Err(fence_refused(why));
+            }
+        }
 
         let outbox = Arc::new(Outbox { pipe: pipe.clone(), lock: Mutex::new(()) });
         let sides = stdin_side(spec.stdin).map_err(|e| started("set up the command's stdin", e)).and_then(|i| {
@@ -261,7 +385,22 @@ impl Elevated {
                 return Err(e);
             }
         };
-        relay_stdin(stdin_source, outbox.clone());
+        let terminal = match console {
+            Some(c) => {
+                let out = outbox.clone();
+                match terminal::Session::start(c, Arc::new(move |m: &Message| out.send(m))) {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        let _ = runner.kill();
+                        return Err(started("put the console in raw mode for the command's terminal", e));
+                    }
+                }
+            }
+            None => {
+                relay_stdin(stdin_source, outbox.clone());
+                None
+            }
+        };
         let outcome: Arc<Shared> = Arc::new((Mutex::new(None), Condvar::new()));
         {
             let outcome = outcome.clone();
@@ -279,11 +418,27 @@ impl Elevated {
             outcome,
             killed_by: AtomicI32::new(0),
             keep_processes,
+            terminal,
             status: None,
             stdin,
             stdout,
             stderr,
         })
+    }
+}
+
+/// Like [`receive`], but keeps a `FenceReport` in `report` and returns what follows it.
+fn receive_after_fence_report(
+    pipe: &Pipe,
+    reader: &mut FrameReader,
+    conv: &mut Conversation,
+    report: &mut Option<(ProbeOutcome, ProbeOutcome)>,
+) -> io::Result<Option<Message>> {
+    loop {
+        match receive(pipe, reader, conv)? {
+            Some(Message::FenceReport { outside, loopback }) => *report = Some((outside, loopback)),
+            other => return Ok(other),
+        }
     }
 }
 
@@ -437,6 +592,9 @@ pub struct RunnerChild {
     /// The signal `kill()` or `signal()` asked for, if any (0: none).
     killed_by: AtomicI32,
     keep_processes: bool,
+    /// The console in raw mode while the command runs in a pseudo console; restored when the
+    /// command's end is known (or on drop).
+    terminal: Option<terminal::Session>,
     status: Option<ExitStatus>,
     pub stdin: Option<File>,
     pub stdout: Option<File>,
@@ -493,6 +651,9 @@ impl RunnerChild {
     }
 
     fn finish(&mut self, end: &End) -> io::Result<ExitStatus> {
+        if let Some(t) = &self.terminal {
+            t.end();
+        }
         let killed = self.killed_by.load(Ordering::SeqCst);
         let ending = match end {
             End::Exit(code) => command_ending(Some(*code), "", killed),

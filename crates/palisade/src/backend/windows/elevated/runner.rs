@@ -3,20 +3,27 @@
 //! command under a write-restricted token in a kill-on-close job object, relaying its standard
 //! streams (pipes, or a pseudo console when asked for a terminal) as protocol messages.
 //!
+//! Before an offline command starts, the runner proves the network fence as its own account
+//! (`fence_probe`): a connect to an outside address and one to the CLI's loopback listener must
+//! both be blocked, or the command is not started (`Error` of kind `fence-open`).
+//!
 //! Exit codes (see `runner_seam::runner_exit`): 0 once it reported `Exit` or `Error` over the
 //! pipe; 2 bad command line; 3 version mismatch on the command line; 4 pipe unusable.
 
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
 use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use palisade_windows_elevated::fence_probe::{self, classify, ConnectResult, OUTSIDE_PROBE};
 use palisade_windows_elevated::protocol::{
-    data_chunks, Conversation, ErrorKind, FrameReader, Message, Sender, SpawnRequest, Stream, TtySize, MAX_ERROR_MESSAGE,
+    data_chunks, Conversation, ErrorKind, FrameReader, Message, ProbeOutcome, Sender, SpawnRequest, Stream, TtySize,
+    MAX_ERROR_MESSAGE,
 };
 use palisade_windows_elevated::runner_seam::{
     check_account_network, command_environment, parse_runner_args, restricting_sids, runner_exit, TERMINATED_EXIT,
@@ -38,6 +45,10 @@ use crate::Error;
 
 const GENERIC_ALL: u32 = 0x1000_0000;
 const TERMINATE_GRACE: Duration = Duration::from_millis(TERMINATE_GRACE_MS);
+/// How long a probe connect that is under way is watched. Only an unblocked connect waits
+/// (a WFP block fails the call itself), and under way already means "not blocked"; the wait
+/// only lets a loopback connect complete so that the CLI's listener sees it too.
+const PROBE_WAIT: Duration = Duration::from_millis(1);
 
 /// A failure reported to the CLI as an `Error` message.
 struct Failure {
@@ -318,6 +329,30 @@ fn ctrl_break_in_its_console(pid: u32) -> io::Result<()> {
     sent
 }
 
+/// One non-blocking TCP connect as the runner's account, classified.
+fn probe_connect(addr: SocketAddr) -> ProbeOutcome {
+    let result = match TcpStream::connect_timeout(&addr, PROBE_WAIT) {
+        // Closed at once: the probe only needs to know that it got through.
+        Ok(_) => ConnectResult::Connected,
+        Err(e) => match e.raw_os_error() {
+            Some(code) => ConnectResult::Error(code),
+            // The standard library's own "timed out": still under way when the wait ended.
+            None if e.kind() == io::ErrorKind::TimedOut => ConnectResult::Pending,
+            None => ConnectResult::Error(0),
+        },
+    };
+    classify(result)
+}
+
+/// The fence probe (see `palisade_windows_elevated::fence_probe`): the outside address, then the
+/// CLI's loopback listener.
+fn probe_fence(loopback_port: u16) -> (ProbeOutcome, ProbeOutcome) {
+    let (ip, port) = OUTSIDE_PROBE;
+    let outside = probe_connect(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::from(ip), port)));
+    let loopback = probe_connect(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, loopback_port)));
+    (outside, loopback)
+}
+
 /// Copies what `from` yields to the CLI as `Output` messages of `stream` until it ends.
 fn relay_output(mut from: File, stream: Stream, out: Arc<Outbox>) {
     let mut buf = vec![0u8; 64 * 1024];
@@ -353,7 +388,18 @@ fn run(
     if req.private_desktop {
         return Err(fail(ErrorKind::BadRequest, "a private desktop is not supported by this runner yet"));
     }
+    // Checks the account against the request's network setting first.
     let token = command_token(&req, own)?;
+    if let Some(probe) = req.fence_probe {
+        let (outside, loopback) = probe_fence(probe.loopback_port);
+        out.send(&Message::FenceReport { outside, loopback })
+            .map_err(|e| fail(ErrorKind::Internal, format!("sending the fence report: {e}")))?;
+        // With network = false the protocol only lets an enforcing probe through.
+        if probe.enforce || !req.network {
+            fence_probe::verdict(outside, loopback, false)
+                .map_err(|why| fail(ErrorKind::FenceOpen, fence_probe::refusal(&why)))?;
+        }
+    }
     let temp = private_temp()?;
     let gitconfig = sandbox_gitconfig();
     let env: Vec<(OsString, OsString)> = command_environment(&req.env, &temp.to_string_lossy(), gitconfig.as_deref())

@@ -1,0 +1,181 @@
+//! Proving the offline account's network fence before each offline command.
+//!
+//! Setup's firewall rules and WFP filters (see [`crate::fence_api`]) are only as good as their
+//! being in force: Group Policy can override local rules, and filters can be removed. So
+//! before it starts an offline command, the runner (running as `PalisadeOffline`) makes two
+//! non-blocking TCP connects as itself — to an outside address that never answers
+//! ([`OUTSIDE_PROBE`], TEST-NET-1) and to a loopback port the CLI listens on for this purpose
+//! (not a proxy port) — and refuses to start the command unless the fence stopped both.
+//!
+//! A WFP block at `ALE_AUTH_CONNECT` fails `connect` synchronously with `WSAEACCES`; an
+//! unblocked connect is in progress (`WSAEWOULDBLOCK`) or connected at once. The runner gives
+//! a connect in progress no time to finish: in progress already means "not blocked". The CLI
+//! checks, after the runner reported, that its listener accepted nothing either.
+//!
+//! No route to the outside address (a machine without a default route) is not a leak now: the
+//! connect did not get out, though not because of the fence; the loopback connect, which always
+//! has a route, still has to be blocked. Any other error proves nothing, and an enforcing probe
+//! then refuses as well (fail closed).
+
+use crate::check_report::FenceProbe;
+use crate::protocol::ProbeOutcome;
+
+/// The outside address: 192.0.2.1 (TEST-NET-1, RFC 5737: never routed on the internet), port 9
+/// (discard). Nothing answers there, so an unblocked connect stays in progress.
+pub const OUTSIDE_PROBE: ([u8; 4], u16) = ([192, 0, 2, 1], 9);
+
+/// Winsock error codes the classification knows.
+pub mod wsa {
+    pub const EACCES: i32 = 10013;
+    pub const EWOULDBLOCK: i32 = 10035;
+    pub const EINPROGRESS: i32 = 10036;
+    pub const EALREADY: i32 = 10037;
+    pub const ENETUNREACH: i32 = 10051;
+    pub const EISCONN: i32 = 10056;
+    pub const ETIMEDOUT: i32 = 10060;
+    pub const ECONNREFUSED: i32 = 10061;
+    pub const EHOSTUNREACH: i32 = 10065;
+}
+
+/// How a non-blocking connect call returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectResult {
+    /// Connected at once.
+    Connected,
+    /// Still in progress when the runner stopped looking.
+    Pending,
+    /// Failed with this Winsock error code.
+    Error(i32),
+}
+
+/// What one connect shows about the fence.
+pub fn classify(r: ConnectResult) -> ProbeOutcome {
+    match r {
+        ConnectResult::Connected | ConnectResult::Pending => ProbeOutcome::Open,
+        ConnectResult::Error(wsa::EACCES) => ProbeOutcome::Blocked,
+        // Under way or answered by the far end (a refusal is an answer): it got out.
+        ConnectResult::Error(
+            wsa::EWOULDBLOCK | wsa::EINPROGRESS | wsa::EALREADY | wsa::EISCONN | wsa::ECONNREFUSED | wsa::ETIMEDOUT,
+        ) => ProbeOutcome::Open,
+        ConnectResult::Error(wsa::ENETUNREACH | wsa::EHOSTUNREACH) => ProbeOutcome::NoRoute,
+        ConnectResult::Error(code) => ProbeOutcome::Failed(code as u32),
+    }
+}
+
+fn describe(o: ProbeOutcome) -> String {
+    match o {
+        ProbeOutcome::Blocked => "blocked".into(),
+        ProbeOutcome::Open => "got out".into(),
+        ProbeOutcome::NoRoute => "had no route".into(),
+        ProbeOutcome::Failed(code) => format!("failed with Winsock error {code}"),
+    }
+}
+
+/// The fence is proven when both connects were blocked, or the outside one had no route and
+/// the loopback one was blocked. `Err`: one line saying what got out or what proves nothing.
+/// `listener_accepted`: the CLI's loopback listener accepted a connection (the runner passes
+/// `false`: it cannot see the listener).
+pub fn verdict(outside: ProbeOutcome, loopback: ProbeOutcome, listener_accepted: bool) -> Result<(), String> {
+    let (ip, port) = OUTSIDE_PROBE;
+    let outside_name = format!("{}.{}.{}.{}:{port}", ip[0], ip[1], ip[2], ip[3]);
+    if outside == ProbeOutcome::Open {
+        return Err(format!("a connect to {outside_name} as the offline account was not blocked"));
+    }
+    if loopback == ProbeOutcome::Open || listener_accepted {
+        return Err("a connect to a loopback port that is not a proxy port, as the offline account, was not blocked".into());
+    }
+    match (outside, loopback) {
+        (ProbeOutcome::Blocked | ProbeOutcome::NoRoute, ProbeOutcome::Blocked) => Ok(()),
+        (ProbeOutcome::Blocked | ProbeOutcome::NoRoute, other) => {
+            Err(format!("the network fence is not proven: the loopback connect {}", describe(other)))
+        }
+        (other, _) => Err(format!("the network fence is not proven: the connect to {outside_name} {}", describe(other))),
+    }
+}
+
+/// The message of the runner's refusal and of the CLI's (exit 125), with the fix.
+pub fn refusal(why: &str) -> String {
+    format!("{why}; the offline account's network fence is not in force, so the command was not started")
+}
+
+/// The fix `palisade run` names with a refusal.
+pub const FIX: &str = "run `palisade check --probe` to see the fence's state, then `palisade setup --elevated` again (as an administrator); Group Policy may override local firewall rules";
+
+/// The probe as `palisade check --probe` reports it. `report`: the runner's report, if it sent
+/// one; `failure`: why the probe could not run (or the runner's error).
+pub fn for_check(report: Option<(ProbeOutcome, ProbeOutcome)>, listener_accepted: bool, failure: Option<String>) -> FenceProbe {
+    let Some((outside, loopback)) = report else {
+        let why = failure.unwrap_or_else(|| "the runner sent no probe report".into());
+        return FenceProbe {
+            outside_reached: false,
+            loopback_reached: listener_accepted,
+            proxy_reached: None,
+            unproven: Some(format!("the probe could not run: {why}")),
+        };
+    };
+    let outside_reached = outside == ProbeOutcome::Open;
+    let loopback_reached = loopback == ProbeOutcome::Open || listener_accepted;
+    let unproven = match verdict(outside, loopback, listener_accepted) {
+        Ok(()) => None,
+        Err(_) if outside_reached || loopback_reached => None,
+        Err(why) => Some(why),
+    };
+    FenceProbe { outside_reached, loopback_reached, proxy_reached: None, unproven }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ProbeOutcome::*;
+
+    #[test]
+    fn connects_are_classified() {
+        assert_eq!(classify(ConnectResult::Error(10013)), Blocked);
+        assert_eq!(classify(ConnectResult::Error(10035)), Open);
+        assert_eq!(classify(ConnectResult::Pending), Open);
+        assert_eq!(classify(ConnectResult::Connected), Open);
+        assert_eq!(classify(ConnectResult::Error(10061)), Open);
+        assert_eq!(classify(ConnectResult::Error(10051)), NoRoute);
+        assert_eq!(classify(ConnectResult::Error(10065)), NoRoute);
+        assert_eq!(classify(ConnectResult::Error(10055)), Failed(10055));
+        assert_eq!(classify(ConnectResult::Error(0)), Failed(0));
+    }
+
+    #[test]
+    fn only_blocked_connects_prove_the_fence() {
+        assert_eq!(verdict(Blocked, Blocked, false), Ok(()));
+        // No route outside: nothing got out; the loopback connect still has to be blocked.
+        assert_eq!(verdict(NoRoute, Blocked, false), Ok(()));
+        let open = [
+            (Open, Blocked, false),
+            (Blocked, Open, false),
+            (NoRoute, Open, false),
+            (Blocked, Blocked, true),
+            (Open, Open, true),
+            (Failed(1), Open, false),
+        ];
+        for (o, l, a) in open {
+            let e = verdict(o, l, a).unwrap_err();
+            assert!(e.contains("was not blocked") && !e.contains('\n'), "{o:?} {l:?} {a}: {e}");
+        }
+        for (o, l) in [(Failed(10055), Blocked), (Blocked, Failed(10055)), (Blocked, NoRoute), (NoRoute, NoRoute)] {
+            let e = verdict(o, l, false).unwrap_err();
+            assert!(e.contains("not proven"), "{o:?} {l:?}: {e}");
+        }
+        assert!(refusal("x").starts_with("x; ") && FIX.contains("palisade check --probe"));
+    }
+
+    #[test]
+    fn the_check_sees_proven_open_and_unknown() {
+        let p = for_check(Some((Blocked, Blocked)), false, None);
+        assert_eq!(p, FenceProbe { outside_reached: false, loopback_reached: false, proxy_reached: None, unproven: None });
+        let p = for_check(Some((Open, Blocked)), false, None);
+        assert!(p.outside_reached && !p.loopback_reached && p.unproven.is_none());
+        let p = for_check(Some((NoRoute, Blocked)), true, None);
+        assert!(p.loopback_reached && !p.outside_reached);
+        let p = for_check(Some((Blocked, Failed(5))), false, None);
+        assert!(!p.outside_reached && !p.loopback_reached && p.unproven.unwrap().contains("Winsock error 5"));
+        let p = for_check(None, false, Some("the runner could not start".into()));
+        assert!(p.unproven.unwrap().contains("the runner could not start"));
+    }
+}

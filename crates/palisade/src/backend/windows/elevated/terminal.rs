@@ -1,0 +1,193 @@
+//! The CLI's console while a command runs in the runner's pseudo console (elevated mode).
+//!
+//! When palisade's standard input, output and error are consoles and the command inherits all
+//! three (`palisade_windows_elevated::terminal::wants_terminal`), the spawn request asks for a
+//! pseudo console of the window's size. While the command runs, the console is raw (no line
+//! editing, echo or Ctrl+C handling: Ctrl+C reaches the command as byte 0x03, which its pseudo
+//! console turns into the command's Ctrl+C) with VT input and output; the typed text goes to the
+//! runner as `StdinData` and the window's size as `Resize` when it changes. [`Session::end`]
+//! (also on drop) puts the modes back, whatever way the command ended.
+//!
+//! Resizes are found by polling the window's size every [`RESIZE_POLL`]: window-size events
+//! come only through `ReadConsoleInputW`, whose key records would then have to be turned back
+//! into the text `ReadConsoleW` hands over ready-made (VT sequences included), and a resize a
+//! fraction of a second late is invisible in practice.
+
+use std::io;
+use std::os::windows::io::AsRawHandle;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use palisade_windows_elevated::protocol::{data_chunks, Message, TtySize};
+use palisade_windows_elevated::terminal::{raw_input_mode, vt_output_mode, wants_terminal, window_size, Utf16ToUtf8};
+use windows_sys::Win32::Foundation::{HANDLE, INVALID_HANDLE_VALUE};
+use windows_sys::Win32::System::Console::{
+    GetConsoleMode, GetConsoleScreenBufferInfo, GetStdHandle, ReadConsoleW, SetConsoleMode, CONSOLE_SCREEN_BUFFER_INFO,
+    STD_ERROR_HANDLE, STD_HANDLE, STD_INPUT_HANDLE, STD_OUTPUT_HANDLE,
+};
+use windows_sys::Win32::System::IO::CancelSynchronousIo;
+
+use crate::Stdio;
+
+/// How often the window's size is compared with the last one sent.
+pub const RESIZE_POLL: Duration = Duration::from_millis(250);
+/// The size asked for when the window's cannot be read.
+const FALLBACK: TtySize = TtySize { cols: 80, rows: 25 };
+
+/// Sends one message to the runner.
+pub type SendFn = Arc<dyn Fn(&Message) -> io::Result<()> + Send + Sync>;
+
+/// A standard handle of this process, kept as an integer so that it may cross threads. Not
+/// owned: the process's standard handles are never closed here.
+#[derive(Clone, Copy)]
+struct StdHandle(isize);
+
+impl StdHandle {
+    fn get(which: STD_HANDLE) -> Option<StdHandle> {
+        // SAFETY: no memory is involved.
+        let h = unsafe { GetStdHandle(which) };
+        (!h.is_null() && h != INVALID_HANDLE_VALUE).then_some(StdHandle(h as isize))
+    }
+    fn raw(self) -> HANDLE {
+        self.0 as HANDLE
+    }
+    /// The console mode, `None` when this is not a console.
+    fn mode(self) -> Option<u32> {
+        let mut mode = 0u32;
+        // SAFETY: a handle of this process; `mode` is written on success.
+        (unsafe { GetConsoleMode(self.raw(), &mut mode) } != 0).then_some(mode)
+    }
+    fn set_mode(self, mode: u32) -> io::Result<()> {
+        // SAFETY: a console handle of this process.
+        if unsafe { SetConsoleMode(self.raw(), mode) } == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
+
+/// palisade's console, when the command is to run in a pseudo console.
+pub struct Console {
+    input: StdHandle,
+    output: StdHandle,
+    input_mode: u32,
+    output_mode: u32,
+}
+
+/// The console, if the command with these standard streams gets a terminal.
+pub fn console_for(stdio: [Stdio; 3]) -> Option<Console> {
+    let handles = [STD_INPUT_HANDLE, STD_OUTPUT_HANDLE, STD_ERROR_HANDLE].map(StdHandle::get);
+    let modes = handles.map(|h| h.and_then(StdHandle::mode));
+    let inherited = stdio.map(|s| s == Stdio::Inherit);
+    if !wants_terminal(inherited, modes.map(|m| m.is_some())) {
+        return None;
+    }
+    Some(Console { input: handles[0]?, output: handles[1]?, input_mode: modes[0]?, output_mode: modes[1]? })
+}
+
+impl Console {
+    /// The visible window's size.
+    pub fn size(&self) -> TtySize {
+        current_size(self.output).unwrap_or(FALLBACK)
+    }
+}
+
+fn current_size(output: StdHandle) -> Option<TtySize> {
+    // SAFETY: an all-zero CONSOLE_SCREEN_BUFFER_INFO is valid output space.
+    let mut info: CONSOLE_SCREEN_BUFFER_INFO = unsafe { std::mem::zeroed() };
+    // SAFETY: a console output handle; `info` is written on success.
+    if unsafe { GetConsoleScreenBufferInfo(output.raw(), &mut info) } == 0 {
+        return None;
+    }
+    let w = info.srWindow;
+    window_size(w.Left, w.Top, w.Right, w.Bottom)
+}
+
+/// The console in raw mode with its relays; [`Session::end`] restores it.
+pub struct Session {
+    console: Console,
+    stop: Arc<AtomicBool>,
+    restored: Mutex<bool>,
+    input: Option<JoinHandle<()>>,
+}
+
+impl Session {
+    /// Puts the console in raw VT mode and starts relaying typed text and resizes with `send`.
+    pub fn start(console: Console, send: SendFn) -> io::Result<Session> {
+        console.input.set_mode(raw_input_mode(console.input_mode))?;
+        if let Err(e) = console.output.set_mode(vt_output_mode(console.output_mode)) {
+            let _ = console.input.set_mode(console.input_mode);
+            return Err(e);
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut session = Session { console, stop: stop.clone(), restored: Mutex::new(false), input: None };
+        let input = session.console.input;
+        let (stop_in, send_in) = (stop.clone(), send.clone());
+        session.input = Some(std::thread::spawn(move || relay_typed_text(input, &stop_in, &send_in)));
+        let (output, mut last) = (session.console.output, session.console.size());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(RESIZE_POLL);
+                match current_size(output) {
+                    Some(now) if now != last && !stop.load(Ordering::SeqCst) => {
+                        last = now;
+                        if send(&Message::Resize(now)).is_err() {
+                            return;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        });
+        Ok(session)
+    }
+
+    /// Stops the relays and puts the console's modes back; once, whoever calls first.
+    pub fn end(&self) {
+        let mut restored = self.restored.lock().unwrap_or_else(|e| e.into_inner());
+        if *restored {
+            return;
+        }
+        *restored = true;
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.console.input.set_mode(self.console.input_mode);
+        let _ = self.console.output.set_mode(self.console.output_mode);
+        if let Some(t) = &self.input {
+            // The input thread waits in ReadConsoleW: end the wait, so that it does not take the
+            // next key typed for whatever runs after the command.
+            // SAFETY: the thread's handle stays valid while `JoinHandle` exists.
+            unsafe { CancelSynchronousIo(t.as_raw_handle() as HANDLE) };
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
+/// Typed text (UTF-16 from `ReadConsoleW`, VT sequences for special keys) to the runner as
+/// UTF-8 `StdinData`. Ends with a `StdinClose` when the console cannot be read any more.
+fn relay_typed_text(input: StdHandle, stop: &AtomicBool, send: &SendFn) {
+    let mut buf = vec![0u16; 4096];
+    let mut utf8 = Utf16ToUtf8::default();
+    loop {
+        let mut n = 0u32;
+        // SAFETY: `buf` is writable for its length in UTF-16 units; `n` is written on success.
+        let ok = unsafe { ReadConsoleW(input.raw(), buf.as_mut_ptr().cast(), buf.len() as u32, &mut n, std::ptr::null()) };
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        if ok == 0 {
+            break;
+        }
+        let bytes = utf8.push(&buf[..n as usize]);
+        if data_chunks(None, &bytes).iter().any(|m| send(m).is_err()) {
+            return;
+        }
+    }
+    let _ = send(&Message::StdinClose);
+}
