@@ -116,6 +116,10 @@ pub fn for_check(report: Option<(ProbeOutcome, ProbeOutcome)>, listener_accepted
     let outside_reached = outside == ProbeOutcome::Open;
     let loopback_reached = loopback == ProbeOutcome::Open || listener_accepted;
     let unproven = match verdict(outside, loopback, listener_accepted) {
+        // Commands may run (nothing can get out now), but the outside half is not proven.
+        Ok(()) if outside == ProbeOutcome::NoRoute => {
+            Some("loopback connects are blocked, but this machine had no route to the outside, so that half is not proven".into())
+        }
         Ok(()) => None,
         Err(_) if outside_reached || loopback_reached => None,
         Err(why) => Some(why),
@@ -173,6 +177,8 @@ mod tests {
         assert!(p.outside_reached && !p.loopback_reached && p.unproven.is_none());
         let p = for_check(Some((NoRoute, Blocked)), true, None);
         assert!(p.loopback_reached && !p.outside_reached);
+        let p = for_check(Some((NoRoute, Blocked)), false, None);
+        assert!(!p.loopback_reached && !p.outside_reached && p.unproven.unwrap().contains("no route"));
         let p = for_check(Some((Blocked, Failed(5))), false, None);
         assert!(!p.outside_reached && !p.loopback_reached && p.unproven.unwrap().contains("Winsock error 5"));
         let p = for_check(None, false, Some("the runner could not start".into()));
