@@ -22,6 +22,7 @@ pub mod check_report;
 pub mod facts;
 pub mod fence_api;
 pub mod firewall;
+pub mod ownership;
 pub mod password;
 pub mod protocol;
 pub mod records;
