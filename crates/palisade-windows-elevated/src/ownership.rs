@@ -54,8 +54,8 @@ pub struct Notification {
 pub struct MalformedNotification(pub usize);
 
 /// Reads the `FILE_NOTIFY_INFORMATION` records of a buffer `ReadDirectoryChangesW` filled
-/// (`NextEntryOffset`, `Action`, `FileNameLength` in bytes, then the UTF-16 name; each record
-/// 4-byte aligned, the last one with offset 0). An empty buffer is no records (an overflow is
+/// (`NextEntryOffset`, `Action`, `FileNameLength` in bytes, then the UTF-16 name; the last
+/// record with offset 0). An empty buffer is no records (an overflow is
 /// told apart by the caller, who knows the call succeeded with nothing in it).
 pub fn parse_notifications(buf: &[u8]) -> Result<Vec<Notification>, MalformedNotification> {
     let mut out = Vec::new();
@@ -76,7 +76,8 @@ pub fn parse_notifications(buf: &[u8]) -> Result<Vec<Notification>, MalformedNot
             .get(name_at..name_at.checked_add(len).ok_or(bad.clone())?)
             .filter(|_| len % 2 == 0)
             .ok_or(bad.clone())?;
-        if next != 0 && next < 12 + len || next % 4 != 0 {
+        // Windows aligns records to 4 bytes; Wine packs them: only overlaps are refused.
+        if next != 0 && next < 12 + len {
             return Err(bad);
         }
         let units: Vec<u16> = bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
@@ -149,14 +150,21 @@ impl Tracker {
         &self.root
     }
 
+    /// Whether the whole root will be walked (nothing more to record).
+    pub fn gave_up(&self) -> bool {
+        self.walk_root.is_some()
+    }
+
     /// Takes one notification: a name added or renamed in is remembered; removals, old names
     /// and modifications need nothing (a name that is gone at the end is skipped).
     pub fn record(&mut self, n: &Notification) {
         if self.walk_root.is_some() || !matches!(n.action, FILE_ACTION_ADDED | FILE_ACTION_RENAMED_NEW_NAME) {
             return;
         }
-        let names: Vec<String> = n.name.split('\\').map(str::to_string).collect();
-        if names.iter().any(|c| c.is_empty() || c == "." || c == ".." || c.contains(['/', ':', '\0'])) {
+        // Windows separates with `\`; Wine's inotify-based notifications may say `/`, which no
+        // Windows file name can hold.
+        let names: Vec<String> = n.name.split(['\\', '/']).map(str::to_string).collect();
+        if names.iter().any(|c| c.is_empty() || c == "." || c == ".." || c.contains([':', '\0'])) {
             self.give_up(WalkReason::Unreadable);
             return;
         }
@@ -300,6 +308,15 @@ mod tests {
             [n(FILE_ACTION_ADDED, "a.txt"), n(FILE_ACTION_RENAMED_NEW_NAME, "dir\\é b."), n(FILE_ACTION_REMOVED, "x")]
         );
         assert_eq!(parse_notifications(&[]).unwrap(), []);
+        // Wine packs the records without padding (seen under Wine 8).
+        let mut packed = Vec::new();
+        packed.extend(26u32.to_le_bytes());
+        packed.extend(record(0, FILE_ACTION_ADDED, "dir\\sub")[4..26].iter());
+        packed.extend(record(0, FILE_ACTION_ADDED, "dir\\sub\\f.txt"));
+        assert_eq!(
+            parse_notifications(&packed).unwrap(),
+            [n(FILE_ACTION_ADDED, "dir\\sub"), n(FILE_ACTION_ADDED, "dir\\sub\\f.txt")]
+        );
     }
 
     #[test]
@@ -308,11 +325,9 @@ mod tests {
         // Cut short, inside the header and inside the name.
         assert!(parse_notifications(&good[..6]).is_err());
         assert!(parse_notifications(&good[..14]).is_err());
-        // An offset into the record's own name, an unaligned one, one past the end.
+        // An offset into the record's own name, one past the end.
         let mut b = good.clone();
         b[0] = 4;
-        assert!(parse_notifications(&b).is_err());
-        b[0] = 22;
         assert!(parse_notifications(&b).is_err());
         b[0] = 200;
         assert!(parse_notifications(&b).is_err());
@@ -343,6 +358,7 @@ mod tests {
             (FILE_ACTION_ADDED, "repo b"),
             (FILE_ACTION_ADDED, "repo b\\x"),
             (FILE_ACTION_ADDED, "trailing. "),
+            (FILE_ACTION_ADDED, "wine/style"),
         ] {
             t.record(&n(action, name));
         }
@@ -350,7 +366,7 @@ mod tests {
         assert_eq!(plan.walk_root, None);
         let mut got = plan.paths.clone();
         got.sort();
-        let mut want = vec![names("repo"), names("repo b"), names("src\\lib.rs"), names("src\\new.rs"), names("trailing. ")];
+        let mut want = vec![names("repo"), names("repo b"), names("src\\lib.rs"), names("src\\new.rs"), names("trailing. "), names("wine\\style")];
         want.sort();
         assert_eq!(got, want);
     }
@@ -373,7 +389,7 @@ mod tests {
         let plan = t.finish();
         assert_eq!((plan.walk_root, plan.paths.len()), (Some(WalkReason::Overflow), 0));
 
-        for bad in ["a\\\\b", "..\\x", "a:stream", ""] {
+        for bad in ["a\\\\b", "..\\x", "a:stream", "", "a/"] {
             let mut t = Tracker::new(p(r"C:\Work"));
             t.record(&n(FILE_ACTION_ADDED, bad));
             assert_eq!(t.finish().walk_root, Some(WalkReason::Unreadable), "{bad:?}");
