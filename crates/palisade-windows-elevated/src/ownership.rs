@@ -74,7 +74,7 @@ pub fn parse_notifications(buf: &[u8]) -> Result<Vec<Notification>, MalformedNot
         let name_at = at + 12;
         let bytes = buf
             .get(name_at..name_at.checked_add(len).ok_or(bad.clone())?)
-            .filter(|_| len % 2 == 0)
+            .filter(|_| len & 1 == 0)
             .ok_or(bad.clone())?;
         // Windows aligns records to 4 bytes; Wine packs them: only overlaps are refused.
         if next != 0 && next < 12 + len {
