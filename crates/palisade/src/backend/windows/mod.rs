@@ -262,7 +262,7 @@ impl Prepared {
                 "ACLs",
                 true,
                 &format!(
-                    "{} writable roots granted to their write SIDs and to {}, {} protected or pinned paths denied; {} changes pending",
+                    "{} writable roots granted to their write SIDs and to {}, {} protected or pinned paths denied, owners' implicit rights removed (what a command creates is given back to you after it); {} changes pending",
                     setup.roots.len(),
                     palisade_windows_elevated::facts::GROUP_NAME,
                     g.protected,
