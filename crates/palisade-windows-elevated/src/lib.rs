@@ -23,6 +23,7 @@ pub mod facts;
 pub mod fence_api;
 pub mod fence_probe;
 pub mod firewall;
+pub mod ownership;
 pub mod password;
 pub mod protocol;
 pub mod records;

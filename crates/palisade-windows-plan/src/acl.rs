@@ -22,6 +22,11 @@
 //!   writable root: `deny` [`WRITE_LIKE`] for the sandbox SID, inherited, because the token's
 //!   `Everyone` restricting SID would otherwise let the command write there.
 //!
+//! In the elevated mode, where commands run as a sandbox account (so what they create is owned
+//! by that account), each root also gets the [`ownership_aces`] (see there): no implicit owner
+//! rights for whoever owns something beneath the root, no permission changes by the sandbox
+//! accounts' group, and the rights the real user needs to take ownership back.
+//!
 //! A protected path that does not exist yet cannot carry an ACE, and Windows has no ACE that
 //! applies to one child *name* only (an inherit-only ACE on the parent would reach every new
 //! child). So the decision is the policy crate's: a missing protected path is created as an
@@ -79,10 +84,12 @@ use serde::{Deserialize, Serialize};
 use palisade_policy::protected::Action;
 
 use crate::ace::flags::{CHILDREN_ONLY, SUBTREE, THIS_OBJECT_ONLY};
-use crate::ace::rights::{DELETE, FILE_DELETE_CHILD, MODIFY, WRITE_DAC, WRITE_LIKE, WRITE_OWNER};
+use crate::ace::rights::{
+    DELETE, FILE_DELETE_CHILD, FILE_READ_ATTRIBUTES, MODIFY, READ_CONTROL, WRITE_DAC, WRITE_LIKE, WRITE_OWNER,
+};
 use crate::ace::{Ace, AceKind};
 use crate::path::{PathError, WinPath};
-use crate::sid::Sid;
+use crate::sid::{well_known, Sid};
 
 /// What the policy crate decided for one path inside a writable root.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -238,16 +245,26 @@ impl AclChange {
     /// Placeholders first, then new denies, then removed grants, then new grants, then removed
     /// denies: at no point between two steps is anything writable that is not writable before
     /// and after. Placeholders are removed last, once no ACE is left on them.
+    ///
+    /// An `OWNER RIGHTS` grant ([`ownership_aces`]) takes away the implicit rights of whoever
+    /// owns an object, Palisade's user included: it is added after every other grant (so the
+    /// user's own `WRITE_DAC` grant is in place first) and removed before every other grant.
     fn phase(&self) -> u8 {
         match self {
             AclChange::CreatePlaceholder { .. } => 0,
             AclChange::Add { ace, .. } if ace.kind == AceKind::Deny => 1,
-            AclChange::Remove { ace, .. } if ace.kind == AceKind::Allow => 2,
-            AclChange::Add { .. } => 3,
-            AclChange::Remove { .. } => 4,
-            AclChange::RemovePlaceholder { .. } => 5,
+            AclChange::Remove { ace, .. } if is_owner_rights_grant(ace) => 2,
+            AclChange::Remove { ace, .. } if ace.kind == AceKind::Allow => 3,
+            AclChange::Add { ace, .. } if is_owner_rights_grant(ace) => 5,
+            AclChange::Add { .. } => 4,
+            AclChange::Remove { .. } => 6,
+            AclChange::RemovePlaceholder { .. } => 7,
         }
     }
+}
+
+fn is_owner_rights_grant(ace: &Ace) -> bool {
+    ace.kind == AceKind::Allow && ace.trustee.as_str() == well_known::OWNER_RIGHTS
 }
 
 impl fmt::Display for AclChange {
@@ -293,6 +310,61 @@ pub fn root_grant(root: &WinPath, sid: &Sid) -> [PathAce; 2] {
 
 /// The mask pinned directories deny.
 pub const PIN_DENY: u32 = DELETE | WRITE_DAC | WRITE_OWNER;
+
+/// What `OWNER RIGHTS` (`S-1-3-4`) is granted beneath an elevated-mode root: reading
+/// attributes, which listing the folder gives anyway. Any `OWNER RIGHTS` entry replaces the
+/// owner's implicit `READ_CONTROL | WRITE_DAC`; this one adds no right that writes, so owning a
+/// file gives the sandbox account nothing (an owner-rights write grant would even pass the
+/// restricted token's second check, the account SID being a restricting SID, and so reach a
+/// file it created in another project's root).
+pub const OWNER_RIGHTS_MASK: u32 = FILE_READ_ATTRIBUTES;
+
+/// What the real user is granted beneath an elevated-mode root: taking ownership of what the
+/// sandbox account created (`WRITE_OWNER`; a root on a data drive often gives users only
+/// "Modify"), reading its security descriptor, and changing its DACL, which the `OWNER RIGHTS`
+/// entry would otherwise take from the user on the files the user owns.
+pub const USER_OWNERSHIP_MASK: u32 = READ_CONTROL | WRITE_DAC | WRITE_OWNER;
+
+/// What the sandbox accounts' group is denied beneath an elevated-mode root: changing
+/// permissions or owner. Inherited `CREATOR OWNER` entries (a data drive's root has one) turn
+/// into full control for the account on what it creates; this deny, inherited from the nearer
+/// root, comes first and takes `WRITE_DAC` and `WRITE_OWNER` back out of it.
+pub const GROUP_PERMISSION_DENY: u32 = WRITE_DAC | WRITE_OWNER;
+
+/// Who owns what a command creates in a writable root, which decides the [`ownership_aces`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Creator {
+    /// The unelevated mode: the command runs as the calling user, so what it creates is the
+    /// user's, as without a sandbox; nothing drifts, and no ACEs are added. (Its restricted
+    /// token does not list the user's SID as a restricting SID, so the owner's implicit
+    /// `WRITE_DAC` has no restricting SID to pass the token's second check with.)
+    CallingUser,
+    /// The elevated mode: the command runs as a sandbox account (a member of `group`), which
+    /// becomes the owner of what it creates; `user` is the real user running Palisade.
+    SandboxAccount { group: Sid, user: Sid },
+}
+
+/// The ACEs on `root` that keep ownership from giving the command rights (none for
+/// [`Creator::CallingUser`]). For [`Creator::SandboxAccount`], inherited by everything beneath
+/// the root (not the root itself, which the command cannot create and whose owner's rights stay
+/// as they were):
+///
+/// * `allow OWNER RIGHTS` [`OWNER_RIGHTS_MASK`]: no implicit `WRITE_DAC` for the owner;
+/// * `deny group` [`GROUP_PERMISSION_DENY`] (also on the root): no permission changes through
+///   any allow entry either;
+/// * `allow user` [`USER_OWNERSHIP_MASK`]: the CLI can give ownership back to the user after
+///   each command, and the user keeps changing permissions of their own files.
+pub fn ownership_aces(root: &WinPath, creator: &Creator) -> Vec<PathAce> {
+    let Creator::SandboxAccount { group, user } = creator else {
+        return Vec::new();
+    };
+    let at_root = |ace| PathAce { path: root.clone(), ace };
+    vec![
+        at_root(Ace::allow(well_known::sid(well_known::OWNER_RIGHTS), OWNER_RIGHTS_MASK, CHILDREN_ONLY)),
+        at_root(Ace::deny(group.clone(), GROUP_PERMISSION_DENY, SUBTREE)),
+        at_root(Ace::allow(user.clone(), USER_OWNERSHIP_MASK, CHILDREN_ONLY)),
+    ]
+}
 
 /// Builds one holder's desired state (see the module documentation for the rules).
 ///
@@ -1259,6 +1331,79 @@ mod tests {
         assert!(rec.entries.is_empty());
         assert_eq!(rec.placeholders.len(), 1);
         assert!(!rec.is_empty());
+    }
+
+    fn account() -> Creator {
+        Creator::SandboxAccount {
+            group: Sid::parse("S-1-5-21-1-2-3-1010").unwrap(),
+            user: Sid::parse("S-1-5-21-1-2-3-1001").unwrap(),
+        }
+    }
+
+    /// The elevated mode's holder for one root: its grant and the ownership ACEs.
+    fn account_desired(holder: &str) -> DesiredAcl {
+        let mut d = desired(holder, &[work()]);
+        d.aces.extend(ownership_aces(&p(r"C:\Work"), &account()));
+        d
+    }
+
+    #[test]
+    fn ownership_aces_only_where_a_sandbox_account_creates_files() {
+        assert_eq!(ownership_aces(&p(r"C:\Work"), &Creator::CallingUser), vec![]);
+        let aces = ownership_aces(&p(r"C:\Work"), &account());
+        let shown: Vec<String> = aces.iter().map(|a| a.to_string()).collect();
+        assert_eq!(
+            shown,
+            [
+                r"C:\Work: allow S-1-3-4 FILE_READ_ATTRIBUTES (OI,CI,IO)",
+                r"C:\Work: deny S-1-5-21-1-2-3-1010 WRITE_DAC|WRITE_OWNER (OI,CI)",
+                r"C:\Work: allow S-1-5-21-1-2-3-1001 READ_CONTROL|WRITE_DAC|WRITE_OWNER (OI,CI,IO)",
+            ]
+        );
+    }
+
+    #[test]
+    fn owning_a_file_gives_the_sandbox_account_nothing() {
+        use crate::ace::rights::*;
+        // No right that writes, and none that reads the security descriptor either.
+        assert_eq!(OWNER_RIGHTS_MASK & (WRITE_LIKE | FILE_GENERIC_WRITE | READ_CONTROL), 0);
+        assert_ne!(OWNER_RIGHTS_MASK, 0, "an empty entry may be dropped by tools that rewrite the DACL");
+        // The group's grant never carried permission changes; the deny covers what CREATOR
+        // OWNER entries would give.
+        assert_eq!(MODIFY & GROUP_PERMISSION_DENY, 0);
+        assert_eq!(GROUP_PERMISSION_DENY, WRITE_DAC | WRITE_OWNER);
+        assert_eq!(USER_OWNERSHIP_MASK & WRITE_OWNER, WRITE_OWNER);
+    }
+
+    #[test]
+    fn owner_rights_goes_on_last_and_comes_off_first() {
+        let d = account_desired("account:c:\\work");
+        let mut rec = RecordedAcl::new();
+        let changes = run(&d, &mut rec);
+        let owner_rights = |c: &AclChange| matches!(c, AclChange::Add { ace, .. } | AclChange::Remove { ace, .. } if ace.trustee.as_str() == "S-1-3-4");
+        let user = |c: &AclChange| matches!(c, AclChange::Add { ace, .. } | AclChange::Remove { ace, .. } if ace.trustee.as_str() == "S-1-5-21-1-2-3-1001");
+        let o = changes.iter().position(owner_rights).unwrap();
+        assert_eq!(o, changes.len() - 1, "{changes:#?}");
+        assert!(changes.iter().position(user).unwrap() < o);
+        let deny = changes
+            .iter()
+            .position(|c| matches!(c, AclChange::Add { ace, .. } if ace.kind == AceKind::Deny && ace.mask == GROUP_PERMISSION_DENY))
+            .unwrap();
+        assert!(deny < o);
+
+        // Unchanged policy: nothing to apply.
+        assert_eq!(plan(&account_desired("account:c:\\work"), &rec), vec![]);
+
+        // Cleanup (and a holder leaving) removes them, OWNER RIGHTS before the user's grant.
+        for removal in [cleanup_plan(&rec), plan(&DesiredAcl::empty("account:c:\\work"), &rec)] {
+            let o = removal.iter().position(owner_rights).unwrap();
+            let u = removal.iter().position(user).unwrap();
+            assert!(o < u, "{removal:#?}");
+            // Grants come off before denies: nothing is removed ahead of OWNER RIGHTS but
+            // (other holders' absent) nothing at all.
+            assert_eq!(o, 0, "{removal:#?}");
+            assert_eq!(removal.iter().filter(|c| matches!(c, AclChange::Remove { .. })).count(), d.aces.len());
+        }
     }
 
     #[test]

@@ -367,6 +367,32 @@ pub mod __private {
         crate::backend::elevated_fence_probe_for_tests(seam)
     }
 
+    /// What the last elevated command's ownership pass did (Windows only): examined, given
+    /// back, roots walked whole, failures.
+    #[cfg(windows)]
+    pub fn last_ownership_report() -> Option<palisade_windows_elevated::ownership::Report> {
+        crate::backend::LAST_OWNERSHIP_REPORT.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The elevated mode's watcher of writable roots, on `roots` (Windows only): the same code
+    /// that collects what a command creates, for tests where no command runs as another user.
+    #[cfg(windows)]
+    pub fn ownership_watch_for_tests(roots: &[std::path::PathBuf]) -> Result<OwnershipWatchForTests, crate::Error> {
+        crate::backend::ownership_watch_for_tests(roots).map(OwnershipWatchForTests)
+    }
+
+    /// See [`ownership_watch_for_tests`].
+    #[cfg(windows)]
+    pub struct OwnershipWatchForTests(crate::backend::OwnershipWatch);
+
+    #[cfg(windows)]
+    impl OwnershipWatchForTests {
+        /// Stops watching: each root's plan (names created or renamed in, or the root to walk).
+        pub fn finish(self) -> Vec<palisade_windows_elevated::ownership::FixPlan> {
+            self.0.finish()
+        }
+    }
+
     /// An elevated-mode sandbox whose runner is started with a plain `CreateProcessW` as the
     /// caller (see `ElevatedTestSeam`): for testing the pipe and protocol where
     /// `CreateProcessWithLogonW` cannot run. Enforces nothing the sandbox account would.

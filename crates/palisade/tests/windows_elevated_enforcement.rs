@@ -257,3 +257,62 @@ fn check_probe_proves_the_fence() {
     assert_eq!(fence["status"], "ok", "{json}");
     assert!(fence["detail"].as_str().unwrap().starts_with("proven"), "{json}");
 }
+
+/// A PowerShell expression run by the test itself (outside the sandbox), its output trimmed.
+fn host_powershell(script: &str) -> String {
+    let out = std::process::Command::new("powershell")
+        .args(["-NoProfile", "-NonInteractive", "-Command", script])
+        .output()
+        .unwrap_or_else(|e| panic!("{script}: {e}"));
+    assert!(out.status.success(), "{script}: {}", text(&out.stderr));
+    text(&out.stdout).trim().to_string()
+}
+
+fn owner_sid(path: &Path) -> String {
+    host_powershell(&format!(
+        "(Get-Acl -LiteralPath '{}').GetOwner([System.Security.Principal.SecurityIdentifier]).Value",
+        path.display()
+    ))
+}
+
+/// What the command creates (a file, nested folders, a repository made by `git init`) belongs to
+/// the user afterwards, not to the sandbox account, so the user's git trusts the repository;
+/// and the command could not change the DACL of a file it had just created (its owner rights
+/// are taken away, and the inherited `CREATOR OWNER` full control is denied its WRITE_DAC).
+#[test]
+fn what_the_command_creates_is_given_back_to_the_user() {
+    let Some(_g) = prerequisites("what_the_command_creates_is_given_back_to_the_user") else { return };
+    let ws = tempdir("palisade-elev-owner-");
+    let me = host_powershell("[System.Security.Principal.WindowsIdentity]::GetCurrent().User.Value");
+    let git = std::process::Command::new("git").arg("--version").output().is_ok_and(|o| o.status.success());
+    let mut line = String::from("echo x> made.txt && mkdir a\\b && echo y> a\\b\\inner.txt");
+    if git {
+        line.push_str(" && git init -q repo");
+    } else {
+        let _ = writeln!(std::io::stderr(), "NOT RUN: git is not installed: the `git init` part of what_the_command_creates_is_given_back_to_the_user");
+    }
+    // The DACL change must fail; `DACL-CHANGED` would say it did not.
+    line.push_str(" && (icacls made.txt /grant *S-1-1-0:F >nul 2>&1 && echo DACL-CHANGED || echo dacl-refused)");
+    let out = cmd(&sandbox(ws.path(), false), &line);
+    assert_eq!(out.status.code(), Some(0), "{}: {}", text(&out.stdout), text(&out.stderr));
+    assert!(text(&out.stdout).contains("dacl-refused"), "the command changed the DACL of its own file: {}", text(&out.stdout));
+    // Seen from outside as well: no entry for Everyone was added.
+    let sddl = host_powershell(&format!("(Get-Acl -LiteralPath '{}').Sddl", ws.path().join("made.txt").display()));
+    assert!(!sddl.contains(";;;WD)"), "Everyone was granted access to made.txt: {sddl}");
+
+    let mut made = vec![ws.path().join("made.txt"), ws.path().join("a"), ws.path().join("a").join("b"), ws.path().join("a").join("b").join("inner.txt")];
+    if git {
+        made.extend([ws.path().join("repo"), ws.path().join("repo").join(".git"), ws.path().join("repo").join(".git").join("HEAD")]);
+    }
+    let wrong: Vec<String> = made
+        .iter()
+        .map(|p| (p, owner_sid(p)))
+        .filter(|(_, o)| *o != me)
+        .map(|(p, o)| format!("{} is owned by {o}", p.display()))
+        .collect();
+    assert!(wrong.is_empty(), "not given back to {me}: {}", wrong.join("; "));
+    if git {
+        let status = std::process::Command::new("git").args(["-C"]).arg(ws.path().join("repo")).args(["status", "--short"]).output().unwrap();
+        assert!(status.status.success(), "the user's git refuses the repository: {}", text(&status.stderr));
+    }
+}

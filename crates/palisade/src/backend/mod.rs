@@ -16,6 +16,8 @@ pub(crate) use windows::{cleanup, elevated_setup, host_report, ChildInner, Prepa
 pub use windows::elevated::{run::TestSeam as ElevatedTestSeam, runner::main as runner_main};
 #[cfg(windows)]
 pub(crate) use windows::wine_version;
+#[cfg(windows)]
+pub(crate) use windows::{elevated::ownership::{Watch as OwnershipWatch, LAST_REPORT as LAST_OWNERSHIP_REPORT}, ownership_watch_for_tests};
 
 #[cfg(not(any(target_os = "linux", windows)))]
 mod unsupported;

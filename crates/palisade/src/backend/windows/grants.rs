@@ -21,8 +21,8 @@ use palisade_policy::protected::{self, Action, RealFs};
 use palisade_policy::{Mode, Policy};
 use palisade_windows_plan::ace::Ace;
 use palisade_windows_plan::acl::{
-    cleanup_plan, desired_acl, plan, protected_items, stabilize_items, AclChange, DesiredAcl, PathAce, RecordedAcl,
-    RootSpec,
+    cleanup_plan, desired_acl, ownership_aces, plan, protected_items, stabilize_items, AclChange, Creator, DesiredAcl,
+    PathAce, RecordedAcl, RootSpec,
 };
 use palisade_windows_plan::audit::{AuditBudget, AuditReport, SkippedEntry};
 use palisade_windows_plan::path::{canonicalize, WinPath};
@@ -152,18 +152,23 @@ fn root_desired(
 /// checks: the write SID (a restricting SID) satisfies the restricted one, but the normal one
 /// runs with the account's own groups, which the user's workspace does not grant anything;
 /// this grant satisfies it. The denies keep protected paths read-only to the account even
-/// without its restricted token.
+/// without its restricted token. The same holder keeps the plan crate's `ownership_aces` on
+/// the root: what the account creates there it owns, and owning must give it nothing.
 fn account_desired(
     root: &WinPath,
-    group: &SidString,
+    creator: &Creator,
     patterns: &[String],
     sandbox: &SidString,
     created: &BTreeMap<WinPath, bool>,
 ) -> Result<DesiredAcl, Error> {
+    let Creator::SandboxAccount { group, .. } = creator else {
+        return Err(invalid("the sandbox accounts' grant needs the elevated mode"));
+    };
     let holder = format!("account:{}", root.key());
     let spec = root_spec(root, group.clone(), patterns, created)?;
     let all = desired_acl(&holder, &[spec], &[], sandbox).map_err(invalid)?;
-    let aces: BTreeSet<PathAce> = all.aces.into_iter().filter(|a| a.ace.trustee == *group).collect();
+    let mut aces: BTreeSet<PathAce> = all.aces.into_iter().filter(|a| a.ace.trustee == *group).collect();
+    aces.extend(ownership_aces(root, creator));
     let placeholders: BTreeMap<WinPath, bool> = all
         .placeholders
         .into_iter()
@@ -337,8 +342,9 @@ pub struct Setup {
     patterns: Vec<String>,
     pub audit: AuditReport,
     pub audit_skipped: Vec<SkippedEntry>,
-    /// Elevated mode: the group of the sandbox accounts, granted each root too.
-    account_group: Option<SidString>,
+    /// Elevated mode: the group of the sandbox accounts (granted each root too) and the real
+    /// user (who takes ownership back).
+    account_group: Option<Creator>,
 }
 
 /// What [`Setup::apply`] (or [`Setup::pending`], without changing anything) found.
@@ -377,9 +383,10 @@ impl Setup {
         })
     }
 
-    /// Grants each root to `group` as well (elevated mode: see `account_desired`).
-    pub fn with_account_group(mut self, group: SidString) -> Setup {
-        self.account_group = Some(group);
+    /// Grants each root to `group` as well, and keeps ownership from giving the sandbox
+    /// accounts rights there (elevated mode: see `account_desired`); `user` is the real user.
+    pub fn with_account_group(mut self, group: SidString, user: SidString) -> Setup {
+        self.account_group = Some(Creator::SandboxAccount { group, user });
         self
     }
 
@@ -412,8 +419,8 @@ impl Setup {
             let (d, n) = root_desired(root, reg, &self.patterns, &sandbox_sid, &rec.placeholders)?;
             protected += n;
             holders.push(d);
-            if let Some(group) = &self.account_group {
-                holders.push(account_desired(root, group, &self.patterns, &sandbox_sid, &rec.placeholders)?);
+            if let Some(creator) = &self.account_group {
+                holders.push(account_desired(root, creator, &self.patterns, &sandbox_sid, &rec.placeholders)?);
             }
         }
         holders.push(audit_desired(

@@ -246,7 +246,8 @@ impl Prepared {
             None
         } else {
             let group = SidString::parse(el.account_group.as_str()).map_err(|e| Error::InvalidInput(e.to_string()))?;
-            let setup = grants::Setup::new(&policy)?.with_account_group(group);
+            let me = SidString::parse(&own.user.to_string_form()).map_err(|e| Error::InvalidInput(e.to_string()))?;
+            let setup = grants::Setup::new(&policy)?.with_account_group(group, me);
             let g = setup.pending()?;
             enforcement.push(Layer::new(
                 "restricted token",
@@ -261,7 +262,7 @@ impl Prepared {
                 "ACLs",
                 true,
                 &format!(
-                    "{} writable roots granted to their write SIDs and to {}, {} protected or pinned paths denied; {} changes pending",
+                    "{} writable roots granted to their write SIDs and to {}, {} protected or pinned paths denied, owners' implicit rights removed (what a command creates is given back to you after it); {} changes pending",
                     setup.roots.len(),
                     palisade_windows_elevated::facts::GROUP_NAME,
                     g.protected,
@@ -322,13 +323,33 @@ impl Prepared {
                 );
             }
         }
+        // Watching starts before the command does, so that everything it creates is seen.
+        let ownership = match &self.confinement {
+            Some(c) => Some(self.ownership_pass(el, &c.setup.roots)?),
+            None => None,
+        };
         let mut child = el.spawn(spec, &cwd, capability, self.policy.keep_processes)?;
         Ok(ChildInner {
             stdin: child.stdin.take(),
             stdout: child.stdout.take(),
             stderr: child.stderr.take(),
-            imp: Imp::Elevated(child),
+            imp: Imp::Elevated(child, ownership),
         })
+    }
+
+    /// What the command creates in `roots` is owned by the sandbox account: watch the roots, to
+    /// give it back to the user when the command ended (`elevated::ownership`).
+    fn ownership_pass(&self, el: &elevated::run::Elevated, roots: &[palisade_windows_plan::path::WinPath]) -> Result<elevated::ownership::Pass, Error> {
+        let mut sandbox = vec![el.pipe_owner.clone(), el.account_group.clone()];
+        for user in [palisade_windows_elevated::SandboxUser::Offline, palisade_windows_elevated::SandboxUser::Online] {
+            if let Some(sid) = elevated::lookup_account(user.account_name()).ok().and_then(|s| elevated::protocol_sid(&s).ok()) {
+                if !sandbox.contains(&sid) {
+                    sandbox.push(sid);
+                }
+            }
+        }
+        let watch = elevated::ownership::Watch::start(roots).map_err(io_ctx("watching the writable roots for what the command creates"))?;
+        Ok(elevated::ownership::Pass { watch, owners: elevated::ownership::Owners { sandbox, user: self.own.user.clone() } })
     }
 
     fn common_layers(enforcement: &mut Enforcement, policy: &Policy, wine: &Option<String>) {
@@ -564,7 +585,8 @@ pub struct ChildInner {
 
 enum Imp {
     Local(LocalChild),
-    Elevated(elevated::run::RunnerChild),
+    /// With the ownership pass to run once the command ended (`None` without writable roots).
+    Elevated(elevated::run::RunnerChild, Option<elevated::ownership::Pass>),
 }
 
 impl ChildInner {
@@ -575,21 +597,21 @@ impl ChildInner {
     pub fn id(&self) -> u32 {
         match &self.imp {
             Imp::Local(c) => c.id(),
-            Imp::Elevated(c) => c.id(),
+            Imp::Elevated(c, _) => c.id(),
         }
     }
 
     pub fn signal(&self, sig: i32) -> io::Result<()> {
         match &self.imp {
             Imp::Local(c) => c.signal(sig),
-            Imp::Elevated(c) => c.signal(sig),
+            Imp::Elevated(c, _) => c.signal(sig),
         }
     }
 
     pub fn kill(&mut self) -> io::Result<()> {
         match &mut self.imp {
             Imp::Local(c) => c.kill(),
-            Imp::Elevated(c) => c.kill(),
+            Imp::Elevated(c, _) => c.kill(),
         }
     }
 
@@ -597,14 +619,28 @@ impl ChildInner {
         drop(self.stdin.take());
         match &mut self.imp {
             Imp::Local(c) => c.wait(),
-            Imp::Elevated(c) => c.wait(),
+            Imp::Elevated(c, pass) => {
+                let status = c.wait();
+                if let Some(p) = pass.take() {
+                    p.finish();
+                }
+                status
+            }
         }
     }
 
     pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
         match &mut self.imp {
             Imp::Local(c) => c.try_wait(),
-            Imp::Elevated(c) => c.try_wait(),
+            Imp::Elevated(c, pass) => {
+                let status = c.try_wait();
+                if matches!(status, Ok(Some(_)) | Err(_)) {
+                    if let Some(p) = pass.take() {
+                        p.finish();
+                    }
+                }
+                status
+            }
         }
     }
 }
@@ -861,4 +897,16 @@ pub fn host_report() -> HostReport {
         ));
     }
     r
+}
+
+/// The elevated mode's root watcher on `roots` (canonicalized like writable roots), for the
+/// plumbing tests (`palisade::__private::ownership_watch_for_tests`).
+pub(crate) fn ownership_watch_for_tests(roots: &[std::path::PathBuf]) -> Result<elevated::ownership::Watch, Error> {
+    let mut canonical = Vec::new();
+    for r in roots {
+        let p = state::win_path(r)?;
+        let c = palisade_windows_plan::path::canonicalize(&p, &state::DiskResolver).map_err(|e| Error::InvalidInput(e.to_string()))?;
+        canonical.push(c);
+    }
+    elevated::ownership::Watch::start(&canonical).map_err(io_ctx("watching the roots"))
 }

@@ -8,6 +8,7 @@
 pub mod credentials;
 pub mod check;
 mod harden;
+pub mod ownership;
 pub mod pipe;
 pub mod run;
 pub mod runner;

@@ -87,7 +87,7 @@ pub struct Elevated {
     runner: PathBuf,
     launcher: Launcher,
     /// Who may open the pipe: the sandbox account (the calling user with the test seam).
-    pipe_owner: palisade_windows_elevated::Sid,
+    pub(crate) pipe_owner: palisade_windows_elevated::Sid,
     /// Granted each writable root besides its write SID (see `grants::account_desired`).
     pub account_group: palisade_windows_elevated::Sid,
     /// The last spawn's fence report and whether the CLI's listener accepted a connection
