@@ -12,9 +12,11 @@ pub mod probe;
 mod rules;
 mod seccomp;
 mod sys;
+pub mod timeline;
 
 use crate::{CommandSpec, Enforcement, Error, ExitStatus, Layer, SandboxOptions, Stdio};
 use child::{ChildPlan, MountOp, NamespacePlan, StdioFd};
+use timeline::Mark;
 use palisade_policy::protected::{self, Action};
 use palisade_policy::{Mode, Policy};
 use std::ffi::{CString, OsStr, OsString};
@@ -304,8 +306,11 @@ impl Prepared {
     }
 
     pub fn spawn(&self, spec: &CommandSpec) -> Result<ChildInner, Error> {
+        timeline::mark(Mark::SpawnStart);
         let program = resolve_program(&spec.program, &spec.env)?;
+        timeline::mark(Mark::ProgramResolved);
         let tmp = PrivateTmp::create()?;
+        timeline::mark(Mark::PrivateTmpCreated);
         let in_namespaces = matches!(self.strategy, Strategy::Namespaces { .. });
 
         // Environment: the policy-filtered variables, plus the private temporary directory.
@@ -322,8 +327,10 @@ impl Prepared {
             Strategy::Namespaces { pid, net } => {
                 let (actions, lock) = self.protected_actions(&env)?;
                 workspace = Some(lock);
+                timeline::mark(Mark::ProtectedPathsResolved);
                 let mut plan = self.namespace_plan(&actions, &tmp, pid, net)?;
                 plan.console = caller_terminal(spec).map(cstring).transpose()?;
+                timeline::mark(Mark::MountPlanBuilt);
                 Some(plan)
             }
             _ => None,
@@ -349,6 +356,7 @@ impl Prepared {
             ),
             None => None,
         };
+        timeline::mark(Mark::LandlockRulesetBuilt);
 
         let (stdin, child_stdin) = stdio_pair(&spec.stdin, true)?;
         let (stdout, child_stdout) = stdio_pair(&spec.stdout, false)?;
@@ -414,6 +422,7 @@ impl Prepared {
                 flags |= libc::CLONE_NEWNET as libc::c_ulong;
             }
         }
+        timeline::mark(Mark::ChildPlanReady);
         let pid = if pid_ns {
             // The child becomes the sandbox's init and never execs, so it cannot share our
             // memory (we would wait for it forever): a fork-style clone.
@@ -474,6 +483,7 @@ impl Prepared {
         // has started it): end of file means success.
         let mut msg = [0u8; 12];
         let n = sys::read_full(err_read.as_raw_fd(), &mut msg).unwrap_or(0);
+        timeline::mark(Mark::ExecSeen);
         if n == 12 {
             let step = u32::from_ne_bytes(msg[0..4].try_into().unwrap());
             let errno = i32::from_ne_bytes(msg[4..8].try_into().unwrap());
@@ -970,7 +980,10 @@ impl ChildInner {
         }
         drop(self.stdin.take());
         let raw = sys::wait_pid(self.pid, false).map_err(io::Error::from_raw_os_error)?.unwrap_or(0);
-        Ok(self.finish(raw))
+        timeline::mark(Mark::WaitReturned);
+        let status = self.finish(raw);
+        timeline::mark(Mark::Finished);
+        Ok(status)
     }
 
     pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {

@@ -597,3 +597,24 @@ pub fn getegid() -> u32 {
     // SAFETY: no arguments.
     unsafe { libc::getegid() }
 }
+
+/// CLOCK_MONOTONIC in nanoseconds (a vDSO call: async-signal-safe, no allocation).
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes into ts; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// One zeroed page of anonymous memory shared with every process later cloned from this one
+/// (it stays shared across fork), never unmapped.
+pub fn shared_page() -> std::io::Result<*mut u8> {
+    // SAFETY: a new anonymous mapping; no existing memory is touched.
+    let p = unsafe {
+        libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED | libc::MAP_ANONYMOUS, -1, 0)
+    };
+    if p == libc::MAP_FAILED {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(p.cast())
+}
