@@ -268,11 +268,12 @@ impl Prepared {
         let git_configs = global_git_configs();
         let git_dirs = env_git_dirs(env);
         let config_dirs = own_config_dirs();
+        let view = lock.view();
         for root in &self.write_roots {
             let acts = protected::resolve_with_git_configs(
                 root,
                 &self.policy.protected_paths,
-                &lock.view(),
+                &view,
                 &git_configs,
                 &git_dirs,
             )
@@ -287,7 +288,7 @@ impl Prepared {
                 if let Ok(rel) = dir.strip_prefix(root) {
                     let pattern = rel.to_string_lossy().into_owned();
                     if !pattern.is_empty() {
-                        let acts = protected::resolve(root, &[pattern], &lock.view()).map_err(|e| Error::InvalidInput(e.to_string()))?;
+                        let acts = protected::resolve(root, &[pattern], &view).map_err(|e| Error::InvalidInput(e.to_string()))?;
                         actions.extend(acts);
                     }
                 }
@@ -297,7 +298,8 @@ impl Prepared {
             Action::Placeholder { path, .. } => Some(path.as_path()),
             _ => None,
         });
-        lock.create_placeholders(missing).map_err(|e| Error::Io {
+        let intact = view.intact_placeholders();
+        lock.create_placeholders(missing, &intact).map_err(|e| Error::Io {
             context: "creating a placeholder for a missing protected path".into(),
             source: e,
         })?;
@@ -652,7 +654,11 @@ fn global_git_configs() -> Vec<String> {
         files.push(Path::new(&home).join(".config/git/config"));
     }
     if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|h| !h.is_empty()) {
-        files.push(Path::new(&x).join("git/config"));
+        let xdg = Path::new(&x).join("git/config");
+        // Usually ~/.config/git/config again: read it once.
+        if !files.contains(&xdg) {
+            files.push(xdg);
+        }
     }
     files.iter().filter_map(|f| std::fs::read_to_string(f).ok()).collect()
 }
@@ -696,6 +702,8 @@ fn own_config_dirs() -> Vec<PathBuf> {
     if let Some(h) = var("HOME") {
         dirs.push(h.join(".config").join("palisade"));
     }
+    // Usually the same folder twice (XDG_CONFIG_HOME=~/.config): resolve it once.
+    dirs.dedup();
     dirs.into_iter()
         .map(|d| {
             let existing = d.ancestors().find(|a| a.exists()).map(Path::to_path_buf).unwrap_or_default();
