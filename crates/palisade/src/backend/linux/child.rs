@@ -146,7 +146,8 @@ pub struct ChildPlan {
     pub landlock: Option<std::os::fd::OwnedFd>,
     /// The Landlock rights every command has on device nodes (the private /dev/pts's rule).
     pub landlock_device_access: u64,
-    pub seccomp: Vec<seccompiler::BpfProgram>,
+    /// The seccomp filter (one program; see seccomp.rs).
+    pub seccomp: seccompiler::BpfProgram,
     pub program: CString,
     pub argv_ptrs: Vec<*const libc::c_char>,
     pub envp_ptrs: Vec<*const libc::c_char>,
@@ -261,16 +262,8 @@ fn set_up_and_exec(plan: &mut ChildPlan) -> Result<Never, Failure> {
         sys::close(fd);
     }
     mark(Mark::LandlockApplied);
-    for (i, prog) in plan.seccomp.iter().enumerate() {
-        seccompiler::apply_filter(prog).map_err(|e| Failure {
-            step: Step::ApplySeccomp,
-            errno: match e {
-                seccompiler::Error::Seccomp(io) | seccompiler::Error::Prctl(io) => io.raw_os_error().unwrap_or(libc::EINVAL),
-                _ => libc::EINVAL,
-            },
-            index: i as u32,
-        })?;
-    }
+    // no_new_privs is set above.
+    sys::seccomp_set_filter(&plan.seccomp).map_err(at(Step::ApplySeccomp, 0))?;
     mark(Mark::SeccompApplied);
     if plan.init {
         run_init(plan)

@@ -48,7 +48,7 @@ pub struct Prepared {
     policy: Policy,
     strategy: Strategy,
     landlock_abi: Option<landlock::ABI>,
-    seccomp: Vec<seccompiler::BpfProgram>,
+    seccomp: seccompiler::BpfProgram,
     read_roots: Vec<PathBuf>,
     write_roots: Vec<PathBuf>,
     /// Deny-read paths that exist, with whether each is a directory.
@@ -900,8 +900,8 @@ impl Drop for PrivateTmp {
 }
 
 /// Kills the sandboxed processes reparented to this (subreaper) process, until none is left.
-/// Sandboxed processes are recognised by their seccomp filters and no_new_privs, so that the
-/// embedding program's own children are left alone.
+/// Sandboxed processes are recognised by a seccomp filter and no_new_privs, so that the
+/// embedding program's own (unfiltered) children are left alone.
 fn kill_orphaned_descendants() {
     fn sandboxed_children() -> Vec<libc::pid_t> {
         let mut kids = Vec::new();
@@ -913,7 +913,7 @@ fn kill_orphaned_descendants() {
             let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
             let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()));
             field("NoNewPrivs:").as_deref() == Some("1")
-                && field("Seccomp_filters:").and_then(|v| v.parse::<u32>().ok()).unwrap_or(0) >= 2
+                && field("Seccomp_filters:").and_then(|v| v.parse::<u32>().ok()).unwrap_or(0) >= 1
         });
         kids
     }

@@ -1,13 +1,15 @@
 //! The seccomp filters: defence in depth behind the namespaces and Landlock, and the network
 //! fence itself where no network namespace is used.
 //!
-//! Two filters are installed because seccompiler gives one action per filter: `clone3` and
-//! `openat2` must fail with `ENOSYS` (their flags live in memory a filter cannot read, and
-//! callers fall back to `clone` and `openat` only on `ENOSYS`), everything else fails with
-//! `EPERM`.
+//! seccompiler gives one action per filter, and `clone3` and `openat2` must fail with `ENOSYS`
+//! (their flags live in memory a filter cannot read, and callers fall back to `clone` and
+//! `openat` only on `ENOSYS`) while everything else fails with `EPERM`. Rather than loading two
+//! filters (each load costs a BPF translation and JIT in every spawn, and every system call
+//! of the command then runs both), the `EPERM` program gets a short hand-written prefix that
+//! returns `ENOSYS` for those two: one filter.
 
 use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen as Len, SeccompCmpOp as Op, SeccompCondition as Cond,
+    sock_filter, BpfProgram, SeccompAction, SeccompCmpArgLen as Len, SeccompCmpOp as Op, SeccompCondition as Cond,
     SeccompFilter, SeccompRule, TargetArch,
 };
 use std::collections::BTreeMap;
@@ -95,8 +97,55 @@ fn rule(conds: Vec<Cond>) -> SeccompRule {
     SeccompRule::new(conds).expect("a rule has at least one condition")
 }
 
-/// Builds the filters (compiled once per sandbox, applied in every child).
-pub fn build(opts: FilterOptions) -> Result<Vec<BpfProgram>, seccompiler::BackendError> {
+/// The audit architecture value of this target (`AUDIT_ARCH_*`), as seccompiler checks it.
+const AUDIT_ARCH: u32 = {
+    #[cfg(target_arch = "x86_64")]
+    {
+        0xC000_003E
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        0xC000_00B7
+    }
+    #[cfg(target_arch = "riscv64")]
+    {
+        0xC000_00F3
+    }
+};
+
+/// Calls that fail with `ENOSYS` (see the module's documentation).
+const ENOSYS_CALLS: [libc::c_long; 2] = [libc::SYS_clone3, libc::SYS_openat2];
+
+/// `prefix` + `rest`: a program that checks the architecture (killing the process on a foreign
+/// one, as seccompiler's programs do: system call numbers differ there), returns `ENOSYS` for
+/// [`ENOSYS_CALLS`], and otherwise runs `rest` (self-contained; its jumps are relative).
+fn with_enosys_prefix(rest: BpfProgram) -> BpfProgram {
+    const LD_W_ABS: u16 = 0x20;
+    const JEQ_K: u16 = 0x15;
+    const JA: u16 = 0x05;
+    const RET_K: u16 = 0x06;
+    const ARCH_OFFSET: u32 = 4;
+    const NR_OFFSET: u32 = 0;
+    let ins = |code: u16, jt: u8, jf: u8, k: u32| sock_filter { code, jt, jf, k };
+    let n = ENOSYS_CALLS.len() as u8;
+    let mut p = vec![
+        ins(LD_W_ABS, 0, 0, ARCH_OFFSET),
+        ins(JEQ_K, 1, 0, AUDIT_ARCH),
+        ins(RET_K, 0, 0, libc::SECCOMP_RET_KILL_PROCESS),
+        ins(LD_W_ABS, 0, 0, NR_OFFSET),
+    ];
+    for (i, &nr) in ENOSYS_CALLS.iter().enumerate() {
+        // On a match, jump over the remaining comparisons and the `ja` to the return.
+        p.push(ins(JEQ_K, n - i as u8, 0, nr as u32));
+    }
+    p.push(ins(JA, 0, 0, 1));
+    p.push(ins(RET_K, 0, 0, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32));
+    p.extend(rest);
+    p
+}
+
+/// Builds the filter (compiled once per sandbox, applied in every child).
+pub fn build(opts: FilterOptions) -> Result<BpfProgram, seccompiler::BackendError> {
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     for &nr in ALWAYS_BLOCKED {
         rules.insert(nr, vec![]);
@@ -151,14 +200,14 @@ pub fn build(opts: FilterOptions) -> Result<Vec<BpfProgram>, seccompiler::Backen
         rules.insert(libc::SYS_creat, mode_rules(1));
         rules.insert(libc::SYS_open, create_rules(1, 2));
     }
+    debug_assert!(ENOSYS_CALLS.iter().all(|nr| !rules.contains_key(&(*nr as i64))));
     let eperm = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(libc::EPERM as u32), arch())?;
-
-    let mut clone3 = BTreeMap::new();
-    clone3.insert(libc::SYS_clone3, vec![]);
-    clone3.insert(libc::SYS_openat2, vec![]);
-    let enosys = SeccompFilter::new(clone3, SeccompAction::Allow, SeccompAction::Errno(libc::ENOSYS as u32), arch())?;
-
-    Ok(vec![eperm.try_into()?, enosys.try_into()?])
+    let program = with_enosys_prefix(eperm.try_into()?);
+    // The kernel's limit (BPF_MAXINSNS); seccompiler checked its part against it already.
+    if program.len() > 4096 {
+        return Err(seccompiler::BackendError::FilterTooLarge(program.len()));
+    }
+    Ok(program)
 }
 
 #[cfg(test)]
@@ -168,9 +217,8 @@ mod tests {
     #[test]
     fn filters_compile_for_both_network_settings() {
         for unix_sockets_only in [false, true] {
-            let progs = build(FilterOptions { unix_sockets_only, namespaced_families_only: !unix_sockets_only }).unwrap();
-            assert_eq!(progs.len(), 2);
-            assert!(progs.iter().all(|p| !p.is_empty()));
+            let prog = build(FilterOptions { unix_sockets_only, namespaced_families_only: !unix_sockets_only }).unwrap();
+            assert!(prog.len() > 12);
         }
     }
 
@@ -178,6 +226,22 @@ mod tests {
     fn offline_filter_is_larger_than_online_filter() {
         let on = build(FilterOptions { unix_sockets_only: false, namespaced_families_only: false }).unwrap();
         let off = build(FilterOptions { unix_sockets_only: true, namespaced_families_only: false }).unwrap();
-        assert!(off[0].len() > on[0].len());
+        assert!(off.len() > on.len());
+    }
+
+    /// The prefix's jumps land where they should: both listed calls on the ENOSYS return, the
+    /// `ja` on the first instruction of the rest.
+    #[test]
+    fn enosys_prefix_jumps_to_its_return_and_then_to_the_rest() {
+        let rest = vec![sock_filter { code: 0x06, jt: 0, jf: 0, k: 0x7fff_0000 }];
+        let p = with_enosys_prefix(rest.clone());
+        let ret = p.iter().position(|i| i.code == 0x06 && i.k == (libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32)).unwrap();
+        for (at, i) in p.iter().enumerate().filter(|(_, i)| i.code == 0x15 && i.k != AUDIT_ARCH) {
+            assert_eq!(at + 1 + i.jt as usize, ret, "jeq {} at {at}", i.k);
+            assert!(ENOSYS_CALLS.contains(&(i.k as libc::c_long)));
+        }
+        let ja = p.iter().position(|i| i.code == 0x05).unwrap();
+        assert_eq!(ja + 1 + p[ja].k as usize, p.len() - rest.len());
+        assert_eq!(p.len() - rest.len(), 4 + ENOSYS_CALLS.len() + 2);
     }
 }

@@ -598,6 +598,15 @@ pub fn getegid() -> u32 {
     unsafe { libc::getegid() }
 }
 
+/// Installs a seccomp filter on this process (no_new_privs must already be set).
+pub fn seccomp_set_filter(program: &[seccompiler::sock_filter]) -> Result<(), Errno> {
+    let prog = libc::sock_fprog { len: program.len() as libc::c_ushort, filter: program.as_ptr() as *mut libc::sock_filter };
+    // SAFETY: prog points to the program (same layout as libc's sock_filter), which outlives
+    // the call; the kernel copies it.
+    check(unsafe { libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0 as libc::c_ulong, &prog as *const libc::sock_fprog) })
+        .map(drop)
+}
+
 /// CLOCK_MONOTONIC in nanoseconds (a vDSO call: async-signal-safe, no allocation).
 pub fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
