@@ -895,7 +895,11 @@ fn is_tmpfs(p: &Path) -> bool {
 
 impl Drop for PrivateTmp {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        // Usually the command left both folders empty: three rmdirs instead of a walk.
+        let empty = [self.tmp_dir(), self.shm_dir(), self.dir.clone()].iter().all(|d| std::fs::remove_dir(d).is_ok());
+        if !empty {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
