@@ -65,6 +65,11 @@ pub struct Prepared {
     /// and every command it started have ended: each running child holds a reference, since
     /// removing a placeholder under a running command would detach its read-only mount.
     workspace_lock: SharedLock,
+    /// Where host sockets bound with a relative path were found, by (socket inode, path as
+    /// bound): finding one means reading every process's descriptors, so each socket is looked
+    /// for until it has been found once. A socket's bound path never changes, and a new socket
+    /// has a new key (see `bound_unix_sockets`).
+    relative_sockets_found: Mutex<std::collections::HashMap<(String, String), Vec<PathBuf>>>,
 }
 
 fn cstring(p: impl AsRef<OsStr>) -> Result<CString, Error> {
@@ -234,6 +239,7 @@ impl Prepared {
             enforcement,
             policy,
             workspace_lock: Mutex::new(None),
+            relative_sockets_found: Mutex::new(Default::default()),
         })
     }
 
@@ -580,7 +586,20 @@ impl Prepared {
                 path.starts_with('/').then(|| std::fs::canonicalize(path).ok()).flatten()
             })
             .collect();
-        found.extend(relative_sockets(&relative));
+        {
+            let mut known = self.relative_sockets_found.lock().unwrap_or_else(|e| e.into_inner());
+            // Only live sockets are listed: forget the rest (and an inode number reused by a
+            // new socket comes with that socket's own path, a new key).
+            known.retain(|k, _| relative.contains(k));
+            let unknown: Vec<(String, String)> = relative.iter().filter(|k| !known.contains_key(*k)).cloned().collect();
+            for (key, paths) in relative_sockets(&unknown) {
+                // Not found (yet): looked for again next time.
+                if !paths.is_empty() {
+                    known.insert(key, paths);
+                }
+            }
+            found.extend(relative.iter().filter_map(|k| known.get(k)).flatten().cloned());
+        }
         let mut found: Vec<PathBuf> = found
             .into_iter()
             .filter(|p| {
@@ -665,12 +684,12 @@ fn global_git_configs() -> Vec<String> {
 
 /// Where the host's sockets bound with a relative path are: relative to the working directory of
 /// a process holding them (socket inode, path as bound), as far as this user may look.
-fn relative_sockets(relative: &[(String, String)]) -> Vec<PathBuf> {
+fn relative_sockets(relative: &[(String, String)]) -> Vec<((String, String), Vec<PathBuf>)> {
     use std::os::unix::fs::FileTypeExt;
     if relative.is_empty() {
         return Vec::new();
     }
-    let mut out = Vec::new();
+    let mut out: Vec<((String, String), Vec<PathBuf>)> = relative.iter().map(|k| (k.clone(), Vec::new())).collect();
     for proc_dir in list_dir(Path::new("/proc")) {
         if !proc_dir.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())) {
             continue;
@@ -679,10 +698,10 @@ fn relative_sockets(relative: &[(String, String)]) -> Vec<PathBuf> {
             let Ok(target) = std::fs::read_link(&fd) else { continue };
             let target = target.to_string_lossy();
             let Some(ino) = target.strip_prefix("socket:[").and_then(|t| t.strip_suffix(']')) else { continue };
-            for (_, rel) in relative.iter().filter(|(i, _)| i == ino) {
-                if let Ok(p) = std::fs::canonicalize(proc_dir.join("cwd").join(rel)) {
+            for ((_, rel), paths) in out.iter_mut().filter(|((i, _), _)| i == ino) {
+                if let Ok(p) = std::fs::canonicalize(proc_dir.join("cwd").join(&*rel)) {
                     if std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_socket()) {
-                        out.push(p);
+                        paths.push(p);
                     }
                 }
             }
