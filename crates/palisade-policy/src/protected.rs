@@ -324,23 +324,26 @@ impl Plan {
     }
 
     fn into_actions(self) -> Vec<Action> {
-        // Anything beneath a read-only path or a placeholder is covered by it.
-        let covering: Vec<&PathBuf> =
-            self.0.iter().filter(|(_, d)| !matches!(d, Decision::Pin)).map(|(p, _)| p).collect();
-        let mut actions: Vec<Action> = self
-            .0
-            .iter()
-            .filter(|(p, _)| !covering.iter().any(|c| *p != *c && p.starts_with(c)))
-            .map(|(p, d)| match d {
-                Decision::Pin => Action::Pin(p.clone()),
-                Decision::ReadOnly => Action::ReadOnly(p.clone()),
-                Decision::Placeholder { dir } => Action::Placeholder { path: p.clone(), dir: *dir },
-            })
-            .collect();
-        actions.sort_by(|a, b| {
-            let (a, b) = (a.path(), b.path());
-            a.components().count().cmp(&b.components().count()).then_with(|| a.cmp(b))
-        });
+        // Anything beneath a read-only path or a placeholder is covered by it. Paths are
+        // ordered component by component, so everything beneath a path directly follows it:
+        // one pass, remembering the last covering path kept.
+        let mut actions: Vec<Action> = Vec::with_capacity(self.0.len());
+        let mut cover: Option<PathBuf> = None;
+        for (p, d) in self.0 {
+            if cover.as_ref().is_some_and(|c| p.starts_with(c)) {
+                continue;
+            }
+            if !matches!(d, Decision::Pin) {
+                cover = Some(p.clone());
+            }
+            actions.push(match d {
+                Decision::Pin => Action::Pin(p),
+                Decision::ReadOnly => Action::ReadOnly(p),
+                Decision::Placeholder { dir } => Action::Placeholder { path: p, dir },
+            });
+        }
+        // Shallow first; a stable sort keeps the path order among paths of the same depth.
+        actions.sort_by_cached_key(|a| a.path().components().count());
         actions
     }
 }
@@ -914,6 +917,27 @@ mod tests {
                 ph_dir("/w/.git/info"),
             ]
         );
+    }
+
+    /// Covered paths are dropped whatever their depth, siblings that only share a name prefix
+    /// are kept, and the result is shallow first, then by path.
+    #[test]
+    fn covered_paths_are_dropped_and_the_rest_ordered_by_depth() {
+        let mut plan = Plan::default();
+        for (p, d) in [
+            ("/w/a/b", Decision::ReadOnly),
+            ("/w/a", Decision::ReadOnly),
+            ("/w/a/c/d", Decision::Pin),
+            ("/w/b", Decision::Pin),
+            ("/w/b/c", Decision::Placeholder { dir: true }),
+            ("/w/b/c/d", Decision::Pin),
+            ("/w/ab", Decision::Pin),
+            ("/w/b/e", Decision::Pin),
+            ("/w/b-x/y", Decision::ReadOnly),
+        ] {
+            plan.add(p.into(), d);
+        }
+        assert_eq!(plan.into_actions(), vec![ro("/w/a"), pin("/w/ab"), pin("/w/b"), ph_dir("/w/b/c"), pin("/w/b/e"), ro("/w/b-x/y")]);
     }
 
     /// Only hooks git runs count: a `.sample` template that mentions pre-commit (git never
