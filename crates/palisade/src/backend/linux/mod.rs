@@ -682,32 +682,36 @@ fn global_git_configs() -> Vec<String> {
     files.iter().filter_map(|f| std::fs::read_to_string(f).ok()).collect()
 }
 
-/// Where the host's sockets bound with a relative path are: relative to the working directory of
-/// a process holding them (socket inode, path as bound), as far as this user may look.
+/// Where the host's sockets bound with a relative path (socket inode, path as bound) are, as far
+/// as this user may look: the path taken from the working directory of every process (through
+/// `/proc/<pid>/cwd`, which reaches it in the process's own mount namespace), where it names a
+/// socket. The binder usually still sits where it bound, and so does any process it handed the
+/// socket to: looking from every process's directory finds at least the sockets that looking
+/// from the holders' directories would, for one `stat` per process instead of one `readlink`
+/// per open descriptor of every process.
 fn relative_sockets(relative: &[(String, String)]) -> Vec<((String, String), Vec<PathBuf>)> {
     use std::os::unix::fs::FileTypeExt;
     if relative.is_empty() {
         return Vec::new();
     }
-    let mut out: Vec<((String, String), Vec<PathBuf>)> = relative.iter().map(|k| (k.clone(), Vec::new())).collect();
-    for proc_dir in list_dir(Path::new("/proc")) {
-        if !proc_dir.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())) {
-            continue;
-        }
-        for fd in list_dir(&proc_dir.join("fd")) {
-            let Ok(target) = std::fs::read_link(&fd) else { continue };
-            let target = target.to_string_lossy();
-            let Some(ino) = target.strip_prefix("socket:[").and_then(|t| t.strip_suffix(']')) else { continue };
-            for ((_, rel), paths) in out.iter_mut().filter(|((i, _), _)| i == ino) {
-                if let Ok(p) = std::fs::canonicalize(proc_dir.join("cwd").join(&*rel)) {
-                    if std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_socket()) {
-                        paths.push(p);
-                    }
-                }
-            }
-        }
-    }
-    out
+    let procs: Vec<PathBuf> = list_dir(Path::new("/proc"))
+        .into_iter()
+        .filter(|d| d.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())))
+        .collect();
+    relative
+        .iter()
+        .map(|(ino, rel)| {
+            let mut paths: Vec<PathBuf> = procs
+                .iter()
+                .map(|d| d.join("cwd").join(rel))
+                .filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_socket()))
+                .filter_map(|p| std::fs::canonicalize(p).ok())
+                .collect();
+            paths.sort();
+            paths.dedup();
+            ((ino.clone(), rel.clone()), paths)
+        })
+        .collect()
 }
 
 /// Where palisade reads the user's configuration (`$XDG_CONFIG_HOME/palisade`, else
