@@ -272,7 +272,7 @@ fn eperm_program(opts: FilterOptions) -> Result<(Vec<u32>, BpfProgram), seccompi
         rules.insert(libc::SYS_creat, mode_rules(1));
         rules.insert(libc::SYS_open, create_rules(1, 2));
     }
-    debug_assert!(ENOSYS_CALLS.iter().all(|nr| !rules.contains_key(&(*nr as i64))));
+    debug_assert!(ENOSYS_CALLS.iter().all(|nr| !rules.contains_key(nr)));
     let listed: Vec<u32> = rules.keys().map(|&nr| nr as u32).collect();
     let eperm = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(libc::EPERM as u32), arch())?;
     Ok((listed, eperm.try_into()?))
