@@ -70,6 +70,8 @@ pub struct Prepared {
     /// for until it has been found once. A socket's bound path never changes, and a new socket
     /// has a new key (see `bound_unix_sockets`).
     relative_sockets_found: Mutex<std::collections::HashMap<(String, String), Vec<PathBuf>>>,
+    /// Landlock rule paths' handles, kept between commands (see rules::PathHandles).
+    rule_handles: rules::PathHandles,
 }
 
 fn cstring(p: impl AsRef<OsStr>) -> Result<CString, Error> {
@@ -240,6 +242,7 @@ impl Prepared {
             policy,
             workspace_lock: Mutex::new(None),
             relative_sockets_found: Mutex::new(Default::default()),
+            rule_handles: rules::PathHandles::new(),
         })
     }
 
@@ -344,24 +347,25 @@ impl Prepared {
             _ => None,
         };
 
-        let mut write: Vec<PathBuf> = self.write_roots.clone();
-        write.push(tmp.tmp_dir());
+        let mut write_per_command: Vec<PathBuf> = vec![tmp.tmp_dir()];
         if in_namespaces {
-            write.push(tmp.shm_dir());
+            write_per_command.push(tmp.shm_dir());
         }
         let landlock = match self.landlock_abi {
-            Some(abi) => Some(
-                rules::build(&rules::RulesetSpec {
+            Some(abi) => rules::build(
+                &rules::RulesetSpec {
                     abi,
                     read: &self.read_roots,
-                    write: &write,
+                    write: &self.write_roots,
+                    write_per_command: &write_per_command,
                     handle_reads: self.strategy == Strategy::LandlockOnly,
                     block_tcp: self.policy.network.is_off() && !matches!(self.strategy, Strategy::Namespaces { net: true, .. }),
                     scope_abstract_unix: self.policy.network.is_off(),
                     scope_signals: true,
-                })
-                .map_err(|e| Error::Io { context: "building the Landlock ruleset".into(), source: io::Error::other(e.to_string()) })?,
-            ),
+                },
+                Some(&self.rule_handles),
+            )
+            .map_err(|e| Error::Io { context: "building the Landlock ruleset".into(), source: io::Error::other(e) })?,
             None => None,
         };
         timeline::mark(Mark::LandlockRulesetBuilt);
@@ -397,7 +401,7 @@ impl Prepared {
             parent_pid: std::process::id() as libc::pid_t,
             drop_capabilities: in_namespaces || sys::has_capabilities(),
             last_capability: self.last_capability,
-            landlock: landlock.and_then(Option::<OwnedFd>::from),
+            landlock,
             landlock_device_access: self
                 .landlock_abi
                 .map_or(0, |abi| rules::device_access(abi, self.strategy == Strategy::LandlockOnly).bits()),

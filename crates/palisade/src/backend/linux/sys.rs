@@ -607,6 +607,33 @@ pub fn seccomp_set_filter(program: &[seccompiler::sock_filter]) -> Result<(), Er
         .map(drop)
 }
 
+/// What a path or descriptor names: device, inode, whether it is a directory, and the id of
+/// the mount it is on (`None` on kernels without STATX_MNT_ID, before 5.8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub dev: u64,
+    pub ino: u64,
+    pub dir: bool,
+    pub mount: Option<u64>,
+}
+
+/// [`Identity`] of `path` relative to `dirfd` (the descriptor itself with an empty path),
+/// following a final link.
+pub fn identity(dirfd: RawFd, path: &CStr) -> Result<Identity, Errno> {
+    // SAFETY: statx is plain data; the kernel fills it.
+    let mut st: libc::statx = unsafe { std::mem::zeroed() };
+    let flags = if path.is_empty() { libc::AT_EMPTY_PATH } else { 0 };
+    let mask = libc::STATX_TYPE | libc::STATX_INO | libc::STATX_MNT_ID;
+    // SAFETY: path is NUL-terminated and st is a valid statx buffer.
+    check_int(unsafe { libc::statx(dirfd, path.as_ptr(), flags, mask, &mut st) })?;
+    Ok(Identity {
+        dev: libc::makedev(st.stx_dev_major, st.stx_dev_minor),
+        ino: st.stx_ino,
+        dir: u32::from(st.stx_mode) & libc::S_IFMT == libc::S_IFDIR,
+        mount: (st.stx_mask & libc::STATX_MNT_ID != 0).then_some(st.stx_mnt_id),
+    })
+}
+
 /// CLOCK_MONOTONIC in nanoseconds (a vDSO call: async-signal-safe, no allocation).
 pub fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
