@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 const USAGE: &str = "\
 usage: palisade-bench [OPTIONS]          per-command overhead table
        palisade-bench ns-cost [OPTIONS]  cost of each clone() namespace flag alone
-       palisade-bench steps [OPTIONS]    where a spawn's time goes, step by step (a timed replica)
+       palisade-bench steps [OPTIONS]    where a spawn's time goes, step by step (stamped by the library)
        palisade-bench loop CASE N        run one case N times, untimed (for strace or perf)
 
 options:

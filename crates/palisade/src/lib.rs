@@ -393,6 +393,11 @@ pub mod __private {
         }
     }
 
+    /// Timestamps of the steps of a spawn (host, child, init, command), for
+    /// `palisade-bench steps` (Linux only; off unless `enable` is called).
+    #[cfg(target_os = "linux")]
+    pub use crate::backend::timeline as spawn_timeline;
+
     /// An elevated-mode sandbox whose runner is started with a plain `CreateProcessW` as the
     /// caller (see `ElevatedTestSeam`): for testing the pipe and protocol where
     /// `CreateProcessWithLogonW` cannot run. Enforces nothing the sandbox account would.

@@ -300,3 +300,32 @@ fn writable_root_containing_home_is_refused() {
     let o = fx.palisade().args(["run", "--workspace", s(&fx.root), "--", "sh", "-c", script]).output().unwrap();
     before.assert_unchanged("--workspace <folder containing the home>", &o);
 }
+
+/// The library keeps the handles of Landlock rule paths between a sandbox's commands, each used
+/// only while its path still names the same inode. A workspace moved away and replaced between
+/// two commands: the new folder is writable, and the old one (now outside every writable root)
+/// is not. As root (namespaces) Landlock guards the writes next to the mounts; as an
+/// unprivileged user this runs in Landlock-only mode, where Landlock's rule is all there is.
+#[test]
+fn a_writable_root_replaced_between_commands_is_ruled_by_its_new_folder() {
+    let fx = Fixture::new();
+    fx.require_visible();
+    let ws = fx.root.join("moving-ws");
+    fs::create_dir_all(&ws).unwrap();
+    let landlock_only = !is_root();
+    let options = palisade::SandboxOptions { landlock_only, accept_unprotected_paths: landlock_only };
+    let sb = palisade::Sandbox::with_options(palisade::Policy::new(&ws, Some(&fx.home)), options).unwrap();
+    let write = |dir: &Path, name: &str| {
+        let o = sb.command("sh").arg("-c").arg(format!("echo x > '{}/{name}' && echo WROTE", dir.display())).output().unwrap();
+        format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    };
+    let o1 = write(&ws, "first");
+    assert!(ws.join("first").exists(), "the workspace is not writable at all: {o1}");
+    let old = fx.root.join("moved-ws");
+    fs::rename(&ws, &old).unwrap();
+    fs::create_dir(&ws).unwrap();
+    let o2 = write(&ws, "second");
+    let o3 = write(&old, "third");
+    assert!(ws.join("second").exists(), "the replacement workspace is not writable (a rule for the old folder?): {o2}");
+    assert!(!old.join("third").exists(), "SANDBOX ESCAPE: the moved-away workspace stayed writable: {o3}");
+}

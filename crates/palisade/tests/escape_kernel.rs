@@ -62,6 +62,28 @@ else: print("unshare refused", ctypes.get_errno())'
     assert!(!stdout(&o).contains("MOUNTED"), "a mount succeeded inside:\n{}", show(&o));
 }
 
+/// The seccomp filter's two answers: `clone3` and `openat2` fail with ENOSYS (their flags are
+/// out of a filter's reach, so callers must fall back to `clone` and `openat`, which it checks),
+/// a blocked call such as `keyctl` fails with EPERM. Unfiltered, the same calls with these null
+/// arguments fail with EFAULT or EINVAL instead.
+#[test]
+fn seccomp_answers_enosys_for_clone3_and_openat2_and_eperm_for_blocked_calls() {
+    let fx = Fixture::new();
+    let (clone3, openat2, keyctl) = if cfg!(target_arch = "x86_64") { (435, 437, 250) } else { (435, 437, 219) };
+    let o = fx.sh(&format!(
+        r#""$PAL_PY" -c 'import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+for name, nr in (("clone3", {clone3}), ("openat2", {openat2}), ("keyctl", {keyctl})):
+    rc = libc.syscall(nr, 0, 0, 0, 0)
+    print(name, rc, ctypes.get_errno())'; echo done"#
+    ));
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    let out = stdout(&o);
+    for (name, errno) in [("clone3", libc::ENOSYS), ("openat2", libc::ENOSYS), ("keyctl", libc::EPERM)] {
+        assert!(out.contains(&format!("{name} -1 {errno}\n")), "{name} did not fail with errno {errno}:\n{}", show(&o));
+    }
+}
+
 /// Set-user-id and set-group-id files, every way a mode is set. A command running as root is
 /// the host's root (uid 0 maps to uid 0), so such a file left in the workspace would be a
 /// set-user-id-root program for any local user; as another user it is still refused.

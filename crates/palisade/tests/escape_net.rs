@@ -304,3 +304,67 @@ fn host_socket_bound_with_a_relative_path_is_unreachable_offline() {
     let _ = srv.wait();
     assert_eq!(result, "nothing", "SANDBOX ESCAPE: a host socket bound with a relative path was reached offline\nrun: {}", show(&o));
 }
+
+/// A host service binding `rel.sock` relative to `dir`; it reports after its stdin closes
+/// whether anything connected meanwhile (a connection would already wait in the accept queue).
+struct RelativeSocketServer {
+    child: std::process::Child,
+    lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+}
+
+impl RelativeSocketServer {
+    fn start(dir: &std::path::Path) -> RelativeSocketServer {
+        use std::io::BufRead;
+        let py = require_tool("python3");
+        let server = "import socket, sys\ns = socket.socket(socket.AF_UNIX)\ns.bind('rel.sock')\ns.listen(4)\nprint('ready', flush=True)\nsys.stdin.read()\ns.setblocking(False)\ntry:\n    c, _ = s.accept()\n    print('GOT', flush=True)\nexcept OSError:\n    print('nothing', flush=True)\n";
+        let mut child = std::process::Command::new(py)
+            .args(["-c", server])
+            .current_dir(dir)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        assert_eq!(lines.next().unwrap().unwrap(), "ready");
+        RelativeSocketServer { child, lines }
+    }
+
+    fn result(mut self) -> String {
+        drop(self.child.stdin.take());
+        let r = self.lines.next().unwrap().unwrap();
+        let _ = self.child.wait();
+        r
+    }
+}
+
+/// One sandbox, several commands: the library remembers where relative sockets were found
+/// (looking means reading every process's descriptors). A socket bound after the first command
+/// must be found and hidden all the same, and the one found before must stay hidden.
+#[test]
+fn relative_sockets_bound_between_commands_of_one_sandbox_are_unreachable() {
+    let fx = Fixture::new();
+    fx.require_visible();
+    let py = require_tool("python3");
+    let sb = palisade::Sandbox::new(palisade::Policy::new(&fx.ws, Some(&fx.home))).unwrap();
+    let connect = |path: &std::path::Path| {
+        let o = sb.command(&py).arg("-c").arg(PY_UNIX).arg(path).arg(&fx.m).output().unwrap();
+        format!("{} {}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    };
+    let (a, b) = (fx.outside.join("a"), fx.outside.join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    let first = RelativeSocketServer::start(&a);
+    let o1 = connect(&a.join("rel.sock"));
+    let second = RelativeSocketServer::start(&b);
+    let o2 = connect(&b.join("rel.sock"));
+    let o3 = connect(&a.join("rel.sock"));
+    let (r1, r2) = (first.result(), second.result());
+    assert_eq!(r1, "nothing", "SANDBOX ESCAPE: a host socket bound with a relative path was reached offline\nfirst: {o1}\nagain: {o3}");
+    assert_eq!(r2, "nothing", "SANDBOX ESCAPE: a relative socket bound between two commands was reached offline\nrun: {o2}");
+    // Control: such a server does see a connection from the host.
+    let c = fx.outside.join("c");
+    std::fs::create_dir_all(&c).unwrap();
+    let control = RelativeSocketServer::start(&c);
+    let _conn = std::os::unix::net::UnixStream::connect(c.join("rel.sock")).unwrap();
+    assert_eq!(control.result(), "GOT", "control: the server did not see a host connection");
+}

@@ -7,6 +7,8 @@
 mod linux;
 #[cfg(target_os = "linux")]
 pub(crate) use linux::{cleanup, host_report, ChildInner, Prepared};
+#[cfg(target_os = "linux")]
+pub use linux::timeline;
 
 #[cfg(windows)]
 mod windows;

@@ -6,6 +6,7 @@
 //! exits; the parent turns that into a typed [`crate::Error::Setup`].
 
 use super::sys::{self, Errno};
+use super::timeline::{mark, Mark};
 use std::ffi::CString;
 use std::os::fd::RawFd;
 
@@ -145,7 +146,8 @@ pub struct ChildPlan {
     pub landlock: Option<std::os::fd::OwnedFd>,
     /// The Landlock rights every command has on device nodes (the private /dev/pts's rule).
     pub landlock_device_access: u64,
-    pub seccomp: Vec<seccompiler::BpfProgram>,
+    /// The seccomp filter (one program; see seccomp.rs).
+    pub seccomp: seccompiler::BpfProgram,
     pub program: CString,
     pub argv_ptrs: Vec<*const libc::c_char>,
     pub envp_ptrs: Vec<*const libc::c_char>,
@@ -227,6 +229,7 @@ pub fn exec_failure_code(errno: Errno) -> i32 {
 enum Never {}
 
 fn set_up_and_exec(plan: &mut ChildPlan) -> Result<Never, Failure> {
+    mark(Mark::ChildRunning);
     for &fd in &plan.close_fds {
         sys::close(fd);
     }
@@ -238,7 +241,7 @@ fn set_up_and_exec(plan: &mut ChildPlan) -> Result<Never, Failure> {
             sys::exit(SETUP_FAILED);
         }
     }
-    let ruleset = plan.landlock.as_ref().map(|fd| std::os::fd::AsRawFd::as_raw_fd(fd));
+    let ruleset = plan.landlock.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
     if let Some(ns) = &plan.namespaces {
         set_up_namespaces(ns, ruleset, plan.landlock_device_access)?;
         if plan.report_mount_namespace {
@@ -250,6 +253,7 @@ fn set_up_and_exec(plan: &mut ChildPlan) -> Result<Never, Failure> {
     }
     if plan.drop_capabilities {
         sys::drop_all_capabilities(plan.last_capability).map_err(at(Step::DropCapabilities, 0))?;
+        mark(Mark::CapabilitiesDropped);
     }
     sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).map_err(at(Step::ApplyLandlock, 0))?;
     if let Some(fd) = ruleset {
@@ -257,16 +261,10 @@ fn set_up_and_exec(plan: &mut ChildPlan) -> Result<Never, Failure> {
         sys::landlock_restrict_self(fd).map_err(at(Step::ApplyLandlock, 1))?;
         sys::close(fd);
     }
-    for (i, prog) in plan.seccomp.iter().enumerate() {
-        seccompiler::apply_filter(prog).map_err(|e| Failure {
-            step: Step::ApplySeccomp,
-            errno: match e {
-                seccompiler::Error::Seccomp(io) | seccompiler::Error::Prctl(io) => io.raw_os_error().unwrap_or(libc::EINVAL),
-                _ => libc::EINVAL,
-            },
-            index: i as u32,
-        })?;
-    }
+    mark(Mark::LandlockApplied);
+    // no_new_privs is set above.
+    sys::seccomp_set_filter(&plan.seccomp).map_err(at(Step::ApplySeccomp, 0))?;
+    mark(Mark::SeccompApplied);
     if plan.init {
         run_init(plan)
     } else {
@@ -279,8 +277,10 @@ fn set_up_namespaces(ns: &NamespacePlan, ruleset: Option<RawFd>, device_access: 
     sys::write_file(c"/proc/self/setgroups", b"deny").map_err(at(step, 0))?;
     sys::write_file(c"/proc/self/uid_map", &ns.uid_map).map_err(at(step, 1))?;
     sys::write_file(c"/proc/self/gid_map", &ns.gid_map).map_err(at(step, 2))?;
+    mark(Mark::IdMapsWritten);
 
     sys::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None).map_err(at(Step::MakeMountsPrivate, 0))?;
+    mark(Mark::MountsPrivate);
 
     // Capture the writable trees before anything covers them (a workspace under /tmp is hidden
     // once the private /tmp is attached). A fixed array avoids allocating (the parent refuses
@@ -307,10 +307,13 @@ fn set_up_namespaces(ns: &NamespacePlan, ruleset: Option<RawFd>, device_access: 
         }
     }
 
+    mark(Mark::TreesCaptured);
     sys::set_mount_readonly(c"/", true, true).map_err(at(Step::MakeRootReadOnly, 0))?;
+    mark(Mark::RootReadOnly);
 
     if ns.minimal_dev {
         build_minimal_dev(&devices, ruleset, device_access)?;
+        mark(Mark::MinimalDevBuilt);
     }
     if ns.mount_proc {
         // A fresh /proc for the pid namespace, read-only (as the host's /proc is without a pid
@@ -319,9 +322,15 @@ fn set_up_namespaces(ns: &NamespacePlan, ruleset: Option<RawFd>, device_access: 
         // /proc/self/fd/N reach the file's own mount and still work.
         let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_RDONLY;
         sys::mount(Some(c"proc"), c"/proc", Some(c"proc"), flags, None).map_err(at(Step::MountProc, 0))?;
+        mark(Mark::ProcMounted);
     }
 
+    let mut attaching = true;
     for (i, op) in ns.ops.iter().enumerate() {
+        if attaching && !matches!(op, MountOp::AttachWritable { .. }) {
+            attaching = false;
+            mark(Mark::WritableAttached);
+        }
         match op {
             MountOp::AttachWritable { tree_index, target } => {
                 let step = Step::AttachWritableTree;
@@ -387,14 +396,17 @@ fn set_up_namespaces(ns: &NamespacePlan, ruleset: Option<RawFd>, device_access: 
             }
         }
     }
+    mark(if attaching { Mark::WritableAttached } else { Mark::MountOpsDone });
     for &fd in trees.iter().chain(devices.iter()).filter(|fd| **fd >= 0) {
         sys::close(fd);
     }
     if ns.minimal_dev {
         sys::set_mount_readonly(c"/dev", true, false).map_err(at(Step::BuildMinimalDev, 99))?;
+        mark(Mark::DevReadOnly);
     }
     if ns.loopback_up {
         sys::loopback_up().map_err(at(Step::BringUpLoopback, 0))?;
+        mark(Mark::LoopbackUp);
     }
     // Init's working directory still names the tree as it was before the mounts (its
     // /proc/1/cwd would show the host's view): move it to the new root.
@@ -510,6 +522,7 @@ fn run_init(plan: &mut ChildPlan) -> Result<Never, Failure> {
     // SAFETY: adds a valid signal number to an initialised set.
     unsafe { libc::sigaddset(&mut signals, libc::SIGCHLD) };
     sys::block_signals(&signals);
+    mark(Mark::InitReady);
     // The command shares init's memory until it execs (init waits meanwhile): no copy of the
     // address space, which is the embedding program's.
     let arg = plan as *mut ChildPlan as *mut libc::c_void;
@@ -533,6 +546,7 @@ fn run_init(plan: &mut ChildPlan) -> Result<Never, Failure> {
         if sig == libc::SIGCHLD {
             while let Ok(Some((pid, status))) = sys::reap_any() {
                 if pid == command {
+                    mark(Mark::CommandReaped);
                     let _ = sys::write_all(plan.status_fd, &status.to_ne_bytes());
                     sys::exit(if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 128 + libc::WTERMSIG(status) });
                 }
@@ -554,6 +568,7 @@ extern "C" fn start_command(arg: *mut libc::c_void) -> libc::c_int {
 }
 
 fn exec_command(plan: &ChildPlan) -> Result<Never, Failure> {
+    mark(Mark::CommandStarted);
     sys::reset_signal_dispositions();
     // The caller may block signals (palisade's CLI does, to forward them): the command starts
     // with none blocked.
@@ -572,6 +587,7 @@ fn exec_command(plan: &ChildPlan) -> Result<Never, Failure> {
     // Nothing the caller holds open reaches the command except stdio.
     sys::cloexec_from(3).map_err(at(Step::SetUpStdio, 3))?;
     sys::chdir(&plan.cwd).map_err(at(Step::ChangeDirectory, 0))?;
+    mark(Mark::PreExec);
     let errno = sys::execve(&plan.program, &plan.argv_ptrs, &plan.envp_ptrs);
     Err(at(Step::Exec, 0)(errno))
 }

@@ -12,9 +12,11 @@ pub mod probe;
 mod rules;
 mod seccomp;
 mod sys;
+pub mod timeline;
 
 use crate::{CommandSpec, Enforcement, Error, ExitStatus, Layer, SandboxOptions, Stdio};
 use child::{ChildPlan, MountOp, NamespacePlan, StdioFd};
+use timeline::Mark;
 use palisade_policy::protected::{self, Action};
 use palisade_policy::{Mode, Policy};
 use std::ffi::{CString, OsStr, OsString};
@@ -46,7 +48,7 @@ pub struct Prepared {
     policy: Policy,
     strategy: Strategy,
     landlock_abi: Option<landlock::ABI>,
-    seccomp: Vec<seccompiler::BpfProgram>,
+    seccomp: seccompiler::BpfProgram,
     read_roots: Vec<PathBuf>,
     write_roots: Vec<PathBuf>,
     /// Deny-read paths that exist, with whether each is a directory.
@@ -63,6 +65,13 @@ pub struct Prepared {
     /// and every command it started have ended: each running child holds a reference, since
     /// removing a placeholder under a running command would detach its read-only mount.
     workspace_lock: SharedLock,
+    /// Where host sockets bound with a relative path were found, by (socket inode, path as
+    /// bound): finding one means reading every process's descriptors, so each socket is looked
+    /// for until it has been found once. A socket's bound path never changes, and a new socket
+    /// has a new key (see `bound_unix_sockets`).
+    relative_sockets_found: Mutex<std::collections::HashMap<(String, String), Vec<PathBuf>>>,
+    /// Landlock rule paths' handles, kept between commands (see rules::PathHandles).
+    rule_handles: rules::PathHandles,
 }
 
 fn cstring(p: impl AsRef<OsStr>) -> Result<CString, Error> {
@@ -232,6 +241,8 @@ impl Prepared {
             enforcement,
             policy,
             workspace_lock: Mutex::new(None),
+            relative_sockets_found: Mutex::new(Default::default()),
+            rule_handles: rules::PathHandles::new(),
         })
     }
 
@@ -266,11 +277,12 @@ impl Prepared {
         let git_configs = global_git_configs();
         let git_dirs = env_git_dirs(env);
         let config_dirs = own_config_dirs();
+        let view = lock.view();
         for root in &self.write_roots {
             let acts = protected::resolve_with_git_configs(
                 root,
                 &self.policy.protected_paths,
-                &lock.view(),
+                &view,
                 &git_configs,
                 &git_dirs,
             )
@@ -285,7 +297,7 @@ impl Prepared {
                 if let Ok(rel) = dir.strip_prefix(root) {
                     let pattern = rel.to_string_lossy().into_owned();
                     if !pattern.is_empty() {
-                        let acts = protected::resolve(root, &[pattern], &lock.view()).map_err(|e| Error::InvalidInput(e.to_string()))?;
+                        let acts = protected::resolve(root, &[pattern], &view).map_err(|e| Error::InvalidInput(e.to_string()))?;
                         actions.extend(acts);
                     }
                 }
@@ -295,7 +307,8 @@ impl Prepared {
             Action::Placeholder { path, .. } => Some(path.as_path()),
             _ => None,
         });
-        lock.create_placeholders(missing).map_err(|e| Error::Io {
+        let intact = view.intact_placeholders();
+        lock.create_placeholders(missing, &intact).map_err(|e| Error::Io {
             context: "creating a placeholder for a missing protected path".into(),
             source: e,
         })?;
@@ -304,8 +317,11 @@ impl Prepared {
     }
 
     pub fn spawn(&self, spec: &CommandSpec) -> Result<ChildInner, Error> {
+        timeline::mark(Mark::SpawnStart);
         let program = resolve_program(&spec.program, &spec.env)?;
+        timeline::mark(Mark::ProgramResolved);
         let tmp = PrivateTmp::create()?;
+        timeline::mark(Mark::PrivateTmpCreated);
         let in_namespaces = matches!(self.strategy, Strategy::Namespaces { .. });
 
         // Environment: the policy-filtered variables, plus the private temporary directory.
@@ -322,33 +338,37 @@ impl Prepared {
             Strategy::Namespaces { pid, net } => {
                 let (actions, lock) = self.protected_actions(&env)?;
                 workspace = Some(lock);
+                timeline::mark(Mark::ProtectedPathsResolved);
                 let mut plan = self.namespace_plan(&actions, &tmp, pid, net)?;
                 plan.console = caller_terminal(spec).map(cstring).transpose()?;
+                timeline::mark(Mark::MountPlanBuilt);
                 Some(plan)
             }
             _ => None,
         };
 
-        let mut write: Vec<PathBuf> = self.write_roots.clone();
-        write.push(tmp.tmp_dir());
+        let mut write_per_command: Vec<PathBuf> = vec![tmp.tmp_dir()];
         if in_namespaces {
-            write.push(tmp.shm_dir());
+            write_per_command.push(tmp.shm_dir());
         }
         let landlock = match self.landlock_abi {
-            Some(abi) => Some(
-                rules::build(&rules::RulesetSpec {
+            Some(abi) => rules::build(
+                &rules::RulesetSpec {
                     abi,
                     read: &self.read_roots,
-                    write: &write,
+                    write: &self.write_roots,
+                    write_per_command: &write_per_command,
                     handle_reads: self.strategy == Strategy::LandlockOnly,
                     block_tcp: self.policy.network.is_off() && !matches!(self.strategy, Strategy::Namespaces { net: true, .. }),
                     scope_abstract_unix: self.policy.network.is_off(),
                     scope_signals: true,
-                })
-                .map_err(|e| Error::Io { context: "building the Landlock ruleset".into(), source: io::Error::other(e.to_string()) })?,
-            ),
+                },
+                Some(&self.rule_handles),
+            )
+            .map_err(|e| Error::Io { context: "building the Landlock ruleset".into(), source: io::Error::other(e) })?,
             None => None,
         };
+        timeline::mark(Mark::LandlockRulesetBuilt);
 
         let (stdin, child_stdin) = stdio_pair(&spec.stdin, true)?;
         let (stdout, child_stdout) = stdio_pair(&spec.stdout, false)?;
@@ -381,7 +401,7 @@ impl Prepared {
             parent_pid: std::process::id() as libc::pid_t,
             drop_capabilities: in_namespaces || sys::has_capabilities(),
             last_capability: self.last_capability,
-            landlock: landlock.and_then(Option::<OwnedFd>::from),
+            landlock,
             landlock_device_access: self
                 .landlock_abi
                 .map_or(0, |abi| rules::device_access(abi, self.strategy == Strategy::LandlockOnly).bits()),
@@ -414,6 +434,7 @@ impl Prepared {
                 flags |= libc::CLONE_NEWNET as libc::c_ulong;
             }
         }
+        timeline::mark(Mark::ChildPlanReady);
         let pid = if pid_ns {
             // The child becomes the sandbox's init and never execs, so it cannot share our
             // memory (we would wait for it forever): a fork-style clone.
@@ -474,6 +495,7 @@ impl Prepared {
         // has started it): end of file means success.
         let mut msg = [0u8; 12];
         let n = sys::read_full(err_read.as_raw_fd(), &mut msg).unwrap_or(0);
+        timeline::mark(Mark::ExecSeen);
         if n == 12 {
             let step = u32::from_ne_bytes(msg[0..4].try_into().unwrap());
             let errno = i32::from_ne_bytes(msg[4..8].try_into().unwrap());
@@ -568,7 +590,20 @@ impl Prepared {
                 path.starts_with('/').then(|| std::fs::canonicalize(path).ok()).flatten()
             })
             .collect();
-        found.extend(relative_sockets(&relative));
+        {
+            let mut known = self.relative_sockets_found.lock().unwrap_or_else(|e| e.into_inner());
+            // Only live sockets are listed: forget the rest (and an inode number reused by a
+            // new socket comes with that socket's own path, a new key).
+            known.retain(|k, _| relative.contains(k));
+            let unknown: Vec<(String, String)> = relative.iter().filter(|k| !known.contains_key(*k)).cloned().collect();
+            for (key, paths) in relative_sockets(&unknown) {
+                // Not found (yet): looked for again next time.
+                if !paths.is_empty() {
+                    known.insert(key, paths);
+                }
+            }
+            found.extend(relative.iter().filter_map(|k| known.get(k)).flatten().cloned());
+        }
         let mut found: Vec<PathBuf> = found
             .into_iter()
             .filter(|p| {
@@ -642,37 +677,45 @@ fn global_git_configs() -> Vec<String> {
         files.push(Path::new(&home).join(".config/git/config"));
     }
     if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|h| !h.is_empty()) {
-        files.push(Path::new(&x).join("git/config"));
+        let xdg = Path::new(&x).join("git/config");
+        // Usually ~/.config/git/config again: read it once.
+        if !files.contains(&xdg) {
+            files.push(xdg);
+        }
     }
     files.iter().filter_map(|f| std::fs::read_to_string(f).ok()).collect()
 }
 
-/// Where the host's sockets bound with a relative path are: relative to the working directory of
-/// a process holding them (socket inode, path as bound), as far as this user may look.
-fn relative_sockets(relative: &[(String, String)]) -> Vec<PathBuf> {
+/// Where the host's sockets bound with a relative path (socket inode, path as bound) are, as far
+/// as this user may look: the path taken from the working directory of every process (through
+/// `/proc/<pid>/cwd`, which reaches it in the process's own mount namespace), where it names a
+/// socket. The binder usually still sits where it bound, and so does any process it handed the
+/// socket to: looking from every process's directory finds at least the sockets that looking
+/// from the holders' directories would, for one `stat` per process instead of one `readlink`
+/// per open descriptor of every process.
+fn relative_sockets(relative: &[(String, String)]) -> Vec<((String, String), Vec<PathBuf>)> {
     use std::os::unix::fs::FileTypeExt;
     if relative.is_empty() {
         return Vec::new();
     }
-    let mut out = Vec::new();
-    for proc_dir in list_dir(Path::new("/proc")) {
-        if !proc_dir.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())) {
-            continue;
-        }
-        for fd in list_dir(&proc_dir.join("fd")) {
-            let Ok(target) = std::fs::read_link(&fd) else { continue };
-            let target = target.to_string_lossy();
-            let Some(ino) = target.strip_prefix("socket:[").and_then(|t| t.strip_suffix(']')) else { continue };
-            for (_, rel) in relative.iter().filter(|(i, _)| i == ino) {
-                if let Ok(p) = std::fs::canonicalize(proc_dir.join("cwd").join(rel)) {
-                    if std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_socket()) {
-                        out.push(p);
-                    }
-                }
-            }
-        }
-    }
-    out
+    let procs: Vec<PathBuf> = list_dir(Path::new("/proc"))
+        .into_iter()
+        .filter(|d| d.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())))
+        .collect();
+    relative
+        .iter()
+        .map(|(ino, rel)| {
+            let mut paths: Vec<PathBuf> = procs
+                .iter()
+                .map(|d| d.join("cwd").join(rel))
+                .filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_socket()))
+                .filter_map(|p| std::fs::canonicalize(p).ok())
+                .collect();
+            paths.sort();
+            paths.dedup();
+            ((ino.clone(), rel.clone()), paths)
+        })
+        .collect()
 }
 
 /// Where palisade reads the user's configuration (`$XDG_CONFIG_HOME/palisade`, else
@@ -686,6 +729,8 @@ fn own_config_dirs() -> Vec<PathBuf> {
     if let Some(h) = var("HOME") {
         dirs.push(h.join(".config").join("palisade"));
     }
+    // Usually the same folder twice (XDG_CONFIG_HOME=~/.config): resolve it once.
+    dirs.dedup();
     dirs.into_iter()
         .map(|d| {
             let existing = d.ancestors().find(|a| a.exists()).map(Path::to_path_buf).unwrap_or_default();
@@ -702,7 +747,7 @@ fn own_config_dirs() -> Vec<PathBuf> {
 fn env_git_dirs(command_env: &[(OsString, OsString)]) -> Vec<PathBuf> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
     let names = ["GIT_DIR", "GIT_COMMON_DIR"];
-    let own = names.iter().filter_map(|n| std::env::var_os(n));
+    let own = names.iter().filter_map(std::env::var_os);
     let cmd = command_env.iter().filter(|(k, _)| names.iter().any(|n| k == n)).map(|(_, v)| v.clone());
     own.chain(cmd)
         .filter(|v| !v.is_empty())
@@ -877,13 +922,17 @@ fn is_tmpfs(p: &Path) -> bool {
 
 impl Drop for PrivateTmp {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        // Usually the command left both folders empty: three rmdirs instead of a walk.
+        let empty = [self.tmp_dir(), self.shm_dir(), self.dir.clone()].iter().all(|d| std::fs::remove_dir(d).is_ok());
+        if !empty {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
 /// Kills the sandboxed processes reparented to this (subreaper) process, until none is left.
-/// Sandboxed processes are recognised by their seccomp filters and no_new_privs, so that the
-/// embedding program's own children are left alone.
+/// Sandboxed processes are recognised by a seccomp filter and no_new_privs, so that the
+/// embedding program's own (unfiltered) children are left alone.
 fn kill_orphaned_descendants() {
     fn sandboxed_children() -> Vec<libc::pid_t> {
         let mut kids = Vec::new();
@@ -895,7 +944,7 @@ fn kill_orphaned_descendants() {
             let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
             let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()));
             field("NoNewPrivs:").as_deref() == Some("1")
-                && field("Seccomp_filters:").and_then(|v| v.parse::<u32>().ok()).unwrap_or(0) >= 2
+                && field("Seccomp_filters:").and_then(|v| v.parse::<u32>().ok()).unwrap_or(0) >= 1
         });
         kids
     }
@@ -970,7 +1019,10 @@ impl ChildInner {
         }
         drop(self.stdin.take());
         let raw = sys::wait_pid(self.pid, false).map_err(io::Error::from_raw_os_error)?.unwrap_or(0);
-        Ok(self.finish(raw))
+        timeline::mark(Mark::WaitReturned);
+        let status = self.finish(raw);
+        timeline::mark(Mark::Finished);
+        Ok(status)
     }
 
     pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {

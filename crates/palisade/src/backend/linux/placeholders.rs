@@ -19,7 +19,8 @@
 //! [`Sandbox`]: crate::Sandbox
 
 use palisade_policy::protected::{FsView, Kind, RealFs};
-use std::collections::BTreeSet;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
@@ -36,12 +37,12 @@ pub fn placeholder_file_content(path: &Path) -> Option<&'static [u8]> {
 /// Whether `path` is still exactly as a placeholder was created (an empty directory, or a file
 /// with the placeholder content).
 fn still_placeholder(path: &Path) -> bool {
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => fs::read_dir(path).map(|mut d| d.next().is_none()).unwrap_or(false),
-        Ok(m) if m.is_file() => {
-            placeholder_file_content(path).is_some_and(|c| fs::read(path).ok().as_deref() == Some(c))
+    match placeholder_file_content(path) {
+        // Opening with O_DIRECTORY | O_NOFOLLOW refuses a file and a symbolic link by itself.
+        None => super::sys::is_empty_dir_nofollow(path),
+        Some(c) => {
+            fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) && fs::read(path).ok().as_deref() == Some(c)
         }
-        _ => false,
     }
 }
 
@@ -152,18 +153,25 @@ impl WorkspaceLock {
     }
 
     /// A filesystem view for protected-path resolution in which recorded placeholders that are
-    /// still as created count as missing.
+    /// still as created count as missing. It remembers what it saw: use one view for one
+    /// command's resolution (a snapshot), never across commands.
     pub fn view(&self) -> PlaceholderAwareFs<'_> {
-        PlaceholderAwareFs { known: &self.known }
+        PlaceholderAwareFs { known: &self.known, seen: Default::default() }
     }
 
     /// Creates the missing placeholders and records them in one append (atomic under the
     /// shared lock). A placeholder that is already there is reused; something else that
-    /// appeared in the meantime is left alone and not recorded.
-    pub fn create_placeholders<'a>(&mut self, paths: impl IntoIterator<Item = &'a Path>) -> io::Result<()> {
+    /// appeared in the meantime is left alone and not recorded. `intact`: recorded
+    /// placeholders that this command's resolution just found still as created (from
+    /// [`PlaceholderAwareFs::intact_placeholders`]), not checked again.
+    pub fn create_placeholders<'a>(
+        &mut self,
+        paths: impl IntoIterator<Item = &'a Path>,
+        intact: &BTreeSet<PathBuf>,
+    ) -> io::Result<()> {
         let mut new = String::new();
         for path in paths {
-            if self.known.contains(path) && still_placeholder(path) {
+            if self.known.contains(path) && (intact.contains(path) || still_placeholder(path)) {
                 continue;
             }
             let created = match placeholder_file_content(path) {
@@ -318,24 +326,69 @@ pub fn remove_stale() -> io::Result<StaleReport> {
 }
 
 /// [`RealFs`], except that recorded placeholders still as created are reported missing.
+///
+/// Resolution asks about the same paths many times (`.git` once per git pattern, each
+/// placeholder once per pattern that reaches it): every answer is remembered for the life of
+/// the view, which is one command's resolution, so it is a snapshot taken once per command and
+/// never goes stale across commands.
 pub struct PlaceholderAwareFs<'a> {
     known: &'a BTreeSet<PathBuf>,
+    seen: RefCell<Seen>,
+}
+
+#[derive(Default)]
+struct Seen {
+    kinds: HashMap<PathBuf, Kind>,
+    dirs: HashMap<PathBuf, Vec<String>>,
+    texts: HashMap<PathBuf, Option<String>>,
+    real: HashMap<PathBuf, Option<PathBuf>>,
+    /// Recorded placeholders found still as created.
+    intact: BTreeSet<PathBuf>,
+}
+
+impl PlaceholderAwareFs<'_> {
+    /// The recorded placeholders this view found still as created.
+    pub fn intact_placeholders(self) -> BTreeSet<PathBuf> {
+        self.seen.into_inner().intact
+    }
 }
 
 impl FsView for PlaceholderAwareFs<'_> {
     fn kind(&self, path: &Path) -> Kind {
-        if self.known.contains(path) && still_placeholder(path) {
-            return Kind::Missing;
+        if let Some(k) = self.seen.borrow().kinds.get(path) {
+            return *k;
         }
-        RealFs.kind(path)
+        let k = if self.known.contains(path) && still_placeholder(path) {
+            self.seen.borrow_mut().intact.insert(path.to_path_buf());
+            Kind::Missing
+        } else {
+            RealFs.kind(path)
+        };
+        self.seen.borrow_mut().kinds.insert(path.to_path_buf(), k);
+        k
     }
     fn list_dir(&self, path: &Path) -> Vec<String> {
-        RealFs.list_dir(path)
+        if let Some(d) = self.seen.borrow().dirs.get(path) {
+            return d.clone();
+        }
+        let d = RealFs.list_dir(path);
+        self.seen.borrow_mut().dirs.insert(path.to_path_buf(), d.clone());
+        d
     }
     fn read_small(&self, path: &Path) -> Option<String> {
-        RealFs.read_small(path)
+        if let Some(t) = self.seen.borrow().texts.get(path) {
+            return t.clone();
+        }
+        let t = RealFs.read_small(path);
+        self.seen.borrow_mut().texts.insert(path.to_path_buf(), t.clone());
+        t
     }
     fn canonicalize(&self, path: &Path) -> Option<PathBuf> {
-        RealFs.canonicalize(path)
+        if let Some(r) = self.seen.borrow().real.get(path) {
+            return r.clone();
+        }
+        let r = RealFs.canonicalize(path);
+        self.seen.borrow_mut().real.insert(path.to_path_buf(), r.clone());
+        r
     }
 }

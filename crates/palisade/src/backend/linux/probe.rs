@@ -114,14 +114,15 @@ pub fn host_report() -> HostReport {
                 abi: rules::abi_from_version(abi).ok_or(libc::ENOSYS)?,
                 read: &[],
                 write: &[],
+                write_per_command: &[],
                 handle_reads: true,
                 block_tcp: abi >= 4,
                 scope_abstract_unix: abi >= 6,
                 scope_signals: abi >= 6,
             };
-            let rs = rules::build(&spec).map_err(|_| libc::EINVAL)?;
+            let rs = rules::build(&spec, None).map_err(|_| libc::EINVAL)?.ok_or(libc::ENOSYS)?;
             sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1)?;
-            rs.restrict_self().map(drop).map_err(|_| libc::EPERM)
+            sys::landlock_restrict_self(std::os::fd::AsRawFd::as_raw_fd(&rs))
         })
         .is_ok();
     r.push("landlock", landlock_ok, if abi <= 0 {
@@ -141,14 +142,11 @@ pub fn host_report() -> HostReport {
     });
 
     let seccomp_ok = try_in_child(|| {
-        let progs = super::seccomp::build(super::seccomp::FilterOptions { unix_sockets_only: true, namespaced_families_only: false }).map_err(|_| libc::EINVAL)?;
-        for p in &progs {
-            seccompiler::apply_filter(p).map_err(|_| libc::EPERM)?;
-        }
-        Ok(())
+        let prog = super::seccomp::build(super::seccomp::FilterOptions { unix_sockets_only: true, namespaced_families_only: false }).map_err(|_| libc::EINVAL)?;
+        seccompiler::apply_filter(&prog).map_err(|_| libc::EPERM)
     });
     r.push("seccomp", seccomp_ok.is_ok(), match seccomp_ok {
-        Ok(()) => "filters apply".into(),
+        Ok(()) => "the filter applies".into(),
         Err(e) => format!("failed: {}", errno_text(e)),
     });
 

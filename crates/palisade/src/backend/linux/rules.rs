@@ -4,11 +4,11 @@
 //! Landlock rules are tied to inodes, not mount points, so a rule on a writable root also
 //! covers that root where the mount namespace attaches it.
 
-use landlock::{
-    Access, AccessFs, AccessNet, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr,
-    RulesetCreated, RulesetCreatedAttr, Scope, ABI,
-};
+use landlock::{Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, Ruleset, RulesetAttr, Scope, ABI};
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// Device nodes every command may read, write and use ioctls on (terminals included).
 pub const DEVICES: &[&str] = &[
@@ -30,6 +30,8 @@ pub struct RulesetSpec<'a> {
     pub read: &'a [PathBuf],
     /// Hierarchies writable (and readable).
     pub write: &'a [PathBuf],
+    /// Writable paths made for one command (its private tmp): their handles are not kept.
+    pub write_per_command: &'a [PathBuf],
     /// Whether Landlock enforces reads too (Landlock-only mode). In the mount namespace the
     /// masks and the minimal /dev do, and Landlock guards writes only (a fresh /proc has no
     /// inode a rule made beforehand could name).
@@ -65,16 +67,67 @@ pub fn abi_from_version(v: i32) -> Option<ABI> {
     })
 }
 
-fn add(rs: RulesetCreated, abi: ABI, path: &Path, access: landlock::BitFlags<AccessFs>) -> Result<RulesetCreated, landlock::RulesetError> {
-    match PathFd::new(path) {
-        Ok(fd) => {
-            // Directory-only rights (listing, creating, removing) do not apply to a file.
-            let access = if path.is_dir() { access } else { access & AccessFs::from_file(abi) };
-            rs.add_rule(PathBeneath::new(fd, access))
-        }
-        // A path that vanished (or never existed) grants nothing.
-        Err(_) => Ok(rs),
+/// An `O_PATH` handle of a rule's path, with what it was opened on.
+struct Handle {
+    fd: OwnedFd,
+    id: super::sys::Identity,
+}
+
+fn open_handle(path: &Path) -> Option<Handle> {
+    use std::os::unix::fs::OpenOptionsExt;
+    // O_PATH follows a final link, as the landlock crate's PathFd does.
+    let fd: OwnedFd = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_PATH).open(path).ok()?.into();
+    let id = super::sys::identity(fd.as_raw_fd(), c"").ok()?;
+    Some(Handle { fd, id })
+}
+
+/// Handles of the rule paths that belong to a sandbox (read roots, writable roots, devices),
+/// kept between its commands: opening one costs an open, a stat and a close per path and
+/// command. A kept handle is used only while the path still names the same inode (one stat
+/// per command; the handle keeps its inode alive, so the number cannot be reused meanwhile),
+/// so the rule is exactly the one a fresh open would give; otherwise it is opened again.
+/// Only handles on the root's or /dev's mount are kept (a handle pins its mount: `umount`
+/// of a separate /boot, /home or removable workspace must not fail while a sandbox lives).
+pub struct PathHandles {
+    kept: Mutex<HashMap<PathBuf, Handle>>,
+    /// Mounts that stay for the life of the system: those of / and /dev.
+    lasting_mounts: Vec<u64>,
+}
+
+impl PathHandles {
+    pub fn new() -> PathHandles {
+        let lasting_mounts =
+            [c"/", c"/dev"].iter().filter_map(|p| super::sys::identity(libc::AT_FDCWD, p).ok()?.mount).collect();
+        PathHandles { kept: Mutex::new(HashMap::new()), lasting_mounts }
     }
+}
+
+/// Adds a path-beneath rule for what `path` names now. `kept`: reuse and keep its handle.
+fn add(ruleset: RawFd, abi: ABI, path: &Path, access: BitFlags<AccessFs>, handles: Option<&PathHandles>) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let rule = |h: &Handle| {
+        // Directory-only rights (listing, creating, removing) do not apply to a file.
+        let access = if h.id.dir { access } else { access & AccessFs::from_file(abi) };
+        super::sys::landlock_add_path_rule(ruleset, h.fd.as_raw_fd(), access.bits())
+            .map_err(|e| format!("adding the rule for {}: {}", path.display(), std::io::Error::from_raw_os_error(e)))
+    };
+    // A path that vanished (or never existed) grants nothing.
+    let Some(handles) = handles else {
+        return open_handle(path).map_or(Ok(()), |h| rule(&h));
+    };
+    let mut kept = handles.kept.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(h) = kept.get(path) {
+        if std::fs::metadata(path).is_ok_and(|m| m.dev() == h.id.dev && m.ino() == h.id.ino) {
+            return rule(h);
+        }
+        kept.remove(path);
+    }
+    let Some(h) = open_handle(path) else { return Ok(()) };
+    let r = rule(&h);
+    if h.id.mount.is_some_and(|m| handles.lasting_mounts.contains(&m)) {
+        kept.insert(path.to_path_buf(), h);
+    }
+    r
 }
 
 /// The rights every command has on device nodes (and terminals).
@@ -90,12 +143,15 @@ pub fn device_access(abi: ABI, handle_reads: bool) -> landlock::BitFlags<AccessF
     device
 }
 
-pub fn build(spec: &RulesetSpec<'_>) -> Result<RulesetCreated, landlock::RulesetError> {
+/// The ruleset's descriptor (`None` where the kernel made none). `kept`: the sandbox's kept
+/// handles, used for every rule path except `spec.write_per_command`.
+pub fn build(spec: &RulesetSpec<'_>, kept: Option<&PathHandles>) -> Result<Option<OwnedFd>, String> {
+    let e = |e: landlock::RulesetError| e.to_string();
     let abi = spec.abi;
     let handled = if spec.handle_reads { AccessFs::from_all(abi) } else { AccessFs::from_all(abi) & !AccessFs::from_read(abi) };
-    let mut ruleset = Ruleset::default().set_compatibility(CompatLevel::HardRequirement).handle_access(handled)?;
+    let mut ruleset = Ruleset::default().set_compatibility(CompatLevel::HardRequirement).handle_access(handled).map_err(e)?;
     if spec.block_tcp {
-        ruleset = ruleset.handle_access(AccessNet::from_all(abi))?;
+        ruleset = ruleset.handle_access(AccessNet::from_all(abi)).map_err(e)?;
     }
     if abi >= ABI::V6 {
         let mut scopes = landlock::BitFlags::<Scope>::empty();
@@ -106,27 +162,31 @@ pub fn build(spec: &RulesetSpec<'_>) -> Result<RulesetCreated, landlock::Ruleset
             scopes |= Scope::Signal;
         }
         if !scopes.is_empty() {
-            ruleset = ruleset.scope(scopes)?;
+            ruleset = ruleset.scope(scopes).map_err(e)?;
         }
     }
     let read = AccessFs::from_read(abi) & handled;
     let write = handled;
     let device = device_access(abi, spec.handle_reads);
-    let mut rs = ruleset.create()?;
+    let Some(fd) = Option::<OwnedFd>::from(ruleset.create().map_err(e)?) else { return Ok(None) };
+    let rs = fd.as_raw_fd();
     // Listing directories is allowed everywhere (file contents are what deny-read protects).
     if spec.handle_reads {
-        rs = add(rs, abi, Path::new("/"), AccessFs::ReadDir.into())?;
+        add(rs, abi, Path::new("/"), AccessFs::ReadDir.into(), kept)?;
         for p in spec.read {
-            rs = add(rs, abi, p, read)?;
+            add(rs, abi, p, read, kept)?;
         }
     }
     for p in spec.write {
-        rs = add(rs, abi, p, write)?;
+        add(rs, abi, p, write, kept)?;
+    }
+    for p in spec.write_per_command {
+        add(rs, abi, p, write, None)?;
     }
     for d in DEVICES {
-        rs = add(rs, abi, Path::new(d), device)?;
+        add(rs, abi, Path::new(d), device, kept)?;
     }
-    Ok(rs)
+    Ok(Some(fd))
 }
 
 /// The hierarchies to grant read on: every entry of `/` except `/dev`, with each existing

@@ -597,3 +597,122 @@ pub fn getegid() -> u32 {
     // SAFETY: no arguments.
     unsafe { libc::getegid() }
 }
+
+/// Installs a seccomp filter on this process (no_new_privs must already be set).
+pub fn seccomp_set_filter(program: &[seccompiler::sock_filter]) -> Result<(), Errno> {
+    let prog = libc::sock_fprog { len: program.len() as libc::c_ushort, filter: program.as_ptr() as *mut libc::sock_filter };
+    // SAFETY: prog points to the program (same layout as libc's sock_filter), which outlives
+    // the call; the kernel copies it.
+    check(unsafe { libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0 as libc::c_ulong, &prog as *const libc::sock_fprog) })
+        .map(drop)
+}
+
+/// What a path or descriptor names: device, inode, whether it is a directory, and the id of
+/// the mount it is on (`None` on kernels without STATX_MNT_ID, before 5.8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub dev: u64,
+    pub ino: u64,
+    pub dir: bool,
+    pub mount: Option<u64>,
+}
+
+/// [`Identity`] of `path` relative to `dirfd` (the descriptor itself with an empty path),
+/// following a final link.
+pub fn identity(dirfd: RawFd, path: &CStr) -> Result<Identity, Errno> {
+    // SAFETY: statx is plain data; the kernel fills it.
+    let mut st: libc::statx = unsafe { std::mem::zeroed() };
+    let flags = if path.is_empty() { libc::AT_EMPTY_PATH } else { 0 };
+    let mask = libc::STATX_TYPE | libc::STATX_INO | libc::STATX_MNT_ID;
+    // SAFETY: path is NUL-terminated and st is a valid statx buffer.
+    check_int(unsafe { libc::statx(dirfd, path.as_ptr(), flags, mask, &mut st) })?;
+    Ok(Identity {
+        dev: libc::makedev(st.stx_dev_major, st.stx_dev_minor),
+        ino: st.stx_ino,
+        dir: u32::from(st.stx_mode) & libc::S_IFMT == libc::S_IFDIR,
+        mount: (st.stx_mask & libc::STATX_MNT_ID != 0).then_some(st.stx_mnt_id),
+    })
+}
+
+/// CLOCK_MONOTONIC in nanoseconds (a vDSO call: async-signal-safe, no allocation).
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes into ts; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// One zeroed page of anonymous memory shared with every process later cloned from this one
+/// (it stays shared across fork), never unmapped.
+pub fn shared_page() -> std::io::Result<*mut u8> {
+    // SAFETY: a new anonymous mapping; no existing memory is touched.
+    let p = unsafe {
+        libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED | libc::MAP_ANONYMOUS, -1, 0)
+    };
+    if p == libc::MAP_FAILED {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(p.cast())
+}
+
+/// Whether `path` is a directory (not a symbolic link to one) without entries, in three system
+/// calls (open, one `getdents64`, close) instead of a stat plus a directory stream.
+///
+/// One `getdents64` into a buffer far larger than "." and ".." returns more entries when there
+/// are any (filesystems fill the buffer); a filesystem that returned a short batch would only
+/// make a non-empty directory look like an untouched placeholder, which is harmless: it still
+/// gets its read-only mount, and removal (`rmdir`) refuses a directory that is not empty.
+pub fn is_empty_dir_nofollow(path: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else { return false };
+    let Ok(fd) = open(&c, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0) else { return false };
+    // linux_dirent64: d_ino (8), d_off (8), d_reclen (2), d_type (1), d_name (NUL-terminated).
+    let mut buf = [0u64; 128];
+    // SAFETY: getdents64 writes at most the buffer's size in bytes into it.
+    let n = unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), std::mem::size_of_val(&buf)) };
+    close(fd);
+    if n < 0 {
+        return false;
+    }
+    // SAFETY: the kernel filled the first n bytes of the buffer (u64s, so any byte is valid).
+    let bytes = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n as usize) };
+    let mut at = 0;
+    while at + 19 < bytes.len() {
+        let reclen = u16::from_ne_bytes([bytes[at + 16], bytes[at + 17]]) as usize;
+        let name = &bytes[at + 19..(at + reclen).min(bytes.len())];
+        let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+        if (name != b"." && name != b"..") || reclen == 0 {
+            return false;
+        }
+        at += reclen;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_dir_check_refuses_contents_files_links_and_missing_paths() {
+        let base = std::env::temp_dir().join(format!("palisade-sys-test-{}", std::process::id()));
+        let empty = base.join("empty");
+        let full = base.join("full");
+        std::fs::create_dir_all(&empty).unwrap();
+        std::fs::create_dir_all(&full).unwrap();
+        std::fs::write(full.join("f"), "x").unwrap();
+        std::fs::write(base.join("file"), "x").unwrap();
+        std::os::unix::fs::symlink(&empty, base.join("link")).unwrap();
+        assert!(is_empty_dir_nofollow(&empty));
+        assert!(!is_empty_dir_nofollow(&full));
+        assert!(!is_empty_dir_nofollow(&base.join("file")));
+        assert!(!is_empty_dir_nofollow(&base.join("link")));
+        assert!(!is_empty_dir_nofollow(&base.join("missing")));
+        // Many entries (more than one getdents64 buffer) with the dots among them.
+        for i in 0..500 {
+            std::fs::write(full.join(format!("entry-with-a-long-name-{i:04}")), "").unwrap();
+        }
+        assert!(!is_empty_dir_nofollow(&full));
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+}
