@@ -123,19 +123,25 @@ impl WorkspaceLock {
     pub fn acquire(workspace: &Path) -> io::Result<WorkspaceLock> {
         let dir = state_dir()?;
         let k = key(workspace);
+        let mut w = WorkspaceLock::lock(&dir, &k, libc::LOCK_SH)?
+            .ok_or_else(|| io::Error::other(format!("{}: the lock was not granted", dir.join(&k).display())))?;
+        w.reload();
+        Ok(w)
+    }
+
+    /// Takes `op` on the lock file of workspace key `k` in `dir` (the record not read yet);
+    /// `None` if `op` has `LOCK_NB` and someone else holds it.
+    fn lock(dir: &Path, k: &str, op: libc::c_int) -> io::Result<Option<WorkspaceLock>> {
         let lock_path = dir.join(format!("{k}.lock"));
-        let lock = open_locked(&lock_path, libc::LOCK_SH)?
-            .ok_or_else(|| io::Error::other(format!("{}: the lock was not granted", lock_path.display())))?;
-        let mut w = WorkspaceLock {
+        let Some(lock) = open_locked(&lock_path, op)? else { return Ok(None) };
+        Ok(Some(WorkspaceLock {
             lock,
             lock_path,
             record: dir.join(format!("{k}.placeholders")),
             known: BTreeSet::new(),
             kept_namespaces: BTreeSet::new(),
             released: false,
-        };
-        w.reload();
-        Ok(w)
+        }))
     }
 
     fn reload(&mut self) {
@@ -304,18 +310,9 @@ pub fn remove_stale() -> io::Result<StaleReport> {
         }
     }
     for k in keys {
-        let lock_path = dir.join(format!("{k}.lock"));
-        let Some(lock) = open_locked(&lock_path, libc::LOCK_EX | libc::LOCK_NB)? else {
+        let Some(mut w) = WorkspaceLock::lock(&dir, &k, libc::LOCK_EX | libc::LOCK_NB)? else {
             report.in_use += 1;
             continue;
-        };
-        let mut w = WorkspaceLock {
-            lock,
-            lock_path,
-            record: dir.join(format!("{k}.placeholders")),
-            known: BTreeSet::new(),
-            kept_namespaces: BTreeSet::new(),
-            released: false,
         };
         match w.remove_placeholders_if_last() {
             Release::Removed(n) => report.removed += n,
