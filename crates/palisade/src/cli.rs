@@ -472,18 +472,6 @@ mod elevated_setup {
         use palisade::windows_setup::{self, exit, Launch, Progress};
         if uninstall {
             println!("palisade setup --elevated --uninstall removes the permission entries your commands added to writable roots (as `palisade cleanup` does), then what the elevated setup recorded (accounts, group, firewall rules and filters, read grants, Palisade's folder), then the stored passwords.");
-            // The runs' entries name the sandbox group; once setup has deleted the group they
-            // would stay behind as unknown SIDs. They are yours to remove, so no elevation.
-            match palisade::cleanup() {
-                Ok(r) if r.failed.is_empty() => println!("removed {} permission entries commands had added ({} were already gone)", r.removed, r.already_gone),
-                Ok(r) => {
-                    for f in &r.failed {
-                        eprintln!("palisade: not removed: {f}");
-                    }
-                    eprintln!("palisade: warning: {} permission entries stay recorded; run `palisade cleanup` again after uninstalling", r.failed.len());
-                }
-                Err(e) => eprintln!("palisade: warning: removing the commands' permission entries failed ({e}); run `palisade cleanup` after uninstalling"),
-            }
         } else {
             println!("palisade setup --elevated asks Windows for administrator approval once, to:");
             for line in [

@@ -198,7 +198,9 @@ pub mod windows_setup {
     /// Starts `palisade-setup.exe` (next to this executable unless `setup_exe` is given) with
     /// `launch`, serves it one setup or uninstall request, reports its progress, and commits
     /// (setup succeeded), discards (it failed) or removes (uninstall succeeded) the stored
-    /// passwords of the sandbox accounts.
+    /// passwords of the sandbox accounts. An uninstall first removes, as the caller, the
+    /// permission entries commands added to writable roots (as [`crate::cleanup`]), reported
+    /// as a `Note`.
     pub fn run(
         uninstall: bool,
         launch: Launch,

@@ -79,6 +79,9 @@ pub fn run(uninstall: bool, launch: Launch, setup_exe: Option<PathBuf>, report: 
     }
     let installer = installer()?;
     let action = if uninstall { RequestAction::Uninstall } else { RequestAction::Install };
+    if uninstall {
+        report(&Progress::Note { text: remove_runs_entries() });
+    }
     let credentials = stored_credentials(&installer.local_app_data);
     // Pending passwords are discarded on every failure from here on, so the stored password
     // always is the one the account has.
@@ -96,6 +99,24 @@ pub fn run(uninstall: bool, launch: Launch, setup_exe: Option<PathBuf>, report: 
         (RequestAction::Uninstall, false) => {}
     }
     result
+}
+
+/// Removes the permission entries commands added to writable roots (what `palisade cleanup`
+/// removes): they name the sandbox group, and once setup has deleted it they would stay behind
+/// as unknown SIDs. They are the user's to remove, so this needs no elevation; a failure is
+/// reported and leaves them recorded for `palisade cleanup`.
+fn remove_runs_entries() -> String {
+    match crate::backend::cleanup() {
+        Ok(r) if r.failed.is_empty() => {
+            format!("removed {} permission entries commands had added ({} were already gone)", r.removed, r.already_gone)
+        }
+        Ok(r) => format!(
+            "{} permission entries commands had added could not be removed (first: {}); run `palisade cleanup` after uninstalling",
+            r.failed.len(),
+            r.failed[0]
+        ),
+        Err(e) => format!("removing the permission entries commands had added failed ({e}); run `palisade cleanup` after uninstalling"),
+    }
 }
 
 /// Generates and stores (pending) the passwords the request carries, and encodes it.
