@@ -1,6 +1,27 @@
 //! The command-line interface: argument parsing, configuration loading, and the `run`, `check`,
 //! `policy` and `setup` subcommands. Errors are one line on stderr and exit with 125.
 
+// Printing never panics: a closed stdout (`palisade policy | true`) or stderr must not turn the
+// command's exit status into a panic's 101. What cannot be written is dropped.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($t)*);
+    }};
+}
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+macro_rules! errln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 use clap::{Args, Parser, Subcommand};
 use palisade::policy::config::{self, LoadRequest, Overrides, Resolved};
 use palisade::{exit_code, Mode, Network, Sandbox, SandboxOptions};
@@ -146,7 +167,7 @@ pub fn main() -> i32 {
                 let _ = e.print();
                 return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand { exit_code::PALISADE_ERROR } else { 0 };
             }
-            eprintln!("palisade: {} (see `palisade --help`)", one_line(&e));
+            errln!("palisade: {} (see `palisade --help`)", one_line(&e));
             return exit_code::PALISADE_ERROR;
         }
     };
@@ -164,11 +185,11 @@ pub fn main() -> i32 {
     match result {
         Ok(code) => code,
         Err(f) => {
-            eprintln!("palisade: {}", f.message);
+            errln!("palisade: {}", f.message);
             if json_status_wanted {
                 // The caller parses the last line of stderr: give it one even though the command
                 // never ran (bad configuration, not found, a refused or failed setup).
-                eprintln!(
+                errln!(
                     "{}",
                     serde_json::json!({"exit_code": null, "signal": null, "status": f.code, "error": f.message, "layers": []})
                 );
@@ -300,7 +321,7 @@ fn run(args: &PolicyArgs, json_status: bool, command: Vec<OsString>) -> Result<i
             .iter()
             .map(|l| serde_json::json!({"name": l.name, "active": l.active, "detail": l.detail}))
             .collect();
-        eprintln!(
+        errln!(
             "{}",
             serde_json::json!({"exit_code": status.code(), "signal": status.signal(), "status": status.shell_code(), "layers": layers})
         );
@@ -363,7 +384,7 @@ fn check(args: &PolicyArgs, json: bool, probe: bool) -> Result<i32, Failure> {
             Some(Err(e)) => (vec![], Some(e.to_string())),
             None => (vec![], policy.as_ref().err().map(|f| f.message.clone())),
         };
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "host": report.facts.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect::<serde_json::Map<_, _>>(),
@@ -380,36 +401,36 @@ fn check(args: &PolicyArgs, json: bool, probe: bool) -> Result<i32, Failure> {
             .unwrap_or_default()
         );
     } else {
-        println!("Host");
+        outln!("Host");
         for (k, v) in &report.facts {
-            println!("  {k:<36} {v}");
+            outln!("  {k:<36} {v}");
         }
-        println!("\nMechanisms (each one tried in a throw-away process)");
+        outln!("\nMechanisms (each one tried in a throw-away process)");
         for m in &report.mechanisms {
-            println!("  {:<36} {:<4} {}", m.name, if m.active { "yes" } else { "NO" }, m.detail);
+            outln!("  {:<36} {:<4} {}", m.name, if m.active { "yes" } else { "NO" }, m.detail);
         }
         if let Some(e) = &elevated {
             if required {
-                println!("\nElevated mode ([windows] mode = \"elevated\"; `palisade setup --elevated`)");
+                outln!("\nElevated mode ([windows] mode = \"elevated\"; `palisade setup --elevated`)");
             } else {
-                println!("\nElevated mode (information: [windows] mode is not \"elevated\")");
+                outln!("\nElevated mode (information: [windows] mode is not \"elevated\")");
             }
             for l in &e.lines {
-                println!("  {l}");
+                outln!("  {l}");
             }
         }
-        println!("\nThe effective policy on this host");
+        outln!("\nThe effective policy on this host");
         match &sandbox {
             Some(Ok(s)) => {
                 for l in &s.enforcement().layers {
-                    println!("  {:<36} {:<4} {}", l.name, if l.active { "on" } else { "off" }, l.detail);
+                    outln!("  {:<36} {:<4} {}", l.name, if l.active { "on" } else { "off" }, l.detail);
                 }
             }
-            Some(Err(e)) => println!("  `palisade run` would refuse: {e}"),
-            None => println!("  configuration error: {}", policy.as_ref().err().map(|f| f.message.as_str()).unwrap_or("")),
+            Some(Err(e)) => outln!("  `palisade run` would refuse: {e}"),
+            None => outln!("  configuration error: {}", policy.as_ref().err().map(|f| f.message.as_str()).unwrap_or("")),
         }
         for n in &report.notes {
-            println!("\nNote: {n}");
+            outln!("\nNote: {n}");
         }
     }
     Ok(match sandbox {
@@ -422,16 +443,16 @@ fn show_policy(args: &PolicyArgs, json: bool) -> Result<i32, Failure> {
     let req = request(args)?;
     let resolved = config::load(&req)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&resolved.to_json()).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(&resolved.to_json()).unwrap_or_default());
     } else {
-        print!("{}", resolved.render());
+        out!("{}", resolved.render());
         // Which files were looked for, so that a file in the wrong place is noticed.
         let project = resolved.policy.workspace.join(".palisade").join("config.toml");
         let files = [("user file", req.user_config.as_deref()), ("project file", Some(project.as_path())), ("managed file", req.managed_config.as_deref())];
         for (name, path) in files {
             match path {
-                Some(p) => println!("{name:<30} {} ({})", p.display(), if p.exists() { "read" } else { "not present" }),
-                None => println!("{name:<30} (none: no home directory)"),
+                Some(p) => outln!("{name:<30} {} ({})", p.display(), if p.exists() { "read" } else { "not present" }),
+                None => outln!("{name:<30} (none: no home directory)"),
             }
         }
     }
@@ -441,16 +462,16 @@ fn show_policy(args: &PolicyArgs, json: bool) -> Result<i32, Failure> {
 fn cleanup() -> Result<i32, Failure> {
     let report = palisade::cleanup()?;
     if cfg!(windows) {
-        println!("removed {} recorded permission entries ({} were already gone)", report.removed, report.already_gone);
+        outln!("removed {} recorded permission entries ({} were already gone)", report.removed, report.already_gone);
     }
     for n in &report.notes {
-        println!("note: {n}");
+        outln!("note: {n}");
     }
     if report.failed.is_empty() {
         return Ok(0);
     }
     for f in &report.failed {
-        println!("not removed: {f}");
+        outln!("not removed: {f}");
     }
     Err(fail(format!("{} entries could not be removed; they stay recorded: run `palisade cleanup` again", report.failed.len())))
 }
@@ -471,9 +492,9 @@ mod elevated_setup {
     pub fn run(uninstall: bool) -> Result<i32, Failure> {
         use palisade::windows_setup::{self, exit, Launch, Progress};
         if uninstall {
-            println!("palisade setup --elevated --uninstall removes the permission entries your commands added to writable roots (as `palisade cleanup` does), then what the elevated setup recorded (accounts, group, firewall rules and filters, read grants, Palisade's folder), then the stored passwords.");
+            outln!("palisade setup --elevated --uninstall removes the permission entries your commands added to writable roots (as `palisade cleanup` does), then what the elevated setup recorded (accounts, group, firewall rules and filters, read grants, Palisade's folder), then the stored passwords.");
         } else {
-            println!("palisade setup --elevated asks Windows for administrator approval once, to:");
+            outln!("palisade setup --elevated asks Windows for administrator approval once, to:");
             for line in [
                 "create %ProgramData%\\Palisade (Administrators only may change it) and copy palisade-runner.exe there",
                 "create the local group PalisadeSandboxUsers and the hidden local accounts PalisadeOffline and PalisadeOnline (random passwords, stored DPAPI-encrypted for you)",
@@ -481,23 +502,23 @@ mod elevated_setup {
                 "fence PalisadeOffline off the network (Windows Firewall rules and WFP filters; loopback to Palisade's proxy only)",
                 "let the group read your profile except credential stores, AppData and registry hives (never write)",
             ] {
-                println!("  - {line}");
+                outln!("  - {line}");
             }
-            println!("The plan as setup finds this machine follows ([done] steps change nothing). Undo with `palisade setup --elevated --uninstall`.");
+            outln!("The plan as setup finds this machine follows ([done] steps change nothing). Undo with `palisade setup --elevated --uninstall`.");
         }
         let mut report = |p: &Progress| match p {
-            Progress::Hello { setup_version } => println!("palisade-setup started (setup version {setup_version})"),
-            Progress::Plan { lines } => lines.iter().for_each(|l| println!("  {l}")),
-            Progress::Step { index, total, description, .. } => println!("[{index}/{total}] {description}"),
+            Progress::Hello { setup_version } => outln!("palisade-setup started (setup version {setup_version})"),
+            Progress::Plan { lines } => lines.iter().for_each(|l| outln!("  {l}")),
+            Progress::Step { index, total, description, .. } => outln!("[{index}/{total}] {description}"),
             Progress::StepDone { .. } => {}
-            Progress::Note { text } => println!("note: {text}"),
-            Progress::Failed { step, message, .. } => eprintln!("palisade: setup stopped at `{step}`: {message}"),
-            Progress::Finished { changed } => println!("done: {changed} step(s) changed this machine"),
+            Progress::Note { text } => outln!("note: {text}"),
+            Progress::Failed { step, message, .. } => errln!("palisade: setup stopped at `{step}`: {message}"),
+            Progress::Finished { changed } => outln!("done: {changed} step(s) changed this machine"),
         };
         let outcome = windows_setup::run(uninstall, Launch::RunAs, None, &mut report).map_err(|e| fail(e.to_string()))?;
         if outcome.exit_code == exit::OK && outcome.finished {
             if uninstall {
-                println!("removed the stored passwords of the sandbox accounts");
+                outln!("removed the stored passwords of the sandbox accounts");
             }
             return Ok(0);
         }
@@ -528,14 +549,14 @@ mod palisade_setup {
             if Path::new(PROFILE).exists() {
                 let _ = std::process::Command::new("apparmor_parser").args(["-R", PROFILE]).status();
                 std::fs::remove_file(PROFILE).map_err(|e| format!("removing {PROFILE}: {e}"))?;
-                println!("removed {PROFILE}");
+                outln!("removed {PROFILE}");
             } else {
-                println!("nothing to remove: {PROFILE} is not installed");
+                outln!("nothing to remove: {PROFILE} is not installed");
             }
             return Ok(());
         }
         if !restricted {
-            println!("nothing to do: this host does not restrict unprivileged user namespaces");
+            outln!("nothing to do: this host does not restrict unprivileged user namespaces");
             return Ok(());
         }
         let exe = std::env::current_exe().map_err(|e| format!("cannot find palisade's own path: {e}"))?;
@@ -554,7 +575,7 @@ mod palisade_setup {
         if !st.success() {
             return Err(format!("apparmor_parser -r {PROFILE} failed ({st})"));
         }
-        println!("installed {PROFILE} for {}", exe.display());
+        outln!("installed {PROFILE} for {}", exe.display());
         Ok(())
     }
 

@@ -216,3 +216,52 @@ fn misspelled_flag_keeps_clap_s_suggestion_on_one_line() {
     assert_eq!(err.trim_end().lines().count(), 1, "{err:?}");
     assert!(err.contains("'--netwrk'") && err.contains("; tip: a similar argument exists: '--network'"), "{err:?}");
 }
+
+/// A pipe whose reading end is already closed: writing to it fails with EPIPE.
+fn broken_pipe() -> std::process::Stdio {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: pipe fills two descriptors that we then own.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: fds[0] is ours and closed once; fds[1] is handed over to the Stdio.
+    unsafe {
+        libc::close(fds[0]);
+        std::process::Stdio::from(std::os::fd::OwnedFd::from_raw_fd(fds[1]))
+    }
+}
+
+#[test]
+fn closed_stdout_is_not_a_panic() {
+    let fx = Fixture::new();
+    let ws = fx.ws.to_str().unwrap();
+    for args in [&["policy", "--workspace", ws][..], &["policy", "--json", "--workspace", ws], &["check", "--workspace", ws], &["cleanup"]] {
+        let o = fx.palisade().args(args).stdout(broken_pipe()).output().unwrap();
+        assert!(!stderr(&o).contains("panicked"), "{args:?}: {}", show(&o));
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", show(&o));
+    }
+}
+
+#[test]
+fn closed_stderr_keeps_the_command_s_exit_status() {
+    use std::os::unix::process::CommandExt;
+    let fx = Fixture::new();
+    for (flags, argv, want) in [
+        (&[][..], &["/nonexistent-palisade-test"][..], 127),
+        (&["--json-status"], &["true"], 0),
+        (&[], &["sh", "-c", "exit 7"], 7),
+    ] {
+        // A reader that went away (`2>&1 | head -0`) and a descriptor closed outright (`2>&-`).
+        let o = fx.run_cmd(flags, argv).stderr(broken_pipe()).output().unwrap();
+        assert_eq!(o.status.code(), Some(want), "{argv:?} with a broken stderr pipe: {}", show(&o));
+        let mut c = fx.run_cmd(flags, argv);
+        // SAFETY: close is async-signal-safe; it runs in the child after stdio is set up.
+        unsafe {
+            c.pre_exec(|| {
+                libc::close(2);
+                Ok(())
+            });
+        }
+        let o = c.output().unwrap();
+        assert_eq!(o.status.code(), Some(want), "{argv:?} with stderr closed: {}", show(&o));
+    }
+}
