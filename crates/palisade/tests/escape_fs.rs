@@ -85,11 +85,11 @@ fn setxattr() {
     let rc = unsafe { libc::setxattr(c.as_ptr(), c"user.palisade".as_ptr(), b"1".as_ptr().cast(), 1, 0) };
     fs::remove_file(&probe).unwrap();
     if rc != 0 {
-        eprintln!(
-            "SKIPPED: the filesystem under {} does not take user extended attributes ({}), so an xattr write cannot be observed",
+        skip(&format!(
+            "the filesystem under {} does not take user extended attributes ({}), so an xattr write cannot be observed",
             fx.root.display(),
             std::io::Error::last_os_error()
-        );
+        ));
         return;
     }
     let setfattr = if tool("setfattr").is_some() {
@@ -275,7 +275,7 @@ fn landlock_only_mode_does_not_let_root_chmod_host_files() {
     let fx = Fixture::new();
     fx.require_visible();
     if !is_root() {
-        eprintln!("SKIPPED: as an unprivileged user Landlock-only mode runs, and chmod of the user's own files outside is a documented limit");
+        skip_expected("as an unprivileged user Landlock-only mode runs, and chmod of the user's own files outside is a documented limit (the root pass runs it)");
         return;
     }
     fs::create_dir_all(fx.xdg.join("palisade")).unwrap();

@@ -124,7 +124,7 @@ fn tcp_to_host_ipv4_loopback_is_blocked() {
 #[test]
 fn tcp_to_host_ipv6_loopback_is_blocked() {
     if std::net::TcpListener::bind("[::1]:0").is_err() {
-        eprintln!("SKIPPED: this host has no IPv6 loopback (::1), so there is nothing to connect to");
+        skip("this host has no IPv6 loopback (::1), so there is nothing to connect to");
         return;
     }
     tcp_blocked("::1");
@@ -149,7 +149,7 @@ fn udp_to_host_ipv4_loopback_is_blocked() {
 #[test]
 fn udp_to_host_ipv6_loopback_is_blocked() {
     if UdpSocket::bind("[::1]:0").is_err() {
-        eprintln!("SKIPPED: this host has no IPv6 loopback (::1)");
+        skip("this host has no IPv6 loopback (::1)");
         return;
     }
     udp_blocked("::1", "[::1]:0");

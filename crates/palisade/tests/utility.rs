@@ -277,7 +277,7 @@ fn json_status_reports_the_exit_and_layers() {
 fn a_socket_in_another_users_private_folder_does_not_break_root_runs() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("NOT RUN: needs root (an ordinary user cannot see into another user's private folder either)");
+        skip_expected("needs root (the root pass runs it; an ordinary user cannot see into another user's private folder either)");
         return;
     }
     let fx = Fixture::new();

@@ -697,3 +697,37 @@ pub fn s(p: &Path) -> &str {
 pub fn os(p: &Path) -> &OsStr {
     p.as_os_str()
 }
+
+// ---------------------------------------------------------------------------------------------
+// Skips
+
+/// Whether a skip that this kind of machine should never need fails the test instead
+/// (`PALISADE_TEST_STRICT=1`, which `scripts/test.sh` sets in CI).
+pub fn strict() -> bool {
+    std::env::var_os("PALISADE_TEST_STRICT").is_some_and(|v| v == "1")
+}
+
+fn skip_line(reason: &str) -> String {
+    let test = std::thread::current().name().unwrap_or("?").to_string();
+    let line = format!("SKIPPED: {test}: {reason}");
+    // Straight to the descriptor: the harness captures (and, for a passing test, discards)
+    // what `eprintln!` prints, and a skip must be seen and counted (scripts/test.sh).
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+    line
+}
+
+/// The test cannot run here for `reason` and returns: reported on stderr past the harness's
+/// capture, counted by `scripts/test.sh`, and a failure in strict mode (CI), where every machine
+/// has what the test needs.
+pub fn skip(reason: &str) {
+    let line = skip_line(reason);
+    assert!(!strict(), "refused skip ({line}): PALISADE_TEST_STRICT=1, and this machine should be able to run this test");
+}
+
+/// Like [`skip`], but allowed in strict mode: the test is about what another pass runs (a
+/// root-only case in the unprivileged pass) or about a host feature some machines of this kind
+/// lack and that Palisade cannot provide. `reason` says which.
+pub fn skip_expected(reason: &str) {
+    skip_line(reason);
+}
