@@ -282,9 +282,12 @@ fn landlock_only_mode_does_not_let_root_chmod_host_files() {
     fs::write(fx.xdg.join("palisade/config.toml"), "[linux]\nallow_landlock_only = true\nallow_unprotected_paths = true\n").unwrap();
     let victim = fx.outside.join("victim.txt");
     fs::set_permissions(&victim, fs::Permissions::from_mode(0o600)).unwrap();
+    let before = Snapshot::take(&fx.outside);
     let o = fx.sh("chmod 666 \"$PAL_OUT/victim.txt\"; touch -d 2001-01-01 \"$PAL_OUT/victim.txt\"; echo done");
     let mode = fs::metadata(&victim).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode, 0o600, "SANDBOX ESCAPE: root's command in Landlock-only mode changed a host file's mode\n{}", show(&o));
+    // The times too (`touch -d`), and everything else about the folder.
+    before.assert_unchanged("chmod/touch from root's command in Landlock-only mode", &o);
 }
 
 /// A writable root (or workspace) that contains the home directory would make ~/.bashrc,

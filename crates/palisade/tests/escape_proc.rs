@@ -76,6 +76,9 @@ fn kill_minus_one_stays_inside() {
     let fx = Fixture::new();
     let mut d = Decoy::start();
     let o = fx.sh("kill -9 -1; kill -TERM -1; kill -STOP -1; echo done");
+    // The shell itself is spared by kill(-1): it must have run to the end (a refused run, 125,
+    // would leave the decoy untouched too and prove nothing).
+    assert!(stdout(&o).contains("done") && o.status.success(), "the attack did not run: {}", show(&o));
     d.assert_untouched("kill -9 -1 from the sandbox", &o);
 }
 
@@ -96,12 +99,11 @@ fn control(script: &[&str]) {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     if !dead {
-        eprintln!(
-            "NOTE: the control attack {:?} did not kill a decoy even without the sandbox (host ptrace restrictions?); \
-             the sandboxed assertion still holds but proves less.\n{}",
-            script,
+        // The sandboxed assertion still holds, but proves nothing about this attack here.
+        skip(&format!(
+            "the control attack {script:?} did not kill a decoy even without the sandbox (host ptrace restrictions?)\n{}",
             show(&o)
-        );
+        ));
     }
 }
 

@@ -289,7 +289,8 @@ fn a_socket_in_another_users_private_folder_does_not_break_root_runs() {
     assert_eq!(unsafe { libc::chown(c.as_ptr(), 65534, 65534) }, 0, "chown to nobody");
     fs::set_permissions(&private, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     let sock = private.join(format!("{}.sock", fx.m));
-    let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    listener.set_nonblocking(true).unwrap();
     let o = fx.sh("echo ran");
     ok(&o);
     assert_eq!(stdout(&o), "ran\n");
@@ -299,4 +300,11 @@ fn a_socket_in_another_users_private_folder_does_not_break_root_runs() {
     );
     ok(&o);
     assert!(stdout(&o).starts_with("refused"), "the socket became reachable: {}", show(&o));
+    // What the listener saw, not only what the client says.
+    let accepted = listener.accept();
+    assert!(
+        accepted.as_ref().is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock),
+        "SANDBOX ESCAPE: the listener accepted a connection: {accepted:?}\n{}",
+        show(&o)
+    );
 }

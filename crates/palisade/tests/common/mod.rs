@@ -81,7 +81,8 @@ fn usable_base(p: &Path) -> Option<PathBuf> {
 }
 
 /// A directory outside the sandbox's hidden trees that this user can write, or `None`.
-/// Order: `$PALISADE_TEST_DIR`, cargo's `CARGO_TARGET_TMPDIR`, `$HOME`.
+/// Order: `$PALISADE_TEST_DIR`, cargo's `CARGO_TARGET_TMPDIR` (never the real home: tests must
+/// not write there).
 pub fn visible_base() -> Option<PathBuf> {
     static BASE: OnceLock<Option<PathBuf>> = OnceLock::new();
     BASE.get_or_init(|| {
@@ -90,9 +91,6 @@ pub fn visible_base() -> Option<PathBuf> {
             candidates.push(d.into());
         }
         candidates.push(PathBuf::from(env!("CARGO_TARGET_TMPDIR")));
-        if let Some(h) = std::env::var_os("HOME") {
-            candidates.push(h.into());
-        }
         let found = candidates.iter().find_map(|c| usable_base(c));
         if found.is_none() {
             eprintln!(
