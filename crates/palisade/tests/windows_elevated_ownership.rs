@@ -29,6 +29,7 @@ const HELPER: &str = "PALISADE_OWNERSHIP_TEST_HELPER";
 /// Not a test of its own: with `PALISADE_OWNERSHIP_TEST_HELPER=make-tree` set, this binary
 /// makes `made.txt` and `dir\sub\f.txt` in its working directory and exits.
 #[test]
+#[ignore = "not a test: the helper process the tests start (with --ignored)"]
 fn helper() {
     let Ok(mode) = std::env::var(HELPER) else { return };
     assert_eq!(mode, "make-tree");
@@ -114,7 +115,7 @@ fn what_a_command_made_is_examined_after_it_ended() {
     let me = std::env::current_exe().unwrap();
     let out = sb
         .command(me)
-        .args(["--exact", "helper", "--nocapture", "--test-threads=1"])
+        .args(["--exact", "helper", "--ignored", "--nocapture", "--test-threads=1"])
         .env(HELPER, "make-tree")
         .current_dir(ws.path())
         .output()

@@ -45,6 +45,7 @@ const HELPER: &str = "PALISADE_ELEVATED_TEST_HELPER";
 /// (stdin to stdout), `exit:N`, `sleep:MS`, `touch:PATH` (creates the file) or
 /// `consoles:PATH` (writes which of its stdin and stdout are consoles to the file).
 #[test]
+#[ignore = "not a test: the helper process the tests start (with --ignored)"]
 fn helper() {
     let Ok(mode) = std::env::var(HELPER) else { return };
     match mode.split_once(':').unwrap_or((mode.as_str(), "")) {
@@ -149,8 +150,8 @@ fn me() -> String {
     std::env::current_exe().unwrap().display().to_string()
 }
 
-fn helper_args() -> [&'static str; 4] {
-    ["--exact", "helper", "--nocapture", "--test-threads=1"]
+fn helper_args() -> [&'static str; 5] {
+    ["--exact", "helper", "--ignored", "--nocapture", "--test-threads=1"]
 }
 
 #[test]

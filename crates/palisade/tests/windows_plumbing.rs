@@ -28,6 +28,7 @@ const HELPER: &str = "PALISADE_TEST_HELPER";
 /// * `write:<path>:<ms>`: waits, then writes `late` to the file;
 /// * `sleep:<ms>`: waits.
 #[test]
+#[ignore = "not a test: the helper process the tests start (with --ignored)"]
 fn helper() {
     let Ok(mode) = std::env::var(HELPER) else { return };
     let mut parts = mode.splitn(3, ':');
@@ -35,7 +36,7 @@ fn helper() {
         (Some("spawn-writer"), Some(_), Some(_)) => {
             let rest = mode.trim_start_matches("spawn-writer:");
             Command::new(std::env::current_exe().unwrap())
-                .args(["--exact", "helper", "--nocapture", "--test-threads=1"])
+                .args(["--exact", "helper", "--ignored", "--nocapture", "--test-threads=1"])
                 .env(HELPER, format!("write:{rest}"))
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -65,6 +66,7 @@ fn helper_command() -> Vec<String> {
         std::env::current_exe().unwrap().display().to_string(),
         "--exact".into(),
         "helper".into(),
+        "--ignored".into(),
         "--nocapture".into(),
         "--test-threads=1".into(),
     ]
