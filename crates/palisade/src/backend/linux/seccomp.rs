@@ -18,7 +18,10 @@ use std::collections::BTreeMap;
 /// What the filter must block besides the always-blocked calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FilterOptions {
-    /// Block every socket family but AF_UNIX (network off without a network namespace).
+    /// Network off without a network namespace: no `socket(2)` at all, only AF_UNIX
+    /// `socketpair(2)`. Connecting to a host service's pathname unix socket (an SSH agent, the
+    /// Docker daemon) needs nothing but write permission on the socket file, which Landlock
+    /// does not govern, and without a mount namespace nothing can hide the file.
     pub unix_sockets_only: bool,
     /// Offline in a network namespace: only the socket families that namespace fences (unix,
     /// IPv4, IPv6, netlink). Others are not per-namespace: AF_VSOCK in particular reaches the
@@ -237,7 +240,7 @@ fn eperm_program(opts: FilterOptions) -> Result<(Vec<u32>, BpfProgram), seccompi
     rules.insert(libc::SYS_unshare, vec![rule(vec![cond(0, Len::Qword, Op::MaskedEq(newuser), newuser)])]);
     rules.insert(libc::SYS_clone, vec![rule(vec![cond(0, Len::Qword, Op::MaskedEq(newuser), newuser)])]);
     if opts.unix_sockets_only {
-        rules.insert(libc::SYS_socket, vec![rule(vec![cond(0, Len::Dword, Op::Ne, libc::AF_UNIX as u64)])]);
+        rules.insert(libc::SYS_socket, vec![]);
         rules.insert(libc::SYS_socketpair, vec![rule(vec![cond(0, Len::Dword, Op::Ne, libc::AF_UNIX as u64)])]);
     }
     if opts.namespaced_families_only && !opts.unix_sockets_only {
