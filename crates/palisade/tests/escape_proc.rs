@@ -597,3 +597,51 @@ fn controlling_terminal_is_out_of_reach_when_no_stream_is_a_terminal() {
     let pending = pty.pending_input();
     assert_eq!(String::from_utf8_lossy(&pending), typed, "SANDBOX ESCAPE: the command read what was typed on the controlling terminal\n{}", show(&o));
 }
+
+/// A host process of the user holding a secret in its environment and a key file open (an SSH
+/// agent, a shell with a token exported): neither reaches the command through /proc, with or
+/// without a pid namespace (`--keep-processes` shares the host's).
+#[test]
+fn host_process_secrets_are_out_of_reach_through_proc() {
+    use std::io::BufRead;
+    let fx = Fixture::new();
+    fx.require_visible();
+    let py = require_tool("python3");
+    let key = fx.home.join(".ssh/id_rsa");
+    let key_text = std::fs::read_to_string(&key).expect("the fixture's key");
+    let secret = format!("{}-env-secret", fx.m);
+    // The decoy opens the key, says which descriptor it got, and waits.
+    let mut decoy = Command::new(&py)
+        .args(["-c", "import sys, time\nf = open(sys.argv[1])\nprint(f.fileno(), flush=True)\ntime.sleep(600)\n"])
+        .arg(&key)
+        .env("DECOY_TOKEN", &secret)
+        .current_dir(&fx.outside)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let fd = std::io::BufReader::new(decoy.stdout.take().unwrap()).lines().next().unwrap().unwrap();
+    let pid = decoy.id();
+    // Control: from the host, the same reads do find both secrets.
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    let control_key = std::fs::read_to_string(format!("/proc/{pid}/fd/{fd}")).unwrap_or_default();
+    let script = format!(
+        "for p in /proc/{pid}/environ /proc/{pid}/fd/{fd} /proc/{pid}/root{key} /proc/{pid}/cwd/../home/.ssh/id_rsa /proc/{pid}/cmdline; do \
+         echo \"== $p\"; cat \"$p\" 2>&1 | tr '\\0' ' '; echo; done; echo done",
+        key = key.display()
+    );
+    let mut results = Vec::new();
+    for flags in [&[][..], KEEP] {
+        results.push((flags, fx.sh_flags(flags, &script)));
+    }
+    let _ = decoy.kill();
+    let _ = decoy.wait();
+    assert!(String::from_utf8_lossy(&environ).contains(&secret), "control: the host cannot read the decoy's environment");
+    assert_eq!(control_key, key_text, "control: the host cannot read the decoy's key through /proc");
+    let key_line = key_text.lines().find(|l| l.len() > 8).expect("a key line");
+    for (flags, o) in results {
+        assert!(stdout(&o).contains("done"), "{flags:?}: the script did not run: {}", show(&o));
+        assert!(!text(&o).contains(&secret), "SANDBOX ESCAPE ({flags:?}): a host process's environment was read\n{}", show(&o));
+        assert!(!text(&o).contains(key_line), "SANDBOX ESCAPE ({flags:?}): a host process's open key file was read\n{}", show(&o));
+    }
+}
