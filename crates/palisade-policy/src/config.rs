@@ -332,6 +332,9 @@ pub struct Resolved {
     /// `env.secret_patterns[i]`. `protected_paths` (without index) is present when
     /// `--no-protected-paths` cleared the list.
     pub sources: Vec<(String, Source)>,
+    /// The default deny-read entries the user file's `allow_read` removed (sources under
+    /// `allow_read[i]`): not part of the policy, but they change it.
+    pub allow_read: Vec<PathBuf>,
     pub linux: LinuxSettings,
     pub windows: WindowsSettings,
 }
@@ -1262,6 +1265,7 @@ impl State {
         ];
         let writable_roots = dedup(self.writable_roots, "writable_roots", &mut sources);
         let deny_read = dedup(self.deny_read, "deny_read", &mut sources);
+        let allow_read = dedup(self.allow_read, "allow_read", &mut sources);
         if let Some(src) = self.protected_cleared {
             sources.push(("protected_paths".to_string(), src));
         }
@@ -1286,6 +1290,7 @@ impl State {
                 keep_processes: self.keep_processes.v,
             },
             sources,
+            allow_read,
             linux: LinuxSettings {
                 allow_landlock_only: self.allow_landlock_only.v,
                 allow_unprotected_paths: self.allow_unprotected_paths.v,
@@ -1355,14 +1360,14 @@ pub fn load(req: &LoadRequest) -> Result<Resolved, ConfigError> {
     // A workspace that is / or the home directory would make all of it writable.
     if state.mode.v == Mode::WorkspaceWrite {
         let refuse = if workspace.parent().is_none() {
-            Some(format!("refusing to make {} writable", workspace.display()))
+            Some(format!("refusing to make {} writable (pass --workspace with a project directory)", workspace.display()))
         } else if let Some(why) = kernel_filesystem(&workspace) {
             Some(format!("refusing to make it writable: {why} (use --mode read-only)"))
         } else if home == Some(workspace.as_path()) {
-            Some("is the home directory; refusing to make all of it writable (choose a project directory, or use --mode read-only)".to_string())
+            Some("is the home directory; refusing to make all of it writable (pass --workspace with a project directory, or use --mode read-only)".to_string())
         } else if home.is_some_and(|h| h.starts_with(&workspace)) {
             // ~/.bashrc, ~/.gitconfig and ~/.config would be writable: code the user runs later.
-            Some("contains the home directory; refusing to make it writable (choose a project directory, or use --mode read-only)".to_string())
+            Some("contains the home directory; refusing to make it writable (pass --workspace with a project directory, or use --mode read-only)".to_string())
         } else {
             None
         };
@@ -1399,6 +1404,7 @@ impl Resolved {
             scalar("keep_processes", p.keep_processes.into(), p.keep_processes.to_string()),
             Shown::List { key: "writable_roots", values: paths(&p.writable_roots) },
             Shown::List { key: "deny_read", values: paths(&p.deny_read) },
+            Shown::List { key: "allow_read", values: paths(&self.allow_read) },
             Shown::List { key: "protected_paths", values: p.protected_paths.clone() },
             Shown::List { key: "env.keep", values: p.env.keep.clone() },
             Shown::List { key: "env.secret_patterns", values: p.env.secret_patterns.clone() },
@@ -1798,6 +1804,11 @@ mod tests {
         let r = f.load();
         assert!(!r.policy.deny_read.contains(&f.home.join(".config/gh")));
         assert!(r.policy.deny_read.contains(&f.home.join(".ssh")));
+        // It changes the effective policy, so `palisade policy` shows it with its file and line.
+        let gh = f.home.join(".config/gh").display().to_string();
+        let line = r.render().lines().find(|l| l.starts_with("allow_read")).map(str::to_string).unwrap_or_default();
+        assert!(line.contains(&gh) && line.contains(&format!("{}:1", f.user.display())), "{}", r.render());
+        assert_eq!(r.to_json()["allow_read"][0]["value"], serde_json::json!(gh));
         write(&f.user, "allow_read = [\n\"~/.ssh\",\n\"~/.nothing\"]\n");
         assert_eq!(
             f.err(),
@@ -1990,7 +2001,7 @@ mod tests {
         let ro = Overrides { mode: Some(Mode::ReadOnly), ..Default::default() };
         assert!(load(&LoadRequest { workspace: f.home.clone(), ..f.req(ro) }).is_ok());
         let e = load(&LoadRequest { workspace: "/".into(), ..f.req(Overrides::default()) }).unwrap_err().to_string();
-        assert_eq!(e, "workspace /: refusing to make / writable");
+        assert_eq!(e, "workspace /: refusing to make / writable (pass --workspace with a project directory)");
         // The kernel's filesystems: the sandbox has its own /proc and /dev.
         for k in ["/proc", "/sys", "/dev"] {
             let e = load(&LoadRequest { workspace: k.into(), ..f.req(Overrides::default()) }).unwrap_err().to_string();

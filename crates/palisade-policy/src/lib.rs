@@ -7,6 +7,7 @@
 pub mod config;
 pub mod env;
 pub mod protected;
+pub mod workspace;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

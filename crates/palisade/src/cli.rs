@@ -24,6 +24,7 @@ macro_rules! errln {
 
 use clap::{Args, Parser, Subcommand};
 use palisade::policy::config::{self, LoadRequest, Overrides, Resolved};
+use palisade::policy::workspace::{self, WorkspaceRule};
 use palisade::{exit_code, Mode, Network, Sandbox, SandboxOptions};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -109,7 +110,9 @@ enum Cmd {
 
 #[derive(Args, Clone)]
 struct PolicyArgs {
-    /// The workspace (writable in workspace-write mode). Default: the current directory.
+    /// The workspace (writable in workspace-write mode). Default: the nearest directory, from the
+    /// current one up, with `.palisade/config.toml` or a `.git` (never the home directory or
+    /// /), else the current directory. The command still starts in the current directory.
     #[arg(long, value_name = "DIR")]
     workspace: Option<PathBuf>,
     /// An extra writable root (repeatable).
@@ -231,14 +234,21 @@ fn one_line(e: &clap::Error) -> String {
 }
 
 fn load(args: &PolicyArgs) -> Result<Resolved, Failure> {
-    Ok(config::load(&request(args)?)?)
+    Ok(config::load(&request(args)?.0)?)
 }
 
-/// Where the configuration comes from: the workspace, the files' locations and the flags.
-fn request(args: &PolicyArgs) -> Result<LoadRequest, Failure> {
-    let workspace = match &args.workspace {
-        Some(w) => w.clone(),
-        None => std::env::current_dir().map_err(|e| fail(format!("cannot determine the current directory: {e}")))?,
+/// Where the configuration comes from: the workspace (and the rule that chose it), the files'
+/// locations and the flags.
+fn request(args: &PolicyArgs) -> Result<(LoadRequest, WorkspaceRule), Failure> {
+    let (workspace, rule) = match &args.workspace {
+        Some(w) => (w.clone(), WorkspaceRule::Flag),
+        None => {
+            let cwd = std::env::current_dir().map_err(|e| fail(format!("cannot determine the current directory: {e}")))?;
+            let home = std::env::var_os("HOME").map(PathBuf::from).filter(|h| h.is_absolute()).or_else(passwd_home_any);
+            let home = home.map(|h| std::fs::canonicalize(&h).unwrap_or(h));
+            let cwd = std::fs::canonicalize(&cwd).unwrap_or(cwd);
+            workspace::discover(&cwd, home.as_deref(), workspace::real_markers)
+        }
     };
     let overrides = Overrides {
         mode: args.mode,
@@ -250,7 +260,17 @@ fn request(args: &PolicyArgs) -> Result<LoadRequest, Failure> {
     };
     let mut req = LoadRequest::from_env(workspace, overrides);
     home_fallback(&mut req);
-    Ok(req)
+    Ok((req, rule))
+}
+
+#[cfg(unix)]
+fn passwd_home_any() -> Option<PathBuf> {
+    passwd_home()
+}
+
+#[cfg(not(unix))]
+fn passwd_home_any() -> Option<PathBuf> {
+    None
 }
 
 /// Without a usable `$HOME` (unset, empty or relative: harnesses often clear the environment),
@@ -304,7 +324,11 @@ fn run(args: &PolicyArgs, json_status: bool, command: Vec<OsString>) -> Result<i
     let options = sandbox_options(&resolved);
     let sandbox = Sandbox::with_options(resolved.policy.clone(), options)?;
     let (program, rest) = command.split_first().ok_or_else(|| fail("no command given"))?;
-    let cwd = std::env::current_dir().ok().filter(|d| d.starts_with(&sandbox.policy().workspace));
+    // The command starts where the user is (the workspace may be a parent: see `request`).
+    let cwd = std::env::current_dir()
+        .ok()
+        .map(|d| std::fs::canonicalize(&d).unwrap_or(d))
+        .filter(|d| d.starts_with(&sandbox.policy().workspace));
     let mut cmd = sandbox.command(program);
     cmd.args(rest).kill_on_parent_death(true);
     if let Some(d) = cwd {
@@ -440,12 +464,17 @@ fn check(args: &PolicyArgs, json: bool, probe: bool) -> Result<i32, Failure> {
 }
 
 fn show_policy(args: &PolicyArgs, json: bool) -> Result<i32, Failure> {
-    let req = request(args)?;
+    let (req, rule) = request(args)?;
     let resolved = config::load(&req)?;
     if json {
-        outln!("{}", serde_json::to_string_pretty(&resolved.to_json()).unwrap_or_default());
+        let mut v = resolved.to_json();
+        if let Some(map) = v.as_object_mut() {
+            map.insert("workspace_rule".into(), serde_json::json!({"rule": rule.as_str(), "text": rule.to_string()}));
+        }
+        outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
         out!("{}", resolved.render());
+        outln!("{:<30} {rule}", "workspace chosen as");
         // Which files were looked for, so that a file in the wrong place is noticed.
         let project = resolved.policy.workspace.join(".palisade").join("config.toml");
         let files = [("user file", req.user_config.as_deref()), ("project file", Some(project.as_path())), ("managed file", req.managed_config.as_deref())];
