@@ -320,6 +320,9 @@ fn sandbox_options(resolved: &Resolved) -> SandboxOptions {
 }
 
 fn run(args: &PolicyArgs, json_status: bool, command: Vec<OsString>) -> Result<i32, Failure> {
+    if let Some(e) = nested_refusal() {
+        return Err(e.into());
+    }
     let resolved = load(args)?;
     let options = sandbox_options(&resolved);
     let sandbox = Sandbox::with_options(resolved.policy.clone(), options)?;
@@ -353,10 +356,22 @@ fn run(args: &PolicyArgs, json_status: bool, command: Vec<OsString>) -> Result<i
     Ok(status.shell_code())
 }
 
+/// A run inside a Palisade sandbox (an agent wrapped in Palisade whose shell tool calls Palisade
+/// again) cannot set up a sandbox of its own: it is refused with one line saying so. The outer
+/// sandbox's policy keeps applying to everything inside, whatever this says.
+fn nested_refusal() -> Option<palisade::Error> {
+    (std::env::var_os("PALISADE_SANDBOX").is_some_and(|v| v == "1")).then(|| palisade::Error::Unenforceable {
+        what: "a sandbox of its own".into(),
+        why: "this process already runs inside a Palisade sandbox (PALISADE_SANDBOX=1), whose policy applies to everything it starts".into(),
+        fix: "run the command directly (it stays confined by the outer sandbox); to narrow what it may do, give the outer run the narrower policy".into(),
+    })
+}
+
 fn check(args: &PolicyArgs, json: bool, probe: bool) -> Result<i32, Failure> {
     let report = palisade::check_host();
     let policy = load(args);
     let sandbox = match &policy {
+        Ok(_) if nested_refusal().is_some() => nested_refusal().map(Err),
         Ok(r) => Some(Sandbox::with_options(r.policy.clone(), sandbox_options(r)).and_then(|s| {
             // The sandbox is only prepared here; a spawn would find out that the namespaces it
             // needs are missing. The probe above already tried them: say now what run would.

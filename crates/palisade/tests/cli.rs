@@ -265,3 +265,17 @@ fn closed_stderr_keeps_the_command_s_exit_status() {
         assert_eq!(o.status.code(), Some(want), "{argv:?} with stderr closed: {}", show(&o));
     }
 }
+
+/// An agent wrapped in Palisade whose shell tool calls Palisade again: the inner run refuses
+/// with one line saying why (the outer sandbox still applies), and `check` inside says so.
+#[test]
+fn a_nested_run_is_refused_with_one_line() {
+    let fx = Fixture::new();
+    let o = fx.run(&[BIN, "run", "--", "echo", "inner-ran"]);
+    assert_eq!(o.status.code(), Some(125), "{}", show(&o));
+    assert!(!stdout(&o).contains("inner-ran"), "{}", show(&o));
+    assert_eq!(stderr(&o).trim_end().lines().count(), 1, "{}", show(&o));
+    assert!(stderr(&o).contains("already runs inside a Palisade sandbox"), "{}", show(&o));
+    let o = fx.run(&[BIN, "check"]);
+    assert!(stdout(&o).contains("already runs inside a Palisade sandbox"), "check inside does not say so: {}", show(&o));
+}
