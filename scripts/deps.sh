@@ -18,4 +18,18 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-command -v cargo >/dev/null || { echo "cargo is missing: install Rust (https://rustup.rs)" >&2; exit 1; }
+# Rust: a current stable toolchain the standard way (rustup, into ~/.cargo, minimal profile plus
+# clippy) when cargo is missing. Callers source ~/.cargo/env afterwards (see rust_env below).
+if ! command -v cargo >/dev/null && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
+    echo "cargo is missing: installing the current stable Rust with rustup (https://rustup.rs) into $HOME/.cargo" >&2
+    if ! command -v curl >/dev/null; then
+        if [ "$(id -u)" != 0 ]; then
+            echo "curl is missing too (install curl, or Rust from https://rustup.rs, then run this again)" >&2
+            exit 1
+        fi
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends curl ca-certificates >/dev/null
+    fi
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --component clippy >&2 ||
+        { echo "installing Rust with rustup failed (see above); install it from https://rustup.rs and run this again" >&2; exit 1; }
+fi

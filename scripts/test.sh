@@ -14,6 +14,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh || exit 1
+# A Rust that deps.sh just installed is not on this shell's PATH yet.
+command -v cargo >/dev/null || . "$HOME/.cargo/env"
 if [ "${CI:-}" = true ] && [ -z "${PALISADE_TEST_STRICT:-}" ]; then
     export PALISADE_TEST_STRICT=1
 fi

@@ -356,6 +356,14 @@ fn run(args: &PolicyArgs, json_status: bool, command: Vec<OsString>) -> Result<i
     Ok(status.shell_code())
 }
 
+/// `sudo <this binary's full path> setup`: `sudo` does not search `~/.local/bin`.
+fn sudo_setup_hint() -> String {
+    match std::env::current_exe() {
+        Ok(p) => format!("sudo {} setup", p.display()),
+        Err(_) => "sudo palisade setup".into(),
+    }
+}
+
 /// A run inside a Palisade sandbox (an agent wrapped in Palisade whose shell tool calls Palisade
 /// again) cannot set up a sandbox of its own: it is refused with one line saying so. The outer
 /// sandbox's policy keeps applying to everything inside, whatever this says.
@@ -386,7 +394,7 @@ fn check(args: &PolicyArgs, json: bool, probe: bool) -> Result<i32, Failure> {
                 return Err(palisade::Error::Unenforceable {
                     what: "the sandbox's namespaces".into(),
                     why,
-                    fix: "run `sudo palisade setup` where AppArmor restricts user namespaces, or set `[linux] allow_landlock_only = true` to run with Landlock and seccomp only".into(),
+                    fix: format!("run `{}` where AppArmor restricts user namespaces, or set `[linux] allow_landlock_only = true` to run with Landlock and seccomp only", sudo_setup_hint()),
                 });
             }
             Ok(s)

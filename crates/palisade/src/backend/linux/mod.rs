@@ -144,7 +144,7 @@ impl Prepared {
             return Err(Error::Unenforceable {
                 what: "the filesystem policy for root in Landlock-only mode".into(),
                 why: "Landlock does not cover chmod/utimes, and without a mount namespace root's commands could change the mode of any of root's files on the host".into(),
-                fix: "run Palisade as an unprivileged user, or allow user namespaces (`sudo palisade setup` where AppArmor restricts them)".into(),
+                fix: format!("run Palisade as an unprivileged user, or allow user namespaces (`{}` where AppArmor restricts them)", probe::sudo_setup()),
             });
         }
         if strategy == Strategy::LandlockOnly {
@@ -154,7 +154,7 @@ impl Prepared {
                 return Err(Error::Unenforceable {
                     what: "protected paths (.git/hooks, .git/config, agent folders)".into(),
                     why: "they need a mount namespace, and Landlock-only mode has none".into(),
-                    fix: "allow user namespaces (`sudo palisade setup` where AppArmor restricts them), or also set `[linux] allow_unprotected_paths = true` to accept that protected paths are writable".into(),
+                    fix: format!("allow user namespaces (`{}` where AppArmor restricts them), or also set `[linux] allow_unprotected_paths = true` to accept that protected paths are writable", probe::sudo_setup()),
                 });
             }
             if policy.network.is_off() && landlock_abi.is_none_or(|a| a < landlock::ABI::V4) {
@@ -775,7 +775,7 @@ fn clone_error(errno: i32, flags: libc::c_ulong) -> Error {
         return Error::Unenforceable {
             what: "the sandbox's namespaces".into(),
             why,
-            fix: "run `sudo palisade setup` where AppArmor restricts user namespaces, or set `[linux] allow_landlock_only = true` to run with Landlock and seccomp only (see `palisade check`)".into(),
+            fix: format!("run `{}` where AppArmor restricts user namespaces, or set `[linux] allow_landlock_only = true` to run with Landlock and seccomp only (see `palisade check`)", probe::sudo_setup()),
         };
     }
     Error::Io { context: "starting the sandboxed process".into(), source: io::Error::from_raw_os_error(errno) }

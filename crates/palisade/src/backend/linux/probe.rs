@@ -60,6 +60,16 @@ pub fn userns_denial_reason(errno: i32) -> String {
     )
 }
 
+/// The command that installs Palisade's AppArmor profile, with this binary's full path when it
+/// is the `palisade` CLI: `sudo` does not search `~/.local/bin`, where a user install puts it.
+pub fn sudo_setup() -> String {
+    let exe = std::env::current_exe().ok().filter(|p| p.file_name().is_some_and(|n| n == "palisade"));
+    match exe {
+        Some(p) => format!("sudo {} setup", p.display()),
+        None => "sudo palisade setup".into(),
+    }
+}
+
 pub fn host_report() -> HostReport {
     let mut r = HostReport::default();
     let uid = sys::geteuid();
@@ -151,7 +161,7 @@ pub fn host_report() -> HostReport {
     });
 
     if read_trim("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref() == Some("1") {
-        r.notes.push("AppArmor restricts unprivileged user namespaces: `sudo palisade setup` installs a profile for Palisade (as distributions do for bwrap).".into());
+        r.notes.push(format!("AppArmor restricts unprivileged user namespaces: `{}` installs a profile for Palisade (as distributions do for bwrap).", sudo_setup()));
     }
     r.namespaces = userns.is_ok() && full.is_ok();
     r.landlock_abi = abi.max(0) as u32;
