@@ -101,22 +101,30 @@ nightly_release="$(rustc +nightly -vV 2>/dev/null | sed -n 's/^release: //p')" |
 [ -n "$nightly_release" ] ||
     die "no nightly toolchain: \`rustc +nightly -vV\` failed (install one with rustup toolchain install nightly)"
 # Same major.minor: std's source uses unstable compiler features that change between releases.
+# The pinned rust-src (checked by hash) is used while it matches the nightly and the mirror
+# serves it; otherwise any rust-src of the nightly's major.minor that Debian's signed index
+# serves (apt checks its hash against that index), so that the day a mirror drops the pinned
+# version, or the machine's nightly moves on, does not break this stage.
 nightly_mm="$(echo "$nightly_release" | cut -d. -f1,2)"
 src_mm="$(echo "$RUST_SRC_VERSION" | cut -d. -f1,2)"
+pinned_fits=1
 if [ "$nightly_mm" != "$src_mm" ] && [ "${PALISADE_CROSS_ALLOW_SKEW:-}" != 1 ]; then
-    die "rust-src $RUST_SRC_VERSION is for Rust $src_mm but the nightly toolchain is $nightly_release;
-  std will most likely not build. Pin a rust-src from Debian unstable that matches (edit
-  RUST_SRC_VERSION and RUST_SRC_SHA256 in $here/setup.sh), or set PALISADE_CROSS_ALLOW_SKEW=1 to try."
+    pinned_fits=0
+    say "the pinned rust-src $RUST_SRC_VERSION is for Rust $src_mm but the nightly is $nightly_release: looking for a rust-src $nightly_mm.x"
 fi
 
 src_dir="$cache/rust-src"
 library="$src_dir/usr/lib/rustlib/src/rust/library"
-if [ "$(cat "$src_dir/.palisade-version" 2>/dev/null || true)" != "$RUST_SRC_VERSION" ]; then
+cached="$(cat "$src_dir/.palisade-version" 2>/dev/null || true)"
+if { [ "$pinned_fits" = 1 ] && [ "$cached" != "$RUST_SRC_VERSION" ]; } ||
+    { [ "$pinned_fits" = 0 ] && [ "$(echo "$cached" | cut -d. -f1,2)" != "$nightly_mm" ]; }; then
     apt_dir="$cache/apt"
     deb_dir="$cache/debs"
-    deb="$deb_dir/rust-src_${RUST_SRC_VERSION/:/%3a}_all.deb"
     mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$deb_dir"
-    if [ ! -f "$deb" ] || ! echo "$RUST_SRC_SHA256  $deb" | sha256sum -c --status; then
+    want="$RUST_SRC_VERSION"
+    want_sha="$RUST_SRC_SHA256"
+    deb="$deb_dir/rust-src_${want/:/%3a}_all.deb"
+    if [ "$pinned_fits" = 0 ] || [ ! -f "$deb" ] || ! echo "$want_sha  $deb" | sha256sum -c --status; then
         mirror="${PALISADE_CROSS_DEBIAN_MIRROR:-}"
         if [ -z "$mirror" ]; then
             # The mirror apt already uses for Debian (not the security archive).
@@ -128,7 +136,7 @@ if [ "$(cat "$src_dir/.palisade-version" 2>/dev/null || true)" != "$RUST_SRC_VER
         if [ -f "$keyring" ]; then
             opt="signed-by=$keyring"
         else
-            # The .deb's SHA-256 is pinned above, so an unsigned index cannot slip anything in.
+            # Only the pinned .deb (checked by its SHA-256 below) may come from an unsigned index.
             opt="trusted=yes"
         fi
         echo "deb [$opt] ${mirror%/} sid main" >"$apt_dir/sources.list"
@@ -141,22 +149,27 @@ if [ "$(cat "$src_dir/.palisade-version" 2>/dev/null || true)" != "$RUST_SRC_VER
             -o "Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false"
             -o "APT::Sandbox::User=root"
         )
-        say "downloading rust-src $RUST_SRC_VERSION from Debian unstable ($mirror)"
+        say "reading Debian unstable's package index ($mirror)"
         apt-get -qq "${apt_opts[@]}" update ||
-            die "could not read Debian unstable's package index from $mirror (see the apt error above)"
+            die "could not read Debian unstable's package index from $mirror (see the apt error above); set PALISADE_CROSS_DEBIAN_MIRROR to a reachable Debian mirror"
         served="$(apt-cache "${apt_opts[@]}" madison rust-src 2>/dev/null | awk -F'|' '{gsub(/ /, "", $2); print $2}')"
-        if ! grep -qxF "$RUST_SRC_VERSION" <<<"$served"; then
-            served="$(echo "$served" | xargs)"
-            die "the pinned rust-src $RUST_SRC_VERSION is gone from Debian unstable, which now serves
-  rust-src ${served:-(none)}. Check that the nightly toolchain ($nightly_release) builds std from it
-  (scripts/cross/check.sh) and update RUST_SRC_VERSION and RUST_SRC_SHA256 in $here/setup.sh."
+        if [ "$pinned_fits" = 0 ] || ! grep -qxF "$want" <<<"$served"; then
+            fallback="$(grep -E "^${nightly_mm//./\\.}\\." <<<"$served" | sort -V | tail -n1 || true)"
+            if [ -z "$fallback" ] || [ "$opt" = "trusted=yes" ]; then
+                die "no usable rust-src: Debian unstable serves ${served:-(none)}, the nightly toolchain is $nightly_release (a rust-src $nightly_mm.x is needed${fallback:+, and without $keyring its index cannot be verified}); install a nightly matching one of those (rustup toolchain install nightly-YYYY-MM-DD) or update RUST_SRC_VERSION/RUST_SRC_SHA256 in $here/setup.sh"
+            fi
+            say "using rust-src $fallback (the pinned $want is not usable here; verified by Debian's signed index)"
+            want="$fallback"
+            want_sha=""
+            deb="$deb_dir/rust-src_${want/:/%3a}_all.deb"
         fi
         tmp="$(mktemp -d "$deb_dir/dl.XXXXXX")"
-        (cd "$tmp" && apt-get -qq "${apt_opts[@]}" download "rust-src=$RUST_SRC_VERSION" >/dev/null)
+        (cd "$tmp" && apt-get -qq "${apt_opts[@]}" download "rust-src=$want" >/dev/null) ||
+            die "downloading rust-src $want failed (see the apt error above)"
         got="$(sha256sum "$tmp"/rust-src_*.deb | cut -d' ' -f1)"
-        if [ "$got" != "$RUST_SRC_SHA256" ]; then
+        if [ -n "$want_sha" ] && [ "$got" != "$want_sha" ]; then
             rm -rf "$tmp"
-            die "rust-src $RUST_SRC_VERSION has SHA-256 $got, expected $RUST_SRC_SHA256: refusing it"
+            die "rust-src $want has SHA-256 $got, expected $want_sha: refusing it"
         fi
         mv "$tmp"/rust-src_*.deb "$deb"
         rm -rf "$tmp"
@@ -166,7 +179,7 @@ if [ "$(cat "$src_dir/.palisade-version" 2>/dev/null || true)" != "$RUST_SRC_VER
     dpkg-deb -x "$deb" "$src_dir.new"
     [ -f "$src_dir.new/usr/lib/rustlib/src/rust/library/Cargo.lock" ] ||
         die "$(basename "$deb") has no library/Cargo.lock: not a usable standard library source"
-    echo "$RUST_SRC_VERSION" >"$src_dir.new/.palisade-version"
+    echo "$want" >"$src_dir.new/.palisade-version"
     rm -rf "$src_dir"
     mv "$src_dir.new" "$src_dir"
 fi
