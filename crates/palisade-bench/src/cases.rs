@@ -138,7 +138,7 @@ pub fn build_all(s: &Setup<'_>) -> Vec<Built> {
         "lib-landlock-only",
         "library, Landlock-only mode, network on: no namespaces; Landlock, seccomp",
         ll,
-        SandboxOptions { landlock_only: true, accept_unprotected_paths: true },
+        SandboxOptions { landlock_only: true, accept_unprotected_paths: true, ..Default::default() },
         &s.program,
         Some(LANDLOCK_ONLY_TARGET),
     ));

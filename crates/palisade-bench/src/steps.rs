@@ -50,7 +50,7 @@ fn library_for(v: Variant, scratch: &Scratch) -> Result<Sandbox, String> {
         }
         Variant::LandlockOnly => {
             p.network = Network::On;
-            o = SandboxOptions { landlock_only: true, accept_unprotected_paths: true };
+            o = SandboxOptions { landlock_only: true, accept_unprotected_paths: true, ..Default::default() };
         }
     }
     Sandbox::with_options(p, o).map_err(|e| format!("library ({}): {e}", v.name()))

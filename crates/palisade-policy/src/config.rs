@@ -41,6 +41,9 @@
 //!                                   # paths are not enforced
 //! allow_unprotected_paths = false   # with landlock-only: run although protected paths cannot
 //!                                   # be kept read-only
+//! allow_landlock_only_as_root = false # with landlock-only: run root's commands too (containers
+//!                                   # without user namespaces), accepting that they can
+//!                                   # chmod/chown/touch root's files outside the writable roots
 //!
 //! [windows]
 //! mode = "unelevated"               # "unelevated" | "elevated"; user file only
@@ -84,6 +87,7 @@
 //! allow_writable_roots = false
 //! allow_landlock_only = false
 //! allow_unprotected_paths = false
+//! allow_landlock_only_as_root = false
 //!
 //! [env]
 //! secret_patterns = ["*_PAT"]             # forced; env.keep cannot let a match through
@@ -233,6 +237,10 @@ pub struct LinuxSettings {
     pub allow_landlock_only: bool,
     /// With landlock-only, run even though protected paths cannot be kept read-only.
     pub allow_unprotected_paths: bool,
+    /// With landlock-only, run root's commands too (root without user namespaces: containers,
+    /// CI), accepting that Landlock does not stop metadata changes (chmod, chown, utimes) to
+    /// root's files outside the writable roots.
+    pub allow_landlock_only_as_root: bool,
 }
 
 /// The `[windows]` section.
@@ -386,6 +394,7 @@ struct FileSettings {
     secret_patterns: Option<List<String>>,
     allow_landlock_only: Option<At<bool>>,
     allow_unprotected_paths: Option<At<bool>>,
+    allow_landlock_only_as_root: Option<At<bool>>,
     windows_mode: Option<At<WindowsMode>>,
     private_desktop: Option<At<bool>>,
 }
@@ -401,6 +410,7 @@ struct ManagedSettings {
     allow_writable_roots: Option<At<bool>>,
     allow_landlock_only: Option<At<bool>>,
     allow_unprotected_paths: Option<At<bool>>,
+    allow_landlock_only_as_root: Option<At<bool>>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -413,9 +423,9 @@ enum FileKind {
 const USER_KEYS: &str =
     "mode, network, writable_roots, deny_read, allow_read, protected_paths, keep_processes, [env], [linux], [windows]";
 const ENV_KEYS: &str = "keep, secret_patterns";
-const LINUX_KEYS: &str = "allow_landlock_only, allow_unprotected_paths";
+const LINUX_KEYS: &str = "allow_landlock_only, allow_unprotected_paths, allow_landlock_only_as_root";
 const WINDOWS_KEYS: &str = "mode, private_desktop";
-const MANAGED_KEYS: &str = "allowed_modes, allow_network, deny_read, protected_paths, allow_keep_env, allow_writable_roots, allow_landlock_only, allow_unprotected_paths, [env]";
+const MANAGED_KEYS: &str = "allowed_modes, allow_network, deny_read, protected_paths, allow_keep_env, allow_writable_roots, allow_landlock_only, allow_unprotected_paths, allow_landlock_only_as_root, [env]";
 const TIGHTEN_ONLY: &str = "project config may only tighten the policy";
 
 /// One key of a table, with its full dotted name and line.
@@ -590,6 +600,7 @@ impl<'a> Parser<'a> {
                         match e.key.as_str() {
                             "linux.allow_landlock_only" => s.allow_landlock_only = Some(self.boolean(&e)?),
                             "linux.allow_unprotected_paths" => s.allow_unprotected_paths = Some(self.boolean(&e)?),
+                            "linux.allow_landlock_only_as_root" => s.allow_landlock_only_as_root = Some(self.boolean(&e)?),
                             _ => return Err(self.unknown(&e, LINUX_KEYS)),
                         }
                     }
@@ -643,6 +654,7 @@ impl<'a> Parser<'a> {
                 "allow_writable_roots" => m.allow_writable_roots = Some(self.boolean(&e)?),
                 "allow_landlock_only" => m.allow_landlock_only = Some(self.boolean(&e)?),
                 "allow_unprotected_paths" => m.allow_unprotected_paths = Some(self.boolean(&e)?),
+                "allow_landlock_only_as_root" => m.allow_landlock_only_as_root = Some(self.boolean(&e)?),
                 "env" => {
                     for e in self.entries(self.table(&e)?, "env", e.line) {
                         match e.key.as_str() {
@@ -875,6 +887,7 @@ struct State {
     secret_patterns: Vec<Val<String>>,
     allow_landlock_only: Val<bool>,
     allow_unprotected_paths: Val<bool>,
+    allow_landlock_only_as_root: Val<bool>,
     windows_mode: Val<WindowsMode>,
     private_desktop: Val<bool>,
     // The project file's tightenings, which the command line may not undo.
@@ -934,6 +947,7 @@ impl State {
             secret_patterns: defaults.env.secret_patterns.iter().map(|p| val(p.clone(), d())).collect(),
             allow_landlock_only: val(false, d()),
             allow_unprotected_paths: val(false, d()),
+            allow_landlock_only_as_root: val(false, d()),
             windows_mode: val(WindowsMode::default(), d()),
             private_desktop: val(false, d()),
             project_mode: None,
@@ -979,6 +993,9 @@ impl State {
         if let Some(b) = &s.allow_unprotected_paths {
             self.allow_unprotected_paths = val(b.v, src(b.line));
         }
+        if let Some(b) = &s.allow_landlock_only_as_root {
+            self.allow_landlock_only_as_root = val(b.v, src(b.line));
+        }
         if let Some(m) = &s.windows_mode {
             self.windows_mode = val(m.v, src(m.line));
         }
@@ -1021,6 +1038,7 @@ impl State {
         for (b, key, slot) in [
             (&s.allow_landlock_only, "linux.allow_landlock_only", &mut self.allow_landlock_only),
             (&s.allow_unprotected_paths, "linux.allow_unprotected_paths", &mut self.allow_unprotected_paths),
+            (&s.allow_landlock_only_as_root, "linux.allow_landlock_only_as_root", &mut self.allow_landlock_only_as_root),
         ] {
             if let Some(b) = b {
                 if b.v {
@@ -1167,6 +1185,7 @@ impl State {
         for (rule, key, current) in [
             (&m.allow_landlock_only, "linux.allow_landlock_only", &self.allow_landlock_only),
             (&m.allow_unprotected_paths, "linux.allow_unprotected_paths", &self.allow_unprotected_paths),
+            (&m.allow_landlock_only_as_root, "linux.allow_landlock_only_as_root", &self.allow_landlock_only_as_root),
         ] {
             if let Some(b) = rule.as_ref().filter(|b| !b.v) {
                 if current.v {
@@ -1275,6 +1294,7 @@ impl State {
         sources.extend([
             ("linux.allow_landlock_only".to_string(), self.allow_landlock_only.src),
             ("linux.allow_unprotected_paths".to_string(), self.allow_unprotected_paths.src),
+            ("linux.allow_landlock_only_as_root".to_string(), self.allow_landlock_only_as_root.src),
             ("windows.mode".to_string(), self.windows_mode.src),
             ("windows.private_desktop".to_string(), self.private_desktop.src),
         ]);
@@ -1294,6 +1314,7 @@ impl State {
             linux: LinuxSettings {
                 allow_landlock_only: self.allow_landlock_only.v,
                 allow_unprotected_paths: self.allow_unprotected_paths.v,
+                allow_landlock_only_as_root: self.allow_landlock_only_as_root.v,
             },
             windows: WindowsSettings { mode: self.windows_mode.v, private_desktop: self.private_desktop.v },
         }
@@ -1413,6 +1434,11 @@ impl Resolved {
                 "linux.allow_unprotected_paths",
                 self.linux.allow_unprotected_paths.into(),
                 self.linux.allow_unprotected_paths.to_string(),
+            ),
+            scalar(
+                "linux.allow_landlock_only_as_root",
+                self.linux.allow_landlock_only_as_root.into(),
+                self.linux.allow_landlock_only_as_root.to_string(),
             ),
             scalar("windows.mode", self.windows.mode.as_str().into(), self.windows.mode.to_string()),
             scalar("windows.private_desktop", self.windows.private_desktop.into(), self.windows.private_desktop.to_string()),
@@ -1655,6 +1681,7 @@ mod tests {
             ("[env]\nkeep = [\"X\"]", "env.keep: project config may only tighten the policy"),
             ("[linux]\nallow_landlock_only = true", "linux.allow_landlock_only: project config may only tighten the policy"),
             ("[linux]\nallow_unprotected_paths = true", "linux.allow_unprotected_paths: project config may only tighten the policy"),
+            ("[linux]\nallow_landlock_only_as_root = true", "linux.allow_landlock_only_as_root: project config may only tighten the policy"),
             ("[windows]\nmode = \"elevated\"", "windows.mode: project config may only tighten the policy"),
             ("[windows]\nprivate_desktop = false", "windows.private_desktop: project config may only tighten the policy"),
         ];
@@ -1873,6 +1900,9 @@ mod tests {
         // Explicitly false is fine.
         write(&f.user, "[linux]\nallow_landlock_only = false\n");
         assert!(!f.load().linux.allow_landlock_only);
+        write(&f.managed, "allow_landlock_only_as_root = false\n");
+        write(&f.user, "[linux]\nallow_landlock_only_as_root = true\n");
+        assert_prefix(&f.err(), &format!("{u}:2: linux.allow_landlock_only_as_root: true is forbidden by the administrator ({m}:1:"));
     }
 
     #[test]

@@ -314,6 +314,7 @@ fn sandbox_options(resolved: &Resolved) -> SandboxOptions {
     SandboxOptions {
         landlock_only: resolved.linux.allow_landlock_only,
         accept_unprotected_paths: resolved.linux.allow_unprotected_paths,
+        landlock_only_as_root: resolved.linux.allow_landlock_only_as_root,
         #[cfg(windows)]
         windows_mode: resolved.windows.mode,
     }

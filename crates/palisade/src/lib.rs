@@ -92,6 +92,10 @@ pub struct SandboxOptions {
     pub landlock_only: bool,
     /// Linux, with `landlock_only`: run even though protected paths cannot be kept read-only.
     pub accept_unprotected_paths: bool,
+    /// Linux, with `landlock_only`: run root's commands too, although nothing stops them from
+    /// changing the mode, owner or times of root's files outside the writable roots (Landlock
+    /// has no right for that). The enforcement report says so in an inactive layer.
+    pub landlock_only_as_root: bool,
     /// Windows: the `[windows] mode` setting (`elevated` is refused until that mode exists).
     /// Only on Windows, so that the other platforms' struct literals stay valid.
     #[cfg(windows)]

@@ -316,7 +316,7 @@ fn a_writable_root_replaced_between_commands_is_ruled_by_its_new_folder() {
     let ws = fx.root.join("moving-ws");
     fs::create_dir_all(&ws).unwrap();
     let landlock_only = !is_root();
-    let options = palisade::SandboxOptions { landlock_only, accept_unprotected_paths: landlock_only };
+    let options = palisade::SandboxOptions { landlock_only, accept_unprotected_paths: landlock_only, ..Default::default() };
     let sb = palisade::Sandbox::with_options(palisade::Policy::new(&ws, Some(&fx.home)), options).unwrap();
     let write = |dir: &Path, name: &str| {
         let o = sb.command("sh").arg("-c").arg(format!("echo x > '{}/{name}' && echo WROTE", dir.display())).output().unwrap();

@@ -120,3 +120,32 @@ fn host_address() -> String {
         other => panic!("this host has no non-loopback IPv4 address to listen on ({other:?})"),
     }
 }
+
+/// Root without user namespaces (containers, CI) can opt in: the run confines writes, and the
+/// status and `check` say what stays unprotected (metadata of root's files). Never silently.
+#[test]
+fn root_opt_in_runs_confined_and_says_what_it_does_not_protect() {
+    let fx = Fixture::new();
+    fx.require_visible();
+    if !is_root() {
+        skip_expected("about root's commands (the root pass runs it)");
+        return;
+    }
+    std::fs::create_dir_all(fx.xdg.join("palisade")).unwrap();
+    std::fs::write(
+        fx.xdg.join("palisade/config.toml"),
+        "[linux]\nallow_landlock_only = true\nallow_unprotected_paths = true\nallow_landlock_only_as_root = true\n",
+    )
+    .unwrap();
+    let before = Snapshot::take(&fx.outside);
+    let o = fx.run_flags(&["--json-status"], &["sh", "-c", "echo x >> \"$PAL_OUT/victim.txt\"; echo inside > made.txt; echo done"]);
+    assert!(stdout(&o).contains("done"), "root's opted-in run did not run: {}", show(&o));
+    assert!(fx.ws.join("made.txt").exists(), "the workspace was not writable: {}", show(&o));
+    before.assert_unchanged("a write outside from root's Landlock-only command", &o);
+    let status = stderr(&o).lines().last().unwrap_or_default().to_string();
+    let v: serde_json::Value = serde_json::from_str(&status).unwrap_or_else(|e| panic!("{e}: {}", show(&o)));
+    let layer = v["layers"].as_array().unwrap().iter().find(|l| l["name"] == "metadata outside writable roots").cloned();
+    assert!(layer.as_ref().is_some_and(|l| l["active"] == false), "the status does not say metadata is unprotected: {v}");
+    let c = fx.palisade().args(["check", "--workspace"]).arg(&fx.ws).output().unwrap();
+    assert!(stdout(&c).contains("NOT protected"), "check does not say what stays unprotected: {}", show(&c));
+}

@@ -137,14 +137,14 @@ impl Prepared {
                 fix: "run without --keep-processes (and with user namespaces), or on Linux 6.12+".into(),
             });
         }
-        if strategy == Strategy::LandlockOnly && euid == 0 {
+        if strategy == Strategy::LandlockOnly && euid == 0 && !options.landlock_only_as_root {
             // Landlock has no right for metadata changes, and without a mount namespace nothing
             // is read-only: root (even without capabilities, as the owner) could chmod any of
             // root's files on the host (/etc/shadow 0666).
             return Err(Error::Unenforceable {
                 what: "the filesystem policy for root in Landlock-only mode".into(),
                 why: "Landlock does not cover chmod/utimes, and without a mount namespace root's commands could change the mode of any of root's files on the host".into(),
-                fix: format!("run Palisade as an unprivileged user, or allow user namespaces (`{}` where AppArmor restricts them)", probe::sudo_setup()),
+                fix: format!("run Palisade as an unprivileged user, or allow user namespaces (`{}` where AppArmor restricts them); where neither is possible (a container without user namespaces), `[linux] allow_landlock_only_as_root = true` accepts that risk", probe::sudo_setup()),
             });
         }
         if strategy == Strategy::LandlockOnly {
@@ -197,6 +197,14 @@ impl Prepared {
             }
             Strategy::LandlockOnly => {
                 enforcement.push(Layer::new("namespaces", false, "Landlock-only mode (explicit choice)"));
+                if euid == 0 {
+                    // Said wherever the layers are shown (check, --json-status): never silent.
+                    enforcement.push(Layer::new(
+                        "metadata outside writable roots",
+                        false,
+                        "NOT protected: root's commands can chmod/chown/touch root's files anywhere (allow_landlock_only_as_root)",
+                    ));
+                }
             }
             Strategy::Unconfined => {
                 enforcement.push(Layer::new("filesystem", false, "full-access mode: no confinement"));
