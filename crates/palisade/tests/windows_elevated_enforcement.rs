@@ -118,6 +118,46 @@ fn offline_cannot_connect_out_or_resolve_names() {
     assert!(!(answer.contains("Name:") && answer.contains("example.com")), "nslookup through 1.1.1.1 answered: {answer}");
 }
 
+/// PowerShell: connect to `host:port` and send a byte.
+fn connect_to(host: &str, port: u16) -> String {
+    format!("$c = New-Object Net.Sockets.TcpClient; $t = $c.ConnectAsync('{host}', {port}); if ($t.Wait(5000) -and $c.Connected) {{ $c.GetStream().WriteByte(88); $c.Close(); 'connected' }} else {{ 'blocked' }}")
+}
+
+/// What a listener has queued right now (non-blocking): a connection the command made has
+/// completed its handshake before the command ended, so no waiting is involved.
+fn accepted(l: &std::net::TcpListener) -> usize {
+    l.set_nonblocking(true).unwrap();
+    let mut n = 0;
+    while l.accept().is_ok() {
+        n += 1;
+    }
+    n
+}
+
+/// Offline is judged by a listener of this machine, not by PowerShell's word or by the
+/// Internet (without which an outbound test passes by itself): the offline account's
+/// connection must not arrive, the online account's (the control, same test) must.
+#[test]
+fn offline_cannot_reach_a_listener_on_this_machine_and_online_can() {
+    let Some(_g) = prerequisites("offline_cannot_reach_a_listener_on_this_machine_and_online_can") else { return };
+    let ws = tempdir("palisade-elev-");
+    let l = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    // The machine's own non-loopback address (no packet is sent: a UDP connect picks a route).
+    let u = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    u.connect("192.0.2.1:9").unwrap();
+    let own = u.local_addr().unwrap().ip().to_string();
+    assert!(own != "0.0.0.0" && !own.starts_with("127."), "no non-loopback address on this machine: {own}");
+    let (offline, online) = (sandbox(ws.path(), false), sandbox(ws.path(), true));
+    for host in [own.as_str(), "127.0.0.1"] {
+        let script = connect_to(host, port);
+        let out = powershell(&offline, &script);
+        assert_eq!(accepted(&l), 0, "PalisadeOffline reached {host}:{port}: {}", text(&out.stdout));
+        let out = powershell(&online, &script);
+        assert_eq!(accepted(&l), 1, "control: PalisadeOnline did not reach {host}:{port}: {} {}", text(&out.stdout), text(&out.stderr));
+    }
+}
+
 #[test]
 fn online_can_connect_and_resolve() {
     let Some(_g) = prerequisites("online_can_connect_and_resolve") else { return };
