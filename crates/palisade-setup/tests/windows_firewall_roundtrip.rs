@@ -14,6 +14,7 @@
 
 mod support;
 
+use std::io::Write;
 use palisade_setup::{firewall, wfp};
 use palisade_windows_elevated::firewall::{offline_fence, provider, sublayer, InstalledRule, WfpObject};
 use palisade_windows_elevated::sid::Sid;
@@ -63,7 +64,7 @@ fn sorted_by_key(mut v: Vec<WfpObject>) -> Vec<WfpObject> {
 #[test]
 fn fence_round_trip_on_real_windows() {
     if let Some(reason) = why_not_run() {
-        println!("NOT RUN: {reason}");
+        let _ = writeln!(std::io::stderr(), "NOT RUN: {reason}");
         return;
     }
     let profiles = firewall::firewall_profiles().unwrap();
@@ -79,7 +80,7 @@ fn fence_round_trip_on_real_windows() {
     let present_rules = firewall::palisade_rules().unwrap();
     let present_wfp = wfp::palisade_objects().unwrap();
     if present_rules.iter().any(|p| rules.iter().any(|r| r.name == p.name)) || !present_wfp.is_empty() {
-        println!("NOT RUN: Palisade's fence is installed on this machine; uninstall it first");
+        let _ = writeln!(std::io::stderr(), "NOT RUN: Palisade's fence is installed on this machine; uninstall it first");
         return;
     }
     let _cleanup = Cleanup { rules: rules.clone(), wfp: objects.clone() };

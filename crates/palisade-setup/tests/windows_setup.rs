@@ -10,6 +10,7 @@
 
 mod common;
 
+use std::io::Write;
 use palisade_setup::win::lookup_local_account as lookup_account;
 use palisade_windows_elevated::facts::{SandboxUser, GROUP_NAME};
 use palisade_windows_elevated::request::RequestAction;
@@ -30,7 +31,7 @@ fn not_run() -> Option<&'static str> {
 #[test]
 fn setup_twice_then_uninstall_on_windows() {
     if let Some(why) = not_run() {
-        println!("NOT RUN: {why}");
+        let _ = writeln!(std::io::stderr(), "NOT RUN: {why}");
         return;
     }
     let fence = palisade_setup::fence::system();

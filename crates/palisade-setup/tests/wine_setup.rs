@@ -12,6 +12,7 @@
 
 mod common;
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -29,7 +30,7 @@ static SERIAL: Mutex<()> = Mutex::new(());
 macro_rules! wine_only {
     () => {
         if !under_wine() {
-            println!("NOT RUN: this test drives setup against Wine's stand-ins; on Windows it would change the machine (see tests/windows_setup.rs)");
+            let _ = writeln!(std::io::stderr(), "NOT RUN: this test drives setup against Wine's stand-ins; on Windows it would change the machine (see tests/windows_setup.rs)");
             return;
         }
     };

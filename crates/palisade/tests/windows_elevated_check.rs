@@ -55,7 +55,7 @@ fn lines(json: &serde_json::Value) -> Vec<(String, String, String)> {
 #[test]
 fn unelevated_mode_reports_the_setup_as_optional() {
     if setup_present() {
-        eprintln!("NOT RUN: the elevated setup is present on this machine; this test is for a machine without it");
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), b"NOT RUN: the elevated setup is present on this machine; this test is for a machine without it\n");
         return;
     }
     let (_ws, out) = check("", false);
@@ -81,7 +81,7 @@ fn unelevated_mode_reports_the_setup_as_optional() {
 #[test]
 fn elevated_mode_without_setup_fails_and_refuses() {
     if setup_present() {
-        eprintln!("NOT RUN: the elevated setup is present on this machine; this test is for a machine without it");
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), b"NOT RUN: the elevated setup is present on this machine; this test is for a machine without it\n");
         return;
     }
     let config = "[windows]\nmode = \"elevated\"\n";

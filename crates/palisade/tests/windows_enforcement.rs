@@ -351,13 +351,21 @@ fn the_process_tree_ends_with_the_command() {
     };
     let ws = tempdir("palisade-enf-");
     let marker = ws.path().join("late.txt");
-    sandboxed(
-        ws.path(),
-        &[],
-        "start \"\" /b cmd /d /c \"ping -n 4 127.0.0.1 >nul & echo late> late.txt\"",
-    );
+    let late = "start \"\" /b cmd /d /c \"ping -n 4 127.0.0.1 >nul & echo late> late.txt\"";
+    // The control first: with --keep-processes the background process lives on and writes the
+    // marker; how long that took here bounds how long the check below waits (three times as
+    // long), so a slow runner cannot make "no marker yet" pass for "ended".
     let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(6) {
+    sandboxed(ws.path(), &["--keep-processes"], late);
+    while !marker.exists() {
+        assert!(start.elapsed() < Duration::from_secs(60), "control: the background process never wrote its marker with --keep-processes");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let took = start.elapsed();
+    std::fs::remove_file(&marker).unwrap();
+    sandboxed(ws.path(), &[], late);
+    let start = Instant::now();
+    while start.elapsed() < (took * 3).max(Duration::from_secs(6)) {
         assert!(!marker.exists(), "a background process outlived the command");
         std::thread::sleep(Duration::from_millis(100));
     }
