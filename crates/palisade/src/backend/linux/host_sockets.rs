@@ -53,12 +53,13 @@ impl HostSockets {
         };
         let mut by_file: HashMap<FileId, Vec<&Path>> = HashMap::new();
         let mut names: Vec<PathBuf> = Vec::new();
+        let mut search = Search::default();
         let mut relative_unknown: Vec<&Path> = Vec::new();
         for s in &listed {
             match s.file {
                 Some(id) => by_file.entry(id).or_default().push(&s.name),
                 // From /proc/net/unix: by bound name only.
-                None if s.name.is_absolute() => names.extend(socket_at_name(&s.name)),
+                None if s.name.is_absolute() => names.extend(search.socket_at_name(&s.name).map(|(p, _)| p)),
                 None => relative_unknown.push(&s.name),
             }
         }
@@ -69,28 +70,26 @@ impl HostSockets {
         // Only live sockets are listed: forget the rest. (A new socket file that reuses an
         // inode number is the same key: its remembered names are kept only while they hold it.)
         found.retain(|id, _| by_file.contains_key(id));
-        let mut search = Search::default();
         for (id, bound) in &by_file {
-            if let Some(known) = found.get(id).and_then(|k| still_complete(*id, k)) {
-                names.extend(known);
+            let known = found.remove(id).unwrap_or_default();
+            if still_complete(*id, &known) {
+                names.extend(known.iter().cloned());
+                found.insert(*id, known);
                 continue;
             }
-            let mut here: Vec<PathBuf> = found.get(id).map(|k| k.iter().filter(|p| holds(p, *id).is_some()).cloned().collect()).unwrap_or_default();
+            let mut here: Vec<Found> = known.into_iter().filter(|p| holds(p, *id).is_some()).map(|p| Found { path: p, exact: true }).collect();
             for name in bound {
                 here.extend(search.names_of(*id, name));
             }
-            here.sort();
-            here.dedup();
             // Names found by the bound name alone (a socket there of another inode: the inode
             // numbers of some overlay file systems differ) are covered but not remembered.
-            let mut exact: Vec<PathBuf> = here.iter().filter(|p| holds(p, *id).is_some()).cloned().collect();
+            let mut exact: Vec<PathBuf> = here.iter().filter(|f| f.exact).map(|f| f.path.clone()).collect();
+            exact.sort();
             exact.dedup();
-            if exact.is_empty() {
-                found.remove(id);
-            } else {
+            if !exact.is_empty() {
                 found.insert(*id, exact);
             }
-            names.extend(here);
+            names.extend(here.into_iter().map(|f| f.path));
         }
         drop(found);
         let mut names: Vec<PathBuf> = names.into_iter().filter(|p| !hidden.iter().any(|d| p.starts_with(d))).collect();
@@ -105,33 +104,40 @@ pub fn listing_by_inode() -> Result<usize, sys::Errno> {
     list_by_diag().map(|l| l.len())
 }
 
-/// The remembered names, if each still holds the file and they are all its links.
-fn still_complete(id: FileId, known: &[PathBuf]) -> Option<Vec<PathBuf>> {
+/// Whether the remembered names all still hold the file and are all its links.
+fn still_complete(id: FileId, known: &[PathBuf]) -> bool {
     let mut links = 0;
     for p in known {
-        links = holds(p, id)?;
+        match holds(p, id) {
+            Some(n) => links = n,
+            None => return false,
+        }
     }
-    (known.len() as u64 >= links).then(|| known.to_vec())
+    !known.is_empty() && known.len() as u64 >= links
 }
 
 /// The file's link count if `p` (not followed if it is a link) is the socket `id`.
 fn holds(p: &Path, id: FileId) -> Option<u64> {
     let m = std::fs::symlink_metadata(p).ok()?;
-    (m.file_type().is_socket() && m.dev() == id.0 && m.ino() as u32 == id.1).then(|| m.nlink())
+    (file_of(&m) == Some(id)).then(|| m.nlink())
 }
 
-/// The bound name where it names a socket now (any socket: the name alone is enough to cover
-/// it), with the links leading to its folder resolved.
-fn socket_at_name(name: &Path) -> Option<PathBuf> {
-    let (dir, base) = (name.parent()?, name.file_name()?);
-    let p = std::fs::canonicalize(dir).ok()?.join(base);
-    std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_socket()).then_some(p)
+fn file_of(m: &std::fs::Metadata) -> Option<FileId> {
+    m.file_type().is_socket().then(|| (m.dev(), m.ino() as u32))
 }
 
-/// One command's look-ups: each folder is listed at most once.
+/// A name of a socket: `exact` if it is the file looked for, not only a socket at its bound name.
+struct Found {
+    path: PathBuf,
+    exact: bool,
+}
+
+/// One command's look-ups: each folder is resolved and listed at most once.
 #[derive(Default)]
 struct Search {
-    /// Folder -> its sockets (path, file id).
+    /// Folder -> where it really is (links resolved), if it exists.
+    real: HashMap<PathBuf, Option<PathBuf>>,
+    /// Folder -> its sockets (path, file).
     sockets_in: HashMap<PathBuf, Vec<(PathBuf, FileId)>>,
     /// Folder -> its subfolders (not links to folders).
     subdirs_of: HashMap<PathBuf, Vec<PathBuf>>,
@@ -140,31 +146,42 @@ struct Search {
 }
 
 impl Search {
+    fn real_dir(&mut self, dir: &Path) -> Option<PathBuf> {
+        self.real.entry(dir.to_path_buf()).or_insert_with(|| std::fs::canonicalize(dir).ok()).clone()
+    }
+
+    /// The bound name where it names a socket now (any socket: the name alone is enough to
+    /// cover it), with the links leading to its folder resolved, and that socket's metadata.
+    fn socket_at_name(&mut self, name: &Path) -> Option<(PathBuf, std::fs::Metadata)> {
+        let (dir, base) = (name.parent()?, name.file_name()?);
+        let p = self.real_dir(dir)?.join(base);
+        let m = std::fs::symlink_metadata(&p).ok()?;
+        m.file_type().is_socket().then_some((p, m))
+    }
+
     /// The names of socket file `id` bound as `bound`: the bound name if it still names a
-    /// socket, every name of the file in the bound name's folder, else (the folder was renamed
-    /// or replaced) the bound file name in each folder next to it.
-    fn names_of(&mut self, id: FileId, bound: &Path) -> Vec<PathBuf> {
+    /// socket; unless that is the file's only link, every name of the file in the bound name's
+    /// folder (linked or renamed into place, a second link); if that folder is gone (renamed),
+    /// the bound file name in each folder next to it.
+    fn names_of(&mut self, id: FileId, bound: &Path) -> Vec<Found> {
         if !bound.is_absolute() {
             return self.relative_names(id, bound);
         }
-        let mut out: Vec<PathBuf> = socket_at_name(bound).into_iter().collect();
-        if out.first().and_then(|p| holds(p, id)) == Some(1) {
-            return out;
-        }
-        let (Some(dir), Some(base)) = (bound.parent(), bound.file_name()) else { return out };
-        if let Ok(d) = std::fs::canonicalize(dir) {
-            out.extend(self.sockets_in(&d).iter().filter(|(_, f)| *f == id).map(|(p, _)| p.clone()));
-        }
-        if out.iter().all(|p| holds(p, id).is_none()) {
-            if let Some(up) = dir.parent().and_then(|u| std::fs::canonicalize(u).ok()) {
-                for sub in self.subdirs_of(&up).to_vec() {
-                    let p = sub.join(base);
-                    if holds(&p, id).is_some() {
-                        out.push(p);
-                    }
-                }
+        let (Some(dir), Some(base)) = (bound.parent(), bound.file_name()) else { return Vec::new() };
+        let Some(real_dir) = self.real_dir(dir) else {
+            let Some(up) = dir.parent().and_then(|u| self.real_dir(u)) else { return Vec::new() };
+            let subdirs = self.subdirs_of(&up).to_vec();
+            return subdirs.into_iter().map(|d| d.join(base)).filter(|p| holds(p, id).is_some()).map(|path| Found { path, exact: true }).collect();
+        };
+        let mut out = Vec::new();
+        if let Some((path, m)) = self.socket_at_name(bound) {
+            let exact = file_of(&m) == Some(id);
+            out.push(Found { path, exact });
+            if exact && m.nlink() == 1 {
+                return out;
             }
         }
+        out.extend(self.sockets_in(&real_dir).iter().filter(|(_, f)| *f == id).map(|(p, _)| Found { path: p.clone(), exact: true }));
         out
     }
 
@@ -176,7 +193,7 @@ impl Search {
                 .filter(|e| e.file_type().is_ok_and(|t| t.is_socket()))
                 .filter_map(|e| {
                     let m = std::fs::symlink_metadata(e.path()).ok()?;
-                    m.file_type().is_socket().then(|| (e.path(), (m.dev(), m.ino() as u32)))
+                    file_of(&m).map(|f| (e.path(), f))
                 })
                 .collect()
         })
@@ -189,20 +206,22 @@ impl Search {
         })
     }
 
-    fn relative_names(&mut self, id: FileId, bound: &Path) -> Vec<PathBuf> {
+    /// A socket bound with a relative name: where that name, taken from some process's
+    /// directory, holds the file, and every other name of the file in the same folder.
+    fn relative_names(&mut self, id: FileId, bound: &Path) -> Vec<Found> {
         if !self.relative.contains_key(bound) {
             let found = relative_candidates(&[bound]).into_iter().map(|(_, p, f)| (p, f)).collect();
             self.relative.insert(bound.to_path_buf(), found);
         }
         let here: Vec<PathBuf> = self.relative[bound].iter().filter(|(_, f)| *f == id).map(|(p, _)| p.clone()).collect();
-        // The folder it was found in may hold further links to it.
-        let mut out = here.clone();
-        for p in &here {
-            if holds(p, id).is_some_and(|links| links > 1) {
+        let mut out: Vec<Found> = Vec::new();
+        for p in here {
+            if holds(&p, id).is_some_and(|links| links > 1) {
                 if let Some(d) = p.parent() {
-                    out.extend(self.sockets_in(d).iter().filter(|(_, f)| *f == id).map(|(p, _)| p.clone()));
+                    out.extend(self.sockets_in(d).iter().filter(|(_, f)| *f == id).map(|(p, _)| Found { path: p.clone(), exact: true }));
                 }
             }
+            out.push(Found { path: p, exact: true });
         }
         out
     }
