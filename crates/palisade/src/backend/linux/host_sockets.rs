@@ -17,7 +17,7 @@
 //! (unreachable: nothing names it), and one moved farther than that, which stays reachable.
 
 use super::sys;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -64,7 +64,8 @@ impl HostSockets {
             }
         }
         if !relative_unknown.is_empty() {
-            names.extend(relative_candidates(&relative_unknown).into_iter().map(|(_, p, _)| p));
+            let procs = search.processes().to_vec();
+            names.extend(relative_unknown.iter().flat_map(|rel| sockets_from_each_cwd(&procs, rel)).map(|(p, _)| p));
         }
         let mut found = self.found.lock().unwrap_or_else(|e| e.into_inner());
         // Only live sockets are listed: forget the rest. (A new socket file that reuses an
@@ -143,9 +144,19 @@ struct Search {
     subdirs_of: HashMap<PathBuf, Vec<PathBuf>>,
     /// Relative names -> the sockets they name from some process's directory.
     relative: HashMap<PathBuf, Vec<(PathBuf, FileId)>>,
+    /// The `/proc/<pid>` folders, listed once.
+    processes: Option<Vec<PathBuf>>,
 }
 
 impl Search {
+    fn processes(&mut self) -> &[PathBuf] {
+        self.processes.get_or_insert_with(|| {
+            std::fs::read_dir("/proc")
+                .map(|rd| rd.filter_map(Result::ok).filter(|e| e.file_name().as_bytes().iter().all(u8::is_ascii_digit)).map(|e| e.path()).collect())
+                .unwrap_or_default()
+        })
+    }
+
     fn real_dir(&mut self, dir: &Path) -> Option<PathBuf> {
         self.real.entry(dir.to_path_buf()).or_insert_with(|| std::fs::canonicalize(dir).ok()).clone()
     }
@@ -210,7 +221,8 @@ impl Search {
     /// directory, holds the file, and every other name of the file in the same folder.
     fn relative_names(&mut self, id: FileId, bound: &Path) -> Vec<Found> {
         if !self.relative.contains_key(bound) {
-            let found = relative_candidates(&[bound]).into_iter().map(|(_, p, f)| (p, f)).collect();
+            let procs = self.processes().to_vec();
+            let found = sockets_from_each_cwd(&procs, bound);
             self.relative.insert(bound.to_path_buf(), found);
         }
         let here: Vec<PathBuf> = self.relative[bound].iter().filter(|(_, f)| *f == id).map(|(p, _)| p.clone()).collect();
@@ -234,29 +246,16 @@ impl Search {
 /// process's directory finds at least the sockets that looking from the holders' directories
 /// would, for one `stat` per process instead of one `readlink` per open descriptor of every
 /// process.
-fn relative_candidates(relative: &[&Path]) -> Vec<(PathBuf, PathBuf, FileId)> {
-    let procs: Vec<PathBuf> = std::fs::read_dir("/proc")
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .filter(|e| e.file_name().as_bytes().iter().all(u8::is_ascii_digit))
-                .map(|e| e.path())
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut out = Vec::new();
-    for rel in relative {
-        let mut seen = HashSet::new();
-        for d in &procs {
-            let p = d.join("cwd").join(rel);
-            let Ok(m) = std::fs::symlink_metadata(&p) else { continue };
-            if !m.file_type().is_socket() {
-                continue;
-            }
-            // As a mount target the socket must be named by where it really is.
-            if let Ok(real) = std::fs::canonicalize(&p) {
-                if seen.insert(real.clone()) {
-                    out.push((rel.to_path_buf(), real, (m.dev(), m.ino() as u32)));
-                }
+fn sockets_from_each_cwd(procs: &[PathBuf], rel: &Path) -> Vec<(PathBuf, FileId)> {
+    let mut out: Vec<(PathBuf, FileId)> = Vec::new();
+    for d in procs {
+        let p = d.join("cwd").join(rel);
+        let Ok(m) = std::fs::symlink_metadata(&p) else { continue };
+        let Some(file) = file_of(&m) else { continue };
+        // As a mount target the socket must be named by where it really is.
+        if let Ok(real) = std::fs::canonicalize(&p) {
+            if !out.iter().any(|(q, _)| *q == real) {
+                out.push((real, file));
             }
         }
     }
