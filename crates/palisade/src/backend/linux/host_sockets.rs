@@ -67,6 +67,11 @@ impl HostSockets {
             let procs = search.processes().to_vec();
             names.extend(relative_unknown.iter().flat_map(|rel| sockets_from_each_cwd(&procs, rel)).map(|(p, _)| p));
         }
+        // A server's accepted connections are listed with its name and file as well.
+        for bound in by_file.values_mut() {
+            bound.sort();
+            bound.dedup();
+        }
         let mut found = self.found.lock().unwrap_or_else(|e| e.into_inner());
         // Only live sockets are listed: forget the rest. (A new socket file that reuses an
         // inode number is the same key: its remembered names are kept only while they hold it.)
