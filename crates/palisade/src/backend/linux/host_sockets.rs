@@ -8,8 +8,9 @@
 //! be stale: OpenSSH's ControlMaster binds `<ControlPath>.<random>`, links it to `<ControlPath>`
 //! and removes the temporary name; a socket can be renamed, or its folder renamed, or linked
 //! under a second name. So a socket file's names are those of its (device, inode), looked for
-//! at the bound name, in the bound name's folder, and one level down from the folder above it
-//! (a renamed folder), following no links. Where they were found is remembered per sandbox:
+//! at the bound name, among the sockets of the bound name's folder, and, when that folder is
+//! gone (renamed), under the bound file name one level down from the folder above it (only
+//! real folders, no links). Where they were found is remembered per sandbox:
 //! while every remembered name still holds the file and there are as many as the file has links,
 //! a command costs one `lstat` per name.
 //!
