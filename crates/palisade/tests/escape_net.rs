@@ -368,3 +368,157 @@ fn relative_sockets_bound_between_commands_of_one_sandbox_are_unreachable() {
     let _conn = std::os::unix::net::UnixStream::connect(c.join("rel.sock")).unwrap();
     assert_eq!(control.result(), "GOT", "control: the server did not see a host connection");
 }
+
+/// A host service whose socket file was moved after binding, so that the kernel's socket list
+/// still names it by the name it was bound under (`mode`, in `dir`):
+/// - `link`: bind `s.tmp`, link it to `s`, remove `s.tmp` (OpenSSH's ControlMaster);
+/// - `rename`: bind `s.tmp`, rename it to `s`;
+/// - `folder`: bind `a/s`, rename the folder `a` to `b`;
+/// - `hardlinks`: bind `s`, link it to `s2` too (two names);
+/// - `later`: bind `s`; on the line `move` from stdin, link it to `s.moved` and remove `s`.
+///
+/// It reports how many connections it accepted once its stdin closes (a connection would already
+/// wait in the accept queue), so a slow start cannot make a test pass.
+struct MovedSocketServer {
+    child: std::process::Child,
+    lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+    /// The socket's names now.
+    names: Vec<std::path::PathBuf>,
+}
+
+const PY_MOVED_SERVER: &str = r#"
+import os, socket, sys
+mode, d = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX)
+if mode == "link":
+    s.bind(d + "/s.tmp"); os.link(d + "/s.tmp", d + "/s"); os.unlink(d + "/s.tmp")
+elif mode == "rename":
+    s.bind(d + "/s.tmp"); os.rename(d + "/s.tmp", d + "/s")
+elif mode == "folder":
+    os.mkdir(d + "/a"); s.bind(d + "/a/s"); os.rename(d + "/a", d + "/b")
+elif mode == "hardlinks":
+    s.bind(d + "/s"); os.link(d + "/s", d + "/s2")
+elif mode == "later":
+    s.bind(d + "/s")
+s.listen(16)
+print("ready", flush=True)
+for line in sys.stdin:
+    if line.strip() == "move":
+        os.link(d + "/s", d + "/s.moved"); os.unlink(d + "/s")
+        print("moved", flush=True)
+s.setblocking(False)
+n = 0
+while True:
+    try:
+        c, _ = s.accept()
+        n += 1
+    except BlockingIOError:
+        break
+print("accepted", n, flush=True)
+"#;
+
+impl MovedSocketServer {
+    fn start(mode: &str, dir: &std::path::Path) -> MovedSocketServer {
+        use std::io::BufRead;
+        let py = require_tool("python3");
+        std::fs::create_dir_all(dir).unwrap();
+        let mut child = std::process::Command::new(py)
+            .args(["-c", PY_MOVED_SERVER, mode])
+            .arg(dir)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        assert_eq!(lines.next().unwrap().unwrap(), "ready", "the {mode} server did not start");
+        let names = match mode {
+            "folder" => vec![dir.join("b/s")],
+            "hardlinks" => vec![dir.join("s"), dir.join("s2")],
+            _ => vec![dir.join("s")],
+        };
+        for n in &names {
+            assert!(n.exists(), "the {mode} server's socket {} is missing", n.display());
+        }
+        MovedSocketServer { child, lines, names }
+    }
+
+    /// Moves the socket (mode `later`) and waits until it is done.
+    fn move_now(&mut self, dir: &std::path::Path) {
+        use std::io::Write;
+        writeln!(self.child.stdin.as_mut().unwrap(), "move").unwrap();
+        assert_eq!(self.lines.next().unwrap().unwrap(), "moved");
+        self.names = vec![dir.join("s.moved")];
+    }
+
+    /// Connects from the host (the control: this must reach the server), then ends the server
+    /// and returns how many connections it accepted in all.
+    fn accepted_with_control(mut self) -> usize {
+        let _conn = std::os::unix::net::UnixStream::connect(&self.names[0]).expect("control: connecting from the host");
+        drop(self.child.stdin.take());
+        let r = self.lines.next().unwrap().unwrap();
+        let _ = self.child.wait();
+        r.strip_prefix("accepted ").and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("server said {r:?}"))
+    }
+}
+
+/// Offline, a command connects to each name of a host socket that was moved after binding; the
+/// server must see only the host's control connection.
+fn moved_socket_unreachable(mode: &str) {
+    let fx = Fixture::new();
+    fx.require_visible();
+    let dir = fx.home.join(".cache/ssh");
+    let srv = MovedSocketServer::start(mode, &dir);
+    let runs: Vec<String> = srv.names.iter().map(|n| show(&fx.py(PY_UNIX, &[s(n), &fx.m]))).collect();
+    let names = srv.names.clone();
+    let accepted = srv.accepted_with_control();
+    assert!(accepted >= 1, "control: the host's own connection did not reach the server");
+    assert_eq!(
+        accepted,
+        1,
+        "SANDBOX ESCAPE: a host socket moved after binding ({mode}: {names:?}) was reached offline\nruns: {runs:#?}"
+    );
+}
+
+/// OpenSSH's ControlMaster: bound as `<ControlPath>.<random>`, linked to `<ControlPath>`, the
+/// temporary name removed. Reaching it runs commands on the remote host (`ssh -S`).
+#[test]
+fn host_socket_linked_into_place_is_unreachable_offline() {
+    moved_socket_unreachable("link");
+}
+
+#[test]
+fn host_socket_renamed_into_place_is_unreachable_offline() {
+    moved_socket_unreachable("rename");
+}
+
+#[test]
+fn host_socket_in_a_renamed_folder_is_unreachable_offline() {
+    moved_socket_unreachable("folder");
+}
+
+#[test]
+fn host_socket_with_two_names_is_unreachable_by_both_offline() {
+    moved_socket_unreachable("hardlinks");
+}
+
+/// One sandbox, several commands: where a socket was found is remembered; when the host moves
+/// it between commands (ControlMaster style), the next command must not reach the new name.
+#[test]
+fn host_socket_moved_between_commands_of_one_sandbox_is_unreachable() {
+    let fx = Fixture::new();
+    fx.require_visible();
+    let py = require_tool("python3");
+    let sb = palisade::Sandbox::new(palisade::Policy::new(&fx.ws, Some(&fx.home))).unwrap();
+    let connect = |path: &std::path::Path| {
+        let o = sb.command(&py).arg("-c").arg(PY_UNIX).arg(path).arg(&fx.m).output().unwrap();
+        format!("{} {}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    };
+    let dir = fx.home.join(".cache/ssh");
+    let mut srv = MovedSocketServer::start("later", &dir);
+    let first = connect(&srv.names[0]);
+    srv.move_now(&dir);
+    let second = connect(&srv.names[0]);
+    let accepted = srv.accepted_with_control();
+    assert!(accepted >= 1, "control: the host's own connection did not reach the server");
+    assert_eq!(accepted, 1, "SANDBOX ESCAPE: a host socket moved between two commands was reached offline\nfirst: {first}\nafter the move: {second}");
+}

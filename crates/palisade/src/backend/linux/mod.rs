@@ -7,6 +7,7 @@
 //! by step (see `child.rs`) and execs the command. No helper binary is executed in between.
 
 mod child;
+mod host_sockets;
 mod placeholders;
 pub mod probe;
 mod rules;
@@ -65,11 +66,8 @@ pub struct Prepared {
     /// and every command it started have ended: each running child holds a reference, since
     /// removing a placeholder under a running command would detach its read-only mount.
     workspace_lock: SharedLock,
-    /// Where host sockets bound with a relative path were found, by (socket inode, path as
-    /// bound): finding one means reading every process's descriptors, so each socket is looked
-    /// for until it has been found once. A socket's bound path never changes, and a new socket
-    /// has a new key (see `bound_unix_sockets`).
-    relative_sockets_found: Mutex<std::collections::HashMap<(String, String), Vec<PathBuf>>>,
+    /// Where the host's socket files were found (see host_sockets).
+    host_sockets: host_sockets::HostSockets,
     /// Landlock rule paths' handles, kept between commands (see rules::PathHandles).
     rule_handles: rules::PathHandles,
 }
@@ -249,7 +247,7 @@ impl Prepared {
             enforcement,
             policy,
             workspace_lock: Mutex::new(None),
-            relative_sockets_found: Mutex::new(Default::default()),
+            host_sockets: Default::default(),
             rule_handles: rules::PathHandles::new(),
         })
     }
@@ -544,7 +542,16 @@ impl Prepared {
             // Sockets bound elsewhere (a folder under the home directory, say) are covered one
             // by one: connecting needs no write access to their folder, so the read-only
             // mount alone would not stop it.
-            for p in self.bound_unix_sockets() {
+            let hidden: Vec<&Path> = [Path::new("/tmp"), Path::new("/dev")]
+                .into_iter()
+                .chain(self.hidden_socket_dirs.iter().map(PathBuf::as_path))
+                .chain(self.deny_read.iter().map(|(d, _)| d.as_path()))
+                .collect();
+            // Sockets inside writable roots are covered too: a listed one is bound by a host
+            // process (a sandbox's own sockets live in its network namespace, whose list this
+            // is not), e.g. a database or daemon socket in the workspace or in a writable
+            // ~/.cache, and offline means no host service.
+            for p in self.host_sockets.names(&hidden) {
                 ops.push(MountOp::MaskFile { path: cstring(p)?, unreachable_ok: true });
             }
         }
@@ -562,72 +569,6 @@ impl Prepared {
             mount_proc: pid,
             loopback_up: net,
         })
-    }
-
-    /// The host's bound pathname unix sockets (from /proc/net/unix, as the kernel lists them
-    /// now) that the sandbox would still see: outside the hidden folders, the private /tmp and
-    /// /dev and the deny-read masks.
-    fn bound_unix_sockets(&self) -> Vec<PathBuf> {
-        use std::os::unix::fs::FileTypeExt;
-        let table = std::fs::read_to_string("/proc/net/unix").unwrap_or_default();
-        let mut relative: Vec<(String, String)> = Vec::new();
-        let mut found: Vec<PathBuf> = table
-            .lines()
-            .skip(1)
-            .filter_map(|line| {
-                // Num RefCount Protocol Flags Type St Inode Path: the path is what follows the
-                // seventh field; abstract names start with '@', unnamed sockets have none.
-                let mut rest = line;
-                let mut inode = "";
-                for i in 0..7 {
-                    rest = rest.trim_start();
-                    let end = rest.find(' ').unwrap_or(rest.len());
-                    if i == 6 {
-                        inode = &rest[..end];
-                    }
-                    rest = &rest[end..];
-                }
-                let path = rest.trim_start();
-                if !path.is_empty() && !path.starts_with('/') && !path.starts_with('@') {
-                    // Bound relative to the binder's working directory: found below.
-                    relative.push((inode.to_string(), path.to_string()));
-                    return None;
-                }
-                // As bound, the path may run through a link (/var/run -> /run): mounts refuse
-                // links, so name the socket by where it really is.
-                path.starts_with('/').then(|| std::fs::canonicalize(path).ok()).flatten()
-            })
-            .collect();
-        {
-            let mut known = self.relative_sockets_found.lock().unwrap_or_else(|e| e.into_inner());
-            // Only live sockets are listed: forget the rest (and an inode number reused by a
-            // new socket comes with that socket's own path, a new key).
-            known.retain(|k, _| relative.contains(k));
-            let unknown: Vec<(String, String)> = relative.iter().filter(|k| !known.contains_key(*k)).cloned().collect();
-            for (key, paths) in relative_sockets(&unknown) {
-                // Not found (yet): looked for again next time.
-                if !paths.is_empty() {
-                    known.insert(key, paths);
-                }
-            }
-            found.extend(relative.iter().filter_map(|k| known.get(k)).flatten().cloned());
-        }
-        let mut found: Vec<PathBuf> = found
-            .into_iter()
-            .filter(|p| {
-                let hidden = ["/tmp", "/dev"].iter().any(|d| p.starts_with(d))
-                    || self.hidden_socket_dirs.iter().any(|d| p.starts_with(d))
-                    || self.deny_read.iter().any(|(d, _)| p.starts_with(d));
-                // Sockets inside writable roots are covered too: one listed here is bound by a
-                // host process (a sandbox's own sockets live in its network namespace, whose
-                // list this is not), e.g. a database or daemon socket in the workspace or in a
-                // writable ~/.cache, and offline means no host service.
-                !hidden && std::fs::symlink_metadata(p).map(|m| m.file_type().is_socket()).unwrap_or(false)
-            })
-            .collect();
-        found.sort();
-        found.dedup();
-        found
     }
 
     fn setup_error(&self, step: u32, errno: i32, index: usize, program: &Path) -> Error {
@@ -692,38 +633,6 @@ fn global_git_configs() -> Vec<String> {
         }
     }
     files.iter().filter_map(|f| std::fs::read_to_string(f).ok()).collect()
-}
-
-/// Where the host's sockets bound with a relative path (socket inode, path as bound) are, as far
-/// as this user may look: the path taken from the working directory of every process (through
-/// `/proc/<pid>/cwd`, which reaches it in the process's own mount namespace), where it names a
-/// socket. The binder usually still sits where it bound, and so does any process it handed the
-/// socket to: looking from every process's directory finds at least the sockets that looking
-/// from the holders' directories would, for one `stat` per process instead of one `readlink`
-/// per open descriptor of every process.
-fn relative_sockets(relative: &[(String, String)]) -> Vec<((String, String), Vec<PathBuf>)> {
-    use std::os::unix::fs::FileTypeExt;
-    if relative.is_empty() {
-        return Vec::new();
-    }
-    let procs: Vec<PathBuf> = list_dir(Path::new("/proc"))
-        .into_iter()
-        .filter(|d| d.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())))
-        .collect();
-    relative
-        .iter()
-        .map(|(ino, rel)| {
-            let mut paths: Vec<PathBuf> = procs
-                .iter()
-                .map(|d| d.join("cwd").join(rel))
-                .filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_socket()))
-                .filter_map(|p| std::fs::canonicalize(p).ok())
-                .collect();
-            paths.sort();
-            paths.dedup();
-            ((ino.clone(), rel.clone()), paths)
-        })
-        .collect()
 }
 
 /// Where palisade reads the user's configuration (`$XDG_CONFIG_HOME/palisade`, else

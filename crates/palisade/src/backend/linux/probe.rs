@@ -160,6 +160,12 @@ pub fn host_report() -> HostReport {
         Err(e) => format!("failed: {}", errno_text(e)),
     });
 
+    let listing = super::host_sockets::listing_by_inode();
+    r.push("host unix socket listing", listing.is_ok(), match listing {
+        Ok(n) => format!("socket diagnostics (netlink): {n} bound pathname sockets, each found by its file (device, inode), not only by the name it was bound under"),
+        Err(e) => format!("netlink sock_diag failed ({}): offline sandboxes cover host sockets by the name they were bound under only (from /proc/net/unix), not sockets linked or renamed since", errno_text(e)),
+    });
+
     if read_trim("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref() == Some("1") {
         r.notes.push(format!("AppArmor restricts unprivileged user namespaces: `{}` installs a profile for Palisade (as distributions do for bwrap).", sudo_setup()));
     }

@@ -475,6 +475,38 @@ pub fn loopback_up() -> Result<(), Errno> {
     r
 }
 
+/// A netlink socket for the kernel's socket-diagnostics interface (NETLINK_SOCK_DIAG), which
+/// lists this network namespace's sockets.
+pub fn sock_diag_socket() -> Result<std::os::fd::OwnedFd, Errno> {
+    // SAFETY: socket has no memory arguments; a new descriptor is owned by the caller alone.
+    let fd = check_int(unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, libc::NETLINK_SOCK_DIAG) })?;
+    // SAFETY: fd was just created and nothing else owns it.
+    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
+}
+
+/// Sends one datagram on a socket with a default destination (netlink: the kernel).
+pub fn send_datagram(fd: RawFd, msg: &[u8]) -> Result<(), Errno> {
+    // SAFETY: send reads msg.len() bytes from msg, which we own.
+    let n = check(unsafe { libc::send(fd, msg.as_ptr().cast(), msg.len(), 0) } as libc::c_long)?;
+    if n as usize == msg.len() {
+        Ok(())
+    } else {
+        Err(libc::EMSGSIZE)
+    }
+}
+
+/// Receives one datagram into `buf`, returning its full length: more than `buf.len()` means it
+/// was cut short (MSG_TRUNC).
+pub fn recv_datagram(fd: RawFd, buf: &mut [u8]) -> Result<usize, Errno> {
+    loop {
+        // SAFETY: recv writes at most buf.len() bytes into buf, which we own.
+        match check(unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_TRUNC) } as libc::c_long) {
+            Err(libc::EINTR) => continue,
+            r => return r.map(|n| n as usize),
+        }
+    }
+}
+
 /// Blocks the given signals (and returns the previous mask) in this thread.
 pub fn block_signals(set: &libc::sigset_t) -> libc::sigset_t {
     // SAFETY: sigset_t is plain data; pthread_sigmask writes the old mask.
