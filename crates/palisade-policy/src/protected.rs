@@ -57,7 +57,20 @@ use std::path::{Component, Path, PathBuf};
 
 /// The default patterns, relative to each writable root. `*` matches exactly one path
 /// component. Matching is exact on Linux and case-insensitive on Windows.
+///
+/// The rule for what is here: a project-level file or folder that a tool the user runs later
+/// (git, an agent, an editor, a shell hook) acts on by itself, without asking: it runs commands,
+/// starts servers (MCP), loads plugins or sets hooks. Files that are only instructions to an
+/// agent (`AGENTS.md`, `CLAUDE.md`, `GEMINI.md`, `.cursorrules`, `.windsurfrules`,
+/// `.github/copilot-instructions.md`) are not protected: they are project content agents are
+/// asked to edit, and what an agent then does with them goes through its own permission checks.
+/// Files whose tool asks before acting on a changed version (neovim's `exrc`: `.nvim.lua`,
+/// `.nvimrc`, `.exrc`, trusted by content) are not protected either. The README's "Protected
+/// paths" table lists each entry with its tool; keep the two in step.
 pub const DEFAULT_PATTERNS: &[&str] = &[
+    // Git: hooks and configuration (which can name programs: `core.fsmonitor`, `core.pager`,
+    // filters), per git directory. Submodules' git directories are found at any depth under
+    // `.git/modules` and get the same (see `GitDirs`); the `modules/*` patterns say which.
     ".git/hooks",
     ".git/config",
     ".git/config.worktree",
@@ -72,23 +85,43 @@ pub const DEFAULT_PATTERNS: &[&str] = &[
     // A `HEAD` at the root would let the root pass for a bare repository (with a planted
     // `config`) once `.git` is broken; the placeholder keeps it from being one.
     "HEAD",
+    // Palisade's own project configuration (it chooses the policy of later runs).
     ".palisade",
-    ".codex",
-    ".agents",
-    ".claude",
-    ".envrc",
-    ".mcp.json",
+    // Agents' project folders: settings with hooks, MCP servers, permissions, plugins.
+    ".claude", // Claude Code: settings.json hooks and permissions, commands, agents
+    ".mcp.json", // Claude Code (and others): project MCP servers, started as programs
+    ".codex", // Codex: project config.toml (MCP servers, sandbox settings)
+    ".agents", // shared agent skills and settings
+    ".cursor", // Cursor: mcp.json, hooks.json
+    ".gemini", // Gemini CLI: settings.json (MCP servers, hooks, tool settings)
+    ".windsurf", // Windsurf: workflows, MCP
+    ".continue", // Continue: config (MCP servers, context providers)
+    "opencode.json", // opencode: MCP servers, plugins, commands
+    "opencode.jsonc",
+    ".opencode", // opencode: plugins (JavaScript loaded at start-up), commands, agents
+    ".aider.conf.yml", // aider: `lint-cmd` / `test-cmd`, run automatically after edits
+    ".kiro", // Kiro: agent hooks (commands run on file events), MCP settings
+    ".amazonq", // Amazon Q Developer: workspace MCP servers (mcp.json), rules
+    ".roo", // Roo Code: project MCP servers (mcp.json), rules
+    ".clinerules", // Cline: rules and hooks (a file or a folder)
+    ".junie", // JetBrains Junie: project MCP servers, guidelines
+    // Editors: tasks run on folder open, language servers and formatters started from settings,
+    // run configurations.
     ".vscode",
     ".idea",
-    // Other agents' and editors' project folders whose settings start programs on their own
-    // (MCP servers in `.cursor/mcp.json`, `.gemini/settings.json`, `.continue/`, opencode's
-    // `opencode.json`; Zed's tasks and language servers).
-    ".cursor",
-    ".gemini",
-    ".windsurf",
-    ".continue",
     ".zed",
-    "opencode.json",
+    // Dev containers: `initializeCommand` runs on the HOST when the container is built (and the
+    // folder holds the scripts and compose files it uses).
+    ".devcontainer",
+    ".devcontainer.json",
+    // Shell environment managers that act on `cd`: direnv (`.envrc`, sourced once allowed), mise
+    // (hooks, `[env]` scripts and tasks, trusted by path: a trusted file stays trusted when
+    // changed).
+    ".envrc",
+    "mise.toml",
+    ".mise.toml",
+    "mise.local.toml",
+    ".mise.local.toml",
 ];
 
 /// Final pattern components without an extension that are nevertheless files (see
@@ -1079,23 +1112,23 @@ mod tests {
 
     /// The placeholders for the non-git default patterns in an empty workspace.
     fn non_git_placeholders() -> Vec<Action> {
-        vec![
-            ph_file("/w/.envrc"),
-            ph_file("/w/.mcp.json"),
-            ph_file("/w/HEAD"),
-            ph_dir("/w/.agents"),
-            ph_dir("/w/.claude"),
-            ph_dir("/w/.codex"),
-            ph_dir("/w/.idea"),
-            ph_dir("/w/.palisade"),
-            ph_dir("/w/.vscode"),
-            ph_dir("/w/.cursor"),
-            ph_dir("/w/.gemini"),
-            ph_dir("/w/.windsurf"),
-            ph_dir("/w/.continue"),
-            ph_dir("/w/.zed"),
-            ph_file("/w/opencode.json"),
-        ]
+        DEFAULT_PATTERNS
+            .iter()
+            .filter(|p| !p.starts_with(".git/"))
+            .map(|p| Action::Placeholder { path: Path::new("/w").join(p), dir: !final_component_is_file(p) })
+            .collect()
+    }
+
+    /// Placeholders are the kind their name implies: agent and editor files are files, their
+    /// folders folders.
+    #[test]
+    fn default_placeholders_are_files_for_file_names() {
+        for f in [".mcp.json", "opencode.json", "opencode.jsonc", ".devcontainer.json", ".aider.conf.yml", ".envrc", "mise.toml", ".mise.local.toml", "HEAD"] {
+            assert!(DEFAULT_PATTERNS.contains(&f) && final_component_is_file(f), "{f}");
+        }
+        for d in [".opencode", ".devcontainer", ".kiro", ".claude", ".vscode", ".clinerules", ".git/hooks"] {
+            assert!(DEFAULT_PATTERNS.contains(&d) && !final_component_is_file(d), "{d}");
+        }
     }
 
     fn sorted(mut v: Vec<Action>) -> Vec<Action> {
