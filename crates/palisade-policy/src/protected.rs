@@ -45,9 +45,30 @@
 //! a backend keeps the actions [`within`] one of its writable roots and drops the rest, which
 //! are read-only anyway.
 //!
+//! ## Submodules
+//!
+//! Patterns `.git/modules/*/<rest>` are not walked with their `*`: a submodule at `libs/foo`
+//! keeps its git directory at `.git/modules/libs/foo`, and its own submodules' are in `modules/`
+//! inside that. Every `modules` folder of a protected git directory is searched at any depth
+//! (within [`MAX_MODULE_DEPTH`] levels and [`MAX_MODULE_DIRS`] folders, else
+//! [`ProtectError::TooMany`]); each folder that looks like a git directory gets every git pattern
+//! (with `<rest>` for the `modules/*` ones), its `commondir` followed and its own `modules`
+//! searched; the folders on the way are pinned; a missing `modules` folder gets a placeholder.
+//! The `.git` of every submodule work tree (named by a module's `core.worktree`, or a `path` in
+//! the root's `.gitmodules`) is read-only if it is a file (the git directory it names protected,
+//! or kept missing) and treated as a git directory if it is one; the folders on the way are
+//! pinned.
+//!
+//! ## Included configuration
+//!
+//! Files a protected git directory's config includes (`include.path`, `includeIf.*.path`) that
+//! lie in the root are read-only; a missing one gets a *file* placeholder (git reads an empty
+//! file as an empty config, and refuses a folder).
+//!
 //! Limits: `resolve` sees the filesystem as it is when it runs; a `*` cannot protect entries
 //! created later (a new `.git/modules/<name>` can still be made, but not inside a pinned or
-//! read-only path). The root should be a canonical path: indirect git directories are
+//! read-only path), and a nested repository a command makes and registers as a gitlink is not
+//! covered here. The root should be a canonical path: indirect git directories are
 //! canonicalized through [`FsView::canonicalize`] so that backends can compare them with their
 //! (canonical) writable roots.
 
