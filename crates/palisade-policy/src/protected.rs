@@ -650,8 +650,11 @@ impl GitDirs<'_, '_> {
     /// named `libs/foo`, and a command that plants a `HEAD` in `.git/modules/libs` does not
     /// make `libs/foo` disappear from the search. Only the folders git itself makes inside a git
     /// directory (`objects`, `refs`, `logs`...) are skipped, unless they look like git
-    /// directories themselves.
-    fn find_modules(&mut self, dir: &Path, depth: usize, in_git_dir: bool, plan: &mut Plan) -> Result<(), ProtectError> {
+    /// directories themselves. A folder is pinned only if a git directory was found in it or
+    /// beneath it (pinning, say, a module's `rebase-merge` would keep git from removing it).
+    /// Returns whether one was.
+    fn find_modules(&mut self, dir: &Path, depth: usize, in_git_dir: bool, plan: &mut Plan) -> Result<bool, ProtectError> {
+        let mut found = false;
         let mut names = self.fs.list_dir(dir);
         names.sort();
         names.dedup();
@@ -676,13 +679,15 @@ impl GitDirs<'_, '_> {
             if depth > MAX_MODULE_DEPTH {
                 return Err(self.too_many(&path, &format!("submodule git directories nested more than {MAX_MODULE_DEPTH} levels deep")));
             }
-            plan.add(path.clone(), Decision::Pin);
             if looks_like_git_dir {
                 self.protect_contents(&path, depth, plan)?;
             }
-            self.find_modules(&path, depth + 1, looks_like_git_dir, plan)?;
+            if self.find_modules(&path, depth + 1, looks_like_git_dir, plan)? || looks_like_git_dir {
+                plan.add(path, Decision::Pin);
+                found = true;
+            }
         }
-        Ok(())
+        Ok(found)
     }
 
     /// The `.git` of a submodule's work tree (`dot_git`, inside the root): read-only if it is a
@@ -906,6 +911,12 @@ pub fn resolve_with_git_configs(
             let Ok(rel) = path.strip_prefix(root) else { continue };
             let rel = rel.to_string_lossy().into_owned();
             let Ok((comps, _)) = split_pattern(&rel) else { continue };
+            // The Windows backend makes work-tree placeholders folders (so that none shows up as
+            // an untracked file), and git refuses a folder as an include: there a missing one is
+            // left alone, as before (a known gap on Windows).
+            if cfg!(windows) && fs.kind(&path) == Kind::Missing {
+                continue;
+            }
             Walk { pattern: "include.path", file_like: true }.walk(root, &comps, fs, &mut plan)?;
         }
     }
@@ -1274,7 +1285,6 @@ mod tests {
                 pin("/w/.git"),
                 pin("/w/.git/modules"),
                 pin("/w/.git/modules/a"),
-                pin("/w/.git/modules/b"),
                 ro("/w/.git/modules/a/config"),
                 ro("/w/.git/modules/a/hooks"),
                 ph_dir("/w/.git/modules/a/modules"),
@@ -1327,6 +1337,10 @@ mod tests {
         assert!(!got.iter().any(|a| a.path().starts_with("/w/.git/modules/libs/config") || a.path().starts_with("/w/.git/modules/libs/hooks")), "{got:#?}");
         assert!(!got.iter().any(|a| a.path().starts_with("/w/.git/modules/libs/foo/objects")), "{got:#?}");
         assert!(got.contains(&ph_dir("/w/.git/modules/libs/foo/modules/vendor/bar/modules")));
+        // Other folders in a module git directory (a rebase in progress) are not pinned.
+        let fs = fs.dir("/w/.git/modules/libs/foo/rebase-merge/x").dir("/w/.git/modules/empty");
+        let got = resolve_w(&fs, &defaults());
+        assert!(!got.iter().any(|a| a.path().starts_with("/w/.git/modules/libs/foo/rebase-merge") || a.path().starts_with("/w/.git/modules/empty")), "{got:#?}");
     }
 
     /// A command may delete a module's `HEAD` (it is not protected) or plant one in a folder on
@@ -1414,6 +1428,7 @@ mod tests {
     /// yet: the command created it with `core.fsmonitor`. A missing include target gets a file
     /// placeholder (the first missing folder on the way gets a folder one).
     #[test]
+    #[cfg_attr(windows, ignore = "the Windows backend would make the placeholder a folder, which git refuses")]
     fn missing_include_targets_get_file_placeholders() {
         let fs = Fixture::new()
             .file("/w/.git/config", "[include]\n\tpath = ../.gitconfig.local\n[includeIf \"gitdir:/w/\"]\n\tpath = ../conf/git.inc\n[include]\n\tpath = ~/x\n\tpath = /elsewhere/x\n")
