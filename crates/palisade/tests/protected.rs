@@ -724,3 +724,21 @@ fn agent_editor_and_devcontainer_files_are_protected() {
         snap.assert_unchanged(p, &o);
     }
 }
+
+/// The submodule protection does not get in the way of ordinary work with submodules inside:
+/// committing in the submodule, recording it in the superproject, `git status` everywhere.
+#[test]
+fn ordinary_submodule_work_inside() {
+    let fx = Fixture::new();
+    repo_with_submodule(&fx, "libs/foo");
+    let o = fx.sh(&format!(
+        r#"{} set -e; echo more >> libs/foo/lib.c; git -C libs/foo commit -q -am "sub work {m}"; git add libs/foo; git commit -q -m "bump {m}";
+           git status --porcelain; git submodule status; git -C libs/foo log --oneline | head -1"#,
+        fx.git_env_script_prefix(),
+        m = fx.m
+    ));
+    ok(&o);
+    assert!(stdout(&o).contains(&format!("sub work {}", fx.m)), "{}", show(&o));
+    assert!(fx.git_ok(&["log", "-1", "--format=%s"]).contains(&format!("bump {}", fx.m)), "the host does not see the commit\n{}", show(&o));
+    assert_eq!(fx.git_ok(&["status", "--porcelain"]), "", "the host sees a dirty tree after the run\n{}", show(&o));
+}
