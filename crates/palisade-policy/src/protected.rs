@@ -841,6 +841,26 @@ pub fn resolve_with_git_configs(
     let git_dirs = dirs.top_level.clone();
     dirs.protect_submodule_work_trees(&mut plan)?;
     let all_git_dirs = dirs.seen.clone();
+    // A submodule's relative `core.hooksPath` (its own, or the user's/system's) is relative to
+    // the submodule's work tree: protected there like the root's.
+    for dir in all_git_dirs.iter().filter(|d| !git_dirs.contains(d)) {
+        let Some(text) = fs.read_small(&dir.join("config")) else { continue };
+        let Some(wt) = git_config_value(&text, "core", "worktree") else { continue };
+        let work_tree = normalize_lexically(&dir.join(wt));
+        if work_tree == root || !work_tree.starts_with(root) || fs.kind(&work_tree) != Kind::Dir {
+            continue;
+        }
+        let own = git_config_value(&text, "core", "hookspath");
+        let global = global_configs.iter().rev().find_map(|t| git_config_value(t, "core", "hookspath"));
+        for hooks in own.into_iter().chain(global).filter(|h| !h.starts_with('~')) {
+            let path = normalize_lexically(&work_tree.join(&hooks));
+            let Ok(rel) = path.strip_prefix(root) else { continue };
+            let pattern = rel.to_string_lossy().into_owned();
+            if let Ok((comps, _)) = split_pattern(&pattern) {
+                Walk { pattern: &pattern, file_like: false }.walk(root, &comps, fs, &mut plan)?;
+            }
+        }
+    }
     // A hooks folder the (read-only) git config names elsewhere, e.g. husky's
     // `core.hooksPath = .husky/_`: inside the root it would be as writable as any file there,
     // and git runs what it holds on the host's next commit. It gets what `.git/hooks` gets.
@@ -1422,6 +1442,20 @@ mod tests {
         let fs = Fixture::new().dir("/w/.git").file("/w/.gitmodules", "[submodule \"s\"]\n\tpath = s\n").file("/w/s/.git", "gitdir: ../.git/modules/s\n");
         let got = resolve_w(&fs, &defaults());
         assert!(got.contains(&ro("/w/s/.git")) && got.contains(&ph_dir("/w/.git/modules")), "{got:#?}");
+    }
+
+    /// A submodule's relative `core.hooksPath` (husky in the submodule) names a folder of the
+    /// submodule's work tree; the user's global one applies there too.
+    #[test]
+    fn submodule_hooks_path_is_relative_to_its_work_tree() {
+        let fs = module(Fixture::new().dir("/w/.git"), "/w/.git/modules/s", Some("../../../s"))
+            .file("/w/.git/modules/s/config", "[core]\n\tworktree = ../../../s\n\thooksPath = .husky/_\n")
+            .file("/w/s/.git", "gitdir: ../.git/modules/s\n")
+            .dir("/w/s/.husky/_");
+        let got = resolve_with_git_configs(Path::new("/w"), &defaults(), &fs, &["[core]\n\thooksPath = .githooks\n".into()], &[]).unwrap();
+        for want in [ro("/w/s/.husky/_"), ph_dir("/w/s/.githooks"), ph_dir("/w/.githooks")] {
+            assert!(got.contains(&want), "missing {want:?} in {got:#?}");
+        }
     }
 
     /// Red-team report: `include.path = ../.gitconfig.local` naming a file that does not exist

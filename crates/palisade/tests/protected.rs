@@ -742,3 +742,23 @@ fn ordinary_submodule_work_inside() {
     assert!(fx.git_ok(&["log", "-1", "--format=%s"]).contains(&format!("bump {}", fx.m)), "the host does not see the commit\n{}", show(&o));
     assert_eq!(fx.git_ok(&["status", "--porcelain"]), "", "the host sees a dirty tree after the run\n{}", show(&o));
 }
+
+/// A submodule whose config sets a relative `core.hooksPath` (husky in the submodule): the
+/// folder, in the submodule's work tree, is protected like `.git/hooks`, existing or not.
+#[test]
+fn submodule_hooks_path_folder_is_protected() {
+    let fx = Fixture::new();
+    repo_with_submodule(&fx, "libs/foo");
+    let sub = fx.ws.join("libs/foo");
+    assert!(fx.git_in(&sub, &["config", "core.hooksPath", ".githooks"]).status.success());
+    let pwned = fx.outside.join("pwned");
+    let o = fx.sh(&format!(
+        "mkdir -p libs/foo/.githooks; printf '#!/bin/sh\\necho ran > {}\\n' > libs/foo/.githooks/pre-commit; chmod +x libs/foo/.githooks/pre-commit; echo done",
+        s(&pwned)
+    ));
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    fs::write(sub.join("f"), "x").unwrap();
+    assert!(fx.git_in(&sub, &["add", "f"]).status.success());
+    let _ = fx.git_in(&sub, &["commit", "-q", "-m", "c"]);
+    assert!(!pwned.exists(), "SANDBOX ESCAPE: the host's git commit in the submodule ran a hook the command planted\n{}", show(&o));
+}
