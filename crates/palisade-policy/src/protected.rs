@@ -163,7 +163,8 @@ pub trait FsView {
     fn kind(&self, path: &Path) -> Kind;
     /// Names of the entries of a directory (empty if it is not one).
     fn list_dir(&self, path: &Path) -> Vec<String>;
-    /// The start of a small text file (for `.git` files and `commondir`), if it is one.
+    /// The text of a small file (`.git` files, `commondir`, git configs, `.gitmodules`; at most
+    /// [`MAX_SMALL_FILE`] bytes and a little), if it is one.
     fn read_small(&self, path: &Path) -> Option<String>;
     /// The path of an existing file or directory with every symbolic link resolved, if the
     /// view can tell. The default (for fixtures) cannot, and paths are used as they are.
@@ -521,6 +522,9 @@ impl GitPattern<'_> {
 /// at most: past either bound, resolution refuses rather than leave some unprotected.
 pub const MAX_MODULE_DEPTH: usize = 16;
 pub const MAX_MODULE_DIRS: usize = 1024;
+/// How much of a git config or `.gitmodules` [`RealFs`] reads (more is refused, see
+/// [`ProtectError::TooMany`]).
+pub const MAX_SMALL_FILE: usize = 1 << 20;
 
 /// Protects git directories: the git patterns under each, their `commondir`, their submodules'
 /// git directories at any depth, and the `.git` files of their submodules' work trees.
@@ -734,7 +738,11 @@ impl GitDirs<'_, '_> {
                 dot_gits.push(normalize_lexically(&dir.join(wt).join(".git")));
             }
         }
-        let listed = self.fs.read_small(&self.root.join(".gitmodules")).map(|t| gitmodules_paths(&t)).unwrap_or_default();
+        let text = self.fs.read_small(&self.root.join(".gitmodules")).unwrap_or_default();
+        if text.len() > MAX_SMALL_FILE {
+            return Err(self.too_many(&self.root.join(".gitmodules"), &format!("larger than {MAX_SMALL_FILE} bytes")));
+        }
+        let listed = gitmodules_paths(&text);
         if listed.len() > MAX_MODULE_DIRS {
             return Err(self.too_many(&self.root.join(".gitmodules"), &format!("more than {MAX_MODULE_DIRS} submodules")));
         }
@@ -1067,7 +1075,14 @@ impl FsView for RealFs {
                 Err(_) => return None,
             }
         }
-        Some(String::from_utf8_lossy(&buf[..len]).into_owned())
+        if len < buf.len() {
+            return Some(String::from_utf8_lossy(&buf[..len]).into_owned());
+        }
+        // A git config with many remotes and branches, or a long `.gitmodules`: a setting past
+        // the first 4 KiB (an `[include]` at the end) must not go unseen.
+        let mut all = buf.to_vec();
+        (&mut f).take(MAX_SMALL_FILE as u64).read_to_end(&mut all).ok()?;
+        Some(String::from_utf8_lossy(&all).into_owned())
     }
 
     fn canonicalize(&self, path: &Path) -> Option<PathBuf> {
@@ -1724,6 +1739,25 @@ mod tests {
             std::os::unix::fs::symlink(root.join(".git/hooks"), root.join(".claude")).unwrap();
             assert!(matches!(resolve(&root, &pats(&[".claude"]), &RealFs), Err(ProtectError::Symlink { .. })));
         }
+    }
+
+    /// A setting past the first 4 KiB of a git config (many remotes, then an `[include]`) is
+    /// seen too.
+    #[test]
+    fn real_fs_reads_a_long_config_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        std::fs::create_dir_all(root.join(".git")).unwrap();
+        let mut config = String::new();
+        for i in 0..200 {
+            config.push_str(&format!("[remote \"r{i}\"]\n\turl = https://example.invalid/{i}.git\n"));
+        }
+        config.push_str("[include]\n\tpath = ../.gitconfig.local\n");
+        assert!(config.len() > 8192);
+        std::fs::write(root.join(".git/config"), &config).unwrap();
+        assert_eq!(RealFs.read_small(&root.join(".git/config")).unwrap(), config);
+        let got = resolve(&root, &pats(&[".git/config"]), &RealFs).unwrap();
+        assert!(got.contains(&Action::Placeholder { path: root.join(".gitconfig.local"), dir: false }) || cfg!(windows), "{got:#?}");
     }
 
     #[test]
