@@ -650,13 +650,15 @@ impl GitDirs<'_, '_> {
     /// Looks for submodule git directories in `dir` (a folder beneath a `modules` folder,
     /// `depth` levels down from the first one; itself a git directory if `in_git_dir`).
     ///
-    /// Every folder is searched, git directories too: a module named `libs` does not hide one
-    /// named `libs/foo`, and a command that plants a `HEAD` in `.git/modules/libs` does not
-    /// make `libs/foo` disappear from the search. Only the folders git itself makes inside a git
-    /// directory (`objects`, `refs`, `logs`...) are skipped, unless they look like git
-    /// directories themselves. A folder is pinned only if a git directory was found in it or
-    /// beneath it (pinning, say, a module's `rebase-merge` would keep git from removing it).
-    /// Returns whether one was.
+    /// Every folder that is not a git directory is searched, and the git directories inside a
+    /// git directory: a module named `libs` does not hide one named `libs/foo`, and a command
+    /// that plants a `HEAD` in `.git/modules/libs` does not make `libs/foo` disappear from the
+    /// search. Inside a git directory, only folders with a `config` count (every module git
+    /// directory has one, read-only): the folders git makes there (`objects`, `logs`, whose
+    /// `logs/HEAD` is no git directory's; `rebase-merge`) and tools make (git-annex's `annex`,
+    /// thousands of folders) are not searched. A folder is pinned only if a git directory was
+    /// found in it or beneath it (pinning a module's `rebase-merge` would keep git from removing
+    /// it). Returns whether one was.
     fn find_modules(&mut self, dir: &Path, depth: usize, in_git_dir: bool, plan: &mut Plan) -> Result<bool, ProtectError> {
         let mut found = false;
         let mut names = self.fs.list_dir(dir);
@@ -672,10 +674,10 @@ impl GitDirs<'_, '_> {
                 Kind::Missing | Kind::File => continue,
                 Kind::Dir => {}
             }
-            let looks_like_git_dir = is_git_dir(self.fs, &path);
-            if in_git_dir && GIT_DIR_FOLDERS.contains(&name.as_str()) && !looks_like_git_dir {
+            if in_git_dir && self.fs.kind(&path.join("config")) != Kind::File {
                 continue;
             }
+            let looks_like_git_dir = is_git_dir(self.fs, &path);
             self.visited += 1;
             if self.visited > MAX_MODULE_DIRS {
                 return Err(self.too_many(&path, &format!("more than {MAX_MODULE_DIRS} folders to search for submodule git directories")));
@@ -769,10 +771,7 @@ fn first_missing(fs: &dyn FsView, path: &Path) -> Option<PathBuf> {
     ancestors.into_iter().find(|a| fs.kind(a) == Kind::Missing).map(Path::to_path_buf)
 }
 
-/// What git makes inside a git directory: folders [`GitDirs::find_modules`] does not search
-/// (unless they look like git directories themselves), and the entries that make a folder
-/// look like a git directory.
-const GIT_DIR_FOLDERS: &[&str] = &["objects", "refs", "logs", "info", "hooks", "modules", "worktrees", "lfs", "rr-cache", "branches", "remotes"];
+/// The entries that make a folder under `.git/modules` look like a git directory.
 const GIT_DIR_MARKERS: &[&str] = &["HEAD", "config", "objects", "refs", "commondir", "index", "packed-refs"];
 
 /// Whether `dir` looks like a git directory (or the remains of one): any of
@@ -1373,9 +1372,17 @@ mod tests {
         assert!(!got.iter().any(|a| a.path().starts_with("/w/.git/modules/libs/foo/objects")), "{got:#?}");
         assert!(got.contains(&ph_dir("/w/.git/modules/libs/foo/modules/vendor/bar/modules")));
         // Other folders in a module git directory (a rebase in progress) are not pinned.
-        let fs = fs.dir("/w/.git/modules/libs/foo/rebase-merge/x").dir("/w/.git/modules/empty");
+        // Nor are the folders git or tools make there searched: `logs` (with its `HEAD`),
+        // git-annex's thousands of folders.
+        let mut fs = fs.dir("/w/.git/modules/libs/foo/rebase-merge/x").dir("/w/.git/modules/empty").file("/w/.git/modules/libs/foo/logs/HEAD", "");
+        for i in 0..=MAX_MODULE_DIRS {
+            fs = fs.dir(&format!("/w/.git/modules/libs/foo/annex/objects/{i}"));
+        }
         let got = resolve_w(&fs, &defaults());
-        assert!(!got.iter().any(|a| a.path().starts_with("/w/.git/modules/libs/foo/rebase-merge") || a.path().starts_with("/w/.git/modules/empty")), "{got:#?}");
+        for skipped in ["rebase-merge", "logs", "annex"] {
+            assert!(!got.iter().any(|a| a.path().starts_with(Path::new("/w/.git/modules/libs/foo").join(skipped))), "{skipped}: {got:#?}");
+        }
+        assert!(!got.iter().any(|a| a.path().starts_with("/w/.git/modules/empty")), "{got:#?}");
     }
 
     /// A command may delete a module's `HEAD` (it is not protected) or plant one in a folder on
