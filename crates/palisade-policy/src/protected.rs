@@ -550,6 +550,15 @@ impl GitDirs<'_, '_> {
         }
     }
 
+    /// A symbolic link found while searching for submodule git directories: the error names a
+    /// `modules/*` pattern, the one to remove to stop the search.
+    fn module_symlink(&self, path: PathBuf) -> ProtectError {
+        match self.git.iter().find(|g| g.module_tail().is_some()) {
+            Some(g) => g.walk.symlink(path),
+            None => self.symlink(path),
+        }
+    }
+
     fn too_many(&self, path: &Path, what: &str) -> ProtectError {
         ProtectError::TooMany { path: path.to_path_buf(), what: what.to_string() }
     }
@@ -637,7 +646,7 @@ impl GitDirs<'_, '_> {
         let modules = git_dir.join("modules");
         match self.fs.kind(&modules) {
             Kind::Missing => plan.add(modules, Decision::Placeholder { dir: true }),
-            Kind::Symlink => return Err(self.symlink(modules)),
+            Kind::Symlink => return Err(self.module_symlink(modules)),
             Kind::File => plan.add(modules, Decision::ReadOnly),
             Kind::Dir => {
                 plan.add(modules.clone(), Decision::Pin);
@@ -670,7 +679,7 @@ impl GitDirs<'_, '_> {
             }
             let path = dir.join(&name);
             match self.fs.kind(&path) {
-                Kind::Symlink => return Err(self.symlink(path)),
+                Kind::Symlink => return Err(self.module_symlink(path)),
                 Kind::Missing | Kind::File => continue,
                 Kind::Dir => {}
             }
