@@ -45,9 +45,30 @@
 //! a backend keeps the actions [`within`] one of its writable roots and drops the rest, which
 //! are read-only anyway.
 //!
+//! ## Submodules
+//!
+//! Patterns `.git/modules/*/<rest>` are not walked with their `*`: a submodule at `libs/foo`
+//! keeps its git directory at `.git/modules/libs/foo`, and its own submodules' are in `modules/`
+//! inside that. Every `modules` folder of a protected git directory is searched at any depth
+//! (within [`MAX_MODULE_DEPTH`] levels and [`MAX_MODULE_DIRS`] folders, else
+//! [`ProtectError::TooMany`]); each folder that looks like a git directory gets every git pattern
+//! (with `<rest>` for the `modules/*` ones), its `commondir` followed and its own `modules`
+//! searched; the folders on the way are pinned; a missing `modules` folder gets a placeholder.
+//! The `.git` of every submodule work tree (named by a module's `core.worktree`, or a `path` in
+//! the root's `.gitmodules`) is read-only if it is a file (the git directory it names protected,
+//! or kept missing) and treated as a git directory if it is one; the folders on the way are
+//! pinned.
+//!
+//! ## Included configuration
+//!
+//! Files a protected git directory's config includes (`include.path`, `includeIf.*.path`) that
+//! lie in the root are read-only; a missing one gets a *file* placeholder (git reads an empty
+//! file as an empty config, and refuses a folder).
+//!
 //! Limits: `resolve` sees the filesystem as it is when it runs; a `*` cannot protect entries
 //! created later (a new `.git/modules/<name>` can still be made, but not inside a pinned or
-//! read-only path). The root should be a canonical path: indirect git directories are
+//! read-only path), and a nested repository a command makes and registers as a gitlink is not
+//! covered here. The root should be a canonical path: indirect git directories are
 //! canonicalized through [`FsView::canonicalize`] so that backends can compare them with their
 //! (canonical) writable roots.
 
@@ -57,7 +78,20 @@ use std::path::{Component, Path, PathBuf};
 
 /// The default patterns, relative to each writable root. `*` matches exactly one path
 /// component. Matching is exact on Linux and case-insensitive on Windows.
+///
+/// The rule for what is here: a project-level file or folder that a tool the user runs later
+/// (git, an agent, an editor, a shell hook) acts on by itself, without asking: it runs commands,
+/// starts servers (MCP), loads plugins or sets hooks. Files that are only instructions to an
+/// agent (`AGENTS.md`, `CLAUDE.md`, `GEMINI.md`, `.cursorrules`, `.windsurfrules`,
+/// `.github/copilot-instructions.md`) are not protected: they are project content agents are
+/// asked to edit, and what an agent then does with them goes through its own permission checks.
+/// Files whose tool asks before acting on a changed version (neovim's `exrc`: `.nvim.lua`,
+/// `.nvimrc`, `.exrc`, trusted by content) are not protected either. The README's "Protected
+/// paths" table lists each entry with its tool; keep the two in step.
 pub const DEFAULT_PATTERNS: &[&str] = &[
+    // Git: hooks and configuration (which can name programs: `core.fsmonitor`, `core.pager`,
+    // filters), per git directory. Submodules' git directories are found at any depth under
+    // `.git/modules` and get the same (see `GitDirs`); the `modules/*` patterns say which.
     ".git/hooks",
     ".git/config",
     ".git/config.worktree",
@@ -72,23 +106,43 @@ pub const DEFAULT_PATTERNS: &[&str] = &[
     // A `HEAD` at the root would let the root pass for a bare repository (with a planted
     // `config`) once `.git` is broken; the placeholder keeps it from being one.
     "HEAD",
+    // Palisade's own project configuration (it chooses the policy of later runs).
     ".palisade",
-    ".codex",
-    ".agents",
-    ".claude",
-    ".envrc",
-    ".mcp.json",
+    // Agents' project folders: settings with hooks, MCP servers, permissions, plugins.
+    ".claude", // Claude Code: settings.json hooks and permissions, commands, agents
+    ".mcp.json", // Claude Code (and others): project MCP servers, started as programs
+    ".codex", // Codex: project config.toml (MCP servers, sandbox settings)
+    ".agents", // shared agent skills and settings
+    ".cursor", // Cursor: mcp.json, hooks.json
+    ".gemini", // Gemini CLI: settings.json (MCP servers, hooks, tool settings)
+    ".windsurf", // Windsurf: workflows, MCP
+    ".continue", // Continue: config (MCP servers, context providers)
+    "opencode.json", // opencode: MCP servers, plugins, commands
+    "opencode.jsonc",
+    ".opencode", // opencode: plugins (JavaScript loaded at start-up), commands, agents
+    ".aider.conf.yml", // aider: `lint-cmd` / `test-cmd`, run automatically after edits
+    ".kiro", // Kiro: agent hooks (commands run on file events), MCP settings
+    ".amazonq", // Amazon Q Developer: workspace MCP servers (mcp.json), rules
+    ".roo", // Roo Code: project MCP servers (mcp.json), rules
+    ".clinerules", // Cline: rules and hooks (a file or a folder)
+    ".junie", // JetBrains Junie: project MCP servers, guidelines
+    // Editors: tasks run on folder open, language servers and formatters started from settings,
+    // run configurations.
     ".vscode",
     ".idea",
-    // Other agents' and editors' project folders whose settings start programs on their own
-    // (MCP servers in `.cursor/mcp.json`, `.gemini/settings.json`, `.continue/`, opencode's
-    // `opencode.json`; Zed's tasks and language servers).
-    ".cursor",
-    ".gemini",
-    ".windsurf",
-    ".continue",
     ".zed",
-    "opencode.json",
+    // Dev containers: `initializeCommand` runs on the HOST when the container is built (and the
+    // folder holds the scripts and compose files it uses).
+    ".devcontainer",
+    ".devcontainer.json",
+    // Shell environment managers that act on `cd`: direnv (`.envrc`, sourced once allowed), mise
+    // (hooks, `[env]` scripts and tasks, trusted by path: a trusted file stays trusted when
+    // changed).
+    ".envrc",
+    "mise.toml",
+    ".mise.toml",
+    "mise.local.toml",
+    ".mise.local.toml",
 ];
 
 /// Final pattern components without an extension that are nevertheless files (see
@@ -109,7 +163,8 @@ pub trait FsView {
     fn kind(&self, path: &Path) -> Kind;
     /// Names of the entries of a directory (empty if it is not one).
     fn list_dir(&self, path: &Path) -> Vec<String>;
-    /// The start of a small text file (for `.git` files and `commondir`), if it is one.
+    /// The text of a small file (`.git` files, `commondir`, git configs, `.gitmodules`; at most
+    /// [`MAX_SMALL_FILE`] bytes and a little), if it is one.
     fn read_small(&self, path: &Path) -> Option<String>;
     /// The path of an existing file or directory with every symbolic link resolved, if the
     /// view can tell. The default (for fixtures) cannot, and paths are used as they are.
@@ -151,6 +206,8 @@ pub enum ProtectError {
     Symlink { path: PathBuf, pattern: String },
     #[error("protected path pattern `{pattern}`: {reason}")]
     Pattern { pattern: String, reason: String },
+    #[error("{}: {what}; palisade stops there rather than leave some of them unprotected", path.display())]
+    TooMany { path: PathBuf, what: String },
 }
 
 /// Checks a pattern's syntax (see the module documentation); the error says what is wrong.
@@ -448,61 +505,290 @@ struct GitPattern<'a> {
     rest: Vec<&'a str>,
 }
 
-/// Protects an indirect git directory (named by a `.git` file or a `commondir` file): pins it
-/// and its existing ancestors and applies the git patterns under it.
-fn protect_git_dir(
-    dir: &Path,
-    git: &[GitPattern<'_>],
-    fs: &dyn FsView,
-    plan: &mut Plan,
-) -> Result<Option<PathBuf>, ProtectError> {
-    let Some(first) = git.first() else {
-        return Ok(None);
-    };
-    match fs.kind(dir) {
-        Kind::Symlink => Err(first.walk.symlink(dir.to_path_buf())),
-        Kind::Missing => {
-            plan.add(dir.to_path_buf(), Decision::Placeholder { dir: true });
-            Ok(None)
-        }
-        Kind::File => {
-            plan.add(dir.to_path_buf(), Decision::ReadOnly);
-            Ok(None)
-        }
-        Kind::Dir => {
-            let real = real_path(fs, dir);
-            for ancestor in real.ancestors().skip(1) {
-                if ancestor.parent().is_some() && fs.kind(ancestor) == Kind::Dir {
-                    plan.add(ancestor.to_path_buf(), Decision::Pin);
-                }
-            }
-            plan.add(real.clone(), Decision::Pin);
-            for g in git {
-                g.walk.walk(&real, &g.rest, fs, plan)?;
-            }
-            Ok(Some(real))
+impl GitPattern<'_> {
+    /// A pattern about submodule git directories (`.git/modules/*/<rest>`): applied to every
+    /// module git directory found at any depth (see [`GitDirs::protect_modules`]) rather than
+    /// walked with its `*`, which would match `libs` for a submodule at `libs/foo`.
+    fn module_tail(&self) -> Option<&[&str]> {
+        match self.rest.as_slice() {
+            ["modules", "*", tail @ ..] if !tail.is_empty() => Some(tail),
+            _ => None,
         }
     }
 }
 
-/// If `git_dir` (an existing git directory) has a `commondir` file, makes that file read-only and
-/// protects the common directory it names.
-fn protect_common_dir(git_dir: &Path, git: &[GitPattern<'_>], fs: &dyn FsView, plan: &mut Plan) -> Result<(), ProtectError> {
-    let file = git_dir.join("commondir");
-    match fs.kind(&file) {
-        Kind::Missing => Ok(()),
-        Kind::Symlink => Err(match git.first() {
-            Some(g) => g.walk.symlink(file),
-            None => ProtectError::Symlink { path: file, pattern: ".git/*".into() },
-        }),
-        Kind::Dir | Kind::File => {
-            plan.add(file.clone(), Decision::ReadOnly);
-            if let Some(common) = pointer(fs, &file, "", git_dir) {
-                protect_git_dir(&common, git, fs, plan)?;
-            }
-            Ok(())
+/// How many directory levels below a `.git/modules` folder (nested `modules` included) are
+/// searched for submodule git directories, and how many directories (and `.gitmodules` entries)
+/// at most: past either bound, resolution refuses rather than leave some unprotected.
+pub const MAX_MODULE_DEPTH: usize = 16;
+pub const MAX_MODULE_DIRS: usize = 1024;
+/// How much of a git config or `.gitmodules` [`RealFs`] reads (more is refused, see
+/// [`ProtectError::TooMany`]).
+pub const MAX_SMALL_FILE: usize = 1 << 20;
+
+/// Protects git directories: the git patterns under each, their `commondir`, their submodules'
+/// git directories at any depth, and the `.git` files of their submodules' work trees.
+struct GitDirs<'a, 'p> {
+    git: &'a [GitPattern<'p>],
+    fs: &'a dyn FsView,
+    root: &'a Path,
+    /// Every git directory protected so far (so that loops through `commondir` or `gitdir:`
+    /// end), in the order found.
+    seen: Vec<PathBuf>,
+    /// The git directories protected as a repository's own (not found as a submodule's):
+    /// theirs is the configuration whose relative `core.hooksPath` names a folder of the root.
+    top_level: Vec<PathBuf>,
+    /// Directories looked at under `modules` folders, against [`MAX_MODULE_DIRS`].
+    visited: usize,
+}
+
+impl GitDirs<'_, '_> {
+    fn symlink(&self, path: PathBuf) -> ProtectError {
+        match self.git.first() {
+            Some(g) => g.walk.symlink(path),
+            None => ProtectError::Symlink { path, pattern: ".git/*".into() },
         }
     }
+
+    /// A symbolic link found while searching for submodule git directories: the error names a
+    /// `modules/*` pattern, the one to remove to stop the search.
+    fn module_symlink(&self, path: PathBuf) -> ProtectError {
+        match self.git.iter().find(|g| g.module_tail().is_some()) {
+            Some(g) => g.walk.symlink(path),
+            None => self.symlink(path),
+        }
+    }
+
+    fn too_many(&self, path: &Path, what: &str) -> ProtectError {
+        ProtectError::TooMany { path: path.to_path_buf(), what: what.to_string() }
+    }
+
+    fn has_module_patterns(&self) -> bool {
+        self.git.iter().any(|g| g.module_tail().is_some())
+    }
+
+    /// Applies the git patterns under the existing git directory `dir` (already pinned), then
+    /// protects its common directory and its submodules' git directories.
+    fn protect_contents(&mut self, dir: &Path, depth: usize, plan: &mut Plan) -> Result<(), ProtectError> {
+        if self.seen.iter().any(|d| d == dir) {
+            return Ok(());
+        }
+        self.seen.push(dir.to_path_buf());
+        if depth == 0 {
+            self.top_level.push(dir.to_path_buf());
+        }
+        for g in self.git {
+            let rest = if depth == 0 { &g.rest[..] } else { g.module_tail().unwrap_or(&g.rest) };
+            if depth == 0 && g.module_tail().is_some() {
+                continue;
+            }
+            g.walk.walk(dir, rest, self.fs, plan)?;
+        }
+        self.protect_common_dir(dir, plan)?;
+        self.protect_modules(dir, depth, plan)
+    }
+
+    /// Protects an indirect git directory (named by a `.git` file or a `commondir` file): pins
+    /// it and its existing ancestors and protects its contents.
+    fn protect_git_dir(&mut self, dir: &Path, plan: &mut Plan) -> Result<(), ProtectError> {
+        if self.git.is_empty() {
+            return Ok(());
+        }
+        match self.fs.kind(dir) {
+            Kind::Symlink => Err(self.symlink(dir.to_path_buf())),
+            Kind::Missing => {
+                plan.add(dir.to_path_buf(), Decision::Placeholder { dir: true });
+                Ok(())
+            }
+            Kind::File => {
+                plan.add(dir.to_path_buf(), Decision::ReadOnly);
+                Ok(())
+            }
+            Kind::Dir => {
+                let real = real_path(self.fs, dir);
+                for ancestor in real.ancestors().skip(1) {
+                    if ancestor.parent().is_some() && self.fs.kind(ancestor) == Kind::Dir {
+                        plan.add(ancestor.to_path_buf(), Decision::Pin);
+                    }
+                }
+                plan.add(real.clone(), Decision::Pin);
+                self.protect_contents(&real, 0, plan)
+            }
+        }
+    }
+
+    /// If `git_dir` has a `commondir` file, makes that file read-only and protects the common
+    /// directory it names.
+    fn protect_common_dir(&mut self, git_dir: &Path, plan: &mut Plan) -> Result<(), ProtectError> {
+        let file = git_dir.join("commondir");
+        match self.fs.kind(&file) {
+            Kind::Missing => Ok(()),
+            Kind::Symlink => Err(self.symlink(file)),
+            Kind::Dir | Kind::File => {
+                plan.add(file.clone(), Decision::ReadOnly);
+                match pointer(self.fs, &file, "", git_dir) {
+                    Some(common) => self.protect_git_dir(&common, plan),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// Submodules keep their git directories in `<git dir>/modules/<path of the submodule>`
+    /// (`.git/modules/libs/foo` for `libs/foo`), and theirs in turn in `modules/` inside it: every
+    /// git directory found there, at any depth, gets the git patterns. The directories on the
+    /// way are pinned; a missing `modules` folder gets a placeholder (no submodule git directory
+    /// can appear there while the command runs).
+    fn protect_modules(&mut self, git_dir: &Path, depth: usize, plan: &mut Plan) -> Result<(), ProtectError> {
+        if !self.has_module_patterns() {
+            return Ok(());
+        }
+        let modules = git_dir.join("modules");
+        match self.fs.kind(&modules) {
+            Kind::Missing => plan.add(modules, Decision::Placeholder { dir: true }),
+            Kind::Symlink => return Err(self.module_symlink(modules)),
+            Kind::File => plan.add(modules, Decision::ReadOnly),
+            Kind::Dir => {
+                plan.add(modules.clone(), Decision::Pin);
+                self.find_modules(&modules, depth + 1, false, plan)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Looks for submodule git directories in `dir` (a folder beneath a `modules` folder,
+    /// `depth` levels down from the first one; itself a git directory if `in_git_dir`).
+    ///
+    /// Every folder that is not a git directory is searched, and the git directories inside a
+    /// git directory: a module named `libs` does not hide one named `libs/foo`, and a command
+    /// that plants a `HEAD` in `.git/modules/libs` does not make `libs/foo` disappear from the
+    /// search. Inside a git directory, only folders with a `config` count (every module git
+    /// directory has one, read-only): the folders git makes there (`objects`, `logs`, whose
+    /// `logs/HEAD` is no git directory's; `rebase-merge`) and tools make (git-annex's `annex`,
+    /// thousands of folders) are not searched. A folder is pinned only if a git directory was
+    /// found in it or beneath it (pinning a module's `rebase-merge` would keep git from removing
+    /// it). Returns whether one was.
+    fn find_modules(&mut self, dir: &Path, depth: usize, in_git_dir: bool, plan: &mut Plan) -> Result<bool, ProtectError> {
+        let mut found = false;
+        let mut names = self.fs.list_dir(dir);
+        names.sort();
+        names.dedup();
+        for name in names {
+            if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\']) {
+                continue;
+            }
+            let path = dir.join(&name);
+            match self.fs.kind(&path) {
+                Kind::Symlink => return Err(self.module_symlink(path)),
+                Kind::Missing | Kind::File => continue,
+                Kind::Dir => {}
+            }
+            if in_git_dir && self.fs.kind(&path.join("config")) != Kind::File {
+                continue;
+            }
+            let looks_like_git_dir = is_git_dir(self.fs, &path);
+            self.visited += 1;
+            if self.visited > MAX_MODULE_DIRS {
+                return Err(self.too_many(&path, &format!("more than {MAX_MODULE_DIRS} folders to search for submodule git directories")));
+            }
+            if depth > MAX_MODULE_DEPTH {
+                return Err(self.too_many(&path, &format!("submodule git directories nested more than {MAX_MODULE_DEPTH} levels deep")));
+            }
+            if looks_like_git_dir {
+                self.protect_contents(&path, depth, plan)?;
+            }
+            if self.find_modules(&path, depth + 1, looks_like_git_dir, plan)? || looks_like_git_dir {
+                plan.add(path, Decision::Pin);
+                found = true;
+            }
+        }
+        Ok(found)
+    }
+
+    /// The `.git` of a submodule's work tree (`dot_git`, inside the root): read-only if it is a
+    /// `gitdir:` file (and the git directory it names protected), protected like a git directory
+    /// if it is one (a submodule that was not absorbed). The existing folders on the way from
+    /// the root are pinned. A missing one is left alone (a new nested repository is checked
+    /// after the command, not here).
+    fn protect_work_tree_git(&mut self, dot_git: &Path, plan: &mut Plan) -> Result<(), ProtectError> {
+        let Ok(rel) = dot_git.strip_prefix(self.root) else { return Ok(()) };
+        let mut path = self.root.to_path_buf();
+        let comps: Vec<_> = rel.components().collect();
+        for (i, c) in comps.iter().enumerate() {
+            path.push(c);
+            match self.fs.kind(&path) {
+                Kind::Symlink => return Err(self.symlink(path)),
+                Kind::Missing => return Ok(()),
+                Kind::File if i + 1 == comps.len() => {
+                    plan.add(path.clone(), Decision::ReadOnly);
+                    if let Some(target) = pointer(self.fs, &path, "gitdir:", path.parent().unwrap_or(self.root)) {
+                        // A missing one must stay missing: the command could make it, with a
+                        // config of its own, for the host's git to use in that submodule.
+                        match first_missing(self.fs, &target) {
+                            Some(missing) => plan.add(missing, Decision::Placeholder { dir: true }),
+                            None => self.protect_git_dir(&target, plan)?,
+                        }
+                    }
+                    return Ok(());
+                }
+                Kind::File => return Ok(()),
+                Kind::Dir if i + 1 == comps.len() => return self.protect_git_dir(&path, plan),
+                Kind::Dir => plan.add(path.clone(), Decision::Pin),
+            }
+        }
+        Ok(())
+    }
+
+    /// The work trees of the submodules known so far (`core.worktree` in each module git
+    /// directory's config) and those `.gitmodules` lists: their `.git` is protected.
+    fn protect_submodule_work_trees(&mut self, plan: &mut Plan) -> Result<(), ProtectError> {
+        let mut dot_gits: Vec<PathBuf> = Vec::new();
+        for dir in self.seen.clone() {
+            let Some(text) = self.fs.read_small(&dir.join("config")) else { continue };
+            if let Some(wt) = git_config_value(&text, "core", "worktree") {
+                dot_gits.push(normalize_lexically(&dir.join(wt).join(".git")));
+            }
+        }
+        let text = self.fs.read_small(&self.root.join(".gitmodules")).unwrap_or_default();
+        if text.len() > MAX_SMALL_FILE {
+            return Err(self.too_many(&self.root.join(".gitmodules"), &format!("larger than {MAX_SMALL_FILE} bytes")));
+        }
+        let listed = gitmodules_paths(&text);
+        if listed.len() > MAX_MODULE_DIRS {
+            return Err(self.too_many(&self.root.join(".gitmodules"), &format!("more than {MAX_MODULE_DIRS} submodules")));
+        }
+        for p in listed {
+            let path = normalize_lexically(&self.root.join(&p));
+            if path.starts_with(self.root) && path != self.root {
+                dot_gits.push(path.join(".git"));
+            }
+        }
+        dot_gits.sort();
+        dot_gits.dedup();
+        let own = self.root.join(".git");
+        for dot_git in dot_gits.into_iter().filter(|d| *d != own) {
+            self.protect_work_tree_git(&dot_git, plan)?;
+        }
+        Ok(())
+    }
+}
+
+/// The shortest ancestor of `path` (or `path` itself) that is missing, if any part of it is.
+fn first_missing(fs: &dyn FsView, path: &Path) -> Option<PathBuf> {
+    let mut ancestors: Vec<&Path> = path.ancestors().collect();
+    ancestors.reverse();
+    ancestors.into_iter().find(|a| fs.kind(a) == Kind::Missing).map(Path::to_path_buf)
+}
+
+/// The entries that make a folder under `.git/modules` look like a git directory.
+const GIT_DIR_MARKERS: &[&str] = &["HEAD", "config", "objects", "refs", "commondir", "index", "packed-refs"];
+
+/// Whether `dir` looks like a git directory (or the remains of one): any of
+/// [`GIT_DIR_MARKERS`]. Broader than git's own test (`HEAD`, `objects` and `refs`), so that a
+/// command that deletes a module's `HEAD` (which it may: only config and hooks are read-only)
+/// does not get its config unprotected on the next run, and recreate `HEAD` then.
+fn is_git_dir(fs: &dyn FsView, dir: &Path) -> bool {
+    GIT_DIR_MARKERS.iter().any(|m| fs.kind(&dir.join(m)) != Kind::Missing)
 }
 
 /// The actions that keep `patterns` protected under the writable root `root` (absolute, ideally
@@ -539,11 +825,6 @@ pub fn resolve_with_git_configs(
         let walk = Walk { pattern, file_like: final_component_is_file(pattern) };
         if comps.len() > 1 && comps[0] == ".git" {
             git.push(GitPattern { walk, rest: comps[1..].to_vec() });
-            if git_file_target.is_some() {
-                continue;
-            }
-            let g = git.last().expect("just pushed");
-            g.walk.walk(root, &comps, fs, &mut plan)?;
         } else {
             walk.walk(root, &comps, fs, &mut plan)?;
         }
@@ -552,37 +833,53 @@ pub fn resolve_with_git_configs(
     if git.is_empty() {
         return Ok(plan.into_actions());
     }
-    let mut git_dirs = Vec::new();
+    let mut dirs = GitDirs { git: &git, fs, root, seen: Vec::new(), top_level: Vec::new(), visited: 0 };
     match (dot_git_kind, git_file_target) {
         (Kind::File, Some(target)) => {
             plan.add(dot_git, Decision::ReadOnly);
-            if let Some(real) = protect_git_dir(&target, &git, fs, &mut plan)? {
-                protect_common_dir(&real, &git, fs, &mut plan)?;
-                git_dirs.push(real);
-            }
+            dirs.protect_git_dir(&target, &mut plan)?;
         }
         (Kind::Dir, _) => {
-            protect_common_dir(&dot_git, &git, fs, &mut plan)?;
-            git_dirs.push(dot_git);
+            plan.add(dot_git.clone(), Decision::Pin);
+            dirs.protect_contents(&dot_git, 0, &mut plan)?;
         }
-        _ => {}
+        (Kind::Symlink, _) => return Err(dirs.symlink(dot_git)),
+        (Kind::File, None) => plan.add(dot_git, Decision::ReadOnly),
+        (Kind::Missing, _) => plan.add(dot_git, Decision::Placeholder { dir: true }),
     }
     for dir in extra_git_dirs.iter().map(|d| normalize_lexically(d)) {
-        if dir.starts_with(root) && dir != root && !git_dirs.contains(&dir) {
-            if let Some(real) = protect_git_dir(&dir, &git, fs, &mut plan)? {
-                protect_common_dir(&real, &git, fs, &mut plan)?;
-                git_dirs.push(real);
+        if dir.starts_with(root) && dir != root && !dirs.seen.contains(&dir) {
+            dirs.protect_git_dir(&dir, &mut plan)?;
+        }
+    }
+    // The git directories whose relative `core.hooksPath` is relative to this root (those of
+    // submodules are relative to the submodule's work tree).
+    let git_dirs = dirs.top_level.clone();
+    dirs.protect_submodule_work_trees(&mut plan)?;
+    let all_git_dirs = dirs.seen.clone();
+    // A submodule's relative `core.hooksPath` (its own, or the user's/system's) is relative to
+    // the submodule's work tree: protected there like the root's.
+    for dir in all_git_dirs.iter().filter(|d| !git_dirs.contains(d)) {
+        let Some(text) = fs.read_small(&dir.join("config")) else { continue };
+        let Some(wt) = git_config_value(&text, "core", "worktree") else { continue };
+        let work_tree = normalize_lexically(&dir.join(wt));
+        if work_tree == root || !work_tree.starts_with(root) || fs.kind(&work_tree) != Kind::Dir {
+            continue;
+        }
+        let own = git_config_value(&text, "core", "hookspath");
+        let global = global_configs.iter().rev().find_map(|t| git_config_value(t, "core", "hookspath"));
+        for hooks in own.into_iter().chain(global).filter(|h| !h.starts_with('~')) {
+            let path = normalize_lexically(&work_tree.join(&hooks));
+            let Ok(rel) = path.strip_prefix(root) else { continue };
+            let pattern = rel.to_string_lossy().into_owned();
+            if let Ok((comps, _)) = split_pattern(&pattern) {
+                Walk { pattern: &pattern, file_like: false }.walk(root, &comps, fs, &mut plan)?;
             }
         }
     }
     // A hooks folder the (read-only) git config names elsewhere, e.g. husky's
     // `core.hooksPath = .husky/_`: inside the root it would be as writable as any file there,
     // and git runs what it holds on the host's next commit. It gets what `.git/hooks` gets.
-    for dir in git_dirs.clone() {
-        if let Some(common) = pointer(fs, &dir.join("commondir"), "", &dir) {
-            git_dirs.push(common);
-        }
-    }
     let mut configs: Vec<String> = if git_dirs.is_empty() { Vec::new() } else { global_configs.to_vec() };
     configs.extend(git_dirs.iter().filter_map(|d| fs.read_small(&d.join("config"))));
     for text in &configs {
@@ -637,25 +934,34 @@ pub fn resolve_with_git_configs(
     }
     // Files a repository's config includes (`include.path`, `includeIf.<cond>.path`; relative
     // to the git directory) that lie inside the root: a command could add `core.fsmonitor` or
-    // `core.hooksPath` there. Existing ones are made read-only (git fails on a placeholder
-    // folder where it expects a file, so a missing one is left alone).
-    for dir in &git_dirs {
+    // `core.hooksPath` there. Existing ones are made read-only; a missing one gets a FILE
+    // placeholder (an empty file, which git reads as an empty config; git fails on a folder),
+    // so that the command cannot create it either. Submodules' git directories count too.
+    for dir in &all_git_dirs {
         let Some(text) = fs.read_small(&dir.join("config")) else { continue };
         for inc in git_include_paths(&text) {
             if inc.starts_with('~') {
-                continue;
+                continue; // the home directory is not writable
             }
             let path = normalize_lexically(&dir.join(&inc));
-            if path.starts_with(root) && path != root {
-                match fs.kind(&path) {
-                    Kind::File => plan.add(path, Decision::ReadOnly),
-                    Kind::Symlink => return Err(ProtectError::Symlink { path, pattern: "include.path".into() }),
-                    _ => {}
-                }
+            let Ok(rel) = path.strip_prefix(root) else { continue };
+            let rel = rel.to_string_lossy().into_owned();
+            let Ok((comps, _)) = split_pattern(&rel) else { continue };
+            // The Windows backend makes work-tree placeholders folders (so that none shows up as
+            // an untracked file), and git refuses a folder as an include: there a missing one is
+            // left alone, as before (a known gap on Windows).
+            if cfg!(windows) && fs.kind(&path) == Kind::Missing {
+                continue;
             }
+            Walk { pattern: "include.path", file_like: true }.walk(root, &comps, fs, &mut plan)?;
         }
     }
     Ok(plan.into_actions())
+}
+
+/// Every `path` value of the `[submodule "..."]` sections of a `.gitmodules` file's text.
+fn gitmodules_paths(text: &str) -> Vec<String> {
+    section_values(text, &["submodule"], "path")
 }
 
 /// The work-tree files the pre-commit framework's installed hook runs.
@@ -674,20 +980,26 @@ const LEFTHOOK_FILES: &[&str] = &[
 
 /// Every `path` value of `[include]` and `[includeIf "..."]` sections in a git config's text.
 fn git_include_paths(text: &str) -> Vec<String> {
-    let mut in_include = false;
+    section_values(text, &["include", "includeif"], "path")
+}
+
+/// Every value of `key` in sections named one of `sections` (with or without a subsection;
+/// names compared case-insensitively, quotes and trailing comments removed).
+fn section_values(text: &str, sections: &[&str], key: &str) -> Vec<String> {
+    let mut in_section = false;
     let mut out = Vec::new();
     for line in text.lines() {
         let line = line.trim();
         if let Some(rest) = line.strip_prefix('[') {
             let name = rest.split([']', ' ', '"']).next().unwrap_or("");
-            in_include = name.eq_ignore_ascii_case("include") || name.eq_ignore_ascii_case("includeif");
+            in_section = sections.iter().any(|s| name.eq_ignore_ascii_case(s));
             continue;
         }
-        if !in_include {
+        if !in_section {
             continue;
         }
         if let Some((k, v)) = line.split_once('=') {
-            if k.trim().eq_ignore_ascii_case("path") {
+            if k.trim().eq_ignore_ascii_case(key) {
                 let v = v.trim();
                 let v = match v.strip_prefix('"') {
                     Some(q) => q.split('"').next().unwrap_or(""),
@@ -771,7 +1083,14 @@ impl FsView for RealFs {
                 Err(_) => return None,
             }
         }
-        Some(String::from_utf8_lossy(&buf[..len]).into_owned())
+        if len < buf.len() {
+            return Some(String::from_utf8_lossy(&buf[..len]).into_owned());
+        }
+        // A git config with many remotes and branches, or a long `.gitmodules`: a setting past
+        // the first 4 KiB (an `[include]` at the end) must not go unseen.
+        let mut all = buf.to_vec();
+        (&mut f).take(MAX_SMALL_FILE as u64).read_to_end(&mut all).ok()?;
+        Some(String::from_utf8_lossy(&all).into_owned())
     }
 
     fn canonicalize(&self, path: &Path) -> Option<PathBuf> {
@@ -868,23 +1187,23 @@ mod tests {
 
     /// The placeholders for the non-git default patterns in an empty workspace.
     fn non_git_placeholders() -> Vec<Action> {
-        vec![
-            ph_file("/w/.envrc"),
-            ph_file("/w/.mcp.json"),
-            ph_file("/w/HEAD"),
-            ph_dir("/w/.agents"),
-            ph_dir("/w/.claude"),
-            ph_dir("/w/.codex"),
-            ph_dir("/w/.idea"),
-            ph_dir("/w/.palisade"),
-            ph_dir("/w/.vscode"),
-            ph_dir("/w/.cursor"),
-            ph_dir("/w/.gemini"),
-            ph_dir("/w/.windsurf"),
-            ph_dir("/w/.continue"),
-            ph_dir("/w/.zed"),
-            ph_file("/w/opencode.json"),
-        ]
+        DEFAULT_PATTERNS
+            .iter()
+            .filter(|p| !p.starts_with(".git/"))
+            .map(|p| Action::Placeholder { path: Path::new("/w").join(p), dir: !final_component_is_file(p) })
+            .collect()
+    }
+
+    /// Placeholders are the kind their name implies: agent and editor files are files, their
+    /// folders folders.
+    #[test]
+    fn default_placeholders_are_files_for_file_names() {
+        for f in [".mcp.json", "opencode.json", "opencode.jsonc", ".devcontainer.json", ".aider.conf.yml", ".envrc", "mise.toml", ".mise.local.toml", "HEAD"] {
+            assert!(DEFAULT_PATTERNS.contains(&f) && final_component_is_file(f), "{f}");
+        }
+        for d in [".opencode", ".devcontainer", ".kiro", ".claude", ".vscode", ".clinerules", ".git/hooks"] {
+            assert!(DEFAULT_PATTERNS.contains(&d) && !final_component_is_file(d), "{d}");
+        }
     }
 
     fn sorted(mut v: Vec<Action>) -> Vec<Action> {
@@ -994,7 +1313,7 @@ mod tests {
     }
 
     #[test]
-    fn modules_star_expands_to_existing_submodules() {
+    fn modules_star_applies_to_module_git_dirs() {
         let fs = Fixture::new()
             .dir("/w/.git/hooks")
             .file("/w/.git/config", "")
@@ -1009,13 +1328,184 @@ mod tests {
                 pin("/w/.git"),
                 pin("/w/.git/modules"),
                 pin("/w/.git/modules/a"),
-                pin("/w/.git/modules/b"),
                 ro("/w/.git/modules/a/config"),
                 ro("/w/.git/modules/a/hooks"),
-                ph_file("/w/.git/modules/b/config"),
-                ph_dir("/w/.git/modules/b/hooks"),
+                ph_dir("/w/.git/modules/a/modules"),
             ]
         );
+    }
+
+    /// A module git directory as `git submodule add` makes it.
+    fn module(fs: Fixture, dir: &str, worktree: Option<&str>) -> Fixture {
+        let config = match worktree {
+            Some(w) => format!("[core]\n\tbare = false\n\tworktree = {w}\n"),
+            None => "[core]\n\tbare = false\n".into(),
+        };
+        fs.file(&format!("{dir}/HEAD"), "ref: refs/heads/main\n")
+            .file(&format!("{dir}/config"), &config)
+            .dir(&format!("{dir}/hooks"))
+            .dir(&format!("{dir}/objects/pack"))
+            .dir(&format!("{dir}/refs/heads"))
+            .dir(&format!("{dir}/info"))
+    }
+
+    /// The module git patterns a module git directory at `dir` gets (with the defaults).
+    fn module_protection(dir: &str) -> Vec<Action> {
+        vec![
+            ro(&format!("{dir}/config")),
+            ro(&format!("{dir}/hooks")),
+            ph_file(&format!("{dir}/commondir")),
+            ph_file(&format!("{dir}/config.worktree")),
+            ph_file(&format!("{dir}/info/attributes")),
+            ph_dir(&format!("{dir}/worktrees")),
+        ]
+    }
+
+    /// Red-team report: a submodule at `libs/foo` keeps its git directory at
+    /// `.git/modules/libs/foo`, which `.git/modules/*/config` does not match; its submodules' are
+    /// in `modules/` inside it.
+    #[test]
+    fn module_git_dirs_are_found_at_any_depth() {
+        let fs = module(Fixture::new().file("/w/.git/HEAD", "ref: refs/heads/main\n"), "/w/.git/modules/libs/foo", None);
+        let fs = module(fs, "/w/.git/modules/libs/foo/modules/vendor/bar", None);
+        let got = resolve_w(&fs, &defaults());
+        for want in module_protection("/w/.git/modules/libs/foo").into_iter().chain(module_protection("/w/.git/modules/libs/foo/modules/vendor/bar")) {
+            assert!(got.contains(&want), "missing {want:?} in {got:#?}");
+        }
+        for dir in ["/w/.git/modules", "/w/.git/modules/libs", "/w/.git/modules/libs/foo", "/w/.git/modules/libs/foo/modules", "/w/.git/modules/libs/foo/modules/vendor", "/w/.git/modules/libs/foo/modules/vendor/bar"] {
+            assert!(got.contains(&pin(dir)), "{dir} is not pinned: {got:#?}");
+        }
+        // `libs` is not a git directory: no placeholders in it; the git-made folders of a
+        // module (`objects`, `refs`) are not searched.
+        assert!(!got.iter().any(|a| a.path().starts_with("/w/.git/modules/libs/config") || a.path().starts_with("/w/.git/modules/libs/hooks")), "{got:#?}");
+        assert!(!got.iter().any(|a| a.path().starts_with("/w/.git/modules/libs/foo/objects")), "{got:#?}");
+        assert!(got.contains(&ph_dir("/w/.git/modules/libs/foo/modules/vendor/bar/modules")));
+        // Other folders in a module git directory (a rebase in progress) are not pinned.
+        // Nor are the folders git or tools make there searched: `logs` (with its `HEAD`),
+        // git-annex's thousands of folders.
+        let mut fs = fs.dir("/w/.git/modules/libs/foo/rebase-merge/x").dir("/w/.git/modules/empty").file("/w/.git/modules/libs/foo/logs/HEAD", "");
+        for i in 0..=MAX_MODULE_DIRS {
+            fs = fs.dir(&format!("/w/.git/modules/libs/foo/annex/objects/{i}"));
+        }
+        let got = resolve_w(&fs, &defaults());
+        for skipped in ["rebase-merge", "logs", "annex"] {
+            assert!(!got.iter().any(|a| a.path().starts_with(Path::new("/w/.git/modules/libs/foo").join(skipped))), "{skipped}: {got:#?}");
+        }
+        assert!(!got.iter().any(|a| a.path().starts_with("/w/.git/modules/empty")), "{got:#?}");
+    }
+
+    /// A command may delete a module's `HEAD` (it is not protected) or plant one in a folder on
+    /// the way: neither hides a module git directory from the next run's search.
+    #[test]
+    fn module_search_is_not_fooled_by_planted_or_removed_markers() {
+        let fs = module(Fixture::new().dir("/w/.git"), "/w/.git/modules/libs/foo", None)
+            .file("/w/.git/modules/libs/HEAD", "ref: refs/heads/main\n");
+        let got = resolve_w(&fs, &defaults());
+        assert!(got.contains(&ro("/w/.git/modules/libs/foo/config")), "{got:#?}");
+        let fs = Fixture::new().dir("/w/.git").file("/w/.git/modules/libs/foo/config", "[core]\n").dir("/w/.git/modules/libs/foo/objects");
+        let got = resolve_w(&fs, &defaults());
+        assert!(got.contains(&ro("/w/.git/modules/libs/foo/config")), "{got:#?}");
+        assert!(got.contains(&ph_dir("/w/.git/modules/libs/foo/hooks")), "{got:#?}");
+        // A module named like a folder git makes (`libs/objects`) is still found.
+        let fs = module(module(Fixture::new().dir("/w/.git"), "/w/.git/modules/libs", None), "/w/.git/modules/libs/objects", None);
+        let got = resolve_w(&fs, &defaults());
+        assert!(got.contains(&ro("/w/.git/modules/libs/objects/config")), "{got:#?}");
+    }
+
+    #[test]
+    fn module_search_refuses_past_its_bounds() {
+        let mut deep = String::from("/w/.git/modules");
+        for i in 0..=MAX_MODULE_DEPTH {
+            deep.push_str(&format!("/d{i}"));
+        }
+        let fs = module(Fixture::new().dir("/w/.git"), &deep, None);
+        let err = resolve(Path::new("/w"), &defaults(), &fs).unwrap_err();
+        assert!(matches!(err, ProtectError::TooMany { .. }), "{err:?}");
+        assert!(err.to_string().contains("levels deep") && !err.to_string().contains('\n'), "{err}");
+        // One level less is fine.
+        let shallower = deep.rsplit_once('/').unwrap().0;
+        assert!(resolve(Path::new("/w"), &defaults(), &module(Fixture::new().dir("/w/.git"), shallower, None)).is_ok());
+
+        let mut fs = Fixture::new().dir("/w/.git");
+        for i in 0..=MAX_MODULE_DIRS {
+            fs = fs.dir(&format!("/w/.git/modules/m{i}"));
+        }
+        let err = resolve(Path::new("/w"), &defaults(), &fs).unwrap_err();
+        assert!(matches!(err, ProtectError::TooMany { .. }), "{err:?}");
+
+        let mut text = String::new();
+        for i in 0..=MAX_MODULE_DIRS {
+            text.push_str(&format!("[submodule \"m{i}\"]\n\tpath = m{i}\n"));
+        }
+        let fs = Fixture::new().dir("/w/.git").file("/w/.gitmodules", &text);
+        assert!(matches!(resolve(Path::new("/w"), &defaults(), &fs), Err(ProtectError::TooMany { .. })));
+    }
+
+    /// Red-team report: `top/.git` (a `gitdir:` file) was writable, so a command pointed it at a
+    /// copy of the module git directory with `core.fsmonitor` added. The `.git` files of the
+    /// submodules' work trees (from each module's `core.worktree`, and from `.gitmodules`) are
+    /// read-only, the folders on the way pinned, and what they name protected.
+    #[test]
+    fn submodule_git_files_are_read_only() {
+        let fs = module(Fixture::new().dir("/w/.git"), "/w/.git/modules/libs/foo", Some("../../../../libs/foo"))
+            .file("/w/libs/foo/.git", "gitdir: ../../.git/modules/libs/foo\n")
+            .file("/w/libs/foo/src.c", "");
+        let got = resolve_w(&fs, &defaults());
+        for want in [pin("/w/libs"), pin("/w/libs/foo"), ro("/w/libs/foo/.git")] {
+            assert!(got.contains(&want), "missing {want:?} in {got:#?}");
+        }
+        // Listed in .gitmodules: `top`, its git dir elsewhere (pointed at from its .git file);
+        // `vendor/x`, not absorbed (a real .git directory in its work tree); `gone`, missing.
+        let fs = module(Fixture::new().dir("/w/.git"), "/w/store/top.git", None)
+            .file("/w/.gitmodules", "[submodule \"top\"]\n\tpath = top\n\turl = ../top\n[submodule \"x\"]\n\tpath = \"vendor/x\"\n[submodule \"g\"]\n\tpath = gone\n[submodule \"evil\"]\n\tpath = ../../etc\n")
+            .file("/w/top/.git", "gitdir: ../store/top.git\n");
+        let fs = module(fs, "/w/vendor/x/.git", None);
+        let got = resolve_w(&fs, &defaults());
+        for want in [ro("/w/top/.git"), pin("/w/store/top.git"), pin("/w/vendor"), pin("/w/vendor/x"), pin("/w/vendor/x/.git")]
+            .into_iter()
+            .chain(module_protection("/w/store/top.git"))
+            .chain(module_protection("/w/vendor/x/.git"))
+        {
+            assert!(got.contains(&want), "missing {want:?} in {got:#?}");
+        }
+        assert!(!got.iter().any(|a| a.path().starts_with("/w/gone") || a.path().starts_with("/etc")), "{got:#?}");
+        // A submodule's .git file naming a git directory that is missing: it stays missing.
+        let fs = Fixture::new().dir("/w/.git").file("/w/.gitmodules", "[submodule \"s\"]\n\tpath = s\n").file("/w/s/.git", "gitdir: ../.git/modules/s\n");
+        let got = resolve_w(&fs, &defaults());
+        assert!(got.contains(&ro("/w/s/.git")) && got.contains(&ph_dir("/w/.git/modules")), "{got:#?}");
+    }
+
+    /// A submodule's relative `core.hooksPath` (husky in the submodule) names a folder of the
+    /// submodule's work tree; the user's global one applies there too.
+    #[test]
+    fn submodule_hooks_path_is_relative_to_its_work_tree() {
+        let fs = module(Fixture::new().dir("/w/.git"), "/w/.git/modules/s", Some("../../../s"))
+            .file("/w/.git/modules/s/config", "[core]\n\tworktree = ../../../s\n\thooksPath = .husky/_\n")
+            .file("/w/s/.git", "gitdir: ../.git/modules/s\n")
+            .dir("/w/s/.husky/_");
+        let got = resolve_with_git_configs(Path::new("/w"), &defaults(), &fs, &["[core]\n\thooksPath = .githooks\n".into()], &[]).unwrap();
+        for want in [ro("/w/s/.husky/_"), ph_dir("/w/s/.githooks"), ph_dir("/w/.githooks")] {
+            assert!(got.contains(&want), "missing {want:?} in {got:#?}");
+        }
+    }
+
+    /// Red-team report: `include.path = ../.gitconfig.local` naming a file that does not exist
+    /// yet: the command created it with `core.fsmonitor`. A missing include target gets a file
+    /// placeholder (the first missing folder on the way gets a folder one).
+    #[test]
+    #[cfg_attr(windows, ignore = "the Windows backend would make the placeholder a folder, which git refuses")]
+    fn missing_include_targets_get_file_placeholders() {
+        let fs = Fixture::new()
+            .file("/w/.git/config", "[include]\n\tpath = ../.gitconfig.local\n[includeIf \"gitdir:/w/\"]\n\tpath = ../conf/git.inc\n[include]\n\tpath = ~/x\n\tpath = /elsewhere/x\n")
+            .file("/w/.gitconfig.present", "");
+        let got = resolve_w(&fs, &pats(&[".git/config"]));
+        assert_eq!(got, vec![pin("/w/.git"), ph_file("/w/.gitconfig.local"), ph_dir("/w/conf"), ro("/w/.git/config")]);
+        let fs = fs.dir("/w/conf");
+        assert!(resolve_w(&fs, &pats(&[".git/config"])).contains(&ph_file("/w/conf/git.inc")));
+        // In a submodule's config too.
+        let fs = module(Fixture::new().dir("/w/.git"), "/w/.git/modules/s", None)
+            .file("/w/.git/modules/s/config", "[include]\n\tpath = ../../../s.inc\n");
+        assert!(resolve_w(&fs, &defaults()).contains(&ph_file("/w/s.inc")));
     }
 
     #[test]
@@ -1265,6 +1755,25 @@ mod tests {
             std::os::unix::fs::symlink(root.join(".git/hooks"), root.join(".claude")).unwrap();
             assert!(matches!(resolve(&root, &pats(&[".claude"]), &RealFs), Err(ProtectError::Symlink { .. })));
         }
+    }
+
+    /// A setting past the first 4 KiB of a git config (many remotes, then an `[include]`) is
+    /// seen too.
+    #[test]
+    fn real_fs_reads_a_long_config_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        std::fs::create_dir_all(root.join(".git")).unwrap();
+        let mut config = String::new();
+        for i in 0..200 {
+            config.push_str(&format!("[remote \"r{i}\"]\n\turl = https://example.invalid/{i}.git\n"));
+        }
+        config.push_str("[include]\n\tpath = ../.gitconfig.local\n");
+        assert!(config.len() > 8192);
+        std::fs::write(root.join(".git/config"), &config).unwrap();
+        assert_eq!(RealFs.read_small(&root.join(".git/config")).unwrap(), config);
+        let got = resolve(&root, &pats(&[".git/config"]), &RealFs).unwrap();
+        assert!(got.contains(&Action::Placeholder { path: root.join(".gitconfig.local"), dir: false }) || cfg!(windows), "{got:#?}");
     }
 
     #[test]

@@ -204,7 +204,7 @@ fn agent_and_editor_files_cannot_be_created_and_no_placeholder_remains() {
            echo x > .claude/x; echo x > .codex/x; echo x > .agents/x; echo '[x]' > .palisade/config.toml; echo x > .idea/x;
            rmdir .envrc .vscode .claude; mv .codex .codex-old; echo x > .git/config.worktree; mkdir -p .git/modules/m && echo x > .git/modules/m/config;
            for p in .envrc .mcp.json .vscode/settings.json .claude/x .codex/x .agents/x .palisade/config.toml .idea/x; do
-             [ -f "$p" ] && echo "CREATED $p"; done; echo done"#,
+             [ -s "$p" ] && echo "CREATED $p"; done; echo done"#,
     );
     assert!(stdout(&o).contains("done"), "{}", show(&o));
     assert!(!stdout(&o).contains("CREATED"), "SANDBOX ESCAPE: protected files were created inside: {}", show(&o));
@@ -374,8 +374,9 @@ fn leftover_processes_cannot_create_protected_paths_after_cleanup() {
     }
     let created: Vec<&str> = [".envrc", ".mcp.json", ".vscode/settings.json", ".claude/settings.json", ".git/hooks/pre-commit"]
         .into_iter()
-        // Files: an empty placeholder directory left in place for the leftover is fine.
-        .filter(|p| fx.ws.join(p).is_file())
+        // Written files: an empty placeholder (directory or file) left in place for the
+        // leftover is fine.
+        .filter(|p| fs::metadata(fx.ws.join(p)).is_ok_and(|m| m.is_file() && m.len() > 0))
         .collect();
     assert!(
         created.is_empty(),
@@ -535,4 +536,229 @@ fn other_agents_config_folders_cannot_be_created() {
     );
     assert!(stdout(&o).contains("done"), "{}", show(&o));
     assert_eq!(names(&fx.ws), before, "SANDBOX ESCAPE: an agent's config folder was created (or a placeholder left behind)\n{}", show(&o));
+}
+
+/// A workspace with a real submodule checked out at `path` (its git directory absorbed into
+/// `.git/modules/<path>`, as `git submodule add` makes it), from a local "remote" outside the
+/// workspace. Returns the module git directory.
+fn repo_with_submodule(fx: &Fixture, path: &str) -> std::path::PathBuf {
+    fx.git_init();
+    let remote = fx.outside.join(format!("remote-{}", path.replace('/', "-")));
+    fs::create_dir_all(&remote).unwrap();
+    assert!(fx.git_in(&remote, &["init", "-q", "-b", "main", "."]).status.success());
+    fs::write(remote.join("lib.c"), "int x;\n").unwrap();
+    assert!(fx.git_in(&remote, &["add", "lib.c"]).status.success());
+    assert!(fx.git_in(&remote, &["commit", "-q", "-m", "lib"]).status.success());
+    fx.git_ok(&["-c", "protocol.file.allow=always", "submodule", "add", "-q", s(&remote), path]);
+    fx.git_ok(&["commit", "-q", "-m", "add submodule"]);
+    let module = fx.ws.join(".git/modules").join(path);
+    assert!(module.join("config").is_file(), "the fixture's submodule git dir is not at {}", module.display());
+    assert!(fs::read_to_string(fx.ws.join(path).join(".git")).unwrap().starts_with("gitdir: "), "the fixture's submodule has no .git file");
+    module
+}
+
+/// The host's own git, run as the user would after the command: `git status` in the workspace
+/// (which looks into every submodule) and in the submodule.
+fn host_git_status_everywhere(fx: &Fixture, submodule: &str) {
+    let _ = fx.git(&["status"]);
+    let _ = fx.git(&["-c", "protocol.file.allow=always", "submodule", "status", "--recursive"]);
+    let _ = fx.git_in(&fx.ws.join(submodule), &["status"]);
+}
+
+/// Red-team report: a submodule at `libs/foo` keeps its git directory at
+/// `.git/modules/libs/foo`, which `.git/modules/*/config` did not match: the command set
+/// `core.fsmonitor` there and the host's next `git status` ran it. Its config, hooks and `.git`
+/// file must stay as they are, and the host's git must run nothing.
+#[test]
+fn nested_submodule_config_and_hooks_are_protected() {
+    let fx = Fixture::new();
+    let module = repo_with_submodule(&fx, "libs/foo");
+    let config = Snapshot::take(&module.join("config"));
+    let hooks = Snapshot::take(&module.join("hooks"));
+    let dot_git = fs::read(fx.ws.join("libs/foo/.git")).unwrap();
+    let pwned = fx.outside.join("pwned");
+    let run = format!("echo ran > {}; false", s(&pwned));
+    let o = fx.sh(&format!(
+        r#"{prefix} git -C libs/foo config core.fsmonitor '{run}'; git -C libs/foo config core.hooksPath /tmp;
+           printf '#!/bin/sh\n{run}\n' > .git/modules/libs/foo/hooks/post-checkout; chmod +x .git/modules/libs/foo/hooks/post-checkout;
+           echo done"#,
+        prefix = fx.git_env_script_prefix()
+    ));
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    host_git_status_everywhere(&fx, "libs/foo");
+    assert!(!pwned.exists(), "SANDBOX ESCAPE: the host's git status ran a command the sandbox configured in the submodule\n{}", show(&o));
+    let v = fx.git_in(&fx.ws.join("libs/foo"), &["config", "--get", "core.fsmonitor"]);
+    assert!(stdout(&v).trim().is_empty(), "SANDBOX ESCAPE: the submodule's git now sees core.fsmonitor = {:?}\n{}", stdout(&v), show(&o));
+    config.assert_unchanged("the nested submodule's config (.git/modules/libs/foo/config)", &o);
+    hooks.assert_unchanged("the nested submodule's hooks", &o);
+
+    // Moving things out of the way, or repointing the work tree's .git file.
+    let o = fx.sh(&format!(
+        r#"mv .git/modules/libs/foo/hooks .git/modules/libs/foo/hooks-old; mv .git/modules/libs/foo .git/modules/libs/foo-old; mv .git/modules/libs .git/modules/libs-old;
+           cp -r .git/modules/libs/foo evil && printf '[core]\n\tfsmonitor = {run}\n' >> evil/config;
+           printf 'gitdir: ../../evil\n' > libs/foo/.git; rm -f libs/foo/.git; mv libs/foo/.git libs/foo/git-old; mv libs/foo libs/foo-old; mv libs libs-old;
+           echo done"#
+    ));
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    assert_eq!(fs::read(fx.ws.join("libs/foo/.git")).unwrap_or_default(), dot_git, "SANDBOX ESCAPE: the submodule's .git file changed\n{}", show(&o));
+    for moved in [".git/modules/libs/foo/hooks-old", ".git/modules/libs/foo-old", ".git/modules/libs-old", "libs/foo/git-old", "libs/foo-old", "libs-old"] {
+        assert!(!fx.ws.join(moved).exists(), "SANDBOX ESCAPE: {moved} exists: something on the submodule's way was renamed\n{}", show(&o));
+    }
+    config.assert_unchanged("the nested submodule's config after the renames", &o);
+    hooks.assert_unchanged("the nested submodule's hooks after the renames", &o);
+    host_git_status_everywhere(&fx, "libs/foo");
+    assert!(!pwned.exists(), "SANDBOX ESCAPE: the host's git status ran a command the sandbox configured in the submodule\n{}", show(&o));
+}
+
+/// A submodule of a submodule (`.git/modules/top/modules/inner`) is protected the same way.
+#[test]
+fn submodule_of_a_submodule_is_protected() {
+    let fx = Fixture::new();
+    // `inner` is a submodule of the remote that becomes `top`.
+    let inner = fx.outside.join("remote-inner");
+    fs::create_dir_all(&inner).unwrap();
+    assert!(fx.git_in(&inner, &["init", "-q", "-b", "main", "."]).status.success());
+    assert!(fx.git_in(&inner, &["commit", "-q", "--allow-empty", "-m", "inner"]).status.success());
+    let top = fx.outside.join("remote-top");
+    fs::create_dir_all(&top).unwrap();
+    assert!(fx.git_in(&top, &["init", "-q", "-b", "main", "."]).status.success());
+    assert!(fx.git_in(&top, &["-c", "protocol.file.allow=always", "submodule", "add", "-q", s(&inner), "inner"]).status.success());
+    assert!(fx.git_in(&top, &["commit", "-q", "-m", "top"]).status.success());
+    fx.git_init();
+    fx.git_ok(&["-c", "protocol.file.allow=always", "submodule", "add", "-q", s(&top), "top"]);
+    fx.git_ok(&["-c", "protocol.file.allow=always", "submodule", "update", "-q", "--init", "--recursive"]);
+    fx.git_ok(&["commit", "-q", "-m", "add top"]);
+    let module = fx.ws.join(".git/modules/top/modules/inner");
+    assert!(module.join("config").is_file(), "the fixture has no nested module git dir at {}", module.display());
+    let config = Snapshot::take(&module.join("config"));
+    let pwned = fx.outside.join("pwned");
+    let o = fx.sh(&format!(
+        "{} git -C top/inner config core.fsmonitor 'echo ran > {}; false'; printf 'x' > .git/modules/top/modules/inner/hooks/post-checkout; echo done",
+        fx.git_env_script_prefix(),
+        s(&pwned)
+    ));
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    host_git_status_everywhere(&fx, "top/inner");
+    assert!(!pwned.exists(), "SANDBOX ESCAPE: the host's git status ran a command the sandbox configured\n{}", show(&o));
+    config.assert_unchanged("the nested-nested submodule's config", &o);
+    assert!(!module.join("hooks/post-checkout").exists(), "SANDBOX ESCAPE: a hook was planted in the inner submodule\n{}", show(&o));
+}
+
+/// Red-team report: `top/.git` (a `gitdir:` file) was writable: the command copied
+/// `.git/modules/top` to `.git/evil`, added `core.fsmonitor`, and pointed `top/.git` at it;
+/// the host's `git status` ran it and still said "working tree clean".
+#[test]
+fn submodule_git_file_cannot_be_repointed() {
+    let fx = Fixture::new();
+    repo_with_submodule(&fx, "top");
+    let dot_git = fs::read(fx.ws.join("top/.git")).unwrap();
+    let pwned = fx.outside.join("pwned");
+    let o = fx.sh(&format!(
+        r#"cp -r .git/modules/top .git/evil && printf '[core]\n\tfsmonitor = echo ran > {}; false\n' >> .git/evil/config;
+           printf 'gitdir: ../.git/evil\n' > top/.git; printf 'gitdir: ../.git/evil\n' > top/.git.new && mv -f top/.git.new top/.git; echo done"#,
+        s(&pwned)
+    ));
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    host_git_status_everywhere(&fx, "top");
+    assert!(!pwned.exists(), "SANDBOX ESCAPE: the host's git status ran the fsmonitor of a git dir the command made\n{}", show(&o));
+    assert_eq!(fs::read(fx.ws.join("top/.git")).unwrap_or_default(), dot_git, "SANDBOX ESCAPE: the submodule's .git file was repointed\n{}", show(&o));
+}
+
+/// Red-team report: with `include.path = ../.gitconfig.local` naming a file that does not exist
+/// yet, the command created it with `core.fsmonitor` and the host's `git status` ran it. The
+/// same for `includeIf`. Git still works inside (the placeholder is an empty file).
+#[test]
+fn missing_git_include_target_cannot_be_created() {
+    let fx = repo();
+    fx.git_ok(&["config", "include.path", "../.gitconfig.local"]);
+    fx.git_ok(&["config", &format!("includeIf.gitdir:{}/.path", s(&fx.ws)), "../conf/git.inc"]);
+    let pwned = fx.outside.join("pwned");
+    let o = fx.sh(&format!(
+        r#"{} printf '[core]\n\tfsmonitor = echo ran > {p}; false\n' > .gitconfig.local; mkdir -p conf; printf '[core]\n\tfsmonitor = echo ran > {p}; false\n' > conf/git.inc;
+           git status --porcelain >/dev/null && echo git-works; echo done"#,
+        fx.git_env_script_prefix(),
+        p = s(&pwned)
+    ));
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    assert!(stdout(&o).contains("git-works"), "git fails inside the sandbox with a placeholder include target\n{}", show(&o));
+    let _ = fx.git(&["status"]);
+    assert!(!pwned.exists(), "SANDBOX ESCAPE: the host's git status ran a command from a config include the command created\n{}", show(&o));
+    for p in [".gitconfig.local", "conf"] {
+        assert!(!fx.ws.join(p).exists(), "SANDBOX ESCAPE (or placeholder left behind): {p} exists on the host\n{}", show(&o));
+    }
+}
+
+/// The project files agents, editors and dev containers act on by themselves (see the README's
+/// protected-paths table): missing ones cannot be created, existing ones cannot be changed.
+#[test]
+fn agent_editor_and_devcontainer_files_are_protected() {
+    let fx = repo();
+    let before = names(&fx.ws);
+    let files = ["opencode.jsonc", ".devcontainer.json", ".aider.conf.yml", "mise.toml", ".mise.toml", "mise.local.toml", ".mise.local.toml"];
+    let dirs = [".opencode", ".devcontainer", ".kiro", ".amazonq", ".roo", ".clinerules", ".junie"];
+    let mut script = String::new();
+    for f in files {
+        script.push_str(&format!("echo '{{\"initializeCommand\":\"touch pwned\"}}' > {f}; "));
+    }
+    for d in dirs {
+        script.push_str(&format!("mkdir -p {d}/sub; echo x > {d}/settings.json; "));
+    }
+    let o = fx.sh(&format!("{script} echo done"));
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    assert_eq!(names(&fx.ws), before, "SANDBOX ESCAPE: an agent, editor or dev container file was created (or a placeholder left behind)\n{}", show(&o));
+
+    // Existing ones.
+    fs::create_dir_all(fx.ws.join(".devcontainer")).unwrap();
+    fs::write(fx.ws.join(".devcontainer/devcontainer.json"), "{}\n").unwrap();
+    fs::create_dir_all(fx.ws.join(".opencode/plugin")).unwrap();
+    fs::write(fx.ws.join("opencode.jsonc"), "{}\n").unwrap();
+    fs::write(fx.ws.join(".aider.conf.yml"), "auto-lint: false\n").unwrap();
+    let snaps: Vec<(&str, Snapshot)> =
+        [".devcontainer", ".opencode", "opencode.jsonc", ".aider.conf.yml"].into_iter().map(|p| (p, Snapshot::take(&fx.ws.join(p)))).collect();
+    let o = fx.sh(
+        r#"echo '{"initializeCommand":"touch pwned"}' > .devcontainer/devcontainer.json; echo 'export default async () => {}' > .opencode/plugin/x.js;
+           echo '{"mcp":{}}' > opencode.jsonc; echo 'lint-cmd: touch pwned' >> .aider.conf.yml; mv .devcontainer dc-old; rm -rf .opencode; echo done"#,
+    );
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    for (p, snap) in &snaps {
+        snap.assert_unchanged(p, &o);
+    }
+}
+
+/// The submodule protection does not get in the way of ordinary work with submodules inside:
+/// committing in the submodule, recording it in the superproject, `git status` everywhere.
+#[test]
+fn ordinary_submodule_work_inside() {
+    let fx = Fixture::new();
+    repo_with_submodule(&fx, "libs/foo");
+    let o = fx.sh(&format!(
+        r#"{} set -e; echo more >> libs/foo/lib.c; git -C libs/foo commit -q -am "sub work {m}"; git add libs/foo; git commit -q -m "bump {m}";
+           git status --porcelain; git submodule status; git -C libs/foo log --oneline | head -1"#,
+        fx.git_env_script_prefix(),
+        m = fx.m
+    ));
+    ok(&o);
+    assert!(stdout(&o).contains(&format!("sub work {}", fx.m)), "{}", show(&o));
+    assert!(fx.git_ok(&["log", "-1", "--format=%s"]).contains(&format!("bump {}", fx.m)), "the host does not see the commit\n{}", show(&o));
+    assert_eq!(fx.git_ok(&["status", "--porcelain"]), "", "the host sees a dirty tree after the run\n{}", show(&o));
+}
+
+/// A submodule whose config sets a relative `core.hooksPath` (husky in the submodule): the
+/// folder, in the submodule's work tree, is protected like `.git/hooks`, existing or not.
+#[test]
+fn submodule_hooks_path_folder_is_protected() {
+    let fx = Fixture::new();
+    repo_with_submodule(&fx, "libs/foo");
+    let sub = fx.ws.join("libs/foo");
+    assert!(fx.git_in(&sub, &["config", "core.hooksPath", ".githooks"]).status.success());
+    let pwned = fx.outside.join("pwned");
+    let o = fx.sh(&format!(
+        "mkdir -p libs/foo/.githooks; printf '#!/bin/sh\\necho ran > {}\\n' > libs/foo/.githooks/pre-commit; chmod +x libs/foo/.githooks/pre-commit; echo done",
+        s(&pwned)
+    ));
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    fs::write(sub.join("f"), "x").unwrap();
+    assert!(fx.git_in(&sub, &["add", "f"]).status.success());
+    let _ = fx.git_in(&sub, &["commit", "-q", "-m", "c"]);
+    assert!(!pwned.exists(), "SANDBOX ESCAPE: the host's git commit in the submodule ran a hook the command planted\n{}", show(&o));
 }

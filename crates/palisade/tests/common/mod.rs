@@ -430,7 +430,8 @@ impl Snapshot {
     pub fn take(root: &Path) -> Snapshot {
         let mut entries = BTreeMap::new();
         fn walk(root: &Path, rel: &Path, out: &mut BTreeMap<PathBuf, Entry>) {
-            let p = root.join(rel);
+            // Not `root.join("")`: that adds a trailing `/`, and a FILE's snapshot came out empty.
+            let p = if rel.as_os_str().is_empty() { root.to_path_buf() } else { root.join(rel) };
             let Ok(md) = fs::symlink_metadata(&p) else { return };
             let ft = md.file_type();
             let kind = if ft.is_symlink() {

@@ -310,7 +310,7 @@ impl Prepared {
             }
         }
         let missing = actions.iter().filter_map(|a| match a {
-            Action::Placeholder { path, .. } => Some(path.as_path()),
+            Action::Placeholder { path, dir } => Some((path.as_path(), *dir)),
             _ => None,
         });
         let intact = view.intact_placeholders();

@@ -1,7 +1,8 @@
 //! Placeholders for protected paths that do not exist yet.
 //!
 //! A mount can only cover something that exists, so Palisade creates an empty directory where a
-//! missing protected path would go (a file for `commondir`, see [`placeholder_file_content`])
+//! missing protected path would go (an empty file where the policy says a file, see
+//! [`placeholder_file_content`])
 //! and binds it read-only inside the sandbox. Placeholders live as long as the [`Sandbox`]
 //! (the library creates them at its first command and removes them when it is dropped; the CLI,
 //! one command per process, around that command), but only the last sandbox using a workspace
@@ -27,23 +28,26 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-/// Placeholders are empty directories (git ignores those, so none shows up as a file a command
-/// could commit), except where git reads a file whatever it is: a `commondir` placeholder is a
-/// file naming the git directory itself ("."), which git treats as no redirection at all.
-pub fn placeholder_file_content(path: &Path) -> Option<&'static [u8]> {
-    (path.file_name()? == "commondir").then_some(b".\n".as_slice())
+/// What a placeholder FILE holds (the policy says whether a placeholder is a file or a
+/// directory, from its name: `.mcp.json`, `config`, a missing `include.path` target): nothing,
+/// except where git reads the content: a `commondir` placeholder names the git directory
+/// itself ("."), which git treats as no redirection at all.
+pub fn placeholder_file_content(path: &Path) -> &'static [u8] {
+    if path.file_name().is_some_and(|n| n == "commondir") {
+        b".\n"
+    } else {
+        b""
+    }
 }
 
 /// Whether `path` is still exactly as a placeholder was created (an empty directory, or a file
 /// with the placeholder content).
 fn still_placeholder(path: &Path) -> bool {
-    match placeholder_file_content(path) {
-        // Opening with O_DIRECTORY | O_NOFOLLOW refuses a file and a symbolic link by itself.
-        None => super::sys::is_empty_dir_nofollow(path),
-        Some(c) => {
-            fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) && fs::read(path).ok().as_deref() == Some(c)
-        }
-    }
+    // Opening with O_DIRECTORY | O_NOFOLLOW refuses a file and a symbolic link by itself.
+    let content = placeholder_file_content(path);
+    super::sys::is_empty_dir_nofollow(path)
+        || (fs::symlink_metadata(path).is_ok_and(|m| m.is_file() && m.len() == content.len() as u64)
+            && (content.is_empty() || fs::read(path).ok().as_deref() == Some(content)))
 }
 
 pub struct WorkspaceLock {
@@ -172,22 +176,23 @@ impl WorkspaceLock {
     /// [`PlaceholderAwareFs::intact_placeholders`]), not checked again.
     pub fn create_placeholders<'a>(
         &mut self,
-        paths: impl IntoIterator<Item = &'a Path>,
+        paths: impl IntoIterator<Item = (&'a Path, bool)>,
         intact: &BTreeSet<PathBuf>,
     ) -> io::Result<()> {
         let mut new = String::new();
-        for path in paths {
+        for (path, dir) in paths {
             if self.known.contains(path) && (intact.contains(path) || still_placeholder(path)) {
                 continue;
             }
-            let created = match placeholder_file_content(path) {
-                None => fs::DirBuilder::new().mode(0o755).create(path),
-                Some(content) => OpenOptions::new()
+            let created = if dir {
+                fs::DirBuilder::new().mode(0o755).create(path)
+            } else {
+                OpenOptions::new()
                     .write(true)
                     .create_new(true)
                     .mode(0o644)
                     .open(path)
-                    .and_then(|mut f| f.write_all(content)),
+                    .and_then(|mut f| f.write_all(placeholder_file_content(path)))
             };
             match created {
                 Ok(()) => {
