@@ -822,8 +822,14 @@ pub fn resolve_with_git_configs(
     for pattern in patterns {
         let (comps, _) = split_pattern(pattern)
             .map_err(|reason| ProtectError::Pattern { pattern: pattern.clone(), reason })?;
-        let walk = Walk { pattern, file_like: final_component_is_file(pattern) };
-        if comps.len() > 1 && comps[0] == ".git" {
+        // A missing file of the work tree gets a directory placeholder all the same: git does
+        // not see empty directories, while an empty file would show up in `git status` and be
+        // committed by the next `git add -A` (a tool that reads every `*.json` it finds meeting
+        // a directory named `opencode.json` is the lesser harm). Inside a git directory, which
+        // git never lists, the placeholder has the kind its name implies.
+        let in_git_dir = comps.len() > 1 && comps[0] == ".git";
+        let walk = Walk { pattern, file_like: in_git_dir && final_component_is_file(pattern) };
+        if in_git_dir {
             git.push(GitPattern { walk, rest: comps[1..].to_vec() });
         } else {
             walk.walk(root, &comps, fs, &mut plan)?;
@@ -1190,20 +1196,21 @@ mod tests {
         DEFAULT_PATTERNS
             .iter()
             .filter(|p| !p.starts_with(".git/"))
-            .map(|p| Action::Placeholder { path: Path::new("/w").join(p), dir: !final_component_is_file(p) })
+            .map(|p| Action::Placeholder { path: Path::new("/w").join(p), dir: true })
             .collect()
     }
 
-    /// Placeholders are the kind their name implies: agent and editor files are files, their
-    /// folders folders.
+    /// In the work tree every placeholder is a directory (invisible to `git status`, so never
+    /// committed by `git add -A`), file names included; inside the git directory the kind
+    /// follows the name.
     #[test]
-    fn default_placeholders_are_files_for_file_names() {
-        for f in [".mcp.json", "opencode.json", "opencode.jsonc", ".devcontainer.json", ".aider.conf.yml", ".envrc", "mise.toml", ".mise.local.toml", "HEAD"] {
-            assert!(DEFAULT_PATTERNS.contains(&f) && final_component_is_file(f), "{f}");
+    fn work_tree_placeholders_are_directories_git_ones_follow_the_name() {
+        let fs = Fixture::new().dir("/w/.git");
+        let got = resolve_w(&fs, &defaults());
+        for f in [".mcp.json", "opencode.json", "opencode.jsonc", ".devcontainer.json", ".envrc", "mise.toml", "HEAD"] {
+            assert!(got.contains(&ph_dir(&format!("/w/{f}"))), "{f}: {got:#?}");
         }
-        for d in [".opencode", ".devcontainer", ".kiro", ".claude", ".vscode", ".clinerules", ".git/hooks"] {
-            assert!(DEFAULT_PATTERNS.contains(&d) && !final_component_is_file(d), "{d}");
-        }
+        assert!(got.contains(&ph_file("/w/.git/config")) && got.contains(&ph_dir("/w/.git/hooks")), "{got:#?}");
     }
 
     fn sorted(mut v: Vec<Action>) -> Vec<Action> {

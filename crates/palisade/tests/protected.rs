@@ -204,7 +204,7 @@ fn agent_and_editor_files_cannot_be_created_and_no_placeholder_remains() {
            echo x > .claude/x; echo x > .codex/x; echo x > .agents/x; echo '[x]' > .palisade/config.toml; echo x > .idea/x;
            rmdir .envrc .vscode .claude; mv .codex .codex-old; echo x > .git/config.worktree; mkdir -p .git/modules/m && echo x > .git/modules/m/config;
            for p in .envrc .mcp.json .vscode/settings.json .claude/x .codex/x .agents/x .palisade/config.toml .idea/x; do
-             [ -s "$p" ] && echo "CREATED $p"; done; echo done"#,
+             [ -f "$p" ] && [ -s "$p" ] && echo "CREATED $p"; done; echo done"#,
     );
     assert!(stdout(&o).contains("done"), "{}", show(&o));
     assert!(!stdout(&o).contains("CREATED"), "SANDBOX ESCAPE: protected files were created inside: {}", show(&o));
