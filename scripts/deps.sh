@@ -7,6 +7,8 @@ command -v python3 >/dev/null || need+=(python3)
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
 command -v useradd >/dev/null || need+=(passwd)
 command -v su >/dev/null || need+=(util-linux)
+# Fault injection (SIGKILL at a chosen write) in tests/placeholder_faults.rs.
+command -v strace >/dev/null || need+=(strace)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "missing packages: ${need[*]} (install them, or run this script as root)" >&2

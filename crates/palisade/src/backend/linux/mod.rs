@@ -7,6 +7,8 @@
 //! by step (see `child.rs`) and execs the command. No helper binary is executed in between.
 
 mod child;
+mod dirfd;
+mod placeholder_record;
 mod placeholders;
 pub mod probe;
 mod rules;
@@ -29,6 +31,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 pub use probe::host_report;
+pub(crate) use placeholders::interrupt_lock_waits;
 
 /// How this sandbox confines commands on this host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,7 +45,7 @@ enum Strategy {
     Unconfined,
 }
 
-type SharedLock = Mutex<Option<Arc<Mutex<placeholders::WorkspaceLock>>>>;
+type SharedLock = Mutex<Option<Arc<Mutex<placeholders::PlaceholderLocks>>>>;
 
 pub struct Prepared {
     policy: Policy,
@@ -256,14 +259,14 @@ impl Prepared {
 
     /// The actions that keep protected paths read-only, for every writable root, with the
     /// placeholders they need created (and recorded) on the host.
-    fn protected_actions(&self, env: &[(OsString, OsString)]) -> Result<(Vec<Action>, Arc<Mutex<placeholders::WorkspaceLock>>), Error> {
+    fn protected_actions(&self, env: &[(OsString, OsString)]) -> Result<(Vec<Action>, Arc<Mutex<placeholders::PlaceholderLocks>>), Error> {
         let shared = {
             let mut guard = self.workspace_lock.lock().unwrap_or_else(|e| e.into_inner());
             match &*guard {
                 Some(l) => l.clone(),
                 None => {
-                    let l = Arc::new(Mutex::new(placeholders::WorkspaceLock::acquire(&self.policy.workspace).map_err(
-                        |e| Error::Io { context: "locking the workspace's placeholder record".into(), source: e },
+                    let l = Arc::new(Mutex::new(placeholders::PlaceholderLocks::acquire(&self.write_roots).map_err(
+                        |e| Error::Io { context: "locking the writable roots' placeholder records".into(), source: e },
                     )?));
                     *guard = Some(l.clone());
                     l
@@ -970,7 +973,7 @@ pub struct ChildInner {
     status: Option<ExitStatus>,
     tmp: Option<PrivateTmp>,
     /// Keeps the workspace's placeholders in place while the command runs.
-    workspace: Option<Arc<Mutex<placeholders::WorkspaceLock>>>,
+    workspace: Option<Arc<Mutex<placeholders::PlaceholderLocks>>>,
     pub stdin: Option<File>,
     pub stdout: Option<File>,
     pub stderr: Option<File>,
