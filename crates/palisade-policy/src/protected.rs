@@ -145,7 +145,7 @@ impl Action {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ProtectError {
     #[error(
-        "{} is a symbolic link on the way to protected path `{pattern}`, and palisade cannot protect a path through a link: replace the link with a real directory or file, or remove `{pattern}` from protected_paths",
+        "refusing to run: {} is a symbolic link on the way to protected path `{pattern}` (a command of an earlier run may have made it), and a path cannot be kept read-only through a link: look at where it points, then remove the link or replace it with a real directory or file",
         path.display()
     )]
     Symlink { path: PathBuf, pattern: String },
