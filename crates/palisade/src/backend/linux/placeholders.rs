@@ -620,7 +620,15 @@ pub fn remove_stale() -> io::Result<StaleReport> {
     let mut report = StaleReport::default();
     let mut keys = BTreeSet::new();
     for e in fs::read_dir(&state.path)? {
-        let name = e?.file_name();
+        let e = e?;
+        let name = e.file_name();
+        // A record being made when its run was killed (an append in progress is far younger).
+        if name.as_encoded_bytes().starts_with(b".new-")
+            && e.metadata().ok().and_then(|m| m.modified().ok()).and_then(|t| t.elapsed().ok()).is_some_and(|age| age > WAIT_LIMIT)
+        {
+            let _ = dirfd::unlink_at(state.fd.as_fd(), &name, false);
+            continue;
+        }
         let name = name.to_string_lossy();
         let key = name.strip_prefix("root-").and_then(|n| n.strip_suffix(".lock").or_else(|| n.strip_suffix(".record")));
         if let Some(k) = key {
