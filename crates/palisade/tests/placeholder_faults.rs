@@ -128,6 +128,35 @@ fn a_kill_at_the_commondir_write_leaves_git_working() {
     assert_same(&before, "after the killed run and `palisade cleanup`");
 }
 
+/// SIGKILL at the Nth directory made by a run (its private /tmp first, then the placeholders):
+/// whatever the run made in the workspace is recorded before it exists, so `palisade cleanup`
+/// leaves the workspace exactly as before, and nothing the user owns goes.
+#[test]
+fn a_kill_at_any_directory_creation_leaves_nothing_after_cleanup() {
+    let strace = require_tool("strace");
+    let _turn = turn();
+    let fx = Fixture::new();
+    fx.git_init();
+    let before = settled(&fx.ws);
+    for n in [4, 5, 6, 8, 12, 20] {
+        let o = Command::new(&strace)
+            .args(["-f", "-o", "/dev/null", "-e", "trace=mkdir,mkdirat", "-e"])
+            .arg(format!("inject=mkdir,mkdirat:signal=KILL:when={n}"))
+            .args([BIN, "run", "--workspace"])
+            .arg(&fx.ws)
+            .args(["--", "true"])
+            .current_dir(&fx.ws)
+            .envs(fx.env())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!stderr(&o).contains("strace: "), "strace could not trace palisade: {}", show(&o));
+        host_git_works(&fx, &format!("killed at directory {n}"));
+        cleanup(&fx, &fx.ws);
+        assert_same(&before, &format!("killed at directory {n}, then `palisade cleanup`"));
+    }
+}
+
 /// SIGKILL at random moments early in a run (while its placeholders are being recorded, made
 /// and moved into place): the host's git works after every kill, and after `palisade cleanup`
 /// the workspace and its `.git` are exactly as before (nothing left, nothing removed).
@@ -196,6 +225,37 @@ fn a_newline_in_a_path_cannot_make_cleanup_remove_anything_outside() {
     for base in [&fx.root, &fx.ws] {
         assert!(base.join("victim/hooks").is_dir() && base.join("victim/commondir").is_file(), "cleanup removed {}/victim/*", base.display());
     }
+}
+
+/// A folder holding placeholders swapped for a symbolic link before the clean-up (what a
+/// command of another run could do in a pinned, writable `.git/modules`): removal works by
+/// handle, never through the link, so what the link points to stays.
+#[test]
+fn cleanup_never_follows_a_folder_swapped_for_a_link() {
+    let _turn = turn();
+    let fx = Fixture::new();
+    fx.git_init();
+    let evil = fx.ws.join(".git/modules/evil");
+    fs::create_dir_all(&evil).unwrap();
+    let victim = fx.outside.join("victim");
+    fs::create_dir_all(victim.join("hooks")).unwrap();
+    fs::create_dir_all(victim.join("config")).unwrap();
+    fs::write(victim.join("commondir"), ".\n").unwrap();
+    let outside_before = settled(&fx.outside);
+    let nap = sleep_marker().to_string();
+    let _reap = KillOnDrop(nap.clone());
+    let mut run = fx.run_cmd(&[], &["sh", "-c", &format!("echo ready; exec sleep {nap}")]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(run.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    assert!(evil.join("hooks").is_dir(), "no placeholder in .git/modules/evil: this test proves nothing");
+    run.kill().unwrap(); // the record stays for cleanup
+    run.wait().unwrap();
+    assert_eq!(survivors(&nap), Vec::<i32>::new());
+    fs::rename(&evil, fx.ws.join(".git/modules/evil-old")).unwrap();
+    std::os::unix::fs::symlink(&victim, &evil).unwrap();
+    cleanup(&fx, &fx.ws);
+    assert_same(&outside_before, "`palisade cleanup` after .git/modules/evil became a link to outside");
 }
 
 /// Two runs protecting the same writable root, which the first reaches as its workspace and
