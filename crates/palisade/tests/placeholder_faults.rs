@@ -284,6 +284,31 @@ fn a_root_shared_through_writable_keeps_its_placeholders_until_the_last_run_ends
     assert!(!fx.ws.join(".vscode").exists(), "the last run left the .vscode placeholder behind");
 }
 
+/// Nested roots: a run of `ws` with `--writable ws/sub` makes `ws/sub/.vscode` (recorded with
+/// its outer root), then a run whose workspace is `ws/sub` relies on it. When the first ends,
+/// the placeholder must stay until the second has ended too.
+#[test]
+fn a_placeholder_in_a_nested_root_stays_while_a_run_of_that_root_lives() {
+    let _turn = turn();
+    let fx = Fixture::new();
+    fx.git_init();
+    let sub = fx.ws.join("sub");
+    fs::create_dir(&sub).unwrap();
+    let (first, first_out) = start_waiting(run_prefix(&fx, &fx.ws, &["--writable", sub.to_str().unwrap()]), "true");
+    assert!(sub.join(".vscode").is_dir(), "no sub/.vscode placeholder: this test needs updating");
+    let attempt = "mkdir -p .vscode 2>/dev/null; echo '{\"tasks\":[]}' > .vscode/tasks.json; echo tried";
+    let (second, second_out) = start_waiting(run_prefix(&fx, &sub, &[]), attempt);
+    let (st, _, err) = finish(first, first_out);
+    assert!(st.success(), "the first run failed: {err}");
+    assert!(sub.join(".vscode").is_dir(), "the first run removed the sub/.vscode placeholder the second run relies on");
+    let (_, rest, err) = finish(second, second_out);
+    assert!(rest.contains("tried"), "the second command did not get to its attempt: {rest}{err}");
+    assert!(!sub.join(".vscode/tasks.json").exists(), "SANDBOX ESCAPE: sub/.vscode/tasks.json was created after the first run ended");
+    // The second run does not own the first one's record: `palisade cleanup` removes it.
+    cleanup(&fx, &fx.ws);
+    assert!(!sub.join(".vscode").exists(), "the sub/.vscode placeholder was left behind after cleanup");
+}
+
 /// The same with one run under `XDG_RUNTIME_DIR` and one without: both must find the same lock.
 #[test]
 fn runs_with_and_without_xdg_runtime_dir_share_the_lock() {

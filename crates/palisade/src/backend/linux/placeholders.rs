@@ -551,8 +551,9 @@ fn remove_if_made(parent: &OwnedFd, name: &OsStr, id: Option<(u64, u64)>, conten
 }
 
 /// Takes the exclusive lock of `key` if nobody holds it and, unless a kept process still relies
-/// on them, removes its recorded placeholders beneath `root`, then the record and the lock file.
-fn release_root(state: &StateDir, key: &str, root: Option<&OwnedFd>) -> io::Result<Release> {
+/// on them, removes its recorded placeholders beneath `root` (found by the recorded path when
+/// not given), then the record and the lock file.
+fn release_root(state: &StateDir, key: &str, root: Option<(&Path, &OwnedFd)>) -> io::Result<Release> {
     let Some(_exclusive) = state.lock(&lock_name(key), libc::LOCK_EX)? else { return Ok(Release::InUse) };
     let Some(rec) = state.read_record(key) else {
         // No record (or one this version cannot read, which is left alone): only the lock file.
@@ -570,13 +571,56 @@ fn release_root(state: &StateDir, key: &str, root: Option<&OwnedFd>) -> io::Resu
     let root = match root {
         Some(r) => Some(r),
         None => {
-            opened = rec.root.as_deref().and_then(|p| dirfd::open_dir(p).ok());
-            opened.as_ref().filter(|fd| dirfd::stat_fd(fd.as_fd()).is_ok_and(|st| key_of(&st) == key))
+            opened = rec.root.as_deref().and_then(|p| Some((p, dirfd::open_dir(p).ok()?)));
+            opened.as_ref().filter(|(_, fd)| dirfd::stat_fd(fd.as_fd()).is_ok_and(|st| key_of(&st) == key)).map(|(p, fd)| (*p, fd))
         }
     };
-    let removed = root.map_or(0, |r| remove_recorded(r, &rec));
+    let removed = match root {
+        Some((path, fd)) => {
+            let Some(_held) = other_roots_free(state, key, path, fd, &rec) else { return Ok(Release::InUse) };
+            remove_recorded(fd, &rec)
+        }
+        None => 0,
+    };
     state.forget(key);
     Ok(Release::Removed(removed))
+}
+
+/// Another sandbox may protect these placeholders through a writable root of its own that
+/// holds them without being this root: one of its ancestors, or a folder on the way inside it
+/// (`--writable ws/sub` beside a sandbox of `ws`). The exclusive locks of those that have a
+/// lock file (a sandbox makes its root's before locking it), held until the removal is done
+/// (a sandbox starting there waits meanwhile); `None` if one is in use. Each is retried for a
+/// moment: another run's removal holds it only briefly.
+fn other_roots_free(state: &StateDir, key: &str, path: &Path, fd: &OwnedFd, rec: &Record) -> Option<Vec<File>> {
+    let mut keys = BTreeSet::new();
+    for a in path.ancestors().skip(1) {
+        if let Ok(m) = fs::metadata(a) {
+            keys.insert(format!("{:x}-{:x}", m.dev(), m.ino()));
+        }
+    }
+    for rel in rec.made.keys().chain(rec.intents.iter().map(|(p, _)| p)) {
+        for dir in rel.ancestors().skip(1).filter(|d| !d.as_os_str().is_empty()) {
+            if let Ok(st) = dirfd::open_dir_beneath(fd.as_fd(), dir).and_then(|d| dirfd::stat_fd(d.as_fd())) {
+                keys.insert(key_of(&st));
+            }
+        }
+    }
+    keys.remove(key);
+    let mut held = Vec::new();
+    for k in keys {
+        let Ok(f) = dirfd::open_file_at(state.fd.as_fd(), &lock_name(&k), false, false) else { continue };
+        let deadline = Instant::now() + Duration::from_millis(300);
+        loop {
+            match dirfd::flock(&f, libc::LOCK_EX | libc::LOCK_NB) {
+                Ok(()) => break,
+                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+                Err(_) => return None,
+            }
+        }
+        held.push(f);
+    }
+    Some(held)
 }
 
 impl PlaceholderLocks {
@@ -590,7 +634,7 @@ impl PlaceholderLocks {
             r.lock.take();
         }
         for r in &self.roots {
-            let _ = release_root(&self.state, &r.key, Some(&r.fd));
+            let _ = release_root(&self.state, &r.key, Some((&r.path, &r.fd)));
         }
     }
 }
