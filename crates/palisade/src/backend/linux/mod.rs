@@ -1065,7 +1065,7 @@ pub(crate) fn cleanup() -> Result<crate::CleanupReport, Error> {
     r.notes.push(format!("{} placeholders left by interrupted runs removed", stale.removed));
     if stale.in_use > 0 {
         r.notes.push(format!(
-            "{} workspace(s) in use by a running sandbox or a --keep-processes leftover: their placeholders stay",
+            "{} writable root(s) in use by a running sandbox or a --keep-processes leftover: their placeholders stay",
             stale.in_use
         ));
     }
