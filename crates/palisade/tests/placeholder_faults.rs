@@ -391,3 +391,25 @@ fn a_planted_link_is_refused_with_advice_about_the_link() {
     assert!(e.contains("remove the link"), "the message does not say to remove the link: {e}");
     assert!(!e.contains("protected_paths"), "the message suggests weakening the protection: {e}");
 }
+
+/// With `/tmp` writable (`--writable /tmp`), Palisade's own folder of locks and records in it
+/// stays read-only inside: a command could otherwise forge a record or remove another run's
+/// lock.
+#[test]
+fn the_lock_folder_stays_read_only_in_a_writable_tmp() {
+    let fx = Fixture::new();
+    // SAFETY: geteuid has no preconditions.
+    let state = PathBuf::from(format!("/tmp/palisade-{}", unsafe { libc::geteuid() }));
+    let sentinel = state.join(format!("root-0-{}.lock", &fx.m[3..]));
+    ok(&fx.run(&["true"])); // makes the folder if this user has none yet
+    fs::write(&sentinel, "").unwrap();
+    let forged = state.join(format!("root-1-{}.record", &fx.m[3..]));
+    let script = format!("echo palisade-placeholders 1 > '{}'; rm -f '{}'; true", forged.display(), sentinel.display());
+    let o = fx.sh_flags(&["--writable", "/tmp"], &script);
+    let kept = sentinel.exists();
+    let _ = fs::remove_file(&sentinel);
+    let made = forged.exists();
+    let _ = fs::remove_file(&forged);
+    assert!(kept, "SANDBOX ESCAPE: a command removed a lock file in {}: {}", state.display(), show(&o));
+    assert!(!made, "SANDBOX ESCAPE: a command wrote a record in {}: {}", state.display(), show(&o));
+}

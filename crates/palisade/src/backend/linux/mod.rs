@@ -279,7 +279,9 @@ impl Prepared {
         // to every root.
         let git_configs = global_git_configs();
         let git_dirs = env_git_dirs(env);
-        let config_dirs = own_config_dirs();
+        let mut config_dirs = own_config_dirs();
+        // Palisade's locks and placeholder records too (a writable /tmp holds them).
+        config_dirs.push(placeholders::state_dir_path());
         let view = lock.view();
         for root in &self.write_roots {
             let acts = protected::resolve_with_git_configs(

@@ -93,10 +93,15 @@ pub struct StateDir {
     path: PathBuf,
 }
 
+/// Where [`state_dir`] is.
+pub fn state_dir_path() -> PathBuf {
+    PathBuf::from(format!("/tmp/palisade-{}", super::sys::geteuid()))
+}
+
 pub fn state_dir() -> io::Result<StateDir> {
     let euid = super::sys::geteuid();
     let name = format!("palisade-{euid}");
-    let path = Path::new("/tmp").join(&name);
+    let path = state_dir_path();
     let tmp = dirfd::open_dir(Path::new("/tmp"))?;
     match dirfd::mkdir_at(tmp.as_fd(), OsStr::new(&name), 0o700) {
         Ok(()) => {}
