@@ -282,7 +282,10 @@ impl Prepared {
         let mut config_dirs = own_config_dirs();
         // Palisade's locks and placeholder records too (a writable /tmp holds them).
         config_dirs.push(placeholders::state_dir_path());
-        let view = lock.view();
+        let view = lock.view(&self.write_roots).map_err(|e| Error::Io {
+            context: "locking the writable roots' placeholder records".into(),
+            source: e,
+        })?;
         for root in &self.write_roots {
             let acts = protected::resolve_with_git_configs(
                 root,

@@ -276,6 +276,9 @@ struct RootLock {
     fd: OwnedFd,
     key: String,
     lock: Option<File>,
+    /// The path names another folder now (the root was moved away and replaced between two
+    /// commands): kept, locked, until the end, but no longer used for new placeholders.
+    replaced: bool,
 }
 
 /// A sandbox's shared locks on its writable roots, and what their records say.
@@ -305,25 +308,44 @@ impl PlaceholderLocks {
     /// Takes the shared lock on every writable root (waiting, within a bound, while another run
     /// removes placeholders there) and reads their records.
     pub fn acquire(roots: &[PathBuf]) -> io::Result<PlaceholderLocks> {
-        let state = state_dir()?;
-        let mut locked: Vec<RootLock> = Vec::new();
+        let mut l = PlaceholderLocks { state: state_dir()?, roots: Vec::new(), known: BTreeMap::new(), released: false };
+        l.follow(roots)?;
+        Ok(l)
+    }
+
+    /// Locks every root that is not locked yet as the folder its path names now (at the first
+    /// command: all of them; later, one that was moved away and replaced), and rereads the
+    /// records. One `stat` per root when nothing changed.
+    fn follow(&mut self, roots: &[PathBuf]) -> io::Result<()> {
+        let mut changed = false;
         for path in roots {
-            let fd = dirfd::open_dir(path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-            let key = key_of(&dirfd::stat_fd(fd.as_fd())?);
-            if locked.iter().any(|r| r.key == key) {
+            let current = fs::metadata(path).ok().map(|m| format!("{:x}-{:x}", m.dev(), m.ino()));
+            if self.roots.iter().any(|r| !r.replaced && &r.path == path && Some(&r.key) == current.as_ref()) {
                 continue;
             }
-            let lock = state.lock_shared_waiting(&key, path)?;
-            locked.push(RootLock { path: path.clone(), fd, key, lock: Some(lock) });
+            let fd = dirfd::open_dir(path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+            let key = key_of(&dirfd::stat_fd(fd.as_fd())?);
+            for r in self.roots.iter_mut().filter(|r| &r.path == path) {
+                r.replaced = true;
+            }
+            changed = true;
+            if let Some(r) = self.roots.iter_mut().find(|r| r.key == key) {
+                // The same folder under another of the sandbox's paths, or back at its path.
+                r.replaced = false;
+                continue;
+            }
+            let lock = self.state.lock_shared_waiting(&key, path)?;
+            self.roots.push(RootLock { path: path.clone(), fd, key, lock: Some(lock), replaced: false });
         }
-        let mut l = PlaceholderLocks { state, roots: locked, known: BTreeMap::new(), released: false };
-        l.reload();
-        Ok(l)
+        if changed {
+            self.reload();
+        }
+        Ok(())
     }
 
     fn reload(&mut self) {
         self.known.clear();
-        for r in &self.roots {
+        for r in self.roots.iter().filter(|r| !r.replaced) {
             if let Some(rec) = self.state.read_record(&r.key) {
                 self.known.extend(rec.made.into_iter().map(|(rel, id)| (r.path.join(rel), id)));
             }
@@ -333,8 +355,12 @@ impl PlaceholderLocks {
     /// A filesystem view for protected-path resolution in which recorded placeholders that are
     /// still as created count as missing. It remembers what it saw: use one view for one
     /// command's resolution (a snapshot), never across commands.
-    pub fn view(&self) -> PlaceholderAwareFs<'_> {
-        PlaceholderAwareFs { known: &self.known, seen: Default::default() }
+    ///
+    /// `roots`: the sandbox's writable roots; one that names another folder than at the last
+    /// command is locked anew first.
+    pub fn view(&mut self, roots: &[PathBuf]) -> io::Result<PlaceholderAwareFs<'_>> {
+        self.follow(roots)?;
+        Ok(PlaceholderAwareFs { known: &self.known, seen: Default::default() })
     }
 
     /// The root a placeholder belongs to: the outermost of this sandbox's roots that holds it
@@ -344,6 +370,7 @@ impl PlaceholderLocks {
         self.roots
             .iter()
             .enumerate()
+            .filter(|(_, r)| !r.replaced)
             .filter_map(|(i, r)| path.strip_prefix(&r.path).ok().map(|rel| (i, rel.to_path_buf())))
             .filter(|(_, rel)| record::is_plain_relative(rel))
             .min_by_key(|(i, _)| self.roots[*i].path.components().count())
