@@ -7,7 +7,8 @@ command -v python3 >/dev/null || need+=(python3)
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
 command -v useradd >/dev/null || need+=(passwd)
 command -v su >/dev/null || need+=(util-linux)
-# The escape tests attach a debugger and inject faults; without them those tests would fail.
+# The escape tests attach a debugger, and the fault tests inject a SIGKILL at a chosen write
+# (tests/placeholder_faults.rs); without them those tests would fail.
 command -v strace >/dev/null || need+=(strace)
 command -v gdb >/dev/null || need+=(gdb)
 if [ ${#need[@]} -gt 0 ]; then

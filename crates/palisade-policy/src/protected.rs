@@ -200,7 +200,7 @@ impl Action {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ProtectError {
     #[error(
-        "{} is a symbolic link on the way to protected path `{pattern}`, and palisade cannot protect a path through a link: replace the link with a real directory or file, or remove `{pattern}` from protected_paths",
+        "{} is a symbolic link on the way to protected path `{pattern}` (a command of an earlier run may have made it), and a path cannot be kept read-only through a link, so palisade refuses to run: look at where it points, then remove the link or replace it with a real directory or file",
         path.display()
     )]
     Symlink { path: PathBuf, pattern: String },
@@ -1537,7 +1537,8 @@ mod tests {
         assert_eq!(err, ProtectError::Symlink { path: "/w/.git/hooks".into(), pattern: ".git/hooks".into() });
         let msg = err.to_string();
         assert!(msg.starts_with("/w/.git/hooks is a symbolic link"), "{msg}");
-        assert!(msg.contains("replace the link with a real directory or file, or remove `.git/hooks`"), "{msg}");
+        assert!(msg.contains("remove the link or replace it with a real directory or file"), "{msg}");
+        assert!(!msg.contains("protected_paths"), "never advise weakening the protection: {msg}");
         assert!(!msg.contains('\n'));
     }
 

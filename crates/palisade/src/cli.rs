@@ -339,7 +339,12 @@ fn run(args: &PolicyArgs, json_status: bool, command: Vec<OsString>) -> Result<i
         cmd.current_dir(d);
     }
     let forwarder = signals::Forwarder::install();
-    let mut child = cmd.spawn()?;
+    // A signal that arrived before the command started (while waiting for another run's lock,
+    // say) ends palisade with the status the signal would give.
+    let mut child = cmd.spawn().map_err(|e| match forwarder.pending() {
+        Some(sig) => Failure { code: 128 + sig, message: e.to_string() },
+        None => e.into(),
+    })?;
     forwarder.forward_to(child.id());
     let status = signals::wait_forwarding(&forwarder, &mut child).map_err(|e| fail(format!("waiting for the command: {e}")))?;
     if json_status {
@@ -689,8 +694,13 @@ mod signals {
                 let mut st = shared.lock().unwrap_or_else(|e| e.into_inner());
                 if st.0 == 0 {
                     // Not started yet (the terminal could not have reached it either): keep the
-                    // signal for the moment it starts rather than lose it.
+                    // signal for the moment it starts rather than lose it; one that ends
+                    // processes also ends a wait for another run's lock, so that palisade
+                    // ends promptly instead.
                     st.1 = Some(sig);
+                    if [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT].contains(&sig) {
+                        palisade::interrupt_lock_waits();
+                    }
                 } else if info.si_code != libc::SI_KERNEL || !any_terminal() {
                     // A signal the terminal generated already reached the command through the
                     // process group; only pass on those another process sent to palisade.
@@ -700,6 +710,11 @@ mod signals {
                 }
             });
             Forwarder { state }
+        }
+
+        /// A signal that arrived before the command started and is still to be passed on.
+        pub fn pending(&self) -> Option<i32> {
+            self.state.lock().unwrap_or_else(|e| e.into_inner()).1
         }
 
         pub fn forward_to(&self, pid: u32) {
@@ -745,6 +760,9 @@ mod signals {
             Forwarder
         }
         pub fn forward_to(&self, _pid: u32) {}
+        pub fn pending(&self) -> Option<i32> {
+            None
+        }
     }
 
     #[cfg(windows)]
@@ -770,6 +788,9 @@ mod signals {
             Forwarder
         }
         pub fn forward_to(&self, _pid: u32) {}
+        pub fn pending(&self) -> Option<i32> {
+            None
+        }
     }
 
     #[cfg(not(any(target_os = "linux", windows)))]

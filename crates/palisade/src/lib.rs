@@ -193,6 +193,15 @@ pub fn cleanup() -> Result<CleanupReport, Error> {
     backend::cleanup()
 }
 
+/// Makes a [`Command::spawn`] that is waiting for another run to finish with a writable root's
+/// placeholders (Linux; such a wait is announced on stderr after 2 s and gives up after 60 s)
+/// give up at once with an error, now or later in this process: for a program that must end
+/// promptly on a signal that arrives before its command has started (the CLI calls it for
+/// SIGINT, SIGTERM, SIGHUP and SIGQUIT). One atomic store: safe in a signal handler.
+pub fn interrupt_lock_waits() {
+    backend::interrupt_lock_waits()
+}
+
 /// The one-time administrator setup of the elevated Windows mode (`palisade setup --elevated`).
 #[cfg(windows)]
 pub mod windows_setup {

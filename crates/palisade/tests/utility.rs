@@ -158,50 +158,42 @@ fn sigterm_to_palisade_reaches_the_command() {
     assert_eq!(fs::read_to_string(fx.ws.join("trapped.txt")).unwrap(), "trapped\n");
 }
 
-/// FNV-1a, as palisade names a workspace's lock file (placeholders.rs).
-fn fnv1a(bytes: &[u8]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
-}
-
 /// A SIGTERM that arrives while palisade sets the sandbox up (after it installed its signal
 /// forwarder, before the command started) must not be lost: palisade should either end with
 /// 143 or pass it to the command once started — not run the command as if nothing happened.
 ///
 /// The window is held open deterministically: the test holds the workspace's lock file
-/// exclusively, so palisade blocks taking its shared lock, right before starting the sandbox.
+/// exclusively, so palisade waits for its shared lock, right before starting the sandbox, and
+/// says so on stderr.
 #[test]
 fn sigterm_during_sandbox_setup_is_not_lost() {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    use std::io::BufRead;
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
     let fx = Fixture::new();
-    // Palisade's per-user runtime folder and the workspace's lock file (see placeholders.rs).
-    let state = std::env::var_os("XDG_RUNTIME_DIR")
-        .map(std::path::PathBuf::from)
-        .filter(|p| p.is_absolute() && p.is_dir())
-        .map(|p| p.join("palisade"))
-        // SAFETY: geteuid has no preconditions.
-        .unwrap_or_else(|| std::path::PathBuf::from(format!("/tmp/palisade-{}", unsafe { libc::geteuid() })));
+    // Palisade's per-user runtime folder and the workspace root's lock file (placeholders.rs).
+    // SAFETY: geteuid has no preconditions.
+    let state = std::path::PathBuf::from(format!("/tmp/palisade-{}", unsafe { libc::geteuid() }));
     let _ = fs::DirBuilder::new().mode(0o700).create(&state);
-    let lock_path = state.join(format!("{}.lock", fnv1a(fx.ws.as_os_str().as_encoded_bytes())));
+    let ws = fs::metadata(&fx.ws).unwrap();
+    let lock_path = state.join(format!("root-{:x}-{:x}.lock", ws.dev(), ws.ino()));
     let lock = fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).mode(0o600).open(&lock_path).unwrap();
     // SAFETY: flock on a descriptor we own.
     assert_eq!(unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) }, 0);
 
     let script = r#"trap 'echo trapped; exit 7' TERM; echo started; i=0; while [ $i -lt 40 ]; do sleep 0.05; i=$((i+1)); done; echo completed; exit 99"#;
-    let child = fx.run_cmd(&[], &["sh", "-c", script]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    wait_for_main_thread(
-        child.id(),
-        "lock",
-        "palisade did not block on the workspace lock file (did its name or place change? this test needs updating)",
+    let mut child = fx.run_cmd(&[], &["sh", "-c", script]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(
+        line.contains("waiting for") && line.contains(lock_path.to_str().unwrap()),
+        "palisade did not wait for the workspace's lock file (did its name or place change? this test needs updating): {line:?}"
     );
     // SAFETY: kill on our own child's pid.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
     drop(lock);
-    let o = child.wait_with_output().unwrap();
+    let mut o = child.wait_with_output().unwrap();
+    std::io::Read::read_to_end(&mut err, &mut o.stderr).unwrap();
     assert_ne!(
         o.status.code(),
         Some(99),

@@ -9,6 +9,11 @@ mod linux;
 pub(crate) use linux::{cleanup, host_report, ChildInner, Prepared};
 #[cfg(target_os = "linux")]
 pub use linux::timeline;
+#[cfg(target_os = "linux")]
+pub(crate) use linux::interrupt_lock_waits;
+/// Only Linux waits for other runs (their placeholder locks).
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn interrupt_lock_waits() {}
 
 #[cfg(windows)]
 mod windows;

@@ -7,7 +7,9 @@
 //! by step (see `child.rs`) and execs the command. No helper binary is executed in between.
 
 mod child;
+mod dirfd;
 mod host_sockets;
+mod placeholder_record;
 mod placeholders;
 pub mod probe;
 mod rules;
@@ -30,6 +32,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 pub use probe::host_report;
+pub(crate) use placeholders::interrupt_lock_waits;
 
 /// How this sandbox confines commands on this host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,7 +46,7 @@ enum Strategy {
     Unconfined,
 }
 
-type SharedLock = Mutex<Option<Arc<Mutex<placeholders::WorkspaceLock>>>>;
+type SharedLock = Mutex<Option<Arc<Mutex<placeholders::PlaceholderLocks>>>>;
 
 pub struct Prepared {
     policy: Policy,
@@ -262,14 +265,14 @@ impl Prepared {
 
     /// The actions that keep protected paths read-only, for every writable root, with the
     /// placeholders they need created (and recorded) on the host.
-    fn protected_actions(&self, env: &[(OsString, OsString)]) -> Result<(Vec<Action>, Arc<Mutex<placeholders::WorkspaceLock>>), Error> {
+    fn protected_actions(&self, env: &[(OsString, OsString)]) -> Result<(Vec<Action>, Arc<Mutex<placeholders::PlaceholderLocks>>), Error> {
         let shared = {
             let mut guard = self.workspace_lock.lock().unwrap_or_else(|e| e.into_inner());
             match &*guard {
                 Some(l) => l.clone(),
                 None => {
-                    let l = Arc::new(Mutex::new(placeholders::WorkspaceLock::acquire(&self.policy.workspace).map_err(
-                        |e| Error::Io { context: "locking the workspace's placeholder record".into(), source: e },
+                    let l = Arc::new(Mutex::new(placeholders::PlaceholderLocks::acquire(&self.write_roots).map_err(
+                        |e| Error::Io { context: "locking the writable roots' placeholder records".into(), source: e },
                     )?));
                     *guard = Some(l.clone());
                     l
@@ -282,8 +285,13 @@ impl Prepared {
         // to every root.
         let git_configs = global_git_configs();
         let git_dirs = env_git_dirs(env);
-        let config_dirs = own_config_dirs();
-        let view = lock.view();
+        let mut config_dirs = own_config_dirs();
+        // Palisade's locks and placeholder records too (a writable /tmp holds them).
+        config_dirs.push(placeholders::state_dir_path());
+        let view = lock.view(&self.write_roots).map_err(|e| Error::Io {
+            context: "locking the writable roots' placeholder records".into(),
+            source: e,
+        })?;
         for root in &self.write_roots {
             let acts = protected::resolve_with_git_configs(
                 root,
@@ -887,7 +895,7 @@ pub struct ChildInner {
     status: Option<ExitStatus>,
     tmp: Option<PrivateTmp>,
     /// Keeps the workspace's placeholders in place while the command runs.
-    workspace: Option<Arc<Mutex<placeholders::WorkspaceLock>>>,
+    workspace: Option<Arc<Mutex<placeholders::PlaceholderLocks>>>,
     pub stdin: Option<File>,
     pub stdout: Option<File>,
     pub stderr: Option<File>,
@@ -979,7 +987,7 @@ pub(crate) fn cleanup() -> Result<crate::CleanupReport, Error> {
     r.notes.push(format!("{} placeholders left by interrupted runs removed", stale.removed));
     if stale.in_use > 0 {
         r.notes.push(format!(
-            "{} workspace(s) in use by a running sandbox or a --keep-processes leftover: their placeholders stay",
+            "{} writable root(s) in use by a running sandbox or a --keep-processes leftover: their placeholders stay",
             stale.in_use
         ));
     }

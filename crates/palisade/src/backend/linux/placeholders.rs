@@ -1,17 +1,28 @@
 //! Placeholders for protected paths that do not exist yet.
 //!
 //! A mount can only cover something that exists, so Palisade creates an empty directory where a
-//! missing protected path would go (an empty file where the policy says a file, see
-//! [`placeholder_file_content`])
+//! missing protected path would go (a file for `commondir`, see [`placeholder_file_content`])
 //! and binds it read-only inside the sandbox. Placeholders live as long as the [`Sandbox`]
 //! (the library creates them at its first command and removes them when it is dropped; the CLI,
-//! one command per process, around that command), but only the last sandbox using a workspace
-//! removes them: removing a mount point from outside detaches the mount in every namespace,
-//! which would lift the protection of a sandbox that is still running. Each sandbox holds a
-//! shared lock on the workspace's lock file; whoever gets the exclusive lock at the end removes
-//! the recorded placeholders (if they are still as created), the record and the lock file, which
-//! also recovers from a run that was killed before it could clean up; `palisade cleanup` does the
-//! same for every workspace nobody holds ([`remove_stale`]).
+//! one command per process, around that command), but only the last sandbox using a writable
+//! root removes that root's placeholders: removing a mount point from outside detaches the
+//! mount in every namespace, which would lift the protection of a sandbox that is still running.
+//!
+//! Locks and records are per writable root, named by the root's device and inode (however the
+//! root was reached, whichever workspace it belongs to), in one per-user folder that does not
+//! depend on the environment ([`state_dir`]). Each sandbox holds a shared lock on every root it
+//! protects; whoever gets the exclusive lock on a root at the end removes the placeholders its
+//! record names that are still exactly what Palisade made (same device and inode, still empty),
+//! then the record and the lock file, which also recovers from a run that was killed before it
+//! could clean up; `palisade cleanup` does the same for every root nobody holds
+//! ([`remove_stale`]).
+//!
+//! Making a placeholder never leaves anything unrecorded or half-made (see
+//! [`PlaceholderLocks::create_placeholders`]): the intent is recorded first, the placeholder is
+//! made whole under a temporary name in its own folder, its identity is recorded, and only then
+//! is it moved into place without replacing anything. Everything on the host is done by handle
+//! (relative to directory descriptors reached without following a link), so a command that
+//! swaps a folder for a symbolic link cannot send a creation or a removal elsewhere.
 //!
 //! While placeholders exist, [`PlaceholderAwareFs`] reports them as missing to the protected-path
 //! resolution, so that a sandbox never mistakes another sandbox's placeholder directory for a
@@ -19,19 +30,25 @@
 //!
 //! [`Sandbox`]: crate::Sandbox
 
+use super::dirfd;
+use super::placeholder_record::{self as record, Record};
 use palisade_policy::protected::{FsView, Kind, RealFs};
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap};
-use std::fs::{self, File, OpenOptions};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ffi::{OsStr, OsString};
+use std::fs::{self, File};
+use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 /// What a placeholder FILE holds (the policy says whether a placeholder is a file or a
-/// directory, from its name: `.mcp.json`, `config`, a missing `include.path` target): nothing,
-/// except where git reads the content: a `commondir` placeholder names the git directory
-/// itself ("."), which git treats as no redirection at all.
+/// directory: in the work tree always a directory, inside `.git` by its name, a missing
+/// `include.path` target a file): nothing, except where git reads the content: a `commondir`
+/// placeholder names the git directory itself ("."), which git treats as no redirection at all.
 pub fn placeholder_file_content(path: &Path) -> &'static [u8] {
     if path.file_name().is_some_and(|n| n == "commondir") {
         b".\n"
@@ -40,124 +57,303 @@ pub fn placeholder_file_content(path: &Path) -> &'static [u8] {
     }
 }
 
-/// Whether `path` is still exactly as a placeholder was created (an empty directory, or a file
-/// with the placeholder content).
-fn still_placeholder(path: &Path) -> bool {
-    // Opening with O_DIRECTORY | O_NOFOLLOW refuses a file and a symbolic link by itself.
-    let content = placeholder_file_content(path);
-    super::sys::is_empty_dir_nofollow(path)
-        || (fs::symlink_metadata(path).is_ok_and(|m| m.is_file() && m.len() == content.len() as u64)
-            && (content.is_empty() || fs::read(path).ok().as_deref() == Some(content)))
+/// Whether `path` is still exactly the placeholder Palisade made (`made`: its device and
+/// inode): an empty directory, or a file with the placeholder content.
+fn still_placeholder(path: &Path, made: (u64, u64)) -> bool {
+    let Ok(m) = fs::symlink_metadata(path) else { return false };
+    if (m.dev(), m.ino()) != made {
+        return false;
+    }
+    if m.is_dir() {
+        // Opening with O_DIRECTORY | O_NOFOLLOW refuses a file and a symbolic link by itself.
+        return super::sys::is_empty_dir_nofollow(path);
+    }
+    let c = placeholder_file_content(path);
+    m.is_file() && m.len() == c.len() as u64 && (c.is_empty() || fs::read(path).ok().as_deref() == Some(c))
 }
 
-pub struct WorkspaceLock {
-    lock: File,
-    lock_path: PathBuf,
-    record: PathBuf,
-    /// Every placeholder recorded for this workspace (by any sandbox, live or crashed).
-    known: BTreeSet<PathBuf>,
-    /// Mount namespaces (by inode) of sandboxes whose processes may outlive their command
-    /// (`keep_processes`): while any process is still in one, the placeholders stay.
-    kept_namespaces: BTreeSet<u64>,
+/// How long a run waits for another one to finish with a writable root's placeholders before
+/// saying so, and before giving up.
+const WAIT_NOTICE: Duration = Duration::from_secs(2);
+const WAIT_LIMIT: Duration = Duration::from_secs(60);
+const WAIT_POLL: Duration = Duration::from_millis(50);
+
+/// Set by [`interrupt_lock_waits`]: a run waiting for a lock gives up at once.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Makes a wait for another run's placeholder lock (now or later in this process) end at once
+/// with an error instead of at its time limit: for a signal that should end the process while
+/// it has not started its command yet.
+pub fn interrupt_lock_waits() {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// Palisade's per-user runtime folder (`/tmp/palisade-<uid>`), opened by handle.
+///
+/// Always this one place, whatever the environment says (`XDG_RUNTIME_DIR` set or not, a login
+/// session's `/run/user/<uid>` present or not), so that every run of this user finds every other
+/// run's locks. It must be a directory owned by this user and private to them: another user who
+/// made it first (`/tmp` is shared) gets a refusal, never a say in our locks.
+pub struct StateDir {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+/// Where [`state_dir`] is.
+pub fn state_dir_path() -> PathBuf {
+    PathBuf::from(format!("/tmp/palisade-{}", super::sys::geteuid()))
+}
+
+pub fn state_dir() -> io::Result<StateDir> {
+    let euid = super::sys::geteuid();
+    let name = format!("palisade-{euid}");
+    let path = state_dir_path();
+    let tmp = dirfd::open_dir(Path::new("/tmp"))?;
+    match dirfd::mkdir_at(tmp.as_fd(), OsStr::new(&name), 0o700) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+    }
+    let refuse = || {
+        io::Error::other(format!(
+            "{} is not a private directory owned by this user (uid {euid}); remove it (another user may have made it)",
+            path.display()
+        ))
+    };
+    let fd = dirfd::open_dir_at(tmp.as_fd(), OsStr::new(&name)).map_err(|_| refuse())?;
+    let st = dirfd::stat_fd(fd.as_fd())?;
+    if st.st_uid != euid || st.st_mode & 0o077 != 0 {
+        return Err(refuse());
+    }
+    Ok(StateDir { fd, path })
+}
+
+/// A random 64-bit number (std's per-process hashing keys are seeded from the kernel).
+fn random_u64() -> u64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(Instant::now().elapsed().as_nanos());
+    h.finish()
+}
+
+fn key_of(st: &libc::stat) -> String {
+    format!("{:x}-{:x}", st.st_dev, st.st_ino)
+}
+
+fn lock_name(key: &str) -> OsString {
+    format!("root-{key}.lock").into()
+}
+
+fn record_name(key: &str) -> OsString {
+    format!("root-{key}.record").into()
+}
+
+impl StateDir {
+    /// Opens the lock file `name` (creating it) and takes `op` on it. The last sandbox of a root
+    /// deletes the lock file while holding it exclusively, so a lock taken on a file that is no
+    /// longer at `name` guards nothing: open again. `Ok(None)`: someone else holds it (`op`
+    /// must have `LOCK_NB`).
+    fn lock(&self, name: &OsStr, op: libc::c_int) -> io::Result<Option<File>> {
+        loop {
+            let f = dirfd::open_file_at(self.fd.as_fd(), name, true, false)?;
+            match dirfd::flock(&f, op | libc::LOCK_NB) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => return Ok(None),
+                Err(e) => return Err(e),
+            }
+            let held = dirfd::stat_fd(f.as_fd())?;
+            if dirfd::stat_at(self.fd.as_fd(), name).is_ok_and(|s| (s.st_dev, s.st_ino) == (held.st_dev, held.st_ino)) {
+                return Ok(Some(f));
+            }
+        }
+    }
+
+    /// The shared lock on a root's lock file, waiting (polling, so that signals are never held
+    /// back) while another run removes that root's placeholders: one line on stderr after
+    /// [`WAIT_NOTICE`], an error naming the lock and its holder after [`WAIT_LIMIT`] or when
+    /// [`interrupt_lock_waits`] is called.
+    fn lock_shared_waiting(&self, key: &str, root: &Path) -> io::Result<File> {
+        let name = lock_name(key);
+        let lock_path = self.path.join(&name);
+        let start = Instant::now();
+        let mut told = false;
+        loop {
+            if let Some(f) = self.lock(&name, libc::LOCK_SH)? {
+                return Ok(f);
+            }
+            if INTERRUPTED.load(Ordering::SeqCst) {
+                return Err(io::Error::new(
+                    io::ErrorKind::Interrupted,
+                    format!("interrupted while waiting for {} (the placeholder lock of {})", lock_path.display(), root.display()),
+                ));
+            }
+            let waited = start.elapsed();
+            if waited >= WAIT_LIMIT {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "gave up after {} s waiting for {} (the placeholder lock of {}), held by {}: end that process if it is stuck",
+                        WAIT_LIMIT.as_secs(),
+                        lock_path.display(),
+                        root.display(),
+                        self.holder(&name)
+                    ),
+                ));
+            }
+            if waited >= WAIT_NOTICE && !told {
+                told = true;
+                eprintln!(
+                    "palisade: waiting for {} to release {} (the placeholder lock of {}); giving up after {} s",
+                    self.holder(&name),
+                    lock_path.display(),
+                    root.display(),
+                    WAIT_LIMIT.as_secs()
+                );
+            }
+            std::thread::sleep(WAIT_POLL);
+        }
+    }
+
+    /// Who holds the lock file `name` exclusively, from the kernel's list of locks.
+    fn holder(&self, name: &OsStr) -> String {
+        let Ok(st) = dirfd::stat_at(self.fd.as_fd(), name) else { return "another process".into() };
+        let id = format!("{:02x}:{:02x}:{}", libc::major(st.st_dev), libc::minor(st.st_dev), st.st_ino);
+        let locks = fs::read_to_string("/proc/locks").unwrap_or_default();
+        let pid = locks.lines().filter(|l| !l.contains("->")).find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 6 && f[3] == "WRITE" && f[5] == id).then(|| f[4].to_string())
+        });
+        match pid {
+            Some(pid) => {
+                let cmd = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let cmd: Vec<String> =
+                    cmd.split(|&b| b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+                if cmd.is_empty() {
+                    format!("process {pid}")
+                } else {
+                    format!("process {pid} ({})", cmd.join(" "))
+                }
+            }
+            None => "another process".into(),
+        }
+    }
+
+    fn read_record(&self, key: &str) -> Option<Record> {
+        let mut bytes = Vec::new();
+        dirfd::open_read_at(self.fd.as_fd(), &record_name(key)).ok()?.read_to_end(&mut bytes).ok()?;
+        record::parse(&bytes)
+    }
+
+    /// Appends `lines` to the record of `key` in one write (appends of other sandboxes holding
+    /// the shared lock never interleave with it), creating the record with its header first if
+    /// it does not exist (made whole under a temporary name, then linked into place).
+    fn append(&self, key: &str, root: &Path, lines: &str) -> io::Result<()> {
+        let name = record_name(key);
+        let mut f = match dirfd::open_file_at(self.fd.as_fd(), &name, false, true) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let temp = OsString::from(format!(".new-{:016x}", random_u64()));
+                let mut t = dirfd::create_file_at(self.fd.as_fd(), &temp, 0o600)?;
+                let made = t.write_all(record::header(root).as_bytes()).and_then(|()| {
+                    match dirfd::link_at(self.fd.as_fd(), &temp, &name) {
+                        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
+                        _ => Ok(()),
+                    }
+                });
+                let _ = dirfd::unlink_at(self.fd.as_fd(), &temp, false);
+                made?;
+                dirfd::open_file_at(self.fd.as_fd(), &name, false, true)?
+            }
+            Err(e) => return Err(e),
+        };
+        f.write_all(lines.as_bytes())
+    }
+
+    /// Removes the record and the lock file of `key` (the caller holds the lock exclusively:
+    /// whoever opened the old lock file retries, see [`StateDir::lock`]).
+    fn forget(&self, key: &str) {
+        let _ = dirfd::unlink_at(self.fd.as_fd(), &record_name(key), false);
+        let _ = dirfd::unlink_at(self.fd.as_fd(), &lock_name(key), false);
+    }
+}
+
+/// One writable root: its handle (opened once), its key and this sandbox's shared lock on it.
+struct RootLock {
+    path: PathBuf,
+    fd: OwnedFd,
+    key: String,
+    lock: Option<File>,
+    /// The path names another folder now (the root was moved away and replaced between two
+    /// commands): kept, locked, until the end, but no longer used for new placeholders.
+    replaced: bool,
+}
+
+/// A sandbox's shared locks on its writable roots, and what their records say.
+pub struct PlaceholderLocks {
+    state: StateDir,
+    roots: Vec<RootLock>,
+    /// Every placeholder recorded in these roots (by any sandbox, live or crashed), with the
+    /// device and inode it was made with.
+    known: BTreeMap<PathBuf, (u64, u64)>,
     /// Set once the release ran, so that dropping does not run it again.
     released: bool,
 }
 
-fn flock(f: &File, op: libc::c_int) -> io::Result<()> {
-    // SAFETY: flock on a descriptor we own.
-    if unsafe { libc::flock(f.as_raw_fd(), op) } < 0 {
-        Err(io::Error::last_os_error())
-    } else {
+/// One placeholder being made.
+struct Making<'a> {
+    path: &'a Path,
+    root: usize,
+    rel: PathBuf,
+    parent: OwnedFd,
+    name: OsString,
+    temp: OsString,
+    content: Option<&'static [u8]>,
+    made: Option<(u64, u64)>,
+}
+
+impl PlaceholderLocks {
+    /// Takes the shared lock on every writable root (waiting, within a bound, while another run
+    /// removes placeholders there) and reads their records.
+    pub fn acquire(roots: &[PathBuf]) -> io::Result<PlaceholderLocks> {
+        let mut l = PlaceholderLocks { state: state_dir()?, roots: Vec::new(), known: BTreeMap::new(), released: false };
+        l.follow(roots)?;
+        Ok(l)
+    }
+
+    /// Locks every root that is not locked yet as the folder its path names now (at the first
+    /// command: all of them; later, one that was moved away and replaced), and rereads the
+    /// records. One `stat` per root when nothing changed.
+    fn follow(&mut self, roots: &[PathBuf]) -> io::Result<()> {
+        let mut changed = false;
+        for path in roots {
+            let current = fs::metadata(path).ok().map(|m| format!("{:x}-{:x}", m.dev(), m.ino()));
+            if self.roots.iter().any(|r| !r.replaced && &r.path == path && Some(&r.key) == current.as_ref()) {
+                continue;
+            }
+            let fd = dirfd::open_dir(path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+            let key = key_of(&dirfd::stat_fd(fd.as_fd())?);
+            for r in self.roots.iter_mut().filter(|r| &r.path == path) {
+                r.replaced = true;
+            }
+            changed = true;
+            if let Some(r) = self.roots.iter_mut().find(|r| r.key == key) {
+                // The same folder under another of the sandbox's paths, or back at its path.
+                r.replaced = false;
+                continue;
+            }
+            let lock = self.state.lock_shared_waiting(&key, path)?;
+            self.roots.push(RootLock { path: path.clone(), fd, key, lock: Some(lock), replaced: false });
+        }
+        if changed {
+            self.reload();
+        }
         Ok(())
-    }
-}
-
-/// Opens `path` (creating it) and takes `op` on it. The last sandbox of a workspace deletes the
-/// lock file while holding it exclusively, so a lock taken on a file that is no longer at `path`
-/// guards nothing: open again. `Ok(None)`: `op` has `LOCK_NB` and someone else holds the lock.
-fn open_locked(path: &Path, op: libc::c_int) -> io::Result<Option<File>> {
-    loop {
-        let f = OpenOptions::new().create(true).truncate(false).read(true).write(true).mode(0o600).open(path)?;
-        match flock(&f, op) {
-            Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => return Ok(None),
-            Err(e) => return Err(e),
-        }
-        let held = f.metadata()?;
-        if fs::symlink_metadata(path).is_ok_and(|m| m.ino() == held.ino() && m.dev() == held.dev()) {
-            return Ok(Some(f));
-        }
-    }
-}
-
-/// Palisade's per-user runtime folder, created private to the user.
-pub fn state_dir() -> io::Result<PathBuf> {
-    let base = std::env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute() && p.is_dir())
-        .map(|p| p.join("palisade"))
-        .unwrap_or_else(|| PathBuf::from(format!("/tmp/palisade-{}", super::sys::geteuid())));
-    match fs::DirBuilder::new().mode(0o700).create(&base) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e),
-    }
-    let meta = fs::symlink_metadata(&base)?;
-    if !meta.is_dir() || meta.uid() != super::sys::geteuid() || meta.mode() & 0o077 != 0 {
-        return Err(io::Error::other(format!(
-            "{} is not a private directory owned by this user; remove it",
-            base.display()
-        )));
-    }
-    Ok(base)
-}
-
-fn key(workspace: &Path) -> String {
-    // FNV-1a: a stable, dependency-free name for the workspace's lock and record files.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in workspace.as_os_str().as_encoded_bytes() {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
-}
-
-impl WorkspaceLock {
-    /// Takes the shared lock for a sandbox in `workspace` and reads the record.
-    pub fn acquire(workspace: &Path) -> io::Result<WorkspaceLock> {
-        let dir = state_dir()?;
-        let k = key(workspace);
-        let mut w = WorkspaceLock::lock(&dir, &k, libc::LOCK_SH)?
-            .ok_or_else(|| io::Error::other(format!("{}: the lock was not granted", dir.join(&k).display())))?;
-        w.reload();
-        Ok(w)
-    }
-
-    /// Takes `op` on the lock file of workspace key `k` in `dir` (the record not read yet);
-    /// `None` if `op` has `LOCK_NB` and someone else holds it.
-    fn lock(dir: &Path, k: &str, op: libc::c_int) -> io::Result<Option<WorkspaceLock>> {
-        let lock_path = dir.join(format!("{k}.lock"));
-        let Some(lock) = open_locked(&lock_path, op)? else { return Ok(None) };
-        Ok(Some(WorkspaceLock {
-            lock,
-            lock_path,
-            record: dir.join(format!("{k}.placeholders")),
-            known: BTreeSet::new(),
-            kept_namespaces: BTreeSet::new(),
-            released: false,
-        }))
     }
 
     fn reload(&mut self) {
-        let mut text = String::new();
-        if File::open(&self.record).and_then(|mut f| f.read_to_string(&mut text)).is_ok() {
-            for line in text.lines() {
-                match line.strip_prefix(NAMESPACE_PREFIX) {
-                    Some(ino) => self.kept_namespaces.extend(ino.parse::<u64>().ok()),
-                    None => {
-                        self.known.insert(PathBuf::from(line));
-                    }
-                }
+        self.known.clear();
+        for r in self.roots.iter().filter(|r| !r.replaced) {
+            if let Some(rec) = self.state.read_record(&r.key) {
+                self.known.extend(rec.made.into_iter().map(|(rel, id)| (r.path.join(rel), id)));
             }
         }
     }
@@ -165,73 +361,167 @@ impl WorkspaceLock {
     /// A filesystem view for protected-path resolution in which recorded placeholders that are
     /// still as created count as missing. It remembers what it saw: use one view for one
     /// command's resolution (a snapshot), never across commands.
-    pub fn view(&self) -> PlaceholderAwareFs<'_> {
-        PlaceholderAwareFs { known: &self.known, seen: Default::default() }
+    ///
+    /// `roots`: the sandbox's writable roots; one that names another folder than at the last
+    /// command is locked anew first.
+    pub fn view(&mut self, roots: &[PathBuf]) -> io::Result<PlaceholderAwareFs<'_>> {
+        self.follow(roots)?;
+        Ok(PlaceholderAwareFs { known: &self.known, seen: Default::default() })
     }
 
-    /// Creates the missing placeholders and records them in one append (atomic under the
-    /// shared lock). A placeholder that is already there is reused; something else that
-    /// appeared in the meantime is left alone and not recorded. `intact`: recorded
-    /// placeholders that this command's resolution just found still as created (from
+    /// The root a placeholder belongs to: the outermost of this sandbox's roots that holds it
+    /// (so that a sandbox whose only root is that outer one shares its lock), with the path
+    /// relative to it.
+    fn root_of(&self, path: &Path) -> Option<(usize, PathBuf)> {
+        self.roots
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| !r.replaced)
+            .filter_map(|(i, r)| path.strip_prefix(&r.path).ok().map(|rel| (i, rel.to_path_buf())))
+            .filter(|(_, rel)| record::is_plain_relative(rel))
+            .min_by_key(|(i, _)| self.roots[*i].path.components().count())
+    }
+
+    /// Creates the missing placeholders. A placeholder that is already there is reused;
+    /// something else that appeared in the meantime is left alone and not recorded. `intact`:
+    /// recorded placeholders that this command's resolution just found still as created (from
     /// [`PlaceholderAwareFs::intact_placeholders`]), not checked again.
+    ///
+    /// Never half-made, never unrecorded: (1) the intent (path and temporary name) is appended
+    /// to the root's record; (2) each placeholder is made whole under its temporary name in its
+    /// own folder (reached by handle, without following a link); (3) what was made (device,
+    /// inode) is recorded; (4) it is moved into place without replacing anything. A run killed
+    /// at any point leaves at most recorded temporaries and recorded placeholders, which the
+    /// next release or `palisade cleanup` removes if they are still exactly what was made. The
+    /// record lives in the per-user runtime folder under `/tmp`, which a reboot usually
+    /// empties, so it is written, not synced: ordering against a killed process is what counts.
+    /// The `commondir` file is synced before it gets its name, so that its content is there
+    /// even after a power loss (git cannot read an empty one).
     pub fn create_placeholders<'a>(
         &mut self,
         paths: impl IntoIterator<Item = (&'a Path, bool)>,
         intact: &BTreeSet<PathBuf>,
     ) -> io::Result<()> {
-        let mut new = String::new();
-        for (path, dir) in paths {
-            if self.known.contains(path) && (intact.contains(path) || still_placeholder(path)) {
+        let context = |path: &Path, e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+        let mut making: Vec<Making<'a>> = Vec::new();
+        let seed = random_u64();
+        for (path, is_dir) in paths {
+            if let Some(id) = self.known.get(path) {
+                if intact.contains(path) || still_placeholder(path, *id) {
+                    continue;
+                }
+            }
+            if making.iter().any(|m| m.path == path) {
                 continue;
             }
-            let created = if dir {
-                fs::DirBuilder::new().mode(0o755).create(path)
-            } else {
-                OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o644)
-                    .open(path)
-                    .and_then(|mut f| f.write_all(placeholder_file_content(path)))
+            let Some((root, rel)) = self.root_of(path) else {
+                return Err(io::Error::other(format!("{}: not in a writable root", path.display())));
             };
-            match created {
-                Ok(()) => {
-                    new.push_str(&path.display().to_string());
-                    new.push('\n');
-                    self.known.insert(path.to_path_buf());
+            let (Some(dir), Some(name)) = (rel.parent(), rel.file_name()) else {
+                return Err(io::Error::other(format!("{}: not a path in a writable root", path.display())));
+            };
+            let parent = dirfd::open_dir_beneath(self.roots[root].fd.as_fd(), dir).map_err(|e| context(path, e))?;
+            let name = name.to_os_string();
+            let temp = OsString::from(format!(".palisade-new-{:016x}", seed.wrapping_add(making.len() as u64)));
+            let content = (!is_dir).then(|| placeholder_file_content(path));
+            making.push(Making { path, root, rel, parent, name, temp, content, made: None });
+        }
+        if making.is_empty() {
+            return Ok(());
+        }
+        // (1) Write-ahead: the intents, one append per root.
+        self.append_per_root(&making, |m| record::intent_line(&m.rel, &m.temp))?;
+        // (2) Made whole under the temporary names.
+        for m in &mut making {
+            let dir = m.parent.as_fd();
+            let made = match m.content {
+                None => dirfd::mkdir_at(dir, &m.temp, 0o755),
+                Some(c) => dirfd::create_file_at(dir, &m.temp, 0o644).and_then(|mut f| {
+                    f.write_all(c)?;
+                    f.sync_data()
+                }),
+            };
+            made.map_err(|e| context(m.path, e))?;
+            let st = dirfd::stat_at(dir, &m.temp).map_err(|e| context(m.path, e))?;
+            m.made = Some((st.st_dev, st.st_ino));
+        }
+        // (3) What was made, before it has its name.
+        self.append_per_root(&making, |m| {
+            let (dev, ino) = m.made.unwrap_or_default();
+            record::made_line(&m.rel, dev, ino)
+        })?;
+        // (4) Into place, replacing nothing.
+        let mut late: Vec<(usize, String)> = Vec::new();
+        for m in &making {
+            let dir = m.parent.as_fd();
+            let made = m.made.unwrap_or_default();
+            let moved = match m.content {
+                None => match dirfd::rename_noreplace_at(dir, &m.temp, &m.name) {
+                    // A filesystem without atomic no-replace renames: made in place, and recorded
+                    // after the fact (a run killed in between leaves that one unrecorded).
+                    Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                        let _ = dirfd::unlink_at(dir, &m.temp, true);
+                        dirfd::mkdir_at(dir, &m.name, 0o755).and_then(|()| {
+                            let st = dirfd::stat_at(dir, &m.name)?;
+                            late.push((m.root, record::made_line(&m.rel, st.st_dev, st.st_ino)));
+                            Ok((st.st_dev, st.st_ino))
+                        })
+                    }
+                    other => other.map(|()| made),
+                },
+                // A second name for the same file: its identity is the one recorded.
+                Some(_) => {
+                    let linked = dirfd::link_at(dir, &m.temp, &m.name);
+                    let _ = dirfd::unlink_at(dir, &m.temp, false);
+                    linked.map(|()| made)
                 }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+            };
+            match moved {
+                Ok(id) => {
+                    self.known.insert(m.path.to_path_buf(), id);
+                }
+                Err(e) => {
+                    let _ = dirfd::unlink_at(dir, &m.temp, m.content.is_none());
+                    if e.kind() != io::ErrorKind::AlreadyExists {
+                        return Err(context(m.path, e));
+                    }
+                }
             }
         }
-        if !new.is_empty() {
-            OpenOptions::new().create(true).append(true).mode(0o600).open(&self.record)?.write_all(new.as_bytes())?;
+        for (i, r) in self.roots.iter().enumerate() {
+            let lines: String = late.iter().filter(|(root, _)| *root == i).map(|(_, l)| l.as_str()).collect();
+            if !lines.is_empty() {
+                self.state.append(&r.key, &r.path, &lines)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn append_per_root(&self, making: &[Making<'_>], line: impl Fn(&Making<'_>) -> String) -> io::Result<()> {
+        for (i, r) in self.roots.iter().enumerate() {
+            let lines: String = making.iter().filter(|m| m.root == i).map(&line).collect();
+            if !lines.is_empty() {
+                self.state.append(&r.key, &r.path, &lines)?;
+            }
         }
         Ok(())
     }
 }
 
-/// Record lines naming a kept mount namespace (paths are absolute, so they never start so).
-const NAMESPACE_PREFIX: &str = "mntns:";
-
-impl WorkspaceLock {
+impl PlaceholderLocks {
     /// Records that the processes of the sandbox in mount namespace `ino` may outlive their
     /// command: the placeholders they rely on must stay while any of them runs (removing a
     /// placeholder from outside would detach its read-only mount in their namespace).
     pub fn keep_for_namespace(&mut self, ino: u64) -> io::Result<()> {
-        self.kept_namespaces.insert(ino);
-        OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(&self.record)?
-            .write_all(format!("{NAMESPACE_PREFIX}{ino}\n").as_bytes())
+        for r in &self.roots {
+            self.state.append(&r.key, &r.path, &record::namespace_line(ino))?;
+        }
+        Ok(())
     }
 }
 
 /// Whether any process (that this user may inspect) is still in one of these mount namespaces.
 fn any_process_in(namespaces: &BTreeSet<u64>) -> bool {
-    use std::os::unix::fs::MetadataExt;
     let Ok(procs) = fs::read_dir("/proc") else { return true };
     procs.flatten().any(|e| {
         e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
@@ -239,49 +529,158 @@ fn any_process_in(namespaces: &BTreeSet<u64>) -> bool {
     })
 }
 
-/// What [`WorkspaceLock::remove_placeholders_if_last`] did.
+/// What releasing a root did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Release {
-    /// Another sandbox still runs in the workspace; it cleans up when it ends.
+    /// Another sandbox still runs with this root; it cleans up when it ends.
     InUse,
     /// A `keep_processes` leftover still relies on the placeholders.
     Kept,
-    /// The placeholders still as created were removed (this many), with the record and lock file.
+    /// The placeholders still as made were removed (this many), with the record and lock file.
     Removed(usize),
 }
 
-impl WorkspaceLock {
-    /// Ends this sandbox's use of the workspace: if no other sandbox holds it and no kept
-    /// process relies on them, removes the recorded placeholders that are still as created, the
-    /// record and the lock file.
-    fn remove_placeholders_if_last(&mut self) -> Release {
-        self.released = true;
-        let _ = flock(&self.lock, libc::LOCK_UN);
-        match open_locked(&self.lock_path, libc::LOCK_EX | libc::LOCK_NB) {
-            Ok(Some(l)) => self.lock = l,
-            _ => return Release::InUse, // another sandbox is still running here; the last one cleans up
+/// Removes, by handle beneath `root`, what `rec` says Palisade made and is still exactly that:
+/// placeholders with the recorded device and inode (a directory only if empty, a file only with
+/// the placeholder content), and temporaries of an interrupted creation. Returns how many
+/// went.
+fn remove_recorded(root: &OwnedFd, rec: &Record) -> usize {
+    let mut removed = 0;
+    // Deepest first, so a placeholder directory is empty when its own turn comes.
+    let mut made: Vec<(&PathBuf, &(u64, u64))> = rec.made.iter().collect();
+    made.sort_by_key(|(p, _)| std::cmp::Reverse(p.components().count()));
+    for (rel, id) in made {
+        let (Some(dir), Some(name)) = (rel.parent(), rel.file_name()) else { continue };
+        let Ok(parent) = dirfd::open_dir_beneath(root.as_fd(), dir) else { continue };
+        if remove_if_made(&parent, name, Some(*id), placeholder_file_content(rel)) {
+            removed += 1;
         }
-        self.reload();
-        if !self.kept_namespaces.is_empty() && any_process_in(&self.kept_namespaces) {
-            return Release::Kept; // a kept process still relies on them; a later sandbox cleans up
+    }
+    for (rel, temp) in &rec.intents {
+        let Some(dir) = rel.parent() else { continue };
+        let Ok(parent) = dirfd::open_dir_beneath(root.as_fd(), dir) else { continue };
+        if remove_if_made(&parent, temp, None, placeholder_file_content(rel)) {
+            removed += 1;
         }
-        // Deepest first, so a placeholder directory is empty when its own turn comes.
-        let mut paths: Vec<&PathBuf> = self.known.iter().collect();
-        paths.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-        let mut removed = 0;
-        for p in paths {
-            if still_placeholder(p) && (if p.is_dir() { fs::remove_dir(p) } else { fs::remove_file(p) }).is_ok() {
-                removed += 1;
-            }
+    }
+    removed
+}
+
+/// Removes `name` in `parent` if it is what Palisade made: the identity `id` when known (a
+/// temporary may have been killed before its identity was recorded: its random name is the
+/// mark then), an empty directory, or a file holding (a start of, for a temporary) `content`
+/// (what a placeholder file of that name holds; the record does not keep the kind).
+fn remove_if_made(parent: &OwnedFd, name: &OsStr, id: Option<(u64, u64)>, content: &[u8]) -> bool {
+    let dir = parent.as_fd();
+    let Ok(st) = dirfd::stat_at(dir, name) else { return false };
+    if id.is_some_and(|id| id != (st.st_dev, st.st_ino)) {
+        return false;
+    }
+    let c = content;
+    match () {
+        // Removing a directory fails unless it is empty.
+        () if dirfd::is_dir(&st) => dirfd::unlink_at(dir, name, true).is_ok(),
+        () if dirfd::is_file(&st) && st.st_size as usize <= c.len() => {
+            let mut got = Vec::new();
+            let Ok(mut f) = dirfd::open_read_at(dir, name) else { return false };
+            let same = dirfd::stat_fd(f.as_fd()).is_ok_and(|s| (s.st_dev, s.st_ino) == (st.st_dev, st.st_ino));
+            let ok = same && f.read_to_end(&mut got).is_ok() && (got == c || (id.is_none() && c.starts_with(&got)));
+            ok && dirfd::unlink_at(dir, name, false).is_ok()
         }
-        let _ = fs::remove_file(&self.record);
-        // Still holding it exclusively: whoever opened the old file retries (see `open_locked`).
-        let _ = fs::remove_file(&self.lock_path);
-        Release::Removed(removed)
+        _ => false,
     }
 }
 
-impl Drop for WorkspaceLock {
+/// Takes the exclusive lock of `key` if nobody holds it and, unless a kept process still relies
+/// on them, removes its recorded placeholders beneath `root` (found by the recorded path when
+/// not given), then the record and the lock file.
+fn release_root(state: &StateDir, key: &str, root: Option<(&Path, &OwnedFd)>) -> io::Result<Release> {
+    let Some(_exclusive) = state.lock(&lock_name(key), libc::LOCK_EX)? else { return Ok(Release::InUse) };
+    let Some(rec) = state.read_record(key) else {
+        // No record (or one this version cannot read, which is left alone): only the lock file.
+        if dirfd::stat_at(state.fd.as_fd(), &record_name(key)).is_err() {
+            state.forget(key);
+        }
+        return Ok(Release::Removed(0));
+    };
+    if !rec.namespaces.is_empty() && any_process_in(&rec.namespaces) {
+        return Ok(Release::Kept);
+    }
+    // `palisade cleanup` finds the root by its recorded path, and acts only if that is still
+    // the same directory (device and inode: the key).
+    let opened;
+    let root = match root {
+        Some(r) => Some(r),
+        None => {
+            opened = rec.root.as_deref().and_then(|p| Some((p, dirfd::open_dir(p).ok()?)));
+            opened.as_ref().filter(|(_, fd)| dirfd::stat_fd(fd.as_fd()).is_ok_and(|st| key_of(&st) == key)).map(|(p, fd)| (*p, fd))
+        }
+    };
+    let removed = match root {
+        Some((path, fd)) => {
+            let Some(_held) = other_roots_free(state, key, path, fd, &rec) else { return Ok(Release::InUse) };
+            remove_recorded(fd, &rec)
+        }
+        None => 0,
+    };
+    state.forget(key);
+    Ok(Release::Removed(removed))
+}
+
+/// Another sandbox may protect these placeholders through a writable root of its own that
+/// holds them without being this root: one of its ancestors, or a folder on the way inside it
+/// (`--writable ws/sub` beside a sandbox of `ws`). The exclusive locks of those that have a
+/// lock file (a sandbox makes its root's before locking it), held until the removal is done
+/// (a sandbox starting there waits meanwhile); `None` if one is in use. Each is retried for a
+/// moment: another run's removal holds it only briefly.
+fn other_roots_free(state: &StateDir, key: &str, path: &Path, fd: &OwnedFd, rec: &Record) -> Option<Vec<File>> {
+    let mut keys = BTreeSet::new();
+    for a in path.ancestors().skip(1) {
+        if let Ok(m) = fs::metadata(a) {
+            keys.insert(format!("{:x}-{:x}", m.dev(), m.ino()));
+        }
+    }
+    for rel in rec.made.keys().chain(rec.intents.iter().map(|(p, _)| p)) {
+        for dir in rel.ancestors().skip(1).filter(|d| !d.as_os_str().is_empty()) {
+            if let Ok(st) = dirfd::open_dir_beneath(fd.as_fd(), dir).and_then(|d| dirfd::stat_fd(d.as_fd())) {
+                keys.insert(key_of(&st));
+            }
+        }
+    }
+    keys.remove(key);
+    let mut held = Vec::new();
+    for k in keys {
+        let Ok(f) = dirfd::open_file_at(state.fd.as_fd(), &lock_name(&k), false, false) else { continue };
+        let deadline = Instant::now() + Duration::from_millis(300);
+        loop {
+            match dirfd::flock(&f, libc::LOCK_EX | libc::LOCK_NB) {
+                Ok(()) => break,
+                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+                Err(_) => return None,
+            }
+        }
+        held.push(f);
+    }
+    Some(held)
+}
+
+impl PlaceholderLocks {
+    /// Ends this sandbox's use of its roots: for every root that no other sandbox holds and no
+    /// kept process relies on, removes the recorded placeholders still as made, the record and
+    /// the lock file.
+    fn remove_placeholders_if_last(&mut self) {
+        self.released = true;
+        for r in &mut self.roots {
+            // Closing the file drops our shared lock.
+            r.lock.take();
+        }
+        for r in &self.roots {
+            let _ = release_root(&self.state, &r.key, Some((&r.path, &r.fd)));
+        }
+    }
+}
+
+impl Drop for PlaceholderLocks {
     fn drop(&mut self) {
         if !self.released {
             self.remove_placeholders_if_last();
@@ -294,32 +693,39 @@ impl Drop for WorkspaceLock {
 pub struct StaleReport {
     /// Placeholders removed (left by runs that were killed before they could clean up).
     pub removed: usize,
-    /// Workspaces whose placeholders stay because a sandbox or a kept process still uses them.
+    /// Roots whose placeholders stay because a sandbox or a kept process still uses them.
     pub in_use: usize,
 }
 
-/// Removes what killed runs left: for every workspace with a record that no sandbox holds, its
-/// placeholders still as created, the record and the lock file; lock files of workspaces without
-/// a record that nobody holds go too.
+/// Removes what killed runs left: for every root with a record that no sandbox holds, its
+/// placeholders still as made, the record and the lock file; lock files of roots without a
+/// record that nobody holds go too.
 pub fn remove_stale() -> io::Result<StaleReport> {
-    let dir = state_dir()?;
+    let state = state_dir()?;
     let mut report = StaleReport::default();
     let mut keys = BTreeSet::new();
-    for e in fs::read_dir(&dir)? {
-        let name = e?.file_name();
+    for e in fs::read_dir(&state.path)? {
+        let e = e?;
+        let name = e.file_name();
+        // A record being made when its run was killed (an append in progress is far younger).
+        if name.as_encoded_bytes().starts_with(b".new-")
+            && e.metadata().ok().and_then(|m| m.modified().ok()).and_then(|t| t.elapsed().ok()).is_some_and(|age| age > WAIT_LIMIT)
+        {
+            let _ = dirfd::unlink_at(state.fd.as_fd(), &name, false);
+            continue;
+        }
         let name = name.to_string_lossy();
-        if let Some(k) = name.strip_suffix(".lock").or_else(|| name.strip_suffix(".placeholders")) {
-            if k.len() == 16 && k.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let key = name.strip_prefix("root-").and_then(|n| n.strip_suffix(".lock").or_else(|| n.strip_suffix(".record")));
+        if let Some(k) = key {
+            if k.split_once('-').is_some_and(|(d, i)| {
+                [d, i].iter().all(|x| !x.is_empty() && x.len() <= 16 && x.bytes().all(|b| b.is_ascii_hexdigit()))
+            }) {
                 keys.insert(k.to_string());
             }
         }
     }
     for k in keys {
-        let Some(mut w) = WorkspaceLock::lock(&dir, &k, libc::LOCK_EX | libc::LOCK_NB)? else {
-            report.in_use += 1;
-            continue;
-        };
-        match w.remove_placeholders_if_last() {
+        match release_root(&state, &k, None)? {
             Release::Removed(n) => report.removed += n,
             Release::InUse | Release::Kept => report.in_use += 1,
         }
@@ -334,7 +740,7 @@ pub fn remove_stale() -> io::Result<StaleReport> {
 /// the view, which is one command's resolution, so it is a snapshot taken once per command and
 /// never goes stale across commands.
 pub struct PlaceholderAwareFs<'a> {
-    known: &'a BTreeSet<PathBuf>,
+    known: &'a BTreeMap<PathBuf, (u64, u64)>,
     seen: RefCell<Seen>,
 }
 
@@ -360,7 +766,7 @@ impl FsView for PlaceholderAwareFs<'_> {
         if let Some(k) = self.seen.borrow().kinds.get(path) {
             return *k;
         }
-        let k = if self.known.contains(path) && still_placeholder(path) {
+        let k = if self.known.get(path).is_some_and(|id| still_placeholder(path, *id)) {
             self.seen.borrow_mut().intact.insert(path.to_path_buf());
             Kind::Missing
         } else {
