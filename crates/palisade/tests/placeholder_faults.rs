@@ -199,7 +199,9 @@ fn a_newline_in_a_path_cannot_make_cleanup_remove_anything_outside() {
     let _turn = turn();
     let fx = Fixture::new();
     fx.git_init();
-    fs::create_dir_all(fx.ws.join(".git/modules/x\nvictim")).unwrap();
+    // A module git directory (what the protected-path search looks for): hooks missing.
+    fs::create_dir_all(fx.ws.join(".git/modules/x\nvictim/objects")).unwrap();
+    fs::write(fx.ws.join(".git/modules/x\nvictim/HEAD"), "ref: refs/heads/main\n").unwrap();
     // What the split lines would name, relative to cleanup's working directory (`outside`) and
     // to the root: exactly what a placeholder looks like (empty folders, a "." commondir).
     for base in [fx.outside.clone(), fx.ws.clone(), PathBuf::from(&fx.root)] {
@@ -236,7 +238,9 @@ fn cleanup_never_follows_a_folder_swapped_for_a_link() {
     let fx = Fixture::new();
     fx.git_init();
     let evil = fx.ws.join(".git/modules/evil");
-    fs::create_dir_all(&evil).unwrap();
+    // A module git directory (what the protected-path search looks for): hooks missing.
+    fs::create_dir_all(evil.join("objects")).unwrap();
+    fs::write(evil.join("HEAD"), "ref: refs/heads/main\n").unwrap();
     let victim = fx.outside.join("victim");
     fs::create_dir_all(victim.join("hooks")).unwrap();
     fs::create_dir_all(victim.join("config")).unwrap();
