@@ -17,7 +17,9 @@ fn without_user_namespaces_run_refuses_and_the_command_never_runs() {
     let inner = inner_path.to_str().unwrap();
     let marker = fx.ws.join("ran");
     let script = format!("echo ran > '{}'", marker.display());
-    let o = fx.run_flags(&["--network", "on"], &[inner, "run", "--", "sh", "-c", &script]);
+    // Without PALISADE_SANDBOX the inner palisade takes itself for one in a container without
+    // user namespaces (with it, it refuses as nested: see cli.rs's a_nested_run_is_refused).
+    let o = fx.run_flags(&["--network", "on"], &["env", "-u", "PALISADE_SANDBOX", inner, "run", "--", "sh", "-c", &script]);
     assert_eq!(o.status.code(), Some(125), "the inner palisade did not refuse: {}", show(&o));
     assert!(!marker.exists(), "FAIL OPEN: the command ran although the sandbox could not be set up\n{}", show(&o));
     let err = stderr(&o);
@@ -26,7 +28,7 @@ fn without_user_namespaces_run_refuses_and_the_command_never_runs() {
     assert!(err.contains("allow_landlock_only"), "the way out is not named: {err}");
 
     // `check` says the same, and exits 125.
-    let c = fx.run_flags(&["--network", "on"], &[inner, "check"]);
+    let c = fx.run_flags(&["--network", "on"], &["env", "-u", "PALISADE_SANDBOX", inner, "check"]);
     assert_eq!(c.status.code(), Some(125), "{}", show(&c));
     assert!(stdout(&c).contains("would refuse"), "{}", show(&c));
 }
