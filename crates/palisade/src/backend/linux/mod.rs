@@ -301,9 +301,18 @@ impl Prepared {
                 &git_dirs,
             )
                 .map_err(|e| Error::InvalidInput(e.to_string()))?;
+            // A writable root that is neither the workspace nor a repository (a cache such as
+            // ~/.cargo/registry) is not opened as a project by editors or agents: what protected
+            // paths exist there stay read-only, but it gets no placeholders (a dozen empty
+            // folders in a cache protect nothing anyone runs, and clutter it).
+            let project = *root == self.policy.workspace || std::fs::symlink_metadata(root.join(".git")).is_ok();
             // Git indirection can point outside: only what lies in a writable root needs a
             // mount (everything else is read-only already).
-            actions.extend(acts.into_iter().filter(|a| self.write_roots.iter().any(|r| protected::within(a.path(), r))));
+            actions.extend(
+                acts.into_iter()
+                    .filter(|a| self.write_roots.iter().any(|r| protected::within(a.path(), r)))
+                    .filter(|a| project || !matches!(a, Action::Placeholder { .. })),
+            );
             // Palisade's own user configuration, when a writable root holds it (a writable
             // ~/.config): a command could otherwise rewrite the policy of the next run
             // (mode = "full-access"). Protected like the patterns, even before it exists.
