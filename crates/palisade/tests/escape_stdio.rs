@@ -186,7 +186,7 @@ struct Pty {
 fn openpty() -> Pty {
     // SAFETY: plain libc calls on a descriptor we own; ptsname_r writes into buf.
     unsafe {
-        let m = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+        let m = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC | libc::O_NONBLOCK);
         assert!(m >= 0, "posix_openpt: {}", std::io::Error::last_os_error());
         let master = OwnedFd::from_raw_fd(m);
         assert_eq!(libc::grantpt(m), 0);
@@ -243,27 +243,11 @@ res.append("raw-ok")
 res.append("tty=" + os.ttyname(0))
 sys.stderr.write(" ".join(res) + "\n")
 "#;
-    let drain = {
-        let m = File::from(pty.master.try_clone().unwrap());
-        std::thread::spawn(move || {
-            let mut m = m;
-            let mut out = Vec::new();
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = m.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                out.extend_from_slice(&buf[..n]);
-                if out.windows(6).any(|w| w == b"raw-ok") && out.ends_with(b"\n") {
-                    break;
-                }
-            }
-            out
-        })
-    };
     let io = || Stdio::from(pty.slave.try_clone().unwrap());
     let o = fx.run_cmd(&[], &[s(&py), "-c", script]).stdin(io()).stdout(io()).stderr(io()).output().unwrap();
-    let seen = String::from_utf8_lossy(&drain.join().unwrap()).to_string();
+    // The output is far below the pty's buffer: it is all there once the command has ended
+    // (unless a changed line discipline swallowed it).
+    let seen = String::from_utf8_lossy(&read_available(pty.master.as_raw_fd())).to_string();
     let after = fs::metadata(&pty.path).unwrap();
     assert_eq!(after.mode(), before.mode(), "ESCAPE: the command changed the terminal's mode: {seen} {}", show(&o));
     assert_eq!((after.uid(), after.gid()), (before.uid(), before.gid()), "ESCAPE: the command changed the terminal's owner: {seen}");
@@ -273,4 +257,26 @@ sys.stderr.write(" ".join(res) + "\n")
     assert_eq!(ran(&o), 0, "{seen} {}", show(&o));
     assert!(seen.contains("raw-ok") && seen.contains("tty=/dev/console"), "the terminal did not work as one inside: {seen}");
     eprintln!("inside: {seen}");
+}
+
+/// A terminal that is not the one shown at /dev/console (stderr on a second pty) reaches the
+/// command as it is; a mode the command changes on it is put back when it ends, and palisade
+/// says so.
+#[test]
+fn second_terminal_mode_is_put_back() {
+    let fx = Fixture::new();
+    let (a, b) = (openpty(), openpty());
+    let before = fs::metadata(&b.path).unwrap();
+    let o = fx
+        .run_cmd(&[], &["sh", "-c", "chmod 666 /proc/self/fd/2; echo done"])
+        .stdin(Stdio::from(a.slave.try_clone().unwrap()))
+        .stdout(Stdio::from(a.slave.try_clone().unwrap()))
+        .stderr(Stdio::from(b.slave.try_clone().unwrap()))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&read_available(b.master.as_raw_fd())).to_string();
+    let after = fs::metadata(&b.path).unwrap();
+    assert_eq!(after.mode(), before.mode(), "ESCAPE: the second terminal's mode stayed changed: {said} {}", show(&o));
+    assert!(said.contains("put back"), "palisade did not report putting the terminal back: {said:?}");
+    assert_eq!(ran(&o), 0, "{}", show(&o));
 }
