@@ -341,6 +341,11 @@ mod tests {
             "/usr/share/Foo/Bar/Baz123/abcdefghijklmn",
             "AKIA",
             "--mask-sk-abcdefghijklmnopqrstuvwxyz",
+            "local/host:@/tmp/.ICE-unix/1234,unix/host:/tmp/.ICE-unix/1234",
+            "rs=0:di=01;34:ln=01;36:mh=00:pi=40;33:so=01;35:do=01;35:bd=40;33;01:*.tar=01;31",
+            "3f2a9c1e-7b4d-4e8a-9f1c-2d3e4f5a6b7c",
+            "http://proxy.example.com:3128/",
+            "git@github.com:org/repo.git",
         ] {
             assert_eq!(secret_in_value(value), None, "{value}");
         }
