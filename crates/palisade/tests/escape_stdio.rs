@@ -280,3 +280,24 @@ fn second_terminal_mode_is_put_back() {
     assert!(said.contains("put back"), "palisade did not report putting the terminal back: {said:?}");
     assert_eq!(ran(&o), 0, "{}", show(&o));
 }
+
+/// stdin from a file outside (`< input.txt`): the command reads all of it but cannot change it.
+#[test]
+fn stdin_from_a_file_cannot_be_changed() {
+    let fx = Fixture::new();
+    let log = outside_log(&fx);
+    let big: String = (0..50_000).map(|i| format!("in-{i}\n")).collect();
+    fs::write(&log, &big).unwrap();
+    fs::set_permissions(&log, fs::Permissions::from_mode(0o640)).unwrap();
+    let before = state(&log);
+    let o = fx
+        .run_cmd(&[], &["sh", "-c", "chmod 777 /proc/self/fd/0; touch -d 2001-01-01 /proc/self/fd/0; wc -l"])
+        .stdin(File::open(&log).unwrap())
+        .output()
+        .unwrap();
+    let after = state(&log);
+    assert_eq!(after.mode, before.mode, "ESCAPE: the command changed the mode of its stdin file outside: {}", show(&o));
+    assert_eq!(after.mtime, before.mtime, "ESCAPE: the command changed the mtime of its stdin file outside: {}", show(&o));
+    assert_eq!(fs::read_to_string(&log).unwrap(), big);
+    assert_eq!(stdout(&o).trim(), "50000", "the command did not read all of its stdin: {}", show(&o));
+}

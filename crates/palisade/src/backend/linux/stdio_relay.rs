@@ -152,7 +152,7 @@ fn pump(from: OwnedFd, to: OwnedFd) {
         match ffi::read(from.as_raw_fd(), &mut buf) {
             Ok(0) | Err(_) => return,
             Ok(n) => {
-                if super::sys::write_all(to.as_raw_fd(), &buf[..n]).is_err() {
+                if ffi::write_all_waiting(to.as_raw_fd(), &buf[..n]).is_err() {
                     return;
                 }
             }
@@ -301,10 +301,40 @@ mod ffi {
                 return Ok(n as usize);
             }
             let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
+            match e.kind() {
+                io::ErrorKind::Interrupted => {}
+                // The caller's descriptor may be non-blocking: wait for input.
+                io::ErrorKind::WouldBlock => {
+                    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+                    // SAFETY: one pollfd, valid for the call.
+                    unsafe { libc::poll(&mut p, 1, -1) };
+                }
+                _ => return Err(e),
             }
         }
+    }
+
+    /// Writes everything, waiting for room when the caller's descriptor is non-blocking.
+    pub fn write_all_waiting(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            // SAFETY: buf is a valid readable slice for its length.
+            let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+            if n >= 0 {
+                buf = &buf[n as usize..];
+                continue;
+            }
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::Interrupted => {}
+                io::ErrorKind::WouldBlock => {
+                    let mut p = libc::pollfd { fd, events: libc::POLLOUT, revents: 0 };
+                    // SAFETY: one pollfd, valid for the call.
+                    unsafe { libc::poll(&mut p, 1, -1) };
+                }
+                _ => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     pub fn block_sigpipe_in_this_thread() {
