@@ -1632,7 +1632,7 @@ mod tests {
         let f = fixture();
         write(&f.user, "deny_read = [\"~/private\", \"~/.ssh\"]\nprotected_paths = [\".husky\"]\nenv.secret_patterns = [\"*_PAT\"]\n");
         write(&f.project, "deny_read = [\"secrets\", \"/opt/keys\"]\nprotected_paths = [\".husky\", \"ci/*\"]\n");
-        write(&f.managed, "deny_read = [\"/srv/secret\"]\nprotected_paths = [\".github/workflows\"]\n[env]\nsecret_patterns = [\"*COOKIE*\"]\n");
+        write(&f.managed, "deny_read = [\"/srv/secret\"]\nprotected_paths = [\".github/workflows\"]\n[env]\nsecret_patterns = [\"*COOKIE*\", \"*_SSN\"]\n");
         let r = f.load();
         let p = &r.policy;
         let n = crate::DEFAULT_DENY_READ_IN_HOME.len();
@@ -1648,7 +1648,8 @@ mod tests {
         assert_eq!(p.protected_paths[d..], [".husky".to_string(), "ci/*".into(), ".github/workflows".into()]);
         assert_eq!(r.source(&format!("protected_paths[{d}]")), Some(&user(&f, 2)));
         assert_eq!(r.source(&format!("protected_paths[{}]", d + 1)), Some(&project(&f, 2)));
-        assert_eq!(p.env.secret_patterns.last().map(String::as_str), Some("*COOKIE*"));
+        assert_eq!(p.env.secret_patterns.last().map(String::as_str), Some("*_SSN"));
+        assert_eq!(p.env.secret_patterns.iter().filter(|s| *s == "*COOKIE*").count(), 1);
         assert!(p.env.secret_patterns.contains(&"*_PAT".to_string()));
     }
 

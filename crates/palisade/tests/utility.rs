@@ -227,6 +227,51 @@ fn secret_looking_variables_are_withheld_unless_kept() {
     assert!(stdout(&o).contains("MY_SECRET=unset"), "--keep-env FOO_TOKEN let MY_SECRET through: {}", show(&o));
 }
 
+/// The names and values a red-team report saw reach the command: secrets by name (MYSQL_PWD,
+/// BW_SESSION, npm's `_auth`, ...) and by value (a URL with a password, token shapes) whatever the
+/// name. `env` prints everything the command received.
+#[test]
+fn secrets_by_name_and_by_value_do_not_reach_the_command() {
+    let fx = Fixture::new();
+    let m = &fx.m;
+    let a36 = "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8";
+    let secrets: Vec<(String, String)> = [
+        ("DATABASE_URL", format!("postgres://app:pw{m}@db.example.com/app")),
+        ("MYSQL_PWD", format!("pw{m}")),
+        ("BW_SESSION", format!("bw{m}")),
+        ("OP_SESSION_my", format!("op{m}")),
+        ("NPM_CONFIG__AUTH", format!("auth{m}")),
+        ("npm_config__auth", format!("auth2{m}")),
+        ("npm_config_//registry.npmjs.org/:_authToken", format!("npmtok{m}")),
+        ("PIP_INDEX_URL", format!("https://ci:pip{m}@pypi.example.com/simple")),
+        ("SENTRY_DSN", format!("https://key{m}@o1.ingest.sentry.io/1")),
+        ("CI_JOB_JWT", format!("jwt{m}")),
+        ("INNOCENT_NAME_GH", format!("ghp_{a36}{m}")),
+        ("INNOCENT_NAME_SLACK", format!("xoxb-123456-{m}")),
+        ("INNOCENT_NAME_AWS_ID", format!("AKIAIOSFODNN7EXAMPLE{m}")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let mut cmd = fx.run_cmd(&[], &["env"]);
+    for (k, v) in &secrets {
+        cmd.env(k, v);
+    }
+    let o = cmd.env("PLAIN_URL", "postgres://localhost/db").env("PLAIN_VAR", format!("plain-{m}")).output().unwrap();
+    ok(&o);
+    let out = stdout(&o);
+    for (k, v) in &secrets {
+        assert!(!out.contains(v.as_str()), "SECRET LEAKED: {k} reached the command: {}", show(&o));
+    }
+    assert!(out.contains(&format!("PLAIN_VAR=plain-{m}")), "an ordinary variable was dropped: {}", show(&o));
+    assert!(out.lines().any(|l| l == "PLAIN_URL=postgres://localhost/db"), "a URL without a password was dropped: {}", show(&o));
+
+    // An explicit keep wins over value matching.
+    let o = fx.run_cmd(&["--keep-env", "DATABASE_URL"], &["env"]).env("DATABASE_URL", &secrets[0].1).output().unwrap();
+    ok(&o);
+    assert!(stdout(&o).contains(&secrets[0].1), "--keep-env DATABASE_URL did not pass it: {}", show(&o));
+}
+
 #[test]
 fn path_home_and_tmpdir_are_set() {
     let fx = Fixture::new();

@@ -130,6 +130,12 @@ pub const MAX_TREES: usize = 64;
 pub enum StdioFd {
     Inherit,
     Fd(RawFd),
+    /// Opened by the command's process, inside the sandbox, in place of the inherited stream:
+    /// /dev/null, or the caller's terminal at /dev/console. Both are read-only binds there, so
+    /// the command cannot change the host node's mode, owner, times or attributes through the
+    /// descriptor (those calls check the descriptor's mount; the inherited one is the host's
+    /// writable /dev). If the open fails and `or_inherit`, the inherited stream stays.
+    Reopen { path: &'static std::ffi::CStr, flags: libc::c_int, or_inherit: bool },
 }
 
 /// Everything the child needs, prepared by the parent.
@@ -537,7 +543,7 @@ fn run_init(plan: &mut ChildPlan) -> Result<Never, Failure> {
     }
     for fd in plan.stdio.iter().filter_map(|s| match s {
         StdioFd::Fd(fd) => Some(*fd),
-        StdioFd::Inherit => None,
+        StdioFd::Inherit | StdioFd::Reopen { .. } => None,
     }) {
         sys::close(fd);
     }
@@ -574,8 +580,19 @@ fn exec_command(plan: &ChildPlan) -> Result<Never, Failure> {
     // with none blocked.
     sys::set_signal_mask(&sys::empty_sigset());
     for (target, src) in plan.stdio.iter().enumerate() {
-        if let StdioFd::Fd(fd) = *src {
-            sys::dup2(fd, target as RawFd).map_err(at(Step::SetUpStdio, target))?;
+        match *src {
+            StdioFd::Fd(fd) => sys::dup2(fd, target as RawFd).map_err(at(Step::SetUpStdio, target))?,
+            StdioFd::Reopen { path, flags, or_inherit } => match sys::open(path, flags, 0) {
+                Ok(fd) => {
+                    sys::dup2(fd, target as RawFd).map_err(at(Step::SetUpStdio, target))?;
+                    if fd != target as RawFd {
+                        sys::close(fd);
+                    }
+                }
+                Err(_) if or_inherit => {}
+                Err(errno) => return Err(at(Step::SetUpStdio, 10 + target)(errno)),
+            },
+            StdioFd::Inherit => {}
         }
     }
     if plan.new_session {

@@ -14,6 +14,7 @@ mod placeholders;
 pub mod probe;
 mod rules;
 mod seccomp;
+mod stdio_relay;
 mod sys;
 pub mod timeline;
 
@@ -393,6 +394,17 @@ impl Prepared {
         };
         timeline::mark(Mark::LandlockRulesetBuilt);
 
+        // Inherited streams: no host inode whose metadata the command could change (see
+        // stdio_relay); relays start once the command runs.
+        let console_rdev = namespaces.as_ref().and_then(|n| n.console.as_ref()).and_then(|c| {
+            std::fs::metadata(OsStr::from_bytes(c.to_bytes())).ok().map(|m| std::os::unix::fs::MetadataExt::rdev(&m))
+        });
+        let inherited = stdio_relay::InheritedStdio::prepare(
+            [&spec.stdin, &spec.stdout, &spec.stderr].map(|s| matches!(s, Stdio::Inherit)),
+            console_rdev,
+            self.strategy != Strategy::Unconfined,
+        )
+        .map_err(|e| Error::Io { context: "setting up standard streams".into(), source: e })?;
         let (stdin, child_stdin) = stdio_pair(&spec.stdin, true)?;
         let (stdout, child_stdout) = stdio_pair(&spec.stdout, false)?;
         let (stderr, child_stderr) = stdio_pair(&spec.stderr, false)?;
@@ -414,9 +426,15 @@ impl Prepared {
         let ptrs = |v: &[CString]| v.iter().map(|c| c.as_ptr()).chain(std::iter::once(std::ptr::null())).collect::<Vec<_>>();
 
         let pid_ns = matches!(self.strategy, Strategy::Namespaces { pid: true, .. });
-        let fd_of = |p: &Option<OwnedFd>| p.as_ref().map_or(StdioFd::Inherit, |f| StdioFd::Fd(f.as_raw_fd()));
+        let fd_of = |i: usize, s: &Stdio, p: &Option<OwnedFd>| match s {
+            // Opened inside, where /dev/null is a read-only bind (not the host's node).
+            Stdio::Null => StdioFd::Reopen { path: c"/dev/null", flags: if i == 0 { libc::O_RDONLY } else { libc::O_WRONLY }, or_inherit: false },
+            Stdio::Inherit => inherited.child_stdio(i).unwrap_or(StdioFd::Inherit),
+            Stdio::Piped => p.as_ref().map_or(StdioFd::Inherit, |f| StdioFd::Fd(f.as_raw_fd())),
+        };
         let mut close_fds: Vec<RawFd> = vec![err_read.as_raw_fd(), status_read.as_raw_fd()];
         close_fds.extend([&stdin, &stdout, &stderr].iter().filter_map(|p| p.as_ref().map(|f| f.as_raw_fd())));
+        close_fds.extend(inherited.parent_fds());
         let mut plan = ChildPlan {
             namespaces,
             init: pid_ns,
@@ -433,7 +451,7 @@ impl Prepared {
             argv_ptrs: ptrs(&argv),
             envp_ptrs: ptrs(&envs),
             cwd: cstring(&spec.cwd)?,
-            stdio: [fd_of(&child_stdin), fd_of(&child_stdout), fd_of(&child_stderr)],
+            stdio: [fd_of(0, &spec.stdin, &child_stdin), fd_of(1, &spec.stdout, &child_stdout), fd_of(2, &spec.stderr, &child_stderr)],
             error_fd: err_write.as_raw_fd(),
             status_fd: status_write.as_raw_fd(),
             close_fds,
@@ -482,6 +500,14 @@ impl Prepared {
         };
         drop(plan);
         drop((err_write, status_write, child_stdin, child_stdout, child_stderr));
+        let relays = match inherited.start() {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = sys::kill(pid, libc::SIGKILL);
+                let _ = sys::wait_pid(pid, false);
+                return Err(Error::Io { context: "starting the standard stream relays".into(), source: e });
+            }
+        };
         if let (true, Some(lock)) = (self.policy.keep_processes, &workspace) {
             // Processes may outlive the command: the placeholders must outlive them. The child
             // wrote its mount namespace's inode before exec (or failed, which the error pipe
@@ -513,6 +539,8 @@ impl Prepared {
             stdin: stdin.map(File::from),
             stdout: stdout.map(File::from),
             stderr: stderr.map(File::from),
+            relays: Some(relays),
+            wait_for_relays: !self.policy.keep_processes,
         };
         // The child closes its copy of the error pipe when the command execs (or when init
         // has started it): end of file means success.
@@ -800,10 +828,8 @@ fn stdio_pair(s: &Stdio, input: bool) -> Result<(Option<OwnedFd>, Option<OwnedFd
     let io_err = |e| Error::Io { context: "setting up standard streams".into(), source: e };
     match s {
         Stdio::Inherit => Ok((None, None)),
-        Stdio::Null => {
-            let f = std::fs::OpenOptions::new().read(input).write(!input).open("/dev/null").map_err(io_err)?;
-            Ok((None, Some(f.into())))
-        }
+        // The child opens /dev/null inside the sandbox (StdioFd::Reopen).
+        Stdio::Null => Ok((None, None)),
         Stdio::Piped => {
             let (r, w) = sys::pipe().map_err(io_err)?;
             Ok(if input { (Some(w), Some(r)) } else { (Some(r), Some(w)) })
@@ -908,6 +934,10 @@ pub struct ChildInner {
     pub stdin: Option<File>,
     pub stdout: Option<File>,
     pub stderr: Option<File>,
+    /// Relays of inherited streams (see stdio_relay): all output is through before the status
+    /// is returned.
+    relays: Option<stdio_relay::Relays>,
+    wait_for_relays: bool,
 }
 
 impl ChildInner {
@@ -941,6 +971,9 @@ impl ChildInner {
         self.status = Some(st);
         if self.contain_orphans {
             kill_orphaned_descendants();
+        }
+        if let Some(r) = self.relays.take() {
+            r.finish(self.wait_for_relays);
         }
         self.tmp.take();
         self.workspace.take();

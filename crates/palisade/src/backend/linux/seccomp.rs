@@ -77,6 +77,17 @@ const SYS_FCHMODAT2: libc::c_long = 452;
 /// O_TMPFILE without O_DIRECTORY (the bit that makes an open create an unnamed file).
 const TMPFILE: u64 = 0o20000000;
 const TIOCLINUX: u64 = 0x541C;
+/// Terminal requests no ordinary program needs, each of which changes the caller's terminal
+/// for others after the command ends: exclusive mode (later opens of /dev/tty fail with EBUSY:
+/// sudo and ssh cannot prompt) and clearing the caller's own exclusive mode, the line
+/// discipline (output vanishes, input goes elsewhere), console redirection, and hanging up the
+/// terminal for every process holding it. Shells, editors and `stty` use none of them.
+const TTY_ADMIN_IOCTLS: &[u64] = &[TIOCEXCL, TIOCNXCL, TIOCSETD, TIOCCONS, TIOCVHANGUP];
+const TIOCEXCL: u64 = 0x540C;
+const TIOCNXCL: u64 = 0x540D;
+const TIOCSETD: u64 = 0x5423;
+const TIOCCONS: u64 = 0x541D;
+const TIOCVHANGUP: u64 = 0x5437;
 
 fn arch() -> TargetArch {
     #[cfg(target_arch = "x86_64")]
@@ -226,14 +237,12 @@ fn eperm_program(opts: FilterOptions) -> Result<(Vec<u32>, BpfProgram), seccompi
     for &nr in ALWAYS_BLOCKED {
         rules.insert(nr, vec![]);
     }
-    // Terminal input injection and console control. The kernel compares the request as a
+    // Terminal input injection, console control and the terminal changes that outlive the
+    // command (TTY_ADMIN_IOCTLS), on any descriptor. The kernel compares the request as a
     // 32-bit value, so the filter must too: a request with high bits set still means TIOCSTI.
     rules.insert(
         libc::SYS_ioctl,
-        vec![
-            rule(vec![cond(1, Len::Dword, Op::Eq, TIOCSTI)]),
-            rule(vec![cond(1, Len::Dword, Op::Eq, TIOCLINUX)]),
-        ],
+        [TIOCSTI, TIOCLINUX].iter().chain(TTY_ADMIN_IOCTLS).map(|&req| rule(vec![cond(1, Len::Dword, Op::Eq, req)])).collect(),
     );
     // No new user namespace from inside (a fresh one would give back capabilities).
     let newuser = libc::CLONE_NEWUSER as u64;
@@ -371,6 +380,9 @@ mod tests {
             [libc::CLONE_NEWUSER as u64, 0, 0, 0, 0, 0],
             [0, TIOCSTI, 0, 0, 0, 0],
             [0, TIOCSTI | 0xffff_0000_0000_0000, 0, 0, 0, 0],
+            [0, TIOCEXCL, 0, 0, 0, 0],
+            [0, TIOCSETD | 0xffff_0000_0000_0000, 0, 0, 0, 0],
+            [0, libc::TCGETS, 0, 0, 0, 0],
             [libc::AF_INET as u64, 0, 0, 0, 0, 0],
             [libc::AF_UNIX as u64, 0, 0, 0, 0, 0],
             [40, 0, 0, 0, 0, 0], // AF_VSOCK
@@ -404,6 +416,45 @@ mod tests {
             }
             // The comparison means something only if the rules block things.
             assert!(blocked > listed.len(), "{blocked} blocked answers");
+        }
+    }
+
+    /// The terminal requests that outlive the command are refused on any descriptor (with high
+    /// bits set too); those shells, editors and `stty` use pass.
+    #[test]
+    fn terminal_admin_ioctls_are_refused_and_ordinary_ones_pass() {
+        let eperm = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
+        let prog = build(FilterOptions { unix_sockets_only: true, namespaced_families_only: false }).unwrap();
+        let ioctl = libc::SYS_ioctl as u32;
+        for req in [TIOCSTI, TIOCLINUX, TIOCEXCL, TIOCNXCL, TIOCSETD, TIOCCONS, TIOCVHANGUP] {
+            for fd in [0, 1, 2, 7] {
+                assert_eq!(run(&prog, ioctl, [fd, req, 0, 0, 0, 0]), eperm, "ioctl 0x{req:x}");
+                assert_eq!(run(&prog, ioctl, [fd, req | 0xdead_0000_0000_0000, 0, 0, 0, 0]), eperm, "ioctl 0x{req:x} with high bits");
+            }
+        }
+        // The request constants are c_ulong with glibc and c_int with musl.
+        #[allow(clippy::unnecessary_cast)]
+        let ordinary: [u64; 17] = [
+            libc::TCGETS as u64,
+            libc::TCSETS as u64,
+            libc::TCSETSW as u64,
+            libc::TCSETSF as u64,
+            libc::TIOCGWINSZ as u64,
+            libc::TIOCSWINSZ as u64,
+            libc::TIOCGPGRP as u64,
+            libc::TIOCSPGRP as u64,
+            libc::TIOCSCTTY as u64,
+            libc::TIOCNOTTY as u64,
+            libc::TIOCGSID as u64,
+            libc::FIONREAD as u64,
+            libc::FIONBIO as u64,
+            libc::TCFLSH as u64,
+            libc::TCXONC as u64,
+            0x5424,     // TIOCGETD: reading the line discipline is harmless
+            0x8004_5440, // TIOCGEXCL
+        ];
+        for req in ordinary {
+            assert_eq!(run(&prog, ioctl, [0, req, 0, 0, 0, 0]), libc::SECCOMP_RET_ALLOW, "ioctl 0x{req:x}");
         }
     }
 }
