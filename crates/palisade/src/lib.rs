@@ -179,6 +179,9 @@ pub struct CleanupReport {
     /// Entries that could not be removed (they stay recorded; run cleanup again), one line each.
     pub failed: Vec<String>,
     pub notes: Vec<String>,
+    /// Linux: the private temporary folders of killed runs that were removed, with the bytes
+    /// their files used (also counted in `removed`).
+    pub temp_folders: Vec<(std::path::PathBuf, u64)>,
 }
 
 /// Removes what sandboxes keep on disk between commands (on Windows: the permission entries

@@ -111,6 +111,27 @@ pub struct NamespacePlan {
     pub loopback_up: bool,
 }
 
+impl NamespacePlan {
+    /// The path that the step failing at `index` worked on, where the index names one (an
+    /// operation of `ops`, or a writable tree being captured).
+    pub fn path_of(&self, step: Step, index: usize) -> Option<&std::ffi::CStr> {
+        match step {
+            Step::CaptureWritableTrees => self.writable_sources.get(index).map(CString::as_c_str),
+            Step::AttachWritableTree | Step::PinDirectory | Step::ProtectPath | Step::MaskDenyRead | Step::HideSocketDir => {
+                match self.ops.get(index)? {
+                    MountOp::AttachWritable { target: p, .. }
+                    | MountOp::Pin { path: p }
+                    | MountOp::ReadOnly { path: p }
+                    | MountOp::MaskDir { path: p }
+                    | MountOp::Hide { path: p }
+                    | MountOp::MaskFile { path: p, .. } => Some(p),
+                }
+            }
+            _ => None,
+        }
+    }
+}
+
 /// Device nodes bound into the minimal /dev.
 pub const DEVICES: &[&std::ffi::CStr] = &[c"/dev/null", c"/dev/zero", c"/dev/full", c"/dev/random", c"/dev/urandom", c"/dev/tty"];
 /// Symbolic links of the minimal /dev (link, target).
@@ -410,7 +431,7 @@ fn set_up_namespaces(ns: &NamespacePlan, ruleset: Option<RawFd>, device_access: 
     }
     // Init's working directory still names the tree as it was before the mounts (its
     // /proc/1/cwd would show the host's view): move it to the new root.
-    sys::chdir(c"/").map_err(at(Step::ChangeDirectory, 0))?;
+    sys::chdir(c"/").map_err(at(Step::ChangeDirectory, 1))?;
     Ok(())
 }
 

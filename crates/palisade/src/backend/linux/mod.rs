@@ -8,7 +8,9 @@
 
 mod child;
 mod placeholders;
+mod private_tmp;
 pub mod probe;
+mod remove_tree;
 mod rules;
 mod seccomp;
 mod sys;
@@ -16,6 +18,7 @@ pub mod timeline;
 
 use crate::{CommandSpec, Enforcement, Error, ExitStatus, Layer, SandboxOptions, Stdio};
 use child::{ChildPlan, MountOp, NamespacePlan, StdioFd};
+use private_tmp::PrivateTmp;
 use timeline::Mark;
 use palisade_policy::protected::{self, Action};
 use palisade_policy::{Mode, Policy};
@@ -24,7 +27,6 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -457,8 +459,12 @@ impl Prepared {
                 Err(errno) => return Err(clone_error(errno, flags)),
             }
         };
+        // The child has its own copy of the plan (or exec'd): the mount plan stays for naming
+        // the path of a failed step.
+        let mount_plan = plan.namespaces.take();
         drop(plan);
         drop((err_write, status_write, child_stdin, child_stdout, child_stderr));
+        let mut kept_namespace = None;
         if let (true, Some(lock)) = (self.policy.keep_processes, &workspace) {
             // Processes may outlive the command: the placeholders must outlive them. The child
             // wrote its mount namespace's inode before exec (or failed, which the error pipe
@@ -467,6 +473,7 @@ impl Prepared {
             let got = sys::read_full(status_read.as_raw_fd(), &mut ino).map_err(io::Error::from_raw_os_error);
             let kept = got.and_then(|n| {
                 if n == 8 {
+                    kept_namespace = Some(u64::from_ne_bytes(ino));
                     lock.lock().unwrap_or_else(|e| e.into_inner()).keep_for_namespace(u64::from_ne_bytes(ino))
                 } else {
                     Ok(()) // the child failed before: its error is on the error pipe
@@ -479,6 +486,13 @@ impl Prepared {
             }
         }
         drop((argv, envs));
+        // The private temporary folder is in use while the sandbox runs, even if this process
+        // is killed (see private_tmp).
+        if let Err(e) = tmp.record_sandbox(pid, kept_namespace) {
+            let _ = sys::kill(pid, libc::SIGKILL);
+            let _ = sys::wait_pid(pid, false);
+            return Err(Error::Io { context: "recording the sandbox of the private temporary folder".into(), source: e });
+        }
 
         let mut child = ChildInner {
             pid,
@@ -501,7 +515,7 @@ impl Prepared {
             let errno = i32::from_ne_bytes(msg[4..8].try_into().unwrap());
             let index = u32::from_ne_bytes(msg[8..12].try_into().unwrap()) as usize;
             let _ = child.wait();
-            return Err(self.setup_error(step, errno, index, &program));
+            return Err(self.setup_error(step, errno, index, &program, &spec.cwd, mount_plan.as_ref()));
         }
         Ok(child)
     }
@@ -622,7 +636,7 @@ impl Prepared {
         found
     }
 
-    fn setup_error(&self, step: u32, errno: i32, index: usize, program: &Path) -> Error {
+    fn setup_error(&self, step: u32, errno: i32, index: usize, program: &Path, cwd: &Path, mounts: Option<&NamespacePlan>) -> Error {
         let step = match child::Step::from_u32(step) {
             Some(s) => s,
             None => return Error::Io { context: "sandbox setup".into(), source: io::Error::from_raw_os_error(errno) },
@@ -646,8 +660,15 @@ impl Prepared {
                     Error::NotExecutable(format!("{name}: {source}"))
                 }
             }
-            child::Step::ChangeDirectory => Error::Setup { step: step.describe(), detail: String::new(), source },
-            _ => Error::Setup { step: step.describe(), detail: format!(" (#{index})"), source },
+            child::Step::ChangeDirectory if index == 0 => Error::Setup { step: step.describe(), detail: format!(" {}", cwd.display()), source },
+            _ => {
+                // The path the failed step was working on, when its index names one.
+                let detail = match mounts.and_then(|m| m.path_of(step, index)) {
+                    Some(p) => format!(" {}", p.to_string_lossy()),
+                    None => format!(" (#{index})"),
+                };
+                Error::Setup { step: step.describe(), detail, source }
+            }
         }
     }
 }
@@ -877,59 +898,6 @@ fn stdio_pair(s: &Stdio, input: bool) -> Result<(Option<OwnedFd>, Option<OwnedFd
     }
 }
 
-/// The command's private temporary directory on the host: `tmp/` becomes `/tmp` (and
-/// `TMPDIR`) inside, `shm/` becomes `/dev/shm`. Removed with everything in it afterwards.
-struct PrivateTmp {
-    dir: PathBuf,
-}
-
-impl PrivateTmp {
-    fn create() -> Result<PrivateTmp, Error> {
-        // On a tmpfs when there is one (creating and removing it costs a fifth of what it
-        // does on a journaling filesystem, and the sandbox's /tmp is then memory-backed like
-        // bubblewrap's --tmpfs), else in the usual temporary folder.
-        let base = if is_tmpfs(Path::new("/dev/shm")) { PathBuf::from("/dev/shm") } else { std::env::temp_dir() };
-        let err = |e| Error::Io { context: format!("creating the private temporary directory in {}", base.display()), source: e };
-        let mut rnd = [0u8; 8];
-        // SAFETY: getrandom writes at most rnd.len() bytes into rnd.
-        unsafe { libc::getrandom(rnd.as_mut_ptr().cast(), rnd.len(), 0) };
-        let dir = base.join(format!("palisade-{}", rnd.iter().map(|b| format!("{b:02x}")).collect::<String>()));
-        std::fs::DirBuilder::new().mode(0o700).create(&dir).map_err(err)?;
-        let t = PrivateTmp { dir };
-        for d in [t.tmp_dir(), t.shm_dir()] {
-            std::fs::DirBuilder::new().create(&d).map_err(err)?;
-            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o1777)).map_err(err)?;
-        }
-        Ok(t)
-    }
-    fn tmp_dir(&self) -> PathBuf {
-        self.dir.join("tmp")
-    }
-    fn shm_dir(&self) -> PathBuf {
-        self.dir.join("shm")
-    }
-}
-
-fn is_tmpfs(p: &Path) -> bool {
-    const TMPFS_MAGIC: libc::c_long = 0x0102_1994;
-    let Ok(c) = CString::new(p.as_os_str().as_bytes()) else { return false };
-    // SAFETY: statfs fills the zeroed buffer we own; the path is NUL-terminated.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    let ok = unsafe { libc::statfs(c.as_ptr(), &mut st) } == 0;
-    // Writable by us (it is world-writable and sticky on every distribution that has it).
-    ok && st.f_type as libc::c_long == TMPFS_MAGIC && unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } == 0
-}
-
-impl Drop for PrivateTmp {
-    fn drop(&mut self) {
-        // Usually the command left both folders empty: three rmdirs instead of a walk.
-        let empty = [self.tmp_dir(), self.shm_dir(), self.dir.clone()].iter().all(|d| std::fs::remove_dir(d).is_ok());
-        if !empty {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
 /// Kills the sandboxed processes reparented to this (subreaper) process, until none is left.
 /// Sandboxed processes are recognised by a seccomp filter and no_new_privs, so that the
 /// embedding program's own (unfiltered) children are left alone.
@@ -1052,13 +1020,17 @@ impl Drop for ChildInner {
     }
 }
 
-/// `palisade cleanup`: what runs that were killed before they could clean up left in workspaces
-/// (empty placeholders for missing protected paths; see `placeholders`), and the lock files of
-/// workspaces nobody uses. Placeholders a running sandbox or a kept process relies on stay.
+/// `palisade cleanup`: what runs that were killed before they could clean up left behind: in
+/// workspaces, empty placeholders for missing protected paths (see `placeholders`) and the lock
+/// files of workspaces nobody uses; on /dev/shm or in the temporary folder, their private
+/// temporary folders (see `private_tmp`). What a running sandbox or a kept process relies on
+/// stays.
 pub(crate) fn cleanup() -> Result<crate::CleanupReport, Error> {
     let stale = placeholders::remove_stale()
         .map_err(|e| Error::Io { context: "cleaning palisade's runtime folder".into(), source: e })?;
-    let mut r = crate::CleanupReport { removed: stale.removed, ..Default::default() };
+    let tmps = private_tmp::remove_leftovers()
+        .map_err(|e| Error::Io { context: "cleaning palisade's records of private temporary folders".into(), source: e })?;
+    let mut r = crate::CleanupReport { removed: stale.removed + tmps.removed.len(), failed: tmps.failed, ..Default::default() };
     r.notes.push(format!("{} placeholders left by interrupted runs removed", stale.removed));
     if stale.in_use > 0 {
         r.notes.push(format!(
@@ -1066,7 +1038,37 @@ pub(crate) fn cleanup() -> Result<crate::CleanupReport, Error> {
             stale.in_use
         ));
     }
+    if tmps.removed.is_empty() {
+        r.notes.push("no private temporary folders left by killed runs".into());
+    }
+    for l in &tmps.removed {
+        r.notes.push(format!(
+            "removed {} ({}), the private temporary folder of a run that was killed",
+            l.dir.display(),
+            private_tmp::human_size(l.bytes)
+        ));
+    }
+    if tmps.in_use > 0 {
+        r.notes.push(format!("{} private temporary folder(s) of running commands stay", tmps.in_use));
+    }
+    r.temp_folders = tmps.removed.into_iter().map(|l| (l.dir, l.bytes)).collect();
     Ok(r)
+}
+
+/// `palisade check`'s lines about what killed runs left (removed by `palisade cleanup`).
+pub(crate) fn leftover_notes() -> Vec<String> {
+    let left = private_tmp::leftovers();
+    if left.is_empty() {
+        return Vec::new();
+    }
+    let bytes = left.iter().map(|l| l.bytes).sum();
+    let names: Vec<String> = left.iter().map(|l| l.dir.display().to_string()).collect();
+    vec![format!(
+        "{} private temporary folder(s) left by killed runs ({}: {}): `palisade cleanup` removes them",
+        left.len(),
+        private_tmp::human_size(bytes),
+        names.join(", ")
+    )]
 }
 
 #[cfg(test)]
