@@ -13,6 +13,7 @@ pub mod probe;
 mod remove_tree;
 mod rules;
 mod seccomp;
+mod socket_dirs;
 mod sys;
 pub mod timeline;
 
@@ -93,12 +94,13 @@ impl Prepared {
         let landlock_abi = rules::abi_from_version(abi_version);
         let euid = sys::geteuid();
         let write_roots = policy.write_roots();
-        // The child captures the writable trees (plus /tmp's and /dev/shm's) into a fixed array.
-        if write_roots.len() + 2 > child::MAX_TREES {
+        // The child captures the writable trees (plus /tmp's and /dev/shm's, and up to two
+        // read-only views, see namespace_plan) into a fixed array.
+        if write_roots.len() + 4 > child::MAX_TREES {
             return Err(Error::InvalidInput(format!(
                 "{} writable roots is more than Palisade supports ({})",
                 write_roots.len(),
-                child::MAX_TREES - 2
+                child::MAX_TREES - 4
             )));
         }
         for root in &write_roots {
@@ -224,7 +226,10 @@ impl Prepared {
             })?;
         }
         let hidden_socket_dirs = if policy.network.is_off() && matches!(strategy, Strategy::Namespaces { .. }) {
-            socket_dirs(&write_roots)
+            // Never the workspace's folder (nor a writable root's), whatever the mode.
+            let mut keep: Vec<&Path> = write_roots.iter().map(PathBuf::as_path).collect();
+            keep.push(&policy.workspace);
+            socket_dirs::to_hide(&socket_dirs::candidates(), &keep)
         } else {
             Vec::new()
         };
@@ -341,7 +346,7 @@ impl Prepared {
                 let (actions, lock) = self.protected_actions(&env)?;
                 workspace = Some(lock);
                 timeline::mark(Mark::ProtectedPathsResolved);
-                let mut plan = self.namespace_plan(&actions, &tmp, pid, net)?;
+                let mut plan = self.namespace_plan(&actions, &tmp, pid, net, &self.command_dir(&spec.cwd))?;
                 plan.console = caller_terminal(spec).map(cstring).transpose()?;
                 timeline::mark(Mark::MountPlanBuilt);
                 Some(plan)
@@ -520,16 +525,36 @@ impl Prepared {
         Ok(child)
     }
 
-    fn namespace_plan(&self, actions: &[Action], tmp: &PrivateTmp, pid: bool, net: bool) -> Result<NamespacePlan, Error> {
+    /// The command's working directory, with links resolved when it lies outside the writable
+    /// roots and the workspace (the usual case, the workspace itself, costs nothing).
+    fn command_dir(&self, cwd: &Path) -> PathBuf {
+        let known = self.write_roots.iter().chain(std::iter::once(&self.policy.workspace)).any(|r| cwd.starts_with(r));
+        if known {
+            cwd.to_path_buf()
+        } else {
+            std::fs::canonicalize(cwd).unwrap_or_else(|_| cwd.to_path_buf())
+        }
+    }
+
+    fn namespace_plan(&self, actions: &[Action], tmp: &PrivateTmp, pid: bool, net: bool, cwd: &Path) -> Result<NamespacePlan, Error> {
         let mut writable_sources = vec![cstring(tmp.shm_dir())?, cstring(tmp.tmp_dir())?];
         let mut ops = vec![
             MountOp::AttachWritable { tree_index: 0, target: cstring("/dev/shm")? },
             MountOp::AttachWritable { tree_index: 1, target: cstring("/tmp")? },
         ];
-        let mut roots = self.write_roots.clone();
-        roots.sort_by_key(|r| r.components().count());
-        for root in &roots {
-            ops.push(MountOp::AttachWritable { tree_index: writable_sources.len(), target: cstring(root)? });
+        // (path, writable): the writable roots, and the workspace and working directory where
+        // the private /tmp would cover them (read-only there), outermost first.
+        let mut roots: Vec<(PathBuf, bool)> = self.write_roots.iter().map(|r| (r.clone(), true)).collect();
+        for view in [&self.policy.workspace, &cwd.to_path_buf()] {
+            let shown = roots.iter().any(|(r, _)| view.starts_with(r));
+            if view.starts_with("/tmp") && !shown && view.is_dir() {
+                roots.push((view.clone(), false));
+            }
+        }
+        roots.sort_by_key(|(r, _)| r.components().count());
+        for (root, writable) in &roots {
+            let (tree_index, target) = (writable_sources.len(), cstring(root)?);
+            ops.push(if *writable { MountOp::AttachWritable { tree_index, target } } else { MountOp::AttachReadOnly { tree_index, target } });
             writable_sources.push(cstring(root)?);
         }
         if pid {
@@ -544,6 +569,13 @@ impl Prepared {
             });
         }
         for p in &self.hidden_socket_dirs {
+            if cwd.starts_with(p) {
+                // Hiding it would hide the working directory: its sockets are covered one by one.
+                for s in socket_dirs::sockets_in(p) {
+                    ops.push(MountOp::MaskFile { path: cstring(s)?, unreachable_ok: true });
+                }
+                continue;
+            }
             ops.push(MountOp::Hide { path: cstring(p)? });
         }
         if net {
@@ -671,22 +703,6 @@ impl Prepared {
             }
         }
     }
-}
-
-/// The well-known folders that hold unix sockets of host services (/run with the user's
-/// runtime folder, docker's and dbus's sockets; /var/run and /var/tmp when they are real folders;
-/// $XDG_RUNTIME_DIR wherever it is), unless a writable root lies inside one.
-fn socket_dirs(write_roots: &[PathBuf]) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = ["/run", "/var/run", "/var/tmp"].iter().map(PathBuf::from).collect();
-    if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).filter(|p| p.is_absolute()) {
-        dirs.push(x);
-    }
-    dirs.retain(|d| {
-        let real_dir = std::fs::symlink_metadata(d).map(|m| m.is_dir()).unwrap_or(false);
-        let covered = d != Path::new("/run") && d.starts_with("/run");
-        real_dir && !covered && !write_roots.iter().any(|r| r.starts_with(d))
-    });
-    dirs
 }
 
 /// The git configuration files that apply to every repository of this user (system, global,
