@@ -17,7 +17,8 @@
 //! The run removes its folder by handle when the command has ended (see `remove_tree`), then
 //! the record. A record whose owner, sandbox and kept processes are all gone is a leftover:
 //! `palisade cleanup` removes its folder (if it is still the recorded directory) and reports it
-//! with its size; `palisade check` mentions leftovers. Nothing is scanned when a command starts.
+//! with its size; `palisade check` mentions leftovers; a finishing run does the same at most
+//! every ten minutes. Nothing is looked at when a command starts.
 
 use super::remove_tree::{self, Removed};
 use super::sys;
@@ -63,13 +64,17 @@ fn cached_records_dir() -> io::Result<PathBuf> {
     Ok(d)
 }
 
-/// A process's start time (clock ticks after boot, field 22 of /proc/<pid>/stat): with the pid
-/// it names one process, even after the pid is reused.
-fn start_time(pid: libc::pid_t) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+/// A process's state letter (field 3 of /proc/<pid>/stat) and start time (clock ticks after
+/// boot, field 22): with the pid, the start time names one process even after the pid is reused.
+fn state_and_start(stat: &str) -> Option<(char, u64)> {
     // The command name (field 2) may hold spaces and parentheses: count after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(19)?.parse().ok()
+    let mut rest = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = rest.next()?.chars().next()?;
+    Some((state, rest.nth(18)?.parse().ok()?))
+}
+
+fn start_time(pid: libc::pid_t) -> Option<u64> {
+    state_and_start(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?).map(|(_, start)| start)
 }
 
 fn own_identity() -> (libc::pid_t, u64) {
@@ -183,6 +188,24 @@ impl PrivateTmp {
 impl Drop for PrivateTmp {
     fn drop(&mut self) {
         self.remove();
+        // After the command, not before it: starting a command never looks at other records.
+        if let Some(records) = self.record.parent() {
+            sweep_occasionally(records);
+        }
+    }
+}
+
+/// How often a finishing run looks for folders of killed runs (`palisade cleanup` any time).
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Removes leftovers (as `palisade cleanup` does) if nobody did for [`SWEEP_EVERY`]: one `stat`
+/// of a marker file usually, so that killed runs' folders (memory, on /dev/shm) do not pile up
+/// on hosts where nobody runs `palisade cleanup`.
+fn sweep_occasionally(records: &Path) {
+    let marker = records.join(".swept");
+    let due = fs::metadata(&marker).and_then(|m| m.modified()).map_or(true, |t| t.elapsed().map_or(true, |e| e >= SWEEP_EVERY));
+    if due && fs::write(&marker, b"").is_ok() {
+        let _ = remove_leftovers();
     }
 }
 
@@ -237,7 +260,8 @@ fn parse_record(text: &str) -> Record {
 
 fn alive((pid, start): (libc::pid_t, u64)) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(_) => start_time(pid) == Some(start),
+        // A zombie (its parent was killed and nobody reaps it) runs nothing any more.
+        Ok(stat) => state_and_start(&stat).is_some_and(|(state, s)| s == start && !matches!(state, 'Z' | 'X')),
         Err(e) if e.kind() == io::ErrorKind::NotFound => false,
         // Cannot tell (no /proc?): count it as alive; nothing is removed on a guess.
         Err(_) => true,
@@ -408,5 +432,6 @@ mod tests {
         assert!(names_own_folder(Path::new("/x/palisade-01"), &r).is_none());
         assert!(names_own_folder(Path::new("/x/palisade-00"), &r).is_some());
         assert_eq!(human_size(1_500_000), "1.5 MB");
+        assert_eq!(state_and_start("7 (a) b) Z 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 4242 1"), Some(('Z', 4242)));
     }
 }
