@@ -268,6 +268,19 @@ fn read_only_runs_work_with_the_workspace_under_tmp_or_var_tmp() {
                 .unwrap();
             ok(&o);
             assert_eq!(stdout(&o), format!("{}\ndata-{m}\n", ws.display()), "{mode} in {base}: {}", show(&o));
+            // Through the library, from another working directory: the workspace itself stays
+            // visible (not only the working directory).
+            let mut policy = Policy::new(&ws, None);
+            policy.mode = if mode == "read-only" { palisade::Mode::ReadOnly } else { palisade::Mode::WorkspaceWrite };
+            policy.network = palisade::Network::Off;
+            let sandbox = Sandbox::new(policy).unwrap();
+            let out = sandbox
+                .command("cat")
+                .arg(ws.join("data.txt"))
+                .current_dir("/")
+                .output()
+                .unwrap_or_else(|e| panic!("{mode} in {base}, from /: {e}"));
+            assert_eq!(String::from_utf8_lossy(&out.stdout), format!("data-{m}\n"), "{mode} in {base}, from /: {out:?}");
         }
         // Read-only means read-only there too.
         let before = Snapshot::take(&ws);
