@@ -305,3 +305,30 @@ fn a_failed_setup_step_names_its_path() {
     let msg = err.to_string();
     assert!(msg.contains(&missing.display().to_string()) && !msg.contains("(#"), "{msg}");
 }
+
+/// A full runtime folder: the error names the file Palisade could not write, and nothing is made
+/// unrecorded. (A small tmpfs as the runtime folder, in a user and mount namespace of its own.)
+#[test]
+fn a_full_runtime_folder_is_named_in_the_error() {
+    let unshare = require_tool("unshare");
+    let fx = Fixture::new();
+    fx.require_visible();
+    let rt = fx.root.join("rt");
+    fs::create_dir(&rt).unwrap();
+    let script = format!(
+        "set -e; mount -t tmpfs -o size=64k,mode=700 none '{rt}'; mkdir -p '{rt}/palisade/tmp'; chmod 700 '{rt}/palisade' '{rt}/palisade/tmp'; \
+         dd if=/dev/zero of='{rt}/fill' bs=4k 2>/dev/null || true; \
+         cd '{ws}'; set +e; XDG_RUNTIME_DIR='{rt}' '{bin}' run -- true; echo \"rc=$?\"",
+        rt = rt.display(),
+        ws = fx.ws.display(),
+        bin = BIN
+    );
+    let o = Command::new(unshare).args(["-rm", "sh", "-c", &script]).envs(fx.env()).stdin(Stdio::null()).output().unwrap();
+    let err = stderr(&o);
+    assert!(stdout(&o).contains("rc=125"), "{}", show(&o));
+    assert!(
+        err.contains(&format!("{}/palisade/tmp/palisade-", rt.display())) && err.contains("No space left on device"),
+        "the error does not name the file that could not be written: {}",
+        show(&o)
+    );
+}
