@@ -332,3 +332,37 @@ fn a_full_runtime_folder_is_named_in_the_error() {
         show(&o)
     );
 }
+
+/// With `--keep-processes`, a process left running still has its /tmp after `palisade run`
+/// returns; once it is gone, cleanup removes the folder.
+#[test]
+fn a_kept_process_keeps_its_tmp_until_it_ends() {
+    let fx = Fixture::new();
+    fx.require_visible();
+    let run = runtime_dir(&fx);
+    let nap = sleep_marker().to_string();
+    let _reaper = Reaper { nap: nap.clone(), run: run.clone() };
+    let script = format!(
+        "echo kept > /tmp/k; (: {nap}; while [ ! -e \"$PAL_WS/go\" ]; do sleep 0.05; done; cat /tmp/k > \"$PAL_WS/out\") >/dev/null 2>&1 &"
+    );
+    let o = with_runtime(fx.run_cmd(&["--keep-processes"], &["sh", "-c", &script]), &run).output().unwrap();
+    ok(&o);
+    let folder = recorded_folder(&run);
+    assert!(folder.join("tmp/k").is_file(), "the kept process's /tmp was removed when the command returned");
+    let c = with_runtime(fx.palisade(), &run).arg("cleanup").output().unwrap();
+    ok(&c);
+    assert!(folder.join("tmp/k").is_file(), "cleanup removed the /tmp of a kept process: {}", show(&c));
+    fs::write(fx.ws.join("go"), "").unwrap();
+    for _ in 0..200 {
+        if survivors(&nap).is_empty() && fx.ws.join("out").exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(fs::read_to_string(fx.ws.join("out")).unwrap_or_default(), "kept\n", "the kept process did not read its /tmp file");
+    assert_eq!(survivors(&nap), Vec::<i32>::new(), "the kept process did not end");
+    let c = with_runtime(fx.palisade(), &run).arg("cleanup").output().unwrap();
+    ok(&c);
+    assert!(!folder.exists(), "cleanup left the folder of a kept process that ended: {}", show(&c));
+    assert!(stdout(&c).contains(&folder.display().to_string()), "{}", show(&c));
+}

@@ -327,7 +327,7 @@ impl Prepared {
         timeline::mark(Mark::SpawnStart);
         let program = resolve_program(&spec.program, &spec.env)?;
         timeline::mark(Mark::ProgramResolved);
-        let tmp = PrivateTmp::create()?;
+        let mut tmp = PrivateTmp::create()?;
         timeline::mark(Mark::PrivateTmpCreated);
         let in_namespaces = matches!(self.strategy, Strategy::Namespaces { .. });
 
@@ -1059,7 +1059,7 @@ pub(crate) fn cleanup() -> Result<crate::CleanupReport, Error> {
     }
     for l in &tmps.removed {
         r.notes.push(format!(
-            "removed {} ({}), the private temporary folder of a run that was killed",
+            "removed {} ({}), the private temporary folder of a run that was killed (or whose --keep-processes leftovers have ended)",
             l.dir.display(),
             private_tmp::human_size(l.bytes)
         ));

@@ -100,6 +100,9 @@ pub struct PrivateTmp {
     /// (device, inode) of `dir` as made.
     identity: (u64, u64),
     record: PathBuf,
+    /// With `keep_processes`: the sandbox's mount namespace, whose processes may still use the
+    /// folder after the command (it then stays, recorded, until they are gone).
+    kept_namespace: Option<u64>,
 }
 
 impl PrivateTmp {
@@ -141,7 +144,7 @@ impl PrivateTmp {
             return Err(made(&dir, e));
         }
         let meta = fs::symlink_metadata(&dir).map_err(|e| made(&dir, e))?;
-        let t = PrivateTmp { dir, identity: (meta.dev(), meta.ino()), record };
+        let t = PrivateTmp { dir, identity: (meta.dev(), meta.ino()), record, kept_namespace: None };
         append(&t.record, &format!("inode {} {}\n", meta.dev(), meta.ino())).map_err(|e| record_err(&t.record, e))?;
         for d in [t.tmp_dir(), t.shm_dir()] {
             fs::DirBuilder::new().create(&d).map_err(|e| made(&d, e))?;
@@ -160,7 +163,8 @@ impl PrivateTmp {
 
     /// Records the sandbox's first process (and, for `keep_processes`, its mount namespace):
     /// the folder is in use while they live, even if this process is killed.
-    pub fn record_sandbox(&self, pid: libc::pid_t, mount_namespace: Option<u64>) -> io::Result<()> {
+    pub fn record_sandbox(&mut self, pid: libc::pid_t, mount_namespace: Option<u64>) -> io::Result<()> {
+        self.kept_namespace = mount_namespace;
         let mut line = format!("sandbox {pid} {}\n", start_time(pid).unwrap_or(0));
         if let Some(ino) = mount_namespace {
             line.push_str(&format!("mntns {ino}\n"));
@@ -187,7 +191,11 @@ impl PrivateTmp {
 
 impl Drop for PrivateTmp {
     fn drop(&mut self) {
-        self.remove();
+        // Processes kept after the command may still use their /tmp: the folder stays recorded,
+        // and goes (cleanup, or a later run's look) once they are gone.
+        if !self.kept_namespace.is_some_and(|ns| any_process_in(&[ns])) {
+            self.remove();
+        }
         // After the command, not before it: starting a command never looks at other records.
         if let Some(records) = self.record.parent() {
             sweep_occasionally(records);
