@@ -366,3 +366,51 @@ fn a_kept_process_keeps_its_tmp_until_it_ends() {
     assert!(!folder.exists(), "cleanup left the folder of a kept process that ended: {}", show(&c));
     assert!(stdout(&c).contains(&folder.display().to_string()), "{}", show(&c));
 }
+
+/// Removal never enters another mount found inside a folder (another filesystem, or a bind
+/// mount of the same one): what is mounted there survives `palisade cleanup`. (The mounts are
+/// made in a user and mount namespace of their own, where cleanup then runs.)
+#[test]
+fn cleanup_never_enters_a_mount_inside_a_leftover_folder() {
+    let unshare = require_tool("unshare");
+    let fx = Fixture::new();
+    fx.require_visible();
+    let run = runtime_dir(&fx);
+    let nap = sleep_marker().to_string();
+    let _reaper = Reaper { nap: nap.clone(), run: run.clone() };
+    let (mut child, _out) =
+        start_until_ready(&fx, &run, &format!("mkdir /tmp/other /tmp/same; echo x > /tmp/x; echo ready; exec sleep {nap}"));
+    let folder = recorded_folder(&run);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    for _ in 0..100 {
+        if survivors(&nap).is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // A folder on the same filesystem as the leftover (a bind mount keeps its device number).
+    let same_fs = folder.parent().unwrap().join(format!("palisade-test-victim-{}", fx.m));
+    fs::create_dir(&same_fs).unwrap();
+    fs::write(same_fs.join("victim.txt"), "keep").unwrap();
+    let outside = Snapshot::take(&fx.outside);
+    let script = format!(
+        "mount --bind '{out}' '{f}/tmp/other' && mount --bind '{same}' '{f}/tmp/same' && XDG_RUNTIME_DIR='{run}' '{bin}' cleanup; echo \"rc=$?\"",
+        out = fx.outside.display(),
+        same = same_fs.display(),
+        f = folder.display(),
+        run = run.display(),
+        bin = BIN
+    );
+    let o = Command::new(unshare).args(["-rm", "sh", "-c", &script]).stdin(Stdio::null()).output().unwrap();
+    let same_kept = fs::read_to_string(same_fs.join("victim.txt")).ok();
+    let _ = fs::remove_dir_all(&same_fs);
+    assert!(stdout(&o).contains("rc="), "the mounts could not be made: {}", show(&o));
+    outside.assert_unchanged("another filesystem mounted inside a leftover folder", &o);
+    assert_eq!(same_kept.as_deref(), Some("keep"), "cleanup entered a bind mount inside a leftover folder: {}", show(&o));
+    assert!(text(&o).contains("not entered"), "cleanup does not say what it left: {}", show(&o));
+    // Outside that namespace the mounts are gone: now it goes.
+    let c = with_runtime(fx.palisade(), &run).arg("cleanup").output().unwrap();
+    ok(&c);
+    assert!(!folder.exists(), "{}", show(&c));
+}

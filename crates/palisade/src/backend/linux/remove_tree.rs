@@ -144,6 +144,9 @@ pub fn remove_contents(top: OwnedFd, label: &Path) -> Removed {
         }
     };
     let dev = st.st_dev;
+    // A bind mount from the same filesystem has the same device: compare mount ids too (where
+    // the kernel has them, 5.8+).
+    let mount = super::sys::identity(top.as_raw_fd(), c"").ok().and_then(|i| i.mount);
     let pending = match read_names(top.as_raw_fd()) {
         Ok(p) => p,
         Err(e) => {
@@ -181,6 +184,9 @@ pub fn remove_contents(top: OwnedFd, label: &Path) -> Removed {
                     let now = stat_at(fd.as_raw_fd(), c"")?;
                     if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) {
                         return Err(io::Error::other("it was replaced while being removed"));
+                    }
+                    if mount.is_some() && super::sys::identity(fd.as_raw_fd(), c"").ok().and_then(|i| i.mount) != mount {
+                        return Err(io::Error::other("another mount is there; not entered"));
                     }
                     let names = read_names(fd.as_raw_fd())?;
                     Ok((fd, names))
