@@ -186,7 +186,8 @@ pub struct CleanupReport {
 
 /// Removes what sandboxes keep on disk between commands (on Windows: the permission entries
 /// recorded in `%LOCALAPPDATA%\Palisade`; on Linux: the empty placeholders of missing protected
-/// paths that runs killed before their own clean-up left in workspaces, and unused lock files);
+/// paths that runs killed before their own clean-up left in workspaces, unused lock files, and
+/// the private temporary folders of killed runs, see [`CleanupReport::temp_folders`]);
 /// idempotent. What a running sandbox (or a `keep_processes` leftover) still uses stays.
 pub fn cleanup() -> Result<CleanupReport, Error> {
     backend::cleanup()
