@@ -85,12 +85,10 @@ fn own_identity() -> (libc::pid_t, u64) {
     })
 }
 
-fn append(record: &Path, line: &str) -> io::Result<()> {
-    OpenOptions::new()
-        .append(true)
-        .open(record)
-        .and_then(|mut f| f.write_all(line.as_bytes()))
-        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", record.display())))
+/// Appends a line to a record through its descriptor, kept open while the folder lives (one
+/// `write` per line, none of the path lookups of opening it again).
+fn append(mut file: &fs::File, record: &Path, line: &str) -> io::Result<()> {
+    file.write_all(line.as_bytes()).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", record.display())))
 }
 
 /// The command's private temporary folder on the host, removed with everything in it (and its
@@ -100,6 +98,8 @@ pub struct PrivateTmp {
     /// (device, inode) of `dir` as made.
     identity: (u64, u64),
     record: PathBuf,
+    /// The record, open for appending.
+    record_file: fs::File,
     /// With `keep_processes`: the sandbox's mount namespace, whose processes may still use the
     /// folder after the command (it then stays, recorded, until they are gone).
     kept_namespace: Option<u64>,
@@ -128,12 +128,12 @@ impl PrivateTmp {
         let record = records.join(&name);
         // Write-ahead: the record exists before the folder does.
         let (pid, start) = own_identity();
-        OpenOptions::new()
-            .write(true)
+        let record_file = OpenOptions::new()
+            .append(true)
             .create_new(true)
             .mode(0o600)
             .open(&record)
-            .and_then(|mut f| f.write_all(format!("dir {}\nowner {pid} {start}\n", dir.display()).as_bytes()))
+            .and_then(|mut f| f.write_all(format!("dir {}\nowner {pid} {start}\n", dir.display()).as_bytes()).map(|()| f))
             .map_err(|e| {
                 let _ = fs::remove_file(&record);
                 record_err(&record, e)
@@ -144,8 +144,8 @@ impl PrivateTmp {
             return Err(made(&dir, e));
         }
         let meta = fs::symlink_metadata(&dir).map_err(|e| made(&dir, e))?;
-        let t = PrivateTmp { dir, identity: (meta.dev(), meta.ino()), record, kept_namespace: None };
-        append(&t.record, &format!("inode {} {}\n", meta.dev(), meta.ino())).map_err(|e| record_err(&t.record, e))?;
+        let t = PrivateTmp { dir, identity: (meta.dev(), meta.ino()), record, record_file, kept_namespace: None };
+        append(&t.record_file, &t.record, &format!("inode {} {}\n", meta.dev(), meta.ino())).map_err(|e| record_err(&t.record, e))?;
         for d in [t.tmp_dir(), t.shm_dir()] {
             fs::DirBuilder::new().create(&d).map_err(|e| made(&d, e))?;
             fs::set_permissions(&d, fs::Permissions::from_mode(0o1777)).map_err(|e| made(&d, e))?;
@@ -169,7 +169,7 @@ impl PrivateTmp {
         if let Some(ino) = mount_namespace {
             line.push_str(&format!("mntns {ino}\n"));
         }
-        append(&self.record, &line)
+        append(&self.record_file, &self.record, &line)
     }
 
     /// Removes the folder now: fast when the command left it empty (three `rmdir`s), else by
