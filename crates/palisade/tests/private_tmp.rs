@@ -414,3 +414,36 @@ fn cleanup_never_enters_a_mount_inside_a_leftover_folder() {
     ok(&c);
     assert!(!folder.exists(), "{}", show(&c));
 }
+
+/// Only what Palisade made is removed: a folder that took a recorded folder's name since (same
+/// path, another directory) stays, with what is in it.
+#[test]
+fn cleanup_leaves_a_folder_that_is_not_the_recorded_one() {
+    let fx = Fixture::new();
+    fx.require_visible();
+    let run = runtime_dir(&fx);
+    let nap = sleep_marker().to_string();
+    let _reaper = Reaper { nap: nap.clone(), run: run.clone() };
+    let (mut child, _out) = start_until_ready(&fx, &run, &format!("echo x > /tmp/x; echo ready; exec sleep {nap}"));
+    let folder = recorded_folder(&run);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    for _ in 0..100 {
+        if survivors(&nap).is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let moved = folder.with_file_name(format!("moved-{}", fx.m));
+    fs::rename(&folder, &moved).unwrap();
+    fs::create_dir(&folder).unwrap();
+    fs::write(folder.join("someone-elses.txt"), "keep").unwrap();
+    let o = with_runtime(fx.palisade(), &run).arg("cleanup").output().unwrap();
+    let kept = fs::read_to_string(folder.join("someone-elses.txt")).ok();
+    let _ = fs::remove_dir_all(&folder);
+    let _ = fs::remove_dir_all(&moved);
+    ok(&o);
+    assert_eq!(kept.as_deref(), Some("keep"), "cleanup removed a folder palisade did not make: {}", show(&o));
+    assert!(stdout(&o).contains("left alone"), "{}", show(&o));
+    assert_eq!(records(&run), Vec::<PathBuf>::new(), "the record of a folder that is gone stays");
+}

@@ -1067,6 +1067,7 @@ pub(crate) fn cleanup() -> Result<crate::CleanupReport, Error> {
     if tmps.in_use > 0 {
         r.notes.push(format!("{} private temporary folder(s) of running commands stay", tmps.in_use));
     }
+    r.notes.extend(tmps.left_alone.iter().cloned());
     r.temp_folders = tmps.removed.into_iter().map(|l| (l.dir, l.bytes)).collect();
     Ok(r)
 }

@@ -180,7 +180,10 @@ impl PrivateTmp {
         let removed = if empty {
             Removed::default()
         } else {
-            remove_folder(&self.dir, self.identity).unwrap_or_else(|e| Removed { bytes: 0, left: vec![e.to_string()] })
+            match remove_folder(&self.dir, self.identity) {
+                Ok(r) => r.unwrap_or_default(),
+                Err(e) => Removed { bytes: 0, left: vec![e.to_string()] },
+            }
         };
         if removed.left.is_empty() {
             let _ = fs::remove_file(&self.record);
@@ -218,12 +221,13 @@ fn sweep_occasionally(records: &Path) {
 }
 
 /// Removes a recorded folder by handle if it is still the directory made (and this user's).
-fn remove_folder(dir: &Path, identity: (u64, u64)) -> io::Result<Removed> {
+/// `Ok(None)`: it was gone already.
+fn remove_folder(dir: &Path, identity: (u64, u64)) -> io::Result<Option<Removed>> {
     let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
-        return Err(io::Error::other(format!("{}: not a recorded folder", dir.display())));
+        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{}: not a recorded folder", dir.display())));
     };
-    let name = CString::new(name.as_bytes()).map_err(|_| io::Error::other("NUL in a recorded name"))?;
-    Ok(remove_tree::remove_dir_tree(parent, &name, identity, sys::geteuid())?.unwrap_or_default())
+    let name = CString::new(name.as_bytes()).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "NUL in a recorded name"))?;
+    remove_tree::remove_dir_tree(parent, &name, identity, sys::geteuid())
 }
 
 fn is_tmpfs(p: &Path) -> bool {
@@ -309,6 +313,8 @@ pub struct LeftoverReport {
     pub stale_records: usize,
     /// What could not be removed (recorded still; cleanup tries again), one line each.
     pub failed: Vec<String>,
+    /// Recorded folders found to be something else now (left alone; their records dropped).
+    pub left_alone: Vec<String>,
 }
 
 fn records() -> io::Result<Vec<(PathBuf, Record)>> {
@@ -329,7 +335,10 @@ fn records() -> io::Result<Vec<(PathBuf, Record)>> {
 /// Whether the record names a folder of its own name (records are named after their folder).
 fn names_own_folder(record: &Path, r: &Record) -> Option<PathBuf> {
     let dir = r.dir.clone()?;
-    (dir.is_absolute() && dir.file_name() == record.file_name()).then_some(dir)
+    let name = dir.file_name()?.to_str()?;
+    let random = name.strip_prefix(PREFIX)?;
+    let well_formed = random.len() == 16 && random.bytes().all(|b| b.is_ascii_hexdigit());
+    (well_formed && dir.is_absolute() && dir.file_name() == record.file_name()).then_some(dir)
 }
 
 /// Removes the private temporary folders of runs that ended without removing them (killed),
@@ -355,31 +364,29 @@ pub fn remove_leftovers() -> io::Result<LeftoverReport> {
                 let _ = fs::remove_dir(dir.join("tmp"));
                 let _ = fs::remove_dir(dir.join("shm"));
                 match fs::remove_dir(&dir) {
-                    Ok(()) => Ok(Removed::default()),
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                        report.stale_records += 1;
-                        let _ = fs::remove_file(&record);
-                        continue;
-                    }
-                    Err(_) => Err(io::Error::other(format!("{} is not empty as palisade left it; left alone", dir.display()))),
+                    Ok(()) => Ok(Some(Removed::default())),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                    Err(_) => Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("{} is not as palisade made it (not empty); left alone", dir.display()),
+                    )),
                 }
             }
         };
         match outcome {
-            Ok(removed) if removed.left.is_empty() => {
+            Ok(None) => {
+                report.stale_records += 1;
                 let _ = fs::remove_file(&record);
-                if dir.exists() {
-                    // remove_dir_tree found nothing there (already gone) only when it is gone.
-                    report.failed.push(format!("{}: still there", dir.display()));
-                } else {
-                    report.removed.push(Leftover { dir, bytes: removed.bytes });
-                }
             }
-            Ok(removed) => report.failed.extend(removed.left),
+            Ok(Some(removed)) if removed.left.is_empty() => {
+                let _ = fs::remove_file(&record);
+                report.removed.push(Leftover { dir, bytes: removed.bytes });
+            }
+            Ok(Some(removed)) => report.failed.extend(removed.left),
             Err(e) if e.kind() == io::ErrorKind::InvalidData => {
                 // Not the folder palisade made: it stays, and the record names nothing of ours.
                 report.stale_records += 1;
-                report.failed.push(e.to_string());
+                report.left_alone.push(e.to_string());
                 let _ = fs::remove_file(&record);
             }
             Err(e) => report.failed.push(format!("{}: {e}", dir.display())),
@@ -438,7 +445,11 @@ mod tests {
         assert!(alive(me));
         assert!(!alive((me.0, me.1 + 1)), "same pid, another start time: another process");
         assert!(names_own_folder(Path::new("/x/palisade-01"), &r).is_none());
-        assert!(names_own_folder(Path::new("/x/palisade-00"), &r).is_some());
+        assert!(names_own_folder(Path::new("/x/palisade-00"), &r).is_none(), "not a name palisade makes");
+        let r = parse_record("dir /dev/shm/palisade-0123456789abcdef\n");
+        assert!(names_own_folder(Path::new("/x/palisade-0123456789abcdef"), &r).is_some());
+        let r = parse_record("dir palisade-0123456789abcdef\n");
+        assert!(names_own_folder(Path::new("/x/palisade-0123456789abcdef"), &r).is_none(), "relative");
         assert_eq!(human_size(1_500_000), "1.5 MB");
         assert_eq!(state_and_start("7 (a) b) Z 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 4242 1"), Some(('Z', 4242)));
     }
