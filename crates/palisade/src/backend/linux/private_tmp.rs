@@ -36,7 +36,12 @@ const PREFIX: &str = "palisade-";
 
 /// Where the records are: `tmp/` in Palisade's per-user runtime folder, private to the user.
 fn records_dir() -> io::Result<PathBuf> {
-    let dir = super::placeholders::state_dir()?.join("tmp");
+    let state = super::placeholders::state_dir().map_err(|e| {
+        // Name where it is looked for (the error may not).
+        let xdg = std::env::var_os("XDG_RUNTIME_DIR").map(|x| format!("{}/palisade, else ", Path::new(&x).display()));
+        io::Error::new(e.kind(), format!("palisade's runtime folder ({}/tmp/palisade-{}): {e}", xdg.unwrap_or_default(), sys::geteuid()))
+    })?;
+    let dir = state.join("tmp");
     match fs::DirBuilder::new().mode(0o700).create(&dir) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
