@@ -1029,7 +1029,10 @@ impl Drop for ChildInner {
             if let Ok(Some(raw)) = sys::wait_pid(self.pid, true) {
                 self.finish(raw);
             } else {
-                std::mem::forget(self.tmp.take());
+                // Recorded: `palisade cleanup` (or a later run) removes it once the sandbox is gone.
+                if let Some(t) = self.tmp.take() {
+                    t.leave();
+                }
                 std::mem::forget(self.workspace.take());
             }
         }

@@ -108,6 +108,8 @@ pub struct PrivateTmp {
     /// With `keep_processes`: the sandbox's mount namespace, whose processes may still use the
     /// folder after the command (it then stays, recorded, until they are gone).
     kept_namespace: Option<u64>,
+    /// Set by [`PrivateTmp::leave`]: not removed when dropped.
+    left: bool,
 }
 
 impl PrivateTmp {
@@ -149,7 +151,7 @@ impl PrivateTmp {
             return Err(made(&dir, e));
         }
         let meta = fs::symlink_metadata(&dir).map_err(|e| made(&dir, e))?;
-        let t = PrivateTmp { dir, identity: (meta.dev(), meta.ino()), record, record_file, kept_namespace: None };
+        let t = PrivateTmp { dir, identity: (meta.dev(), meta.ino()), record, record_file, kept_namespace: None, left: false };
         append(&t.record_file, &t.record, &format!("inode {} {}\n", meta.dev(), meta.ino())).map_err(|e| record_err(&t.record, e))?;
         for d in [t.tmp_dir(), t.shm_dir()] {
             fs::DirBuilder::new().create(&d).map_err(|e| made(&d, e))?;
@@ -164,6 +166,11 @@ impl PrivateTmp {
 
     pub fn shm_dir(&self) -> PathBuf {
         self.dir.join("shm")
+    }
+
+    /// Leaves the folder (and its record) in place: the command may still be running.
+    pub fn leave(mut self) {
+        self.left = true;
     }
 
     /// Records the sandbox's first process (and, for `keep_processes`, its mount namespace):
@@ -199,6 +206,9 @@ impl PrivateTmp {
 
 impl Drop for PrivateTmp {
     fn drop(&mut self) {
+        if self.left {
+            return;
+        }
         // Processes kept after the command may still use their /tmp: the folder stays recorded,
         // and goes (cleanup, or a later run's look) once they are gone.
         if !self.kept_namespace.is_some_and(|ns| any_process_in(&[ns])) {
