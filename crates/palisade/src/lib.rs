@@ -183,11 +183,15 @@ pub struct CleanupReport {
     /// Entries that could not be removed (they stay recorded; run cleanup again), one line each.
     pub failed: Vec<String>,
     pub notes: Vec<String>,
+    /// Linux: the private temporary folders of killed runs that were removed, with the bytes
+    /// their files used (also counted in `removed`).
+    pub temp_folders: Vec<(std::path::PathBuf, u64)>,
 }
 
 /// Removes what sandboxes keep on disk between commands (on Windows: the permission entries
 /// recorded in `%LOCALAPPDATA%\Palisade`; on Linux: the empty placeholders of missing protected
-/// paths that runs killed before their own clean-up left in workspaces, and unused lock files);
+/// paths that runs killed before their own clean-up left in workspaces, unused lock files, and
+/// the private temporary folders of killed runs, see [`CleanupReport::temp_folders`]);
 /// idempotent. What a running sandbox (or a `keep_processes` leftover) still uses stays.
 pub fn cleanup() -> Result<CleanupReport, Error> {
     backend::cleanup()

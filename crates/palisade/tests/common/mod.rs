@@ -600,6 +600,13 @@ pub struct KillOnDrop(pub String);
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
         kill_all_with(&self.0);
+        // What they kept on the host (a --keep-processes sandbox's private temporary folder in
+        // /dev/shm) stays theirs until they are gone: then `palisade cleanup` removes it.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !pids_with(&self.0).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = Command::new(BIN).arg("cleanup").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status();
     }
 }
 

@@ -21,6 +21,7 @@ pub enum Step {
     MakeRootReadOnly,
     BuildMinimalDev,
     AttachWritableTree,
+    AttachReadOnlyView,
     PinDirectory,
     ProtectPath,
     MaskDenyRead,
@@ -41,7 +42,7 @@ impl Step {
         use Step::*;
         [
             WatchParent, WriteIdMaps, MakeMountsPrivate, CaptureWritableTrees, MakeRootReadOnly,
-            BuildMinimalDev, AttachWritableTree, PinDirectory, ProtectPath, MaskDenyRead, HideSocketDir, MountProc, BringUpLoopback,
+            BuildMinimalDev, AttachWritableTree, AttachReadOnlyView, PinDirectory, ProtectPath, MaskDenyRead, HideSocketDir, MountProc, BringUpLoopback,
             DropCapabilities, ApplyLandlock, ApplySeccomp, StartCommand, SetUpStdio, ChangeDirectory,
             Exec,
         ]
@@ -58,6 +59,7 @@ impl Step {
             Step::MakeRootReadOnly => "make the filesystem read-only",
             Step::BuildMinimalDev => "build the minimal /dev",
             Step::AttachWritableTree => "attach a writable root",
+            Step::AttachReadOnlyView => "show the workspace or working directory (read-only) inside the private /tmp",
             Step::PinDirectory => "pin a directory on the way to a protected path",
             Step::ProtectPath => "make a protected path read-only",
             Step::MaskDenyRead => "hide a deny-read path",
@@ -81,6 +83,10 @@ pub enum MountOp {
     /// Bind a writable tree (captured before anything was covered) at `target`, creating the
     /// directory first if it is missing (a writable root under the private /tmp).
     AttachWritable { tree_index: usize, target: CString },
+    /// Bind a tree (captured like the writable ones) read-only at `target`, creating the
+    /// directory first: the workspace or working directory of a read-only command when it lies
+    /// under /tmp, which the private /tmp covers.
+    AttachReadOnly { tree_index: usize, target: CString },
     /// Bind a directory onto itself so that it cannot be renamed or removed.
     Pin { path: CString },
     /// Bind a path onto itself read-only (recursively).
@@ -109,6 +115,28 @@ pub struct NamespacePlan {
     pub console: Option<CString>,
     pub mount_proc: bool,
     pub loopback_up: bool,
+}
+
+impl NamespacePlan {
+    /// The path that the step failing at `index` worked on, where the index names one (an
+    /// operation of `ops`, or a writable tree being captured).
+    pub fn path_of(&self, step: Step, index: usize) -> Option<&std::ffi::CStr> {
+        match step {
+            Step::CaptureWritableTrees => self.writable_sources.get(index).map(CString::as_c_str),
+            Step::AttachWritableTree | Step::AttachReadOnlyView | Step::PinDirectory | Step::ProtectPath | Step::MaskDenyRead | Step::HideSocketDir => {
+                match self.ops.get(index)? {
+                    MountOp::AttachWritable { target: p, .. }
+                    | MountOp::AttachReadOnly { target: p, .. }
+                    | MountOp::Pin { path: p }
+                    | MountOp::ReadOnly { path: p }
+                    | MountOp::MaskDir { path: p }
+                    | MountOp::Hide { path: p }
+                    | MountOp::MaskFile { path: p, .. } => Some(p),
+                }
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Device nodes bound into the minimal /dev.
@@ -333,7 +361,7 @@ fn set_up_namespaces(ns: &NamespacePlan, ruleset: Option<RawFd>, device_access: 
 
     let mut attaching = true;
     for (i, op) in ns.ops.iter().enumerate() {
-        if attaching && !matches!(op, MountOp::AttachWritable { .. }) {
+        if attaching && !matches!(op, MountOp::AttachWritable { .. } | MountOp::AttachReadOnly { .. }) {
             attaching = false;
             mark(Mark::WritableAttached);
         }
@@ -342,6 +370,13 @@ fn set_up_namespaces(ns: &NamespacePlan, ruleset: Option<RawFd>, device_access: 
                 let step = Step::AttachWritableTree;
                 // A target under the private /tmp may not exist yet; create it (and its parents).
                 make_dirs(target).map_err(at(step, i))?;
+                sys::attach_mount_tree(trees[*tree_index], target).map_err(at(step, i))?;
+            }
+            MountOp::AttachReadOnly { tree_index, target } => {
+                let step = Step::AttachReadOnlyView;
+                make_dirs(target).map_err(at(step, i))?;
+                // Read-only while still detached: never writable on top.
+                sys::set_tree_readonly(trees[*tree_index]).map_err(at(step, i))?;
                 sys::attach_mount_tree(trees[*tree_index], target).map_err(at(step, i))?;
             }
             MountOp::Pin { path } => {
@@ -416,7 +451,7 @@ fn set_up_namespaces(ns: &NamespacePlan, ruleset: Option<RawFd>, device_access: 
     }
     // Init's working directory still names the tree as it was before the mounts (its
     // /proc/1/cwd would show the host's view): move it to the new root.
-    sys::chdir(c"/").map_err(at(Step::ChangeDirectory, 0))?;
+    sys::chdir(c"/").map_err(at(Step::ChangeDirectory, 1))?;
     Ok(())
 }
 

@@ -11,15 +11,19 @@ mod dirfd;
 mod host_sockets;
 mod placeholder_record;
 mod placeholders;
+mod private_tmp;
 pub mod probe;
+mod remove_tree;
 mod rules;
 mod seccomp;
 mod stdio_relay;
+mod socket_dirs;
 mod sys;
 pub mod timeline;
 
 use crate::{CommandSpec, Enforcement, Error, ExitStatus, Layer, SandboxOptions, Stdio};
 use child::{ChildPlan, MountOp, NamespacePlan, StdioFd};
+use private_tmp::PrivateTmp;
 use timeline::Mark;
 use palisade_policy::protected::{self, Action};
 use palisade_policy::{Mode, Policy};
@@ -28,7 +32,6 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -93,12 +96,13 @@ impl Prepared {
         let landlock_abi = rules::abi_from_version(abi_version);
         let euid = sys::geteuid();
         let write_roots = policy.write_roots();
-        // The child captures the writable trees (plus /tmp's and /dev/shm's) into a fixed array.
-        if write_roots.len() + 2 > child::MAX_TREES {
+        // The child captures the writable trees (plus /tmp's and /dev/shm's, and up to two
+        // read-only views, see namespace_plan) into a fixed array.
+        if write_roots.len() + 4 > child::MAX_TREES {
             return Err(Error::InvalidInput(format!(
                 "{} writable roots is more than Palisade supports ({})",
                 write_roots.len(),
-                child::MAX_TREES - 2
+                child::MAX_TREES - 4
             )));
         }
         for root in &write_roots {
@@ -232,7 +236,10 @@ impl Prepared {
             })?;
         }
         let hidden_socket_dirs = if policy.network.is_off() && matches!(strategy, Strategy::Namespaces { .. }) {
-            socket_dirs(&write_roots)
+            // Never the workspace's folder (nor a writable root's), whatever the mode.
+            let mut keep: Vec<&Path> = write_roots.iter().map(PathBuf::as_path).collect();
+            keep.push(&policy.workspace);
+            socket_dirs::to_hide(&socket_dirs::candidates(), &keep)
         } else {
             Vec::new()
         };
@@ -344,7 +351,7 @@ impl Prepared {
         timeline::mark(Mark::SpawnStart);
         let program = resolve_program(&spec.program, &spec.env)?;
         timeline::mark(Mark::ProgramResolved);
-        let tmp = PrivateTmp::create()?;
+        let mut tmp = PrivateTmp::create()?;
         timeline::mark(Mark::PrivateTmpCreated);
         let in_namespaces = matches!(self.strategy, Strategy::Namespaces { .. });
 
@@ -363,7 +370,7 @@ impl Prepared {
                 let (actions, lock) = self.protected_actions(&env)?;
                 workspace = Some(lock);
                 timeline::mark(Mark::ProtectedPathsResolved);
-                let mut plan = self.namespace_plan(&actions, &tmp, pid, net)?;
+                let mut plan = self.namespace_plan(&actions, &tmp, pid, net, &self.command_dir(&spec.cwd))?;
                 plan.console = caller_terminal(spec).map(cstring).transpose()?;
                 timeline::mark(Mark::MountPlanBuilt);
                 Some(plan)
@@ -498,6 +505,9 @@ impl Prepared {
                 Err(errno) => return Err(clone_error(errno, flags)),
             }
         };
+        // The child has its own copy of the plan (or exec'd): the mount plan stays for naming
+        // the path of a failed step.
+        let mount_plan = plan.namespaces.take();
         drop(plan);
         drop((err_write, status_write, child_stdin, child_stdout, child_stderr));
         let relays = match inherited.start() {
@@ -508,6 +518,7 @@ impl Prepared {
                 return Err(Error::Io { context: "starting the standard stream relays".into(), source: e });
             }
         };
+        let mut kept_namespace = None;
         if let (true, Some(lock)) = (self.policy.keep_processes, &workspace) {
             // Processes may outlive the command: the placeholders must outlive them. The child
             // wrote its mount namespace's inode before exec (or failed, which the error pipe
@@ -516,6 +527,7 @@ impl Prepared {
             let got = sys::read_full(status_read.as_raw_fd(), &mut ino).map_err(io::Error::from_raw_os_error);
             let kept = got.and_then(|n| {
                 if n == 8 {
+                    kept_namespace = Some(u64::from_ne_bytes(ino));
                     lock.lock().unwrap_or_else(|e| e.into_inner()).keep_for_namespace(u64::from_ne_bytes(ino))
                 } else {
                     Ok(()) // the child failed before: its error is on the error pipe
@@ -528,6 +540,13 @@ impl Prepared {
             }
         }
         drop((argv, envs));
+        // The private temporary folder is in use while the sandbox runs, even if this process
+        // is killed (see private_tmp).
+        if let Err(e) = tmp.record_sandbox(pid, kept_namespace) {
+            let _ = sys::kill(pid, libc::SIGKILL);
+            let _ = sys::wait_pid(pid, false);
+            return Err(Error::Io { context: "recording the sandbox of the private temporary folder".into(), source: e });
+        }
 
         let mut child = ChildInner {
             pid,
@@ -552,21 +571,41 @@ impl Prepared {
             let errno = i32::from_ne_bytes(msg[4..8].try_into().unwrap());
             let index = u32::from_ne_bytes(msg[8..12].try_into().unwrap()) as usize;
             let _ = child.wait();
-            return Err(self.setup_error(step, errno, index, &program));
+            return Err(self.setup_error(step, errno, index, &program, &spec.cwd, mount_plan.as_ref()));
         }
         Ok(child)
     }
 
-    fn namespace_plan(&self, actions: &[Action], tmp: &PrivateTmp, pid: bool, net: bool) -> Result<NamespacePlan, Error> {
+    /// The command's working directory, with links resolved when it lies outside the writable
+    /// roots and the workspace (the usual case, the workspace itself, costs nothing).
+    fn command_dir(&self, cwd: &Path) -> PathBuf {
+        let known = self.write_roots.iter().chain(std::iter::once(&self.policy.workspace)).any(|r| cwd.starts_with(r));
+        if known {
+            cwd.to_path_buf()
+        } else {
+            std::fs::canonicalize(cwd).unwrap_or_else(|_| cwd.to_path_buf())
+        }
+    }
+
+    fn namespace_plan(&self, actions: &[Action], tmp: &PrivateTmp, pid: bool, net: bool, cwd: &Path) -> Result<NamespacePlan, Error> {
         let mut writable_sources = vec![cstring(tmp.shm_dir())?, cstring(tmp.tmp_dir())?];
         let mut ops = vec![
             MountOp::AttachWritable { tree_index: 0, target: cstring("/dev/shm")? },
             MountOp::AttachWritable { tree_index: 1, target: cstring("/tmp")? },
         ];
-        let mut roots = self.write_roots.clone();
-        roots.sort_by_key(|r| r.components().count());
-        for root in &roots {
-            ops.push(MountOp::AttachWritable { tree_index: writable_sources.len(), target: cstring(root)? });
+        // (path, writable): the writable roots, and the workspace and working directory where
+        // the private /tmp would cover them (read-only there), outermost first.
+        let mut roots: Vec<(PathBuf, bool)> = self.write_roots.iter().map(|r| (r.clone(), true)).collect();
+        for view in [&self.policy.workspace, &cwd.to_path_buf()] {
+            let shown = roots.iter().any(|(r, _)| view.starts_with(r));
+            if view.starts_with("/tmp") && !shown && view.is_dir() {
+                roots.push((view.clone(), false));
+            }
+        }
+        roots.sort_by_key(|(r, _)| r.components().count());
+        for (root, writable) in &roots {
+            let (tree_index, target) = (writable_sources.len(), cstring(root)?);
+            ops.push(if *writable { MountOp::AttachWritable { tree_index, target } } else { MountOp::AttachReadOnly { tree_index, target } });
             writable_sources.push(cstring(root)?);
         }
         if pid {
@@ -581,6 +620,13 @@ impl Prepared {
             });
         }
         for p in &self.hidden_socket_dirs {
+            if cwd.starts_with(p) {
+                // Hiding it would hide the working directory: its sockets are covered one by one.
+                for s in socket_dirs::sockets_in(p) {
+                    ops.push(MountOp::MaskFile { path: cstring(s)?, unreachable_ok: true });
+                }
+                continue;
+            }
             ops.push(MountOp::Hide { path: cstring(p)? });
         }
         if net {
@@ -616,7 +662,7 @@ impl Prepared {
         })
     }
 
-    fn setup_error(&self, step: u32, errno: i32, index: usize, program: &Path) -> Error {
+    fn setup_error(&self, step: u32, errno: i32, index: usize, program: &Path, cwd: &Path, mounts: Option<&NamespacePlan>) -> Error {
         let step = match child::Step::from_u32(step) {
             Some(s) => s,
             None => return Error::Io { context: "sandbox setup".into(), source: io::Error::from_raw_os_error(errno) },
@@ -640,26 +686,17 @@ impl Prepared {
                     Error::NotExecutable(format!("{name}: {source}"))
                 }
             }
-            child::Step::ChangeDirectory => Error::Setup { step: step.describe(), detail: String::new(), source },
-            _ => Error::Setup { step: step.describe(), detail: format!(" (#{index})"), source },
+            child::Step::ChangeDirectory if index == 0 => Error::Setup { step: step.describe(), detail: format!(" {}", cwd.display()), source },
+            _ => {
+                // The path the failed step was working on, when its index names one.
+                let detail = match mounts.and_then(|m| m.path_of(step, index)) {
+                    Some(p) => format!(" {}", p.to_string_lossy()),
+                    None => format!(" (#{index})"),
+                };
+                Error::Setup { step: step.describe(), detail, source }
+            }
         }
     }
-}
-
-/// The well-known folders that hold unix sockets of host services (/run with the user's
-/// runtime folder, docker's and dbus's sockets; /var/run and /var/tmp when they are real folders;
-/// $XDG_RUNTIME_DIR wherever it is), unless a writable root lies inside one.
-fn socket_dirs(write_roots: &[PathBuf]) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = ["/run", "/var/run", "/var/tmp"].iter().map(PathBuf::from).collect();
-    if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).filter(|p| p.is_absolute()) {
-        dirs.push(x);
-    }
-    dirs.retain(|d| {
-        let real_dir = std::fs::symlink_metadata(d).map(|m| m.is_dir()).unwrap_or(false);
-        let covered = d != Path::new("/run") && d.starts_with("/run");
-        real_dir && !covered && !write_roots.iter().any(|r| r.starts_with(d))
-    });
-    dirs
 }
 
 /// The git configuration files that apply to every repository of this user (system, global,
@@ -837,59 +874,6 @@ fn stdio_pair(s: &Stdio, input: bool) -> Result<(Option<OwnedFd>, Option<OwnedFd
     }
 }
 
-/// The command's private temporary directory on the host: `tmp/` becomes `/tmp` (and
-/// `TMPDIR`) inside, `shm/` becomes `/dev/shm`. Removed with everything in it afterwards.
-struct PrivateTmp {
-    dir: PathBuf,
-}
-
-impl PrivateTmp {
-    fn create() -> Result<PrivateTmp, Error> {
-        // On a tmpfs when there is one (creating and removing it costs a fifth of what it
-        // does on a journaling filesystem, and the sandbox's /tmp is then memory-backed like
-        // bubblewrap's --tmpfs), else in the usual temporary folder.
-        let base = if is_tmpfs(Path::new("/dev/shm")) { PathBuf::from("/dev/shm") } else { std::env::temp_dir() };
-        let err = |e| Error::Io { context: format!("creating the private temporary directory in {}", base.display()), source: e };
-        let mut rnd = [0u8; 8];
-        // SAFETY: getrandom writes at most rnd.len() bytes into rnd.
-        unsafe { libc::getrandom(rnd.as_mut_ptr().cast(), rnd.len(), 0) };
-        let dir = base.join(format!("palisade-{}", rnd.iter().map(|b| format!("{b:02x}")).collect::<String>()));
-        std::fs::DirBuilder::new().mode(0o700).create(&dir).map_err(err)?;
-        let t = PrivateTmp { dir };
-        for d in [t.tmp_dir(), t.shm_dir()] {
-            std::fs::DirBuilder::new().create(&d).map_err(err)?;
-            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o1777)).map_err(err)?;
-        }
-        Ok(t)
-    }
-    fn tmp_dir(&self) -> PathBuf {
-        self.dir.join("tmp")
-    }
-    fn shm_dir(&self) -> PathBuf {
-        self.dir.join("shm")
-    }
-}
-
-fn is_tmpfs(p: &Path) -> bool {
-    const TMPFS_MAGIC: libc::c_long = 0x0102_1994;
-    let Ok(c) = CString::new(p.as_os_str().as_bytes()) else { return false };
-    // SAFETY: statfs fills the zeroed buffer we own; the path is NUL-terminated.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    let ok = unsafe { libc::statfs(c.as_ptr(), &mut st) } == 0;
-    // Writable by us (it is world-writable and sticky on every distribution that has it).
-    ok && st.f_type as libc::c_long == TMPFS_MAGIC && unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } == 0
-}
-
-impl Drop for PrivateTmp {
-    fn drop(&mut self) {
-        // Usually the command left both folders empty: three rmdirs instead of a walk.
-        let empty = [self.tmp_dir(), self.shm_dir(), self.dir.clone()].iter().all(|d| std::fs::remove_dir(d).is_ok());
-        if !empty {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
 /// Kills the sandboxed processes reparented to this (subreaper) process, until none is left.
 /// Sandboxed processes are recognised by a seccomp filter and no_new_privs, so that the
 /// embedding program's own (unfiltered) children are left alone.
@@ -1012,20 +996,27 @@ impl Drop for ChildInner {
             if let Ok(Some(raw)) = sys::wait_pid(self.pid, true) {
                 self.finish(raw);
             } else {
-                std::mem::forget(self.tmp.take());
+                // Recorded: `palisade cleanup` (or a later run) removes it once the sandbox is gone.
+                if let Some(t) = self.tmp.take() {
+                    t.leave();
+                }
                 std::mem::forget(self.workspace.take());
             }
         }
     }
 }
 
-/// `palisade cleanup`: what runs that were killed before they could clean up left in workspaces
-/// (empty placeholders for missing protected paths; see `placeholders`), and the lock files of
-/// workspaces nobody uses. Placeholders a running sandbox or a kept process relies on stay.
+/// `palisade cleanup`: what runs that were killed before they could clean up left behind: in
+/// workspaces, empty placeholders for missing protected paths (see `placeholders`) and the lock
+/// files of workspaces nobody uses; on /dev/shm or in the temporary folder, their private
+/// temporary folders (see `private_tmp`). What a running sandbox or a kept process relies on
+/// stays.
 pub(crate) fn cleanup() -> Result<crate::CleanupReport, Error> {
     let stale = placeholders::remove_stale()
         .map_err(|e| Error::Io { context: "cleaning palisade's runtime folder".into(), source: e })?;
-    let mut r = crate::CleanupReport { removed: stale.removed, ..Default::default() };
+    let tmps = private_tmp::remove_leftovers()
+        .map_err(|e| Error::Io { context: "cleaning palisade's records of private temporary folders".into(), source: e })?;
+    let mut r = crate::CleanupReport { removed: stale.removed + tmps.removed.len(), failed: tmps.failed, ..Default::default() };
     r.notes.push(format!("{} placeholders left by interrupted runs removed", stale.removed));
     if stale.in_use > 0 {
         r.notes.push(format!(
@@ -1033,7 +1024,38 @@ pub(crate) fn cleanup() -> Result<crate::CleanupReport, Error> {
             stale.in_use
         ));
     }
+    if tmps.removed.is_empty() {
+        r.notes.push("no private temporary folders left by killed runs".into());
+    }
+    for l in &tmps.removed {
+        r.notes.push(format!(
+            "removed {} ({}), the private temporary folder of a run that was killed (or whose --keep-processes leftovers have ended)",
+            l.dir.display(),
+            private_tmp::human_size(l.bytes)
+        ));
+    }
+    if tmps.in_use > 0 {
+        r.notes.push(format!("{} private temporary folder(s) of running commands stay", tmps.in_use));
+    }
+    r.notes.extend(tmps.left_alone.iter().cloned());
+    r.temp_folders = tmps.removed.into_iter().map(|l| (l.dir, l.bytes)).collect();
     Ok(r)
+}
+
+/// `palisade check`'s lines about what killed runs left (removed by `palisade cleanup`).
+pub(crate) fn leftover_notes() -> Vec<String> {
+    let left = private_tmp::leftovers();
+    if left.is_empty() {
+        return Vec::new();
+    }
+    let bytes = left.iter().map(|l| l.bytes).sum();
+    let names: Vec<String> = left.iter().map(|l| l.dir.display().to_string()).collect();
+    vec![format!(
+        "{} private temporary folder(s) left by killed runs ({}: {}): `palisade cleanup` removes them",
+        left.len(),
+        private_tmp::human_size(bytes),
+        names.join(", ")
+    )]
 }
 
 #[cfg(test)]

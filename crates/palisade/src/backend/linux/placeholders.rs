@@ -96,7 +96,7 @@ pub fn interrupt_lock_waits() {
 /// made it first (`/tmp` is shared) gets a refusal, never a say in our locks.
 pub struct StateDir {
     fd: OwnedFd,
-    path: PathBuf,
+    pub path: PathBuf,
 }
 
 /// Where [`state_dir`] is.

@@ -169,6 +169,7 @@ pub fn host_report() -> HostReport {
     if read_trim("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref() == Some("1") {
         r.notes.push(format!("AppArmor restricts unprivileged user namespaces: `{}` installs a profile for Palisade (as distributions do for bwrap).", sudo_setup()));
     }
+    r.notes.extend(super::leftover_notes());
     r.namespaces = userns.is_ok() && full.is_ok();
     r.landlock_abi = abi.max(0) as u32;
     r
