@@ -301,3 +301,28 @@ fn stdin_from_a_file_cannot_be_changed() {
     assert_eq!(fs::read_to_string(&log).unwrap(), big);
     assert_eq!(stdout(&o).trim(), "50000", "the command did not read all of its stdin: {}", show(&o));
 }
+
+/// A shell loop reading a list and running palisade per line: a run that does not read its
+/// stdin must not consume the list (a relay would read the file ahead and end the loop after
+/// the first line), and a run that does read it starts at the loop's position.
+#[test]
+fn a_read_loop_over_a_file_sees_every_line() {
+    let fx = Fixture::new();
+    let list = outside_log(&fx);
+    fs::write(&list, "one\ntwo\nthree\n").unwrap();
+    let script = format!(
+        "while read l; do \"$0\" run --workspace \"$1\" -- true; echo \"got $l\"; done < '{}'; \
+         read first < '{}'; {{ read a; \"$0\" run --workspace \"$1\" -- sh -c 'read b; echo \"inside $b\"'; }} < '{}'",
+        list.display(),
+        list.display(),
+        list.display()
+    );
+    let o = std::process::Command::new("bash").arg("-c").arg(&script).arg(BIN).arg(&fx.ws).envs(fx.env()).output().unwrap();
+    assert_eq!(
+        stdout(&o).lines().filter(|l| l.starts_with("got ")).collect::<Vec<_>>(),
+        ["got one", "got two", "got three"],
+        "the loop lost lines: {}",
+        show(&o)
+    );
+    assert!(stdout(&o).contains("inside two"), "the command did not start at the caller's position: {}", show(&o));
+}

@@ -164,6 +164,11 @@ pub enum StdioFd {
     /// descriptor (those calls check the descriptor's mount; the inherited one is the host's
     /// writable /dev). If the open fails and `or_inherit`, the inherited stream stays.
     Reopen { path: &'static std::ffi::CStr, flags: libc::c_int, or_inherit: bool },
+    /// A regular file given as stdin: opened again read-only by its path inside the sandbox
+    /// (where that path is on a read-only mount) and moved to the inherited offset, if it is
+    /// still the same file (device and inode); otherwise the inherited descriptor stays.
+    /// `path` points into a `CString` the parent keeps alive until the child has exec'd.
+    ReopenInput { path: *const libc::c_char, dev: u64, ino: u64, offset: i64 },
 }
 
 /// Everything the child needs, prepared by the parent.
@@ -578,7 +583,7 @@ fn run_init(plan: &mut ChildPlan) -> Result<Never, Failure> {
     }
     for fd in plan.stdio.iter().filter_map(|s| match s {
         StdioFd::Fd(fd) => Some(*fd),
-        StdioFd::Inherit | StdioFd::Reopen { .. } => None,
+        StdioFd::Inherit | StdioFd::Reopen { .. } | StdioFd::ReopenInput { .. } => None,
     }) {
         sys::close(fd);
     }
@@ -627,6 +632,19 @@ fn exec_command(plan: &ChildPlan) -> Result<Never, Failure> {
                 Err(_) if or_inherit => {}
                 Err(errno) => return Err(at(Step::SetUpStdio, 10 + target)(errno)),
             },
+            StdioFd::ReopenInput { path, dev, ino, offset } => {
+                // SAFETY: the parent keeps the string alive until the exec (see the variant).
+                let path = unsafe { std::ffi::CStr::from_ptr(path) };
+                if let Ok(fd) = sys::open(path, libc::O_RDONLY | libc::O_NOCTTY, 0) {
+                    let same = sys::fstat_id(fd).is_ok_and(|id| id == (dev, ino));
+                    if same && sys::seek_to(fd, offset).is_ok() {
+                        sys::dup2(fd, target as RawFd).map_err(at(Step::SetUpStdio, target))?;
+                    }
+                    if fd != target as RawFd {
+                        sys::close(fd);
+                    }
+                }
+            }
             StdioFd::Inherit => {}
         }
     }

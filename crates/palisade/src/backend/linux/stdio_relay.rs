@@ -12,6 +12,12 @@
 //!   opened again there; if that open fails (root running on another user's terminal cannot
 //!   open it in its user namespace), the inherited descriptor stays, and [`TerminalGuard`]
 //!   puts back a mode or owner the command changed once it ends;
+//! * a regular file given as stdin (`< input.txt`, read-only) is opened again by its path inside
+//!   the sandbox, where that path is on a read-only mount, at the inherited offset (if the path
+//!   still names the same file; otherwise, e.g. a file in the host's /tmp, the descriptor stays
+//!   as it is). Relaying it would read it ahead: in `while read f; do palisade run …; done <
+//!   list`, the first run would swallow the whole list. The command's reads no longer move the
+//!   caller's offset;
 //! * anything else (a regular file such as `>> out.log`, a directory, a named FIFO, another
 //!   device) is replaced by a pipe that a thread of this process relays to the original
 //!   descriptor: writes keep the original's O_APPEND and position, the command cannot
@@ -34,6 +40,7 @@ enum Route {
     Pass,
     DevNull { flags: libc::c_int },
     Console { flags: libc::c_int },
+    InputFile,
     Relay,
 }
 
@@ -43,6 +50,9 @@ pub struct InheritedStdio {
     child: [Option<StdioFd>; 3],
     /// The command's ends of the relay pipes (closed here once the command has its copies).
     child_ends: Vec<OwnedFd>,
+    /// Paths the child opens again (`StdioFd::ReopenInput` points into them): kept until the
+    /// command has started.
+    paths: Vec<std::ffi::CString>,
     /// (from, to) pairs for the relay threads.
     pumps: Vec<Pump>,
     guard: TerminalGuard,
@@ -59,7 +69,13 @@ impl InheritedStdio {
     /// `console_rdev`: the device number of the caller's terminal when the sandbox binds it at
     /// /dev/console. `confine`: whether to reroute at all (not in full-access mode).
     pub fn prepare(inherited: [bool; 3], console_rdev: Option<libc::dev_t>, confine: bool) -> io::Result<InheritedStdio> {
-        let mut me = InheritedStdio { child: [None; 3], child_ends: Vec::new(), pumps: Vec::new(), guard: TerminalGuard::default() };
+        let mut me = InheritedStdio {
+            child: [None; 3],
+            child_ends: Vec::new(),
+            paths: Vec::new(),
+            pumps: Vec::new(),
+            guard: TerminalGuard::default(),
+        };
         let mut routes = [Route::Pass; 3];
         for fd in 0..3 {
             if !inherited[fd] {
@@ -78,6 +94,7 @@ impl InheritedStdio {
                 Route::Pass => None,
                 Route::DevNull { flags } => Some(StdioFd::Reopen { path: c"/dev/null", flags, or_inherit: false }),
                 Route::Console { flags } => Some(StdioFd::Reopen { path: c"/dev/console", flags, or_inherit: true }),
+                Route::InputFile => me.reopen_input(fd as RawFd),
                 Route::Relay => {
                     // stderr into the same open file description as stdout: the same pipe.
                     if fd == 2 && routes[1] == Route::Relay && ffi::same_description(1, 2) {
@@ -89,6 +106,23 @@ impl InheritedStdio {
             };
         }
         Ok(me)
+    }
+
+    /// `ReopenInput` for a regular file open for reading, or `None` (inherited as it is) when
+    /// its path cannot be told.
+    fn reopen_input(&mut self, fd: RawFd) -> Option<StdioFd> {
+        use std::os::unix::ffi::OsStrExt;
+        let st = ffi::fstat(fd).ok()?;
+        let path = std::fs::read_link(format!("/proc/self/fd/{fd}")).ok().filter(|p| p.is_absolute())?;
+        let path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+        // SAFETY: lseek has no memory effects.
+        let offset = unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) };
+        if offset < 0 {
+            return None;
+        }
+        let ptr = path.as_ptr();
+        self.paths.push(path); // moving the CString does not move its heap buffer
+        Some(StdioFd::ReopenInput { path: ptr, dev: st.st_dev, ino: st.st_ino, offset })
     }
 
     fn relay(&mut self, fd: RawFd) -> io::Result<StdioFd> {
@@ -138,6 +172,7 @@ fn route(fd: RawFd, st: &libc::stat, console_rdev: Option<libc::dev_t>) -> io::R
         libc::S_IFCHR if Some(st.st_rdev) == console_rdev => Route::Console { flags: access | libc::O_NOCTTY },
         // Another terminal: relaying would take away what makes it one (isatty, job control).
         libc::S_IFCHR if ffi::isatty(fd) => Route::Pass,
+        libc::S_IFREG if fd == 0 && access == libc::O_RDONLY => Route::InputFile,
         _ => Route::Relay,
     })
 }

@@ -90,6 +90,24 @@ pub fn open(path: &CStr, flags: libc::c_int, mode: libc::mode_t) -> Result<RawFd
     check_int(unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC, mode as libc::c_uint) })
 }
 
+/// The device and inode of an open descriptor.
+pub fn fstat_id(fd: RawFd) -> Result<(u64, u64), Errno> {
+    // SAFETY: st is plain data that fstat fills in; zeroed is a valid value for it.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid pointer to a stat buffer.
+    check_int(unsafe { libc::fstat(fd, &mut st) })?;
+    Ok((st.st_dev, st.st_ino))
+}
+
+/// Moves a descriptor's file position to `offset` from the start.
+pub fn seek_to(fd: RawFd, offset: i64) -> Result<(), Errno> {
+    // SAFETY: lseek has no memory effects.
+    if unsafe { libc::lseek(fd, offset, libc::SEEK_SET) } < 0 {
+        return Err(errno_now());
+    }
+    Ok(())
+}
+
 pub fn close(fd: RawFd) {
     // SAFETY: closing a descriptor this process owns; errors are irrelevant here.
     unsafe { libc::close(fd) };
