@@ -293,6 +293,9 @@ fn run(args: &PolicyArgs, json_status: bool, command: Vec<OsString>) -> Result<i
     let mut child = cmd.spawn()?;
     forwarder.forward_to(child.id());
     let status = signals::wait_forwarding(&forwarder, &mut child).map_err(|e| fail(format!("waiting for the command: {e}")))?;
+    for notice in child.notices() {
+        eprintln!("palisade: warning: {notice}");
+    }
     if json_status {
         let layers: Vec<_> = sandbox
             .enforcement()
@@ -302,7 +305,7 @@ fn run(args: &PolicyArgs, json_status: bool, command: Vec<OsString>) -> Result<i
             .collect();
         eprintln!(
             "{}",
-            serde_json::json!({"exit_code": status.code(), "signal": status.signal(), "status": status.shell_code(), "layers": layers})
+            serde_json::json!({"exit_code": status.code(), "signal": status.signal(), "status": status.shell_code(), "layers": layers, "notices": child.notices()})
         );
     }
     Ok(status.shell_code())

@@ -1,0 +1,336 @@
+//! Reading git's index file (`.git/index`, the "DIRC" format, versions 2, 3 and 4) for what the
+//! host-side check after each command needs: gitlink entries (submodules the host's git enters)
+//! and entries whose changes git hides (skip-worktree, assume-valid).
+//!
+//! Pure parsing of untrusted bytes: every length is checked, nothing panics, and anything that
+//! does not follow the format is an error (the caller refuses to act on it and says so). The
+//! trailing extensions and the checksum are not read: nothing here needs them.
+
+/// The mode git records for a gitlink (a submodule's commit).
+pub const GITLINK_MODE: u32 = 0o160000;
+
+/// What git's hash is: the length of an object id in the index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectFormat {
+    Sha1,
+    Sha256,
+}
+
+impl ObjectFormat {
+    pub fn id_len(self) -> usize {
+        match self {
+            ObjectFormat::Sha1 => 20,
+            ObjectFormat::Sha256 => 32,
+        }
+    }
+
+    /// From `extensions.objectformat` (absent means SHA-1); `None` for a value git does not know.
+    pub fn from_config(value: Option<&str>) -> Option<ObjectFormat> {
+        match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("sha1") => Some(ObjectFormat::Sha1),
+            Some("sha256") => Some(ObjectFormat::Sha256),
+            Some(_) => None,
+        }
+    }
+}
+
+/// One entry of the index, reduced to what the check uses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The path relative to the work tree, as git stores it (`/`-separated bytes).
+    pub path: Vec<u8>,
+    pub mode: u32,
+    /// `git update-index --assume-unchanged`: git no longer looks at the file.
+    pub assume_valid: bool,
+    /// `git update-index --skip-worktree` (or sparse checkout): git no longer looks at the file.
+    pub skip_worktree: bool,
+}
+
+impl Entry {
+    pub fn is_gitlink(&self) -> bool {
+        self.mode & 0o170000 == GITLINK_MODE
+    }
+}
+
+/// The parsed index.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Index {
+    pub version: u32,
+    pub entries: Vec<Entry>,
+}
+
+/// More entries than this is not an index git would write for a work tree (and bounds memory).
+const MAX_ENTRIES: u32 = 10_000_000;
+
+const ASSUME_VALID: u16 = 0x8000;
+const EXTENDED: u16 = 0x4000;
+const NAME_MASK: u16 = 0x0fff;
+const EXT_SKIP_WORKTREE: u16 = 0x4000;
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or("the index ends in the middle of an entry")?;
+        let s = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+    fn u16(&mut self) -> Result<u16, String> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+    fn u32(&mut self) -> Result<u32, String> {
+        let b = self.take(4)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    /// Bytes up to (not including) the next NUL, which is consumed.
+    fn until_nul(&mut self) -> Result<&'a [u8], String> {
+        let rest = &self.bytes[self.pos..];
+        let n = rest.iter().position(|&b| b == 0).ok_or("an index path has no terminating NUL")?;
+        self.pos += n + 1;
+        Ok(&rest[..n])
+    }
+    /// Git's offset varint (version 4's prefix length): 7 bits per byte, each continuation
+    /// adding one before the shift.
+    fn varint(&mut self) -> Result<usize, String> {
+        let mut c = self.take(1)?[0];
+        let mut val = (c & 0x7f) as usize;
+        while c & 0x80 != 0 {
+            c = self.take(1)?[0];
+            val = val
+                .checked_add(1)
+                .and_then(|v| v.checked_mul(128))
+                .and_then(|v| v.checked_add((c & 0x7f) as usize))
+                .ok_or("an index path prefix length overflows")?;
+        }
+        Ok(val)
+    }
+}
+
+/// Parses the entries of an index file.
+pub fn parse(bytes: &[u8], format: ObjectFormat) -> Result<Index, String> {
+    let mut r = Reader { bytes, pos: 0 };
+    if r.take(4).map_err(|_| "the index is shorter than its header".to_string())? != b"DIRC" {
+        return Err("the index does not start with DIRC".into());
+    }
+    let version = r.u32()?;
+    if !(2..=4).contains(&version) {
+        return Err(format!("index version {version} is not one git writes (2, 3 or 4)"));
+    }
+    let count = r.u32()?;
+    if count > MAX_ENTRIES {
+        return Err(format!("the index claims {count} entries"));
+    }
+    let id_len = format.id_len();
+    let mut entries = Vec::with_capacity((count as usize).min(bytes.len() / 62));
+    let mut previous: Vec<u8> = Vec::new();
+    for _ in 0..count {
+        let start = r.pos;
+        r.take(24)?; // ctime, mtime, dev, ino
+        let mode = r.u32()?;
+        r.take(12)?; // uid, gid, size
+        r.take(id_len)?;
+        let flags = r.u16()?;
+        let mut skip_worktree = false;
+        if flags & EXTENDED != 0 {
+            if version < 3 {
+                return Err("a version 2 index entry has extended flags".into());
+            }
+            skip_worktree = r.u16()? & EXT_SKIP_WORKTREE != 0;
+        }
+        let name_len = (flags & NAME_MASK) as usize;
+        let path = if version == 4 {
+            let strip = r.varint()?;
+            if strip > previous.len() {
+                return Err("an index path strips more than the previous path has".into());
+            }
+            let suffix = r.until_nul()?;
+            let mut p = previous[..previous.len() - strip].to_vec();
+            p.extend_from_slice(suffix);
+            p
+        } else {
+            let p = r.until_nul()?.to_vec();
+            // The entry is padded with 1 to 8 NULs to a multiple of 8 bytes (one is the
+            // terminator already consumed).
+            let len = r.pos - start;
+            let padded = (len - 1 + 8) & !7;
+            r.take(padded - len)?;
+            p
+        };
+        if name_len != NAME_MASK as usize && name_len != path.len() {
+            return Err("an index entry's name length does not match its path".into());
+        }
+        if path.is_empty() {
+            return Err("an index entry has an empty path".into());
+        }
+        previous.clone_from(&path);
+        entries.push(Entry { path, mode, assume_valid: flags & ASSUME_VALID != 0, skip_worktree });
+    }
+    Ok(Index { version, entries })
+}
+
+/// Whether a gitlink path is one the host-side check may act on: relative, no `.`/`..`, no
+/// empty components (git refuses such paths itself; an index that has one is not trusted).
+pub fn is_plain_relative_path(path: &[u8]) -> bool {
+    !path.is_empty() && path.split(|&b| b == b'/').all(|c| !c.is_empty() && c != b"." && c != b"..")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One v2/v3 entry as git writes it.
+    fn entry(version: u32, id_len: usize, path: &str, mode: u32, flags_hi: u16, ext: Option<u16>) -> Vec<u8> {
+        let mut e = vec![0u8; 24];
+        e.extend_from_slice(&mode.to_be_bytes());
+        e.extend_from_slice(&[0u8; 12]);
+        e.extend_from_slice(&vec![0xabu8; id_len]);
+        let mut flags = flags_hi | (path.len().min(0xfff) as u16);
+        if ext.is_some() {
+            flags |= EXTENDED;
+        }
+        e.extend_from_slice(&flags.to_be_bytes());
+        if let Some(x) = ext {
+            e.extend_from_slice(&x.to_be_bytes());
+        }
+        if version == 4 {
+            return e;
+        }
+        e.extend_from_slice(path.as_bytes());
+        let len = e.len();
+        let padded = (len + 8) & !7;
+        e.resize(padded, 0);
+        e
+    }
+
+    fn index(version: u32, entries: &[Vec<u8>]) -> Vec<u8> {
+        let mut b = b"DIRC".to_vec();
+        b.extend_from_slice(&version.to_be_bytes());
+        b.extend_from_slice(&(entries.len() as u32).to_be_bytes());
+        for e in entries {
+            b.extend_from_slice(e);
+        }
+        b.extend_from_slice(&[0u8; 20]); // checksum (not read)
+        b
+    }
+
+    #[test]
+    fn reads_version_2_with_a_gitlink() {
+        let b = index(2, &[entry(2, 20, "README", 0o100644, 0, None), entry(2, 20, "sub", GITLINK_MODE, 0, None)]);
+        let idx = parse(&b, ObjectFormat::Sha1).unwrap();
+        assert_eq!(idx.version, 2);
+        assert_eq!(idx.entries.len(), 2);
+        assert_eq!(idx.entries[1].path, b"sub");
+        assert!(idx.entries[1].is_gitlink());
+        assert!(!idx.entries[0].is_gitlink());
+    }
+
+    #[test]
+    fn reads_the_padding_of_every_path_length() {
+        for n in 1..20 {
+            let p = "p".repeat(n);
+            let b = index(2, &[entry(2, 20, &p, 0o100644, 0, None), entry(2, 20, "z", GITLINK_MODE, 0, None)]);
+            let idx = parse(&b, ObjectFormat::Sha1).unwrap_or_else(|e| panic!("{n}: {e}"));
+            assert_eq!(idx.entries[0].path, p.as_bytes());
+            assert_eq!(idx.entries[1].path, b"z");
+        }
+    }
+
+    #[test]
+    fn reads_version_3_flags() {
+        let b = index(
+            3,
+            &[
+                entry(3, 20, "Makefile", 0o100644, 0, Some(EXT_SKIP_WORKTREE)),
+                entry(3, 20, "b", 0o100755, ASSUME_VALID, None),
+                entry(3, 20, "c", 0o100644, 0, None),
+            ],
+        );
+        let idx = parse(&b, ObjectFormat::Sha1).unwrap();
+        assert!(idx.entries[0].skip_worktree && !idx.entries[0].assume_valid);
+        assert!(idx.entries[1].assume_valid && !idx.entries[1].skip_worktree);
+        assert!(!idx.entries[2].assume_valid && !idx.entries[2].skip_worktree);
+    }
+
+    #[test]
+    fn reads_version_4_prefix_compression_and_sha256() {
+        let mut e1 = entry(4, 32, "dir/a", 0o100644, 0, None);
+        e1.push(0); // strip nothing
+        e1.extend_from_slice(b"dir/a\0");
+        let mut e2 = entry(4, 32, "dir/sub", GITLINK_MODE, 0, None);
+        e2.push(1); // strip "a"
+        e2.extend_from_slice(b"sub\0");
+        let b = index(4, &[e1, e2]);
+        let idx = parse(&b, ObjectFormat::Sha256).unwrap();
+        assert_eq!(idx.entries[1].path, b"dir/sub");
+        assert!(idx.entries[1].is_gitlink());
+        // Read with the wrong hash length it does not parse (it is not silently misread).
+        assert!(parse(&b, ObjectFormat::Sha1).is_err());
+    }
+
+    #[test]
+    fn version_4_varint_is_gits_offset_encoding() {
+        // 0x80 0x00 is 128 in git's encoding (not 0 as in LEB128).
+        let mut r = Reader { bytes: &[0x80, 0x00], pos: 0 };
+        assert_eq!(r.varint().unwrap(), 128);
+        let mut r = Reader { bytes: &[0x7f], pos: 0 };
+        assert_eq!(r.varint().unwrap(), 127);
+    }
+
+    #[test]
+    fn refuses_malformed_input_without_panicking() {
+        let good = index(2, &[entry(2, 20, "README", 0o100644, 0, None), entry(2, 20, "sub", GITLINK_MODE, 0, None)]);
+        for cut in 0..good.len() - 20 {
+            assert!(parse(&good[..cut], ObjectFormat::Sha1).is_err(), "cut at {cut}");
+        }
+        let mut bad = good.clone();
+        bad[0] = b'X';
+        assert!(parse(&bad, ObjectFormat::Sha1).is_err());
+        let mut v5 = good.clone();
+        v5[7] = 5;
+        assert!(parse(&v5, ObjectFormat::Sha1).is_err());
+        let mut many = good.clone();
+        many[8..12].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(parse(&many, ObjectFormat::Sha1).is_err());
+        // Version 4 stripping more than the previous path.
+        let mut e = entry(4, 20, "a", 0o100644, 0, None);
+        e.push(5);
+        e.extend_from_slice(b"a\0");
+        assert!(parse(&index(4, &[e]), ObjectFormat::Sha1).is_err());
+        // Extended flags in a version 2 index.
+        assert!(parse(&index(2, &[entry(2, 20, "a", 0o100644, 0, Some(0))]), ObjectFormat::Sha1).is_err());
+        // A name length that disagrees with the path.
+        let mut e = entry(2, 20, "abc", 0o100644, 0, None);
+        e[61] = 2;
+        assert!(parse(&index(2, &[e]), ObjectFormat::Sha1).is_err());
+        // Random bytes after a valid header.
+        let mut state = 0x1234_5678u32;
+        for _ in 0..200 {
+            let mut b = good[..12].to_vec();
+            for _ in 0..200 {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                b.push((state >> 16) as u8);
+            }
+            let _ = parse(&b, ObjectFormat::Sha1);
+        }
+    }
+
+    #[test]
+    fn object_format_from_config() {
+        assert_eq!(ObjectFormat::from_config(None), Some(ObjectFormat::Sha1));
+        assert_eq!(ObjectFormat::from_config(Some("SHA256")), Some(ObjectFormat::Sha256));
+        assert_eq!(ObjectFormat::from_config(Some("md5")), None);
+    }
+
+    #[test]
+    fn plain_relative_paths() {
+        assert!(is_plain_relative_path(b"a/b"));
+        for p in [&b""[..], b"/a", b"a//b", b"../a", b"a/./b", b"a/"] {
+            assert!(!is_plain_relative_path(p), "{p:?}");
+        }
+    }
+}
