@@ -84,6 +84,10 @@ fn symlinks_left_in_git_do_not_make_the_hosts_git_write_outside() {
     let home = Snapshot::take(&fx.home);
     let o = fx.sh(PLANT_SYMLINKS);
     assert!(stdout(&o).contains("planted"), "the attack did not run: {}", show(&o));
+    // The side effects first (outside the workspace), then what palisade said.
+    let log = host_git_session(&fx, &remote);
+    outside.assert_unchanged(&format!("the host's git after links planted in .git\n{}", log.join("\n")), &o);
+    home.assert_unchanged(&format!("the host's git after links planted in .git\n{}", log.join("\n")), &o);
     let err = stderr(&o);
     assert!(
         err.contains(&format!(
@@ -97,9 +101,6 @@ fn symlinks_left_in_git_do_not_make_the_hosts_git_write_outside() {
         assert!(err.contains(&format!("left in .git: {name} -> ")), "{name} not reported: {}", show(&o));
     }
     assert_eq!(symlinks_in(&fx.ws.join(".git")), Vec::<PathBuf>::new(), "links remain in .git: {}", show(&o));
-    let log = host_git_session(&fx, &remote);
-    outside.assert_unchanged(&format!("the host's git after links planted in .git\n{}", log.join("\n")), &o);
-    home.assert_unchanged(&format!("the host's git after links planted in .git\n{}", log.join("\n")), &o);
     // Ordinary git still works afterwards.
     assert_eq!(fx.git_ok(&["log", "-1", "--format=%s"]), "host commit message");
 }
@@ -164,6 +165,10 @@ fn a_nested_repository_added_as_a_gitlink_runs_nothing_on_the_host() {
     let home = Snapshot::take(&fx.home);
     let o = fx.sh(&plant_nested_fsmonitor(&fx));
     assert!(stdout(&o).contains("planted"), "the attack did not run: {}", show(&o));
+    let log = host_git_session(&fx, &remote);
+    assert!(!marker_file(&fx).exists(), "SANDBOX ESCAPE: the nested repository's fsmonitor ran on the host\n{}", log.join("\n"));
+    outside.assert_unchanged("the host's git after a nested fsmonitor", &o);
+    home.assert_unchanged("the host's git after a nested fsmonitor", &o);
     assert!(
         stderr(&o).contains("palisade: warning: quarantined the nested repository sub:")
             && stderr(&o).contains("core.fsmonitor")
@@ -172,10 +177,6 @@ fn a_nested_repository_added_as_a_gitlink_runs_nothing_on_the_host() {
         show(&o)
     );
     assert!(fx.ws.join("sub/.git.palisade-quarantine/config").is_file(), "nothing may be deleted");
-    let log = host_git_session(&fx, &remote);
-    assert!(!marker_file(&fx).exists(), "SANDBOX ESCAPE: the nested repository's fsmonitor ran on the host\n{}", log.join("\n"));
-    outside.assert_unchanged("the host's git after a nested fsmonitor", &o);
-    home.assert_unchanged("the host's git after a nested fsmonitor", &o);
 }
 
 /// A nested repository made clean in one command and armed in the next is caught in the next.
@@ -190,9 +191,9 @@ fn a_gitlink_armed_by_a_later_command_is_quarantined() {
     assert!(!stderr(&o).contains("palisade: warning"), "a clean nested repository was reported: {}", show(&o));
     let o = fx.sh(&format!("git -C sub config core.fsmonitor 'touch {}' && echo armed", marker_file(&fx).display()));
     assert!(stdout(&o).contains("armed"), "{}", show(&o));
-    assert!(stderr(&o).contains("quarantined the nested repository sub"), "{}", show(&o));
     let log = host_git_session(&fx, &remote);
     assert!(!marker_file(&fx).exists(), "SANDBOX ESCAPE: the nested repository's fsmonitor ran on the host\n{}", log.join("\n"));
+    assert!(stderr(&o).contains("quarantined the nested repository sub"), "{}", show(&o));
 }
 
 /// An existing submodule whose `.git` file the command points at a repository it made.
