@@ -319,6 +319,54 @@ mod tests {
         }
     }
 
+    /// Index files written by git 2.47 (`xxd -p .git/index`): a file `a` (skip-worktree), `dir/b`
+    /// (assume-unchanged) and a gitlink `dir/sub`, as index versions 3 and 4; and a SHA-256
+    /// repository's version 2 index with `a` and a gitlink `sub`.
+    const REAL_V3: &[&str] = &[
+        "4449524300000003000000036b16c59f323b20ef6b16c59f323b20ef0000fe000098e86e000081a40000000000000000",
+        "0000000278981922613b2afb6025042ff6bd878ac1994e854001400061000000000000006b16c59f326981366b16c59f",
+        "326981360000fe000098e870000081a400000000000000000000000261780798228d17af2d34fce4cfbdf35556832472",
+        "80056469722f6200000000006b16c59f32f7f76b6b16c59f32f7f76b0000fe000098e8710000e0000000000000000000",
+        "00001000cad4c2ef9c7c4272424c486e09414e4f781b2e0100076469722f737562000000cc35ef5eb4435353e6afe378",
+        "d0eeeee511362ac2",
+    ];
+    const REAL_V4: &[&str] = &[
+        "4449524300000004000000036b16c59f323b20ef6b16c59f323b20ef0000fe000098e86e000081a40000000000000000",
+        "0000000278981922613b2afb6025042ff6bd878ac1994e85400140000061006b16c59f326981366b16c59f3269813600",
+        "00fe000098e870000081a400000000000000000000000261780798228d17af2d34fce4cfbdf355568324728005016469",
+        "722f62006b16c59f32f7f76b6b16c59f32f7f76b0000fe000098e8710000e000000000000000000000001000cad4c2ef",
+        "9c7c4272424c486e09414e4f781b2e010007017375620070ebb60842b11a2637fec34e4e6c71ebf31a8e5c",
+    ];
+    const REAL_SHA256_V2: &[&str] = &[
+        "4449524300000002000000026b16c59f3931bcd16b16c59f3931bcd10000fe000098e8bc000081a40000000000000000",
+        "00000002f8625e43f9e04f24291f77cdbe4c71b3c2a3b0003f60419b3ed06a058d766c8b00016100000000006b16c59f",
+        "399bc1b76b16c59f399bc1b70000fe000098e8bd0000e000000000000000000000001000cad4c2ef9c7c4272424c486e",
+        "09414e4f781b2e010000000000000000000000000003737562000000eda4b948e160e808db8ee4bdc85ade5fb0469421",
+        "7a3f8d4da54db25cad423322",
+    ];
+
+    fn unhex(parts: &[&str]) -> Vec<u8> {
+        let h: String = parts.concat();
+        (0..h.len()).step_by(2).map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap()).collect()
+    }
+
+    #[test]
+    fn reads_indexes_git_wrote() {
+        for (bytes, version) in [(unhex(REAL_V3), 3), (unhex(REAL_V4), 4)] {
+            let idx = parse(&bytes, ObjectFormat::Sha1).unwrap_or_else(|e| panic!("v{version}: {e}"));
+            assert_eq!(idx.version, version);
+            let paths: Vec<&[u8]> = idx.entries.iter().map(|e| e.path.as_slice()).collect();
+            assert_eq!(paths, [&b"a"[..], b"dir/b", b"dir/sub"], "v{version}");
+            assert!(idx.entries[0].skip_worktree && !idx.entries[0].assume_valid, "v{version}");
+            assert!(idx.entries[1].assume_valid && !idx.entries[1].skip_worktree, "v{version}");
+            assert!(idx.entries[2].is_gitlink() && !idx.entries[0].is_gitlink(), "v{version}");
+        }
+        let idx = parse(&unhex(REAL_SHA256_V2), ObjectFormat::Sha256).unwrap();
+        let links: Vec<&[u8]> = idx.entries.iter().filter(|e| e.is_gitlink()).map(|e| e.path.as_slice()).collect();
+        assert_eq!(links, [&b"sub"[..]]);
+        assert_eq!(idx.entries.len(), 2);
+    }
+
     #[test]
     fn object_format_from_config() {
         assert_eq!(ObjectFormat::from_config(None), Some(ObjectFormat::Sha1));

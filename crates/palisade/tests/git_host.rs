@@ -215,8 +215,11 @@ fn a_repointed_submodule_gitfile_runs_nothing_on_the_host() {
         show(&o),
         log.join("\n")
     );
+    // Where existing submodule `.git` files are read-only the plant fails, which is fine too.
     if stdout(&o).contains("planted") {
         assert!(stderr(&o).contains("quarantined the nested repository sm"), "{}", show(&o));
+    } else {
+        eprintln!("note: the sandbox refused to re-point sm/.git: {}", show(&o));
     }
 }
 
