@@ -298,3 +298,42 @@ fn ordinary_git_work_inside_still_works_without_warnings() {
     let st = fx.git(&["status", "--short"]);
     assert!(st.status.success(), "{}", show(&st));
 }
+
+/// A workspace that is a linked worktree, its main repository's git directory writable: links
+/// planted in the common git directory (where the host's git writes refs and logs) are removed.
+#[test]
+fn symlinks_in_a_linked_worktrees_common_dir_are_removed() {
+    let fx = Fixture::new();
+    fx.require_visible();
+    let main = fx.root.join("main");
+    fs::create_dir(&main).unwrap();
+    fx.git_in(&main, &["init", "-q", "-b", "main"]);
+    fs::write(main.join("README"), "hello\n").unwrap();
+    fx.git_in(&main, &["add", "README"]);
+    let o = fx.git_in(&main, &["commit", "-q", "-m", "initial"]);
+    assert!(o.status.success(), "{}", show(&o));
+    fs::remove_dir(&fx.ws).unwrap();
+    let o = fx.git_in(&main, &["worktree", "add", "-q", "-b", "feature", fx.ws.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", show(&o));
+    fs::write(fx.home.join(".bashrc"), "# the user's bashrc\n").unwrap();
+    let outside = Snapshot::take(&fx.outside);
+    let home = Snapshot::take(&fx.home);
+    let common = main.join(".git");
+    let o = fx.sh_flags(
+        &["--writable", common.to_str().unwrap()],
+        &format!(
+            r#"C={c}; rm -f $C/logs/HEAD && ln -s "$HOME/.bashrc" $C/logs/HEAD; ln -sf "$PAL_OUT/victim.txt" $C/FETCH_HEAD;
+               ln -sf "$HOME/.bashrc" "$(git rev-parse --git-dir)/COMMIT_EDITMSG"; echo planted"#,
+            c = common.display()
+        ),
+    );
+    assert!(stdout(&o).contains("planted"), "the attack did not run: {}", show(&o));
+    let mut log = Vec::new();
+    for args in [&["commit", "-q", "--allow-empty", "-m", "host commit"][..], &["fetch", "-q", main.to_str().unwrap(), "main"], &["status"]] {
+        log.push(text(&fx.git(args)));
+    }
+    outside.assert_unchanged(&format!("the host's git in a linked worktree\n{}", log.join("\n")), &o);
+    home.assert_unchanged(&format!("the host's git in a linked worktree\n{}", log.join("\n")), &o);
+    assert_eq!(symlinks_in(&common), Vec::<PathBuf>::new(), "links remain: {}", show(&o));
+    assert!(stderr(&o).contains("logs/HEAD ->"), "{}", show(&o));
+}

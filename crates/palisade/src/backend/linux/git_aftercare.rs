@@ -107,8 +107,9 @@ pub fn before_command(write_roots: &[PathBuf], workspace: &Path, memory: Arc<Mem
 pub fn after_command(before: Before) -> Vec<String> {
     let mut notices = Vec::new();
     let all_roots: Vec<PathBuf> = before.roots.iter().map(|r| r.root.clone()).collect();
+    let mut walked = Vec::new();
     for rb in &before.roots {
-        check_root(&before, rb, &all_roots, &mut notices);
+        check_root(&before, rb, &all_roots, &mut walked, &mut notices);
     }
     notices
 }
@@ -165,12 +166,35 @@ fn changed_since(st: &libc::stat, start: (i64, i64)) -> bool {
     (st.st_ctime, st.st_ctime_nsec) >= start
 }
 
-fn check_root(before: &Before, rb: &RootBefore, all_roots: &[PathBuf], notices: &mut Vec<String>) {
+fn check_root(before: &Before, rb: &RootBefore, all_roots: &[PathBuf], walked: &mut Vec<PathBuf>, notices: &mut Vec<String>) {
     let Some((gd, gd_path)) = git_dir_of(&rb.root, all_roots) else { return };
     let ws = &before.workspace;
-    remove_symlinks(&gd, &gd_path, ws, notices);
+    walk_once(&gd, &gd_path, ws, walked, notices);
+    // A linked worktree's git directory names the main one (`commondir`), where the host's git
+    // writes refs, logs and packed-refs: walked too when it lies in a writable root.
+    let common = read_small(gd.as_raw_fd(), &c("commondir"), 4096)
+        .and_then(|t| String::from_utf8(t).ok())
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty() && t != ".")
+        .and_then(|t| gd_path.join(t).canonicalize().ok())
+        .filter(|t| all_roots.iter().any(|r| t.starts_with(r)));
+    if let Some(common) = common {
+        if let Some(fd) = cpath(&common).and_then(|p| dirfd::open_dir(&p).ok()) {
+            walk_once(&fd, &common, ws, walked, notices);
+        }
+    }
     report_hiding_files(&gd, &gd_path, ws, before.start, notices);
     check_index(before, rb, &gd, &gd_path, notices);
+}
+
+/// Walks a git directory unless it (or a folder holding it) was walked already.
+fn walk_once(gd: &OwnedFd, gd_path: &Path, ws: &Path, walked: &mut Vec<PathBuf>, notices: &mut Vec<String>) {
+    let key = gd_path.canonicalize().unwrap_or_else(|_| gd_path.to_path_buf());
+    if walked.iter().any(|w| key.starts_with(w)) {
+        return;
+    }
+    remove_symlinks(gd, gd_path, ws, notices);
+    walked.push(key);
 }
 
 // ---------------------------------------------------------------------------------------------
