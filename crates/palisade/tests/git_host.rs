@@ -323,6 +323,7 @@ fn symlinks_in_a_linked_worktrees_common_dir_are_removed() {
         &["--writable", common.to_str().unwrap()],
         &format!(
             r#"C={c}; rm -f $C/logs/HEAD && ln -s "$HOME/.bashrc" $C/logs/HEAD; ln -sf "$PAL_OUT/victim.txt" $C/FETCH_HEAD;
+               rm -f $C/logs/refs/heads/feature && ln -s "$PAL_OUT/sub/inner.txt" $C/logs/refs/heads/feature;
                ln -sf "$HOME/.bashrc" "$(git rev-parse --git-dir)/COMMIT_EDITMSG"; echo planted"#,
             c = common.display()
         ),
@@ -331,6 +332,10 @@ fn symlinks_in_a_linked_worktrees_common_dir_are_removed() {
     let mut log = Vec::new();
     for args in [&["commit", "-q", "--allow-empty", "-m", "host commit"][..], &["fetch", "-q", main.to_str().unwrap(), "main"], &["status"]] {
         log.push(text(&fx.git(args)));
+    }
+    // The user's main worktree too (its HEAD reflog and FETCH_HEAD are in the common dir).
+    for args in [&["commit", "-q", "--allow-empty", "-m", "main commit"][..], &["fetch", "-q", fx.ws.to_str().unwrap(), "feature"]] {
+        log.push(text(&fx.git_in(&main, args)));
     }
     outside.assert_unchanged(&format!("the host's git in a linked worktree\n{}", log.join("\n")), &o);
     home.assert_unchanged(&format!("the host's git in a linked worktree\n{}", log.join("\n")), &o);
