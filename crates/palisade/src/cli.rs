@@ -170,7 +170,7 @@ pub fn main() -> i32 {
                 // never ran (bad configuration, not found, a refused or failed setup).
                 eprintln!(
                     "{}",
-                    serde_json::json!({"exit_code": null, "signal": null, "status": f.code, "error": f.message, "layers": []})
+                    serde_json::json!({"exit_code": null, "signal": null, "status": f.code, "error": f.message, "layers": [], "notices": []})
                 );
             }
             f.code

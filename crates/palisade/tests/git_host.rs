@@ -342,3 +342,36 @@ fn symlinks_in_a_linked_worktrees_common_dir_are_removed() {
     assert_eq!(symlinks_in(&common), Vec::<PathBuf>::new(), "links remain: {}", show(&o));
     assert!(stderr(&o).contains("logs/HEAD ->"), "{}", show(&o));
 }
+
+/// A link the user made in `.git` before the command is not removed (only what the command
+/// made is), but reported.
+#[test]
+fn a_link_that_was_there_before_the_command_is_reported_not_removed() {
+    let (fx, _remote) = setup();
+    let link = fx.ws.join(".git/info/sparse-checkout");
+    std::os::unix::fs::symlink(fx.outside.join("victim.txt"), &link).unwrap();
+    // File times use a coarse clock: a link made in the same tick as the command's start counts
+    // as the command's (the safe side). Let a few ticks pass so this one is clearly older.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let o = fx.sh("echo ran");
+    assert!(stdout(&o).contains("ran"), "{}", show(&o));
+    assert!(link.is_symlink(), "the user's own link was removed: {}", show(&o));
+    assert!(
+        stderr(&o).contains(&format!("palisade: warning: there is a symbolic link in .git: .git/info/sparse-checkout -> {}", fx.outside.join("victim.txt").display())),
+        "{}",
+        show(&o)
+    );
+}
+
+#[test]
+fn json_status_lists_the_notices() {
+    let (fx, _remote) = setup();
+    let o = fx.run_flags(&["--json-status"], &["sh", "-c", r#"ln -sf "$HOME/.bashrc" .git/COMMIT_EDITMSG"#]);
+    let last = stderr(&o).lines().last().unwrap_or("").to_string();
+    let v: serde_json::Value = serde_json::from_str(&last).unwrap_or_else(|e| panic!("not JSON ({e}): {last}"));
+    let notices = v["notices"].as_array().unwrap_or_else(|| panic!("no notices: {v}"));
+    assert!(
+        notices.iter().any(|n| n.as_str().is_some_and(|n| n.starts_with("removed a symbolic link the command left in .git: .git/COMMIT_EDITMSG"))),
+        "{v}"
+    );
+}

@@ -169,7 +169,7 @@ fn changed_since(st: &libc::stat, start: (i64, i64)) -> bool {
 fn check_root(before: &Before, rb: &RootBefore, all_roots: &[PathBuf], walked: &mut Vec<PathBuf>, notices: &mut Vec<String>) {
     let Some((gd, gd_path)) = git_dir_of(&rb.root, all_roots) else { return };
     let ws = &before.workspace;
-    walk_once(&gd, &gd_path, ws, walked, notices);
+    walk_once(&gd, &gd_path, ws, before.start, walked, notices);
     // A linked worktree's git directory names the main one (`commondir`), where the host's git
     // writes refs, logs and packed-refs: walked too when it lies in a writable root.
     let common = read_small(gd.as_raw_fd(), &c("commondir"), 4096)
@@ -180,7 +180,7 @@ fn check_root(before: &Before, rb: &RootBefore, all_roots: &[PathBuf], walked: &
         .filter(|t| all_roots.iter().any(|r| t.starts_with(r)));
     if let Some(common) = common {
         if let Some(fd) = cpath(&common).and_then(|p| dirfd::open_dir(&p).ok()) {
-            walk_once(&fd, &common, ws, walked, notices);
+            walk_once(&fd, &common, ws, before.start, walked, notices);
         }
     }
     report_hiding_files(&gd, &gd_path, ws, before.start, notices);
@@ -188,12 +188,12 @@ fn check_root(before: &Before, rb: &RootBefore, all_roots: &[PathBuf], walked: &
 }
 
 /// Walks a git directory unless it (or a folder holding it) was walked already.
-fn walk_once(gd: &OwnedFd, gd_path: &Path, ws: &Path, walked: &mut Vec<PathBuf>, notices: &mut Vec<String>) {
+fn walk_once(gd: &OwnedFd, gd_path: &Path, ws: &Path, start: (i64, i64), walked: &mut Vec<PathBuf>, notices: &mut Vec<String>) {
     let key = gd_path.canonicalize().unwrap_or_else(|_| gd_path.to_path_buf());
     if walked.iter().any(|w| key.starts_with(w)) {
         return;
     }
-    remove_symlinks(gd, gd_path, ws, notices);
+    remove_symlinks(gd, gd_path, ws, start, notices);
     walked.push(key);
 }
 
@@ -203,12 +203,13 @@ fn walk_once(gd: &OwnedFd, gd_path: &Path, ws: &Path, walked: &mut Vec<PathBuf>,
 struct Walk<'a> {
     entries: usize,
     bound_hit: bool,
+    start: (i64, i64),
     ws: &'a Path,
     notices: &'a mut Vec<String>,
 }
 
-fn remove_symlinks(gd: &OwnedFd, gd_path: &Path, ws: &Path, notices: &mut Vec<String>) {
-    let mut w = Walk { entries: 0, bound_hit: false, ws, notices };
+fn remove_symlinks(gd: &OwnedFd, gd_path: &Path, ws: &Path, start: (i64, i64), notices: &mut Vec<String>) {
+    let mut w = Walk { entries: 0, bound_hit: false, start, ws, notices };
     walk(&mut w, gd.as_raw_fd(), gd_path, 0, false);
     if w.bound_hit {
         w.notices.push(format!(
@@ -239,6 +240,17 @@ fn walk(w: &mut Walk<'_>, dir: RawFd, path: &Path, depth: usize, in_objects: boo
         if kind == libc::DT_LNK {
             let target = dirfd::read_link_at(dir, &name).map(|t| String::from_utf8_lossy(&t).into_owned());
             let target = target.unwrap_or_else(|_| "?".into());
+            // Only what this command made is removed: a link that was there before it started
+            // (the user's own, or one made while no check ran) is reported at every command.
+            let made_now = dirfd::stat_at(dir, &name).map_or(true, |st| changed_since(&st, w.start));
+            if !made_now {
+                w.notices.push(format!(
+                    "there is a symbolic link in .git: {} -> {target}; git writes through links there, outside the \
+                     workspace: remove it unless you made it on purpose",
+                    shown(w.ws, &child)
+                ));
+                continue;
+            }
             match dirfd::unlink_at(dir, &name) {
                 Ok(()) => w.notices.push(format!(
                     "removed a symbolic link the command left in .git: {} -> {target} (git would have written through it)",
