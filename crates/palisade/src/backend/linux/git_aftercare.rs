@@ -5,8 +5,8 @@
 //!
 //! * A symbolic link in a git directory (`.git/COMMIT_EDITMSG -> ~/.bashrc`, `FETCH_HEAD`,
 //!   `logs/HEAD`) makes the host's git write through it, outside the workspace. Git itself never
-//!   creates symbolic links in a git directory, so every one found is removed (the link, never
-//!   its target) and reported.
+//!   creates symbolic links in a git directory, so every one the command made (ctime since its
+//!   start) is removed (the link, never its target) and reported; an older one is reported.
 //! * A nested repository registered as a gitlink in the index is entered by the host's plain
 //!   `git status`, which runs its `core.fsmonitor`. A gitlink whose git directory is new to the
 //!   index or changed during the command, and whose config holds a key git does not write
