@@ -111,8 +111,33 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// One entry as [`visit`] shows it (the path is borrowed: nothing is allocated per entry).
+#[derive(Clone, Copy, Debug)]
+pub struct EntryRef<'a> {
+    pub path: &'a [u8],
+    pub mode: u32,
+    pub assume_valid: bool,
+    pub skip_worktree: bool,
+}
+
+impl EntryRef<'_> {
+    pub fn is_gitlink(&self) -> bool {
+        self.mode & 0o170000 == GITLINK_MODE
+    }
+}
+
 /// Parses the entries of an index file.
 pub fn parse(bytes: &[u8], format: ObjectFormat) -> Result<Index, String> {
+    let mut entries = Vec::new();
+    let version = visit(bytes, format, |e| {
+        entries.push(Entry { path: e.path.to_vec(), mode: e.mode, assume_valid: e.assume_valid, skip_worktree: e.skip_worktree })
+    })?;
+    Ok(Index { version, entries })
+}
+
+/// Calls `each` for every entry of an index file (in order) and returns its version; the whole
+/// file is checked even when `each` keeps nothing, so a malformed index is always an error.
+pub fn visit(bytes: &[u8], format: ObjectFormat, mut each: impl FnMut(EntryRef<'_>)) -> Result<u32, String> {
     let mut r = Reader { bytes, pos: 0 };
     if r.take(4).map_err(|_| "the index is shorter than its header".to_string())? != b"DIRC" {
         return Err("the index does not start with DIRC".into());
@@ -126,7 +151,7 @@ pub fn parse(bytes: &[u8], format: ObjectFormat) -> Result<Index, String> {
         return Err(format!("the index claims {count} entries"));
     }
     let id_len = format.id_len();
-    let mut entries = Vec::with_capacity((count as usize).min(bytes.len() / 62));
+    // Version 4 paths are the previous path minus a suffix, plus new bytes.
     let mut previous: Vec<u8> = Vec::new();
     for _ in 0..count {
         let start = r.pos;
@@ -143,17 +168,17 @@ pub fn parse(bytes: &[u8], format: ObjectFormat) -> Result<Index, String> {
             skip_worktree = r.u16()? & EXT_SKIP_WORKTREE != 0;
         }
         let name_len = (flags & NAME_MASK) as usize;
-        let path = if version == 4 {
+        let path: &[u8] = if version == 4 {
             let strip = r.varint()?;
             if strip > previous.len() {
                 return Err("an index path strips more than the previous path has".into());
             }
             let suffix = r.until_nul()?;
-            let mut p = previous[..previous.len() - strip].to_vec();
-            p.extend_from_slice(suffix);
-            p
+            previous.truncate(previous.len() - strip);
+            previous.extend_from_slice(suffix);
+            &previous
         } else {
-            let p = r.until_nul()?.to_vec();
+            let p = r.until_nul()?;
             // The entry is padded with 1 to 8 NULs to a multiple of 8 bytes (one is the
             // terminator already consumed).
             let len = r.pos - start;
@@ -167,10 +192,9 @@ pub fn parse(bytes: &[u8], format: ObjectFormat) -> Result<Index, String> {
         if path.is_empty() {
             return Err("an index entry has an empty path".into());
         }
-        previous.clone_from(&path);
-        entries.push(Entry { path, mode, assume_valid: flags & ASSUME_VALID != 0, skip_worktree });
+        each(EntryRef { path, mode, assume_valid: flags & ASSUME_VALID != 0, skip_worktree });
     }
-    Ok(Index { version, entries })
+    Ok(version)
 }
 
 /// Whether a gitlink path is one the host-side check may act on: relative, no `.`/`..`, no

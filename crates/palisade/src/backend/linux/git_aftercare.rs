@@ -367,16 +367,15 @@ fn summarize(file: &mut File, size: i64, format: ObjectFormat) -> Result<IndexSu
     use std::io::Seek;
     file.seek(std::io::SeekFrom::Start(0)).map_err(|e| e.to_string())?;
     file.take(MAX_INDEX_BYTES).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
-    let idx = git_index::parse(&bytes, format)?;
     let mut s = IndexSummary::default();
-    for e in idx.entries {
+    git_index::visit(&bytes, format, |e| {
         if e.is_gitlink() {
-            s.gitlinks.insert(e.path.clone());
+            s.gitlinks.insert(e.path.to_vec());
         }
         if e.skip_worktree || e.assume_valid {
-            s.hidden.insert(e.path);
+            s.hidden.insert(e.path.to_vec());
         }
-    }
+    })?;
     Ok(s)
 }
 
