@@ -375,3 +375,30 @@ fn json_status_lists_the_notices() {
         "{v}"
     );
 }
+
+/// The same attack in a SHA-256 repository whose index is version 4 (prefix-compressed paths):
+/// the check reads the object format from the config and parses that index too.
+#[test]
+fn a_nested_repository_in_a_sha256_workspace_with_index_v4_is_quarantined() {
+    let fx = Fixture::new();
+    fx.require_visible();
+    fx.git_ok(&["init", "-q", "--object-format=sha256", "-b", "main", "."]);
+    fs::create_dir(fx.ws.join("src")).unwrap();
+    for f in ["README", "src/a.rs", "src/b.rs"] {
+        fs::write(fx.ws.join(f), "x\n").unwrap();
+    }
+    fx.git_ok(&["add", "."]);
+    fx.git_ok(&["commit", "-q", "-m", "initial"]);
+    fx.git_ok(&["update-index", "--index-version", "4"]);
+    let o = fx.sh(&format!(
+        "{} git init -q --object-format=sha256 src/sub && git -C src/sub commit -q --allow-empty -m sub && \
+         git -C src/sub config core.fsmonitor 'touch {}' && git add src/sub 2>/dev/null && echo planted",
+        fx.git_env_script_prefix(),
+        marker_file(&fx).display()
+    ));
+    assert!(stdout(&o).contains("planted"), "the attack did not run: {}", show(&o));
+    let st = fx.git(&["status"]);
+    assert!(!marker_file(&fx).exists(), "SANDBOX ESCAPE: the nested repository's fsmonitor ran on the host: {}", show(&st));
+    assert!(stderr(&o).contains("quarantined the nested repository src/sub"), "{}", show(&o));
+    assert_eq!(fs::read(fx.ws.join(".git/index")).unwrap()[4..8], [0, 0, 0, 4], "the index is not version 4");
+}

@@ -176,15 +176,17 @@ fn check_root(before: &Before, rb: &RootBefore, all_roots: &[PathBuf], walked: &
         .and_then(|t| String::from_utf8(t).ok())
         .map(|t| t.trim().to_string())
         .filter(|t| !t.is_empty() && t != ".")
-        .and_then(|t| gd_path.join(t).canonicalize().ok())
-        .filter(|t| all_roots.iter().any(|r| t.starts_with(r)));
-    if let Some(common) = common {
-        if let Some(fd) = cpath(&common).and_then(|p| dirfd::open_dir(&p).ok()) {
-            walk_once(&fd, &common, ws, before.start, walked, notices);
+        .and_then(|t| gd_path.join(t).canonicalize().ok());
+    let common_fd = common.as_ref().and_then(|p| dirfd::open_dir(&cpath(p)?).ok());
+    if let (Some(common), Some(fd)) = (&common, &common_fd) {
+        if all_roots.iter().any(|r| common.starts_with(r)) {
+            walk_once(fd, common, ws, before.start, walked, notices);
         }
     }
     report_hiding_files(&gd, &gd_path, ws, before.start, notices);
-    check_index(before, rb, &gd, &gd_path, notices);
+    // The repository's config (for its object format) is in the common directory.
+    let config_dir = common_fd.as_ref().unwrap_or(&gd).as_raw_fd();
+    check_index(before, rb, &gd, &gd_path, config_dir, notices);
 }
 
 /// Walks a git directory unless it (or a folder holding it) was walked already.
@@ -388,7 +390,7 @@ fn name_paths<'a>(paths: impl Iterator<Item = &'a Vec<u8>>) -> String {
     s
 }
 
-fn check_index(before: &Before, rb: &RootBefore, gd: &OwnedFd, gd_path: &Path, notices: &mut Vec<String>) {
+fn check_index(before: &Before, rb: &RootBefore, gd: &OwnedFd, gd_path: &Path, config_dir: RawFd, notices: &mut Vec<String>) {
     let ws = &before.workspace;
     let Ok(fd) = dirfd::open_file_at(gd.as_raw_fd(), &c("index")) else { return };
     let Ok(st) = dirfd::stat_at(fd.as_raw_fd(), &c("")) else { return };
@@ -401,7 +403,7 @@ fn check_index(before: &Before, rb: &RootBefore, gd: &OwnedFd, gd_path: &Path, n
     let after = match cached {
         Some((s, summary)) if s == now => summary,
         _ => {
-            let parsed = object_format(gd.as_raw_fd()).and_then(|f| summarize(&mut File::from(fd), st.st_size, f).map(|s| (s, f)));
+            let parsed = object_format(config_dir).and_then(|f| summarize(&mut File::from(fd), st.st_size, f).map(|s| (s, f)));
             match parsed {
                 Ok((s, _)) => {
                     let s = Arc::new(s);
@@ -435,7 +437,7 @@ fn check_index(before: &Before, rb: &RootBefore, gd: &OwnedFd, gd_path: &Path, n
             if !same || !ctime_ok || st_old.st_ino == st.st_ino {
                 return None;
             }
-            let format = object_format(gd.as_raw_fd()).ok()?;
+            let format = object_format(config_dir).ok()?;
             let mut f = f.try_clone().ok()?;
             summarize(&mut f, st_old.st_size, format).ok()
         })
