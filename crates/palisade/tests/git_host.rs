@@ -402,3 +402,39 @@ fn a_nested_repository_in_a_sha256_workspace_with_index_v4_is_quarantined() {
     assert!(stderr(&o).contains("quarantined the nested repository src/sub"), "{}", show(&o));
     assert_eq!(fs::read(fx.ws.join(".git/index")).unwrap()[4..8], [0, 0, 0, 4], "the index is not version 4");
 }
+
+/// Hooks in a nested repository registered as a gitlink (run by the host's git in it, e.g. by
+/// `git submodule update` or a commit there) quarantine it too, config or not.
+#[test]
+fn a_gitlinked_nested_repository_with_hooks_is_quarantined() {
+    let (fx, _remote) = setup();
+    let o = fx.sh(&format!(
+        "{} git init -q sub && git -C sub commit -q --allow-empty -m sub && \
+         printf '#!/bin/sh\\ntouch {}\\n' > sub/.git/hooks/post-checkout && chmod +x sub/.git/hooks/post-checkout && \
+         git add sub 2>/dev/null && echo planted",
+        fx.git_env_script_prefix(),
+        marker_file(&fx).display()
+    ));
+    assert!(stdout(&o).contains("planted"), "the attack did not run: {}", show(&o));
+    assert!(!fx.ws.join("sub/.git").exists(), "SANDBOX ESCAPE: the nested repository with a hook stays active: {}", show(&o));
+    assert!(stderr(&o).contains("quarantined the nested repository sub") && stderr(&o).contains("it has hooks (post-checkout)"), "{}", show(&o));
+}
+
+/// An index palisade cannot parse is reported and not acted on.
+#[test]
+fn a_malformed_index_is_reported() {
+    let (fx, _remote) = setup();
+    let o = fx.sh("printf 'DIRC\\000\\000\\000\\002\\000\\000\\000\\011garbage' > .git/index; echo done");
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    assert!(stderr(&o).contains("palisade: warning: could not read .git/index ("), "{}", show(&o));
+}
+
+/// A walk cut short by its bounds says so.
+#[test]
+fn a_walk_past_its_depth_bound_is_reported() {
+    let (fx, _remote) = setup();
+    let deep = (0..30).map(|i| format!("d{i}")).collect::<Vec<_>>().join("/");
+    let o = fx.sh(&format!("mkdir -p .git/{deep} && ln -s \"$HOME/.bashrc\" .git/{deep}/x; echo done"));
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    assert!(stderr(&o).contains("palisade: warning: stopped looking for symbolic links in .git after"), "{}", show(&o));
+}
