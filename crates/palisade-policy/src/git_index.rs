@@ -67,36 +67,56 @@ const EXTENDED: u16 = 0x4000;
 const NAME_MASK: u16 = 0x0fff;
 const EXT_SKIP_WORKTREE: u16 = 0x4000;
 
+/// Why parsing stopped: the bytes so far end inside an entry (more may come), or they are not
+/// an index.
+#[derive(Debug)]
+enum Stop {
+    Short,
+    Bad(String),
+}
+
+impl From<&str> for Stop {
+    fn from(s: &str) -> Stop {
+        Stop::Bad(s.into())
+    }
+}
+
+impl From<String> for Stop {
+    fn from(s: String) -> Stop {
+        Stop::Bad(s)
+    }
+}
+
 struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or("the index ends in the middle of an entry")?;
+    fn take(&mut self, n: usize) -> Result<&'a [u8], Stop> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or(Stop::Short)?;
         let s = &self.bytes[self.pos..end];
         self.pos = end;
         Ok(s)
     }
-    fn u16(&mut self) -> Result<u16, String> {
+    fn u16(&mut self) -> Result<u16, Stop> {
         let b = self.take(2)?;
         Ok(u16::from_be_bytes([b[0], b[1]]))
     }
-    fn u32(&mut self) -> Result<u32, String> {
+    fn u32(&mut self) -> Result<u32, Stop> {
         let b = self.take(4)?;
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
     /// Bytes up to (not including) the next NUL, which is consumed.
-    fn until_nul(&mut self) -> Result<&'a [u8], String> {
+    fn until_nul(&mut self) -> Result<&'a [u8], Stop> {
         let rest = &self.bytes[self.pos..];
-        let n = rest.iter().position(|&b| b == 0).ok_or("an index path has no terminating NUL")?;
+        let n = rest.iter().position(|&b| b == 0).ok_or(Stop::Short)?;
         self.pos += n + 1;
         Ok(&rest[..n])
     }
     /// Git's offset varint (version 4's prefix length): 7 bits per byte, each continuation
     /// adding one before the shift.
-    fn varint(&mut self) -> Result<usize, String> {
+    fn varint(&mut self) -> Result<usize, Stop> {
         let mut c = self.take(1)?[0];
         let mut val = (c & 0x7f) as usize;
         while c & 0x80 != 0 {
@@ -135,30 +155,98 @@ pub fn parse(bytes: &[u8], format: ObjectFormat) -> Result<Index, String> {
     Ok(Index { version, entries })
 }
 
-/// Calls `each` for every entry of an index file (in order) and returns its version; the whole
-/// file is checked even when `each` keeps nothing, so a malformed index is always an error.
-pub fn visit(bytes: &[u8], format: ObjectFormat, mut each: impl FnMut(EntryRef<'_>)) -> Result<u32, String> {
-    let mut r = Reader { bytes, pos: 0 };
-    if r.take(4).map_err(|_| "the index is shorter than its header".to_string())? != b"DIRC" {
-        return Err("the index does not start with DIRC".into());
+/// Calls `each` for every entry of a whole index file (in order) and returns its version; the
+/// whole file is checked even when `each` keeps nothing, so a malformed index is an error.
+pub fn visit(bytes: &[u8], format: ObjectFormat, each: impl FnMut(EntryRef<'_>)) -> Result<u32, String> {
+    let mut v = Visitor::new(format);
+    v.feed(bytes, each)?;
+    v.finish()
+}
+
+/// The same parse fed in pieces (so a large index can be read through a small buffer): `feed`
+/// consumes the complete entries at the start of what it is given and returns how many bytes
+/// that was; the caller passes the rest again with more bytes after it.
+pub struct Visitor {
+    id_len: usize,
+    version: Option<u32>,
+    remaining: u32,
+    /// Version 4 paths are the previous path minus a suffix, plus new bytes.
+    previous: Vec<u8>,
+}
+
+impl Visitor {
+    pub fn new(format: ObjectFormat) -> Visitor {
+        Visitor { id_len: format.id_len(), version: None, remaining: 0, previous: Vec::new() }
     }
-    let version = r.u32()?;
-    if !(2..=4).contains(&version) {
-        return Err(format!("index version {version} is not one git writes (2, 3 or 4)"));
+
+    /// Whether every entry the header announced has been read.
+    pub fn done(&self) -> bool {
+        self.version.is_some() && self.remaining == 0
     }
-    let count = r.u32()?;
-    if count > MAX_ENTRIES {
-        return Err(format!("the index claims {count} entries"));
+
+    /// The version, once every entry has been read; an error if the input ended before.
+    pub fn finish(&self) -> Result<u32, String> {
+        match self.version {
+            Some(v) if self.remaining == 0 => Ok(v),
+            Some(_) => Err("the index ends in the middle of an entry".into()),
+            None => Err("the index is shorter than its header".into()),
+        }
     }
-    let id_len = format.id_len();
-    // Version 4 paths are the previous path minus a suffix, plus new bytes.
-    let mut previous: Vec<u8> = Vec::new();
-    for _ in 0..count {
+
+    pub fn feed(&mut self, bytes: &[u8], mut each: impl FnMut(EntryRef<'_>)) -> Result<usize, String> {
+        let mut r = Reader { bytes, pos: 0 };
+        if self.version.is_none() {
+            match self.header(&mut r) {
+                Ok(()) => {}
+                Err(Stop::Short) => return Ok(0),
+                Err(Stop::Bad(e)) => return Err(e),
+            }
+        }
+        let version = self.version.unwrap_or(2);
+        while self.remaining > 0 {
+            let start = r.pos;
+            match self.entry(&mut r, version) {
+                Ok((path_at, mode, assume_valid, skip_worktree)) => {
+                    let path = match path_at {
+                        Some((a, b)) => &bytes[a..b],
+                        None => &self.previous[..],
+                    };
+                    each(EntryRef { path, mode, assume_valid, skip_worktree });
+                    self.remaining -= 1;
+                }
+                Err(Stop::Short) => return Ok(start),
+                Err(Stop::Bad(e)) => return Err(e),
+            }
+        }
+        Ok(r.pos)
+    }
+
+    fn header(&mut self, r: &mut Reader<'_>) -> Result<(), Stop> {
+        if r.take(4)? != b"DIRC" {
+            return Err("the index does not start with DIRC".into());
+        }
+        let version = r.u32()?;
+        if !(2..=4).contains(&version) {
+            return Err(format!("index version {version} is not one git writes (2, 3 or 4)").into());
+        }
+        let count = r.u32()?;
+        if count > MAX_ENTRIES {
+            return Err(format!("the index claims {count} entries").into());
+        }
+        self.version = Some(version);
+        self.remaining = count;
+        Ok(())
+    }
+
+    /// One entry: where its path is in the input (`None`: in `previous`, version 4), mode and
+    /// flags. On `Short` nothing of `self` has changed.
+    #[allow(clippy::type_complexity)]
+    fn entry(&mut self, r: &mut Reader<'_>, version: u32) -> Result<(Option<(usize, usize)>, u32, bool, bool), Stop> {
         let start = r.pos;
         r.take(24)?; // ctime, mtime, dev, ino
         let mode = r.u32()?;
         r.take(12)?; // uid, gid, size
-        r.take(id_len)?;
+        r.take(self.id_len)?;
         let flags = r.u16()?;
         let mut skip_worktree = false;
         if flags & EXTENDED != 0 {
@@ -168,33 +256,41 @@ pub fn visit(bytes: &[u8], format: ObjectFormat, mut each: impl FnMut(EntryRef<'
             skip_worktree = r.u16()? & EXT_SKIP_WORKTREE != 0;
         }
         let name_len = (flags & NAME_MASK) as usize;
-        let path: &[u8] = if version == 4 {
+        let (path_at, path_len) = if version == 4 {
             let strip = r.varint()?;
-            if strip > previous.len() {
+            if strip > self.previous.len() {
                 return Err("an index path strips more than the previous path has".into());
             }
             let suffix = r.until_nul()?;
-            previous.truncate(previous.len() - strip);
-            previous.extend_from_slice(suffix);
-            &previous
+            let len = self.previous.len() - strip + suffix.len();
+            if len == 0 {
+                return Err("an index entry has an empty path".into());
+            }
+            if name_len != NAME_MASK as usize && name_len != len {
+                return Err("an index entry's name length does not match its path".into());
+            }
+            // Only now, when the whole entry has been read, is `previous` changed.
+            self.previous.truncate(self.previous.len() - strip);
+            self.previous.extend_from_slice(suffix);
+            (None, len)
         } else {
+            let at = r.pos;
             let p = r.until_nul()?;
             // The entry is padded with 1 to 8 NULs to a multiple of 8 bytes (one is the
             // terminator already consumed).
             let len = r.pos - start;
             let padded = (len - 1 + 8) & !7;
             r.take(padded - len)?;
-            p
+            (Some((at, at + p.len())), p.len())
         };
-        if name_len != NAME_MASK as usize && name_len != path.len() {
+        if name_len != NAME_MASK as usize && name_len != path_len {
             return Err("an index entry's name length does not match its path".into());
         }
-        if path.is_empty() {
+        if path_len == 0 {
             return Err("an index entry has an empty path".into());
         }
-        each(EntryRef { path, mode, assume_valid: flags & ASSUME_VALID != 0, skip_worktree });
+        Ok((path_at, mode, flags & ASSUME_VALID != 0, skip_worktree))
     }
-    Ok(version)
 }
 
 /// Whether a gitlink path is one the host-side check may act on: relative, no `.`/`..`, no
@@ -389,6 +485,30 @@ mod tests {
         let links: Vec<&[u8]> = idx.entries.iter().filter(|e| e.is_gitlink()).map(|e| e.path.as_slice()).collect();
         assert_eq!(links, [&b"sub"[..]]);
         assert_eq!(idx.entries.len(), 2);
+    }
+
+    #[test]
+    fn fed_in_pieces_it_reads_the_same() {
+        for (bytes, format) in [(unhex(REAL_V3), ObjectFormat::Sha1), (unhex(REAL_V4), ObjectFormat::Sha1), (unhex(REAL_SHA256_V2), ObjectFormat::Sha256)] {
+            let whole = parse(&bytes, format).unwrap().entries;
+            for piece in [1, 2, 7, 13, 64] {
+                let mut v = Visitor::new(format);
+                let mut got = Vec::new();
+                let mut buf: Vec<u8> = Vec::new();
+                for chunk in bytes.chunks(piece) {
+                    buf.extend_from_slice(chunk);
+                    let used = v
+                        .feed(&buf, |e| got.push(Entry { path: e.path.to_vec(), mode: e.mode, assume_valid: e.assume_valid, skip_worktree: e.skip_worktree }))
+                        .unwrap();
+                    buf.drain(..used);
+                    if v.done() {
+                        break;
+                    }
+                }
+                v.finish().unwrap();
+                assert_eq!(got, whole, "pieces of {piece}");
+            }
+        }
     }
 
     #[test]

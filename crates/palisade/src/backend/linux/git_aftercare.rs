@@ -38,6 +38,8 @@ const MAX_WALK_ENTRIES: usize = 200_000;
 const MAX_WALK_DEPTH: usize = 24;
 /// An index larger than this is not read (reported instead).
 const MAX_INDEX_BYTES: u64 = 256 << 20;
+/// The buffer the index is read through.
+const READ_CHUNK: usize = 256 << 10;
 /// How many paths a notice names before it says "and N more".
 const NAMED_PATHS: usize = 3;
 /// What a quarantined `.git` is renamed to (with a number appended if that exists).
@@ -361,23 +363,43 @@ fn object_format(gd: RawFd) -> Result<ObjectFormat, String> {
     ObjectFormat::from_config(v.as_deref()).ok_or_else(|| format!("unknown extensions.objectformat {v:?}"))
 }
 
-fn summarize(file: &mut File, size: i64, format: ObjectFormat) -> Result<IndexSummary, String> {
+/// Reads the index through a small buffer (a large index is never held whole: touching
+/// megabytes of fresh memory would cost more than parsing them).
+fn summarize(file: &File, size: i64, format: ObjectFormat) -> Result<IndexSummary, String> {
+    use std::os::unix::fs::FileExt;
     if size as u64 > MAX_INDEX_BYTES {
         return Err(format!("it is larger than {} MiB", MAX_INDEX_BYTES >> 20));
     }
-    let mut bytes = Vec::with_capacity(size.max(0) as usize);
-    use std::io::Seek;
-    file.seek(std::io::SeekFrom::Start(0)).map_err(|e| e.to_string())?;
-    file.take(MAX_INDEX_BYTES).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
     let mut s = IndexSummary::default();
-    git_index::visit(&bytes, format, |e| {
-        if e.is_gitlink() {
-            s.gitlinks.insert(e.path.to_vec());
+    let mut v = git_index::Visitor::new(format);
+    let mut buf = vec![0u8; READ_CHUNK];
+    let (mut filled, mut offset) = (0usize, 0u64);
+    while !v.done() {
+        if filled == buf.len() {
+            // One entry larger than the buffer (a very long path): grow, within the bound.
+            if buf.len() as u64 >= MAX_INDEX_BYTES {
+                return Err("an index entry is too large".into());
+            }
+            buf.resize(buf.len() * 2, 0);
         }
-        if e.skip_worktree || e.assume_valid {
-            s.hidden.insert(e.path.to_vec());
+        let n = file.read_at(&mut buf[filled..], offset).map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
         }
-    })?;
+        offset += n as u64;
+        filled += n;
+        let used = v.feed(&buf[..filled], |e| {
+            if e.is_gitlink() {
+                s.gitlinks.insert(e.path.to_vec());
+            }
+            if e.skip_worktree || e.assume_valid {
+                s.hidden.insert(e.path.to_vec());
+            }
+        })?;
+        buf.copy_within(used..filled, 0);
+        filled -= used;
+    }
+    v.finish()?;
     Ok(s)
 }
 
@@ -403,7 +425,7 @@ fn check_index(before: &Before, rb: &RootBefore, gd: &OwnedFd, gd_path: &Path, c
     let after = match cached {
         Some((s, summary)) if s == now => summary,
         _ => {
-            let parsed = object_format(config_dir).and_then(|f| summarize(&mut File::from(fd), st.st_size, f).map(|s| (s, f)));
+            let parsed = object_format(config_dir).and_then(|f| summarize(&File::from(fd), st.st_size, f).map(|s| (s, f)));
             match parsed {
                 Ok((s, _)) => {
                     let s = Arc::new(s);
@@ -438,8 +460,7 @@ fn check_index(before: &Before, rb: &RootBefore, gd: &OwnedFd, gd_path: &Path, c
                 return None;
             }
             let format = object_format(config_dir).ok()?;
-            let mut f = f.try_clone().ok()?;
-            summarize(&mut f, st_old.st_size, format).ok()
+            summarize(f, st_old.st_size, format).ok()
         })
     };
     if changed {
