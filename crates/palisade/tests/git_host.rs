@@ -357,7 +357,10 @@ fn a_link_that_was_there_before_the_command_is_reported_not_removed() {
     assert!(stdout(&o).contains("ran"), "{}", show(&o));
     assert!(link.is_symlink(), "the user's own link was removed: {}", show(&o));
     assert!(
-        stderr(&o).contains(&format!("palisade: warning: there is a symbolic link in .git: .git/info/sparse-checkout -> {}", fx.outside.join("victim.txt").display())),
+        stderr(&o).contains(&format!(
+            "palisade: warning: there is a symbolic link in .git: .git/info/sparse-checkout -> {} (git would have written through it)",
+            fx.outside.join("victim.txt").display()
+        )),
         "{}",
         show(&o)
     );
@@ -437,4 +440,18 @@ fn a_walk_past_its_depth_bound_is_reported() {
     let o = fx.sh(&format!("mkdir -p .git/{deep} && ln -s \"$HOME/.bashrc\" .git/{deep}/x; echo done"));
     assert!(stdout(&o).contains("done"), "{}", show(&o));
     assert!(stderr(&o).contains("palisade: warning: stopped looking for symbolic links in .git after"), "{}", show(&o));
+}
+
+/// A FIFO in `.git` (the host's git would hang on it) is removed; a symbolic `HEAD` pointing at
+/// the repository's own ref (what `core.preferSymlinkRefs` makes) is left alone.
+#[test]
+fn fifos_are_removed_and_symbolic_refs_left_alone() {
+    let (fx, _remote) = setup();
+    let o = fx.sh("mkfifo .git/COMMIT_EDITMSG.fifo && rm -f .git/COMMIT_EDITMSG && mv .git/COMMIT_EDITMSG.fifo .git/COMMIT_EDITMSG && \
+                   ln -s refs/heads/main .git/HEAD.sym && echo planted");
+    assert!(stdout(&o).contains("planted"), "{}", show(&o));
+    assert!(!fx.ws.join(".git/COMMIT_EDITMSG").exists(), "the FIFO stayed: {}", show(&o));
+    assert!(stderr(&o).contains("removed a FIFO the command left in .git: .git/COMMIT_EDITMSG (git would block on it)"), "{}", show(&o));
+    assert!(fx.ws.join(".git/HEAD.sym").is_symlink(), "a symbolic ref was removed: {}", show(&o));
+    assert!(!stderr(&o).contains("HEAD.sym"), "{}", show(&o));
 }

@@ -234,38 +234,17 @@ fn walk(w: &mut Walk<'_>, dir: RawFd, path: &Path, depth: usize, in_objects: boo
             return;
         }
         if kind == libc::DT_UNKNOWN {
-            kind = match dirfd::stat_at(dir, &name) {
-                Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFLNK => libc::DT_LNK,
-                Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => libc::DT_DIR,
+            kind = match dirfd::stat_at(dir, &name).map(|st| st.st_mode & libc::S_IFMT) {
+                Ok(libc::S_IFLNK) => libc::DT_LNK,
+                Ok(libc::S_IFDIR) => libc::DT_DIR,
+                Ok(libc::S_IFIFO) => libc::DT_FIFO,
+                Ok(libc::S_IFSOCK) => libc::DT_SOCK,
                 _ => libc::DT_REG,
             };
         }
         let child = path.join(OsStr::from_bytes(name.to_bytes()));
-        if kind == libc::DT_LNK {
-            let target = dirfd::read_link_at(dir, &name).map(|t| String::from_utf8_lossy(&t).into_owned());
-            let target = target.unwrap_or_else(|_| "?".into());
-            // Only what this command made is removed: a link that was there before it started
-            // (the user's own, or one made while no check ran) is reported at every command.
-            let made_now = dirfd::stat_at(dir, &name).map_or(true, |st| changed_since(&st, w.start));
-            if !made_now {
-                w.notices.push(format!(
-                    "there is a symbolic link in .git: {} -> {target}; git writes through links there, outside the \
-                     workspace: remove it unless you made it on purpose",
-                    shown(w.ws, &child)
-                ));
-                continue;
-            }
-            match dirfd::unlink_at(dir, &name) {
-                Ok(()) => w.notices.push(format!(
-                    "removed a symbolic link the command left in .git: {} -> {target} (git would have written through it)",
-                    shown(w.ws, &child)
-                )),
-                Err(e) => w.notices.push(format!(
-                    "could not remove the symbolic link {} -> {target} the command left in .git ({}): remove it before running git there",
-                    shown(w.ws, &child),
-                    std::io::Error::from_raw_os_error(e)
-                )),
-            }
+        if matches!(kind, libc::DT_LNK | libc::DT_FIFO | libc::DT_SOCK) {
+            remove_special(w, dir, &name, &child, kind);
             continue;
         }
         if kind != libc::DT_DIR {
@@ -283,6 +262,43 @@ fn walk(w: &mut Walk<'_>, dir: RawFd, path: &Path, depth: usize, in_objects: boo
         if let Ok(sub) = dirfd::open_dir_at(dir, &name) {
             walk(w, sub.as_raw_fd(), &child, depth + 1, name.to_bytes() == b"objects");
         }
+    }
+}
+
+/// A symbolic link (git writes through it), FIFO or socket (git blocks on it) in a git
+/// directory: removed if the command made it, reported either way. Git never makes them, except
+/// a symbolic `HEAD`-style ref (`core.preferSymlinkRefs`), which points into the git directory
+/// itself and is left alone.
+fn remove_special(w: &mut Walk<'_>, dir: RawFd, name: &CStr, child: &Path, kind: u8) {
+    let (what, arrow) = match kind {
+        libc::DT_LNK => {
+            let target = dirfd::read_link_at(dir, name).map(|t| String::from_utf8_lossy(&t).into_owned()).unwrap_or_else(|_| "?".into());
+            let own_symref = target.starts_with("refs/") && !target.split('/').any(|c| c == ".." || c == "." || c.is_empty());
+            if own_symref {
+                return;
+            }
+            ("symbolic link", format!(" -> {target}"))
+        }
+        libc::DT_FIFO => ("FIFO", String::new()),
+        _ => ("socket", String::new()),
+    };
+    let shown_c = shown(w.ws, child);
+    let why = if kind == libc::DT_LNK { "git would have written through it" } else { "git would block on it" };
+    // Only what this command made is removed: one that was there before it started (the
+    // user's own, or one made while no check ran) is reported at every command.
+    let made_now = dirfd::stat_at(dir, name).map_or(true, |st| changed_since(&st, w.start));
+    if !made_now {
+        w.notices.push(format!(
+            "there is a {what} in .git: {shown_c}{arrow} ({why}): remove it unless you made it on purpose"
+        ));
+        return;
+    }
+    match dirfd::unlink_at(dir, name) {
+        Ok(()) => w.notices.push(format!("removed a {what} the command left in .git: {shown_c}{arrow} ({why})")),
+        Err(e) => w.notices.push(format!(
+            "could not remove the {what} {shown_c}{arrow} the command left in .git ({}; {why}): remove it before running git there",
+            std::io::Error::from_raw_os_error(e)
+        )),
     }
 }
 
