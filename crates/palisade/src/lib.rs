@@ -533,7 +533,9 @@ impl<'a> Command<'a> {
         })
     }
 
-    /// Runs the command to completion and waits for its status.
+    /// Runs the command to completion and waits for its status. The host-side check's notices
+    /// are not returned here: use [`Command::spawn`] and [`Child::notices`] (or
+    /// [`Command::output`]) to show them.
     pub fn status(&mut self) -> Result<ExitStatus, Error> {
         let mut child = self.spawn()?;
         child.wait().map_err(|e| Error::Io { context: "waiting for the command".into(), source: e })
