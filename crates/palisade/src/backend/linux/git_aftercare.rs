@@ -501,10 +501,23 @@ fn check_index(before: &Before, rb: &RootBefore, gd: &OwnedFd, gd_path: &Path, c
 }
 
 /// Opens `rel` (a plain relative path) below `root` one component at a time, refusing links.
-fn open_below(root: &Path, rel: &[u8]) -> Option<OwnedFd> {
+/// Git follows a link on the way to a gitlink's folder (an index written by hand can name
+/// `link/sub`), so where a component is a link the folder is opened where it really is, if that
+/// lies in a writable root (elsewhere the command could not have made its `.git`).
+fn open_below(root: &Path, rel: &[u8], write_roots: &[PathBuf]) -> Option<OwnedFd> {
     let mut fd = dirfd::open_dir(&cpath(root)?).ok()?;
     for comp in rel.split(|&b| b == b'/') {
-        fd = dirfd::open_dir_at(fd.as_raw_fd(), &CString::new(comp).ok()?).ok()?;
+        match dirfd::open_dir_at(fd.as_raw_fd(), &CString::new(comp).ok()?) {
+            Ok(next) => fd = next,
+            Err(libc::ELOOP | libc::ENOTDIR) => {
+                let real = root.join(OsStr::from_bytes(rel)).canonicalize().ok()?;
+                if !write_roots.iter().any(|r| real.starts_with(r)) {
+                    return None;
+                }
+                return dirfd::open_dir(&cpath(&real)?).ok();
+            }
+            Err(_) => return None,
+        }
     }
     Some(fd)
 }
@@ -515,7 +528,8 @@ fn check_gitlink(before: &Before, root: &Path, root_git_dir: &Path, rel: &[u8], 
     }
     let ws = &before.workspace;
     let p_path = root.join(OsStr::from_bytes(rel));
-    let Some(p) = open_below(root, rel) else { return };
+    let write_roots: Vec<PathBuf> = before.roots.iter().map(|r| r.root.clone()).collect();
+    let Some(p) = open_below(root, rel, &write_roots) else { return };
     let dotgit = c(".git");
     let Ok(st_dotgit) = dirfd::stat_at(p.as_raw_fd(), &dotgit) else { return };
     let start = before.start;
