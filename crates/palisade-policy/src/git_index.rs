@@ -131,7 +131,9 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// One entry as [`visit`] shows it (the path is borrowed: nothing is allocated per entry).
+/// One entry as [`visit`] shows it (the path is borrowed: nothing is allocated per entry). An
+/// empty path is a split index's replacement of an entry of its shared index (see
+/// [`split_index_link`]).
 #[derive(Clone, Copy, Debug)]
 pub struct EntryRef<'a> {
     pub path: &'a [u8],
@@ -263,12 +265,6 @@ impl Visitor {
             }
             let suffix = r.until_nul()?;
             let len = self.previous.len() - strip + suffix.len();
-            if len == 0 {
-                return Err("an index entry has an empty path".into());
-            }
-            if name_len != NAME_MASK as usize && name_len != len {
-                return Err("an index entry's name length does not match its path".into());
-            }
             // Only now, when the whole entry has been read, is `previous` changed.
             self.previous.truncate(self.previous.len() - strip);
             self.previous.extend_from_slice(suffix);
@@ -286,11 +282,46 @@ impl Visitor {
         if name_len != NAME_MASK as usize && name_len != path_len {
             return Err("an index entry's name length does not match its path".into());
         }
-        if path_len == 0 {
-            return Err("an index entry has an empty path".into());
-        }
         Ok((path_at, mode, flags & ASSUME_VALID != 0, skip_worktree))
     }
+}
+
+/// The extensions after the entries (`entries_end`: where the last entry ended), as
+/// (signature, start of data, length), up to the trailing hash; `read_at` reads bytes of the
+/// file. An extension that runs past the end is an error.
+pub fn extensions(
+    file_len: u64,
+    entries_end: u64,
+    format: ObjectFormat,
+    mut read_at: impl FnMut(u64, &mut [u8]) -> bool,
+) -> Result<Vec<([u8; 4], u64, u32)>, String> {
+    let end = file_len.checked_sub(format.id_len() as u64).ok_or("the index has no trailing hash")?;
+    let mut at = entries_end;
+    let mut out = Vec::new();
+    while at < end {
+        let mut head = [0u8; 8];
+        if end - at < 8 || !read_at(at, &mut head) {
+            return Err("an index extension is cut short".into());
+        }
+        let len = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
+        let data = at + 8;
+        if data + len as u64 > end {
+            return Err("an index extension runs past the end".into());
+        }
+        out.push(([head[0], head[1], head[2], head[3]], data, len));
+        at = data + len as u64;
+        if out.len() > 64 {
+            return Err("the index has too many extensions".into());
+        }
+    }
+    Ok(out)
+}
+
+/// The name of the shared index a split index's `link` extension names (its data starts with
+/// the shared index's object id): `sharedindex.<hex>`.
+pub fn split_index_link(data: &[u8], format: ObjectFormat) -> Option<String> {
+    let id = data.get(..format.id_len())?;
+    Some(format!("sharedindex.{}", id.iter().map(|b| format!("{b:02x}")).collect::<String>()))
 }
 
 /// Whether a gitlink path is one the host-side check may act on: relative, no `.`/`..`, no
@@ -509,6 +540,35 @@ mod tests {
                 assert_eq!(got, whole, "pieces of {piece}");
             }
         }
+    }
+
+    #[test]
+    fn finds_a_split_index_link() {
+        // Written by git 2.47 after `git update-index --split-index` and one more `git add a`:
+        // one replacement entry (empty name), then `link` and `TREE`.
+        let b = unhex(&[
+            "4449524300000002000000016b16c8d618fdd49e6b16c8d618fdd49e0000fe000098e080000081a40000000000000000",
+            "0000000261780798228d17af2d34fce4cfbdf35556832472000000006c696e6b00000044a57b8b0fc28c407305c5619a",
+            "dbd0baece165d7a400000000000000010000000000000000000000000000000100000002000000020000000000000000",
+            "00000001000000005452454500000006002d3120300aa611a20c855b2d7d541b877ab580b277fbc1ccd1",
+        ]);
+        let mut v = Visitor::new(ObjectFormat::Sha1);
+        let mut names = Vec::new();
+        let used = v.feed(&b, |e| names.push(e.path.to_vec())).unwrap();
+        v.finish().unwrap();
+        assert_eq!(names, vec![Vec::<u8>::new()]);
+        let ext = extensions(b.len() as u64, used as u64, ObjectFormat::Sha1, |at, buf| {
+            let at = at as usize;
+            b.get(at..at + buf.len()).map(|s| buf.copy_from_slice(s)).is_some()
+        })
+        .unwrap();
+        let sigs: Vec<&[u8]> = ext.iter().map(|(s, _, _)| &s[..]).collect();
+        assert_eq!(sigs, [&b"link"[..], b"TREE"]);
+        let (_, at, len) = ext[0];
+        let name = split_index_link(&b[at as usize..at as usize + len as usize], ObjectFormat::Sha1).unwrap();
+        assert_eq!(name, "sharedindex.a57b8b0fc28c407305c5619adbd0baece165d7a4");
+        // Cut short, it is an error.
+        assert!(extensions(b.len() as u64 - 30, used as u64, ObjectFormat::Sha1, |_, _| true).is_err());
     }
 
     #[test]

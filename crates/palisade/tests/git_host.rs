@@ -475,3 +475,24 @@ fn a_gitlink_behind_a_symbolic_link_is_quarantined() {
     assert!(!marker_file(&fx).exists(), "SANDBOX ESCAPE: the fsmonitor behind the link ran on the host\n{}\nrun: {}", log.join("\n"), show(&o));
     assert!(stderr(&o).contains("quarantined the nested repository lib/sub"), "{}", show(&o));
 }
+
+/// A split index keeps the gitlink in `sharedindex.<id>`: the check reads that too, and a
+/// workspace whose user splits the index gets no false alarm.
+#[test]
+fn a_gitlink_in_a_shared_index_is_quarantined() {
+    let (fx, remote) = setup();
+    fx.git_ok(&["update-index", "--split-index"]);
+    let o = fx.sh("echo more >> README && git add README && echo ok");
+    assert!(stdout(&o).contains("ok"), "{}", show(&o));
+    assert!(!stderr(&o).contains("palisade: warning"), "a split index alone was reported: {}", show(&o));
+    let o = fx.sh(&format!(
+        "{} git init -q sub && git -C sub commit -q --allow-empty -m sub && git -C sub config core.fsmonitor 'touch {}' && \
+         git add sub 2>/dev/null && git update-index --split-index && ls .git | grep -c sharedindex && echo planted",
+        fx.git_env_script_prefix(),
+        marker_file(&fx).display()
+    ));
+    assert!(stdout(&o).contains("planted"), "the attack did not run: {}", show(&o));
+    let log = host_git_session(&fx, &remote);
+    assert!(!marker_file(&fx).exists(), "SANDBOX ESCAPE: the fsmonitor in a shared index ran on the host\n{}\nrun: {}", log.join("\n"), show(&o));
+    assert!(stderr(&o).contains("quarantined the nested repository sub"), "{}", show(&o));
+}

@@ -380,16 +380,36 @@ fn object_format(gd: RawFd) -> Result<ObjectFormat, String> {
 }
 
 /// Reads the index through a small buffer (a large index is never held whole: touching
-/// megabytes of fresh memory would cost more than parsing them).
-fn summarize(file: &File, size: i64, format: ObjectFormat) -> Result<IndexSummary, String> {
+/// megabytes of fresh memory would cost more than parsing them). A split index (`git
+/// update-index --split-index`) keeps most entries in `sharedindex.<id>` next to it (`gd`):
+/// those are read too.
+fn summarize(file: &File, size: i64, format: ObjectFormat, gd: RawFd) -> Result<IndexSummary, String> {
+    let mut s = IndexSummary::default();
+    let shared = read_entries(file, size, format, &mut s)?;
+    if let Some(name) = shared {
+        let fd = dirfd::open_file_at(gd, &c(&name)).map_err(|e| format!("its shared index {name}: {}", std::io::Error::from_raw_os_error(e)))?;
+        let st = dirfd::stat_at(fd.as_raw_fd(), &c("")).map_err(|e| std::io::Error::from_raw_os_error(e).to_string())?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return Err(format!("its shared index {name} is not a regular file"));
+        }
+        if read_entries(&File::from(fd), st.st_size, format, &mut s)?.is_some() {
+            return Err(format!("its shared index {name} is itself split"));
+        }
+    }
+    Ok(s)
+}
+
+/// Adds one index file's gitlinks and hidden entries to `s`; returns the shared index a split
+/// index names.
+fn read_entries(file: &File, size: i64, format: ObjectFormat, s: &mut IndexSummary) -> Result<Option<String>, String> {
     use std::os::unix::fs::FileExt;
-    if size as u64 > MAX_INDEX_BYTES {
+    if size < 0 || size as u64 > MAX_INDEX_BYTES {
         return Err(format!("it is larger than {} MiB", MAX_INDEX_BYTES >> 20));
     }
-    let mut s = IndexSummary::default();
     let mut v = git_index::Visitor::new(format);
     let mut buf = vec![0u8; READ_CHUNK];
     let (mut filled, mut offset) = (0usize, 0u64);
+    let mut replaced_by_gitlink = false;
     while !v.done() {
         if filled == buf.len() {
             // One entry larger than the buffer (a very long path): grow, within the bound.
@@ -405,6 +425,13 @@ fn summarize(file: &File, size: i64, format: ObjectFormat) -> Result<IndexSummar
         offset += n as u64;
         filled += n;
         let used = v.feed(&buf[..filled], |e| {
+            if e.path.is_empty() {
+                // A split index's replacement of a shared entry: its path is in the shared
+                // index, by position (not worth decoding: git never replaces an entry by a
+                // gitlink this way in ordinary work; `git add` of a new path adds a named entry).
+                replaced_by_gitlink |= e.is_gitlink();
+                return;
+            }
             if e.is_gitlink() {
                 s.gitlinks.insert(e.path.to_vec());
             }
@@ -416,7 +443,22 @@ fn summarize(file: &File, size: i64, format: ObjectFormat) -> Result<IndexSummar
         filled -= used;
     }
     v.finish()?;
-    Ok(s)
+    let entries_end = offset - filled as u64;
+    let exts = git_index::extensions(size as u64, entries_end, format, |at, b| file.read_exact_at(b, at).is_ok())?;
+    let mut shared = None;
+    for (sig, at, len) in exts {
+        if &sig == b"link" {
+            let mut data = vec![0u8; (len as usize).min(4096)];
+            file.read_exact_at(&mut data, at).map_err(|e| e.to_string())?;
+            shared = Some(git_index::split_index_link(&data, format).ok_or("its split-index link is cut short")?);
+        }
+    }
+    if replaced_by_gitlink {
+        return Err("it is a split index that turns an entry into a submodule without naming its path; make it whole with \
+                    `git update-index --no-split-index`"
+            .into());
+    }
+    Ok(shared)
 }
 
 fn name_paths<'a>(paths: impl Iterator<Item = &'a Vec<u8>>) -> String {
@@ -441,7 +483,7 @@ fn check_index(before: &Before, rb: &RootBefore, gd: &OwnedFd, gd_path: &Path, c
     let after = match cached {
         Some((s, summary)) if s == now => summary,
         _ => {
-            let parsed = object_format(config_dir).and_then(|f| summarize(&File::from(fd), st.st_size, f).map(|s| (s, f)));
+            let parsed = object_format(config_dir).and_then(|f| summarize(&File::from(fd), st.st_size, f, gd.as_raw_fd()).map(|s| (s, f)));
             match parsed {
                 Ok((s, _)) => {
                     let s = Arc::new(s);
@@ -476,7 +518,7 @@ fn check_index(before: &Before, rb: &RootBefore, gd: &OwnedFd, gd_path: &Path, c
                 return None;
             }
             let format = object_format(config_dir).ok()?;
-            summarize(f, st_old.st_size, format).ok()
+            summarize(f, st_old.st_size, format, gd.as_raw_fd()).ok()
         })
     };
     if changed {
