@@ -26,7 +26,8 @@ impl Key {
     }
 }
 
-/// Keys git writes into a new repository's config, as (section, has subsection, name).
+/// Keys git writes into a new repository's config, as (section, has subsection, name), and a few
+/// harmless ones users commonly set.
 const ALLOWED: &[(&str, bool, &str)] = &[
     ("core", false, "repositoryformatversion"),
     ("core", false, "filemode"),
@@ -50,10 +51,23 @@ const ALLOWED: &[(&str, bool, &str)] = &[
     ("extensions", false, "worktreeconfig"),
     ("extensions", false, "partialclone"),
     ("extensions", false, "noop"),
+    // Not written by git, but set by users in their own nested repositories so often that a
+    // quarantine for them would be noise; none of them can start a program.
+    ("user", false, "name"),
+    ("user", false, "email"),
+    ("pull", false, "rebase"),
+    ("pull", false, "ff"),
+    ("push", false, "default"),
+    ("fetch", false, "prune"),
+    ("color", false, "ui"),
+    ("core", false, "autocrlf"),
+    ("core", false, "eol"),
+    ("init", false, "defaultbranch"),
 ];
 
-/// Whether git itself writes this key when it makes a repository (anything else, including
-/// `include.path` and `includeIf.*`, is not allowed).
+/// Whether git itself writes this key when it makes a repository, or it is one of the few
+/// harmless ones users set (anything else, including `include.path` and `includeIf.*`, is not
+/// allowed).
 pub fn is_allowed(key: &Key) -> bool {
     ALLOWED.iter().any(|(s, sub, n)| key.section == *s && key.subsection.is_some() == *sub && key.name == *n)
 }
@@ -270,6 +284,11 @@ mod tests {
             \tworktree = ../../../sub\n[remote \"origin\"]\n\turl = /src/repo\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n\
             [branch \"main\"]\n\tremote = origin\n\tmerge = refs/heads/main\n[extensions]\n\tobjectformat = sha256\n";
         assert_eq!(disallowed_keys(clone).unwrap(), Vec::<String>::new());
+        let user = b"[user]\n\tname = A\n\temail = a@b\n[pull]\n\trebase = true\n";
+        assert_eq!(disallowed_keys(user).unwrap(), Vec::<String>::new());
+        // Keys that start programs stay out, even in the sections some harmless keys share.
+        let code = b"[core]\n\teditor = x\n\tpager = x\n\tsshCommand = x\n[user]\n\tsigningkey = k\n[alias]\n\tst = !sh\n";
+        assert_eq!(disallowed_keys(code).unwrap().len(), 5);
         let keys = parse(clone).unwrap();
         assert_eq!(value(&keys, "extensions", "objectformat").as_deref(), Some("sha256"));
         assert_eq!(value(&keys, "core", "worktree").as_deref(), Some("../../../sub"));

@@ -496,3 +496,26 @@ fn a_gitlink_in_a_shared_index_is_quarantined() {
     assert!(!marker_file(&fx).exists(), "SANDBOX ESCAPE: the fsmonitor in a shared index ran on the host\n{}\nrun: {}", log.join("\n"), show(&o));
     assert!(stderr(&o).contains("quarantined the nested repository sub"), "{}", show(&o));
 }
+
+/// A nested repository of the user's own (a `.git` folder, registered before the sandbox, with
+/// a name and email in its config) that the command works in is not quarantined.
+#[test]
+fn working_in_the_users_own_nested_repository_raises_nothing() {
+    let (fx, _remote) = setup();
+    let own = fx.ws.join("own");
+    fs::create_dir(&own).unwrap();
+    fx.git_ok(&["-C", "own", "init", "-q", "-b", "main"]);
+    fx.git_ok(&["-C", "own", "config", "user.email", "me@example.invalid"]);
+    fs::write(own.join("f"), "1\n").unwrap();
+    fx.git_ok(&["-C", "own", "add", "f"]);
+    fx.git_ok(&["-C", "own", "commit", "-q", "-m", "own"]);
+    let _ = fx.git(&["add", "own"]);
+    fx.git_ok(&["commit", "-q", "-m", "register own"]);
+    let o = fx.sh(&format!(
+        "{} set -e; echo 2 >> own/f; git -C own commit -q -am more; git status --short; git add own; git commit -q -m bump; echo all-done",
+        fx.git_env_script_prefix()
+    ));
+    assert!(stdout(&o).contains("all-done"), "{}", show(&o));
+    assert!(!stderr(&o).contains("palisade: warning"), "{}", show(&o));
+    assert!(own.join(".git").is_dir(), "the user's own repository was quarantined: {}", show(&o));
+}
