@@ -519,3 +519,33 @@ fn working_in_the_users_own_nested_repository_raises_nothing() {
     assert!(!stderr(&o).contains("palisade: warning"), "{}", show(&o));
     assert!(own.join(".git").is_dir(), "the user's own repository was quarantined: {}", show(&o));
 }
+
+/// A module git directory the command made in `.git/modules/` for a new gitlink: quarantined
+/// with the `.git` file, since the host's `git submodule update` would otherwise reuse it and
+/// run its hooks.
+#[test]
+fn a_module_git_dir_the_command_made_is_set_aside_too() {
+    let (fx, remote) = setup();
+    // One real submodule, so that .git/modules exists (and is writable inside, apart from the
+    // existing modules' config and hooks).
+    fx.git_ok(&["-c", "protocol.file.allow=always", "submodule", "add", "-q", remote.to_str().unwrap(), "sm"]);
+    fx.git_ok(&["commit", "-q", "-m", "add sm"]);
+    let m = marker_file(&fx);
+    let o = fx.sh(&format!(
+        "{p} git init -q --separate-git-dir=.git/modules/evil evilwt && git -C evilwt commit -q --allow-empty -m e && \
+         printf '#!/bin/sh\\ntouch {m}\\n' > .git/modules/evil/hooks/post-checkout && chmod +x .git/modules/evil/hooks/post-checkout && \
+         git -C evilwt config core.fsmonitor 'touch {m}' && git add evilwt 2>/dev/null && \
+         git config -f .gitmodules submodule.evil.path evilwt && git config -f .gitmodules submodule.evil.url ./nowhere && \
+         git add .gitmodules && echo planted",
+        p = fx.git_env_script_prefix(),
+        m = m.display()
+    ));
+    assert!(stdout(&o).contains("planted"), "the attack did not run: {}", show(&o));
+    let mut log = host_git_session(&fx, &remote);
+    for args in [&["-c", "protocol.file.allow=always", "submodule", "update", "--init"][..], &["status"]] {
+        log.push(text(&fx.git(args)));
+    }
+    assert!(!m.exists(), "SANDBOX ESCAPE: the planted module's hook or fsmonitor ran on the host\n{}\nrun: {}", log.join("\n"), show(&o));
+    assert!(stderr(&o).contains("quarantined the nested repository evilwt") && stderr(&o).contains(".git/modules/evil.palisade-quarantine"), "{}", show(&o));
+    assert!(fx.ws.join(".git/modules/evil.palisade-quarantine/config").is_file(), "nothing may be deleted");
+}

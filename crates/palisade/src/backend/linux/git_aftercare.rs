@@ -584,6 +584,9 @@ fn check_gitlink(before: &Before, root: &Path, root_git_dir: &Path, rel: &[u8], 
     let p_moved = dirfd::stat_at(p.as_raw_fd(), &c("")).is_ok_and(|st| changed_since(&st, start));
     let mut findings: Vec<String> = Vec::new();
     let kind = st_dotgit.st_mode & libc::S_IFMT;
+    // The git directory a `.git` file names, when it is one of the root's `modules/`:
+    // quarantined with `.git` (git submodule update would otherwise reuse it).
+    let mut named_dir: Option<PathBuf> = None;
     let gd = if kind == libc::S_IFLNK {
         findings.push(".git is a symbolic link".into());
         changed |= p_moved;
@@ -595,6 +598,10 @@ fn check_gitlink(before: &Before, root: &Path, root_git_dir: &Path, rel: &[u8], 
         let target = read_gitfile(p.as_raw_fd(), &dotgit, &p_path).and_then(|t| t.canonicalize().ok());
         let in_modules = target.as_ref().is_some_and(|t| t.starts_with(root_git_dir.join("modules")));
         changed |= p_moved && !in_modules;
+        // Only a folder strictly inside the root's `modules/` (what git submodule update
+        // reuses), never the root's own git directory or anything holding it.
+        let modules = root_git_dir.join("modules");
+        named_dir = target.clone().filter(|t| t.starts_with(&modules) && *t != modules && !root_git_dir.starts_with(t));
         target.and_then(|t| dirfd::open_dir(&cpath(&t)?).ok())
     } else {
         None
@@ -647,33 +654,51 @@ fn check_gitlink(before: &Before, root: &Path, root_git_dir: &Path, rel: &[u8], 
         return;
     }
     let shown_p = shown(ws, &p_path);
-    let mut quarantined = None;
-    let mut last_err = 0;
-    for i in 0..10 {
-        let to = if i == 0 { QUARANTINE_NAME.to_string() } else { format!("{QUARANTINE_NAME}.{i}") };
-        match dirfd::rename_noreplace_at(p.as_raw_fd(), &dotgit, &c(&to)) {
-            Ok(()) => {
-                quarantined = Some(to);
-                break;
-            }
-            Err(libc::EEXIST) => continue,
-            Err(e) => {
-                last_err = e;
-                break;
-            }
-        }
-    }
+    let quarantined = rename_aside(p.as_raw_fd(), &dotgit, QUARANTINE_NAME);
     let why = findings.join("; ");
     match quarantined {
-        Some(to) => notices.push(format!(
-            "quarantined the nested repository {shown_p}: it is a submodule in the index that git would enter, the command \
-             created or changed its git directory, and {why}. Renamed {shown_p}/.git to {shown_p}/{to} (nothing deleted); \
-             inspect it, and restore with `mv {shown_p}/{to} {shown_p}/.git` only if you trust it"
-        )),
-        None => notices.push(format!(
+        Ok(to) => {
+            let mut also = String::new();
+            if let Some(dir) = &named_dir {
+                let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let parent = dir.parent().and_then(|p| dirfd::open_dir(&cpath(p)?).ok());
+                let aside = match (parent, CString::new(name.clone())) {
+                    (Some(parent), Ok(cname)) => rename_aside(parent.as_raw_fd(), &cname, &format!("{name}.palisade-quarantine")),
+                    _ => Err(libc::ENOENT),
+                };
+                let shown_d = shown(ws, dir);
+                also = match aside {
+                    Ok(to_d) => format!(", and the git directory it names, {shown_d}, to {}", shown(ws, &dir.with_file_name(to_d))),
+                    Err(e) => format!(
+                        "; the git directory it names, {shown_d}, could not be set aside ({}): remove it before `git submodule update`",
+                        std::io::Error::from_raw_os_error(e)
+                    ),
+                };
+            }
+            notices.push(format!(
+                "quarantined the nested repository {shown_p}: it is a submodule in the index that git would enter, the command \
+                 created or changed its git directory, and {why}. Renamed {shown_p}/.git to {shown_p}/{to}{also} (nothing \
+                 deleted); inspect it, and restore with `mv {shown_p}/{to} {shown_p}/.git` only if you trust it"
+            ))
+        }
+        Err(e) => notices.push(format!(
             "DANGER: the nested repository {shown_p} is a submodule in the index that git would enter, and {why}; it could not \
              be quarantined ({}). Do not run git in this workspace before you have removed {shown_p}/.git",
-            std::io::Error::from_raw_os_error(last_err)
+            std::io::Error::from_raw_os_error(e)
         )),
     }
+}
+
+/// Renames `name` in `dir` to `base` (or `base.1` ... `base.9` if taken), never replacing
+/// anything; returns the name used.
+fn rename_aside(dir: RawFd, name: &CStr, base: &str) -> Result<String, i32> {
+    for i in 0..10 {
+        let to = if i == 0 { base.to_string() } else { format!("{base}.{i}") };
+        match dirfd::rename_noreplace_at(dir, name, &c(&to)) {
+            Ok(()) => return Ok(to),
+            Err(libc::EEXIST) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(libc::EEXIST)
 }
