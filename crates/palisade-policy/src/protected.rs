@@ -994,6 +994,20 @@ mod tests {
         assert_eq!(got, sorted(want));
     }
 
+    /// What hides changes from review: the exclude list and alternates are file placeholders
+    /// (empty files on Linux), replace refs a folder one.
+    #[test]
+    fn review_hiding_git_paths_are_protected() {
+        let fs = Fixture::new().dir("/w/.git/info").dir("/w/.git/objects/info").dir("/w/.git/refs/heads");
+        let got = resolve_w(&fs, &defaults());
+        for want in [ph_file("/w/.git/info/exclude"), ph_file("/w/.git/objects/info/alternates"), ph_dir("/w/.git/refs/replace")] {
+            assert!(got.contains(&want), "{want:?} missing from {got:?}");
+        }
+        let fs = fs.file("/w/.git/info/exclude", "# mine\n").file("/w/.git/objects/info/alternates", "/x\n");
+        let got = resolve_w(&fs, &defaults());
+        assert!(got.contains(&ro("/w/.git/info/exclude")) && got.contains(&ro("/w/.git/objects/info/alternates")), "{got:?}");
+    }
+
     #[test]
     fn actions_are_sorted_parents_first_and_unique() {
         let fs = Fixture::new().dir("/w/.git/hooks").dir("/w/.git/modules/a/hooks");
