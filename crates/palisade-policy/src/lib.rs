@@ -6,6 +6,8 @@
 
 pub mod config;
 pub mod env;
+pub mod git_config_keys;
+pub mod git_index;
 pub mod protected;
 pub mod workspace;
 

@@ -103,6 +103,14 @@ pub const DEFAULT_PATTERNS: &[&str] = &[
     ".git/modules/*/commondir",
     ".git/worktrees/*/commondir",
     ".git/worktrees/*/config.worktree",
+    // What hides changes from review on the host: an exclude list (`git status` stops showing
+    // a planted file), replace refs (`git log -p` shows one commit, `git push` sends another)
+    // and alternates (objects read from another repository). Git writes none of them in
+    // ordinary work. (`info/grafts` is not here: git warns whenever the file exists, so a
+    // placeholder would be noisy; the host-side check after each command quarantines it.)
+    ".git/info/exclude",
+    ".git/refs/replace",
+    ".git/objects/info/alternates",
     // A `HEAD` at the root would let the root pass for a bare repository (with a planted
     // `config`) once `.git` is broken; the placeholder keeps it from being one.
     "HEAD",
@@ -147,7 +155,7 @@ pub const DEFAULT_PATTERNS: &[&str] = &[
 
 /// Final pattern components without an extension that are nevertheless files (see
 /// [`final_component_is_file`]).
-pub const FILE_NAMES: &[&str] = &["config", "attributes", ".envrc", "commondir", "HEAD"];
+pub const FILE_NAMES: &[&str] = &["config", "attributes", ".envrc", "commondir", "HEAD", "exclude", "alternates"];
 
 /// What kind of thing is at a path (without following a final symlink).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1299,12 +1307,31 @@ mod tests {
             ph_file("/w/.git/config.worktree"),
             pin("/w/.git/info"),
             ro("/w/.git/info/attributes"),
+            ph_file("/w/.git/info/exclude"),
             ph_dir("/w/.git/modules"),
             ph_file("/w/.git/commondir"),
             ph_dir("/w/.git/worktrees"),
+            // A git directory without them: the first missing component of `refs/replace` and
+            // `objects/info/alternates`.
+            ph_dir("/w/.git/refs"),
+            ph_dir("/w/.git/objects"),
         ];
         want.extend(non_git_placeholders().into_iter().filter(|a| !matches!(a.path().to_str(), Some("/w/.envrc" | "/w/.vscode"))));
         assert_eq!(got, sorted(want));
+    }
+
+    /// What hides changes from review: the exclude list and alternates are file placeholders
+    /// (empty files on Linux), replace refs a folder one.
+    #[test]
+    fn review_hiding_git_paths_are_protected() {
+        let fs = Fixture::new().dir("/w/.git/info").dir("/w/.git/objects/info").dir("/w/.git/refs/heads");
+        let got = resolve_w(&fs, &defaults());
+        for want in [ph_file("/w/.git/info/exclude"), ph_file("/w/.git/objects/info/alternates"), ph_dir("/w/.git/refs/replace")] {
+            assert!(got.contains(&want), "{want:?} missing from {got:?}");
+        }
+        let fs = fs.file("/w/.git/info/exclude", "# mine\n").file("/w/.git/objects/info/alternates", "/x\n");
+        let got = resolve_w(&fs, &defaults());
+        assert!(got.contains(&ro("/w/.git/info/exclude")) && got.contains(&ro("/w/.git/objects/info/alternates")), "{got:?}");
     }
 
     #[test]

@@ -194,7 +194,7 @@ pub fn main() -> i32 {
                 // never ran (bad configuration, not found, a refused or failed setup).
                 errln!(
                     "{}",
-                    serde_json::json!({"exit_code": null, "signal": null, "status": f.code, "error": f.message, "layers": []})
+                    serde_json::json!({"exit_code": null, "signal": null, "status": f.code, "error": f.message, "layers": [], "notices": []})
                 );
             }
             f.code
@@ -347,6 +347,9 @@ fn run(args: &PolicyArgs, json_status: bool, command: Vec<OsString>) -> Result<i
     })?;
     forwarder.forward_to(child.id());
     let status = signals::wait_forwarding(&forwarder, &mut child).map_err(|e| fail(format!("waiting for the command: {e}")))?;
+    for notice in child.notices() {
+        eprintln!("palisade: warning: {notice}");
+    }
     if json_status {
         let layers: Vec<_> = sandbox
             .enforcement()
@@ -356,7 +359,7 @@ fn run(args: &PolicyArgs, json_status: bool, command: Vec<OsString>) -> Result<i
             .collect();
         errln!(
             "{}",
-            serde_json::json!({"exit_code": status.code(), "signal": status.signal(), "status": status.shell_code(), "layers": layers})
+            serde_json::json!({"exit_code": status.code(), "signal": status.signal(), "status": status.shell_code(), "layers": layers, "notices": child.notices()})
         );
     }
     Ok(status.shell_code())

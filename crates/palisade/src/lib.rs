@@ -305,6 +305,8 @@ pub struct Output {
     pub status: ExitStatus,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
+    /// What the host-side check after the command found and did (see [`Child::notices`]).
+    pub notices: Vec<String>,
 }
 
 /// A policy made ready for this host: decide and compile once, spawn many times.
@@ -548,7 +550,9 @@ impl<'a> Command<'a> {
         })
     }
 
-    /// Runs the command to completion and waits for its status.
+    /// Runs the command to completion and waits for its status. The host-side check's notices
+    /// are not returned here: use [`Command::spawn`] and [`Child::notices`] (or
+    /// [`Command::output`]) to show them.
     pub fn status(&mut self) -> Result<ExitStatus, Error> {
         let mut child = self.spawn()?;
         child.wait().map_err(|e| Error::Io { context: "waiting for the command".into(), source: e })
@@ -594,6 +598,22 @@ impl Child {
     pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
         self.inner.try_wait()
     }
+    /// What Palisade's host-side check found and did once the command ended (empty until then),
+    /// one line each, for the caller to show the user. On Linux: symbolic links the command
+    /// left in a git directory (removed: the host's git would write through them), nested
+    /// repositories registered as submodules with config or hooks git does not write itself
+    /// (quarantined: `P/.git` renamed to `P/.git.palisade-quarantine`), and changes that hide
+    /// work from `git status`/`git log` (skip-worktree entries, replace refs, `info/exclude`).
+    pub fn notices(&self) -> &[String] {
+        #[cfg(target_os = "linux")]
+        {
+            self.inner.notices()
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            &[]
+        }
+    }
     /// Closes stdin, reads stdout and stderr to the end (concurrently), and waits.
     pub fn wait_with_output(mut self) -> io::Result<Output> {
         drop(self.stdin.take());
@@ -612,6 +632,6 @@ impl Child {
             None => Vec::new(),
         };
         let status = self.inner.wait()?;
-        Ok(Output { status, stdout, stderr })
+        Ok(Output { status, stdout, stderr, notices: self.notices().to_vec() })
     }
 }

@@ -8,6 +8,8 @@
 
 mod child;
 mod dirfd;
+mod dirfd_raw;
+mod git_aftercare;
 mod host_sockets;
 mod placeholder_record;
 mod placeholders;
@@ -77,6 +79,8 @@ pub struct Prepared {
     host_sockets: host_sockets::HostSockets,
     /// Landlock rule paths' handles, kept between commands (see rules::PathHandles).
     rule_handles: rules::PathHandles,
+    /// What the host-side git check remembers between commands (see git_aftercare).
+    git_memory: Arc<git_aftercare::Memory>,
 }
 
 fn cstring(p: impl AsRef<OsStr>) -> Result<CString, Error> {
@@ -260,6 +264,7 @@ impl Prepared {
             workspace_lock: Mutex::new(None),
             host_sockets: Default::default(),
             rule_handles: rules::PathHandles::new(),
+            git_memory: Arc::default(),
         })
     }
 
@@ -483,6 +488,9 @@ impl Prepared {
             }
         }
         timeline::mark(Mark::ChildPlanReady);
+        // Full access has no writable roots to check: the command could write anywhere.
+        let git_before = (self.strategy != Strategy::Unconfined)
+            .then(|| git_aftercare::before_command(&self.write_roots, &self.policy.workspace, self.git_memory.clone()));
         let pid = if pid_ns {
             // The child becomes the sandbox's init and never execs, so it cannot share our
             // memory (we would wait for it forever): a fork-style clone.
@@ -555,6 +563,8 @@ impl Prepared {
             contain_orphans: self.strategy == Strategy::LandlockOnly && !self.policy.keep_processes,
             tmp: Some(tmp),
             workspace,
+            git_before,
+            notices: Vec::new(),
             stdin: stdin.map(File::from),
             stdout: stdout.map(File::from),
             stderr: stderr.map(File::from),
@@ -915,6 +925,9 @@ pub struct ChildInner {
     tmp: Option<PrivateTmp>,
     /// Keeps the workspace's placeholders in place while the command runs.
     workspace: Option<Arc<Mutex<placeholders::PlaceholderLocks>>>,
+    /// The host-side git check to run when the command has ended, and what it reported.
+    git_before: Option<git_aftercare::Before>,
+    notices: Vec<String>,
     pub stdin: Option<File>,
     pub stdout: Option<File>,
     pub stderr: Option<File>,
@@ -941,6 +954,11 @@ impl ChildInner {
         self.signal(libc::SIGKILL)
     }
 
+    /// What the host-side git check found and did after the command (see git_aftercare).
+    pub fn notices(&self) -> &[String] {
+        &self.notices
+    }
+
     fn finish(&mut self, raw: i32) -> ExitStatus {
         // The command's own status, if init reported it; otherwise init's (or the direct
         // child's) status.
@@ -958,6 +976,9 @@ impl ChildInner {
         }
         if let Some(r) = self.relays.take() {
             r.finish(self.wait_for_relays);
+        }
+        if let Some(before) = self.git_before.take() {
+            self.notices = git_aftercare::after_command(before);
         }
         self.tmp.take();
         self.workspace.take();
