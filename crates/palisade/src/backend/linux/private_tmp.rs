@@ -34,13 +34,31 @@ use std::sync::OnceLock;
 /// Folder names start so (the record of a folder has the folder's name).
 const PREFIX: &str = "palisade-";
 
+/// Palisade's per-user runtime folder for these records: `$XDG_RUNTIME_DIR/palisade` when that
+/// is set, else `/tmp/palisade-<uid>` (where the placeholder locks always are), made private.
+/// (Unlike the placeholder locks, which every run must find in one place, a record found by a
+/// later run with another environment only delays the clean-up of a leftover.)
+fn runtime_dir() -> io::Result<PathBuf> {
+    let base = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute() && p.is_dir())
+        .map(|p| p.join("palisade"))
+        .unwrap_or_else(super::placeholders::state_dir_path);
+    match fs::DirBuilder::new().mode(0o700).create(&base) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(io::Error::new(e.kind(), format!("palisade's runtime folder {}: {e}", base.display()))),
+    }
+    let meta = fs::symlink_metadata(&base)?;
+    if !meta.is_dir() || meta.uid() != sys::geteuid() || meta.mode() & 0o077 != 0 {
+        return Err(io::Error::other(format!("{} is not a private directory owned by this user; remove it", base.display())));
+    }
+    Ok(base)
+}
+
 /// Where the records are: `tmp/` in Palisade's per-user runtime folder, private to the user.
 fn records_dir() -> io::Result<PathBuf> {
-    let state = super::placeholders::state_dir().map_err(|e| {
-        // Name where it is looked for (the error may not).
-        io::Error::new(e.kind(), format!("palisade's runtime folder ({}): {e}", super::placeholders::state_dir_path().display()))
-    })?;
-    let dir = state.path.join("tmp");
+    let dir = runtime_dir()?.join("tmp");
     match fs::DirBuilder::new().mode(0o700).create(&dir) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
