@@ -298,6 +298,9 @@ fn a_placeholder_in_a_nested_root_stays_while_a_run_of_that_root_lives() {
     fx.git_init();
     let sub = fx.ws.join("sub");
     fs::create_dir(&sub).unwrap();
+    // A repository of its own: a writable root that is neither the workspace nor a repository
+    // gets no placeholders.
+    fx.git_in(&sub, &["init", "-q"]);
     let (first, first_out) = start_waiting(run_prefix(&fx, &fx.ws, &["--writable", sub.to_str().unwrap()]), "true");
     assert!(sub.join(".vscode").is_dir(), "no sub/.vscode placeholder: this test needs updating");
     let attempt = "mkdir -p .vscode 2>/dev/null; echo '{\"tasks\":[]}' > .vscode/tasks.json; echo tried";
