@@ -427,6 +427,9 @@ const LINUX_KEYS: &str = "allow_landlock_only, allow_unprotected_paths, allow_la
 const WINDOWS_KEYS: &str = "mode, private_desktop";
 const MANAGED_KEYS: &str = "allowed_modes, allow_network, deny_read, protected_paths, allow_keep_env, allow_writable_roots, allow_landlock_only, allow_unprotected_paths, allow_landlock_only_as_root, [env]";
 const TIGHTEN_ONLY: &str = "project config may only tighten the policy";
+/// How many `protected_paths` a project file may add, and how deep each may be.
+const MAX_PROJECT_PATTERNS: usize = 128;
+const MAX_PROJECT_PATTERN_DEPTH: usize = 12;
 
 /// One key of a table, with its full dotted name and line.
 struct Entry<'t> {
@@ -548,7 +551,26 @@ impl<'a> Parser<'a> {
     }
 
     fn patterns(&self, e: &Entry<'_>) -> Result<List<String>, ConfigError> {
-        self.list(e, |s| protected::validate_pattern(s).map(|_| s.to_string()).map_err(|why| format!("pattern \"{s}\" {why}")))
+        let list = self.list(e, |s| {
+            protected::validate_pattern(s).map_err(|why| format!("pattern \"{s}\" {why}"))?;
+            // Each component is a folder or mount to make per writable root per command.
+            let depth = s.trim_end_matches('/').split('/').count();
+            if self.kind == FileKind::Project && depth > MAX_PROJECT_PATTERN_DEPTH {
+                return Err(format!("pattern \"{s}\" has {depth} components; a project file may use at most {MAX_PROJECT_PATTERN_DEPTH}"));
+            }
+            Ok(s.to_string())
+        })?;
+        // A project file comes from whoever wrote the repository: what it may ask for is
+        // bounded, or a repository could slow every run to a crawl (10,000 patterns made each
+        // run create as many folders and mounts).
+        if self.kind == FileKind::Project && list.items.len() > MAX_PROJECT_PATTERNS {
+            return Err(self.err(
+                e.line,
+                &e.key,
+                format!("{} patterns; a project file may add at most {MAX_PROJECT_PATTERNS} (put more in your user config)", list.items.len()),
+            ));
+        }
+        Ok(list)
     }
 
     fn secret_patterns(&self, e: &Entry<'_>) -> Result<List<String>, ConfigError> {
@@ -1933,6 +1955,25 @@ mod tests {
             f.err_with(Overrides { no_protected_paths: true, ..Default::default() }),
             format!("command line: --no-protected-paths: dropping protected paths is forbidden by the administrator ({m}:2: protected_paths)")
         );
+    }
+
+    #[test]
+    fn a_project_file_may_ask_for_only_so_many_protected_paths() {
+        let f = fixture();
+        let many: Vec<String> = (0..MAX_PROJECT_PATTERNS + 1).map(|i| format!("\"gen/p{i}\"")).collect();
+        write(&f.project, &format!("protected_paths = [{}]\n", many.join(", ")));
+        let e = f.err();
+        assert!(e.starts_with(&format!("{}:1: protected_paths: {} patterns; a project file may add at most", f.project.display(), MAX_PROJECT_PATTERNS + 1)), "{e}");
+        assert_eq!(e.lines().count(), 1);
+        let deep = vec!["d"; MAX_PROJECT_PATTERN_DEPTH + 1].join("/");
+        write(&f.project, &format!("protected_paths = [\n\"{deep}\"]\n"));
+        assert!(f.err().starts_with(&format!("{}:2: protected_paths: pattern", f.project.display())), "{}", f.err());
+        // The user's own file is not bounded, and the bound itself is fine in a project file.
+        write(&f.project, &format!("protected_paths = [{}]\n", many[..MAX_PROJECT_PATTERNS].join(", ")));
+        assert_eq!(f.load().policy.protected_paths.iter().filter(|p| p.starts_with("gen/")).count(), MAX_PROJECT_PATTERNS);
+        fs::remove_file(&f.project).unwrap();
+        write(&f.user, &format!("protected_paths = [{}]\n", many.join(", ")));
+        assert!(f.load().policy.protected_paths.len() > MAX_PROJECT_PATTERNS);
     }
 
     #[test]
