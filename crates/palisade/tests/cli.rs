@@ -207,6 +207,31 @@ fn root_in_another_users_private_folder_gets_a_hint() {
     assert!(err.contains("run it as the owner of the workspace"), "no hint: {err:?}");
 }
 
+/// As root, a folder root owns with mode 000 on the way to the workspace is named with its mode,
+/// not taken for another user's private folder.
+#[test]
+fn root_in_its_own_closed_folder_gets_the_mode_named() {
+    if !is_root() {
+        skip_expected("needs root (the root pass runs it)");
+        return;
+    }
+    let fx = Fixture::new();
+    let closed = fx.root.join("closed");
+    let ws = closed.join("project");
+    std::fs::create_dir_all(&ws).unwrap();
+    std::fs::set_permissions(&closed, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
+    let o = fx.palisade().args(["run", "--workspace"]).arg(&ws).args(["--", "sh", "-c", "echo ran"]).output().unwrap();
+    std::fs::set_permissions(&closed, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    if o.status.success() {
+        skip_expected("this kernel lets root's sandbox enter root's mode-000 folders (nothing to explain)");
+        return;
+    }
+    let err = stderr(&o);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err:?}");
+    assert!(!err.contains("other users"), "a folder of root's own was called another user's: {err:?}");
+    assert!(err.contains("has mode 0") && err.contains(&closed.display().to_string()), "the folder and its mode are not named: {err:?}");
+}
+
 #[test]
 fn misspelled_flag_keeps_clap_s_suggestion_on_one_line() {
     let fx = Fixture::new();

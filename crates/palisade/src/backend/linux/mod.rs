@@ -678,14 +678,26 @@ impl Prepared {
             None => return Error::Io { context: "sandbox setup".into(), source: io::Error::from_raw_os_error(errno) },
         };
         let mut source = io::Error::from_raw_os_error(errno);
+        // The path the failed step was working on, when its index names one.
+        let path: Option<PathBuf> = match step {
+            child::Step::ChangeDirectory if index == 0 => Some(cwd.to_path_buf()),
+            _ => mounts.and_then(|m| m.path_of(step, index)).map(|p| PathBuf::from(std::ffi::OsStr::from_bytes(p.to_bytes()))),
+        };
         // SAFETY: geteuid has no preconditions.
         if errno == libc::EACCES && unsafe { libc::geteuid() } == 0 && step != child::Step::Exec {
             // Root's capabilities inside the user namespace cover only root's own files: another
-            // user's private folder (`sudo palisade` in someone's project) cannot be entered.
-            source = io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                format!("{source}; as root, palisade cannot enter other users' private folders: run it as the owner of the workspace"),
-            );
+            // user's private folder (`sudo palisade` in someone's project) cannot be entered. A
+            // folder root owns itself was refused for its mode: say that instead.
+            let blocker = path.as_deref().and_then(closed_folder_on_the_way);
+            let hint = match blocker {
+                Some((dir, uid, _)) if uid != 0 => format!(
+                    "; {} belongs to uid {uid}: as root, palisade cannot enter other users' private folders: run it as the owner of the workspace",
+                    dir.display()
+                ),
+                Some((dir, _, mode)) => format!("; {} has mode {mode:03o}, which shuts root's commands out too: give it read and search permission", dir.display()),
+                None => "; as root, palisade cannot enter other users' private folders: run it as the owner of the workspace".into(),
+            };
+            source = io::Error::new(io::ErrorKind::PermissionDenied, format!("{source}{hint}"));
         }
         match step {
             child::Step::Exec => {
@@ -696,17 +708,33 @@ impl Prepared {
                     Error::NotExecutable(format!("{name}: {source}"))
                 }
             }
-            child::Step::ChangeDirectory if index == 0 => Error::Setup { step: step.describe(), detail: format!(" {}", cwd.display()), source },
             _ => {
-                // The path the failed step was working on, when its index names one.
-                let detail = match mounts.and_then(|m| m.path_of(step, index)) {
-                    Some(p) => format!(" {}", p.to_string_lossy()),
+                let detail = match path {
+                    Some(p) => format!(" {}", p.display()),
                     None => format!(" (#{index})"),
                 };
                 Error::Setup { step: step.describe(), detail, source }
             }
         }
     }
+}
+
+/// The first folder on the way to `path` (from `/`) that root's sandbox cannot search, with its
+/// owner and mode: root's capabilities there cover no one else's files, so the mode bits decide
+/// (the owner's for root's own folders, the group's for group root, the others' otherwise).
+fn closed_folder_on_the_way(path: &Path) -> Option<(PathBuf, u32, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut ancestors: Vec<&Path> = path.ancestors().collect();
+    ancestors.reverse();
+    ancestors.into_iter().find_map(|dir| {
+        let m = std::fs::symlink_metadata(dir).ok()?;
+        let search = match (m.uid(), m.gid()) {
+            (0, _) => 0o100,
+            (_, 0) => 0o010,
+            _ => 0o001,
+        };
+        (m.is_dir() && m.mode() & search == 0).then(|| (dir.to_path_buf(), m.uid(), m.mode() & 0o7777))
+    })
 }
 
 /// The git configuration files that apply to every repository of this user (system, global,
