@@ -80,6 +80,9 @@ pub struct Before {
     roots: Vec<RootBefore>,
     workspace: PathBuf,
     memory: Arc<Memory>,
+    /// Palisade's own placeholders (absolute paths): made for this sandbox, so never evidence
+    /// of what the command did (a module's `commondir` placeholder is new, for one).
+    placeholders: BTreeSet<PathBuf>,
 }
 
 struct RootBefore {
@@ -89,7 +92,7 @@ struct RootBefore {
 }
 
 /// Records, before the command starts, when it started and each root's index.
-pub fn before_command(write_roots: &[PathBuf], workspace: &Path, memory: Arc<Memory>) -> Before {
+pub fn before_command(write_roots: &[PathBuf], workspace: &Path, memory: Arc<Memory>, placeholders: BTreeSet<PathBuf>) -> Before {
     let start = coarse_now();
     let roots = write_roots
         .iter()
@@ -102,7 +105,7 @@ pub fn before_command(write_roots: &[PathBuf], workspace: &Path, memory: Arc<Mem
             RootBefore { root: root.clone(), index }
         })
         .collect();
-    Before { start, roots, workspace: workspace.to_path_buf(), memory }
+    Before { start, roots, workspace: workspace.to_path_buf(), memory, placeholders }
 }
 
 /// The check after the command ended: fixes what it can, and returns one line per finding.
@@ -587,12 +590,15 @@ fn check_gitlink(before: &Before, root: &Path, root_git_dir: &Path, rel: &[u8], 
     // The git directory a `.git` file names, when it is one of the root's `modules/`:
     // quarantined with `.git` (git submodule update would otherwise reuse it).
     let mut named_dir: Option<PathBuf> = None;
+    // The git directory's path, to tell Palisade's placeholders in it from the command's doing.
+    let mut gd_path: Option<PathBuf> = None;
     let gd = if kind == libc::S_IFLNK {
         findings.push(".git is a symbolic link".into());
         changed |= p_moved;
         None
     } else if kind == libc::S_IFDIR {
         changed |= p_moved;
+        gd_path = Some(p_path.join(".git"));
         dirfd::open_dir_at(p.as_raw_fd(), &dotgit).ok()
     } else if kind == libc::S_IFREG {
         let target = read_gitfile(p.as_raw_fd(), &dotgit, &p_path).and_then(|t| t.canonicalize().ok());
@@ -602,6 +608,7 @@ fn check_gitlink(before: &Before, root: &Path, root_git_dir: &Path, rel: &[u8], 
         // reuses), never the root's own git directory or anything holding it.
         let modules = root_git_dir.join("modules");
         named_dir = target.clone().filter(|t| t.starts_with(&modules) && *t != modules && !root_git_dir.starts_with(t));
+        gd_path = target.clone();
         target.and_then(|t| dirfd::open_dir(&cpath(&t)?).ok())
     } else {
         None
@@ -609,6 +616,9 @@ fn check_gitlink(before: &Before, root: &Path, root_git_dir: &Path, rel: &[u8], 
     if let Some(gd) = &gd {
         let fd = gd.as_raw_fd();
         for name in ["config", "hooks", "commondir"] {
+            if gd_path.as_ref().is_some_and(|g| before.placeholders.contains(&g.join(name))) {
+                continue;
+            }
             if dirfd::stat_at(fd, &c(name)).is_ok_and(|st| changed_since(&st, start)) {
                 changed = true;
             }

@@ -490,7 +490,10 @@ impl Prepared {
         timeline::mark(Mark::ChildPlanReady);
         // Full access has no writable roots to check: the command could write anywhere.
         let git_before = (self.strategy != Strategy::Unconfined)
-            .then(|| git_aftercare::before_command(&self.write_roots, &self.policy.workspace, self.git_memory.clone()));
+            .then(|| {
+                let placeholders = workspace.as_ref().map(|w| w.lock().unwrap_or_else(|e| e.into_inner()).placeholder_paths()).unwrap_or_default();
+                git_aftercare::before_command(&self.write_roots, &self.policy.workspace, self.git_memory.clone(), placeholders)
+            });
         let pid = if pid_ns {
             // The child becomes the sandbox's init and never execs, so it cannot share our
             // memory (we would wait for it forever): a fork-style clone.

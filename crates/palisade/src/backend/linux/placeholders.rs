@@ -381,6 +381,11 @@ impl PlaceholderLocks {
             .filter(|(_, rel)| record::is_plain_relative(rel))
             .min_by_key(|(i, _)| self.roots[*i].path.components().count())
     }
+    /// Every placeholder made for these roots (absolute paths).
+    pub fn placeholder_paths(&self) -> BTreeSet<PathBuf> {
+        self.known.keys().cloned().collect()
+    }
+
 
     /// Creates the missing placeholders. A placeholder that is already there is reused;
     /// something else that appeared in the meantime is left alone and not recorded. `intact`:
