@@ -443,11 +443,10 @@ fn git_dir_named_by_the_environment_is_protected() {
     assert_eq!(fs::read(meta.join("config")).unwrap(), config_before, "SANDBOX ESCAPE: the GIT_DIR repository's config changed\n{}", show(&o));
 }
 
-/// KNOWN GAP (ignored: fails today; see docs/ARCHITECTURE.md's threat model). A command makes a
-/// nested repository with `core.fsmonitor` in its config and registers it as a gitlink in the
-/// (writable) index; the host's next plain `git status` in the workspace runs `git status` in
-/// the nested repository, which executes the fsmonitor command on the host. Protected paths are
-/// fixed patterns resolved when the sandbox starts and cannot cover git directories made later.
+/// A command makes a nested repository with `core.fsmonitor` in its config and registers it as
+/// a gitlink in the (writable) index; the host's next plain `git status` in the workspace would
+/// run `git status` in it, executing the fsmonitor command on the host. Protected paths cannot
+/// cover git directories made later: the host-side check after the command quarantines it.
 #[test]
 fn nested_repository_config_does_not_run_on_host_git_status() {
     let fx = repo();
