@@ -549,3 +549,22 @@ fn a_module_git_dir_the_command_made_is_set_aside_too() {
     assert!(stderr(&o).contains("quarantined the nested repository evilwt") && stderr(&o).contains(".git/modules/evil.palisade-quarantine"), "{}", show(&o));
     assert!(fx.ws.join(".git/modules/evil.palisade-quarantine/config").is_file(), "nothing may be deleted");
 }
+
+/// A git command inside ended mid-operation (a timeout killed it) leaves `.git/index.lock`, and
+/// every later git command fails until it is removed: palisade says so after the command; one
+/// that ended cleanly gets no such line.
+#[test]
+fn a_stale_index_lock_left_by_the_command_is_reported() {
+    let (fx, _remote) = setup();
+    let o = fx.sh(": > .git/index.lock; echo done");
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    assert!(fx.ws.join(".git/index.lock").exists(), "the lock was not left: the test proves nothing");
+    assert!(
+        stderr(&o).contains("palisade: warning: the command left .git/index.lock behind"),
+        "the stale lock was not reported: {}",
+        show(&o)
+    );
+    std::fs::remove_file(fx.ws.join(".git/index.lock")).unwrap();
+    let o = fx.sh(&format!("{} git add -A && git commit -qm ok; echo done", fx.git_env_script_prefix()));
+    assert!(stdout(&o).contains("done") && !stderr(&o).contains("index.lock"), "{}", show(&o));
+}

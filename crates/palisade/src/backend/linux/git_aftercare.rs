@@ -189,9 +189,23 @@ fn check_root(before: &Before, rb: &RootBefore, all_roots: &[PathBuf], walked: &
         }
     }
     report_hiding_files(&gd, &gd_path, ws, before.start, notices);
+    report_stale_index_lock(&gd, &gd_path, ws, before.start, notices);
     // The repository's config (for its object format) is in the common directory.
     let config_dir = common_fd.as_ref().unwrap_or(&gd).as_raw_fd();
     check_index(before, rb, &gd, &gd_path, config_dir, notices);
+}
+
+/// An `index.lock` made during the command and still there when every process of the sandbox
+/// has ended: a git command inside was killed mid-operation (a timeout, palisade itself killed),
+/// and every later git command would fail with "Unable to create ... index.lock: File exists".
+/// Reported, not removed: a git of the user's own running at the same time may hold it.
+fn report_stale_index_lock(gd: &OwnedFd, gd_path: &Path, ws: &Path, start: (i64, i64), notices: &mut Vec<String>) {
+    if dirfd::stat_at(gd.as_raw_fd(), &c("index.lock")).is_ok_and(|st| changed_since(&st, start)) {
+        let lock = shown(ws, &gd_path.join("index.lock"));
+        notices.push(format!(
+            "the command left {lock} behind (a git command inside was ended mid-operation): if no git of yours is running, remove it, or git will refuse to work here"
+        ));
+    }
 }
 
 /// Walks a git directory unless it (or a folder holding it) was walked already.
