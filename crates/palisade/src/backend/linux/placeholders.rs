@@ -154,7 +154,9 @@ impl StateDir {
     /// must have `LOCK_NB`).
     fn lock(&self, name: &OsStr, op: libc::c_int) -> io::Result<Option<File>> {
         loop {
-            let f = dirfd::open_file_at(self.fd.as_fd(), name, true, false)?;
+            let f = dirfd::open_file_at(self.fd.as_fd(), name, true, false).map_err(|e| {
+                io::Error::new(e.kind(), format!("opening palisade's lock file {}: {e}", self.path.join(name).display()))
+            })?;
             match dirfd::flock(&f, op | libc::LOCK_NB) {
                 Ok(()) => {}
                 Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => return Ok(None),
@@ -246,8 +248,17 @@ impl StateDir {
     /// Appends `lines` to the record of `key` in one write (appends of other sandboxes holding
     /// the shared lock never interleave with it), creating the record with its header first if
     /// it does not exist (made whole under a temporary name, then linked into place).
+    /// Appends to the record of `key` (made whole first if missing). An error names the file
+    /// (a full runtime folder must say which file it could not write).
     fn append(&self, key: &str, root: &Path, lines: &str) -> io::Result<()> {
         let name = record_name(key);
+        self.append_to(&name, root, lines).map_err(|e| {
+            io::Error::new(e.kind(), format!("writing palisade's placeholder record {}: {e}", self.path.join(&name).display()))
+        })
+    }
+
+    fn append_to(&self, name: &OsStr, root: &Path, lines: &str) -> io::Result<()> {
+        let name = name.to_os_string();
         let mut f = match dirfd::open_file_at(self.fd.as_fd(), &name, false, true) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
