@@ -1064,11 +1064,16 @@ impl Drop for ChildInner {
 /// temporary folders (see `private_tmp`). What a running sandbox or a kept process relies on
 /// stays.
 pub(crate) fn cleanup() -> Result<crate::CleanupReport, Error> {
-    let stale = placeholders::remove_stale()
-        .map_err(|e| Error::Io { context: "cleaning palisade's runtime folder".into(), source: e })?;
+    // One part that cannot be done (its folder unusable) must not keep the other from running:
+    // it is reported as a failure, and cleanup exits non-zero.
+    let (stale, stale_failure) = match placeholders::remove_stale() {
+        Ok(s) => (s, None),
+        Err(e) => (Default::default(), Some(format!("placeholders: {e}"))),
+    };
     let tmps = private_tmp::remove_leftovers()
         .map_err(|e| Error::Io { context: "cleaning palisade's records of private temporary folders".into(), source: e })?;
     let mut r = crate::CleanupReport { removed: stale.removed + tmps.removed.len(), failed: tmps.failed, ..Default::default() };
+    r.failed.extend(stale_failure);
     r.notes.push(format!("{} placeholders left by interrupted runs removed", stale.removed));
     if stale.in_use > 0 {
         r.notes.push(format!(
