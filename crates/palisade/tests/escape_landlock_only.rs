@@ -7,7 +7,7 @@
 
 mod common;
 use common::*;
-use std::io::{ErrorKind, Read};
+use std::io::ErrorKind;
 use std::os::unix::net::UnixListener;
 
 /// The fixture's configuration for Landlock-only mode (protected paths cannot be enforced there).
@@ -27,23 +27,6 @@ fn unprivileged(fx: &Fixture) -> bool {
     true
 }
 
-fn drain_unix(l: &UnixListener) -> Vec<String> {
-    l.set_nonblocking(true).unwrap();
-    let mut got = Vec::new();
-    loop {
-        match l.accept() {
-            Ok((mut c, _)) => {
-                c.set_nonblocking(true).unwrap();
-                let mut b = Vec::new();
-                let _ = c.read_to_end(&mut b);
-                got.push(String::from_utf8_lossy(&b).into_owned());
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return got,
-            Err(e) => panic!("accept: {e}"),
-        }
-    }
-}
-
 const PY_UNIX: &str = "import socket, sys\ntry:\n    s = socket.socket(socket.AF_UNIX)\n    s.connect(sys.argv[1]); s.sendall(sys.argv[2].encode()); print('CONNECTED')\nexcept OSError as e:\n    print('refused', e.errno)\n";
 
 /// A host service's pathname socket (an SSH agent, Docker's socket) outside every hidden
@@ -60,10 +43,10 @@ fn host_pathname_socket_is_unreachable_offline() {
     let l = UnixListener::bind(&path).unwrap();
     let o = fx.py(PY_UNIX, &[s(&path), &fx.m]);
     assert!(stdout(&o).contains("refused"), "the script did not run or connected: {}", show(&o));
-    let got = drain_unix(&l);
+    let got = accepted_unix(&l);
     assert!(got.is_empty(), "SANDBOX ESCAPE: a host unix socket was reached offline in Landlock-only mode: {got:?}\n{}", show(&o));
     let on = fx.py_flags(&["--network", "on"], PY_UNIX, &[s(&path), &fx.m]);
-    assert_eq!(drain_unix(&l).len(), 1, "control: with the network on the socket is reachable: {}", show(&on));
+    assert_eq!(accepted_unix(&l).len(), 1, "control: with the network on the socket is reachable: {}", show(&on));
 }
 
 /// TCP to the host's loopback and to the host's own non-loopback address.

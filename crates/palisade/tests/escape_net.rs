@@ -69,23 +69,6 @@ fn accepted_tcp(l: &TcpListener) -> Vec<String> {
     }
 }
 
-fn accepted_unix(l: &UnixListener) -> Vec<String> {
-    l.set_nonblocking(true).unwrap();
-    let mut got = Vec::new();
-    loop {
-        match l.accept() {
-            Ok((mut c, _)) => {
-                c.set_nonblocking(true).unwrap();
-                let mut b = Vec::new();
-                let _ = c.read_to_end(&mut b);
-                got.push(format!("{:?}", String::from_utf8_lossy(&b)));
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return got,
-            Err(e) => panic!("accept: {e}"),
-        }
-    }
-}
-
 fn received_udp(u: &UdpSocket) -> Vec<String> {
     u.set_nonblocking(true).unwrap();
     let mut got = Vec::new();

@@ -737,3 +737,26 @@ pub fn skip(reason: &str) {
 pub fn skip_expected(reason: &str) {
     skip_line(reason);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Listeners
+
+/// What connections are queued on a unix listener right now (non-blocking), with what each
+/// sent: a connection a sandboxed command made has already completed by the time it ended.
+pub fn accepted_unix(l: &std::os::unix::net::UnixListener) -> Vec<String> {
+    use std::io::ErrorKind;
+    l.set_nonblocking(true).unwrap();
+    let mut got = Vec::new();
+    loop {
+        match l.accept() {
+            Ok((mut c, _)) => {
+                c.set_nonblocking(true).unwrap();
+                let mut b = Vec::new();
+                let _ = c.read_to_end(&mut b);
+                got.push(format!("{:?}", String::from_utf8_lossy(&b)));
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return got,
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+}

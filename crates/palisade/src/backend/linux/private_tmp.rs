@@ -44,21 +44,17 @@ fn runtime_dir() -> io::Result<PathBuf> {
         .filter(|p| p.is_absolute() && p.is_dir())
         .map(|p| p.join("palisade"))
         .unwrap_or_else(super::placeholders::state_dir_path);
-    match fs::DirBuilder::new().mode(0o700).create(&base) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(io::Error::new(e.kind(), format!("palisade's runtime folder {}: {e}", base.display()))),
-    }
-    let meta = fs::symlink_metadata(&base)?;
-    if !meta.is_dir() || meta.uid() != sys::geteuid() || meta.mode() & 0o077 != 0 {
-        return Err(io::Error::other(format!("{} is not a private directory owned by this user; remove it", base.display())));
-    }
-    Ok(base)
+    private_dir(base)
 }
 
 /// Where the records are: `tmp/` in Palisade's per-user runtime folder, private to the user.
 fn records_dir() -> io::Result<PathBuf> {
-    let dir = runtime_dir()?.join("tmp");
+    private_dir(runtime_dir()?.join("tmp"))
+}
+
+/// `dir`, made if missing, and refused unless it is a directory of this user that no one else
+/// may enter (another user could have made it first).
+fn private_dir(dir: PathBuf) -> io::Result<PathBuf> {
     match fs::DirBuilder::new().mode(0o700).create(&dir) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
