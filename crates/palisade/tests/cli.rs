@@ -296,11 +296,16 @@ fn closed_stderr_keeps_the_command_s_exit_status() {
 #[test]
 fn a_nested_run_is_refused_with_one_line() {
     let fx = Fixture::new();
-    let o = fx.run(&[BIN, "run", "--", "echo", "inner-ran"]);
+    fx.require_visible();
+    // A copy where the sandbox can see it (the build may live under /tmp, which it hides).
+    let inner_path = fx.outside.join("palisade");
+    std::fs::copy(BIN, &inner_path).unwrap();
+    let inner = inner_path.to_str().unwrap();
+    let o = fx.run(&[inner, "run", "--", "echo", "inner-ran"]);
     assert_eq!(o.status.code(), Some(125), "{}", show(&o));
     assert!(!stdout(&o).contains("inner-ran"), "{}", show(&o));
     assert_eq!(stderr(&o).trim_end().lines().count(), 1, "{}", show(&o));
     assert!(stderr(&o).contains("already runs inside a Palisade sandbox"), "{}", show(&o));
-    let o = fx.run(&[BIN, "check"]);
+    let o = fx.run(&[inner, "check"]);
     assert!(stdout(&o).contains("already runs inside a Palisade sandbox"), "check inside does not say so: {}", show(&o));
 }

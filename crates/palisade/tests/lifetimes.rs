@@ -9,6 +9,11 @@ use std::io::{BufRead, BufReader, Write};
 
 #[test]
 fn dropping_the_sandbox_keeps_a_running_commands_placeholders() {
+    // A `palisade cleanup` of the tests below, running meanwhile, may be the one that removes
+    // this sandbox's placeholders (it takes the root's lock in the moment between this
+    // sandbox's release of its shared lock and its try for the exclusive one), and may still be
+    // at it when the last assertion looks.
+    let _turn = CLEANUP.lock().unwrap_or_else(|e| e.into_inner());
     let fx = Fixture::new();
     fx.git_init();
     let envrc = fx.ws.join(".envrc");
