@@ -169,7 +169,8 @@ fn kills_at_random_points_leave_nothing_after_cleanup() {
     fs::create_dir(fx.ws.join("keep-me")).unwrap();
     let before = settled(&fx.ws);
     let (mut killed_with_leftovers, mut half_made) = (0, 0);
-    for round in 0..40 {
+    const ROUNDS: usize = 200;
+    for round in 0..ROUNDS {
         let mut child = fx.run_cmd(&[], &["true"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
         // Up to 20 ms; every other round within the first 5, where the placeholders are made.
         let range = if round % 2 == 0 { 5_000 } else { 20_000 };
@@ -182,13 +183,13 @@ fn kills_at_random_points_leave_nothing_after_cleanup() {
             killed_with_leftovers += 1;
             half_made += d.iter().any(|l| l.contains(".palisade-new-")) as usize;
         }
-        if round % 10 == 9 {
+        if round % 20 == 19 {
             cleanup(&fx, &fx.ws);
             assert_same(&before, &format!("round {round}, after `palisade cleanup`"));
         }
     }
     // Not an assertion on timing: only a note when no kill hit the interesting window.
-    eprintln!("{killed_with_leftovers} of 40 kills left placeholders for cleanup to remove, {half_made} of them temporaries");
+    eprintln!("{killed_with_leftovers} of {ROUNDS} kills left placeholders for cleanup to remove, {half_made} of them temporaries");
 }
 
 /// A submodule git directory whose name holds a newline (`x\nvictim`): with a line-based
