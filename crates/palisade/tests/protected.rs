@@ -497,8 +497,16 @@ fn pre_commit_framework_config_is_protected_when_its_hook_is_installed() {
     assert!(stdout(&o).contains("done"), "{}", show(&o));
     fs::write(fx.ws.join("f"), "x").unwrap();
     fx.git_ok(&["add", "f"]);
-    let _ = fx.git(&["commit", "-q", "-m", "c"]);
+    let c = fx.git(&["commit", "-q", "-m", "c"]);
+    // The commit went through the hook (its `entry: true` succeeded): the hook did run.
+    assert!(c.status.success(), "the host's commit failed: {}", show(&c));
     assert!(!pwned.exists(), "SANDBOX ESCAPE: the host's git commit ran what the command wrote in .pre-commit-config.yaml\n{}", show(&o));
+    // Control: the same change made on the host does make the stand-in hook run it.
+    fs::write(fx.ws.join(".pre-commit-config.yaml"), format!("repos: []\n    entry: echo ran > {}\n", s(&pwned))).unwrap();
+    fs::write(fx.ws.join("f"), "y").unwrap();
+    fx.git_ok(&["add", "f"]);
+    let c = fx.git(&["commit", "-q", "-m", "c2"]);
+    assert!(pwned.exists(), "control: the stand-in pre-commit hook did not run its entry: {}", show(&c));
 }
 
 /// With a writable configuration folder (`--writable ~/.config`, the fixture's XDG_CONFIG_HOME),
