@@ -58,7 +58,7 @@ fn host_tcp_listeners_are_unreachable_offline() {
         return;
     }
     let py = "import socket, sys\ns = socket.socket()\ns.settimeout(3)\ntry:\n    s.connect((sys.argv[1], int(sys.argv[2]))); s.sendall(b'x'); print('CONNECTED')\nexcept OSError as e:\n    print('refused', e)\n";
-    for host in ["127.0.0.1".to_string(), host_address()] {
+    for host in ["127.0.0.1".to_string(), host_ipv4_address()] {
         let l = std::net::TcpListener::bind((host.as_str(), 0)).unwrap_or_else(|e| panic!("listening on {host}: {e}"));
         let port = l.local_addr().unwrap().port().to_string();
         let o = fx.py(py, &[&host, &port]);
@@ -91,17 +91,6 @@ fn files_outside_stay_unchanged() {
     );
     assert!(stdout(&o).contains("done"), "the script did not run: {}", show(&o));
     before.assert_unchanged("writes outside from a Landlock-only command", &o);
-}
-
-/// The host's address on its first non-loopback interface (IPv4), for a listener the command
-/// could reach by the network rather than the loopback.
-fn host_address() -> String {
-    // No packet is sent: connecting a UDP socket only picks the route and its source address.
-    let u = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
-    match u.connect("192.0.2.1:9").and_then(|_| u.local_addr()) {
-        Ok(a) if !a.ip().is_loopback() && !a.ip().is_unspecified() => a.ip().to_string(),
-        other => panic!("this host has no non-loopback IPv4 address to listen on ({other:?})"),
-    }
 }
 
 /// Root without user namespaces (containers, CI) can opt in: the run confines writes, and the

@@ -104,6 +104,20 @@ fn tcp_to_host_ipv4_loopback_is_blocked() {
     tcp_blocked("127.0.0.1");
 }
 
+/// The host's own address on its network interface (not the loopback): a listener bound to it
+/// (as services bound to 0.0.0.0 are) receives nothing from an offline command, and does from
+/// an online one (the control).
+#[test]
+fn tcp_to_the_hosts_own_network_address_is_blocked() {
+    let host = host_ipv4_address();
+    tcp_blocked(&host);
+    let fx = Fixture::new();
+    let l = bind_tcp(&format!("{host}:0"));
+    let port = l.local_addr().unwrap().port().to_string();
+    let on = fx.py_flags(&["--network", "on"], PY_TCP, &[&host, &port, &fx.m]);
+    assert_eq!(accepted_tcp(&l).len(), 1, "control: with the network on {host}:{port} is reachable: {}", show(&on));
+}
+
 #[test]
 fn tcp_to_host_ipv6_loopback_is_blocked() {
     if std::net::TcpListener::bind("[::1]:0").is_err() {

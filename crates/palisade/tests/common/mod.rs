@@ -760,3 +760,14 @@ pub fn accepted_unix(l: &std::os::unix::net::UnixListener) -> Vec<String> {
         }
     }
 }
+
+/// The host's address on the interface of its default route (IPv4), for a listener reached by
+/// the network rather than the loopback. No packet is sent: connecting a UDP socket only picks
+/// the route and its source address.
+pub fn host_ipv4_address() -> String {
+    let u = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    match u.connect("192.0.2.1:9").and_then(|_| u.local_addr()) {
+        Ok(a) if !a.ip().is_loopback() && !a.ip().is_unspecified() => a.ip().to_string(),
+        other => panic!("this host has no non-loopback IPv4 address to listen on ({other:?})"),
+    }
+}
