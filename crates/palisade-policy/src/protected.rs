@@ -1200,11 +1200,21 @@ mod tests {
     }
 
     /// The placeholders for the non-git default patterns in an empty workspace.
+    /// `a` with its path written with `/` only.
+    fn slashed(a: Action) -> Action {
+        let fix = |p: &Path| PathBuf::from(p.to_string_lossy().replace('\\', "/"));
+        match a {
+            Action::Pin(p) => Action::Pin(fix(&p)),
+            Action::ReadOnly(p) => Action::ReadOnly(fix(&p)),
+            Action::Placeholder { path, dir } => Action::Placeholder { path: fix(&path), dir },
+        }
+    }
+
     fn non_git_placeholders() -> Vec<Action> {
         DEFAULT_PATTERNS
             .iter()
             .filter(|p| !p.starts_with(".git/"))
-            .map(|p| Action::Placeholder { path: Path::new("/w").join(p), dir: true })
+            .map(|p| Action::Placeholder { path: PathBuf::from(format!("/w/{p}")), dir: true })
             .collect()
     }
 
@@ -1523,6 +1533,8 @@ mod tests {
             .file("/w/s/.git", "gitdir: ../.git/modules/s\n")
             .dir("/w/s/.husky/_");
         let got = resolve_with_git_configs(Path::new("/w"), &defaults(), &fs, &["[core]\n\thooksPath = .githooks\n".into()], &[]).unwrap();
+        // Joined paths use the platform's separator (`\` on Windows): compare with `/`.
+        let got: Vec<Action> = got.into_iter().map(slashed).collect();
         for want in [ro("/w/s/.husky/_"), ph_dir("/w/s/.githooks"), ph_dir("/w/.githooks")] {
             assert!(got.contains(&want), "missing {want:?} in {got:#?}");
         }

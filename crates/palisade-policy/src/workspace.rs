@@ -93,9 +93,10 @@ pub fn discover(cwd: &Path, home: Option<&Path>, markers: impl Fn(&Path) -> Opti
 /// ancestor of `dir` whose `.git/modules/` holds the target.
 fn superproject(dir: &Path, target: &str) -> Option<PathBuf> {
     let target = crate::protected::normalize_lexically(&dir.join(target.trim()));
-    let text = target.to_str()?;
-    let at = text.find("/.git/modules/")?;
-    let sup = PathBuf::from(&text[..at]);
+    // Compared by components, whatever the separator (`\` on Windows).
+    let comps: Vec<std::path::Component<'_>> = target.components().collect();
+    let at = comps.windows(2).position(|w| w[0].as_os_str() == ".git" && w[1].as_os_str() == "modules")?;
+    let sup: PathBuf = comps[..at].iter().collect();
     (dir.starts_with(&sup) && dir != sup).then_some(sup)
 }
 
