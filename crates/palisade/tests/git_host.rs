@@ -568,3 +568,22 @@ fn a_stale_index_lock_left_by_the_command_is_reported() {
     let o = fx.sh(&format!("{} git add -A && git commit -qm ok; echo done", fx.git_env_script_prefix()));
     assert!(stdout(&o).contains("done") && !stderr(&o).contains("index.lock"), "{}", show(&o));
 }
+
+/// A `.git/shallow` the command wrote makes the host's `git log` stop at the commits it names
+/// (older history vanishes from review): reported. (`git fetch --depth` writes it too, so it
+/// cannot be read-only.)
+#[test]
+fn a_shallow_boundary_the_command_wrote_is_reported() {
+    let (fx, _remote) = setup();
+    for i in 0..3 {
+        std::fs::write(fx.ws.join("n.txt"), format!("{i}\n")).unwrap();
+        fx.git_ok(&["add", "n.txt"]);
+        fx.git_ok(&["commit", "-qm", &format!("c{i}")]);
+    }
+    let before = fx.git_ok(&["rev-list", "--count", "HEAD"]);
+    let o = fx.sh("git rev-parse HEAD~1 > .git/shallow; echo done");
+    assert!(stdout(&o).contains("done"), "{}", show(&o));
+    // Control: the history the host's git shows did shrink, so the report matters.
+    assert_ne!(fx.git_ok(&["rev-list", "--count", "HEAD"]), before, "the shallow file changed nothing: the test proves nothing");
+    assert!(stderr(&o).contains("palisade: warning: the command changed .git/shallow"), "not reported: {}", show(&o));
+}

@@ -353,11 +353,14 @@ fn report_hiding_files(gd: &OwnedFd, gd_path: &Path, ws: &Path, start: (i64, i64
     for (parent, name, what) in [
         ("info", "exclude", "makes git status ignore files"),
         ("objects/info", "alternates", "makes git read objects from another repository"),
+        // A shallow boundary git log stops at (`git fetch --depth` writes it too, so it stays
+        // writable): commits below it disappear from the history you review.
+        (".", "shallow", "makes git log stop at the commits it names, hiding older history"),
     ] {
         if changed(parent, name) {
             notices.push(format!(
                 "the command changed {}: it {what}; review it",
-                shown(ws, &gd_path.join(parent).join(name))
+                shown(ws, &if parent == "." { gd_path.join(name) } else { gd_path.join(parent).join(name) })
             ));
         }
     }
