@@ -309,3 +309,20 @@ fn a_nested_run_is_refused_with_one_line() {
     let o = fx.run(&[inner, "check"]);
     assert!(stdout(&o).contains("already runs inside a Palisade sandbox"), "check inside does not say so: {}", show(&o));
 }
+
+/// A workspace this user cannot write (a system folder): one line saying so and what to do,
+/// not a placeholder's "Permission denied"; read-only mode runs there.
+#[test]
+fn an_unwritable_workspace_is_named_with_the_way_out() {
+    if is_root() {
+        skip_expected("root can write everywhere (the unprivileged pass runs it)");
+        return;
+    }
+    let fx = Fixture::new();
+    let o = fx.palisade().current_dir("/usr/share").args(["run", "--workspace", "/usr/share", "--", "true"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(125), "{}", show(&o));
+    assert_eq!(stderr(&o).trim_end().lines().count(), 1, "{}", show(&o));
+    assert!(stderr(&o).contains("not writable by this user") && stderr(&o).contains("--mode read-only"), "{}", show(&o));
+    let o = fx.palisade().current_dir("/usr/share").args(["run", "--workspace", "/usr/share", "--mode", "read-only", "--", "true"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+}

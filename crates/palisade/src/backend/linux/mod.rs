@@ -344,9 +344,17 @@ impl Prepared {
             _ => None,
         });
         let intact = view.intact_placeholders();
-        lock.create_placeholders(missing, &intact).map_err(|e| Error::Io {
-            context: "creating a placeholder for a missing protected path".into(),
-            source: e,
+        lock.create_placeholders(missing, &intact).map_err(|e| {
+            // A workspace this user cannot write (a system folder, another user's checkout):
+            // the placeholder is only the first thing that fails there; say what to do.
+            let unwritable = self.write_roots.iter().find(|r| sys::access_write(r).is_err());
+            match (e.kind(), unwritable) {
+                (io::ErrorKind::PermissionDenied, Some(root)) => Error::InvalidInput(format!(
+                    "{} is not writable by this user, so it cannot be a writable root: use --mode read-only to run here without writing, or choose another --workspace",
+                    root.display()
+                )),
+                _ => Error::Io { context: "creating a placeholder for a missing protected path".into(), source: e },
+            }
         })?;
         drop(lock);
         Ok((actions, shared))

@@ -90,6 +90,15 @@ pub fn open(path: &CStr, flags: libc::c_int, mode: libc::mode_t) -> Result<RawFd
     check_int(unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC, mode as libc::c_uint) })
 }
 
+/// Whether this user may write in `path` (access(2) with W_OK, by the real ids: palisade does
+/// not run set-user-id).
+pub fn access_write(path: &std::path::Path) -> Result<(), Errno> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| libc::EINVAL)?;
+    // SAFETY: c is a valid NUL-terminated string.
+    check_int(unsafe { libc::access(c.as_ptr(), libc::W_OK) }).map(drop)
+}
+
 /// The device and inode of an open descriptor.
 pub fn fstat_id(fd: RawFd) -> Result<(u64, u64), Errno> {
     // SAFETY: st is plain data that fstat fills in; zeroed is a valid value for it.
