@@ -103,8 +103,10 @@ enum Cmd {
         elevated: bool,
     },
     /// Remove what Palisade keeps on disk between commands (Windows: the ACEs recorded in
-    /// %LOCALAPPDATA%\Palisade; Linux: placeholders of protected paths left by runs that were
-    /// killed, and unused lock files). Safe to run again; what a running sandbox uses stays.
+    /// %LOCALAPPDATA%\Palisade; Linux: placeholders of protected paths and the private
+    /// temporary folders (/dev/shm/palisade-*) left by runs that were killed or by
+    /// --keep-processes leftovers that have ended, and unused lock files). Safe to run again;
+    /// what a running sandbox uses stays.
     Cleanup,
 }
 
