@@ -100,6 +100,17 @@ fn superproject(dir: &Path, target: &str) -> Option<PathBuf> {
     (dir.starts_with(&sup) && dir != sup).then_some(sup)
 }
 
+/// For a workspace that is a linked git worktree (`git worktree add`: a `.git` file naming
+/// `<common>/worktrees/<name>`, whose `commondir` names `<common>`), the repository's common git
+/// directory, canonical: git writes objects, refs and the worktree's index lock there, so a
+/// command can commit only if it is writable.
+pub fn linked_worktree_common_dir(ws: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(ws.join(".git")).ok()?;
+    let gitdir = ws.join(text.lines().next()?.strip_prefix("gitdir:")?.trim());
+    let common = std::fs::read_to_string(gitdir.join("commondir")).ok()?;
+    std::fs::canonicalize(gitdir.join(common.trim())).ok()
+}
+
 /// The markers of `dir` on the real filesystem.
 pub fn real_markers(dir: &Path) -> Option<Marker> {
     if dir.join(".palisade").join("config.toml").is_file() {

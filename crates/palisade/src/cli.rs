@@ -327,6 +327,7 @@ fn run(args: &PolicyArgs, json_status: bool, command: Vec<OsString>) -> Result<i
         return Err(e.into());
     }
     let resolved = load(args)?;
+    warn_unwritable_worktree_repository(&resolved.policy);
     let options = sandbox_options(&resolved);
     let sandbox = Sandbox::with_options(resolved.policy.clone(), options)?;
     let (program, rest) = command.split_first().ok_or_else(|| fail("no command given"))?;
@@ -373,6 +374,26 @@ fn sudo_setup_hint() -> String {
         Ok(p) => format!("sudo {} setup", p.display()),
         Err(_) => "sudo palisade setup".into(),
     }
+}
+
+/// A linked git worktree (common with agents that work on several branches at once) keeps its
+/// index lock, objects and refs in the main repository's git directory: unless that is
+/// writable too, every `git add` or `git commit` inside fails with "Read-only file system".
+/// Say so before the command runs, with the flag that fixes it.
+fn warn_unwritable_worktree_repository(policy: &palisade::Policy) {
+    if policy.mode != Mode::WorkspaceWrite {
+        return;
+    }
+    let Some(common) = workspace::linked_worktree_common_dir(&policy.workspace) else { return };
+    if policy.write_roots().iter().any(|r| common.starts_with(r)) {
+        return;
+    }
+    errln!(
+        "palisade: warning: {} is a linked git worktree, and its repository's git directory {} is not writable here: git add and git commit will fail; add --writable {} to let them",
+        policy.workspace.display(),
+        common.display(),
+        common.display()
+    );
 }
 
 /// A run inside a Palisade sandbox (an agent wrapped in Palisade whose shell tool calls Palisade

@@ -77,3 +77,34 @@ fn the_home_directory_is_refused_with_a_hint() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", show(&o)));
     assert_eq!(v["workspace"], fs::canonicalize(&notes).unwrap().display().to_string(), "{v}");
 }
+
+/// A linked worktree (`git worktree add`) keeps its index lock, objects and refs in the main
+/// repository's git directory: palisade says so, with the flag that lets git commit; with it,
+/// a commit inside works.
+#[test]
+fn a_linked_worktree_gets_a_warning_naming_the_flag_that_lets_git_commit() {
+    let fx = Fixture::new();
+    fx.require_visible();
+    let main = fx.outside.join("main");
+    fs::create_dir(&main).unwrap();
+    fx.git_in(&main, &["init", "-q", "-b", "main"]);
+    fs::write(main.join("a"), "a\n").unwrap();
+    fx.git_in(&main, &["add", "a"]);
+    assert!(fx.git_in(&main, &["commit", "-qm", "a"]).status.success());
+    let wt = fx.root.join("wt");
+    assert!(fx.git_in(&main, &["worktree", "add", "-q", "-b", "feature", wt.to_str().unwrap()]).status.success());
+    fs::write(wt.join("w.txt"), "w\n").unwrap();
+    let commit = format!("{}git add w.txt && git commit -qm w && echo committed", fx.git_env_script_prefix());
+    let o = fx.palisade().current_dir(&wt).args(["run", "--", "sh", "-c", &commit]).output().unwrap();
+    let common = fs::canonicalize(main.join(".git")).unwrap();
+    assert!(!stdout(&o).contains("committed"), "git committed without the repository writable: {}", show(&o));
+    assert!(
+        stderr(&o).contains(&format!("add --writable {}", common.display())),
+        "no warning naming the flag: {}",
+        show(&o)
+    );
+    let o = fx.palisade().current_dir(&wt).args(["run", "--writable"]).arg(&common).args(["--", "sh", "-c", &commit]).output().unwrap();
+    assert!(stdout(&o).contains("committed"), "git could not commit with the repository writable: {}", show(&o));
+    assert!(!stderr(&o).contains("linked git worktree"), "warned although the repository is writable: {}", show(&o));
+    assert_eq!(fx.git_in(&wt, &["log", "-1", "--format=%s"]).stdout, b"w\n");
+}
