@@ -326,3 +326,16 @@ fn an_unwritable_workspace_is_named_with_the_way_out() {
     let o = fx.palisade().current_dir("/usr/share").args(["run", "--workspace", "/usr/share", "--mode", "read-only", "--", "true"]).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
 }
+
+/// A project file's `deny_read` over the program's folder makes the command fail with 126: the
+/// message names the deny_read path, so a cloned repository that does this is recognisable.
+#[test]
+fn a_program_under_deny_read_is_explained() {
+    let fx = Fixture::new();
+    fx.require_visible();
+    std::fs::create_dir_all(fx.ws.join(".palisade")).unwrap();
+    std::fs::write(fx.ws.join(".palisade/config.toml"), "deny_read = [\"/usr/bin\"]\n").unwrap();
+    let o = fx.run(&["/usr/bin/true"]);
+    assert_eq!(o.status.code(), Some(126), "{}", show(&o));
+    assert!(stderr(&o).contains("deny_read path /usr/bin"), "{}", show(&o));
+}

@@ -716,7 +716,13 @@ impl Prepared {
                 if child::exec_failure_code(errno) == 127 {
                     Error::NotFound(format!("{name}{}", why_missing_inside(program)))
                 } else {
-                    Error::NotExecutable(format!("{name}: {source}"))
+                    // A deny_read entry (perhaps a project file's) over the program or its folder
+                    // makes every command fail this way: name it.
+                    let denied = self.policy.deny_read.iter().find(|d| program.starts_with(d));
+                    match denied {
+                        Some(d) => Error::NotExecutable(format!("{name}: {source} (it lies under the deny_read path {}: see `palisade policy` for who set it)", d.display())),
+                        None => Error::NotExecutable(format!("{name}: {source}")),
+                    }
                 }
             }
             _ => {
