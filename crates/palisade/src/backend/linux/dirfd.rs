@@ -1,7 +1,9 @@
 //! Thin wrappers for working on the host by directory handle (the `*at` system calls), for the
-//! placeholders: everything is created and removed relative to a directory descriptor that was
-//! reached without following a symbolic link, so a command that swaps a folder for a link
-//! between two of our steps cannot send a creation or a removal outside its writable root.
+//! placeholders, the private temp folders' removal and the host-side git check: everything is
+//! created, read and removed relative to a directory descriptor that was reached without
+//! following a symbolic link, so a command that swaps a folder for a link between two of our
+//! steps cannot send a creation or a removal outside its writable root. (`dirfd_raw.rs` adapts
+//! these to raw descriptors and errno values for the git check.)
 
 use std::ffi::{CStr, CString, OsStr};
 use std::fs::File;
@@ -87,7 +89,7 @@ pub fn open_file_at(dir: BorrowedFd<'_>, name: &OsStr, create: bool, append: boo
 /// Opens an existing regular file `name` in `dir` for reading, refusing a link (and a FIFO:
 /// non-blocking, so opening one never waits for a writer).
 pub fn open_read_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<File> {
-    Ok(File::from(open_at(dir, &cstr(name)?, libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK, 0)?))
+    Ok(File::from(open_at(dir, &cstr(name)?, libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY, 0)?))
 }
 
 pub fn mkdir_at(dir: BorrowedFd<'_>, name: &OsStr, mode: libc::mode_t) -> io::Result<()> {
@@ -157,4 +159,56 @@ pub fn is_dir(st: &libc::stat) -> bool {
 
 pub fn is_file(st: &libc::stat) -> bool {
     st.st_mode & libc::S_IFMT == libc::S_IFREG
+}
+
+/// The entries of directory `dir` (without `.` and `..`) with their `d_type`, read from the
+/// start through a descriptor of their own (`dir` itself is left as it is).
+pub fn entries(dir: BorrowedFd<'_>) -> io::Result<Vec<(CString, u8)>> {
+    let own = open_at(dir, c".", libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
+    // SAFETY: fdopendir takes over the descriptor (closed by closedir below) when it succeeds.
+    let stream = unsafe { libc::fdopendir(own.as_raw_fd()) };
+    if stream.is_null() {
+        return Err(io::Error::last_os_error());
+    }
+    std::mem::forget(own);
+    let mut out = Vec::new();
+    loop {
+        // SAFETY: resets errno so that the end of the stream is told from an error.
+        unsafe { *libc::__errno_location() = 0 };
+        // SAFETY: stream is a valid directory stream; the entry stays valid until the next call.
+        let e = unsafe { libc::readdir64(stream) };
+        if e.is_null() {
+            let err = io::Error::last_os_error();
+            // SAFETY: closes the stream (and its descriptor) once.
+            unsafe { libc::closedir(stream) };
+            return if err.raw_os_error() == Some(0) { Ok(out) } else { Err(err) };
+        }
+        // SAFETY: d_name is a NUL-terminated name inside the entry.
+        let (name, kind) = unsafe { (CStr::from_ptr((*e).d_name.as_ptr()), (*e).d_type) };
+        if name != c"." && name != c".." {
+            out.push((name.to_owned(), kind));
+        }
+    }
+}
+
+/// The target of the symbolic link `name` in `dir` (at most 4 KiB of it).
+pub fn read_link_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Vec<u8>> {
+    let c = cstr(name)?;
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: readlinkat writes at most buf.len() bytes into buf; c is NUL-terminated.
+    let n = unsafe { libc::readlinkat(dir.as_raw_fd(), c.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    buf.truncate(n as usize);
+    Ok(buf)
+}
+
+/// The wall clock as file timestamps use it (the coarse clock the kernel stamps inodes with), so
+/// that anything changed after this moment has a ctime at or after it.
+pub fn coarse_now() -> (i64, i64) {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes into ts; CLOCK_REALTIME_COARSE exists since Linux 2.6.32.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
+    (ts.tv_sec, ts.tv_nsec)
 }

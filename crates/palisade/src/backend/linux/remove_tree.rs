@@ -11,7 +11,7 @@
 
 use std::ffi::{CStr, CString};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -59,30 +59,8 @@ fn chmod_fd(fd: RawFd, mode: libc::mode_t) -> io::Result<()> {
 }
 
 /// The names in directory `dir` (without `.` and `..`), read through a descriptor of its own.
-fn read_names(dir: RawFd) -> io::Result<Vec<CString>> {
-    let own = open_at(dir, c".", libc::O_RDONLY | libc::O_DIRECTORY)?;
-    // SAFETY: fdopendir takes over the descriptor (closed by closedir below).
-    let stream = unsafe { libc::fdopendir(own.as_raw_fd()) };
-    if stream.is_null() {
-        return Err(io::Error::last_os_error());
-    }
-    std::mem::forget(own);
-    let mut names = Vec::new();
-    loop {
-        // SAFETY: stream is a valid directory stream; the entry stays valid until the next call.
-        let e = unsafe { libc::readdir64(stream) };
-        if e.is_null() {
-            break;
-        }
-        // SAFETY: d_name is a NUL-terminated name inside the entry.
-        let name = unsafe { CStr::from_ptr((*e).d_name.as_ptr()) };
-        if name != c"." && name != c".." {
-            names.push(name.to_owned());
-        }
-    }
-    // SAFETY: closes the stream (and its descriptor) once.
-    unsafe { libc::closedir(stream) };
-    Ok(names)
+fn read_names(dir: BorrowedFd<'_>) -> io::Result<Vec<CString>> {
+    Ok(super::dirfd::entries(dir)?.into_iter().map(|(name, _)| name).collect())
 }
 
 fn is_dir(st: &libc::stat) -> bool {
@@ -147,7 +125,7 @@ pub fn remove_contents(top: OwnedFd, label: &Path) -> Removed {
     // A bind mount from the same filesystem has the same device: compare mount ids too (where
     // the kernel has them, 5.8+).
     let mount = super::sys::identity(top.as_raw_fd(), c"").ok().and_then(|i| i.mount);
-    let pending = match read_names(top.as_raw_fd()) {
+    let pending = match read_names(top.as_fd()) {
         Ok(p) => p,
         Err(e) => {
             out.left.push(format!("{}: {e}", label.display()));
@@ -188,7 +166,7 @@ pub fn remove_contents(top: OwnedFd, label: &Path) -> Removed {
                     if mount.is_some() && super::sys::identity(fd.as_raw_fd(), c"").ok().and_then(|i| i.mount) != mount {
                         return Err(io::Error::other("another mount is there; not entered"));
                     }
-                    let names = read_names(fd.as_raw_fd())?;
+                    let names = read_names(fd.as_fd())?;
                     Ok((fd, names))
                 });
                 match child {
