@@ -351,7 +351,7 @@ fn run(args: &PolicyArgs, json_status: bool, command: Vec<OsString>) -> Result<i
     forwarder.forward_to(child.id());
     let status = signals::wait_forwarding(&forwarder, &mut child).map_err(|e| fail(format!("waiting for the command: {e}")))?;
     for notice in child.notices() {
-        eprintln!("palisade: warning: {notice}");
+        errln!("palisade: warning: {notice}");
     }
     if json_status {
         let layers: Vec<_> = sandbox

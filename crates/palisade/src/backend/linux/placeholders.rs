@@ -260,7 +260,9 @@ impl StateDir {
             }
             if waited >= WAIT_NOTICE && !told {
                 told = true;
-                eprintln!(
+                // Never a panic on a closed stderr (a message is all this is).
+                let _ = writeln!(
+                    io::stderr(),
                     "palisade: waiting for {} to release {} (the placeholder lock of {}); giving up after {} s",
                     self.holder(&name),
                     lock_path.display(),

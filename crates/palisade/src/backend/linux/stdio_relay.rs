@@ -257,7 +257,11 @@ impl TerminalGuard {
                 });
             }
             if !put_back.is_empty() {
-                eprintln!("palisade: the command changed your terminal; put back: {}", put_back.join(", "));
+                // Never a panic on a closed stderr (a message is all this is).
+                let _ = std::io::Write::write_all(
+                    &mut std::io::stderr(),
+                    format!("palisade: the command changed your terminal; put back: {}\n", put_back.join(", ")).as_bytes(),
+                );
             }
         }
     }
