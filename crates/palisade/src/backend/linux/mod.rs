@@ -19,8 +19,11 @@ mod remove_tree;
 mod rules;
 mod seccomp;
 mod stdio_relay;
+mod strategy;
 mod socket_dirs;
 mod sys;
+
+use strategy::Strategy;
 pub mod timeline;
 
 use crate::{CommandSpec, Enforcement, Error, ExitStatus, Layer, SandboxOptions, Stdio};
@@ -28,7 +31,7 @@ use child::{ChildPlan, MountOp, NamespacePlan, StdioFd};
 use private_tmp::PrivateTmp;
 use timeline::Mark;
 use palisade_policy::protected::{self, Action};
-use palisade_policy::{Mode, Policy};
+use palisade_policy::Policy;
 use std::ffi::{CString, OsStr, OsString};
 use std::fs::File;
 use std::io;
@@ -39,18 +42,6 @@ use std::sync::{Arc, Mutex};
 
 pub use probe::host_report;
 pub(crate) use placeholders::interrupt_lock_waits;
-
-/// How this sandbox confines commands on this host.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Strategy {
-    /// User + mount (+ pid, + network) namespaces, with Landlock and seccomp inside.
-    Namespaces { pid: bool, net: bool },
-    /// Landlock and seccomp only (an explicit user choice where namespaces are unavailable).
-    LandlockOnly,
-    /// No confinement (mode = full-access): only the environment filter and seccomp's
-    /// process protections.
-    Unconfined,
-}
 
 type SharedLock = Mutex<Option<Arc<Mutex<placeholders::PlaceholderLocks>>>>;
 
@@ -114,67 +105,8 @@ impl Prepared {
                 return Err(Error::InvalidInput(format!("writable root {} is not a directory", root.display())));
             }
         }
-        let strategy = if policy.mode == Mode::FullAccess {
-            Strategy::Unconfined
-        } else if options.landlock_only {
-            Strategy::LandlockOnly
-        } else {
-            // A network namespace gives offline commands their own loopback (test servers
-            // inside keep working) while the host's is unreachable. Keeping processes alive
-            // after the command means no pid namespace (its end kills everything in it).
-            Strategy::Namespaces { pid: !policy.keep_processes, net: policy.network.is_off() }
-        };
-
+        let strategy = strategy::choose(&policy, options, strategy::Host { euid, landlock: landlock_abi })?;
         let mut enforcement = Enforcement::default();
-        let needs_landlock = match strategy {
-            Strategy::LandlockOnly => true,
-            // Device nodes ignore read-only mounts, and root owns the raw disks: only
-            // Landlock's device rules keep root's commands off them.
-            Strategy::Namespaces { .. } => euid == 0,
-            Strategy::Unconfined => false,
-        };
-        if landlock_abi.is_none() && needs_landlock {
-            return Err(Error::Unenforceable {
-                what: "the filesystem policy".into(),
-                why: "Landlock is not available in this kernel (it needs Linux 5.13+ with landlock in the lsm= boot list)".into(),
-                fix: "enable Landlock (add `landlock` to the kernel's lsm= parameter) or run Palisade as an unprivileged user with user namespaces".into(),
-            });
-        }
-        if !signals_fenced(strategy, landlock_abi) {
-            return Err(Error::Unenforceable {
-                what: "keeping the command away from processes outside (signals)".into(),
-                why: "without a pid namespace (--keep-processes, or Landlock-only mode) only Landlock's signal scope (ABI 6, Linux 6.12+) stops a command from signalling the user's other processes, and this kernel does not have it".into(),
-                fix: "run without --keep-processes (and with user namespaces), or on Linux 6.12+".into(),
-            });
-        }
-        if strategy == Strategy::LandlockOnly && euid == 0 && !options.landlock_only_as_root {
-            // Landlock has no right for metadata changes, and without a mount namespace nothing
-            // is read-only: root (even without capabilities, as the owner) could chmod any of
-            // root's files on the host (/etc/shadow 0666).
-            return Err(Error::Unenforceable {
-                what: "the filesystem policy for root in Landlock-only mode".into(),
-                why: "Landlock does not cover chmod/utimes, and without a mount namespace root's commands could change the mode of any of root's files on the host".into(),
-                fix: format!("run Palisade as an unprivileged user, or allow user namespaces (`{}` where AppArmor restricts them); where neither is possible (a container without user namespaces), `[linux] allow_landlock_only_as_root = true` accepts that risk", probe::sudo_setup()),
-            });
-        }
-        if strategy == Strategy::LandlockOnly {
-            // Without a mount namespace nothing can keep a path inside a writable root
-            // read-only, nor hide file names.
-            if !policy.protected_paths.is_empty() && !write_roots.is_empty() && !options.accept_unprotected_paths {
-                return Err(Error::Unenforceable {
-                    what: "protected paths (.git/hooks, .git/config, agent folders)".into(),
-                    why: "they need a mount namespace, and Landlock-only mode has none".into(),
-                    fix: format!("allow user namespaces (`{}` where AppArmor restricts them), or also set `[linux] allow_unprotected_paths = true` to accept that protected paths are writable", probe::sudo_setup()),
-                });
-            }
-            if policy.network.is_off() && landlock_abi.is_none_or(|a| a < landlock::ABI::V4) {
-                return Err(Error::Unenforceable {
-                    what: "network = off".into(),
-                    why: "without a network namespace it needs Landlock's TCP rules (ABI 4, Linux 6.7+)".into(),
-                    fix: "allow user namespaces, or run with --network on".into(),
-                });
-            }
-        }
 
         let seccomp = seccomp::build(seccomp::FilterOptions {
             unix_sockets_only: policy.network.is_off() && !matches!(strategy, Strategy::Namespaces { net: true, .. }),
@@ -812,17 +744,6 @@ fn env_git_dirs(command_env: &[(OsString, OsString)]) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Whether processes outside the sandbox are out of reach of the command's signals: a pid
-/// namespace hides them (a host pid does not exist inside); without one, only Landlock's
-/// signal scope (ABI 6) stops kill(2) on the user's other processes. Unconfined (full-access)
-/// promises nothing.
-fn signals_fenced(strategy: Strategy, abi: Option<landlock::ABI>) -> bool {
-    match strategy {
-        Strategy::Namespaces { pid: true, .. } | Strategy::Unconfined => true,
-        Strategy::Namespaces { pid: false, .. } | Strategy::LandlockOnly => abi.is_some_and(|a| a >= landlock::ABI::V6),
-    }
-}
-
 fn clone_error(errno: i32, flags: libc::c_ulong) -> Error {
     if flags & libc::CLONE_NEWUSER as libc::c_ulong != 0 && matches!(errno, libc::EPERM | libc::EINVAL | libc::ENOSPC | libc::EACCES) {
         let why = probe::userns_denial_reason(errno);
@@ -1128,20 +1049,3 @@ pub(crate) fn leftover_notes() -> Vec<String> {
         names.join(", ")
     )]
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn without_a_pid_namespace_signals_need_landlock_scopes() {
-        let keep = Strategy::Namespaces { pid: false, net: true };
-        assert!(signals_fenced(Strategy::Namespaces { pid: true, net: true }, None));
-        assert!(signals_fenced(keep, Some(landlock::ABI::V6)));
-        for abi in [None, Some(landlock::ABI::V1), Some(landlock::ABI::V5)] {
-            assert!(!signals_fenced(keep, abi), "{abi:?}");
-            assert!(!signals_fenced(Strategy::LandlockOnly, abi), "{abi:?}");
-        }
-    }
-}
-
