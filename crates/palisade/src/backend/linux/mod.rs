@@ -109,7 +109,7 @@ impl Prepared {
         let mut enforcement = Enforcement::default();
 
         let seccomp = seccomp::build(seccomp::FilterOptions {
-            unix_sockets_only: policy.network.is_off() && !matches!(strategy, Strategy::Namespaces { net: true, .. }),
+            unix_sockets_only: strategy.offline_by_filters(&policy),
             namespaced_families_only: policy.network.is_off(),
         })
         .map_err(|e| Error::Io { context: "compiling the seccomp filter".into(), source: io::Error::other(e.to_string()) })?;
@@ -335,7 +335,7 @@ impl Prepared {
                     write: &self.write_roots,
                     write_per_command: &write_per_command,
                     handle_reads: self.strategy == Strategy::LandlockOnly,
-                    block_tcp: self.policy.network.is_off() && !matches!(self.strategy, Strategy::Namespaces { net: true, .. }),
+                    block_tcp: self.strategy.offline_by_filters(&self.policy),
                     scope_abstract_unix: self.policy.network.is_off(),
                     scope_signals: true,
                 },

@@ -19,6 +19,14 @@ pub enum Strategy {
     Unconfined,
 }
 
+impl Strategy {
+    /// Offline without a network namespace of its own: the network is then fenced by filters
+    /// alone (seccomp allows no socket, Landlock no TCP).
+    pub fn offline_by_filters(self, policy: &Policy) -> bool {
+        policy.network.is_off() && !matches!(self, Strategy::Namespaces { net: true, .. })
+    }
+}
+
 /// What the choice depends on about this host.
 #[derive(Clone, Copy, Debug)]
 pub struct Host {
@@ -117,6 +125,18 @@ mod tests {
             assert!(!signals_fenced(keep, abi), "{abi:?}");
             assert!(!signals_fenced(Strategy::LandlockOnly, abi), "{abi:?}");
         }
+    }
+
+    /// Offline is fenced by filters exactly where no network namespace of its own does it.
+    #[test]
+    fn offline_by_filters_only_without_a_network_namespace() {
+        let mut policy = Policy::new(std::env::temp_dir(), None);
+        policy.network = Network::Off;
+        assert!(!Strategy::Namespaces { pid: true, net: true }.offline_by_filters(&policy));
+        assert!(Strategy::LandlockOnly.offline_by_filters(&policy));
+        policy.network = Network::On;
+        assert!(!Strategy::LandlockOnly.offline_by_filters(&policy));
+        assert!(!Strategy::Namespaces { pid: true, net: false }.offline_by_filters(&policy));
     }
 
     /// One row: the policy's mode, network and keep_processes, whether it has protected paths,
