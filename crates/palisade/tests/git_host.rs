@@ -587,3 +587,56 @@ fn a_shallow_boundary_the_command_wrote_is_reported() {
     assert_ne!(fx.git_ok(&["rev-list", "--count", "HEAD"]), before, "the shallow file changed nothing: the test proves nothing");
     assert!(stderr(&o).contains("palisade: warning: the command changed .git/shallow"), "not reported: {}", show(&o));
 }
+
+/// Rewrites HEAD's first parent in `.git/objects/info/commit-graph` to "none" (and the file's
+/// checksum): git trusts the graph, so `git log` then shows one commit.
+const PY_FORGE_COMMIT_GRAPH: &str = r#"
+import hashlib, struct, subprocess, sys
+p = sys.argv[1] + "/objects/info/commit-graph"
+b = bytearray(open(p, "rb").read())
+chunks = {}
+for i in range(b[6] + 1):
+    off = 8 + 12 * i
+    chunks[bytes(b[off:off + 4])] = struct.unpack(">Q", b[off + 4:off + 12])[0]
+oidf, oidl, cdat = chunks[b"OIDF"], chunks[b"OIDL"], chunks[b"CDAT"]
+n = struct.unpack(">I", b[oidf + 255 * 4:oidf + 256 * 4])[0]
+oids = [bytes(b[oidl + 20 * i:oidl + 20 * i + 20]).hex() for i in range(n)]
+i = oids.index(sys.argv[2])
+b[cdat + 36 * i + 20:cdat + 36 * i + 24] = struct.pack(">I", 0x70000000)
+b[-20:] = hashlib.sha1(bytes(b[:-20])).digest()
+import os
+os.chmod(p, 0o644)
+open(p, "wb").write(bytes(b))
+print("forged")
+"#;
+
+/// A forged commit-graph (a cache git trusts for parents) makes the host's `git log` show a
+/// short history while `git push` sends the real one: one the command wrote is removed after it
+/// (quietly: an ordinary `git gc` inside writes one too).
+#[test]
+fn a_forged_commit_graph_does_not_hide_history_from_the_host() {
+    let (fx, _remote) = setup();
+    for i in 0..3 {
+        std::fs::write(fx.ws.join("n.txt"), format!("{i}\n")).unwrap();
+        fx.git_ok(&["add", "n.txt"]);
+        fx.git_ok(&["commit", "-qm", &format!("c{i}")]);
+    }
+    let head = fx.git_ok(&["rev-parse", "HEAD"]);
+    let before = fx.git_ok(&["rev-list", "--count", "HEAD"]);
+    // Control: forged on the host, the graph does hide history.
+    fx.git_ok(&["commit-graph", "write", "--reachable"]);
+    let py = require_tool("python3");
+    let c = std::process::Command::new(&py).args(["-c", PY_FORGE_COMMIT_GRAPH]).arg(fx.ws.join(".git")).arg(&head).output().unwrap();
+    assert!(stdout(&c).contains("forged"), "control: {}", show(&c));
+    assert_eq!(fx.git_ok(&["rev-list", "--count", "HEAD"]), "1", "control: the forged graph hid nothing: the test proves nothing");
+    std::fs::remove_file(fx.ws.join(".git/objects/info/commit-graph")).unwrap();
+    assert_eq!(fx.git_ok(&["rev-list", "--count", "HEAD"]), before);
+    // The command writes and forges it.
+    let o = fx.sh(&format!(
+        "git commit-graph write --reachable && \"$PAL_PY\" -c '{}' .git {head}; echo done",
+        PY_FORGE_COMMIT_GRAPH.replace('\'', "'\\''")
+    ));
+    assert!(stdout(&o).contains("forged"), "the command did not forge the graph: {}", show(&o));
+    assert_eq!(fx.git_ok(&["rev-list", "--count", "HEAD"]), before, "SANDBOX ESCAPE: the host's git log lost history to a forged commit-graph: {}", show(&o));
+    assert!(!fx.ws.join(".git/objects/info/commit-graph").exists(), "the forged graph is still there: {}", show(&o));
+}

@@ -167,6 +167,28 @@ fn read_small(dir: RawFd, name: &CStr, limit: u64) -> Option<Vec<u8>> {
     Some(buf)
 }
 
+/// The commit-graph is a cache of parents that git trusts without checking (only `git
+/// commit-graph verify` reads its checksum): one the command wrote can drop parents, so that
+/// the host's `git log` shows a short history while `git push` sends the whole one. Git works
+/// without it and writes it again at its next `gc`, so one written during the command (the
+/// single file, or the files of a split chain) is removed. Quietly: an ordinary `git gc` inside
+/// writes one too, and a line after every gc would teach users to ignore the warnings.
+fn remove_written_commit_graphs(gd: RawFd, start: (i64, i64)) {
+    let Ok(info) = dirfd::open_dir_at(gd, &c("objects")).and_then(|o| dirfd::open_dir_at(o.as_raw_fd(), &c("info"))) else { return };
+    let graph = c("commit-graph");
+    if dirfd::stat_at(info.as_raw_fd(), &graph).is_ok_and(|st| changed_since(&st, start)) {
+        let _ = dirfd::unlink_at(info.as_raw_fd(), &graph);
+    }
+    if let Ok(chain) = dirfd::open_dir_at(info.as_raw_fd(), &c("commit-graphs")) {
+        for (name, _) in dirfd::entries(chain.as_raw_fd()).unwrap_or_default() {
+            let written = dirfd::stat_at(chain.as_raw_fd(), &name).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG && changed_since(&st, start));
+            if written {
+                let _ = dirfd::unlink_at(chain.as_raw_fd(), &name);
+            }
+        }
+    }
+}
+
 fn changed_since(st: &libc::stat, start: (i64, i64)) -> bool {
     (st.st_ctime, st.st_ctime_nsec) >= start
 }
@@ -364,6 +386,7 @@ fn report_hiding_files(gd: &OwnedFd, gd_path: &Path, ws: &Path, start: (i64, i64
             ));
         }
     }
+    remove_written_commit_graphs(fd, start);
     // Replace refs: loose (refs/replace/*) or packed.
     if let Ok(refs) = dirfd::open_dir_at(fd, &c("refs")) {
         if let Ok(replace) = dirfd::open_dir_at(refs.as_raw_fd(), &c("replace")) {
