@@ -55,30 +55,3 @@ fn what_a_command_sees_that_the_user_did_not_make_is_pinned() {
     assert_eq!(names(&fx.ws), root_before, "placeholders left in the workspace");
     assert_eq!(fx.git_ok(&["status", "--porcelain"]), "", "git status shows something after the run");
 }
-
-/// Inside the sandbox, git takes the placeholders for ignored folders: `git status` is clean,
-/// and `git clean -fd` / `git stash -u` (which an agent runs) neither try to remove them (the
-/// mount points would answer "Device or resource busy" and git would exit 1) nor list them.
-#[test]
-fn git_clean_and_stash_inside_leave_the_placeholders_alone() {
-    let fx = Fixture::new();
-    fx.require_visible();
-    fx.git_init();
-    let o = fx.sh(&format!(
-        "{}echo scratch > untracked.txt; mkdir junk; echo j > junk/f; \
-         git status --porcelain; echo \"clean:$(git clean -nd | tr '\\n' ' ')\"; \
-         git stash -u -q; echo \"stash=$?\"; git stash drop -q; git clean -fdq; echo \"clean=$?\"",
-        fx.git_env_script_prefix()
-    ));
-    let out = stdout(&o);
-    assert!(out.contains("stash=0") && out.contains("clean=0"), "git stash -u or git clean -fd failed inside: {}", show(&o));
-    assert!(!text(&o).contains("Device or resource busy"), "git tried to remove a placeholder: {}", show(&o));
-    let listed = out.lines().find_map(|l| l.strip_prefix("clean:")).unwrap_or_default().to_string();
-    assert_eq!(
-        listed.split_whitespace().collect::<Vec<_>>(),
-        ["Would", "remove", "junk/", "Would", "remove", "untracked.txt"],
-        "git clean -n lists more than the command's own files: {}",
-        show(&o)
-    );
-    assert_eq!(out.lines().filter(|l| l.starts_with("?? ")).collect::<Vec<_>>(), ["?? junk/", "?? untracked.txt"], "git status inside shows placeholders: {}", show(&o));
-}

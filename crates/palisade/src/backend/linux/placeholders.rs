@@ -39,7 +39,7 @@ use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -59,71 +59,14 @@ pub fn placeholder_file_content(path: &Path) -> &'static [u8] {
 
 /// Whether `path` is still exactly the placeholder Palisade made (`made`: its device and
 /// inode): an empty directory, or a file with the placeholder content.
-/// A placeholder folder in the work tree holds one file, `.gitignore` saying `*`: git then
-/// treats the folder as ignored, so `git clean -fd` and `git stash -u` leave it alone (they
-/// would try to remove the mount point, fail with "Device or resource busy" and exit 1) and
-/// `git status` never lists it. Inside a git directory (`.git/modules`, `.git/refs/replace`)
-/// placeholders stay empty: git would read a file there as a ref or a module.
-const IGNORE_FILE: &str = ".gitignore";
-const IGNORE_ALL: &[u8] = b"*\n";
-
-fn ignored_by_git(path: &Path) -> bool {
-    !path.components().any(|c| c.as_os_str() == ".git")
-}
-
-/// Makes placeholder folder `name` in `dir` (with its `.gitignore` when `ignore`).
-fn make_placeholder_dir(dir: BorrowedFd<'_>, name: &OsStr, ignore: bool) -> io::Result<()> {
-    dirfd::mkdir_at(dir, name, 0o755)?;
-    if ignore {
-        let d = dirfd::open_dir_at(dir, name)?;
-        let mut f = dirfd::create_file_at(d.as_fd(), OsStr::new(IGNORE_FILE), 0o644)?;
-        f.write_all(IGNORE_ALL)?;
-    }
-    Ok(())
-}
-
-/// Whether the open folder `d` holds nothing but what Palisade puts in a placeholder folder
-/// (nothing, or its `.gitignore`; `partial`: a `.gitignore` still being written, for the
-/// temporary of a run killed meanwhile). Returns whether a `.gitignore` is there.
-fn placeholder_dir_contents(d: BorrowedFd<'_>, partial: bool) -> Option<bool> {
-    let names: Vec<OsString> = fs::read_dir(format!("/proc/self/fd/{}", d.as_raw_fd()))
-        .ok()?
-        .map(|e| e.map(|e| e.file_name()))
-        .collect::<Result<_, _>>()
-        .ok()?;
-    match names.as_slice() {
-        [] => Some(false),
-        [n] if n == IGNORE_FILE => {
-            let st = dirfd::stat_at(d, OsStr::new(IGNORE_FILE)).ok()?;
-            if !dirfd::is_file(&st) || st.st_size as usize > IGNORE_ALL.len() {
-                return None;
-            }
-            let mut got = Vec::new();
-            dirfd::open_read_at(d, OsStr::new(IGNORE_FILE)).ok()?.read_to_end(&mut got).ok()?;
-            (got == IGNORE_ALL || (partial && IGNORE_ALL.starts_with(&got))).then_some(true)
-        }
-        _ => None,
-    }
-}
-
-/// Removes placeholder folder `name` in `dir` if it holds only what Palisade put there.
-fn remove_placeholder_dir(dir: BorrowedFd<'_>, name: &OsStr, partial: bool) -> bool {
-    let Ok(d) = dirfd::open_dir_at(dir, name) else { return false };
-    match placeholder_dir_contents(d.as_fd(), partial) {
-        Some(true) if dirfd::unlink_at(d.as_fd(), OsStr::new(IGNORE_FILE), false).is_err() => false,
-        Some(_) => dirfd::unlink_at(dir, name, true).is_ok(),
-        None => false,
-    }
-}
-
 fn still_placeholder(path: &Path, made: (u64, u64)) -> bool {
     let Ok(m) = fs::symlink_metadata(path) else { return false };
     if (m.dev(), m.ino()) != made {
         return false;
     }
     if m.is_dir() {
-        // symlink_metadata said a folder (not a link), and it is the inode Palisade made.
-        return dirfd::open_dir(path).is_ok_and(|d| placeholder_dir_contents(d.as_fd(), false).is_some());
+        // Opening with O_DIRECTORY | O_NOFOLLOW refuses a file and a symbolic link by itself.
+        return super::sys::is_empty_dir_nofollow(path);
     }
     let c = placeholder_file_content(path);
     m.is_file() && m.len() == c.len() as u64 && (c.is_empty() || fs::read(path).ok().as_deref() == Some(c))
@@ -377,8 +320,6 @@ struct Making<'a> {
     name: OsString,
     temp: OsString,
     content: Option<&'static [u8]>,
-    /// A folder that gets its `.gitignore` (see [`IGNORE_FILE`]).
-    ignore: bool,
     made: Option<(u64, u64)>,
 }
 
@@ -501,8 +442,7 @@ impl PlaceholderLocks {
             let name = name.to_os_string();
             let temp = OsString::from(format!(".palisade-new-{:016x}", seed.wrapping_add(making.len() as u64)));
             let content = (!is_dir).then(|| placeholder_file_content(path));
-            let ignore = is_dir && ignored_by_git(path);
-            making.push(Making { path, root, rel, parent, name, temp, content, ignore, made: None });
+            making.push(Making { path, root, rel, parent, name, temp, content, made: None });
         }
         if making.is_empty() {
             return Ok(());
@@ -513,7 +453,7 @@ impl PlaceholderLocks {
         for m in &mut making {
             let dir = m.parent.as_fd();
             let made = match m.content {
-                None => make_placeholder_dir(dir, &m.temp, m.ignore),
+                None => dirfd::mkdir_at(dir, &m.temp, 0o755),
                 Some(c) => dirfd::create_file_at(dir, &m.temp, 0o644).and_then(|mut f| {
                     f.write_all(c)?;
                     f.sync_data()
@@ -538,8 +478,8 @@ impl PlaceholderLocks {
                     // A filesystem without atomic no-replace renames: made in place, and recorded
                     // after the fact (a run killed in between leaves that one unrecorded).
                     Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                        remove_placeholder_dir(dir, &m.temp, false);
-                        make_placeholder_dir(dir, &m.name, m.ignore).and_then(|()| {
+                        let _ = dirfd::unlink_at(dir, &m.temp, true);
+                        dirfd::mkdir_at(dir, &m.name, 0o755).and_then(|()| {
                             let st = dirfd::stat_at(dir, &m.name)?;
                             late.push((m.root, record::made_line(&m.rel, st.st_dev, st.st_ino)));
                             Ok((st.st_dev, st.st_ino))
@@ -656,8 +596,8 @@ fn remove_if_made(parent: &OwnedFd, name: &OsStr, id: Option<(u64, u64)>, conten
     }
     let c = content;
     match () {
-        // Only what Palisade put in it (a temporary may have been killed mid-`.gitignore`).
-        () if dirfd::is_dir(&st) => remove_placeholder_dir(dir, name, id.is_none()),
+        // Removing a directory fails unless it is empty.
+        () if dirfd::is_dir(&st) => dirfd::unlink_at(dir, name, true).is_ok(),
         () if dirfd::is_file(&st) && st.st_size as usize <= c.len() => {
             let mut got = Vec::new();
             let Ok(mut f) = dirfd::open_read_at(dir, name) else { return false };
@@ -876,41 +816,5 @@ impl FsView for PlaceholderAwareFs<'_> {
         let r = RealFs.canonicalize(path);
         self.seen.borrow_mut().real.insert(path.to_path_buf(), r.clone());
         r
-    }
-}
-
-#[cfg(test)]
-mod dir_tests {
-    use super::*;
-
-    /// What counts as a placeholder folder's own contents: nothing, or exactly its `.gitignore`
-    /// (a start of it only for a killed run's temporary); anything else is the user's.
-    #[test]
-    fn placeholder_folders_hold_nothing_but_their_gitignore() {
-        let base = std::env::temp_dir().join(format!("palisade-ph-dir-test-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&base);
-        fs::create_dir_all(&base).unwrap();
-        let root = dirfd::open_dir(&base).unwrap();
-        let check = |name: &str, partial: bool| {
-            let d = dirfd::open_dir_at(root.as_fd(), OsStr::new(name)).unwrap();
-            placeholder_dir_contents(d.as_fd(), partial)
-        };
-        make_placeholder_dir(root.as_fd(), OsStr::new("made"), true).unwrap();
-        make_placeholder_dir(root.as_fd(), OsStr::new("bare"), false).unwrap();
-        assert_eq!(fs::read(base.join("made/.gitignore")).unwrap(), IGNORE_ALL);
-        assert_eq!((check("made", false), check("bare", false)), (Some(true), Some(false)));
-        fs::create_dir(base.join("half")).unwrap();
-        fs::write(base.join("half/.gitignore"), "*").unwrap();
-        assert_eq!((check("half", false), check("half", true)), (None, Some(true)));
-        fs::create_dir(base.join("more")).unwrap();
-        fs::write(base.join("more/.gitignore"), IGNORE_ALL).unwrap();
-        fs::write(base.join("more/user.txt"), "mine").unwrap();
-        assert_eq!(check("more", true), None);
-        fs::create_dir_all(base.join("odd/.gitignore")).unwrap();
-        assert_eq!(check("odd", true), None);
-        // Removal takes only what Palisade made.
-        assert!(remove_placeholder_dir(root.as_fd(), OsStr::new("made"), false) && !base.join("made").exists());
-        assert!(!remove_placeholder_dir(root.as_fd(), OsStr::new("more"), true) && base.join("more/user.txt").exists());
-        fs::remove_dir_all(&base).unwrap();
     }
 }

@@ -713,3 +713,65 @@ pub fn shared_page() -> std::io::Result<*mut u8> {
     }
     Ok(p.cast())
 }
+
+/// Whether `path` is a directory (not a symbolic link to one) without entries, in three system
+/// calls (open, one `getdents64`, close) instead of a stat plus a directory stream.
+///
+/// One `getdents64` into a buffer far larger than "." and ".." returns more entries when there
+/// are any (filesystems fill the buffer); a filesystem that returned a short batch would only
+/// make a non-empty directory look like an untouched placeholder, which is harmless: it still
+/// gets its read-only mount, and removal (`rmdir`) refuses a directory that is not empty.
+pub fn is_empty_dir_nofollow(path: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else { return false };
+    let Ok(fd) = open(&c, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0) else { return false };
+    // linux_dirent64: d_ino (8), d_off (8), d_reclen (2), d_type (1), d_name (NUL-terminated).
+    let mut buf = [0u64; 128];
+    // SAFETY: getdents64 writes at most the buffer's size in bytes into it.
+    let n = unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), std::mem::size_of_val(&buf)) };
+    close(fd);
+    if n < 0 {
+        return false;
+    }
+    // SAFETY: the kernel filled the first n bytes of the buffer (u64s, so any byte is valid).
+    let bytes = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n as usize) };
+    let mut at = 0;
+    while at + 19 < bytes.len() {
+        let reclen = u16::from_ne_bytes([bytes[at + 16], bytes[at + 17]]) as usize;
+        let name = &bytes[at + 19..(at + reclen).min(bytes.len())];
+        let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+        if (name != b"." && name != b"..") || reclen == 0 {
+            return false;
+        }
+        at += reclen;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_dir_check_refuses_contents_files_links_and_missing_paths() {
+        let base = std::env::temp_dir().join(format!("palisade-sys-test-{}", std::process::id()));
+        let empty = base.join("empty");
+        let full = base.join("full");
+        std::fs::create_dir_all(&empty).unwrap();
+        std::fs::create_dir_all(&full).unwrap();
+        std::fs::write(full.join("f"), "x").unwrap();
+        std::fs::write(base.join("file"), "x").unwrap();
+        std::os::unix::fs::symlink(&empty, base.join("link")).unwrap();
+        assert!(is_empty_dir_nofollow(&empty));
+        assert!(!is_empty_dir_nofollow(&full));
+        assert!(!is_empty_dir_nofollow(&base.join("file")));
+        assert!(!is_empty_dir_nofollow(&base.join("link")));
+        assert!(!is_empty_dir_nofollow(&base.join("missing")));
+        // Many entries (more than one getdents64 buffer) with the dots among them.
+        for i in 0..500 {
+            std::fs::write(full.join(format!("entry-with-a-long-name-{i:04}")), "").unwrap();
+        }
+        assert!(!is_empty_dir_nofollow(&full));
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+}
