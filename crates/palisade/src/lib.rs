@@ -33,120 +33,29 @@
 #![cfg_attr(not(any(target_os = "linux", windows)), allow(dead_code))]
 
 mod backend;
+use backend::{Backend, BackendChild};
+mod error;
+mod report;
+mod spec;
+mod status;
+
+pub use error::{exit_code, Error};
+pub use report::{CleanupReport, Enforcement, HostReport, Layer};
+pub(crate) use spec::CommandSpec;
+pub use spec::{SandboxOptions, Stdio};
+pub use status::{ExitStatus, Output};
 
 pub use palisade_policy as policy;
 pub use palisade_policy::{EnvPolicy, Mode, Network, Policy};
 
 use std::ffi::{OsStr, OsString};
-use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-/// Palisade's own exit codes, used by the CLI (the command's own status is passed through).
-pub mod exit_code {
-    /// Palisade itself failed: bad input, a protection that cannot be enforced, a setup step.
-    pub const PALISADE_ERROR: i32 = 125;
-    /// The command was found but cannot be executed.
-    pub const NOT_EXECUTABLE: i32 = 126;
-    /// The command was not found.
-    pub const NOT_FOUND: i32 = 127;
-}
-
-/// Everything that can go wrong before the command runs.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("command not found: {0}")]
-    NotFound(String),
-    #[error("cannot execute {0}")]
-    NotExecutable(String),
-    /// A protection the policy asks for cannot be enforced on this host: Palisade refuses to run
-    /// rather than run weaker.
-    #[error("refusing to run: {what} cannot be enforced on this host: {why}; to fix: {fix}")]
-    Unenforceable { what: String, why: String, fix: String },
-    /// A step of setting up the sandbox failed in the child (named by `step`).
-    #[error("sandbox setup failed: could not {step}{detail}: {source}")]
-    Setup { step: &'static str, detail: String, source: io::Error },
-    #[error("{0}")]
-    InvalidInput(String),
-    #[error("{context}: {source}")]
-    Io { context: String, source: io::Error },
-}
-
-impl Error {
-    /// The CLI's exit code for this error: 127 not found, 126 not executable, 125 otherwise.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            Error::NotFound(_) => exit_code::NOT_FOUND,
-            Error::NotExecutable(_) => exit_code::NOT_EXECUTABLE,
-            _ => exit_code::PALISADE_ERROR,
-        }
-    }
-}
-
-/// Choices that make a sandbox weaker than the default; each must be asked for explicitly.
-#[derive(Clone, Debug, Default)]
-pub struct SandboxOptions {
-    /// Linux: confine with Landlock and seccomp only, without namespaces (for hosts that forbid
-    /// user namespaces). Deny-read is still enforced; protected paths are not (see below).
-    pub landlock_only: bool,
-    /// Linux, with `landlock_only`: run even though protected paths cannot be kept read-only.
-    pub accept_unprotected_paths: bool,
-    /// Linux, with `landlock_only`: run root's commands too, although nothing stops them from
-    /// changing the mode, owner or times of root's files outside the writable roots (Landlock
-    /// has no right for that). The enforcement report says so in an inactive layer.
-    pub landlock_only_as_root: bool,
-    /// Windows: the `[windows] mode` setting (`elevated` is refused until that mode exists).
-    /// Only on Windows, so that the other platforms' struct literals stay valid.
-    #[cfg(windows)]
-    pub windows_mode: palisade_policy::config::WindowsMode,
-}
-
-/// One enforcement layer and whether this sandbox uses it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Layer {
-    pub name: String,
-    pub active: bool,
-    pub detail: String,
-}
-
-impl Layer {
-    pub(crate) fn new(name: &str, active: bool, detail: &str) -> Layer {
-        Layer { name: name.into(), active, detail: detail.into() }
-    }
-}
-
-/// What a sandbox enforces with, layer by layer.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Enforcement {
-    pub layers: Vec<Layer>,
-}
-
-impl Enforcement {
-    pub(crate) fn push(&mut self, l: Layer) {
-        self.layers.push(l);
-    }
-}
-
-/// What `palisade check` found this host can do.
-#[derive(Clone, Debug, Default)]
-pub struct HostReport {
-    pub facts: Vec<(String, String)>,
-    pub mechanisms: Vec<Layer>,
-    pub notes: Vec<String>,
-    pub namespaces: bool,
-    pub landlock_abi: u32,
-}
-
-impl HostReport {
-    pub(crate) fn push(&mut self, name: &str, ok: bool, detail: String) {
-        self.mechanisms.push(Layer { name: name.into(), active: ok, detail });
-    }
-}
-
 /// Probes this host's sandboxing mechanisms by trying each one.
 pub fn check_host() -> HostReport {
-    backend::host_report()
+    backend::Prepared::host_report()
 }
 
 /// The elevated Windows mode's state, as `palisade check` reports it: one line per part of
@@ -173,28 +82,13 @@ pub mod elevated_check {
     pub use palisade_windows_elevated::check_report::{CheckLine, CheckReport, CheckStatus};
 }
 
-/// What [`cleanup`] did.
-#[derive(Clone, Debug, Default)]
-pub struct CleanupReport {
-    /// Permission entries removed.
-    pub removed: usize,
-    /// Recorded entries that were already gone (or whose path no longer exists).
-    pub already_gone: usize,
-    /// Entries that could not be removed (they stay recorded; run cleanup again), one line each.
-    pub failed: Vec<String>,
-    pub notes: Vec<String>,
-    /// Linux: the private temporary folders of killed runs that were removed, with the bytes
-    /// their files used (also counted in `removed`).
-    pub temp_folders: Vec<(std::path::PathBuf, u64)>,
-}
-
 /// Removes what sandboxes keep on disk between commands (on Windows: the permission entries
 /// recorded in `%LOCALAPPDATA%\Palisade`; on Linux: the empty placeholders of missing protected
 /// paths that runs killed before their own clean-up left in workspaces, unused lock files, and
 /// the private temporary folders of killed runs, see [`CleanupReport::temp_folders`]);
 /// idempotent. What a running sandbox (or a `keep_processes` leftover) still uses stays.
 pub fn cleanup() -> Result<CleanupReport, Error> {
-    backend::cleanup()
+    backend::Prepared::cleanup()
 }
 
 /// Makes a [`Command::spawn`] that is waiting for another run to finish with a writable root's
@@ -228,87 +122,6 @@ pub mod windows_setup {
     }
 }
 
-/// Where a standard stream of the command goes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Stdio {
-    /// The caller's own stream (the default).
-    #[default]
-    Inherit,
-    /// A pipe the caller reads or writes through [`Child`].
-    Piped,
-    /// `/dev/null` (or `NUL`).
-    Null,
-}
-
-/// How the command ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ExitStatus {
-    code: Option<i32>,
-    signal: Option<i32>,
-}
-
-impl ExitStatus {
-    #[cfg_attr(windows, allow(dead_code))]
-    pub(crate) fn from_raw(raw: i32) -> ExitStatus {
-        #[cfg(unix)]
-        {
-            if libc::WIFSIGNALED(raw) {
-                return ExitStatus { code: None, signal: Some(libc::WTERMSIG(raw)) };
-            }
-            ExitStatus { code: Some(libc::WEXITSTATUS(raw)), signal: None }
-        }
-        #[cfg(not(unix))]
-        {
-            ExitStatus { code: Some(raw), signal: None }
-        }
-    }
-
-    #[allow(dead_code)]
-    pub(crate) fn from_code(code: i32) -> ExitStatus {
-        ExitStatus { code: Some(code), signal: None }
-    }
-
-    pub fn success(&self) -> bool {
-        self.code == Some(0)
-    }
-    /// The exit code, if the command exited normally.
-    pub fn code(&self) -> Option<i32> {
-        self.code
-    }
-    /// The signal that ended the command, if one did.
-    pub fn signal(&self) -> Option<i32> {
-        self.signal
-    }
-    /// The status as a shell reports it: the exit code, or 128 + the signal number.
-    pub fn shell_code(&self) -> i32 {
-        match (self.code, self.signal) {
-            (Some(c), _) => c,
-            (None, Some(s)) => 128 + s,
-            (None, None) => exit_code::PALISADE_ERROR,
-        }
-    }
-}
-
-impl fmt::Display for ExitStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.code, self.signal) {
-            (Some(c), _) => write!(f, "exit status {c}"),
-            (None, Some(s)) => write!(f, "killed by signal {s}"),
-            (None, None) => write!(f, "unknown status"),
-        }
-    }
-}
-
-/// The output of a finished command.
-#[derive(Clone, Debug)]
-pub struct Output {
-    pub status: ExitStatus,
-    pub stdout: Vec<u8>,
-    pub stderr: Vec<u8>,
-    /// What the host-side check after the command found and did (see [`Child::notices`]).
-    pub notices: Vec<String>,
-}
-
 /// A policy made ready for this host: decide and compile once, spawn many times.
 pub struct Sandbox {
     inner: backend::Prepared,
@@ -324,16 +137,16 @@ impl Sandbox {
         if !policy.workspace.is_absolute() {
             return Err(Error::InvalidInput(format!("workspace {} is not an absolute path", policy.workspace.display())));
         }
-        Ok(Sandbox { inner: backend::Prepared::new(policy, &options)? })
+        Ok(Sandbox { inner: backend::Prepared::prepare(policy, &options)? })
     }
 
     pub fn policy(&self) -> &Policy {
-        self.inner.policy()
+        Backend::policy(&self.inner)
     }
 
     /// The layers this sandbox enforces with on this host.
     pub fn enforcement(&self) -> &Enforcement {
-        self.inner.enforcement()
+        Backend::enforcement(&self.inner)
     }
 
     /// A command to run in this sandbox; its working directory defaults to the workspace.
@@ -429,19 +242,6 @@ pub mod __private {
         }
         Ok(crate::Sandbox { inner: crate::backend::Prepared::new_elevated(policy, Some(seam))? })
     }
-}
-
-/// The plain description of a command that a backend spawns.
-pub(crate) struct CommandSpec {
-    pub program: OsString,
-    pub args: Vec<OsString>,
-    /// The final environment (already filtered by the policy).
-    pub env: Vec<(OsString, OsString)>,
-    pub cwd: PathBuf,
-    pub stdin: Stdio,
-    pub stdout: Stdio,
-    pub stderr: Stdio,
-    pub kill_on_parent_death: bool,
 }
 
 /// A command to run in a [`Sandbox`], built like [`std::process::Command`].
@@ -541,13 +341,7 @@ impl<'a> Command<'a> {
     /// Starts the command confined.
     pub fn spawn(&mut self) -> Result<Child, Error> {
         let spec = self.spec(Stdio::Inherit)?;
-        let mut inner = self.sandbox.inner.spawn(&spec)?;
-        Ok(Child {
-            stdin: inner.stdin.take(),
-            stdout: inner.stdout.take(),
-            stderr: inner.stderr.take(),
-            inner,
-        })
+        Ok(Child::new(Backend::spawn(&self.sandbox.inner, &spec)?))
     }
 
     /// Runs the command to completion and waits for its status. The host-side check's notices
@@ -564,8 +358,7 @@ impl<'a> Command<'a> {
         if self.stdin == Stdio::Inherit {
             spec.stdin = Stdio::Null;
         }
-        let mut inner = self.sandbox.inner.spawn(&spec)?;
-        let child = Child { stdin: inner.stdin.take(), stdout: inner.stdout.take(), stderr: inner.stderr.take(), inner };
+        let child = Child::new(Backend::spawn(&self.sandbox.inner, &spec)?);
         child.wait_with_output().map_err(|e| Error::Io { context: "waiting for the command".into(), source: e })
     }
 }
@@ -579,24 +372,28 @@ pub struct Child {
 }
 
 impl Child {
+    fn new(mut inner: backend::ChildInner) -> Child {
+        let (stdin, stdout, stderr) = inner.take_stdio();
+        Child { stdin, stdout, stderr, inner }
+    }
     /// The process id Palisade watches (on Linux, the sandbox's init or the command itself).
     pub fn id(&self) -> u32 {
-        self.inner.id()
+        BackendChild::id(&self.inner)
     }
     /// Sends a signal to the command (Unix signal numbers; on Windows only termination).
     pub fn signal(&self, sig: i32) -> io::Result<()> {
-        self.inner.signal(sig)
+        BackendChild::signal(&self.inner, sig)
     }
     /// Kills the command and everything it started.
     pub fn kill(&mut self) -> io::Result<()> {
-        self.inner.kill()
+        BackendChild::kill(&mut self.inner)
     }
     pub fn wait(&mut self) -> io::Result<ExitStatus> {
         drop(self.stdin.take());
-        self.inner.wait()
+        BackendChild::wait(&mut self.inner)
     }
     pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
-        self.inner.try_wait()
+        BackendChild::try_wait(&mut self.inner)
     }
     /// What Palisade's host-side check found and did once the command ended (empty until then),
     /// one line each, for the caller to show the user. On Linux: symbolic links the command
@@ -605,14 +402,7 @@ impl Child {
     /// (quarantined: `P/.git` renamed to `P/.git.palisade-quarantine`), and changes that hide
     /// work from `git status`/`git log` (skip-worktree entries, replace refs, `info/exclude`).
     pub fn notices(&self) -> &[String] {
-        #[cfg(target_os = "linux")]
-        {
-            self.inner.notices()
-        }
-        #[cfg(not(target_os = "linux"))]
-        {
-            &[]
-        }
+        BackendChild::notices(&self.inner)
     }
     /// Closes stdin, reads stdout and stderr to the end (concurrently), and waits.
     pub fn wait_with_output(mut self) -> io::Result<Output> {
@@ -631,7 +421,7 @@ impl Child {
             Some(h) => h.join().map_err(|_| io::Error::other("stderr reader panicked"))??,
             None => Vec::new(),
         };
-        let status = self.inner.wait()?;
+        let status = BackendChild::wait(&mut self.inner)?;
         Ok(Output { status, stdout, stderr, notices: self.notices().to_vec() })
     }
 }

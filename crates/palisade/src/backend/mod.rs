@@ -1,12 +1,14 @@
 //! Backends turn the same policy into each operating system's enforcement. Each provides
-//! `Prepared` (a policy made ready for this host: `new`, `policy`, `enforcement`, `spawn`),
-//! `ChildInner` (`id`, `signal`, `kill`, `wait`, `try_wait`, and the piped `stdin`/`stdout`/
-//! `stderr` files), `host_report` for `palisade check` and `cleanup` for `palisade cleanup`.
+//! `Prepared`, implementing [`Backend`] (a policy made ready for this host), and `ChildInner`,
+//! implementing [`BackendChild`] (a running command); see `contract.rs`.
+
+mod contract;
+pub(crate) use contract::{Backend, BackendChild};
 
 #[cfg(target_os = "linux")]
 mod linux;
 #[cfg(target_os = "linux")]
-pub(crate) use linux::{cleanup, host_report, ChildInner, Prepared};
+pub(crate) use linux::{ChildInner, Prepared};
 #[cfg(target_os = "linux")]
 pub use linux::timeline;
 #[cfg(target_os = "linux")]
@@ -18,7 +20,7 @@ pub(crate) fn interrupt_lock_waits() {}
 #[cfg(windows)]
 mod windows;
 #[cfg(windows)]
-pub(crate) use windows::{cleanup, elevated_setup, host_report, ChildInner, Prepared};
+pub(crate) use windows::{elevated_setup, ChildInner, Prepared};
 #[cfg(windows)]
 pub use windows::elevated::{run::TestSeam as ElevatedTestSeam, runner::main as runner_main};
 #[cfg(windows)]
@@ -29,7 +31,7 @@ pub(crate) use windows::{elevated::ownership::{Watch as OwnershipWatch, LAST_REP
 #[cfg(not(any(target_os = "linux", windows)))]
 mod unsupported;
 #[cfg(not(any(target_os = "linux", windows)))]
-pub(crate) use unsupported::{host_report, ChildInner, Prepared};
+pub(crate) use unsupported::{ChildInner, Prepared};
 
 /// `palisade check --probe`'s fence probe through the test seam's runner (see `TestSeam`).
 #[cfg(windows)]
@@ -49,10 +51,59 @@ pub(crate) fn elevated_check(_required: bool, _probe: bool) -> Option<palisade_w
     None
 }
 
-/// Backends that keep nothing on disk between commands have nothing to clean up.
-#[cfg(not(any(target_os = "linux", windows)))]
-pub(crate) fn cleanup() -> Result<crate::CleanupReport, crate::Error> {
-    let mut r = crate::CleanupReport::default();
-    r.notes.push(format!("nothing to clean up on {}: palisade keeps no permissions on disk here", std::env::consts::OS));
-    Ok(r)
+/// The Linux and Windows backends' inherent methods, seen through the contract (moved into the
+/// backends themselves once their restructuring lands).
+macro_rules! backend_via_inherent {
+    ($m:ident) => {
+        impl Backend for $m::Prepared {
+            type Child = $m::ChildInner;
+            fn prepare(policy: palisade_policy::Policy, options: &crate::spec::SandboxOptions) -> Result<Self, crate::error::Error> {
+                $m::Prepared::new(policy, options)
+            }
+            fn policy(&self) -> &palisade_policy::Policy {
+                $m::Prepared::policy(self)
+            }
+            fn enforcement(&self) -> &crate::report::Enforcement {
+                $m::Prepared::enforcement(self)
+            }
+            fn spawn(&self, spec: &crate::spec::CommandSpec) -> Result<$m::ChildInner, crate::error::Error> {
+                $m::Prepared::spawn(self, spec)
+            }
+            fn host_report() -> crate::report::HostReport {
+                $m::host_report()
+            }
+            fn cleanup() -> Result<crate::report::CleanupReport, crate::error::Error> {
+                $m::cleanup()
+            }
+        }
+        impl BackendChild for $m::ChildInner {
+            fn id(&self) -> u32 {
+                $m::ChildInner::id(self)
+            }
+            fn signal(&self, sig: i32) -> std::io::Result<()> {
+                $m::ChildInner::signal(self, sig)
+            }
+            fn kill(&mut self) -> std::io::Result<()> {
+                $m::ChildInner::kill(self)
+            }
+            fn wait(&mut self) -> std::io::Result<crate::status::ExitStatus> {
+                $m::ChildInner::wait(self)
+            }
+            fn try_wait(&mut self) -> std::io::Result<Option<crate::status::ExitStatus>> {
+                $m::ChildInner::try_wait(self)
+            }
+            fn notices(&self) -> &[String] {
+                backend_via_inherent!(@notices $m self)
+            }
+            fn take_stdio(&mut self) -> (Option<std::fs::File>, Option<std::fs::File>, Option<std::fs::File>) {
+                (self.stdin.take(), self.stdout.take(), self.stderr.take())
+            }
+        }
+    };
+    (@notices linux $s:ident) => { linux::ChildInner::notices($s) };
+    (@notices windows $s:ident) => { &[] };
 }
+#[cfg(target_os = "linux")]
+backend_via_inherent!(linux);
+#[cfg(windows)]
+backend_via_inherent!(windows);

@@ -1,7 +1,12 @@
 //! Platforms without an enforcing backend yet: every spawn is refused (fail closed), so the
 //! library and CLI still build and report clearly what is missing.
 
-use crate::{CommandSpec, Enforcement, Error, ExitStatus, HostReport, Policy, SandboxOptions};
+use super::contract::{Backend, BackendChild};
+use crate::error::Error;
+use crate::report::{CleanupReport, Enforcement, HostReport};
+use crate::spec::{CommandSpec, SandboxOptions};
+use crate::status::ExitStatus;
+use palisade_policy::Policy;
 use std::fs::File;
 use std::io;
 
@@ -18,18 +23,31 @@ fn refuse() -> Error {
     }
 }
 
-impl Prepared {
-    pub fn new(_policy: Policy, _options: &SandboxOptions) -> Result<Prepared, Error> {
+impl Backend for Prepared {
+    type Child = ChildInner;
+
+    fn prepare(_policy: Policy, _options: &SandboxOptions) -> Result<Prepared, Error> {
         Err(refuse())
     }
-    pub fn policy(&self) -> &Policy {
+    fn policy(&self) -> &Policy {
         &self.policy
     }
-    pub fn enforcement(&self) -> &Enforcement {
+    fn enforcement(&self) -> &Enforcement {
         &self.enforcement
     }
-    pub fn spawn(&self, _spec: &CommandSpec) -> Result<ChildInner, Error> {
+    fn spawn(&self, _spec: &CommandSpec) -> Result<ChildInner, Error> {
         Err(refuse())
+    }
+    fn host_report() -> HostReport {
+        let mut r = HostReport::default();
+        r.notes.push(format!("no enforcing backend for {} yet", std::env::consts::OS));
+        r
+    }
+    /// Backends that keep nothing on disk between commands have nothing to clean up.
+    fn cleanup() -> Result<CleanupReport, Error> {
+        let mut r = CleanupReport::default();
+        r.notes.push(format!("nothing to clean up on {}: palisade keeps no permissions on disk here", std::env::consts::OS));
+        Ok(r)
     }
 }
 
@@ -39,26 +57,23 @@ pub struct ChildInner {
     pub stderr: Option<File>,
 }
 
-impl ChildInner {
-    pub fn id(&self) -> u32 {
+impl BackendChild for ChildInner {
+    fn id(&self) -> u32 {
         0
     }
-    pub fn signal(&self, _sig: i32) -> io::Result<()> {
+    fn signal(&self, _sig: i32) -> io::Result<()> {
         Err(io::Error::other("no backend"))
     }
-    pub fn kill(&mut self) -> io::Result<()> {
+    fn kill(&mut self) -> io::Result<()> {
         Err(io::Error::other("no backend"))
     }
-    pub fn wait(&mut self) -> io::Result<ExitStatus> {
+    fn wait(&mut self) -> io::Result<ExitStatus> {
         Err(io::Error::other("no backend"))
     }
-    pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+    fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
         Err(io::Error::other("no backend"))
     }
-}
-
-pub fn host_report() -> HostReport {
-    let mut r = HostReport::default();
-    r.notes.push(format!("no enforcing backend for {} yet", std::env::consts::OS));
-    r
+    fn take_stdio(&mut self) -> (Option<File>, Option<File>, Option<File>) {
+        (self.stdin.take(), self.stdout.take(), self.stderr.take())
+    }
 }

@@ -106,7 +106,7 @@ pub fn run(uninstall: bool, launch: Launch, setup_exe: Option<PathBuf>, report: 
 /// as unknown SIDs. They are the user's to remove, so this needs no elevation; a failure is
 /// reported and leaves them recorded for `palisade cleanup`.
 fn remove_runs_entries() -> String {
-    match crate::backend::cleanup() {
+    match crate::cleanup() {
         Ok(r) if r.failed.is_empty() => {
             format!("removed {} permission entries commands had added ({} were already gone)", r.removed, r.already_gone)
         }
