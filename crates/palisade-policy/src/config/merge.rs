@@ -4,11 +4,14 @@
 
 use std::path::{Path, PathBuf};
 
+mod network;
+
 use super::parse::{check_env_name, quoted_list, FileSettings, List, ManagedSettings, TIGHTEN_ONLY};
 use super::paths::{check_writable_root, expand_path};
 use super::{ConfigError, Layer, LinuxSettings, Overrides, Resolved, Source, WindowsMode, WindowsSettings};
 use crate::env::glob_match;
-use crate::{EnvPolicy, Mode, Network, Policy};
+use crate::{EnvPolicy, Mode, Policy};
+use network::NetworkLayers;
 
 #[derive(Clone, Debug)]
 struct Val<T> {
@@ -22,7 +25,7 @@ fn val<T>(v: T, src: Source) -> Val<T> {
 
 pub(super) struct State {
     mode: Val<Mode>,
-    network: Val<Network>,
+    network: NetworkLayers,
     keep_processes: Val<bool>,
     writable_roots: Vec<Val<PathBuf>>,
     deny_read: Vec<Val<PathBuf>>,
@@ -38,7 +41,6 @@ pub(super) struct State {
     private_desktop: Val<bool>,
     // The project file's tightenings, which the command line may not undo.
     project_mode: Option<Val<Mode>>,
-    project_network: Option<Source>,
     project_keep_processes: Option<Source>,
     project_protected: Option<Source>,
 }
@@ -67,6 +69,16 @@ fn blame(src: &Source, key: &str, message: String) -> ConfigError {
     }
 }
 
+/// Why the command line may not undo a project file's tightening.
+fn project_says(src: &Source, what: &str) -> String {
+    format!("project config {} sets {what}, which the command line may not loosen", src.location().unwrap_or_else(|| src.to_string()))
+}
+
+/// `forbidden by the administrator (<managed file>:<line>: <what>)`.
+fn forbidden_by_admin(layer: &Layer, line: usize, what: String) -> String {
+    format!("forbidden by the administrator ({}:{line}: {what})", layer.path().unwrap_or(Path::new("?")).display())
+}
+
 fn at_source(layer: &Layer, line: usize) -> Source {
     Source { layer: layer.clone(), line: Some(line) }
 }
@@ -87,7 +99,7 @@ impl State {
         let d = Source::default_layer;
         State {
             mode: val(defaults.mode, d()),
-            network: val(defaults.network.clone(), d()),
+            network: NetworkLayers::new(&defaults.network),
             keep_processes: val(defaults.keep_processes, d()),
             writable_roots: defaults.writable_roots.iter().map(|p| val(p.clone(), d())).collect(),
             deny_read: defaults.deny_read.iter().map(|p| val(p.clone(), d())).collect(),
@@ -102,7 +114,6 @@ impl State {
             windows_mode: val(WindowsMode::default(), d()),
             private_desktop: val(false, d()),
             project_mode: None,
-            project_network: None,
             project_keep_processes: None,
             project_protected: None,
         }
@@ -114,7 +125,7 @@ impl State {
             self.mode = val(m.v, src(m.line));
         }
         if let Some(n) = &s.network {
-            self.network = val(n.v.clone(), src(n.line));
+            self.network.user(n, layer);
         }
         if let Some(k) = &s.keep_processes {
             self.keep_processes = val(k.v, src(k.line));
@@ -173,11 +184,7 @@ impl State {
             self.project_mode = Some(val(m.v, src(m.line)));
         }
         if let Some(n) = &s.network {
-            if !n.v.is_off() {
-                return Err(loosen(n.line, "network", format!("network = \"{}\" would loosen it", n.v)));
-            }
-            self.network = val(n.v.clone(), src(n.line));
-            self.project_network = Some(src(n.line));
+            self.network.project(n, layer)?;
         }
         if let Some(k) = &s.keep_processes {
             if k.v {
@@ -215,12 +222,6 @@ impl State {
 
     pub(super) fn apply_overrides(&mut self, o: &Overrides, home: Option<&Path>, workspace: &Path) -> Result<(), ConfigError> {
         let cl = |flag: &str, message: String| ConfigError::CommandLine { flag: flag.to_string(), message };
-        let project_says = |src: &Source, what: &str| {
-            format!(
-                "project config {} sets {what}, which the command line may not loosen",
-                src.location().unwrap_or_else(|| src.to_string())
-            )
-        };
         if o.mode == Some(Mode::ReadOnly) && !o.writable.is_empty() {
             return Err(cl("--writable", "has no effect with --mode read-only".into()));
         }
@@ -233,10 +234,7 @@ impl State {
             self.mode = val(m, Source::command_line());
         }
         if let Some(n) = &o.network {
-            if let (false, Some(src)) = (n.is_off(), &self.project_network) {
-                return Err(cl("--network", project_says(src, "network = \"off\"")));
-            }
-            self.network = val(n.clone(), Source::command_line());
+            self.network.command_line(n)?;
         }
         if let Some(k) = o.keep_processes {
             if let (true, Some(src)) = (k, &self.project_keep_processes) {
@@ -283,9 +281,7 @@ impl State {
 
     pub(super) fn apply_managed(&mut self, layer: &Layer, m: &ManagedSettings) -> Result<(), ConfigError> {
         let src = |line| at_source(layer, line);
-        let admin = |line: usize, what: String| {
-            format!("forbidden by the administrator ({}:{line}: {what})", layer.path().unwrap_or(Path::new("?")).display())
-        };
+        let admin = |line: usize, what: String| forbidden_by_admin(layer, line, what);
         if let Some(allowed) = &m.allowed_modes {
             let modes: Vec<Mode> = allowed.items.iter().map(|i| i.v).collect();
             if !modes.contains(&self.mode.v) {
@@ -302,19 +298,7 @@ impl State {
                 }
             }
         }
-        if let Some(b) = m.allow_network.as_ref().filter(|b| !b.v) {
-            if !self.network.v.is_off() {
-                if self.network.src.layer == Layer::Default {
-                    self.network = val(Network::Off, src(b.line));
-                } else {
-                    return Err(blame(
-                        &self.network.src,
-                        "network",
-                        format!("\"{}\" is {}", self.network.v, admin(b.line, "allow_network = false".into())),
-                    ));
-                }
-            }
-        }
+        self.network.managed(m, layer)?;
         if let Some(b) = m.allow_writable_roots.as_ref().filter(|b| !b.v) {
             if let Some(w) = self.writable_roots.first() {
                 return Err(blame(
@@ -430,7 +414,7 @@ impl State {
         }
         let mut sources = vec![
             ("mode".to_string(), self.mode.src),
-            ("network".to_string(), self.network.src),
+            ("network".to_string(), self.network.value.src),
             ("keep_processes".to_string(), self.keep_processes.src),
         ];
         let writable_roots = dedup(self.writable_roots, "writable_roots", &mut sources);
@@ -456,7 +440,7 @@ impl State {
                 writable_roots,
                 deny_read,
                 protected_paths,
-                network: self.network.v,
+                network: self.network.value.v,
                 env: EnvPolicy { secret_patterns, keep },
                 keep_processes: self.keep_processes.v,
             },

@@ -214,6 +214,11 @@ impl<'a> Parser<'a> {
         Ok(list)
     }
 
+    /// The user or project file's `network`.
+    fn network(&self, e: &Entry<'_>) -> Result<At<Network>, ConfigError> {
+        self.choice(e, &["off", "on"], Network::parse)
+    }
+
     fn secret_patterns(&self, e: &Entry<'_>) -> Result<List<String>, ConfigError> {
         self.list(e, |s| check_secret_pattern(s).map(|_| s.to_string()))
     }
@@ -231,7 +236,7 @@ impl<'a> Parser<'a> {
         for e in self.entries(root, "", 1) {
             match e.key.as_str() {
                 "mode" => s.mode = Some(self.choice(&e, &Mode::ALL.map(Mode::as_str), Mode::parse)?),
-                "network" => s.network = Some(self.choice(&e, &["off", "on"], Network::parse)?),
+                "network" => s.network = Some(self.network(&e)?),
                 "writable_roots" => {
                     self.not_in_project(&e, "writable roots can only be set in the user config or with --writable")?;
                     s.writable_roots = Some(self.list(&e, |raw| {
