@@ -104,7 +104,13 @@
 //! `<file>:<line>: invalid TOML: <what>`, or `command line: <flag>: <what is wrong>` (flags
 //! are named `--mode`, `--network`, `--writable`, `--keep-env`, `--keep-processes`,
 //! `--no-protected-paths`).
-
+//!
+//! # The files
+//!
+//! `parse.rs` turns one file into settings, each with its line; `merge.rs` layers them (the
+//! rules of a setting with several, like the network's, in `merge/<setting>.rs`); `paths.rs`
+//! holds the filesystem checks; `render.rs` shows the result; this file holds the public types
+//! and [`load`], which runs them in order.
 
 mod merge;
 mod parse;
