@@ -4,6 +4,8 @@
 //! (Linux, Windows, macOS) turns the same [`Policy`] into its own OS calls. Keeping the decisions
 //! here means they are unit-tested on any host.
 
+#![forbid(unsafe_code)]
+
 pub mod config;
 pub mod env;
 pub mod git_config_keys;

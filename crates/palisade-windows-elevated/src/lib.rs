@@ -17,6 +17,8 @@
 //! they return. See `README.md` next to this crate for the design, what an administrator agrees
 //! to and how to undo it.
 
+#![forbid(unsafe_code)]
+
 pub mod ace;
 pub mod check_report;
 pub mod facts;

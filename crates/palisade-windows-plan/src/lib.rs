@@ -24,6 +24,8 @@
 //!    the policy did not change;
 //! 5. [`token::token_plan`] for the command's token.
 
+#![forbid(unsafe_code)]
+
 pub mod ace;
 pub mod acl;
 pub mod audit;
