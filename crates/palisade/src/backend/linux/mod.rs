@@ -55,6 +55,7 @@ use timeline::Mark;
 pub(crate) use cleanup::{cleanup, leftover_notes};
 pub(crate) use placeholders::interrupt_lock_waits;
 pub use probe::host_report;
+pub use socket_dirs::hidden_offline as offline_socket_dirs;
 
 /// The workspace's placeholder locks and record, shared by a sandbox and its running commands.
 type SharedPlaceholders = Arc<Mutex<placeholders::PlaceholderLocks>>;
