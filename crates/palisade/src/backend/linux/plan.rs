@@ -171,5 +171,4 @@ fn layers(strategy: Strategy, network: &NetworkFence, use_landlock: bool, host: 
 }
 
 #[cfg(test)]
-#[path = "plan_tests.rs"]
 mod tests;
