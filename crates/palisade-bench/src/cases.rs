@@ -254,7 +254,8 @@ fn systemd_running() -> bool {
 /// - `--bind WS WS`: the workspace writable;
 /// - `--ro-bind P P` for each protected path that exists in the workspace (.git/hooks, .git/config);
 /// - `--tmpfs D --remount-ro D` for each deny-read folder that exists in the home (.ssh);
-/// - offline only: `--tmpfs D --remount-ro D` for /run, /var/run, /var/tmp (hidden socket folders);
+/// - offline only: `--tmpfs D --remount-ro D` for the socket folders Palisade hides (/run,
+///   /var/run, /var/tmp, `$XDG_RUNTIME_DIR`; the library's own list);
 /// - `--die-with-parent` (Palisade's kill-on-parent-death) and `--new-session` (against TIOCSTI,
 ///   which Palisade blocks with seccomp instead).
 ///
@@ -277,7 +278,7 @@ pub fn bwrap_equivalent(bwrap: &Path, s: &Setup<'_>, offline: bool) -> Vec<OsStr
     }
     let mut masks = s.scratch.existing_deny_read_dirs();
     if offline {
-        masks.extend(scratch::socket_dirs(&[s.scratch.workspace.as_path()]));
+        masks.extend(palisade::__private::offline_socket_dirs(&[s.scratch.workspace.as_path()]));
     }
     for d in &masks {
         push(&["--tmpfs".as_ref(), d.as_os_str(), "--remount-ro".as_ref(), d.as_os_str()]);

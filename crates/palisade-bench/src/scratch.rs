@@ -75,18 +75,6 @@ impl Drop for Scratch {
     }
 }
 
-/// Host folders of unix sockets that Palisade hides when the network is off (it covers them with
-/// an empty tmpfs): /run, /var/run and /var/tmp where they are real folders that hold no writable
-/// root.
-pub fn socket_dirs(write_roots: &[&Path]) -> Vec<PathBuf> {
-    ["/run", "/var/run", "/var/tmp"]
-        .iter()
-        .map(PathBuf::from)
-        .filter(|d| fs::symlink_metadata(d).map(|m| m.is_dir()).unwrap_or(false))
-        .filter(|d| !write_roots.iter().any(|r| r.starts_with(d)))
-        .collect()
-}
-
 pub fn is_executable(p: &Path) -> bool {
     fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
 }

@@ -232,6 +232,11 @@ pub mod __private {
     #[cfg(target_os = "linux")]
     pub use crate::backend::timeline as spawn_timeline;
 
+    /// The host folders of unix sockets an offline sandbox hides (given the folders that must
+    /// stay visible), for `palisade-bench`'s bubblewrap row (Linux only).
+    #[cfg(target_os = "linux")]
+    pub use crate::backend::offline_socket_dirs;
+
     /// An elevated-mode sandbox whose runner is started with a plain `CreateProcessW` as the
     /// caller (see `ElevatedTestSeam`): for testing the pipe and protocol where
     /// `CreateProcessWithLogonW` cannot run. Enforces nothing the sandbox account would.

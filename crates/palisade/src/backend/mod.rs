@@ -10,7 +10,7 @@ mod linux;
 #[cfg(target_os = "linux")]
 pub(crate) use linux::{ChildInner, Prepared};
 #[cfg(target_os = "linux")]
-pub use linux::timeline;
+pub use linux::{offline_socket_dirs, timeline};
 #[cfg(target_os = "linux")]
 pub(crate) use linux::interrupt_lock_waits;
 /// Only Linux waits for other runs (their placeholder locks).

@@ -39,6 +39,13 @@ pub fn to_hide(candidates: &[PathBuf], keep_visible: &[&Path]) -> Vec<PathBuf> {
     hide
 }
 
+/// The folders an offline sandbox hides on this host when `keep_visible` (the writable roots
+/// and the workspace) must stay visible. Public for `palisade-bench`, whose bubblewrap row
+/// hides the same folders; not an API.
+pub fn hidden_offline(keep_visible: &[&Path]) -> Vec<PathBuf> {
+    to_hide(&candidates(), keep_visible)
+}
+
 /// The host's bound pathname sockets (as /proc/net/unix lists them) inside `dir`: for a socket
 /// folder left visible because the working directory is in it, each socket is covered instead.
 pub fn sockets_in(dir: &Path) -> Vec<PathBuf> {
