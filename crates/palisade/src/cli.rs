@@ -23,6 +23,7 @@ macro_rules! errln {
 }
 
 use clap::{Args, Parser, Subcommand};
+use palisade::host_setup::{self, Install, Uninstall};
 use palisade::policy::config::{self, LoadRequest, Overrides, Resolved};
 use palisade::policy::workspace::{self, WorkspaceRule};
 use palisade::{exit_code, Mode, Network, Sandbox, SandboxOptions};
@@ -246,7 +247,7 @@ fn request(args: &PolicyArgs) -> Result<(LoadRequest, WorkspaceRule), Failure> {
         Some(w) => (w.clone(), WorkspaceRule::Flag),
         None => {
             let cwd = std::env::current_dir().map_err(|e| fail(format!("cannot determine the current directory: {e}")))?;
-            let home = std::env::var_os("HOME").map(PathBuf::from).filter(|h| h.is_absolute()).or_else(passwd_home_any);
+            let home = std::env::var_os("HOME").map(PathBuf::from).filter(|h| h.is_absolute()).or_else(palisade::caller::home_from_user_database);
             let home = home.map(|h| std::fs::canonicalize(&h).unwrap_or(h));
             let cwd = std::fs::canonicalize(&cwd).unwrap_or(cwd);
             workspace::discover(&cwd, home.as_deref(), workspace::real_markers)
@@ -265,51 +266,17 @@ fn request(args: &PolicyArgs) -> Result<(LoadRequest, WorkspaceRule), Failure> {
     Ok((req, rule))
 }
 
-#[cfg(unix)]
-fn passwd_home_any() -> Option<PathBuf> {
-    passwd_home()
-}
-
-#[cfg(not(unix))]
-fn passwd_home_any() -> Option<PathBuf> {
-    None
-}
-
 /// Without a usable `$HOME` (unset, empty or relative: harnesses often clear the environment),
 /// the home directory comes from the user database, so that `~/.ssh` and the other default
 /// deny-read entries still name the user's real secrets instead of silently nothing.
-#[cfg(unix)]
 fn home_fallback(req: &mut LoadRequest) {
     if req.home.as_ref().is_some_and(|h| h.is_absolute()) {
         return;
     }
-    let Some(home) = passwd_home() else { return };
+    let Some(home) = palisade::caller::home_from_user_database() else { return };
     let xdg = std::env::var_os("XDG_CONFIG_HOME").map(PathBuf::from).filter(|p| p.is_absolute());
     req.user_config = Some(xdg.unwrap_or_else(|| home.join(".config")).join("palisade").join("config.toml"));
     req.home = Some(home);
-}
-
-#[cfg(not(unix))]
-fn home_fallback(_req: &mut LoadRequest) {}
-
-/// The current user's home directory from the user database (`getpwuid_r`), if absolute.
-#[cfg(unix)]
-fn passwd_home() -> Option<PathBuf> {
-    use std::os::unix::ffi::OsStrExt;
-    let mut buf = vec![0u8; 16384];
-    // SAFETY: passwd is plain data filled by getpwuid_r; the strings it points to live in buf,
-    // which outlives their use below.
-    unsafe {
-        let mut pwd: libc::passwd = std::mem::zeroed();
-        let mut found: *mut libc::passwd = std::ptr::null_mut();
-        let rc = libc::getpwuid_r(libc::geteuid(), &mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut found);
-        if rc != 0 || found.is_null() || pwd.pw_dir.is_null() {
-            return None;
-        }
-        let dir = std::ffi::CStr::from_ptr(pwd.pw_dir);
-        let p = PathBuf::from(std::ffi::OsStr::from_bytes(dir.to_bytes()));
-        p.is_absolute().then_some(p)
-    }
 }
 
 fn sandbox_options(resolved: &Resolved) -> SandboxOptions {
@@ -341,15 +308,15 @@ fn run(args: &PolicyArgs, json_status: bool, command: Vec<OsString>) -> Result<i
     if let Some(d) = cwd {
         cmd.current_dir(d);
     }
-    let forwarder = signals::Forwarder::install();
+    let forwarder = palisade::signals::Forwarder::install();
     // A signal that arrived before the command started (while waiting for another run's lock,
     // say) ends palisade with the status the signal would give.
     let mut child = cmd.spawn().map_err(|e| match forwarder.pending() {
         Some(sig) => Failure { code: 128 + sig, message: e.to_string() },
         None => e.into(),
     })?;
-    forwarder.forward_to(child.id());
-    let status = signals::wait_forwarding(&forwarder, &mut child).map_err(|e| fail(format!("waiting for the command: {e}")))?;
+    forwarder.forward_to(&child);
+    let status = forwarder.wait(&mut child).map_err(|e| fail(format!("waiting for the command: {e}")))?;
     for notice in child.notices() {
         errln!("palisade: warning: {notice}");
     }
@@ -564,7 +531,17 @@ fn setup(uninstall: bool, elevated: bool) -> Result<i32, Failure> {
     if elevated {
         return elevated_setup::run(uninstall);
     }
-    palisade_setup::run(uninstall).map_err(fail)?;
+    if uninstall {
+        match host_setup::uninstall_apparmor_profile().map_err(|e| fail(e.to_string()))? {
+            Uninstall::Removed { profile } => outln!("removed {}", profile.display()),
+            Uninstall::NotInstalled { profile } => outln!("nothing to remove: {} is not installed", profile.display()),
+        }
+    } else {
+        match host_setup::install_apparmor_profile().map_err(|e| fail(e.to_string()))? {
+            Install::Installed { profile, exe } => outln!("installed {} for {}", profile.display(), exe.display()),
+            Install::NotNeeded => outln!("nothing to do: this host does not restrict unprivileged user namespaces"),
+        }
+    }
     Ok(0)
 }
 
@@ -612,215 +589,5 @@ mod elevated_setup {
     #[cfg(not(windows))]
     pub fn run(_uninstall: bool) -> Result<i32, Failure> {
         Err(fail("`palisade setup --elevated` is the Windows elevated mode's setup; on this system run `palisade setup`"))
-    }
-}
-
-/// `palisade setup` on Linux: the AppArmor profile for hosts that restrict user namespaces.
-mod palisade_setup {
-    #[cfg(target_os = "linux")]
-    pub fn run(uninstall: bool) -> Result<(), String> {
-        use std::path::Path;
-        const PROFILE: &str = "/etc/apparmor.d/palisade";
-        let restricted = std::fs::read_to_string("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
-            .map(|s| s.trim() == "1")
-            .unwrap_or(false);
-        // SAFETY: geteuid has no preconditions.
-        let root = unsafe { libc::geteuid() } == 0;
-        if !root {
-            return Err("setup must run as root (sudo palisade setup)".into());
-        }
-        if uninstall {
-            if Path::new(PROFILE).exists() {
-                let _ = std::process::Command::new("apparmor_parser").args(["-R", PROFILE]).status();
-                std::fs::remove_file(PROFILE).map_err(|e| format!("removing {PROFILE}: {e}"))?;
-                outln!("removed {PROFILE}");
-            } else {
-                outln!("nothing to remove: {PROFILE} is not installed");
-            }
-            return Ok(());
-        }
-        if !restricted {
-            outln!("nothing to do: this host does not restrict unprivileged user namespaces");
-            return Ok(());
-        }
-        let exe = std::env::current_exe().map_err(|e| format!("cannot find palisade's own path: {e}"))?;
-        let exe = exe.canonicalize().unwrap_or(exe);
-        let profile = format!(
-            "# Installed by `palisade setup`; remove with `palisade setup --uninstall`.\n\
-             abi <abi/4.0>,\ninclude <tunables/global>\n\n\
-             profile palisade {} flags=(unconfined) {{\n  userns,\n}}\n",
-            exe.display()
-        );
-        std::fs::write(PROFILE, profile).map_err(|e| format!("writing {PROFILE}: {e}"))?;
-        let st = std::process::Command::new("apparmor_parser")
-            .args(["-r", PROFILE])
-            .status()
-            .map_err(|e| format!("running apparmor_parser: {e}"))?;
-        if !st.success() {
-            return Err(format!("apparmor_parser -r {PROFILE} failed ({st})"));
-        }
-        outln!("installed {PROFILE} for {}", exe.display());
-        Ok(())
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    pub fn run(_uninstall: bool) -> Result<(), String> {
-        Err(format!("`palisade setup` is not available on {} yet", std::env::consts::OS))
-    }
-}
-
-/// Forwarding the signals sent to `palisade` to the command.
-mod signals {
-    #[cfg(target_os = "linux")]
-    pub struct Forwarder {
-        /// The command's pid once it runs, and a signal that arrived before it did.
-        state: std::sync::Arc<std::sync::Mutex<(i32, Option<i32>)>>,
-    }
-
-    #[cfg(target_os = "linux")]
-    const FORWARDED: &[libc::c_int] = &[libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2];
-
-    /// Whether a standard stream of palisade (which the command inherits) is a terminal.
-    #[cfg(target_os = "linux")]
-    fn any_terminal() -> bool {
-        // SAFETY: isatty only inspects the descriptor.
-        (0..3).any(|fd| unsafe { libc::isatty(fd) } == 1)
-    }
-
-    #[cfg(target_os = "linux")]
-    fn send(pid: i32, sig: i32) {
-        // SAFETY: kill has no memory effects.
-        unsafe { libc::kill(pid, sig) };
-    }
-
-    #[cfg(target_os = "linux")]
-    impl Forwarder {
-        /// Blocks the forwarded signals in this thread (the command's own mask is reset before
-        /// it execs) and starts a thread that waits for them.
-        pub fn install() -> Forwarder {
-            let state = std::sync::Arc::new(std::sync::Mutex::new((0, None)));
-            // SAFETY: sigset_t is plain data initialised by sigemptyset/sigaddset.
-            let set = unsafe {
-                let mut s: libc::sigset_t = std::mem::zeroed();
-                libc::sigemptyset(&mut s);
-                for &sig in FORWARDED {
-                    libc::sigaddset(&mut s, sig);
-                }
-                libc::pthread_sigmask(libc::SIG_BLOCK, &s, std::ptr::null_mut());
-                s
-            };
-            let shared = state.clone();
-            std::thread::spawn(move || loop {
-                // SAFETY: info is written by the kernel; set is initialised.
-                let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-                let sig = unsafe { libc::sigwaitinfo(&set, &mut info) };
-                if sig <= 0 {
-                    continue;
-                }
-                let mut st = shared.lock().unwrap_or_else(|e| e.into_inner());
-                if st.0 == 0 {
-                    // Not started yet (the terminal could not have reached it either): keep the
-                    // signal for the moment it starts rather than lose it; one that ends
-                    // processes also ends a wait for another run's lock, so that palisade
-                    // ends promptly instead.
-                    st.1 = Some(sig);
-                    if [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT].contains(&sig) {
-                        palisade::interrupt_lock_waits();
-                    }
-                } else if info.si_code != libc::SI_KERNEL || !any_terminal() {
-                    // A signal the terminal generated already reached the command through the
-                    // process group; only pass on those another process sent to palisade.
-                    // Without a terminal on any standard stream the command runs in its own
-                    // session (no controlling terminal to read from), so pass those on too.
-                    send(st.0, sig);
-                }
-            });
-            Forwarder { state }
-        }
-
-        /// A signal that arrived before the command started and is still to be passed on.
-        pub fn pending(&self) -> Option<i32> {
-            self.state.lock().unwrap_or_else(|e| e.into_inner()).1
-        }
-
-        pub fn forward_to(&self, pid: u32) {
-            let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            st.0 = pid as i32;
-            if let Some(sig) = st.1.take() {
-                send(st.0, sig);
-            }
-        }
-    }
-
-    /// Waits for the command; on Linux the forwarding thread does the rest.
-    #[cfg(target_os = "linux")]
-    pub fn wait_forwarding(_f: &Forwarder, child: &mut palisade::Child) -> std::io::Result<palisade::ExitStatus> {
-        child.wait()
-    }
-
-    /// Windows: the command runs in its own console process group, so the console's Ctrl-C
-    /// reaches only palisade; a handler notes it and the waiting loop passes it on as the
-    /// command's Ctrl+Break (`Child::signal(SIGINT)`).
-    #[cfg(windows)]
-    pub struct Forwarder;
-
-    #[cfg(windows)]
-    static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-    #[cfg(windows)]
-    unsafe extern "system" fn on_console_event(event: u32) -> windows_sys::core::BOOL {
-        use windows_sys::Win32::System::Console::{CTRL_BREAK_EVENT, CTRL_C_EVENT};
-        if event == CTRL_C_EVENT || event == CTRL_BREAK_EVENT {
-            INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
-            1 // handled: palisade stays to pass it on and report the command's status
-        } else {
-            0
-        }
-    }
-
-    #[cfg(windows)]
-    impl Forwarder {
-        pub fn install() -> Forwarder {
-            // SAFETY: registers a handler function with the signature the API expects.
-            unsafe { windows_sys::Win32::System::Console::SetConsoleCtrlHandler(Some(on_console_event), 1) };
-            Forwarder
-        }
-        pub fn forward_to(&self, _pid: u32) {}
-        pub fn pending(&self) -> Option<i32> {
-            None
-        }
-    }
-
-    #[cfg(windows)]
-    pub fn wait_forwarding(_f: &Forwarder, child: &mut palisade::Child) -> std::io::Result<palisade::ExitStatus> {
-        const SIGINT: i32 = 2;
-        loop {
-            if let Some(st) = child.try_wait()? {
-                return Ok(st);
-            }
-            if INTERRUPTED.swap(false, std::sync::atomic::Ordering::SeqCst) {
-                child.signal(SIGINT)?;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-    }
-
-    #[cfg(not(any(target_os = "linux", windows)))]
-    pub struct Forwarder;
-
-    #[cfg(not(any(target_os = "linux", windows)))]
-    impl Forwarder {
-        pub fn install() -> Forwarder {
-            Forwarder
-        }
-        pub fn forward_to(&self, _pid: u32) {}
-        pub fn pending(&self) -> Option<i32> {
-            None
-        }
-    }
-
-    #[cfg(not(any(target_os = "linux", windows)))]
-    pub fn wait_forwarding(_f: &Forwarder, child: &mut palisade::Child) -> std::io::Result<palisade::ExitStatus> {
-        child.wait()
     }
 }

@@ -33,6 +33,9 @@
 #![cfg_attr(not(any(target_os = "linux", windows)), allow(dead_code))]
 
 mod backend;
+pub mod caller;
+pub mod host_setup;
+pub mod signals;
 
 pub use palisade_policy as policy;
 pub use palisade_policy::{EnvPolicy, Mode, Network, Policy};

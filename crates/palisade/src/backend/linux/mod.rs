@@ -6,6 +6,7 @@
 //! Landlock ruleset and a [`child::ChildPlan`], and clones the child, which sets itself up step
 //! by step (see `child.rs`) and execs the command. No helper binary is executed in between.
 
+pub(crate) mod apparmor;
 mod child;
 mod dirfd;
 mod dirfd_raw;
@@ -18,6 +19,7 @@ pub mod probe;
 mod remove_tree;
 mod rules;
 mod seccomp;
+pub(crate) mod signals;
 mod stdio_relay;
 mod strategy;
 mod socket_dirs;
