@@ -44,6 +44,9 @@ pub use report::{CleanupReport, Enforcement, HostReport, Layer};
 pub(crate) use spec::CommandSpec;
 pub use spec::{SandboxOptions, Stdio};
 pub use status::{ExitStatus, Output};
+pub mod caller;
+pub mod host_setup;
+pub mod signals;
 
 pub use palisade_policy as policy;
 pub use palisade_policy::{EnvPolicy, Mode, Network, Policy};

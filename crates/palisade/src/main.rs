@@ -7,24 +7,7 @@
 mod cli;
 
 fn main() {
-    #[cfg(unix)]
-    fill_closed_stdio();
+    // Before anything opens a file: see the function's documentation.
+    palisade::caller::fill_closed_stdio();
     std::process::exit(cli::main());
-}
-
-/// A standard stream the caller closed (`2>&-`) is opened on /dev/null: otherwise the next file
-/// palisade opens (a lock, a record) would get that number, and its own messages, or the
-/// command's inherited stdio, would land in it.
-#[cfg(unix)]
-fn fill_closed_stdio() {
-    for fd in 0..3 {
-        // SAFETY: F_GETFD only queries the descriptor table; open on a constant C string. A
-        // descriptor opened here is the lowest free one, which is `fd` itself, and it is meant
-        // to live for the whole process.
-        unsafe {
-            if libc::fcntl(fd, libc::F_GETFD) == -1 {
-                libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
-            }
-        }
-    }
 }

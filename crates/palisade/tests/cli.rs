@@ -339,3 +339,31 @@ fn a_program_under_deny_read_is_explained() {
     assert_eq!(o.status.code(), Some(126), "{}", show(&o));
     assert!(stderr(&o).contains("deny_read path /usr/bin"), "{}", show(&o));
 }
+
+/// `palisade setup` changes the host (an AppArmor profile), so only root may run it: anyone
+/// else is refused with one line, whether or not this host needs the profile. `--elevated` is
+/// the Windows mode's setup: here one line names the command that applies.
+#[test]
+fn setup_is_refused_without_root_and_elevated_names_the_linux_setup() {
+    use std::os::unix::process::CommandExt;
+    let fx = Fixture::new();
+    for args in [&["setup"][..], &["setup", "--uninstall"]] {
+        let mut cmd = fx.palisade();
+        if is_root() {
+            // The unprivileged user needs a working directory it may enter.
+            cmd.uid(65534).gid(65534).current_dir("/");
+        }
+        let o = cmd.args(args).output().unwrap();
+        assert_eq!(o.status.code(), Some(125), "{args:?}: {}", show(&o));
+        assert_eq!(stderr(&o), "palisade: setup must run as root (sudo palisade setup)\n", "{args:?}: {}", show(&o));
+        assert_eq!(stdout(&o), "", "{args:?}: {}", show(&o));
+    }
+    let o = fx.palisade().args(["setup", "--elevated"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(125), "{}", show(&o));
+    assert_eq!(
+        stderr(&o),
+        "palisade: `palisade setup --elevated` is the Windows elevated mode's setup; on this system run `palisade setup`\n",
+        "{}",
+        show(&o)
+    );
+}

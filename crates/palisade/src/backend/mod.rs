@@ -13,6 +13,8 @@ pub(crate) use linux::{ChildInner, Prepared};
 pub use linux::{offline_socket_dirs, timeline};
 #[cfg(target_os = "linux")]
 pub(crate) use linux::interrupt_lock_waits;
+#[cfg(target_os = "linux")]
+pub(crate) use linux::{apparmor, signals::Forwarder as SignalForwarder};
 /// Only Linux waits for other runs (their placeholder locks).
 #[cfg(not(target_os = "linux"))]
 pub(crate) fn interrupt_lock_waits() {}
@@ -26,12 +28,14 @@ pub use windows::elevated::{run::TestSeam as ElevatedTestSeam, runner::main as r
 #[cfg(windows)]
 pub(crate) use windows::wine_version;
 #[cfg(windows)]
+pub(crate) use windows::console_signals::Forwarder as SignalForwarder;
+#[cfg(windows)]
 pub(crate) use windows::{elevated::ownership::{Watch as OwnershipWatch, LAST_REPORT as LAST_OWNERSHIP_REPORT}, ownership_watch_for_tests};
 
 #[cfg(not(any(target_os = "linux", windows)))]
 mod unsupported;
 #[cfg(not(any(target_os = "linux", windows)))]
-pub(crate) use unsupported::{ChildInner, Prepared};
+pub(crate) use unsupported::{ChildInner, Prepared, SignalForwarder};
 
 /// `palisade check --probe`'s fence probe through the test seam's runner (see `TestSeam`).
 #[cfg(windows)]

@@ -77,3 +77,19 @@ impl BackendChild for ChildInner {
         (self.stdin.take(), self.stdout.take(), self.stderr.take())
     }
 }
+
+/// Signals sent to the caller are not passed on: no command ever runs here.
+pub struct SignalForwarder;
+
+impl SignalForwarder {
+    pub fn install() -> SignalForwarder {
+        SignalForwarder
+    }
+    pub fn pending(&self) -> Option<i32> {
+        None
+    }
+    pub fn forward_to(&self, _pid: u32) {}
+    pub fn wait(&self, child: &mut crate::Child) -> io::Result<ExitStatus> {
+        child.wait()
+    }
+}

@@ -10,6 +10,7 @@
 //! (process.rs), which sets itself up step by step (child.rs) and execs the command. No helper
 //! binary is executed in between.
 
+pub(crate) mod apparmor;
 mod child;
 mod cleanup;
 mod dirfd;
@@ -30,6 +31,7 @@ mod remove_tree;
 mod rules;
 mod seccomp;
 mod socket_dirs;
+pub(crate) mod signals;
 mod stdio_relay;
 mod strategy;
 mod streams;

@@ -15,6 +15,7 @@
 
 mod acl;
 mod audit;
+pub(crate) mod console_signals;
 mod ffi;
 pub(crate) mod elevated;
 pub(crate) use elevated::setup as elevated_setup;

@@ -1,0 +1,65 @@
+//! What a program that runs sandboxed commands (such as the `palisade` CLI) needs from its own
+//! process and user: standard streams it can rely on, and the user's home directory when the
+//! environment does not say.
+
+use std::path::PathBuf;
+
+/// Opens each standard stream the caller closed (`2>&-`) on `/dev/null` (Unix; elsewhere does
+/// nothing). Call it first thing in `main`: otherwise the next file the program opens (a lock,
+/// a record) gets that number, and the program's own messages, or a command's inherited
+/// stdio, land in it.
+pub fn fill_closed_stdio() {
+    #[cfg(unix)]
+    for fd in 0..3 {
+        if !is_open(fd) {
+            open_dev_null();
+        }
+    }
+}
+
+#[cfg(unix)]
+fn is_open(fd: libc::c_int) -> bool {
+    // SAFETY: F_GETFD only queries the descriptor table.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+}
+
+/// Opens `/dev/null` read-write on the lowest free descriptor, for the rest of the process.
+#[cfg(unix)]
+fn open_dev_null() {
+    // SAFETY: open on a constant C string; the descriptor is meant to live for the whole
+    // process, so nothing owns or closes it.
+    unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+}
+
+/// The current user's home directory from the user database (`getpwuid_r` on Unix), if it is
+/// absolute; `None` elsewhere. For callers whose `$HOME` is unset, empty or relative (harnesses
+/// often clear the environment), so that `~/.ssh` and the other default deny-read entries still
+/// name the user's real secrets instead of silently nothing.
+pub fn home_from_user_database() -> Option<PathBuf> {
+    #[cfg(unix)]
+    {
+        passwd_home().filter(|p| p.is_absolute())
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
+#[cfg(unix)]
+fn passwd_home() -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut buf = vec![0u8; 16384];
+    // SAFETY: passwd is plain data filled by getpwuid_r; the strings it points to live in buf,
+    // which outlives their use below.
+    unsafe {
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        let rc = libc::getpwuid_r(libc::geteuid(), &mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut found);
+        if rc != 0 || found.is_null() || pwd.pw_dir.is_null() {
+            return None;
+        }
+        let dir = std::ffi::CStr::from_ptr(pwd.pw_dir);
+        Some(PathBuf::from(std::ffi::OsStr::from_bytes(dir.to_bytes())))
+    }
+}

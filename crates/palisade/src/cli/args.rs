@@ -1,0 +1,119 @@
+//! The command line: subcommands and flags (clap), with the help text that documents them.
+
+use clap::{Args, Parser, Subcommand};
+use palisade::{Mode, Network};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+const AFTER_HELP: &str = "\
+Exit status of `palisade run`: the command's own; 128+N if signal N ended it; 125 if Palisade
+failed (bad arguments or configuration, a protection this host cannot enforce, a setup step);
+126 if the command cannot be executed; 127 if it was not found.
+
+Configuration (lowest to highest): built-in defaults, ~/.config/palisade/config.toml,
+<workspace>/.palisade/config.toml (may only tighten), command-line flags; all bounded by the
+administrator's /etc/palisade/managed.toml. `palisade policy` shows the result and its sources.";
+
+#[derive(Parser)]
+#[command(
+    name = "palisade",
+    version,
+    about = "Run a command so that it reads broadly, writes only inside the workspace, never touches \
+             protected metadata (.git hooks and config, agent folders) and stays offline unless allowed.",
+    after_help = AFTER_HELP
+)]
+pub(super) struct Cli {
+    #[command(subcommand)]
+    pub(super) command: Cmd,
+}
+
+#[derive(Subcommand)]
+pub(super) enum Cmd {
+    /// Run a command in the sandbox: `palisade run -- cargo test`.
+    #[command(after_help = AFTER_HELP)]
+    Run {
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// Print a JSON line with the exit status and the enforcement layers to stderr at the end.
+        #[arg(long)]
+        json_status: bool,
+        /// The command and its arguments.
+        #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
+        command: Vec<OsString>,
+    },
+    /// Report which sandboxing mechanisms this host offers (by trying them) and what the
+    /// effective policy will use.
+    Check {
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        /// Windows, elevated mode: also prove the network fence by starting a runner as
+        /// PalisadeOffline and making its fence probe (a TCP connect to 192.0.2.1 and one to a
+        /// loopback port that is not a proxy port, both must be blocked); the "network fence"
+        /// line then says proven, FAIL (a connect got out) or unknown. Without it the line
+        /// says whether the firewall rules and filters are in place. Elsewhere: no effect.
+        #[arg(long)]
+        probe: bool,
+    },
+    /// Print the effective policy and, for each value, the layer that set it.
+    Policy {
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One-time host set-up, as root: where AppArmor restricts user namespaces, install a
+    /// profile that lets Palisade's binary create them (as distributions do for bwrap).
+    /// Windows, with --elevated: create the sandbox accounts of the elevated mode (asks for
+    /// administrator approval once; see the README's Windows section).
+    Setup {
+        /// Remove what `setup` installed.
+        #[arg(long)]
+        uninstall: bool,
+        /// Windows: set up (or with --uninstall remove) the elevated mode's accounts, network
+        /// fence and read grants through `palisade-setup.exe`, started with UAC approval.
+        #[arg(long)]
+        elevated: bool,
+    },
+    /// Remove what Palisade keeps on disk between commands (Windows: the ACEs recorded in
+    /// %LOCALAPPDATA%\Palisade; Linux: placeholders of protected paths and the private
+    /// temporary folders (/dev/shm/palisade-*) left by runs that were killed or by
+    /// --keep-processes leftovers that have ended, and unused lock files). Safe to run again;
+    /// what a running sandbox uses stays.
+    Cleanup,
+}
+
+#[derive(Args, Clone)]
+pub(super) struct PolicyArgs {
+    /// The workspace (writable in workspace-write mode). Default: the nearest directory, from the
+    /// current one up, with `.palisade/config.toml` or a `.git` (never the home directory or
+    /// /), else the current directory. The command still starts in the current directory.
+    #[arg(long, value_name = "DIR")]
+    pub(super) workspace: Option<PathBuf>,
+    /// An extra writable root (repeatable).
+    #[arg(long = "writable", value_name = "DIR")]
+    pub(super) writable: Vec<PathBuf>,
+    /// read-only, workspace-write (default) or full-access.
+    #[arg(long, value_name = "MODE", value_parser = parse_mode)]
+    pub(super) mode: Option<Mode>,
+    /// off (default) or on.
+    #[arg(long, value_name = "off|on", value_parser = parse_network)]
+    pub(super) network: Option<Network>,
+    /// Pass this environment variable even though its name looks like a secret (repeatable).
+    #[arg(long = "keep-env", value_name = "NAME")]
+    pub(super) keep_env: Vec<String>,
+    /// Let processes the command starts outlive it.
+    #[arg(long)]
+    pub(super) keep_processes: bool,
+}
+
+fn parse_mode(s: &str) -> Result<Mode, String> {
+    Mode::parse(s).ok_or_else(|| format!("unknown mode {s:?} (expected read-only, workspace-write or full-access)"))
+}
+
+fn parse_network(s: &str) -> Result<Network, String> {
+    Network::parse(s).ok_or_else(|| format!("unknown network setting {s:?} (expected off or on)"))
+}

@@ -1,0 +1,76 @@
+//! `palisade run`: the command in the sandbox, in the foreground, with the signals palisade
+//! receives passed on, its notices shown and its status as palisade's own.
+
+use super::args::PolicyArgs;
+use super::load::{load, nested_refusal, sandbox_options};
+use super::{fail, Failure};
+use palisade::policy::workspace;
+use palisade::{Mode, Sandbox};
+use std::ffi::OsString;
+
+pub(super) fn run(args: &PolicyArgs, json_status: bool, command: Vec<OsString>) -> Result<i32, Failure> {
+    if let Some(e) = nested_refusal() {
+        return Err(e.into());
+    }
+    let resolved = load(args)?;
+    warn_unwritable_worktree_repository(&resolved.policy);
+    let options = sandbox_options(&resolved);
+    let sandbox = Sandbox::with_options(resolved.policy.clone(), options)?;
+    let (program, rest) = command.split_first().ok_or_else(|| fail("no command given"))?;
+    // The command starts where the user is (the workspace may be a parent: see `request`).
+    let cwd = std::env::current_dir()
+        .ok()
+        .map(|d| std::fs::canonicalize(&d).unwrap_or(d))
+        .filter(|d| d.starts_with(&sandbox.policy().workspace));
+    let mut cmd = sandbox.command(program);
+    cmd.args(rest).kill_on_parent_death(true);
+    if let Some(d) = cwd {
+        cmd.current_dir(d);
+    }
+    let forwarder = palisade::signals::Forwarder::install();
+    // A signal that arrived before the command started (while waiting for another run's lock,
+    // say) ends palisade with the status the signal would give.
+    let mut child = cmd.spawn().map_err(|e| match forwarder.pending() {
+        Some(sig) => Failure { code: 128 + sig, message: e.to_string() },
+        None => e.into(),
+    })?;
+    forwarder.forward_to(&child);
+    let status = forwarder.wait(&mut child).map_err(|e| fail(format!("waiting for the command: {e}")))?;
+    for notice in child.notices() {
+        errln!("palisade: warning: {notice}");
+    }
+    if json_status {
+        let layers: Vec<_> = sandbox
+            .enforcement()
+            .layers
+            .iter()
+            .map(|l| serde_json::json!({"name": l.name, "active": l.active, "detail": l.detail}))
+            .collect();
+        errln!(
+            "{}",
+            serde_json::json!({"exit_code": status.code(), "signal": status.signal(), "status": status.shell_code(), "layers": layers, "notices": child.notices()})
+        );
+    }
+    Ok(status.shell_code())
+}
+
+/// A linked git worktree (common with agents that work on several branches at once) keeps its
+/// index lock, objects and refs in the main repository's git directory: unless that is
+/// writable too, every `git add` or `git commit` inside fails with "Read-only file system".
+/// Say so before the command runs, with the flag that fixes it.
+fn warn_unwritable_worktree_repository(policy: &palisade::Policy) {
+    if policy.mode != Mode::WorkspaceWrite {
+        return;
+    }
+    let Some(common) = workspace::linked_worktree_common_dir(&policy.workspace) else { return };
+    if policy.write_roots().iter().any(|r| common.starts_with(r)) {
+        return;
+    }
+    errln!(
+        "palisade: warning: {} is a linked git worktree, and its repository's git directory {} is not writable here: git add and git commit will fail; add --writable {} to let them",
+        policy.workspace.display(),
+        common.display(),
+        common.display()
+    );
+}
+
