@@ -18,9 +18,8 @@ fn allowing(origin: &Origin, limits: Limits) -> Running {
 
 /// A normal request still works.
 fn still_serves(p: &Running, origin: &Origin) {
-    let url = format!("http://origin.test:{}/alive", origin.port());
-    let out = curl(&["-x", &p.url(), &url]);
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("origin: GET /alive"), "{out:?}");
+    let response = forward_get(p.addr, &format!("origin.test:{}", origin.port()), "/alive");
+    assert!(body_of(&response).starts_with("origin: GET /alive"), "{}", String::from_utf8_lossy(&response));
 }
 
 #[test]
@@ -155,9 +154,8 @@ fn connection_flood_is_bounded_and_others_recover() {
     drop(holders);
     let start = Instant::now();
     loop {
-        let url = format!("http://origin.test:{}/after", origin.port());
-        let out = curl(&["-x", &p.url(), &url]);
-        if String::from_utf8_lossy(&out.stdout).starts_with("origin: GET /after") {
+        let response = forward_get(p.addr, &format!("origin.test:{}", origin.port()), "/after");
+        if body_of(&response).starts_with("origin: GET /after") {
             break;
         }
         assert!(start.elapsed() < Duration::from_secs(5), "slots were not released");

@@ -21,6 +21,7 @@ fn allowing(origin: &Origin) -> Running {
 }
 
 #[test]
+#[cfg_attr(windows, ignore = "needs curl, which Wine cannot start")]
 fn curl_forwarding_allowed_and_recorded() {
     let origin = http_origin();
     let p = allowing(&origin);
@@ -44,6 +45,7 @@ fn curl_forwarding_allowed_and_recorded() {
 }
 
 #[test]
+#[cfg_attr(windows, ignore = "needs curl, which Wine cannot start")]
 fn curl_connect_tunnel_allowed() {
     let origin = http_origin();
     let p = allowing(&origin);
@@ -84,10 +86,9 @@ fn name_not_in_the_list_gets_403_with_the_exact_line() {
         body,
         "palisade: example.org is not in the network allowlist (add --allow-net example.org or network.allow in .palisade/config.toml)\n"
     );
-    // Through curl's forwarding too, with the port in the suggestion.
-    let url = format!("http://other.test:{}/", origin.port());
-    let out = curl(&["-x", &p.url(), &url]);
-    let text = String::from_utf8_lossy(&out.stdout);
+    // Through plain-HTTP forwarding too, with the port in the suggestion.
+    let response = forward_get(p.addr, &format!("other.test:{}", origin.port()), "/");
+    let text = body_of(&response);
     assert!(text.contains(&format!("--allow-net other.test:{} ", origin.port())), "{text}");
     let records = p.records(2);
     assert!(records.iter().all(|r| !r.allowed && r.rule.is_none()));
@@ -100,8 +101,7 @@ fn name_resolving_to_loopback_is_refused_unless_the_address_is_allowed() {
     let origin = http_origin();
     let port = origin.port();
     let p = proxy(&[format!("origin.test:{port}")], &[], hosts(), Limits::default());
-    let out = curl(&["-x", &p.url(), &format!("http://origin.test:{port}/")]);
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = body_of(&forward_get(p.addr, &format!("origin.test:{port}"), "/"));
     assert!(text.contains("origin.test resolves to 127.0.0.1, a loopback address"), "{text}");
     let (_s, head) = connect_tunnel(p.addr, &format!("origin.test:{port}"));
     assert!(head.starts_with("HTTP/1.1 403"), "{head}");
@@ -125,9 +125,8 @@ fn raw_ip_needs_an_address_entry() {
     assert!(body.contains(&format!("--allow-net 127.0.0.1:{port} ")), "{body}");
     assert!(origin.seen.all().is_empty());
     let with_ip = allowing(&origin);
-    let url = format!("http://127.0.0.1:{port}/ip");
-    let out = curl(&["-x", &with_ip.url(), &url]);
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("origin: GET /ip"), "{out:?}");
+    let response = forward_get(with_ip.addr, &format!("127.0.0.1:{port}"), "/ip");
+    assert!(body_of(&response).starts_with("origin: GET /ip"), "{}", String::from_utf8_lossy(&response));
     assert_eq!(with_ip.records(1)[0].rule.as_deref(), Some(&format!("127.0.0.1:{port}")[..]));
 }
 
@@ -147,6 +146,7 @@ fn deny_entry_wins() {
 }
 
 #[test]
+#[cfg_attr(windows, ignore = "needs curl, which Wine cannot start")]
 fn curl_socks5_allowed_and_denied() {
     let origin = http_origin();
     let p = allowing(&origin);

@@ -224,6 +224,13 @@ pub fn connect_tunnel(proxy: SocketAddr, target: &str) -> (TcpStream, String) {
     (s, head)
 }
 
+/// A plain-HTTP request through the proxy (`GET http://{authority}{path}`); the whole response.
+pub fn forward_get(proxy: SocketAddr, authority: &str, path: &str) -> Vec<u8> {
+    let mut s = client(proxy);
+    write!(s, "GET http://{authority}{path} HTTP/1.1\r\nHost: {authority}\r\n\r\n").unwrap();
+    read_all(&mut s)
+}
+
 /// The body of a complete response (after the blank line).
 pub fn body_of(response: &[u8]) -> String {
     let i = find(response, b"\r\n\r\n").map(|i| i + 4).unwrap_or(response.len());
