@@ -10,6 +10,7 @@ pub mod config;
 pub mod env;
 pub mod git_config_keys;
 pub mod git_index;
+pub mod net_rules;
 pub mod protected;
 pub mod workspace;
 
