@@ -56,12 +56,15 @@ impl fmt::Display for Mode {
 ///
 /// `Off` means no TCP/UDP of any family to anything outside the sandbox (the host's loopback
 /// included), no abstract unix sockets outside the sandbox and no unix sockets outside the
-/// writable roots. A later variant will allow a list of domains through a proxy; the enum is
-/// non-exhaustive so that adding it is not a breaking change.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// writable roots. `Allow` is `Off` plus one way out: Palisade's own proxy, which connects only
+/// to what the allowlist admits (see [`net_rules`]). The enum is non-exhaustive so that adding
+/// a mode is not a breaking change; a backend refuses a mode it does not know.
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Network {
     Off,
+    /// Only through Palisade's proxy, to what the allowlist admits.
+    Allow(net_rules::Allowlist),
     On,
 }
 
@@ -69,13 +72,16 @@ impl Network {
     pub fn as_str(&self) -> &'static str {
         match self {
             Network::Off => "off",
+            Network::Allow(_) => "allow",
             Network::On => "on",
         }
     }
 
+    /// `off`, `on`, or `allow` (with an empty allowlist: entries come from elsewhere).
     pub fn parse(s: &str) -> Option<Network> {
         match s {
             "off" => Some(Network::Off),
+            "allow" => Some(Network::Allow(net_rules::Allowlist::default())),
             "on" => Some(Network::On),
             _ => None,
         }
@@ -83,6 +89,23 @@ impl Network {
 
     pub fn is_off(&self) -> bool {
         matches!(self, Network::Off)
+    }
+
+    /// The allowlist, in `allow` mode.
+    pub fn allowlist(&self) -> Option<&net_rules::Allowlist> {
+        match self {
+            Network::Allow(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// How open the mode is: off < allow < on (the layering's "may only narrow").
+    pub fn openness(&self) -> u8 {
+        match self {
+            Network::Off => 0,
+            Network::Allow(_) => 1,
+            Network::On => 2,
+        }
     }
 }
 

@@ -85,8 +85,26 @@ fn refuse_network_off() -> Error {
     }
 }
 
+/// The network allowlist needs Palisade's proxy to be the command's only way out: the
+/// unelevated mode cannot fence the network at all, and the elevated mode's firewall rules for
+/// the online account's route to the proxy are not built yet. Refused in both (fail closed).
+fn refuse_network_allow(elevated: bool) -> Error {
+    Error::Unenforceable {
+        what: "network = allow (the network allowlist)".into(),
+        why: if elevated {
+            "the elevated Windows mode does not yet fence the online account to Palisade's proxy".into()
+        } else {
+            "the unelevated Windows sandbox cannot block a command's network access: firewall (WFP) rules need administrator rights".into()
+        },
+        fix: "use `--network off` or `--network on` on Windows for now".into(),
+    }
+}
+
 impl Prepared {
     pub fn new(policy: Policy, options: &SandboxOptions) -> Result<Prepared, Error> {
+        if policy.network.allowlist().is_some() {
+            return Err(refuse_network_allow(options.windows_mode == WindowsMode::Elevated));
+        }
         if options.windows_mode == WindowsMode::Elevated {
             return Prepared::new_elevated(policy, None);
         }
@@ -214,6 +232,9 @@ impl Prepared {
     /// group (which the account's own access check needs). `seam` is the plumbing tests' way
     /// in (`TestSeam`).
     pub fn new_elevated(policy: Policy, seam: Option<&elevated::run::TestSeam>) -> Result<Prepared, Error> {
+        if policy.network.allowlist().is_some() {
+            return Err(refuse_network_allow(true));
+        }
         let el = elevated::run::Elevated::new(!policy.network.is_off(), seam)?;
         let wine = ffi::wine_version();
         let own = token::open_own().map_err(io_ctx("reading this process's access token"))?;
