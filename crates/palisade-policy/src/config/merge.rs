@@ -50,6 +50,7 @@ fn flag_for(key: &str) -> &'static str {
     match key {
         "mode" => "--mode",
         "network" => "--network",
+        "network.allow" => "--allow-net",
         "writable_roots" => "--writable",
         "env.keep" => "--keep-env",
         "keep_processes" => "--keep-processes",
@@ -124,9 +125,7 @@ impl State {
         if let Some(m) = &s.mode {
             self.mode = val(m.v, src(m.line));
         }
-        if let Some(n) = &s.network {
-            self.network.user(n, layer);
-        }
+        self.network.user(&s.network, &s.net_allow, &s.net_deny, layer);
         if let Some(k) = &s.keep_processes {
             self.keep_processes = val(k.v, src(k.line));
         }
@@ -183,9 +182,7 @@ impl State {
             self.mode = val(m.v, src(m.line));
             self.project_mode = Some(val(m.v, src(m.line)));
         }
-        if let Some(n) = &s.network {
-            self.network.project(n, layer)?;
-        }
+        self.network.project(&s.network, &s.net_allow, &s.net_deny, layer)?;
         if let Some(k) = &s.keep_processes {
             if k.v {
                 return Err(loosen(k.line, "keep_processes", "keep_processes = true would loosen it".into()));
@@ -233,9 +230,13 @@ impl State {
             }
             self.mode = val(m, Source::command_line());
         }
-        if let Some(n) = &o.network {
-            self.network.command_line(n)?;
-        }
+        let allow_net = o
+            .allow_net
+            .iter()
+            .map(|t| crate::net_rules::Entry::parse(t, crate::net_rules::Kind::Allow))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|message| cl("--allow-net", message))?;
+        self.network.command_line(&o.network, &allow_net)?;
         if let Some(k) = o.keep_processes {
             if let (true, Some(src)) = (k, &self.project_keep_processes) {
                 return Err(cl("--keep-processes", project_says(src, "keep_processes = false")));
@@ -414,9 +415,9 @@ impl State {
         }
         let mut sources = vec![
             ("mode".to_string(), self.mode.src),
-            ("network".to_string(), self.network.value.src),
-            ("keep_processes".to_string(), self.keep_processes.src),
         ];
+        let network = self.network.finish(&mut sources);
+        sources.push(("keep_processes".to_string(), self.keep_processes.src));
         let writable_roots = dedup(self.writable_roots, "writable_roots", &mut sources);
         let deny_read = dedup(self.deny_read, "deny_read", &mut sources);
         let allow_read = dedup(self.allow_read, "allow_read", &mut sources);
@@ -440,7 +441,7 @@ impl State {
                 writable_roots,
                 deny_read,
                 protected_paths,
-                network: self.network.value.v,
+                network,
                 env: EnvPolicy { secret_patterns, keep },
                 keep_processes: self.keep_processes.v,
             },

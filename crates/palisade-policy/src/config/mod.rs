@@ -24,12 +24,17 @@
 //!
 //! ```toml
 //! mode = "workspace-write"          # "read-only" | "workspace-write" | "full-access"
-//! network = "off"                   # "off" | "on"
+//! network = "off"                   # "off" | "allow" | "on" (or the [network] table below)
 //! writable_roots = ["~/.cargo"]     # user file only; must exist; not /, the home directory, /proc, /sys, /dev
 //! deny_read = ["~/secrets"]         # added to the defaults; need not exist
 //! allow_read = ["~/.config/gh"]     # user file only; removes entries of the default deny_read
 //! protected_paths = [".husky"]      # added to the defaults (see `protected`)
 //! keep_processes = false
+//!
+//! [network]                         # instead of `network = "..."`
+//! mode = "allow"                    # "off" | "allow" | "on"; implied "allow" when `allow` is set
+//! allow = ["pypi.org", "*.pythonhosted.org", "example.com:8443", "203.0.113.0/24"]
+//! deny = ["upload.pypi.org"]        # added from every layer; deny wins
 //!
 //! [env]
 //! keep = ["GITHUB_TOKEN"]           # user file only
@@ -62,7 +67,9 @@
 //!
 //! * `mode` may be as strict as or stricter than the mode below it
 //!   (`read-only` < `workspace-write` < `full-access`);
-//! * `network = "off"`, `keep_processes = false`, `linux.allow_* = false` and
+//! * `network` no more open than below it (`off` < `allow` < `on`); in `allow` mode, `allow`
+//!   entries each covered by the list below it (when that is an allowlist); `deny` entries;
+//! * `keep_processes = false`, `linux.allow_* = false` and
 //!   `windows.private_desktop = true` are fine; the opposite values are errors;
 //! * `deny_read`, `protected_paths` and `env.secret_patterns` additions are fine;
 //! * `writable_roots`, `allow_read`, `env.keep` and `windows.mode` are errors.
@@ -71,7 +78,8 @@
 //!
 //! The command line overrides the user file and the defaults freely, but **not the project
 //! file's tightenings**: `--mode` looser than the project's `mode`, `--network on` against the
-//! project's `network = "off"`, `--keep-processes` against its `keep_processes = false`, and
+//! project's `network = "off"` (or `"allow"`), `--allow-net` entries outside the project's
+//! allowlist, `--keep-processes` against its `keep_processes = false`, and
 //! `--no-protected-paths` when it adds `protected_paths` are errors naming the project file and
 //! line (edit or remove the project file to loosen). `--writable` with an effective `read-only`
 //! mode is an error too.
@@ -80,7 +88,7 @@
 //!
 //! ```toml
 //! allowed_modes = ["read-only", "workspace-write"]
-//! allow_network = false
+//! allow_network = false                   # only "off"
 //! deny_read = ["/srv/secrets", "~/.ssh"]   # forced; `~` is the invoking user's home
 //! protected_paths = [".github/workflows"] # forced
 //! allow_keep_env = false
@@ -88,6 +96,10 @@
 //! allow_landlock_only = false
 //! allow_unprotected_paths = false
 //! allow_landlock_only_as_root = false
+//!
+//! [network]
+//! allow = ["*.example.com", "pypi.org"]    # the most any allowlist may admit; "on" is refused
+//! deny = ["203.0.113.0/24"]                # always refused
 //!
 //! [env]
 //! secret_patterns = ["*_PAT"]             # forced; env.keep cannot let a match through
@@ -102,7 +114,7 @@
 //!
 //! Every [`ConfigError`] displays as one line: `<file>:<line>: <key>: <what is wrong>`,
 //! `<file>:<line>: invalid TOML: <what>`, or `command line: <flag>: <what is wrong>` (flags
-//! are named `--mode`, `--network`, `--writable`, `--keep-env`, `--keep-processes`,
+//! are named `--mode`, `--network`, `--allow-net`, `--writable`, `--keep-env`, `--keep-processes`,
 //! `--no-protected-paths`).
 //!
 //! # The files
@@ -264,6 +276,9 @@ pub struct Overrides {
     pub mode: Option<Mode>,
     /// `--network`
     pub network: Option<Network>,
+    /// `--allow-net` entries (implying `--network allow` when that is not given), added to the
+    /// user file's allowlist; checked like the file's entries.
+    pub allow_net: Vec<String>,
     /// `--writable` (added to the user's writable roots; relative paths are relative to the
     /// current directory).
     pub writable: Vec<PathBuf>,

@@ -14,6 +14,7 @@ use toml_edit::{ImDocument, Item, TableLike};
 use super::paths::{check_writable_root, expand_path, real_path};
 use super::{ConfigError, WindowsMode};
 use crate::protected;
+use crate::net_rules::{Entry as NetEntry, Kind};
 use crate::{Mode, Network};
 
 /// A value and the line of the key that set it.
@@ -34,6 +35,9 @@ pub(super) struct List<T> {
 pub(super) struct FileSettings {
     pub(super) mode: Option<At<Mode>>,
     pub(super) network: Option<At<Network>>,
+    /// `[network] allow` and `deny` (the allowlist's entries).
+    pub(super) net_allow: Option<List<NetEntry>>,
+    pub(super) net_deny: Option<List<NetEntry>>,
     pub(super) writable_roots: Option<List<PathBuf>>,
     pub(super) deny_read: Option<List<PathBuf>>,
     pub(super) allow_read: Option<List<PathBuf>>,
@@ -52,6 +56,9 @@ pub(super) struct FileSettings {
 pub(super) struct ManagedSettings {
     pub(super) allowed_modes: Option<List<Mode>>,
     pub(super) allow_network: Option<At<bool>>,
+    /// `[network] allow`: the most any layer's allowlist may admit; `deny`: always refused.
+    pub(super) net_allow: Option<List<NetEntry>>,
+    pub(super) net_deny: Option<List<NetEntry>>,
     pub(super) deny_read: Option<List<PathBuf>>,
     pub(super) protected_paths: Option<List<String>>,
     pub(super) secret_patterns: Option<List<String>>,
@@ -74,7 +81,12 @@ const USER_KEYS: &str =
 const ENV_KEYS: &str = "keep, secret_patterns";
 const LINUX_KEYS: &str = "allow_landlock_only, allow_unprotected_paths, allow_landlock_only_as_root";
 const WINDOWS_KEYS: &str = "mode, private_desktop";
-const MANAGED_KEYS: &str = "allowed_modes, allow_network, deny_read, protected_paths, allow_keep_env, allow_writable_roots, allow_landlock_only, allow_unprotected_paths, allow_landlock_only_as_root, [env]";
+const NETWORK_KEYS: &str = "mode, allow, deny";
+const MANAGED_NETWORK_KEYS: &str = "allow, deny";
+/// A project file's allowlist is bounded like its protected paths (each entry is matched per
+/// connection).
+pub(super) const MAX_PROJECT_NET_ENTRIES: usize = 128;
+const MANAGED_KEYS: &str = "allowed_modes, allow_network, deny_read, protected_paths, allow_keep_env, allow_writable_roots, allow_landlock_only, allow_unprotected_paths, allow_landlock_only_as_root, [network], [env]";
 pub(super) const TIGHTEN_ONLY: &str = "project config may only tighten the policy";
 /// How many `protected_paths` a project file may add, and how deep each may be.
 pub(super) const MAX_PROJECT_PATTERNS: usize = 128;
@@ -214,9 +226,35 @@ impl<'a> Parser<'a> {
         Ok(list)
     }
 
-    /// The user or project file's `network`.
-    fn network(&self, e: &Entry<'_>) -> Result<At<Network>, ConfigError> {
-        self.choice(e, &["off", "on"], Network::parse)
+    /// The user or project file's `network`: a mode (`network = "off"`), or a `[network]` table
+    /// with `mode`, `allow` and `deny`.
+    fn network(&self, e: &Entry<'_>, s: &mut FileSettings) -> Result<(), ConfigError> {
+        if e.item.as_table_like().is_none() {
+            s.network = Some(self.choice(e, &["off", "allow", "on"], Network::parse)?);
+            return Ok(());
+        }
+        for e in self.entries(self.table(e)?, "network", e.line) {
+            match e.key.as_str() {
+                "network.mode" => s.network = Some(self.choice(&e, &["off", "allow", "on"], Network::parse)?),
+                "network.allow" => s.net_allow = Some(self.net_entries(&e, Kind::Allow)?),
+                "network.deny" => s.net_deny = Some(self.net_entries(&e, Kind::Deny)?),
+                _ => return Err(self.unknown(&e, NETWORK_KEYS)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Allowlist entries (`example.com`, `*.example.com`, `example.com:8443`, addresses, ranges).
+    fn net_entries(&self, e: &Entry<'_>, kind: Kind) -> Result<List<NetEntry>, ConfigError> {
+        let list = self.list(e, |t| NetEntry::parse(t, kind))?;
+        if self.kind == FileKind::Project && list.items.len() > MAX_PROJECT_NET_ENTRIES {
+            return Err(self.err(
+                e.line,
+                &e.key,
+                format!("{} entries; a project file may list at most {MAX_PROJECT_NET_ENTRIES}", list.items.len()),
+            ));
+        }
+        Ok(list)
     }
 
     fn secret_patterns(&self, e: &Entry<'_>) -> Result<List<String>, ConfigError> {
@@ -236,7 +274,7 @@ impl<'a> Parser<'a> {
         for e in self.entries(root, "", 1) {
             match e.key.as_str() {
                 "mode" => s.mode = Some(self.choice(&e, &Mode::ALL.map(Mode::as_str), Mode::parse)?),
-                "network" => s.network = Some(self.network(&e)?),
+                "network" => self.network(&e, &mut s)?,
                 "writable_roots" => {
                     self.not_in_project(&e, "writable roots can only be set in the user config or with --writable")?;
                     s.writable_roots = Some(self.list(&e, |raw| {
@@ -316,6 +354,15 @@ impl<'a> Parser<'a> {
                     m.allowed_modes = Some(list);
                 }
                 "allow_network" => m.allow_network = Some(self.boolean(&e)?),
+                "network" => {
+                    for e in self.entries(self.table(&e)?, "network", e.line) {
+                        match e.key.as_str() {
+                            "network.allow" => m.net_allow = Some(self.net_entries(&e, Kind::Allow)?),
+                            "network.deny" => m.net_deny = Some(self.net_entries(&e, Kind::Deny)?),
+                            _ => return Err(self.unknown(&e, MANAGED_NETWORK_KEYS)),
+                        }
+                    }
+                }
                 "deny_read" => m.deny_read = Some(self.deny_paths(&e)?),
                 "protected_paths" => m.protected_paths = Some(self.patterns(&e)?),
                 "allow_keep_env" => m.allow_keep_env = Some(self.boolean(&e)?),

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use super::{Resolved, Source};
+use crate::net_rules::{Allowlist, Entry};
 
 impl Source {
     fn to_json(&self) -> serde_json::Value {
@@ -31,9 +32,15 @@ impl Resolved {
         let p = &self.policy;
         let scalar = |key, value: serde_json::Value, text: String| Shown::Scalar { key, value, text };
         let paths = |v: &[PathBuf]| v.iter().map(|p| p.display().to_string()).collect::<Vec<_>>();
+        // The allowlist's entries apply (and are shown) only in `allow` mode.
+        let net = |side: fn(&Allowlist) -> &Vec<Entry>| {
+            p.network.allowlist().map(|a| side(a).iter().map(|e| e.to_string()).collect()).unwrap_or_default()
+        };
         vec![
             scalar("mode", p.mode.as_str().into(), p.mode.to_string()),
             scalar("network", p.network.as_str().into(), p.network.to_string()),
+            Shown::List { key: "network.allow", values: net(|a| &a.allow) },
+            Shown::List { key: "network.deny", values: net(|a| &a.deny) },
             scalar("keep_processes", p.keep_processes.into(), p.keep_processes.to_string()),
             Shown::List { key: "writable_roots", values: paths(&p.writable_roots) },
             Shown::List { key: "deny_read", values: paths(&p.deny_read) },

@@ -99,9 +99,13 @@ pub(super) struct PolicyArgs {
     /// read-only, workspace-write (default) or full-access.
     #[arg(long, value_name = "MODE", value_parser = parse_mode)]
     pub(super) mode: Option<Mode>,
-    /// off (default) or on.
-    #[arg(long, value_name = "off|on", value_parser = parse_network)]
+    /// off (default), allow (only through Palisade's proxy, to the allowlist) or on.
+    #[arg(long, value_name = "off|allow|on", value_parser = parse_network)]
     pub(super) network: Option<Network>,
+    /// Let the command reach HOST through Palisade's proxy (repeatable; implies --network allow):
+    /// example.com, *.example.com, example.com:8443, 203.0.113.7 or 203.0.113.0/24.
+    #[arg(long = "allow-net", value_name = "HOST")]
+    pub(super) allow_net: Vec<String>,
     /// Pass this environment variable even though its name looks like a secret (repeatable).
     #[arg(long = "keep-env", value_name = "NAME")]
     pub(super) keep_env: Vec<String>,
@@ -115,5 +119,5 @@ fn parse_mode(s: &str) -> Result<Mode, String> {
 }
 
 fn parse_network(s: &str) -> Result<Network, String> {
-    Network::parse(s).ok_or_else(|| format!("unknown network setting {s:?} (expected off or on)"))
+    Network::parse(s).ok_or_else(|| format!("unknown network setting {s:?} (expected off, allow or on)"))
 }

@@ -31,6 +31,7 @@ pub(super) fn request(args: &PolicyArgs) -> Result<(LoadRequest, WorkspaceRule),
     let overrides = Overrides {
         mode: args.mode,
         network: args.network.clone(),
+        allow_net: args.allow_net.clone(),
         writable: args.writable.clone(),
         keep_env: args.keep_env.clone(),
         keep_processes: if args.keep_processes { Some(true) } else { None },

@@ -126,6 +126,7 @@ fn command_line_overrides_user_and_defaults() {
         keep_env: vec!["NPM_TOKEN".into()],
         keep_processes: Some(false),
         no_protected_paths: false,
+        allow_net: vec![],
     });
     assert_eq!(r.policy.mode, Mode::WorkspaceWrite);
     assert_eq!(r.policy.network, Network::On);

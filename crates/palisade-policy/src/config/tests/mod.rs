@@ -8,6 +8,7 @@ use std::fs;
 mod errors;
 mod layering;
 mod managed;
+mod network;
 mod paths;
 mod render;
 
