@@ -53,7 +53,6 @@ pub struct Prepared {
     wine: Option<String>,
 }
 
-
 fn refuse_network_off() -> Error {
     Error::Unenforceable {
         what: "network = off".into(),
