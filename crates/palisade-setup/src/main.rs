@@ -7,6 +7,6 @@ fn main() {
 #[cfg(windows)]
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let fence = palisade_setup::fence::system();
+    let fence = palisade_win32::fence::system();
     std::process::exit(palisade_setup::run::main_with_args(&args, fence.as_ref()));
 }

@@ -11,7 +11,8 @@ use windows_sys::Win32::Storage::FileSystem::SECURITY_IDENTIFICATION;
 use windows_sys::Win32::System::Pipes::GetNamedPipeServerProcessId;
 use windows_sys::Win32::System::Threading::{OpenProcess, OpenProcessToken, PROCESS_QUERY_LIMITED_INFORMATION};
 
-use crate::win::{check, sid_string};
+use palisade_win32::ffi::check;
+use palisade_win32::sid::sid_string;
 
 /// The only pipe names setup connects to.
 pub const PIPE_PREFIX: &str = r"\\.\pipe\palisade-setup-";

@@ -18,9 +18,11 @@ use palisade_windows_elevated::uninstall_plan::{uninstall_plan, UndoAction, Unin
 use palisade_windows_elevated::winpath::WinPath;
 use palisade_windows_elevated::SETUP_VERSION;
 
-use crate::fence::Fence;
-use crate::gather::{self, to_path, GatherError};
-use crate::{os, pipe};
+use palisade_win32::fence::Fence;
+use palisade_win32::gather::{self, to_path, GatherError};
+use palisade_win32::{accounts, acl};
+
+use crate::pipe;
 
 /// Why setup stopped. `Display` is one line naming the phase or step.
 #[derive(Debug, thiserror::Error)]
@@ -319,15 +321,15 @@ impl Exec<'_> {
                 let sddl = descriptor_sddl(owner, *protected, aces, sids).map_err(|x| fence_err(x.to_string()))?;
                 let p = to_path(path);
                 if p.is_dir() {
-                    os::reset_directory(&p, &sddl, *protected).map_err(e)
+                    acl::reset_directory(&p, &sddl, *protected).map_err(e)
                 } else {
-                    os::create_directory(&p, &sddl).map_err(e)
+                    acl::create_directory(&p, &sddl).map_err(e)
                 }
             }
-            StepAction::CreateGroup { name, comment } => os::create_group(name, comment).map_err(e),
+            StepAction::CreateGroup { name, comment } => accounts::create_group(name, comment).map_err(e),
             StepAction::CreateUser { user, comment } => {
                 let pw = v.password(*user).ok_or_else(|| fence_err(format!("the request carries no password for {}", user.account_name())))?;
-                os::create_user(user.account_name(), pw.expose(), comment).map_err(e)?;
+                accounts::create_user(user.account_name(), pw.expose(), comment).map_err(e)?;
                 self.created.push(*user);
                 Ok(())
             }
@@ -335,17 +337,17 @@ impl Exec<'_> {
             StepAction::SetPassword { user } if self.created.contains(user) => Ok(()),
             StepAction::SetPassword { user } => {
                 let pw = v.password(*user).ok_or_else(|| fence_err(format!("the request carries no password for {}", user.account_name())))?;
-                os::set_password(user.account_name(), pw.expose()).map_err(e)
+                accounts::set_password(user.account_name(), pw.expose()).map_err(e)
             }
             StepAction::AddToGroup { user } => {
                 let member = need(sids.user(*user), user.account_name())?;
-                os::add_member(GROUP_NAME, &member).map_err(e)
+                accounts::add_member(GROUP_NAME, &member).map_err(e)
             }
-            StepAction::HideFromSignIn { user } => os::hide_from_sign_in(user.account_name()).map_err(e),
+            StepAction::HideFromSignIn { user } => accounts::hide_from_sign_in(user.account_name()).map_err(e),
             StepAction::AddAccountRights { user, rights } => {
                 let sid = need(sids.user(*user), user.account_name())?;
                 let names: Vec<&str> = rights.iter().map(|r| r.as_str()).collect();
-                os::add_account_rights(&sid, &names).map_err(e)
+                accounts::add_account_rights(&sid, &names).map_err(e)
             }
             StepAction::AddFirewallRule(r) => {
                 let sid = sids.user(r.user).ok_or_else(|| fence_err(format!("{} does not exist", r.user.account_name())))?;
@@ -358,7 +360,7 @@ impl Exec<'_> {
             StepAction::RequireReadable { .. } => Ok(()),
             StepAction::GrantAce { path, ace } => {
                 let sid = ace.trustee.resolve(sids).ok_or_else(|| fence_err(format!("{} does not exist", ace.trustee)))?;
-                os::grant_ace(&to_path(path), ace, sid.as_str()).map_err(e)
+                acl::grant_ace(&to_path(path), ace, sid.as_str()).map_err(e)
             }
             StepAction::CopyFile { from, to, sha256 } => {
                 let dest = to_path(to);
@@ -453,7 +455,7 @@ impl Exec<'_> {
                 let palisade_windows_elevated::ace::Trustee::Sid(sid) = &ace.trustee else {
                     return Err(fence_err("a recorded access entry without a SID".into()));
                 };
-                os::remove_ace(&to_path(path), ace, sid.as_str()).map(|_| ()).map_err(e)
+                acl::remove_ace(&to_path(path), ace, sid.as_str()).map(|_| ()).map_err(e)
             }
             UndoAction::DeleteWfpObject { key, .. } => match self.facts.firewall.wfp.iter().find(|o| o.key() == key) {
                 Some(o) => self.fence.remove_wfp(o).map(|_| ()).map_err(fence_err),
@@ -463,26 +465,26 @@ impl Exec<'_> {
             UndoAction::DeleteCredential { .. } => Ok(()),
             UndoAction::RemoveAccountRights { sid, rights } => {
                 let names: Vec<&str> = rights.iter().map(|r| r.as_str()).collect();
-                os::remove_account_rights(sid.as_str(), &names).map_err(e)
+                accounts::remove_account_rights(sid.as_str(), &names).map_err(e)
             }
-            UndoAction::UnhideFromSignIn { name } => os::unhide_from_sign_in(name).map_err(e),
+            UndoAction::UnhideFromSignIn { name } => accounts::unhide_from_sign_in(name).map_err(e),
             UndoAction::RemoveFromGroup { member, group } => {
                 let name = self.facts.groups.iter().find(|g| &g.sid == group).map(|g| g.name.clone()).unwrap_or_else(|| GROUP_NAME.into());
-                os::remove_member(&name, member.as_str()).map_err(e)
+                accounts::remove_member(&name, member.as_str()).map_err(e)
             }
-            UndoAction::DeleteProfile { sid, path } => os::delete_profile(sid.as_str(), &to_path(path)).map_err(e),
+            UndoAction::DeleteProfile { sid, path } => accounts::delete_profile(sid.as_str(), &to_path(path)).map_err(e),
             UndoAction::DeleteUser { name, sid } => {
                 // Only the account recorded: a new account of that name is someone else's.
-                if crate::win::lookup_local_account(name).map_err(&e)?.as_deref() != Some(sid.as_str()) {
+                if palisade_win32::sid::lookup_local_account(name).map_err(&e)?.as_deref() != Some(sid.as_str()) {
                     return report(self.out, Progress::Note { text: format!("the account {name} is not {sid} any more; left in place") });
                 }
-                os::delete_user(name).map_err(e)
+                accounts::delete_user(name).map_err(e)
             }
             UndoAction::DeleteGroup { name, sid } => {
-                if crate::win::lookup_local_account(name).map_err(&e)?.as_deref() != Some(sid.as_str()) {
+                if palisade_win32::sid::lookup_local_account(name).map_err(&e)?.as_deref() != Some(sid.as_str()) {
                     return report(self.out, Progress::Note { text: format!("the group {name} is not {sid} any more; left in place") });
                 }
-                os::delete_group(name).map_err(e)
+                accounts::delete_group(name).map_err(e)
             }
         }
     }

@@ -15,7 +15,7 @@
 mod support;
 
 use std::io::Write;
-use palisade_setup::{firewall, wfp};
+use palisade_win32::{firewall, wfp};
 use palisade_windows_elevated::firewall::{offline_fence, provider, sublayer, InstalledRule, WfpObject};
 use palisade_windows_elevated::sid::Sid;
 

@@ -11,7 +11,7 @@
 mod common;
 
 use std::io::Write;
-use palisade_setup::win::lookup_local_account as lookup_account;
+use palisade_win32::sid::lookup_local_account as lookup_account;
 use palisade_windows_elevated::facts::{SandboxUser, GROUP_NAME};
 use palisade_windows_elevated::request::RequestAction;
 use palisade_windows_elevated::setup_channel::Progress;
@@ -34,7 +34,7 @@ fn setup_twice_then_uninstall_on_windows() {
         let _ = writeln!(std::io::stderr(), "NOT RUN: {why}");
         return;
     }
-    let fence = palisade_setup::fence::system();
+    let fence = palisade_win32::fence::system();
     let sid = peer_sid();
     let fx = fixture(&sid, RequestAction::Install);
     let (r, events, err) = serve_request(frame(&fx.request), &fx.setup_dir, fence.as_ref());

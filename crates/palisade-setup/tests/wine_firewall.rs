@@ -7,8 +7,8 @@
 mod support;
 
 use std::io::Write;
-use palisade_setup::firewall::{self, FirewallError};
-use palisade_setup::wfp;
+use palisade_win32::firewall::{self, FirewallError};
+use palisade_win32::wfp;
 use palisade_windows_elevated::firewall::{offline_fence, provider, sublayer};
 use palisade_windows_elevated::sid::Sid;
 use windows::core::BSTR;

@@ -16,7 +16,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use palisade_setup::fence::Fence;
+use palisade_win32::fence::Fence;
 use palisade_windows_elevated::facts::{FirewallProfile, FirewallProfileFact};
 use palisade_windows_elevated::firewall::{InstalledRule, WfpObject};
 use palisade_windows_elevated::request::RequestAction;
@@ -248,16 +248,16 @@ fn the_cli_serves_setup_over_its_pipe_and_discards_the_passwords_when_setup_fail
 fn what_wine_does_with_the_later_steps_calls() {
     wine_only!();
     let _g = SERIAL.lock().unwrap();
-    use palisade_setup::os;
+    use palisade_win32::{accounts as os, acl};
     use palisade_windows_elevated::ace::{AceSpec, Inheritance, Rights, Trustee};
 
     // The sign-in screen's UserList value: Wine's registry keeps it.
     let name = format!("PalisadeWineProbe{}", std::process::id());
     os::hide_from_sign_in(&name).expect("RegSetKeyValueW");
-    let hidden = palisade_setup::win::reg_dword(windows_sys::Win32::System::Registry::HKEY_LOCAL_MACHINE, os::USER_LIST_KEY, &name).unwrap();
+    let hidden = palisade_win32::system::reg_dword(windows_sys::Win32::System::Registry::HKEY_LOCAL_MACHINE, os::USER_LIST_KEY, &name).unwrap();
     assert_eq!(hidden, Some(0));
     os::unhide_from_sign_in(&name).expect("RegDeleteKeyValueW");
-    assert_eq!(palisade_setup::win::reg_dword(windows_sys::Win32::System::Registry::HKEY_LOCAL_MACHINE, os::USER_LIST_KEY, &name).unwrap(), None);
+    assert_eq!(palisade_win32::system::reg_dword(windows_sys::Win32::System::Registry::HKEY_LOCAL_MACHINE, os::USER_LIST_KEY, &name).unwrap(), None);
     println!("wine: UserList value set, read back and deleted");
 
     // One ACE added and removed on a folder inside the prefix (Users stands in for the group).
@@ -265,18 +265,18 @@ fn what_wine_does_with_the_later_steps_calls() {
     std::fs::create_dir_all(&dir).unwrap();
     let users = palisade_windows_elevated::sid::Sid::users();
     let ace = AceSpec::allow(Trustee::Sid(users.clone()), Rights::ReadExecute, Inheritance::ContainerAndObject);
-    let before = palisade_setup::win::file_security(&dir).unwrap().unwrap().aces;
-    os::grant_ace(&dir, &ace, users.as_str()).expect("SetEntriesInAclW + SetNamedSecurityInfoW");
-    let after = palisade_setup::win::file_security(&dir).unwrap().unwrap().aces;
+    let before = palisade_win32::acl::file_security(&dir).unwrap().unwrap().aces;
+    acl::grant_ace(&dir, &ace, users.as_str()).expect("SetEntriesInAclW + SetNamedSecurityInfoW");
+    let after = palisade_win32::acl::file_security(&dir).unwrap().unwrap().aces;
     let stored = after.iter().any(|a| a.explicit_spec().as_ref() == Some(&ace));
     println!("wine: ACE added; read back: {stored}; before {before:?}; after {after:?}");
-    let removed = os::remove_ace(&dir, &ace, users.as_str()).expect("rebuild the DACL without the ACE");
+    let removed = acl::remove_ace(&dir, &ace, users.as_str()).expect("rebuild the DACL without the ACE");
     println!("wine: ACE removal found it: {removed}");
     assert_eq!(stored, removed, "removal finds the ACE exactly when it was read back");
     let _ = std::fs::remove_dir_all(&dir);
 
     // The file hash the runner copy is checked with.
-    assert_eq!(palisade_setup::win::sha256_hex(b"abc").unwrap(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_eq!(palisade_win32::system::sha256_hex(b"abc").unwrap(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     println!("wine: BCrypt SHA-256 matches the standard test vector");
     println!("NOT EXERCISED under Wine: NetUserSetInfo (unimplemented stub: aborts), NetLocalGroupAddMembers/DelMembers and LsaAdd/RemoveAccountRights for accounts Wine does not keep, DeleteProfileW, NetUserDel/NetLocalGroupDel of them");
 }

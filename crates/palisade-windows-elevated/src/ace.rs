@@ -42,12 +42,8 @@ impl fmt::Display for Trustee {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum AceKind {
-    Allow,
-    Deny,
-}
+/// Allow or deny: the one kind of `palisade-windows-plan`, shared by both modes.
+pub use palisade_windows_plan::ace::AceKind;
 
 /// The access an ACE carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

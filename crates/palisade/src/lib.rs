@@ -169,9 +169,9 @@ impl Sandbox {
     }
 }
 
-/// Not part of the API: the entry points of `palisade-runner` and of the elevated mode's
-/// plumbing tests. A sandboxed command cannot reach these (they are functions of the calling
-/// program, not settings).
+/// Not part of the API: what `palisade-runner` shares with the library, and the entry points of
+/// the elevated mode's plumbing tests. A sandboxed command cannot reach these (they are
+/// functions of the calling program, not settings).
 #[doc(hidden)]
 pub mod __private {
     /// Wine's version when this process runs under Wine, for tests that must say what Wine
@@ -181,18 +181,9 @@ pub mod __private {
         crate::backend::wine_version()
     }
 
-    /// `palisade-runner`'s main function (Windows only; elsewhere it says so and returns 125).
-    pub fn runner_main() -> i32 {
-        #[cfg(windows)]
-        {
-            crate::backend::runner_main()
-        }
-        #[cfg(not(windows))]
-        {
-            eprintln!("palisade-runner: only Windows has an elevated mode; nothing to do here");
-            crate::exit_code::PALISADE_ERROR
-        }
-    }
+    /// What `palisade-runner` (its own binary) shares with the library (Windows only).
+    #[cfg(windows)]
+    pub use crate::backend::runner_shared as runner;
 
     #[cfg(windows)]
     pub use crate::backend::ElevatedTestSeam;

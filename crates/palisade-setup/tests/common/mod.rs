@@ -8,7 +8,7 @@ use std::os::windows::io::{AsRawHandle, FromRawHandle};
 
 use std::path::{Path, PathBuf};
 
-use palisade_setup::fence::Fence;
+use palisade_win32::fence::Fence;
 use palisade_setup::run::{serve, serve_with, Failure};
 use palisade_windows_elevated::facts::SandboxUser;
 use palisade_windows_elevated::password::{generate, RANDOM_BYTES};

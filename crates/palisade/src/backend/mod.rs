@@ -24,7 +24,7 @@ mod windows;
 #[cfg(windows)]
 pub(crate) use windows::{elevated_setup, ChildInner, Prepared};
 #[cfg(windows)]
-pub use windows::elevated::{run::TestSeam as ElevatedTestSeam, runner::main as runner_main};
+pub use windows::{elevated::run::TestSeam as ElevatedTestSeam, runner_shared};
 #[cfg(windows)]
 pub(crate) use windows::wine_version;
 #[cfg(windows)]

@@ -12,8 +12,10 @@ use palisade_windows_plan::audit::{
 use palisade_windows_plan::path::WinPath;
 use windows_sys::Win32::UI::Shell::FOLDERID_Profile;
 
-use super::acl;
-use super::state::{api_path, known_folder};
+use palisade_win32::acl;
+use palisade_win32::system::known_folder_path;
+
+use super::state::api_path;
 
 /// Where to look, from this process's environment.
 pub fn environment(workspace_children_of: Option<&Path>) -> AuditEnv {
@@ -27,7 +29,7 @@ pub fn environment(workspace_children_of: Option<&Path>) -> AuditEnv {
         .unwrap_or_default();
     let system_drive_root = var("SystemDrive").map(|d| format!("{}\\", d.trim_end_matches('\\')));
     let temp_dirs = ["TEMP", "TMP"].iter().filter_map(|n| var(n)).collect();
-    let profile = known_folder(&FOLDERID_Profile)
+    let profile = known_folder_path(&FOLDERID_Profile)
         .map(|p| p.to_string_lossy().into_owned())
         .or_else(|| var("USERPROFILE"));
     let workspace_children = workspace_children_of

@@ -29,9 +29,9 @@ use palisade_windows_plan::path::{canonicalize, WinPath};
 use palisade_windows_plan::roots::check_writable_roots;
 use palisade_windows_plan::sid::{SidRegistry, SidString, SyntheticKind};
 
-use super::acl::{self, Outcome};
+use palisade_win32::acl::{self, Outcome};
 use super::audit;
-use super::ffi;
+use palisade_win32::ffi;
 use super::state::{self, api_path, DiskResolver, State};
 use crate::{CleanupReport, Error};
 

@@ -20,7 +20,7 @@ use windows_sys::Win32::System::JobObjects::{
 };
 use windows_sys::Win32::System::Threading::GetCurrentProcess;
 
-use super::ffi::check;
+use palisade_win32::ffi::check;
 
 /// The user-interface limits every sandboxed command gets: no use of windows and other USER
 /// handles of processes outside the job, no clipboard, no global atoms, no new desktops, no

@@ -28,7 +28,7 @@ use windows_sys::Win32::System::Threading::{
     PROCESS_INFORMATION, PROC_THREAD_ATTRIBUTE_HANDLE_LIST, PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE, STARTF_USESTDHANDLES, STARTUPINFOEXW,
 };
 
-use super::ffi::{check, from_wide_buf, wide};
+use palisade_win32::ffi::{check, from_wide_buf, wide};
 use crate::{Error, Stdio};
 
 /// How the resolved program is started.
@@ -753,5 +753,26 @@ mod tests {
         let ok = command_line(&launch, &[OsString::from("a&b"), OsString::from("plain")]).unwrap();
         let s = String::from_utf16_lossy(&ok.line);
         assert!(s.ends_with("/s /c \"\"C:\\t\\x.bat\" \"a&b\" plain\"\0"), "{s}");
+    }
+}
+
+/// Maps a failed `CreateProcessAsUserW` to 127/126 or a setup error.
+pub fn spawn_error(e: io::Error, launch: &Launch, cwd: &std::path::Path) -> Error {
+    let name = launch.path().display().to_string();
+    match e.raw_os_error().map(|c| c as u32) {
+        Some(2 | 3) => Error::NotFound(name),
+        // ERROR_DIRECTORY: the working directory is not a folder.
+        Some(267) => Error::Setup {
+            step: "change to the working directory",
+            detail: format!(" {}", cwd.display()),
+            source: e,
+        },
+        // Access denied, bad format, not a valid Win32 application, wrong machine type, etc.
+        Some(5 | 11 | 191 | 192 | 193 | 216 | 1392) => Error::NotExecutable(format!("{name}: {e}")),
+        _ => Error::Setup {
+            step: "start the command with the restricted token",
+            detail: format!(" ({name})"),
+            source: e,
+        },
     }
 }

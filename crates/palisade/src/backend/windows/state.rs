@@ -14,37 +14,20 @@ use palisade_windows_plan::sid::SidRegistry;
 use windows_sys::core::GUID;
 use windows_sys::Win32::Foundation::HANDLE;
 use windows_sys::Win32::Storage::FileSystem::{LockFileEx, LOCKFILE_EXCLUSIVE_LOCK};
-use windows_sys::Win32::System::Com::CoTaskMemFree;
 use windows_sys::Win32::System::IO::OVERLAPPED;
 use windows_sys::Win32::UI::Shell::{
     FOLDERID_LocalAppData, FOLDERID_Profile, FOLDERID_ProgramData, FOLDERID_ProgramFiles, FOLDERID_ProgramFilesX86,
-    FOLDERID_UserProfiles, FOLDERID_Windows, SHGetKnownFolderPath, KF_FLAG_DEFAULT,
+    FOLDERID_UserProfiles, FOLDERID_Windows,
 };
 
-use super::ffi::{check, from_wide_ptr};
-use crate::Error;
+use palisade_win32::ffi::check;
+use palisade_win32::system::known_folder_path;
 
-/// A known folder's path (`SHGetKnownFolderPath`).
-pub fn known_folder(id: &GUID) -> Option<PathBuf> {
-    let mut p: *mut u16 = std::ptr::null_mut();
-    // SAFETY: `id` is a valid GUID; on success `p` is a CoTaskMemAlloc'd string we free below.
-    let hr = unsafe { SHGetKnownFolderPath(id, KF_FLAG_DEFAULT as u32, std::ptr::null_mut(), &mut p) };
-    let out = if hr >= 0 && !p.is_null() {
-        // SAFETY: the system returned a NUL-terminated string.
-        Some(PathBuf::from(unsafe { from_wide_ptr(p) }))
-    } else {
-        None
-    };
-    if !p.is_null() {
-        // SAFETY: freed once, as SHGetKnownFolderPath documents (also on failure).
-        unsafe { CoTaskMemFree(p.cast()) };
-    }
-    out.filter(|p| p.is_absolute())
-}
+use crate::Error;
 
 /// `%LOCALAPPDATA%\Palisade`.
 pub fn state_dir() -> Result<PathBuf, Error> {
-    let base = known_folder(&FOLDERID_LocalAppData)
+    let base = known_folder_path(&FOLDERID_LocalAppData)
         .or_else(|| {
             std::env::var_os("LOCALAPPDATA")
                 .map(PathBuf::from)
@@ -118,7 +101,7 @@ impl LongPathResolver for DiskResolver {
 
 /// Where Windows keeps what must never become a writable root, from the known-folder API.
 pub fn system_layout(state: &Path) -> SystemLayout {
-    let get = |id: &GUID| known_folder(id).and_then(|p| WinPath::parse(&p.to_string_lossy()).ok());
+    let get = |id: &GUID| known_folder_path(id).and_then(|p| WinPath::parse(&p.to_string_lossy()).ok());
     let fallback = SystemLayout::typical(&std::env::var("USERNAME").unwrap_or_else(|_| "user".into()));
     let mut program_files: Vec<WinPath> = [&FOLDERID_ProgramFiles, &FOLDERID_ProgramFilesX86]
         .into_iter()

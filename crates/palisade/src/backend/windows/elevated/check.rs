@@ -24,7 +24,7 @@ use palisade_windows_elevated::winpath::WinPath;
 use palisade_windows_elevated::SETUP_VERSION;
 use windows_sys::Win32::UI::Shell::FOLDERID_LocalAppData;
 
-use super::super::state::known_folder;
+use palisade_win32::system::known_folder_path;
 use super::run::Elevated;
 use super::setup::stored_credentials;
 
@@ -70,25 +70,25 @@ fn probe_fence() -> FenceProbe {
 }
 
 fn gather_and_report(required: bool, probe: bool) -> CheckReport {
-    let program_data = match palisade_setup::gather::program_data() {
+    let program_data = match palisade_win32::gather::program_data() {
         Ok(p) => p,
         Err(e) => return unknown_report(&e.to_string()),
     };
-    let local_app_data = match known_folder(&FOLDERID_LocalAppData).map(|p| WinPath::parse_exact(&p.to_string_lossy())) {
+    let local_app_data = match known_folder_path(&FOLDERID_LocalAppData).map(|p| WinPath::parse_exact(&p.to_string_lossy())) {
         Some(Ok(p)) => p,
         Some(Err(e)) => return unknown_report(&format!("%LOCALAPPDATA%: {e}")),
         None => return unknown_report("%LOCALAPPDATA% is unknown"),
     };
     let layout = Layout::new(&program_data);
     // Run elevated, the check reads what only administrators may (LSA rights, WFP objects).
-    let admin = super::super::token::open_own().map(|t| t.elevated).unwrap_or(false);
-    let (mut facts, unread) = palisade_setup::gather::gather_readable(&layout, admin);
+    let admin = palisade_win32::token::open_own().map(|t| t.elevated).unwrap_or(false);
+    let (mut facts, unread) = palisade_win32::gather::gather_readable(&layout, admin);
     facts.credentials = stored_credentials(&local_app_data);
     let runner_sha256 = std::env::current_exe()
         .ok()
         .map(|e| e.with_file_name("palisade-runner.exe"))
         .filter(|r| r.is_file())
-        .and_then(|r| palisade_setup::gather::file_sha256(&r).ok());
+        .and_then(|r| palisade_win32::gather::file_sha256(&r).ok());
     let inputs = CheckInputs {
         expected_version: SETUP_VERSION,
         program_data,

@@ -22,7 +22,7 @@ use windows_sys::Win32::Security::Cryptography::{
     CryptProtectData, CryptUnprotectData, CRYPTPROTECT_UI_FORBIDDEN, CRYPT_INTEGER_BLOB,
 };
 
-use super::super::state::state_dir;
+use crate::backend::windows::state::state_dir;
 use crate::Error;
 
 /// DPAPI's optional entropy: the purpose and format version of the blob.

@@ -38,7 +38,8 @@ use windows_sys::Win32::System::Threading::{
 };
 use windows_sys::Win32::System::IO::{CancelIoEx, GetOverlappedResult, OVERLAPPED};
 
-use super::super::ffi::{check, wide, LocalMem, Sid};
+use palisade_win32::ffi::{check, wide, LocalMem};
+use palisade_win32::sid::Sid;
 
 /// The notification buffer per root. Changes that arrive while the thread handles a batch are
 /// kept by the file system in a buffer of the same size; past it, the root is walked.
@@ -429,7 +430,7 @@ fn owner_of(h: &OwnedHandle) -> io::Result<String> {
             &mut sd.0,
         )
     };
-    super::super::ffi::win32(r)?;
+    palisade_win32::ffi::win32(r)?;
     // SAFETY: `owner` is null or points into the descriptor we hold.
     let sid = unsafe { Sid::copy_from(owner) }?;
     Ok(sid.to_string_form())
@@ -493,7 +494,7 @@ fn fix(path: &std::path::Path, root: &WinPath, owners: &Owners, report: &mut Rep
                 std::ptr::null(),
             )
         };
-        match super::super::ffi::win32(r) {
+        match palisade_win32::ffi::win32(r) {
             Ok(()) => report.given_back += 1,
             Err(e) => report.failures.push((shown(), format!("making you its owner: {e}"))),
         }

@@ -26,7 +26,7 @@ use windows_sys::Win32::System::Pipes::{
 use windows_sys::Win32::System::Threading::{CreateEventW, WaitForMultipleObjects};
 use windows_sys::Win32::System::IO::{CancelIoEx, GetOverlappedResult, OVERLAPPED};
 
-use super::super::ffi::{check, wide, LocalMem};
+use palisade_win32::ffi::{check, wide, LocalMem};
 
 use palisade_windows_elevated::runner_seam::PIPE_CLIENT_ACCESS as CLIENT_ACCESS;
 const BUFFER: u32 = 64 * 1024;

@@ -51,11 +51,13 @@ use windows_sys::Win32::System::Threading::{
     PROCESS_INFORMATION, STARTUPINFOW,
 };
 
-use super::super::ffi::{self, check, wide, Sid};
-use super::super::process;
+use palisade_win32::ffi::{self, check, wide};
+use palisade_win32::sid::{lookup_existing, plan_sid, Sid};
+
 use super::pipe::{Connect, Pipe};
 use super::terminal;
-use super::{credentials, lookup_account, program_data_dir, protocol_sid};
+use super::{credentials, program_data_dir};
+use crate::backend::windows::process;
 use crate::{Error, ExitStatus, Stdio};
 
 /// How long the runner may take to connect (a logon with profile can be slow the first time).
@@ -132,7 +134,7 @@ fn check_marker(program_data: &Path) -> Result<(), Error> {
 }
 
 fn sid_text(s: &Sid) -> Result<palisade_windows_elevated::Sid, Error> {
-    protocol_sid(s).map_err(|e| Error::InvalidInput(e.to_string()))
+    plan_sid(s).map_err(|e| Error::InvalidInput(e.to_string()))
 }
 
 impl Elevated {
@@ -148,17 +150,15 @@ impl Elevated {
             // The runner runs as the caller, the pipe's peer. The roots' second grant goes to a
             // fresh synthetic SID rather than to the caller, whose own access its denies would
             // otherwise cut (temporary workspaces could not be deleted).
-            let own = super::super::token::open_own().map_err(|e| Error::Io { context: "reading this process's token".into(), source: e })?;
+            let own = palisade_win32::token::open_own().map_err(|e| Error::Io { context: "reading this process's token".into(), source: e })?;
             let me = sid_text(&own.user)?;
             let group = match &s.group_sid {
-                Some(g) => g.clone(),
+                Some(g) => palisade_windows_elevated::Sid::parse(g).map_err(|e| Error::InvalidInput(e.to_string()))?,
                 None => {
                     let random = ffi::random16().map_err(|e| Error::Io { context: "making a test group SID".into(), source: e })?;
-                    let kind = palisade_windows_plan::sid::SyntheticKind::WriteRoot;
-                    palisade_windows_plan::sid::SidString::synthetic(kind, random).as_str().to_string()
+                    palisade_windows_plan::sid::Sid::synthetic(palisade_windows_plan::sid::SyntheticKind::WriteRoot, random)
                 }
             };
-            let group = palisade_windows_elevated::Sid::parse(&group).map_err(|e| Error::InvalidInput(e.to_string()))?;
             return Ok(Elevated {
                 user,
                 runner: s.runner.clone(),
@@ -168,9 +168,9 @@ impl Elevated {
                 last_fence: Mutex::new(None),
             });
         }
-        let account = lookup_account(user.account_name())
+        let account = lookup_existing(user.account_name())
             .map_err(|e| unenforceable(format!("the sandbox account {} is missing: {e}", user.account_name()), RUN_SETUP))?;
-        let group = lookup_account(GROUP_NAME)
+        let group = lookup_existing(GROUP_NAME)
             .map_err(|e| unenforceable(format!("the sandbox group {GROUP_NAME} is missing: {e}"), RUN_SETUP))?;
         let password = credentials::load(user).map_err(|e| {
             unenforceable(format!("the password of {} cannot be used: {e}", user.account_name()), RUN_SETUP)

@@ -36,8 +36,8 @@ use windows_sys::Win32::UI::Shell::{
     SHELLEXECUTEINFOW,
 };
 
-use super::super::ffi::{check, random_bytes, wide, LocalMem};
-use super::super::state::known_folder;
+use palisade_win32::ffi::{check, random_bytes, wide, LocalMem};
+use palisade_win32::system::known_folder_path;
 use super::credentials;
 use crate::Error;
 
@@ -147,12 +147,12 @@ fn request_frame(action: RequestAction, installer: Installer, credentials: Vec<C
 fn installer() -> Result<Installer, Error> {
     let sid = current_user_sid().map_err(io_err("reading this process's user"))?;
     let sid = Sid::parse(&sid).map_err(|e| invalid(format!("this process's user {sid}: {e}")))?;
-    let profile_dir = known_folder(&FOLDERID_Profile).ok_or_else(|| invalid("the profile folder is unknown"))?;
-    let local = known_folder(&FOLDERID_LocalAppData).ok_or_else(|| invalid("%LOCALAPPDATA% is unknown"))?;
+    let profile_dir = known_folder_path(&FOLDERID_Profile).ok_or_else(|| invalid("the profile folder is unknown"))?;
+    let local = known_folder_path(&FOLDERID_LocalAppData).ok_or_else(|| invalid("%LOCALAPPDATA% is unknown"))?;
     let wp = |p: &Path| WinPath::parse_exact(&p.to_string_lossy()).map_err(|e| invalid(format!("{}: {e}", p.display())));
     let profile = wp(&profile_dir)?;
     let local_app_data = wp(&local)?;
-    let roaming = known_folder(&FOLDERID_RoamingAppData);
+    let roaming = known_folder_path(&FOLDERID_RoamingAppData);
     let mut tool_folders = Vec::new();
     let candidates = [
         Some(local.join("Programs")),
@@ -245,7 +245,7 @@ fn current_user_sid() -> io::Result<String> {
     // SAFETY: the buffer starts with a TOKEN_USER whose SID lies inside it.
     let sid = unsafe { (*(buf.as_ptr() as *const TOKEN_USER)).User.Sid };
     // SAFETY: `sid` points into `buf`, alive for the call.
-    unsafe { super::super::ffi::Sid::copy_from(sid) }.map(|s| s.to_string_form())
+    unsafe { palisade_win32::sid::Sid::copy_from(sid) }.map(|s| s.to_string_form())
 }
 
 /// A started `palisade-setup`: its process handle and id.

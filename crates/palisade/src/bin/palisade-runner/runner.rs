@@ -37,11 +37,11 @@ use windows_sys::Win32::System::Console::{
 };
 use windows_sys::Win32::System::Pipes::CreatePipe;
 
-use super::super::ffi::{self, check, Sid};
-use super::super::{acl, job, process, token};
-use super::pipe::Pipe;
-use super::{account_name, program_data_dir, protocol_sid};
-use crate::Error;
+use palisade::__private::runner::{job, process, program_data_dir, Pipe};
+use palisade::Error;
+use palisade_win32::ffi::{self, check};
+use palisade_win32::sid::{account_name, plan_sid, Sid};
+use palisade_win32::{acl, token};
 
 const GENERIC_ALL: u32 = 0x1000_0000;
 const TERMINATE_GRACE: Duration = Duration::from_millis(TERMINATE_GRACE_MS);
@@ -136,7 +136,7 @@ pub fn main() -> i32 {
     // protected, not even the runner could open it again with these rights.
     let own = token::open_own();
     // Before anything else runs in this process, and before the command exists.
-    let hardened = super::harden::harden_self();
+    let hardened = crate::harden::harden_self();
     let pipe = match Pipe::open_client(&parsed.pipe_name) {
         Ok(p) => Arc::new(p),
         Err(e) => {
@@ -277,8 +277,8 @@ fn command_token(req: &SpawnRequest, own: &token::OwnToken) -> Result<OwnedHandl
     let account = account_name(&own.user)
         .map_err(|e| fail(ErrorKind::Token, format!("looking up the runner's account name: {e}")))?;
     check_account_network(&account, req.network).map_err(|m| fail(ErrorKind::BadRequest, m))?;
-    let user = protocol_sid(&own.user).map_err(|e| fail(ErrorKind::Token, format!("the runner's SID: {e}")))?;
-    let logon = own.logon.as_ref().and_then(|s| protocol_sid(s).ok());
+    let user = plan_sid(&own.user).map_err(|e| fail(ErrorKind::Token, format!("the runner's SID: {e}")))?;
+    let logon = own.logon.as_ref().and_then(|s| plan_sid(s).ok());
     let sids: Vec<Sid> = restricting_sids(&user, logon.as_ref(), &req.capability_sids)
         .iter()
         .map(|s| Sid::parse(s.as_str()))
@@ -428,7 +428,7 @@ fn run(
             (None, Some(input))
         }
         None => {
-            let set = process::stdio([crate::Stdio::Piped, crate::Stdio::Piped, crate::Stdio::Piped])
+            let set = process::stdio([palisade::Stdio::Piped, palisade::Stdio::Piped, palisade::Stdio::Piped])
                 .map_err(|e| fail(ErrorKind::Spawn, format!("creating the command's pipes: {e}")))?;
             let [i, o, e] = set.parent;
             outputs.extend(o.map(|f| (f, Stream::Stdout)));
@@ -449,7 +449,7 @@ fn run(
         own_hidden_console: true,
     })
     .map_err(|e| {
-        let err = super::super::spawn_error(e, &launch, &cwd);
+        let err = process::spawn_error(e, &launch, &cwd);
         fail(error_kind(&err), err.to_string())
     })?;
     drop(stdio);

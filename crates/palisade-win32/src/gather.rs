@@ -18,8 +18,7 @@ use palisade_windows_elevated::sid::Sid;
 use palisade_windows_elevated::winpath::WinPath;
 
 use crate::fence::Fence;
-use crate::os;
-use crate::win;
+use crate::{accounts, acl, system};
 
 /// A fact that could not be read. `Display` is one line.
 #[derive(Debug, thiserror::Error)]
@@ -89,15 +88,15 @@ pub fn win_path(p: &Path) -> Result<WinPath, GatherError> {
 /// The profile folder of `sid` as `ProfileList` has it; `None` when it has none.
 pub fn profile_of(sid: &str) -> Result<Option<WinPath>, GatherError> {
     let what = || format!("the profile of {sid} in ProfileList");
-    let Some(raw) = win::reg_string(HKEY_LOCAL_MACHINE, &format!("{PROFILE_LIST}\\{sid}"), "ProfileImagePath").map_err(ctx(what()))? else {
+    let Some(raw) = system::reg_string(HKEY_LOCAL_MACHINE, &format!("{PROFILE_LIST}\\{sid}"), "ProfileImagePath").map_err(ctx(what()))? else {
         return Ok(None);
     };
-    let expanded = win::expand_env(&raw).map_err(ctx(what()))?;
+    let expanded = system::expand_env(&raw).map_err(ctx(what()))?;
     WinPath::parse_exact(&expanded).map(Some).map_err(ctx_text(what()))
 }
 
 pub fn program_data() -> Result<WinPath, GatherError> {
-    let p = win::known_folder(&FOLDERID_ProgramData).map_err(ctx("%ProgramData%"))?;
+    let p = system::known_folder(&FOLDERID_ProgramData).map_err(ctx("%ProgramData%"))?;
     win_path(&p)
 }
 
@@ -108,7 +107,7 @@ fn sid(s: &str, what: &str) -> Result<Sid, GatherError> {
 /// The current SIDs of Palisade's group and accounts (looked up again after a step creates one).
 pub fn current_sids() -> Result<Sids, GatherError> {
     let look = |name: &str| -> Result<Option<Sid>, GatherError> {
-        match win::lookup_local_account(name).map_err(ctx(format!("the SID of {name}")))? {
+        match crate::sid::lookup_local_account(name).map_err(ctx(format!("the SID of {name}")))? {
             Some(s) => Ok(Some(sid(&s, name)?)),
             None => Ok(None),
         }
@@ -192,17 +191,17 @@ pub fn gather_readable(layout: &Layout, admin: bool) -> (MachineFacts, Vec<Unrea
 /// Palisade's group (with its members) and accounts (with their groups and profiles).
 fn accounts(f: &mut MachineFacts, sids: &Sids) -> Result<(), GatherError> {
     if let Some(g) = &sids.group {
-        let members = os::group_members(GROUP_NAME).map_err(ctx(format!("the members of {GROUP_NAME}")))?.unwrap_or_default();
+        let members = accounts::group_members(GROUP_NAME).map_err(ctx(format!("the members of {GROUP_NAME}")))?.unwrap_or_default();
         let members = members.iter().map(|m| sid(m, "a group member")).collect::<Result<_, _>>()?;
         f.groups.push(GroupFact { name: GROUP_NAME.into(), sid: g.clone(), members });
     }
     for u in SandboxUser::ALL {
         let name = u.account_name();
         let Some(user_sid) = sids.user(u) else { continue };
-        let Some((disabled, group_names)) = os::user_info(name).map_err(ctx(format!("the account {name}")))? else { continue };
+        let Some((disabled, group_names)) = accounts::user_info(name).map_err(ctx(format!("the account {name}")))? else { continue };
         let mut groups = Vec::new();
         for g in group_names {
-            if let Some(s) = win::lookup_account(&g).map_err(ctx(format!("the SID of the group {g}")))? {
+            if let Some(s) = crate::sid::lookup_account(&g).map_err(ctx(format!("the SID of the group {g}")))? {
                 groups.push(sid(&s, "a group SID")?);
             }
         }
@@ -218,7 +217,7 @@ fn accounts(f: &mut MachineFacts, sids: &Sids) -> Result<(), GatherError> {
 fn hidden_accounts(f: &mut MachineFacts) -> Result<(), GatherError> {
     for u in SandboxUser::ALL {
         let name = u.account_name();
-        if win::reg_dword(HKEY_LOCAL_MACHINE, os::USER_LIST_KEY, name).map_err(ctx("the sign-in screen's UserList"))? == Some(0) {
+        if system::reg_dword(HKEY_LOCAL_MACHINE, accounts::USER_LIST_KEY, name).map_err(ctx("the sign-in screen's UserList"))? == Some(0) {
             f.hidden_accounts.push(name.into());
         }
     }
@@ -229,7 +228,7 @@ fn hidden_accounts(f: &mut MachineFacts) -> Result<(), GatherError> {
 fn account_rights(f: &mut MachineFacts) -> Result<(), GatherError> {
     let users: Vec<(String, Sid)> = f.users.iter().map(|u| (u.name.clone(), u.sid.clone())).collect();
     for (name, user_sid) in users {
-        let rights: Vec<AccountRight> = os::account_rights(user_sid.as_str())
+        let rights: Vec<AccountRight> = accounts::account_rights(user_sid.as_str())
             .map_err(ctx(format!("the account rights of {name}")))?
             .iter()
             .filter_map(|r| right_named(r))
@@ -269,9 +268,9 @@ fn system_folders(f: &mut MachineFacts) -> Result<(), GatherError> {
         (SystemFolder::ProgramFilesX86, FOLDERID_ProgramFilesX86),
         (SystemFolder::ProgramData, FOLDERID_ProgramData),
     ] {
-        let Ok(p) = win::known_folder(&id) else { continue };
+        let Ok(p) = system::known_folder(&id) else { continue };
         let path = win_path(&p)?;
-        let Some(sec) = win::file_security(&p).map_err(ctx(format!("who may read {path}")))? else { continue };
+        let Some(sec) = acl::file_security(&p).map_err(ctx(format!("who may read {path}")))? else { continue };
         f.system_folders.push(SystemFolderFact { folder, owner: sid(&sec.owner, "an owner")?, readable_by: readable_through(&sec.aces), path });
     }
     Ok(())
@@ -297,7 +296,7 @@ fn directory(path: &WinPath) -> Result<Option<DirFact>, GatherError> {
     if !p.is_dir() {
         return Ok(None);
     }
-    let Some(sec) = win::file_security(&p).map_err(ctx(format!("the security of {path}")))? else { return Ok(None) };
+    let Some(sec) = acl::file_security(&p).map_err(ctx(format!("the security of {path}")))? else { return Ok(None) };
     let mut explicit_aces = Vec::new();
     for a in sec.aces.iter().filter(|a| a.flags & palisade_windows_elevated::ace::INHERITED_ACE == 0) {
         match a.explicit_spec() {
@@ -325,7 +324,7 @@ fn file_fact(path: &WinPath) -> Result<Option<FileFact>, GatherError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(ctx(format!("the file {path}"))(e)),
     };
-    let sha256 = win::sha256_hex(&bytes).map_err(ctx(format!("the SHA-256 of {path}")))?;
+    let sha256 = system::sha256_hex(&bytes).map_err(ctx(format!("the SHA-256 of {path}")))?;
     let text = if bytes.len() <= 64 * 1024 { String::from_utf8(bytes).ok() } else { None };
     Ok(Some(FileFact { path: path.clone(), sha256, text }))
 }
@@ -333,7 +332,7 @@ fn file_fact(path: &WinPath) -> Result<Option<FileFact>, GatherError> {
 /// Lowercase hex SHA-256 of a file.
 pub fn file_sha256(path: &Path) -> Result<String, GatherError> {
     let bytes = std::fs::read(path).map_err(ctx(format!("the file {}", path.display())))?;
-    win::sha256_hex(&bytes).map_err(ctx(format!("the SHA-256 of {}", path.display())))
+    system::sha256_hex(&bytes).map_err(ctx(format!("the SHA-256 of {}", path.display())))
 }
 
 /// The explicit ACEs naming one of `trustees` on each path (missing paths have none).
@@ -345,7 +344,7 @@ pub fn gather_aces(paths: &[WinPath], trustees: &[Sid]) -> Result<Vec<AceFact>, 
             continue;
         }
         seen.push(path);
-        let Some(sec) = win::file_security(&to_path(path)).map_err(ctx(format!("the access entries of {path}")))? else { continue };
+        let Some(sec) = acl::file_security(&to_path(path)).map_err(ctx(format!("the access entries of {path}")))? else { continue };
         for a in sec.aces.iter().filter_map(|a| a.explicit_spec()) {
             if matches!(&a.trustee, Trustee::Sid(s) if trustees.contains(s)) {
                 out.push(AceFact { path: path.clone(), ace: a });

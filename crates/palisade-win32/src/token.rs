@@ -21,8 +21,9 @@ use windows_sys::Win32::Security::{
 use windows_sys::Win32::System::SystemServices::SE_GROUP_LOGON_ID;
 use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken};
 
-use super::acl::{self, NewAce};
-use super::ffi::{check, from_wide_buf, Sid};
+use crate::acl::{self, NewAce};
+use crate::ffi::{check, from_wide_buf};
+use crate::sid::Sid;
 
 /// The calling process's token and what the backend needs to know about it.
 pub struct OwnToken {

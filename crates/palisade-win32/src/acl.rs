@@ -6,6 +6,11 @@
 //! folder's existing children). Removing takes out exactly the explicit entries that name
 //! Palisade's SIDs with the recorded kind and inheritance, and leaves everything else as it was.
 //! The DACL's protection from inheritance is kept as it is.
+//!
+//! The elevated setup uses the same reading and writing for its own steps: [`grant_ace`] and
+//! [`remove_ace`] add or remove one recorded [`AceSpec`], [`file_security`] reads a path's owner
+//! and entries as the facts it plans with, and only the folders Palisade creates get a whole
+//! descriptor of Palisade's ([`create_directory`], [`reset_directory`]).
 
 use std::ffi::c_void;
 use std::io;
@@ -13,21 +18,26 @@ use std::path::Path;
 
 use palisade_windows_plan::ace::{flags as ace_flags, Ace, AceKind};
 use palisade_windows_plan::audit::FolderSecurity;
+use palisade_windows_elevated::ace::{AceSpec, Inheritance, RawAce};
 use palisade_windows_plan::sid::SidString;
 use windows_sys::Win32::Foundation::{ERROR_FILE_NOT_FOUND, ERROR_INVALID_NAME, ERROR_PATH_NOT_FOUND};
 use windows_sys::Win32::Security::Authorization::{
-    GetNamedSecurityInfoW, SetEntriesInAclW, SetNamedSecurityInfoW, DENY_ACCESS, EXPLICIT_ACCESS_W, GRANT_ACCESS,
-    NO_MULTIPLE_TRUSTEE, SE_FILE_OBJECT, TRUSTEE_IS_SID, TRUSTEE_IS_UNKNOWN, TRUSTEE_W,
+    ConvertStringSecurityDescriptorToSecurityDescriptorW, GetNamedSecurityInfoW, SetEntriesInAclW, SetNamedSecurityInfoW,
+    DENY_ACCESS, EXPLICIT_ACCESS_W, GRANT_ACCESS, NO_MULTIPLE_TRUSTEE, SDDL_REVISION_1, SE_FILE_OBJECT, TRUSTEE_IS_SID,
+    TRUSTEE_IS_UNKNOWN, TRUSTEE_W,
 };
 use windows_sys::Win32::Security::{
     AclSizeInformation, AddAccessAllowedAceEx, AddAccessDeniedAceEx, AddAce, GetAce, GetAclInformation,
-    GetSecurityDescriptorControl, InitializeAcl, ACE_HEADER, ACL, ACL_REVISION, ACL_SIZE_INFORMATION,
-    DACL_SECURITY_INFORMATION, OWNER_SECURITY_INFORMATION, PROTECTED_DACL_SECURITY_INFORMATION, PSID,
-    SE_DACL_PROTECTED, UNPROTECTED_DACL_SECURITY_INFORMATION,
+    GetSecurityDescriptorControl, GetSecurityDescriptorDacl, GetSecurityDescriptorOwner, InitializeAcl, ACE_HEADER, ACL,
+    ACL_REVISION, ACL_SIZE_INFORMATION, DACL_SECURITY_INFORMATION, OWNER_SECURITY_INFORMATION,
+    PROTECTED_DACL_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR, PSID, SECURITY_ATTRIBUTES, SE_DACL_PROTECTED,
+    UNPROTECTED_DACL_SECURITY_INFORMATION,
 };
+use windows_sys::Win32::Storage::FileSystem::CreateDirectoryW;
 use windows_sys::Win32::System::SystemServices::{ACCESS_ALLOWED_ACE_TYPE, ACCESS_DENIED_ACE_TYPE, MAXDWORD};
 
-use super::ffi::{check, wide, win32, LocalMem, Sid};
+use crate::ffi::{check, wide, win32, LocalMem};
+use crate::sid::{sid_string, Sid};
 
 /// An ACL built in memory (for a token's default DACL).
 pub struct AclBuf(Vec<u32>);
@@ -79,7 +89,7 @@ struct Dacl {
 }
 
 /// One allow or deny entry of a DACL, with a pointer to its raw bytes.
-struct RawAce {
+struct Entry {
     ptr: *const c_void,
     size: u16,
     kind: Option<AceKind>,
@@ -95,7 +105,17 @@ fn is_missing(e: &io::Error) -> bool {
     )
 }
 
+/// Reads `path`'s DACL (and owner); `None` if the path does not exist.
 fn read(path: &Path, with_owner: bool) -> io::Result<Option<Dacl>> {
+    match read_existing(path, with_owner) {
+        Ok(d) => Ok(Some(d)),
+        Err(e) if is_missing(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads `path`'s DACL (and owner); a missing path is an error.
+fn read_existing(path: &Path, with_owner: bool) -> io::Result<Dacl> {
     let w = wide(path)?;
     let mut dacl: *mut ACL = std::ptr::null_mut();
     let mut owner: PSID = std::ptr::null_mut();
@@ -119,11 +139,7 @@ fn read(path: &Path, with_owner: bool) -> io::Result<Option<Dacl>> {
             &mut sd.0,
         )
     };
-    match win32(r) {
-        Ok(()) => {}
-        Err(e) if is_missing(&e) => return Ok(None),
-        Err(e) => return Err(e),
-    }
+    win32(r)?;
     let mut control: u16 = 0;
     let mut revision: u32 = 0;
     // SAFETY: `sd.0` is the descriptor the system just returned.
@@ -134,16 +150,16 @@ fn read(path: &Path, with_owner: bool) -> io::Result<Option<Dacl>> {
     } else {
         unsafe { Sid::copy_from(owner) }.ok()
     };
-    Ok(Some(Dacl {
+    Ok(Dacl {
         _sd: sd,
         dacl,
         protected: control & SE_DACL_PROTECTED != 0,
         owner,
-    }))
+    })
 }
 
 impl Dacl {
-    fn entries(&self) -> io::Result<Vec<RawAce>> {
+    fn entries(&self) -> io::Result<Vec<Entry>> {
         if self.dacl.is_null() {
             return Ok(Vec::new());
         }
@@ -184,7 +200,7 @@ impl Dacl {
             } else {
                 (0, None)
             };
-            out.push(RawAce {
+            out.push(Entry {
                 ptr: ace,
                 size: header.AceSize,
                 kind,
@@ -270,7 +286,7 @@ pub enum Outcome {
     Missing,
 }
 
-fn same_entry(e: &RawAce, ace: &Ace, sid: &Sid) -> bool {
+fn same_entry(e: &Entry, ace: &Ace, sid: &Sid) -> bool {
     let inherit_bits = ace_flags::OBJECT_INHERIT_ACE
         | ace_flags::CONTAINER_INHERIT_ACE
         | ace_flags::NO_PROPAGATE_INHERIT_ACE
@@ -363,13 +379,20 @@ pub fn remove(path: &Path, ace: &Ace, keep: u32) -> io::Result<Outcome> {
     if !changed {
         return Ok(Outcome::Unchanged);
     }
+    rewrite(path, &d, &out)?;
+    Ok(Outcome::Changed)
+}
+
+/// Writes `entries` (whole ACEs, in order) as `path`'s DACL, in place of `d`, the DACL read
+/// from it (not null), keeping its revision and protection.
+fn rewrite(path: &Path, d: &Dacl, entries: &[Vec<u8>]) -> io::Result<()> {
     // SAFETY: `d.dacl` is a valid ACL; its header says its revision and size.
     let (revision, size) = unsafe { ((*d.dacl).AclRevision as u32, (*d.dacl).AclSize as u32) };
     let size = size.max(std::mem::size_of::<ACL>() as u32).next_multiple_of(4);
     let buf = AclBuf(vec![0u32; size as usize / 4]);
     // SAFETY: the buffer is `size` bytes, at least the old ACL's size, which held every entry.
     check(unsafe { InitializeAcl(buf.as_ptr(), size, revision) })?;
-    for bytes in &out {
+    for bytes in entries {
         // SAFETY: `bytes` is a complete ACE copied from the old ACL.
         check(unsafe {
             AddAce(
@@ -381,6 +404,181 @@ pub fn remove(path: &Path, ace: &Ace, keep: u32) -> io::Result<Outcome> {
             )
         })?;
     }
-    write(path, buf.as_ptr(), d.protection_flag())?;
-    Ok(Outcome::Changed)
+    write(path, buf.as_ptr(), d.protection_flag())
+}
+
+/// A path's owner, DACL protection and allow and deny entries, as the elevated setup's facts
+/// hold them.
+#[derive(Clone, Debug)]
+pub struct Security {
+    pub owner: String,
+    pub protected: bool,
+    pub aces: Vec<RawAce>,
+}
+
+/// Reads the owner and DACL of `path` (allow and deny entries; other kinds are skipped);
+/// `None` when it does not exist.
+pub fn file_security(path: &Path) -> io::Result<Option<Security>> {
+    let Some(d) = read(path, true)? else {
+        return Ok(None);
+    };
+    let owner = match &d.owner {
+        // SAFETY: `o` holds a valid SID.
+        Some(o) => unsafe { sid_string(o.as_psid())? },
+        None => String::new(),
+    };
+    let mut aces = Vec::new();
+    for e in d.entries()? {
+        let Some(kind) = e.kind else {
+            continue;
+        };
+        let sid = e
+            .sid
+            .as_ref()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "an access entry without a valid SID"))?;
+        aces.push(RawAce {
+            ace_type: match kind {
+                AceKind::Allow => 0,
+                AceKind::Deny => 1,
+            },
+            flags: e.flags,
+            mask: e.mask,
+            // SAFETY: `sid` holds a valid SID.
+            sid: unsafe { sid_string(sid.as_psid())? },
+        });
+    }
+    Ok(Some(Security {
+        owner,
+        protected: d.protected,
+        aces,
+    }))
+}
+
+/// The inheritance flags of an [`AceSpec`].
+fn inheritance_flags(inheritance: Inheritance) -> u8 {
+    match inheritance {
+        Inheritance::None => 0,
+        Inheritance::ContainerAndObject => ace_flags::OBJECT_INHERIT_ACE | ace_flags::CONTAINER_INHERIT_ACE,
+    }
+}
+
+/// Adds one allow ACE for `sid` to `path`'s DACL, keeping every existing entry
+/// (`SetEntriesInAcl` with `GRANT_ACCESS` merges it into the old DACL).
+pub fn grant_ace(path: &Path, ace: &AceSpec, sid: &str) -> io::Result<()> {
+    if ace.kind != AceKind::Allow {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "setup only adds allow entries"));
+    }
+    let d = read_existing(path, false)?;
+    let sid = Sid::parse(sid)?;
+    let entry = EXPLICIT_ACCESS_W {
+        grfAccessPermissions: ace.rights.mask(),
+        grfAccessMode: GRANT_ACCESS,
+        grfInheritance: inheritance_flags(ace.inheritance) as u32,
+        Trustee: TRUSTEE_W {
+            pMultipleTrustee: std::ptr::null_mut(),
+            MultipleTrusteeOperation: NO_MULTIPLE_TRUSTEE,
+            TrusteeForm: TRUSTEE_IS_SID,
+            TrusteeType: TRUSTEE_IS_UNKNOWN,
+            ptstrName: sid.as_psid().cast(),
+        },
+    };
+    let mut new_acl = LocalMem::null();
+    let mut new_ptr: *mut ACL = std::ptr::null_mut();
+    // SAFETY: one entry naming `sid`, alive for the call; the old ACL is the one we read (or
+    // null); on success `new_ptr` is a LocalAlloc'd ACL freed by `new_acl`.
+    win32(unsafe { SetEntriesInAclW(1, &entry, d.dacl, &mut new_ptr) })?;
+    new_acl.0 = new_ptr.cast();
+    write(path, new_ptr, d.protection_flag())
+}
+
+/// Removes exactly the explicit ACE (kind, inheritance flags, mask, SID) from `path`'s DACL,
+/// keeping every other entry. `false`: it was not there.
+pub fn remove_ace(path: &Path, ace: &AceSpec, sid: &str) -> io::Result<bool> {
+    let d = read_existing(path, false)?;
+    let sid = Sid::parse(sid)?;
+    let existing = d.entries()?;
+    let want_flags = inheritance_flags(ace.inheritance);
+    let inherit_mask = ace_flags::OBJECT_INHERIT_ACE | ace_flags::CONTAINER_INHERIT_ACE | ace_flags::INHERITED_ACE;
+    let Some(index) = existing.iter().position(|e| {
+        e.kind == Some(ace.kind)
+            && e.flags & ace_flags::INHERITED_ACE == 0
+            && e.flags & inherit_mask == want_flags
+            && e.mask == ace.rights.mask()
+            && e.sid.as_ref() == Some(&sid)
+    }) else {
+        return Ok(false);
+    };
+    let mut out: Vec<Vec<u8>> = Vec::with_capacity(existing.len());
+    for (i, e) in existing.iter().enumerate() {
+        if i != index {
+            // SAFETY: `e.ptr` points at `e.size` bytes of an ACE inside the old ACL, still alive.
+            out.push(unsafe { std::slice::from_raw_parts(e.ptr as *const u8, e.size as usize) }.to_vec());
+        }
+    }
+    rewrite(path, &d, &out)?;
+    Ok(true)
+}
+
+/// A security descriptor built from SDDL; freed on drop.
+pub struct Descriptor(LocalMem);
+
+impl Descriptor {
+    pub fn from_sddl(sddl: &str) -> io::Result<Descriptor> {
+        let w = wide(sddl)?;
+        let mut sd: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
+        // SAFETY: `w` is NUL-terminated; `sd` receives a LocalAlloc'd descriptor.
+        check(unsafe {
+            ConvertStringSecurityDescriptorToSecurityDescriptorW(w.as_ptr(), SDDL_REVISION_1, &mut sd, std::ptr::null_mut())
+        })?;
+        Ok(Descriptor(LocalMem(sd)))
+    }
+
+    pub fn as_ptr(&self) -> PSECURITY_DESCRIPTOR {
+        self.0 .0
+    }
+}
+
+/// Creates the folder with exactly this descriptor (SDDL: owner and DACL).
+pub fn create_directory(path: &Path, sddl: &str) -> io::Result<()> {
+    let sd = Descriptor::from_sddl(sddl)?;
+    let w = wide(path)?;
+    let sa = SECURITY_ATTRIBUTES {
+        nLength: std::mem::size_of::<SECURITY_ATTRIBUTES>() as u32,
+        lpSecurityDescriptor: sd.as_ptr(),
+        bInheritHandle: 0,
+    };
+    // SAFETY: `sa` and the descriptor outlive the call.
+    check(unsafe { CreateDirectoryW(w.as_ptr(), &sa) })
+}
+
+/// Resets an existing folder's owner and DACL to the descriptor's (a folder Palisade owns:
+/// setup refused the folder if someone else owned it).
+pub fn reset_directory(path: &Path, sddl: &str, protected: bool) -> io::Result<()> {
+    let sd = Descriptor::from_sddl(sddl)?;
+    let mut owner: PSID = std::ptr::null_mut();
+    let mut dacl: *mut ACL = std::ptr::null_mut();
+    let (mut present, mut defaulted) = (0, 0);
+    // SAFETY: reading pointers into `sd`, which outlives their use.
+    unsafe {
+        check(GetSecurityDescriptorOwner(sd.as_ptr(), &mut owner, &mut defaulted))?;
+        check(GetSecurityDescriptorDacl(sd.as_ptr(), &mut present, &mut dacl, &mut defaulted))?;
+    }
+    let protection = if protected {
+        PROTECTED_DACL_SECURITY_INFORMATION
+    } else {
+        UNPROTECTED_DACL_SECURITY_INFORMATION
+    };
+    let w = wide(path)?;
+    // SAFETY: owner and DACL point into `sd`.
+    win32(unsafe {
+        SetNamedSecurityInfoW(
+            w.as_ptr(),
+            SE_FILE_OBJECT,
+            OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION | protection,
+            owner,
+            std::ptr::null_mut(),
+            dacl,
+            std::ptr::null(),
+        )
+    })
 }

@@ -1,15 +1,13 @@
-//! Thin wrappers over the Win32 primitives the rest of the backend shares: wide strings, error
-//! codes, memory the system allocates, owned SIDs, the system RNG and Wine detection. Each
-//! `unsafe` block says why it is sound.
+//! Thin wrappers over the Win32 primitives every other module shares: wide strings, error
+//! codes, memory the system allocates, the system RNG and Wine detection. Each `unsafe` block
+//! says why it is sound.
 
 use std::ffi::{c_void, OsStr, OsString};
 use std::io;
 use std::os::windows::ffi::{OsStrExt, OsStringExt};
 
 use windows_sys::Win32::Foundation::{LocalFree, HLOCAL, WIN32_ERROR};
-use windows_sys::Win32::Security::Authorization::{ConvertSidToStringSidW, ConvertStringSidToSidW};
 use windows_sys::Win32::Security::Cryptography::{BCryptGenRandom, BCRYPT_USE_SYSTEM_PREFERRED_RNG};
-use windows_sys::Win32::Security::{CopySid, EqualSid, GetLengthSid, IsValidSid, PSID};
 use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
 
 /// `s` as a NUL-terminated UTF-16 string; an interior NUL is an error (Windows would cut the
@@ -25,6 +23,11 @@ pub fn wide(s: impl AsRef<OsStr>) -> io::Result<Vec<u16>> {
     }
     v.push(0);
     Ok(v)
+}
+
+/// [`wide`] for a secret (a password): an error never quotes it.
+pub fn wide_secret(s: &str) -> io::Result<Vec<u16>> {
+    wide(s).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a secret contains a NUL character"))
 }
 
 /// A NUL-terminated UTF-16 string the system returned.
@@ -90,88 +93,6 @@ impl Drop for LocalMem {
             // is freed exactly once (here).
             unsafe { LocalFree(self.0 as HLOCAL) };
         }
-    }
-}
-
-/// An owned security identifier in its binary form (kept in `u32`s so that it is aligned as
-/// the system expects).
-#[derive(Clone)]
-pub struct Sid {
-    buf: Vec<u32>,
-}
-
-impl Sid {
-    /// Parses a string SID (`S-1-5-32-545`).
-    pub fn parse(text: &str) -> io::Result<Sid> {
-        let w = wide(text)?;
-        let mut p: PSID = std::ptr::null_mut();
-        // SAFETY: `w` is NUL-terminated; on success `p` receives a LocalAlloc'd SID, freed by
-        // the guard after it is copied.
-        check(unsafe { ConvertStringSidToSidW(w.as_ptr(), &mut p) })
-            .map_err(|e| io::Error::new(e.kind(), format!("SID {text}: {e}")))?;
-        let guard = LocalMem(p);
-        // SAFETY: `p` is a valid SID that the system just made.
-        let sid = unsafe { Sid::copy_from(p) };
-        drop(guard);
-        sid
-    }
-
-    /// Copies a SID the system handed out.
-    ///
-    /// # Safety
-    /// `p` must point to a valid SID that stays alive for the duration of the call.
-    pub unsafe fn copy_from(p: PSID) -> io::Result<Sid> {
-        // SAFETY: the caller guarantees `p` is readable; IsValidSid only reads it.
-        if p.is_null() || unsafe { IsValidSid(p) } == 0 {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "invalid SID"));
-        }
-        // SAFETY: `p` is a valid SID.
-        let len = unsafe { GetLengthSid(p) };
-        let mut buf = vec![0u32; (len as usize).div_ceil(4)];
-        // SAFETY: `buf` holds at least `len` bytes.
-        check(unsafe { CopySid(len, buf.as_mut_ptr().cast(), p) })?;
-        Ok(Sid { buf })
-    }
-
-    /// The SID as the `PSID` the APIs take (they do not write through it).
-    pub fn as_psid(&self) -> PSID {
-        self.buf.as_ptr() as PSID
-    }
-
-    /// Its length in bytes.
-    pub fn len(&self) -> u32 {
-        // SAFETY: `buf` holds a valid SID.
-        unsafe { GetLengthSid(self.as_psid()) }
-    }
-
-    /// The string form (`S-1-5-32-545`).
-    pub fn to_string_form(&self) -> String {
-        let mut p: *mut u16 = std::ptr::null_mut();
-        // SAFETY: `self` is a valid SID; on success `p` is a LocalAlloc'd string freed by the
-        // guard.
-        if unsafe { ConvertSidToStringSidW(self.as_psid(), &mut p) } == 0 {
-            return "S-?".into();
-        }
-        let guard = LocalMem(p.cast());
-        // SAFETY: the system returned a NUL-terminated string.
-        let s = unsafe { from_wide_ptr(p) }.to_string_lossy().into_owned();
-        drop(guard);
-        s
-    }
-}
-
-impl PartialEq for Sid {
-    fn eq(&self, other: &Sid) -> bool {
-        // SAFETY: both are valid SIDs.
-        unsafe { EqualSid(self.as_psid(), other.as_psid()) != 0 }
-    }
-}
-
-impl Eq for Sid {}
-
-impl std::fmt::Debug for Sid {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.to_string_form())
     }
 }
 

@@ -20,7 +20,7 @@ use windows_sys::Win32::System::Diagnostics::ToolHelp::{
 };
 use windows_sys::Win32::System::Threading::{GetCurrentProcess, GetCurrentProcessId, OpenProcessToken, OpenThread};
 
-use super::super::ffi::{check, wide, LocalMem};
+use palisade_win32::ffi::{check, wide, LocalMem};
 
 const WRITE_DAC: u32 = 0x0004_0000;
 
@@ -59,7 +59,7 @@ fn set_dacl(handle: HANDLE, d: &Descriptor) -> io::Result<()> {
             std::ptr::null(),
         )
     };
-    super::super::ffi::win32(rc)
+    palisade_win32::ffi::win32(rc)
 }
 
 /// Applies the DACLs. Called first thing, while the runner has no thread of its own making.
@@ -74,7 +74,7 @@ pub fn harden_self() -> io::Result<()> {
 
     // Objects made from now on.
     let default = descriptor(RUNNER_DEFAULT_DACL_SDDL)?;
-    super::super::token::set_default_dacl(token.as_raw_handle() as HANDLE, default.dacl)
+    palisade_win32::token::set_default_dacl(token.as_raw_handle() as HANDLE, default.dacl)
         .map_err(|e| io::Error::new(e.kind(), format!("setting the runner's default DACL: {e}")))?;
     set_dacl(token.as_raw_handle() as HANDLE, &descriptor(RUNNER_TOKEN_SDDL)?)
         .map_err(|e| io::Error::new(e.kind(), format!("protecting the runner's token: {e}")))?;
