@@ -34,11 +34,13 @@
 
 mod backend;
 use backend::{Backend, BackendChild};
+mod elevated_report;
 mod error;
 mod report;
 mod spec;
 mod status;
 
+pub use elevated_report::ElevatedCheck;
 pub use error::{exit_code, Error};
 pub use report::{CleanupReport, Enforcement, HostReport, Layer};
 pub(crate) use spec::CommandSpec;
@@ -67,7 +69,7 @@ pub fn check_host() -> HostReport {
 /// rights, with the reason). `required`: `[windows] mode = "elevated"` is configured; when it
 /// is not, a machine without the setup gets a single "not set up (optional)" line. `None` on
 /// systems without an elevated mode. Reads only; never elevates; bounded in time.
-pub fn check_elevated(required: bool) -> Option<palisade_windows_elevated::CheckReport> {
+pub fn check_elevated(required: bool) -> Option<ElevatedCheck> {
     backend::elevated_check(required, false)
 }
 
@@ -76,14 +78,10 @@ pub fn check_elevated(required: bool) -> Option<palisade_windows_elevated::Check
 /// (a connect outside and one to a loopback port that is not a proxy port), and the "network
 /// fence" line says whether both were blocked (proven), one got out (FAIL) or the probe could
 /// not run (unknown, with why). Starts a process as the sandbox account; bounded in time.
-pub fn check_elevated_probing(required: bool) -> Option<palisade_windows_elevated::CheckReport> {
+pub fn check_elevated_probing(required: bool) -> Option<ElevatedCheck> {
     backend::elevated_check(required, true)
 }
 
-/// The types of [`check_elevated`]'s report.
-pub mod elevated_check {
-    pub use palisade_windows_elevated::check_report::{CheckLine, CheckReport, CheckStatus};
-}
 
 /// Removes what sandboxes keep on disk between commands (on Windows: the permission entries
 /// recorded in `%LOCALAPPDATA%\Palisade`; on Linux: the empty placeholders of missing protected

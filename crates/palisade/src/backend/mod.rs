@@ -45,18 +45,19 @@ pub(crate) fn elevated_fence_probe_for_tests(seam: &ElevatedTestSeam) -> Result<
 
 /// The elevated Windows mode's `palisade check` lines (`required`: the configured mode).
 #[cfg(windows)]
-pub(crate) fn elevated_check(required: bool, probe: bool) -> Option<palisade_windows_elevated::CheckReport> {
-    Some(windows::elevated::check::report(required, probe))
+pub(crate) fn elevated_check(required: bool, probe: bool) -> Option<crate::ElevatedCheck> {
+    Some(crate::ElevatedCheck::new(windows::elevated::check::report(required, probe)))
 }
 
 /// Only Windows has an elevated mode.
 #[cfg(not(windows))]
-pub(crate) fn elevated_check(_required: bool, _probe: bool) -> Option<palisade_windows_elevated::CheckReport> {
+pub(crate) fn elevated_check(_required: bool, _probe: bool) -> Option<crate::ElevatedCheck> {
     None
 }
 
 /// The Linux and Windows backends' inherent methods, seen through the contract (moved into the
 /// backends themselves once their restructuring lands).
+#[cfg(target_os = "linux")]
 macro_rules! backend_via_inherent {
     ($m:ident) => {
         impl Backend for $m::Prepared {
@@ -105,9 +106,6 @@ macro_rules! backend_via_inherent {
         }
     };
     (@notices linux $s:ident) => { linux::ChildInner::notices($s) };
-    (@notices windows $s:ident) => { &[] };
 }
 #[cfg(target_os = "linux")]
 backend_via_inherent!(linux);
-#[cfg(windows)]
-backend_via_inherent!(windows);

@@ -40,10 +40,10 @@ pub(super) fn check(args: &PolicyArgs, json: bool, probe: bool) -> Result<i32, F
     let elevated = if probe { palisade::check_elevated_probing(required) } else { palisade::check_elevated(required) };
     let sandbox = match (sandbox, &elevated) {
         (Some(Ok(_)), Some(e)) if required && e.first_failure().is_some() => {
-            let l = e.first_failure().expect("checked");
+            let (item, detail) = e.first_failure().expect("checked");
             Some(Err(palisade::Error::Unenforceable {
                 what: "[windows] mode = \"elevated\"".into(),
-                why: format!("the elevated setup is not intact ({}: {})", l.item, l.detail),
+                why: format!("the elevated setup is not intact ({item}: {detail})"),
                 fix: "run `palisade setup --elevated` again (see the elevated mode's lines above)".into(),
             }))
         }
@@ -73,7 +73,7 @@ pub(super) fn check(args: &PolicyArgs, json: bool, probe: bool) -> Result<i32, F
                 "elevated": elevated.as_ref().map(|e| serde_json::json!({
                     "required": required,
                     "usable": e.usable(),
-                    "lines": e.lines,
+                    "lines": e.lines_json(),
                 })),
                 "notes": report.notes,
             }))
@@ -94,7 +94,7 @@ pub(super) fn check(args: &PolicyArgs, json: bool, probe: bool) -> Result<i32, F
             } else {
                 outln!("\nElevated mode (information: [windows] mode is not \"elevated\")");
             }
-            for l in &e.lines {
+            for l in e.lines() {
                 outln!("  {l}");
             }
         }

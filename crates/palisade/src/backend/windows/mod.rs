@@ -12,6 +12,7 @@
 //! creation (`process.rs`, `job.rs`), which `palisade-runner` uses too ([`runner_shared`]).
 
 mod audit;
+pub(crate) mod console_signals;
 pub(crate) mod elevated;
 mod grants;
 mod host;
@@ -22,7 +23,6 @@ mod unelevated;
 
 pub(crate) use elevated::ownership_watch_for_tests;
 pub(crate) use elevated::setup as elevated_setup;
-pub(crate) use host::host_report;
 pub(crate) use palisade_win32::ffi::wine_version;
 
 use std::fs::File;
@@ -31,7 +31,11 @@ use std::io;
 use palisade_policy::config::WindowsMode;
 use palisade_policy::Policy;
 
-use crate::{CleanupReport, CommandSpec, Enforcement, Error, ExitStatus, Layer, SandboxOptions};
+use super::contract::{Backend, BackendChild};
+use crate::error::Error;
+use crate::report::{CleanupReport, Enforcement, HostReport, Layer};
+use crate::spec::{CommandSpec, SandboxOptions};
+use crate::status::ExitStatus;
 
 /// What `palisade-runner` (its own binary) shares with the library: finding and starting the
 /// command, its job object, the runner's end of the pipe, and where setup's folder is.
@@ -84,7 +88,19 @@ enum Mode {
 }
 
 impl Prepared {
-    pub fn new(policy: Policy, options: &SandboxOptions) -> Result<Prepared, Error> {
+    /// The elevated mode; `seam` is the plumbing tests' way in (`elevated::run::TestSeam`).
+    pub fn new_elevated(policy: Policy, seam: Option<&elevated::run::TestSeam>) -> Result<Prepared, Error> {
+        if policy.network.allowlist().is_some() {
+            return Err(refuse_network_allow(true));
+        }
+        elevated::Prepared::new(policy, seam).map(|p| Prepared(Mode::Elevated(p)))
+    }
+}
+
+impl Backend for Prepared {
+    type Child = ChildInner;
+
+    fn prepare(policy: Policy, options: &SandboxOptions) -> Result<Prepared, Error> {
         if policy.network.allowlist().is_some() {
             return Err(refuse_network_allow(options.windows_mode == WindowsMode::Elevated));
         }
@@ -94,29 +110,21 @@ impl Prepared {
         unelevated::Prepared::new(policy).map(|p| Prepared(Mode::Unelevated(p)))
     }
 
-    /// The elevated mode; `seam` is the plumbing tests' way in (`elevated::run::TestSeam`).
-    pub fn new_elevated(policy: Policy, seam: Option<&elevated::run::TestSeam>) -> Result<Prepared, Error> {
-        if policy.network.allowlist().is_some() {
-            return Err(refuse_network_allow(true));
-        }
-        elevated::Prepared::new(policy, seam).map(|p| Prepared(Mode::Elevated(p)))
-    }
-
-    pub fn policy(&self) -> &Policy {
+    fn policy(&self) -> &Policy {
         match &self.0 {
             Mode::Unelevated(p) => p.policy(),
             Mode::Elevated(p) => p.policy(),
         }
     }
 
-    pub fn enforcement(&self) -> &Enforcement {
+    fn enforcement(&self) -> &Enforcement {
         match &self.0 {
             Mode::Unelevated(p) => p.enforcement(),
             Mode::Elevated(p) => p.enforcement(),
         }
     }
 
-    pub fn spawn(&self, spec: &CommandSpec) -> Result<ChildInner, Error> {
+    fn spawn(&self, spec: &CommandSpec) -> Result<ChildInner, Error> {
         Ok(match &self.0 {
             Mode::Unelevated(p) => {
                 let mut c = p.spawn(spec)?;
@@ -127,6 +135,15 @@ impl Prepared {
                 ChildInner { stdin: c.stdin.take(), stdout: c.stdout.take(), stderr: c.stderr.take(), imp: Imp::Elevated(c) }
             }
         })
+    }
+
+    fn host_report() -> HostReport {
+        host::host_report()
+    }
+
+    /// Removes every ACE palisade recorded (`palisade cleanup`).
+    fn cleanup() -> Result<CleanupReport, Error> {
+        grants::cleanup()
     }
 }
 
@@ -143,29 +160,29 @@ enum Imp {
     Elevated(elevated::Child),
 }
 
-impl ChildInner {
-    pub fn id(&self) -> u32 {
+impl BackendChild for ChildInner {
+    fn id(&self) -> u32 {
         match &self.imp {
             Imp::Unelevated(c) => c.id(),
             Imp::Elevated(c) => c.id(),
         }
     }
 
-    pub fn signal(&self, sig: i32) -> io::Result<()> {
+    fn signal(&self, sig: i32) -> io::Result<()> {
         match &self.imp {
             Imp::Unelevated(c) => c.signal(sig),
             Imp::Elevated(c) => c.signal(sig),
         }
     }
 
-    pub fn kill(&mut self) -> io::Result<()> {
+    fn kill(&mut self) -> io::Result<()> {
         match &mut self.imp {
             Imp::Unelevated(c) => c.kill(),
             Imp::Elevated(c) => c.kill(),
         }
     }
 
-    pub fn wait(&mut self) -> io::Result<ExitStatus> {
+    fn wait(&mut self) -> io::Result<ExitStatus> {
         drop(self.stdin.take());
         match &mut self.imp {
             Imp::Unelevated(c) => c.wait(),
@@ -173,15 +190,14 @@ impl ChildInner {
         }
     }
 
-    pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+    fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
         match &mut self.imp {
             Imp::Unelevated(c) => c.try_wait(),
             Imp::Elevated(c) => c.try_wait(),
         }
     }
-}
 
-/// Removes every ACE palisade recorded (`palisade cleanup`).
-pub fn cleanup() -> Result<CleanupReport, Error> {
-    grants::cleanup()
+    fn take_stdio(&mut self) -> (Option<File>, Option<File>, Option<File>) {
+        (self.stdin.take(), self.stdout.take(), self.stderr.take())
+    }
 }
