@@ -99,6 +99,9 @@ macro_rules! backend_via_inherent {
             fn notices(&self) -> &[String] {
                 backend_via_inherent!(@notices $m self)
             }
+            fn network_records(&self) -> &[crate::NetworkRecord] {
+                backend_via_inherent!(@network_records $m self)
+            }
             fn take_stdio(&mut self) -> (Option<std::fs::File>, Option<std::fs::File>, Option<std::fs::File>) {
                 (self.stdin.take(), self.stdout.take(), self.stderr.take())
             }
@@ -106,6 +109,8 @@ macro_rules! backend_via_inherent {
     };
     (@notices linux $s:ident) => { linux::ChildInner::notices($s) };
     (@notices windows $s:ident) => { &[] };
+    (@network_records linux $s:ident) => { linux::ChildInner::network_records($s) };
+    (@network_records windows $s:ident) => { &[] };
 }
 #[cfg(target_os = "linux")]
 backend_via_inherent!(linux);

@@ -19,6 +19,7 @@ mod facts;
 mod git_aftercare;
 mod host_sockets;
 mod mounts;
+mod network;
 mod placeholder_record;
 mod placeholders;
 mod plan;
@@ -82,6 +83,8 @@ pub struct Prepared {
     rule_handles: rules::PathHandles,
     /// What the host-side git check remembers between commands (see git_aftercare).
     git_memory: Arc<git_aftercare::Memory>,
+    /// network = allow: the proxy, shared with the running commands (see network.rs).
+    proxy: Option<Arc<network::SandboxProxy>>,
 }
 
 fn list_dir(p: &Path) -> Vec<PathBuf> {
@@ -103,6 +106,10 @@ impl Prepared {
         if plan.contain_orphans {
             process::become_subreaper()?;
         }
+        let proxy = match (plan.network.proxy_port(), policy.network.allowlist()) {
+            (Some(_), Some(allowlist)) => Some(network::SandboxProxy::start(allowlist, options.network_hosts_file.as_deref())?),
+            _ => None,
+        };
         Ok(Prepared {
             policy,
             plan,
@@ -115,6 +122,7 @@ impl Prepared {
             host_sockets: Default::default(),
             rule_handles: rules::PathHandles::new(),
             git_memory: Arc::default(),
+            proxy,
         })
     }
 
@@ -138,8 +146,9 @@ impl Prepared {
         timeline::mark(Mark::LandlockRulesetBuilt);
         let mut streams = Streams::open(spec, mounts.as_ref(), self.plan.strategy != Strategy::Unconfined)?;
         let mut pipes = Pipes::open()?;
+        let mut port_channel = self.proxy.as_ref().map(|_| network::PortChannel::open()).transpose()?;
         let exec = program::ExecArgs::new(&program, spec, &env)?;
-        let mut child_plan = self.child_plan(spec, mounts, landlock, &exec, &streams, &pipes)?;
+        let mut child_plan = self.child_plan(spec, mounts, landlock, &exec, &streams, &pipes, port_channel.as_ref())?;
         timeline::mark(Mark::ChildPlanReady);
         let git_before = self.git_check_before(workspace.as_ref());
 
@@ -150,6 +159,9 @@ impl Prepared {
         drop(child_plan);
         pipes.close_child_ends();
         streams.close_child_ends();
+        if let Some(channel) = port_channel.as_mut() {
+            channel.close_child_end();
+        }
         let (relays, [stdin, stdout, stderr]) = streams.start().map_err(|e| {
             process::abandon(pid, Error::Io { context: "starting the standard stream relays".into(), source: e })
         })?;
@@ -179,10 +191,23 @@ impl Prepared {
             stderr,
             relays: Some(relays),
             wait_for_relays: !self.policy.keep_processes,
+            network: None,
+            network_records: Vec::new(),
         };
         if let Some(f) = failure {
             let _ = child.wait();
             return Err(process::setup_error(&f, &program, &spec.cwd, mount_plan.as_ref(), &self.policy.deny_read));
+        }
+        if let (Some(channel), Some(proxy)) = (port_channel, &self.proxy) {
+            // The command runs: its listener is in the channel (sent before exec).
+            match channel.serve(proxy) {
+                Ok(served) => child.network = Some(served),
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(e);
+                }
+            }
         }
         Ok(child)
     }
@@ -197,6 +222,12 @@ impl Prepared {
             env.push(("TMPDIR".into(), tmpdir_inside.into_os_string()));
         }
         env.push(("PALISADE_SANDBOX".into(), "1".into()));
+        if let Some(port) = self.plan.network.proxy_port() {
+            // The proxy's variables replace any the caller passed (see network::proxy_env).
+            let proxy_env = network::proxy_env(port);
+            env.retain(|(k, _)| !proxy_env.iter().any(|(p, _)| p == k));
+            env.extend(proxy_env);
+        }
         env
     }
 
@@ -296,6 +327,10 @@ pub struct ChildInner {
     /// is returned.
     relays: Option<stdio_relay::Relays>,
     wait_for_relays: bool,
+    /// network = allow: the command's listener at the proxy (closed when the command ends, or
+    /// when this is dropped), and then the records of its connections.
+    network: Option<network::CommandNetwork>,
+    network_records: Vec<crate::NetworkRecord>,
 }
 
 impl ChildInner {
@@ -320,6 +355,11 @@ impl ChildInner {
         &self.notices
     }
 
+    /// The command's connections through the proxy (network = allow), once it has ended.
+    pub fn network_records(&self) -> &[crate::NetworkRecord] {
+        &self.network_records
+    }
+
     fn finish(&mut self, raw: i32) -> ExitStatus {
         let status = process::command_status(self.status_pipe.take(), raw);
         let st = ExitStatus::from_raw(status);
@@ -332,6 +372,11 @@ impl ChildInner {
         }
         if let Some(before) = self.git_before.take() {
             self.notices = git_aftercare::after_command(before);
+        }
+        if let Some(mut network) = self.network.take() {
+            let (records, notice) = network.finish();
+            self.network_records = records;
+            self.notices.extend(notice);
         }
         self.tmp.take();
         self.workspace.take();
