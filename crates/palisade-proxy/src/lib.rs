@@ -6,7 +6,7 @@
 //! single-threaded tokio runtime. Per connection, the first byte picks the protocol (0x05:
 //! SOCKS5, anything else: HTTP). Every connection yields one [`Record`].
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -121,6 +121,9 @@ pub struct Record {
     pub started: SystemTime,
     pub duration: Duration,
     pub client: Option<SocketAddr>,
+    /// The tag of the listener the connection came in on (0 for those given to
+    /// [`Proxy::start`]; see [`ProxyHandle::add_listener`]).
+    pub listener: u64,
 }
 
 struct Shared {
@@ -155,7 +158,7 @@ pub(crate) struct Tracker {
 }
 
 impl Tracker {
-    fn new(shared: Arc<Shared>, client: Option<SocketAddr>) -> Tracker {
+    fn new(shared: Arc<Shared>, client: Option<SocketAddr>, listener: u64) -> Tracker {
         let record = Record {
             protocol: Protocol::Unknown,
             host: String::new(),
@@ -168,6 +171,7 @@ impl Tracker {
             started: SystemTime::now(),
             duration: Duration::ZERO,
             client,
+            listener,
         };
         Tracker { shared, record, counters: relay::Counters::new(), start: Instant::now(), finished: false }
     }
@@ -204,19 +208,10 @@ impl Drop for Tracker {
 pub struct Proxy;
 
 impl Proxy {
-    /// Serves already-bound listeners until the handle is shut down or dropped.
+    /// Serves already-bound listeners (tagged 0) until the handle is shut down or dropped; more
+    /// can be added and removed while it runs ([`ProxyHandle::add_listener`]).
     pub fn start(config: Config, listeners: Vec<std::net::TcpListener>) -> io::Result<ProxyHandle> {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build()?;
-        let listeners = {
-            let _guard = runtime.enter();
-            listeners
-                .into_iter()
-                .map(|l| {
-                    l.set_nonblocking(true)?;
-                    tokio::net::TcpListener::from_std(l)
-                })
-                .collect::<io::Result<Vec<_>>>()?
-        };
         let shared = Arc::new(Shared {
             slots: Arc::new(Semaphore::new(config.limits.max_connections.max(1))),
             config,
@@ -224,24 +219,63 @@ impl Proxy {
             dropped_records: AtomicU64::new(0),
         });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let serving = shared.clone();
+        let runtime_handle = runtime.handle().clone();
         let thread = std::thread::Builder::new().name("palisade-proxy".into()).spawn(move || {
             runtime.block_on(async move {
-                for listener in listeners {
-                    tokio::spawn(accept_loop(listener, serving.clone()));
-                }
                 let _ = stopped.await;
             });
             // Dropping the tasks closes their sockets and delivers their records.
             runtime.shutdown_timeout(Duration::from_secs(2));
         })?;
-        Ok(ProxyHandle { stop: Some(stop), thread: Some(thread), shared })
+        let handle = ProxyHandle {
+            stop: Some(stop),
+            thread: Some(thread),
+            shared,
+            runtime: runtime_handle,
+            listeners: Mutex::new(HashMap::new()),
+        };
+        for listener in listeners {
+            handle.serve(listener, 0)?;
+        }
+        Ok(handle)
     }
 }
 
-async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+/// One served listener: stopping it ends its accept loop and every connection accepted on it;
+/// `done` reports (by disconnecting) that all of them have delivered their records.
+struct Served {
+    stop: tokio::sync::watch::Sender<bool>,
+    done: std::sync::mpsc::Receiver<()>,
+}
+
+/// Resolves when the listener's stop was asked for (or its sender is gone).
+async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    while !*stop.borrow_and_update() {
+        if stop.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    tag: u64,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    done: std::sync::mpsc::Sender<()>,
+) {
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            _ = stopped(&mut stop) => None,
+            accepted = listener.accept() => Some(accepted),
+        };
+        let Some(accepted) = accepted else {
+            // Closed before `done` is let go: the remover may rely on the port being shut.
+            drop(listener);
+            drop(done);
+            return;
+        };
+        let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
             Err(_) => {
                 // Out of descriptors or a connection reset before accept: back off briefly
@@ -250,14 +284,26 @@ async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
                 continue;
             }
         };
-        let mut tracker = Tracker::new(shared.clone(), Some(peer));
+        let mut tracker = Tracker::new(shared.clone(), Some(peer), tag);
         match shared.slots.clone().try_acquire_owned() {
             Ok(permit) => {
                 let shared = shared.clone();
+                let mut stop = stop.clone();
+                let done = done.clone();
                 tokio::spawn(async move {
                     let _permit = permit;
-                    conn::serve(stream, &shared, &mut tracker).await;
-                    tracker.finish();
+                    let served = tokio::select! {
+                        _ = conn::serve(stream, &shared, &mut tracker) => true,
+                        _ = stopped(&mut stop) => false,
+                    };
+                    if served {
+                        tracker.finish();
+                    } else {
+                        tracker.note("interrupted: its listener was closed (the command ended)".into());
+                    }
+                    // The record is delivered before `done` is let go.
+                    drop(tracker);
+                    drop(done);
                 });
             }
             Err(_) => {
@@ -275,9 +321,62 @@ pub struct ProxyHandle {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
     shared: Arc<Shared>,
+    runtime: tokio::runtime::Handle,
+    /// The served listeners by tag (several may share one).
+    listeners: Mutex<HashMap<u64, Vec<Served>>>,
 }
 
 impl ProxyHandle {
+    /// Serves one more listener (already bound and listening); the records of its connections
+    /// carry `tag`. Fails if the proxy is no longer running (then the listener is closed: a
+    /// client finds nothing there, fail closed).
+    pub fn add_listener(&self, listener: std::net::TcpListener, tag: u64) -> io::Result<()> {
+        self.serve(listener, tag)
+    }
+
+    /// Stops serving the listeners tagged `tag`: closes them and every connection accepted on
+    /// them, and returns once those connections' records are delivered (or after 5 s).
+    pub fn remove_listener(&self, tag: u64) {
+        let served = self.listeners.lock().unwrap_or_else(|p| p.into_inner()).remove(&tag).unwrap_or_default();
+        for s in &served {
+            let _ = s.stop.send(true);
+        }
+        for s in served {
+            // Disconnected once the accept loop and all its connections are gone.
+            let _ = s.done.recv_timeout(Duration::from_secs(5));
+        }
+    }
+
+    /// Whether the proxy's thread is still serving (false once it ended, for whatever reason).
+    pub fn is_running(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
+    fn serve(&self, listener: std::net::TcpListener, tag: u64) -> io::Result<()> {
+        if !self.is_running() {
+            return Err(io::Error::other("the network proxy is not running"));
+        }
+        listener.set_nonblocking(true)?;
+        let listener = {
+            let _guard = self.runtime.enter();
+            tokio::net::TcpListener::from_std(listener)?
+        };
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let (done_tx, done) = std::sync::mpsc::channel();
+        self.runtime.spawn(accept_loop(listener, self.shared.clone(), tag, stop_rx, done_tx));
+        self.listeners.lock().unwrap_or_else(|p| p.into_inner()).entry(tag).or_default().push(Served { stop, done });
+        Ok(())
+    }
+
+    /// The records of ended connections that came in on listeners tagged `tag` (oldest first),
+    /// removed from the handle; the others stay.
+    pub fn take_records_for(&self, tag: u64) -> Vec<Record> {
+        let mut kept = self.shared.kept.lock().unwrap_or_else(|p| p.into_inner());
+        let (mine, others): (VecDeque<Record>, VecDeque<Record>) = kept.drain(..).partition(|r| r.listener == tag);
+        *kept = others;
+        mine.into()
+    }
+
     /// The records of connections that have ended so far (oldest first), removed from the handle.
     pub fn take_records(&self) -> Vec<Record> {
         let mut kept = self.shared.kept.lock().unwrap_or_else(|p| p.into_inner());
@@ -293,6 +392,13 @@ impl ProxyHandle {
     pub fn shutdown(mut self) -> Vec<Record> {
         self.stop_and_join();
         self.take_records()
+    }
+
+    /// Stops serving (every listener and connection is closed, their records kept for
+    /// [`take_records`](Self::take_records)); later [`add_listener`](Self::add_listener) calls
+    /// fail.
+    pub fn stop(&mut self) {
+        self.stop_and_join();
     }
 
     fn stop_and_join(&mut self) {

@@ -45,7 +45,7 @@ pub use error::{exit_code, Error};
 pub use report::{CleanupReport, Enforcement, HostReport, Layer};
 pub(crate) use spec::CommandSpec;
 pub use spec::{SandboxOptions, Stdio};
-pub use status::{ExitStatus, Output};
+pub use status::{ExitStatus, NetworkRecord, Output};
 pub mod caller;
 pub mod host_setup;
 pub mod signals;
@@ -401,6 +401,12 @@ impl Child {
     pub fn notices(&self) -> &[String] {
         BackendChild::notices(&self.inner)
     }
+    /// The command's connections through Palisade's network proxy (network = allow: host, port,
+    /// allowed or refused, the deciding rule or the reason, bytes each way, duration), oldest
+    /// first; empty until the command has ended, and for other network settings.
+    pub fn network_records(&self) -> &[NetworkRecord] {
+        BackendChild::network_records(&self.inner)
+    }
     /// Closes stdin, reads stdout and stderr to the end (concurrently), and waits.
     pub fn wait_with_output(mut self) -> io::Result<Output> {
         drop(self.stdin.take());
@@ -419,6 +425,6 @@ impl Child {
             None => Vec::new(),
         };
         let status = BackendChild::wait(&mut self.inner)?;
-        Ok(Output { status, stdout, stderr, notices: self.notices().to_vec() })
+        Ok(Output { status, stdout, stderr, notices: self.notices().to_vec(), network: self.network_records().to_vec() })
     }
 }

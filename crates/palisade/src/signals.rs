@@ -49,6 +49,8 @@ impl Forwarder {
 
     /// Waits for `child`, forwarding what arrives meanwhile.
     pub fn wait(&self, child: &mut Child) -> std::io::Result<ExitStatus> {
-        self.inner.wait(child)
+        // As `Child::wait`: the command sees the end of its input first.
+        drop(child.stdin.take());
+        self.inner.wait(&mut child.inner)
     }
 }

@@ -16,6 +16,12 @@ pub struct SandboxOptions {
     /// changing the mode, owner or times of root's files outside the writable roots (Landlock
     /// has no right for that). The enforcement report says so in an inactive layer.
     pub landlock_only_as_root: bool,
+    /// network = allow: a hosts-format file (`address name...`) the network proxy resolves
+    /// names from, and only from (names it does not list are not resolved), instead of the
+    /// system resolver. For tests (a "fake internet" whose names must never reach real
+    /// addresses) and for pinning names to addresses. The CLI takes it from
+    /// `PALISADE_NET_HOSTS_FILE`. Not yet used on Windows.
+    pub network_hosts_file: Option<PathBuf>,
     /// Windows: the `[windows] mode` setting (`elevated` is refused until that mode exists).
     /// Only on Windows, so that the other platforms' struct literals stay valid.
     #[cfg(windows)]

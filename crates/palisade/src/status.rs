@@ -71,4 +71,29 @@ pub struct Output {
     pub stderr: Vec<u8>,
     /// What the host-side check after the command found and did (see [`Child::notices`]).
     pub notices: Vec<String>,
+    /// The command's connections through Palisade's network proxy (network = allow; see
+    /// [`Child::network_records`]).
+    pub network: Vec<NetworkRecord>,
+}
+
+/// One connection a command made to Palisade's network proxy (network = allow), allowed or
+/// refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetworkRecord {
+    /// How the command asked: `http` (plain HTTP forwarding), `http-connect`, `socks5`, or
+    /// `unknown` (closed before it said).
+    pub protocol: String,
+    /// The host it asked for (empty if it never said), IPv6 in brackets.
+    pub host: String,
+    pub port: u16,
+    /// Whether traffic was let through to the destination.
+    pub allowed: bool,
+    /// The allowlist entry that decided, if one did.
+    pub rule: Option<String>,
+    /// Why it was refused, or how it ended abnormally (one line).
+    pub reason: Option<String>,
+    /// Bytes sent to the destination, and received from it.
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    pub duration: std::time::Duration,
 }

@@ -49,6 +49,10 @@ pub(crate) trait BackendChild {
     fn notices(&self) -> &[String] {
         &[]
     }
+    /// The command's connections through the network proxy (network = allow), once it ended.
+    fn network_records(&self) -> &[crate::status::NetworkRecord] {
+        &[]
+    }
     /// The caller's ends of the piped standard streams (each `Some` once, for `Stdio::Piped`).
     fn take_stdio(&mut self) -> (Option<File>, Option<File>, Option<File>);
 }

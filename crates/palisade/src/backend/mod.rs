@@ -39,73 +39,18 @@ pub(crate) use unsupported::{ChildInner, Prepared, SignalForwarder};
 
 /// `palisade check --probe`'s fence probe through the test seam's runner (see `TestSeam`).
 #[cfg(windows)]
-pub(crate) fn elevated_fence_probe_for_tests(seam: &ElevatedTestSeam) -> Result<palisade_windows_elevated::FenceProbe, crate::Error> {
+pub(crate) fn elevated_fence_probe_for_tests(seam: &ElevatedTestSeam) -> Result<palisade_windows_elevated::FenceProbe, crate::error::Error> {
     Ok(windows::elevated::run::Elevated::new(true, Some(seam))?.probe_fence())
 }
 
 /// The elevated Windows mode's `palisade check` lines (`required`: the configured mode).
 #[cfg(windows)]
-pub(crate) fn elevated_check(required: bool, probe: bool) -> Option<crate::ElevatedCheck> {
-    Some(crate::ElevatedCheck::new(windows::elevated::check::report(required, probe)))
+pub(crate) fn elevated_check(required: bool, probe: bool) -> Option<crate::elevated_report::ElevatedCheck> {
+    Some(crate::elevated_report::ElevatedCheck::new(windows::elevated::check::report(required, probe)))
 }
 
 /// Only Windows has an elevated mode.
 #[cfg(not(windows))]
-pub(crate) fn elevated_check(_required: bool, _probe: bool) -> Option<crate::ElevatedCheck> {
+pub(crate) fn elevated_check(_required: bool, _probe: bool) -> Option<crate::elevated_report::ElevatedCheck> {
     None
 }
-
-/// The Linux and Windows backends' inherent methods, seen through the contract (moved into the
-/// backends themselves once their restructuring lands).
-#[cfg(target_os = "linux")]
-macro_rules! backend_via_inherent {
-    ($m:ident) => {
-        impl Backend for $m::Prepared {
-            type Child = $m::ChildInner;
-            fn prepare(policy: palisade_policy::Policy, options: &crate::spec::SandboxOptions) -> Result<Self, crate::error::Error> {
-                $m::Prepared::new(policy, options)
-            }
-            fn policy(&self) -> &palisade_policy::Policy {
-                $m::Prepared::policy(self)
-            }
-            fn enforcement(&self) -> &crate::report::Enforcement {
-                $m::Prepared::enforcement(self)
-            }
-            fn spawn(&self, spec: &crate::spec::CommandSpec) -> Result<$m::ChildInner, crate::error::Error> {
-                $m::Prepared::spawn(self, spec)
-            }
-            fn host_report() -> crate::report::HostReport {
-                $m::host_report()
-            }
-            fn cleanup() -> Result<crate::report::CleanupReport, crate::error::Error> {
-                $m::cleanup()
-            }
-        }
-        impl BackendChild for $m::ChildInner {
-            fn id(&self) -> u32 {
-                $m::ChildInner::id(self)
-            }
-            fn signal(&self, sig: i32) -> std::io::Result<()> {
-                $m::ChildInner::signal(self, sig)
-            }
-            fn kill(&mut self) -> std::io::Result<()> {
-                $m::ChildInner::kill(self)
-            }
-            fn wait(&mut self) -> std::io::Result<crate::status::ExitStatus> {
-                $m::ChildInner::wait(self)
-            }
-            fn try_wait(&mut self) -> std::io::Result<Option<crate::status::ExitStatus>> {
-                $m::ChildInner::try_wait(self)
-            }
-            fn notices(&self) -> &[String] {
-                backend_via_inherent!(@notices $m self)
-            }
-            fn take_stdio(&mut self) -> (Option<std::fs::File>, Option<std::fs::File>, Option<std::fs::File>) {
-                (self.stdin.take(), self.stdout.take(), self.stderr.take())
-            }
-        }
-    };
-    (@notices linux $s:ident) => { linux::ChildInner::notices($s) };
-}
-#[cfg(target_os = "linux")]
-backend_via_inherent!(linux);

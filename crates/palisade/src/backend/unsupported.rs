@@ -89,7 +89,7 @@ impl SignalForwarder {
         None
     }
     pub fn forward_to(&self, _pid: u32) {}
-    pub fn wait(&self, child: &mut crate::Child) -> io::Result<ExitStatus> {
+    pub fn wait(&self, child: &mut impl BackendChild) -> io::Result<ExitStatus> {
         child.wait()
     }
 }

@@ -46,9 +46,18 @@ pub(super) fn run(args: &PolicyArgs, json_status: bool, command: Vec<OsString>) 
             .iter()
             .map(|l| serde_json::json!({"name": l.name, "active": l.active, "detail": l.detail}))
             .collect();
+        // network = allow: the command's connections through the proxy (empty otherwise).
+        let network: Vec<_> = child
+            .network_records()
+            .iter()
+            .map(|r| {
+                serde_json::json!({"protocol": r.protocol, "host": r.host, "port": r.port, "allowed": r.allowed, "rule": r.rule,
+                    "reason": r.reason, "bytes_up": r.bytes_up, "bytes_down": r.bytes_down, "duration_ms": r.duration.as_millis() as u64})
+            })
+            .collect();
         errln!(
             "{}",
-            serde_json::json!({"exit_code": status.code(), "signal": status.signal(), "status": status.shell_code(), "layers": layers, "notices": child.notices()})
+            serde_json::json!({"exit_code": status.code(), "signal": status.signal(), "status": status.shell_code(), "layers": layers, "notices": child.notices(), "network": network})
         );
     }
     Ok(status.shell_code())

@@ -3,7 +3,7 @@
 //! Everything here works on data prepared by the parent ([`ChildPlan`]) and makes only raw system
 //! calls: no allocation, no locks, so it is safe after cloning a multi-threaded process. A failed
 //! step is reported to the parent over the error pipe as `(step, errno, index)` and the process
-//! exits; the parent turns that into a typed [`crate::Error::Setup`].
+//! exits; the parent turns that into a typed [`crate::error::Error::Setup`].
 
 use super::sys::{self, Errno};
 use super::timeline::{mark, Mark};
@@ -28,6 +28,7 @@ pub enum Step {
     HideSocketDir,
     MountProc,
     BringUpLoopback,
+    OpenProxyPort,
     DropCapabilities,
     ApplyLandlock,
     ApplySeccomp,
@@ -43,7 +44,7 @@ impl Step {
         [
             WatchParent, WriteIdMaps, MakeMountsPrivate, CaptureWritableTrees, MakeRootReadOnly,
             BuildMinimalDev, AttachWritableTree, AttachReadOnlyView, PinDirectory, ProtectPath, MaskDenyRead, HideSocketDir, MountProc, BringUpLoopback,
-            DropCapabilities, ApplyLandlock, ApplySeccomp, StartCommand, SetUpStdio, ChangeDirectory,
+            OpenProxyPort, DropCapabilities, ApplyLandlock, ApplySeccomp, StartCommand, SetUpStdio, ChangeDirectory,
             Exec,
         ]
         .into_iter()
@@ -66,6 +67,7 @@ impl Step {
             Step::HideSocketDir => "hide a folder of unix sockets",
             Step::MountProc => "mount a private /proc",
             Step::BringUpLoopback => "bring up the private loopback interface",
+            Step::OpenProxyPort => "open the network proxy's port (127.0.0.1:3128) inside the sandbox",
             Step::DropCapabilities => "drop capabilities",
             Step::ApplyLandlock => "apply the Landlock ruleset",
             Step::ApplySeccomp => "apply the seccomp filter",
@@ -203,6 +205,10 @@ pub struct ChildPlan {
     pub new_session: bool,
     /// Write the mount namespace's inode to the status pipe (no init then uses that pipe).
     pub report_mount_namespace: bool,
+    /// network = allow: listen on 127.0.0.1:port of the command's own network namespace and
+    /// send that socket to the parent over this unix socket (the parent serves it with the
+    /// proxy), then close both.
+    pub proxy_port: Option<(u16, RawFd)>,
 }
 
 /// Signals that the init process forwards to the command when another process sends them.
@@ -289,6 +295,14 @@ fn set_up_and_exec(plan: &mut ChildPlan) -> Result<Never, Failure> {
             let ino = sys::inode_of(c"/proc/self/ns/mnt").map_err(at(Step::MakeMountsPrivate, 1))?;
             sys::write_all(plan.status_fd, &ino.to_ne_bytes()).map_err(at(Step::MakeMountsPrivate, 2))?;
         }
+    }
+    if let Some((port, channel)) = plan.proxy_port {
+        // In the command's network namespace, its loopback up: the only way out it will have.
+        let listener = sys::listen_on_loopback(port).map_err(at(Step::OpenProxyPort, 0))?;
+        let sent = sys::send_fd(channel, listener);
+        sys::close(listener);
+        sys::close(channel);
+        sent.map_err(at(Step::OpenProxyPort, 1))?;
     }
     if plan.drop_capabilities {
         sys::drop_all_capabilities(plan.last_capability).map_err(at(Step::DropCapabilities, 0))?;

@@ -1,14 +1,14 @@
 //! `palisade cleanup` and `palisade check`'s notes about what killed runs left behind.
 
 use super::{placeholders, private_tmp};
-use crate::Error;
+use crate::error::Error;
 
 /// `palisade cleanup`: what runs that were killed before they could clean up left behind: in
 /// workspaces, empty placeholders for missing protected paths (see `placeholders`) and the lock
 /// files of workspaces nobody uses; on /dev/shm or in the temporary folder, their private
 /// temporary folders (see `private_tmp`). What a running sandbox or a kept process relies on
 /// stays.
-pub(crate) fn cleanup() -> Result<crate::CleanupReport, Error> {
+pub(crate) fn cleanup() -> Result<crate::report::CleanupReport, Error> {
     // One part that cannot be done (its folder unusable) must not keep the other from running:
     // it is reported as a failure, and cleanup exits non-zero.
     let (stale, stale_failure) = match placeholders::remove_stale() {
@@ -17,7 +17,7 @@ pub(crate) fn cleanup() -> Result<crate::CleanupReport, Error> {
     };
     let tmps = private_tmp::remove_leftovers()
         .map_err(|e| Error::Io { context: "cleaning palisade's records of private temporary folders".into(), source: e })?;
-    let mut r = crate::CleanupReport { removed: stale.removed + tmps.removed.len(), failed: tmps.failed, ..Default::default() };
+    let mut r = crate::report::CleanupReport { removed: stale.removed + tmps.removed.len(), failed: tmps.failed, ..Default::default() };
     r.failed.extend(stale_failure);
     r.notes.push(format!("{} placeholders left by interrupted runs removed", stale.removed));
     if stale.in_use > 0 {

@@ -1,10 +1,10 @@
 //! The Linux backend: user, mount, pid and network namespaces, Landlock and seccomp.
 //!
 //! A command flows through here in two halves, each a short sequence of named steps.
-//! [`Prepared::new`] (once per sandbox) gathers the host's facts (facts.rs), decides the plan
+//! [`Prepared::prepare`](Backend::prepare) (once per sandbox) gathers the host's facts (facts.rs), decides the plan
 //! with a pure function (plan.rs: the strategy and its refusals, the network fence, the layers
 //! shown to users), compiles the seccomp filter and resolves the policy's paths.
-//! [`Prepared::spawn`] (per command) resolves the program (program.rs), creates the private
+//! [`Prepared::spawn`](Backend::spawn) (per command) resolves the program (program.rs), creates the private
 //! temporary directory (private_tmp.rs), builds the mount plan (mounts.rs, protect.rs) and the
 //! Landlock ruleset (rules.rs), opens the streams (streams.rs) and clones the child
 //! (process.rs), which sets itself up step by step (child.rs) and execs the command. No helper
@@ -19,6 +19,7 @@ mod facts;
 mod git_aftercare;
 mod host_sockets;
 mod mounts;
+mod network;
 mod placeholder_record;
 mod placeholders;
 mod plan;
@@ -38,7 +39,11 @@ mod streams;
 mod sys;
 pub mod timeline;
 
-use crate::{CommandSpec, Enforcement, Error, ExitStatus, SandboxOptions};
+use super::contract::{Backend, BackendChild};
+use crate::error::Error;
+use crate::report::{CleanupReport, Enforcement, HostReport};
+use crate::spec::{CommandSpec, SandboxOptions};
+use crate::status::ExitStatus;
 use facts::HostFacts;
 use palisade_policy::Policy;
 use plan::LinuxPlan;
@@ -54,9 +59,8 @@ use strategy::Strategy;
 use streams::Streams;
 use timeline::Mark;
 
-pub(crate) use cleanup::{cleanup, leftover_notes};
+pub(crate) use cleanup::leftover_notes;
 pub(crate) use placeholders::interrupt_lock_waits;
-pub use probe::host_report;
 pub use socket_dirs::hidden_offline as offline_socket_dirs;
 
 /// The workspace's placeholder locks and record, shared by a sandbox and its running commands.
@@ -82,6 +86,8 @@ pub struct Prepared {
     rule_handles: rules::PathHandles,
     /// What the host-side git check remembers between commands (see git_aftercare).
     git_memory: Arc<git_aftercare::Memory>,
+    /// network = allow: the proxy, shared with the running commands (see network.rs).
+    proxy: Option<Arc<network::SandboxProxy>>,
 }
 
 fn list_dir(p: &Path) -> Vec<PathBuf> {
@@ -90,8 +96,10 @@ fn list_dir(p: &Path) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-impl Prepared {
-    pub fn new(policy: Policy, options: &SandboxOptions) -> Result<Prepared, Error> {
+impl Backend for Prepared {
+    type Child = ChildInner;
+
+    fn prepare(policy: Policy, options: &SandboxOptions) -> Result<Prepared, Error> {
         let write_roots = policy.write_roots();
         check_writable_roots(&write_roots)?;
         let host = HostFacts::gather();
@@ -103,6 +111,10 @@ impl Prepared {
         if plan.contain_orphans {
             process::become_subreaper()?;
         }
+        let proxy = match (plan.network.proxy_port(), policy.network.allowlist()) {
+            (Some(_), Some(allowlist)) => Some(network::SandboxProxy::start(allowlist, options.network_hosts_file.as_deref())?),
+            _ => None,
+        };
         Ok(Prepared {
             policy,
             plan,
@@ -115,18 +127,19 @@ impl Prepared {
             host_sockets: Default::default(),
             rule_handles: rules::PathHandles::new(),
             git_memory: Arc::default(),
+            proxy,
         })
     }
 
-    pub fn enforcement(&self) -> &Enforcement {
+    fn enforcement(&self) -> &Enforcement {
         &self.plan.layers
     }
 
-    pub fn policy(&self) -> &Policy {
+    fn policy(&self) -> &Policy {
         &self.policy
     }
 
-    pub fn spawn(&self, spec: &CommandSpec) -> Result<ChildInner, Error> {
+    fn spawn(&self, spec: &CommandSpec) -> Result<ChildInner, Error> {
         timeline::mark(Mark::SpawnStart);
         let program = program::resolve(&spec.program, &spec.env)?;
         timeline::mark(Mark::ProgramResolved);
@@ -138,8 +151,9 @@ impl Prepared {
         timeline::mark(Mark::LandlockRulesetBuilt);
         let mut streams = Streams::open(spec, mounts.as_ref(), self.plan.strategy != Strategy::Unconfined)?;
         let mut pipes = Pipes::open()?;
+        let mut port_channel = self.proxy.as_ref().map(|_| network::PortChannel::open()).transpose()?;
         let exec = program::ExecArgs::new(&program, spec, &env)?;
-        let mut child_plan = self.child_plan(spec, mounts, landlock, &exec, &streams, &pipes)?;
+        let mut child_plan = self.child_plan(spec, mounts, landlock, &exec, &streams, &pipes, port_channel.as_ref())?;
         timeline::mark(Mark::ChildPlanReady);
         let git_before = self.git_check_before(workspace.as_ref());
 
@@ -150,6 +164,9 @@ impl Prepared {
         drop(child_plan);
         pipes.close_child_ends();
         streams.close_child_ends();
+        if let Some(channel) = port_channel.as_mut() {
+            channel.close_child_end();
+        }
         let (relays, [stdin, stdout, stderr]) = streams.start().map_err(|e| {
             process::abandon(pid, Error::Io { context: "starting the standard stream relays".into(), source: e })
         })?;
@@ -179,14 +196,37 @@ impl Prepared {
             stderr,
             relays: Some(relays),
             wait_for_relays: !self.policy.keep_processes,
+            network: None,
+            network_records: Vec::new(),
         };
         if let Some(f) = failure {
             let _ = child.wait();
             return Err(process::setup_error(&f, &program, &spec.cwd, mount_plan.as_ref(), &self.policy.deny_read));
         }
+        if let (Some(channel), Some(proxy)) = (port_channel, &self.proxy) {
+            // The command runs: its listener is in the channel (sent before exec).
+            match channel.serve(proxy) {
+                Ok(served) => child.network = Some(served),
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(e);
+                }
+            }
+        }
         Ok(child)
     }
 
+    fn host_report() -> HostReport {
+        probe::host_report()
+    }
+
+    fn cleanup() -> Result<CleanupReport, Error> {
+        cleanup::cleanup()
+    }
+}
+
+impl Prepared {
     /// The command's environment: the policy-filtered variables, plus the private temporary
     /// directory.
     fn command_env(&self, spec: &CommandSpec, tmp: &PrivateTmp) -> Vec<(OsString, OsString)> {
@@ -197,6 +237,12 @@ impl Prepared {
             env.push(("TMPDIR".into(), tmpdir_inside.into_os_string()));
         }
         env.push(("PALISADE_SANDBOX".into(), "1".into()));
+        if let Some(port) = self.plan.network.proxy_port() {
+            // The proxy's variables replace any the caller passed (see network::proxy_env).
+            let proxy_env = network::proxy_env(port);
+            env.retain(|(k, _)| !proxy_env.iter().any(|(p, _)| p == k));
+            env.extend(proxy_env);
+        }
         env
     }
 
@@ -296,30 +342,68 @@ pub struct ChildInner {
     /// is returned.
     relays: Option<stdio_relay::Relays>,
     wait_for_relays: bool,
+    /// network = allow: the command's listener at the proxy (closed when the command ends, or
+    /// when this is dropped), and then the records of its connections.
+    network: Option<network::CommandNetwork>,
+    network_records: Vec<crate::status::NetworkRecord>,
 }
 
-impl ChildInner {
-    pub fn id(&self) -> u32 {
+impl BackendChild for ChildInner {
+    fn id(&self) -> u32 {
         self.pid as u32
     }
 
     /// Sends a signal to the command (through the sandbox's init, which forwards it).
-    pub fn signal(&self, sig: i32) -> io::Result<()> {
+    fn signal(&self, sig: i32) -> io::Result<()> {
         if self.status.is_some() {
             return Ok(());
         }
         sys::kill(self.pid, sig).map_err(io::Error::from_raw_os_error)
     }
 
-    pub fn kill(&mut self) -> io::Result<()> {
+    fn kill(&mut self) -> io::Result<()> {
         self.signal(libc::SIGKILL)
     }
 
     /// What the host-side git check found and did after the command (see git_aftercare).
-    pub fn notices(&self) -> &[String] {
+    fn notices(&self) -> &[String] {
         &self.notices
     }
 
+    /// The command's connections through the proxy (network = allow), once it has ended.
+    fn network_records(&self) -> &[crate::status::NetworkRecord] {
+        &self.network_records
+    }
+
+
+    fn wait(&mut self) -> io::Result<ExitStatus> {
+        if let Some(s) = self.status {
+            return Ok(s);
+        }
+        drop(self.stdin.take());
+        let raw = sys::wait_pid(self.pid, false).map_err(io::Error::from_raw_os_error)?.unwrap_or(0);
+        timeline::mark(Mark::WaitReturned);
+        let status = self.finish(raw);
+        timeline::mark(Mark::Finished);
+        Ok(status)
+    }
+
+    fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        if let Some(s) = self.status {
+            return Ok(Some(s));
+        }
+        match sys::wait_pid(self.pid, true).map_err(io::Error::from_raw_os_error)? {
+            Some(raw) => Ok(Some(self.finish(raw))),
+            None => Ok(None),
+        }
+    }
+
+    fn take_stdio(&mut self) -> (Option<File>, Option<File>, Option<File>) {
+        (self.stdin.take(), self.stdout.take(), self.stderr.take())
+    }
+}
+
+impl ChildInner {
     fn finish(&mut self, raw: i32) -> ExitStatus {
         let status = process::command_status(self.status_pipe.take(), raw);
         let st = ExitStatus::from_raw(status);
@@ -333,31 +417,14 @@ impl ChildInner {
         if let Some(before) = self.git_before.take() {
             self.notices = git_aftercare::after_command(before);
         }
+        if let Some(mut network) = self.network.take() {
+            let (records, notice) = network.finish();
+            self.network_records = records;
+            self.notices.extend(notice);
+        }
         self.tmp.take();
         self.workspace.take();
         st
-    }
-
-    pub fn wait(&mut self) -> io::Result<ExitStatus> {
-        if let Some(s) = self.status {
-            return Ok(s);
-        }
-        drop(self.stdin.take());
-        let raw = sys::wait_pid(self.pid, false).map_err(io::Error::from_raw_os_error)?.unwrap_or(0);
-        timeline::mark(Mark::WaitReturned);
-        let status = self.finish(raw);
-        timeline::mark(Mark::Finished);
-        Ok(status)
-    }
-
-    pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
-        if let Some(s) = self.status {
-            return Ok(Some(s));
-        }
-        match sys::wait_pid(self.pid, true).map_err(io::Error::from_raw_os_error)? {
-            Some(raw) => Ok(Some(self.finish(raw))),
-            None => Ok(None),
-        }
     }
 }
 

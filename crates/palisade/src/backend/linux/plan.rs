@@ -1,4 +1,4 @@
-//! The Linux plan of a sandbox: everything `Prepared::new` decides, as one pure function of the
+//! The Linux plan of a sandbox: everything `Prepared::prepare` decides, as one pure function of the
 //! policy, the caller's options and the host's facts (gathered apart, see facts.rs), so that
 //! every refusal and every weaker protection is unit-tested on any host.
 //!
@@ -11,7 +11,8 @@ use super::facts::HostFacts;
 use super::seccomp::FilterOptions;
 use super::socket_dirs;
 use super::strategy::{self, Refusal, Strategy};
-use crate::{Enforcement, Layer, SandboxOptions};
+use crate::report::{Enforcement, Layer};
+use crate::spec::SandboxOptions;
 use palisade_policy::{Network, Policy};
 use std::path::{Path, PathBuf};
 
@@ -29,9 +30,8 @@ pub struct LinuxPlan {
 }
 
 /// How the command is kept off the network: every mechanism that depends on the policy's
-/// network setting asks this value (a further mode, such as an allowlist through a host-side
-/// proxy reached at a loopback address of the command's own network namespace, is one more
-/// variant and one more arm in each method below).
+/// network setting asks this value (a further mode is one more variant and one more arm in
+/// each method below).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NetworkFence {
     /// network = on: the host's network, unfenced.
@@ -46,7 +46,19 @@ pub enum NetworkFence {
     /// Offline without a network namespace (Landlock-only, or unconfined): seccomp allows no
     /// socket but unix socket pairs, Landlock allows no TCP.
     Filters,
+    /// network = allow: everything `OwnNamespace` does, plus one way out: Palisade's proxy
+    /// (on the host, with the host's network), reached at 127.0.0.1:`port` of the command's
+    /// own loopback, where the child listens before exec and hands the socket over.
+    Proxied {
+        hidden_socket_dirs: Vec<PathBuf>,
+        port: u16,
+    },
 }
+
+/// The port of the proxy inside every command's network namespace. Fixed, since the namespace
+/// is the command's own (nothing else listens there before it starts), and 3128 is the
+/// conventional proxy port that tools' documentation and users recognise.
+pub const PROXY_PORT: u16 = 3128;
 
 impl NetworkFence {
     /// The fence `policy` needs under `strategy`, or the refusal when this host cannot build it.
@@ -54,15 +66,23 @@ impl NetworkFence {
         if policy.network == Network::On {
             return Ok(NetworkFence::Open);
         }
+        let hidden = || {
+            // Never the workspace's folder (nor a writable root's), whatever the mode.
+            let write_roots = policy.write_roots();
+            let mut keep: Vec<&Path> = write_roots.iter().map(PathBuf::as_path).collect();
+            keep.push(&policy.workspace);
+            socket_dirs::to_hide(&host.socket_dirs, &keep)
+        };
+        if let Network::Allow(_) = policy.network {
+            // Only a network namespace of its own leaves the proxy as the single way out.
+            return match strategy {
+                Strategy::Namespaces { .. } => Ok(NetworkFence::Proxied { hidden_socket_dirs: hidden(), port: PROXY_PORT }),
+                Strategy::LandlockOnly | Strategy::Unconfined => Err(Refusal::AllowlistNeedsNamespace),
+            };
+        }
         // Off (and, failing closed, any setting this backend does not know).
         Ok(match strategy {
-            Strategy::Namespaces { .. } => {
-                // Never the workspace's folder (nor a writable root's), whatever the mode.
-                let write_roots = policy.write_roots();
-                let mut keep: Vec<&Path> = write_roots.iter().map(PathBuf::as_path).collect();
-                keep.push(&policy.workspace);
-                NetworkFence::OwnNamespace { hidden_socket_dirs: socket_dirs::to_hide(&host.socket_dirs, &keep) }
-            }
+            Strategy::Namespaces { .. } => NetworkFence::OwnNamespace { hidden_socket_dirs: hidden() },
             Strategy::LandlockOnly if host.landlock().is_none_or(|a| a < landlock::ABI::V4) => {
                 return Err(Refusal::OfflineNeedsLandlockTcp)
             }
@@ -72,7 +92,15 @@ impl NetworkFence {
 
     /// Whether the command gets a network namespace of its own (with its loopback up).
     pub fn new_namespace(&self) -> bool {
-        matches!(self, NetworkFence::OwnNamespace { .. })
+        matches!(self, NetworkFence::OwnNamespace { .. } | NetworkFence::Proxied { .. })
+    }
+
+    /// The port the child opens for the proxy on its private loopback (network = allow).
+    pub fn proxy_port(&self) -> Option<u16> {
+        match self {
+            NetworkFence::Proxied { port, .. } => Some(*port),
+            NetworkFence::Open | NetworkFence::OwnNamespace { .. } | NetworkFence::Filters => None,
+        }
     }
 
     /// The network part of the seccomp filter.
@@ -96,7 +124,7 @@ impl NetworkFence {
     /// The host's socket folders to cover with an empty tmpfs.
     pub fn hidden_socket_dirs(&self) -> &[PathBuf] {
         match self {
-            NetworkFence::OwnNamespace { hidden_socket_dirs } => hidden_socket_dirs,
+            NetworkFence::OwnNamespace { hidden_socket_dirs } | NetworkFence::Proxied { hidden_socket_dirs, .. } => hidden_socket_dirs,
             NetworkFence::Open | NetworkFence::Filters => &[],
         }
     }
@@ -104,13 +132,16 @@ impl NetworkFence {
     /// Whether the host's bound unix sockets elsewhere are masked one by one (connecting to
     /// one crosses namespaces; see host_sockets).
     pub fn masks_host_sockets(&self) -> bool {
-        matches!(self, NetworkFence::OwnNamespace { .. })
+        self.new_namespace()
     }
 
     /// The layer shown for the network namespace (namespaces strategy only).
     fn namespace_layer(&self) -> Layer {
         match self {
             NetworkFence::OwnNamespace { .. } => Layer::new("network namespace", true, "offline: only a private loopback"),
+            NetworkFence::Proxied { port, .. } => {
+                Layer::new("network namespace", true, &format!("allowlist: only Palisade's proxy at 127.0.0.1:{port}"))
+            }
             NetworkFence::Open => Layer::new("network namespace", false, "network is on"),
             // Not reached: offline under namespaces always has a namespace of its own.
             NetworkFence::Filters => Layer::new("network namespace", false, "offline by filters"),

@@ -22,7 +22,7 @@
 
 use super::remove_tree::{self, Removed};
 use super::sys;
-use crate::Error;
+use crate::error::Error;
 use std::ffi::CString;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};

@@ -3,7 +3,7 @@
 
 use super::rules;
 use super::sys;
-use crate::HostReport;
+use crate::report::HostReport;
 
 /// Runs `f` in a forked child and returns its exit code (0 = it worked), or the errno the child
 /// reported. Only used by `check`, which is single-threaded.

@@ -3,12 +3,14 @@
 //! command without a pid namespace leaves behind.
 
 use super::child::{self, ChildPlan, NamespacePlan};
+use super::network::PortChannel;
 use super::plan::LinuxPlan;
 use super::program::{self, ExecArgs};
 use super::streams::{self, Streams};
 use super::strategy::Strategy;
 use super::{list_dir, probe, rules, sys, Prepared};
-use crate::{CommandSpec, Error};
+use crate::error::Error;
+use crate::spec::CommandSpec;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -76,6 +78,7 @@ impl Prepared {
         exec: &ExecArgs,
         streams: &Streams,
         pipes: &Pipes,
+        proxy_channel: Option<&PortChannel>,
     ) -> Result<ChildPlan, Error> {
         let LinuxPlan { strategy, landlock: abi, .. } = self.plan;
         let pid_ns = matches!(strategy, Strategy::Namespaces { pid: true });
@@ -84,6 +87,7 @@ impl Prepared {
         let (argv_ptrs, envp_ptrs) = exec.pointers();
         let mut close_fds = vec![pipes.error.as_raw_fd(), pipes.status.as_raw_fd()];
         close_fds.extend(streams.parent_fds());
+        close_fds.extend(proxy_channel.map(PortChannel::parent_fd));
         Ok(ChildPlan {
             namespaces,
             init: pid_ns,
@@ -107,6 +111,7 @@ impl Prepared {
             // A command given no terminal must not reach the caller's controlling terminal
             // through /dev/tty either (to read what the user types to someone else).
             new_session: !streams::has_terminal(spec),
+            proxy_port: self.plan.network.proxy_port().zip(proxy_channel.map(PortChannel::child_fd)),
         })
     }
 }

@@ -2,7 +2,8 @@
 //! up (so "not found" and "not executable" come first), turned into the NUL-terminated strings
 //! and pointer arrays `execve` takes, and, when `execve` fails inside, explained.
 
-use crate::{CommandSpec, Error};
+use crate::error::Error;
+use crate::spec::CommandSpec;
 use std::ffi::{CString, OsStr, OsString};
 use std::fs::File;
 use std::io;

@@ -3,7 +3,7 @@
 //! placeholders missing ones need, created and recorded on the host (see placeholders.rs).
 
 use super::{placeholders, sys, Prepared, SharedPlaceholders};
-use crate::Error;
+use crate::error::Error;
 use palisade_policy::protected::{self, Action};
 use std::ffi::OsString;
 use std::io;

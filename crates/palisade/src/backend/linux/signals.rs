@@ -78,7 +78,7 @@ impl Forwarder {
     }
 
     /// Waits for the command; the forwarding thread does the rest.
-    pub fn wait(&self, child: &mut crate::Child) -> std::io::Result<crate::ExitStatus> {
+    pub fn wait(&self, child: &mut impl crate::backend::BackendChild) -> std::io::Result<crate::status::ExitStatus> {
         child.wait()
     }
 }

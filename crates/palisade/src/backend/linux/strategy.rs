@@ -5,7 +5,8 @@
 
 use super::facts::HostFacts;
 use super::probe;
-use crate::{Error, SandboxOptions};
+use crate::error::Error;
+use crate::spec::SandboxOptions;
 use palisade_policy::{Mode, Policy};
 
 /// How this sandbox confines commands on this host. (Whether it has a network namespace of its
@@ -35,6 +36,9 @@ pub enum Refusal {
     ProtectedPathsNeedNamespaces,
     /// network = off without a network namespace needs Landlock's TCP rules (ABI 4).
     OfflineNeedsLandlockTcp,
+    /// network = allow needs a network namespace of its own (Landlock-only mode and full
+    /// access have none): only there is the proxy the single way out.
+    AllowlistNeedsNamespace,
 }
 
 impl From<Refusal> for Error {
@@ -64,6 +68,11 @@ impl From<Refusal> for Error {
                 "network = off",
                 "without a network namespace it needs Landlock's TCP rules (ABI 4, Linux 6.7+)",
                 "allow user namespaces, or run with --network on".into(),
+            ),
+            Refusal::AllowlistNeedsNamespace => (
+                "the network allowlist",
+                "the network allowlist needs a network namespace of its own, whose only way out is Palisade's proxy, and this sandbox has none (Landlock-only mode, or mode = full-access)",
+                "run where user namespaces are available (and not in full-access mode), or use --network off or --network on".into(),
             ),
         };
         Error::Unenforceable { what: what.into(), why: why.into(), fix }
@@ -153,6 +162,7 @@ mod tests {
             (Refusal::RootInLandlockOnly, format!("refusing to run: the filesystem policy for root in Landlock-only mode cannot be enforced on this host: Landlock does not cover chmod/utimes, and without a mount namespace root's commands could change the mode of any of root's files on the host; to fix: run Palisade as an unprivileged user, or allow user namespaces (`{setup}` where AppArmor restricts them); where neither is possible (a container without user namespaces), `[linux] allow_landlock_only_as_root = true` accepts that risk")),
             (Refusal::ProtectedPathsNeedNamespaces, format!("refusing to run: protected paths (.git/hooks, .git/config, agent folders) cannot be enforced on this host: they need a mount namespace, and Landlock-only mode has none; to fix: allow user namespaces (`{setup}` where AppArmor restricts them), or also set `[linux] allow_unprotected_paths = true` to accept that protected paths are writable")),
             (Refusal::OfflineNeedsLandlockTcp, "refusing to run: network = off cannot be enforced on this host: without a network namespace it needs Landlock's TCP rules (ABI 4, Linux 6.7+); to fix: allow user namespaces, or run with --network on".to_string()),
+            (Refusal::AllowlistNeedsNamespace, "refusing to run: the network allowlist cannot be enforced on this host: the network allowlist needs a network namespace of its own, whose only way out is Palisade's proxy, and this sandbox has none (Landlock-only mode, or mode = full-access); to fix: run where user namespaces are available (and not in full-access mode), or use --network off or --network on".to_string()),
         ];
         for (refusal, text) in cases {
             assert_eq!(Error::from(refusal).to_string(), text, "{refusal:?}");

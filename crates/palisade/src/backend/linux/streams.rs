@@ -5,7 +5,8 @@
 use super::child::{NamespacePlan, StdioFd};
 use super::stdio_relay::{InheritedStdio, Relays};
 use super::sys;
-use crate::{CommandSpec, Error, Stdio};
+use crate::error::Error;
+use crate::spec::{CommandSpec, Stdio};
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io;

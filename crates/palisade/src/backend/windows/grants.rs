@@ -33,7 +33,8 @@ use palisade_win32::acl::{self, Outcome};
 use super::audit;
 use palisade_win32::ffi;
 use super::state::{self, api_path, DiskResolver, State};
-use crate::{CleanupReport, Error};
+use crate::error::Error;
+use crate::report::CleanupReport;
 
 /// The holder of the denies on world-writable folders.
 const AUDIT_HOLDER: &str = "audit";

@@ -7,7 +7,7 @@ use palisade_windows_plan::audit::AuditBudget;
 use palisade_windows_plan::sid::{SidString, SyntheticKind};
 
 use super::{audit, job, state};
-use crate::HostReport;
+use crate::report::HostReport;
 
 /// What this host offers, found by trying each mechanism.
 pub fn host_report() -> HostReport {

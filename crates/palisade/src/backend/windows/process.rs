@@ -29,7 +29,8 @@ use windows_sys::Win32::System::Threading::{
 };
 
 use palisade_win32::ffi::{check, from_wide_buf, wide};
-use crate::{Error, Stdio};
+use crate::error::Error;
+use crate::spec::Stdio;
 
 /// How the resolved program is started.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -23,7 +23,7 @@ use windows_sys::Win32::UI::Shell::{
 use palisade_win32::ffi::check;
 use palisade_win32::system::known_folder_path;
 
-use crate::Error;
+use crate::error::Error;
 
 /// `%LOCALAPPDATA%\Palisade`.
 pub fn state_dir() -> Result<PathBuf, Error> {

@@ -25,7 +25,10 @@ use palisade_windows_plan::token::{token_plan, TokenInput};
 
 use super::grants::{self, PrivateTemp};
 use super::{io_ctx, job, process, push_wine_layer, state};
-use crate::{CommandSpec, Enforcement, Error, ExitStatus, Layer};
+use crate::error::Error;
+use crate::report::{Enforcement, Layer};
+use crate::spec::CommandSpec;
+use crate::status::ExitStatus;
 
 /// SIGKILL: what `kill()` reports the command was ended by.
 const SIGKILL: i32 = 9;

@@ -2,7 +2,7 @@
 //! combination of host facts, policy and options checked against the promises the plan makes.
 
 use super::*;
-use crate::Error;
+use crate::error::Error;
 use landlock::ABI;
 use palisade_policy::Mode;
 
@@ -33,6 +33,7 @@ enum Net {
     Open,
     OwnNamespace,
     Filters,
+    Proxied,
 }
 
 fn net(f: &NetworkFence) -> Net {
@@ -40,6 +41,7 @@ fn net(f: &NetworkFence) -> Net {
         NetworkFence::Open => Net::Open,
         NetworkFence::OwnNamespace { .. } => Net::OwnNamespace,
         NetworkFence::Filters => Net::Filters,
+        NetworkFence::Proxied { .. } => Net::Proxied,
     }
 }
 
@@ -49,6 +51,8 @@ fn net(f: &NetworkFence) -> Net {
 struct Row {
     mode: Mode,
     net_off: bool,
+    /// network = allow (overrides `net_off`).
+    allow: bool,
     keep: bool,
     protected: bool,
     landlock_only: bool,
@@ -63,6 +67,7 @@ fn row() -> Row {
     Row {
         mode: Mode::WorkspaceWrite,
         net_off: true,
+        allow: false,
         keep: false,
         protected: true,
         landlock_only: false,
@@ -77,7 +82,13 @@ fn row() -> Row {
 fn inputs(r: &Row) -> (Policy, SandboxOptions, HostFacts) {
     let mut policy = Policy::new("/home/u/ws", Some(Path::new("/home/u")));
     policy.mode = r.mode;
-    policy.network = if r.net_off { Network::Off } else { Network::On };
+    policy.network = if r.allow {
+        Network::Allow(palisade_policy::net_rules::Allowlist::parse(&["example.org"], &[] as &[&str]).unwrap())
+    } else if r.net_off {
+        Network::Off
+    } else {
+        Network::On
+    };
     policy.keep_processes = r.keep;
     if !r.protected {
         policy.protected_paths.clear();
@@ -86,6 +97,7 @@ fn inputs(r: &Row) -> (Policy, SandboxOptions, HostFacts) {
         landlock_only: r.landlock_only,
         accept_unprotected_paths: r.accept_unprotected,
         landlock_only_as_root: r.as_root,
+        network_hosts_file: None,
     };
     (policy, options, host(r.euid, r.abi))
 }
@@ -128,6 +140,14 @@ fn the_refusal_matrix() {
         Row { landlock_only: true, accept_unprotected: true, euid: 0, as_root: true, want: landlock_only(Net::Filters), ..row() },
         // The opt-in does not lift the other refusals.
         Row { landlock_only: true, euid: 0, as_root: true, want: Err(Refusal::ProtectedPathsNeedNamespaces), ..row() },
+        // The allowlist: a network namespace of its own with the proxy, or refused.
+        Row { allow: true, want: ns(true, Net::Proxied), ..row() },
+        Row { allow: true, keep: true, want: ns(false, Net::Proxied), ..row() },
+        Row { allow: true, abi: None, want: ns(true, Net::Proxied), ..row() },
+        Row { allow: true, landlock_only: true, accept_unprotected: true, want: Err(Refusal::AllowlistNeedsNamespace), ..row() },
+        Row { allow: true, mode: Mode::FullAccess, want: Err(Refusal::AllowlistNeedsNamespace), ..row() },
+        // The strategy's own refusals come first.
+        Row { allow: true, landlock_only: true, want: Err(Refusal::ProtectedPathsNeedNamespaces), ..row() },
     ];
     for (i, r) in rows.iter().enumerate() {
         let got = run(r).map(|p| (p.strategy, net(&p.network)));
@@ -202,6 +222,15 @@ fn layers_name_what_is_weaker() {
         shown(Row { landlock_only: true, accept_unprotected: true, ..row() }),
         vec![l("namespaces", false, "Landlock-only mode (explicit choice)"), l("landlock", true, "ABI 6"), seccomp.clone()]
     );
+    assert_eq!(
+        shown(Row { allow: true, ..row() }),
+        with(namespaces.to_vec(), &[
+            l("pid namespace", true, "the process tree ends with the command"),
+            l("network namespace", true, "allowlist: only Palisade's proxy at 127.0.0.1:3128"),
+            l("landlock", true, "ABI 6"),
+            seccomp.clone(),
+        ])
+    );
     // Full access does not use the Landlock the kernel has.
     assert_eq!(
         shown(Row { mode: Mode::FullAccess, ..row() }),
@@ -213,12 +242,14 @@ fn layers_name_what_is_weaker() {
 #[test]
 fn each_fence_sets_every_mechanism() {
     let own = NetworkFence::OwnNamespace { hidden_socket_dirs: vec![PathBuf::from("/run")] };
+    let proxied = NetworkFence::Proxied { hidden_socket_dirs: vec![PathBuf::from("/run")], port: PROXY_PORT };
     let seccomp = |u, n| FilterOptions { unix_sockets_only: u, namespaced_families_only: n };
     // (fence, namespace, seccomp, TCP rules, abstract scope, host socket masks)
     let cases = [
         (NetworkFence::Open, false, seccomp(false, false), false, false, false),
         (own.clone(), true, seccomp(false, true), false, true, true),
         (NetworkFence::Filters, false, seccomp(true, true), true, true, false),
+        (proxied.clone(), true, seccomp(false, true), false, true, true),
     ];
     for (fence, ns, filter, tcp, scope, masks) in cases {
         assert_eq!(fence.new_namespace(), ns, "{fence:?}");
@@ -228,6 +259,8 @@ fn each_fence_sets_every_mechanism() {
         assert_eq!(fence.masks_host_sockets(), masks, "{fence:?}");
     }
     assert_eq!(own.hidden_socket_dirs(), [PathBuf::from("/run")]);
+    assert_eq!(proxied.hidden_socket_dirs(), [PathBuf::from("/run")]);
+    assert_eq!((proxied.proxy_port(), own.proxy_port(), NetworkFence::Open.proxy_port()), (Some(3128), None, None));
     assert!(NetworkFence::Filters.hidden_socket_dirs().is_empty());
 }
 
@@ -254,6 +287,7 @@ fn offline_hides_socket_folders_but_not_the_workspace() {
 fn every_combination_keeps_the_promises() {
     let abis = [None, Some(ABI::V1), Some(ABI::V2), Some(ABI::V3), Some(ABI::V4), Some(ABI::V5), Some(ABI::V6)];
     let mut checked = 0;
+    for allow in [false, true] {
     for mode in [Mode::ReadOnly, Mode::WorkspaceWrite, Mode::FullAccess] {
         // Six yes-or-no inputs: each bit of `bits` is one.
         for bits in 0..64u32 {
@@ -261,20 +295,25 @@ fn every_combination_keeps_the_promises() {
             let (net_off, keep, protected, landlock_only, accept_unprotected, as_root) = (bit(0), bit(1), bit(2), bit(3), bit(4), bit(5));
             for euid in [0, USER] {
                 for abi in abis {
-                    let r = Row { mode, net_off, keep, protected, landlock_only, accept_unprotected, as_root, euid, abi, want: Err(Refusal::NoLandlock) };
+                    let r = Row { mode, net_off, allow, keep, protected, landlock_only, accept_unprotected, as_root, euid, abi, want: Err(Refusal::NoLandlock) };
                     let at_least = |v: ABI| abi.is_some_and(|a| a >= v);
                     let full = mode == Mode::FullAccess;
-                    let ctx = format!("{mode:?} off={net_off} keep={keep} protected={protected} landlock_only={landlock_only} accept={accept_unprotected} as_root={as_root} euid={euid} {abi:?}");
+                    let ctx = format!("{mode:?} allow={allow} off={net_off} keep={keep} protected={protected} landlock_only={landlock_only} accept={accept_unprotected} as_root={as_root} euid={euid} {abi:?}");
                     match run(&r) {
                         Ok(p) => {
                             // Full access, and only full access, is unconfined.
                             assert_eq!(p.strategy == Strategy::Unconfined, full, "{ctx}");
                             // Offline is always fenced: by a namespace, or by filters that can.
-                            assert_eq!(net(&p.network) == Net::Open, !net_off, "{ctx}");
+                            assert_eq!(net(&p.network) == Net::Open, !net_off && !allow, "{ctx}");
+                            // The allowlist only ever with a namespace of its own and the proxy.
+                            assert_eq!(net(&p.network) == Net::Proxied, allow, "{ctx}");
+                            if allow {
+                                assert!(matches!(p.strategy, Strategy::Namespaces { .. }) && p.network.new_namespace(), "{ctx}");
+                            }
                             if p.network == NetworkFence::Filters && p.strategy == Strategy::LandlockOnly {
                                 assert!(at_least(ABI::V4), "{ctx}");
                             }
-                            if net_off && matches!(p.strategy, Strategy::Namespaces { .. }) {
+                            if (net_off || allow) && matches!(p.strategy, Strategy::Namespaces { .. }) {
                                 assert!(p.network.new_namespace(), "{ctx}");
                             }
                             // Signals: a pid namespace, or Landlock's scope.
@@ -301,7 +340,7 @@ fn every_combination_keeps_the_promises() {
                             assert_eq!(shown, Some(p.landlock.is_some()), "{ctx}");
                         }
                         Err(refusal) => {
-                            assert!(!full, "full access refused: {ctx}");
+                            assert!(!full || (allow && refusal == Refusal::AllowlistNeedsNamespace), "full access refused: {ctx}");
                             let explained = match refusal {
                                 Refusal::NoLandlock => abi.is_none() && (landlock_only || euid == 0),
                                 Refusal::SignalsUnfenced => (keep || landlock_only) && !at_least(ABI::V6),
@@ -309,7 +348,8 @@ fn every_combination_keeps_the_promises() {
                                 Refusal::ProtectedPathsNeedNamespaces => {
                                     landlock_only && protected && mode != Mode::ReadOnly && !accept_unprotected
                                 }
-                                Refusal::OfflineNeedsLandlockTcp => landlock_only && net_off && !at_least(ABI::V4),
+                                Refusal::OfflineNeedsLandlockTcp => landlock_only && net_off && !allow && !at_least(ABI::V4),
+                                Refusal::AllowlistNeedsNamespace => allow && (landlock_only || full),
                             };
                             assert!(explained, "{refusal:?}: {ctx}");
                             assert!(matches!(Error::from(refusal), Error::Unenforceable { .. }), "{ctx}");
@@ -320,5 +360,6 @@ fn every_combination_keeps_the_promises() {
             }
         }
     }
-    assert_eq!(checked, 3 * 64 * 2 * 7);
+    }
+    assert_eq!(checked, 2 * 3 * 64 * 2 * 7);
 }

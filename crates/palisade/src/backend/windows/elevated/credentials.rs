@@ -23,7 +23,7 @@ use windows_sys::Win32::Security::Cryptography::{
 };
 
 use crate::backend::windows::state::state_dir;
-use crate::Error;
+use crate::error::Error;
 
 /// DPAPI's optional entropy: the purpose and format version of the blob.
 const ENTROPY: &[u8] = b"palisade sandbox account password v1";

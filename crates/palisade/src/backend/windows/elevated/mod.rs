@@ -32,7 +32,10 @@ use palisade_windows_elevated::{SandboxUser, WinPath};
 use windows_sys::Win32::UI::Shell::{FOLDERID_ProgramData, FOLDERID_Profile};
 
 use super::{grants, io_ctx, push_wine_layer, state};
-use crate::{CommandSpec, Enforcement, Error, ExitStatus, Layer};
+use crate::error::Error;
+use crate::report::{Enforcement, Layer};
+use crate::spec::CommandSpec;
+use crate::status::ExitStatus;
 
 /// `%ProgramData%\Palisade`: setup's folder (marker, runner, git configuration).
 pub fn program_data_dir() -> io::Result<PathBuf> {

@@ -58,7 +58,9 @@ use super::pipe::{Connect, Pipe};
 use super::terminal;
 use super::{credentials, program_data_dir};
 use crate::backend::windows::process;
-use crate::{Error, ExitStatus, Stdio};
+use crate::error::Error;
+use crate::spec::Stdio;
+use crate::status::ExitStatus;
 
 /// How long the runner may take to connect (a logon with profile can be slow the first time).
 const CONNECT_LIMIT: Duration = Duration::from_secs(60);
@@ -209,7 +211,7 @@ impl Elevated {
             Some(root) => root.join("System32"),
             None => return self.last_fence_probe(Some("%SystemRoot% is not set".into())),
         };
-        let spec = crate::CommandSpec {
+        let spec = crate::spec::CommandSpec {
             program: system.join("cmd.exe").into_os_string(),
             args: ["/d", "/c", "exit 0"].map(OsString::from).to_vec(),
             env: vec![("SystemRoot".into(), system.parent().unwrap_or(&system).as_os_str().to_owned())],
@@ -230,7 +232,7 @@ impl Elevated {
     }
 
     /// Starts the command through a new runner.
-    pub fn spawn(&self, spec: &crate::CommandSpec, cwd: &Path, capability_sids: Vec<palisade_windows_elevated::Sid>, keep_processes: bool) -> Result<RunnerChild, Error> {
+    pub fn spawn(&self, spec: &crate::spec::CommandSpec, cwd: &Path, capability_sids: Vec<palisade_windows_elevated::Sid>, keep_processes: bool) -> Result<RunnerChild, Error> {
         let text = |what: &str, s: &std::ffi::OsStr| -> Result<String, Error> {
             s.to_str().map(str::to_string).ok_or_else(|| Error::InvalidInput(format!("{what} {s:?} is not valid Unicode")))
         };

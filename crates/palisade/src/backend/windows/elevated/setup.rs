@@ -39,7 +39,7 @@ use windows_sys::Win32::UI::Shell::{
 use palisade_win32::ffi::{check, random_bytes, wide, LocalMem};
 use palisade_win32::system::known_folder_path;
 use super::credentials;
-use crate::Error;
+use crate::error::Error;
 
 /// How `palisade-setup.exe` is started: the seam tests replace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,7 +106,7 @@ pub fn run(uninstall: bool, launch: Launch, setup_exe: Option<PathBuf>, report: 
 /// as unknown SIDs. They are the user's to remove, so this needs no elevation; a failure is
 /// reported and leaves them recorded for `palisade cleanup`.
 fn remove_runs_entries() -> String {
-    match crate::cleanup() {
+    match crate::backend::windows::grants::cleanup() {
         Ok(r) if r.failed.is_empty() => {
             format!("removed {} permission entries commands had added ({} were already gone)", r.removed, r.already_gone)
         }

@@ -29,7 +29,7 @@ use windows_sys::Win32::System::Console::{
 };
 use windows_sys::Win32::System::IO::CancelSynchronousIo;
 
-use crate::Stdio;
+use crate::spec::Stdio;
 
 /// How often the window's size is compared with the last one sent.
 pub const RESIZE_POLL: Duration = Duration::from_millis(250);

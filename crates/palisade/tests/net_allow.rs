@@ -1,0 +1,207 @@
+//! network = allow on Linux, against a "fake internet": a network namespace this test makes
+//! (`palisade-t-<pid>-<n>`, removed on drop) whose interface holds documentation addresses
+//! (192.0.2.10 and 198.51.100.10) and HTTP servers there and on its loopback. The
+//! sandbox is run by this test binary itself (re-executed as a helper under `ip netns exec`),
+//! so Palisade's host-side proxy sees that fake internet and nothing else; names resolve only
+//! through a hosts file (SandboxOptions::network_hosts_file). Side effects are asserted in the
+//! servers' request logs. Needs root (network namespaces) and `ip`.
+#![cfg(target_os = "linux")]
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The helper's environment variable: when set, `helper_runs_one_sandboxed_command` runs the
+/// sandbox (inside the fake internet's namespace) instead of returning at once.
+const HELPER: &str = "PALISADE_NET_ALLOW_HELPER";
+
+/// A network namespace with documentation addresses and HTTP servers; removed on drop.
+struct FakeInternet {
+    name: String,
+    servers: Vec<Child>,
+    dir: PathBuf,
+}
+
+impl FakeInternet {
+    fn new(dir: &Path) -> FakeInternet {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("palisade-t-{}-{n}", std::process::id());
+        let net = FakeInternet { name, servers: Vec::new(), dir: dir.to_path_buf() };
+        net.ip(&["netns", "add", &net.name]);
+        for args in [
+            &["link", "set", "lo", "up"][..],
+            // On the namespace's loopback: a dummy interface would need a kernel module that
+            // containers often lack, and the addresses only have to be reachable from there.
+            &["addr", "add", "192.0.2.10/32", "dev", "lo"],
+            &["addr", "add", "198.51.100.10/32", "dev", "lo"],
+        ] {
+            let mut all = vec!["-n", &net.name];
+            all.extend_from_slice(args);
+            net.ip(&all);
+        }
+        net
+    }
+
+    fn ip(&self, args: &[&str]) {
+        let out = Command::new("ip").args(args).output().expect("running ip");
+        assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// An HTTP server on `addr`:80 in the namespace, serving `hello.txt`; its request log is
+    /// `<dir>/<label>.log`.
+    fn serve(&mut self, addr: &str, label: &str) {
+        let root = self.dir.join(label);
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join("hello.txt"), format!("hello from {label}\n")).unwrap();
+        let log = std::fs::File::create(self.log_path(label)).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.name, "/usr/bin/python3", "-u", "-m", "http.server", "80", "--bind", addr, "--directory"])
+            .arg(&root)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting python3 -m http.server");
+        self.servers.push(child);
+        // Wait until it accepts (a bare connect is not logged as a request).
+        let probe = format!("import socket; socket.create_connection(('{addr}', 80), timeout=1).close()");
+        let start = Instant::now();
+        loop {
+            let ok = Command::new("ip").args(["netns", "exec", &self.name, "/usr/bin/python3", "-c", &probe]).stderr(Stdio::null()).status().unwrap().success();
+            if ok {
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(15), "the server on {addr} did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn log_path(&self, label: &str) -> PathBuf {
+        self.dir.join(format!("{label}.log"))
+    }
+
+    fn log(&self, label: &str) -> String {
+        std::fs::read_to_string(self.log_path(label)).unwrap_or_default()
+    }
+}
+
+impl Drop for FakeInternet {
+    fn drop(&mut self) {
+        for s in &mut self.servers {
+            let _ = s.kill();
+            let _ = s.wait();
+        }
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+    }
+}
+
+/// The sandboxed script: each probe prints one `name=result` line.
+const SCRIPT: &str = r#"
+echo "allowed=$(curl -sS --max-time 10 http://allowed.test/hello.txt)"
+echo "denied_code=$(curl -sS --max-time 10 -o /tmp/denied -w '%{http_code}' http://denied.test/hello.txt?denied-probe)"
+echo "denied=$(cat /tmp/denied)"
+if curl -sS --noproxy '*' --max-time 5 http://192.0.2.10/hello.txt?direct-probe >/dev/null 2>&1; then echo direct=reached; else echo direct=failed; fi
+/usr/bin/python3 - <<'PY'
+import socket
+try:
+    s = socket.create_connection(("192.0.2.10", 80), timeout=5)
+    s.sendall(b"GET /hello.txt?raw-probe HTTP/1.0\r\n\r\n")
+    print("raw=reached")
+except OSError as e:
+    print("raw=failed", e.errno)
+try:
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.sendto(b"udp-probe", ("192.0.2.10", 53))
+    print("udp=sent")
+except OSError as e:
+    print("udp=failed", e.errno)
+PY
+echo "sneaky_code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' http://sneaky.test/hello.txt?sneaky-probe)"
+"#;
+
+/// Runs one sandboxed `sh -c SCRIPT` with the allowlist, in the fake internet's namespace;
+/// prints its output, then `RECORD host port allowed reason` lines (Child::network_records).
+#[test]
+fn helper_runs_one_sandboxed_command() {
+    let Some(args) = std::env::var_os(HELPER) else { return };
+    let args = args.into_string().unwrap();
+    let mut parts = args.split('\n');
+    let (ws, hosts) = (parts.next().unwrap(), parts.next().unwrap());
+    let allow: Vec<&str> = parts.collect();
+    let mut policy = palisade::Policy::new(ws, None);
+    policy.network = palisade::Network::Allow(palisade::policy::net_rules::Allowlist::parse(&allow, &[] as &[&str]).unwrap());
+    let options = palisade::SandboxOptions { network_hosts_file: Some(PathBuf::from(hosts)), ..Default::default() };
+    let sandbox = palisade::Sandbox::with_options(policy, options).expect("the sandbox");
+    let out = sandbox.command("sh").arg("-c").arg(SCRIPT).output().expect("running the command");
+    let mut report = String::from_utf8_lossy(&out.stdout).into_owned();
+    for r in &out.network {
+        report.push_str(&format!("RECORD {} {} {} {}\n", r.host, r.port, r.allowed, r.reason.as_deref().unwrap_or("-")));
+    }
+    for n in &out.notices {
+        report.push_str(&format!("NOTICE {n}\n"));
+    }
+    std::fs::write(Path::new(ws).join("report.txt"), report).unwrap();
+}
+
+fn line<'a>(report: &'a str, key: &str) -> &'a str {
+    report.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).unwrap_or_else(|| panic!("no {key}= line in:\n{report}"))
+}
+
+#[test]
+fn only_allowed_names_get_out_through_the_proxy() {
+    if !is_root() {
+        skip_expected("needs root (network namespaces for the fake internet; the root pass runs it)");
+        return;
+    }
+    if tool("ip").is_none() {
+        skip("needs `ip` (iproute2) to build the fake internet");
+        return;
+    }
+    require_tool("curl");
+    let fx = Fixture::new();
+    let mut net = FakeInternet::new(&fx.outside);
+    net.serve("192.0.2.10", "allowed");
+    net.serve("198.51.100.10", "denied");
+    // The namespace's own loopback: where a name pointing at 127.0.0.1 would lead the proxy.
+    net.serve("127.0.0.1", "loopback");
+    let hosts = fx.outside.join("hosts");
+    std::fs::write(&hosts, "192.0.2.10 allowed.test\n198.51.100.10 denied.test\n127.0.0.1 sneaky.test\n").unwrap();
+
+    let helper_args = format!("{}\n{}\nallowed.test\nsneaky.test", fx.ws.display(), hosts.display());
+    let out = Command::new("ip")
+        .args(["netns", "exec", &net.name])
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", "helper_runs_one_sandboxed_command", "--nocapture", "--test-threads=1"])
+        .env(HELPER, helper_args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "helper: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let report = std::fs::read_to_string(fx.ws.join("report.txt")).expect("the helper's report");
+
+    // Allowed: through the proxy, and the server got it.
+    assert_eq!(line(&report, "allowed"), "hello from allowed", "{report}");
+    assert!(net.log("allowed").contains("GET /hello.txt HTTP"), "{}", net.log("allowed"));
+    // Not in the allowlist: 403 with the one-line reason; the server received nothing.
+    assert_eq!(line(&report, "denied_code"), "403", "{report}");
+    assert!(line(&report, "denied").starts_with("palisade: denied.test is not in the network allowlist"), "{report}");
+    assert_eq!(net.log("denied"), "", "the denied server received a request");
+    // No route but the proxy: a direct connection, a program ignoring the proxy variables, UDP.
+    assert_eq!(line(&report, "direct"), "failed", "{report}");
+    assert!(line(&report, "raw").starts_with("failed"), "{report}");
+    assert!(line(&report, "udp").starts_with("failed"), "{report}");
+    let allowed_log = net.log("allowed");
+    assert!(!allowed_log.contains("direct-probe") && !allowed_log.contains("raw-probe"), "{allowed_log}");
+    // A listed name that resolves to loopback is refused; the loopback server got nothing.
+    assert_eq!(line(&report, "sneaky_code"), "403", "{report}");
+    assert_eq!(net.log("loopback"), "", "the namespace's loopback server received a request");
+
+    // The records, allowed and refused, through the library.
+    let records: Vec<&str> = report.lines().filter(|l| l.starts_with("RECORD ")).collect();
+    assert!(records.iter().any(|r| r.starts_with("RECORD allowed.test 80 true")), "{report}");
+    assert!(records.iter().any(|r| r.starts_with("RECORD denied.test 80 false palisade: denied.test is not in the network allowlist")), "{report}");
+    assert!(records.iter().any(|r| r.starts_with("RECORD sneaky.test 80 false")), "{report}");
+    assert_eq!(records.len(), 3, "{report}");
+    assert!(!report.contains("NOTICE"), "{report}");
+}
