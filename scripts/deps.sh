@@ -11,6 +11,13 @@ command -v su >/dev/null || need+=(util-linux)
 # (tests/placeholder_faults.rs); without them those tests would fail.
 command -v strace >/dev/null || need+=(strace)
 command -v gdb >/dev/null || need+=(gdb)
+# The network allowlist's tests build a fake internet (ip netns), serve HTTPS (a certificate
+# made by openssl) and drive curl, git, pip and npm through the proxy (tests/net_allow.rs).
+command -v ip >/dev/null || need+=(iproute2)
+command -v openssl >/dev/null || need+=(openssl)
+command -v curl >/dev/null || need+=(curl ca-certificates)
+[ -x /usr/bin/python3 ] && /usr/bin/python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
+command -v npm >/dev/null || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "missing packages: ${need[*]} (install them, or run this script as root)" >&2

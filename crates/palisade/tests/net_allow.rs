@@ -205,3 +205,167 @@ fn only_allowed_names_get_out_through_the_proxy() {
     assert_eq!(records.len(), 3, "{report}");
     assert!(!report.contains("NOTICE"), "{report}");
 }
+
+impl FakeInternet {
+    /// An HTTPS server (a self-signed certificate made here) on `addr`:443 in the namespace,
+    /// serving the same folder as `serve(addr, label)`; its request log is `<label>-tls.log`.
+    fn serve_tls(&mut self, addr: &str, label: &str) {
+        let root = self.dir.join(label);
+        let (cert, key) = (self.dir.join(format!("{label}.crt")), self.dir.join(format!("{label}.key")));
+        let made = Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=palisade-test"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .expect("running openssl");
+        assert!(made.status.success(), "openssl: {}", String::from_utf8_lossy(&made.stderr));
+        let server = format!(
+            "import functools, http.server, ssl\n\
+             h = functools.partial(http.server.SimpleHTTPRequestHandler, directory={root:?})\n\
+             s = http.server.ThreadingHTTPServer(({addr:?}, 443), h)\n\
+             c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); c.load_cert_chain({cert:?}, {key:?})\n\
+             s.socket = c.wrap_socket(s.socket, server_side=True)\n\
+             s.serve_forever()\n",
+            root = root.display().to_string(),
+            cert = cert.display().to_string(),
+            key = key.display().to_string(),
+        );
+        let log = std::fs::File::create(self.log_path(&format!("{label}-tls"))).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.name, "/usr/bin/python3", "-u", "-c", &server])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting the TLS server");
+        self.servers.push(child);
+        let probe = format!("import socket; socket.create_connection(('{addr}', 443), timeout=1).close()");
+        let start = Instant::now();
+        while !Command::new("ip").args(["netns", "exec", &self.name, "/usr/bin/python3", "-c", &probe]).stderr(Stdio::null()).status().unwrap().success() {
+            assert!(start.elapsed() < Duration::from_secs(15), "the TLS server on {addr} did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// What a package index, a git server and a tarball host look like to pip, git and npm, in the
+/// folder the "allowed" server serves.
+fn publish_packages(root: &Path) {
+    // git over (dumb) http: a bare repository with one commit.
+    let src = root.join("src-repo");
+    let git = |dir: &Path, args: &[&str]| {
+        let o = Command::new("git").current_dir(dir).args(args).env("GIT_CONFIG_NOSYSTEM", "1").output().expect("git");
+        assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    std::fs::create_dir_all(&src).unwrap();
+    git(&src, &["init", "-q", "-b", "main"]);
+    std::fs::write(src.join("README"), "fetched through the proxy\n").unwrap();
+    git(&src, &["add", "README"]);
+    git(&src, &["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "first"]);
+    git(root, &["clone", "-q", "--bare", "src-repo", "repo.git"]);
+    git(&root.join("repo.git"), &["update-server-info"]);
+    // A pip index (PEP 503 simple layout: the server's folder listing is the project page).
+    let wheel_dir = root.join("simple/palisadetestpkg");
+    std::fs::create_dir_all(&wheel_dir).unwrap();
+    let make_wheel = r#"
+import sys, zipfile
+w = sys.argv[1] + "/palisadetestpkg-0.1-py3-none-any.whl"
+with zipfile.ZipFile(w, "w") as z:
+    z.writestr("palisadetestpkg/__init__.py", "")
+    z.writestr("palisadetestpkg-0.1.dist-info/METADATA", "Metadata-Version: 2.1\nName: palisadetestpkg\nVersion: 0.1\n")
+    z.writestr("palisadetestpkg-0.1.dist-info/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+    z.writestr("palisadetestpkg-0.1.dist-info/RECORD", "")
+"#;
+    let o = Command::new("python3").arg("-c").arg(make_wheel).arg(&wheel_dir).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // An npm package tarball.
+    let pkg = root.join("npm-src/package");
+    std::fs::create_dir_all(&pkg).unwrap();
+    std::fs::write(pkg.join("package.json"), r#"{"name":"palisade-test-pkg","version":"1.0.0"}"#).unwrap();
+    let o = Command::new("tar").arg("czf").arg(root.join("pkg.tgz")).arg("-C").arg(root.join("npm-src")).arg("package").output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// The CLI as users and agents call it: `--allow-net` names, curl over HTTPS (CONNECT), git,
+/// pip and npm through the proxy variables, the checks a fronting attempt meets (a TLS server
+/// name or an HTTP `Host` that differs from what was allowed), one `palisade: network:` line
+/// per refused destination, and every connection in `--json-status`.
+#[test]
+fn the_cli_lets_real_tools_reach_allowed_names_only() {
+    if !is_root() {
+        skip_expected("needs root (network namespaces for the fake internet; the root pass runs it)");
+        return;
+    }
+    if tool("ip").is_none() {
+        skip("needs `ip` (iproute2) to build the fake internet");
+        return;
+    }
+    for t in ["curl", "git", "openssl", "npm", "tar"] {
+        require_tool(t);
+    }
+    // Debian's pip (scripts/deps.sh installs it): a pyenv shim would look for its versions
+    // under the fixture's home.
+    assert!(Command::new("/usr/bin/python3").args(["-m", "pip", "--version"]).output().is_ok_and(|o| o.status.success()), "needs /usr/bin/python3 -m pip (scripts/deps.sh installs python3-pip)");
+    let fx = Fixture::new();
+    let mut net = FakeInternet::new(&fx.outside);
+    publish_packages(&fx.outside.join("allowed"));
+    net.serve("192.0.2.10", "allowed");
+    net.serve_tls("192.0.2.10", "allowed");
+    net.serve("198.51.100.10", "denied");
+    let hosts = fx.outside.join("hosts");
+    std::fs::write(&hosts, "192.0.2.10 allowed.test\n198.51.100.10 denied.test\n").unwrap();
+    let script = r#"
+echo "https=$(curl -sS -k --max-time 10 https://allowed.test/hello.txt)"
+git clone -q http://allowed.test/repo.git /tmp/clone && echo "git=$(cat /tmp/clone/README)"
+PIP_CONFIG_FILE=/dev/null PIP_FIND_LINKS= /usr/bin/python3 -m pip download -q --no-deps --no-cache-dir --disable-pip-version-check \
+  --trusted-host allowed.test --index-url http://allowed.test/simple/ -d /tmp/pd palisadetestpkg==0.1 >/tmp/pip.log 2>&1 && echo "pip=$(ls /tmp/pd)"
+npm_config_cache=/tmp/npmc npm install -s --no-save --no-audit --no-fund --prefix /tmp/n http://allowed.test/pkg.tgz >/tmp/npm.log 2>&1 \
+  && echo "npm=$(cat /tmp/n/node_modules/palisade-test-pkg/package.json)"
+echo "sni=$(curl -sS -k --max-time 10 -o /dev/null -w '%{http_code}' --connect-to denied.test:443:allowed.test:443 https://denied.test/hello.txt?sni-probe 2>/dev/null)"
+echo "host=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' -H 'Host: denied.test' http://allowed.test/hello.txt?host-probe)"
+echo "denied=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' http://denied.test/hello.txt)"
+cat /tmp/pip.log /tmp/npm.log >&2
+"#;
+    let out = Command::new("ip")
+        .args(["netns", "exec", &net.name, BIN, "run", "--workspace"])
+        .arg(&fx.ws)
+        .args(["--allow-net", "allowed.test", "--json-status", "--", "sh", "-c", script])
+        .current_dir(&fx.ws)
+        .envs(fx.env())
+        .env("PALISADE_NET_HOSTS_FILE", &hosts)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let (so, se) = (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+    let report = format!("stdout:\n{so}\nstderr:\n{se}");
+    let line = |text: &str, key: &str| -> String {
+        text.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).map(str::to_string).unwrap_or_else(|| panic!("no {key}= line in:\n{report}"))
+    };
+    assert_eq!(line(&so, "https"), "hello from allowed", "{report}");
+    assert_eq!(line(&so, "git"), "fetched through the proxy", "{report}");
+    assert_eq!(line(&so, "pip"), "palisadetestpkg-0.1-py3-none-any.whl", "{report}");
+    assert!(line(&so, "npm").contains("palisade-test-pkg"), "{report}");
+    // The server saw the tools' requests (through the proxy, from the host side).
+    let log = net.log("allowed");
+    for want in ["/repo.git/info/refs", "/simple/palisadetestpkg/", "/pkg.tgz"] {
+        assert!(log.contains(want), "the server never got {want}: {log}");
+    }
+    assert!(net.log("allowed-tls").contains("GET /hello.txt "), "{}", net.log("allowed-tls"));
+    // A TLS server name or a Host header other than the allowed name: refused, nothing sent.
+    assert_eq!(line(&so, "sni"), "000", "{report}");
+    assert!(!net.log("allowed-tls").contains("sni-probe"), "{}", net.log("allowed-tls"));
+    assert_eq!(line(&so, "host"), "403", "{report}");
+    assert!(!log.contains("host-probe"), "{log}");
+    assert_eq!(line(&so, "denied"), "403", "{report}");
+    assert_eq!(net.log("denied"), "", "the denied server received a request");
+    // One line per refused destination, naming the flag that would allow it.
+    assert!(se.contains("palisade: network: refused denied.test:80: denied.test is not in the network allowlist (add --allow-net denied.test"), "{report}");
+    // Every connection is in the JSON status line.
+    let status = se.lines().rev().find(|l| l.starts_with("{\"exit_code\"")).unwrap_or_else(|| panic!("no status line: {report}"));
+    let v: serde_json::Value = serde_json::from_str(status).unwrap();
+    let records = v["network"].as_array().unwrap();
+    assert!(records.iter().any(|r| r["host"] == "allowed.test" && r["port"] == 443 && r["allowed"] == true && r["protocol"] == "http-connect"), "{status}");
+    assert!(records.iter().any(|r| r["host"] == "denied.test" && r["allowed"] == false), "{status}");
+    assert!(records.iter().filter(|r| r["allowed"] == false).count() >= 3, "{status}");
+}

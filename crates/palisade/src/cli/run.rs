@@ -39,6 +39,7 @@ pub(super) fn run(args: &PolicyArgs, json_status: bool, command: Vec<OsString>) 
     for notice in child.notices() {
         errln!("palisade: warning: {notice}");
     }
+    report_refused_connections(child.network_records());
     if json_status {
         let layers: Vec<_> = sandbox
             .enforcement()
@@ -61,6 +62,27 @@ pub(super) fn run(args: &PolicyArgs, json_status: bool, command: Vec<OsString>) 
         );
     }
     Ok(status.shell_code())
+}
+
+/// network = allow: one line per distinct refused destination, so that a user or agent sees
+/// why a download failed (a tool usually shows only "403" or "tunnel failed").
+fn report_refused_connections(records: &[palisade::NetworkRecord]) {
+    const MAX_LINES: usize = 20;
+    let mut seen: Vec<(&str, u16, Option<&str>)> = Vec::new();
+    for r in records.iter().filter(|r| !r.allowed) {
+        let key = (r.host.as_str(), r.port, r.reason.as_deref());
+        if !seen.contains(&key) {
+            seen.push(key);
+        }
+    }
+    for (host, port, reason) in seen.iter().take(MAX_LINES) {
+        let target = if host.is_empty() { "a connection".to_string() } else { format!("{host}:{port}") };
+        let reason = reason.map(|r| r.strip_prefix("palisade: ").unwrap_or(r)).unwrap_or("refused");
+        errln!("palisade: network: refused {target}: {reason}");
+    }
+    if seen.len() > MAX_LINES {
+        errln!("palisade: network: and {} more refused destinations (--json-status lists every connection)", seen.len() - MAX_LINES);
+    }
 }
 
 /// A linked git worktree (common with agents that work on several branches at once) keeps its
