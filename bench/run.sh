@@ -7,11 +7,18 @@
 #   bench/run.sh --parent-rss 512     with a 512 MiB parent (fork cost)
 #   bench/run.sh ns-cost              what each clone() namespace flag costs
 #   bench/run.sh steps                where a spawn's time goes, step by step
+#   bench/run.sh proxy [--megabytes 1024] [--requests 300]
+#                                     the network allowlist's proxy: added latency per connection
+#                                     and download throughput, next to a direct loopback connection
 # BENCH_USER=name bench/run.sh ...    as root: run it as that (unprivileged) user, created if missing.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+if [ "${1:-}" = proxy ]; then
+    shift
+    exec cargo run --release --quiet -p palisade-proxy --example proxy_bench -- --megabytes 1024 "$@"
+fi
 "$ROOT/bench/setup.sh"
 
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
