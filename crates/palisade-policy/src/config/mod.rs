@@ -52,7 +52,7 @@
 //!
 //! [windows]
 //! mode = "unelevated"               # "unelevated" | "elevated"; user file only
-//! private_desktop = false
+//! private_desktop = false          # `true` is refused: no backend can enforce it yet
 //! ```
 //!
 //! Paths: `~` and `~/...` expand to the home directory; other paths must be absolute, except in
@@ -69,8 +69,9 @@
 //!   (`read-only` < `workspace-write` < `full-access`);
 //! * `network` no more open than below it (`off` < `allow` < `on`); in `allow` mode, `allow`
 //!   entries each covered by the list below it (when that is an allowlist); `deny` entries;
-//! * `keep_processes = false`, `linux.allow_* = false` and
-//!   `windows.private_desktop = true` are fine; the opposite values are errors;
+//! * `keep_processes = false` and `linux.allow_* = false` are fine; the opposite values are
+//!   errors (`windows.private_desktop = true` is refused in every file until a backend
+//!   enforces it);
 //! * `deny_read`, `protected_paths` and `env.secret_patterns` additions are fine;
 //! * `writable_roots`, `allow_read`, `env.keep` and `windows.mode` are errors.
 //!

@@ -318,7 +318,15 @@ impl<'a> Parser<'a> {
                                 self.not_in_project(&e, "windows.mode can only be set in the user config")?;
                                 s.windows_mode = Some(self.choice(&e, &["unelevated", "elevated"], WindowsMode::parse)?);
                             }
-                            "windows.private_desktop" => s.private_desktop = Some(self.boolean(&e)?),
+                            "windows.private_desktop" => {
+                                let b = self.boolean(&e)?;
+                                // Accepted settings are enforced: no backend runs commands on a
+                                // desktop of their own yet, so `true` is refused, never ignored.
+                                if b.v {
+                                    return Err(self.err(e.line, &e.key, "true is not supported yet (no backend can run a command on a separate desktop); remove it or set it to false"));
+                                }
+                                s.private_desktop = Some(b);
+                            }
                             _ => return Err(self.unknown(&e, WINDOWS_KEYS)),
                         }
                     }

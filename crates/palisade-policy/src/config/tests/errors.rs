@@ -31,6 +31,7 @@ fn malformed_files_are_one_line_errors_with_file_and_line() {
         ("[linux]\nlandlock = true\n", format!("{u}:2: linux.landlock: unknown key")),
         ("[macos]\nx = 1\n", format!("{u}:1: macos: unknown key")),
         ("mode = 1\n", format!("{u}:1: mode: expected a string (\"read-only\", \"workspace-write\", \"full-access\"), found an integer")),
+        ("[windows]\nprivate_desktop = true\n", format!("{u}:2: windows.private_desktop: true is not supported yet (no backend can run a command on a separate desktop); remove it or set it to false")),
         ("network = false\n", format!("{u}:1: network: expected a string (\"off\", \"allow\", \"on\"), found a boolean")),
         ("keep_processes = \"yes\"\n", format!("{u}:1: keep_processes: expected a boolean (true or false), found a string")),
         ("env = 3\n", format!("{u}:1: env: expected a table, found an integer")),

@@ -19,7 +19,7 @@ fn user_file_overrides_defaults_with_line_numbers() {
     f.dir("home/.cargo");
     write(
         &f.user,
-        "# my settings\nmode = \"full-access\"\nnetwork = \"on\"\nwritable_roots = [\n  \"~/.cargo\",\n]\nkeep_processes = true\n\n[env]\nkeep = [\"GITHUB_TOKEN\"]\n[linux]\nallow_landlock_only = true\n[windows]\nmode = \"elevated\"\nprivate_desktop = true\n",
+        "# my settings\nmode = \"full-access\"\nnetwork = \"on\"\nwritable_roots = [\n  \"~/.cargo\",\n]\nkeep_processes = true\n\n[env]\nkeep = [\"GITHUB_TOKEN\"]\n[linux]\nallow_landlock_only = true\n[windows]\nmode = \"elevated\"\nprivate_desktop = false\n",
     );
     let r = f.load();
     assert_eq!(r.policy.mode, Mode::FullAccess);
@@ -28,7 +28,7 @@ fn user_file_overrides_defaults_with_line_numbers() {
     assert!(r.policy.keep_processes);
     assert_eq!(r.policy.env.keep, vec!["GITHUB_TOKEN".to_string()]);
     assert!(r.linux.allow_landlock_only);
-    assert_eq!(r.windows, WindowsSettings { mode: WindowsMode::Elevated, private_desktop: true });
+    assert_eq!(r.windows, WindowsSettings { mode: WindowsMode::Elevated, private_desktop: false });
     assert_eq!(r.source("mode"), Some(&user(&f, 2)));
     assert_eq!(r.source("network"), Some(&user(&f, 3)));
     assert_eq!(r.source("writable_roots[0]"), Some(&user(&f, 5)));
@@ -71,11 +71,11 @@ fn lists_add_up_across_layers_without_duplicates() {
 fn project_may_tighten_mode_and_network() {
     let f = fixture();
     write(&f.user, "mode = \"full-access\"\nnetwork = \"on\"\n");
-    write(&f.project, "\nmode = \"read-only\"\nnetwork = \"off\"\nkeep_processes = false\n[windows]\nprivate_desktop = true\n");
+    write(&f.project, "\nmode = \"read-only\"\nnetwork = \"off\"\nkeep_processes = false\n");
     let r = f.load();
     assert_eq!(r.policy.mode, Mode::ReadOnly);
     assert_eq!(r.policy.network, Network::Off);
-    assert!(r.windows.private_desktop);
+    assert!(!r.windows.private_desktop);
     assert_eq!(r.source("mode"), Some(&project(&f, 2)));
     assert_eq!(r.source("network"), Some(&project(&f, 3)));
     // Equal is not looser.
