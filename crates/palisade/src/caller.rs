@@ -63,3 +63,21 @@ fn passwd_home() -> Option<PathBuf> {
         Some(PathBuf::from(std::ffi::OsStr::from_bytes(dir.to_bytes())))
     }
 }
+
+/// Where the administrator's managed file is. On Windows: `managed.toml` in `palisade` under the
+/// ProgramData known folder, asked of the system and never taken from the environment (which
+/// the user, or an agent, controls: `%ProgramData%` pointing elsewhere would sidestep the
+/// administrator's bounds); if the system cannot say, `C:\ProgramData`. Elsewhere:
+/// [`palisade_policy::config::DEFAULT_MANAGED_CONFIG`].
+pub fn managed_config_path() -> PathBuf {
+    #[cfg(windows)]
+    {
+        use windows_sys::Win32::UI::Shell::FOLDERID_ProgramData;
+        let base = palisade_win32::system::known_folder_path(&FOLDERID_ProgramData).unwrap_or_else(|| PathBuf::from(r"C:\ProgramData"));
+        base.join("palisade").join("managed.toml")
+    }
+    #[cfg(not(windows))]
+    {
+        PathBuf::from(palisade_policy::config::DEFAULT_MANAGED_CONFIG)
+    }
+}

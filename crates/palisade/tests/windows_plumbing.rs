@@ -221,6 +221,41 @@ fn network_off_is_refused_in_one_line() {
     assert!(out.stdout.is_empty());
 }
 
+/// The network allowlist cannot be enforced on Windows yet: refused in one line, never run
+/// unfenced (the unelevated mode would otherwise read "allow" as "not off").
+#[test]
+fn network_allow_is_refused_in_one_line() {
+    let _g = serial();
+    let ws = Workspace::new();
+    let out = palisade()
+        .arg("run")
+        .arg("--workspace")
+        .arg(ws.path())
+        .args(["--allow-net", "example.com", "--", "cmd", "/c", "echo ran"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125), "{}", text(&out.stderr));
+    assert_one_palisade_line(&out);
+    assert!(text(&out.stderr).contains("network = allow"), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty(), "the command ran: {}", text(&out.stdout));
+}
+
+/// `%ProgramData%` is the caller's to set: pointing it at a folder with a managed file must not
+/// move the administrator's file (it comes from the ProgramData known folder).
+#[test]
+fn the_managed_file_is_not_taken_from_the_environment() {
+    let _g = serial();
+    let ws = Workspace::new();
+    let fake = ws.path().join("fake-programdata");
+    std::fs::create_dir_all(fake.join("palisade")).unwrap();
+    std::fs::write(fake.join("palisade").join("managed.toml"), "allowed_modes = [\"read-only\"]\n").unwrap();
+    let out = palisade().env("ProgramData", &fake).arg("policy").arg("--workspace").arg(ws.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(!shown.contains(&fake.display().to_string()), "the managed file came from %ProgramData%: {shown}");
+    assert!(shown.lines().any(|l| l.starts_with("mode") && l.contains("workspace-write")), "{shown}");
+}
+
 /// A user config in a private `%APPDATA%`.
 fn with_user_config(ws: &Path, config: &str, args: &[&str]) -> Output {
     let appdata = ws.join("appdata");

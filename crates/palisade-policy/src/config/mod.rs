@@ -12,7 +12,7 @@
 //! 4. the command line ([`Overrides`]);
 //!
 //! and all of them are bounded by the administrator's managed file
-//! (`/etc/palisade/managed.toml`, on Windows `%ProgramData%\palisade\managed.toml`).
+//! (`/etc/palisade/managed.toml`, on Windows `managed.toml` in `palisade` under the ProgramData known folder, never from the environment).
 //! Missing files are fine; a file that exists but cannot be read is an error.
 //!
 //! Scalars (`mode`, `network`, ...) are overridden by higher layers. Lists add up:
@@ -319,7 +319,7 @@ impl LoadRequest {
     /// A request with the usual locations, from the environment: `$HOME`, the user file from
     /// `$XDG_CONFIG_HOME` (if set and absolute) or `~/.config`, and
     /// [`DEFAULT_MANAGED_CONFIG`]. On Windows: `%USERPROFILE%`, `%APPDATA%\palisade\config.toml`
-    /// and `%ProgramData%\palisade\managed.toml`.
+    /// and `C:\ProgramData\palisade\managed.toml` (not `%ProgramData%`: see `palisade::caller::managed_config_path`).
     pub fn from_env(workspace: impl Into<PathBuf>, overrides: Overrides) -> LoadRequest {
         LoadRequest::from_vars(workspace, overrides, |name| std::env::var_os(name))
     }
@@ -335,8 +335,10 @@ impl LoadRequest {
         {
             req.home = var("USERPROFILE");
             req.user_config = var("APPDATA").map(|d| d.join("palisade").join("config.toml"));
-            let program_data = var("ProgramData").unwrap_or_else(|| PathBuf::from(r"C:\ProgramData"));
-            req.managed_config = Some(program_data.join("palisade").join("managed.toml"));
+            // Not `%ProgramData%`: the environment must not move the administrator's file.
+            // Callers that can ask the system (the CLI: `palisade::caller::managed_config_path`,
+            // the ProgramData known folder) replace this default.
+            req.managed_config = Some(PathBuf::from(r"C:\ProgramData\palisade\managed.toml"));
         }
         #[cfg(not(windows))]
         {

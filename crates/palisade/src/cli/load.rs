@@ -38,6 +38,8 @@ pub(super) fn request(args: &PolicyArgs) -> Result<(LoadRequest, WorkspaceRule),
         ..Overrides::default()
     };
     let mut req = LoadRequest::from_env(workspace, overrides);
+    // The managed file's place comes from the system, never from the environment.
+    req.managed_config = Some(palisade::caller::managed_config_path());
     home_fallback(&mut req);
     Ok((req, rule))
 }
