@@ -748,33 +748,6 @@ pub fn is_empty_dir_nofollow(path: &std::path::Path) -> bool {
     true
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn empty_dir_check_refuses_contents_files_links_and_missing_paths() {
-        let base = std::env::temp_dir().join(format!("palisade-sys-test-{}", std::process::id()));
-        let empty = base.join("empty");
-        let full = base.join("full");
-        std::fs::create_dir_all(&empty).unwrap();
-        std::fs::create_dir_all(&full).unwrap();
-        std::fs::write(full.join("f"), "x").unwrap();
-        std::fs::write(base.join("file"), "x").unwrap();
-        std::os::unix::fs::symlink(&empty, base.join("link")).unwrap();
-        assert!(is_empty_dir_nofollow(&empty));
-        assert!(!is_empty_dir_nofollow(&full));
-        assert!(!is_empty_dir_nofollow(&base.join("file")));
-        assert!(!is_empty_dir_nofollow(&base.join("link")));
-        assert!(!is_empty_dir_nofollow(&base.join("missing")));
-        // Many entries (more than one getdents64 buffer) with the dots among them.
-        for i in 0..500 {
-            std::fs::write(full.join(format!("entry-with-a-long-name-{i:04}")), "").unwrap();
-        }
-        assert!(!is_empty_dir_nofollow(&full));
-        std::fs::remove_dir_all(&base).unwrap();
-    }
-}
 
 /// A connected pair of unix stream sockets (close-on-exec), for handing a descriptor over.
 pub fn socketpair() -> std::io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
@@ -884,5 +857,33 @@ pub fn try_recv_fd(sock: RawFd) -> Result<Option<std::os::fd::OwnedFd>, Errno> {
         std::ptr::copy_nonoverlapping(libc::CMSG_DATA(cmsg), (&mut fd as *mut RawFd).cast::<u8>(), std::mem::size_of::<RawFd>());
         // The descriptor is new in this process (SCM_RIGHTS installs a fresh one) and ours.
         Ok((fd >= 0).then(|| std::os::fd::OwnedFd::from_raw_fd(fd)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_dir_check_refuses_contents_files_links_and_missing_paths() {
+        let base = std::env::temp_dir().join(format!("palisade-sys-test-{}", std::process::id()));
+        let empty = base.join("empty");
+        let full = base.join("full");
+        std::fs::create_dir_all(&empty).unwrap();
+        std::fs::create_dir_all(&full).unwrap();
+        std::fs::write(full.join("f"), "x").unwrap();
+        std::fs::write(base.join("file"), "x").unwrap();
+        std::os::unix::fs::symlink(&empty, base.join("link")).unwrap();
+        assert!(is_empty_dir_nofollow(&empty));
+        assert!(!is_empty_dir_nofollow(&full));
+        assert!(!is_empty_dir_nofollow(&base.join("file")));
+        assert!(!is_empty_dir_nofollow(&base.join("link")));
+        assert!(!is_empty_dir_nofollow(&base.join("missing")));
+        // Many entries (more than one getdents64 buffer) with the dots among them.
+        for i in 0..500 {
+            std::fs::write(full.join(format!("entry-with-a-long-name-{i:04}")), "").unwrap();
+        }
+        assert!(!is_empty_dir_nofollow(&full));
+        std::fs::remove_dir_all(&base).unwrap();
     }
 }
