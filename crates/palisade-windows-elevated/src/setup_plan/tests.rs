@@ -1,4 +1,4 @@
-//! Unit tests of setup_plan.rs (kept in their own file so both stay short).
+//! Unit tests of the setup_plan module (kept in their own file so every file stays short).
 
 use super::*;
 use crate::ace::AceKind;

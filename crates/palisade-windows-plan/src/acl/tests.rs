@@ -1,4 +1,4 @@
-//! Unit tests of acl.rs (kept in their own file so both stay short).
+//! Unit tests of the acl module (kept in their own file so every file stays short).
 
 use super::*;
 use crate::ace::flags::OBJECT_INHERIT_ACE;

@@ -1,4 +1,4 @@
-//! Unit tests of path.rs (kept in their own file so both stay short).
+//! Unit tests of the path module (kept in their own file so every file stays short).
 
 use super::*;
 use std::collections::BTreeMap;
