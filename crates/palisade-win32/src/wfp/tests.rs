@@ -1,4 +1,4 @@
-//! Unit tests of wfp.rs (kept in their own file so both stay short).
+//! Unit tests of the wfp module (kept in their own file so every file stays short).
 
 use super::*;
 use palisade_windows_elevated::firewall::{offline_fence, stable_key};

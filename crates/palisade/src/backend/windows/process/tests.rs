@@ -1,4 +1,4 @@
-//! Unit tests of process.rs (kept in their own file so both stay short).
+//! Unit tests of the process module (kept in their own file so every file stays short).
 
 use super::*;
 
