@@ -3,33 +3,6 @@
 
 use super::*;
 
-/// A runner process the CLI started.
-pub struct LaunchedRunner {
-    process: OwnedHandle,
-    pid: u32,
-}
-
-impl LaunchedRunner {
-    /// The runner exits right after its last message; give it a moment (its job's kill-on-close
-    /// then ends anything left).
-    pub(super) fn wait_briefly(&mut self) -> io::Result<bool> {
-        process::wait(&self.process, Some(5000))
-    }
-}
-
-impl RunnerProcess for LaunchedRunner {
-    fn pid(&self) -> u32 {
-        self.pid
-    }
-    fn kill(&mut self) -> io::Result<()> {
-        process::terminate(&self.process, 128 + SIGKILL as u32)
-    }
-    fn wait(&mut self) -> io::Result<u32> {
-        process::wait(&self.process, None)?;
-        process::exit_code(&self.process)
-    }
-}
-
 fn launched(pi: PROCESS_INFORMATION) -> LaunchedRunner {
     // SAFETY: fresh handles from a successful process creation, owned by nobody else.
     let (process, thread) = unsafe {

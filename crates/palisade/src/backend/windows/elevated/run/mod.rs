@@ -63,7 +63,6 @@ use crate::{Error, ExitStatus, Stdio};
 mod launch;
 mod spawn;
 
-pub use launch::LaunchedRunner;
 use launch::{LogonLauncher, PlainLauncher};
 use spawn::{End, Outbox, Shared};
 
@@ -345,5 +344,32 @@ impl RunnerChild {
             Some(e) => self.finish(&e).map(Some),
             None => Ok(None),
         }
+    }
+}
+
+/// A runner process the CLI started.
+pub struct LaunchedRunner {
+    process: OwnedHandle,
+    pid: u32,
+}
+
+impl LaunchedRunner {
+    /// The runner exits right after its last message; give it a moment (its job's kill-on-close
+    /// then ends anything left).
+    fn wait_briefly(&mut self) -> io::Result<bool> {
+        process::wait(&self.process, Some(5000))
+    }
+}
+
+impl RunnerProcess for LaunchedRunner {
+    fn pid(&self) -> u32 {
+        self.pid
+    }
+    fn kill(&mut self) -> io::Result<()> {
+        process::terminate(&self.process, 128 + SIGKILL as u32)
+    }
+    fn wait(&mut self) -> io::Result<u32> {
+        process::wait(&self.process, None)?;
+        process::exit_code(&self.process)
     }
 }
