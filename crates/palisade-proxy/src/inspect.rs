@@ -28,6 +28,11 @@ pub fn inspect(buf: &[u8], host: &RequestHost, max_head: usize) -> Option<Result
             Ok(None) => None,
             Err(HeadError::TooLarge) => Some(Err(format!("palisade: HTTP request head in the tunnel larger than {max_head} bytes"))),
             Err(HeadError::Malformed(e)) => Some(Err(format!("palisade: malformed HTTP request in the tunnel: {e}"))),
+            Ok(Some(req)) if !head::target_stays_on(&req.target, host) => Some(Err(format!(
+                "palisade: the request target {:?} in the tunnel names a host other than the tunnel's host {}",
+                req.target.chars().take(255).collect::<String>(),
+                display_host(host)
+            ))),
             Ok(Some(req)) => {
                 let values: Vec<&[u8]> = req.values("host").collect();
                 match values.as_slice() {
