@@ -22,6 +22,10 @@ pub fn inspect(buf: &[u8], host: &RequestHost, max_head: usize) -> Option<Result
             Hello::Complete(sni) => Some(check_sni(sni.as_deref(), host)),
         };
     }
+    if tls::looks_like_sslv2_hello(buf)? {
+        let shown = display_host(host);
+        return Some(Err(format!("palisade: an SSLv2-format ClientHello names no server, in a tunnel to {shown}")));
+    }
     match head::looks_like_http(buf)? {
         false => Some(Ok(())),
         true => match head::parse_head(buf, max_head) {

@@ -80,3 +80,31 @@ fn first_request_in_a_tunnel_cannot_dodge_the_host_check() {
         assert_eq!(String::from_utf8_lossy(&seen[attempts.len() + i]), *request);
     }
 }
+
+/// Without a server name the server picks its default site, which is why a ClientHello naming
+/// none is refused; the same must hold for the TLS-ish openings that carry no name at all: an
+/// SSLv2-format ClientHello (which OpenSSL servers still take, negotiating TLS) and a record
+/// that is not a handshake.
+#[test]
+fn tls_openings_without_a_server_name_are_refused() {
+    let origin = sink_origin();
+    let port = origin.port();
+    let p = proxy(&[format!("origin.test:{port}"), format!("127.0.0.1:{port}")], &[], "127.0.0.1 origin.test\n", Limits::default());
+    let ciphers = [0x00, 0x00, 0x2f, 0x00, 0x00, 0x35];
+    let mut body = vec![1, 3, 3, 0, ciphers.len() as u8, 0, 0, 0, 16];
+    body.extend_from_slice(&ciphers);
+    body.extend_from_slice(&[7; 16]);
+    let mut sslv2 = vec![0x80, body.len() as u8];
+    sslv2.extend_from_slice(&body);
+    let attempts: [&[u8]; 3] = [&sslv2, b"\x17\x03\x03\x00\x05hello", b"\x15\x03\x03\x00\x02\x01\x00"];
+    for (i, attempt) in attempts.iter().enumerate() {
+        let (mut c, head) = connect_tunnel(p.addr, &format!("origin.test:{port}"));
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        c.write_all(attempt).unwrap();
+        let _ = c.shutdown(std::net::Shutdown::Write);
+        read_all(&mut c);
+        let seen = origin.seen.wait(i + 1);
+        assert_eq!(seen[i], b"", "the origin received attempt {i}");
+    }
+    assert!(p.records(attempts.len()).iter().all(|r| !r.allowed));
+}
