@@ -193,17 +193,37 @@ pub fn forwarded_head(head: &RequestHead, target: &AbsoluteTarget) -> Vec<u8> {
 }
 
 /// Whether the first bytes of a tunnel look like an HTTP request line (`TOKEN SP`): `Some(true)`
-/// yes, `Some(false)` no, `None` undecided yet.
+/// yes, `Some(false)` no, `None` undecided yet. Empty lines before it are skipped, as servers
+/// do (RFC 9112 section 2.2), and the method may be lower-case (methods are case-sensitive
+/// tokens: Go's net/http serves `get`); digits and dots end the check, so that an SSH banner
+/// (`SSH-2.0-...`) stays opaque.
 pub fn looks_like_http(buf: &[u8]) -> Option<bool> {
-    for (i, &b) in buf.iter().enumerate().take(24) {
+    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n')?;
+    let line = &buf[start..];
+    for (i, &b) in line.iter().enumerate().take(24) {
         if b == b' ' {
             return Some(i > 0);
         }
-        if !(b.is_ascii_uppercase() || b == b'-' || b == b'_') {
+        if !(b.is_ascii_alphabetic() || b == b'-' || b == b'_') {
             return Some(false);
         }
     }
-    if buf.len() >= 24 { Some(false) } else { None }
+    if line.len() >= 24 { Some(false) } else { None }
+}
+
+/// Whether the target of a request inside a tunnel to `host` names no other host: origin form
+/// (`/path`), `*`, or an absolute URL whose host is `host` (servers route by an absolute URL's
+/// host over the Host header, RFC 9112 section 3.2.2). An authority-form target is refused.
+pub fn target_stays_on(target: &str, host: &RequestHost) -> bool {
+    if target.starts_with('/') || target == "*" {
+        return true;
+    }
+    let Some((_scheme, rest)) = target.split_once("://") else { return false };
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    match parse_authority(authority) {
+        Ok((h, _)) => RequestHost::parse(&h).is_ok_and(|parsed| parsed == *host),
+        Err(_) => false,
+    }
 }
 
 /// A minimal HTTP response with a one-line plain-text body.

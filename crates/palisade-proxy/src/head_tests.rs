@@ -93,6 +93,21 @@ fn http_sniffing() {
     assert_eq!(looks_like_http(b"SSH-2.0"), Some(false));
     assert_eq!(looks_like_http(b" GET"), Some(false));
     assert_eq!(looks_like_http(&[b'A'; 30]), Some(false));
+    assert_eq!(looks_like_http(b"\r\n\r\nGET /"), Some(true));
+    assert_eq!(looks_like_http(b"\r\n"), None);
+    assert_eq!(looks_like_http(b"get /"), Some(true));
+    assert_eq!(looks_like_http(b"SSH-2.0-OpenSSH_9.2p1 Debian"), Some(false));
+}
+
+#[test]
+fn targets_in_a_tunnel() {
+    let h = RequestHost::parse("example.com").unwrap();
+    for ok in ["/", "/a?b", "*", "http://example.com/x", "HTTPS://EXAMPLE.COM:8443", "http://example.com.?q"] {
+        assert!(target_stays_on(ok, &h), "{ok}");
+    }
+    for bad in ["http://evil.example/", "http://example.com@evil.example/", "example.com:80", "evil.example", "http://[::1]/", "http:///x"] {
+        assert!(!target_stays_on(bad, &h), "{bad}");
+    }
 }
 
 #[test]

@@ -22,12 +22,21 @@ pub fn inspect(buf: &[u8], host: &RequestHost, max_head: usize) -> Option<Result
             Hello::Complete(sni) => Some(check_sni(sni.as_deref(), host)),
         };
     }
+    if tls::looks_like_sslv2_hello(buf)? {
+        let shown = display_host(host);
+        return Some(Err(format!("palisade: an SSLv2-format ClientHello names no server, in a tunnel to {shown}")));
+    }
     match head::looks_like_http(buf)? {
         false => Some(Ok(())),
         true => match head::parse_head(buf, max_head) {
             Ok(None) => None,
             Err(HeadError::TooLarge) => Some(Err(format!("palisade: HTTP request head in the tunnel larger than {max_head} bytes"))),
             Err(HeadError::Malformed(e)) => Some(Err(format!("palisade: malformed HTTP request in the tunnel: {e}"))),
+            Ok(Some(req)) if !head::target_stays_on(&req.target, host) => Some(Err(format!(
+                "palisade: the request target {:?} in the tunnel names a host other than the tunnel's host {}",
+                req.target.chars().take(255).collect::<String>(),
+                display_host(host)
+            ))),
             Ok(Some(req)) => {
                 let values: Vec<&[u8]> = req.values("host").collect();
                 match values.as_slice() {

@@ -25,9 +25,22 @@ pub enum Hello {
     Invalid(String),
 }
 
-/// Whether `buf` starts like a TLS handshake record (so the tunnel must be checked as TLS).
+/// Whether `buf` starts like a TLS record of any content type (so the tunnel must be checked
+/// as TLS: a first record that is not a ClientHello is refused, since it names no server).
 pub fn looks_like_tls(buf: &[u8]) -> bool {
-    buf.first() == Some(&CONTENT_HANDSHAKE)
+    // change_cipher_spec, alert, handshake, application_data, heartbeat
+    matches!(buf.first(), Some(20..=24))
+}
+
+/// Whether `buf` starts like an SSLv2-format ClientHello (a 2-byte length with the top bit set,
+/// then message type 1 and version major 3): servers still negotiate TLS from one, and it has
+/// no room for a server name. `None`: too short to tell.
+pub fn looks_like_sslv2_hello(buf: &[u8]) -> Option<bool> {
+    match buf {
+        [first, ..] if first & 0x80 == 0 => Some(false),
+        [_, _, kind, major, ..] => Some(*kind == 1 && *major == 3),
+        _ => None,
+    }
 }
 
 /// Parses the ClientHello at the start of `buf`.

@@ -66,8 +66,18 @@ fn special_v6(ip: Ipv6Addr) -> Option<&'static str> {
         [a, ..] if a & 0xff00 == 0xff00 => "multicast",
         // IPv4-compatible (::a.b.c.d), deprecated; never a public destination.
         [0, 0, 0, 0, 0, 0, ..] => "IPv4-compatible (::/96)",
+        // Local-use NAT64 (RFC 8215): translated inside the site, to whatever it maps.
+        [0x64, 0xff9b, 1, ..] => "local-use NAT64 (64:ff9b:1::/48)",
+        // NAT64 (RFC 6052) and 6to4 carry an IPv4 address a translator or relay goes on to:
+        // judged as that address (64:ff9b::a9fe:a9fe is the metadata service).
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => return special_v4(embedded_v4(hi, lo)).map(|_| "NAT64 (64:ff9b::/96, embedding a local IPv4)"),
+        [0x2002, hi, lo, ..] => return special_v4(embedded_v4(hi, lo)).map(|_| "6to4 (2002::/16, embedding a local IPv4)"),
         _ => return None,
     })
+}
+
+fn embedded_v4(hi: u16, lo: u16) -> Ipv4Addr {
+    Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo))
 }
 
 /// How a host appears in a client message: names as is, IPv6 in brackets.
@@ -140,8 +150,9 @@ pub async fn vet(
         }
         if let Some(range) = special_range(addr) {
             if allowlist.allow_for_address(addr, port).is_none() {
+                let article = if range.starts_with(['a', 'e', 'i', 'o', 'u', 'I']) { "an" } else { "a" };
                 let msg = format!(
-                    "palisade: {name} resolves to {addr}, a {range} address; a name may not lead to the host or its local network unless that address is allowed"
+                    "palisade: {name} resolves to {addr}, {article} {range} address; a name may not lead to the host or its local network unless that address is allowed"
                 );
                 return Err(refuse(403, crate::socks::REPLY_NOT_ALLOWED, msg));
             }
@@ -164,6 +175,8 @@ mod tests {
             ("8.8.8.8", false), ("::1", true), ("::", true), ("fe80::1", true), ("fd00::1", true),
             ("fc00::1", true), ("ff02::1", true), ("::ffff:127.0.0.1", true), ("::ffff:203.0.113.1", false),
             ("::127.0.0.1", true), ("2001:db8::1", false), ("2606:4700::1", false), ("fec0::1", true),
+            ("64:ff9b::7f00:1", true), ("64:ff9b::a9fe:a9fe", true), ("64:ff9b::808:808", false),
+            ("64:ff9b:1::808:808", true), ("2002:a00:1::1", true), ("2002:808:808::1", false),
         ] {
             assert_eq!(special_range(ip.parse().unwrap()).is_some(), special, "{ip}");
         }

@@ -40,8 +40,14 @@ impl SandboxProxy {
                 Error::InvalidInput(format!("the network hosts file {}: {e}", path.display()))
             })?;
         }
-        let handle = Proxy::start(config, Vec::new())
-            .map_err(|e| Error::Io { context: "starting the network proxy".into(), source: e })?;
+        // The proxy's thread (and the resolver threads it starts) inherit this mask: with the
+        // signals palisade passes on blocked there, a SIGTERM or SIGINT sent to the process
+        // cannot land on the proxy's thread and end palisade at once (the sandbox is usually
+        // made before the signal forwarder is installed).
+        let old_mask = sys::block_signals(&sys::sigset_of(super::signals::FORWARDED));
+        let started = Proxy::start(config, Vec::new());
+        sys::set_signal_mask(&old_mask);
+        let handle = started.map_err(|e| Error::Io { context: "starting the network proxy".into(), source: e })?;
         Ok(Arc::new(SandboxProxy { handle, next_tag: AtomicU64::new(1) }))
     }
 }
