@@ -273,7 +273,7 @@ async fn socks_read(c: &mut TcpStream, buf: &mut Vec<u8>, cap: usize, deadline: 
 /// The allowlist and address checks, then a connection to the first vetted address that answers.
 async fn decide_and_connect(host: &RequestHost, port: u16, shared: &Shared, t: &mut Tracker) -> Result<TcpStream, Refusal> {
     let limits = &shared.config.limits;
-    let (addrs, rule) = match vet(&shared.config.allowlist, &shared.config.resolver, host, port, limits.connect_timeout).await {
+    let (addrs, rule) = match vet(&shared.config.allowlist, &shared.config.resolver, host, port, limits.connect_timeout, &shared.config.host_addresses).await {
         Ok(ok) => ok,
         Err(r) => {
             t.record.rule = r.rule.clone();

@@ -73,11 +73,15 @@ pub struct Config {
     pub resolver: Resolver,
     pub limits: Limits,
     pub on_record: Option<RecordSink>,
+    /// The host's own addresses (its interfaces'): a name leading to one is refused like one
+    /// leading to loopback (services listening on every address would be reached), unless that
+    /// address is allowed as an address.
+    pub host_addresses: Vec<std::net::IpAddr>,
 }
 
 impl Config {
     pub fn new(allowlist: Allowlist) -> Config {
-        Config { allowlist, resolver: Resolver::system(), limits: Limits::default(), on_record: None }
+        Config { allowlist, resolver: Resolver::system(), limits: Limits::default(), on_record: None, host_addresses: Vec::new() }
     }
 }
 

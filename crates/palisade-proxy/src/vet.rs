@@ -115,6 +115,7 @@ pub async fn vet(
     host: &RequestHost,
     port: u16,
     resolve_timeout: Duration,
+    host_addresses: &[IpAddr],
 ) -> Result<(Vec<IpAddr>, Option<String>), Refusal> {
     let decision = allowlist.decide_host(host, port);
     if !decision.allowed {
@@ -156,6 +157,12 @@ pub async fn vet(
                 );
                 return Err(refuse(403, crate::socks::REPLY_NOT_ALLOWED, msg));
             }
+        }
+        if host_addresses.contains(&canonical_ip(addr)) && allowlist.allow_for_address(addr, port).is_none() {
+            let msg = format!(
+                "palisade: {name} resolves to {addr}, an address of this host; a name may not lead to the host or its local network unless that address is allowed"
+            );
+            return Err(refuse(403, crate::socks::REPLY_NOT_ALLOWED, msg));
         }
     }
     Ok((addrs.into_iter().map(canonical_ip).collect(), rule))

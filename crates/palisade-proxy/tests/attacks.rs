@@ -108,3 +108,30 @@ fn tls_openings_without_a_server_name_are_refused() {
     }
     assert!(p.records(attempts.len()).iter().all(|r| !r.allowed));
 }
+
+/// A name leading to one of the host's own (non-loopback) addresses would reach the host's
+/// services listening on every address: refused unless that address is allowed as one.
+#[test]
+fn names_leading_to_the_hosts_own_addresses_are_refused() {
+    let start = |allow: &[&str]| {
+        let allowlist = palisade_policy::net_rules::Allowlist::parse(allow, &[] as &[&str]).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut config = palisade_proxy::Config::new(allowlist);
+        config.resolver = palisade_proxy::Resolver::from_hosts_text("192.0.2.77 self.test\n").unwrap();
+        config.host_addresses = vec!["192.0.2.77".parse().unwrap()];
+        (palisade_proxy::Proxy::start(config, vec![listener]).unwrap(), addr)
+    };
+    let (_p, addr) = start(&["self.test"]);
+    let response = forward_get(addr, "self.test", "/");
+    let text = String::from_utf8_lossy(&response).into_owned();
+    assert!(text.starts_with("HTTP/1.1 403"), "{text}");
+    assert!(body_of(&response).contains("resolves to 192.0.2.77, an address of this host"), "{text}");
+    let records = _p.take_records();
+    assert!(records.iter().all(|r| !r.allowed), "{records:?}");
+    // Allowed as an address too: the check lets it through to the connect (nothing listens at
+    // 192.0.2.77 here, so the answer is a gateway error, not the refusal).
+    let (_p, addr) = start(&["self.test", "192.0.2.77"]);
+    let text = String::from_utf8_lossy(&forward_get(addr, "self.test", "/")).into_owned();
+    assert!(!text.contains("an address of this host"), "{text}");
+}

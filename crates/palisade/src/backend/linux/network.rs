@@ -35,6 +35,9 @@ impl SandboxProxy {
     /// lists) when one is given, otherwise with the system resolver.
     pub fn start(allowlist: &Allowlist, hosts_file: Option<&Path>) -> Result<Arc<SandboxProxy>, Error> {
         let mut config = Config::new(allowlist.clone());
+        // A name leading to one of this host's own addresses would reach its services listening
+        // on every address: refused like loopback (see palisade-proxy's vet).
+        config.host_addresses = sys::interface_addresses();
         if let Some(path) = hosts_file {
             config.resolver = Resolver::with_hosts_file(path).map_err(|e| {
                 Error::InvalidInput(format!("the network hosts file {}: {e}", path.display()))
