@@ -4,6 +4,9 @@
 //! calls: no allocation, no locks, so it is safe after cloning a multi-threaded process. A failed
 //! step is reported to the parent over the error pipe as `(step, errno, index)` and the process
 //! exits; the parent turns that into a typed [`crate::error::Error::Setup`].
+//!
+//! Longer than the ~600 lines files here aim at, on purpose: the steps run in one order, and
+//! reading them top to bottom in one file is how the sandbox's setup is reviewed.
 
 use super::sys::{self, Errno};
 use super::timeline::{mark, Mark};

@@ -7,6 +7,12 @@
 use std::ffi::CStr;
 use std::os::fd::RawFd;
 
+mod mounts;
+mod net;
+
+pub use mounts::*;
+pub use net::*;
+
 pub type Errno = i32;
 
 pub fn errno_now() -> Errno {
@@ -14,7 +20,7 @@ pub fn errno_now() -> Errno {
     unsafe { *libc::__errno_location() }
 }
 
-fn check(rc: libc::c_long) -> Result<libc::c_long, Errno> {
+pub(super) fn check(rc: libc::c_long) -> Result<libc::c_long, Errno> {
     if rc < 0 {
         Err(errno_now())
     } else {
@@ -22,7 +28,7 @@ fn check(rc: libc::c_long) -> Result<libc::c_long, Errno> {
     }
 }
 
-fn check_int(rc: libc::c_int) -> Result<libc::c_int, Errno> {
+pub(super) fn check_int(rc: libc::c_int) -> Result<libc::c_int, Errno> {
     if rc < 0 {
         Err(errno_now())
     } else {
@@ -164,175 +170,6 @@ pub fn write_file(path: &CStr, content: &[u8]) -> Result<(), Errno> {
     let r = write_all(fd, content);
     close(fd);
     r
-}
-
-pub fn mount(
-    src: Option<&CStr>,
-    target: &CStr,
-    fstype: Option<&CStr>,
-    flags: libc::c_ulong,
-    data: Option<&CStr>,
-) -> Result<(), Errno> {
-    let p = |s: Option<&CStr>| s.map_or(std::ptr::null(), |s| s.as_ptr());
-    // SAFETY: every pointer is either null or a valid NUL-terminated string.
-    check_int(unsafe { libc::mount(p(src), target.as_ptr(), p(fstype), flags, p(data).cast()) })
-        .map(drop)
-}
-
-const MOUNT_ATTR_RDONLY: u64 = 0x1;
-const AT_RECURSIVE: libc::c_uint = 0x8000;
-
-#[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
-}
-
-/// Sets (or clears) the read-only flag on the mount at `path`, and on every mount beneath it if
-/// `recursive`.
-pub fn set_mount_readonly(path: &CStr, readonly: bool, recursive: bool) -> Result<(), Errno> {
-    let attr = MountAttr {
-        attr_set: if readonly { MOUNT_ATTR_RDONLY } else { 0 },
-        attr_clr: if readonly { 0 } else { MOUNT_ATTR_RDONLY },
-        propagation: 0,
-        userns_fd: 0,
-    };
-    let flags = if recursive { AT_RECURSIVE } else { 0 };
-    // SAFETY: path is NUL-terminated and attr is a valid mount_attr of the size passed.
-    check(unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            libc::AT_FDCWD,
-            path.as_ptr(),
-            flags,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    })
-    .map(drop)
-}
-
-const OPEN_TREE_CLONE: libc::c_uint = 1;
-const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
-const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
-const RESOLVE_NO_SYMLINKS: u64 = 0x04;
-
-#[repr(C)]
-struct OpenHow {
-    flags: u64,
-    mode: u64,
-    resolve: u64,
-}
-
-/// Opens `path` as an `O_PATH` handle, refusing symbolic links in any component, so that a
-/// path swapped for a link (by a command running in another sandbox) cannot redirect a mount.
-pub fn open_path_nofollow(path: &CStr) -> Result<RawFd, Errno> {
-    let how = OpenHow { flags: (libc::O_PATH | libc::O_CLOEXEC) as u64, mode: 0, resolve: RESOLVE_NO_SYMLINKS };
-    // SAFETY: path is NUL-terminated and how is a valid open_how of the size passed.
-    check(unsafe {
-        libc::syscall(libc::SYS_openat2, libc::AT_FDCWD, path.as_ptr(), &how as *const OpenHow, std::mem::size_of::<OpenHow>())
-    })
-    .map(|fd| fd as RawFd)
-}
-
-/// A detached copy of the mount tree at the handle `at` (recursively, with submounts).
-pub fn clone_tree_at(at: RawFd) -> Result<RawFd, Errno> {
-    // SAFETY: the empty path with AT_EMPTY_PATH names the handle itself.
-    check(unsafe {
-        libc::syscall(
-            libc::SYS_open_tree,
-            at,
-            c"".as_ptr(),
-            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | AT_RECURSIVE | libc::AT_EMPTY_PATH as libc::c_uint,
-        )
-    })
-    .map(|fd| fd as RawFd)
-}
-
-/// Makes a (detached) mount tree read-only, every mount in it.
-pub fn set_tree_readonly(tree: RawFd) -> Result<(), Errno> {
-    let attr = MountAttr { attr_set: MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0 };
-    // SAFETY: the empty path with AT_EMPTY_PATH names the tree; attr is a valid mount_attr.
-    check(unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            tree,
-            c"".as_ptr(),
-            AT_RECURSIVE | libc::AT_EMPTY_PATH as libc::c_uint,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    })
-    .map(drop)
-}
-
-/// Attaches a detached mount tree onto the location the handle `target` names.
-pub fn attach_tree_at(tree: RawFd, target: RawFd) -> Result<(), Errno> {
-    // SAFETY: both empty paths name the descriptors themselves.
-    check(unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            tree,
-            c"".as_ptr(),
-            target,
-            c"".as_ptr(),
-            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
-        )
-    })
-    .map(drop)
-}
-
-/// `/proc/self/fd/<fd>` in a caller-provided buffer (no allocation), for mount(2) targets.
-pub fn fd_path(fd: RawFd, buf: &mut [u8; 32]) -> &CStr {
-    const PREFIX: &[u8] = b"/proc/self/fd/";
-    buf[..PREFIX.len()].copy_from_slice(PREFIX);
-    let mut digits = [0u8; 10];
-    let (mut n, mut len) = (fd.max(0) as u32, 0);
-    loop {
-        digits[len] = b'0' + (n % 10) as u8;
-        len += 1;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for i in 0..len {
-        buf[PREFIX.len() + i] = digits[len - 1 - i];
-    }
-    buf[PREFIX.len() + len] = 0;
-    CStr::from_bytes_until_nul(&buf[..]).unwrap_or(c"/proc/self/fd/")
-}
-
-/// A detached copy of the mount tree at `path` (with its submounts), as a descriptor.
-pub fn clone_mount_tree(path: &CStr) -> Result<RawFd, Errno> {
-    // SAFETY: path is NUL-terminated; the flags ask for a new detached tree.
-    check(unsafe {
-        libc::syscall(
-            libc::SYS_open_tree,
-            libc::AT_FDCWD,
-            path.as_ptr(),
-            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | AT_RECURSIVE,
-        )
-    })
-    .map(|fd| fd as RawFd)
-}
-
-/// Attaches a detached mount tree (from [`clone_mount_tree`]) at `target`.
-pub fn attach_mount_tree(tree: RawFd, target: &CStr) -> Result<(), Errno> {
-    // SAFETY: the empty path with MOVE_MOUNT_F_EMPTY_PATH names the tree descriptor itself.
-    check(unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            tree,
-            c"".as_ptr(),
-            libc::AT_FDCWD,
-            target.as_ptr(),
-            MOVE_MOUNT_F_EMPTY_PATH,
-        )
-    })
-    .map(drop)
 }
 
 pub fn mkdir(path: &CStr, mode: libc::mode_t) -> Result<(), Errno> {
@@ -483,55 +320,6 @@ pub fn has_capabilities() -> bool {
     // SAFETY: capget writes two 12-byte structures into data (24 bytes).
     let rc = unsafe { libc::syscall(libc::SYS_capget, &header as *const Header, data.as_mut_ptr()) };
     rc == 0 && (data[0] != 0 || data[3] != 0)
-}
-
-/// Brings the loopback interface of the current network namespace up.
-pub fn loopback_up() -> Result<(), Errno> {
-    // SAFETY: a datagram socket is only used as a handle for the interface ioctl.
-    let sock = check_int(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
-    // SAFETY: ifreq is plain old data; zeroed is a valid value.
-    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (d, s) in req.ifr_name.iter_mut().zip(b"lo\0") {
-        *d = *s as libc::c_char;
-    }
-    req.ifr_ifru.ifru_flags = (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
-    // SAFETY: SIOCSIFFLAGS reads the ifreq we own.
-    let rc = unsafe { libc::ioctl(sock, libc::SIOCSIFFLAGS, &req) };
-    let r = check_int(rc).map(drop);
-    close(sock);
-    r
-}
-
-/// A netlink socket for the kernel's socket-diagnostics interface (NETLINK_SOCK_DIAG), which
-/// lists this network namespace's sockets.
-pub fn sock_diag_socket() -> Result<std::os::fd::OwnedFd, Errno> {
-    // SAFETY: socket has no memory arguments; a new descriptor is owned by the caller alone.
-    let fd = check_int(unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, libc::NETLINK_SOCK_DIAG) })?;
-    // SAFETY: fd was just created and nothing else owns it.
-    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
-}
-
-/// Sends one datagram on a socket with a default destination (netlink: the kernel).
-pub fn send_datagram(fd: RawFd, msg: &[u8]) -> Result<(), Errno> {
-    // SAFETY: send reads msg.len() bytes from msg, which we own.
-    let n = check(unsafe { libc::send(fd, msg.as_ptr().cast(), msg.len(), 0) } as libc::c_long)?;
-    if n as usize == msg.len() {
-        Ok(())
-    } else {
-        Err(libc::EMSGSIZE)
-    }
-}
-
-/// Receives one datagram into `buf`, returning its full length: more than `buf.len()` means it
-/// was cut short (MSG_TRUNC).
-pub fn recv_datagram(fd: RawFd, buf: &mut [u8]) -> Result<usize, Errno> {
-    loop {
-        // SAFETY: recv writes at most buf.len() bytes into buf, which we own.
-        match check(unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_TRUNC) } as libc::c_long) {
-            Err(libc::EINTR) => continue,
-            r => return r.map(|n| n as usize),
-        }
-    }
 }
 
 /// Blocks the given signals (and returns the previous mask) in this thread.
@@ -748,155 +536,6 @@ pub fn is_empty_dir_nofollow(path: &std::path::Path) -> bool {
     true
 }
 
-
-/// A connected pair of unix stream sockets (close-on-exec), for handing a descriptor over.
-pub fn socketpair() -> std::io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
-    use std::os::fd::FromRawFd;
-    let mut fds = [0; 2];
-    // SAFETY: fds has room for the two descriptors.
-    if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: socketpair just returned these two new descriptors, owned by nobody else.
-    Ok(unsafe { (std::os::fd::OwnedFd::from_raw_fd(fds[0]), std::os::fd::OwnedFd::from_raw_fd(fds[1])) })
-}
-
-/// A TCP socket (close-on-exec) listening on 127.0.0.1:`port` of this network namespace. Used
-/// in the child: one system call at a time, nothing allocated.
-pub fn listen_on_loopback(port: u16) -> Result<RawFd, Errno> {
-    // SAFETY: socket has no memory arguments.
-    let fd = check_int(unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) })?;
-    let addr = libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: port.to_be(),
-        sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes([127, 0, 0, 1]) },
-        sin_zero: [0; 8],
-    };
-    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-    // SAFETY: addr is a valid sockaddr_in of the length passed.
-    let r = check_int(unsafe { libc::bind(fd, &addr as *const libc::sockaddr_in as *const libc::sockaddr, len) })
-        // SAFETY: listen has no memory arguments.
-        .and_then(|_| check_int(unsafe { libc::listen(fd, 128) }));
-    match r {
-        Ok(_) => Ok(fd),
-        Err(e) => {
-            close(fd);
-            Err(e)
-        }
-    }
-}
-
-/// Room for one control message carrying one descriptor (CMSG_SPACE(4) is 24 bytes on 64-bit
-/// and 16 on 32-bit Linux), aligned for `cmsghdr`.
-#[repr(C, align(8))]
-struct OneFdControl([u8; 32]);
-
-/// Sends `fd` over the unix socket `sock` (SCM_RIGHTS) with one byte of data. Used in the child:
-/// everything is on the stack.
-pub fn send_fd(sock: RawFd, fd: RawFd) -> Result<(), Errno> {
-    let mut byte = [0u8; 1];
-    let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
-    let mut control = OneFdControl([0; 32]);
-    // SAFETY: msghdr is plain data; zeroed is a valid value, filled in below.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.0.as_mut_ptr().cast();
-    // SAFETY: CMSG_SPACE only computes a size.
-    msg.msg_controllen = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as _;
-    // SAFETY: msg_control points at `control`, large and aligned enough for one cmsghdr and its
-    // descriptor (msg_controllen says how much), so the first header and its data are inside.
-    unsafe {
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        (*cmsg).cmsg_level = libc::SOL_SOCKET;
-        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as _;
-        std::ptr::copy_nonoverlapping((&fd as *const RawFd).cast::<u8>(), libc::CMSG_DATA(cmsg), std::mem::size_of::<RawFd>());
-    }
-    loop {
-        // SAFETY: msg and everything it points to outlive the call.
-        match check(unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) } as libc::c_long) {
-            Err(libc::EINTR) => continue,
-            r => return r.map(drop),
-        }
-    }
-}
-
-/// Receives a descriptor sent with [`send_fd`] without waiting (close-on-exec); `None` when
-/// nothing was sent (the peer closed, or has not sent yet).
-pub fn try_recv_fd(sock: RawFd) -> Result<Option<std::os::fd::OwnedFd>, Errno> {
-    use std::os::fd::FromRawFd;
-    let mut byte = [0u8; 1];
-    let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
-    let mut control = OneFdControl([0; 32]);
-    // SAFETY: msghdr is plain data; zeroed is a valid value, filled in below.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.0.as_mut_ptr().cast();
-    msg.msg_controllen = control.0.len() as _;
-    let flags = libc::MSG_DONTWAIT | libc::MSG_CMSG_CLOEXEC;
-    // SAFETY: msg and the buffers it points to outlive the call; the kernel writes at most
-    // their lengths.
-    let n = match check(unsafe { libc::recvmsg(sock, &mut msg, flags) } as libc::c_long) {
-        Ok(n) => n,
-        Err(libc::EAGAIN) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    if n == 0 {
-        return Ok(None);
-    }
-    // SAFETY: the kernel filled msg_control with msg_controllen bytes of control messages;
-    // CMSG_FIRSTHDR returns null when there is none.
-    unsafe {
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        if cmsg.is_null() || (*cmsg).cmsg_level != libc::SOL_SOCKET || (*cmsg).cmsg_type != libc::SCM_RIGHTS {
-            return Ok(None);
-        }
-        let mut fd: RawFd = -1;
-        std::ptr::copy_nonoverlapping(libc::CMSG_DATA(cmsg), (&mut fd as *mut RawFd).cast::<u8>(), std::mem::size_of::<RawFd>());
-        // The descriptor is new in this process (SCM_RIGHTS installs a fresh one) and ours.
-        Ok((fd >= 0).then(|| std::os::fd::OwnedFd::from_raw_fd(fd)))
-    }
-}
-
-/// The addresses of this host's interfaces (IPv4 and IPv6), as `getifaddrs` lists them, except
-/// those of loopback interfaces (127.0.0.0/8 and ::1 are refused as loopback anyway; other
-/// addresses put on `lo`, as the tests' fake internet does for lack of veth and dummy devices,
-/// are not counted); empty if it fails (the caller's check then has the fixed ranges only).
-pub fn interface_addresses() -> Vec<std::net::IpAddr> {
-    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills `head` with a list it allocated; it is read below and freed once.
-    if unsafe { libc::getifaddrs(&mut head) } != 0 {
-        return Vec::new();
-    }
-    let mut out = Vec::new();
-    let mut cur = head;
-    while !cur.is_null() {
-        // SAFETY: `cur` is a node of the list getifaddrs returned, not yet freed.
-        let node = unsafe { &*cur };
-        if !node.ifa_addr.is_null() && node.ifa_flags & libc::IFF_LOOPBACK as libc::c_uint == 0 {
-            // SAFETY: ifa_addr points to a sockaddr whose family says which struct it is.
-            match unsafe { (*node.ifa_addr).sa_family } as libc::c_int {
-                libc::AF_INET => {
-                    // SAFETY: an AF_INET address is a sockaddr_in.
-                    let sin = unsafe { &*(node.ifa_addr as *const libc::sockaddr_in) };
-                    out.push(std::net::IpAddr::V4(std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))));
-                }
-                libc::AF_INET6 => {
-                    // SAFETY: an AF_INET6 address is a sockaddr_in6.
-                    let sin6 = unsafe { &*(node.ifa_addr as *const libc::sockaddr_in6) };
-                    out.push(std::net::IpAddr::V6(std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr)));
-                }
-                _ => {}
-            }
-        }
-        cur = node.ifa_next;
-    }
-    // SAFETY: `head` came from getifaddrs and is freed exactly once, after the last read.
-    unsafe { libc::freeifaddrs(head) };
-    out
-}
 
 #[cfg(test)]
 mod tests {
