@@ -254,10 +254,10 @@ fn what_wine_does_with_the_later_steps_calls() {
     // The sign-in screen's UserList value: Wine's registry keeps it.
     let name = format!("PalisadeWineProbe{}", std::process::id());
     os::hide_from_sign_in(&name).expect("RegSetKeyValueW");
-    let hidden = palisade_win32::system::reg_dword(windows_sys::Win32::System::Registry::HKEY_LOCAL_MACHINE, os::USER_LIST_KEY, &name).unwrap();
+    let hidden = palisade_win32::system::reg_dword(palisade_win32::system::RegRoot::LocalMachine, os::USER_LIST_KEY, &name).unwrap();
     assert_eq!(hidden, Some(0));
     os::unhide_from_sign_in(&name).expect("RegDeleteKeyValueW");
-    assert_eq!(palisade_win32::system::reg_dword(windows_sys::Win32::System::Registry::HKEY_LOCAL_MACHINE, os::USER_LIST_KEY, &name).unwrap(), None);
+    assert_eq!(palisade_win32::system::reg_dword(palisade_win32::system::RegRoot::LocalMachine, os::USER_LIST_KEY, &name).unwrap(), None);
     println!("wine: UserList value set, read back and deleted");
 
     // One ACE added and removed on a folder inside the prefix (Users stands in for the group).

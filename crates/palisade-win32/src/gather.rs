@@ -4,7 +4,6 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use windows_sys::Win32::System::Registry::HKEY_LOCAL_MACHINE;
 use windows_sys::Win32::UI::Shell::{FOLDERID_ProgramData, FOLDERID_ProgramFiles, FOLDERID_ProgramFilesX86, FOLDERID_Windows};
 
 use palisade_windows_elevated::ace::{readable_through, AceKind, AceSpec, Inheritance, Rights, Trustee, WRITE_BITS};
@@ -88,7 +87,7 @@ pub fn win_path(p: &Path) -> Result<WinPath, GatherError> {
 /// The profile folder of `sid` as `ProfileList` has it; `None` when it has none.
 pub fn profile_of(sid: &str) -> Result<Option<WinPath>, GatherError> {
     let what = || format!("the profile of {sid} in ProfileList");
-    let Some(raw) = system::reg_string(HKEY_LOCAL_MACHINE, &format!("{PROFILE_LIST}\\{sid}"), "ProfileImagePath").map_err(ctx(what()))? else {
+    let Some(raw) = system::reg_string(system::RegRoot::LocalMachine, &format!("{PROFILE_LIST}\\{sid}"), "ProfileImagePath").map_err(ctx(what()))? else {
         return Ok(None);
     };
     let expanded = system::expand_env(&raw).map_err(ctx(what()))?;
@@ -217,7 +216,7 @@ fn accounts(f: &mut MachineFacts, sids: &Sids) -> Result<(), GatherError> {
 fn hidden_accounts(f: &mut MachineFacts) -> Result<(), GatherError> {
     for u in SandboxUser::ALL {
         let name = u.account_name();
-        if system::reg_dword(HKEY_LOCAL_MACHINE, accounts::USER_LIST_KEY, name).map_err(ctx("the sign-in screen's UserList"))? == Some(0) {
+        if system::reg_dword(system::RegRoot::LocalMachine, accounts::USER_LIST_KEY, name).map_err(ctx("the sign-in screen's UserList"))? == Some(0) {
             f.hidden_accounts.push(name.into());
         }
     }

@@ -13,13 +13,32 @@ use windows_sys::Win32::Security::Cryptography::{
 };
 use windows_sys::Win32::System::Com::CoTaskMemFree;
 use windows_sys::Win32::System::Environment::ExpandEnvironmentStringsW;
-use windows_sys::Win32::System::Registry::{RegGetValueW, HKEY, RRF_RT_REG_DWORD, RRF_RT_REG_EXPAND_SZ, RRF_RT_REG_SZ, RRF_NOEXPAND};
+use windows_sys::Win32::System::Registry::{
+    RegGetValueW, HKEY, HKEY_CURRENT_USER, HKEY_LOCAL_MACHINE, RRF_RT_REG_DWORD, RRF_RT_REG_EXPAND_SZ, RRF_RT_REG_SZ, RRF_NOEXPAND,
+};
 use windows_sys::Win32::UI::Shell::SHGetKnownFolderPath;
 
 use crate::ffi::{from_wide_ptr, wide, win32};
 
+/// A predefined registry root (a raw `HKEY` would let a caller pass any pointer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegRoot {
+    LocalMachine,
+    CurrentUser,
+}
+
+impl RegRoot {
+    fn hkey(self) -> HKEY {
+        match self {
+            RegRoot::LocalMachine => HKEY_LOCAL_MACHINE,
+            RegRoot::CurrentUser => HKEY_CURRENT_USER,
+        }
+    }
+}
+
 /// A string registry value (`REG_SZ` or `REG_EXPAND_SZ`, unexpanded); `None` when absent.
-pub fn reg_string(root: HKEY, subkey: &str, value: &str) -> io::Result<Option<String>> {
+pub fn reg_string(root: RegRoot, subkey: &str, value: &str) -> io::Result<Option<String>> {
+    let root = root.hkey();
     let (k, v) = (wide(subkey)?, wide(value)?);
     let mut len = 0u32;
     let flags = RRF_RT_REG_SZ | RRF_RT_REG_EXPAND_SZ | RRF_NOEXPAND;
@@ -38,7 +57,8 @@ pub fn reg_string(root: HKEY, subkey: &str, value: &str) -> io::Result<Option<St
 }
 
 /// A `REG_DWORD` value; `None` when absent (or the key is absent).
-pub fn reg_dword(root: HKEY, subkey: &str, value: &str) -> io::Result<Option<u32>> {
+pub fn reg_dword(root: RegRoot, subkey: &str, value: &str) -> io::Result<Option<u32>> {
+    let root = root.hkey();
     let (k, v) = (wide(subkey)?, wide(value)?);
     let mut data = 0u32;
     let mut len = 4u32;
