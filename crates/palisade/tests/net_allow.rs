@@ -369,3 +369,56 @@ cat /tmp/pip.log /tmp/npm.log >&2
     assert!(records.iter().any(|r| r["host"] == "denied.test" && r["allowed"] == false), "{status}");
     assert!(records.iter().filter(|r| r["allowed"] == false).count() >= 3, "{status}");
 }
+
+/// A loopback HTTP server of the host (no namespace needed: runs as any user), on a free port;
+/// its request log is `<dir>/<label>.log`.
+fn host_loopback_server(dir: &Path, label: &str) -> (Child, u16) {
+    let root = dir.join(label);
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("hello.txt"), format!("hello from {label}\n")).unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let log = std::fs::File::create(dir.join(format!("{label}.log"))).unwrap();
+    let child = Command::new("python3")
+        .args(["-u", "-m", "http.server", &port.to_string(), "--bind", "127.0.0.1", "--directory"])
+        .arg(&root)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("starting python3 -m http.server");
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(15), "the server on port {port} did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (child, port)
+}
+
+/// As any user (the unprivileged pass runs it too): the host's loopback is reachable only
+/// through the proxy, only at the address and port allowed, and never directly.
+#[test]
+fn the_hosts_loopback_is_reached_only_as_allowed() {
+    require_tool("curl");
+    let fx = Fixture::new();
+    let (mut allowed, port) = host_loopback_server(&fx.outside, "allowed");
+    let (mut other, other_port) = host_loopback_server(&fx.outside, "other");
+    let script = format!(
+        "echo \"via_proxy=$(NO_PROXY= no_proxy= curl -sS --max-time 10 http://127.0.0.1:{port}/hello.txt)\"\n\
+         echo \"other_port=$(NO_PROXY= no_proxy= curl -sS --max-time 10 -o /dev/null -w '%{{http_code}}' http://127.0.0.1:{other_port}/hello.txt?other-probe)\"\n\
+         if curl -sS --noproxy '*' --max-time 5 http://127.0.0.1:{port}/hello.txt?direct-probe >/dev/null 2>&1; then echo direct=reached; else echo direct=failed; fi\n"
+    );
+    let allow = format!("127.0.0.1:{port}");
+    let out = fx.run_flags(&["--allow-net", &allow], &["sh", "-c", &script]);
+    let _ = (allowed.kill(), other.kill(), allowed.wait(), other.wait());
+    let so = String::from_utf8_lossy(&out.stdout).into_owned();
+    let report = format!("{so}\n{}", String::from_utf8_lossy(&out.stderr));
+    let log = |label: &str| std::fs::read_to_string(fx.outside.join(format!("{label}.log"))).unwrap_or_default();
+    assert_eq!(line(&so, "via_proxy"), "hello from allowed", "{report}");
+    assert!(log("allowed").contains("GET /hello.txt HTTP"), "{}", log("allowed"));
+    assert_eq!(line(&so, "other_port"), "403", "{report}");
+    assert_eq!(log("other"), "", "the other port's server received a request");
+    assert_eq!(line(&so, "direct"), "failed", "{report}");
+    assert!(!log("allowed").contains("direct-probe"), "{}", log("allowed"));
+}
