@@ -2,7 +2,9 @@
 # Palisade's whole test suite: the command the README gives and CI runs (.ci/run).
 #   1. unit, integration and doc tests, as the current user (root in CI);
 #   2. the same test binaries again as an unprivileged user (when run as root);
-#   3. the Windows and macOS targets: type-check, build, and unit tests under Wine.
+#   3. the Windows and macOS targets: type-check (clippy, warnings are errors), build, and unit
+#      tests under Wine;
+#   4. formatting (`cargo fmt --check`) and lints (`cargo clippy -D warnings`, every target).
 # Every stage runs even when an earlier one fails, and every test binary runs even when an
 # earlier one fails (--no-fail-fast). The end of the output gives, per stage, the tests passed,
 # failed, skipped (a test that printed a `SKIPPED:` or `NOT RUN` line and returned) and ignored,
@@ -70,6 +72,7 @@ else
     summary+=("Windows and macOS targets: NOT RUN (scripts/cross/check.sh missing) — FAILED")
     total_failed=$((total_failed + 1))
 fi
+stage "formatting and lints" sh -c 'cargo fmt --all --check && cargo clippy --workspace --all-targets --locked -- -D warnings'
 
 echo
 echo "== summary (test runs per stage; the stages run overlapping tests)"

@@ -150,7 +150,8 @@ fn bench(args: &Args) -> Result<(), String> {
     let _ballast = ballast(args.parent_rss_mib);
 
     let (palisade_cli, missing) = find_cli(args);
-    let setup = cases::Setup { scratch: &scratch, program: args.program.clone(), palisade_cli, palisade_cli_missing: missing };
+    let setup =
+        cases::Setup { scratch: &scratch, program: args.program.clone(), palisade_cli, palisade_cli_missing: missing };
 
     if args.steps {
         return steps::main(&scratch, args.iterations.min(1000), args.json);
@@ -166,7 +167,11 @@ fn bench(args: &Args) -> Result<(), String> {
         for _ in 0..*n {
             (case.run)()?;
         }
-        eprintln!("{name}: {n} runs in {:.3}s ({:.3} ms each)", t.elapsed().as_secs_f64(), t.elapsed().as_secs_f64() * 1e3 / *n as f64);
+        eprintln!(
+            "{name}: {n} runs in {:.3}s ({:.3} ms each)",
+            t.elapsed().as_secs_f64(),
+            t.elapsed().as_secs_f64() * 1e3 / *n as f64
+        );
         return Ok(());
     }
 
@@ -272,9 +277,25 @@ fn bench(args: &Args) -> Result<(), String> {
     let measured: Vec<Measured> = ready
         .into_iter()
         .zip(samples)
-        .map(|(c, s)| Measured { name: c.name, about: c.about, argv: c.argv, target: c.target, summary: stats::summarize(&s) })
+        .map(|(c, s)| Measured {
+            name: c.name,
+            about: c.about,
+            argv: c.argv,
+            target: c.target,
+            summary: stats::summarize(&s),
+        })
         .collect();
-    let report = Report { args, measured, skipped, notes, per_round, measuring, sandbox_new: t_new, scratch: &scratch, load_at_start };
+    let report = Report {
+        args,
+        measured,
+        skipped,
+        notes,
+        per_round,
+        measuring,
+        sandbox_new: t_new,
+        scratch: &scratch,
+        load_at_start,
+    };
     if args.json {
         report.print_table(&mut std::io::stderr());
         println!("{}", serde_json::to_string_pretty(&report.json()).unwrap_or_default());
@@ -298,7 +319,13 @@ fn find_cli(args: &Args) -> (Option<PathBuf>, String) {
     if scratch::is_executable(&candidate) {
         (Some(candidate), String::new())
     } else {
-        (None, format!("no palisade binary at {} (build it with `cargo build --release -p palisade`, or pass --palisade PATH)", candidate.display()))
+        (
+            None,
+            format!(
+                "no palisade binary at {} (build it with `cargo build --release -p palisade`, or pass --palisade PATH)",
+                candidate.display()
+            ),
+        )
     }
 }
 
@@ -350,7 +377,8 @@ struct Report<'a> {
 }
 
 fn host_line() -> String {
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).unwrap_or_default();
+    let kernel =
+        std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).unwrap_or_default();
     // SAFETY: geteuid has no preconditions.
     let uid = unsafe { libc::geteuid() };
     let who = if uid == 0 { "root".to_string() } else { format!("uid {uid}") };
@@ -467,11 +495,8 @@ impl Report<'_> {
                 })
             })
             .collect();
-        let skipped: Vec<serde_json::Value> = self
-            .skipped
-            .iter()
-            .map(|(n, a, r)| serde_json::json!({"name": n, "about": a, "reason": r}))
-            .collect();
+        let skipped: Vec<serde_json::Value> =
+            self.skipped.iter().map(|(n, a, r)| serde_json::json!({"name": n, "about": a, "reason": r})).collect();
         serde_json::json!({
             "program": self.args.program,
             "host": host_line(),

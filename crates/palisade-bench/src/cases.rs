@@ -56,7 +56,14 @@ fn external(name: &'static str, about: String, argv: Vec<OsString>, cwd: &Path, 
     Case { name, about, argv: Some(shown), target, run }
 }
 
-fn library(name: &'static str, about: &str, policy: Policy, options: SandboxOptions, program: &Path, target: Option<Target>) -> Built {
+fn library(
+    name: &'static str,
+    about: &str,
+    policy: Policy,
+    options: SandboxOptions,
+    program: &Path,
+    target: Option<Target>,
+) -> Built {
     match Sandbox::with_options(policy, options) {
         Ok(sandbox) => {
             let layers: Vec<String> =
@@ -70,7 +77,13 @@ fn library(name: &'static str, about: &str, policy: Policy, options: SandboxOpti
                     Err(format!("the sandboxed command ended with {st}"))
                 }
             });
-            Built::Ready(Case { name, about: format!("{about} [active: {}]", layers.join(", ")), argv: None, target, run })
+            Built::Ready(Case {
+                name,
+                about: format!("{about} [active: {}]", layers.join(", ")),
+                argv: None,
+                target,
+                run,
+            })
         }
         Err(e) => Built::Skipped { name, about: about.into(), reason: e.to_string() },
     }
@@ -163,7 +176,8 @@ pub fn build_all(s: &Setup<'_>) -> Vec<Built> {
             let equiv = bwrap_equivalent(&bwrap, s, true);
             out.push(Built::Ready(external(
                 "bwrap-equiv",
-                "bubblewrap with the protections of the default policy that bwrap can express (see bench/README.md)".into(),
+                "bubblewrap with the protections of the default policy that bwrap can express (see bench/README.md)"
+                    .into(),
                 equiv,
                 ws,
                 None,
@@ -178,7 +192,8 @@ pub fn build_all(s: &Setup<'_>) -> Vec<Built> {
             )));
             out.push(Built::Ready(external(
                 "bwrap-min",
-                "bubblewrap's floor: `bwrap --ro-bind / / PROGRAM` (a mount namespace; a user namespace when not root)".into(),
+                "bubblewrap's floor: `bwrap --ro-bind / / PROGRAM` (a mount namespace; a user namespace when not root)"
+                    .into(),
                 vec![bwrap.into_os_string(), "--ro-bind".into(), "/".into(), "/".into(), prog.clone()],
                 ws,
                 None,
@@ -271,7 +286,14 @@ pub fn bwrap_equivalent(bwrap: &Path, s: &Setup<'_>, offline: bool) -> Vec<OsStr
         push(&["--unshare-net".as_ref()]);
     }
     push(&["--ro-bind".as_ref(), "/".as_ref(), "/".as_ref()]);
-    push(&["--dev".as_ref(), "/dev".as_ref(), "--proc".as_ref(), "/proc".as_ref(), "--tmpfs".as_ref(), "/tmp".as_ref()]);
+    push(&[
+        "--dev".as_ref(),
+        "/dev".as_ref(),
+        "--proc".as_ref(),
+        "/proc".as_ref(),
+        "--tmpfs".as_ref(),
+        "/tmp".as_ref(),
+    ]);
     push(&["--bind".as_ref(), ws, ws]);
     for p in s.scratch.existing_protected() {
         push(&["--ro-bind".as_ref(), p.as_os_str(), p.as_os_str()]);

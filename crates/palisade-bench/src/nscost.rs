@@ -55,7 +55,12 @@ fn once(flags: libc::c_ulong) -> Result<(Duration, Duration), i32> {
         // CLONE_VFORK we are suspended until it has exited, so the stack is never shared.
         let pid = unsafe {
             let top = std::ptr::addr_of_mut!(STACK).cast::<u8>().add(std::mem::size_of::<[u128; 4096]>());
-            libc::clone(exit_at_once, top.cast(), (flags | libc::SIGCHLD as libc::c_ulong) as libc::c_int, std::ptr::null_mut())
+            libc::clone(
+                exit_at_once,
+                top.cast(),
+                (flags | libc::SIGCHLD as libc::c_ulong) as libc::c_int,
+                std::ptr::null_mut(),
+            )
         };
         let t1 = t0.elapsed();
         if pid < 0 {
@@ -177,7 +182,13 @@ pub fn main(iterations: usize, json: bool, parent_rss_mib: usize) -> i32 {
             })
             .collect();
         let skipped: Vec<_> = skipped.iter().map(|(n, r)| serde_json::json!({"flags": n, "reason": r})).collect();
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"mounts": mounts, "root": root, "sets": rows, "skipped": skipped})).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"mounts": mounts, "root": root, "sets": rows, "skipped": skipped})
+            )
+            .unwrap_or_default()
+        );
     }
     0
 }

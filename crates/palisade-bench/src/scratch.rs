@@ -20,7 +20,8 @@ impl Scratch {
     /// checkout, so the fake home's `.ssh` is really masked rather than hidden by the private
     /// /tmp), else the temporary directory.
     pub fn create(parent: Option<&Path>, keep: bool) -> io::Result<Scratch> {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
         let parent = match parent {
             Some(p) => p.to_path_buf(),
             None if Path::new("/var/tmp").is_dir() => PathBuf::from("/var/tmp"),

@@ -122,7 +122,8 @@ pub fn main(scratch: &Scratch, iterations: usize, json: bool) -> Result<(), Stri
         .map(|m| (tl::LABELS[m], steps.iter().map(|runs| median(runs.iter().map(|s| s[m]).collect())).collect()))
         .collect();
     let totals: Vec<f64> = steps.iter().map(|runs| median(runs.iter().map(|s| s[0]).collect())).collect();
-    let sums: Vec<f64> = (0..variants.len()).map(|i| rows.iter().map(|(_, v)| v[i]).filter(|x| x.is_finite()).sum()).collect();
+    let sums: Vec<f64> =
+        (0..variants.len()).map(|i| rows.iter().map(|(_, v)| v[i]).filter(|x| x.is_finite()).sum()).collect();
     let wholes: Vec<f64> = whole.iter().map(|d| stats::summarize(d).median).collect();
 
     let mut out: Box<dyn std::io::Write> = if json { Box::new(std::io::stderr()) } else { Box::new(std::io::stdout()) };
@@ -167,7 +168,12 @@ pub fn main(scratch: &Scratch, iterations: usize, json: bool) -> Result<(), Stri
                 let m: serde_json::Map<String, serde_json::Value> = variants
                     .iter()
                     .zip(vals)
-                    .map(|((v, _), x)| (v.name().to_string(), if x.is_finite() { serde_json::json!(x) } else { serde_json::Value::Null }))
+                    .map(|((v, _), x)| {
+                        (
+                            v.name().to_string(),
+                            if x.is_finite() { serde_json::json!(x) } else { serde_json::Value::Null },
+                        )
+                    })
                     .collect();
                 serde_json::json!({"step": label, "ms": m})
             })

@@ -235,7 +235,17 @@ mod tests {
     #[test]
     fn secret_names_are_withheld_case_insensitively() {
         let p = policy(&[]);
-        for name in ["AWS_SECRET_ACCESS_KEY", "github_token", "DB_Password", "MY_CREDENTIALS", "apikey", "GITHUB_PAT", "PGPASSWD", "GPG_PASSPHRASE", "SESSION_COOKIE"] {
+        for name in [
+            "AWS_SECRET_ACCESS_KEY",
+            "github_token",
+            "DB_Password",
+            "MY_CREDENTIALS",
+            "apikey",
+            "GITHUB_PAT",
+            "PGPASSWD",
+            "GPG_PASSPHRASE",
+            "SESSION_COOKIE",
+        ] {
             assert!(p.is_withheld(OsStr::new(name), OsStr::new("x")), "{name}");
         }
         for name in ["PATH", "HOME", "TERM", "LANG", "CARGO_HOME", "PATCH_LEVEL", "PYTHONPATH"] {
@@ -268,7 +278,15 @@ mod tests {
         ] {
             assert!(p.is_withheld(OsStr::new(name), OsStr::new("plain")), "{name}");
         }
-        for name in ["PWD", "OLDPWD", "SSH_AUTH_SOCK", "GIT_AUTHOR_NAME", "DESKTOP_SESSION", "XDG_SESSION_TYPE", "DBUS_SESSION_BUS_ADDRESS"] {
+        for name in [
+            "PWD",
+            "OLDPWD",
+            "SSH_AUTH_SOCK",
+            "GIT_AUTHOR_NAME",
+            "DESKTOP_SESSION",
+            "XDG_SESSION_TYPE",
+            "DBUS_SESSION_BUS_ADDRESS",
+        ] {
             assert!(!p.is_withheld(OsStr::new(name), OsStr::new("plain")), "{name}");
         }
     }
@@ -361,7 +379,11 @@ mod tests {
         assert!(!p.is_withheld(OsStr::new("MY_CONF"), OsStr::new("ghp_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8")));
         assert!(p.is_withheld(OsStr::new("OTHER_URL"), OsStr::new("postgres://a:b@h/db")));
         let kept: Vec<_> = p
-            .filter([("DATABASE_URL".into(), "postgres://a:b@h/db".into()), ("X_URL".into(), "postgres://a:b@h/db".into()), ("PATH".into(), "/bin".into())])
+            .filter([
+                ("DATABASE_URL".into(), "postgres://a:b@h/db".into()),
+                ("X_URL".into(), "postgres://a:b@h/db".into()),
+                ("PATH".into(), "/bin".into()),
+            ])
             .into_iter()
             .map(|(k, _)| k)
             .collect();

@@ -278,7 +278,8 @@ mod tests {
 
     #[test]
     fn what_git_init_and_clone_write_is_allowed() {
-        let init = b"[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n\tlogallrefupdates = true\n";
+        let init =
+            b"[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n\tlogallrefupdates = true\n";
         assert_eq!(disallowed_keys(init).unwrap(), Vec::<String>::new());
         let clone = b"[core]\n\trepositoryformatversion = 1\n\tfilemode = true\n\tbare = false\n\tlogallrefupdates = true\n\
             \tworktree = ../../../sub\n[remote \"origin\"]\n\turl = /src/repo\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n\
@@ -287,7 +288,8 @@ mod tests {
         let user = b"[user]\n\tname = A\n\temail = a@b\n[pull]\n\trebase = true\n";
         assert_eq!(disallowed_keys(user).unwrap(), Vec::<String>::new());
         // Keys that start programs stay out, even in the sections some harmless keys share.
-        let code = b"[core]\n\teditor = x\n\tpager = x\n\tsshCommand = x\n[user]\n\tsigningkey = k\n[alias]\n\tst = !sh\n";
+        let code =
+            b"[core]\n\teditor = x\n\tpager = x\n\tsshCommand = x\n[user]\n\tsigningkey = k\n[alias]\n\tst = !sh\n";
         assert_eq!(disallowed_keys(code).unwrap().len(), 5);
         let keys = parse(clone).unwrap();
         assert_eq!(value(&keys, "extensions", "objectformat").as_deref(), Some("sha256"));
@@ -333,7 +335,14 @@ mod tests {
 
     #[test]
     fn malformed_text_is_an_error() {
-        for text in [&b"fsmonitor = x"[..], b"[core\nbare = 1", b"[core]\n!x = 1", b"[core]\nx = \"open", b"[a \"b]\n", b"[core]\nx y"] {
+        for text in [
+            &b"fsmonitor = x"[..],
+            b"[core\nbare = 1",
+            b"[core]\n!x = 1",
+            b"[core]\nx = \"open",
+            b"[a \"b]\n",
+            b"[core]\nx y",
+        ] {
             assert!(parse(text).is_err(), "{}", String::from_utf8_lossy(text));
         }
     }

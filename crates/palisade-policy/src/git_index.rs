@@ -152,7 +152,12 @@ impl EntryRef<'_> {
 pub fn parse(bytes: &[u8], format: ObjectFormat) -> Result<Index, String> {
     let mut entries = Vec::new();
     let version = visit(bytes, format, |e| {
-        entries.push(Entry { path: e.path.to_vec(), mode: e.mode, assume_valid: e.assume_valid, skip_worktree: e.skip_worktree })
+        entries.push(Entry {
+            path: e.path.to_vec(),
+            mode: e.mode,
+            assume_valid: e.assume_valid,
+            skip_worktree: e.skip_worktree,
+        })
     })?;
     Ok(Index { version, entries })
 }
@@ -520,7 +525,11 @@ mod tests {
 
     #[test]
     fn fed_in_pieces_it_reads_the_same() {
-        for (bytes, format) in [(unhex(REAL_V3), ObjectFormat::Sha1), (unhex(REAL_V4), ObjectFormat::Sha1), (unhex(REAL_SHA256_V2), ObjectFormat::Sha256)] {
+        for (bytes, format) in [
+            (unhex(REAL_V3), ObjectFormat::Sha1),
+            (unhex(REAL_V4), ObjectFormat::Sha1),
+            (unhex(REAL_SHA256_V2), ObjectFormat::Sha256),
+        ] {
             let whole = parse(&bytes, format).unwrap().entries;
             for piece in [1, 2, 7, 13, 64] {
                 let mut v = Visitor::new(format);
@@ -529,7 +538,14 @@ mod tests {
                 for chunk in bytes.chunks(piece) {
                     buf.extend_from_slice(chunk);
                     let used = v
-                        .feed(&buf, |e| got.push(Entry { path: e.path.to_vec(), mode: e.mode, assume_valid: e.assume_valid, skip_worktree: e.skip_worktree }))
+                        .feed(&buf, |e| {
+                            got.push(Entry {
+                                path: e.path.to_vec(),
+                                mode: e.mode,
+                                assume_valid: e.assume_valid,
+                                skip_worktree: e.skip_worktree,
+                            })
+                        })
                         .unwrap();
                     buf.drain(..used);
                     if v.done() {

@@ -50,12 +50,8 @@ pub struct IpNet {
 impl IpNet {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, canonical_ip(ip)) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                mask_v4(ip, self.prefix) == u32::from(net)
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                mask_v6(ip, self.prefix) == u128::from(net)
-            }
+            (IpAddr::V4(net), IpAddr::V4(ip)) => mask_v4(ip, self.prefix) == u32::from(net),
+            (IpAddr::V6(net), IpAddr::V6(ip)) => mask_v6(ip, self.prefix) == u128::from(net),
             _ => false,
         }
     }
@@ -142,9 +138,7 @@ impl Entry {
         let (addr_part, ports) = split_port(text)?;
         if let Some(net) = parse_net(addr_part).map_err(|e| format!("network entry {e}"))? {
             if kind == Kind::Allow && net.prefix == 0 {
-                return Err(format!(
-                    "network entry {text:?} allows every address; name the ranges you need"
-                ));
+                return Err(format!("network entry {text:?} allows every address; name the ranges you need"));
             }
             return Ok(Entry { target: Target::Net(net), ports, kind });
         }
@@ -280,9 +274,7 @@ fn parse_net(text: &str) -> Result<Option<IpNet>, String> {
     };
     let Ok(addr) = addr.parse::<IpAddr>() else {
         return if prefix.is_some() {
-            Err(format!(
-                "{text:?} is not a host, address or CIDR range (write example.com, not a URL)"
-            ))
+            Err(format!("{text:?} is not a host, address or CIDR range (write example.com, not a URL)"))
         } else {
             Ok(None)
         };
@@ -295,7 +287,11 @@ fn parse_net(text: &str) -> Result<Option<IpNet>, String> {
         Some(p) => {
             let n = p.parse::<u8>().ok().filter(|_| p.bytes().all(|b| b.is_ascii_digit()));
             let n = n.ok_or_else(|| format!("{text:?}: prefix length {p:?} is not a number"))?;
-            let n = if mapped { n.checked_sub(96).ok_or_else(|| format!("{text:?}: prefix too short for an IPv4-mapped range"))? } else { n };
+            let n = if mapped {
+                n.checked_sub(96).ok_or_else(|| format!("{text:?}: prefix too short for an IPv4-mapped range"))?
+            } else {
+                n
+            };
             if n > max {
                 return Err(format!("{text:?}: prefix length {n} is longer than {max}"));
             }
@@ -351,9 +347,7 @@ fn is_numeric_label(label: &str) -> bool {
 }
 
 fn is_strictly_below(name: &str, base: &str) -> bool {
-    name.len() > base.len() + 1
-        && name.ends_with(base)
-        && name.as_bytes()[name.len() - base.len() - 1] == b'.'
+    name.len() > base.len() + 1 && name.ends_with(base) && name.as_bytes()[name.len() - base.len() - 1] == b'.'
 }
 
 /// Whether `name` is itself a public suffix (including a single unknown label: the list's

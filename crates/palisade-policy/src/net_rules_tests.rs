@@ -117,7 +117,9 @@ fn empty_list_refuses_everything() {
 #[test]
 fn garbage_request_hosts_are_refused_without_a_rule() {
     let l = allow(&["example.com", "0.0.0.0/1"]);
-    for bad in ["", ".", "exa mple.com", "example..com", "ex\u{e4}mple.com", "[example.com]", "127.1", "0x7f000001", "a.0x1f"] {
+    for bad in
+        ["", ".", "exa mple.com", "example..com", "ex\u{e4}mple.com", "[example.com]", "127.1", "0x7f000001", "a.0x1f"]
+    {
         assert_eq!(l.decide(bad, 443).rule, None, "{bad:?}");
         assert!(!l.decide(bad, 443).allowed, "{bad:?}");
     }
@@ -211,16 +213,16 @@ fn narrow_keeps_only_covered_entries() {
     );
     let lower = list(
         &[
-            "api.example.com",          // under *.example.com, ports 80/443: kept
-            "a.b.example.com:443",      // kept
-            "example.com",              // apex not under *.example.com: dropped
-            "example.com:8443",         // same entry: kept
-            "*.api.example.com",        // narrower wildcard: kept
-            "*.example.com:22",         // port 22 not managed: dropped
-            "203.0.113.128/25",         // sub-range: kept
-            "203.0.0.0/16",             // wider range: dropped
-            "api.example.org",          // ports 80 and 443 covered by two entries: kept
-            "www.example.net",          // not managed at all: dropped
+            "api.example.com",     // under *.example.com, ports 80/443: kept
+            "a.b.example.com:443", // kept
+            "example.com",         // apex not under *.example.com: dropped
+            "example.com:8443",    // same entry: kept
+            "*.api.example.com",   // narrower wildcard: kept
+            "*.example.com:22",    // port 22 not managed: dropped
+            "203.0.113.128/25",    // sub-range: kept
+            "203.0.0.0/16",        // wider range: dropped
+            "api.example.org",     // ports 80 and 443 covered by two entries: kept
+            "www.example.net",     // not managed at all: dropped
         ],
         &["tracker.example.com"],
     );
@@ -228,14 +230,28 @@ fn narrow_keeps_only_covered_entries() {
     let kept: Vec<String> = n.allowlist.allow.iter().map(|e| e.to_string()).collect();
     assert_eq!(
         kept,
-        ["api.example.com", "a.b.example.com:443", "example.com:8443", "*.api.example.com", "203.0.113.128/25", "api.example.org"]
+        [
+            "api.example.com",
+            "a.b.example.com:443",
+            "example.com:8443",
+            "*.api.example.com",
+            "203.0.113.128/25",
+            "api.example.org"
+        ]
     );
     let dropped: Vec<String> = n.dropped.iter().map(|e| e.to_string()).collect();
     assert_eq!(dropped, ["example.com", "*.example.com:22", "203.0.0.0/16", "www.example.net"]);
     let deny: Vec<String> = n.allowlist.deny.iter().map(|e| e.to_string()).collect();
     assert_eq!(deny, ["evil.example.com", "tracker.example.com"]);
     // The result never allows what the managed list refuses.
-    for (host, port) in [("example.com", 443), ("evil.example.com", 443), ("tracker.example.com", 443), ("x.example.com", 22), ("www.example.net", 443), ("203.0.1.1", 443)] {
+    for (host, port) in [
+        ("example.com", 443),
+        ("evil.example.com", 443),
+        ("tracker.example.com", 443),
+        ("x.example.com", 22),
+        ("www.example.net", 443),
+        ("203.0.1.1", 443),
+    ] {
         assert!(!n.allowlist.decide(host, port).allowed, "{host}:{port}");
     }
     yes(&n.allowlist, "api.example.com", 443);

@@ -69,7 +69,11 @@ pub enum Marker {
 
 /// The workspace for a command started in `cwd` (absolute), given `markers(dir)`: what marks
 /// `dir` (a `.palisade/config.toml` counts before a `.git` in the same directory).
-pub fn discover(cwd: &Path, home: Option<&Path>, markers: impl Fn(&Path) -> Option<Marker>) -> (PathBuf, WorkspaceRule) {
+pub fn discover(
+    cwd: &Path,
+    home: Option<&Path>,
+    markers: impl Fn(&Path) -> Option<Marker>,
+) -> (PathBuf, WorkspaceRule) {
     for dir in cwd.ancestors() {
         if dir.parent().is_none() || Some(dir) == home {
             break;
@@ -77,9 +81,13 @@ pub fn discover(cwd: &Path, home: Option<&Path>, markers: impl Fn(&Path) -> Opti
         match markers(dir) {
             None => continue,
             Some(Marker::ProjectConfig) => return (dir.to_path_buf(), WorkspaceRule::ProjectConfig),
-            Some(Marker::GitDir) | Some(Marker::GitFile(None)) => return (dir.to_path_buf(), WorkspaceRule::GitTopLevel),
+            Some(Marker::GitDir) | Some(Marker::GitFile(None)) => {
+                return (dir.to_path_buf(), WorkspaceRule::GitTopLevel)
+            }
             Some(Marker::GitFile(Some(target))) => {
-                if let Some(sup) = superproject(dir, &target).filter(|s| Some(s.as_path()) != home && s.parent().is_some()) {
+                if let Some(sup) =
+                    superproject(dir, &target).filter(|s| Some(s.as_path()) != home && s.parent().is_some())
+                {
                     return (sup, WorkspaceRule::Superproject(dir.to_path_buf()));
                 }
                 return (dir.to_path_buf(), WorkspaceRule::GitTopLevel);
@@ -143,19 +151,29 @@ mod tests {
 
     #[test]
     fn the_nearest_git_top_level_above_a_subdirectory() {
-        let (ws, rule) = discover(Path::new("/home/u/proj/src/a"), Some(Path::new("/home/u")), with(&[("/home/u/proj", Marker::GitDir)]));
+        let (ws, rule) = discover(
+            Path::new("/home/u/proj/src/a"),
+            Some(Path::new("/home/u")),
+            with(&[("/home/u/proj", Marker::GitDir)]),
+        );
         assert_eq!((ws.as_path(), rule), (Path::new("/home/u/proj"), WorkspaceRule::GitTopLevel));
     }
 
     #[test]
     fn a_project_config_nearer_than_the_repository_wins() {
         let marks = with(&[("/w/repo", Marker::GitDir), ("/w/repo/sub", Marker::ProjectConfig)]);
-        assert_eq!(discover(Path::new("/w/repo/sub/x"), None, marks), (PathBuf::from("/w/repo/sub"), WorkspaceRule::ProjectConfig));
+        assert_eq!(
+            discover(Path::new("/w/repo/sub/x"), None, marks),
+            (PathBuf::from("/w/repo/sub"), WorkspaceRule::ProjectConfig)
+        );
     }
 
     #[test]
     fn without_a_marker_the_current_directory() {
-        assert_eq!(discover(Path::new("/w/a/b"), None, with(&[])), (PathBuf::from("/w/a/b"), WorkspaceRule::CurrentDirectory));
+        assert_eq!(
+            discover(Path::new("/w/a/b"), None, with(&[])),
+            (PathBuf::from("/w/a/b"), WorkspaceRule::CurrentDirectory)
+        );
     }
 
     #[test]

@@ -33,7 +33,8 @@ fn serve(mut s: TcpStream) {
         }
     }
     let line = String::from_utf8_lossy(&head).lines().next().unwrap_or("").to_string();
-    let n: usize = line.split(' ').nth(1).and_then(|p| p.strip_prefix("/big/")).and_then(|n| n.parse().ok()).unwrap_or(2);
+    let n: usize =
+        line.split(' ').nth(1).and_then(|p| p.strip_prefix("/big/")).and_then(|n| n.parse().ok()).unwrap_or(2);
     let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {n}\r\nConnection: close\r\n\r\n");
     let block = vec![b'x'; 256 * 1024];
     let mut left = n;
@@ -105,7 +106,8 @@ fn main() {
     }
     let origin = origin();
     let port = origin.port();
-    let allowlist = Allowlist::parse(&[format!("bench.test:{port}"), format!("127.0.0.1:{port}")], &[] as &[String]).unwrap();
+    let allowlist =
+        Allowlist::parse(&[format!("bench.test:{port}"), format!("127.0.0.1:{port}")], &[] as &[String]).unwrap();
     let mut config = Config::new(allowlist);
     config.resolver = Resolver::from_hosts_text("127.0.0.1 bench.test\n").unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -12,14 +12,27 @@ enum State {
     Fixed(u64),
     /// Reading a chunk-size line: the size so far, digits seen, whether past an extension ';',
     /// the line length so far.
-    Size { size: u64, digits: u8, ext: bool, len: usize },
-    SizeLf { size: u64 },
+    Size {
+        size: u64,
+        digits: u8,
+        ext: bool,
+        len: usize,
+    },
+    SizeLf {
+        size: u64,
+    },
     Data(u64),
     DataCr,
     DataLf,
     /// Reading trailer lines: bytes in the current line, total trailer bytes.
-    Trailer { line: usize, total: usize },
-    TrailerLf { line: usize, total: usize },
+    Trailer {
+        line: usize,
+        total: usize,
+    },
+    TrailerLf {
+        line: usize,
+        total: usize,
+    },
     Done,
 }
 
@@ -160,7 +173,9 @@ mod tests {
 
     #[test]
     fn chunked_errors() {
-        for bad in [&b"\r\n"[..], b"g\r\n", b"5\nhello", b"5\r\nhelloXX", b"0\r\nX\n", b"ffffffffffffffff0\r\n", b";x\r\n"] {
+        for bad in
+            [&b"\r\n"[..], b"g\r\n", b"5\nhello", b"5\r\nhelloXX", b"0\r\nX\n", b"ffffffffffffffff0\r\n", b";x\r\n"]
+        {
             assert!(run(Framing::Chunked, bad, 1).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
         let long = [b"1;".as_slice(), &[b'x'; MAX_LINE]].concat();

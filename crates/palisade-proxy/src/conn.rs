@@ -190,7 +190,9 @@ async fn http_forward(mut client: TcpStream, head: RequestHead, rest: Vec<u8>, s
         return t.note(format!("write to destination: {e}"));
     }
     t.counters.add_up(first.len());
-    if let Err(e) = relay(&mut client, &mut upstream, Up::Body(framer), shared.config.limits.idle_timeout, &t.counters).await {
+    if let Err(e) =
+        relay(&mut client, &mut upstream, Up::Body(framer), shared.config.limits.idle_timeout, &t.counters).await
+    {
         t.note(e);
     }
 }
@@ -260,7 +262,13 @@ async fn serve_socks(mut client: TcpStream, mut buf: Vec<u8>, deadline: Instant,
     tunnel(client, &mut upstream, buf, &host, request.port, shared, t).await
 }
 
-async fn socks_read(c: &mut TcpStream, buf: &mut Vec<u8>, cap: usize, deadline: Instant, shared: &Shared) -> Result<(), String> {
+async fn socks_read(
+    c: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    cap: usize,
+    deadline: Instant,
+    shared: &Shared,
+) -> Result<(), String> {
     match read_some(c, buf, cap, deadline).await {
         Ok(0) => Err("the SOCKS client closed before finishing its request".into()),
         Ok(_) => Ok(()),
@@ -271,9 +279,23 @@ async fn socks_read(c: &mut TcpStream, buf: &mut Vec<u8>, cap: usize, deadline: 
 }
 
 /// The allowlist and address checks, then a connection to the first vetted address that answers.
-async fn decide_and_connect(host: &RequestHost, port: u16, shared: &Shared, t: &mut Tracker) -> Result<TcpStream, Refusal> {
+async fn decide_and_connect(
+    host: &RequestHost,
+    port: u16,
+    shared: &Shared,
+    t: &mut Tracker,
+) -> Result<TcpStream, Refusal> {
     let limits = &shared.config.limits;
-    let (addrs, rule) = match vet(&shared.config.allowlist, &shared.config.resolver, host, port, limits.connect_timeout, &shared.config.host_addresses).await {
+    let (addrs, rule) = match vet(
+        &shared.config.allowlist,
+        &shared.config.resolver,
+        host,
+        port,
+        limits.connect_timeout,
+        &shared.config.host_addresses,
+    )
+    .await
+    {
         Ok(ok) => ok,
         Err(r) => {
             t.record.rule = r.rule.clone();
@@ -292,7 +314,11 @@ async fn decide_and_connect(host: &RequestHost, port: u16, shared: &Shared, t: &
             }
             Ok(Err(e)) => last = format!("{}: {e}", shown_addr(addr, port)),
             Err(_) => {
-                let msg = format!("palisade: connecting to {}:{port} took longer than {} s", display_host(host), secs(limits.connect_timeout));
+                let msg = format!(
+                    "palisade: connecting to {}:{port} took longer than {} s",
+                    display_host(host),
+                    secs(limits.connect_timeout)
+                );
                 let mut r = Refusal::new(504, socks::REPLY_TTL_EXPIRED, msg);
                 r.rule = t.record.rule.clone();
                 return Err(r);
@@ -336,7 +362,9 @@ async fn tunnel(
             None => {}
         }
         match read_some(&mut client, &mut first, cap, deadline).await {
-            Ok(0) => return t.note("the client closed the tunnel before sending anything it could be checked by".into()),
+            Ok(0) => {
+                return t.note("the client closed the tunnel before sending anything it could be checked by".into())
+            }
             Ok(_) => {}
             Err(ReadError::Timeout) => {
                 let secs = secs(limits.first_bytes_timeout);

@@ -42,7 +42,11 @@ pub fn parse_head(buf: &[u8], max: usize) -> Result<Option<RequestHead>, HeadErr
             len,
         })),
         Ok(httparse::Status::Partial) => {
-            if buf.len() >= max { Err(HeadError::TooLarge) } else { Ok(None) }
+            if buf.len() >= max {
+                Err(HeadError::TooLarge)
+            } else {
+                Ok(None)
+            }
         }
         Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooLarge),
         Err(e) => Err(HeadError::Malformed(e.to_string())),
@@ -208,7 +212,11 @@ pub fn looks_like_http(buf: &[u8]) -> Option<bool> {
             return Some(false);
         }
     }
-    if line.len() >= 24 { Some(false) } else { None }
+    if line.len() >= 24 {
+        Some(false)
+    } else {
+        None
+    }
 }
 
 /// Whether the target of a request inside a tunnel to `host` names no other host: origin form

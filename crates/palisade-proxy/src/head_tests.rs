@@ -28,7 +28,16 @@ fn authorities() {
     assert_eq!(parse_authority("example.com"), Ok(("example.com".into(), None)));
     assert_eq!(parse_authority("[2001:db8::1]:8443"), Ok(("[2001:db8::1]".into(), Some(8443))));
     assert_eq!(parse_authority("[::1]"), Ok(("[::1]".into(), None)));
-    for bad in ["", "user@example.com:443", "2001:db8::1", "example.com:0", "example.com:x", "example.com:99999", "[::1", "[::1]x"] {
+    for bad in [
+        "",
+        "user@example.com:443",
+        "2001:db8::1",
+        "example.com:0",
+        "example.com:x",
+        "example.com:99999",
+        "[::1",
+        "[::1]x",
+    ] {
         assert!(parse_authority(bad).is_err(), "{bad}");
     }
 }
@@ -61,8 +70,14 @@ fn host_header_comparison() {
 fn framing() {
     assert_eq!(body_framing(&parse("POST http://a/ HTTP/1.1\r\nHost: a\r\n\r\n")), Ok(Framing::Length(0)));
     assert_eq!(body_framing(&parse("POST http://a/ HTTP/1.1\r\nContent-Length: 12\r\n\r\n")), Ok(Framing::Length(12)));
-    assert_eq!(body_framing(&parse("POST http://a/ HTTP/1.1\r\nContent-Length: 12\r\ncontent-length: 12\r\n\r\n")), Ok(Framing::Length(12)));
-    assert_eq!(body_framing(&parse("POST http://a/ HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n")), Ok(Framing::Chunked));
+    assert_eq!(
+        body_framing(&parse("POST http://a/ HTTP/1.1\r\nContent-Length: 12\r\ncontent-length: 12\r\n\r\n")),
+        Ok(Framing::Length(12))
+    );
+    assert_eq!(
+        body_framing(&parse("POST http://a/ HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n")),
+        Ok(Framing::Chunked)
+    );
     for bad in [
         "POST http://a/ HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
         "POST http://a/ HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
@@ -82,7 +97,10 @@ fn forwarded_head_is_origin_form_one_request() {
     assert_eq!(out, "GET /x?y HTTP/1.1\r\nHost: example.com:8080\r\nAccept: */*\r\nConnection: close\r\n\r\n");
     let h10 = parse("GET http://example.com/ HTTP/1.0\r\n\r\n");
     let t = parse_absolute_http(&h10.target).unwrap();
-    assert_eq!(String::from_utf8(forwarded_head(&h10, &t)).unwrap(), "GET / HTTP/1.0\r\nHost: example.com\r\nConnection: close\r\n\r\n");
+    assert_eq!(
+        String::from_utf8(forwarded_head(&h10, &t)).unwrap(),
+        "GET / HTTP/1.0\r\nHost: example.com\r\nConnection: close\r\n\r\n"
+    );
 }
 
 #[test]
@@ -105,7 +123,14 @@ fn targets_in_a_tunnel() {
     for ok in ["/", "/a?b", "*", "http://example.com/x", "HTTPS://EXAMPLE.COM:8443", "http://example.com.?q"] {
         assert!(target_stays_on(ok, &h), "{ok}");
     }
-    for bad in ["http://evil.example/", "http://example.com@evil.example/", "example.com:80", "evil.example", "http://[::1]/", "http:///x"] {
+    for bad in [
+        "http://evil.example/",
+        "http://example.com@evil.example/",
+        "example.com:80",
+        "evil.example",
+        "http://[::1]/",
+        "http:///x",
+    ] {
         assert!(!target_stays_on(bad, &h), "{bad}");
     }
 }

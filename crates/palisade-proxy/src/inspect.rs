@@ -30,7 +30,9 @@ pub fn inspect(buf: &[u8], host: &RequestHost, max_head: usize) -> Option<Result
         false => Some(Ok(())),
         true => match head::parse_head(buf, max_head) {
             Ok(None) => None,
-            Err(HeadError::TooLarge) => Some(Err(format!("palisade: HTTP request head in the tunnel larger than {max_head} bytes"))),
+            Err(HeadError::TooLarge) => {
+                Some(Err(format!("palisade: HTTP request head in the tunnel larger than {max_head} bytes")))
+            }
             Err(HeadError::Malformed(e)) => Some(Err(format!("palisade: malformed HTTP request in the tunnel: {e}"))),
             Ok(Some(req)) if !head::target_stays_on(&req.target, host) => Some(Err(format!(
                 "palisade: the request target {:?} in the tunnel names a host other than the tunnel's host {}",
@@ -43,7 +45,8 @@ pub fn inspect(buf: &[u8], host: &RequestHost, max_head: usize) -> Option<Result
                     [one] if head::host_header_matches(one, host) => Some(Ok(())),
                     _ if matches!(host, RequestHost::Ip(_)) && values.len() <= 1 => Some(Ok(())),
                     _ => {
-                        let shown: Vec<String> = values.iter().map(|v| String::from_utf8_lossy(v).into_owned()).collect();
+                        let shown: Vec<String> =
+                            values.iter().map(|v| String::from_utf8_lossy(v).into_owned()).collect();
                         Some(Err(format!(
                             "palisade: the Host header ({}) in the tunnel does not match the tunnel's host {}",
                             if shown.is_empty() { "missing".into() } else { shown.join(", ") },

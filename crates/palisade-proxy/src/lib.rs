@@ -81,7 +81,13 @@ pub struct Config {
 
 impl Config {
     pub fn new(allowlist: Allowlist) -> Config {
-        Config { allowlist, resolver: Resolver::system(), limits: Limits::default(), on_record: None, host_addresses: Vec::new() }
+        Config {
+            allowlist,
+            resolver: Resolver::system(),
+            limits: Limits::default(),
+            on_record: None,
+            host_addresses: Vec::new(),
+        }
     }
 }
 

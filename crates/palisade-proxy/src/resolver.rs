@@ -22,9 +22,8 @@ impl Resolver {
     /// Resolves only the names in a hosts-format file (`address name...`, `#` comments).
     pub fn with_hosts_file(path: &Path) -> io::Result<Resolver> {
         let text = std::fs::read_to_string(path)?;
-        Self::from_hosts_text(&text).map_err(|(line, e)| {
-            io::Error::new(io::ErrorKind::InvalidData, format!("{}:{line}: {e}", path.display()))
-        })
+        Self::from_hosts_text(&text)
+            .map_err(|(line, e)| io::Error::new(io::ErrorKind::InvalidData, format!("{}:{line}: {e}", path.display())))
     }
 
     /// Like [`with_hosts_file`](Self::with_hosts_file), from the file's text; the error names

@@ -135,7 +135,10 @@ mod tests {
         let mut v6 = vec![5, 1, 0, 4];
         v6.extend_from_slice(&"2001:db8::1".parse::<Ipv6Addr>().unwrap().octets());
         v6.extend_from_slice(&[0x1f, 0x90]);
-        assert_eq!(parse_request(&v6), Parsed::Done(Request { command: 1, host: "[2001:db8::1]".into(), port: 8080 }, 22));
+        assert_eq!(
+            parse_request(&v6),
+            Parsed::Done(Request { command: 1, host: "[2001:db8::1]".into(), port: 8080 }, 22)
+        );
         assert!(matches!(parse_request(&[5, 1, 0, 9, 0, 0]), Parsed::Invalid(Some(REPLY_ADDRESS_NOT_SUPPORTED), _)));
         assert!(matches!(parse_request(&[5, 1, 1, 1, 0, 0]), Parsed::Invalid(Some(_), _)));
         assert!(matches!(parse_request(&[5, 1, 0, 3, 0, 0, 0]), Parsed::Invalid(Some(_), _)));

@@ -85,9 +85,9 @@ pub fn client_hello(buf: &[u8]) -> Hello {
                 Some(total) if total > MAX_CLIENT_HELLO => {
                     Hello::Invalid(format!("TLS ClientHello larger than {MAX_CLIENT_HELLO} bytes"))
                 }
-                _ if end > MAX_RECORD_BYTES => Hello::Invalid(format!(
-                    "TLS ClientHello spread over more than {MAX_RECORD_BYTES} bytes"
-                )),
+                _ if end > MAX_RECORD_BYTES => {
+                    Hello::Invalid(format!("TLS ClientHello spread over more than {MAX_RECORD_BYTES} bytes"))
+                }
                 _ => Hello::NeedMore,
             };
         }

@@ -70,8 +70,12 @@ fn special_v6(ip: Ipv6Addr) -> Option<&'static str> {
         [0x64, 0xff9b, 1, ..] => "local-use NAT64 (64:ff9b:1::/48)",
         // NAT64 (RFC 6052) and 6to4 carry an IPv4 address a translator or relay goes on to:
         // judged as that address (64:ff9b::a9fe:a9fe is the metadata service).
-        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => return special_v4(embedded_v4(hi, lo)).map(|_| "NAT64 (64:ff9b::/96, embedding a local IPv4)"),
-        [0x2002, hi, lo, ..] => return special_v4(embedded_v4(hi, lo)).map(|_| "6to4 (2002::/16, embedding a local IPv4)"),
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => {
+            return special_v4(embedded_v4(hi, lo)).map(|_| "NAT64 (64:ff9b::/96, embedding a local IPv4)")
+        }
+        [0x2002, hi, lo, ..] => {
+            return special_v4(embedded_v4(hi, lo)).map(|_| "6to4 (2002::/16, embedding a local IPv4)")
+        }
         _ => return None,
     })
 }
@@ -175,15 +179,41 @@ mod tests {
     #[test]
     fn ranges() {
         for (ip, special) in [
-            ("127.0.0.1", true), ("127.255.0.9", true), ("10.1.1.1", true), ("172.16.0.1", true),
-            ("172.31.255.255", true), ("172.32.0.1", false), ("192.168.1.1", true), ("169.254.169.254", true),
-            ("100.64.0.1", true), ("100.128.0.1", false), ("0.0.0.0", true), ("224.0.0.1", true),
-            ("255.255.255.255", true), ("192.0.2.1", false), ("198.51.100.1", false), ("203.0.113.1", false),
-            ("8.8.8.8", false), ("::1", true), ("::", true), ("fe80::1", true), ("fd00::1", true),
-            ("fc00::1", true), ("ff02::1", true), ("::ffff:127.0.0.1", true), ("::ffff:203.0.113.1", false),
-            ("::127.0.0.1", true), ("2001:db8::1", false), ("2606:4700::1", false), ("fec0::1", true),
-            ("64:ff9b::7f00:1", true), ("64:ff9b::a9fe:a9fe", true), ("64:ff9b::808:808", false),
-            ("64:ff9b:1::808:808", true), ("2002:a00:1::1", true), ("2002:808:808::1", false),
+            ("127.0.0.1", true),
+            ("127.255.0.9", true),
+            ("10.1.1.1", true),
+            ("172.16.0.1", true),
+            ("172.31.255.255", true),
+            ("172.32.0.1", false),
+            ("192.168.1.1", true),
+            ("169.254.169.254", true),
+            ("100.64.0.1", true),
+            ("100.128.0.1", false),
+            ("0.0.0.0", true),
+            ("224.0.0.1", true),
+            ("255.255.255.255", true),
+            ("192.0.2.1", false),
+            ("198.51.100.1", false),
+            ("203.0.113.1", false),
+            ("8.8.8.8", false),
+            ("::1", true),
+            ("::", true),
+            ("fe80::1", true),
+            ("fd00::1", true),
+            ("fc00::1", true),
+            ("ff02::1", true),
+            ("::ffff:127.0.0.1", true),
+            ("::ffff:203.0.113.1", false),
+            ("::127.0.0.1", true),
+            ("2001:db8::1", false),
+            ("2606:4700::1", false),
+            ("fec0::1", true),
+            ("64:ff9b::7f00:1", true),
+            ("64:ff9b::a9fe:a9fe", true),
+            ("64:ff9b::808:808", false),
+            ("64:ff9b:1::808:808", true),
+            ("2002:a00:1::1", true),
+            ("2002:808:808::1", false),
         ] {
             assert_eq!(special_range(ip.parse().unwrap()).is_some(), special, "{ip}");
         }

@@ -21,7 +21,14 @@ fn translated_ipv6_forms_of_local_ipv4_are_refused() {
                  64:ff9b:1::cb00:7107 nat64-local-use.test\n\
                  2002:7f00:1::1 sixtofour-loop.test\n\
                  2002:c0a8:101::1 sixtofour-lan.test\n";
-    let names = ["nat64-loop.test", "nat64-meta.test", "nat64-lan.test", "nat64-local-use.test", "sixtofour-loop.test", "sixtofour-lan.test"];
+    let names = [
+        "nat64-loop.test",
+        "nat64-meta.test",
+        "nat64-lan.test",
+        "nat64-local-use.test",
+        "sixtofour-loop.test",
+        "sixtofour-lan.test",
+    ];
     let allow: Vec<String> = names.iter().map(|n| n.to_string()).collect();
     let p = proxy(&allow, &[], hosts, Limits::default());
     for name in names {
@@ -45,14 +52,19 @@ fn translated_ipv6_forms_of_local_ipv4_are_refused() {
 fn first_request_in_a_tunnel_cannot_dodge_the_host_check() {
     let origin = sink_origin();
     let port = origin.port();
-    let p = proxy(&[format!("origin.test:{port}"), format!("127.0.0.1:{port}")], &[], "127.0.0.1 origin.test\n", Limits::default());
+    let p = proxy(
+        &[format!("origin.test:{port}"), format!("127.0.0.1:{port}")],
+        &[],
+        "127.0.0.1 origin.test\n",
+        Limits::default(),
+    );
     let attempts = [
-        format!("\r\nGET /crlf HTTP/1.1\r\nHost: evil.example\r\n\r\n"),
-        format!("\n\nGET /lf HTTP/1.1\r\nHost: evil.example\r\n\r\n"),
-        format!("get /lower HTTP/1.1\r\nHost: evil.example\r\n\r\n"),
+        "\r\nGET /crlf HTTP/1.1\r\nHost: evil.example\r\n\r\n".to_string(),
+        "\n\nGET /lf HTTP/1.1\r\nHost: evil.example\r\n\r\n".to_string(),
+        "get /lower HTTP/1.1\r\nHost: evil.example\r\n\r\n".to_string(),
         format!("GET http://evil.example/absolute HTTP/1.1\r\nHost: origin.test:{port}\r\n\r\n"),
         format!("GET HTTPS://evil.example:{port}/absolute-https HTTP/1.1\r\nHost: origin.test\r\n\r\n"),
-        format!("GET evil.example:80 HTTP/1.1\r\nHost: origin.test\r\n\r\n"),
+        "GET evil.example:80 HTTP/1.1\r\nHost: origin.test\r\n\r\n".to_string(),
     ];
     for (i, attempt) in attempts.iter().enumerate() {
         let (mut c, head) = connect_tunnel(p.addr, &format!("origin.test:{port}"));
@@ -67,9 +79,9 @@ fn first_request_in_a_tunnel_cannot_dodge_the_host_check() {
     assert!(records.iter().all(|r| !r.allowed), "{records:?}");
     // The same requests naming the tunnel's host pass, byte for byte.
     let fine = [
-        format!("\r\nGET /crlf HTTP/1.1\r\nHost: origin.test\r\n\r\n"),
+        "\r\nGET /crlf HTTP/1.1\r\nHost: origin.test\r\n\r\n".to_string(),
         format!("GET http://origin.test:{port}/absolute HTTP/1.1\r\nHost: origin.test:{port}\r\n\r\n"),
-        format!("get /lower HTTP/1.1\r\nHost: origin.test\r\n\r\n"),
+        "get /lower HTTP/1.1\r\nHost: origin.test\r\n\r\n".to_string(),
     ];
     for (i, request) in fine.iter().enumerate() {
         let (mut c, _) = connect_tunnel(p.addr, &format!("origin.test:{port}"));
@@ -89,7 +101,12 @@ fn first_request_in_a_tunnel_cannot_dodge_the_host_check() {
 fn tls_openings_without_a_server_name_are_refused() {
     let origin = sink_origin();
     let port = origin.port();
-    let p = proxy(&[format!("origin.test:{port}"), format!("127.0.0.1:{port}")], &[], "127.0.0.1 origin.test\n", Limits::default());
+    let p = proxy(
+        &[format!("origin.test:{port}"), format!("127.0.0.1:{port}")],
+        &[],
+        "127.0.0.1 origin.test\n",
+        Limits::default(),
+    );
     let ciphers = [0x00, 0x00, 0x2f, 0x00, 0x00, 0x35];
     let mut body = vec![1, 3, 3, 0, ciphers.len() as u8, 0, 0, 0, 16];
     body.extend_from_slice(&ciphers);

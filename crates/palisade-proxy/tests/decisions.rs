@@ -134,12 +134,25 @@ fn raw_ip_needs_an_address_entry() {
 fn deny_entry_wins() {
     let origin = http_origin();
     let port = origin.port();
-    let p = proxy(&[format!("origin.test:{port}"), format!("127.0.0.1:{port}")], &s(&["origin.test"]), hosts(), Limits::default());
+    let p = proxy(
+        &[format!("origin.test:{port}"), format!("127.0.0.1:{port}")],
+        &s(&["origin.test"]),
+        hosts(),
+        Limits::default(),
+    );
     let (mut c, head) = connect_tunnel(p.addr, &format!("origin.test:{port}"));
     assert!(head.starts_with("HTTP/1.1 403"), "{head}");
-    assert_eq!(body_of(&[head.as_bytes(), &read_all(&mut c)].concat()), "palisade: origin.test is refused by the network deny rule origin.test\n");
+    assert_eq!(
+        body_of(&[head.as_bytes(), &read_all(&mut c)].concat()),
+        "palisade: origin.test is refused by the network deny rule origin.test\n"
+    );
     // A deny on the address a name resolves to applies as well.
-    let p = proxy(&[format!("origin.test:{port}"), format!("127.0.0.1:{port}")], &s(&["127.0.0.0/8"]), hosts(), Limits::default());
+    let p = proxy(
+        &[format!("origin.test:{port}"), format!("127.0.0.1:{port}")],
+        &s(&["127.0.0.0/8"]),
+        hosts(),
+        Limits::default(),
+    );
     let (_c, head) = connect_tunnel(p.addr, &format!("origin.test:{port}"));
     assert!(head.starts_with("HTTP/1.1 403"), "{head}");
     assert!(origin.seen.all().is_empty());

@@ -23,7 +23,8 @@ impl Rng {
     }
 }
 
-const INTERESTING: &[u8] = &[0, 1, 3, 5, 0x16, 0x7f, 0x80, 0xff, b'\r', b'\n', b' ', b':', b'[', b']', b';', b'0', b'f'];
+const INTERESTING: &[u8] =
+    &[0, 1, 3, 5, 0x16, 0x7f, 0x80, 0xff, b'\r', b'\n', b' ', b':', b'[', b']', b';', b'0', b'f'];
 
 /// Applies 1-8 random edits: flip, set to an interesting byte, insert, delete, duplicate a slice,
 /// truncate.

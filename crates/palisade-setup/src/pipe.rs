@@ -20,8 +20,9 @@ pub const PIPE_PREFIX: &str = r"\\.\pipe\palisade-setup-";
 /// Checks a `--pipe` argument: Palisade's prefix, then 1 to 64 of `[A-Za-z0-9-]` (the CLI uses
 /// random hex), so that setup cannot be pointed at another program's pipe or a file.
 pub fn valid_pipe_name(name: &str) -> bool {
-    name.strip_prefix(PIPE_PREFIX)
-        .is_some_and(|rest| !rest.is_empty() && rest.len() <= 64 && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+    name.strip_prefix(PIPE_PREFIX).is_some_and(|rest| {
+        !rest.is_empty() && rest.len() <= 64 && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    })
 }
 
 /// Opens the pipe with identification-level impersonation only, so the (unelevated) server can
@@ -59,7 +60,9 @@ pub fn server_user(pipe: &File) -> io::Result<(u32, String)> {
     // u64 elements keep the buffer aligned for TOKEN_USER.
     let mut buf = vec![0u64; (len as usize).div_ceil(8).max(1)];
     // SAFETY: `buf` holds at least `len` bytes.
-    check(unsafe { GetTokenInformation(token.0, TokenUser, buf.as_mut_ptr() as *mut _, (buf.len() * 8) as u32, &mut len) })?;
+    check(unsafe {
+        GetTokenInformation(token.0, TokenUser, buf.as_mut_ptr() as *mut _, (buf.len() * 8) as u32, &mut len)
+    })?;
     // SAFETY: the buffer now starts with a TOKEN_USER whose SID points inside it.
     let sid = unsafe { sid_string((*(buf.as_ptr() as *const TOKEN_USER)).User.Sid)? };
     Ok((pid, sid))

@@ -11,7 +11,8 @@ use palisade_windows_elevated::records::{Origin, Record, RecordsError, StateReco
 use palisade_windows_elevated::request::{parse_request, validate, Authority, RequestAction, Validated};
 use palisade_windows_elevated::setup_channel::{exit, plan_chunks, read_request, Progress};
 use palisade_windows_elevated::setup_plan::{
-    marker_contents, records_folder_trusted, setup_plan, Executor, Layout, SetupError, SetupPlan, Step, StepAction, RUNNER_EXE,
+    marker_contents, records_folder_trusted, setup_plan, Executor, Layout, SetupError, SetupPlan, Step, StepAction,
+    RUNNER_EXE,
 };
 use palisade_windows_elevated::sid::Sid;
 use palisade_windows_elevated::uninstall_plan::{uninstall_plan, UndoAction, UninstallPlan};
@@ -137,17 +138,20 @@ pub fn serve_with(
     fence: &dyn Fence,
     records_trusted: &dyn Fn(&DirFact) -> bool,
 ) -> Result<(), Failure> {
-    let (_pid, peer) = pipe::server_user(conn).map_err(|e| Failure::Pipe(format!("cannot tell who started setup: {e}")))?;
+    let (_pid, peer) =
+        pipe::server_user(conn).map_err(|e| Failure::Pipe(format!("cannot tell who started setup: {e}")))?;
     let peer_sid = Sid::parse(&peer).map_err(|e| Failure::Pipe(format!("the pipe's server runs as {peer}: {e}")))?;
     report(conn, Progress::Hello { setup_version: SETUP_VERSION })?;
     let bytes = read_request(conn).map_err(|e| Failure::Request(e.to_string()))?;
     let req = parse_request(&bytes).map_err(|e| Failure::Request(e.to_string()))?;
 
-    let peer_profile = gather::profile_of(peer_sid.as_str())?
-        .ok_or_else(|| Failure::Request(format!("the user {peer_sid} who started setup has no profile in ProfileList")))?;
+    let peer_profile = gather::profile_of(peer_sid.as_str())?.ok_or_else(|| {
+        Failure::Request(format!("the user {peer_sid} who started setup has no profile in ProfileList"))
+    })?;
     let program_data = gather::program_data()?;
     let layout = Layout::new(&program_data);
-    let setup_dir = setup_dir.ok_or_else(|| Failure::Facts(GatherError::new("palisade-setup's own folder", "unknown")))?;
+    let setup_dir =
+        setup_dir.ok_or_else(|| Failure::Facts(GatherError::new("palisade-setup's own folder", "unknown")))?;
     let runner = setup_dir.join(RUNNER_EXE);
     let runner_source = gather::win_path(&runner)?;
     let runner_sha256 = match req.action {
@@ -155,7 +159,8 @@ pub fn serve_with(
         // Uninstall copies nothing; the runner may be gone already.
         RequestAction::Uninstall => "0".repeat(64),
     };
-    let auth = Authority { peer_sid, peer_profile, program_data, runner_source, runner_sha256, setup_version: SETUP_VERSION };
+    let auth =
+        Authority { peer_sid, peer_profile, program_data, runner_source, runner_sha256, setup_version: SETUP_VERSION };
 
     let mut records = load_records(&layout)?;
     let mut facts = gather::gather(&layout, fence)?;
@@ -172,7 +177,9 @@ pub fn serve_with(
             for p in plan_chunks(&plan.lines()) {
                 report(conn, p)?;
             }
-            let changed = Exec { created: Vec::new(), layout: &layout, fence, facts: &facts, out: conn, records: &mut records }.setup(&plan, &validated)?;
+            let changed =
+                Exec { created: Vec::new(), layout: &layout, fence, facts: &facts, out: conn, records: &mut records }
+                    .setup(&plan, &validated)?;
             report(conn, Progress::Finished { changed })
         }
         RequestAction::Uninstall => {
@@ -181,7 +188,9 @@ pub fn serve_with(
             for p in plan_chunks(&plan.lines()) {
                 report(conn, p)?;
             }
-            let changed = Exec { created: Vec::new(), layout: &layout, fence, facts: &facts, out: conn, records: &mut records }.uninstall(&plan)?;
+            let changed =
+                Exec { created: Vec::new(), layout: &layout, fence, facts: &facts, out: conn, records: &mut records }
+                    .uninstall(&plan)?;
             report(conn, Progress::Finished { changed })
         }
     }
@@ -277,14 +286,19 @@ impl Exec<'_> {
             if step.executor == Executor::Invoker {
                 // The CLI did this before starting setup (it stored the password, pending until
                 // setup succeeds); setup keeps the record, which only it may write.
-                if let Some(rec) = step.intent(&sids).map_err(|e| Failure::Step { step: step.id.clone(), err: e.to_string() })? {
+                if let Some(rec) =
+                    step.intent(&sids).map_err(|e| Failure::Step { step: step.id.clone(), err: e.to_string() })?
+                {
                     self.records.begin(&step.id, Origin::Setup, rec);
                     self.records.complete(&step.id, None);
                 }
                 continue;
             }
             index += 1;
-            report(self.out, Progress::Step { index, total, id: step.id.clone(), description: step.description.clone() })?;
+            report(
+                self.out,
+                Progress::Step { index, total, id: step.id.clone(), description: step.description.clone() },
+            )?;
             let intent = step.intent(&sids).map_err(|e| Failure::Step { step: step.id.clone(), err: e.to_string() })?;
             if let Some(rec) = intent {
                 self.records.begin(&step.id, Origin::Setup, rec);
@@ -312,7 +326,8 @@ impl Exec<'_> {
         let e = step_err(id);
         let fence_err = |err: String| Failure::Step { step: id.to_string(), err };
         let need = |what: Option<&Sid>, name: &str| -> Result<String, Failure> {
-            what.map(|s| s.to_string()).ok_or_else(|| Failure::Step { step: id.to_string(), err: format!("{name} does not exist") })
+            what.map(|s| s.to_string())
+                .ok_or_else(|| Failure::Step { step: id.to_string(), err: format!("{name} does not exist") })
         };
         match &step.action {
             StepAction::RemoveMarker { path } => remove_file(&to_path(path)).map_err(e),
@@ -328,7 +343,9 @@ impl Exec<'_> {
             }
             StepAction::CreateGroup { name, comment } => accounts::create_group(name, comment).map_err(e),
             StepAction::CreateUser { user, comment } => {
-                let pw = v.password(*user).ok_or_else(|| fence_err(format!("the request carries no password for {}", user.account_name())))?;
+                let pw = v
+                    .password(*user)
+                    .ok_or_else(|| fence_err(format!("the request carries no password for {}", user.account_name())))?;
                 accounts::create_user(user.account_name(), pw.expose(), comment).map_err(e)?;
                 self.created.push(*user);
                 Ok(())
@@ -336,7 +353,9 @@ impl Exec<'_> {
             // NetUserAdd just set this very password.
             StepAction::SetPassword { user } if self.created.contains(user) => Ok(()),
             StepAction::SetPassword { user } => {
-                let pw = v.password(*user).ok_or_else(|| fence_err(format!("the request carries no password for {}", user.account_name())))?;
+                let pw = v
+                    .password(*user)
+                    .ok_or_else(|| fence_err(format!("the request carries no password for {}", user.account_name())))?;
                 accounts::set_password(user.account_name(), pw.expose()).map_err(e)
             }
             StepAction::AddToGroup { user } => {
@@ -350,7 +369,8 @@ impl Exec<'_> {
                 accounts::add_account_rights(&sid, &names).map_err(e)
             }
             StepAction::AddFirewallRule(r) => {
-                let sid = sids.user(r.user).ok_or_else(|| fence_err(format!("{} does not exist", r.user.account_name())))?;
+                let sid =
+                    sids.user(r.user).ok_or_else(|| fence_err(format!("{} does not exist", r.user.account_name())))?;
                 self.fence.add_rule(&r.render(sid)).map_err(fence_err)
             }
             StepAction::AddWfpObject(w) => {
@@ -359,7 +379,8 @@ impl Exec<'_> {
             }
             StepAction::RequireReadable { .. } => Ok(()),
             StepAction::GrantAce { path, ace } => {
-                let sid = ace.trustee.resolve(sids).ok_or_else(|| fence_err(format!("{} does not exist", ace.trustee)))?;
+                let sid =
+                    ace.trustee.resolve(sids).ok_or_else(|| fence_err(format!("{} does not exist", ace.trustee)))?;
                 acl::grant_ace(&to_path(path), ace, sid.as_str()).map_err(e)
             }
             StepAction::CopyFile { from, to, sha256 } => {
@@ -368,7 +389,9 @@ impl Exec<'_> {
                 let got = gather::file_sha256(&dest)?;
                 if !got.eq_ignore_ascii_case(sha256) {
                     let _ = std::fs::remove_file(&dest);
-                    return Err(fence_err(format!("the copy of {from} has SHA-256 {got}, expected {sha256}; removed it")));
+                    return Err(fence_err(format!(
+                        "the copy of {from} has SHA-256 {got}, expected {sha256}; removed it"
+                    )));
                 }
                 Ok(())
             }
@@ -376,7 +399,12 @@ impl Exec<'_> {
             StepAction::RemoveStale(r) => {
                 let one = StateRecords {
                     version: self.records.version,
-                    entries: vec![palisade_windows_elevated::records::RecordEntry { step: id.into(), origin: Origin::Setup, done: true, record: r.clone() }],
+                    entries: vec![palisade_windows_elevated::records::RecordEntry {
+                        step: id.into(),
+                        origin: Origin::Setup,
+                        done: true,
+                        record: r.clone(),
+                    }],
                 };
                 let plan = uninstall_plan(&one, self.facts);
                 for s in &plan.steps {
@@ -384,7 +412,9 @@ impl Exec<'_> {
                 }
                 Ok(())
             }
-            StepAction::WriteMarker { path, version } => std::fs::write(to_path(path), marker_contents(*version)).map_err(e),
+            StepAction::WriteMarker { path, version } => {
+                std::fs::write(to_path(path), marker_contents(*version)).map_err(e)
+            }
         }
     }
 
@@ -407,11 +437,23 @@ impl Exec<'_> {
             self.save()?;
         }
         for (i, step) in plan.steps.iter().enumerate() {
-            report(self.out, Progress::Step { index: i as u32 + 1, total, id: step.id.clone(), description: step.description.clone() })?;
+            report(
+                self.out,
+                Progress::Step {
+                    index: i as u32 + 1,
+                    total,
+                    id: step.id.clone(),
+                    description: step.description.clone(),
+                },
+            )?;
             if step.action.executor() == Executor::Invoker {
-                report(self.out, Progress::Note { text: format!("{} (palisade does this after setup)", step.description) })?;
+                report(
+                    self.out,
+                    Progress::Note { text: format!("{} (palisade does this after setup)", step.description) },
+                )?;
             } else {
-                let is_own_dir = matches!(&step.action, UndoAction::RemoveDirectoryIfEmpty { path } if *path == self.layout.dir);
+                let is_own_dir =
+                    matches!(&step.action, UndoAction::RemoveDirectoryIfEmpty { path } if *path == self.layout.dir);
                 if is_own_dir {
                     // The records file goes just before its folder, once nothing else is recorded.
                     if let Some(r) = &step.record {
@@ -441,7 +483,9 @@ impl Exec<'_> {
         let e = step_err(id);
         let fence_err = |err: String| Failure::Step { step: id.to_string(), err };
         match action {
-            UndoAction::DeleteMarker { path } | UndoAction::DeleteFile { path } => remove_file(&to_path(path)).map_err(e),
+            UndoAction::DeleteMarker { path } | UndoAction::DeleteFile { path } => {
+                remove_file(&to_path(path)).map_err(e)
+            }
             UndoAction::RemoveDirectoryIfEmpty { path } => match std::fs::remove_dir(to_path(path)) {
                 Ok(()) => Ok(()),
                 Err(x) if x.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -469,20 +513,34 @@ impl Exec<'_> {
             }
             UndoAction::UnhideFromSignIn { name } => accounts::unhide_from_sign_in(name).map_err(e),
             UndoAction::RemoveFromGroup { member, group } => {
-                let name = self.facts.groups.iter().find(|g| &g.sid == group).map(|g| g.name.clone()).unwrap_or_else(|| GROUP_NAME.into());
+                let name = self
+                    .facts
+                    .groups
+                    .iter()
+                    .find(|g| &g.sid == group)
+                    .map(|g| g.name.clone())
+                    .unwrap_or_else(|| GROUP_NAME.into());
                 accounts::remove_member(&name, member.as_str()).map_err(e)
             }
-            UndoAction::DeleteProfile { sid, path } => accounts::delete_profile(sid.as_str(), &to_path(path)).map_err(e),
+            UndoAction::DeleteProfile { sid, path } => {
+                accounts::delete_profile(sid.as_str(), &to_path(path)).map_err(e)
+            }
             UndoAction::DeleteUser { name, sid } => {
                 // Only the account recorded: a new account of that name is someone else's.
                 if palisade_win32::sid::lookup_local_account(name).map_err(&e)?.as_deref() != Some(sid.as_str()) {
-                    return report(self.out, Progress::Note { text: format!("the account {name} is not {sid} any more; left in place") });
+                    return report(
+                        self.out,
+                        Progress::Note { text: format!("the account {name} is not {sid} any more; left in place") },
+                    );
                 }
                 accounts::delete_user(name).map_err(e)
             }
             UndoAction::DeleteGroup { name, sid } => {
                 if palisade_win32::sid::lookup_local_account(name).map_err(&e)?.as_deref() != Some(sid.as_str()) {
-                    return report(self.out, Progress::Note { text: format!("the group {name} is not {sid} any more; left in place") });
+                    return report(
+                        self.out,
+                        Progress::Note { text: format!("the group {name} is not {sid} any more; left in place") },
+                    );
                 }
                 accounts::delete_group(name).map_err(e)
             }

@@ -14,10 +14,10 @@
 
 mod support;
 
-use std::io::Write;
 use palisade_win32::{firewall, wfp};
 use palisade_windows_elevated::firewall::{offline_fence, provider, sublayer, InstalledRule, WfpObject};
 use palisade_windows_elevated::sid::Sid;
+use std::io::Write;
 
 const TEST_SID: &str = "S-1-5-21-4000000001-4000000002-4000000003-4242";
 
@@ -80,7 +80,8 @@ fn fence_round_trip_on_real_windows() {
     let present_rules = firewall::palisade_rules().unwrap();
     let present_wfp = wfp::palisade_objects().unwrap();
     if present_rules.iter().any(|p| rules.iter().any(|r| r.name == p.name)) || !present_wfp.is_empty() {
-        let _ = writeln!(std::io::stderr(), "NOT RUN: Palisade's fence is installed on this machine; uninstall it first");
+        let _ =
+            writeln!(std::io::stderr(), "NOT RUN: Palisade's fence is installed on this machine; uninstall it first");
         return;
     }
     let _cleanup = Cleanup { rules: rules.clone(), wfp: objects.clone() };
@@ -118,7 +119,16 @@ fn fence_round_trip_on_real_windows() {
         assert!(!firewall::remove_rule(&r.name).unwrap(), "{} is gone", r.name);
     }
     assert!(wfp::palisade_objects().unwrap().is_empty());
-    let left: Vec<String> = firewall::palisade_rules().unwrap().into_iter().map(|r| r.name).filter(|n| rules.iter().any(|r| &r.name == n)).collect();
+    let left: Vec<String> = firewall::palisade_rules()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.name)
+        .filter(|n| rules.iter().any(|r| &r.name == n))
+        .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
-    println!("fence round trip: {} rules and {} WFP objects added, read back equal, replaced and removed", rules.len(), objects.len());
+    println!(
+        "fence round trip: {} rules and {} WFP objects added, read back equal, replaced and removed",
+        rules.len(),
+        objects.len()
+    );
 }

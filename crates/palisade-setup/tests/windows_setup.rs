@@ -10,11 +10,11 @@
 
 mod common;
 
-use std::io::Write;
 use palisade_win32::sid::lookup_local_account as lookup_account;
 use palisade_windows_elevated::facts::{SandboxUser, GROUP_NAME};
 use palisade_windows_elevated::request::RequestAction;
 use palisade_windows_elevated::setup_channel::Progress;
+use std::io::Write;
 
 use common::{fixture, frame, peer_sid, serve_request, state_json, under_wine};
 

@@ -6,17 +6,19 @@
 
 mod support;
 
-use std::io::Write;
 use palisade_win32::firewall::{self, FirewallError};
 use palisade_win32::wfp;
 use palisade_windows_elevated::firewall::{offline_fence, provider, sublayer};
 use palisade_windows_elevated::sid::Sid;
+use std::io::Write;
 use windows::core::BSTR;
 use windows::Win32::Foundation::VARIANT_TRUE;
 use windows::Win32::NetworkManagement::WindowsFirewall::{
     INetFwPolicy2, INetFwRule, INetFwRule3, NetFwPolicy2, NetFwRule, NET_FW_PROFILE2_PRIVATE,
 };
-use windows::Win32::System::Com::{CoCreateInstance, CoInitializeEx, CoUninitialize, CLSCTX_INPROC_SERVER, COINIT_MULTITHREADED};
+use windows::Win32::System::Com::{
+    CoCreateInstance, CoInitializeEx, CoUninitialize, CLSCTX_INPROC_SERVER, COINIT_MULTITHREADED,
+};
 use windows_sys::Win32::NetworkManagement::WindowsFilteringPlatform::{FwpmEngineClose0, FwpmEngineOpen0};
 use windows_sys::Win32::System::Rpc::{RPC_C_AUTHN_DEFAULT, RPC_C_AUTHN_WINNT};
 
@@ -58,12 +60,19 @@ fn wine_hnetcfg_call_by_call() {
     unsafe {
         CoInitializeEx(None, COINIT_MULTITHREADED).ok().unwrap();
         {
-            let policy: windows::core::Result<INetFwPolicy2> = CoCreateInstance(&NetFwPolicy2, None, CLSCTX_INPROC_SERVER);
+            let policy: windows::core::Result<INetFwPolicy2> =
+                CoCreateInstance(&NetFwPolicy2, None, CLSCTX_INPROC_SERVER);
             seen.push(("CoCreateInstance(NetFwPolicy2)", outcome(&policy.as_ref().map(|_| ()).map_err(Clone::clone))));
             let policy = policy.unwrap();
             seen.push(("INetFwPolicy2::CurrentProfileTypes", outcome(&policy.CurrentProfileTypes())));
-            seen.push(("INetFwPolicy2::get_FirewallEnabled", outcome(&policy.get_FirewallEnabled(NET_FW_PROFILE2_PRIVATE).map(|b| b.as_bool()))));
-            seen.push(("INetFwPolicy2::LocalPolicyModifyState", outcome(&policy.LocalPolicyModifyState().map(|s| s.0))));
+            seen.push((
+                "INetFwPolicy2::get_FirewallEnabled",
+                outcome(&policy.get_FirewallEnabled(NET_FW_PROFILE2_PRIVATE).map(|b| b.as_bool())),
+            ));
+            seen.push((
+                "INetFwPolicy2::LocalPolicyModifyState",
+                outcome(&policy.LocalPolicyModifyState().map(|s| s.0)),
+            ));
             let rules = policy.Rules();
             seen.push(("INetFwPolicy2::Rules", outcome(&rules.as_ref().map(|_| ()).map_err(Clone::clone))));
             let rules = rules.unwrap();
@@ -71,9 +80,15 @@ fn wine_hnetcfg_call_by_call() {
             seen.push(("INetFwRules::_NewEnum", outcome(&rules._NewEnum().map(|_| ()))));
             seen.push(("INetFwRules::Item", outcome(&rules.Item(&BSTR::from("Palisade wine probe")).map(|_| ()))));
             let rule3: windows::core::Result<INetFwRule3> = CoCreateInstance(&NetFwRule, None, CLSCTX_INPROC_SERVER);
-            seen.push(("CoCreateInstance(NetFwRule) as INetFwRule3", outcome(&rule3.as_ref().map(|_| ()).map_err(Clone::clone))));
+            seen.push((
+                "CoCreateInstance(NetFwRule) as INetFwRule3",
+                outcome(&rule3.as_ref().map(|_| ()).map_err(Clone::clone)),
+            ));
             let rule: windows::core::Result<INetFwRule> = CoCreateInstance(&NetFwRule, None, CLSCTX_INPROC_SERVER);
-            seen.push(("CoCreateInstance(NetFwRule) as INetFwRule", outcome(&rule.as_ref().map(|_| ()).map_err(Clone::clone))));
+            seen.push((
+                "CoCreateInstance(NetFwRule) as INetFwRule",
+                outcome(&rule.as_ref().map(|_| ()).map_err(Clone::clone)),
+            ));
             if let Ok(rule) = rule {
                 seen.push(("INetFwRule::SetName", outcome(&rule.SetName(&BSTR::from("Palisade wine probe")))));
                 seen.push(("INetFwRule::SetEnabled", outcome(&rule.SetEnabled(VARIANT_TRUE))));
@@ -88,7 +103,10 @@ fn wine_hnetcfg_call_by_call() {
         println!("wine hnetcfg: {call} -> {result}");
     }
     if !wine_8(&version) {
-        let _ = writeln!(std::io::stderr(), "NOT RUN: the answers above were recorded for Wine 8 only, so they are not checked");
+        let _ = writeln!(
+            std::io::stderr(),
+            "NOT RUN: the answers above were recorded for Wine 8 only, so they are not checked"
+        );
         return;
     }
     let get = |call: &str| seen.iter().find(|(c, _)| *c == call).map(|(_, r)| r.as_str()).unwrap_or("not called");
@@ -111,7 +129,9 @@ fn wine_hnetcfg_call_by_call() {
 #[test]
 fn wine_fwpuclnt_engine_open() {
     let Some(version) = under_wine() else { return };
-    for (label, authn) in [("RPC_C_AUTHN_DEFAULT", RPC_C_AUTHN_DEFAULT as u32), ("RPC_C_AUTHN_WINNT", RPC_C_AUTHN_WINNT)] {
+    for (label, authn) in
+        [("RPC_C_AUTHN_DEFAULT", RPC_C_AUTHN_DEFAULT as u32), ("RPC_C_AUTHN_WINNT", RPC_C_AUTHN_WINNT)]
+    {
         let mut h = std::ptr::null_mut();
         // SAFETY: null server, identity and session; a valid out pointer; closed if opened.
         let rc = unsafe { FwpmEngineOpen0(std::ptr::null(), authn, std::ptr::null(), std::ptr::null(), &mut h) };
@@ -146,7 +166,10 @@ fn wine_public_interface() {
         println!("firewall_profiles -> {:?}", firewall::firewall_profiles());
         println!("palisade_rules -> {:?}", firewall::palisade_rules());
         println!("palisade_objects -> {:?}", wfp::palisade_objects());
-        let _ = writeln!(std::io::stderr(), "NOT RUN: the answers above were recorded for Wine 8 only, so they are not checked");
+        let _ = writeln!(
+            std::io::stderr(),
+            "NOT RUN: the answers above were recorded for Wine 8 only, so they are not checked"
+        );
         return;
     }
     let notimpl = 0x8000_4001;

@@ -16,13 +16,13 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
+use common::{fixture, frame, peer_sid, pipe_server, serve_request, serve_request_with, state_json, under_wine};
+use palisade_setup::run::Failure;
 use palisade_win32::fence::Fence;
 use palisade_windows_elevated::facts::{FirewallProfile, FirewallProfileFact};
 use palisade_windows_elevated::firewall::{InstalledRule, WfpObject};
 use palisade_windows_elevated::request::RequestAction;
 use palisade_windows_elevated::setup_channel::{exit, Progress};
-use common::{fixture, frame, peer_sid, pipe_server, serve_request, serve_request_with, state_json, under_wine};
-use palisade_setup::run::Failure;
 
 /// Setup changes machine-wide state (Palisade's folder, the registry): one test at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -45,7 +45,10 @@ struct MemoryFence {
 
 impl Fence for MemoryFence {
     fn profiles(&self) -> Result<Vec<FirewallProfileFact>, String> {
-        Ok(FirewallProfile::ALL.iter().map(|p| FirewallProfileFact { profile: *p, enabled: true, local_rules_honored: true }).collect())
+        Ok(FirewallProfile::ALL
+            .iter()
+            .map(|p| FirewallProfileFact { profile: *p, enabled: true, local_rules_honored: true })
+            .collect())
     }
     fn rules(&self) -> Result<Vec<InstalledRule>, String> {
         Ok(self.rules.lock().unwrap().clone())
@@ -95,7 +98,8 @@ fn binary_rejects_bad_arguments_and_stops_at_wines_missing_firewall() {
     let fx = fixture(&sid, RequestAction::Install);
     std::fs::copy(exe, fx.setup_dir.join("palisade-setup.exe")).unwrap();
     let (name, server) = pipe_server(frame(&fx.request));
-    let out = std::process::Command::new(fx.setup_dir.join("palisade-setup.exe")).args(["--pipe", &name]).output().unwrap();
+    let out =
+        std::process::Command::new(fx.setup_dir.join("palisade-setup.exe")).args(["--pipe", &name]).output().unwrap();
     let (events, err) = server.join().unwrap();
     println!("binary: {:?} {events:?} {err:?}", out.status.code());
     assert_eq!(err, None);
@@ -109,7 +113,9 @@ fn binary_rejects_bad_arguments_and_stops_at_wines_missing_firewall() {
         other => panic!("expected a Failed report, got {other:?}"),
     }
     assert_eq!(out.status.code(), Some(exit::FACTS));
-    println!("NOT EXERCISED: the Windows Firewall and WFP changes (Wine implements neither; see tests/wine_firewall.rs)");
+    println!(
+        "NOT EXERCISED: the Windows Firewall and WFP changes (Wine implements neither; see tests/wine_firewall.rs)"
+    );
     let _ = std::fs::remove_dir_all(&fx.setup_dir);
     let _ = std::fs::remove_dir(&fx.test_dir);
 }
@@ -189,7 +195,9 @@ fn setup_then_uninstall_under_wine() {
     // DACL from Unix mode bits, so Palisade's folder never passes: the binary refuses.
     let (refused, _, _) = serve_request(frame(&un.request), &un.setup_dir, &fence);
     match refused {
-        Err(f @ Failure::Records { .. }) => println!("NOT EXERCISED under Wine: the records-folder trust check refuses Wine's folder as expected: {f}"),
+        Err(f @ Failure::Records { .. }) => {
+            println!("NOT EXERCISED under Wine: the records-folder trust check refuses Wine's folder as expected: {f}")
+        }
         Ok(()) => println!("note: this Wine reports Palisade's folder as owned by Administrators"),
         Err(f) => panic!("unexpected: {f}"),
     }
@@ -223,7 +231,8 @@ fn the_cli_serves_setup_over_its_pipe_and_discards_the_passwords_when_setup_fail
     std::fs::write(dir.join("palisade-runner.exe"), b"stand-in runner").unwrap();
     let mut events = Vec::new();
     // `Launch::Plain` replaces the UAC start with a plain child process (nothing is elevated).
-    let outcome = run(false, Launch::Plain, Some(dir.join("palisade-setup.exe")), &mut |p| events.push(p.clone())).expect("the CLI side runs");
+    let outcome = run(false, Launch::Plain, Some(dir.join("palisade-setup.exe")), &mut |p| events.push(p.clone()))
+        .expect("the CLI side runs");
     println!("cli: {outcome:?} {events:?}");
     // This palisade-setup has no firewall code: it stops while reading facts, changing nothing.
     assert_eq!(outcome.exit_code, exit::FACTS);
@@ -233,7 +242,8 @@ fn the_cli_serves_setup_over_its_pipe_and_discards_the_passwords_when_setup_fail
     // The passwords generated for this run were stored pending (DPAPI) and, setup having
     // failed, discarded.
     let creds = PathBuf::from(std::env::var("LOCALAPPDATA").unwrap()).join("Palisade").join("credentials");
-    let pending: Vec<_> = std::fs::read_dir(&creds).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+    let pending: Vec<_> =
+        std::fs::read_dir(&creds).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
     assert!(pending.iter().all(|n| !n.to_string_lossy().ends_with(".pending")), "{pending:?}");
     println!("NOT EXERCISED: ShellExecuteEx runas (UAC) — replaced by a plain start; Wine has no UAC");
     let _ = std::fs::remove_dir(&creds);
@@ -254,10 +264,16 @@ fn what_wine_does_with_the_later_steps_calls() {
     // The sign-in screen's UserList value: Wine's registry keeps it.
     let name = format!("PalisadeWineProbe{}", std::process::id());
     os::hide_from_sign_in(&name).expect("RegSetKeyValueW");
-    let hidden = palisade_win32::system::reg_dword(palisade_win32::system::RegRoot::LocalMachine, os::USER_LIST_KEY, &name).unwrap();
+    let hidden =
+        palisade_win32::system::reg_dword(palisade_win32::system::RegRoot::LocalMachine, os::USER_LIST_KEY, &name)
+            .unwrap();
     assert_eq!(hidden, Some(0));
     os::unhide_from_sign_in(&name).expect("RegDeleteKeyValueW");
-    assert_eq!(palisade_win32::system::reg_dword(palisade_win32::system::RegRoot::LocalMachine, os::USER_LIST_KEY, &name).unwrap(), None);
+    assert_eq!(
+        palisade_win32::system::reg_dword(palisade_win32::system::RegRoot::LocalMachine, os::USER_LIST_KEY, &name)
+            .unwrap(),
+        None
+    );
     println!("wine: UserList value set, read back and deleted");
 
     // One ACE added and removed on a folder inside the prefix (Users stands in for the group).
@@ -276,7 +292,10 @@ fn what_wine_does_with_the_later_steps_calls() {
     let _ = std::fs::remove_dir_all(&dir);
 
     // The file hash the runner copy is checked with.
-    assert_eq!(palisade_win32::system::sha256_hex(b"abc").unwrap(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_eq!(
+        palisade_win32::system::sha256_hex(b"abc").unwrap(),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
     println!("wine: BCrypt SHA-256 matches the standard test vector");
     println!("NOT EXERCISED under Wine: NetUserSetInfo (unimplemented stub: aborts), NetLocalGroupAddMembers/DelMembers and LsaAdd/RemoveAccountRights for accounts Wine does not keep, DeleteProfileW, NetUserDel/NetLocalGroupDel of them");
 }

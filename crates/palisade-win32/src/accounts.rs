@@ -8,14 +8,16 @@ use std::path::Path;
 
 use windows_sys::Win32::Foundation::{ERROR_FILE_NOT_FOUND, ERROR_MEMBER_IN_ALIAS, ERROR_MEMBER_NOT_IN_ALIAS};
 use windows_sys::Win32::NetworkManagement::NetManagement::{
-    NetApiBufferFree, NetLocalGroupAdd, NetLocalGroupAddMembers, NetLocalGroupDel, NetLocalGroupDelMembers, NetLocalGroupGetMembers,
-    NetUserAdd, NetUserDel, NetUserGetInfo, NetUserGetLocalGroups, NetUserSetInfo, LOCALGROUP_INFO_1, LOCALGROUP_MEMBERS_INFO_0,
-    LOCALGROUP_USERS_INFO_0, MAX_PREFERRED_LENGTH, NERR_GroupNotFound, NERR_UserNotFound, UF_ACCOUNTDISABLE, UF_DONT_EXPIRE_PASSWD,
-    UF_NORMAL_ACCOUNT, UF_PASSWD_CANT_CHANGE, UF_SCRIPT, USER_INFO_1, USER_INFO_1003, USER_PRIV_USER,
+    NERR_GroupNotFound, NERR_UserNotFound, NetApiBufferFree, NetLocalGroupAdd, NetLocalGroupAddMembers,
+    NetLocalGroupDel, NetLocalGroupDelMembers, NetLocalGroupGetMembers, NetUserAdd, NetUserDel, NetUserGetInfo,
+    NetUserGetLocalGroups, NetUserSetInfo, LOCALGROUP_INFO_1, LOCALGROUP_MEMBERS_INFO_0, LOCALGROUP_USERS_INFO_0,
+    MAX_PREFERRED_LENGTH, UF_ACCOUNTDISABLE, UF_DONT_EXPIRE_PASSWD, UF_NORMAL_ACCOUNT, UF_PASSWD_CANT_CHANGE,
+    UF_SCRIPT, USER_INFO_1, USER_INFO_1003, USER_PRIV_USER,
 };
 use windows_sys::Win32::Security::Authentication::Identity::{
-    LsaAddAccountRights, LsaClose, LsaEnumerateAccountRights, LsaFreeMemory, LsaNtStatusToWinError, LsaOpenPolicy, LsaRemoveAccountRights,
-    LSA_HANDLE, LSA_OBJECT_ATTRIBUTES, LSA_UNICODE_STRING, POLICY_CREATE_ACCOUNT, POLICY_LOOKUP_NAMES, POLICY_VIEW_LOCAL_INFORMATION,
+    LsaAddAccountRights, LsaClose, LsaEnumerateAccountRights, LsaFreeMemory, LsaNtStatusToWinError, LsaOpenPolicy,
+    LsaRemoveAccountRights, LSA_HANDLE, LSA_OBJECT_ATTRIBUTES, LSA_UNICODE_STRING, POLICY_CREATE_ACCOUNT,
+    POLICY_LOOKUP_NAMES, POLICY_VIEW_LOCAL_INFORMATION,
 };
 use windows_sys::Win32::System::Registry::{RegDeleteKeyValueW, RegSetKeyValueW, HKEY_LOCAL_MACHINE, REG_DWORD};
 use windows_sys::Win32::UI::Shell::DeleteProfileW;
@@ -52,7 +54,16 @@ pub fn user_info(name: &str) -> io::Result<Option<(bool, Vec<String>)>> {
     let (mut read, mut total) = (0u32, 0u32);
     // SAFETY: level 0 returns `read` LOCALGROUP_USERS_INFO_0 entries in `groups`.
     win32(unsafe {
-        NetUserGetLocalGroups(std::ptr::null(), w.as_ptr(), 0, 0, &mut groups.0, MAX_PREFERRED_LENGTH, &mut read, &mut total)
+        NetUserGetLocalGroups(
+            std::ptr::null(),
+            w.as_ptr(),
+            0,
+            0,
+            &mut groups.0,
+            MAX_PREFERRED_LENGTH,
+            &mut read,
+            &mut total,
+        )
     })?;
     let mut names = Vec::new();
     for i in 0..read as usize {
@@ -71,7 +82,16 @@ pub fn group_members(name: &str) -> io::Result<Option<Vec<String>>> {
     let (mut read, mut total, mut resume) = (0u32, 0u32, 0usize);
     // SAFETY: level 0 returns `read` LOCALGROUP_MEMBERS_INFO_0 entries.
     let rc = unsafe {
-        NetLocalGroupGetMembers(std::ptr::null(), w.as_ptr(), 0, &mut buf.0, MAX_PREFERRED_LENGTH, &mut read, &mut total, &mut resume)
+        NetLocalGroupGetMembers(
+            std::ptr::null(),
+            w.as_ptr(),
+            0,
+            &mut buf.0,
+            MAX_PREFERRED_LENGTH,
+            &mut read,
+            &mut total,
+            &mut resume,
+        )
     };
     if rc == NERR_GroupNotFound || rc == windows_sys::Win32::Foundation::ERROR_NO_SUCH_ALIAS {
         return Ok(None);
@@ -124,7 +144,9 @@ pub fn set_password(name: &str, password: &str) -> io::Result<()> {
     let (n, mut p) = (wide(name)?, wide_secret(password)?);
     let info = USER_INFO_1003 { usri1003_password: p.as_mut_ptr() };
     // SAFETY: `info` and its string outlive the call.
-    let r = win32(unsafe { NetUserSetInfo(std::ptr::null(), n.as_ptr(), 1003, &info as *const _ as *const u8, std::ptr::null_mut()) });
+    let r = win32(unsafe {
+        NetUserSetInfo(std::ptr::null(), n.as_ptr(), 1003, &info as *const _ as *const u8, std::ptr::null_mut())
+    });
     p.iter_mut().for_each(|x| *x = 0);
     r
 }
@@ -164,7 +186,9 @@ pub fn hide_from_sign_in(name: &str) -> io::Result<()> {
     let (k, v) = (wide(USER_LIST_KEY)?, wide(name)?);
     let zero = 0u32;
     // SAFETY: 4 bytes of DWORD data; RegSetKeyValueW creates the subkey if missing.
-    win32(unsafe { RegSetKeyValueW(HKEY_LOCAL_MACHINE, k.as_ptr(), v.as_ptr(), REG_DWORD, &zero as *const u32 as *const c_void, 4) })
+    win32(unsafe {
+        RegSetKeyValueW(HKEY_LOCAL_MACHINE, k.as_ptr(), v.as_ptr(), REG_DWORD, &zero as *const u32 as *const c_void, 4)
+    })
 }
 
 /// Deletes `UserList\<name>` (absent is fine).
@@ -234,7 +258,11 @@ fn lsa_strings(names: &[&str]) -> io::Result<(Vec<Vec<u16>>, Vec<LSA_UNICODE_STR
     let mut bufs: Vec<Vec<u16>> = names.iter().map(|n| n.encode_utf16().collect()).collect();
     let strings = bufs
         .iter_mut()
-        .map(|b| LSA_UNICODE_STRING { Length: (b.len() * 2) as u16, MaximumLength: (b.len() * 2) as u16, Buffer: b.as_mut_ptr() })
+        .map(|b| LSA_UNICODE_STRING {
+            Length: (b.len() * 2) as u16,
+            MaximumLength: (b.len() * 2) as u16,
+            Buffer: b.as_mut_ptr(),
+        })
         .collect();
     Ok((bufs, strings))
 }

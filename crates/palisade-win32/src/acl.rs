@@ -16,20 +16,20 @@ use std::ffi::c_void;
 use std::io;
 use std::path::Path;
 
+use palisade_windows_elevated::ace::{AceSpec, Inheritance, RawAce};
 use palisade_windows_plan::ace::{flags as ace_flags, Ace, AceKind};
 use palisade_windows_plan::audit::FolderSecurity;
-use palisade_windows_elevated::ace::{AceSpec, Inheritance, RawAce};
 use palisade_windows_plan::sid::SidString;
 use windows_sys::Win32::Foundation::{ERROR_FILE_NOT_FOUND, ERROR_INVALID_NAME, ERROR_PATH_NOT_FOUND};
 use windows_sys::Win32::Security::Authorization::{
-    ConvertStringSecurityDescriptorToSecurityDescriptorW, GetNamedSecurityInfoW, SetEntriesInAclW, SetNamedSecurityInfoW,
-    DENY_ACCESS, EXPLICIT_ACCESS_W, GRANT_ACCESS, NO_MULTIPLE_TRUSTEE, SDDL_REVISION_1, SE_FILE_OBJECT, TRUSTEE_IS_SID,
-    TRUSTEE_IS_UNKNOWN, TRUSTEE_W,
+    ConvertStringSecurityDescriptorToSecurityDescriptorW, GetNamedSecurityInfoW, SetEntriesInAclW,
+    SetNamedSecurityInfoW, DENY_ACCESS, EXPLICIT_ACCESS_W, GRANT_ACCESS, NO_MULTIPLE_TRUSTEE, SDDL_REVISION_1,
+    SE_FILE_OBJECT, TRUSTEE_IS_SID, TRUSTEE_IS_UNKNOWN, TRUSTEE_W,
 };
 use windows_sys::Win32::Security::{
     AclSizeInformation, AddAccessAllowedAceEx, AddAccessDeniedAceEx, AddAce, GetAce, GetAclInformation,
-    GetSecurityDescriptorControl, GetSecurityDescriptorDacl, GetSecurityDescriptorOwner, InitializeAcl, ACE_HEADER, ACL,
-    ACL_REVISION, ACL_SIZE_INFORMATION, DACL_SECURITY_INFORMATION, OWNER_SECURITY_INFORMATION,
+    GetSecurityDescriptorControl, GetSecurityDescriptorDacl, GetSecurityDescriptorOwner, InitializeAcl, ACE_HEADER,
+    ACL, ACL_REVISION, ACL_SIZE_INFORMATION, DACL_SECURITY_INFORMATION, OWNER_SECURITY_INFORMATION,
     PROTECTED_DACL_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR, PSID, SECURITY_ATTRIBUTES, SE_DACL_PROTECTED,
     UNPROTECTED_DACL_SECURITY_INFORMATION,
 };
@@ -99,10 +99,7 @@ struct Entry {
 }
 
 fn is_missing(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error().map(|c| c as u32),
-        Some(ERROR_FILE_NOT_FOUND | ERROR_PATH_NOT_FOUND | ERROR_INVALID_NAME)
-    )
+    matches!(e.raw_os_error().map(|c| c as u32), Some(ERROR_FILE_NOT_FOUND | ERROR_PATH_NOT_FOUND | ERROR_INVALID_NAME))
 }
 
 /// Reads `path`'s DACL (and owner); `None` if the path does not exist.
@@ -120,11 +117,8 @@ fn read_existing(path: &Path, with_owner: bool) -> io::Result<Dacl> {
     let mut dacl: *mut ACL = std::ptr::null_mut();
     let mut owner: PSID = std::ptr::null_mut();
     let mut sd = LocalMem::null();
-    let info = if with_owner {
-        DACL_SECURITY_INFORMATION | OWNER_SECURITY_INFORMATION
-    } else {
-        DACL_SECURITY_INFORMATION
-    };
+    let info =
+        if with_owner { DACL_SECURITY_INFORMATION | OWNER_SECURITY_INFORMATION } else { DACL_SECURITY_INFORMATION };
     // SAFETY: `w` is NUL-terminated; on success `sd.0` receives a LocalAlloc'd descriptor
     // (freed by `LocalMem`) and `dacl` and `owner` point into it.
     let r = unsafe {
@@ -145,17 +139,8 @@ fn read_existing(path: &Path, with_owner: bool) -> io::Result<Dacl> {
     // SAFETY: `sd.0` is the descriptor the system just returned.
     check(unsafe { GetSecurityDescriptorControl(sd.0, &mut control, &mut revision) })?;
     // SAFETY: `owner` is null or points into the descriptor we hold.
-    let owner = if owner.is_null() {
-        None
-    } else {
-        unsafe { Sid::copy_from(owner) }.ok()
-    };
-    Ok(Dacl {
-        _sd: sd,
-        dacl,
-        protected: control & SE_DACL_PROTECTED != 0,
-        owner,
-    })
+    let owner = if owner.is_null() { None } else { unsafe { Sid::copy_from(owner) }.ok() };
+    Ok(Dacl { _sd: sd, dacl, protected: control & SE_DACL_PROTECTED != 0, owner })
 }
 
 impl Dacl {
@@ -163,11 +148,7 @@ impl Dacl {
         if self.dacl.is_null() {
             return Ok(Vec::new());
         }
-        let mut info = ACL_SIZE_INFORMATION {
-            AceCount: 0,
-            AclBytesInUse: 0,
-            AclBytesFree: 0,
-        };
+        let mut info = ACL_SIZE_INFORMATION { AceCount: 0, AclBytesInUse: 0, AclBytesFree: 0 };
         // SAFETY: `dacl` is a valid ACL inside the descriptor we hold; `info` is the right size.
         check(unsafe {
             GetAclInformation(
@@ -200,14 +181,7 @@ impl Dacl {
             } else {
                 (0, None)
             };
-            out.push(Entry {
-                ptr: ace,
-                size: header.AceSize,
-                kind,
-                flags: header.AceFlags,
-                mask,
-                sid,
-            });
+            out.push(Entry { ptr: ace, size: header.AceSize, kind, flags: header.AceFlags, mask, sid });
         }
         Ok(out)
     }
@@ -246,10 +220,7 @@ pub fn security(path: &Path) -> io::Result<Option<FolderSecurity>> {
     let Some(d) = read(path, true)? else {
         return Ok(None);
     };
-    let owner = d
-        .owner
-        .as_ref()
-        .and_then(|o| SidString::canonicalize(&o.to_string_form()).ok());
+    let owner = d.owner.as_ref().and_then(|o| SidString::canonicalize(&o.to_string_form()).ok());
     if d.dacl.is_null() {
         return Ok(Some(FolderSecurity { owner, dacl: None }));
     }
@@ -262,17 +233,9 @@ pub fn security(path: &Path) -> io::Result<Option<FolderSecurity>> {
         let Ok(trustee) = SidString::canonicalize(&sid.to_string_form()) else {
             continue;
         };
-        aces.push(Ace {
-            trustee,
-            kind,
-            mask: e.mask,
-            flags: e.flags,
-        });
+        aces.push(Ace { trustee, kind, mask: e.mask, flags: e.flags });
     }
-    Ok(Some(FolderSecurity {
-        owner,
-        dacl: Some(aces),
-    }))
+    Ok(Some(FolderSecurity { owner, dacl: Some(aces) }))
 }
 
 /// What [`add`] or [`remove`] did.
@@ -305,16 +268,10 @@ pub fn add(path: &Path, aces: &[Ace]) -> io::Result<Outcome> {
         return Ok(Outcome::Missing);
     };
     let existing = d.entries()?;
-    let sids: Vec<Sid> = aces
-        .iter()
-        .map(|a| Sid::parse(a.trustee.as_str()))
-        .collect::<io::Result<_>>()?;
+    let sids: Vec<Sid> = aces.iter().map(|a| Sid::parse(a.trustee.as_str())).collect::<io::Result<_>>()?;
     let mut entries: Vec<EXPLICIT_ACCESS_W> = Vec::new();
     for (ace, sid) in aces.iter().zip(&sids) {
-        if existing
-            .iter()
-            .any(|e| same_entry(e, ace, sid) && e.mask & ace.mask == ace.mask)
-        {
+        if existing.iter().any(|e| same_entry(e, ace, sid) && e.mask & ace.mask == ace.mask) {
             continue;
         }
         entries.push(EXPLICIT_ACCESS_W {
@@ -394,15 +351,7 @@ fn rewrite(path: &Path, d: &Dacl, entries: &[Vec<u8>]) -> io::Result<()> {
     check(unsafe { InitializeAcl(buf.as_ptr(), size, revision) })?;
     for bytes in entries {
         // SAFETY: `bytes` is a complete ACE copied from the old ACL.
-        check(unsafe {
-            AddAce(
-                buf.as_ptr(),
-                revision,
-                MAXDWORD,
-                bytes.as_ptr().cast(),
-                bytes.len() as u32,
-            )
-        })?;
+        check(unsafe { AddAce(buf.as_ptr(), revision, MAXDWORD, bytes.as_ptr().cast(), bytes.len() as u32) })?;
     }
     write(path, buf.as_ptr(), d.protection_flag())
 }
@@ -447,11 +396,7 @@ pub fn file_security(path: &Path) -> io::Result<Option<Security>> {
             sid: unsafe { sid_string(sid.as_psid())? },
         });
     }
-    Ok(Some(Security {
-        owner,
-        protected: d.protected,
-        aces,
-    }))
+    Ok(Some(Security { owner, protected: d.protected, aces }))
 }
 
 /// The inheritance flags of an [`AceSpec`].
@@ -528,7 +473,12 @@ impl Descriptor {
         let mut sd: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
         // SAFETY: `w` is NUL-terminated; `sd` receives a LocalAlloc'd descriptor.
         check(unsafe {
-            ConvertStringSecurityDescriptorToSecurityDescriptorW(w.as_ptr(), SDDL_REVISION_1, &mut sd, std::ptr::null_mut())
+            ConvertStringSecurityDescriptorToSecurityDescriptorW(
+                w.as_ptr(),
+                SDDL_REVISION_1,
+                &mut sd,
+                std::ptr::null_mut(),
+            )
         })?;
         Ok(Descriptor(LocalMem(sd)))
     }
@@ -563,11 +513,8 @@ pub fn reset_directory(path: &Path, sddl: &str, protected: bool) -> io::Result<(
         check(GetSecurityDescriptorOwner(sd.as_ptr(), &mut owner, &mut defaulted))?;
         check(GetSecurityDescriptorDacl(sd.as_ptr(), &mut present, &mut dacl, &mut defaulted))?;
     }
-    let protection = if protected {
-        PROTECTED_DACL_SECURITY_INFORMATION
-    } else {
-        UNPROTECTED_DACL_SECURITY_INFORMATION
-    };
+    let protection =
+        if protected { PROTECTED_DACL_SECURITY_INFORMATION } else { UNPROTECTED_DACL_SECURITY_INFORMATION };
     let w = wide(path)?;
     // SAFETY: owner and DACL point into `sd`.
     win32(unsafe {

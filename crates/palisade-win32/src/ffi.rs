@@ -16,10 +16,7 @@ pub fn wide(s: impl AsRef<OsStr>) -> io::Result<Vec<u16>> {
     let s = s.as_ref();
     let mut v: Vec<u16> = s.encode_wide().collect();
     if v.contains(&0) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{s:?} contains a NUL character"),
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{s:?} contains a NUL character")));
     }
     v.push(0);
     Ok(v)
@@ -110,10 +107,7 @@ pub fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
             )
         };
         if status < 0 {
-            return Err(io::Error::other(format!(
-                "BCryptGenRandom failed with NTSTATUS {:#x}",
-                status as u32
-            )));
+            return Err(io::Error::other(format!("BCryptGenRandom failed with NTSTATUS {:#x}", status as u32)));
         }
     }
     Ok(())

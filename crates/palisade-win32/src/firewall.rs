@@ -30,7 +30,9 @@ use windows::Win32::NetworkManagement::WindowsFirewall::{
     INetFwPolicy2, INetFwRule, INetFwRule3, INetFwRules, NetFwPolicy2, NetFwRule, NET_FW_ACTION, NET_FW_PROFILE_TYPE2,
     NET_FW_RULE_DIRECTION,
 };
-use windows::Win32::System::Com::{CoCreateInstance, CoInitializeEx, CoUninitialize, IDispatch, CLSCTX_INPROC_SERVER, COINIT_MULTITHREADED};
+use windows::Win32::System::Com::{
+    CoCreateInstance, CoInitializeEx, CoUninitialize, IDispatch, CLSCTX_INPROC_SERVER, COINIT_MULTITHREADED,
+};
 use windows::Win32::System::Ole::IEnumVARIANT;
 use windows::Win32::System::Variant::{VariantClear, VARIANT, VT_DISPATCH};
 
@@ -105,7 +107,8 @@ impl Drop for ComScope {
 
 fn open_policy() -> Result<INetFwPolicy2, FirewallError> {
     // SAFETY: creates the in-process firewall policy object; the CLSID is a constant.
-    unsafe { CoCreateInstance(&NetFwPolicy2, None, CLSCTX_INPROC_SERVER) }.map_err(com_error("CoCreateInstance(NetFwPolicy2)"))
+    unsafe { CoCreateInstance(&NetFwPolicy2, None, CLSCTX_INPROC_SERVER) }
+        .map_err(com_error("CoCreateInstance(NetFwPolicy2)"))
 }
 
 fn policy_rules(policy: &INetFwPolicy2) -> Result<INetFwRules, FirewallError> {
@@ -120,12 +123,14 @@ pub fn firewall_profiles() -> Result<Vec<FirewallProfileFact>, FirewallError> {
     // SAFETY: COM property reads on a live interface, results by value.
     let current = unsafe { policy.CurrentProfileTypes() }.map_err(com_error("INetFwPolicy2::CurrentProfileTypes"))?;
     // SAFETY: as above.
-    let modify_state = unsafe { policy.LocalPolicyModifyState() }.map_err(com_error("INetFwPolicy2::LocalPolicyModifyState"))?;
+    let modify_state =
+        unsafe { policy.LocalPolicyModifyState() }.map_err(com_error("INetFwPolicy2::LocalPolicyModifyState"))?;
     let mut facts = Vec::new();
     for profile in FirewallProfile::ALL {
         let bit = fence_api::profile_bit(profile);
         // SAFETY: as above; the profile type is one of the three single-profile constants.
-        let enabled = unsafe { policy.get_FirewallEnabled(NET_FW_PROFILE_TYPE2(bit)) }.map_err(com_error("INetFwPolicy2::get_FirewallEnabled"))?;
+        let enabled = unsafe { policy.get_FirewallEnabled(NET_FW_PROFILE_TYPE2(bit)) }
+            .map_err(com_error("INetFwPolicy2::get_FirewallEnabled"))?;
         let merge = policy_dword(fence_api::policy_subkey(profile), "AllowLocalPolicyMerge")?;
         facts.push(FirewallProfileFact {
             profile,
@@ -147,7 +152,15 @@ fn policy_dword(subkey: &str, value: &str) -> Result<Option<u32>, FirewallError>
     // SAFETY: both strings are NUL-terminated and outlive the call; `data` has room for the
     // DWORD that RRF_RT_REG_DWORD restricts the value to, and `size` says so.
     let rc = unsafe {
-        RegGetValueW(HKEY_LOCAL_MACHINE, key.as_ptr(), name.as_ptr(), RRF_RT_REG_DWORD, std::ptr::null_mut(), std::ptr::addr_of_mut!(data).cast(), &mut size)
+        RegGetValueW(
+            HKEY_LOCAL_MACHINE,
+            key.as_ptr(),
+            name.as_ptr(),
+            RRF_RT_REG_DWORD,
+            std::ptr::null_mut(),
+            std::ptr::addr_of_mut!(data).cast(),
+            &mut size,
+        )
     };
     match rc {
         ERROR_SUCCESS => Ok(Some(data)),
@@ -277,7 +290,8 @@ pub fn add_rule(rule: &InstalledRule) -> Result<(), FirewallError> {
     let rules = policy_rules(&policy)?;
     remove_by_name(&rules, &rule.name)?;
     // SAFETY: creates an in-process, unattached rule object; the CLSID is a constant.
-    let new: INetFwRule3 = unsafe { CoCreateInstance(&NetFwRule, None, CLSCTX_INPROC_SERVER) }.map_err(com_error("CoCreateInstance(NetFwRule)"))?;
+    let new: INetFwRule3 = unsafe { CoCreateInstance(&NetFwRule, None, CLSCTX_INPROC_SERVER) }
+        .map_err(com_error("CoCreateInstance(NetFwRule)"))?;
     write_rule(&new, &fields)?;
     // SAFETY: COM method on live interfaces; the collection takes its own reference.
     unsafe { rules.Add(&new) }.map_err(com_error("INetFwRules::Add"))?;
@@ -285,9 +299,10 @@ pub fn add_rule(rule: &InstalledRule) -> Result<(), FirewallError> {
     // SAFETY: COM method on a live interface; the BSTR lives for the call.
     match unsafe { rules.Item(&BSTR::from(rule.name.as_str())) } {
         Ok(_) => Ok(()),
-        Err(e) if e.code() == RULE_NOT_FOUND => {
-            Err(FirewallError::NoEffect { call: "INetFwRules::Add", what: format!("no rule named `{}` afterwards", rule.name) })
-        }
+        Err(e) if e.code() == RULE_NOT_FOUND => Err(FirewallError::NoEffect {
+            call: "INetFwRules::Add",
+            what: format!("no rule named `{}` afterwards", rule.name),
+        }),
         Err(e) => Err(com_error("INetFwRules::Item")(e)),
     }
 }

@@ -4,14 +4,16 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use windows_sys::Win32::UI::Shell::{FOLDERID_ProgramData, FOLDERID_ProgramFiles, FOLDERID_ProgramFilesX86, FOLDERID_Windows};
+use windows_sys::Win32::UI::Shell::{
+    FOLDERID_ProgramData, FOLDERID_ProgramFiles, FOLDERID_ProgramFilesX86, FOLDERID_Windows,
+};
 
 use palisade_windows_elevated::ace::{readable_through, AceKind, AceSpec, Inheritance, Rights, Trustee, WRITE_BITS};
-use palisade_windows_elevated::facts::{
-    AccountRight, AccountRightsFact, AceFact, DirFact, FileFact, GroupFact, MachineFacts, MarkerFact, ProfileFact, SandboxUser, Sids,
-    SystemFolder, SystemFolderFact, UserFact, GROUP_NAME,
-};
 use palisade_windows_elevated::check_report::{is_access_denied, FactGroup, Unread};
+use palisade_windows_elevated::facts::{
+    AccountRight, AccountRightsFact, AceFact, DirFact, FileFact, GroupFact, MachineFacts, MarkerFact, ProfileFact,
+    SandboxUser, Sids, SystemFolder, SystemFolderFact, UserFact, GROUP_NAME,
+};
 use palisade_windows_elevated::setup_plan::{parse_marker, Layout};
 use palisade_windows_elevated::sid::Sid;
 use palisade_windows_elevated::winpath::WinPath;
@@ -38,7 +40,8 @@ pub trait Cause: ToString {
 
 impl Cause for io::Error {
     fn access_denied(&self) -> bool {
-        self.kind() == io::ErrorKind::PermissionDenied || self.raw_os_error().is_some_and(|c| is_access_denied(c as u32))
+        self.kind() == io::ErrorKind::PermissionDenied
+            || self.raw_os_error().is_some_and(|c| is_access_denied(c as u32))
     }
 }
 
@@ -87,7 +90,10 @@ pub fn win_path(p: &Path) -> Result<WinPath, GatherError> {
 /// The profile folder of `sid` as `ProfileList` has it; `None` when it has none.
 pub fn profile_of(sid: &str) -> Result<Option<WinPath>, GatherError> {
     let what = || format!("the profile of {sid} in ProfileList");
-    let Some(raw) = system::reg_string(system::RegRoot::LocalMachine, &format!("{PROFILE_LIST}\\{sid}"), "ProfileImagePath").map_err(ctx(what()))? else {
+    let Some(raw) =
+        system::reg_string(system::RegRoot::LocalMachine, &format!("{PROFILE_LIST}\\{sid}"), "ProfileImagePath")
+            .map_err(ctx(what()))?
+    else {
         return Ok(None);
     };
     let expanded = system::expand_env(&raw).map_err(ctx(what()))?;
@@ -111,7 +117,11 @@ pub fn current_sids() -> Result<Sids, GatherError> {
             None => Ok(None),
         }
     };
-    Ok(Sids { group: look(GROUP_NAME)?, offline: look(SandboxUser::Offline.account_name())?, online: look(SandboxUser::Online.account_name())? })
+    Ok(Sids {
+        group: look(GROUP_NAME)?,
+        offline: look(SandboxUser::Offline.account_name())?,
+        online: look(SandboxUser::Online.account_name())?,
+    })
 }
 
 /// Everything but the ACEs on planned paths (see [`gather_aces`]) and the stored credentials
@@ -190,14 +200,19 @@ pub fn gather_readable(layout: &Layout, admin: bool) -> (MachineFacts, Vec<Unrea
 /// Palisade's group (with its members) and accounts (with their groups and profiles).
 fn accounts(f: &mut MachineFacts, sids: &Sids) -> Result<(), GatherError> {
     if let Some(g) = &sids.group {
-        let members = accounts::group_members(GROUP_NAME).map_err(ctx(format!("the members of {GROUP_NAME}")))?.unwrap_or_default();
+        let members = accounts::group_members(GROUP_NAME)
+            .map_err(ctx(format!("the members of {GROUP_NAME}")))?
+            .unwrap_or_default();
         let members = members.iter().map(|m| sid(m, "a group member")).collect::<Result<_, _>>()?;
         f.groups.push(GroupFact { name: GROUP_NAME.into(), sid: g.clone(), members });
     }
     for u in SandboxUser::ALL {
         let name = u.account_name();
         let Some(user_sid) = sids.user(u) else { continue };
-        let Some((disabled, group_names)) = accounts::user_info(name).map_err(ctx(format!("the account {name}")))? else { continue };
+        let Some((disabled, group_names)) = accounts::user_info(name).map_err(ctx(format!("the account {name}")))?
+        else {
+            continue;
+        };
         let mut groups = Vec::new();
         for g in group_names {
             if let Some(s) = crate::sid::lookup_account(&g).map_err(ctx(format!("the SID of the group {g}")))? {
@@ -216,7 +231,10 @@ fn accounts(f: &mut MachineFacts, sids: &Sids) -> Result<(), GatherError> {
 fn hidden_accounts(f: &mut MachineFacts) -> Result<(), GatherError> {
     for u in SandboxUser::ALL {
         let name = u.account_name();
-        if system::reg_dword(system::RegRoot::LocalMachine, accounts::USER_LIST_KEY, name).map_err(ctx("the sign-in screen's UserList"))? == Some(0) {
+        if system::reg_dword(system::RegRoot::LocalMachine, accounts::USER_LIST_KEY, name)
+            .map_err(ctx("the sign-in screen's UserList"))?
+            == Some(0)
+        {
             f.hidden_accounts.push(name.into());
         }
     }
@@ -270,7 +288,12 @@ fn system_folders(f: &mut MachineFacts) -> Result<(), GatherError> {
         let Ok(p) = system::known_folder(&id) else { continue };
         let path = win_path(&p)?;
         let Some(sec) = acl::file_security(&p).map_err(ctx(format!("who may read {path}")))? else { continue };
-        f.system_folders.push(SystemFolderFact { folder, owner: sid(&sec.owner, "an owner")?, readable_by: readable_through(&sec.aces), path });
+        f.system_folders.push(SystemFolderFact {
+            folder,
+            owner: sid(&sec.owner, "an owner")?,
+            readable_by: readable_through(&sec.aces),
+            path,
+        });
     }
     Ok(())
 }
@@ -302,7 +325,12 @@ fn directory(path: &WinPath) -> Result<Option<DirFact>, GatherError> {
             Some(s) => explicit_aces.push(s),
             None if a.ace_type == 0 && a.mask & WRITE_BITS != 0 => {
                 if let Ok(s) = Sid::parse(&a.sid) {
-                    explicit_aces.push(AceSpec { kind: AceKind::Allow, trustee: Trustee::Sid(s), rights: Rights::FullControl, inheritance: Inheritance::ContainerAndObject });
+                    explicit_aces.push(AceSpec {
+                        kind: AceKind::Allow,
+                        trustee: Trustee::Sid(s),
+                        rights: Rights::FullControl,
+                        inheritance: Inheritance::ContainerAndObject,
+                    });
                 }
             }
             None => {}
@@ -313,7 +341,13 @@ fn directory(path: &WinPath) -> Result<Option<DirFact>, GatherError> {
         let e = e.map_err(ctx(format!("the entries of {path}")))?;
         entries.push(e.file_name().to_string_lossy().into_owned());
     }
-    Ok(Some(DirFact { path: path.clone(), owner: sid(&sec.owner, "an owner")?, protected: sec.protected, explicit_aces, entries }))
+    Ok(Some(DirFact {
+        path: path.clone(),
+        owner: sid(&sec.owner, "an owner")?,
+        protected: sec.protected,
+        explicit_aces,
+        entries,
+    }))
 }
 
 /// SHA-256 of a file (and its text when it is small UTF-8, for the marker and git config).
@@ -343,7 +377,10 @@ pub fn gather_aces(paths: &[WinPath], trustees: &[Sid]) -> Result<Vec<AceFact>, 
             continue;
         }
         seen.push(path);
-        let Some(sec) = acl::file_security(&to_path(path)).map_err(ctx(format!("the access entries of {path}")))? else { continue };
+        let Some(sec) = acl::file_security(&to_path(path)).map_err(ctx(format!("the access entries of {path}")))?
+        else {
+            continue;
+        };
         for a in sec.aces.iter().filter_map(|a| a.explicit_spec()) {
             if matches!(&a.trustee, Trustee::Sid(s) if trustees.contains(s)) {
                 out.push(AceFact { path: path.clone(), ace: a });

@@ -7,7 +7,9 @@ use std::io;
 use windows_sys::core::PWSTR;
 use windows_sys::Win32::Foundation::{ERROR_INSUFFICIENT_BUFFER, ERROR_NONE_MAPPED};
 use windows_sys::Win32::Security::Authorization::{ConvertSidToStringSidW, ConvertStringSidToSidW};
-use windows_sys::Win32::Security::{CopySid, EqualSid, GetLengthSid, IsValidSid, LookupAccountNameW, LookupAccountSidW, PSID, SID_NAME_USE};
+use windows_sys::Win32::Security::{
+    CopySid, EqualSid, GetLengthSid, IsValidSid, LookupAccountNameW, LookupAccountSidW, PSID, SID_NAME_USE,
+};
 
 use crate::ffi::{check, from_wide_buf, from_wide_ptr, wide, LocalMem};
 
@@ -123,7 +125,15 @@ pub fn lookup(name: &str) -> io::Result<Option<Sid>> {
     loop {
         // SAFETY: every buffer is as long as the length passed with it.
         let ok = unsafe {
-            LookupAccountNameW(std::ptr::null(), w.as_ptr(), sid.as_mut_ptr().cast(), &mut sid_len, dom.as_mut_ptr(), &mut dom_len, &mut kind)
+            LookupAccountNameW(
+                std::ptr::null(),
+                w.as_ptr(),
+                sid.as_mut_ptr().cast(),
+                &mut sid_len,
+                dom.as_mut_ptr(),
+                &mut dom_len,
+                &mut kind,
+            )
         };
         if ok != 0 {
             // SAFETY: LookupAccountNameW wrote a valid SID into `sid`, alive for the copy.

@@ -8,13 +8,14 @@ use std::path::PathBuf;
 use windows_sys::core::{GUID, PWSTR};
 use windows_sys::Win32::Foundation::ERROR_FILE_NOT_FOUND;
 use windows_sys::Win32::Security::Cryptography::{
-    BCryptCloseAlgorithmProvider, BCryptCreateHash, BCryptDestroyHash, BCryptFinishHash, BCryptHashData, BCryptOpenAlgorithmProvider,
-    BCRYPT_ALG_HANDLE, BCRYPT_HASH_HANDLE, BCRYPT_SHA256_ALGORITHM,
+    BCryptCloseAlgorithmProvider, BCryptCreateHash, BCryptDestroyHash, BCryptFinishHash, BCryptHashData,
+    BCryptOpenAlgorithmProvider, BCRYPT_ALG_HANDLE, BCRYPT_HASH_HANDLE, BCRYPT_SHA256_ALGORITHM,
 };
 use windows_sys::Win32::System::Com::CoTaskMemFree;
 use windows_sys::Win32::System::Environment::ExpandEnvironmentStringsW;
 use windows_sys::Win32::System::Registry::{
-    RegGetValueW, HKEY, HKEY_CURRENT_USER, HKEY_LOCAL_MACHINE, RRF_RT_REG_DWORD, RRF_RT_REG_EXPAND_SZ, RRF_RT_REG_SZ, RRF_NOEXPAND,
+    RegGetValueW, HKEY, HKEY_CURRENT_USER, HKEY_LOCAL_MACHINE, RRF_NOEXPAND, RRF_RT_REG_DWORD, RRF_RT_REG_EXPAND_SZ,
+    RRF_RT_REG_SZ,
 };
 use windows_sys::Win32::UI::Shell::SHGetKnownFolderPath;
 
@@ -43,7 +44,9 @@ pub fn reg_string(root: RegRoot, subkey: &str, value: &str) -> io::Result<Option
     let mut len = 0u32;
     let flags = RRF_RT_REG_SZ | RRF_RT_REG_EXPAND_SZ | RRF_NOEXPAND;
     // SAFETY: a null data pointer asks for the size only.
-    let rc = unsafe { RegGetValueW(root, k.as_ptr(), v.as_ptr(), flags, std::ptr::null_mut(), std::ptr::null_mut(), &mut len) };
+    let rc = unsafe {
+        RegGetValueW(root, k.as_ptr(), v.as_ptr(), flags, std::ptr::null_mut(), std::ptr::null_mut(), &mut len)
+    };
     if rc == ERROR_FILE_NOT_FOUND {
         return Ok(None);
     }
@@ -51,7 +54,17 @@ pub fn reg_string(root: RegRoot, subkey: &str, value: &str) -> io::Result<Option
     let mut buf = vec![0u16; len as usize / 2 + 1];
     let mut bytes = (buf.len() * 2) as u32;
     // SAFETY: `buf` holds `bytes` bytes.
-    win32(unsafe { RegGetValueW(root, k.as_ptr(), v.as_ptr(), flags, std::ptr::null_mut(), buf.as_mut_ptr() as *mut c_void, &mut bytes) })?;
+    win32(unsafe {
+        RegGetValueW(
+            root,
+            k.as_ptr(),
+            v.as_ptr(),
+            flags,
+            std::ptr::null_mut(),
+            buf.as_mut_ptr() as *mut c_void,
+            &mut bytes,
+        )
+    })?;
     let end = buf.iter().position(|&c| c == 0).unwrap_or(buf.len());
     Ok(Some(String::from_utf16_lossy(&buf[..end])))
 }
@@ -63,7 +76,17 @@ pub fn reg_dword(root: RegRoot, subkey: &str, value: &str) -> io::Result<Option<
     let mut data = 0u32;
     let mut len = 4u32;
     // SAFETY: `data` is 4 bytes, as `len` says.
-    let rc = unsafe { RegGetValueW(root, k.as_ptr(), v.as_ptr(), RRF_RT_REG_DWORD, std::ptr::null_mut(), &mut data as *mut u32 as *mut c_void, &mut len) };
+    let rc = unsafe {
+        RegGetValueW(
+            root,
+            k.as_ptr(),
+            v.as_ptr(),
+            RRF_RT_REG_DWORD,
+            std::ptr::null_mut(),
+            &mut data as *mut u32 as *mut c_void,
+            &mut len,
+        )
+    };
     if rc == ERROR_FILE_NOT_FOUND {
         return Ok(None);
     }
@@ -111,7 +134,8 @@ pub fn known_folder_path(id: &GUID) -> Option<PathBuf> {
 
 /// Lowercase hex SHA-256 of `data` (BCrypt).
 pub fn sha256_hex(data: &[u8]) -> io::Result<String> {
-    let nt = |status: i32| if status >= 0 { Ok(()) } else { Err(io::Error::other(format!("BCrypt status {status:#x}"))) };
+    let nt =
+        |status: i32| if status >= 0 { Ok(()) } else { Err(io::Error::other(format!("BCrypt status {status:#x}"))) };
     let mut alg: BCRYPT_ALG_HANDLE = std::ptr::null_mut();
     // SAFETY: `alg` receives a provider handle closed below.
     nt(unsafe { BCryptOpenAlgorithmProvider(&mut alg, BCRYPT_SHA256_ALGORITHM, std::ptr::null(), 0) })?;

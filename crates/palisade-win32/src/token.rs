@@ -13,8 +13,8 @@ use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
 use windows_sys::Win32::Foundation::HANDLE;
 use windows_sys::Win32::Security::{
     CreateRestrictedToken, GetTokenInformation, IsTokenRestricted, LookupPrivilegeNameW, SetTokenInformation,
-    TokenDefaultDacl, TokenElevation, TokenGroups, TokenIntegrityLevel, TokenPrivileges, TokenUser,
-    ACL, DISABLE_MAX_PRIVILEGE, SID_AND_ATTRIBUTES, TOKEN_ADJUST_DEFAULT, TOKEN_ASSIGN_PRIMARY, TOKEN_DEFAULT_DACL,
+    TokenDefaultDacl, TokenElevation, TokenGroups, TokenIntegrityLevel, TokenPrivileges, TokenUser, ACL,
+    DISABLE_MAX_PRIVILEGE, SID_AND_ATTRIBUTES, TOKEN_ADJUST_DEFAULT, TOKEN_ASSIGN_PRIMARY, TOKEN_DEFAULT_DACL,
     TOKEN_DUPLICATE, TOKEN_ELEVATION, TOKEN_GROUPS, TOKEN_INFORMATION_CLASS, TOKEN_MANDATORY_LABEL, TOKEN_PRIVILEGES,
     TOKEN_QUERY, TOKEN_USER, WRITE_RESTRICTED,
 };
@@ -43,15 +43,7 @@ pub struct OwnToken {
 fn info(token: &OwnedHandle, class: TOKEN_INFORMATION_CLASS) -> io::Result<Vec<u64>> {
     let mut needed: u32 = 0;
     // SAFETY: a size query with no buffer; the call only writes `needed`.
-    unsafe {
-        GetTokenInformation(
-            token.as_raw_handle() as HANDLE,
-            class,
-            std::ptr::null_mut(),
-            0,
-            &mut needed,
-        )
-    };
+    unsafe { GetTokenInformation(token.as_raw_handle() as HANDLE, class, std::ptr::null_mut(), 0, &mut needed) };
     if needed == 0 {
         return Err(io::Error::last_os_error());
     }
@@ -108,14 +100,7 @@ pub fn open_own() -> io::Result<OwnToken> {
     });
     // SAFETY: a valid token handle.
     let restricted = unsafe { IsTokenRestricted(handle.as_raw_handle() as HANDLE) } != 0;
-    Ok(OwnToken {
-        handle,
-        user,
-        logon,
-        elevated,
-        restricted,
-        integrity_rid,
-    })
+    Ok(OwnToken { handle, user, logon, elevated, restricted, integrity_rid })
 }
 
 /// What the command's token looks like.
@@ -134,22 +119,10 @@ pub struct TokenSpec<'a> {
 
 /// Makes the command's primary token from this process's token.
 pub fn restricted(own: &OwnToken, spec: &TokenSpec<'_>) -> io::Result<OwnedHandle> {
-    let restricting: Vec<SID_AND_ATTRIBUTES> = spec
-        .restricting
-        .iter()
-        .map(|s| SID_AND_ATTRIBUTES {
-            Sid: s.as_psid(),
-            Attributes: 0,
-        })
-        .collect();
-    let deny_only: Vec<SID_AND_ATTRIBUTES> = spec
-        .deny_only
-        .iter()
-        .map(|s| SID_AND_ATTRIBUTES {
-            Sid: s.as_psid(),
-            Attributes: 0,
-        })
-        .collect();
+    let restricting: Vec<SID_AND_ATTRIBUTES> =
+        spec.restricting.iter().map(|s| SID_AND_ATTRIBUTES { Sid: s.as_psid(), Attributes: 0 }).collect();
+    let deny_only: Vec<SID_AND_ATTRIBUTES> =
+        spec.deny_only.iter().map(|s| SID_AND_ATTRIBUTES { Sid: s.as_psid(), Attributes: 0 }).collect();
     let mut flags = DISABLE_MAX_PRIVILEGE;
     if spec.write_restricted {
         flags |= WRITE_RESTRICTED;
@@ -167,11 +140,7 @@ pub fn restricted(own: &OwnToken, spec: &TokenSpec<'_>) -> io::Result<OwnedHandl
             own.handle.as_raw_handle() as HANDLE,
             flags,
             deny_only.len() as u32,
-            if deny_only.is_empty() {
-                std::ptr::null()
-            } else {
-                deny_only.as_ptr()
-            },
+            if deny_only.is_empty() { std::ptr::null() } else { deny_only.as_ptr() },
             0,
             std::ptr::null(),
             n_restrict,

@@ -93,7 +93,9 @@ impl Rights {
     pub fn mask(self) -> u32 {
         match self {
             Rights::ReadExecute => 0x0012_00A9,
-            Rights::ListTraverse => FILE_LIST_DIRECTORY | FILE_TRAVERSE | FILE_READ_ATTRIBUTES | READ_CONTROL | SYNCHRONIZE,
+            Rights::ListTraverse => {
+                FILE_LIST_DIRECTORY | FILE_TRAVERSE | FILE_READ_ATTRIBUTES | READ_CONTROL | SYNCHRONIZE
+            }
             Rights::Modify => 0x0013_01BF,
             Rights::FullControl => 0x001F_01FF,
         }
@@ -267,7 +269,9 @@ impl RawAce {
 
     fn reads_and_executes(&self) -> bool {
         let rx = Rights::ReadExecute.mask();
-        self.mask & rx == rx || self.mask & (GENERIC_READ | GENERIC_EXECUTE) == GENERIC_READ | GENERIC_EXECUTE || self.mask & 0x1000_0000 != 0
+        self.mask & rx == rx
+            || self.mask & (GENERIC_READ | GENERIC_EXECUTE) == GENERIC_READ | GENERIC_EXECUTE
+            || self.mask & 0x1000_0000 != 0
     }
 }
 
@@ -285,7 +289,9 @@ pub fn readable_through(aces: &[RawAce]) -> Vec<Sid> {
         let same = || aces.iter().filter(|b| b.sid == a.sid);
         let here = same().any(|b| b.ace_type == 0 && b.reads_and_executes() && b.flags & INHERIT_ONLY_ACE == 0);
         let below = same().any(|b| {
-            b.ace_type == 0 && b.reads_and_executes() && b.flags & (OBJECT_INHERIT_ACE | CONTAINER_INHERIT_ACE) == OBJECT_INHERIT_ACE | CONTAINER_INHERIT_ACE
+            b.ace_type == 0
+                && b.reads_and_executes()
+                && b.flags & (OBJECT_INHERIT_ACE | CONTAINER_INHERIT_ACE) == OBJECT_INHERIT_ACE | CONTAINER_INHERIT_ACE
         });
         let denied = same().any(|b| b.ace_type == 1 && b.mask & Rights::ReadExecute.mask() & !0x0010_0000 != 0);
         if here && below && !denied {
@@ -307,7 +313,10 @@ mod raw_tests {
     fn explicit_specs_are_only_what_palisade_writes() {
         let s = "S-1-5-21-1-2-3-1010";
         let a = raw(0, 3, Rights::ReadExecute.mask(), s).explicit_spec().unwrap();
-        assert_eq!(a, AceSpec::allow(Trustee::Sid(Sid::parse(s).unwrap()), Rights::ReadExecute, Inheritance::ContainerAndObject));
+        assert_eq!(
+            a,
+            AceSpec::allow(Trustee::Sid(Sid::parse(s).unwrap()), Rights::ReadExecute, Inheritance::ContainerAndObject)
+        );
         assert_eq!(raw(0, 0, Rights::ListTraverse.mask(), s).explicit_spec().unwrap().inheritance, Inheritance::None);
         assert_eq!(raw(1, 0, Rights::Modify.mask(), s).explicit_spec().unwrap().kind, AceKind::Deny);
         assert!(raw(0, 3 | INHERITED_ACE, Rights::ReadExecute.mask(), s).explicit_spec().is_none());
@@ -367,7 +376,10 @@ mod tests {
         let sd = descriptor_sddl(
             &Sid::administrators(),
             true,
-            &[AceSpec::allow(Trustee::Sid(Sid::system()), Rights::FullControl, Inheritance::ContainerAndObject), a.clone()],
+            &[
+                AceSpec::allow(Trustee::Sid(Sid::system()), Rights::FullControl, Inheritance::ContainerAndObject),
+                a.clone(),
+            ],
             &sids(),
         )
         .unwrap();
@@ -377,7 +389,10 @@ mod tests {
 
     #[test]
     fn guard_refuses_dangerous_grants() {
-        let g = GrantGuard { profile: p("C:\\Users\\me"), secrets: vec![p("C:\\Users\\me\\.ssh"), p("C:\\Users\\me\\.config\\gh")] };
+        let g = GrantGuard {
+            profile: p("C:\\Users\\me"),
+            secrets: vec![p("C:\\Users\\me\\.ssh"), p("C:\\Users\\me\\.config\\gh")],
+        };
         let rx = |i| AceSpec::allow(Trustee::SandboxGroup, Rights::ReadExecute, i);
         let list = AceSpec::allow(Trustee::SandboxGroup, Rights::ListTraverse, Inheritance::None);
         let modify = AceSpec::allow(Trustee::SandboxGroup, Rights::Modify, Inheritance::ContainerAndObject);

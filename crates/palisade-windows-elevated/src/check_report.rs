@@ -197,7 +197,8 @@ pub fn check_report(facts: &MachineFacts, inputs: &CheckInputs) -> CheckReport {
         add(
             CheckStatus::Note,
             "elevated setup",
-            "not set up (optional: `palisade setup --elevated`, then `mode = \"elevated\"` in the [windows] section)".into(),
+            "not set up (optional: `palisade setup --elevated`, then `mode = \"elevated\"` in the [windows] section)"
+                .into(),
         );
         return CheckReport { lines };
     }
@@ -205,16 +206,26 @@ pub fn check_report(facts: &MachineFacts, inputs: &CheckInputs) -> CheckReport {
     // Marker.
     match (&facts.marker, files_unread) {
         (None, Some(why)) => add(CheckStatus::Unknown, "elevated setup", unknown(why)),
-        (None, None) => add(CheckStatus::Fail, "elevated setup", "not set up: run `palisade setup --elevated` (asks for administrator approval)".into()),
+        (None, None) => add(
+            CheckStatus::Fail,
+            "elevated setup",
+            "not set up: run `palisade setup --elevated` (asks for administrator approval)".into(),
+        ),
         (Some(m), _) if m.version < inputs.expected_version => add(
             CheckStatus::Fail,
             "elevated setup",
-            format!("set up by an older palisade (version {}, this one needs {}): run `palisade setup --elevated` again", m.version, inputs.expected_version),
+            format!(
+                "set up by an older palisade (version {}, this one needs {}): run `palisade setup --elevated` again",
+                m.version, inputs.expected_version
+            ),
         ),
         (Some(m), _) if m.version > inputs.expected_version => add(
             CheckStatus::Fail,
             "elevated setup",
-            format!("set up by a newer palisade (version {}, this one knows {}): use that palisade", m.version, inputs.expected_version),
+            format!(
+                "set up by a newer palisade (version {}, this one knows {}): use that palisade",
+                m.version, inputs.expected_version
+            ),
         ),
         (Some(m), _) => add(CheckStatus::Ok, "elevated setup", format!("version {} ({})", m.version, m.path)),
     }
@@ -225,7 +236,11 @@ pub fn check_report(facts: &MachineFacts, inputs: &CheckInputs) -> CheckReport {
         (_, Some(why)) => add(CheckStatus::Unknown, "sandbox group", unknown(why)),
         (None, None) => add(CheckStatus::Fail, "sandbox group", format!("{GROUP_NAME} is missing")),
         (Some(g), None) => match g.members.iter().find(|m| !ours.contains(m)) {
-            Some(m) => add(CheckStatus::Fail, "sandbox group", format!("{m} is a member of {GROUP_NAME} and can read what the sandbox reads")),
+            Some(m) => add(
+                CheckStatus::Fail,
+                "sandbox group",
+                format!("{m} is a member of {GROUP_NAME} and can read what the sandbox reads"),
+            ),
             None => add(CheckStatus::Ok, "sandbox group", format!("{GROUP_NAME} ({})", g.sid)),
         },
     }
@@ -241,7 +256,8 @@ pub fn check_report(facts: &MachineFacts, inputs: &CheckInputs) -> CheckReport {
             (None, None) => add(CheckStatus::Fail, &item, "missing: run setup again".into()),
             (Some(x), None) => {
                 let rights = facts.rights_of(&x.sid);
-                let missing: Vec<&str> = DENIED_RIGHTS.iter().filter(|r| !rights.contains(r)).map(|r| r.as_str()).collect();
+                let missing: Vec<&str> =
+                    DENIED_RIGHTS.iter().filter(|r| !rights.contains(r)).map(|r| r.as_str()).collect();
                 let in_group = facts.sandbox_group().is_some_and(|g| g.members.contains(&x.sid));
                 if x.disabled {
                     add(CheckStatus::Fail, &item, "disabled".into());
@@ -254,9 +270,17 @@ pub fn check_report(facts: &MachineFacts, inputs: &CheckInputs) -> CheckReport {
                         "holds SeDenyInteractiveLogonRight, so the runner cannot start (CreateProcessWithLogonW logs on interactively)".into(),
                     );
                 } else if !in_group {
-                    add(CheckStatus::Fail, &item, format!("not a member of {GROUP_NAME}, so it cannot read the profile's tools"));
+                    add(
+                        CheckStatus::Fail,
+                        &item,
+                        format!("not a member of {GROUP_NAME}, so it cannot read the profile's tools"),
+                    );
                 } else if rights_unread.is_none() && !missing.is_empty() {
-                    add(CheckStatus::Warn, &item, format!("{} missing: other logons with its password are not denied", missing.join(", ")));
+                    add(
+                        CheckStatus::Warn,
+                        &item,
+                        format!("{} missing: other logons with its password are not denied", missing.join(", ")),
+                    );
                 } else if hidden_unread.is_none() && !facts.is_hidden(name) {
                     add(CheckStatus::Warn, &item, "shown on the sign-in screen".into());
                 } else {
@@ -281,7 +305,9 @@ pub fn check_report(facts: &MachineFacts, inputs: &CheckInputs) -> CheckReport {
                 &item,
                 "cannot be decrypted (stored by another user, or the DPAPI key changed): run setup again".into(),
             ),
-            (Some(c), None) if !c.logon_ok => add(CheckStatus::Fail, &item, "does not match the account: run setup again".into()),
+            (Some(c), None) if !c.logon_ok => {
+                add(CheckStatus::Fail, &item, "does not match the account: run setup again".into())
+            }
             (Some(c), None) => add(CheckStatus::Ok, &item, format!("stored with DPAPI at {}", c.path)),
         }
     }
@@ -305,7 +331,9 @@ pub fn check_report(facts: &MachineFacts, inputs: &CheckInputs) -> CheckReport {
         for p in crate::facts::FirewallProfile::ALL {
             match facts.firewall.profiles.iter().find(|f| f.profile == p) {
                 None => policy_problems.push(format!("{p:?} profile state unknown")),
-                Some(f) if !f.local_rules_honored => policy_problems.push(format!("Group Policy ignores local rules in the {p:?} profile")),
+                Some(f) if !f.local_rules_honored => {
+                    policy_problems.push(format!("Group Policy ignores local rules in the {p:?} profile"))
+                }
                 Some(f) if !f.enabled => policy_problems.push(format!("the {p:?} profile's firewall is off")),
                 Some(_) => {}
             }
@@ -333,7 +361,11 @@ pub fn check_report(facts: &MachineFacts, inputs: &CheckInputs) -> CheckReport {
         }
         (Ok(_), Ok(None)) => {
             fence = Fence::Broken;
-            add(CheckStatus::Fail, "firewall rules", format!("{} is missing, so nothing can be fenced", SandboxUser::Offline.account_name()));
+            add(
+                CheckStatus::Fail,
+                "firewall rules",
+                format!("{} is missing, so nothing can be fenced", SandboxUser::Offline.account_name()),
+            );
         }
         (Ok(f), Ok(Some(sid))) => {
             if let Some(why) = inputs.unread(FactGroup::FirewallRules) {
@@ -350,7 +382,15 @@ pub fn check_report(facts: &MachineFacts, inputs: &CheckInputs) -> CheckReport {
                     }
                 }
                 if missing.is_empty() && changed.is_empty() {
-                    add(CheckStatus::Ok, "firewall rules", format!("{} rules block traffic of {} beyond loopback", f.rules.len(), SandboxUser::Offline.account_name()));
+                    add(
+                        CheckStatus::Ok,
+                        "firewall rules",
+                        format!(
+                            "{} rules block traffic of {} beyond loopback",
+                            f.rules.len(),
+                            SandboxUser::Offline.account_name()
+                        ),
+                    );
                 } else {
                     fence = Fence::Broken;
                     add(CheckStatus::Fail, "firewall rules", list_problems(&missing, &changed));
@@ -387,10 +427,22 @@ pub fn check_report(facts: &MachineFacts, inputs: &CheckInputs) -> CheckReport {
         }
     }
     match (&inputs.probe, &fence) {
-        (Some(p), _) if p.outside_reached => add(CheckStatus::Fail, "network fence", "a connection as the offline account reached the outside".into()),
-        (Some(p), _) if p.loopback_reached => add(CheckStatus::Fail, "network fence", "a connection as the offline account reached a loopback port that is not the proxy".into()),
-        (_, Fence::Broken) => add(CheckStatus::Fail, "network fence", "not in force (see above); offline commands would not be offline".into()),
-        (Some(FenceProbe { unproven: Some(why), .. }), _) => add(CheckStatus::Unknown, "network fence", format!("unknown: {why}")),
+        (Some(p), _) if p.outside_reached => {
+            add(CheckStatus::Fail, "network fence", "a connection as the offline account reached the outside".into())
+        }
+        (Some(p), _) if p.loopback_reached => add(
+            CheckStatus::Fail,
+            "network fence",
+            "a connection as the offline account reached a loopback port that is not the proxy".into(),
+        ),
+        (_, Fence::Broken) => add(
+            CheckStatus::Fail,
+            "network fence",
+            "not in force (see above); offline commands would not be offline".into(),
+        ),
+        (Some(FenceProbe { unproven: Some(why), .. }), _) => {
+            add(CheckStatus::Unknown, "network fence", format!("unknown: {why}"))
+        }
         (Some(p), _) if p.proxy_reached == Some(false) => {
             add(CheckStatus::Warn, "network fence", "proven closed, but the proxy port could not be reached".into())
         }
@@ -398,9 +450,14 @@ pub fn check_report(facts: &MachineFacts, inputs: &CheckInputs) -> CheckReport {
         (None, Fence::Unknown(parts)) => add(
             CheckStatus::Unknown,
             "network fence",
-            format!("not confirmed: {} could not be read here (run `palisade check` as an administrator)", parts.join(", ")),
+            format!(
+                "not confirmed: {} could not be read here (run `palisade check` as an administrator)",
+                parts.join(", ")
+            ),
         ),
-        (None, Fence::InForce) => add(CheckStatus::Warn, "network fence", "in place but not proven here: run `palisade check --probe`".into()),
+        (None, Fence::InForce) => {
+            add(CheckStatus::Warn, "network fence", "in place but not proven here: run `palisade check --probe`".into())
+        }
     }
 
     // Palisade's folder, runner, git configuration.
@@ -420,17 +477,28 @@ pub fn check_report(facts: &MachineFacts, inputs: &CheckInputs) -> CheckReport {
         }
         match (facts.file(&layout.runner), &inputs.runner_sha256) {
             (None, _) => add(CheckStatus::Fail, "runner", format!("{} is missing: run setup again", layout.runner)),
-            (Some(f), Some(h)) if !f.sha256.eq_ignore_ascii_case(h) => {
-                add(CheckStatus::Fail, "runner", format!("{} differs from this palisade's runner: run setup again", layout.runner))
-            }
+            (Some(f), Some(h)) if !f.sha256.eq_ignore_ascii_case(h) => add(
+                CheckStatus::Fail,
+                "runner",
+                format!("{} differs from this palisade's runner: run setup again", layout.runner),
+            ),
             (Some(f), Some(_)) => add(CheckStatus::Ok, "runner", format!("{} (same as this palisade's)", f.path)),
-            (Some(f), None) => add(CheckStatus::Ok, "runner", format!("{} (not compared: no palisade-runner.exe next to palisade)", f.path)),
+            (Some(f), None) => add(
+                CheckStatus::Ok,
+                "runner",
+                format!("{} (not compared: no palisade-runner.exe next to palisade)", f.path),
+            ),
         }
-        let git_ok = facts.file(&layout.gitconfig).is_some_and(|f| f.text.as_deref() == Some(gitconfig_contents().as_str()));
+        let git_ok =
+            facts.file(&layout.gitconfig).is_some_and(|f| f.text.as_deref() == Some(gitconfig_contents().as_str()));
         if git_ok {
             add(CheckStatus::Ok, "git for the sandbox", format!("{} (safe.directory, OpenSSL)", layout.gitconfig));
         } else {
-            add(CheckStatus::Warn, "git for the sandbox", format!("{} missing or changed: git may refuse the workspace", layout.gitconfig));
+            add(
+                CheckStatus::Warn,
+                "git for the sandbox",
+                format!("{} missing or changed: git may refuse the workspace", layout.gitconfig),
+            );
         }
     }
     add(

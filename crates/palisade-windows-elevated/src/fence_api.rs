@@ -52,7 +52,10 @@ pub fn guid_fields(value: u128) -> (u32, u16, u16, [u8; 8]) {
 
 /// The 128-bit value of a GUID from its fields.
 pub fn guid_value(data1: u32, data2: u16, data3: u16, data4: [u8; 8]) -> u128 {
-    (u128::from(data1) << 96) | (u128::from(data2) << 80) | (u128::from(data3) << 64) | u128::from(u64::from_be_bytes(data4))
+    (u128::from(data1) << 96)
+        | (u128::from(data2) << 80)
+        | (u128::from(data3) << 64)
+        | u128::from(u64::from_be_bytes(data4))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -234,7 +237,11 @@ impl RuleFields {
             ("remote ports", &self.remote_ports, any(&self.remote_ports)),
             ("program", &self.application_name, self.application_name.is_empty()),
             ("service", &self.service_name, self.service_name.is_empty()),
-            ("interface types", &self.interface_types, self.interface_types.is_empty() || self.interface_types.eq_ignore_ascii_case("all")),
+            (
+                "interface types",
+                &self.interface_types,
+                self.interface_types.is_empty() || self.interface_types.eq_ignore_ascii_case("all"),
+            ),
         ] {
             if !default {
                 odd.push(format!("{what} {value}"));
@@ -406,7 +413,15 @@ mod tests {
         assert_eq!(v, 0xc38d57d1_05a7_4c33_904f_7fbceee60e82);
         assert_eq!(guid_fields(v), (0xc38d57d1, 0x05a7, 0x4c33, [0x90, 0x4f, 0x7f, 0xbc, 0xee, 0xe6, 0x0e, 0x82]));
         assert_eq!(key_from_guid(v), "{c38d57d1-05a7-4c33-904f-7fbceee60e82}");
-        for bad in ["", "{}", "c38d57d1-05a7-4c33-904f-7fbceee60e82", "{c38d57d1-05a7-4c33-904f-7fbceee60e8}", "{c38d57d1-05a7-4c33-904f7fbceee60e82}", "{g38d57d1-05a7-4c33-904f-7fbceee60e82}", "{+38d57d1-05a7-4c33-904f-7fbceee60e82}"] {
+        for bad in [
+            "",
+            "{}",
+            "c38d57d1-05a7-4c33-904f-7fbceee60e82",
+            "{c38d57d1-05a7-4c33-904f-7fbceee60e8}",
+            "{c38d57d1-05a7-4c33-904f7fbceee60e82}",
+            "{g38d57d1-05a7-4c33-904f-7fbceee60e82}",
+            "{+38d57d1-05a7-4c33-904f-7fbceee60e82}",
+        ] {
             assert_eq!(guid_from_key(bad), Err(KeyError(bad.to_string())), "{bad}");
         }
     }
@@ -425,9 +440,18 @@ mod tests {
             addresses_from_api("0.0.0.0-126.255.255.255, 128.0.0.0-255.255.255.255"),
             ["0.0.0.0-126.255.255.255", "128.0.0.0-255.255.255.255"]
         );
-        assert_eq!(addresses_from_api("::/128,::2-FFFF:FFFF:FFFF:FFFF:FFFF:FFFF:FFFF:FFFF"), ["::", "::2-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"]);
-        assert_eq!(addresses_from_api("10.0.0.1/255.255.255.255,10.0.0.2/32,10.0.0.0/255.0.0.0"), ["10.0.0.1", "10.0.0.2", "10.0.0.0/255.0.0.0"]);
-        assert_eq!(addresses_from_api("1.2.3.4-1.2.3.4,LocalSubnet,1.2.3.4-::1"), ["1.2.3.4", "LocalSubnet", "1.2.3.4-::1"]);
+        assert_eq!(
+            addresses_from_api("::/128,::2-FFFF:FFFF:FFFF:FFFF:FFFF:FFFF:FFFF:FFFF"),
+            ["::", "::2-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"]
+        );
+        assert_eq!(
+            addresses_from_api("10.0.0.1/255.255.255.255,10.0.0.2/32,10.0.0.0/255.0.0.0"),
+            ["10.0.0.1", "10.0.0.2", "10.0.0.0/255.0.0.0"]
+        );
+        assert_eq!(
+            addresses_from_api("1.2.3.4-1.2.3.4,LocalSubnet,1.2.3.4-::1"),
+            ["1.2.3.4", "LocalSubnet", "1.2.3.4-::1"]
+        );
     }
 
     #[test]
@@ -505,7 +529,14 @@ mod tests {
             let c = filter_conditions(&inst);
             assert_eq!(c[0], FilterCondition::UserSddl("O:LSD:(A;;CC;;;S-1-5-21-1-2-3-1011)".into()));
             if inst.permit {
-                assert_eq!(c[1..], [FilterCondition::Loopback, FilterCondition::IpProtocol(6), FilterCondition::RemotePort(inst.tcp_remote_port.unwrap())]);
+                assert_eq!(
+                    c[1..],
+                    [
+                        FilterCondition::Loopback,
+                        FilterCondition::IpProtocol(6),
+                        FilterCondition::RemotePort(inst.tcp_remote_port.unwrap())
+                    ]
+                );
             } else {
                 assert_eq!(c.len(), 1);
             }
@@ -542,7 +573,11 @@ mod tests {
         c.conditions.push(FilterCondition::RemotePort(80));
         cases.push(c);
         let mut c = f.clone();
-        c.conditions = c.conditions.into_iter().map(|c| if c == FilterCondition::IpProtocol(6) { FilterCondition::IpProtocol(17) } else { c }).collect();
+        c.conditions = c
+            .conditions
+            .into_iter()
+            .map(|c| if c == FilterCondition::IpProtocol(6) { FilterCondition::IpProtocol(17) } else { c })
+            .collect();
         cases.push(c);
         cases.push(FilterFields { permit: None, ..f.clone() });
         cases.push(FilterFields { weight: FilterWeight::Other, ..f.clone() });

@@ -82,14 +82,18 @@ pub fn verdict(outside: ProbeOutcome, loopback: ProbeOutcome, listener_accepted:
         return Err(format!("a connect to {outside_name} as the offline account was not blocked"));
     }
     if loopback == ProbeOutcome::Open || listener_accepted {
-        return Err("a connect to a loopback port that is not a proxy port, as the offline account, was not blocked".into());
+        return Err(
+            "a connect to a loopback port that is not a proxy port, as the offline account, was not blocked".into()
+        );
     }
     match (outside, loopback) {
         (ProbeOutcome::Blocked | ProbeOutcome::NoRoute, ProbeOutcome::Blocked) => Ok(()),
         (ProbeOutcome::Blocked | ProbeOutcome::NoRoute, other) => {
             Err(format!("the network fence is not proven: the loopback connect {}", describe(other)))
         }
-        (other, _) => Err(format!("the network fence is not proven: the connect to {outside_name} {}", describe(other))),
+        (other, _) => {
+            Err(format!("the network fence is not proven: the connect to {outside_name} {}", describe(other)))
+        }
     }
 }
 
@@ -103,7 +107,11 @@ pub const FIX: &str = "run `palisade check --probe` to see the fence's state, th
 
 /// The probe as `palisade check --probe` reports it. `report`: the runner's report, if it sent
 /// one; `failure`: why the probe could not run (or the runner's error).
-pub fn for_check(report: Option<(ProbeOutcome, ProbeOutcome)>, listener_accepted: bool, failure: Option<String>) -> FenceProbe {
+pub fn for_check(
+    report: Option<(ProbeOutcome, ProbeOutcome)>,
+    listener_accepted: bool,
+    failure: Option<String>,
+) -> FenceProbe {
     let Some((outside, loopback)) = report else {
         let why = failure.unwrap_or_else(|| "the runner sent no probe report".into());
         return FenceProbe {
@@ -117,9 +125,10 @@ pub fn for_check(report: Option<(ProbeOutcome, ProbeOutcome)>, listener_accepted
     let loopback_reached = loopback == ProbeOutcome::Open || listener_accepted;
     let unproven = match verdict(outside, loopback, listener_accepted) {
         // Commands may run (nothing can get out now), but the outside half is not proven.
-        Ok(()) if outside == ProbeOutcome::NoRoute => {
-            Some("loopback connects are blocked, but this machine had no route to the outside, so that half is not proven".into())
-        }
+        Ok(()) if outside == ProbeOutcome::NoRoute => Some(
+            "loopback connects are blocked, but this machine had no route to the outside, so that half is not proven"
+                .into(),
+        ),
         Ok(()) => None,
         Err(_) if outside_reached || loopback_reached => None,
         Err(why) => Some(why),
@@ -172,7 +181,10 @@ mod tests {
     #[test]
     fn the_check_sees_proven_open_and_unknown() {
         let p = for_check(Some((Blocked, Blocked)), false, None);
-        assert_eq!(p, FenceProbe { outside_reached: false, loopback_reached: false, proxy_reached: None, unproven: None });
+        assert_eq!(
+            p,
+            FenceProbe { outside_reached: false, loopback_reached: false, proxy_reached: None, unproven: None }
+        );
         let p = for_check(Some((Open, Blocked)), false, None);
         assert!(p.outside_reached && !p.loopback_reached && p.unproven.is_none());
         let p = for_check(Some((NoRoute, Blocked)), true, None);

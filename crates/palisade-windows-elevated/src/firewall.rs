@@ -209,9 +209,7 @@ impl WfpFilter {
 /// machine and every run (idempotent adds, deletes by key). Not cryptographic: two FNV-1a
 /// hashes, formatted as an RFC 9562 version-8 ("custom") UUID.
 pub fn stable_key(name: &str) -> String {
-    let h = |offset: u64| {
-        name.bytes().fold(offset, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
-    };
+    let h = |offset: u64| name.bytes().fold(offset, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
     let a = h(0xcbf2_9ce4_8422_2325);
     let b = h(0x8422_2325_cbf2_9ce4 ^ name.len() as u64);
     let v = (u128::from(a) << 64) | u128::from(b);

@@ -254,7 +254,9 @@ impl Report {
     pub fn debug_lines(&self) -> Vec<String> {
         self.walked
             .iter()
-            .map(|(root, why)| format!("palisade: debug: {}: {}; walked the whole root to give ownership back", root, why.describe()))
+            .map(|(root, why)| {
+                format!("palisade: debug: {}: {}; walked the whole root to give ownership back", root, why.describe())
+            })
             .collect()
     }
 }
@@ -302,7 +304,11 @@ mod tests {
 
     #[test]
     fn parses_notification_buffers() {
-        let b = buffer(&[(FILE_ACTION_ADDED, "a.txt"), (FILE_ACTION_RENAMED_NEW_NAME, "dir\\é b."), (FILE_ACTION_REMOVED, "x")]);
+        let b = buffer(&[
+            (FILE_ACTION_ADDED, "a.txt"),
+            (FILE_ACTION_RENAMED_NEW_NAME, "dir\\é b."),
+            (FILE_ACTION_REMOVED, "x"),
+        ]);
         assert_eq!(
             parse_notifications(&b).unwrap(),
             [n(FILE_ACTION_ADDED, "a.txt"), n(FILE_ACTION_RENAMED_NEW_NAME, "dir\\é b."), n(FILE_ACTION_REMOVED, "x")]
@@ -366,7 +372,14 @@ mod tests {
         assert_eq!(plan.walk_root, None);
         let mut got = plan.paths.clone();
         got.sort();
-        let mut want = vec![names("repo"), names("repo b"), names("src\\lib.rs"), names("src\\new.rs"), names("trailing. "), names("wine\\style")];
+        let mut want = vec![
+            names("repo"),
+            names("repo b"),
+            names("src\\lib.rs"),
+            names("src\\new.rs"),
+            names("trailing. "),
+            names("wine\\style"),
+        ];
         want.sort();
         assert_eq!(got, want);
     }
@@ -446,7 +459,9 @@ mod tests {
         r.walked.push((p(r"C:\Work"), WalkReason::Overflow));
         assert_eq!(
             r.debug_lines(),
-            [r"palisade: debug: C:\Work: the change notifications overflowed; walked the whole root to give ownership back"]
+            [
+                r"palisade: debug: C:\Work: the change notifications overflowed; walked the whole root to give ownership back"
+            ]
         );
     }
 }

@@ -175,7 +175,8 @@ mod tests {
         let mut random = vec![0u8; GENERATED_LEN];
         random.extend((0..GENERATED_LEN as u8).map(|i| i.wrapping_mul(7)));
         let p = generate(&random, "x").unwrap();
-        let expected: String = (0..GENERATED_LEN as u8).map(|i| ALPHABET[(i.wrapping_mul(7) & 63) as usize] as char).collect();
+        let expected: String =
+            (0..GENERATED_LEN as u8).map(|i| ALPHABET[(i.wrapping_mul(7) & 63) as usize] as char).collect();
         assert_eq!(p.expose(), expected);
         assert_eq!(generate(&[0u8; RANDOM_BYTES], "x"), Err(NotEnoughRandomness));
         assert_eq!(generate(&[1u8; 10], "x"), Err(NotEnoughRandomness));

@@ -47,20 +47,60 @@ pub enum WfpKind {
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum Record {
     /// `sid` is `None` while the creation is pending.
-    GroupCreated { name: String, sid: Option<Sid> },
-    UserCreated { user: SandboxUser, name: String, sid: Option<Sid> },
-    AddedToGroup { user: SandboxUser, member: Sid, group: Sid },
-    HiddenFromSignIn { name: String },
-    RightsAdded { name: String, sid: Sid, rights: Vec<AccountRight> },
-    CredentialStored { user: SandboxUser, path: WinPath },
-    FirewallRuleAdded { name: String },
-    WfpAdded { wfp: WfpKind, key: String, name: String },
+    GroupCreated {
+        name: String,
+        sid: Option<Sid>,
+    },
+    UserCreated {
+        user: SandboxUser,
+        name: String,
+        sid: Option<Sid>,
+    },
+    AddedToGroup {
+        user: SandboxUser,
+        member: Sid,
+        group: Sid,
+    },
+    HiddenFromSignIn {
+        name: String,
+    },
+    RightsAdded {
+        name: String,
+        sid: Sid,
+        rights: Vec<AccountRight>,
+    },
+    CredentialStored {
+        user: SandboxUser,
+        path: WinPath,
+    },
+    FirewallRuleAdded {
+        name: String,
+    },
+    WfpAdded {
+        wfp: WfpKind,
+        key: String,
+        name: String,
+    },
     /// The ACE's trustee is always a SID.
-    AceAdded { path: WinPath, ace: AceSpec },
-    DirectoryCreated { path: WinPath },
-    FileWritten { path: WinPath },
-    MarkerWritten { path: WinPath, version: u32 },
-    ProfileCreated { user: SandboxUser, sid: Sid, path: WinPath },
+    AceAdded {
+        path: WinPath,
+        ace: AceSpec,
+    },
+    DirectoryCreated {
+        path: WinPath,
+    },
+    FileWritten {
+        path: WinPath,
+    },
+    MarkerWritten {
+        path: WinPath,
+        version: u32,
+    },
+    ProfileCreated {
+        user: SandboxUser,
+        sid: Sid,
+        path: WinPath,
+    },
 }
 
 impl Record {
@@ -69,7 +109,9 @@ impl Record {
         match self {
             Record::GroupCreated { name, .. } => format!("local group {name}"),
             Record::UserCreated { name, .. } => format!("local account {name}"),
-            Record::AddedToGroup { user, .. } => format!("membership of {} in {}", user.account_name(), crate::facts::GROUP_NAME),
+            Record::AddedToGroup { user, .. } => {
+                format!("membership of {} in {}", user.account_name(), crate::facts::GROUP_NAME)
+            }
             Record::HiddenFromSignIn { name } => format!("sign-in screen entry hiding {name}"),
             Record::RightsAdded { name, rights, .. } => {
                 let r: Vec<&str> = rights.iter().map(|r| r.as_str()).collect();
@@ -215,7 +257,11 @@ mod tests {
             Origin::Setup,
             Record::AceAdded {
                 path: WinPath::parse("C:\\Users\\me\\src").unwrap(),
-                ace: AceSpec::allow(Trustee::Sid(sid("S-1-5-21-1-2-3-1010")), Rights::ReadExecute, Inheritance::ContainerAndObject),
+                ace: AceSpec::allow(
+                    Trustee::Sid(sid("S-1-5-21-1-2-3-1010")),
+                    Rights::ReadExecute,
+                    Inheritance::ContainerAndObject,
+                ),
             },
         );
         r
@@ -226,7 +272,10 @@ mod tests {
         let r = sample();
         assert_eq!(r.entries.len(), 2);
         assert!(r.entries[0].done);
-        assert_eq!(r.entries[0].record, Record::GroupCreated { name: "PalisadeSandboxUsers".into(), sid: Some(sid("S-1-5-21-1-2-3-1010")) });
+        assert_eq!(
+            r.entries[0].record,
+            Record::GroupCreated { name: "PalisadeSandboxUsers".into(), sid: Some(sid("S-1-5-21-1-2-3-1010")) }
+        );
         assert!(!r.entries[1].done);
         assert_eq!(r.created_sids(), vec![sid("S-1-5-21-1-2-3-1010")]);
         let mut r2 = r.clone();

@@ -140,7 +140,8 @@ pub fn validate(req: SetupRequest, auth: &Authority, facts: &mut MachineFacts) -
     }
     // A WinPath deserializes any absolute form (UNC, streams); setup acts only on paths on a
     // local drive, named as they are on disk.
-    if let Some(p) = std::iter::once(&inst.local_app_data).chain(&inst.tool_folders).find(|p| !p.is_exact_drive_path()) {
+    if let Some(p) = std::iter::once(&inst.local_app_data).chain(&inst.tool_folders).find(|p| !p.is_exact_drive_path())
+    {
         return invalid(format!("{p} is not a path on a local drive"));
     }
     if inst.name.is_empty() || inst.name.len() > 256 || inst.name.chars().any(char::is_control) {
@@ -185,7 +186,10 @@ pub fn validate(req: SetupRequest, auth: &Authority, facts: &mut MachineFacts) -
                 // A password is needed exactly when the stored one does not log on: otherwise the
                 // account and the stored password would no longer match.
                 if !logs_on && !given {
-                    return invalid(format!("no password for {} although its stored one does not log on", u.account_name()));
+                    return invalid(format!(
+                        "no password for {} although its stored one does not log on",
+                        u.account_name()
+                    ));
                 }
                 if logs_on && given {
                     return invalid(format!("a new password for {} although its stored one logs on", u.account_name()));
@@ -341,7 +345,10 @@ mod tests {
         r.credentials = vec![cred(SandboxUser::Offline, false), cred(SandboxUser::Offline, false)];
         assert!(check(r).unwrap_err().to_string().contains("two stored passwords"));
         let mut r = request();
-        r.credentials = vec![crate::facts::CredentialFact { path: p("C:\\Users\\me\\x.dpapi"), ..cred(SandboxUser::Online, false) }];
+        r.credentials = vec![crate::facts::CredentialFact {
+            path: p("C:\\Users\\me\\x.dpapi"),
+            ..cred(SandboxUser::Online, false)
+        }];
         assert!(check(r).unwrap_err().to_string().contains("unexpected place"));
         let mut r = request();
         r.passwords[1].user = SandboxUser::Offline;
@@ -368,10 +375,13 @@ mod tests {
         r.installer.profile_entries = vec![e];
         assert!(check(r).unwrap_err().to_string().contains("deeper than"));
         let mut r = request();
-        r.installer.profile_entries = vec![ProfileEntry { name: "f".into(), kind: EntryKind::File, children: Some(vec![]) }];
+        r.installer.profile_entries =
+            vec![ProfileEntry { name: "f".into(), kind: EntryKind::File, children: Some(vec![]) }];
         assert!(check(r).unwrap_err().to_string().contains("not a folder"));
         let mut r = request();
-        r.installer.profile_entries = (0..=MAX_PROFILE_ENTRIES).map(|i| ProfileEntry { name: format!("f{i}"), kind: EntryKind::File, children: None }).collect();
+        r.installer.profile_entries = (0..=MAX_PROFILE_ENTRIES)
+            .map(|i| ProfileEntry { name: format!("f{i}"), kind: EntryKind::File, children: None })
+            .collect();
         assert!(check(r).unwrap_err().to_string().contains("more than"));
         let mut r = request();
         r.installer.name = "a\nb".into();

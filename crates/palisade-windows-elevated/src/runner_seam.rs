@@ -180,7 +180,8 @@ pub fn describe_runner_exit(code: u32) -> String {
     match code as i32 {
         runner_exit::USAGE => "palisade-runner refused its command line (exit 2)".to_string(),
         runner_exit::VERSION => {
-            "palisade-runner belongs to another palisade version (exit 3); run `palisade setup --elevated` again".to_string()
+            "palisade-runner belongs to another palisade version (exit 3); run `palisade setup --elevated` again"
+                .to_string()
         }
         runner_exit::PIPE => "palisade-runner could not open or use its pipe (exit 4)".to_string(),
         _ => format!("palisade-runner ended with exit code {code} before it reported anything"),
@@ -249,7 +250,8 @@ pub fn parse_runner_args(args: &[String], setup_version: u32) -> Result<RunnerAr
         }
         *slot = Some(it.next().ok_or(RunnerArgsError::MissingValue(flag))?.clone());
     }
-    let bad = |flag: &'static str, value: &str| RunnerArgsError::BadValue { flag, value: value.chars().take(64).collect() };
+    let bad =
+        |flag: &'static str, value: &str| RunnerArgsError::BadValue { flag, value: value.chars().take(64).collect() };
     let pipe = pipe.ok_or(RunnerArgsError::MissingValue("--pipe"))?;
     if !is_runner_pipe_name(&pipe) {
         return Err(bad("--pipe", &pipe));

@@ -36,20 +36,39 @@ pub const PLAN_LINES_PER_EVENT: usize = 8;
 #[serde(tag = "event", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Progress {
     /// Setup started and accepted the pipe; `setup_version` is what it installs.
-    Hello { setup_version: u32 },
+    Hello {
+        setup_version: u32,
+    },
     /// The plan being carried out, one line per step (`[todo]`/`[done]`/`[kept]`/`[gone]`).
-    Plan { lines: Vec<String> },
+    Plan {
+        lines: Vec<String>,
+    },
     /// Step `index` (from 1) of `total` pending steps is starting.
-    Step { index: u32, total: u32, id: String, description: String },
-    StepDone { id: String },
+    Step {
+        index: u32,
+        total: u32,
+        id: String,
+        description: String,
+    },
+    StepDone {
+        id: String,
+    },
     /// Something the person should know (a step Palisade could not do on this system, a file it
     /// left in place).
-    Note { text: String },
+    Note {
+        text: String,
+    },
     /// Setup stopped. `step` names the step (or phase: `pipe`, `request`, `facts`, `plan`,
     /// `records`); `exit_code` is the process exit code that follows.
-    Failed { step: String, message: String, exit_code: i32 },
+    Failed {
+        step: String,
+        message: String,
+        exit_code: i32,
+    },
     /// Everything pending was done; `changed` steps changed the machine.
-    Finished { changed: u32 },
+    Finished {
+        changed: u32,
+    },
 }
 
 impl Progress {
@@ -276,10 +295,16 @@ mod tests {
         vec![
             Progress::Hello { setup_version: 1 },
             Progress::Plan { lines: vec!["[todo] group.create: create the local group".into()] },
-            Progress::Step { index: 1, total: 2, id: "group.create".into(), description: "create ✓ the group".into() },
+            Progress::Step {
+                index: 1, total: 2, id: "group.create".into(), description: "create ✓ the group".into()
+            },
             Progress::StepDone { id: "group.create".into() },
             Progress::Note { text: "line\nbreaks are escaped".into() },
-            Progress::Failed { step: "user.offline.create".into(), message: "access denied".into(), exit_code: exit::STEP },
+            Progress::Failed {
+                step: "user.offline.create".into(),
+                message: "access denied".into(),
+                exit_code: exit::STEP,
+            },
             Progress::Finished { changed: 3 },
         ]
     }
@@ -311,7 +336,9 @@ mod tests {
         let p = Progress::Note { text: "é".repeat(100_000) };
         let line = p.encode();
         assert!(line.len() < MAX_PROGRESS_LINE);
-        assert!(matches!(decode_line(line.trim_end().as_bytes()).unwrap(), Progress::Note { text } if text.ends_with('…')));
+        assert!(
+            matches!(decode_line(line.trim_end().as_bytes()).unwrap(), Progress::Note { text } if text.ends_with('…'))
+        );
         let many = Progress::Plan { lines: (0..20).map(|i| format!("l{i}")).collect() };
         match decode_line(many.encode().trim_end().as_bytes()).unwrap() {
             Progress::Plan { lines } => assert_eq!(lines.last().unwrap(), "… 13 more lines not shown"),
@@ -320,10 +347,13 @@ mod tests {
         let lines: Vec<String> = (0..20).map(|i| format!("[todo] step {i}")).collect();
         let chunks = plan_chunks(&lines);
         assert_eq!(chunks.len(), 3);
-        let back: Vec<String> = chunks.iter().flat_map(|c| match c {
-            Progress::Plan { lines } => lines.clone(),
-            _ => unreachable!(),
-        }).collect();
+        let back: Vec<String> = chunks
+            .iter()
+            .flat_map(|c| match c {
+                Progress::Plan { lines } => lines.clone(),
+                _ => unreachable!(),
+            })
+            .collect();
         assert_eq!(back, lines);
     }
 
@@ -334,7 +364,10 @@ mod tests {
         assert_eq!(decode_line(b"P1 \xff"), Err(ChannelError::NotUtf8));
         assert!(matches!(decode_line(b"P1 {\"event\":\"finished\"}"), Err(ChannelError::Json(_))));
         assert!(matches!(decode_line(b"P1 {\"event\":\"reboot\"}"), Err(ChannelError::Json(_))));
-        assert!(matches!(decode_line(b"P1 {\"event\":\"finished\",\"changed\":1,\"x\":2}"), Err(ChannelError::Json(_))));
+        assert!(matches!(
+            decode_line(b"P1 {\"event\":\"finished\",\"changed\":1,\"x\":2}"),
+            Err(ChannelError::Json(_))
+        ));
         assert!(matches!(decode_line(b"P1 {\"event\":\"finished\",\"changed\":-1}"), Err(ChannelError::Json(_))));
         assert!(matches!(decode_line(b"P1 "), Err(ChannelError::Json(_))));
 
@@ -385,7 +418,17 @@ mod tests {
 
     #[test]
     fn exit_codes_are_distinct_and_explained() {
-        let all = [exit::OK, exit::USAGE, exit::PIPE, exit::REQUEST, exit::FACTS, exit::PLAN, exit::STEP, exit::RECORDS, exit::UNSUPPORTED];
+        let all = [
+            exit::OK,
+            exit::USAGE,
+            exit::PIPE,
+            exit::REQUEST,
+            exit::FACTS,
+            exit::PLAN,
+            exit::STEP,
+            exit::RECORDS,
+            exit::UNSUPPORTED,
+        ];
         for (i, a) in all.iter().enumerate() {
             assert!(all[i + 1..].iter().all(|b| b != a));
             assert_ne!(exit::meaning(*a), exit::meaning(99));

@@ -86,7 +86,12 @@ pub fn inputs() -> SetupInputs {
 
 /// A machine before setup: system folders readable by Users, firewall on with local rules.
 pub fn fresh_facts() -> MachineFacts {
-    let sys = |folder, path: &str, owner: Sid| SystemFolderFact { folder, path: p(path), owner, readable_by: vec![Sid::users()] };
+    let sys = |folder, path: &str, owner: Sid| SystemFolderFact {
+        folder,
+        path: p(path),
+        owner,
+        readable_by: vec![Sid::users()],
+    };
     MachineFacts {
         firewall: FirewallFacts {
             profiles: FirewallProfile::ALL
@@ -197,20 +202,32 @@ impl Machine {
             }
             StepAction::StoreCredential { user, path } => {
                 f.credentials.retain(|c| c.user != *user);
-                f.credentials.push(CredentialFact { user: *user, path: path.clone(), decryptable: true, logon_ok: false });
+                f.credentials.push(CredentialFact {
+                    user: *user,
+                    path: path.clone(),
+                    decryptable: true,
+                    logon_ok: false,
+                });
                 // The new password is given to setup, which sets it; the credential logs on
                 // once the account has it (see SetPassword/CreateUser).
             }
             StepAction::CreateDirectory { path, owner, protected, aces, .. } => {
                 let aces: Vec<AceSpec> = aces.iter().map(|a| a.resolved(&sids).unwrap()).collect();
-                let entries = if path.file_name() == Some(PALISADE_DIR) { vec![STATE_FILE_NAME.to_string()] } else { vec![] };
+                let entries =
+                    if path.file_name() == Some(PALISADE_DIR) { vec![STATE_FILE_NAME.to_string()] } else { vec![] };
                 match f.directories.iter_mut().find(|d| &d.path == path) {
                     Some(d) => {
                         d.owner = owner.clone();
                         d.protected = *protected;
                         d.explicit_aces = aces;
                     }
-                    None => f.directories.push(DirFact { path: path.clone(), owner: owner.clone(), protected: *protected, explicit_aces: aces, entries }),
+                    None => f.directories.push(DirFact {
+                        path: path.clone(),
+                        owner: owner.clone(),
+                        protected: *protected,
+                        explicit_aces: aces,
+                        entries,
+                    }),
                 }
                 let path = path.clone();
                 self.add_entry(&path);
@@ -221,7 +238,12 @@ impl Machine {
             }
             StepAction::CreateUser { user, .. } => {
                 let s = self.new_sid();
-                self.facts.users.push(UserFact { name: user.account_name().into(), sid: s, groups: vec![Sid::users()], disabled: false });
+                self.facts.users.push(UserFact {
+                    name: user.account_name().into(),
+                    sid: s,
+                    groups: vec![Sid::users()],
+                    disabled: false,
+                });
                 self.password_set(*user);
             }
             StepAction::SetPassword { user } => self.password_set(*user),
@@ -274,7 +296,15 @@ impl Machine {
             }
             StepAction::RemoveStale(r) => {
                 let plan = crate::uninstall_plan::uninstall_plan(
-                    &StateRecords { version: crate::records::RECORDS_VERSION, entries: vec![crate::records::RecordEntry { step: "x".into(), origin: Origin::Setup, done: true, record: r.clone() }] },
+                    &StateRecords {
+                        version: crate::records::RECORDS_VERSION,
+                        entries: vec![crate::records::RecordEntry {
+                            step: "x".into(),
+                            origin: Origin::Setup,
+                            done: true,
+                            record: r.clone(),
+                        }],
+                    },
                     &self.facts,
                 );
                 for s in plan.steps {

@@ -24,24 +24,59 @@ use crate::winpath::{fold, WinPath};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum UndoAction {
-    DeleteMarker { path: WinPath },
-    DeleteFile { path: WinPath },
+    DeleteMarker {
+        path: WinPath,
+    },
+    DeleteFile {
+        path: WinPath,
+    },
     /// Remove the folder if it is empty (after the records file, for Palisade's own folder).
-    RemoveDirectoryIfEmpty { path: WinPath },
+    RemoveDirectoryIfEmpty {
+        path: WinPath,
+    },
     /// Remove exactly this ACE from the path's DACL.
-    RemoveAce { path: WinPath, ace: AceSpec },
-    DeleteWfpObject { wfp: WfpKind, key: String, name: String },
-    DeleteFirewallRule { name: String },
+    RemoveAce {
+        path: WinPath,
+        ace: AceSpec,
+    },
+    DeleteWfpObject {
+        wfp: WfpKind,
+        key: String,
+        name: String,
+    },
+    DeleteFirewallRule {
+        name: String,
+    },
     /// (Invoker) delete the DPAPI blob.
-    DeleteCredential { user: SandboxUser, path: WinPath },
+    DeleteCredential {
+        user: SandboxUser,
+        path: WinPath,
+    },
     /// `LsaRemoveAccountRights` for these rights only.
-    RemoveAccountRights { sid: Sid, rights: Vec<AccountRight> },
-    UnhideFromSignIn { name: String },
-    RemoveFromGroup { member: Sid, group: Sid },
+    RemoveAccountRights {
+        sid: Sid,
+        rights: Vec<AccountRight>,
+    },
+    UnhideFromSignIn {
+        name: String,
+    },
+    RemoveFromGroup {
+        member: Sid,
+        group: Sid,
+    },
     /// `DeleteProfileW` for the account's profile.
-    DeleteProfile { sid: Sid, path: WinPath },
-    DeleteUser { name: String, sid: Sid },
-    DeleteGroup { name: String, sid: Sid },
+    DeleteProfile {
+        sid: Sid,
+        path: WinPath,
+    },
+    DeleteUser {
+        name: String,
+        sid: Sid,
+    },
+    DeleteGroup {
+        name: String,
+        sid: Sid,
+    },
 }
 
 impl UndoAction {
@@ -60,7 +95,9 @@ impl UndoAction {
             UndoAction::RemoveAce { path, ace } => format!("remove the access entry for {} from {path}", ace.trustee),
             UndoAction::DeleteWfpObject { wfp, name, .. } => format!("delete the WFP {} `{name}`", wfp_kind_name(*wfp)),
             UndoAction::DeleteFirewallRule { name } => format!("delete the firewall rule `{name}`"),
-            UndoAction::DeleteCredential { user, path } => format!("delete the stored password of {} ({path})", user.account_name()),
+            UndoAction::DeleteCredential { user, path } => {
+                format!("delete the stored password of {} ({path})", user.account_name())
+            }
             UndoAction::RemoveAccountRights { sid, rights } => {
                 let r: Vec<&str> = rights.iter().map(|r| r.as_str()).collect();
                 format!("remove {} from {sid}", r.join(", "))
@@ -117,7 +154,8 @@ impl UninstallPlan {
 
 /// Plans the removal of everything `records` lists.
 pub fn uninstall_plan(records: &StateRecords, facts: &MachineFacts) -> UninstallPlan {
-    let mut plan = UninstallPlan { steps: Vec::new(), not_found: Vec::new(), unrecorded: Vec::new(), leftovers: Vec::new() };
+    let mut plan =
+        UninstallPlan { steps: Vec::new(), not_found: Vec::new(), unrecorded: Vec::new(), leftovers: Vec::new() };
     let recorded_profiles: Vec<Sid> = records
         .entries
         .iter()
@@ -264,7 +302,9 @@ fn expected_entries(records: &StateRecords, dir: &WinPath) -> Vec<String> {
     let mut out = vec![fold(STATE_FILE_NAME)];
     for e in &records.entries {
         let p = match &e.record {
-            Record::FileWritten { path } | Record::DirectoryCreated { path } | Record::MarkerWritten { path, .. } => path,
+            Record::FileWritten { path } | Record::DirectoryCreated { path } | Record::MarkerWritten { path, .. } => {
+                path
+            }
             _ => continue,
         };
         if p.parent().as_ref() == Some(dir) {
@@ -278,7 +318,9 @@ fn unrecorded(records: &StateRecords, facts: &MachineFacts) -> Vec<String> {
     let has = |pred: &dyn Fn(&Record) -> bool| records.entries.iter().any(|e| pred(&e.record));
     let mut out = Vec::new();
     for r in &facts.firewall.rules {
-        if r.name.starts_with(RULE_PREFIX) && !has(&|x| matches!(x, Record::FirewallRuleAdded { name } if *name == r.name)) {
+        if r.name.starts_with(RULE_PREFIX)
+            && !has(&|x| matches!(x, Record::FirewallRuleAdded { name } if *name == r.name))
+        {
             out.push(format!("firewall rule `{}`", r.name));
         }
     }
@@ -373,14 +415,18 @@ mod tests {
                 let before = |pred: &dyn Fn(&UndoAction) -> bool| plan.steps[..i].iter().any(|x| pred(&x.action));
                 assert!(before(&|a| matches!(a, UndoAction::RemoveAccountRights { sid: x, .. } if x == sid)));
                 assert!(before(&|a| matches!(a, UndoAction::RemoveFromGroup { member, .. } if member == sid)));
-                assert_eq!(before(&|a| matches!(a, UndoAction::DeleteProfile { sid: x, .. } if x == sid)), *sid == offline);
+                assert_eq!(
+                    before(&|a| matches!(a, UndoAction::DeleteProfile { sid: x, .. } if x == sid)),
+                    *sid == offline
+                );
             }
         }
         assert!(pos("user") < pos("group"));
         assert!(pos("ace") < pos("group") && pos("wfp") < pos("user"));
         assert_eq!(&kinds[kinds.len() - 4..], ["dir", "dir", "credential", "credential"]);
         // The credentials are the CLI's to delete; everything else is elevated.
-        assert!(plan.steps.iter().all(|s| (s.executor == Executor::Invoker) == (kinds[plan.steps.iter().position(|x| x == s).unwrap()] == "credential")));
+        assert!(plan.steps.iter().all(|s| (s.executor == Executor::Invoker)
+            == (kinds[plan.steps.iter().position(|x| x == s).unwrap()] == "credential")));
         // Filters before the sublayer before the provider.
         let wfp: Vec<&str> = plan
             .steps
@@ -402,7 +448,8 @@ mod tests {
 
     #[test]
     fn interrupted_setup_uninstalls_from_a_partial_record() {
-        let pending = setup_plan(&inputs(), &fresh_facts(), &crate::records::StateRecords::new()).unwrap().pending().count();
+        let pending =
+            setup_plan(&inputs(), &fresh_facts(), &crate::records::StateRecords::new()).unwrap().pending().count();
         for n in 0..pending {
             for cut in [Cut::BeforeAction, Cut::AfterAction] {
                 let mut m = Machine::new(fresh_facts());
@@ -456,7 +503,13 @@ mod tests {
             all_profiles: true,
             enabled: true,
         });
-        m.facts.directories.iter_mut().find(|d| d.path.as_str() == "C:\\ProgramData\\Palisade").unwrap().entries.push("notes.txt".into());
+        m.facts
+            .directories
+            .iter_mut()
+            .find(|d| d.path.as_str() == "C:\\ProgramData\\Palisade")
+            .unwrap()
+            .entries
+            .push("notes.txt".into());
         let un = uninstall_plan(&m.records, &m.facts);
         assert_eq!(un.unrecorded, ["firewall rule `Palisade hand-made`"]);
         assert_eq!(un.leftovers, [p("C:\\ProgramData\\Palisade\\notes.txt")]);
@@ -473,7 +526,9 @@ mod tests {
         let un = uninstall_plan(&m.records, &m.facts);
         assert_eq!(un.not_found.len(), 5);
         assert!(un.not_found.iter().all(|n| !n.pending));
-        assert!(un.lines().iter().any(|l| l.starts_with("[gone] firewall rule `Palisade offline: block outbound IPv4`: no firewall rule of that name")));
+        assert!(un.lines().iter().any(|l| l.starts_with(
+            "[gone] firewall rule `Palisade offline: block outbound IPv4`: no firewall rule of that name"
+        )));
         m.uninstall(&un);
         assert_eq!(normalized(&m.facts), normalized(&fresh_facts()));
     }

@@ -121,11 +121,8 @@ pub mod rights {
             (GENERIC_WRITE, "GENERIC_WRITE"),
             (GENERIC_READ, "GENERIC_READ"),
         ];
-        let mut out: Vec<String> = NAMES
-            .iter()
-            .filter(|(bit, _)| mask & bit != 0)
-            .map(|(_, n)| n.to_string())
-            .collect();
+        let mut out: Vec<String> =
+            NAMES.iter().filter(|(bit, _)| mask & bit != 0).map(|(_, n)| n.to_string()).collect();
         let known = NAMES.iter().fold(0, |acc, (bit, _)| acc | bit);
         if mask & !known != 0 {
             out.push(format!("{:#x}", mask & !known));
@@ -181,21 +178,11 @@ pub struct Ace {
 
 impl Ace {
     pub fn allow(trustee: Sid, mask: u32, flags: u8) -> Ace {
-        Ace {
-            trustee,
-            kind: AceKind::Allow,
-            mask,
-            flags,
-        }
+        Ace { trustee, kind: AceKind::Allow, mask, flags }
     }
 
     pub fn deny(trustee: Sid, mask: u32, flags: u8) -> Ace {
-        Ace {
-            trustee,
-            kind: AceKind::Deny,
-            mask,
-            flags,
-        }
+        Ace { trustee, kind: AceKind::Deny, mask, flags }
     }
 
     /// Whether the ACE takes part in access checks on the object that holds it (it is not
@@ -268,10 +255,7 @@ mod tests {
     fn generic_mapping() {
         assert_eq!(map_generic(GENERIC_ALL), FILE_ALL_ACCESS);
         assert_eq!(map_generic(GENERIC_WRITE | DELETE), FILE_GENERIC_WRITE | DELETE);
-        assert_eq!(
-            map_generic(GENERIC_READ | GENERIC_EXECUTE),
-            FILE_GENERIC_READ | FILE_GENERIC_EXECUTE
-        );
+        assert_eq!(map_generic(GENERIC_READ | GENERIC_EXECUTE), FILE_GENERIC_READ | FILE_GENERIC_EXECUTE);
         assert_eq!(map_generic(MAXIMUM_ALLOWED | FILE_READ_DATA), FILE_READ_DATA);
     }
 

@@ -139,10 +139,7 @@ pub fn write_access(sec: &FolderSecurity, token: &[Sid]) -> WriteAccess {
     // What a file created in the folder inherits: the ACEs marked object-inherit, whether or
     // not they also apply to the folder. (CREATOR OWNER entries only ever benefit the creator,
     // who could write the file anyway.) The folder's owner is not the files' owner.
-    let files = FolderSecurity {
-        owner: None,
-        dacl: sec.dacl.clone(),
-    };
+    let files = FolderSecurity { owner: None, dacl: sec.dacl.clone() };
     let on_files = evaluate(&files, token, |a| a.flags & OBJECT_INHERIT_ACE != 0);
     WriteAccess {
         create_files: on_folder & FILE_ADD_FILE != 0,
@@ -157,11 +154,7 @@ pub fn write_access(sec: &FolderSecurity, token: &[Sid]) -> WriteAccess {
 /// The broad principals that may write a folder, each with what it may do. Empty: the folder
 /// is not world-writable.
 pub fn classify(sec: &FolderSecurity) -> Vec<(BroadPrincipal, WriteAccess)> {
-    BroadPrincipal::ALL
-        .into_iter()
-        .map(|p| (p, write_access(sec, &p.token())))
-        .filter(|(_, a)| a.any())
-        .collect()
+    BroadPrincipal::ALL.into_iter().map(|p| (p, write_access(sec, &p.token()))).filter(|(_, a)| a.any()).collect()
 }
 
 /// Why a folder is audited.
@@ -232,19 +225,13 @@ pub fn audit_candidates(env: &AuditEnv, writable_roots: &[WinPath]) -> (Vec<Audi
                 continue;
             }
             if entry.contains('%') {
-                skipped.push(SkippedEntry {
-                    entry: raw.clone(),
-                    why: "contains an unexpanded %VARIABLE%".into(),
-                });
+                skipped.push(SkippedEntry { entry: raw.clone(), why: "contains an unexpanded %VARIABLE%".into() });
                 continue;
             }
             let path = match WinPath::parse(entry) {
                 Ok(p) => p.without_stream(),
                 Err(e) => {
-                    skipped.push(SkippedEntry {
-                        entry: raw.clone(),
-                        why: path_error_reason(&e),
-                    });
+                    skipped.push(SkippedEntry { entry: raw.clone(), why: path_error_reason(&e) });
                     continue;
                 }
             };
@@ -271,10 +258,7 @@ pub struct AuditBudget {
 
 impl Default for AuditBudget {
     fn default() -> Self {
-        AuditBudget {
-            time_limit: Duration::from_secs(2),
-            max_folders: 256,
-        }
+        AuditBudget { time_limit: Duration::from_secs(2), max_folders: 256 }
     }
 }
 
@@ -338,11 +322,7 @@ pub fn run_audit(
                 report.checked += 1;
                 let writable_by = classify(&sec);
                 if !writable_by.is_empty() {
-                    report.findings.push(Finding {
-                        path: c.path.clone(),
-                        reason: c.reason,
-                        writable_by,
-                    });
+                    report.findings.push(Finding { path: c.path.clone(), reason: c.reason, writable_by });
                 }
             }
             Err(e) => report.errors.push((c.path.clone(), e)),

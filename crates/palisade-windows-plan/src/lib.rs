@@ -51,11 +51,8 @@ pub fn policy_roots(policy: &Policy, extra: &[WinPath]) -> Result<Vec<WinPath>, 
         return Ok(Vec::new());
     }
     let mut out: Vec<WinPath> = Vec::new();
-    let parsed: Result<Vec<WinPath>, _> = policy
-        .write_roots()
-        .iter()
-        .map(|r| WinPath::parse(&r.to_string_lossy()))
-        .collect();
+    let parsed: Result<Vec<WinPath>, _> =
+        policy.write_roots().iter().map(|r| WinPath::parse(&r.to_string_lossy())).collect();
     for r in parsed?.into_iter().chain(extra.iter().cloned()) {
         let r = r.without_stream();
         if !out.contains(&r) {
@@ -117,9 +114,7 @@ mod tests {
         fn apply(&mut self, changes: &[AclChange]) {
             for c in changes {
                 if let AclChange::CreatePlaceholder { path, dir } = c {
-                    self.0
-                        .entry(path.clone())
-                        .or_insert(if *dir { None } else { Some(String::new()) });
+                    self.0.entry(path.clone()).or_insert(if *dir { None } else { Some(String::new()) });
                 }
             }
         }
@@ -167,11 +162,7 @@ mod tests {
                     palisade_policy::protected::resolve(std::path::Path::new(&root_path), &policy.protected_paths, fs)
                         .unwrap();
                 let items = acl::protected_items(&actions, |p| fs.is_dir(p)).unwrap();
-                RootSpec {
-                    root: root.clone(),
-                    sid,
-                    protected: acl::stabilize_items(items, &recorded.placeholders),
-                }
+                RootSpec { root: root.clone(), sid, protected: acl::stabilize_items(items, &recorded.placeholders) }
             })
             .collect();
         let sandbox = registry.sandbox_sid(|| [0xEE; 16]);
@@ -190,24 +181,14 @@ mod tests {
     #[test]
     fn whole_flow_from_a_policy_settles_after_one_run() {
         let mut fs = WinFs::new(
-            &[
-                r"C:\Work",
-                r"C:\Work\.git",
-                r"C:\Work\.git\hooks",
-                r"C:\Work\src",
-                r"D:\cache",
-            ],
+            &[r"C:\Work", r"C:\Work\.git", r"C:\Work\.git\hooks", r"C:\Work\src", r"D:\cache"],
             &[r"C:\Work\.git\config", r"C:\Work\.git\HEAD"],
         );
         let mut registry = SidRegistry::new();
         let mut recorded = RecordedAcl::new();
         let mut policy = Policy::new(r"C:\Work", None);
 
-        let first = apply(
-            &desired_for(&policy, &fs, &mut registry, &recorded),
-            &mut recorded,
-            &mut fs,
-        );
+        let first = apply(&desired_for(&policy, &fs, &mut registry, &recorded), &mut recorded, &mut fs);
         // Placeholders for the missing default paths come first, and are then denied.
         for (path, dir) in [
             (r"C:\Work\.vscode", true),
@@ -216,10 +197,7 @@ mod tests {
             (r"C:\Work\.git\info", true),
             (r"C:\Work\.git\modules", true),
         ] {
-            assert!(
-                first.contains(&AclChange::CreatePlaceholder { path: p(path), dir }),
-                "{path}: {first:#?}"
-            );
+            assert!(first.contains(&AclChange::CreatePlaceholder { path: p(path), dir }), "{path}: {first:#?}");
         }
         assert!(!first.iter().any(|c| c.path() == &p(r"C:\Work\.git\HEAD")));
 
@@ -233,33 +211,19 @@ mod tests {
         // One more writable root: its two grants, and the placeholders and denies of its own
         // protected paths; nothing elsewhere.
         policy.writable_roots.push(r"D:\cache".into());
-        let changes = apply(
-            &desired_for(&policy, &fs, &mut registry, &recorded),
-            &mut recorded,
-            &mut fs,
-        );
-        assert!(
-            changes.iter().all(|c| c.path().is_beneath(&p(r"D:\cache"))),
-            "{changes:#?}"
-        );
-        let grants = changes
-            .iter()
-            .filter(|c| matches!(c, AclChange::Add { ace, .. } if ace.kind == AceKind::Allow))
-            .count();
+        let changes = apply(&desired_for(&policy, &fs, &mut registry, &recorded), &mut recorded, &mut fs);
+        assert!(changes.iter().all(|c| c.path().is_beneath(&p(r"D:\cache"))), "{changes:#?}");
+        let grants =
+            changes.iter().filter(|c| matches!(c, AclChange::Add { ace, .. } if ace.kind == AceKind::Allow)).count();
         assert_eq!(grants, 2);
-        assert_eq!(
-            plan(&desired_for(&policy, &fs, &mut registry, &recorded), &recorded),
-            vec![]
-        );
+        assert_eq!(plan(&desired_for(&policy, &fs, &mut registry, &recorded), &recorded), vec![]);
 
         // Uninstall: every ACE goes, then the placeholders, deepest first.
         let cleanup = cleanup_plan(&recorded);
         let removes = cleanup.iter().filter(|c| matches!(c, AclChange::Remove { .. })).count();
         assert_eq!(removes, recorded.entries.len());
-        let placeholders: Vec<&AclChange> = cleanup
-            .iter()
-            .filter(|c| matches!(c, AclChange::RemovePlaceholder { .. }))
-            .collect();
+        let placeholders: Vec<&AclChange> =
+            cleanup.iter().filter(|c| matches!(c, AclChange::RemovePlaceholder { .. })).collect();
         assert_eq!(placeholders.len(), recorded.placeholders.len());
         assert!(cleanup
             .iter()

@@ -100,11 +100,7 @@ pub enum RootRefusal {
     #[error("refusing to make {root} writable: `{component}` is a DOS device name, not a folder")]
     DeviceName { root: WinPath, component: String },
     #[error("refusing to make {root} writable: it lies inside the protected path {protected} of the writable root {other}, which must stay read-only")]
-    InsideProtected {
-        root: WinPath,
-        other: WinPath,
-        protected: WinPath,
-    },
+    InsideProtected { root: WinPath, other: WinPath, protected: WinPath },
 }
 
 /// Checks one writable root (canonical) against the rules in the module documentation.
@@ -115,10 +111,7 @@ pub fn check_writable_root(root: &WinPath, layout: &SystemLayout) -> Result<(), 
         return Err(RootRefusal::VolumeRoot { root: r() });
     }
     if let Some(c) = root.dos_device_component() {
-        return Err(RootRefusal::DeviceName {
-            root: r(),
-            component: c.to_string(),
-        });
+        return Err(RootRefusal::DeviceName { root: r(), component: c.to_string() });
     }
     if root == layout.users_dir {
         return Err(RootRefusal::UsersDir { root: r() });
@@ -127,32 +120,20 @@ pub fn check_writable_root(root: &WinPath, layout: &SystemLayout) -> Result<(), 
         return Err(RootRefusal::ProfileRoot { root: r() });
     }
     if layout.profile.is_beneath(&root) || layout.users_dir.is_beneath(&root) {
-        return Err(RootRefusal::ContainsProfile {
-            root: r(),
-            profile: layout.profile.clone(),
-        });
+        return Err(RootRefusal::ContainsProfile { root: r(), profile: layout.profile.clone() });
     }
     for system in std::iter::once(&layout.windows_dir).chain(&layout.program_files) {
         if root.is_beneath(system) {
-            return Err(RootRefusal::SystemDir {
-                root: r(),
-                system: system.clone(),
-            });
+            return Err(RootRefusal::SystemDir { root: r(), system: system.clone() });
         }
         if system.is_beneath(&root) {
-            return Err(RootRefusal::ContainsSystemDir {
-                root: r(),
-                system: system.clone(),
-            });
+            return Err(RootRefusal::ContainsSystemDir { root: r(), system: system.clone() });
         }
     }
     if let Some(pd) = &layout.program_data {
         // Folders beneath ProgramData may be chosen explicitly; ProgramData itself may not.
         if pd.is_beneath(&root) {
-            return Err(RootRefusal::ContainsSystemDir {
-                root: r(),
-                system: pd.clone(),
-            });
+            return Err(RootRefusal::ContainsSystemDir { root: r(), system: pd.clone() });
         }
     }
     if root.file_name().is_some_and(is_hive_file_name) {
@@ -165,10 +146,7 @@ pub fn check_writable_root(root: &WinPath, layout: &SystemLayout) -> Result<(), 
     }
     if let Some(state) = &layout.state_dir {
         if state.is_beneath(&root) {
-            return Err(RootRefusal::ContainsState {
-                root: r(),
-                state: state.clone(),
-            });
+            return Err(RootRefusal::ContainsState { root: r(), state: state.clone() });
         }
     }
     Ok(())
@@ -215,11 +193,7 @@ pub fn check_writable_roots(roots: &[WinPath], layout: &SystemLayout, patterns: 
                 continue;
             }
             if let Some(protected) = protected_ancestor(other, root, patterns) {
-                return Err(RootRefusal::InsideProtected {
-                    root: root.clone(),
-                    other: other.clone(),
-                    protected,
-                });
+                return Err(RootRefusal::InsideProtected { root: root.clone(), other: other.clone(), protected });
             }
         }
     }
@@ -259,14 +233,7 @@ mod tests {
 
     #[test]
     fn volume_roots() {
-        for root in [
-            r"C:\",
-            r"d:/",
-            r"\\?\E:\",
-            r"\\server\share",
-            r"\\?\Volume{1234}\",
-            r"C:\x\..",
-        ] {
+        for root in [r"C:\", r"d:/", r"\\?\E:\", r"\\server\share", r"\\?\Volume{1234}\", r"C:\x\.."] {
             assert!(matches!(check(root), Err(RootRefusal::VolumeRoot { .. })), "{root}");
         }
         let msg = check(r"C:\").unwrap_err().to_string();
@@ -277,39 +244,22 @@ mod tests {
     fn profiles() {
         assert!(matches!(check(r"C:\Users"), Err(RootRefusal::UsersDir { .. })));
         assert!(matches!(check(r"c:\users\ALICE"), Err(RootRefusal::ProfileRoot { .. })));
-        assert!(matches!(
-            check(r"C:\Users\alice\."),
-            Err(RootRefusal::ProfileRoot { .. })
-        ));
+        assert!(matches!(check(r"C:\Users\alice\."), Err(RootRefusal::ProfileRoot { .. })));
         assert!(matches!(check(r"C:\Users\bob"), Err(RootRefusal::ProfileRoot { .. })));
-        assert!(matches!(
-            check(r"C:\Users\Public"),
-            Err(RootRefusal::ProfileRoot { .. })
-        ));
+        assert!(matches!(check(r"C:\Users\Public"), Err(RootRefusal::ProfileRoot { .. })));
         // A profile in an unusual place is still protected by containment.
         let mut layout = SystemLayout::typical("alice");
         layout.users_dir = p(r"D:\Homes");
         layout.profile = p(r"D:\Homes\alice");
-        assert!(matches!(
-            check_writable_root(&p(r"D:\Homes"), &layout),
-            Err(RootRefusal::UsersDir { .. })
-        ));
+        assert!(matches!(check_writable_root(&p(r"D:\Homes"), &layout), Err(RootRefusal::UsersDir { .. })));
         layout.profile = p(r"D:\Elsewhere\deep\alice");
-        assert!(matches!(
-            check_writable_root(&p(r"D:\Elsewhere"), &layout),
-            Err(RootRefusal::ContainsProfile { .. })
-        ));
+        assert!(matches!(check_writable_root(&p(r"D:\Elsewhere"), &layout), Err(RootRefusal::ContainsProfile { .. })));
     }
 
     #[test]
     fn system_folders() {
-        for root in [
-            r"C:\Windows",
-            r"C:\WINDOWS\System32",
-            r"C:\Windows\Temp",
-            r"C:\Program Files\Git",
-            r"C:\PROGRA~1",
-        ] {
+        for root in [r"C:\Windows", r"C:\WINDOWS\System32", r"C:\Windows\Temp", r"C:\Program Files\Git", r"C:\PROGRA~1"]
+        {
             let r = check(root);
             // `PROGRA~1` is an 8.3 name: lexically it is not Program Files. Callers canonicalize
             // first (see `path::canonicalize`); this asserts the lexical rule only.
@@ -319,52 +269,29 @@ mod tests {
                 assert!(matches!(r, Err(RootRefusal::SystemDir { .. })), "{root}: {r:?}");
             }
         }
-        assert!(matches!(
-            check(r"C:\Program Files (x86)\x"),
-            Err(RootRefusal::SystemDir { .. })
-        ));
-        assert!(matches!(
-            check(r"C:\ProgramData"),
-            Err(RootRefusal::ContainsSystemDir { .. })
-        ));
+        assert!(matches!(check(r"C:\Program Files (x86)\x"), Err(RootRefusal::SystemDir { .. })));
+        assert!(matches!(check(r"C:\ProgramData"), Err(RootRefusal::ContainsSystemDir { .. })));
         let mut layout = SystemLayout::typical("alice");
         layout.program_files = vec![p(r"D:\Apps\Program Files")];
-        assert!(matches!(
-            check_writable_root(&p(r"D:\Apps"), &layout),
-            Err(RootRefusal::ContainsSystemDir { .. })
-        ));
+        assert!(matches!(check_writable_root(&p(r"D:\Apps"), &layout), Err(RootRefusal::ContainsSystemDir { .. })));
     }
 
     #[test]
     fn registry_hives() {
         assert!(is_hive_file_name("NTUSER.DAT"));
         assert!(is_hive_file_name("ntuser.dat.LOG1"));
-        assert!(is_hive_file_name(
-            "NTUSER.DAT{016888bd-6c6f-11de-8d1d-001e0bcde3ec}.TM.blf"
-        ));
+        assert!(is_hive_file_name("NTUSER.DAT{016888bd-6c6f-11de-8d1d-001e0bcde3ec}.TM.blf"));
         assert!(is_hive_file_name("UsrClass.dat"));
         assert!(is_hive_file_name("ntuser.man"));
         assert!(!is_hive_file_name("ntuser.ini"));
-        assert!(matches!(
-            check(r"D:\backup\NTUSER.DAT"),
-            Err(RootRefusal::HiveFile { .. })
-        ));
-        assert!(matches!(
-            check(r"D:\backup\ntuser.dat:stream"),
-            Err(RootRefusal::HiveFile { .. })
-        ));
+        assert!(matches!(check(r"D:\backup\NTUSER.DAT"), Err(RootRefusal::HiveFile { .. })));
+        assert!(matches!(check(r"D:\backup\ntuser.dat:stream"), Err(RootRefusal::HiveFile { .. })));
         assert!(matches!(
             check(r"C:\Users\alice\AppData\Local\Microsoft\Windows"),
             Err(RootRefusal::ContainsHive { .. })
         ));
-        assert!(matches!(
-            check(r"C:\Users\alice\AppData"),
-            Err(RootRefusal::ContainsHive { .. })
-        ));
-        assert_eq!(
-            check(r"C:\Users\alice\AppData\Local\Microsoft\Windows\INetCache"),
-            Ok(())
-        );
+        assert!(matches!(check(r"C:\Users\alice\AppData"), Err(RootRefusal::ContainsHive { .. })));
+        assert_eq!(check(r"C:\Users\alice\AppData\Local\Microsoft\Windows\INetCache"), Ok(()));
     }
 
     #[test]
@@ -373,15 +300,9 @@ mod tests {
         assert!(check(r"C:\Users\alice\AppData\Local").is_err());
         let mut layout = SystemLayout::typical("alice");
         layout.state_dir = Some(p(r"D:\tools\palisade\state"));
-        assert!(matches!(
-            check_writable_root(&p(r"D:\tools"), &layout),
-            Err(RootRefusal::ContainsState { .. })
-        ));
+        assert!(matches!(check_writable_root(&p(r"D:\tools"), &layout), Err(RootRefusal::ContainsState { .. })));
         assert!(matches!(check(r"C:\dev\NUL"), Err(RootRefusal::DeviceName { .. })));
-        assert!(matches!(
-            check(r"C:\dev\com1.txt\x"),
-            Err(RootRefusal::DeviceName { .. })
-        ));
+        assert!(matches!(check(r"C:\dev\com1.txt\x"), Err(RootRefusal::DeviceName { .. })));
     }
 
     #[test]
@@ -401,13 +322,9 @@ mod tests {
         ] {
             assert!(is_protected_under(&root, &p(yes), &pats), "{yes}");
         }
-        for no in [
-            r"C:\Work\.git\HEAD",
-            r"C:\Work\src\.git\hooks",
-            r"C:\Work",
-            r"C:\Other\.git\hooks",
-            r"C:\Work\.gitignore",
-        ] {
+        for no in
+            [r"C:\Work\.git\HEAD", r"C:\Work\src\.git\hooks", r"C:\Work", r"C:\Other\.git\hooks", r"C:\Work\.gitignore"]
+        {
             assert!(!is_protected_under(&root, &p(no), &pats), "{no}");
         }
     }
@@ -427,10 +344,7 @@ mod tests {
             }
         );
         // Nested roots are fine when the inner one is not protected.
-        assert_eq!(
-            check_writable_roots(&[p(r"C:\Work"), p(r"C:\Work\target")], &layout, &pats),
-            Ok(())
-        );
+        assert_eq!(check_writable_roots(&[p(r"C:\Work"), p(r"C:\Work\target")], &layout, &pats), Ok(()));
         // A single bad root is reported by the set check too.
         assert!(check_writable_roots(&[p(r"C:\Work"), p(r"C:\")], &layout, &pats).is_err());
     }

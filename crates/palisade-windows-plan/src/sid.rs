@@ -65,14 +65,12 @@ impl Sid {
         if sid.0 != text {
             return Err(SidError {
                 text: text.to_string(),
-                reason: "it is not in canonical form (upper-case `S`, no leading zeros, a decimal authority below 2^32)",
+                reason:
+                    "it is not in canonical form (upper-case `S`, no leading zeros, a decimal authority below 2^32)",
             });
         }
         if sid.sub_authorities().is_empty() {
-            return Err(SidError {
-                text: text.to_string(),
-                reason: "it has no sub-authority",
-            });
+            return Err(SidError { text: text.to_string(), reason: "it has no sub-authority" });
         }
         Ok(sid)
     }
@@ -80,10 +78,7 @@ impl Sid {
     /// Parses any spelling Windows accepts and returns the canonical one (`s-1-5-032-0545`
     /// becomes `S-1-5-32-545`, `S-1-5` with no sub-authority is kept).
     pub fn canonicalize(text: &str) -> Result<Sid, SidError> {
-        let err = |reason| SidError {
-            text: text.to_string(),
-            reason,
-        };
+        let err = |reason| SidError { text: text.to_string(), reason };
         let mut parts = text.split('-');
         match parts.next() {
             Some("S") | Some("s") => {}
@@ -119,15 +114,8 @@ impl Sid {
     /// Builds the canonical string of a SID from its parts. `authority` must be below 2^48 and
     /// `subs` at most 15 long (both are checked by [`Sid::canonicalize`]; here they are asserted).
     pub fn from_parts(authority: u64, subs: &[u32]) -> Sid {
-        assert!(
-            authority < 1 << 48 && subs.len() <= MAX_SUB_AUTHORITIES,
-            "invalid SID parts"
-        );
-        let mut s = if authority < 1 << 32 {
-            format!("S-1-{authority}")
-        } else {
-            format!("S-1-0x{authority:012X}")
-        };
+        assert!(authority < 1 << 48 && subs.len() <= MAX_SUB_AUTHORITIES, "invalid SID parts");
+        let mut s = if authority < 1 << 32 { format!("S-1-{authority}") } else { format!("S-1-0x{authority:012X}") };
         for v in subs {
             s.push('-');
             s.push_str(&v.to_string());
@@ -357,11 +345,7 @@ pub struct SidRegistry {
 
 impl Default for SidRegistry {
     fn default() -> Self {
-        SidRegistry {
-            version: SID_REGISTRY_VERSION,
-            sandbox: None,
-            roots: BTreeMap::new(),
-        }
+        SidRegistry { version: SID_REGISTRY_VERSION, sandbox: None, roots: BTreeMap::new() }
     }
 }
 
@@ -387,20 +371,14 @@ impl SidRegistry {
                 break candidate;
             }
         };
-        let entry = SidEntry {
-            root: root.without_stream(),
-            sid: sid.clone(),
-            created_at: now,
-        };
+        let entry = SidEntry { root: root.without_stream(), sid: sid.clone(), created_at: now };
         self.roots.insert(root.key().to_string(), entry);
         sid
     }
 
     /// The installation's sandbox SID, made from `random()` the first time.
     pub fn sandbox_sid(&mut self, random: impl FnOnce() -> [u8; 16]) -> Sid {
-        self.sandbox
-            .get_or_insert_with(|| Sid::synthetic(SyntheticKind::Sandbox, random()))
-            .clone()
+        self.sandbox.get_or_insert_with(|| Sid::synthetic(SyntheticKind::Sandbox, random())).clone()
     }
 
     /// Drops a root's entry (after its ACEs have been removed).
@@ -425,10 +403,7 @@ impl SidRegistry {
         }
         let v: VersionOnly = serde_json::from_str(text)?;
         if v.version != SID_REGISTRY_VERSION {
-            return Err(RegistryError::Version {
-                found: v.version,
-                supported: SID_REGISTRY_VERSION,
-            });
+            return Err(RegistryError::Version { found: v.version, supported: SID_REGISTRY_VERSION });
         }
         let reg: SidRegistry = serde_json::from_str(text)?;
         let mut seen = BTreeMap::new();
@@ -437,23 +412,15 @@ impl SidRegistry {
                 return Err(RegistryError::Inconsistent(format!("entry `{key}` is for {}", e.root)));
             }
             if e.sid.synthetic_kind() != Some(SyntheticKind::WriteRoot) {
-                return Err(RegistryError::Inconsistent(format!(
-                    "{} is not a palisade write SID",
-                    e.sid
-                )));
+                return Err(RegistryError::Inconsistent(format!("{} is not a palisade write SID", e.sid)));
             }
             if let Some(other) = seen.insert(e.sid.clone(), &e.root) {
-                return Err(RegistryError::Inconsistent(format!(
-                    "{other} and {} share {}",
-                    e.root, e.sid
-                )));
+                return Err(RegistryError::Inconsistent(format!("{other} and {} share {}", e.root, e.sid)));
             }
         }
         if let Some(s) = &reg.sandbox {
             if s.synthetic_kind() != Some(SyntheticKind::Sandbox) {
-                return Err(RegistryError::Inconsistent(format!(
-                    "{s} is not a palisade sandbox SID"
-                )));
+                return Err(RegistryError::Inconsistent(format!("{s} is not a palisade sandbox SID")));
             }
         }
         Ok(reg)

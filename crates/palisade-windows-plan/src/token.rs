@@ -116,24 +116,13 @@ pub fn token_plan(input: &TokenInput) -> Result<TokenPlan, TokenError> {
             return Err(TokenError::NotWriteSid(w.clone()));
         }
         if !restricting.iter().any(|r: &RestrictingSid| &r.sid == w) {
-            restricting.push(RestrictingSid {
-                sid: w.clone(),
-                reason: RestrictingReason::WritableRoot,
-            });
+            restricting.push(RestrictingSid { sid: w.clone(), reason: RestrictingReason::WritableRoot });
         }
     }
-    restricting.push(RestrictingSid {
-        sid: input.sandbox_sid.clone(),
-        reason: RestrictingReason::Sandbox,
-    });
-    restricting.push(RestrictingSid {
-        sid: input.logon_sid.clone(),
-        reason: RestrictingReason::Logon,
-    });
-    restricting.push(RestrictingSid {
-        sid: well_known::sid(well_known::EVERYONE),
-        reason: RestrictingReason::Everyone,
-    });
+    restricting.push(RestrictingSid { sid: input.sandbox_sid.clone(), reason: RestrictingReason::Sandbox });
+    restricting.push(RestrictingSid { sid: input.logon_sid.clone(), reason: RestrictingReason::Logon });
+    restricting
+        .push(RestrictingSid { sid: well_known::sid(well_known::EVERYONE), reason: RestrictingReason::Everyone });
 
     Ok(TokenPlan {
         flags: DISABLE_MAX_PRIVILEGE | WRITE_RESTRICTED,
@@ -192,20 +181,14 @@ mod tests {
     #[test]
     fn broad_groups_are_never_restricting_sids() {
         let plan = token_plan(&input(vec![])).unwrap();
-        for broad in [
-            well_known::USERS,
-            well_known::AUTHENTICATED_USERS,
-            well_known::INTERACTIVE,
-            well_known::RESTRICTED,
-        ] {
+        for broad in
+            [well_known::USERS, well_known::AUTHENTICATED_USERS, well_known::INTERACTIVE, well_known::RESTRICTED]
+        {
             assert!(!plan.sids().contains(&&sid(broad)), "{broad}");
         }
         // Read-only mode: no write SIDs at all.
         assert_eq!(plan.restricting_sids.len(), 3);
-        assert!(plan
-            .restricting_sids
-            .iter()
-            .all(|r| r.reason != RestrictingReason::WritableRoot));
+        assert!(plan.restricting_sids.iter().all(|r| r.reason != RestrictingReason::WritableRoot));
     }
 
     #[test]
@@ -221,18 +204,12 @@ mod tests {
     fn default_dacl_grants_the_logon_sid_so_own_objects_stay_writable() {
         let i = input(vec![]);
         let plan = token_plan(&i).unwrap();
-        assert!(plan
-            .default_dacl
-            .iter()
-            .all(|a| a.kind == AceKind::Allow && a.mask == GENERIC_ALL));
+        assert!(plan.default_dacl.iter().all(|a| a.kind == AceKind::Allow && a.mask == GENERIC_ALL));
         let trustees: Vec<&Sid> = plan.default_dacl.iter().map(|a| &a.trustee).collect();
         assert_eq!(trustees, [&i.user_sid, &i.logon_sid, &sid("S-1-5-18")]);
         // The logon SID is both a restricting SID and in the default DACL.
         assert!(plan.sids().contains(&&i.logon_sid));
-        assert!(
-            !trustees.contains(&&sid("S-1-1-0")),
-            "Everyone must not get the command's objects"
-        );
+        assert!(!trustees.contains(&&sid("S-1-1-0")), "Everyone must not get the command's objects");
     }
 
     #[test]

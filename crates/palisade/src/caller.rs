@@ -73,7 +73,8 @@ pub fn managed_config_path() -> PathBuf {
     #[cfg(windows)]
     {
         use windows_sys::Win32::UI::Shell::FOLDERID_ProgramData;
-        let base = palisade_win32::system::known_folder_path(&FOLDERID_ProgramData).unwrap_or_else(|| PathBuf::from(r"C:\ProgramData"));
+        let base = palisade_win32::system::known_folder_path(&FOLDERID_ProgramData)
+            .unwrap_or_else(|| PathBuf::from(r"C:\ProgramData"));
         base.join("palisade").join("managed.toml")
     }
     #[cfg(not(windows))]

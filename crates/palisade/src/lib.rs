@@ -82,7 +82,6 @@ pub fn check_elevated_probing(required: bool) -> Option<ElevatedCheck> {
     backend::elevated_check(required, true)
 }
 
-
 /// Removes what sandboxes keep on disk between commands (on Windows: the permission entries
 /// recorded in `%LOCALAPPDATA%\Palisade`; on Linux: the empty placeholders of missing protected
 /// paths that runs killed before their own clean-up left in workspaces, unused lock files, and
@@ -136,7 +135,10 @@ impl Sandbox {
 
     pub fn with_options(policy: Policy, options: SandboxOptions) -> Result<Sandbox, Error> {
         if !policy.workspace.is_absolute() {
-            return Err(Error::InvalidInput(format!("workspace {} is not an absolute path", policy.workspace.display())));
+            return Err(Error::InvalidInput(format!(
+                "workspace {} is not an absolute path",
+                policy.workspace.display()
+            )));
         }
         Ok(Sandbox { inner: backend::Prepared::prepare(policy, &options)? })
     }
@@ -189,7 +191,9 @@ pub mod __private {
     /// `palisade check --probe`'s fence probe through the test seam's runner (the caller, asked
     /// for network: the probe is report-only there), for the plumbing tests.
     #[cfg(windows)]
-    pub fn elevated_fence_probe_for_tests(seam: &ElevatedTestSeam) -> Result<palisade_windows_elevated::FenceProbe, crate::Error> {
+    pub fn elevated_fence_probe_for_tests(
+        seam: &ElevatedTestSeam,
+    ) -> Result<palisade_windows_elevated::FenceProbe, crate::Error> {
         crate::backend::elevated_fence_probe_for_tests(seam)
     }
 
@@ -233,9 +237,15 @@ pub mod __private {
     /// caller (see `ElevatedTestSeam`): for testing the pipe and protocol where
     /// `CreateProcessWithLogonW` cannot run. Enforces nothing the sandbox account would.
     #[cfg(windows)]
-    pub fn elevated_sandbox_for_tests(policy: crate::Policy, seam: &ElevatedTestSeam) -> Result<crate::Sandbox, crate::Error> {
+    pub fn elevated_sandbox_for_tests(
+        policy: crate::Policy,
+        seam: &ElevatedTestSeam,
+    ) -> Result<crate::Sandbox, crate::Error> {
         if !policy.workspace.is_absolute() {
-            return Err(crate::Error::InvalidInput(format!("workspace {} is not an absolute path", policy.workspace.display())));
+            return Err(crate::Error::InvalidInput(format!(
+                "workspace {} is not an absolute path",
+                policy.workspace.display()
+            )));
         }
         Ok(crate::Sandbox { inner: crate::backend::Prepared::new_elevated(policy, Some(seam))? })
     }
@@ -425,6 +435,12 @@ impl Child {
             None => Vec::new(),
         };
         let status = BackendChild::wait(&mut self.inner)?;
-        Ok(Output { status, stdout, stderr, notices: self.notices().to_vec(), network: self.network_records().to_vec() })
+        Ok(Output {
+            status,
+            stdout,
+            stderr,
+            notices: self.notices().to_vec(),
+            network: self.network_records().to_vec(),
+        })
     }
 }

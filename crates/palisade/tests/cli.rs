@@ -42,7 +42,8 @@ fn policy_exits_zero() {
     assert!(!stdout(&o).is_empty(), "`palisade policy` printed nothing");
     let o = fx.palisade().args(["policy", "--json", "--workspace"]).arg(&fx.ws).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
-    serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap_or_else(|e| panic!("policy --json is not JSON ({e}): {}", show(&o)));
+    serde_json::from_slice::<serde_json::Value>(&o.stdout)
+        .unwrap_or_else(|e| panic!("policy --json is not JSON ({e}): {}", show(&o)));
 }
 
 #[test]
@@ -56,14 +57,21 @@ fn check_exits_zero_on_this_host() {
     }
     let o = fx.palisade().args(["check", "--json", "--workspace"]).arg(&fx.ws).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("check --json is not JSON ({e}): {}", show(&o)));
+    let v: serde_json::Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("check --json is not JSON ({e}): {}", show(&o)));
     assert!(v["refusal"].is_null(), "{v}");
 }
 
 #[test]
 fn missing_workspace_is_a_clean_error() {
     let fx = Fixture::new();
-    let o = fx.palisade().args(["run", "--workspace"]).arg(fx.root.join("does-not-exist")).args(["--", "true"]).output().unwrap();
+    let o = fx
+        .palisade()
+        .args(["run", "--workspace"])
+        .arg(fx.root.join("does-not-exist"))
+        .args(["--", "true"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(125), "{}", show(&o));
     assert_eq!(stderr(&o).trim_end().lines().count(), 1, "{}", show(&o));
     assert!(!stderr(&o).contains("panicked"), "{}", show(&o));
@@ -94,7 +102,10 @@ fn missing_interpreter_is_named() {
     assert_eq!(o.status.code(), Some(127), "{}", show(&o));
     let err = stderr(&o);
     assert_eq!(err.trim_end().lines().count(), 1, "{err:?}");
-    assert!(err.contains(&format!("/nonexistent-{}/sh", fx.m)), "the error does not name the missing interpreter: {err:?}");
+    assert!(
+        err.contains(&format!("/nonexistent-{}/sh", fx.m)),
+        "the error does not name the missing interpreter: {err:?}"
+    );
     assert!(!stdout(&o).contains("hi"), "{}", show(&o));
 }
 
@@ -117,8 +128,10 @@ fn program_hidden_by_the_private_tmp_is_explained() {
 fn json_status_is_printed_when_the_command_never_ran() {
     let fx = Fixture::new();
     let missing = format!("no-such-command-{}", fx.m);
-    let cases: [(&[&str], &[&str], i32); 2] =
-        [(&["--json-status"], &[&missing], 127), (&["--json-status", "--writable", "/nonexistent-dir"], &["true"], 125)];
+    let cases: [(&[&str], &[&str], i32); 2] = [
+        (&["--json-status"], &[&missing], 127),
+        (&["--json-status", "--writable", "/nonexistent-dir"], &["true"], 125),
+    ];
     for (flags, argv, code) in cases {
         let o = fx.run_flags(flags, argv);
         assert_eq!(o.status.code(), Some(code), "{}", show(&o));
@@ -157,7 +170,8 @@ fn default_deny_read_uses_the_passwd_home_when_home_is_unset() {
         };
         let o = c.output().unwrap();
         assert_eq!(o.status.code(), Some(0), "HOME={home:?}: {}", show(&o));
-        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", show(&o)));
+        let v: serde_json::Value =
+            serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", show(&o)));
         let deny: Vec<&str> = v["deny_read"].as_array().unwrap().iter().filter_map(|e| e["value"].as_str()).collect();
         assert!(
             deny.contains(&want.to_str().unwrap()),
@@ -173,9 +187,16 @@ fn policy_names_the_files_it_looked_for() {
     let user = fx.xdg.join("palisade/config.toml");
     let o = fx.palisade().args(["policy", "--workspace"]).arg(&fx.ws).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
-    let line = |out: &str, name: &str| out.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name} line: {out}")).to_string();
+    let line = |out: &str, name: &str| {
+        out.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name} line: {out}")).to_string()
+    };
     assert!(line(&stdout(&o), "user file").contains(&format!("{} (not present)", user.display())), "{}", show(&o));
-    assert!(line(&stdout(&o), "project file").contains(&format!("{} (not present)", fx.ws.join(".palisade/config.toml").display())), "{}", show(&o));
+    assert!(
+        line(&stdout(&o), "project file")
+            .contains(&format!("{} (not present)", fx.ws.join(".palisade/config.toml").display())),
+        "{}",
+        show(&o)
+    );
     std::fs::create_dir_all(user.parent().unwrap()).unwrap();
     std::fs::write(&user, "mode = \"read-only\"\n").unwrap();
     let o = fx.palisade().args(["policy", "--workspace"]).arg(&fx.ws).output().unwrap();
@@ -229,7 +250,10 @@ fn root_in_its_own_closed_folder_gets_the_mode_named() {
     let err = stderr(&o);
     assert_eq!(err.trim_end().lines().count(), 1, "{err:?}");
     assert!(!err.contains("other users"), "a folder of root's own was called another user's: {err:?}");
-    assert!(err.contains("has mode 0") && err.contains(&closed.display().to_string()), "the folder and its mode are not named: {err:?}");
+    assert!(
+        err.contains("has mode 0") && err.contains(&closed.display().to_string()),
+        "the folder and its mode are not named: {err:?}"
+    );
 }
 
 #[test]
@@ -259,7 +283,12 @@ fn broken_pipe() -> std::process::Stdio {
 fn closed_stdout_is_not_a_panic() {
     let fx = Fixture::new();
     let ws = fx.ws.to_str().unwrap();
-    for args in [&["policy", "--workspace", ws][..], &["policy", "--json", "--workspace", ws], &["check", "--workspace", ws], &["cleanup"]] {
+    for args in [
+        &["policy", "--workspace", ws][..],
+        &["policy", "--json", "--workspace", ws],
+        &["check", "--workspace", ws],
+        &["cleanup"],
+    ] {
         let o = fx.palisade().args(args).stdout(broken_pipe()).output().unwrap();
         assert!(!stderr(&o).contains("panicked"), "{args:?}: {}", show(&o));
         assert_eq!(o.status.code(), Some(0), "{args:?}: {}", show(&o));
@@ -307,7 +336,11 @@ fn a_nested_run_is_refused_with_one_line() {
     assert_eq!(stderr(&o).trim_end().lines().count(), 1, "{}", show(&o));
     assert!(stderr(&o).contains("already runs inside a Palisade sandbox"), "{}", show(&o));
     let o = fx.run(&[inner, "check"]);
-    assert!(stdout(&o).contains("already runs inside a Palisade sandbox"), "check inside does not say so: {}", show(&o));
+    assert!(
+        stdout(&o).contains("already runs inside a Palisade sandbox"),
+        "check inside does not say so: {}",
+        show(&o)
+    );
 }
 
 /// A workspace this user cannot write (a system folder): one line saying so and what to do,
@@ -319,11 +352,25 @@ fn an_unwritable_workspace_is_named_with_the_way_out() {
         return;
     }
     let fx = Fixture::new();
-    let o = fx.palisade().current_dir("/usr/share").args(["run", "--workspace", "/usr/share", "--", "true"]).output().unwrap();
+    let o = fx
+        .palisade()
+        .current_dir("/usr/share")
+        .args(["run", "--workspace", "/usr/share", "--", "true"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(125), "{}", show(&o));
     assert_eq!(stderr(&o).trim_end().lines().count(), 1, "{}", show(&o));
-    assert!(stderr(&o).contains("not writable by this user") && stderr(&o).contains("--mode read-only"), "{}", show(&o));
-    let o = fx.palisade().current_dir("/usr/share").args(["run", "--workspace", "/usr/share", "--mode", "read-only", "--", "true"]).output().unwrap();
+    assert!(
+        stderr(&o).contains("not writable by this user") && stderr(&o).contains("--mode read-only"),
+        "{}",
+        show(&o)
+    );
+    let o = fx
+        .palisade()
+        .current_dir("/usr/share")
+        .args(["run", "--workspace", "/usr/share", "--mode", "read-only", "--", "true"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
 }
 

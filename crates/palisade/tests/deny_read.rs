@@ -9,7 +9,11 @@ use common::*;
 fn assert_no_secret(fx: &Fixture, what: &str, o: &std::process::Output) {
     let all = text(o);
     for f in SECRET_FILES {
-        assert!(!all.contains(&fx.secret(f)), "SECRET LEAKED: {what}: the contents of ~/{f} were read\nrun: {}", show(o));
+        assert!(
+            !all.contains(&fx.secret(f)),
+            "SECRET LEAKED: {what}: the contents of ~/{f} were read\nrun: {}",
+            show(o)
+        );
     }
 }
 
@@ -65,14 +69,12 @@ fn cat_docker_config() {
 #[test]
 fn indirect_routes_to_secrets() {
     let fx = fixture();
-    let o = fx.sh(
-        r#"for f in .ssh/id_rsa .aws/credentials .netrc .docker/config.json; do
+    let o = fx.sh(r#"for f in .ssh/id_rsa .aws/credentials .netrc .docker/config.json; do
              cat "/proc/self/root$HOME/$f"; cat "/proc/1/root$HOME/$f"; cat "../home/$f";
              ln -sf "$HOME/$f" "link-$$"; cat "link-$$"; cp "$HOME/$f" "copy-$$" && cat "copy-$$";
              "$PAL_PY" -c 'import sys; print(open(sys.argv[1]).read())' "$HOME/$f";
            done
-           grep -r SECRET "$HOME"; tar -cf - -C "$HOME" . | tar -xOf - ; cd ~/.ssh && cat id_rsa; echo done"#,
-    );
+           grep -r SECRET "$HOME"; tar -cf - -C "$HOME" . | tar -xOf - ; cd ~/.ssh && cat id_rsa; echo done"#);
     assert!(stdout(&o).contains("done"), "{}", show(&o));
     assert_no_secret(&fx, "indirect routes", &o);
 }
@@ -134,7 +136,8 @@ fn plaintext_credential_stores_are_unreadable() {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, &secret).unwrap();
     }
-    let o = fx.sh("cat ~/.git-credentials ~/.cargo/credentials.toml ~/.pypirc ~/.config/gcloud/credentials.db; echo done");
+    let o =
+        fx.sh("cat ~/.git-credentials ~/.cargo/credentials.toml ~/.pypirc ~/.config/gcloud/credentials.db; echo done");
     assert!(stdout(&o).contains("done"), "{}", show(&o));
     assert!(!text(&o).contains(&secret), "SANDBOX ESCAPE: a plaintext credential store was read\n{}", show(&o));
 }

@@ -100,7 +100,9 @@ fn setxattr() {
     };
     route(
         "setxattr",
-        &format!(r#"{setfattr} "$PAL_PY" -c 'import os,sys; os.setxattr(sys.argv[1], "user.pal", b"pwned"); os.setxattr(sys.argv[2], "user.pal", b"pwned")' "$T/victim.txt" "$T/sub""#),
+        &format!(
+            r#"{setfattr} "$PAL_PY" -c 'import os,sys; os.setxattr(sys.argv[1], "user.pal", b"pwned"); os.setxattr(sys.argv[2], "user.pal", b"pwned")' "$T/victim.txt" "$T/sub""#
+        ),
     );
 }
 
@@ -140,9 +142,18 @@ fn workspace_under_tmp_cannot_write_its_siblings() {
         r#"echo in > "$PAL_WS/in.txt"; echo pwned > "$PAL_OUT/new.txt"; echo pwned >> "$PAL_OUT/victim.txt"; mkdir "$PAL_OUT/../sibling-$PAL_M"; echo done"#,
     );
     assert!(stdout(&o).contains("done"), "{}", show(&o));
-    assert_eq!(fs::read_to_string(fx.ws.join("in.txt")).unwrap(), "in\n", "the workspace under /tmp was not writable: {}", show(&o));
+    assert_eq!(
+        fs::read_to_string(fx.ws.join("in.txt")).unwrap(),
+        "in\n",
+        "the workspace under /tmp was not writable: {}",
+        show(&o)
+    );
     out.assert_unchanged("sibling of a workspace under /tmp", &o);
-    assert!(!fx.root.join(format!("sibling-{}", fx.m)).exists(), "SANDBOX ESCAPE: a sibling folder appeared on the host: {}", show(&o));
+    assert!(
+        !fx.root.join(format!("sibling-{}", fx.m)).exists(),
+        "SANDBOX ESCAPE: a sibling folder appeared on the host: {}",
+        show(&o)
+    );
 }
 
 /// A file created as /tmp/<name> inside exists inside (the private /tmp works) but never on
@@ -151,7 +162,9 @@ fn workspace_under_tmp_cannot_write_its_siblings() {
 fn private_tmp_does_not_reach_host_tmp() {
     let fx = Fixture::new();
     let name = format!("palisade-probe-{}", fx.m);
-    let o = fx.sh(&format!(r#"echo inside > /tmp/{name} && cat /tmp/{name} && mkdir /tmp/{name}.d && echo "tmpdir=$TMPDIR""#));
+    let o = fx.sh(&format!(
+        r#"echo inside > /tmp/{name} && cat /tmp/{name} && mkdir /tmp/{name}.d && echo "tmpdir=$TMPDIR""#
+    ));
     ok(&o);
     assert!(stdout(&o).contains("inside"), "/tmp is not writable inside: {}", show(&o));
     for p in [format!("/tmp/{name}"), format!("/tmp/{name}.d")] {
@@ -242,11 +255,28 @@ fn extra_writable_roots_are_writable() {
     let out = Snapshot::take(&fx.outside);
     let o = fx.run_flags(
         &["--writable", s(&extra), "--writable", s(&tmp_extra)],
-        &["sh", "-c", r#"echo a > "$1/a.txt" && echo b > "$2/b.txt" && echo pwned > "$PAL_OUT/new.txt"; echo done"#, "sh", s(&extra), s(&tmp_extra)],
+        &[
+            "sh",
+            "-c",
+            r#"echo a > "$1/a.txt" && echo b > "$2/b.txt" && echo pwned > "$PAL_OUT/new.txt"; echo done"#,
+            "sh",
+            s(&extra),
+            s(&tmp_extra),
+        ],
     );
     assert!(stdout(&o).contains("done"), "{}", show(&o));
-    assert_eq!(fs::read_to_string(extra.join("a.txt")).ok().as_deref(), Some("a\n"), "--writable root not writable: {}", show(&o));
-    assert_eq!(fs::read_to_string(tmp_extra.join("b.txt")).ok().as_deref(), Some("b\n"), "--writable root under /tmp not writable: {}", show(&o));
+    assert_eq!(
+        fs::read_to_string(extra.join("a.txt")).ok().as_deref(),
+        Some("a\n"),
+        "--writable root not writable: {}",
+        show(&o)
+    );
+    assert_eq!(
+        fs::read_to_string(tmp_extra.join("b.txt")).ok().as_deref(),
+        Some("b\n"),
+        "--writable root under /tmp not writable: {}",
+        show(&o)
+    );
     out.assert_unchanged("write next to --writable roots", &o);
 }
 
@@ -261,7 +291,10 @@ fn writable_root_swapped_for_a_link_by_an_earlier_command() {
     let o = fx.sh(r#"rmdir "$PAL_WS/out" && ln -s "$PAL_OUT" "$PAL_WS/out" && echo planted"#);
     assert!(stdout(&o).contains("planted"), "the first command could not plant the link: {}", show(&o));
     let before = Snapshot::take(&fx.outside);
-    let o = fx.sh_flags(&["--writable", s(&out)], r#"echo pwned > "$PAL_WS/out/victim.txt"; echo pwned > "$PAL_OUT/new.txt"; echo done"#);
+    let o = fx.sh_flags(
+        &["--writable", s(&out)],
+        r#"echo pwned > "$PAL_WS/out/victim.txt"; echo pwned > "$PAL_OUT/new.txt"; echo done"#,
+    );
     before.assert_unchanged("a writable root reached through a link planted in the workspace", &o);
 }
 
@@ -279,13 +312,22 @@ fn landlock_only_mode_does_not_let_root_chmod_host_files() {
         return;
     }
     fs::create_dir_all(fx.xdg.join("palisade")).unwrap();
-    fs::write(fx.xdg.join("palisade/config.toml"), "[linux]\nallow_landlock_only = true\nallow_unprotected_paths = true\n").unwrap();
+    fs::write(
+        fx.xdg.join("palisade/config.toml"),
+        "[linux]\nallow_landlock_only = true\nallow_unprotected_paths = true\n",
+    )
+    .unwrap();
     let victim = fx.outside.join("victim.txt");
     fs::set_permissions(&victim, fs::Permissions::from_mode(0o600)).unwrap();
     let before = Snapshot::take(&fx.outside);
     let o = fx.sh("chmod 666 \"$PAL_OUT/victim.txt\"; touch -d 2001-01-01 \"$PAL_OUT/victim.txt\"; echo done");
     let mode = fs::metadata(&victim).unwrap().permissions().mode() & 0o7777;
-    assert_eq!(mode, 0o600, "SANDBOX ESCAPE: root's command in Landlock-only mode changed a host file's mode\n{}", show(&o));
+    assert_eq!(
+        mode,
+        0o600,
+        "SANDBOX ESCAPE: root's command in Landlock-only mode changed a host file's mode\n{}",
+        show(&o)
+    );
     // The times too (`touch -d`), and everything else about the folder.
     before.assert_unchanged("chmod/touch from root's command in Landlock-only mode", &o);
 }
@@ -316,10 +358,16 @@ fn a_writable_root_replaced_between_commands_is_ruled_by_its_new_folder() {
     let ws = fx.root.join("moving-ws");
     fs::create_dir_all(&ws).unwrap();
     let landlock_only = !is_root();
-    let options = palisade::SandboxOptions { landlock_only, accept_unprotected_paths: landlock_only, ..Default::default() };
+    let options =
+        palisade::SandboxOptions { landlock_only, accept_unprotected_paths: landlock_only, ..Default::default() };
     let sb = palisade::Sandbox::with_options(palisade::Policy::new(&ws, Some(&fx.home)), options).unwrap();
     let write = |dir: &Path, name: &str| {
-        let o = sb.command("sh").arg("-c").arg(format!("echo x > '{}/{name}' && echo WROTE", dir.display())).output().unwrap();
+        let o = sb
+            .command("sh")
+            .arg("-c")
+            .arg(format!("echo x > '{}/{name}' && echo WROTE", dir.display()))
+            .output()
+            .unwrap();
         format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
     };
     let o1 = write(&ws, "first");

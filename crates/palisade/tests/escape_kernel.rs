@@ -40,30 +40,39 @@ fn host_block_devices_are_absent_inside() {
         .unwrap_or_default();
     let present: Vec<&String> = disks.iter().filter(|d| std::path::Path::new(d).exists()).collect();
     assert!(!present.is_empty(), "this host shows no block device under /dev to test with ({disks:?})");
-    let script: String = present.iter().map(|d| format!("[ -e {d} ] && echo VISIBLE {d}; head -c 1 {d} >/dev/null 2>&1 && echo READ {d}; ")).collect();
+    let script: String = present
+        .iter()
+        .map(|d| format!("[ -e {d} ] && echo VISIBLE {d}; head -c 1 {d} >/dev/null 2>&1 && echo READ {d}; "))
+        .collect();
     let o = fx.sh(&format!("{script} echo done"));
     assert!(stdout(&o).contains("done"), "{}", show(&o));
-    assert!(!stdout(&o).contains("VISIBLE") && !stdout(&o).contains("READ"), "SANDBOX ESCAPE: a host disk is reachable inside\n{}", show(&o));
+    assert!(
+        !stdout(&o).contains("VISIBLE") && !stdout(&o).contains("READ"),
+        "SANDBOX ESCAPE: a host disk is reachable inside\n{}",
+        show(&o)
+    );
 }
 
 /// No new user namespace (and with it no capabilities, no mounts) from inside.
 #[test]
 fn no_new_user_namespace_or_mount_inside() {
     let fx = Fixture::new();
-    let o = fx.sh(
-        r#""$PAL_PY" -c 'import ctypes, os
+    let o = fx.sh(r#""$PAL_PY" -c 'import ctypes, os
 libc = ctypes.CDLL(None, use_errno=True)
 if libc.unshare(0x10000000) == 0: print("UNSHARED")
 else: print("unshare refused", ctypes.get_errno())
 os.makedirs("m", exist_ok=True)
 if libc.mount(b"none", b"m", b"tmpfs", 0, None) == 0: print("MOUNTED")
 else: print("mount refused", ctypes.get_errno())'
-           echo done"#,
-    );
+           echo done"#);
     assert!(stdout(&o).contains("done"), "{}", show(&o));
     assert!(stdout(&o).contains("unshare refused"), "a new user namespace was created inside:\n{}", show(&o));
     // The system call itself was made and refused (a missing `mount` program would prove nothing).
-    assert!(stdout(&o).contains("mount refused") && !stdout(&o).contains("MOUNTED"), "a mount succeeded inside:\n{}", show(&o));
+    assert!(
+        stdout(&o).contains("mount refused") && !stdout(&o).contains("MOUNTED"),
+        "a mount succeeded inside:\n{}",
+        show(&o)
+    );
 }
 
 /// The seccomp filter's two answers: `clone3` and `openat2` fail with ENOSYS (their flags are
@@ -150,11 +159,21 @@ fn host_device_nodes_metadata_is_unchanged() {
     let changed = (after.mode(), after.mtime()) != (before.mode(), before.mtime());
     if changed {
         // Put the host back as it was before failing.
-        let _ = std::process::Command::new("chmod").arg(format!("{:o}", before.mode() & 0o7777)).arg("/dev/full").status();
-        let _ = std::process::Command::new("touch").arg("-d").arg(format!("@{}", before.mtime())).arg("/dev/full").status();
+        let _ =
+            std::process::Command::new("chmod").arg(format!("{:o}", before.mode() & 0o7777)).arg("/dev/full").status();
+        let _ =
+            std::process::Command::new("touch").arg("-d").arg(format!("@{}", before.mtime())).arg("/dev/full").status();
     }
     assert!(stdout(&o).contains("done"), "{}", show(&o));
-    assert!(!changed, "SANDBOX ESCAPE: the host's /dev/full changed (mode {:o} -> {:o}, mtime {} -> {})\n{}", before.mode(), after.mode(), before.mtime(), after.mtime(), show(&o));
+    assert!(
+        !changed,
+        "SANDBOX ESCAPE: the host's /dev/full changed (mode {:o} -> {:o}, mtime {} -> {})\n{}",
+        before.mode(),
+        after.mode(),
+        before.mtime(),
+        after.mtime(),
+        show(&o)
+    );
 }
 
 /// procfs entries outside the process directories are global: a chmod through the sandbox's own
@@ -167,10 +186,14 @@ fn global_proc_entries_keep_their_mode() {
     let fx = Fixture::new();
     // /proc/sysrq-trigger exists only on kernels built with magic SysRq.
     let mode = |p: &str| std::fs::metadata(p).ok().map(|m| m.mode() & 0o7777);
-    let (before, before_sysrq) = (mode("/proc/kallsyms").expect("stat /proc/kallsyms on the host"), mode("/proc/sysrq-trigger"));
+    let (before, before_sysrq) =
+        (mode("/proc/kallsyms").expect("stat /proc/kallsyms on the host"), mode("/proc/sysrq-trigger"));
     let o = fx.sh("chmod 0666 /proc/kallsyms; chmod 0222 /proc/sysrq-trigger 2>/dev/null; echo done");
-    let (after, after_sysrq) = (mode("/proc/kallsyms").expect("stat /proc/kallsyms on the host"), mode("/proc/sysrq-trigger"));
-    for (path, b, a) in [("/proc/kallsyms", Some(before), Some(after)), ("/proc/sysrq-trigger", before_sysrq, after_sysrq)] {
+    let (after, after_sysrq) =
+        (mode("/proc/kallsyms").expect("stat /proc/kallsyms on the host"), mode("/proc/sysrq-trigger"));
+    for (path, b, a) in
+        [("/proc/kallsyms", Some(before), Some(after)), ("/proc/sysrq-trigger", before_sysrq, after_sysrq)]
+    {
         if let (Some(b), Some(a)) = (b, a) {
             if a != b {
                 // Put the host back (the host's root may chmod its /proc) before failing below.
@@ -178,9 +201,19 @@ fn global_proc_entries_keep_their_mode() {
             }
         }
     }
-    assert_eq!(after_sysrq, before_sysrq, "SANDBOX ESCAPE: /proc/sysrq-trigger's mode changed on the host\n{}", show(&o));
+    assert_eq!(
+        after_sysrq,
+        before_sysrq,
+        "SANDBOX ESCAPE: /proc/sysrq-trigger's mode changed on the host\n{}",
+        show(&o)
+    );
     assert!(stdout(&o).contains("done"), "{}", show(&o));
-    assert_eq!(after, before, "SANDBOX ESCAPE: a global /proc entry's mode changed for every procfs instance\n{}", show(&o));
+    assert_eq!(
+        after,
+        before,
+        "SANDBOX ESCAPE: a global /proc entry's mode changed for every procfs instance\n{}",
+        show(&o)
+    );
 }
 
 /// x32 syscalls (bit 30 set in the number, same audit architecture on x86_64) must meet the
@@ -224,21 +257,31 @@ for name, nr in (("getpid", 39), ("keyctl", 250)):
 fn every_always_blocked_call_is_refused_inside() {
     let fx = Fixture::new();
     let answers = |text: &str| -> Vec<(String, String)> {
-        text.lines().filter_map(|l| l.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string()))).filter(|(a, _)| a != "done").collect()
+        text.lines()
+            .filter_map(|l| l.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string())))
+            .filter(|(a, _)| a != "done")
+            .collect()
     };
     let o = fx.py(PY_BLOCKED_CALLS, &[]);
     assert!(stdout(&o).contains("done"), "the script did not run: {}", show(&o));
     let inside = answers(&stdout(&o));
     assert!(inside.len() >= 36, "{}", show(&o));
     let not_refused: Vec<_> = inside.iter().filter(|(_, e)| e != "1").collect();
-    assert!(not_refused.is_empty(), "SANDBOX ESCAPE: these calls were not refused by the filter: {not_refused:?}\n{}", show(&o));
+    assert!(
+        not_refused.is_empty(),
+        "SANDBOX ESCAPE: these calls were not refused by the filter: {not_refused:?}\n{}",
+        show(&o)
+    );
     let host = std::process::Command::new(require_tool("python3")).args(["-c", PY_BLOCKED_CALLS]).output().unwrap();
     let host = answers(&stdout(&host));
     let eperm_on_host: Vec<&String> = host.iter().filter(|(_, e)| e == "1").map(|(n, _)| n).collect();
     if is_root() {
         assert!(eperm_on_host.is_empty(), "control: the host already refuses {eperm_on_host:?} with EPERM, so the test cannot tell the filter's answer");
     } else {
-        assert!(eperm_on_host.len() < host.len() / 2, "control: the host refuses most of these itself: {eperm_on_host:?}");
+        assert!(
+            eperm_on_host.len() < host.len() / 2,
+            "control: the host refuses most of these itself: {eperm_on_host:?}"
+        );
     }
 }
 

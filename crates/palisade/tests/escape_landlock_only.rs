@@ -13,7 +13,11 @@ use std::os::unix::net::UnixListener;
 /// The fixture's configuration for Landlock-only mode (protected paths cannot be enforced there).
 fn landlock_only(fx: &Fixture) {
     std::fs::create_dir_all(fx.xdg.join("palisade")).unwrap();
-    std::fs::write(fx.xdg.join("palisade/config.toml"), "[linux]\nallow_landlock_only = true\nallow_unprotected_paths = true\n").unwrap();
+    std::fs::write(
+        fx.xdg.join("palisade/config.toml"),
+        "[linux]\nallow_landlock_only = true\nallow_unprotected_paths = true\n",
+    )
+    .unwrap();
 }
 
 /// Whether this pass can exercise the mode (root is refused, which the root pass asserts).
@@ -44,7 +48,11 @@ fn host_pathname_socket_is_unreachable_offline() {
     let o = fx.py(PY_UNIX, &[s(&path), &fx.m]);
     assert!(stdout(&o).contains("refused"), "the script did not run or connected: {}", show(&o));
     let got = accepted_unix(&l);
-    assert!(got.is_empty(), "SANDBOX ESCAPE: a host unix socket was reached offline in Landlock-only mode: {got:?}\n{}", show(&o));
+    assert!(
+        got.is_empty(),
+        "SANDBOX ESCAPE: a host unix socket was reached offline in Landlock-only mode: {got:?}\n{}",
+        show(&o)
+    );
     let on = fx.py_flags(&["--network", "on"], PY_UNIX, &[s(&path), &fx.m]);
     assert_eq!(accepted_unix(&l).len(), 1, "control: with the network on the socket is reachable: {}", show(&on));
 }
@@ -84,11 +92,9 @@ fn files_outside_stay_unchanged() {
         return;
     }
     let before = Snapshot::take(&fx.outside);
-    let o = fx.sh(
-        "echo x >> \"$PAL_OUT/victim.txt\"; echo x > \"$PAL_OUT/new.txt\"; ln -s /etc \"$PAL_OUT/link\"; \
+    let o = fx.sh("echo x >> \"$PAL_OUT/victim.txt\"; echo x > \"$PAL_OUT/new.txt\"; ln -s /etc \"$PAL_OUT/link\"; \
          ln \"$PAL_OUT/victim.txt\" hard; mv \"$PAL_OUT/victim.txt\" moved; rm -f \"$PAL_OUT/victim.txt\"; \
-         truncate -s 0 \"$PAL_OUT/victim.txt\"; echo done",
-    );
+         truncate -s 0 \"$PAL_OUT/victim.txt\"; echo done");
     assert!(stdout(&o).contains("done"), "the script did not run: {}", show(&o));
     before.assert_unchanged("writes outside from a Landlock-only command", &o);
 }
@@ -110,14 +116,21 @@ fn root_opt_in_runs_confined_and_says_what_it_does_not_protect() {
     )
     .unwrap();
     let before = Snapshot::take(&fx.outside);
-    let o = fx.run_flags(&["--json-status"], &["sh", "-c", "echo x >> \"$PAL_OUT/victim.txt\"; echo inside > made.txt; echo done"]);
+    let o = fx.run_flags(
+        &["--json-status"],
+        &["sh", "-c", "echo x >> \"$PAL_OUT/victim.txt\"; echo inside > made.txt; echo done"],
+    );
     assert!(stdout(&o).contains("done"), "root's opted-in run did not run: {}", show(&o));
     assert!(fx.ws.join("made.txt").exists(), "the workspace was not writable: {}", show(&o));
     before.assert_unchanged("a write outside from root's Landlock-only command", &o);
     let status = stderr(&o).lines().last().unwrap_or_default().to_string();
     let v: serde_json::Value = serde_json::from_str(&status).unwrap_or_else(|e| panic!("{e}: {}", show(&o)));
-    let layer = v["layers"].as_array().unwrap().iter().find(|l| l["name"] == "metadata outside writable roots").cloned();
-    assert!(layer.as_ref().is_some_and(|l| l["active"] == false), "the status does not say metadata is unprotected: {v}");
+    let layer =
+        v["layers"].as_array().unwrap().iter().find(|l| l["name"] == "metadata outside writable roots").cloned();
+    assert!(
+        layer.as_ref().is_some_and(|l| l["active"] == false),
+        "the status does not say metadata is unprotected: {v}"
+    );
     let c = fx.palisade().args(["check", "--workspace"]).arg(&fx.ws).output().unwrap();
     assert!(stdout(&c).contains("NOT protected"), "check does not say what stays unprotected: {}", show(&c));
 }

@@ -96,7 +96,12 @@ fn tcp_blocked(host: &str) {
     let o2 = fx.run(&["bash", "-c", &format!("echo {} > /dev/tcp/{host}/{port}; echo bash-done", fx.m)]);
     assert!(stdout(&o2).contains("bash-done"), "{}", show(&o2));
     let got = accepted_tcp(&l);
-    assert!(got.is_empty(), "SANDBOX ESCAPE: the host listener on {host}:{port} accepted {got:?}\npython: {}\nbash: {}", show(&o), show(&o2));
+    assert!(
+        got.is_empty(),
+        "SANDBOX ESCAPE: the host listener on {host}:{port} accepted {got:?}\npython: {}\nbash: {}",
+        show(&o),
+        show(&o2)
+    );
 }
 
 #[test]
@@ -135,7 +140,12 @@ fn udp_blocked(host: &str, bind: &str) {
     let o2 = fx.run(&["bash", "-c", &format!("echo {} > /dev/udp/{host}/{port}; echo bash-done", fx.m)]);
     assert!(stdout(&o2).contains("bash-done"), "{}", show(&o2));
     let got = received_udp(&u);
-    assert!(got.is_empty(), "SANDBOX ESCAPE: the host's UDP socket on {host}:{port} received {got:?}\npython: {}\nbash: {}", show(&o), show(&o2));
+    assert!(
+        got.is_empty(),
+        "SANDBOX ESCAPE: the host's UDP socket on {host}:{port} received {got:?}\npython: {}\nbash: {}",
+        show(&o),
+        show(&o2)
+    );
 }
 
 #[test]
@@ -228,14 +238,24 @@ fn network_on_reaches_the_host_listener() {
     let port = l.local_addr().unwrap().port().to_string();
     let o = fx.py_flags(&["--network", "on"], PY_TCP, &["127.0.0.1", &port, &fx.m]);
     let got = accepted_tcp(&l);
-    assert_eq!(got.len(), 1, "with --network on the host listener should get one connection: {got:?}\nrun: {}", show(&o));
+    assert_eq!(
+        got.len(),
+        1,
+        "with --network on the host listener should get one connection: {got:?}\nrun: {}",
+        show(&o)
+    );
     assert!(got[0].contains(&fx.m), "{got:?}");
 
     let u = UdpSocket::bind("127.0.0.1:0").unwrap();
     let uport = u.local_addr().unwrap().port().to_string();
     let o = fx.py_flags(&["--network", "on"], PY_UDP, &["127.0.0.1", &uport, &fx.m]);
     let got = received_udp(&u);
-    assert_eq!(got.len(), 1, "with --network on the host UDP socket should get one datagram: {got:?}\nrun: {}", show(&o));
+    assert_eq!(
+        got.len(),
+        1,
+        "with --network on the host UDP socket should get one datagram: {got:?}\nrun: {}",
+        show(&o)
+    );
 }
 
 /// Socket families that no network namespace fences: AF_VSOCK reaches the hypervisor's host
@@ -256,14 +276,20 @@ fn sockets_outside_the_network_namespace_cannot_be_made_offline() {
     let fx = Fixture::new();
     let o = fx.py(PY_FAMILIES, &[]);
     assert!(stdout(&o).contains("vsock"), "the script did not run: {}", show(&o));
-    assert!(!stdout(&o).contains("CREATED"), "SANDBOX ESCAPE: an offline command made a socket its network namespace does not fence\n{}", show(&o));
+    assert!(
+        !stdout(&o).contains("CREATED"),
+        "SANDBOX ESCAPE: an offline command made a socket its network namespace does not fence\n{}",
+        show(&o)
+    );
     // Control: every family the same script makes on the host, it makes with the network on
     // (so "refused" offline is the filter's doing). Without any (no vsock module), the
     // offline assertion proves nothing here.
     let host = std::process::Command::new(require_tool("python3")).args(["-c", PY_FAMILIES]).output().unwrap();
     let made: Vec<String> = stdout(&host).lines().filter(|l| l.ends_with("CREATED")).map(str::to_string).collect();
     if made.is_empty() {
-        skip_expected("this host makes none of these socket families (no vsock module), so the filter cannot be told apart");
+        skip_expected(
+            "this host makes none of these socket families (no vsock module), so the filter cannot be told apart",
+        );
         return;
     }
     let on = fx.py_flags(&["--network", "on"], PY_FAMILIES, &[]);
@@ -272,7 +298,11 @@ fn sockets_outside_the_network_namespace_cannot_be_made_offline() {
         if line.starts_with("packet") {
             continue;
         }
-        assert!(stdout(&on).contains(line.as_str()), "control: with the network on, `{line}` was expected (as on the host): {}", show(&on));
+        assert!(
+            stdout(&on).contains(line.as_str()),
+            "control: with the network on, `{line}` was expected (as on the host): {}",
+            show(&on)
+        );
     }
 }
 
@@ -286,9 +316,17 @@ fn host_service_socket_inside_the_workspace_is_unreachable_offline() {
     let l = UnixListener::bind(&path).unwrap_or_else(|e| panic!("binding {}: {e}", path.display()));
     let o = fx.py(PY_UNIX, &[s(&path), &fx.m]);
     let got = accepted_unix(&l);
-    assert!(got.is_empty(), "SANDBOX ESCAPE: a host service's socket in the workspace was reached offline, received {got:?}\nrun: {}", show(&o));
+    assert!(
+        got.is_empty(),
+        "SANDBOX ESCAPE: a host service's socket in the workspace was reached offline, received {got:?}\nrun: {}",
+        show(&o)
+    );
     let on = fx.py_flags(&["--network", "on"], PY_UNIX, &[s(&path), &fx.m]);
-    assert!(!accepted_unix(&l).is_empty(), "control: with the network on the socket should be reachable: {}", show(&on));
+    assert!(
+        !accepted_unix(&l).is_empty(),
+        "control: with the network on the socket should be reachable: {}",
+        show(&on)
+    );
 }
 
 /// A host service that bound its socket with a relative path (after a chdir, to keep within
@@ -303,7 +341,12 @@ fn host_socket_bound_with_a_relative_path_is_unreachable_offline() {
     let server = RelativeSocketServer::start(&fx.outside);
     let path = fx.outside.join("rel.sock");
     let o = fx.py(PY_UNIX, &[s(&path), &fx.m]);
-    assert_eq!(server.result(), "nothing", "SANDBOX ESCAPE: a host socket bound with a relative path was reached offline\nrun: {}", show(&o));
+    assert_eq!(
+        server.result(),
+        "nothing",
+        "SANDBOX ESCAPE: a host socket bound with a relative path was reached offline\nrun: {}",
+        show(&o)
+    );
     // Control: such a server, reached the same way with the network on, sees the connection.
     let dir = fx.outside.join("control");
     std::fs::create_dir_all(&dir).unwrap();
@@ -366,8 +409,14 @@ fn relative_sockets_bound_between_commands_of_one_sandbox_are_unreachable() {
     let o2 = connect(&b.join("rel.sock"));
     let o3 = connect(&a.join("rel.sock"));
     let (r1, r2) = (first.result(), second.result());
-    assert_eq!(r1, "nothing", "SANDBOX ESCAPE: a host socket bound with a relative path was reached offline\nfirst: {o1}\nagain: {o3}");
-    assert_eq!(r2, "nothing", "SANDBOX ESCAPE: a relative socket bound between two commands was reached offline\nrun: {o2}");
+    assert_eq!(
+        r1, "nothing",
+        "SANDBOX ESCAPE: a host socket bound with a relative path was reached offline\nfirst: {o1}\nagain: {o3}"
+    );
+    assert_eq!(
+        r2, "nothing",
+        "SANDBOX ESCAPE: a relative socket bound between two commands was reached offline\nrun: {o2}"
+    );
     // Control: such a server does see a connection from the host.
     let c = fx.outside.join("c");
     std::fs::create_dir_all(&c).unwrap();
@@ -480,8 +529,7 @@ fn moved_socket_unreachable(mode: &str) {
     let accepted = srv.accepted_with_control();
     assert!(accepted >= 1, "control: the host's own connection did not reach the server");
     assert_eq!(
-        accepted,
-        1,
+        accepted, 1,
         "SANDBOX ESCAPE: a host socket moved after binding ({mode}: {names:?}) was reached offline\nruns: {runs:#?}"
     );
 }

@@ -130,7 +130,10 @@ fn cannot_attach_gdb_or_strace() {
         control(&["timeout", "-s", "KILL", "20", &gdb, "-q", "-batch", "-p", "{PID}", "-ex", "kill"]);
         for flags in [&[][..], KEEP] {
             let mut d = Decoy::start();
-            let o = fx.run_flags(flags, &["timeout", "-s", "KILL", "20", &gdb, "-q", "-batch", "-p", &d.pid.to_string(), "-ex", "kill"]);
+            let o = fx.run_flags(
+                flags,
+                &["timeout", "-s", "KILL", "20", &gdb, "-q", "-batch", "-p", &d.pid.to_string(), "-ex", "kill"],
+            );
             d.assert_untouched(&format!("gdb -p from the sandbox {flags:?}"), &o);
         }
     } else {
@@ -189,13 +192,22 @@ fn cannot_write_host_process_memory() {
         };
         let data = format!("{}{}", fx.m, fx.m);
         let o = fx.py_flags(flags, PY_MEM, &[&d.pid.to_string(), &format!("{addr:x}"), &data]);
-        assert!(stdout(&o).contains("mem failed") || stdout(&o).contains("wrote"), "the script did not run: {}", show(&o));
+        assert!(
+            stdout(&o).contains("mem failed") || stdout(&o).contains("wrote"),
+            "the script did not run: {}",
+            show(&o)
+        );
         let after = read_mem(d.pid, addr).expect("re-reading the decoy's memory");
         // The decoy may still be finishing its own start-up (the dynamic loader fills this
         // mapping), so its bytes can change by themselves: what must not be there is ours.
         let ours = &data.as_bytes()[..before.len()];
         assert_ne!(before, ours, "the decoy's memory already held the marker: the test proves nothing");
-        assert_ne!(after, ours, "SANDBOX ESCAPE: the decoy's memory was written through /proc/<pid>/mem {flags:?}\nrun: {}", show(&o));
+        assert_ne!(
+            after,
+            ours,
+            "SANDBOX ESCAPE: the decoy's memory was written through /proc/<pid>/mem {flags:?}\nrun: {}",
+            show(&o)
+        );
         d.assert_untouched(&format!("/proc/<pid>/mem {flags:?}"), &o);
     }
 }
@@ -349,7 +361,11 @@ fn run_outlive(fx: &Fixture, flags: &[&str], base: u64) -> std::process::ExitSta
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     for n in needles(base) {
         while pids_with(&n).is_empty() {
-            assert!(std::time::Instant::now() < deadline, "background process {:?} never started", n.replace('\0', " "));
+            assert!(
+                std::time::Instant::now() < deadline,
+                "background process {:?} never started",
+                n.replace('\0', " ")
+            );
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
     }
@@ -508,7 +524,10 @@ fn cannot_read_or_write_another_terminal() {
 #[test]
 fn the_command_can_open_its_own_pseudo_terminals() {
     let fx = Fixture::new();
-    let o = fx.py("import os, pty\nm, s = pty.openpty()\nos.write(s, b'ping')\nprint(os.read(m, 4).decode(), os.ttyname(s))", &[]);
+    let o = fx.py(
+        "import os, pty\nm, s = pty.openpty()\nos.write(s, b'ping')\nprint(os.read(m, 4).decode(), os.ttyname(s))",
+        &[],
+    );
     assert!(stdout(&o).contains("ping /dev/pts/"), "a pty made inside does not work: {}", show(&o));
 }
 
@@ -557,7 +576,12 @@ fn cannot_reach_host_system_v_ipc() {
         libc::shmctl(shm, libc::IPC_RMID, std::ptr::null_mut());
         libc::msgctl(msq, libc::IPC_RMID, std::ptr::null_mut());
         assert!(stdout(&o).contains("msgsnd"), "the script did not run: {}", show(&o));
-        assert_eq!(seen, b"original", "SANDBOX ESCAPE: a host process's shared memory was written from inside\n{}", show(&o));
+        assert_eq!(
+            seen,
+            b"original",
+            "SANDBOX ESCAPE: a host process's shared memory was written from inside\n{}",
+            show(&o)
+        );
         assert_eq!(ds.msg_qnum, 0, "SANDBOX ESCAPE: a message reached a host process's queue\n{}", show(&o));
     }
 }
@@ -593,9 +617,18 @@ fn controlling_terminal_is_out_of_reach_when_no_stream_is_a_terminal() {
     // SAFETY: fcntl on a descriptor we own.
     unsafe { libc::fcntl(pty.master.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
     let shown = read_available(pty.master.as_raw_fd());
-    assert!(!String::from_utf8_lossy(&shown).contains(&fx.m), "SANDBOX ESCAPE: the command wrote to the controlling terminal it was not given\n{}", show(&o));
+    assert!(
+        !String::from_utf8_lossy(&shown).contains(&fx.m),
+        "SANDBOX ESCAPE: the command wrote to the controlling terminal it was not given\n{}",
+        show(&o)
+    );
     let pending = pty.pending_input();
-    assert_eq!(String::from_utf8_lossy(&pending), typed, "SANDBOX ESCAPE: the command read what was typed on the controlling terminal\n{}", show(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&pending),
+        typed,
+        "SANDBOX ESCAPE: the command read what was typed on the controlling terminal\n{}",
+        show(&o)
+    );
 }
 
 /// A host process of the user holding a secret in its environment and a key file open (an SSH
@@ -636,12 +669,23 @@ fn host_process_secrets_are_out_of_reach_through_proc() {
     }
     let _ = decoy.kill();
     let _ = decoy.wait();
-    assert!(String::from_utf8_lossy(&environ).contains(&secret), "control: the host cannot read the decoy's environment");
+    assert!(
+        String::from_utf8_lossy(&environ).contains(&secret),
+        "control: the host cannot read the decoy's environment"
+    );
     assert_eq!(control_key, key_text, "control: the host cannot read the decoy's key through /proc");
     let key_line = key_text.lines().find(|l| l.len() > 8).expect("a key line");
     for (flags, o) in results {
         assert!(stdout(&o).contains("done"), "{flags:?}: the script did not run: {}", show(&o));
-        assert!(!text(&o).contains(&secret), "SANDBOX ESCAPE ({flags:?}): a host process's environment was read\n{}", show(&o));
-        assert!(!text(&o).contains(key_line), "SANDBOX ESCAPE ({flags:?}): a host process's open key file was read\n{}", show(&o));
+        assert!(
+            !text(&o).contains(&secret),
+            "SANDBOX ESCAPE ({flags:?}): a host process's environment was read\n{}",
+            show(&o)
+        );
+        assert!(
+            !text(&o).contains(key_line),
+            "SANDBOX ESCAPE ({flags:?}): a host process's open key file was read\n{}",
+            show(&o)
+        );
     }
 }

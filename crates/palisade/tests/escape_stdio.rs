@@ -55,7 +55,12 @@ fn outside_log(fx: &Fixture) -> std::path::PathBuf {
     let log = fx.outside.join("out.log");
     fs::write(&log, format!("previous-{}\n", fx.m)).unwrap();
     fs::set_permissions(&log, fs::Permissions::from_mode(0o640)).unwrap();
-    File::options().write(true).open(&log).unwrap().set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000)).unwrap();
+    File::options()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000))
+        .unwrap();
     let probe = fx.outside.join("xattr-probe");
     fs::write(&probe, "").unwrap();
     let c = CString::new(probe.as_os_str().as_encoded_bytes()).unwrap();
@@ -74,10 +79,23 @@ fn assert_log_intact(fx: &Fixture, log: &std::path::Path, before: &FileState, wh
     let content = fs::read_to_string(log).unwrap();
     assert_eq!(after.mode, before.mode, "ESCAPE: the command changed the mode of {what} outside: {}", show(o));
     // Appending moves the mtime forward; the command tried to set it to 1970.
-    assert!(after.mtime >= before.mtime, "ESCAPE: the command set the mtime of {what} outside to {}: {}", after.mtime, show(o));
+    assert!(
+        after.mtime >= before.mtime,
+        "ESCAPE: the command set the mtime of {what} outside to {}: {}",
+        after.mtime,
+        show(o)
+    );
     assert_eq!(after.xattrs, before.xattrs, "ESCAPE: the command set an xattr on {what} outside: {}", show(o));
-    assert!(content.starts_with(&format!("previous-{}\n", fx.m)), "ESCAPE: the command truncated {what} outside: {content:?} {}", show(o));
-    assert!(content.contains(&format!("written-by-command-{}\n", fx.m)), "the command's line was not appended to {what}: {content:?} {}", show(o));
+    assert!(
+        content.starts_with(&format!("previous-{}\n", fx.m)),
+        "ESCAPE: the command truncated {what} outside: {content:?} {}",
+        show(o)
+    );
+    assert!(
+        content.contains(&format!("written-by-command-{}\n", fx.m)),
+        "the command's line was not appended to {what}: {content:?} {}",
+        show(o)
+    );
 }
 
 #[test]
@@ -114,12 +132,21 @@ fn stdout_and_stderr_into_one_file_keep_their_order() {
         "{TAMPER}\nfor i in range(300):\n    os.write(1 + i % 2, ('line-%d\\n' % i).encode())\nos.write(2, b'x' * 200000 + b'\\n')\nsys.exit(3)\n"
     );
     let f = append(&log);
-    let o = fx.run_cmd(&[], &[s(&py), "-c", &script, "2", &fx.m]).stdout(f.try_clone().unwrap()).stderr(f).output().unwrap();
+    let o = fx
+        .run_cmd(&[], &[s(&py), "-c", &script, "2", &fx.m])
+        .stdout(f.try_clone().unwrap())
+        .stderr(f)
+        .output()
+        .unwrap();
     assert_eq!(ran(&o), 3, "the exit status changed: {}", show(&o));
     assert_log_intact(&fx, &log, &before, "the shared output file", &o);
     let content = fs::read_to_string(&log).unwrap();
     let expected: String = (0..300).map(|i| format!("line-{i}\n")).collect::<String>() + &"x".repeat(200000) + "\n";
-    assert!(content.ends_with(&expected), "interleaved stdout/stderr lost their order or bytes (len {})", content.len());
+    assert!(
+        content.ends_with(&expected),
+        "interleaved stdout/stderr lost their order or bytes (len {})",
+        content.len()
+    );
 }
 
 /// A closed reader: the command gets EPIPE/SIGPIPE as it would without the relay, and palisade
@@ -145,14 +172,26 @@ fn relay_to_a_closed_reader_ends_cleanly() {
     let w = OpenOptions::new().write(true).open(&fifo).unwrap();
     let before = fs::metadata(&fifo).unwrap().mode() & 0o7777;
     let o = fx
-        .run_cmd(&[], &["sh", "-c", "chmod 777 /proc/self/fd/1; echo first; while echo more; do :; done; echo done >&2"])
+        .run_cmd(
+            &[],
+            &["sh", "-c", "chmod 777 /proc/self/fd/1; echo first; while echo more; do :; done; echo done >&2"],
+        )
         .stdout(w)
         .output()
         .unwrap();
     assert_eq!(&reader.join().unwrap(), b"first\n");
     // Killed by SIGPIPE (sh's echo) or told EPIPE: either way it saw the reader go away.
-    assert!(ran(&o) == 128 + libc::SIGPIPE || stderr(&o).contains("done"), "the command did not see its reader go away: {}", show(&o));
-    assert_eq!(fs::metadata(&fifo).unwrap().mode() & 0o7777, before, "ESCAPE: the command changed the FIFO's mode: {}", show(&o));
+    assert!(
+        ran(&o) == 128 + libc::SIGPIPE || stderr(&o).contains("done"),
+        "the command did not see its reader go away: {}",
+        show(&o)
+    );
+    assert_eq!(
+        fs::metadata(&fifo).unwrap().mode() & 0o7777,
+        before,
+        "ESCAPE: the command changed the FIFO's mode: {}",
+        show(&o)
+    );
 }
 
 /// stdin and stdout from /dev/null: as root (uid 0 inside owns the host's /dev/null), fchmod
@@ -162,7 +201,14 @@ fn dev_null_as_stdio_cannot_be_changed() {
     let fx = Fixture::new();
     let before = fs::metadata("/dev/null").unwrap();
     let o = fx
-        .run_cmd(&[], &["sh", "-c", "chmod 777 /proc/self/fd/0; chmod 777 /proc/self/fd/1; touch -d 2001-01-01 /proc/self/fd/0; echo x"])
+        .run_cmd(
+            &[],
+            &[
+                "sh",
+                "-c",
+                "chmod 777 /proc/self/fd/0; chmod 777 /proc/self/fd/1; touch -d 2001-01-01 /proc/self/fd/0; echo x",
+            ],
+        )
         .stdin(File::open("/dev/null").unwrap())
         .stdout(OpenOptions::new().write(true).open("/dev/null").unwrap())
         .output()
@@ -171,7 +217,12 @@ fn dev_null_as_stdio_cannot_be_changed() {
     if after.mode() != before.mode() {
         let _ = fs::set_permissions("/dev/null", fs::Permissions::from_mode(before.mode() & 0o7777));
     }
-    assert_eq!(after.mode(), before.mode(), "ESCAPE: the command changed the host's /dev/null mode (put back): {}", show(&o));
+    assert_eq!(
+        after.mode(),
+        before.mode(),
+        "ESCAPE: the command changed the host's /dev/null mode (put back): {}",
+        show(&o)
+    );
     assert_eq!(after.mtime(), before.mtime(), "ESCAPE: the command changed the host's /dev/null times: {}", show(&o));
     assert_eq!(ran(&o), 0, "{}", show(&o));
 }
@@ -250,12 +301,28 @@ sys.stderr.write(" ".join(res) + "\n")
     let seen = String::from_utf8_lossy(&read_available(pty.master.as_raw_fd())).to_string();
     let after = fs::metadata(&pty.path).unwrap();
     assert_eq!(after.mode(), before.mode(), "ESCAPE: the command changed the terminal's mode: {seen} {}", show(&o));
-    assert_eq!((after.uid(), after.gid()), (before.uid(), before.gid()), "ESCAPE: the command changed the terminal's owner: {seen}");
+    assert_eq!(
+        (after.uid(), after.gid()),
+        (before.uid(), before.gid()),
+        "ESCAPE: the command changed the terminal's owner: {seen}"
+    );
     assert_eq!(ioctl_int(&pty.slave, TIOCGEXCL), 0, "ESCAPE: the command left the terminal in exclusive mode: {seen}");
-    assert_eq!(ioctl_int(&pty.slave, TIOCGETD), 0, "ESCAPE: the command changed the terminal's line discipline: {seen}");
-    OpenOptions::new().read(true).write(true).custom_flags(libc::O_NOCTTY).open(&pty.path).expect("opening the terminal again");
+    assert_eq!(
+        ioctl_int(&pty.slave, TIOCGETD),
+        0,
+        "ESCAPE: the command changed the terminal's line discipline: {seen}"
+    );
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open(&pty.path)
+        .expect("opening the terminal again");
     assert_eq!(ran(&o), 0, "{seen} {}", show(&o));
-    assert!(seen.contains("raw-ok") && seen.contains("tty=/dev/console"), "the terminal did not work as one inside: {seen}");
+    assert!(
+        seen.contains("raw-ok") && seen.contains("tty=/dev/console"),
+        "the terminal did not work as one inside: {seen}"
+    );
     eprintln!("inside: {seen}");
 }
 
@@ -297,7 +364,12 @@ fn stdin_from_a_file_cannot_be_changed() {
         .unwrap();
     let after = state(&log);
     assert_eq!(after.mode, before.mode, "ESCAPE: the command changed the mode of its stdin file outside: {}", show(&o));
-    assert_eq!(after.mtime, before.mtime, "ESCAPE: the command changed the mtime of its stdin file outside: {}", show(&o));
+    assert_eq!(
+        after.mtime,
+        before.mtime,
+        "ESCAPE: the command changed the mtime of its stdin file outside: {}",
+        show(&o)
+    );
     assert_eq!(fs::read_to_string(&log).unwrap(), big);
     assert_eq!(stdout(&o).trim(), "50000", "the command did not read all of its stdin: {}", show(&o));
 }
@@ -317,7 +389,8 @@ fn a_read_loop_over_a_file_sees_every_line() {
         list.display(),
         list.display()
     );
-    let o = std::process::Command::new("bash").arg("-c").arg(&script).arg(BIN).arg(&fx.ws).envs(fx.env()).output().unwrap();
+    let o =
+        std::process::Command::new("bash").arg("-c").arg(&script).arg(BIN).arg(&fx.ws).envs(fx.env()).output().unwrap();
     assert_eq!(
         stdout(&o).lines().filter(|l| l.starts_with("got ")).collect::<Vec<_>>(),
         ["got one", "got two", "got three"],

@@ -119,8 +119,17 @@ fn control_symlinks_planted_without_the_check_do_write_outside() {
     std::os::unix::fs::symlink(fx.home.join(".bashrc"), git.join("COMMIT_EDITMSG")).unwrap();
     std::os::unix::fs::symlink(fx.outside.join("victim.txt"), git.join("FETCH_HEAD")).unwrap();
     let log = host_git_session(&fx, &remote);
-    assert_ne!(fs::read(fx.home.join(".bashrc")).unwrap(), bashrc_before, "git did not write through COMMIT_EDITMSG:\n{}", log.join("\n"));
-    assert!(!outside.diff(&Snapshot::take(&fx.outside)).is_empty(), "git did not write through FETCH_HEAD:\n{}", log.join("\n"));
+    assert_ne!(
+        fs::read(fx.home.join(".bashrc")).unwrap(),
+        bashrc_before,
+        "git did not write through COMMIT_EDITMSG:\n{}",
+        log.join("\n")
+    );
+    assert!(
+        !outside.diff(&Snapshot::take(&fx.outside)).is_empty(),
+        "git did not write through FETCH_HEAD:\n{}",
+        log.join("\n")
+    );
 }
 
 #[test]
@@ -136,13 +145,21 @@ fn library_users_get_the_notices() {
         .unwrap();
     assert!(out.status.success(), "{:?}", String::from_utf8_lossy(&out.stderr));
     assert!(
-        out.notices.iter().any(|n| n.starts_with("removed a symbolic link the command left in .git: .git/COMMIT_EDITMSG")),
+        out.notices
+            .iter()
+            .any(|n| n.starts_with("removed a symbolic link the command left in .git: .git/COMMIT_EDITMSG")),
         "notices: {:?}",
         out.notices
     );
     assert!(!fx.ws.join(".git/COMMIT_EDITMSG").is_symlink());
     // Commands of the same sandbox each get their own check (the index is remembered).
-    let mut child = sb.command("sh").arg("-c").arg(r#"ln -sf "$HOME/.bashrc" .git/ORIG_HEAD"#).env("HOME", &fx.home).spawn().unwrap();
+    let mut child = sb
+        .command("sh")
+        .arg("-c")
+        .arg(r#"ln -sf "$HOME/.bashrc" .git/ORIG_HEAD"#)
+        .env("HOME", &fx.home)
+        .spawn()
+        .unwrap();
     assert!(child.wait().unwrap().success());
     assert!(child.notices().iter().any(|n| n.contains(".git/ORIG_HEAD ->")), "notices: {:?}", child.notices());
     assert!(!fx.ws.join(".git/ORIG_HEAD").is_symlink());
@@ -166,7 +183,11 @@ fn a_nested_repository_added_as_a_gitlink_runs_nothing_on_the_host() {
     let o = fx.sh(&plant_nested_fsmonitor(&fx));
     assert!(stdout(&o).contains("planted"), "the attack did not run: {}", show(&o));
     let log = host_git_session(&fx, &remote);
-    assert!(!marker_file(&fx).exists(), "SANDBOX ESCAPE: the nested repository's fsmonitor ran on the host\n{}", log.join("\n"));
+    assert!(
+        !marker_file(&fx).exists(),
+        "SANDBOX ESCAPE: the nested repository's fsmonitor ran on the host\n{}",
+        log.join("\n")
+    );
     outside.assert_unchanged("the host's git after a nested fsmonitor", &o);
     home.assert_unchanged("the host's git after a nested fsmonitor", &o);
     assert!(
@@ -192,7 +213,11 @@ fn a_gitlink_armed_by_a_later_command_is_quarantined() {
     let o = fx.sh(&format!("git -C sub config core.fsmonitor 'touch {}' && echo armed", marker_file(&fx).display()));
     assert!(stdout(&o).contains("armed"), "{}", show(&o));
     let log = host_git_session(&fx, &remote);
-    assert!(!marker_file(&fx).exists(), "SANDBOX ESCAPE: the nested repository's fsmonitor ran on the host\n{}", log.join("\n"));
+    assert!(
+        !marker_file(&fx).exists(),
+        "SANDBOX ESCAPE: the nested repository's fsmonitor ran on the host\n{}",
+        log.join("\n")
+    );
     assert!(stderr(&o).contains("quarantined the nested repository sub"), "{}", show(&o));
 }
 
@@ -253,12 +278,21 @@ fn changes_that_hide_work_from_review_are_reported_or_blocked() {
     ));
     assert!(stdout(&o).contains("done"), "{}", show(&o));
     let err = stderr(&o);
-    assert!(err.contains("palisade: warning: the command marked 1 index entry skip-worktree or assume-unchanged (README)"), "{}", show(&o));
+    assert!(
+        err.contains("palisade: warning: the command marked 1 index entry skip-worktree or assume-unchanged (README)"),
+        "{}",
+        show(&o)
+    );
     assert!(err.contains("the command wrote .git/info/grafts"), "grafts not reported: {}", show(&o));
     assert!(!fx.ws.join(".git/info/grafts").exists(), "SANDBOX ESCAPE: .git/info/grafts stayed\n{}", show(&o));
     assert!(fx.ws.join(".git/info/grafts.palisade-quarantine").exists(), "grafts deleted instead of set aside");
     // Blocked: the host's exclude list, replace refs and alternates are as before.
-    assert_eq!(fs::read_to_string(fx.ws.join(".git/info/exclude")).ok(), exclude, "SANDBOX ESCAPE: .git/info/exclude changed\n{}", show(&o));
+    assert_eq!(
+        fs::read_to_string(fx.ws.join(".git/info/exclude")).ok(),
+        exclude,
+        "SANDBOX ESCAPE: .git/info/exclude changed\n{}",
+        show(&o)
+    );
     assert_eq!(fx.git_ok(&["replace", "-l"]), "", "SANDBOX ESCAPE: a replace ref was added\n{}", show(&o));
     let alternates = fs::read_to_string(fx.ws.join(".git/objects/info/alternates")).unwrap_or_default();
     assert!(!alternates.contains("elsewhere"), "SANDBOX ESCAPE: alternates were added\n{}", show(&o));
@@ -330,11 +364,18 @@ fn symlinks_in_a_linked_worktrees_common_dir_are_removed() {
     );
     assert!(stdout(&o).contains("planted"), "the attack did not run: {}", show(&o));
     let mut log = Vec::new();
-    for args in [&["commit", "-q", "--allow-empty", "-m", "host commit"][..], &["fetch", "-q", main.to_str().unwrap(), "main"], &["status"]] {
+    for args in [
+        &["commit", "-q", "--allow-empty", "-m", "host commit"][..],
+        &["fetch", "-q", main.to_str().unwrap(), "main"],
+        &["status"],
+    ] {
         log.push(text(&fx.git(args)));
     }
     // The user's main worktree too (its HEAD reflog and FETCH_HEAD are in the common dir).
-    for args in [&["commit", "-q", "--allow-empty", "-m", "main commit"][..], &["fetch", "-q", fx.ws.to_str().unwrap(), "feature"]] {
+    for args in [
+        &["commit", "-q", "--allow-empty", "-m", "main commit"][..],
+        &["fetch", "-q", fx.ws.to_str().unwrap(), "feature"],
+    ] {
         log.push(text(&fx.git_in(&main, args)));
     }
     outside.assert_unchanged(&format!("the host's git in a linked worktree\n{}", log.join("\n")), &o);
@@ -374,7 +415,9 @@ fn json_status_lists_the_notices() {
     let v: serde_json::Value = serde_json::from_str(&last).unwrap_or_else(|e| panic!("not JSON ({e}): {last}"));
     let notices = v["notices"].as_array().unwrap_or_else(|| panic!("no notices: {v}"));
     assert!(
-        notices.iter().any(|n| n.as_str().is_some_and(|n| n.starts_with("removed a symbolic link the command left in .git: .git/COMMIT_EDITMSG"))),
+        notices.iter().any(|n| n
+            .as_str()
+            .is_some_and(|n| n.starts_with("removed a symbolic link the command left in .git: .git/COMMIT_EDITMSG"))),
         "{v}"
     );
 }
@@ -401,7 +444,11 @@ fn a_nested_repository_in_a_sha256_workspace_with_index_v4_is_quarantined() {
     ));
     assert!(stdout(&o).contains("planted"), "the attack did not run: {}", show(&o));
     let st = fx.git(&["status"]);
-    assert!(!marker_file(&fx).exists(), "SANDBOX ESCAPE: the nested repository's fsmonitor ran on the host: {}", show(&st));
+    assert!(
+        !marker_file(&fx).exists(),
+        "SANDBOX ESCAPE: the nested repository's fsmonitor ran on the host: {}",
+        show(&st)
+    );
     assert!(stderr(&o).contains("quarantined the nested repository src/sub"), "{}", show(&o));
     assert_eq!(fs::read(fx.ws.join(".git/index")).unwrap()[4..8], [0, 0, 0, 4], "the index is not version 4");
 }
@@ -419,8 +466,17 @@ fn a_gitlinked_nested_repository_with_hooks_is_quarantined() {
         marker_file(&fx).display()
     ));
     assert!(stdout(&o).contains("planted"), "the attack did not run: {}", show(&o));
-    assert!(!fx.ws.join("sub/.git").exists(), "SANDBOX ESCAPE: the nested repository with a hook stays active: {}", show(&o));
-    assert!(stderr(&o).contains("quarantined the nested repository sub") && stderr(&o).contains("it has hooks (post-checkout)"), "{}", show(&o));
+    assert!(
+        !fx.ws.join("sub/.git").exists(),
+        "SANDBOX ESCAPE: the nested repository with a hook stays active: {}",
+        show(&o)
+    );
+    assert!(
+        stderr(&o).contains("quarantined the nested repository sub")
+            && stderr(&o).contains("it has hooks (post-checkout)"),
+        "{}",
+        show(&o)
+    );
 }
 
 /// An index palisade cannot parse is reported and not acted on.
@@ -451,7 +507,11 @@ fn fifos_are_removed_and_symbolic_refs_left_alone() {
                    ln -s refs/heads/main .git/HEAD.sym && echo planted");
     assert!(stdout(&o).contains("planted"), "{}", show(&o));
     assert!(!fx.ws.join(".git/COMMIT_EDITMSG").exists(), "the FIFO stayed: {}", show(&o));
-    assert!(stderr(&o).contains("removed a FIFO the command left in .git: .git/COMMIT_EDITMSG (git would block on it)"), "{}", show(&o));
+    assert!(
+        stderr(&o).contains("removed a FIFO the command left in .git: .git/COMMIT_EDITMSG (git would block on it)"),
+        "{}",
+        show(&o)
+    );
     assert!(fx.ws.join(".git/HEAD.sym").is_symlink(), "a symbolic ref was removed: {}", show(&o));
     assert!(!stderr(&o).contains("HEAD.sym"), "{}", show(&o));
 }
@@ -472,7 +532,12 @@ fn a_gitlink_behind_a_symbolic_link_is_quarantined() {
     ));
     assert!(stdout(&o).contains("planted"), "the attack did not run: {}", show(&o));
     let log = host_git_session(&fx, &remote);
-    assert!(!marker_file(&fx).exists(), "SANDBOX ESCAPE: the fsmonitor behind the link ran on the host\n{}\nrun: {}", log.join("\n"), show(&o));
+    assert!(
+        !marker_file(&fx).exists(),
+        "SANDBOX ESCAPE: the fsmonitor behind the link ran on the host\n{}\nrun: {}",
+        log.join("\n"),
+        show(&o)
+    );
     assert!(stderr(&o).contains("quarantined the nested repository lib/sub"), "{}", show(&o));
 }
 
@@ -493,7 +558,12 @@ fn a_gitlink_in_a_shared_index_is_quarantined() {
     ));
     assert!(stdout(&o).contains("planted"), "the attack did not run: {}", show(&o));
     let log = host_git_session(&fx, &remote);
-    assert!(!marker_file(&fx).exists(), "SANDBOX ESCAPE: the fsmonitor in a shared index ran on the host\n{}\nrun: {}", log.join("\n"), show(&o));
+    assert!(
+        !marker_file(&fx).exists(),
+        "SANDBOX ESCAPE: the fsmonitor in a shared index ran on the host\n{}\nrun: {}",
+        log.join("\n"),
+        show(&o)
+    );
     assert!(stderr(&o).contains("quarantined the nested repository sub"), "{}", show(&o));
 }
 
@@ -545,8 +615,18 @@ fn a_module_git_dir_the_command_made_is_set_aside_too() {
     for args in [&["-c", "protocol.file.allow=always", "submodule", "update", "--init"][..], &["status"]] {
         log.push(text(&fx.git(args)));
     }
-    assert!(!m.exists(), "SANDBOX ESCAPE: the planted module's hook or fsmonitor ran on the host\n{}\nrun: {}", log.join("\n"), show(&o));
-    assert!(stderr(&o).contains("quarantined the nested repository evilwt") && stderr(&o).contains(".git/modules/evil.palisade-quarantine"), "{}", show(&o));
+    assert!(
+        !m.exists(),
+        "SANDBOX ESCAPE: the planted module's hook or fsmonitor ran on the host\n{}\nrun: {}",
+        log.join("\n"),
+        show(&o)
+    );
+    assert!(
+        stderr(&o).contains("quarantined the nested repository evilwt")
+            && stderr(&o).contains(".git/modules/evil.palisade-quarantine"),
+        "{}",
+        show(&o)
+    );
     assert!(fx.ws.join(".git/modules/evil.palisade-quarantine/config").is_file(), "nothing may be deleted");
 }
 
@@ -584,7 +664,11 @@ fn a_shallow_boundary_the_command_wrote_is_reported() {
     let o = fx.sh("git rev-parse HEAD~1 > .git/shallow; echo done");
     assert!(stdout(&o).contains("done"), "{}", show(&o));
     // Control: the history the host's git shows did shrink, so the report matters.
-    assert_ne!(fx.git_ok(&["rev-list", "--count", "HEAD"]), before, "the shallow file changed nothing: the test proves nothing");
+    assert_ne!(
+        fx.git_ok(&["rev-list", "--count", "HEAD"]),
+        before,
+        "the shallow file changed nothing: the test proves nothing"
+    );
     assert!(stderr(&o).contains("palisade: warning: the command changed .git/shallow"), "not reported: {}", show(&o));
 }
 
@@ -626,9 +710,18 @@ fn a_forged_commit_graph_does_not_hide_history_from_the_host() {
     // Control: forged on the host, the graph does hide history.
     fx.git_ok(&["commit-graph", "write", "--reachable"]);
     let py = require_tool("python3");
-    let c = std::process::Command::new(&py).args(["-c", PY_FORGE_COMMIT_GRAPH]).arg(fx.ws.join(".git")).arg(&head).output().unwrap();
+    let c = std::process::Command::new(&py)
+        .args(["-c", PY_FORGE_COMMIT_GRAPH])
+        .arg(fx.ws.join(".git"))
+        .arg(&head)
+        .output()
+        .unwrap();
     assert!(stdout(&c).contains("forged"), "control: {}", show(&c));
-    assert_eq!(fx.git_ok(&["rev-list", "--count", "HEAD"]), "1", "control: the forged graph hid nothing: the test proves nothing");
+    assert_eq!(
+        fx.git_ok(&["rev-list", "--count", "HEAD"]),
+        "1",
+        "control: the forged graph hid nothing: the test proves nothing"
+    );
     std::fs::remove_file(fx.ws.join(".git/objects/info/commit-graph")).unwrap();
     assert_eq!(fx.git_ok(&["rev-list", "--count", "HEAD"]), before);
     // The command writes and forges it.
@@ -637,6 +730,11 @@ fn a_forged_commit_graph_does_not_hide_history_from_the_host() {
         PY_FORGE_COMMIT_GRAPH.replace('\'', "'\\''")
     ));
     assert!(stdout(&o).contains("forged"), "the command did not forge the graph: {}", show(&o));
-    assert_eq!(fx.git_ok(&["rev-list", "--count", "HEAD"]), before, "SANDBOX ESCAPE: the host's git log lost history to a forged commit-graph: {}", show(&o));
+    assert_eq!(
+        fx.git_ok(&["rev-list", "--count", "HEAD"]),
+        before,
+        "SANDBOX ESCAPE: the host's git log lost history to a forged commit-graph: {}",
+        show(&o)
+    );
     assert!(!fx.ws.join(".git/objects/info/commit-graph").exists(), "the forged graph is still there: {}", show(&o));
 }

@@ -115,7 +115,15 @@ fn try_wait_reports_running_then_finished() {
 fn env_set_by_the_caller_passes_even_if_secret_looking() {
     let fx = Fixture::new();
     let sb = fx.sandbox();
-    let out = sb.command("sh").arg("-c").arg("echo $API_TOKEN; echo ${GONE-unset}").env("API_TOKEN", &fx.m).env("GONE", "x").env_remove("GONE").output().unwrap();
+    let out = sb
+        .command("sh")
+        .arg("-c")
+        .arg("echo $API_TOKEN; echo ${GONE-unset}")
+        .env("API_TOKEN", &fx.m)
+        .env("GONE", "x")
+        .env_remove("GONE")
+        .output()
+        .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{}\nunset\n", fx.m));
     let out = sb.command("sh").arg("-c").arg("echo ${HOME-unset}").env_clear().output().unwrap();
     assert_eq!(out.stdout, b"unset\n", "env_clear left HOME");

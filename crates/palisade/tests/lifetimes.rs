@@ -73,7 +73,10 @@ fn cleanup_removes_the_placeholders_of_a_killed_run() {
     let mut line = String::new();
     BufReader::new(run.stdout.take().unwrap()).read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "ready");
-    assert!(envrc.exists(), "no .envrc placeholder while the command runs (did the protected paths change? this test needs updating)");
+    assert!(
+        envrc.exists(),
+        "no .envrc placeholder while the command runs (did the protected paths change? this test needs updating)"
+    );
     run.kill().unwrap(); // SIGKILL: palisade gets no chance to clean up
     run.wait().unwrap();
     assert_eq!(survivors(&nap), Vec::<i32>::new(), "the command outlived palisade's SIGKILL");

@@ -58,7 +58,19 @@ impl FakeInternet {
         std::fs::write(root.join("hello.txt"), format!("hello from {label}\n")).unwrap();
         let log = std::fs::File::create(self.log_path(label)).unwrap();
         let child = Command::new("ip")
-            .args(["netns", "exec", &self.name, "/usr/bin/python3", "-u", "-m", "http.server", "80", "--bind", addr, "--directory"])
+            .args([
+                "netns",
+                "exec",
+                &self.name,
+                "/usr/bin/python3",
+                "-u",
+                "-m",
+                "http.server",
+                "80",
+                "--bind",
+                addr,
+                "--directory",
+            ])
             .arg(&root)
             .stdout(Stdio::null())
             .stderr(log)
@@ -69,7 +81,12 @@ impl FakeInternet {
         let probe = format!("import socket; socket.create_connection(('{addr}', 80), timeout=1).close()");
         let start = Instant::now();
         loop {
-            let ok = Command::new("ip").args(["netns", "exec", &self.name, "/usr/bin/python3", "-c", &probe]).stderr(Stdio::null()).status().unwrap().success();
+            let ok = Command::new("ip")
+                .args(["netns", "exec", &self.name, "/usr/bin/python3", "-c", &probe])
+                .stderr(Stdio::null())
+                .status()
+                .unwrap()
+                .success();
             if ok {
                 break;
             }
@@ -131,13 +148,20 @@ fn helper_runs_one_sandboxed_command() {
     let (ws, hosts) = (parts.next().unwrap(), parts.next().unwrap());
     let allow: Vec<&str> = parts.collect();
     let mut policy = palisade::Policy::new(ws, None);
-    policy.network = palisade::Network::Allow(palisade::policy::net_rules::Allowlist::parse(&allow, &[] as &[&str]).unwrap());
+    policy.network =
+        palisade::Network::Allow(palisade::policy::net_rules::Allowlist::parse(&allow, &[] as &[&str]).unwrap());
     let options = palisade::SandboxOptions { network_hosts_file: Some(PathBuf::from(hosts)), ..Default::default() };
     let sandbox = palisade::Sandbox::with_options(policy, options).expect("the sandbox");
     let out = sandbox.command("sh").arg("-c").arg(SCRIPT).output().expect("running the command");
     let mut report = String::from_utf8_lossy(&out.stdout).into_owned();
     for r in &out.network {
-        report.push_str(&format!("RECORD {} {} {} {}\n", r.host, r.port, r.allowed, r.reason.as_deref().unwrap_or("-")));
+        report.push_str(&format!(
+            "RECORD {} {} {} {}\n",
+            r.host,
+            r.port,
+            r.allowed,
+            r.reason.as_deref().unwrap_or("-")
+        ));
     }
     for n in &out.notices {
         report.push_str(&format!("NOTICE {n}\n"));
@@ -146,7 +170,10 @@ fn helper_runs_one_sandboxed_command() {
 }
 
 fn line<'a>(report: &'a str, key: &str) -> &'a str {
-    report.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).unwrap_or_else(|| panic!("no {key}= line in:\n{report}"))
+    report
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("no {key}= line in:\n{report}"))
 }
 
 #[test]
@@ -177,7 +204,12 @@ fn only_allowed_names_get_out_through_the_proxy() {
         .env(HELPER, helper_args)
         .output()
         .unwrap();
-    assert!(out.status.success(), "helper: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "helper: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report = std::fs::read_to_string(fx.ws.join("report.txt")).expect("the helper's report");
 
     // Allowed: through the proxy, and the server got it.
@@ -242,7 +274,13 @@ impl FakeInternet {
         self.servers.push(child);
         let probe = format!("import socket; socket.create_connection(('{addr}', 443), timeout=1).close()");
         let start = Instant::now();
-        while !Command::new("ip").args(["netns", "exec", &self.name, "/usr/bin/python3", "-c", &probe]).stderr(Stdio::null()).status().unwrap().success() {
+        while !Command::new("ip")
+            .args(["netns", "exec", &self.name, "/usr/bin/python3", "-c", &probe])
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+        {
             assert!(start.elapsed() < Duration::from_secs(15), "the TLS server on {addr} did not start");
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -283,7 +321,14 @@ with zipfile.ZipFile(w, "w") as z:
     let pkg = root.join("npm-src/package");
     std::fs::create_dir_all(&pkg).unwrap();
     std::fs::write(pkg.join("package.json"), r#"{"name":"palisade-test-pkg","version":"1.0.0"}"#).unwrap();
-    let o = Command::new("tar").arg("czf").arg(root.join("pkg.tgz")).arg("-C").arg(root.join("npm-src")).arg("package").output().unwrap();
+    let o = Command::new("tar")
+        .arg("czf")
+        .arg(root.join("pkg.tgz"))
+        .arg("-C")
+        .arg(root.join("npm-src"))
+        .arg("package")
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
@@ -306,7 +351,10 @@ fn the_cli_lets_real_tools_reach_allowed_names_only() {
     }
     // Debian's pip (scripts/deps.sh installs it): a pyenv shim would look for its versions
     // under the fixture's home.
-    assert!(Command::new("/usr/bin/python3").args(["-m", "pip", "--version"]).output().is_ok_and(|o| o.status.success()), "needs /usr/bin/python3 -m pip (scripts/deps.sh installs python3-pip)");
+    assert!(
+        Command::new("/usr/bin/python3").args(["-m", "pip", "--version"]).output().is_ok_and(|o| o.status.success()),
+        "needs /usr/bin/python3 -m pip (scripts/deps.sh installs python3-pip)"
+    );
     let fx = Fixture::new();
     let mut net = FakeInternet::new(&fx.outside);
     publish_packages(&fx.outside.join("allowed"));
@@ -337,10 +385,14 @@ cat /tmp/pip.log /tmp/npm.log >&2
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    let (so, se) = (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+    let (so, se) =
+        (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
     let report = format!("stdout:\n{so}\nstderr:\n{se}");
     let line = |text: &str, key: &str| -> String {
-        text.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).map(str::to_string).unwrap_or_else(|| panic!("no {key}= line in:\n{report}"))
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("no {key}= line in:\n{report}"))
     };
     assert_eq!(line(&so, "https"), "hello from allowed", "{report}");
     assert_eq!(line(&so, "git"), "fetched through the proxy", "{report}");
@@ -362,10 +414,20 @@ cat /tmp/pip.log /tmp/npm.log >&2
     // One line per refused destination, naming the flag that would allow it.
     assert!(se.contains("palisade: network: refused denied.test:80: denied.test is not in the network allowlist (add --allow-net denied.test"), "{report}");
     // Every connection is in the JSON status line.
-    let status = se.lines().rev().find(|l| l.starts_with("{\"exit_code\"")).unwrap_or_else(|| panic!("no status line: {report}"));
+    let status = se
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("{\"exit_code\""))
+        .unwrap_or_else(|| panic!("no status line: {report}"));
     let v: serde_json::Value = serde_json::from_str(status).unwrap();
     let records = v["network"].as_array().unwrap();
-    assert!(records.iter().any(|r| r["host"] == "allowed.test" && r["port"] == 443 && r["allowed"] == true && r["protocol"] == "http-connect"), "{status}");
+    assert!(
+        records.iter().any(|r| r["host"] == "allowed.test"
+            && r["port"] == 443
+            && r["allowed"] == true
+            && r["protocol"] == "http-connect"),
+        "{status}"
+    );
     assert!(records.iter().any(|r| r["host"] == "denied.test" && r["allowed"] == false), "{status}");
     assert!(records.iter().filter(|r| r["allowed"] == false).count() >= 3, "{status}");
 }

@@ -80,7 +80,10 @@ fn start_waiting(mut cmd: Command, then: &str) -> (Child, BufReader<std::process
 }
 
 /// Lets a command started by [`start_waiting`] go on, and returns what it printed after.
-fn finish(mut child: Child, mut out: BufReader<std::process::ChildStdout>) -> (std::process::ExitStatus, String, String) {
+fn finish(
+    mut child: Child,
+    mut out: BufReader<std::process::ChildStdout>,
+) -> (std::process::ExitStatus, String, String) {
     child.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
     drop(child.stdin.take());
     let mut rest = String::new();
@@ -214,11 +217,18 @@ fn a_newline_in_a_path_cannot_make_cleanup_remove_anything_outside() {
     let ws_before = settled(&fx.ws);
     let nap = sleep_marker().to_string();
     let _reap = KillOnDrop(nap.clone());
-    let mut run = fx.run_cmd(&[], &["sh", "-c", &format!("echo ready; exec sleep {nap}")]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut run = fx
+        .run_cmd(&[], &["sh", "-c", &format!("echo ready; exec sleep {nap}")])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut line = String::new();
     BufReader::new(run.stdout.take().unwrap()).read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "ready");
-    assert!(fx.ws.join(".git/modules/x\nvictim/hooks").is_dir(), "no placeholder in the newline-named folder: this test proves nothing");
+    assert!(
+        fx.ws.join(".git/modules/x\nvictim/hooks").is_dir(),
+        "no placeholder in the newline-named folder: this test proves nothing"
+    );
     run.kill().unwrap(); // the record stays for cleanup
     run.wait().unwrap();
     assert_eq!(survivors(&nap), Vec::<i32>::new());
@@ -226,7 +236,11 @@ fn a_newline_in_a_path_cannot_make_cleanup_remove_anything_outside() {
     assert_same(&outside_before, "`palisade cleanup` run from the outside folder");
     assert_same(&ws_before, "the workspace after `palisade cleanup`");
     for base in [&fx.root, &fx.ws] {
-        assert!(base.join("victim/hooks").is_dir() && base.join("victim/commondir").is_file(), "cleanup removed {}/victim/*", base.display());
+        assert!(
+            base.join("victim/hooks").is_dir() && base.join("victim/commondir").is_file(),
+            "cleanup removed {}/victim/*",
+            base.display()
+        );
     }
 }
 
@@ -249,7 +263,11 @@ fn cleanup_never_follows_a_folder_swapped_for_a_link() {
     let outside_before = settled(&fx.outside);
     let nap = sleep_marker().to_string();
     let _reap = KillOnDrop(nap.clone());
-    let mut run = fx.run_cmd(&[], &["sh", "-c", &format!("echo ready; exec sleep {nap}")]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut run = fx
+        .run_cmd(&[], &["sh", "-c", &format!("echo ready; exec sleep {nap}")])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut line = String::new();
     BufReader::new(run.stdout.take().unwrap()).read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "ready");
@@ -277,7 +295,8 @@ fn a_root_shared_through_writable_keeps_its_placeholders_until_the_last_run_ends
     let tasks = fx.ws.join(".vscode/tasks.json");
     let (first, first_out) = start_waiting(run_prefix(&fx, &fx.ws, &[]), "true");
     assert!(fx.ws.join(".vscode").is_dir(), "no .vscode placeholder: this test needs updating");
-    let attempt = "mkdir -p \"$PAL_WS/.vscode\" 2>/dev/null; echo '{\"tasks\":[]}' > \"$PAL_WS/.vscode/tasks.json\"; echo tried";
+    let attempt =
+        "mkdir -p \"$PAL_WS/.vscode\" 2>/dev/null; echo '{\"tasks\":[]}' > \"$PAL_WS/.vscode/tasks.json\"; echo tried";
     let ws = fx.ws.to_str().unwrap();
     let (second, second_out) = start_waiting(run_prefix(&fx, &other_ws, &["--writable", ws]), attempt);
     let (st, _, err) = finish(first, first_out);
@@ -285,7 +304,10 @@ fn a_root_shared_through_writable_keeps_its_placeholders_until_the_last_run_ends
     assert!(fx.ws.join(".vscode").is_dir(), "the first run removed the .vscode placeholder the second run relies on");
     let (_, rest, err) = finish(second, second_out);
     assert!(rest.contains("tried"), "the second command did not get to its attempt: {rest}{err}");
-    assert!(!tasks.exists(), "SANDBOX ESCAPE: .vscode/tasks.json was created in the shared root after the first run ended");
+    assert!(
+        !tasks.exists(),
+        "SANDBOX ESCAPE: .vscode/tasks.json was created in the shared root after the first run ended"
+    );
     assert!(!fx.ws.join(".vscode").exists(), "the last run left the .vscode placeholder behind");
 }
 
@@ -311,7 +333,10 @@ fn a_placeholder_in_a_nested_root_stays_while_a_run_of_that_root_lives() {
     assert!(sub.join(".vscode").is_dir(), "the first run removed the sub/.vscode placeholder the second run relies on");
     let (_, rest, err) = finish(second, second_out);
     assert!(rest.contains("tried"), "the second command did not get to its attempt: {rest}{err}");
-    assert!(!sub.join(".vscode/tasks.json").exists(), "SANDBOX ESCAPE: sub/.vscode/tasks.json was created after the first run ended");
+    assert!(
+        !sub.join(".vscode/tasks.json").exists(),
+        "SANDBOX ESCAPE: sub/.vscode/tasks.json was created after the first run ended"
+    );
     // The second run does not own the first one's record: `palisade cleanup` removes it.
     cleanup(&fx, &fx.ws);
     assert!(!sub.join(".vscode").exists(), "the sub/.vscode placeholder was left behind after cleanup");
@@ -337,7 +362,10 @@ fn runs_with_and_without_xdg_runtime_dir_share_the_lock() {
     assert!(st.success(), "the first run failed: {err}");
     let (_, rest, err) = finish(second, second_out);
     assert!(rest.contains("tried"), "the second command did not get to its attempt: {rest}{err}");
-    assert!(!fx.ws.join(".vscode/tasks.json").exists(), "SANDBOX ESCAPE: .vscode/tasks.json was created after the first run ended");
+    assert!(
+        !fx.ws.join(".vscode/tasks.json").exists(),
+        "SANDBOX ESCAPE: .vscode/tasks.json was created after the first run ended"
+    );
     assert!(!fx.ws.join(".vscode").exists(), "the last run left the .vscode placeholder behind");
 }
 
@@ -375,7 +403,11 @@ fn a_lock_wait_is_announced_and_ends_on_sigterm() {
     let status = run.wait().unwrap();
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
-    assert_eq!(status.code(), Some(128 + libc::SIGTERM), "palisade did not end on SIGTERM while waiting: {status}\n{rest}");
+    assert_eq!(
+        status.code(),
+        Some(128 + libc::SIGTERM),
+        "palisade did not end on SIGTERM while waiting: {status}\n{rest}"
+    );
     assert!(rest.contains("interrupted while waiting"), "{rest}");
     drop(lock);
     let _ = fs::remove_file(&lock_path);

@@ -10,10 +10,35 @@ use std::fs;
 
 /// The workspace root's placeholders in a fresh repository (`git init` + one file).
 const ROOT: &[&str] = &[
-    ".agents", ".aider.conf.yml", ".amazonq", ".claude", ".clinerules", ".codex", ".continue", ".cursor",
-    ".devcontainer", ".devcontainer.json", ".envrc", ".gemini", ".idea", ".junie", ".kiro", ".mcp.json",
-    ".mise.local.toml", ".mise.toml", ".opencode", ".palisade", ".roo", ".vscode", ".windsurf", ".zed", "HEAD",
-    "mise.local.toml", "mise.toml", "opencode.json", "opencode.jsonc",
+    ".agents",
+    ".aider.conf.yml",
+    ".amazonq",
+    ".claude",
+    ".clinerules",
+    ".codex",
+    ".continue",
+    ".cursor",
+    ".devcontainer",
+    ".devcontainer.json",
+    ".envrc",
+    ".gemini",
+    ".idea",
+    ".junie",
+    ".kiro",
+    ".mcp.json",
+    ".mise.local.toml",
+    ".mise.toml",
+    ".opencode",
+    ".palisade",
+    ".roo",
+    ".vscode",
+    ".windsurf",
+    ".zed",
+    "HEAD",
+    "mise.local.toml",
+    "mise.toml",
+    "opencode.json",
+    "opencode.jsonc",
 ];
 
 /// Inside `.git`, on top of what `git init` made.
@@ -27,7 +52,8 @@ fn listing(o: &std::process::Output, label: &str) -> Vec<String> {
 }
 
 fn names(dir: &std::path::Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut v: Vec<String> =
+        fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     v.sort();
     v
 }
@@ -45,11 +71,22 @@ fn what_a_command_sees_that_the_user_did_not_make_is_pinned() {
         &["--writable", s(&cache)],
         "echo ROOT: $(ls -A); echo GIT: $(ls -A .git); echo CACHE: $(ls -A \"$PAL_OUT/cache\")",
     );
-    let added = |now: Vec<String>, before: &[String]| now.into_iter().filter(|n| !before.contains(n)).collect::<Vec<_>>();
+    let added =
+        |now: Vec<String>, before: &[String]| now.into_iter().filter(|n| !before.contains(n)).collect::<Vec<_>>();
     let mut want_root: Vec<String> = ROOT.iter().map(|s| s.to_string()).collect();
     want_root.sort();
-    assert_eq!(added(listing(&o, "ROOT: "), &root_before), want_root, "the workspace's placeholders changed: update ROOT and the README\n{}", show(&o));
-    assert_eq!(added(listing(&o, "GIT: "), &git_before), GIT, "the .git placeholders changed: update GIT and the README\n{}", show(&o));
+    assert_eq!(
+        added(listing(&o, "ROOT: "), &root_before),
+        want_root,
+        "the workspace's placeholders changed: update ROOT and the README\n{}",
+        show(&o)
+    );
+    assert_eq!(
+        added(listing(&o, "GIT: "), &git_before),
+        GIT,
+        "the .git placeholders changed: update GIT and the README\n{}",
+        show(&o)
+    );
     assert_eq!(listing(&o, "CACHE: "), cache_before, "a writable cache got placeholders\n{}", show(&o));
     // None of it stays on the host, and git never saw any of it.
     assert_eq!(names(&fx.ws), root_before, "placeholders left in the workspace");

@@ -53,7 +53,12 @@ fn with_runtime(mut c: Command, run: &Path) -> Command {
 /// The records of private temporary folders in runtime folder `run`.
 fn records(run: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = fs::read_dir(run.join("palisade/tmp"))
-        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("palisade-")).collect())
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("palisade-"))
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -64,7 +69,8 @@ fn recorded_folder(run: &Path) -> PathBuf {
     let recs = records(run);
     assert_eq!(recs.len(), 1, "expected one record of a private temporary folder: {recs:?}");
     let text = fs::read_to_string(&recs[0]).unwrap();
-    let dir = text.lines().find_map(|l| l.strip_prefix("dir ")).unwrap_or_else(|| panic!("no folder in the record: {text}"));
+    let dir =
+        text.lines().find_map(|l| l.strip_prefix("dir ")).unwrap_or_else(|| panic!("no folder in the record: {text}"));
     PathBuf::from(dir)
 }
 
@@ -104,7 +110,8 @@ fn a_killed_runs_folder_is_removed_by_cleanup_which_reports_it_with_its_size() {
     let outside = Snapshot::take(&fx.outside);
     let nap = sleep_marker().to_string();
     let _reaper = Reaper { nap: nap.clone(), run: run.clone() };
-    let (mut child, _out) = start_until_ready(&fx, &run, &format!("{}; echo ready; exec sleep {nap}", awkward_tree_script()));
+    let (mut child, _out) =
+        start_until_ready(&fx, &run, &format!("{}; echo ready; exec sleep {nap}", awkward_tree_script()));
     let folder = recorded_folder(&run);
     // (Its /tmp is mode 000 now: look at its /dev/shm.)
     assert!(folder.join("shm/s").is_file(), "the command's /dev/shm file is not in {}", folder.display());
@@ -130,7 +137,8 @@ fn a_killed_runs_folder_is_removed_by_cleanup_which_reports_it_with_its_size() {
     let o = with_runtime(fx.palisade(), &run).arg("cleanup").output().unwrap();
     ok(&o);
     let line = stdout(&o).lines().find(|l| l.contains(&folder.display().to_string())).map(str::to_string);
-    let line = line.unwrap_or_else(|| panic!("`palisade cleanup` does not report removing {}: {}", folder.display(), show(&o)));
+    let line = line
+        .unwrap_or_else(|| panic!("`palisade cleanup` does not report removing {}: {}", folder.display(), show(&o)));
     assert!(line.contains("kB") || line.contains("MB"), "no size in the report line: {line}");
     assert!(!folder.exists(), "`palisade cleanup` left the killed run's folder {}: {}", folder.display(), show(&o));
     assert_eq!(records(&run), Vec::<PathBuf>::new(), "the record stays after its folder was removed");
@@ -174,8 +182,11 @@ fn cleanup_never_touches_a_running_commands_folder() {
     let fx = Fixture::new();
     fx.require_visible();
     let run = runtime_dir(&fx);
-    let (mut child, mut out) =
-        start_until_ready(&fx, &run, "echo kept-data > /tmp/f; echo shm > /dev/shm/g; echo ready; read _go; cat /tmp/f /dev/shm/g");
+    let (mut child, mut out) = start_until_ready(
+        &fx,
+        &run,
+        "echo kept-data > /tmp/f; echo shm > /dev/shm/g; echo ready; read _go; cat /tmp/f /dev/shm/g",
+    );
     let folder = recorded_folder(&run);
     let o = with_runtime(fx.palisade(), &run).arg("cleanup").output().unwrap();
     ok(&o);
@@ -200,7 +211,8 @@ fn the_folder_is_removed_after_the_command_whatever_it_left_inside() {
     fx.require_visible();
     let run = runtime_dir(&fx);
     let outside = Snapshot::take(&fx.outside);
-    let (mut child, mut out) = start_until_ready(&fx, &run, &format!("{}; echo ready; read _go", awkward_tree_script()));
+    let (mut child, mut out) =
+        start_until_ready(&fx, &run, &format!("{}; echo ready; read _go", awkward_tree_script()));
     let folder = recorded_folder(&run);
     assert!(folder.join("tmp").exists());
     child.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
@@ -232,9 +244,12 @@ fn runs_work_with_the_runtime_folder_under_tmp_or_var_tmp() {
     for base in ["/tmp", "/var/tmp"] {
         let xdg = xdg_under(base);
         for mode in ["workspace-write", "read-only"] {
-            let o = with_runtime(fx.run_cmd(&["--mode", mode, "--network", "off"], &["sh", "-c", "cat \"$PAL_OUT/victim.txt\""]), &xdg)
-                .output()
-                .unwrap();
+            let o = with_runtime(
+                fx.run_cmd(&["--mode", mode, "--network", "off"], &["sh", "-c", "cat \"$PAL_OUT/victim.txt\""]),
+                &xdg,
+            )
+            .output()
+            .unwrap();
             ok(&o);
             assert!(stdout(&o).starts_with("original-"), "{}", show(&o));
         }
@@ -242,7 +257,11 @@ fn runs_work_with_the_runtime_folder_under_tmp_or_var_tmp() {
         let script = format!("ls -A '{}' | wc -l", xdg.display());
         let o = with_runtime(fx.run_cmd(&[], &["sh", "-c", &script]), &xdg).output().unwrap();
         ok(&o);
-        assert!(fs::read_dir(xdg.join("palisade")).is_ok(), "palisade did not use {} as its runtime folder", xdg.display());
+        assert!(
+            fs::read_dir(xdg.join("palisade")).is_ok(),
+            "palisade did not use {} as its runtime folder",
+            xdg.display()
+        );
         assert_eq!(stdout(&o).trim(), "0", "the runtime folder {} is visible inside: {}", xdg.display(), show(&o));
         fs::remove_dir_all(&xdg).unwrap();
     }
@@ -280,7 +299,11 @@ fn read_only_runs_work_with_the_workspace_under_tmp_or_var_tmp() {
                 .current_dir("/")
                 .output()
                 .unwrap_or_else(|e| panic!("{mode} in {base}, from /: {e}"));
-            assert_eq!(String::from_utf8_lossy(&out.stdout), format!("data-{m}\n"), "{mode} in {base}, from /: {out:?}");
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                format!("data-{m}\n"),
+                "{mode} in {base}, from /: {out:?}"
+            );
         }
         // Read-only means read-only there too.
         let before = Snapshot::take(&ws);
@@ -323,7 +346,8 @@ fn a_full_runtime_folder_is_named_in_the_error() {
         ws = fx.ws.display(),
         bin = BIN
     );
-    let o = Command::new(unshare).args(["-rm", "sh", "-c", &script]).envs(fx.env()).stdin(Stdio::null()).output().unwrap();
+    let o =
+        Command::new(unshare).args(["-rm", "sh", "-c", &script]).envs(fx.env()).stdin(Stdio::null()).output().unwrap();
     let err = stderr(&o);
     assert!(stdout(&o).contains("rc=125"), "{}", show(&o));
     assert!(
@@ -359,7 +383,11 @@ fn a_kept_process_keeps_its_tmp_until_it_ends() {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    assert_eq!(fs::read_to_string(fx.ws.join("out")).unwrap_or_default(), "kept\n", "the kept process did not read its /tmp file");
+    assert_eq!(
+        fs::read_to_string(fx.ws.join("out")).unwrap_or_default(),
+        "kept\n",
+        "the kept process did not read its /tmp file"
+    );
     assert_eq!(survivors(&nap), Vec::<i32>::new(), "the kept process did not end");
     let c = with_runtime(fx.palisade(), &run).arg("cleanup").output().unwrap();
     ok(&c);
@@ -378,8 +406,11 @@ fn cleanup_never_enters_a_mount_inside_a_leftover_folder() {
     let run = runtime_dir(&fx);
     let nap = sleep_marker().to_string();
     let _reaper = Reaper { nap: nap.clone(), run: run.clone() };
-    let (mut child, _out) =
-        start_until_ready(&fx, &run, &format!("mkdir /tmp/other /tmp/same; echo x > /tmp/x; echo ready; exec sleep {nap}"));
+    let (mut child, _out) = start_until_ready(
+        &fx,
+        &run,
+        &format!("mkdir /tmp/other /tmp/same; echo x > /tmp/x; echo ready; exec sleep {nap}"),
+    );
     let folder = recorded_folder(&run);
     child.kill().unwrap();
     child.wait().unwrap();
@@ -407,7 +438,12 @@ fn cleanup_never_enters_a_mount_inside_a_leftover_folder() {
     let _ = fs::remove_dir_all(&same_fs);
     assert!(stdout(&o).contains("rc="), "the mounts could not be made: {}", show(&o));
     outside.assert_unchanged("another filesystem mounted inside a leftover folder", &o);
-    assert_eq!(same_kept.as_deref(), Some("keep"), "cleanup entered a bind mount inside a leftover folder: {}", show(&o));
+    assert_eq!(
+        same_kept.as_deref(),
+        Some("keep"),
+        "cleanup entered a bind mount inside a leftover folder: {}",
+        show(&o)
+    );
     assert!(text(&o).contains("not entered"), "cleanup does not say what it left: {}", show(&o));
     // Outside that namespace the mounts are gone: now it goes.
     let c = with_runtime(fx.palisade(), &run).arg("cleanup").output().unwrap();

@@ -10,7 +10,8 @@ use std::path::Path;
 
 /// The workspace's entries (names only, sorted).
 fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut v: Vec<String> =
+        fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     v.sort();
     v
 }
@@ -33,7 +34,13 @@ fn assert_host_git_intact(fx: &Fixture, head_before: &str, o: &std::process::Out
         show(o)
     );
     let head = fx.git(&["rev-parse", "HEAD"]);
-    assert_eq!(stdout(&head).trim(), head_before, "the repository's HEAD is broken on the host (stderr: {})\nrun: {}", stderr(&head), show(o));
+    assert_eq!(
+        stdout(&head).trim(),
+        head_before,
+        "the repository's HEAD is broken on the host (stderr: {})\nrun: {}",
+        stderr(&head),
+        show(o)
+    );
     for key in ["palisade.injected", "core.hooksPath", "core.fsmonitor"] {
         let v = fx.git(&["config", "--get", key]);
         assert!(
@@ -76,11 +83,9 @@ fn assert_no_git_takeover(fx: &Fixture, o: &std::process::Output) {
 fn cannot_create_a_git_hook() {
     let fx = repo();
     let hooks = Snapshot::take(&fx.ws.join(".git/hooks"));
-    let o = fx.sh(
-        r#"printf '#!/bin/sh\necho pwned\n' > .git/hooks/pre-commit; chmod +x .git/hooks/pre-commit;
+    let o = fx.sh(r#"printf '#!/bin/sh\necho pwned\n' > .git/hooks/pre-commit; chmod +x .git/hooks/pre-commit;
            cp .git/hooks/pre-commit.sample .git/hooks/post-checkout; ln -s /bin/true .git/hooks/pre-push;
-           mv .git/hooks/pre-commit.sample .git/hooks/pre-commit; echo done"#,
-    );
+           mv .git/hooks/pre-commit.sample .git/hooks/pre-commit; echo done"#);
     assert!(stdout(&o).contains("done"), "{}", show(&o));
     hooks.assert_unchanged("creating a git hook", &o);
 }
@@ -96,7 +101,12 @@ fn cannot_overwrite_git_config() {
            echo done"#,
     );
     assert!(stdout(&o).contains("done"), "{}", show(&o));
-    assert_eq!(fs::read(fx.ws.join(".git/config")).unwrap(), before, "SANDBOX ESCAPE: .git/config changed\nrun: {}", show(&o));
+    assert_eq!(
+        fs::read(fx.ws.join(".git/config")).unwrap(),
+        before,
+        "SANDBOX ESCAPE: .git/config changed\nrun: {}",
+        show(&o)
+    );
     assert_host_git_intact(&fx, &head, &o);
 }
 
@@ -110,7 +120,12 @@ fn git_config_command_cannot_set_hooks_path() {
         fx.git_env_script_prefix()
     ));
     assert!(stdout(&o).contains("done"), "{}", show(&o));
-    assert_eq!(fs::read(fx.ws.join(".git/config")).unwrap(), before, "SANDBOX ESCAPE: .git/config changed\nrun: {}", show(&o));
+    assert_eq!(
+        fs::read(fx.ws.join(".git/config")).unwrap(),
+        before,
+        "SANDBOX ESCAPE: .git/config changed\nrun: {}",
+        show(&o)
+    );
     assert!(!fx.ws.join(".git/config.lock").exists(), "git left .git/config.lock behind");
     assert_host_git_intact(&fx, &head, &o);
 }
@@ -128,11 +143,20 @@ fn renaming_git_dir_away_does_not_unprotect() {
            mv .git/hooks .git/hooks-old; mkdir .git/hooks; mv .git/info .git/info-old; echo done"#,
     );
     assert!(stdout(&o).contains("done"), "{}", show(&o));
-    assert!(!fx.ws.join(".git-old").exists(), "SANDBOX ESCAPE: .git was renamed to .git-old on the host\nrun: {}", show(&o));
+    assert!(
+        !fx.ws.join(".git-old").exists(),
+        "SANDBOX ESCAPE: .git was renamed to .git-old on the host\nrun: {}",
+        show(&o)
+    );
     assert!(!fx.ws.join(".git/hooks-old").exists(), "SANDBOX ESCAPE: .git/hooks was renamed\nrun: {}", show(&o));
     assert!(!fx.ws.join(".git/info-old").exists(), "SANDBOX ESCAPE: .git/info was renamed\nrun: {}", show(&o));
     hooks.assert_unchanged("rename trick on .git", &o);
-    assert_eq!(fs::read(fx.ws.join(".git/config")).unwrap(), config, "SANDBOX ESCAPE: .git/config changed\nrun: {}", show(&o));
+    assert_eq!(
+        fs::read(fx.ws.join(".git/config")).unwrap(),
+        config,
+        "SANDBOX ESCAPE: .git/config changed\nrun: {}",
+        show(&o)
+    );
     assert_host_git_intact(&fx, &head, &o);
 }
 
@@ -149,7 +173,12 @@ fn rm_rf_git_leaves_the_repository_intact() {
     assert!(stdout(&o).contains("done"), "{}", show(&o));
     assert!(fx.ws.join(".git").is_dir(), "SANDBOX ESCAPE: .git is gone on the host\nrun: {}", show(&o));
     hooks.assert_unchanged("rm -rf .git (hooks)", &o);
-    assert_eq!(fs::read(fx.ws.join(".git/config")).unwrap(), config, "SANDBOX ESCAPE: .git/config changed\nrun: {}", show(&o));
+    assert_eq!(
+        fs::read(fx.ws.join(".git/config")).unwrap(),
+        config,
+        "SANDBOX ESCAPE: .git/config changed\nrun: {}",
+        show(&o)
+    );
     let _ = head; // objects, refs and HEAD are workspace data the command may delete
     assert_no_git_takeover(&fx, &o);
 }
@@ -167,7 +196,12 @@ fn hardlinking_git_config_does_not_make_it_writable() {
            echo done"#,
     );
     assert!(stdout(&o).contains("done"), "{}", show(&o));
-    assert_eq!(fs::read(fx.ws.join(".git/config")).unwrap(), config, "SANDBOX ESCAPE: .git/config changed through a hard link\nrun: {}", show(&o));
+    assert_eq!(
+        fs::read(fx.ws.join(".git/config")).unwrap(),
+        config,
+        "SANDBOX ESCAPE: .git/config changed through a hard link\nrun: {}",
+        show(&o)
+    );
     hooks.assert_unchanged("hard link to a hook", &o);
 }
 
@@ -187,7 +221,12 @@ fn git_info_attributes_is_protected() {
     fs::write(fx.ws.join(".git/info/attributes"), "# mine\n").unwrap();
     let o = fx.sh(r#"echo '* filter=pwned' >> .git/info/attributes; rm -f .git/info/attributes; echo done"#);
     assert!(stdout(&o).contains("done"), "{}", show(&o));
-    assert_eq!(fs::read_to_string(fx.ws.join(".git/info/attributes")).unwrap(), "# mine\n", "SANDBOX ESCAPE: .git/info/attributes changed\nrun: {}", show(&o));
+    assert_eq!(
+        fs::read_to_string(fx.ws.join(".git/info/attributes")).unwrap(),
+        "# mine\n",
+        "SANDBOX ESCAPE: .git/info/attributes changed\nrun: {}",
+        show(&o)
+    );
 }
 
 /// Agent, editor and environment files that do not exist yet cannot be created, and nothing is
@@ -208,9 +247,24 @@ fn agent_and_editor_files_cannot_be_created_and_no_placeholder_remains() {
     );
     assert!(stdout(&o).contains("done"), "{}", show(&o));
     assert!(!stdout(&o).contains("CREATED"), "SANDBOX ESCAPE: protected files were created inside: {}", show(&o));
-    assert_eq!(names(&fx.ws), ws_before, "the workspace's entries changed on the host (escape or placeholder left behind)\nrun: {}", show(&o));
-    assert_eq!(names(&fx.ws.join(".git")), git_before, ".git's entries changed on the host (escape or placeholder left behind)\nrun: {}", show(&o));
-    assert_eq!(names(&fx.ws.join(".git/info")), info_before, ".git/info's entries changed on the host\nrun: {}", show(&o));
+    assert_eq!(
+        names(&fx.ws),
+        ws_before,
+        "the workspace's entries changed on the host (escape or placeholder left behind)\nrun: {}",
+        show(&o)
+    );
+    assert_eq!(
+        names(&fx.ws.join(".git")),
+        git_before,
+        ".git's entries changed on the host (escape or placeholder left behind)\nrun: {}",
+        show(&o)
+    );
+    assert_eq!(
+        names(&fx.ws.join(".git/info")),
+        info_before,
+        ".git/info's entries changed on the host\nrun: {}",
+        show(&o)
+    );
 }
 
 /// Same in a workspace that is not a git repository at all: no .git appears either.
@@ -230,7 +284,11 @@ fn missing_hooks_dir_cannot_be_created() {
     fs::remove_dir_all(fx.ws.join(".git/hooks")).unwrap();
     let o = fx.sh(r#"mkdir -p .git/hooks; printf '#!/bin/sh\necho pwned\n' > .git/hooks/pre-commit; chmod +x .git/hooks/pre-commit; echo done"#);
     assert!(stdout(&o).contains("done"), "{}", show(&o));
-    assert!(!fx.ws.join(".git/hooks").exists(), "SANDBOX ESCAPE (or placeholder left): .git/hooks exists on the host\nrun: {}", show(&o));
+    assert!(
+        !fx.ws.join(".git/hooks").exists(),
+        "SANDBOX ESCAPE (or placeholder left): .git/hooks exists on the host\nrun: {}",
+        show(&o)
+    );
 }
 
 /// A workspace whose `.git` is a FILE (`gitdir: <path inside the workspace>`): the file cannot
@@ -257,13 +315,27 @@ fn git_file_indirection_is_protected() {
            mv gitstore/repo.git gitstore/old.git; mv gitstore gitstore-old; mv gitstore/repo.git/hooks gitstore/repo.git/hooks.old; echo done"#,
     );
     assert!(stdout(&o).contains("done"), "{}", show(&o));
-    assert_eq!(fs::read(fx.ws.join(".git")).unwrap(), dot_git, "SANDBOX ESCAPE: the .git file changed\nrun: {}", show(&o));
-    assert_eq!(fs::read(target.join("config")).unwrap(), config, "SANDBOX ESCAPE: the git dir's config changed\nrun: {}", show(&o));
+    assert_eq!(
+        fs::read(fx.ws.join(".git")).unwrap(),
+        dot_git,
+        "SANDBOX ESCAPE: the .git file changed\nrun: {}",
+        show(&o)
+    );
+    assert_eq!(
+        fs::read(target.join("config")).unwrap(),
+        config,
+        "SANDBOX ESCAPE: the git dir's config changed\nrun: {}",
+        show(&o)
+    );
     hooks.assert_unchanged("hooks of a .git-file target", &o);
     let git_dir = fx.git(&["rev-parse", "--absolute-git-dir"]);
     assert_eq!(stdout(&git_dir).trim(), s(&target), "SANDBOX ESCAPE: the host's git dir changed\nrun: {}", show(&o));
     assert_eq!(fx.git_ok(&["rev-parse", "HEAD"]), head);
-    assert!(fx.git(&["config", "--get", "palisade.injected"]).stdout.is_empty(), "SANDBOX ESCAPE: config injected\nrun: {}", show(&o));
+    assert!(
+        fx.git(&["config", "--get", "palisade.injected"]).stdout.is_empty(),
+        "SANDBOX ESCAPE: config injected\nrun: {}",
+        show(&o)
+    );
 }
 
 /// Creating `.git/commondir` makes the host's git take its config and hooks from another
@@ -272,12 +344,10 @@ fn git_file_indirection_is_protected() {
 fn cannot_redirect_git_through_commondir() {
     let fx = repo();
     let head = fx.git_ok(&["rev-parse", "HEAD"]);
-    let o = fx.sh(
-        r#"mkdir -p evil/hooks && cp -r .git/objects .git/refs .git/HEAD evil/ &&
+    let o = fx.sh(r#"mkdir -p evil/hooks && cp -r .git/objects .git/refs .git/HEAD evil/ &&
            printf '[palisade]\n\tinjected = yes\n' > evil/config &&
            printf '#!/bin/sh\necho pwned\n' > evil/hooks/pre-commit && chmod +x evil/hooks/pre-commit;
-           printf '../evil\n' > .git/commondir; echo done"#,
-    );
+           printf '../evil\n' > .git/commondir; echo done"#);
     assert!(stdout(&o).contains("done"), "{}", show(&o));
     assert!(
         !fx.ws.join(".git/commondir").exists(),
@@ -317,7 +387,11 @@ fn ordinary_git_works_inside() {
     ok(&o);
     assert!(!stderr(&o).to_lowercase().contains("warning"), "git warned inside the sandbox: {}", show(&o));
     let log = fx.git_ok(&["log", "--format=%s", &branch]);
-    assert!(log.contains(&format!("second {}", fx.m)) && log.contains(&format!("commit {}", fx.m)), "host git log: {log}\nrun: {}", show(&o));
+    assert!(
+        log.contains(&format!("second {}", fx.m)) && log.contains(&format!("commit {}", fx.m)),
+        "host git log: {log}\nrun: {}",
+        show(&o)
+    );
     assert_eq!(fx.git_ok(&["rev-parse", "--abbrev-ref", "HEAD"]), branch);
     assert_eq!(fx.git_ok(&["status", "--porcelain"]), "", "the host sees a dirty tree (placeholders?)");
 }
@@ -342,7 +416,11 @@ fn submodule_git_dir_config_and_hooks_are_protected() {
     assert!(stdout(&o).contains("done"), "{}", show(&o));
     config.assert_unchanged(".git/modules/lib/config", &o);
     hooks.assert_unchanged(".git/modules/lib/hooks", &o);
-    assert!(!fx.ws.join(".git/modules/lib2").exists(), "SANDBOX ESCAPE: the submodule's git dir was renamed\nrun: {}", show(&o));
+    assert!(
+        !fx.ws.join(".git/modules/lib2").exists(),
+        "SANDBOX ESCAPE: the submodule's git dir was renamed\nrun: {}",
+        show(&o)
+    );
     assert!(!sub.join("commondir").exists(), "SANDBOX ESCAPE: a commondir redirect was planted\nrun: {}", show(&o));
 }
 
@@ -372,12 +450,13 @@ fn leftover_processes_cannot_create_protected_paths_after_cleanup() {
         assert!(std::time::Instant::now() < deadline, "the leftover process never finished");
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    let created: Vec<&str> = [".envrc", ".mcp.json", ".vscode/settings.json", ".claude/settings.json", ".git/hooks/pre-commit"]
-        .into_iter()
-        // Written files: an empty placeholder (directory or file) left in place for the
-        // leftover is fine.
-        .filter(|p| fs::metadata(fx.ws.join(p)).is_ok_and(|m| m.is_file() && m.len() > 0))
-        .collect();
+    let created: Vec<&str> =
+        [".envrc", ".mcp.json", ".vscode/settings.json", ".claude/settings.json", ".git/hooks/pre-commit"]
+            .into_iter()
+            // Written files: an empty placeholder (directory or file) left in place for the
+            // leftover is fine.
+            .filter(|p| fs::metadata(fx.ws.join(p)).is_ok_and(|m| m.is_file() && m.len() > 0))
+            .collect();
     assert!(
         created.is_empty(),
         "SANDBOX ESCAPE: a --keep-processes leftover created {created:?} on the host after palisade removed the placeholders\nrun: {}",
@@ -409,11 +488,19 @@ fn hooks_folder_named_by_core_hooks_path_is_protected() {
         );
         let o = fx.sh(&script);
         assert!(stdout(&o).contains("done"), "{}", show(&o));
-        assert!(!fx.ws.join(hooks).join("pre-commit").exists(), "SANDBOX ESCAPE: a hook was planted in {hooks} (core.hooksPath)\nrun: {}", show(&o));
+        assert!(
+            !fx.ws.join(hooks).join("pre-commit").exists(),
+            "SANDBOX ESCAPE: a hook was planted in {hooks} (core.hooksPath)\nrun: {}",
+            show(&o)
+        );
         fs::write(fx.ws.join("f"), "x").unwrap();
         fx.git_ok(&["add", "f"]);
         let _ = fx.git(&["commit", "-q", "-m", "c"]);
-        assert!(!pwned.exists(), "SANDBOX ESCAPE: the host's git commit ran a hook the command planted in {hooks}\nrun: {}", show(&o));
+        assert!(
+            !pwned.exists(),
+            "SANDBOX ESCAPE: the host's git commit ran a hook the command planted in {hooks}\nrun: {}",
+            show(&o)
+        );
     }
 }
 
@@ -439,8 +526,17 @@ fn git_dir_named_by_the_environment_is_protected() {
     cmd.env("GIT_DIR", &meta);
     let o = cmd.output().expect("running palisade");
     assert!(stdout(&o).contains("done"), "{}", show(&o));
-    assert!(!meta.join("hooks/pre-commit").exists(), "SANDBOX ESCAPE: a hook was planted in the GIT_DIR repository\n{}", show(&o));
-    assert_eq!(fs::read(meta.join("config")).unwrap(), config_before, "SANDBOX ESCAPE: the GIT_DIR repository's config changed\n{}", show(&o));
+    assert!(
+        !meta.join("hooks/pre-commit").exists(),
+        "SANDBOX ESCAPE: a hook was planted in the GIT_DIR repository\n{}",
+        show(&o)
+    );
+    assert_eq!(
+        fs::read(meta.join("config")).unwrap(),
+        config_before,
+        "SANDBOX ESCAPE: the GIT_DIR repository's config changed\n{}",
+        show(&o)
+    );
 }
 
 /// A command makes a nested repository with `core.fsmonitor` in its config and registers it as
@@ -461,7 +557,11 @@ fn nested_repository_config_does_not_run_on_host_git_status() {
     let o = fx.sh(&script);
     assert!(stdout(&o).contains("done"), "{}", show(&o));
     let _ = fx.git(&["status"]);
-    assert!(!pwned.exists(), "SANDBOX ESCAPE: the host's git status ran a command the sandbox configured\n{}", show(&o));
+    assert!(
+        !pwned.exists(),
+        "SANDBOX ESCAPE: the host's git status ran a command the sandbox configured\n{}",
+        show(&o)
+    );
 }
 
 /// A repository config that includes a file of the work tree (`include.path = ../.gitconfig`,
@@ -474,7 +574,12 @@ fn git_config_included_from_the_work_tree_is_protected() {
     let o = fx.sh("printf '[core]\\n\\tfsmonitor = echo pwned\\n' >> .gitconfig; echo done");
     assert!(stdout(&o).contains("done"), "{}", show(&o));
     let v = fx.git(&["config", "--get", "core.fsmonitor"]);
-    assert!(stdout(&v).trim().is_empty(), "SANDBOX ESCAPE: the host's git now sees core.fsmonitor = {:?}\n{}", stdout(&v), show(&o));
+    assert!(
+        stdout(&v).trim().is_empty(),
+        "SANDBOX ESCAPE: the host's git now sees core.fsmonitor = {:?}\n{}",
+        stdout(&v),
+        show(&o)
+    );
 }
 
 /// With the pre-commit framework's hook installed, `.pre-commit-config.yaml` says what the hook
@@ -493,16 +598,24 @@ fn pre_commit_framework_config_is_protected_when_its_hook_is_installed() {
     fs::set_permissions(&hook, fs::Permissions::from_mode(0o755)).unwrap();
     fs::write(fx.ws.join(".pre-commit-config.yaml"), "repos: []\n    entry: true\n").unwrap();
     let pwned = fx.outside.join("pwned");
-    let o = fx.sh(&format!("printf 'repos: []\\n    entry: echo ran > {}\\n' > .pre-commit-config.yaml; echo done", s(&pwned)));
+    let o = fx.sh(&format!(
+        "printf 'repos: []\\n    entry: echo ran > {}\\n' > .pre-commit-config.yaml; echo done",
+        s(&pwned)
+    ));
     assert!(stdout(&o).contains("done"), "{}", show(&o));
     fs::write(fx.ws.join("f"), "x").unwrap();
     fx.git_ok(&["add", "f"]);
     let c = fx.git(&["commit", "-q", "-m", "c"]);
     // The commit went through the hook (its `entry: true` succeeded): the hook did run.
     assert!(c.status.success(), "the host's commit failed: {}", show(&c));
-    assert!(!pwned.exists(), "SANDBOX ESCAPE: the host's git commit ran what the command wrote in .pre-commit-config.yaml\n{}", show(&o));
+    assert!(
+        !pwned.exists(),
+        "SANDBOX ESCAPE: the host's git commit ran what the command wrote in .pre-commit-config.yaml\n{}",
+        show(&o)
+    );
     // Control: the same change made on the host does make the stand-in hook run it.
-    fs::write(fx.ws.join(".pre-commit-config.yaml"), format!("repos: []\n    entry: echo ran > {}\n", s(&pwned))).unwrap();
+    fs::write(fx.ws.join(".pre-commit-config.yaml"), format!("repos: []\n    entry: echo ran > {}\n", s(&pwned)))
+        .unwrap();
     fs::write(fx.ws.join("f"), "y").unwrap();
     fx.git_ok(&["add", "f"]);
     let c = fx.git(&["commit", "-q", "-m", "c2"]);
@@ -541,7 +654,12 @@ fn other_agents_config_folders_cannot_be_created() {
            echo '{}' > opencode.json; echo done"#,
     );
     assert!(stdout(&o).contains("done"), "{}", show(&o));
-    assert_eq!(names(&fx.ws), before, "SANDBOX ESCAPE: an agent's config folder was created (or a placeholder left behind)\n{}", show(&o));
+    assert_eq!(
+        names(&fx.ws),
+        before,
+        "SANDBOX ESCAPE: an agent's config folder was created (or a placeholder left behind)\n{}",
+        show(&o)
+    );
 }
 
 /// A workspace with a real submodule checked out at `path` (its git directory absorbed into
@@ -559,7 +677,10 @@ fn repo_with_submodule(fx: &Fixture, path: &str) -> std::path::PathBuf {
     fx.git_ok(&["commit", "-q", "-m", "add submodule"]);
     let module = fx.ws.join(".git/modules").join(path);
     assert!(module.join("config").is_file(), "the fixture's submodule git dir is not at {}", module.display());
-    assert!(fs::read_to_string(fx.ws.join(path).join(".git")).unwrap().starts_with("gitdir: "), "the fixture's submodule has no .git file");
+    assert!(
+        fs::read_to_string(fx.ws.join(path).join(".git")).unwrap().starts_with("gitdir: "),
+        "the fixture's submodule has no .git file"
+    );
     module
 }
 
@@ -592,9 +713,18 @@ fn nested_submodule_config_and_hooks_are_protected() {
     ));
     assert!(stdout(&o).contains("done"), "{}", show(&o));
     host_git_status_everywhere(&fx, "libs/foo");
-    assert!(!pwned.exists(), "SANDBOX ESCAPE: the host's git status ran a command the sandbox configured in the submodule\n{}", show(&o));
+    assert!(
+        !pwned.exists(),
+        "SANDBOX ESCAPE: the host's git status ran a command the sandbox configured in the submodule\n{}",
+        show(&o)
+    );
     let v = fx.git_in(&fx.ws.join("libs/foo"), &["config", "--get", "core.fsmonitor"]);
-    assert!(stdout(&v).trim().is_empty(), "SANDBOX ESCAPE: the submodule's git now sees core.fsmonitor = {:?}\n{}", stdout(&v), show(&o));
+    assert!(
+        stdout(&v).trim().is_empty(),
+        "SANDBOX ESCAPE: the submodule's git now sees core.fsmonitor = {:?}\n{}",
+        stdout(&v),
+        show(&o)
+    );
     config.assert_unchanged("the nested submodule's config (.git/modules/libs/foo/config)", &o);
     hooks.assert_unchanged("the nested submodule's hooks", &o);
 
@@ -606,14 +736,34 @@ fn nested_submodule_config_and_hooks_are_protected() {
            echo done"#
     ));
     assert!(stdout(&o).contains("done"), "{}", show(&o));
-    assert_eq!(fs::read(fx.ws.join("libs/foo/.git")).unwrap_or_default(), dot_git, "SANDBOX ESCAPE: the submodule's .git file changed\n{}", show(&o));
-    for moved in [".git/modules/libs/foo/hooks-old", ".git/modules/libs/foo-old", ".git/modules/libs-old", "libs/foo/git-old", "libs/foo-old", "libs-old"] {
-        assert!(!fx.ws.join(moved).exists(), "SANDBOX ESCAPE: {moved} exists: something on the submodule's way was renamed\n{}", show(&o));
+    assert_eq!(
+        fs::read(fx.ws.join("libs/foo/.git")).unwrap_or_default(),
+        dot_git,
+        "SANDBOX ESCAPE: the submodule's .git file changed\n{}",
+        show(&o)
+    );
+    for moved in [
+        ".git/modules/libs/foo/hooks-old",
+        ".git/modules/libs/foo-old",
+        ".git/modules/libs-old",
+        "libs/foo/git-old",
+        "libs/foo-old",
+        "libs-old",
+    ] {
+        assert!(
+            !fx.ws.join(moved).exists(),
+            "SANDBOX ESCAPE: {moved} exists: something on the submodule's way was renamed\n{}",
+            show(&o)
+        );
     }
     config.assert_unchanged("the nested submodule's config after the renames", &o);
     hooks.assert_unchanged("the nested submodule's hooks after the renames", &o);
     host_git_status_everywhere(&fx, "libs/foo");
-    assert!(!pwned.exists(), "SANDBOX ESCAPE: the host's git status ran a command the sandbox configured in the submodule\n{}", show(&o));
+    assert!(
+        !pwned.exists(),
+        "SANDBOX ESCAPE: the host's git status ran a command the sandbox configured in the submodule\n{}",
+        show(&o)
+    );
 }
 
 /// A submodule of a submodule (`.git/modules/top/modules/inner`) is protected the same way.
@@ -628,7 +778,10 @@ fn submodule_of_a_submodule_is_protected() {
     let top = fx.outside.join("remote-top");
     fs::create_dir_all(&top).unwrap();
     assert!(fx.git_in(&top, &["init", "-q", "-b", "main", "."]).status.success());
-    assert!(fx.git_in(&top, &["-c", "protocol.file.allow=always", "submodule", "add", "-q", s(&inner), "inner"]).status.success());
+    assert!(fx
+        .git_in(&top, &["-c", "protocol.file.allow=always", "submodule", "add", "-q", s(&inner), "inner"])
+        .status
+        .success());
     assert!(fx.git_in(&top, &["commit", "-q", "-m", "top"]).status.success());
     fx.git_init();
     fx.git_ok(&["-c", "protocol.file.allow=always", "submodule", "add", "-q", s(&top), "top"]);
@@ -645,9 +798,17 @@ fn submodule_of_a_submodule_is_protected() {
     ));
     assert!(stdout(&o).contains("done"), "{}", show(&o));
     host_git_status_everywhere(&fx, "top/inner");
-    assert!(!pwned.exists(), "SANDBOX ESCAPE: the host's git status ran a command the sandbox configured\n{}", show(&o));
+    assert!(
+        !pwned.exists(),
+        "SANDBOX ESCAPE: the host's git status ran a command the sandbox configured\n{}",
+        show(&o)
+    );
     config.assert_unchanged("the nested-nested submodule's config", &o);
-    assert!(!module.join("hooks/post-checkout").exists(), "SANDBOX ESCAPE: a hook was planted in the inner submodule\n{}", show(&o));
+    assert!(
+        !module.join("hooks/post-checkout").exists(),
+        "SANDBOX ESCAPE: a hook was planted in the inner submodule\n{}",
+        show(&o)
+    );
 }
 
 /// Red-team report: `top/.git` (a `gitdir:` file) was writable: the command copied
@@ -666,8 +827,17 @@ fn submodule_git_file_cannot_be_repointed() {
     ));
     assert!(stdout(&o).contains("done"), "{}", show(&o));
     host_git_status_everywhere(&fx, "top");
-    assert!(!pwned.exists(), "SANDBOX ESCAPE: the host's git status ran the fsmonitor of a git dir the command made\n{}", show(&o));
-    assert_eq!(fs::read(fx.ws.join("top/.git")).unwrap_or_default(), dot_git, "SANDBOX ESCAPE: the submodule's .git file was repointed\n{}", show(&o));
+    assert!(
+        !pwned.exists(),
+        "SANDBOX ESCAPE: the host's git status ran the fsmonitor of a git dir the command made\n{}",
+        show(&o)
+    );
+    assert_eq!(
+        fs::read(fx.ws.join("top/.git")).unwrap_or_default(),
+        dot_git,
+        "SANDBOX ESCAPE: the submodule's .git file was repointed\n{}",
+        show(&o)
+    );
 }
 
 /// Red-team report: with `include.path = ../.gitconfig.local` naming a file that does not exist
@@ -686,11 +856,23 @@ fn missing_git_include_target_cannot_be_created() {
         p = s(&pwned)
     ));
     assert!(stdout(&o).contains("done"), "{}", show(&o));
-    assert!(stdout(&o).contains("git-works"), "git fails inside the sandbox with a placeholder include target\n{}", show(&o));
+    assert!(
+        stdout(&o).contains("git-works"),
+        "git fails inside the sandbox with a placeholder include target\n{}",
+        show(&o)
+    );
     let _ = fx.git(&["status"]);
-    assert!(!pwned.exists(), "SANDBOX ESCAPE: the host's git status ran a command from a config include the command created\n{}", show(&o));
+    assert!(
+        !pwned.exists(),
+        "SANDBOX ESCAPE: the host's git status ran a command from a config include the command created\n{}",
+        show(&o)
+    );
     for p in [".gitconfig.local", "conf"] {
-        assert!(!fx.ws.join(p).exists(), "SANDBOX ESCAPE (or placeholder left behind): {p} exists on the host\n{}", show(&o));
+        assert!(
+            !fx.ws.join(p).exists(),
+            "SANDBOX ESCAPE (or placeholder left behind): {p} exists on the host\n{}",
+            show(&o)
+        );
     }
 }
 
@@ -700,7 +882,15 @@ fn missing_git_include_target_cannot_be_created() {
 fn agent_editor_and_devcontainer_files_are_protected() {
     let fx = repo();
     let before = names(&fx.ws);
-    let files = ["opencode.jsonc", ".devcontainer.json", ".aider.conf.yml", "mise.toml", ".mise.toml", "mise.local.toml", ".mise.local.toml"];
+    let files = [
+        "opencode.jsonc",
+        ".devcontainer.json",
+        ".aider.conf.yml",
+        "mise.toml",
+        ".mise.toml",
+        "mise.local.toml",
+        ".mise.local.toml",
+    ];
     let dirs = [".opencode", ".devcontainer", ".kiro", ".amazonq", ".roo", ".clinerules", ".junie"];
     let mut script = String::new();
     for f in files {
@@ -711,7 +901,12 @@ fn agent_editor_and_devcontainer_files_are_protected() {
     }
     let o = fx.sh(&format!("{script} echo done"));
     assert!(stdout(&o).contains("done"), "{}", show(&o));
-    assert_eq!(names(&fx.ws), before, "SANDBOX ESCAPE: an agent, editor or dev container file was created (or a placeholder left behind)\n{}", show(&o));
+    assert_eq!(
+        names(&fx.ws),
+        before,
+        "SANDBOX ESCAPE: an agent, editor or dev container file was created (or a placeholder left behind)\n{}",
+        show(&o)
+    );
 
     // Existing ones.
     fs::create_dir_all(fx.ws.join(".devcontainer")).unwrap();
@@ -719,8 +914,10 @@ fn agent_editor_and_devcontainer_files_are_protected() {
     fs::create_dir_all(fx.ws.join(".opencode/plugin")).unwrap();
     fs::write(fx.ws.join("opencode.jsonc"), "{}\n").unwrap();
     fs::write(fx.ws.join(".aider.conf.yml"), "auto-lint: false\n").unwrap();
-    let snaps: Vec<(&str, Snapshot)> =
-        [".devcontainer", ".opencode", "opencode.jsonc", ".aider.conf.yml"].into_iter().map(|p| (p, Snapshot::take(&fx.ws.join(p)))).collect();
+    let snaps: Vec<(&str, Snapshot)> = [".devcontainer", ".opencode", "opencode.jsonc", ".aider.conf.yml"]
+        .into_iter()
+        .map(|p| (p, Snapshot::take(&fx.ws.join(p))))
+        .collect();
     let o = fx.sh(
         r#"echo '{"initializeCommand":"touch pwned"}' > .devcontainer/devcontainer.json; echo 'export default async () => {}' > .opencode/plugin/x.js;
            echo '{"mcp":{}}' > opencode.jsonc; echo 'lint-cmd: touch pwned' >> .aider.conf.yml; mv .devcontainer dc-old; rm -rf .opencode; echo done"#,
@@ -745,7 +942,11 @@ fn ordinary_submodule_work_inside() {
     ));
     ok(&o);
     assert!(stdout(&o).contains(&format!("sub work {}", fx.m)), "{}", show(&o));
-    assert!(fx.git_ok(&["log", "-1", "--format=%s"]).contains(&format!("bump {}", fx.m)), "the host does not see the commit\n{}", show(&o));
+    assert!(
+        fx.git_ok(&["log", "-1", "--format=%s"]).contains(&format!("bump {}", fx.m)),
+        "the host does not see the commit\n{}",
+        show(&o)
+    );
     assert_eq!(fx.git_ok(&["status", "--porcelain"]), "", "the host sees a dirty tree after the run\n{}", show(&o));
 }
 
@@ -767,5 +968,9 @@ fn submodule_hooks_path_folder_is_protected() {
     let add = fx.git_in(&sub, &["add", "f"]);
     assert!(add.status.success(), "{}\nrun: {}", show(&add), show(&o));
     let _ = fx.git_in(&sub, &["commit", "-q", "-m", "c"]);
-    assert!(!pwned.exists(), "SANDBOX ESCAPE: the host's git commit in the submodule ran a hook the command planted\n{}", show(&o));
+    assert!(
+        !pwned.exists(),
+        "SANDBOX ESCAPE: the host's git commit in the submodule ran a hook the command planted\n{}",
+        show(&o)
+    );
 }

@@ -66,7 +66,11 @@ fn spawning_while_other_threads_allocate_does_not_deadlock() {
             // A single-threaded process waiting on a private futex can never be woken: that
             // is a deadlock, recognisable at once. The 30 s bound catches any other hang.
             let deadlocked = stuck_inits().iter().any(|(_, w)| w.contains("futex"));
-            let got = if deadlocked { Err(mpsc::RecvTimeoutError::Timeout) } else { rx.recv_timeout(Duration::from_millis(50)) };
+            let got = if deadlocked {
+                Err(mpsc::RecvTimeoutError::Timeout)
+            } else {
+                rx.recv_timeout(Duration::from_millis(50))
+            };
             if matches!(got, Err(mpsc::RecvTimeoutError::Timeout)) && !deadlocked {
                 waited += Duration::from_millis(50);
                 if waited < Duration::from_secs(30) {

@@ -22,7 +22,8 @@ fn sh_and_bash_run() {
 #[test]
 fn python_script_writes_in_the_workspace() {
     let fx = Fixture::new();
-    fs::write(fx.ws.join("script.py"), "import sys, os\nopen('out.txt', 'w').write(sys.argv[1])\nprint(os.getcwd())\n").unwrap();
+    fs::write(fx.ws.join("script.py"), "import sys, os\nopen('out.txt', 'w').write(sys.argv[1])\nprint(os.getcwd())\n")
+        .unwrap();
     let py = require_tool("python3");
     let o = fx.run(&[py.to_str().unwrap(), "script.py", &fx.m]);
     ok(&o);
@@ -34,7 +35,8 @@ fn python_script_writes_in_the_workspace() {
 fn c_compile_and_run_in_the_workspace() {
     let fx = Fixture::new();
     let gcc = require_tool("gcc");
-    fs::write(fx.ws.join("hello.c"), "#include <stdio.h>\nint main(void) { puts(\"hello from C\"); return 4; }\n").unwrap();
+    fs::write(fx.ws.join("hello.c"), "#include <stdio.h>\nint main(void) { puts(\"hello from C\"); return 4; }\n")
+        .unwrap();
     let o = fx.run(&["sh", "-c", &format!("{} -O1 -o hello hello.c && ./hello", gcc.display())]);
     assert_eq!(ran(&o), 4, "{}", show(&o));
     assert_eq!(stdout(&o), "hello from C\n");
@@ -44,7 +46,9 @@ fn c_compile_and_run_in_the_workspace() {
 #[test]
 fn exit_codes_pass_through() {
     let fx = Fixture::new();
-    for (script, want) in [("exit 0", 0), ("exit 3", 3), ("exit 255", 255), ("kill -TERM $$", 143), ("kill -KILL $$", 137)] {
+    for (script, want) in
+        [("exit 0", 0), ("exit 3", 3), ("exit 255", 255), ("kill -TERM $$", 143), ("kill -KILL $$", 137)]
+    {
         let o = fx.sh(script);
         assert_eq!(o.status.code(), Some(want), "{script}: {}", show(&o));
     }
@@ -73,12 +77,20 @@ fn non_executable_file_gives_126() {
 #[test]
 fn bad_flag_gives_125_with_one_line() {
     let fx = Fixture::new();
-    for args in [&["run", "--no-such-flag", "--", "true"][..], &["run", "--mode", "bogus", "--", "true"], &["run", "--network", "maybe", "--", "true"], &["run"]] {
+    for args in [
+        &["run", "--no-such-flag", "--", "true"][..],
+        &["run", "--mode", "bogus", "--", "true"],
+        &["run", "--network", "maybe", "--", "true"],
+        &["run"],
+    ] {
         let o = fx.palisade().args(args).output().unwrap();
         assert_eq!(o.status.code(), Some(125), "{args:?}: {}", show(&o));
         let err = stderr(&o);
         assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: stderr is not one line: {err:?}");
-        assert!(!err.contains("panicked") && !err.contains("backtrace") && !err.contains("RUST_BACKTRACE"), "{args:?}: {err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("backtrace") && !err.contains("RUST_BACKTRACE"),
+            "{args:?}: {err}"
+        );
         assert!(stdout(&o).is_empty(), "{args:?}: {}", show(&o));
     }
 }
@@ -142,7 +154,8 @@ fn wait_for_main_thread(pid: u32, what: &str, why: &str) {
 fn sigterm_to_palisade_reaches_the_command() {
     let fx = Fixture::new();
     let script = r#"trap 'echo trapped > trapped.txt; echo trapped; exit 7' TERM; echo ready; i=0; while [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; exit 99"#;
-    let mut child = fx.run_cmd(&[], &["sh", "-c", script]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child =
+        fx.run_cmd(&[], &["sh", "-c", script]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
@@ -153,7 +166,11 @@ fn sigterm_to_palisade_reaches_the_command() {
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
     let st = child.wait().unwrap();
-    assert_eq!(st.code(), Some(7), "palisade's status after SIGTERM (99 = the signal never arrived); stdout after ready: {rest:?}");
+    assert_eq!(
+        st.code(),
+        Some(7),
+        "palisade's status after SIGTERM (99 = the signal never arrived); stdout after ready: {rest:?}"
+    );
     assert!(rest.contains("trapped"));
     assert_eq!(fs::read_to_string(fx.ws.join("trapped.txt")).unwrap(), "trapped\n");
 }
@@ -176,12 +193,20 @@ fn sigterm_during_sandbox_setup_is_not_lost() {
     let _ = fs::DirBuilder::new().mode(0o700).create(&state);
     let ws = fs::metadata(&fx.ws).unwrap();
     let lock_path = state.join(format!("root-{:x}-{:x}.lock", ws.dev(), ws.ino()));
-    let lock = fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).mode(0o600).open(&lock_path).unwrap();
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .open(&lock_path)
+        .unwrap();
     // SAFETY: flock on a descriptor we own.
     assert_eq!(unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) }, 0);
 
     let script = r#"trap 'echo trapped; exit 7' TERM; echo started; i=0; while [ $i -lt 40 ]; do sleep 0.05; i=$((i+1)); done; echo completed; exit 99"#;
-    let mut child = fx.run_cmd(&[], &["sh", "-c", script]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child =
+        fx.run_cmd(&[], &["sh", "-c", script]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     err.read_line(&mut line).unwrap();
@@ -206,7 +231,8 @@ fn sigterm_during_sandbox_setup_is_not_lost() {
 #[test]
 fn secret_looking_variables_are_withheld_unless_kept() {
     let fx = Fixture::new();
-    let script = r#"echo "FOO_TOKEN=${FOO_TOKEN-unset}"; echo "MY_SECRET=${MY_SECRET-unset}"; echo "PLAIN=${PLAIN_VAR-unset}""#;
+    let script =
+        r#"echo "FOO_TOKEN=${FOO_TOKEN-unset}"; echo "MY_SECRET=${MY_SECRET-unset}"; echo "PLAIN=${PLAIN_VAR-unset}""#;
     let run = |flags: &[&str]| {
         fx.run_cmd(flags, &["sh", "-c", script])
             .env("FOO_TOKEN", format!("tok-{}", fx.m))
@@ -223,7 +249,11 @@ fn secret_looking_variables_are_withheld_unless_kept() {
 
     let o = run(&["--keep-env", "FOO_TOKEN"]);
     ok(&o);
-    assert!(stdout(&o).contains(&format!("FOO_TOKEN=tok-{}", fx.m)), "--keep-env FOO_TOKEN did not pass it: {}", show(&o));
+    assert!(
+        stdout(&o).contains(&format!("FOO_TOKEN=tok-{}", fx.m)),
+        "--keep-env FOO_TOKEN did not pass it: {}",
+        show(&o)
+    );
     assert!(stdout(&o).contains("MY_SECRET=unset"), "--keep-env FOO_TOKEN let MY_SECRET through: {}", show(&o));
 }
 
@@ -264,7 +294,11 @@ fn secrets_by_name_and_by_value_do_not_reach_the_command() {
         assert!(!out.contains(v.as_str()), "SECRET LEAKED: {k} reached the command: {}", show(&o));
     }
     assert!(out.contains(&format!("PLAIN_VAR=plain-{m}")), "an ordinary variable was dropped: {}", show(&o));
-    assert!(out.lines().any(|l| l == "PLAIN_URL=postgres://localhost/db"), "a URL without a password was dropped: {}", show(&o));
+    assert!(
+        out.lines().any(|l| l == "PLAIN_URL=postgres://localhost/db"),
+        "a URL without a password was dropped: {}",
+        show(&o)
+    );
 
     // An explicit keep wins over value matching.
     let o = fx.run_cmd(&["--keep-env", "DATABASE_URL"], &["env"]).env("DATABASE_URL", &secrets[0].1).output().unwrap();
@@ -314,7 +348,9 @@ fn json_status_reports_the_exit_and_layers() {
 fn a_socket_in_another_users_private_folder_does_not_break_root_runs() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        skip_expected("needs root (the root pass runs it; an ordinary user cannot see into another user's private folder either)");
+        skip_expected(
+            "needs root (the root pass runs it; an ordinary user cannot see into another user's private folder either)",
+        );
         return;
     }
     let fx = Fixture::new();

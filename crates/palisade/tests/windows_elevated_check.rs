@@ -48,14 +48,23 @@ fn lines(json: &serde_json::Value) -> Vec<(String, String, String)> {
         .as_array()
         .unwrap_or_else(|| panic!("no elevated lines: {json}"))
         .iter()
-        .map(|l| (l["status"].as_str().unwrap().to_string(), l["item"].as_str().unwrap().to_string(), l["detail"].as_str().unwrap().to_string()))
+        .map(|l| {
+            (
+                l["status"].as_str().unwrap().to_string(),
+                l["item"].as_str().unwrap().to_string(),
+                l["detail"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
 
 #[test]
 fn unelevated_mode_reports_the_setup_as_optional() {
     if setup_present() {
-        let _ = std::io::Write::write_all(&mut std::io::stderr(), b"NOT RUN: the elevated setup is present on this machine; this test is for a machine without it\n");
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"NOT RUN: the elevated setup is present on this machine; this test is for a machine without it\n",
+        );
         return;
     }
     let (_ws, out) = check("", false);
@@ -69,7 +78,8 @@ fn unelevated_mode_reports_the_setup_as_optional() {
 
     let (_ws, out) = check("", true);
     assert_eq!(out.status.code(), Some(0));
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)));
+    let json: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)));
     assert_eq!(json["elevated"]["required"], false, "{json}");
     assert_eq!(json["elevated"]["usable"], true, "{json}");
     let l = lines(&json);
@@ -81,29 +91,46 @@ fn unelevated_mode_reports_the_setup_as_optional() {
 #[test]
 fn elevated_mode_without_setup_fails_and_refuses() {
     if setup_present() {
-        let _ = std::io::Write::write_all(&mut std::io::stderr(), b"NOT RUN: the elevated setup is present on this machine; this test is for a machine without it\n");
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"NOT RUN: the elevated setup is present on this machine; this test is for a machine without it\n",
+        );
         return;
     }
     let config = "[windows]\nmode = \"elevated\"\n";
     let (_ws, out) = check(config, false);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(125), "{stdout}");
-    assert!(stdout.contains("\nElevated mode ([windows] mode = \"elevated\"; `palisade setup --elevated`)\n"), "{stdout}");
     assert!(
-        stdout.contains("  FAIL  elevated setup: not set up: run `palisade setup --elevated` (asks for administrator approval)\n"),
+        stdout.contains("\nElevated mode ([windows] mode = \"elevated\"; `palisade setup --elevated`)\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "  FAIL  elevated setup: not set up: run `palisade setup --elevated` (asks for administrator approval)\n"
+        ),
         "{stdout}"
     );
     assert!(stdout.contains("  `palisade run` would refuse: "), "{stdout}");
 
     let (_ws, out) = check(config, true);
     assert_eq!(out.status.code(), Some(125));
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)));
+    let json: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)));
     assert_eq!(json["elevated"]["required"], true, "{json}");
     assert_eq!(json["elevated"]["usable"], false, "{json}");
     assert!(json["refusal"].as_str().is_some_and(|r| r.contains("elevated")), "{json}");
     let l = lines(&json);
     let find = |item: &str| l.iter().find(|x| x.1 == item).unwrap_or_else(|| panic!("no line {item}: {json}")).clone();
-    for item in ["elevated setup", "sandbox group", "account PalisadeOffline", "account PalisadeOnline", "network fence", "palisade folder", "runner"] {
+    for item in [
+        "elevated setup",
+        "sandbox group",
+        "account PalisadeOffline",
+        "account PalisadeOnline",
+        "network fence",
+        "palisade folder",
+        "runner",
+    ] {
         assert_eq!(find(item).0, "fail", "{item}: {json}");
     }
     assert_eq!(find("firewall rules").2, "PalisadeOffline is missing, so nothing can be fenced");

@@ -33,11 +33,16 @@ fn program_data() -> PathBuf {
 /// Why these tests cannot run here, if they cannot.
 fn missing_prerequisite() -> Option<String> {
     if let Some(v) = wine() {
-        return Some(format!("under Wine {v}, which has no CreateProcessWithLogonW and enforces no token, ACL or firewall rule"));
+        return Some(format!(
+            "under Wine {v}, which has no CreateProcessWithLogonW and enforces no token, ACL or firewall rule"
+        ));
     }
     let marker = program_data().join("Palisade").join("setup.json");
     if !marker.is_file() {
-        return Some(format!("the elevated setup is absent ({} missing; run `palisade setup --elevated`)", marker.display()));
+        return Some(format!(
+            "the elevated setup is absent ({} missing; run `palisade setup --elevated`)",
+            marker.display()
+        ));
     }
     None
 }
@@ -65,7 +70,8 @@ fn tempdir(prefix: &str) -> tempfile::TempDir {
 fn sandbox(ws: &Path, network: bool) -> Sandbox {
     let mut p = Policy::new(ws, Some(&home()));
     p.network = if network { Network::On } else { Network::Off };
-    let options = SandboxOptions { windows_mode: palisade::policy::config::WindowsMode::Elevated, ..Default::default() };
+    let options =
+        SandboxOptions { windows_mode: palisade::policy::config::WindowsMode::Elevated, ..Default::default() };
     Sandbox::with_options(p, options).unwrap_or_else(|e| panic!("elevated sandbox: {e}"))
 }
 
@@ -115,7 +121,10 @@ fn offline_cannot_connect_out_or_resolve_names() {
     // nslookup asks the server itself (UDP), not the resolver service.
     let out = cmd(&sb, "nslookup example.com 1.1.1.1");
     let answer = text(&out.stdout);
-    assert!(!(answer.contains("Name:") && answer.contains("example.com")), "nslookup through 1.1.1.1 answered: {answer}");
+    assert!(
+        !(answer.contains("Name:") && answer.contains("example.com")),
+        "nslookup through 1.1.1.1 answered: {answer}"
+    );
 }
 
 /// PowerShell: connect to `host:port` and send a byte.
@@ -154,7 +163,13 @@ fn offline_cannot_reach_a_listener_on_this_machine_and_online_can() {
         let out = powershell(&offline, &script);
         assert_eq!(accepted(&l), 0, "PalisadeOffline reached {host}:{port}: {}", text(&out.stdout));
         let out = powershell(&online, &script);
-        assert_eq!(accepted(&l), 1, "control: PalisadeOnline did not reach {host}:{port}: {} {}", text(&out.stdout), text(&out.stderr));
+        assert_eq!(
+            accepted(&l),
+            1,
+            "control: PalisadeOnline did not reach {host}:{port}: {} {}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
     }
 }
 
@@ -192,7 +207,10 @@ fn ssh_folder_is_unreadable() {
 fn writes_inside_the_workspace_work() {
     let Some(_g) = prerequisites("writes_inside_the_workspace_work") else { return };
     let ws = tempdir("palisade-elev-");
-    let out = cmd(&sandbox(ws.path(), false), "mkdir sub && echo x> sub\\f.txt && ren sub\\f.txt g.txt && echo t> %TMP%\\t.txt");
+    let out = cmd(
+        &sandbox(ws.path(), false),
+        "mkdir sub && echo x> sub\\f.txt && ren sub\\f.txt g.txt && echo t> %TMP%\\t.txt",
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(ws.path().join("sub").join("g.txt").exists());
 }
@@ -248,7 +266,8 @@ fn check_reports_an_intact_setup() {
         .arg(ws.path())
         .output()
         .unwrap();
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)));
+    let json: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)));
     let lines = json["elevated"]["lines"].as_array().unwrap_or_else(|| panic!("no elevated lines: {json}"));
     let status = |item: &str| -> String {
         let l = lines.iter().find(|l| l["item"] == item).unwrap_or_else(|| panic!("no line {item}: {json}"));
@@ -270,7 +289,10 @@ fn check_reports_an_intact_setup() {
     assert!(["ok", "unknown"].contains(&status("WFP filters").as_str()), "{json}");
     assert!(["warn", "unknown"].contains(&status("network fence").as_str()), "{json}");
     for l in lines.iter().filter(|l| l["status"] == "unknown") {
-        assert!(l["detail"].as_str().unwrap().contains("needs an administrator to read") || l["item"] == "network fence", "{json}");
+        assert!(
+            l["detail"].as_str().unwrap().contains("needs an administrator to read") || l["item"] == "network fence",
+            "{json}"
+        );
     }
 }
 
@@ -291,7 +313,8 @@ fn check_probe_proves_the_fence() {
         .arg(ws.path())
         .output()
         .unwrap();
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)));
+    let json: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)));
     let lines = json["elevated"]["lines"].as_array().unwrap_or_else(|| panic!("no elevated lines: {json}"));
     let fence = lines.iter().find(|l| l["item"] == "network fence").unwrap_or_else(|| panic!("no fence line: {json}"));
     assert_eq!(fence["status"], "ok", "{json}");
@@ -329,20 +352,36 @@ fn what_the_command_creates_is_given_back_to_the_user() {
     if git {
         line.push_str(" && git init -q repo");
     } else {
-        let _ = writeln!(std::io::stderr(), "NOT RUN: git is not installed: the `git init` part of what_the_command_creates_is_given_back_to_the_user");
+        let _ = writeln!(
+            std::io::stderr(),
+            "NOT RUN: git is not installed: the `git init` part of what_the_command_creates_is_given_back_to_the_user"
+        );
     }
     // The DACL change must fail; `DACL-CHANGED` would say it did not.
     line.push_str(" && (icacls made.txt /grant *S-1-1-0:F >nul 2>&1 && echo DACL-CHANGED || echo dacl-refused)");
     let out = cmd(&sandbox(ws.path(), false), &line);
     assert_eq!(out.status.code(), Some(0), "{}: {}", text(&out.stdout), text(&out.stderr));
-    assert!(text(&out.stdout).contains("dacl-refused"), "the command changed the DACL of its own file: {}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("dacl-refused"),
+        "the command changed the DACL of its own file: {}",
+        text(&out.stdout)
+    );
     // Seen from outside as well: no entry for Everyone was added.
     let sddl = host_powershell(&format!("(Get-Acl -LiteralPath '{}').Sddl", ws.path().join("made.txt").display()));
     assert!(!sddl.contains(";;;WD)"), "Everyone was granted access to made.txt: {sddl}");
 
-    let mut made = vec![ws.path().join("made.txt"), ws.path().join("a"), ws.path().join("a").join("b"), ws.path().join("a").join("b").join("inner.txt")];
+    let mut made = vec![
+        ws.path().join("made.txt"),
+        ws.path().join("a"),
+        ws.path().join("a").join("b"),
+        ws.path().join("a").join("b").join("inner.txt"),
+    ];
     if git {
-        made.extend([ws.path().join("repo"), ws.path().join("repo").join(".git"), ws.path().join("repo").join(".git").join("HEAD")]);
+        made.extend([
+            ws.path().join("repo"),
+            ws.path().join("repo").join(".git"),
+            ws.path().join("repo").join(".git").join("HEAD"),
+        ]);
     }
     let wrong: Vec<String> = made
         .iter()
@@ -352,7 +391,12 @@ fn what_the_command_creates_is_given_back_to_the_user() {
         .collect();
     assert!(wrong.is_empty(), "not given back to {me}: {}", wrong.join("; "));
     if git {
-        let status = std::process::Command::new("git").args(["-C"]).arg(ws.path().join("repo")).args(["status", "--short"]).output().unwrap();
+        let status = std::process::Command::new("git")
+            .args(["-C"])
+            .arg(ws.path().join("repo"))
+            .args(["status", "--short"])
+            .output()
+            .unwrap();
         assert!(status.status.success(), "the user's git refuses the repository: {}", text(&status.stderr));
     }
 }

@@ -12,7 +12,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use palisade::__private::{elevated_sandbox_for_tests, last_ownership_report, ownership_watch_for_tests, ElevatedTestSeam};
+use palisade::__private::{
+    elevated_sandbox_for_tests, last_ownership_report, ownership_watch_for_tests, ElevatedTestSeam,
+};
 use palisade::{Network, Policy};
 use palisade_windows_elevated::setup_plan::marker_contents;
 use palisade_windows_elevated::SETUP_VERSION;
@@ -71,7 +73,10 @@ fn the_watcher_reports_what_was_created_and_renamed_in() {
     if let Some(v) = palisade::__private::wine_version() {
         // Seen under Wine 8: its inotify-based watch reports nothing made inside a folder that
         // existed before the watch began (Windows does).
-        let _ = writeln!(std::io::stderr(), "NOT SHOWN under Wine {v}: a name made inside a folder that existed before watching began");
+        let _ = writeln!(
+            std::io::stderr(),
+            "NOT SHOWN under Wine {v}: a name made inside a folder that existed before watching began"
+        );
         want.retain(|n| n[0] != "existing");
     }
     want.sort();
@@ -135,12 +140,20 @@ fn what_a_command_made_is_examined_after_it_ended() {
         .filter(|e| e["holders"].as_array().unwrap().iter().any(|h| h.as_str().unwrap().starts_with("account:")))
         .collect();
     let has = |trustee: &dyn Fn(&str) -> bool, kind: &str, mask: u32, flags: u8| {
-        on_root.iter().any(|e| trustee(e["trustee"].as_str().unwrap()) && e["kind"] == kind && e["mask"] == mask && e["flags"] == flags)
+        on_root.iter().any(|e| {
+            trustee(e["trustee"].as_str().unwrap()) && e["kind"] == kind && e["mask"] == mask && e["flags"] == flags
+        })
     };
     use palisade_windows_plan::acl::{GROUP_PERMISSION_DENY, OWNER_RIGHTS_MASK, USER_OWNERSHIP_MASK};
     assert!(has(&|t| t == "S-1-3-4", "allow", OWNER_RIGHTS_MASK, 0x0b), "no OWNER RIGHTS entry: {on_root:#?}");
-    assert!(has(&|t| t.starts_with("S-1-"), "deny", GROUP_PERMISSION_DENY, 0x03), "no deny of permission changes: {on_root:#?}");
-    assert!(has(&|t| t.starts_with("S-1-5-21-"), "allow", USER_OWNERSHIP_MASK, 0x0b), "no take-back grant for the user: {on_root:#?}");
+    assert!(
+        has(&|t| t.starts_with("S-1-"), "deny", GROUP_PERMISSION_DENY, 0x03),
+        "no deny of permission changes: {on_root:#?}"
+    );
+    assert!(
+        has(&|t| t.starts_with("S-1-5-21-"), "allow", USER_OWNERSHIP_MASK, 0x0b),
+        "no take-back grant for the user: {on_root:#?}"
+    );
 
     let report = last_ownership_report().expect("the pass ran when the command was waited for");
     // made.txt, dir, dir\sub, dir\sub\f.txt; the test harness may leave more (none expected).

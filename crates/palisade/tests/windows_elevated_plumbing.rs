@@ -73,7 +73,8 @@ fn helper() {
         }
         ("consoles", path) => {
             use windows_sys::Win32::System::Console::{STD_INPUT_HANDLE, STD_OUTPUT_HANDLE};
-            let text = format!("stdin={} stdout={}", console_or_pipe(STD_INPUT_HANDLE), console_or_pipe(STD_OUTPUT_HANDLE));
+            let text =
+                format!("stdin={} stdout={}", console_or_pipe(STD_INPUT_HANDLE), console_or_pipe(STD_OUTPUT_HANDLE));
             std::fs::write(path, text).unwrap();
             std::process::exit(0);
         }
@@ -108,7 +109,11 @@ impl Setup {
     /// A workspace, a home without secrets and a setup folder whose marker has `marker`.
     fn new(marker: Option<&str>) -> Setup {
         let t = |p: &str| tempfile::Builder::new().prefix(p).tempdir().unwrap();
-        let s = Setup { ws: t("palisade-elevated-ws-"), program_data: t("palisade-elevated-pd-"), home: t("palisade-elevated-home-") };
+        let s = Setup {
+            ws: t("palisade-elevated-ws-"),
+            program_data: t("palisade-elevated-pd-"),
+            home: t("palisade-elevated-home-"),
+        };
         if let Some(m) = marker {
             std::fs::write(s.program_data.path().join("setup.json"), m).unwrap();
         }
@@ -172,7 +177,15 @@ fn stdout_and_stderr_are_relayed_and_exit_zero() {
 fn exit_code_is_passed_through() {
     let _g = serial();
     let s = ready();
-    let st = s.sandbox().command(me()).args(helper_args()).env(HELPER, "exit:7").stdin(Stdio::Null).stdout(Stdio::Null).status().unwrap();
+    let st = s
+        .sandbox()
+        .command(me())
+        .args(helper_args())
+        .env(HELPER, "exit:7")
+        .stdin(Stdio::Null)
+        .stdout(Stdio::Null)
+        .status()
+        .unwrap();
     assert_eq!(st.code(), Some(7));
 }
 
@@ -256,7 +269,14 @@ fn roots_are_granted_to_their_write_sid_and_to_the_sandbox_group() {
     let group = format!("S-1-5-21-{}-{}-{}-4242", nanos, std::process::id(), nanos ^ 0x5a5a);
     let seam = ElevatedTestSeam { group_sid: Some(group.clone()), ..s.seam() };
     let sb = elevated_sandbox_for_tests(s.policy(), &seam).unwrap();
-    let st = sb.command(me()).args(helper_args()).env(HELPER, "exit:0").stdin(Stdio::Null).stdout(Stdio::Null).status().unwrap();
+    let st = sb
+        .command(me())
+        .args(helper_args())
+        .env(HELPER, "exit:0")
+        .stdin(Stdio::Null)
+        .stdout(Stdio::Null)
+        .status()
+        .unwrap();
     assert!(st.success());
     // What palisade recorded applying (Wine stores ACLs but enforces none; the record is what
     // `palisade cleanup` undoes).
@@ -271,12 +291,17 @@ fn roots_are_granted_to_their_write_sid_and_to_the_sandbox_group() {
         .cloned()
         .collect();
     let on_root = |e: &serde_json::Value| e["path"].as_str().unwrap().to_lowercase().ends_with(&ws_name);
-    let holders = |e: &serde_json::Value| e["holders"].as_array().unwrap().iter().map(|h| h.as_str().unwrap().to_string()).collect::<Vec<_>>();
-    let group_grant = entries.iter().filter(|e| on_root(e)).find(|e| e["trustee"] == group.as_str() && e["kind"] == "allow");
+    let holders = |e: &serde_json::Value| {
+        e["holders"].as_array().unwrap().iter().map(|h| h.as_str().unwrap().to_string()).collect::<Vec<_>>()
+    };
+    let group_grant =
+        entries.iter().filter(|e| on_root(e)).find(|e| e["trustee"] == group.as_str() && e["kind"] == "allow");
     let group_grant = group_grant.unwrap_or_else(|| panic!("no grant to the group on the root: {entries:#?}"));
     assert!(holders(group_grant).iter().any(|h| h.starts_with("account:")), "{group_grant}");
     assert!(
-        entries.iter().filter(|e| on_root(e)).any(|e| e["kind"] == "allow" && e["trustee"] != group.as_str() && holders(e).iter().any(|h| h.starts_with("root:"))),
+        entries.iter().filter(|e| on_root(e)).any(|e| e["kind"] == "allow"
+            && e["trustee"] != group.as_str()
+            && holders(e).iter().any(|h| h.starts_with("root:"))),
         "no grant to the root's write SID: {entries:#?}"
     );
     // The protected paths (placeholders here) are denied to the group as to the write SID.
@@ -319,7 +344,14 @@ fn terminate_ends_the_command() {
     let _g = serial();
     let s = ready();
     let sb = s.sandbox();
-    let mut child = sb.command(me()).args(helper_args()).env(HELPER, "sleep:60000").stdin(Stdio::Null).stdout(Stdio::Null).spawn().unwrap();
+    let mut child = sb
+        .command(me())
+        .args(helper_args())
+        .env(HELPER, "sleep:60000")
+        .stdin(Stdio::Null)
+        .stdout(Stdio::Null)
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(500));
     let pid = child.id();
     child.signal(15).unwrap();
@@ -333,7 +365,14 @@ fn kill_ends_the_command() {
     let _g = serial();
     let s = ready();
     let sb = s.sandbox();
-    let mut child = sb.command(me()).args(helper_args()).env(HELPER, "sleep:60000").stdin(Stdio::Null).stdout(Stdio::Null).spawn().unwrap();
+    let mut child = sb
+        .command(me())
+        .args(helper_args())
+        .env(HELPER, "sleep:60000")
+        .stdin(Stdio::Null)
+        .stdout(Stdio::Null)
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(500));
     let pid = child.id();
     assert_ne!(pid, 0);
@@ -350,7 +389,14 @@ fn kill_ends_the_command_with_keep_processes_too() {
     let mut policy = s.policy();
     policy.keep_processes = true;
     let sb = elevated_sandbox_for_tests(policy, &s.seam()).unwrap();
-    let mut child = sb.command(me()).args(helper_args()).env(HELPER, "sleep:60000").stdin(Stdio::Null).stdout(Stdio::Null).spawn().unwrap();
+    let mut child = sb
+        .command(me())
+        .args(helper_args())
+        .env(HELPER, "sleep:60000")
+        .stdin(Stdio::Null)
+        .stdout(Stdio::Null)
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(500));
     let pid = child.id();
     child.kill().unwrap();
@@ -386,7 +432,17 @@ fn bad_command_lines_get_one_line_and_their_exit_code() {
         assert!(err.starts_with("palisade-runner: ") && !err.contains('\n'), "{args:?}: {err:?}");
     }
     // A pipe nobody serves.
-    let out = runner().args(["--pipe", &pipe, "--protocol", &PROTOCOL_VERSION.to_string(), "--setup-version", &SETUP_VERSION.to_string()]).output().unwrap();
+    let out = runner()
+        .args([
+            "--pipe",
+            &pipe,
+            "--protocol",
+            &PROTOCOL_VERSION.to_string(),
+            "--setup-version",
+            &SETUP_VERSION.to_string(),
+        ])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(4));
 }
 
@@ -399,7 +455,9 @@ fn converse(bytes: &[u8]) -> (Vec<Message>, Option<i32>) {
 /// Like `converse`, calling `connected` with the runner's process id once it has connected.
 fn converse_checking(bytes: &[u8], connected: impl FnOnce(u32)) -> (Vec<Message>, Option<i32>) {
     use windows_sys::Win32::Storage::FileSystem::PIPE_ACCESS_DUPLEX;
-    use windows_sys::Win32::System::Pipes::{ConnectNamedPipe, CreateNamedPipeW, PIPE_READMODE_BYTE, PIPE_TYPE_BYTE, PIPE_WAIT};
+    use windows_sys::Win32::System::Pipes::{
+        ConnectNamedPipe, CreateNamedPipeW, PIPE_READMODE_BYTE, PIPE_TYPE_BYTE, PIPE_WAIT,
+    };
     let mut random = [0u8; 16];
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
     random.copy_from_slice(&nanos.to_le_bytes());
@@ -407,13 +465,29 @@ fn converse_checking(bytes: &[u8], connected: impl FnOnce(u32)) -> (Vec<Message>
     let wide: Vec<u16> = name.encode_utf16().chain(Some(0)).collect();
     // SAFETY: a NUL-terminated name; default security; one synchronous instance.
     let h = unsafe {
-        CreateNamedPipeW(wide.as_ptr(), PIPE_ACCESS_DUPLEX, PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT, 1, 65536, 65536, 0, std::ptr::null())
+        CreateNamedPipeW(
+            wide.as_ptr(),
+            PIPE_ACCESS_DUPLEX,
+            PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT,
+            1,
+            65536,
+            65536,
+            0,
+            std::ptr::null(),
+        )
     };
     assert_ne!(h, windows_sys::Win32::Foundation::INVALID_HANDLE_VALUE);
     // SAFETY: a fresh handle owned by nobody else.
     let handle = unsafe { OwnedHandle::from_raw_handle(h as _) };
     let mut child = runner()
-        .args(["--pipe", &name, "--protocol", &PROTOCOL_VERSION.to_string(), "--setup-version", &SETUP_VERSION.to_string()])
+        .args([
+            "--pipe",
+            &name,
+            "--protocol",
+            &PROTOCOL_VERSION.to_string(),
+            "--setup-version",
+            &SETUP_VERSION.to_string(),
+        ])
         .spawn()
         .unwrap_or_else(|e| panic!("starting palisade-runner: {e}"));
     // SAFETY: a valid pipe handle; synchronous, so this waits for the runner to connect.
@@ -507,7 +581,9 @@ fn a_terminal_request_runs_the_command_in_a_pseudo_console() {
         fence_probe: None,
     });
     let mut bytes = spawn.encode().unwrap();
-    bytes.extend(Message::Resize(palisade_windows_elevated::protocol::TtySize { cols: 120, rows: 40 }).encode().unwrap());
+    bytes.extend(
+        Message::Resize(palisade_windows_elevated::protocol::TtySize { cols: 120, rows: 40 }).encode().unwrap(),
+    );
     let (messages, code) = converse(&bytes);
     assert_eq!(code, Some(0));
     let output: Vec<u8> = messages
@@ -520,7 +596,11 @@ fn a_terminal_request_runs_the_command_in_a_pseudo_console() {
         .collect();
     assert!(matches!(messages.first(), Some(Message::Started { .. })), "{messages:?}");
     assert_eq!(messages.last(), Some(&Message::Exit { code: 0 }), "{messages:?}");
-    assert!(String::from_utf8_lossy(&output).contains("hello-from-conpty"), "{:?} {messages:?}", String::from_utf8_lossy(&output));
+    assert!(
+        String::from_utf8_lossy(&output).contains("hello-from-conpty"),
+        "{:?} {messages:?}",
+        String::from_utf8_lossy(&output)
+    );
 }
 
 #[test]
@@ -585,17 +665,25 @@ fn an_enforcing_fence_probe_that_gets_out_refuses_to_start_the_command() {
     let port = listener.local_addr().unwrap().port();
     for enforce in [true, false] {
         let marker = dir.path().join(format!("started-{enforce}"));
-        let req = helper_request(&format!("touch:{}", marker.display()), Some(ProbeRequest { loopback_port: port, enforce }));
+        let req =
+            helper_request(&format!("touch:{}", marker.display()), Some(ProbeRequest { loopback_port: port, enforce }));
         let (messages, code) = converse(&Message::Spawn(req).encode().unwrap());
         assert_eq!(code, Some(0), "{messages:?}");
-        let Some(Message::FenceReport { outside, loopback }) = messages.first() else { panic!("no fence report first: {messages:?}") };
+        let Some(Message::FenceReport { outside, loopback }) = messages.first() else {
+            panic!("no fence report first: {messages:?}")
+        };
         assert_eq!(*loopback, ProbeOutcome::Open, "{messages:?}");
         // Without a route outside (an offline CI box) the outside connect proves nothing either way.
         assert!(matches!(outside, ProbeOutcome::Open | ProbeOutcome::NoRoute), "{messages:?}");
         if enforce {
             match &messages[1..] {
                 [Message::Error { kind: ErrorKind::FenceOpen, message }] => {
-                    assert!(message.contains("was not blocked") && message.contains("not started") && !message.contains('\n'), "{message}")
+                    assert!(
+                        message.contains("was not blocked")
+                            && message.contains("not started")
+                            && !message.contains('\n'),
+                        "{message}"
+                    )
                 }
                 other => panic!("expected a fence-open error, got {other:?}"),
             }
@@ -645,7 +733,10 @@ fn inherited_stdio_gets_a_terminal_only_from_a_console() {
     let seen = std::fs::read_to_string(&report).unwrap();
     if own.iter().all(|h| *h == "console") {
         if let Some(v) = wine() {
-            let _ = writeln!(std::io::stderr(), "NOT RUN under Wine {v} with a console: its pseudo console relays no output (the command saw {seen})");
+            let _ = writeln!(
+                std::io::stderr(),
+                "NOT RUN under Wine {v} with a console: its pseudo console relays no output (the command saw {seen})"
+            );
             return;
         }
         assert_eq!(seen, "stdin=console stdout=console");
@@ -674,7 +765,8 @@ fn a_terminal_request_gives_the_command_a_console() {
     }
     assert_eq!(seen, "stdin=console stdout=console");
     // And without the request, pipes.
-    let (messages, _) = converse(&Message::Spawn(helper_request(&format!("consoles:{}", report.display()), None)).encode().unwrap());
+    let (messages, _) =
+        converse(&Message::Spawn(helper_request(&format!("consoles:{}", report.display()), None)).encode().unwrap());
     assert_eq!(messages.last(), Some(&Message::Exit { code: 0 }), "{messages:?}");
     assert_eq!(std::fs::read_to_string(&report).unwrap(), "stdin=pipe stdout=pipe");
 }

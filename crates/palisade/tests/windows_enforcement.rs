@@ -55,22 +55,15 @@ fn fake_home() -> &'static Path {
 
 fn palisade() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_palisade"));
-    c.env("USERPROFILE", fake_home())
-        .env("APPDATA", fake_home().join("AppData").join("Roaming"));
+    c.env("USERPROFILE", fake_home()).env("APPDATA", fake_home().join("AppData").join("Roaming"));
     c
 }
 
 /// `palisade run --network on [extra] -- cmd /d /c <line>` in `ws`.
 fn sandboxed(ws: &Path, extra: &[&str], line: &str) -> Output {
     let mut c = palisade();
-    c.arg("run")
-        .arg("--workspace")
-        .arg(ws)
-        .args(["--network", "on"])
-        .args(extra);
-    c.args(["--", "cmd", "/d", "/c", line])
-        .current_dir(ws)
-        .stdin(Stdio::null());
+    c.arg("run").arg("--workspace").arg(ws).args(["--network", "on"]).args(extra);
+    c.args(["--", "cmd", "/d", "/c", line]).current_dir(ws).stdin(Stdio::null());
     let out = c.output().unwrap();
     let err = text(&out.stderr);
     assert!(!err.contains("palisade:"), "palisade itself failed: {err}");
@@ -118,10 +111,7 @@ fn writes_outside_the_writable_roots_are_denied() {
     );
     sandboxed(ws.path(), &[], &line);
     must_not_exist(&outside.path().join("new.txt"), "a new file outside");
-    assert_eq!(
-        std::fs::read_to_string(outside.path().join("existing.txt")).unwrap(),
-        "original"
-    );
+    assert_eq!(std::fs::read_to_string(outside.path().join("existing.txt")).unwrap(), "original");
     assert!(!outside.path().join("dir").exists(), "a folder was made outside");
     must_not_exist(&probe, "a file in the profile");
     assert!(ws.path().exists(), "the workspace itself was removed");
@@ -156,10 +146,7 @@ fn deletes_outside_the_writable_roots_are_denied() {
     let _ = std::fs::remove_file(&probe);
     assert!(probe_left, "a file in the profile was deleted from inside the sandbox");
     assert!(outside.path().join("file.txt").exists(), "a file outside was deleted");
-    assert!(
-        tree.join("sub").join("leaf.txt").exists(),
-        "a tree outside was deleted bottom-up"
-    );
+    assert!(tree.join("sub").join("leaf.txt").exists(), "a tree outside was deleted bottom-up");
 }
 
 /// A workspace with a git directory (made by hand: no git needed).
@@ -201,32 +188,15 @@ fn protected_paths_stay_read_only() {
     sandboxed(ws.path(), &[], &line);
     let git = ws.path().join(".git");
     assert!(git.is_dir(), ".git was renamed or removed");
-    assert_eq!(
-        std::fs::read_to_string(git.join("config")).unwrap(),
-        "[core]\n",
-        ".git\\config was changed"
-    );
-    assert!(
-        std::fs::read(git.join("config:stream")).is_err(),
-        "an alternate data stream was added to .git\\config"
-    );
+    assert_eq!(std::fs::read_to_string(git.join("config")).unwrap(), "[core]\n", ".git\\config was changed");
+    assert!(std::fs::read(git.join("config:stream")).is_err(), "an alternate data stream was added to .git\\config");
     must_not_exist(&git.join("hooks").join("pre-commit"), "a hook");
     assert!(git.join("hooks").is_dir(), ".git\\hooks was removed");
-    for p in [
-        ".vscode\\x",
-        ".vscode\\settings.json",
-        ".envrc\\y",
-        ".claude\\z",
-        "git-old",
-        "git-moved",
-    ] {
+    for p in [".vscode\\x", ".vscode\\settings.json", ".envrc\\y", ".claude\\z", "git-old", "git-moved"] {
         assert!(!ws.path().join(p).exists(), "{p} was created");
     }
     // The pinned .git stays writable inside.
-    assert!(
-        git.join("objects").join("written").exists(),
-        ".git\\objects should stay writable"
-    );
+    assert!(git.join("objects").join("written").exists(), ".git\\objects should stay writable");
 }
 
 #[test]
@@ -241,11 +211,7 @@ fn a_junction_pointing_outside_gives_no_write_access() {
     let link = ws.path().join("link");
     let st = Command::new("cmd")
         .arg("/c")
-        .arg(format!(
-            "mklink /J \"{}\" \"{}\"",
-            link.display(),
-            outside.path().display()
-        ))
+        .arg(format!("mklink /J \"{}\" \"{}\"", link.display(), outside.path().display()))
         .output()
         .unwrap();
     assert!(st.status.success(), "mklink /J failed: {}", text(&st.stderr));
@@ -276,17 +242,10 @@ fn read_only_mode_writes_only_the_private_temporary_folder() {
         return;
     };
     let ws = tempdir("palisade-enf-ro-");
-    let out = sandboxed(
-        ws.path(),
-        &["--mode", "read-only"],
-        "echo x> ws.txt & echo t> %TMP%\\t.txt && type %TMP%\\t.txt",
-    );
+    let out =
+        sandboxed(ws.path(), &["--mode", "read-only"], "echo x> ws.txt & echo t> %TMP%\\t.txt && type %TMP%\\t.txt");
     must_not_exist(&ws.path().join("ws.txt"), "a workspace write in read-only mode");
-    assert!(
-        text(&out.stdout).contains('t'),
-        "the private temporary folder is not writable: {}",
-        text(&out.stdout)
-    );
+    assert!(text(&out.stdout).contains('t'), "the private temporary folder is not writable: {}", text(&out.stdout));
 }
 
 #[test]
@@ -296,32 +255,16 @@ fn a_folder_everyone_may_write_is_denied_to_the_sandbox() {
     };
     let ws = tempdir("palisade-enf-");
     let open = tempdir("palisade-world-");
-    let st = Command::new("icacls")
-        .arg(open.path())
-        .args(["/grant", "*S-1-1-0:(OI)(CI)F"])
-        .output()
-        .unwrap();
+    let st = Command::new("icacls").arg(open.path()).args(["/grant", "*S-1-1-0:(OI)(CI)F"]).output().unwrap();
     assert!(st.status.success(), "icacls failed: {}", text(&st.stdout));
     // On PATH, so the audit looks at it.
-    let path = format!(
-        "{};{}",
-        open.path().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = format!("{};{}", open.path().display(), std::env::var("PATH").unwrap_or_default());
     let mut c = palisade();
-    c.arg("run")
-        .arg("--workspace")
-        .arg(ws.path())
-        .args(["--network", "on", "--", "cmd", "/d", "/c"]);
-    c.arg(format!("echo x> \"{}\\planted.exe\"", open.path().display()))
-        .env("PATH", path)
-        .stdin(Stdio::null());
+    c.arg("run").arg("--workspace").arg(ws.path()).args(["--network", "on", "--", "cmd", "/d", "/c"]);
+    c.arg(format!("echo x> \"{}\\planted.exe\"", open.path().display())).env("PATH", path).stdin(Stdio::null());
     let out = c.output().unwrap();
     assert!(!text(&out.stderr).contains("palisade:"), "{}", text(&out.stderr));
-    must_not_exist(
-        &open.path().join("planted.exe"),
-        "a program planted in a world-writable PATH folder",
-    );
+    must_not_exist(&open.path().join("planted.exe"), "a program planted in a world-writable PATH folder");
 }
 
 #[test]
@@ -358,7 +301,10 @@ fn the_process_tree_ends_with_the_command() {
     let start = Instant::now();
     sandboxed(ws.path(), &["--keep-processes"], late);
     while !marker.exists() {
-        assert!(start.elapsed() < Duration::from_secs(60), "control: the background process never wrote its marker with --keep-processes");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "control: the background process never wrote its marker with --keep-processes"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let took = start.elapsed();

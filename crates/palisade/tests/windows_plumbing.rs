@@ -78,9 +78,7 @@ struct Workspace {
 
 impl Workspace {
     fn new() -> Workspace {
-        Workspace {
-            dir: tempfile::Builder::new().prefix("palisade-plumbing-").tempdir().unwrap(),
-        }
+        Workspace { dir: tempfile::Builder::new().prefix("palisade-plumbing-").tempdir().unwrap() }
     }
     fn path(&self) -> &Path {
         self.dir.path()
@@ -103,21 +101,14 @@ fn fake_home() -> &'static Path {
 
 fn palisade() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_palisade"));
-    c.env("USERPROFILE", fake_home())
-        .env("APPDATA", fake_home().join("AppData").join("Roaming"));
+    c.env("USERPROFILE", fake_home()).env("APPDATA", fake_home().join("AppData").join("Roaming"));
     c
 }
 
 /// `palisade run --network on [extra...] -- <command>` in `ws`, with stdin from `input`.
 fn run_in(ws: &Path, extra: &[&str], command: &[&str], input: Option<&str>) -> Output {
     let mut c = palisade();
-    c.arg("run")
-        .arg("--workspace")
-        .arg(ws)
-        .args(["--network", "on"])
-        .args(extra)
-        .arg("--")
-        .args(command);
+    c.arg("run").arg("--workspace").arg(ws).args(["--network", "on"]).args(extra).arg("--").args(command);
     c.current_dir(ws);
     c.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() });
     c.stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -153,12 +144,7 @@ fn echo_reaches_stdout() {
 fn stdin_is_relayed() {
     let _g = serial();
     let ws = Workspace::new();
-    let out = run_in(
-        ws.path(),
-        &[],
-        &["cmd", "/c", "set /p X= & call echo got %X%"],
-        Some("piped\r\n"),
-    );
+    let out = run_in(ws.path(), &[], &["cmd", "/c", "set /p X= & call echo got %X%"], Some("piped\r\n"));
     assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
     assert!(text(&out.stdout).contains("got piped"), "{:?}", text(&out.stdout));
 }
@@ -190,11 +176,7 @@ fn exit_codes() {
 fn batch_files_get_their_arguments() {
     let _g = serial();
     let ws = Workspace::new();
-    std::fs::write(
-        ws.path().join("args.cmd"),
-        "@echo off\r\necho [%1] [%2] [%3]\r\nexit /b 4\r\n",
-    )
-    .unwrap();
+    std::fs::write(ws.path().join("args.cmd"), "@echo off\r\necho [%1] [%2] [%3]\r\nexit /b 4\r\n").unwrap();
     let out = run_in(ws.path(), &[], &[r".\args", "a b", "c&d", "plain"], None);
     assert_eq!(out.status.code(), Some(4), "stderr: {}", text(&out.stderr));
     assert_eq!(text(&out.stdout).trim(), r#"["a b"] ["c&d"] [plain]"#);
@@ -208,13 +190,8 @@ fn batch_files_get_their_arguments() {
 fn network_off_is_refused_in_one_line() {
     let _g = serial();
     let ws = Workspace::new();
-    let out = palisade()
-        .arg("run")
-        .arg("--workspace")
-        .arg(ws.path())
-        .args(["--", "cmd", "/c", "echo x"])
-        .output()
-        .unwrap();
+    let out =
+        palisade().arg("run").arg("--workspace").arg(ws.path()).args(["--", "cmd", "/c", "echo x"]).output().unwrap();
     assert_eq!(out.status.code(), Some(125));
     assert_one_palisade_line(&out);
     assert!(text(&out.stderr).contains("--network on"), "{}", text(&out.stderr));
@@ -281,10 +258,7 @@ fn configuration_errors_exit_125_in_one_line() {
     assert_one_palisade_line(&out);
     assert!(text(&out.stderr).contains("elevated"), "{}", text(&out.stderr));
 
-    let out = palisade()
-        .args(["run", "--no-such-flag", "--", "cmd"])
-        .output()
-        .unwrap();
+    let out = palisade().args(["run", "--no-such-flag", "--", "cmd"]).output().unwrap();
     assert_eq!(out.status.code(), Some(125));
     assert_one_palisade_line(&out);
 }
@@ -314,11 +288,7 @@ fn private_temporary_folder() {
     let out = run_in(
         ws.path(),
         &[],
-        &[
-            "cmd",
-            "/c",
-            "echo %TMP%& echo %TEMP%& echo %PALISADE_SANDBOX%& echo made> %TMP%\\f.txt",
-        ],
+        &["cmd", "/c", "echo %TMP%& echo %TEMP%& echo %PALISADE_SANDBOX%& echo made> %TMP%\\f.txt"],
         None,
     );
     assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
@@ -354,13 +324,7 @@ fn the_job_ends_the_process_tree() {
     let mode = format!("spawn-writer:{}:1500", marker.display());
     let run = |extra: &[&str]| {
         let mut c = palisade();
-        c.arg("run")
-            .arg("--workspace")
-            .arg(ws.path())
-            .args(["--network", "on"])
-            .args(extra)
-            .arg("--")
-            .args(&args);
+        c.arg("run").arg("--workspace").arg(ws.path()).args(["--network", "on"]).args(extra).arg("--").args(&args);
         c.env(HELPER, &mode).stdin(Stdio::null()).output().unwrap()
     };
 
@@ -390,29 +354,16 @@ fn library_child_api() {
     let _g = serial();
     let ws = Workspace::new();
     let sandbox = palisade::Sandbox::new(policy(ws.path())).unwrap();
-    assert!(sandbox
-        .enforcement()
-        .layers
-        .iter()
-        .any(|l| l.name == "job object" && l.active));
+    assert!(sandbox.enforcement().layers.iter().any(|l| l.name == "job object" && l.active));
 
-    let out = sandbox
-        .command("cmd")
-        .args(["/c", "echo out& echo err 1>&2& exit 5"])
-        .output()
-        .unwrap();
+    let out = sandbox.command("cmd").args(["/c", "echo out& echo err 1>&2& exit 5"]).output().unwrap();
     assert_eq!(out.status.code(), Some(5));
     assert_eq!(text(&out.stdout).trim(), "out");
     assert_eq!(text(&out.stderr).trim(), "err");
 
     let h = helper_command();
-    let mut child = sandbox
-        .command(&h[0])
-        .args(&h[1..])
-        .env(HELPER, "sleep:30000")
-        .stdout(palisade::Stdio::Null)
-        .spawn()
-        .unwrap();
+    let mut child =
+        sandbox.command(&h[0]).args(&h[1..]).env(HELPER, "sleep:30000").stdout(palisade::Stdio::Null).spawn().unwrap();
     assert!(child.id() != 0);
     assert_eq!(child.try_wait().unwrap(), None);
     child.kill().unwrap();
@@ -420,20 +371,12 @@ fn library_child_api() {
     assert_eq!(st.signal(), Some(9), "{st}");
     assert_eq!(st.shell_code(), 137);
 
-    let mut child = sandbox
-        .command(&h[0])
-        .args(&h[1..])
-        .env(HELPER, "sleep:30000")
-        .stdout(palisade::Stdio::Null)
-        .spawn()
-        .unwrap();
+    let mut child =
+        sandbox.command(&h[0]).args(&h[1..]).env(HELPER, "sleep:30000").stdout(palisade::Stdio::Null).spawn().unwrap();
     child.signal(15).unwrap();
     let start = Instant::now();
     let st = child.wait().unwrap();
-    assert!(
-        start.elapsed() < Duration::from_secs(20),
-        "SIGTERM did not end the command"
-    );
+    assert!(start.elapsed() < Duration::from_secs(20), "SIGTERM did not end the command");
     assert!(!st.success(), "{st}");
 
     match sandbox.command("palisade-no-such-program").status() {
@@ -452,25 +395,12 @@ fn unchanged_policy_changes_no_acl_and_cleanup_removes_the_record() {
     let mut details = Vec::new();
     for _ in 0..3 {
         let s = palisade::Sandbox::new(policy(ws.path())).unwrap();
-        let acls = s
-            .enforcement()
-            .layers
-            .iter()
-            .find(|l| l.name == "ACLs")
-            .expect("an ACLs layer")
-            .detail
-            .clone();
+        let acls = s.enforcement().layers.iter().find(|l| l.name == "ACLs").expect("an ACLs layer").detail.clone();
         details.push(acls);
-        assert_eq!(
-            s.command("cmd").args(["/c", "exit 0"]).status().unwrap().code(),
-            Some(0)
-        );
+        assert_eq!(s.command("cmd").args(["/c", "exit 0"]).status().unwrap().code(), Some(0));
     }
     assert!(details[0].contains("to apply"), "{details:#?}");
-    assert!(
-        details[1].contains("unchanged") && details[2].contains("unchanged"),
-        "{details:#?}"
-    );
+    assert!(details[1].contains("unchanged") && details[2].contains("unchanged"), "{details:#?}");
     assert!(ws.path().join(".vscode").is_dir(), "no placeholder for .vscode");
     std::fs::write(ws.path().join(".claude").join("kept.txt"), "the user's").unwrap();
 
@@ -480,10 +410,7 @@ fn unchanged_policy_changes_no_acl_and_cleanup_removes_the_record() {
     let rec = std::fs::read_to_string(state.join("acl.json")).unwrap();
     assert!(!rec.contains("\"trustee\""), "entries left after cleanup: {rec}");
     // Empty placeholders are gone; one the user put something into stays.
-    assert!(
-        !ws.path().join(".vscode").exists(),
-        "the empty .vscode placeholder is still there"
-    );
+    assert!(!ws.path().join(".vscode").exists(), "the empty .vscode placeholder is still there");
     assert!(ws.path().join(".claude").join("kept.txt").exists());
     // Idempotent.
     let again = palisade::cleanup().unwrap();
@@ -499,47 +426,24 @@ fn state_dir() -> PathBuf {
 fn check_and_sandbox_creation_change_nothing_on_disk() {
     let _g = serial();
     let ws = Workspace::new();
-    let out = palisade()
-        .args(["check", "--network", "on", "--workspace"])
-        .arg(ws.path())
-        .output()
-        .unwrap();
+    let out = palisade().args(["check", "--network", "on", "--workspace"]).arg(ws.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
-    assert!(
-        text(&out.stdout).contains("to apply before the command"),
-        "{}",
-        text(&out.stdout)
-    );
+    assert!(text(&out.stdout).contains("to apply before the command"), "{}", text(&out.stdout));
     drop(palisade::Sandbox::new(policy(ws.path())).unwrap());
     let entries: Vec<_> = std::fs::read_dir(ws.path()).unwrap().collect();
-    assert!(
-        entries.is_empty(),
-        "placeholders made before any command ran: {entries:?}"
-    );
+    assert!(entries.is_empty(), "placeholders made before any command ran: {entries:?}");
 }
 
 #[test]
 fn check_reports_the_host() {
     let _g = serial();
     let ws = Workspace::new();
-    let out = palisade()
-        .args(["check", "--network", "on", "--json", "--workspace"])
-        .arg(ws.path())
-        .output()
-        .unwrap();
+    let out = palisade().args(["check", "--network", "on", "--json", "--workspace"]).arg(ws.path()).output().unwrap();
     let json: serde_json::Value =
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)));
     assert!(json["host"]["wine"].is_string(), "{json}");
     let notes = json["notes"].as_array().unwrap();
-    assert!(
-        notes
-            .iter()
-            .any(|n| n.as_str().unwrap_or("").contains("world-writable audit")),
-        "{json}"
-    );
+    assert!(notes.iter().any(|n| n.as_str().unwrap_or("").contains("world-writable audit")), "{json}");
     let mech = json["mechanisms"].as_array().unwrap();
-    assert!(
-        mech.iter().any(|m| m["name"] == "job object" && m["available"] == true),
-        "{json}"
-    );
+    assert!(mech.iter().any(|m| m["name"] == "job object" && m["available"] == true), "{json}");
 }

@@ -15,15 +15,29 @@ fn from_a_subdirectory_the_repository_is_the_workspace() {
     let src = fx.ws.join("src");
     fs::create_dir(&src).unwrap();
     fs::write(src.join("b.txt"), "b\n").unwrap();
-    let o = fx.palisade().current_dir(&src).args(["run", "--", "sh", "-c", "pwd; git add b.txt && echo added"]).output().unwrap();
+    let o = fx
+        .palisade()
+        .current_dir(&src)
+        .args(["run", "--", "sh", "-c", "pwd; git add b.txt && echo added"])
+        .output()
+        .unwrap();
     assert!(stdout(&o).contains("added"), "git add from a subdirectory failed: {}", show(&o));
     let pwd = stdout(&o).lines().next().unwrap_or_default().to_string();
-    assert_eq!(fs::canonicalize(&pwd).ok(), fs::canonicalize(&src).ok(), "the command did not start in the current directory: {}", show(&o));
+    assert_eq!(
+        fs::canonicalize(&pwd).ok(),
+        fs::canonicalize(&src).ok(),
+        "the command did not start in the current directory: {}",
+        show(&o)
+    );
     // From the host: the index really holds the file.
     assert!(fx.git_ok(&["ls-files", "--stage"]).contains("src/b.txt"), "the host's index does not list src/b.txt");
     let o = fx.palisade().current_dir(&src).arg("policy").output().unwrap();
     let ws = fs::canonicalize(&fx.ws).unwrap();
-    assert!(stdout(&o).lines().any(|l| l.starts_with("workspace") && l.ends_with(&ws.display().to_string())), "{}", show(&o));
+    assert!(
+        stdout(&o).lines().any(|l| l.starts_with("workspace") && l.ends_with(&ws.display().to_string())),
+        "{}",
+        show(&o)
+    );
     assert!(stdout(&o).contains("git working tree's top level"), "policy does not say why: {}", show(&o));
 }
 
@@ -35,9 +49,18 @@ fn from_a_subdirectory_the_project_file_applies() {
     fs::write(fx.ws.join(".palisade/config.toml"), "mode = \"read-only\"\n").unwrap();
     let sub = fx.ws.join("a/b");
     fs::create_dir_all(&sub).unwrap();
-    let o = fx.palisade().current_dir(&sub).args(["run", "--", "sh", "-c", "echo x > here.txt; echo ran"]).output().unwrap();
+    let o = fx
+        .palisade()
+        .current_dir(&sub)
+        .args(["run", "--", "sh", "-c", "echo x > here.txt; echo ran"])
+        .output()
+        .unwrap();
     assert!(stdout(&o).contains("ran"), "{}", show(&o));
-    assert!(!sub.join("here.txt").exists(), "the project's read-only mode was skipped from a subdirectory: {}", show(&o));
+    assert!(
+        !sub.join("here.txt").exists(),
+        "the project's read-only mode was skipped from a subdirectory: {}",
+        show(&o)
+    );
     let o = fx.palisade().current_dir(&sub).args(["policy", "--json"]).output().unwrap();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", show(&o)));
     assert_eq!(v["mode"]["value"], "read-only", "{v}");
@@ -51,8 +74,12 @@ fn without_a_project_above_the_current_directory_is_the_workspace() {
     let dir = fx.ws.join("plain");
     fs::create_dir(&dir).unwrap();
     let dir = fs::canonicalize(&dir).unwrap();
-    if let Some(marked) = dir.ancestors().find(|a| a.join(".git").exists() || a.join(".palisade/config.toml").exists()) {
-        skip(&format!("the scratch folder lies inside a project ({}): set PALISADE_TEST_DIR outside it", marked.display()));
+    if let Some(marked) = dir.ancestors().find(|a| a.join(".git").exists() || a.join(".palisade/config.toml").exists())
+    {
+        skip(&format!(
+            "the scratch folder lies inside a project ({}): set PALISADE_TEST_DIR outside it",
+            marked.display()
+        ));
         return;
     }
     let o = fx.palisade().current_dir(&dir).args(["policy", "--json"]).output().unwrap();
@@ -103,7 +130,14 @@ fn a_linked_worktree_gets_a_warning_naming_the_flag_that_lets_git_commit() {
         "no warning naming the flag: {}",
         show(&o)
     );
-    let o = fx.palisade().current_dir(&wt).args(["run", "--writable"]).arg(&common).args(["--", "sh", "-c", &commit]).output().unwrap();
+    let o = fx
+        .palisade()
+        .current_dir(&wt)
+        .args(["run", "--writable"])
+        .arg(&common)
+        .args(["--", "sh", "-c", &commit])
+        .output()
+        .unwrap();
     assert!(stdout(&o).contains("committed"), "git could not commit with the repository writable: {}", show(&o));
     assert!(!stderr(&o).contains("linked git worktree"), "warned although the repository is writable: {}", show(&o));
     assert_eq!(fx.git_in(&wt, &["log", "-1", "--format=%s"]).stdout, b"w\n");

@@ -72,7 +72,10 @@ fn blame(src: &Source, key: &str, message: String) -> ConfigError {
 
 /// Why the command line may not undo a project file's tightening.
 fn project_says(src: &Source, what: &str) -> String {
-    format!("project config {} sets {what}, which the command line may not loosen", src.location().unwrap_or_else(|| src.to_string()))
+    format!(
+        "project config {} sets {what}, which the command line may not loosen",
+        src.location().unwrap_or_else(|| src.to_string())
+    )
 }
 
 /// `forbidden by the administrator (<managed file>:<line>: <what>)`.
@@ -193,7 +196,11 @@ impl State {
         for (b, key, slot) in [
             (&s.allow_landlock_only, "linux.allow_landlock_only", &mut self.allow_landlock_only),
             (&s.allow_unprotected_paths, "linux.allow_unprotected_paths", &mut self.allow_unprotected_paths),
-            (&s.allow_landlock_only_as_root, "linux.allow_landlock_only_as_root", &mut self.allow_landlock_only_as_root),
+            (
+                &s.allow_landlock_only_as_root,
+                "linux.allow_landlock_only_as_root",
+                &mut self.allow_landlock_only_as_root,
+            ),
         ] {
             if let Some(b) = b {
                 if b.v {
@@ -204,7 +211,11 @@ impl State {
         }
         if let Some(b) = &s.private_desktop {
             if !b.v {
-                return Err(loosen(b.line, "windows.private_desktop", "windows.private_desktop = false would loosen it".into()));
+                return Err(loosen(
+                    b.line,
+                    "windows.private_desktop",
+                    "windows.private_desktop = false would loosen it".into(),
+                ));
             }
             self.private_desktop = val(true, src(b.line));
         }
@@ -217,7 +228,12 @@ impl State {
         Ok(())
     }
 
-    pub(super) fn apply_overrides(&mut self, o: &Overrides, home: Option<&Path>, workspace: &Path) -> Result<(), ConfigError> {
+    pub(super) fn apply_overrides(
+        &mut self,
+        o: &Overrides,
+        home: Option<&Path>,
+        workspace: &Path,
+    ) -> Result<(), ConfigError> {
         let cl = |flag: &str, message: String| ConfigError::CommandLine { flag: flag.to_string(), message };
         if o.mode == Some(Mode::ReadOnly) && !o.writable.is_empty() {
             return Err(cl("--writable", "has no effect with --mode read-only".into()));
@@ -248,7 +264,9 @@ impl State {
             // a word), and so does any argv an agent passes without a shell: expand `~` and `~/`
             // as the files do.
             let w = match w.to_str() {
-                Some(t) if t == "~" || t.starts_with("~/") => expand_path(t, home, None).map_err(|why| cl("--writable", why))?,
+                Some(t) if t == "~" || t.starts_with("~/") => {
+                    expand_path(t, home, None).map_err(|why| cl("--writable", why))?
+                }
                 _ => w.clone(),
             };
             let real = check_writable_root(&w, home, workspace).map_err(|why| cl("--writable", why))?;
@@ -294,7 +312,11 @@ impl State {
                     return Err(blame(
                         &self.mode.src,
                         "mode",
-                        format!("\"{}\" is {}", self.mode.v, admin(allowed.line, format!("allowed_modes = [{}]", quoted_list(&names)))),
+                        format!(
+                            "\"{}\" is {}",
+                            self.mode.v,
+                            admin(allowed.line, format!("allowed_modes = [{}]", quoted_list(&names)))
+                        ),
                     ));
                 }
             }
@@ -326,7 +348,11 @@ impl State {
             if let Some(b) = rule.as_ref().filter(|b| !b.v) {
                 if current.v {
                     let short = key.trim_start_matches("linux.");
-                    return Err(blame(&current.src, key, format!("true is {}", admin(b.line, format!("{short} = false")))));
+                    return Err(blame(
+                        &current.src,
+                        key,
+                        format!("true is {}", admin(b.line, format!("{short} = false"))),
+                    ));
                 }
             }
         }
@@ -379,14 +405,22 @@ impl State {
     pub(super) fn check_deny_read_overlaps(&self, workspace: &Path) -> Result<(), ConfigError> {
         for d in &self.deny_read {
             if d.v.parent().is_none() {
-                return Err(blame(&d.src, "deny_read", format!("{} would hide everything; name the folders to hide", d.v.display())));
+                return Err(blame(
+                    &d.src,
+                    "deny_read",
+                    format!("{} would hide everything; name the folders to hide", d.v.display()),
+                ));
             }
             if workspace.starts_with(&d.v) {
                 let what = if workspace == d.v { "is" } else { "contains" };
                 return Err(blame(
                     &d.src,
                     "deny_read",
-                    format!("{} {what} the workspace {}: the command could not read it", d.v.display(), workspace.display()),
+                    format!(
+                        "{} {what} the workspace {}: the command could not read it",
+                        d.v.display(),
+                        workspace.display()
+                    ),
                 ));
             }
             if let Some(w) = self.writable_roots.iter().find(|w| w.v.starts_with(&d.v)) {
@@ -413,9 +447,7 @@ impl State {
             }
             out.into_iter().map(|v| v.v).collect()
         }
-        let mut sources = vec![
-            ("mode".to_string(), self.mode.src),
-        ];
+        let mut sources = vec![("mode".to_string(), self.mode.src)];
         let network = self.network.finish(&mut sources);
         sources.push(("keep_processes".to_string(), self.keep_processes.src));
         let writable_roots = dedup(self.writable_roots, "writable_roots", &mut sources);

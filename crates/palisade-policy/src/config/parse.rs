@@ -13,8 +13,8 @@ use toml_edit::{ImDocument, Item, TableLike};
 
 use super::paths::{check_writable_root, expand_path, real_path};
 use super::{ConfigError, WindowsMode};
-use crate::protected;
 use crate::net_rules::{Entry as NetEntry, Kind};
+use crate::protected;
 use crate::{Mode, Network};
 
 /// A value and the line of the key that set it.
@@ -166,7 +166,12 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn choice<T>(&self, e: &Entry<'_>, names: &[&str], parse: impl Fn(&str) -> Option<T>) -> Result<At<T>, ConfigError> {
+    fn choice<T>(
+        &self,
+        e: &Entry<'_>,
+        names: &[&str],
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<At<T>, ConfigError> {
         // `network = false` is a natural slip: say which strings are meant.
         let expected = format!("a string ({})", quoted_list(names));
         let s = e.item.as_str().ok_or_else(|| self.wrong_type(e, &expected))?;
@@ -183,7 +188,11 @@ impl<'a> Parser<'a> {
         for value in array.iter() {
             let line = self.line(value.span()).unwrap_or(e.line);
             let s = value.as_str().ok_or_else(|| {
-                self.err(line, &e.key, format!("expected an array of strings, found {} in it", with_article(value.type_name())))
+                self.err(
+                    line,
+                    &e.key,
+                    format!("expected an array of strings, found {} in it", with_article(value.type_name())),
+                )
             })?;
             let v = check(s).map_err(|why| self.err(line, &e.key, why))?;
             items.push(At { v, line });
@@ -193,10 +202,14 @@ impl<'a> Parser<'a> {
 
     /// A path from a file: `~` expanded; relative paths only in a project file.
     fn path(&self, raw: &str) -> Result<PathBuf, String> {
-        expand_path(raw, self.home, match self.kind {
-            FileKind::Project => Some(self.workspace),
-            FileKind::User | FileKind::Managed => None,
-        })
+        expand_path(
+            raw,
+            self.home,
+            match self.kind {
+                FileKind::Project => Some(self.workspace),
+                FileKind::User | FileKind::Managed => None,
+            },
+        )
     }
 
     fn deny_paths(&self, e: &Entry<'_>) -> Result<List<PathBuf>, ConfigError> {
@@ -220,7 +233,10 @@ impl<'a> Parser<'a> {
             return Err(self.err(
                 e.line,
                 &e.key,
-                format!("{} patterns; a project file may add at most {MAX_PROJECT_PATTERNS} (put more in your user config)", list.items.len()),
+                format!(
+                    "{} patterns; a project file may add at most {MAX_PROJECT_PATTERNS} (put more in your user config)",
+                    list.items.len()
+                ),
             ));
         }
         Ok(list)
@@ -293,7 +309,10 @@ impl<'a> Parser<'a> {
                     for e in self.entries(self.table(&e)?, "env", e.line) {
                         match e.key.as_str() {
                             "env.keep" => {
-                                self.not_in_project(&e, "env.keep can only be set in the user config or with --keep-env")?;
+                                self.not_in_project(
+                                    &e,
+                                    "env.keep can only be set in the user config or with --keep-env",
+                                )?;
                                 s.env_keep = Some(self.list(&e, |n| check_env_name(n).map(|_| n.to_string()))?);
                             }
                             "env.secret_patterns" => s.secret_patterns = Some(self.secret_patterns(&e)?),
@@ -306,7 +325,9 @@ impl<'a> Parser<'a> {
                         match e.key.as_str() {
                             "linux.allow_landlock_only" => s.allow_landlock_only = Some(self.boolean(&e)?),
                             "linux.allow_unprotected_paths" => s.allow_unprotected_paths = Some(self.boolean(&e)?),
-                            "linux.allow_landlock_only_as_root" => s.allow_landlock_only_as_root = Some(self.boolean(&e)?),
+                            "linux.allow_landlock_only_as_root" => {
+                                s.allow_landlock_only_as_root = Some(self.boolean(&e)?)
+                            }
                             _ => return Err(self.unknown(&e, LINUX_KEYS)),
                         }
                     }
@@ -316,7 +337,8 @@ impl<'a> Parser<'a> {
                         match e.key.as_str() {
                             "windows.mode" => {
                                 self.not_in_project(&e, "windows.mode can only be set in the user config")?;
-                                s.windows_mode = Some(self.choice(&e, &["unelevated", "elevated"], WindowsMode::parse)?);
+                                s.windows_mode =
+                                    Some(self.choice(&e, &["unelevated", "elevated"], WindowsMode::parse)?);
                             }
                             "windows.private_desktop" => {
                                 let b = self.boolean(&e)?;
@@ -406,7 +428,12 @@ pub(super) fn settings_file(
 }
 
 /// The managed file's settings.
-pub(super) fn managed_file(path: &Path, src: &str, home: Option<&Path>, workspace: &Path) -> Result<ManagedSettings, ConfigError> {
+pub(super) fn managed_file(
+    path: &Path,
+    src: &str,
+    home: Option<&Path>,
+    workspace: &Path,
+) -> Result<ManagedSettings, ConfigError> {
     let doc = parse_doc(path, src)?;
     Parser { path, src, kind: FileKind::Managed, home, workspace }.managed(doc.as_table())
 }
@@ -430,7 +457,6 @@ fn parse_doc<'s>(path: &Path, src: &'s str) -> Result<ImDocument<&'s str>, Confi
     })
 }
 
-
 pub(super) fn check_env_name(name: &str) -> Result<(), String> {
     if name.is_empty() || name.contains(['=', '\0']) {
         return Err(format!("\"{}\" is not an environment variable name", name.escape_default()));
@@ -444,4 +470,3 @@ fn check_secret_pattern(p: &str) -> Result<(), String> {
     }
     Ok(())
 }
-

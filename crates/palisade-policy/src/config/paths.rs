@@ -50,9 +50,10 @@ pub(super) fn read_optional(path: &Path) -> Result<Option<String>, ConfigError> 
     if bytes.len() as u64 > MAX_CONFIG_BYTES {
         return Err(err(io::Error::other(format!("larger than {} bytes", MAX_CONFIG_BYTES))));
     }
-    String::from_utf8(bytes).map(Some).map_err(|_| err(io::Error::new(io::ErrorKind::InvalidData, "stream did not contain valid UTF-8")))
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| err(io::Error::new(io::ErrorKind::InvalidData, "stream did not contain valid UTF-8")))
 }
-
 
 /// `~` and `~/...` expanded; relative paths resolved against `base` (or refused without one);
 /// lexically normalized.
@@ -84,7 +85,9 @@ pub(super) fn expand_path(raw: &str, home: Option<&Path>, base: Option<&Path>) -
         } else if let Some(base) = base {
             base.join(p)
         } else {
-            return Err(format!("\"{raw}\" must be absolute or start with ~/ (relative paths are only allowed in a project config)"));
+            return Err(format!(
+                "\"{raw}\" must be absolute or start with ~/ (relative paths are only allowed in a project config)"
+            ));
         }
     };
     Ok(normalize_lexically(&path))

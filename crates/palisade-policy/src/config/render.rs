@@ -48,7 +48,11 @@ impl Resolved {
             Shown::List { key: "protected_paths", values: p.protected_paths.clone() },
             Shown::List { key: "env.keep", values: p.env.keep.clone() },
             Shown::List { key: "env.secret_patterns", values: p.env.secret_patterns.clone() },
-            scalar("linux.allow_landlock_only", self.linux.allow_landlock_only.into(), self.linux.allow_landlock_only.to_string()),
+            scalar(
+                "linux.allow_landlock_only",
+                self.linux.allow_landlock_only.into(),
+                self.linux.allow_landlock_only.to_string(),
+            ),
             scalar(
                 "linux.allow_unprotected_paths",
                 self.linux.allow_unprotected_paths.into(),
@@ -60,7 +64,11 @@ impl Resolved {
                 self.linux.allow_landlock_only_as_root.to_string(),
             ),
             scalar("windows.mode", self.windows.mode.as_str().into(), self.windows.mode.to_string()),
-            scalar("windows.private_desktop", self.windows.private_desktop.into(), self.windows.private_desktop.to_string()),
+            scalar(
+                "windows.private_desktop",
+                self.windows.private_desktop.into(),
+                self.windows.private_desktop.to_string(),
+            ),
         ]
     }
 

@@ -197,7 +197,13 @@ impl GitDirs<'_, '_> {
     /// thousands of folders) are not searched. A folder is pinned only if a git directory was
     /// found in it or beneath it (pinning a module's `rebase-merge` would keep git from removing
     /// it). Returns whether one was.
-    fn find_modules(&mut self, dir: &Path, depth: usize, in_git_dir: bool, plan: &mut Plan) -> Result<bool, ProtectError> {
+    fn find_modules(
+        &mut self,
+        dir: &Path,
+        depth: usize,
+        in_git_dir: bool,
+        plan: &mut Plan,
+    ) -> Result<bool, ProtectError> {
         let mut found = false;
         let mut names = self.fs.list_dir(dir);
         names.sort();
@@ -218,10 +224,16 @@ impl GitDirs<'_, '_> {
             let looks_like_git_dir = is_git_dir(self.fs, &path);
             self.visited += 1;
             if self.visited > MAX_MODULE_DIRS {
-                return Err(self.too_many(&path, &format!("more than {MAX_MODULE_DIRS} folders to search for submodule git directories")));
+                return Err(self.too_many(
+                    &path,
+                    &format!("more than {MAX_MODULE_DIRS} folders to search for submodule git directories"),
+                ));
             }
             if depth > MAX_MODULE_DEPTH {
-                return Err(self.too_many(&path, &format!("submodule git directories nested more than {MAX_MODULE_DEPTH} levels deep")));
+                return Err(self.too_many(
+                    &path,
+                    &format!("submodule git directories nested more than {MAX_MODULE_DEPTH} levels deep"),
+                ));
             }
             if looks_like_git_dir {
                 self.protect_contents(&path, depth, plan)?;
@@ -284,7 +296,9 @@ impl GitDirs<'_, '_> {
         }
         let listed = gitmodules_paths(&text);
         if listed.len() > MAX_MODULE_DIRS {
-            return Err(self.too_many(&self.root.join(".gitmodules"), &format!("more than {MAX_MODULE_DIRS} submodules")));
+            return Err(
+                self.too_many(&self.root.join(".gitmodules"), &format!("more than {MAX_MODULE_DIRS} submodules"))
+            );
         }
         for p in listed {
             let path = normalize_lexically(&self.root.join(&p));

@@ -1,8 +1,6 @@
 //! Reading values out of the text of git configuration files and `.gitmodules` (a small reader:
 //! sections, keys, quotes and comments; enough for the keys protection needs).
 
-
-
 /// Every `path` value of the `[submodule "..."]` sections of a `.gitmodules` file's text.
 pub(super) fn gitmodules_paths(text: &str) -> Vec<String> {
     section_values(text, &["submodule"], "path")

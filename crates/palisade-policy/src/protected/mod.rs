@@ -88,7 +88,10 @@ mod tests;
 
 use std::path::{Path, PathBuf};
 
-pub use pattern::{final_component_is_file, is_protected, matches, normalize_lexically, normalize_windows_component, validate_pattern, within};
+pub use pattern::{
+    final_component_is_file, is_protected, matches, normalize_lexically, normalize_windows_component, validate_pattern,
+    within,
+};
 pub use real_fs::RealFs;
 pub use resolve::{resolve, resolve_with_git_configs};
 
@@ -133,23 +136,23 @@ pub const DEFAULT_PATTERNS: &[&str] = &[
     // Palisade's own project configuration (it chooses the policy of later runs).
     ".palisade",
     // Agents' project folders: settings with hooks, MCP servers, permissions, plugins.
-    ".claude", // Claude Code: settings.json hooks and permissions, commands, agents
-    ".mcp.json", // Claude Code (and others): project MCP servers, started as programs
-    ".codex", // Codex: project config.toml (MCP servers, sandbox settings)
-    ".agents", // shared agent skills and settings
-    ".cursor", // Cursor: mcp.json, hooks.json
-    ".gemini", // Gemini CLI: settings.json (MCP servers, hooks, tool settings)
-    ".windsurf", // Windsurf: workflows, MCP
-    ".continue", // Continue: config (MCP servers, context providers)
+    ".claude",       // Claude Code: settings.json hooks and permissions, commands, agents
+    ".mcp.json",     // Claude Code (and others): project MCP servers, started as programs
+    ".codex",        // Codex: project config.toml (MCP servers, sandbox settings)
+    ".agents",       // shared agent skills and settings
+    ".cursor",       // Cursor: mcp.json, hooks.json
+    ".gemini",       // Gemini CLI: settings.json (MCP servers, hooks, tool settings)
+    ".windsurf",     // Windsurf: workflows, MCP
+    ".continue",     // Continue: config (MCP servers, context providers)
     "opencode.json", // opencode: MCP servers, plugins, commands
     "opencode.jsonc",
-    ".opencode", // opencode: plugins (JavaScript loaded at start-up), commands, agents
+    ".opencode",       // opencode: plugins (JavaScript loaded at start-up), commands, agents
     ".aider.conf.yml", // aider: `lint-cmd` / `test-cmd`, run automatically after edits
-    ".kiro", // Kiro: agent hooks (commands run on file events), MCP settings
-    ".amazonq", // Amazon Q Developer: workspace MCP servers (mcp.json), rules
-    ".roo", // Roo Code: project MCP servers (mcp.json), rules
-    ".clinerules", // Cline: rules and hooks (a file or a folder)
-    ".junie", // JetBrains Junie: project MCP servers, guidelines
+    ".kiro",           // Kiro: agent hooks (commands run on file events), MCP settings
+    ".amazonq",        // Amazon Q Developer: workspace MCP servers (mcp.json), rules
+    ".roo",            // Roo Code: project MCP servers (mcp.json), rules
+    ".clinerules",     // Cline: rules and hooks (a file or a folder)
+    ".junie",          // JetBrains Junie: project MCP servers, guidelines
     // Editors: tasks run on folder open, language servers and formatters started from settings,
     // run configurations.
     ".vscode",

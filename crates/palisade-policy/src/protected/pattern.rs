@@ -108,14 +108,10 @@ pub fn matches(pattern: &str, rel: &Path, case_insensitive: bool) -> bool {
         return false;
     };
     rel.len() >= pattern.len()
-        && pattern.iter().zip(&rel).all(|(p, r)| {
-            *p == "*"
-                || if case_insensitive {
-                    normalize_windows_component(p) == *r
-                } else {
-                    p == r
-                }
-        })
+        && pattern
+            .iter()
+            .zip(&rel)
+            .all(|(p, r)| *p == "*" || if case_insensitive { normalize_windows_component(p) == *r } else { p == r })
 }
 
 /// Whether `rel` matches any of the patterns (see [`matches()`]).

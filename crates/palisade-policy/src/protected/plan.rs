@@ -67,7 +67,13 @@ impl Walk<'_> {
     }
 
     /// Walks `comps` from the existing directory `base`.
-    pub(super) fn walk(&self, base: &Path, comps: &[&str], fs: &dyn FsView, plan: &mut Plan) -> Result<(), ProtectError> {
+    pub(super) fn walk(
+        &self,
+        base: &Path,
+        comps: &[&str],
+        fs: &dyn FsView,
+        plan: &mut Plan,
+    ) -> Result<(), ProtectError> {
         let Some((first, rest)) = comps.split_first() else {
             return Ok(());
         };

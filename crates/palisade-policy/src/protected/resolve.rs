@@ -38,8 +38,8 @@ pub fn resolve_with_git_configs(
 
     let mut git = Vec::new();
     for pattern in patterns {
-        let (comps, _) = split_pattern(pattern)
-            .map_err(|reason| ProtectError::Pattern { pattern: pattern.clone(), reason })?;
+        let (comps, _) =
+            split_pattern(pattern).map_err(|reason| ProtectError::Pattern { pattern: pattern.clone(), reason })?;
         // A missing file of the work tree gets a directory placeholder all the same: git does
         // not see empty directories, while an empty file would show up in `git status` and be
         // committed by the next `git add -A` (a tool that reads every `*.json` it finds meeting

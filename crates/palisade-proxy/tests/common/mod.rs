@@ -240,7 +240,9 @@ pub fn body_of(response: &[u8]) -> String {
 pub fn curl(args: &[&str]) -> std::process::Output {
     let mut cmd = std::process::Command::new("curl");
     cmd.args(["-sS", "--max-time", "10"]).args(args);
-    for var in ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"] {
+    for var in
+        ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"]
+    {
         cmd.env_remove(var);
     }
     cmd.output().expect("curl is installed (the project's CI image has it)")

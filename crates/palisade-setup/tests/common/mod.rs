@@ -8,23 +8,24 @@ use std::os::windows::io::{AsRawHandle, FromRawHandle};
 
 use std::path::{Path, PathBuf};
 
-use palisade_win32::fence::Fence;
 use palisade_setup::run::{serve, serve_with, Failure};
+use palisade_win32::fence::Fence;
 use palisade_windows_elevated::facts::SandboxUser;
 use palisade_windows_elevated::password::{generate, RANDOM_BYTES};
 use palisade_windows_elevated::request::{NewPassword, RequestAction, SetupRequest, REQUEST_VERSION};
+use palisade_windows_elevated::setup_channel::{encode_request, Progress, ProgressReader};
 use palisade_windows_elevated::setup_plan::{EntryKind, Installer, ProfileEntry};
 use palisade_windows_elevated::winpath::WinPath;
-use palisade_windows_elevated::setup_channel::{encode_request, Progress, ProgressReader};
 use windows_sys::Win32::Foundation::{GetLastError, ERROR_PIPE_CONNECTED, INVALID_HANDLE_VALUE};
 use windows_sys::Win32::Storage::FileSystem::{FILE_FLAG_FIRST_PIPE_INSTANCE, PIPE_ACCESS_DUPLEX};
-use windows_sys::Win32::System::Pipes::{ConnectNamedPipe, CreateNamedPipeW, PIPE_REJECT_REMOTE_CLIENTS, PIPE_TYPE_BYTE, PIPE_WAIT};
+use windows_sys::Win32::System::Pipes::{
+    ConnectNamedPipe, CreateNamedPipeW, PIPE_REJECT_REMOTE_CLIENTS, PIPE_TYPE_BYTE, PIPE_WAIT,
+};
 
 /// Whether this process runs under Wine (ntdll exports `wine_get_version`).
 pub fn under_wine() -> bool {
     palisade::__private::wine_version().is_some()
 }
-
 
 /// The request frame the CLI sends.
 pub fn frame(req: &SetupRequest) -> Vec<u8> {
@@ -93,7 +94,6 @@ pub fn rand_suffix() -> String {
     format!("{t:x}")
 }
 
-
 /// This user's profile (setup checks the request's profile against `ProfileList`).
 pub fn my_profile() -> WinPath {
     WinPath::parse(&std::env::var("USERPROFILE").expect("USERPROFILE")).unwrap()
@@ -143,7 +143,11 @@ pub fn fixture(sid: &str, action: RequestAction) -> Fixture {
 }
 
 /// Runs `serve` in this process against a pipe server; returns its result and the progress.
-pub fn serve_request(request: Vec<u8>, setup_dir: &Path, fence: &dyn Fence) -> (Result<(), Failure>, Vec<Progress>, Option<String>) {
+pub fn serve_request(
+    request: Vec<u8>,
+    setup_dir: &Path,
+    fence: &dyn Fence,
+) -> (Result<(), Failure>, Vec<Progress>, Option<String>) {
     serve_request_with(request, setup_dir, fence, None)
 }
 
@@ -161,7 +165,9 @@ pub fn serve_request_with(
         None => serve(&mut conn, Some(setup_dir), fence),
     };
     if let Err(f) = &r {
-        let _ = conn.write_all(Progress::Failed { step: f.step(), message: f.to_string(), exit_code: f.exit_code() }.encode().as_bytes());
+        let _ = conn.write_all(
+            Progress::Failed { step: f.step(), message: f.to_string(), exit_code: f.exit_code() }.encode().as_bytes(),
+        );
     }
     drop(conn);
     let (events, err) = server.join().unwrap();
@@ -179,6 +185,7 @@ pub fn peer_sid() -> String {
 }
 
 pub fn state_json() -> PathBuf {
-    PathBuf::from(std::env::var("ProgramData").unwrap_or_else(|_| "C:\\ProgramData".into())).join("Palisade").join("state.json")
+    PathBuf::from(std::env::var("ProgramData").unwrap_or_else(|_| "C:\\ProgramData".into()))
+        .join("Palisade")
+        .join("state.json")
 }
-

@@ -28,10 +28,12 @@ use windows_sys::Win32::Foundation::{
 };
 use windows_sys::Win32::NetworkManagement::WindowsFilteringPlatform::*;
 use windows_sys::Win32::Security::Authorization::{
-    ConvertSecurityDescriptorToStringSecurityDescriptorW, ConvertStringSecurityDescriptorToSecurityDescriptorW, SDDL_REVISION_1,
+    ConvertSecurityDescriptorToStringSecurityDescriptorW, ConvertStringSecurityDescriptorToSecurityDescriptorW,
+    SDDL_REVISION_1,
 };
 use windows_sys::Win32::Security::{
-    IsValidSecurityDescriptor, DACL_SECURITY_INFORMATION, GROUP_SECURITY_INFORMATION, OWNER_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR,
+    IsValidSecurityDescriptor, DACL_SECURITY_INFORMATION, GROUP_SECURITY_INFORMATION, OWNER_SECURITY_INFORMATION,
+    PSECURITY_DESCRIPTOR,
 };
 use windows_sys::Win32::System::Rpc::RPC_C_AUTHN_DEFAULT;
 
@@ -40,12 +42,12 @@ pub use crate::firewall::FirewallError;
 mod read;
 mod write;
 
-pub use read::palisade_objects;
-pub use write::{add_object, remove_object};
 #[cfg(test)]
 use read::filter_fields;
+pub use read::palisade_objects;
 #[cfg(test)]
 use write::build_filter;
+pub use write::{add_object, remove_object};
 
 fn check(call: &'static str, rc: u32) -> Result<(), FirewallError> {
     if rc == ERROR_SUCCESS {
@@ -187,9 +189,14 @@ impl SecurityDescriptor {
         let mut len = 0u32;
         // SAFETY: `text` is NUL-terminated and outlives the call; `sd` and `len` are valid
         // out pointers. On success `sd` is a LocalAlloc'd buffer of `len` bytes.
-        let ok = unsafe { ConvertStringSecurityDescriptorToSecurityDescriptorW(text.as_ptr(), SDDL_REVISION_1, &mut sd, &mut len) };
+        let ok = unsafe {
+            ConvertStringSecurityDescriptorToSecurityDescriptorW(text.as_ptr(), SDDL_REVISION_1, &mut sd, &mut len)
+        };
         if ok == 0 {
-            return Err(FirewallError::Win32 { call: "ConvertStringSecurityDescriptorToSecurityDescriptorW", code: last_error() });
+            return Err(FirewallError::Win32 {
+                call: "ConvertStringSecurityDescriptorToSecurityDescriptorW",
+                code: last_error(),
+            });
         }
         Ok(SecurityDescriptor { sd, len })
     }

@@ -58,7 +58,11 @@ pub(super) fn get_sublayer(engine: &Engine, key: &str) -> Result<Option<WfpObjec
 /// Page size of filter enumeration.
 const ENUM_PAGE: u32 = 64;
 
-fn filters_of_provider(engine: &Engine, provider_key: &str, layer: WfpLayer) -> Result<Vec<InstalledFilter>, FirewallError> {
+fn filters_of_provider(
+    engine: &Engine,
+    provider_key: &str,
+    layer: WfpLayer,
+) -> Result<Vec<InstalledFilter>, FirewallError> {
     let mut provider_guid = guid_of(provider_key)?;
     // SAFETY: an all-zero FWPM_FILTER_ENUM_TEMPLATE0 is valid (null pointers, no conditions);
     // the fields that matter are set below.
@@ -78,7 +82,12 @@ fn filters_of_provider(engine: &Engine, provider_key: &str, layer: WfpLayer) -> 
     Ok(filters)
 }
 
-fn enumerate_filters(engine: &Engine, handle: HANDLE, provider_guid: &GUID, layer: WfpLayer) -> Result<Vec<InstalledFilter>, FirewallError> {
+fn enumerate_filters(
+    engine: &Engine,
+    handle: HANDLE,
+    provider_guid: &GUID,
+    layer: WfpLayer,
+) -> Result<Vec<InstalledFilter>, FirewallError> {
     let mut out = Vec::new();
     loop {
         let mut entries: *mut *mut FWPM_FILTER0 = ptr::null_mut();
@@ -124,7 +133,10 @@ pub(super) fn filter_fields(f: &FWPM_FILTER0, layer: WfpLayer) -> FilterFields {
     } else {
         // SAFETY: WFP returned `numFilterConditions` conditions at a non-null pointer, alive
         // as long as the filter.
-        unsafe { std::slice::from_raw_parts(f.filterCondition, f.numFilterConditions as usize) }.iter().map(read_condition).collect()
+        unsafe { std::slice::from_raw_parts(f.filterCondition, f.numFilterConditions as usize) }
+            .iter()
+            .map(read_condition)
+            .collect()
     };
     // SAFETY: the name is null or NUL-terminated, alive as long as the filter.
     let name = unsafe { read_wide(f.displayData.name) };

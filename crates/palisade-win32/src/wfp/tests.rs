@@ -53,7 +53,10 @@ fn filters_palisade_cannot_express_are_refused() {
     let heavy = InstalledFilter { weight: 16, ..f.clone() };
     assert!(matches!(build_filter(&heavy), Err(FirewallError::BadInput { .. })));
     let bad_sddl = InstalledFilter { user_sddl: "not sddl".into(), ..f.clone() };
-    assert!(matches!(build_filter(&bad_sddl), Err(FirewallError::Win32 { call: "ConvertStringSecurityDescriptorToSecurityDescriptorW", .. })));
+    assert!(matches!(
+        build_filter(&bad_sddl),
+        Err(FirewallError::Win32 { call: "ConvertStringSecurityDescriptorToSecurityDescriptorW", .. })
+    ));
     let bad_key = InstalledFilter { key: "Palisade".into(), ..f };
     assert!(matches!(build_filter(&bad_key), Err(FirewallError::BadInput { .. })));
 }

@@ -1,7 +1,7 @@
 //! Adding and removing: one object at a time, persistent, inside one WFP transaction.
 
-use super::*;
 use super::read::{get_provider, get_sublayer};
+use super::*;
 
 /// Adds one object, persistent, replacing an object of the same key.
 pub fn add_object(obj: &WfpObject) -> Result<(), FirewallError> {
@@ -129,7 +129,8 @@ pub(super) fn build_filter(f: &InstalledFilter) -> Result<BuiltFilter, FirewallE
         }
     }
     // Complete before any pointer into it is taken, so it never reallocates afterwards.
-    let mut blobs: Vec<FWP_BYTE_BLOB> = descriptors.iter().map(|d| FWP_BYTE_BLOB { size: d.len, data: d.sd.cast() }).collect();
+    let mut blobs: Vec<FWP_BYTE_BLOB> =
+        descriptors.iter().map(|d| FWP_BYTE_BLOB { size: d.len, data: d.sd.cast() }).collect();
     let mut wfp_conditions = Vec::with_capacity(conditions.len());
     let mut next_blob = 0;
     for c in &conditions {
@@ -158,7 +159,9 @@ pub(super) fn build_filter(f: &InstalledFilter) -> Result<BuiltFilter, FirewallE
                 value.Anonymous.uint16 = *p;
                 (FWPM_CONDITION_IP_REMOTE_PORT, FWP_MATCH_EQUAL)
             }
-            FilterCondition::Other(d) => return Err(FirewallError::BadInput { what: what(), reason: format!("unknown condition {d}") }),
+            FilterCondition::Other(d) => {
+                return Err(FirewallError::BadInput { what: what(), reason: format!("unknown condition {d}") })
+            }
         };
         wfp_conditions.push(FWPM_FILTER_CONDITION0 { fieldKey: field, matchType: matching, conditionValue: value });
     }

@@ -86,7 +86,11 @@ fn problems_are_named() {
     let mut f = base.clone();
     f.marker.as_mut().unwrap().version = 0;
     let r = check_report(&f, &check_inputs(None));
-    assert!(r.line("elevated setup").unwrap().detail.starts_with("set up by an older palisade (version 0, this one needs 1)"));
+    assert!(r
+        .line("elevated setup")
+        .unwrap()
+        .detail
+        .starts_with("set up by an older palisade (version 0, this one needs 1)"));
 
     let mut f = base.clone();
     f.firewall.profiles[0].local_rules_honored = false;
@@ -98,27 +102,40 @@ fn problems_are_named() {
     let mut f = base.clone();
     f.firewall.rules.remove(1);
     let r = check_report(&f, &check_inputs(None));
-    assert_eq!(r.line("firewall rules").unwrap().detail, "missing: Palisade offline: block outbound IPv6: run setup again");
+    assert_eq!(
+        r.line("firewall rules").unwrap().detail,
+        "missing: Palisade offline: block outbound IPv6: run setup again"
+    );
 
     let mut f = base.clone();
-    if let crate::firewall::WfpObject::Filter(x) = f.firewall.wfp.iter_mut().find(|o| o.name().contains("8877 IPv4")).unwrap() {
+    if let crate::firewall::WfpObject::Filter(x) =
+        f.firewall.wfp.iter_mut().find(|o| o.name().contains("8877 IPv4")).unwrap()
+    {
         x.tcp_remote_port = Some(22);
     }
     let r = check_report(&f, &check_inputs(None));
-    assert!(r.line("WFP filters").unwrap().detail.starts_with("changed: Palisade offline: permit loopback TCP 8877 IPv4"));
+    assert!(r
+        .line("WFP filters")
+        .unwrap()
+        .detail
+        .starts_with("changed: Palisade offline: permit loopback TCP 8877 IPv4"));
 
     let r = check_report(&base, &check_inputs(Some(FenceProbe { outside_reached: true, ..good_probe() })));
     assert_eq!(r.line("network fence").unwrap().detail, "a connection as the offline account reached the outside");
     let r = check_report(&base, &check_inputs(Some(FenceProbe { loopback_reached: true, ..good_probe() })));
     assert_eq!(status(&r, "network fence"), CheckStatus::Fail);
-    let r = check_report(&base, &check_inputs(Some(FenceProbe { unproven: Some("the probe could not run: x".into()), ..good_probe() })));
+    let r = check_report(
+        &base,
+        &check_inputs(Some(FenceProbe { unproven: Some("the probe could not run: x".into()), ..good_probe() })),
+    );
     let l = r.lines.iter().find(|l| l.item == "network fence").unwrap();
     assert_eq!((l.status, l.detail.as_str()), (CheckStatus::Unknown, "unknown: the probe could not run: x"));
     let r = check_report(&base, &check_inputs(Some(FenceProbe { proxy_reached: Some(false), ..good_probe() })));
     assert_eq!(status(&r, "network fence"), CheckStatus::Warn);
 
     let mut f = base.clone();
-    f.account_rights.push(AccountRightsFact { sid: offline.clone(), rights: vec![AccountRight::SeDenyInteractiveLogonRight] });
+    f.account_rights
+        .push(AccountRightsFact { sid: offline.clone(), rights: vec![AccountRight::SeDenyInteractiveLogonRight] });
     f.account_rights.retain(|r| r.sid != offline || r.rights.contains(&AccountRight::SeDenyInteractiveLogonRight));
     let r = check_report(&f, &check_inputs(None));
     assert!(r.line("account PalisadeOffline").unwrap().detail.contains("runner cannot start"));
@@ -172,7 +189,10 @@ fn unread_facts_are_unknown_never_ok_or_failed() {
     assert_eq!(status(&r, "firewall rules"), CheckStatus::Ok);
     let fence = r.line("network fence").unwrap();
     assert_eq!(fence.status, CheckStatus::Unknown);
-    assert_eq!(fence.detail, "not confirmed: WFP filters could not be read here (run `palisade check` as an administrator)");
+    assert_eq!(
+        fence.detail,
+        "not confirmed: WFP filters could not be read here (run `palisade check` as an administrator)"
+    );
     assert!(r.first_failure().is_none());
     let json = serde_json::to_string(&r).unwrap();
     assert!(json.contains("\"status\":\"unknown\""), "{json}");
@@ -191,13 +211,21 @@ fn unread_facts_are_unknown_never_ok_or_failed() {
 
     // Wine: the firewall profiles are E_NOTIMPL, which is not an access problem.
     let mut inputs = unelevated(None);
-    inputs.unread.push(Unread::new(FactGroup::FirewallProfiles, false, "INetFwPolicy2::CurrentProfileTypes failed: HRESULT 0x80004001"));
+    inputs.unread.push(Unread::new(
+        FactGroup::FirewallProfiles,
+        false,
+        "INetFwPolicy2::CurrentProfileTypes failed: HRESULT 0x80004001",
+    ));
     let r = check_report(&f, &inputs);
     assert_eq!(
         r.line("firewall policy").unwrap().detail,
         "unknown: could not be read: INetFwPolicy2::CurrentProfileTypes failed: HRESULT 0x80004001"
     );
-    assert!(r.line("network fence").unwrap().detail.starts_with("not confirmed: firewall policy, WFP filters could not"));
+    assert!(r
+        .line("network fence")
+        .unwrap()
+        .detail
+        .starts_with("not confirmed: firewall policy, WFP filters could not"));
 
     // Accounts that cannot be read make their lines unknown, including the fence's SID.
     let mut inputs = check_inputs(None);
@@ -205,7 +233,14 @@ fn unread_facts_are_unknown_never_ok_or_failed() {
     inputs.unread.push(Unread::new(FactGroup::Credentials, false, "no %LOCALAPPDATA%"));
     inputs.unread.push(Unread::new(FactGroup::Files, true, "%ProgramData%\\Palisade: error 5"));
     let r = check_report(&MachineFacts::default(), &inputs);
-    for item in ["sandbox group", "account PalisadeOffline", "password of PalisadeOnline", "firewall rules", "elevated setup", "runner"] {
+    for item in [
+        "sandbox group",
+        "account PalisadeOffline",
+        "password of PalisadeOnline",
+        "firewall rules",
+        "elevated setup",
+        "runner",
+    ] {
         assert_eq!(status(&r, item), CheckStatus::Unknown, "{item}: {r}");
     }
     assert!(r.lines.iter().all(|l| !l.to_string().contains('\n')));

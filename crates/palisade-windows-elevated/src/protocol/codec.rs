@@ -286,7 +286,10 @@ pub(super) fn decode_payload(kind: MessageType, payload: &[u8]) -> Result<Messag
             }
             let fence_probe = match c.u8("spawn.fence_probe")? {
                 0 => None,
-                1 => Some(ProbeRequest { loopback_port: c.u16("spawn.fence_probe")?, enforce: c.bool("spawn.fence_probe")? }),
+                1 => Some(ProbeRequest {
+                    loopback_port: c.u16("spawn.fence_probe")?,
+                    enforce: c.bool("spawn.fence_probe")?,
+                }),
                 v => return Err(DecodeError::InvalidTag { field: "spawn.fence_probe", value: v }),
             };
             Message::Spawn(SpawnRequest {
@@ -322,9 +325,10 @@ pub(super) fn decode_payload(kind: MessageType, payload: &[u8]) -> Result<Messag
             let kind = ErrorKind::from_byte(k).ok_or(DecodeError::InvalidTag { field: "error.kind", value: k })?;
             Message::Error { kind, message: c.string("error.message", MAX_ERROR_MESSAGE)? }
         }
-        MessageType::FenceReport => {
-            Message::FenceReport { outside: c.outcome("fence-report.outside")?, loopback: c.outcome("fence-report.loopback")? }
-        }
+        MessageType::FenceReport => Message::FenceReport {
+            outside: c.outcome("fence-report.outside")?,
+            loopback: c.outcome("fence-report.loopback")?,
+        },
     };
     if c.pos != payload.len() {
         return Err(DecodeError::TrailingBytes { message: kind.name(), count: payload.len() - c.pos });

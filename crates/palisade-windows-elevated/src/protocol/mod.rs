@@ -46,9 +46,9 @@ mod codec;
 mod stream;
 
 pub use codec::decode_frame;
-pub use stream::{fuzz_one, Conversation, FrameReader, OrderError};
 #[cfg(test)]
 use codec::{put_bytes, put_str, put_u32};
+pub use stream::{fuzz_one, Conversation, FrameReader, OrderError};
 
 /// The four bytes every frame starts with.
 pub const MAGIC: [u8; 4] = *b"PLSR";
@@ -327,8 +327,14 @@ pub struct Violation {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Problem {
-    TooLong { len: usize, max: usize },
-    TooMany { count: usize, max: usize },
+    TooLong {
+        len: usize,
+        max: usize,
+    },
+    TooMany {
+        count: usize,
+        max: usize,
+    },
     Nul,
     Empty,
     LineBreak,
@@ -355,8 +361,12 @@ impl fmt::Display for Violation {
             Problem::EqualsInName => write!(f, "{field} contains `=`"),
             Problem::NotASid => write!(f, "{field} is not a SID"),
             Problem::ZeroSize => write!(f, "{field} has a zero width or height"),
-            Problem::ProbeMissing => write!(f, "{field} is missing: a command without network must be preceded by a fence probe"),
-            Problem::ProbeNotEnforced => write!(f, "{field} is report-only: a command without network needs an enforcing probe"),
+            Problem::ProbeMissing => {
+                write!(f, "{field} is missing: a command without network must be preceded by a fence probe")
+            }
+            Problem::ProbeNotEnforced => {
+                write!(f, "{field} is report-only: a command without network needs an enforcing probe")
+            }
             Problem::ZeroPort => write!(f, "{field} names port 0"),
         }
     }

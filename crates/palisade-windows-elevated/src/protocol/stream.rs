@@ -1,8 +1,8 @@
 //! Frames from a byte stream ([`FrameReader`]), the order of a conversation ([`Conversation`]), and
 //! the fuzzing entry point that checks the decoders against each other ([`fuzz_one`]).
 
-use super::*;
 use super::codec::{decode_payload, parse_header};
+use super::*;
 
 /// Reassembles frames from bytes that arrive in arbitrary chunks (a pipe read returns whatever
 /// it has).

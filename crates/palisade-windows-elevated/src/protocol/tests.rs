@@ -101,7 +101,9 @@ fn header_layout_is_fixed() {
     assert_eq!(f, [b'P', b'L', b'S', b'R', 2, 0, 0x83, 0, 4, 0, 0, 0, 3, 0, 0, 0]);
     let f = Message::Terminate.encode().unwrap();
     assert_eq!(f, [b'P', b'L', b'S', b'R', 2, 0, 0x05, 0, 0, 0, 0, 0]);
-    let f = Message::FenceReport { outside: ProbeOutcome::Failed(0x0102_0304), loopback: ProbeOutcome::Blocked }.encode().unwrap();
+    let f = Message::FenceReport { outside: ProbeOutcome::Failed(0x0102_0304), loopback: ProbeOutcome::Blocked }
+        .encode()
+        .unwrap();
     assert_eq!(f, [b'P', b'L', b'S', b'R', 2, 0, 0x85, 0, 6, 0, 0, 0, 4, 4, 3, 2, 1, 1]);
 }
 
@@ -114,13 +116,21 @@ fn random_messages_round_trip() {
             version: rng.next() as u32,
             program: format!("p{}", rng.string(20)),
             args: (0..rng.below(6)).map(|_| rng.string(30)).collect(),
-            env: (0..rng.below(6)).map(|i| (format!("V{i}{}", rng.string(5).replace('=', "")), rng.string(30))).collect(),
+            env: (0..rng.below(6))
+                .map(|i| (format!("V{i}{}", rng.string(5).replace('=', "")), rng.string(30)))
+                .collect(),
             cwd: format!("C:\\{}", rng.string(20)),
-            tty: if rng.below(2) == 0 { None } else { Some(TtySize { cols: 1 + rng.below(500) as u16, rows: 1 + rng.below(200) as u16 }) },
+            tty: if rng.below(2) == 0 {
+                None
+            } else {
+                Some(TtySize { cols: 1 + rng.below(500) as u16, rows: 1 + rng.below(200) as u16 })
+            },
             network,
             keep_processes: rng.below(2) == 1,
             private_desktop: rng.below(2) == 1,
-            capability_sids: (0..rng.below(3)).map(|i| Sid::parse(&format!("S-1-5-21-{}-{i}", rng.next() as u32)).unwrap()).collect(),
+            capability_sids: (0..rng.below(3))
+                .map(|i| Sid::parse(&format!("S-1-5-21-{}-{i}", rng.next() as u32)).unwrap())
+                .collect(),
             fence_probe: match (network, rng.below(3)) {
                 (true, 0) => None,
                 (n, r) => Some(ProbeRequest { loopback_port: 1 + rng.below(65535) as u16, enforce: !n || r == 1 }),
@@ -238,7 +248,10 @@ fn spawn_payload(program: &[u8], argc: u32, tty_tag: u8, network: u8) -> Vec<u8>
 #[test]
 fn payload_errors_are_typed() {
     assert!(decode_frame(&frame(1, &spawn_payload(b"git", 0, 0, 0))).is_ok());
-    assert_eq!(decode_frame(&frame(1, &spawn_payload(b"g\xffit", 0, 0, 0))), Err(DecodeError::InvalidUtf8("spawn.program")));
+    assert_eq!(
+        decode_frame(&frame(1, &spawn_payload(b"g\xffit", 0, 0, 0))),
+        Err(DecodeError::InvalidUtf8("spawn.program"))
+    );
     assert_eq!(
         decode_frame(&frame(1, &spawn_payload(b"g\0it", 0, 0, 0))),
         Err(DecodeError::Invalid(Violation { field: "spawn.program", problem: Problem::Nul }))
@@ -249,20 +262,38 @@ fn payload_errors_are_typed() {
     );
     assert_eq!(
         decode_frame(&frame(1, &spawn_payload(b"git", u32::MAX, 0, 0))),
-        Err(DecodeError::Invalid(Violation { field: "spawn.args", problem: Problem::TooMany { count: u32::MAX as usize, max: MAX_ARGS } }))
+        Err(DecodeError::Invalid(Violation {
+            field: "spawn.args",
+            problem: Problem::TooMany { count: u32::MAX as usize, max: MAX_ARGS }
+        }))
     );
-    assert_eq!(decode_frame(&frame(1, &spawn_payload(b"git", 0, 2, 0))), Err(DecodeError::InvalidTag { field: "spawn.tty", value: 2 }));
-    assert_eq!(decode_frame(&frame(1, &spawn_payload(b"git", 0, 0, 2))), Err(DecodeError::InvalidTag { field: "spawn.network", value: 2 }));
+    assert_eq!(
+        decode_frame(&frame(1, &spawn_payload(b"git", 0, 2, 0))),
+        Err(DecodeError::InvalidTag { field: "spawn.tty", value: 2 })
+    );
+    assert_eq!(
+        decode_frame(&frame(1, &spawn_payload(b"git", 0, 0, 2))),
+        Err(DecodeError::InvalidTag { field: "spawn.network", value: 2 })
+    );
     // A long string is refused from its length, before its bytes arrive.
     let mut p = Vec::new();
     put_u32(&mut p, 1);
     put_u32(&mut p, (MAX_STRING + 1) as u32);
     assert_eq!(
         decode_frame(&frame(1, &p)),
-        Err(DecodeError::Invalid(Violation { field: "spawn.program", problem: Problem::TooLong { len: MAX_STRING + 1, max: MAX_STRING } }))
+        Err(DecodeError::Invalid(Violation {
+            field: "spawn.program",
+            problem: Problem::TooLong { len: MAX_STRING + 1, max: MAX_STRING }
+        }))
     );
-    assert_eq!(decode_frame(&frame(0x82, &[3, 1, 0, 0, 0, b'x'])), Err(DecodeError::InvalidTag { field: "output.stream", value: 3 }));
-    assert_eq!(decode_frame(&frame(0x84, &[0, 0, 0, 0, 0])), Err(DecodeError::InvalidTag { field: "error.kind", value: 0 }));
+    assert_eq!(
+        decode_frame(&frame(0x82, &[3, 1, 0, 0, 0, b'x'])),
+        Err(DecodeError::InvalidTag { field: "output.stream", value: 3 })
+    );
+    assert_eq!(
+        decode_frame(&frame(0x84, &[0, 0, 0, 0, 0])),
+        Err(DecodeError::InvalidTag { field: "error.kind", value: 0 })
+    );
     assert_eq!(
         decode_frame(&frame(0x84, &[1, 2, 0, 0, 0, b'a', b'\n'])),
         Err(DecodeError::Invalid(Violation { field: "error.message", problem: Problem::LineBreak }))
@@ -450,8 +481,14 @@ fn fence_probe_fields_are_validated() {
     assert_eq!(probe(&payload(0, &[0])), invalid(Problem::ProbeMissing));
     assert_eq!(probe(&payload(0, &[1, 1, 0, 0])), invalid(Problem::ProbeNotEnforced));
     assert_eq!(probe(&payload(1, &[1, 0, 0, 1])), invalid(Problem::ZeroPort));
-    assert_eq!(probe(&payload(0, &[2, 1, 0, 1])), Err(DecodeError::InvalidTag { field: "spawn.fence_probe", value: 2 }));
-    assert_eq!(probe(&payload(0, &[1, 1, 0, 2])), Err(DecodeError::InvalidTag { field: "spawn.fence_probe", value: 2 }));
+    assert_eq!(
+        probe(&payload(0, &[2, 1, 0, 1])),
+        Err(DecodeError::InvalidTag { field: "spawn.fence_probe", value: 2 })
+    );
+    assert_eq!(
+        probe(&payload(0, &[1, 1, 0, 2])),
+        Err(DecodeError::InvalidTag { field: "spawn.fence_probe", value: 2 })
+    );
     assert!(matches!(probe(&payload(0, &[1, 1, 0])), Err(DecodeError::Truncated { .. })));
     assert!(matches!(probe(&payload(0, &[])), Err(DecodeError::Truncated { .. })));
     assert!(matches!(probe(&payload(0, &[1, 1, 0, 1, 0])), Err(DecodeError::TrailingBytes { .. })));
@@ -464,8 +501,14 @@ fn fence_probe_fields_are_validated() {
     s.network = true;
     assert!(Message::Spawn(s).encode().is_ok());
     // The report's outcomes.
-    assert_eq!(decode_frame(&frame(0x85, &[5, 1])), Err(DecodeError::InvalidTag { field: "fence-report.outside", value: 5 }));
-    assert_eq!(decode_frame(&frame(0x85, &[1, 0])), Err(DecodeError::InvalidTag { field: "fence-report.loopback", value: 0 }));
+    assert_eq!(
+        decode_frame(&frame(0x85, &[5, 1])),
+        Err(DecodeError::InvalidTag { field: "fence-report.outside", value: 5 })
+    );
+    assert_eq!(
+        decode_frame(&frame(0x85, &[1, 0])),
+        Err(DecodeError::InvalidTag { field: "fence-report.loopback", value: 0 })
+    );
     assert!(matches!(decode_frame(&frame(0x85, &[1, 4, 1, 0])), Err(DecodeError::Truncated { .. })));
     assert!(matches!(decode_frame(&frame(0x85, &[1, 1, 1])), Err(DecodeError::TrailingBytes { .. })));
     // A version-1 frame is refused as such.

@@ -105,7 +105,12 @@ fn strings(a: &[&str]) -> Vec<String> {
 
 #[test]
 fn runner_arguments_round_trip_from_the_launch_spec() {
-    let spec = LaunchSpec { user: SandboxUser::Offline, runner: runner(), pipe_name: pipe_name(&[0xab; 16]), setup_version: 1 };
+    let spec = LaunchSpec {
+        user: SandboxUser::Offline,
+        runner: runner(),
+        pipe_name: pipe_name(&[0xab; 16]),
+        setup_version: 1,
+    };
     let line = spec.command_line();
     // The runner's own path is quoted first; the rest has no blanks.
     let rest: Vec<String> = line.rsplit('"').next().unwrap().split_whitespace().map(String::from).collect();
@@ -131,16 +136,22 @@ fn bad_runner_arguments_are_one_line_errors() {
         Err(RunnerArgsError::MissingValue("--setup-version"))
     );
     for bad_pipe in ["\\\\.\\pipe\\other", "\\\\host\\pipe\\palisade-runner-00000000000000000000000000000000"] {
-        let e = parse_runner_args(&strings(&["--pipe", bad_pipe, "--protocol", "1", "--setup-version", "1"]), 1).unwrap_err();
+        let e = parse_runner_args(&strings(&["--pipe", bad_pipe, "--protocol", "1", "--setup-version", "1"]), 1)
+            .unwrap_err();
         assert!(matches!(e, RunnerArgsError::BadValue { flag: "--pipe", .. }), "{e}");
     }
     for bad_num in ["01", "-1", "+1", "", "1 ", "99999999999"] {
-        let e = parse_runner_args(&strings(&["--pipe", &pipe, "--protocol", "1", "--setup-version", bad_num]), 1).unwrap_err();
+        let e = parse_runner_args(&strings(&["--pipe", &pipe, "--protocol", "1", "--setup-version", bad_num]), 1)
+            .unwrap_err();
         assert!(matches!(e, RunnerArgsError::BadValue { flag: "--setup-version", .. }), "{bad_num}: {e}");
     }
     // The protocol before this one (and the one after).
     for other in [PROTOCOL_VERSION - 1, PROTOCOL_VERSION + 1] {
-        let e = parse_runner_args(&strings(&["--pipe", &pipe, "--protocol", &other.to_string(), "--setup-version", "1"]), 1).unwrap_err();
+        let e = parse_runner_args(
+            &strings(&["--pipe", &pipe, "--protocol", &other.to_string(), "--setup-version", "1"]),
+            1,
+        )
+        .unwrap_err();
         assert_eq!(e.exit_code(), runner_exit::VERSION);
     }
     let e = parse_runner_args(&strings(&["--pipe", &pipe, "--protocol", "1", "--setup-version", "7"]), 1).unwrap_err();
@@ -184,7 +195,8 @@ fn the_runner_sets_temp_sandbox_and_git_variables_itself() {
         ("git_config_global".to_string(), "C:\\evil".to_string()),
     ];
     let env = command_environment(&req, "C:\\t", Some("C:\\ProgramData\\Palisade\\sandbox.gitconfig"));
-    let get = |n: &str| env.iter().filter(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.as_str()).collect::<Vec<_>>();
+    let get =
+        |n: &str| env.iter().filter(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.as_str()).collect::<Vec<_>>();
     assert_eq!(get("PATH"), ["C:\\bin"]);
     assert_eq!(get("TMP"), ["C:\\t"]);
     assert_eq!(get("TMPDIR"), ["C:\\t"]);
@@ -199,7 +211,10 @@ fn deny_read_outside_the_profile_is_refused() {
     let profile = WinPath::parse("C:\\Users\\me").unwrap();
     let inside = WinPath::parse("C:\\Users\\me\\.ssh").unwrap();
     let outside = WinPath::parse("D:\\secrets").unwrap();
-    assert_eq!(deny_read_outside_profile(&profile, &[inside.clone(), outside.clone(), profile.clone()]), vec![outside, profile.clone()]);
+    assert_eq!(
+        deny_read_outside_profile(&profile, &[inside.clone(), outside.clone(), profile.clone()]),
+        vec![outside, profile.clone()]
+    );
     assert!(deny_read_outside_profile(&profile, &[inside]).is_empty());
 }
 
@@ -235,7 +250,8 @@ fn the_runner_leaves_its_account_nothing_to_act_with() {
         let masks = owner_masks(sddl);
         assert_eq!(masks.len(), 1, "{sddl}: exactly one OWNER RIGHTS entry");
         // The token may be queried (0x8), nothing else below 0x1000.
-        let forbidden = if sddl == RUNNER_TOKEN_SDDL { RUNNER_FORBIDDEN_RIGHTS & !0x8 } else { RUNNER_FORBIDDEN_RIGHTS };
+        let forbidden =
+            if sddl == RUNNER_TOKEN_SDDL { RUNNER_FORBIDDEN_RIGHTS & !0x8 } else { RUNNER_FORBIDDEN_RIGHTS };
         assert_eq!(masks[0] & forbidden, 0, "{sddl}");
         assert!(sddl.contains("(A;;GA;;;SY)"));
     }

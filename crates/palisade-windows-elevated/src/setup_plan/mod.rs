@@ -130,39 +130,82 @@ impl WfpSpec {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StepAction {
     /// Delete the marker before anything else changes.
-    RemoveMarker { path: WinPath },
+    RemoveMarker {
+        path: WinPath,
+    },
     /// (Invoker) Encrypt the account's new password with DPAPI for the installing user and
     /// store it at `path`, pending until setup succeeds.
-    StoreCredential { user: SandboxUser, path: WinPath },
+    StoreCredential {
+        user: SandboxUser,
+        path: WinPath,
+    },
     /// Create the folder (or, if it exists and is owned by Administrators or SYSTEM, reset it)
     /// with this owner and this DACL. `existed` says whether it was there when planned.
-    CreateDirectory { path: WinPath, owner: Sid, protected: bool, aces: Vec<AceSpec>, existed: bool },
-    CreateGroup { name: String, comment: String },
+    CreateDirectory {
+        path: WinPath,
+        owner: Sid,
+        protected: bool,
+        aces: Vec<AceSpec>,
+        existed: bool,
+    },
+    CreateGroup {
+        name: String,
+        comment: String,
+    },
     /// Create the account with the password from the request; password never expires, user
     /// cannot change it, no home folder set.
-    CreateUser { user: SandboxUser, comment: String },
+    CreateUser {
+        user: SandboxUser,
+        comment: String,
+    },
     /// Set the password from the request (after an interrupted setup or a lost credential).
-    SetPassword { user: SandboxUser },
-    AddToGroup { user: SandboxUser },
+    SetPassword {
+        user: SandboxUser,
+    },
+    AddToGroup {
+        user: SandboxUser,
+    },
     /// Set `SpecialAccounts\UserList\<name>` to 0.
-    HideFromSignIn { user: SandboxUser },
+    HideFromSignIn {
+        user: SandboxUser,
+    },
     /// `LsaAddAccountRights` with the rights the account does not hold yet.
-    AddAccountRights { user: SandboxUser, rights: Vec<AccountRight> },
+    AddAccountRights {
+        user: SandboxUser,
+        rights: Vec<AccountRight>,
+    },
     /// Add the rule, replacing a rule of the same name.
     AddFirewallRule(FirewallRule),
     /// Add the WFP object, replacing one with the same key.
     AddWfpObject(WfpSpec),
     /// Nothing to do: the folder is readable through `via`. Listed so the plan shows it.
-    RequireReadable { folder: SystemFolder, path: WinPath, via: Sid },
+    RequireReadable {
+        folder: SystemFolder,
+        path: WinPath,
+        via: Sid,
+    },
     /// Add one ACE to the path's DACL (never replacing the DACL).
-    GrantAce { path: WinPath, ace: AceSpec },
+    GrantAce {
+        path: WinPath,
+        ace: AceSpec,
+    },
     /// Copy the runner and check its SHA-256 after copying.
-    CopyFile { from: WinPath, to: WinPath, sha256: String },
-    WriteFile { path: WinPath, contents: String },
+    CopyFile {
+        from: WinPath,
+        to: WinPath,
+        sha256: String,
+    },
+    WriteFile {
+        path: WinPath,
+        contents: String,
+    },
     /// Undo something an earlier setup recorded that is no longer wanted, then forget its record.
     RemoveStale(Record),
     /// Write the marker (last).
-    WriteMarker { path: WinPath, version: u32 },
+    WriteMarker {
+        path: WinPath,
+        version: u32,
+    },
 }
 
 /// One step of the plan.
@@ -201,18 +244,24 @@ impl Step {
             | StepAction::SetPassword { .. }
             | StepAction::RequireReadable { .. }
             | StepAction::RemoveStale(_) => None,
-            StepAction::StoreCredential { user, path } => Some(Record::CredentialStored { user: *user, path: path.clone() }),
+            StepAction::StoreCredential { user, path } => {
+                Some(Record::CredentialStored { user: *user, path: path.clone() })
+            }
             StepAction::CreateDirectory { existed: true, .. } => None,
             StepAction::CreateDirectory { path, .. } => Some(Record::DirectoryCreated { path: path.clone() }),
             StepAction::CreateGroup { name, .. } => Some(Record::GroupCreated { name: name.clone(), sid: None }),
             StepAction::CreateUser { user, .. } => {
                 Some(Record::UserCreated { user: *user, name: user.account_name().into(), sid: None })
             }
-            StepAction::AddToGroup { user } => Some(Record::AddedToGroup { user: *user, member: need(*user)?, group: group()? }),
-            StepAction::HideFromSignIn { user } => Some(Record::HiddenFromSignIn { name: user.account_name().into() }),
-            StepAction::AddAccountRights { user, rights } => {
-                Some(Record::RightsAdded { name: user.account_name().into(), sid: need(*user)?, rights: rights.clone() })
+            StepAction::AddToGroup { user } => {
+                Some(Record::AddedToGroup { user: *user, member: need(*user)?, group: group()? })
             }
+            StepAction::HideFromSignIn { user } => Some(Record::HiddenFromSignIn { name: user.account_name().into() }),
+            StepAction::AddAccountRights { user, rights } => Some(Record::RightsAdded {
+                name: user.account_name().into(),
+                sid: need(*user)?,
+                rights: rights.clone(),
+            }),
             StepAction::AddFirewallRule(r) => Some(Record::FirewallRuleAdded { name: r.name.clone() }),
             StepAction::AddWfpObject(w) => {
                 let o = w.render(sids)?;
@@ -223,10 +272,14 @@ impl Step {
                 };
                 Some(Record::WfpAdded { wfp, key: o.key().to_string(), name: o.name().to_string() })
             }
-            StepAction::GrantAce { path, ace } => Some(Record::AceAdded { path: path.clone(), ace: ace.resolved(sids)? }),
+            StepAction::GrantAce { path, ace } => {
+                Some(Record::AceAdded { path: path.clone(), ace: ace.resolved(sids)? })
+            }
             StepAction::CopyFile { to, .. } => Some(Record::FileWritten { path: to.clone() }),
             StepAction::WriteFile { path, .. } => Some(Record::FileWritten { path: path.clone() }),
-            StepAction::WriteMarker { path, version } => Some(Record::MarkerWritten { path: path.clone(), version: *version }),
+            StepAction::WriteMarker { path, version } => {
+                Some(Record::MarkerWritten { path: path.clone(), version: *version })
+            }
         })
     }
 }
@@ -282,7 +335,9 @@ pub enum SetupErrorKind {
     AccountConflict { name: String, reason: String },
     #[error("the group {GROUP_NAME} already exists and cannot be used: {0}")]
     GroupConflict(String),
-    #[error("{path} already exists and is owned by {owner}, not by Administrators or SYSTEM; remove it and run setup again")]
+    #[error(
+        "{path} already exists and is owned by {owner}, not by Administrators or SYSTEM; remove it and run setup again"
+    )]
     UntrustedDirectory { path: WinPath, owner: Sid },
     #[error("{path} is not readable by Users and only TrustedInstaller may change it; Palisade will not alter it")]
     SystemFolderUnreadable { path: WinPath },
@@ -380,7 +435,9 @@ impl Layout {
 
 /// Where the CLI stores an account's DPAPI-protected password.
 pub fn credential_path(local_app_data: &WinPath, user: SandboxUser) -> WinPath {
-    local_app_data.join(&format!("Palisade\\credentials\\{}.dpapi", user.account_name())).expect("constant names are valid")
+    local_app_data
+        .join(&format!("Palisade\\credentials\\{}.dpapi", user.account_name()))
+        .expect("constant names are valid")
 }
 
 /// The git configuration for the sandbox accounts (the runner sets `GIT_CONFIG_GLOBAL` to it).
@@ -415,7 +472,12 @@ pub fn parse_marker(text: &str) -> Option<u32> {
 /// The secrets (absolute) the grant guard protects for this installer.
 pub fn secrets_of(installer: &Installer) -> Result<Vec<WinPath>, WinPathError> {
     let mut out = Vec::new();
-    for rel in PROFILE_SECRETS.iter().chain(APPDATA_SECRETS).map(|s| s.to_string()).chain(installer.extra_secrets.iter().cloned()) {
+    for rel in PROFILE_SECRETS
+        .iter()
+        .chain(APPDATA_SECRETS)
+        .map(|s| s.to_string())
+        .chain(installer.extra_secrets.iter().cloned())
+    {
         out.push(installer.profile.join(&rel)?);
     }
     for rel in ["Microsoft\\Credentials", "Microsoft\\Vault", "Palisade"] {
@@ -443,7 +505,9 @@ pub fn records_folder_trusted(dir: &crate::facts::DirFact) -> bool {
     admin(&dir.owner)
         && dir.protected
         && dir.explicit_aces.iter().all(|a| {
-            a.kind != crate::ace::AceKind::Allow || !a.rights.writes() || matches!(&a.trustee, Trustee::Sid(s) if admin(s))
+            a.kind != crate::ace::AceKind::Allow
+                || !a.rights.writes()
+                || matches!(&a.trustee, Trustee::Sid(s) if admin(s))
         })
 }
 

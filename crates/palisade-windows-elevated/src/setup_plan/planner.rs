@@ -10,7 +10,15 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
-    fn push(&mut self, id: String, executor: Executor, action: StepAction, satisfied: bool, description: String, undo: Option<String>) {
+    fn push(
+        &mut self,
+        id: String,
+        executor: Executor,
+        action: StepAction,
+        satisfied: bool,
+        description: String,
+        undo: Option<String>,
+    ) {
         self.steps.push(Step { id, description, executor, action, satisfied, undo });
     }
 
@@ -42,7 +50,11 @@ pub fn setup_plan(inputs: &SetupInputs, facts: &MachineFacts, records: &StateRec
             Executor::Invoker,
             StepAction::StoreCredential { user: u, path: path.clone() },
             ok,
-            format!("store a new random password for {} at {path}, encrypted with DPAPI for {}", u.account_name(), inst.name),
+            format!(
+                "store a new random password for {} at {path}, encrypted with DPAPI for {}",
+                u.account_name(),
+                inst.name
+            ),
             Some(format!("delete {path}")),
         );
     }
@@ -57,15 +69,18 @@ pub fn setup_plan(inputs: &SetupInputs, facts: &MachineFacts, records: &StateRec
     let dir_fact = facts.directory(&layout.dir);
     if let Some(d) = dir_fact {
         if !admin_owned(&d.owner) {
-            return Err(fail("dir.palisade", SetupErrorKind::UntrustedDirectory { path: d.path.clone(), owner: d.owner.clone() }));
+            return Err(fail(
+                "dir.palisade",
+                SetupErrorKind::UntrustedDirectory { path: d.path.clone(), owner: d.owner.clone() },
+            ));
         }
     }
     let dir_ok = dir_fact.is_some_and(|d| {
         d.protected
             && dir_aces.iter().all(|a| d.explicit_aces.contains(a))
-            && d.explicit_aces.iter().all(|a| {
-                !a.rights.writes() || matches!(&a.trustee, Trustee::Sid(s) if admin_owned(s))
-            })
+            && d.explicit_aces
+                .iter()
+                .all(|a| !a.rights.writes() || matches!(&a.trustee, Trustee::Sid(s) if admin_owned(s)))
     });
     b.push(
         "dir.palisade".into(),
@@ -78,13 +93,19 @@ pub fn setup_plan(inputs: &SetupInputs, facts: &MachineFacts, records: &StateRec
             existed: dir_fact.is_some(),
         },
         dir_ok,
-        format!("create {} owned by Administrators, changeable only by Administrators and SYSTEM, readable by {}", layout.dir, inst.name),
+        format!(
+            "create {} owned by Administrators, changeable only by Administrators and SYSTEM, readable by {}",
+            layout.dir, inst.name
+        ),
         if dir_fact.is_some() { None } else { Some(format!("remove {} when empty", layout.dir)) },
     );
     let bin_fact = facts.directory(&layout.bin);
     if let Some(d) = bin_fact {
         if !admin_owned(&d.owner) {
-            return Err(fail("dir.bin", SetupErrorKind::UntrustedDirectory { path: d.path.clone(), owner: d.owner.clone() }));
+            return Err(fail(
+                "dir.bin",
+                SetupErrorKind::UntrustedDirectory { path: d.path.clone(), owner: d.owner.clone() },
+            ));
         }
     }
     let bin_ok = dir_ok && bin_fact.is_some_and(|d| !d.protected && d.explicit_aces.is_empty());
@@ -160,7 +181,10 @@ pub fn setup_plan(inputs: &SetupInputs, facts: &MachineFacts, records: &StateRec
         b.push(
             format!("user.{}.rights", u.id()),
             Executor::Elevated,
-            StepAction::AddAccountRights { user: u, rights: if missing.is_empty() { DENIED_RIGHTS.to_vec() } else { missing.clone() } },
+            StepAction::AddAccountRights {
+                user: u,
+                rights: if missing.is_empty() { DENIED_RIGHTS.to_vec() } else { missing.clone() },
+            },
             sid.is_some() && missing.is_empty(),
             format!("deny {name} remote desktop, network, batch and service logons ({})", names.join(", ")),
             Some(format!("remove the rights Palisade added to {name}")),
@@ -186,18 +210,26 @@ pub fn setup_plan(inputs: &SetupInputs, facts: &MachineFacts, records: &StateRec
         let rendered = w.render(&b.sids).ok();
         let ok = rendered.as_ref().is_some_and(|o| facts.has_wfp(o));
         let (id, description) = match &w {
-            WfpSpec::Provider => ("wfp.provider".to_string(), format!("register the WFP provider `{}`", firewall::PROVIDER_NAME)),
-            WfpSpec::Sublayer => ("wfp.sublayer".to_string(), format!("add the WFP sublayer `{}`", firewall::SUBLAYER_NAME)),
+            WfpSpec::Provider => {
+                ("wfp.provider".to_string(), format!("register the WFP provider `{}`", firewall::PROVIDER_NAME))
+            }
+            WfpSpec::Sublayer => {
+                ("wfp.sublayer".to_string(), format!("add the WFP sublayer `{}`", firewall::SUBLAYER_NAME))
+            }
             WfpSpec::Filter(f) => (format!("wfp:{}", f.name), format!("WFP filter `{}`", f.name)),
         };
-        let undo = Some(format!("delete the WFP object {}", if let WfpSpec::Filter(f) = &w { f.key() } else { id.clone() }));
+        let undo =
+            Some(format!("delete the WFP object {}", if let WfpSpec::Filter(f) = &w { f.key() } else { id.clone() }));
         b.push(id, Executor::Elevated, StepAction::AddWfpObject(w), ok, description, undo);
     }
 
     // 6. System folders.
     for required in [SystemFolder::Windows, SystemFolder::ProgramFiles, SystemFolder::ProgramData] {
         if !facts.system_folders.iter().any(|f| f.folder == required) {
-            return Err(fail(&format!("acl.system.{}", required.id()), SetupErrorKind::MissingFacts(format!("who may read the {} folder", required.id()))));
+            return Err(fail(
+                &format!("acl.system.{}", required.id()),
+                SetupErrorKind::MissingFacts(format!("who may read the {} folder", required.id())),
+            ));
         }
     }
     let via_ok = [Sid::users(), Sid::authenticated_users(), Sid::everyone()];
@@ -232,9 +264,9 @@ pub fn setup_plan(inputs: &SetupInputs, facts: &MachineFacts, records: &StateRec
         .collect();
     walk(&inst.profile, &mut Vec::new(), &inst.profile_entries, &excluded, &mut grants, &mut not_granted)?;
     for t in &inst.tool_folders {
-        let covered = grants
-            .iter()
-            .any(|(p, r, i)| *r == Rights::ReadExecute && *i == Inheritance::ContainerAndObject && t.is_same_or_beneath(p));
+        let covered = grants.iter().any(|(p, r, i)| {
+            *r == Rights::ReadExecute && *i == Inheritance::ContainerAndObject && t.is_same_or_beneath(p)
+        });
         if !covered {
             grants.push((t.clone(), Rights::ReadExecute, Inheritance::ContainerAndObject));
         }
@@ -250,7 +282,14 @@ pub fn setup_plan(inputs: &SetupInputs, facts: &MachineFacts, records: &StateRec
     }
     let ace = ace_group(Rights::ReadExecute, Inheritance::ContainerAndObject);
     let before = b.steps.len();
-    grant(&mut b, &guard, format!("acl:{}", layout.dir), layout.dir.clone(), ace, format!("let {GROUP_NAME} read and execute {}", layout.dir))?;
+    grant(
+        &mut b,
+        &guard,
+        format!("acl:{}", layout.dir),
+        layout.dir.clone(),
+        ace,
+        format!("let {GROUP_NAME} read and execute {}", layout.dir),
+    )?;
     // Resetting the folder's DACL (dir.palisade pending) drops this grant: redo it then.
     if !dir_ok {
         b.steps[before].satisfied = false;
@@ -261,7 +300,11 @@ pub fn setup_plan(inputs: &SetupInputs, facts: &MachineFacts, records: &StateRec
     b.push(
         "file.runner".into(),
         Executor::Elevated,
-        StepAction::CopyFile { from: inputs.runner_source.clone(), to: layout.runner.clone(), sha256: inputs.runner_sha256.to_ascii_lowercase() },
+        StepAction::CopyFile {
+            from: inputs.runner_source.clone(),
+            to: layout.runner.clone(),
+            sha256: inputs.runner_sha256.to_ascii_lowercase(),
+        },
         runner_ok,
         format!("copy palisade-runner.exe to {} (the sandbox accounts run it from there)", layout.runner),
         Some(format!("delete {}", layout.runner)),
@@ -273,7 +316,10 @@ pub fn setup_plan(inputs: &SetupInputs, facts: &MachineFacts, records: &StateRec
         Executor::Elevated,
         StepAction::WriteFile { path: layout.gitconfig.clone(), contents },
         git_ok,
-        format!("write {} (git for the sandbox accounts: safe.directory = *, http.sslBackend = openssl)", layout.gitconfig),
+        format!(
+            "write {} (git for the sandbox accounts: safe.directory = *, http.sslBackend = openssl)",
+            layout.gitconfig
+        ),
         Some(format!("delete {}", layout.gitconfig)),
     );
 
@@ -311,7 +357,14 @@ pub fn setup_plan(inputs: &SetupInputs, facts: &MachineFacts, records: &StateRec
     Ok(SetupPlan { steps: b.steps, not_granted })
 }
 
-fn grant(b: &mut Builder<'_>, guard: &GrantGuard, id: String, path: WinPath, ace: AceSpec, description: String) -> Result<(), SetupError> {
+fn grant(
+    b: &mut Builder<'_>,
+    guard: &GrantGuard,
+    id: String,
+    path: WinPath,
+    ace: AceSpec,
+    description: String,
+) -> Result<(), SetupError> {
     if let Some(reason) = guard.forbidden(&path, &ace) {
         return Err(fail(&id, SetupErrorKind::ForbiddenGrant { path, reason }));
     }
@@ -362,7 +415,12 @@ fn check_accounts(facts: &MachineFacts) -> Result<(), SetupError> {
     let mut ours = Vec::new();
     for u in SandboxUser::ALL {
         let Some(x) = facts.sandbox_user(u) else { continue };
-        let conflict = |reason: String| Err(fail(&format!("user.{}.create", u.id()), SetupErrorKind::AccountConflict { name: x.name.clone(), reason }));
+        let conflict = |reason: String| {
+            Err(fail(
+                &format!("user.{}.create", u.id()),
+                SetupErrorKind::AccountConflict { name: x.name.clone(), reason },
+            ))
+        };
         if x.disabled {
             return conflict("it is disabled".into());
         }
@@ -379,7 +437,10 @@ fn check_accounts(facts: &MachineFacts) -> Result<(), SetupError> {
     }
     if let Some(g) = facts.sandbox_group() {
         if let Some(m) = g.members.iter().find(|m| !ours.contains(m)) {
-            return Err(fail("group.create", SetupErrorKind::GroupConflict(format!("{m} is a member, and members may read the profile"))));
+            return Err(fail(
+                "group.create",
+                SetupErrorKind::GroupConflict(format!("{m} is a member, and members may read the profile")),
+            ));
         }
     }
     Ok(())
@@ -388,10 +449,16 @@ fn check_accounts(facts: &MachineFacts) -> Result<(), SetupError> {
 fn check_firewall(facts: &MachineFacts) -> Result<(), SetupError> {
     for p in firewall_profiles_required() {
         let Some(f) = facts.firewall.profiles.iter().find(|f| f.profile == p) else {
-            return Err(fail("firewall", SetupErrorKind::MissingFacts(format!("the state of the {p:?} firewall profile"))));
+            return Err(fail(
+                "firewall",
+                SetupErrorKind::MissingFacts(format!("the state of the {p:?} firewall profile")),
+            ));
         };
         if !f.local_rules_honored {
-            return Err(fail("firewall", SetupErrorKind::GroupPolicyOverridesLocalRules(format!("{p:?}").to_lowercase())));
+            return Err(fail(
+                "firewall",
+                SetupErrorKind::GroupPolicyOverridesLocalRules(format!("{p:?}").to_lowercase()),
+            ));
         }
         if !f.enabled {
             return Err(fail("firewall", SetupErrorKind::FirewallDisabled(format!("{p:?}").to_lowercase())));
@@ -419,7 +486,10 @@ fn walk(
             .join(&e.name)
             .map_err(|err| fail("acl", SetupErrorKind::InvalidInput(format!("profile entry: {err}"))))?;
         if e.name.contains(['\\', '/']) {
-            return Err(fail("acl", SetupErrorKind::InvalidInput(format!("profile entry `{}` is not a single name", e.name))));
+            return Err(fail(
+                "acl",
+                SetupErrorKind::InvalidInput(format!("profile entry `{}` is not a single name", e.name)),
+            ));
         }
         rel.push(fold(&e.name));
         let r = (|| {
@@ -442,7 +512,9 @@ fn walk(
                     let holds_secret = excluded.iter().any(|x| x.len() > rel.len() && x[..rel.len()] == rel[..]);
                     if holds_secret {
                         out.push((path.clone(), Rights::ListTraverse, Inheritance::None));
-                        let children = e.children.as_ref().ok_or_else(|| fail(&format!("acl:{path}"), SetupErrorKind::MissingListing { path: path.clone() }))?;
+                        let children = e.children.as_ref().ok_or_else(|| {
+                            fail(&format!("acl:{path}"), SetupErrorKind::MissingListing { path: path.clone() })
+                        })?;
                         walk(&path, rel, children, excluded, out, skipped)?;
                     } else {
                         out.push((path.clone(), Rights::ReadExecute, Inheritance::ContainerAndObject));
@@ -490,7 +562,14 @@ fn stale_steps(b: &mut Builder<'_>, records: &StateRecords) -> Result<(), SetupE
         // Never satisfied: even when the object is gone already, its record must be forgotten.
         let what = if present { "remove" } else { "forget the record of" };
         let id = format!("stale:{}", r.describe());
-        b.push(id, Executor::Elevated, StepAction::RemoveStale(r.clone()), false, format!("{what} the {} (no longer wanted)", r.describe()), None);
+        b.push(
+            id,
+            Executor::Elevated,
+            StepAction::RemoveStale(r.clone()),
+            false,
+            format!("{what} the {} (no longer wanted)", r.describe()),
+            None,
+        );
     }
     Ok(())
 }

@@ -26,7 +26,12 @@ fn grants(plan: &SetupPlan) -> Vec<(String, Rights, Inheritance)> {
 #[test]
 fn fresh_machine_plan_fixture() {
     let plan = plan(&fresh_facts());
-    let ids: Vec<&str> = plan.steps.iter().map(|s| s.id.as_str()).filter(|id| !id.starts_with("acl:") && !id.starts_with("firewall:") && !id.starts_with("wfp:")).collect();
+    let ids: Vec<&str> = plan
+        .steps
+        .iter()
+        .map(|s| s.id.as_str())
+        .filter(|id| !id.starts_with("acl:") && !id.starts_with("firewall:") && !id.starts_with("wfp:"))
+        .collect();
     assert_eq!(
         ids,
         [
@@ -118,7 +123,10 @@ fn plan_invariants() {
         if let StepAction::GrantAce { path, ace } = &s.action {
             assert_eq!(ace.kind, AceKind::Allow);
             assert!(!ace.rights.writes(), "setup never grants write: {path}");
-            assert!(!(ace.inheritance == Inheritance::ContainerAndObject && (path.is_drive_root() || *path == inp.installer.profile)));
+            assert!(
+                !(ace.inheritance == Inheritance::ContainerAndObject
+                    && (path.is_drive_root() || *path == inp.installer.profile))
+            );
             for sec in &secrets {
                 assert!(!path.is_same_or_beneath(sec), "{path} exposes {sec}");
                 if ace.inheritance == Inheritance::ContainerAndObject {
@@ -181,7 +189,9 @@ fn group_policy_override_is_refused() {
     let e = err(&inputs(), &f);
     assert_eq!(e.step, "firewall");
     assert_eq!(e.kind, SetupErrorKind::GroupPolicyOverridesLocalRules("private".into()));
-    assert!(e.to_string().starts_with("setup step `firewall`: Group Policy turns off local firewall rules for the private profile"));
+    assert!(e
+        .to_string()
+        .starts_with("setup step `firewall`: Group Policy turns off local firewall rules for the private profile"));
     assert!(!e.to_string().contains('\n'));
     let mut f = fresh_facts();
     f.firewall.profiles[2].enabled = false;
@@ -193,7 +203,12 @@ fn group_policy_override_is_refused() {
 
 #[test]
 fn unsafe_existing_accounts_are_refused() {
-    let user = |groups: Vec<Sid>, disabled| UserFact { name: "PalisadeOffline".into(), sid: sid("S-1-5-21-100-200-300-2000"), groups, disabled };
+    let user = |groups: Vec<Sid>, disabled| UserFact {
+        name: "PalisadeOffline".into(),
+        sid: sid("S-1-5-21-100-200-300-2000"),
+        groups,
+        disabled,
+    };
     let mut f = fresh_facts();
     f.users.push(user(vec![Sid::users(), Sid::administrators()], false));
     let e = err(&inputs(), &f);
@@ -213,7 +228,11 @@ fn unsafe_existing_accounts_are_refused() {
     assert!(!p.step("user.offline.password").unwrap().satisfied);
     // A group with a stranger in it would let the stranger read the profile.
     let mut f = fresh_facts();
-    f.groups.push(GroupFact { name: GROUP_NAME.into(), sid: sid("S-1-5-21-100-200-300-3000"), members: vec![sid(INSTALLER_SID)] });
+    f.groups.push(GroupFact {
+        name: GROUP_NAME.into(),
+        sid: sid("S-1-5-21-100-200-300-3000"),
+        members: vec![sid(INSTALLER_SID)],
+    });
     let e = err(&inputs(), &f);
     assert_eq!(e.step, "group.create");
     assert!(matches!(e.kind, SetupErrorKind::GroupConflict(_)));
@@ -238,7 +257,11 @@ fn a_folder_someone_else_made_is_refused() {
         path: p("C:\\ProgramData\\Palisade"),
         owner: Sid::administrators(),
         protected: false,
-        explicit_aces: vec![AceSpec::allow(Trustee::Sid(Sid::users()), Rights::Modify, Inheritance::ContainerAndObject)],
+        explicit_aces: vec![AceSpec::allow(
+            Trustee::Sid(Sid::users()),
+            Rights::Modify,
+            Inheritance::ContainerAndObject,
+        )],
         entries: vec![],
     });
     let pl = plan(&f);
@@ -267,7 +290,12 @@ fn system_folders() {
     let mut f = fresh_facts();
     f.system_folders.retain(|s| s.folder != SystemFolder::ProgramFilesX86);
     assert!(setup_plan(&inputs(), &f, &StateRecords::new()).is_ok());
-    let _ = SystemFolderFact { folder: SystemFolder::Windows, path: p("C:\\Windows"), owner: Sid::system(), readable_by: vec![] };
+    let _ = SystemFolderFact {
+        folder: SystemFolder::Windows,
+        path: p("C:\\Windows"),
+        owner: Sid::system(),
+        readable_by: vec![],
+    };
 }
 
 #[test]
@@ -298,10 +326,14 @@ fn secrets_need_listings_and_tool_folders_stay_clear_of_them() {
     for e in inp.installer.profile_entries.iter_mut() {
         if e.name == "src" {
             e.children = Some(vec![
-                ProfileEntry { name: "client".into(), kind: EntryKind::Directory, children: Some(vec![
-                    ProfileEntry { name: ".env".into(), kind: EntryKind::File, children: None },
-                    ProfileEntry { name: "main.rs".into(), kind: EntryKind::File, children: None },
-                ]) },
+                ProfileEntry {
+                    name: "client".into(),
+                    kind: EntryKind::Directory,
+                    children: Some(vec![
+                        ProfileEntry { name: ".env".into(), kind: EntryKind::File, children: None },
+                        ProfileEntry { name: "main.rs".into(), kind: EntryKind::File, children: None },
+                    ]),
+                },
                 ProfileEntry { name: "server".into(), kind: EntryKind::Directory, children: None },
             ]);
         }
@@ -375,7 +407,11 @@ fn changed_inputs_remove_what_is_no_longer_wanted() {
     );
     m.run(&pl, None);
     assert!(!m.facts.aces.iter().any(|a| a.path.as_str().ends_with("nvm")));
-    assert!(!m.records.entries.iter().any(|e| e.record.describe().contains("8877") || e.record.describe().ends_with("nvm")));
+    assert!(!m
+        .records
+        .entries
+        .iter()
+        .any(|e| e.record.describe().contains("8877") || e.record.describe().ends_with("nvm")));
     assert_eq!(wfp_filters(&m.facts).len(), 4);
     assert!(setup_plan(&inp, &m.facts, &m.records).unwrap().is_complete());
 }

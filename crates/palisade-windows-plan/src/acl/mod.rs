@@ -135,10 +135,7 @@ pub fn stabilize_items(items: Vec<ProtectedItem>, created: &BTreeMap<WinPath, bo
         .filter(|i| !sticky.iter().any(|s| i.path != *s && i.path.is_beneath(s)))
         .map(|i| {
             if sticky.contains(&i.path) {
-                ProtectedItem {
-                    path: i.path,
-                    kind: ProtectedKind::ReadOnly { dir: true },
-                }
+                ProtectedItem { path: i.path, kind: ProtectedKind::ReadOnly { dir: true } }
             } else {
                 i
             }
@@ -199,10 +196,7 @@ pub struct DesiredAcl {
 impl DesiredAcl {
     /// Wants nothing: planning with it releases everything `holder` held.
     pub fn empty(holder: impl Into<String>) -> DesiredAcl {
-        DesiredAcl {
-            holder: holder.into(),
-            ..DesiredAcl::default()
-        }
+        DesiredAcl { holder: holder.into(), ..DesiredAcl::default() }
     }
 
     /// The distinct write SIDs and the sandbox SID named by the desired ACEs.
@@ -275,20 +269,12 @@ impl fmt::Display for AclChange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AclChange::CreatePlaceholder { path, dir } => {
-                write!(
-                    f,
-                    "create placeholder {} {path}",
-                    if *dir { "directory" } else { "file" }
-                )
+                write!(f, "create placeholder {} {path}", if *dir { "directory" } else { "file" })
             }
             AclChange::Add { path, ace } => write!(f, "add to {path}: {ace}"),
             AclChange::Remove { path, ace } => write!(f, "remove from {path}: {ace}"),
             AclChange::RemovePlaceholder { path, dir } => {
-                write!(
-                    f,
-                    "remove placeholder {} {path} if empty",
-                    if *dir { "directory" } else { "file" }
-                )
+                write!(f, "remove placeholder {} {path} if empty", if *dir { "directory" } else { "file" })
             }
         }
     }
@@ -301,14 +287,8 @@ fn sort_changes(changes: &mut [AclChange]) {
 /// The ACEs that grant a root to its write SID.
 pub fn root_grant(root: &WinPath, sid: &Sid) -> [PathAce; 2] {
     [
-        PathAce {
-            path: root.clone(),
-            ace: Ace::allow(sid.clone(), MODIFY & !DELETE, THIS_OBJECT_ONLY),
-        },
-        PathAce {
-            path: root.clone(),
-            ace: Ace::allow(sid.clone(), MODIFY, CHILDREN_ONLY),
-        },
+        PathAce { path: root.clone(), ace: Ace::allow(sid.clone(), MODIFY & !DELETE, THIS_OBJECT_ONLY) },
+        PathAce { path: root.clone(), ace: Ace::allow(sid.clone(), MODIFY, CHILDREN_ONLY) },
     ]
 }
 
@@ -390,21 +370,12 @@ pub fn desired_acl(
             return Err(PlanError::DuplicateRoot(r.root.clone()));
         }
         if let Some(other) = seen_sids.insert(&r.sid, &r.root) {
-            return Err(PlanError::SharedSid {
-                a: other.clone(),
-                b: r.root.clone(),
-                sid: r.sid.clone(),
-            });
+            return Err(PlanError::SharedSid { a: other.clone(), b: r.root.clone(), sid: r.sid.clone() });
         }
     }
     // Write SIDs of every root that contains `path`.
-    let sids_over = |path: &WinPath| -> Vec<&Sid> {
-        roots
-            .iter()
-            .filter(|r| path.is_beneath(&r.root))
-            .map(|r| &r.sid)
-            .collect()
-    };
+    let sids_over =
+        |path: &WinPath| -> Vec<&Sid> { roots.iter().filter(|r| path.is_beneath(&r.root)).map(|r| &r.sid).collect() };
 
     let mut out = DesiredAcl::empty(holder);
     for r in roots {
@@ -431,10 +402,7 @@ pub fn desired_acl(
             }
             let parent = path.parent().expect("a path beneath a root has a parent");
             for sid in sids_over(&path) {
-                out.aces.insert(PathAce {
-                    path: path.clone(),
-                    ace: Ace::deny(sid.clone(), mask, flags),
-                });
+                out.aces.insert(PathAce { path: path.clone(), ace: Ace::deny(sid.clone(), mask, flags) });
                 out.aces.insert(PathAce {
                     path: parent.clone(),
                     ace: Ace::deny(sid.clone(), FILE_DELETE_CHILD, THIS_OBJECT_ONLY),
@@ -447,10 +415,7 @@ pub fn desired_acl(
         if roots.iter().any(|r| folder.is_beneath(&r.root)) {
             continue;
         }
-        out.aces.insert(PathAce {
-            path: folder,
-            ace: Ace::deny(sandbox_sid.clone(), WRITE_LIKE, SUBTREE),
-        });
+        out.aces.insert(PathAce { path: folder, ace: Ace::deny(sandbox_sid.clone(), WRITE_LIKE, SUBTREE) });
     }
     Ok(out)
 }

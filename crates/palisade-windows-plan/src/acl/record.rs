@@ -66,13 +66,7 @@ mod placeholder_list {
     }
 
     pub fn serialize<S: Serializer>(m: &BTreeMap<WinPath, bool>, s: S) -> Result<S::Ok, S::Error> {
-        let v: Vec<Entry> = m
-            .iter()
-            .map(|(path, dir)| Entry {
-                path: path.clone(),
-                dir: *dir,
-            })
-            .collect();
+        let v: Vec<Entry> = m.iter().map(|(path, dir)| Entry { path: path.clone(), dir: *dir }).collect();
         v.serialize(s)
     }
 
@@ -84,11 +78,7 @@ mod placeholder_list {
 
 impl Default for RecordedAcl {
     fn default() -> Self {
-        RecordedAcl {
-            version: ACL_STATE_VERSION,
-            entries: Vec::new(),
-            placeholders: BTreeMap::new(),
-        }
+        RecordedAcl { version: ACL_STATE_VERSION, entries: Vec::new(), placeholders: BTreeMap::new() }
     }
 }
 
@@ -102,18 +92,12 @@ impl RecordedAcl {
     }
 
     fn find(&self, path: &WinPath, ace: &Ace) -> Option<&RecordedAce> {
-        self.entries
-            .binary_search_by(|e| e.key().cmp(&(path, ace)))
-            .ok()
-            .map(|i| &self.entries[i])
+        self.entries.binary_search_by(|e| e.key().cmp(&(path, ace))).ok().map(|i| &self.entries[i])
     }
 
     /// Every holder that uses some recorded ACE.
     pub fn holders(&self) -> BTreeSet<&str> {
-        self.entries
-            .iter()
-            .flat_map(|e| e.holders.iter().map(String::as_str))
-            .collect()
+        self.entries.iter().flat_map(|e| e.holders.iter().map(String::as_str)).collect()
     }
 
     /// Write-ahead step: records the ACEs `changes` will add as pending, and the placeholders
@@ -169,15 +153,10 @@ impl RecordedAcl {
     /// placeholder left in place because it is no longer empty is not a failure).
     pub fn after_cleanup(&mut self, failed: &[AclChange]) {
         self.entries.retain(|e| {
-            failed
-                .iter()
-                .any(|c| matches!(c, AclChange::Remove { path, ace } if *path == e.path && *ace == e.ace))
+            failed.iter().any(|c| matches!(c, AclChange::Remove { path, ace } if *path == e.path && *ace == e.ace))
         });
-        self.placeholders.retain(|p, _| {
-            failed
-                .iter()
-                .any(|c| matches!(c, AclChange::RemovePlaceholder { path, .. } if path == p))
-        });
+        self.placeholders
+            .retain(|p, _| failed.iter().any(|c| matches!(c, AclChange::RemovePlaceholder { path, .. } if path == p)));
     }
 
     pub fn to_json(&self) -> String {
@@ -192,10 +171,7 @@ impl RecordedAcl {
         }
         let v: VersionOnly = serde_json::from_str(text)?;
         if v.version != ACL_STATE_VERSION {
-            return Err(StateError::Version {
-                found: v.version,
-                supported: ACL_STATE_VERSION,
-            });
+            return Err(StateError::Version { found: v.version, supported: ACL_STATE_VERSION });
         }
         let mut rec: RecordedAcl = serde_json::from_str(text)?;
         rec.entries.sort_by(|a, b| a.key().cmp(&b.key()));
@@ -216,19 +192,13 @@ pub fn plan(desired: &DesiredAcl, recorded: &RecordedAcl) -> Vec<AclChange> {
     let holder = &desired.holder;
     let mut changes = Vec::new();
     for (path, dir) in &desired.placeholders {
-        changes.push(AclChange::CreatePlaceholder {
-            path: path.clone(),
-            dir: *dir,
-        });
+        changes.push(AclChange::CreatePlaceholder { path: path.clone(), dir: *dir });
     }
     for d in &desired.aces {
         let fresh = desired.placeholders.contains_key(&d.path);
         let applied = recorded.find(&d.path, &d.ace).is_some_and(|e| !e.pending);
         if fresh || !applied {
-            changes.push(AclChange::Add {
-                path: d.path.clone(),
-                ace: d.ace.clone(),
-            });
+            changes.push(AclChange::Add { path: d.path.clone(), ace: d.ace.clone() });
         }
     }
     let wanted = wanted_set(desired);
@@ -238,10 +208,7 @@ pub fn plan(desired: &DesiredAcl, recorded: &RecordedAcl) -> Vec<AclChange> {
         }
         let others = e.holders.iter().any(|h| h != holder);
         if !others && (e.pending || e.holders.contains(holder)) {
-            changes.push(AclChange::Remove {
-                path: e.path.clone(),
-                ace: e.ace.clone(),
-            });
+            changes.push(AclChange::Remove { path: e.path.clone(), ace: e.ace.clone() });
         }
     }
     sort_changes(&mut changes);
@@ -251,29 +218,14 @@ pub fn plan(desired: &DesiredAcl, recorded: &RecordedAcl) -> Vec<AclChange> {
 /// Removes everything `recorded` lists, grants before denies, then the placeholders that are
 /// still empty.
 pub fn cleanup_plan(recorded: &RecordedAcl) -> Vec<AclChange> {
-    let mut changes: Vec<AclChange> = recorded
-        .entries
-        .iter()
-        .map(|e| AclChange::Remove {
-            path: e.path.clone(),
-            ace: e.ace.clone(),
-        })
-        .collect();
+    let mut changes: Vec<AclChange> =
+        recorded.entries.iter().map(|e| AclChange::Remove { path: e.path.clone(), ace: e.ace.clone() }).collect();
     changes.extend(
-        recorded
-            .placeholders
-            .iter()
-            .map(|(path, dir)| AclChange::RemovePlaceholder {
-                path: path.clone(),
-                dir: *dir,
-            }),
+        recorded.placeholders.iter().map(|(path, dir)| AclChange::RemovePlaceholder { path: path.clone(), dir: *dir }),
     );
     sort_changes(&mut changes);
     // Children before parents, so that a placeholder directory is empty when its turn comes.
-    let first = changes
-        .iter()
-        .position(|c| matches!(c, AclChange::RemovePlaceholder { .. }))
-        .unwrap_or(changes.len());
+    let first = changes.iter().position(|c| matches!(c, AclChange::RemovePlaceholder { .. })).unwrap_or(changes.len());
     changes[first..].reverse();
     changes
 }

@@ -17,28 +17,16 @@ fn sandbox() -> Sid {
 }
 
 fn ro_dir(s: &str) -> ProtectedItem {
-    ProtectedItem {
-        path: p(s),
-        kind: ProtectedKind::ReadOnly { dir: true },
-    }
+    ProtectedItem { path: p(s), kind: ProtectedKind::ReadOnly { dir: true } }
 }
 fn ro_file(s: &str) -> ProtectedItem {
-    ProtectedItem {
-        path: p(s),
-        kind: ProtectedKind::ReadOnly { dir: false },
-    }
+    ProtectedItem { path: p(s), kind: ProtectedKind::ReadOnly { dir: false } }
 }
 fn pin(s: &str) -> ProtectedItem {
-    ProtectedItem {
-        path: p(s),
-        kind: ProtectedKind::Pin,
-    }
+    ProtectedItem { path: p(s), kind: ProtectedKind::Pin }
 }
 fn placeholder(s: &str, dir: bool) -> ProtectedItem {
-    ProtectedItem {
-        path: p(s),
-        kind: ProtectedKind::Placeholder { dir },
-    }
+    ProtectedItem { path: p(s), kind: ProtectedKind::Placeholder { dir } }
 }
 
 /// A workspace with a git directory whose hooks and config exist.
@@ -46,11 +34,7 @@ fn work() -> RootSpec {
     RootSpec {
         root: p(r"C:\Work"),
         sid: wsid(1),
-        protected: vec![
-            pin(r"C:\Work\.git"),
-            ro_dir(r"C:\Work\.git\hooks"),
-            ro_file(r"C:\Work\.git\config"),
-        ],
+        protected: vec![pin(r"C:\Work\.git"), ro_dir(r"C:\Work\.git\hooks"), ro_file(r"C:\Work\.git\config")],
     }
 }
 
@@ -67,11 +51,7 @@ fn run(desired: &DesiredAcl, rec: &mut RecordedAcl) -> Vec<AclChange> {
 }
 
 fn adds(changes: &[AclChange]) -> Vec<String> {
-    changes
-        .iter()
-        .filter(|c| matches!(c, AclChange::Add { .. }))
-        .map(|c| c.to_string())
-        .collect()
+    changes.iter().filter(|c| matches!(c, AclChange::Add { .. })).map(|c| c.to_string()).collect()
 }
 
 #[test]
@@ -79,36 +59,15 @@ fn desired_state_for_one_root() {
     let d = desired("s1", &[work()]);
     let w = wsid(1);
     let want: BTreeSet<PathAce> = [
-        PathAce {
-            path: p(r"C:\Work"),
-            ace: Ace::allow(w.clone(), MODIFY & !DELETE, 0),
-        },
-        PathAce {
-            path: p(r"C:\Work"),
-            ace: Ace::allow(w.clone(), MODIFY, CHILDREN_ONLY),
-        },
+        PathAce { path: p(r"C:\Work"), ace: Ace::allow(w.clone(), MODIFY & !DELETE, 0) },
+        PathAce { path: p(r"C:\Work"), ace: Ace::allow(w.clone(), MODIFY, CHILDREN_ONLY) },
         // Parent of the pinned .git.
-        PathAce {
-            path: p(r"C:\Work"),
-            ace: Ace::deny(w.clone(), FILE_DELETE_CHILD, 0),
-        },
-        PathAce {
-            path: p(r"C:\Work\.git"),
-            ace: Ace::deny(w.clone(), PIN_DENY, 0),
-        },
+        PathAce { path: p(r"C:\Work"), ace: Ace::deny(w.clone(), FILE_DELETE_CHILD, 0) },
+        PathAce { path: p(r"C:\Work\.git"), ace: Ace::deny(w.clone(), PIN_DENY, 0) },
         // Parent of hooks and config.
-        PathAce {
-            path: p(r"C:\Work\.git"),
-            ace: Ace::deny(w.clone(), FILE_DELETE_CHILD, 0),
-        },
-        PathAce {
-            path: p(r"C:\Work\.git\hooks"),
-            ace: Ace::deny(w.clone(), WRITE_LIKE, SUBTREE),
-        },
-        PathAce {
-            path: p(r"C:\Work\.git\config"),
-            ace: Ace::deny(w.clone(), WRITE_LIKE, 0),
-        },
+        PathAce { path: p(r"C:\Work\.git"), ace: Ace::deny(w.clone(), FILE_DELETE_CHILD, 0) },
+        PathAce { path: p(r"C:\Work\.git\hooks"), ace: Ace::deny(w.clone(), WRITE_LIKE, SUBTREE) },
+        PathAce { path: p(r"C:\Work\.git\config"), ace: Ace::deny(w.clone(), WRITE_LIKE, 0) },
     ]
     .into_iter()
     .collect();
@@ -123,11 +82,7 @@ fn root_grant_never_gives_delete_child_or_acl_changes() {
         assert_eq!(a.ace.mask & (FILE_DELETE_CHILD | WRITE_DAC | WRITE_OWNER), 0);
     }
     let [this, children] = root_grant(&p(r"C:\w"), &wsid(1));
-    assert_eq!(
-        this.ace.mask & DELETE,
-        0,
-        "the root itself cannot be deleted or renamed"
-    );
+    assert_eq!(this.ace.mask & DELETE, 0, "the root itself cannot be deleted or renamed");
     assert!(this.ace.applies_to_object());
     assert!(!children.ace.applies_to_object());
     assert_eq!(children.ace.flags & OBJECT_INHERIT_ACE, OBJECT_INHERIT_ACE);
@@ -138,10 +93,8 @@ fn first_run_adds_everything_denies_first() {
     let d = desired("s1", &[work()]);
     let changes = plan(&d, &RecordedAcl::new());
     assert_eq!(changes.len(), d.aces.len());
-    let first_allow = changes
-        .iter()
-        .position(|c| matches!(c, AclChange::Add { ace, .. } if ace.kind == AceKind::Allow))
-        .unwrap();
+    let first_allow =
+        changes.iter().position(|c| matches!(c, AclChange::Add { ace, .. } if ace.kind == AceKind::Allow)).unwrap();
     assert!(changes[..first_allow]
         .iter()
         .all(|c| matches!(c, AclChange::Add { ace, .. } if ace.kind == AceKind::Deny)));
@@ -162,11 +115,8 @@ fn unchanged_policy_produces_no_changes() {
     // The same policy rebuilt from differently written paths is the same state.
     let mut again = work();
     again.root = p(r"c:\WORK\");
-    again.protected = vec![
-        pin(r"c:\work\.GIT"),
-        ro_dir(r"C:\Work\.git\HOOKS\."),
-        ro_file(r"\\?\C:\Work\.git\config::$DATA"),
-    ];
+    again.protected =
+        vec![pin(r"c:\work\.GIT"), ro_dir(r"C:\Work\.git\HOOKS\."), ro_file(r"\\?\C:\Work\.git\config::$DATA")];
     assert_eq!(plan(&desired("s1", &[again]), &rec), vec![]);
     // And a JSON round trip of the record changes nothing either.
     let rec2 = RecordedAcl::from_json(&rec.to_json()).unwrap();
@@ -178,11 +128,7 @@ fn unchanged_policy_produces_no_changes() {
 fn adding_a_root_touches_only_that_root() {
     let mut rec = RecordedAcl::new();
     run(&desired("s1", &[work()]), &mut rec);
-    let other = RootSpec {
-        root: p(r"D:\cache"),
-        sid: wsid(2),
-        protected: vec![],
-    };
+    let other = RootSpec { root: p(r"D:\cache"), sid: wsid(2), protected: vec![] };
     let changes = plan(&desired("s1", &[work(), other]), &rec);
     assert_eq!(
         adds(&changes),
@@ -202,11 +148,7 @@ fn adding_a_root_touches_only_that_root() {
 
 #[test]
 fn removing_a_root_removes_its_aces() {
-    let other = RootSpec {
-        root: p(r"D:\cache"),
-        sid: wsid(2),
-        protected: vec![ro_dir(r"D:\cache\.vscode")],
-    };
+    let other = RootSpec { root: p(r"D:\cache"), sid: wsid(2), protected: vec![ro_dir(r"D:\cache\.vscode")] };
     let mut rec = RecordedAcl::new();
     run(&desired("s1", &[work(), other]), &mut rec);
     let d = desired("s1", &[work()]);
@@ -239,11 +181,7 @@ fn a_new_protected_path_adds_only_its_aces() {
     // The delete-child deny on C:\Work is there already (for .git).
     assert_eq!(
         adds(&changes),
-        [format!(
-            r"add to C:\Work\.vscode: deny {} {} (OI,CI)",
-            wsid(1),
-            crate::ace::rights::describe(WRITE_LIKE)
-        )]
+        [format!(r"add to C:\Work\.vscode: deny {} {} (OI,CI)", wsid(1), crate::ace::rights::describe(WRITE_LIKE))]
     );
     assert_eq!(changes.len(), 1);
 }
@@ -259,24 +197,14 @@ fn placeholders_are_created_and_always_denied_afresh() {
     assert_eq!(
         first[..2],
         [
-            AclChange::CreatePlaceholder {
-                path: p(r"C:\Work\.envrc"),
-                dir: false
-            },
-            AclChange::CreatePlaceholder {
-                path: p(r"C:\Work\.vscode"),
-                dir: true
-            },
+            AclChange::CreatePlaceholder { path: p(r"C:\Work\.envrc"), dir: false },
+            AclChange::CreatePlaceholder { path: p(r"C:\Work\.vscode"), dir: true },
         ]
     );
-    assert!(first.contains(&AclChange::Add {
-        path: p(r"C:\Work\.envrc"),
-        ace: Ace::deny(wsid(1), WRITE_LIKE, 0)
-    }));
-    assert!(first.contains(&AclChange::Add {
-        path: p(r"C:\Work\.vscode"),
-        ace: Ace::deny(wsid(1), WRITE_LIKE, SUBTREE)
-    }));
+    assert!(first.contains(&AclChange::Add { path: p(r"C:\Work\.envrc"), ace: Ace::deny(wsid(1), WRITE_LIKE, 0) }));
+    assert!(
+        first.contains(&AclChange::Add { path: p(r"C:\Work\.vscode"), ace: Ace::deny(wsid(1), WRITE_LIKE, SUBTREE) })
+    );
 
     // Next time the placeholders exist: the policy crate reports them read-only, and
     // nothing changes.
@@ -293,25 +221,15 @@ fn placeholders_are_created_and_always_denied_afresh() {
     assert_eq!(
         again,
         [
-            AclChange::CreatePlaceholder {
-                path: p(r"C:\Work\.envrc"),
-                dir: false
-            },
-            AclChange::Add {
-                path: p(r"C:\Work\.envrc"),
-                ace: Ace::deny(wsid(1), WRITE_LIKE, 0)
-            },
+            AclChange::CreatePlaceholder { path: p(r"C:\Work\.envrc"), dir: false },
+            AclChange::Add { path: p(r"C:\Work\.envrc"), ace: Ace::deny(wsid(1), WRITE_LIKE, 0) },
         ]
     );
 }
 
 #[test]
 fn nested_roots_deny_for_every_containing_root() {
-    let outer = RootSpec {
-        root: p(r"C:\Work"),
-        sid: wsid(1),
-        protected: vec![],
-    };
+    let outer = RootSpec { root: p(r"C:\Work"), sid: wsid(1), protected: vec![] };
     let inner = RootSpec {
         root: p(r"C:\Work\sub"),
         sid: wsid(2),
@@ -323,10 +241,9 @@ fn nested_roots_deny_for_every_containing_root() {
             path: p(r"C:\Work\sub\.git\hooks"),
             ace: Ace::deny(sid.clone(), WRITE_LIKE, SUBTREE)
         }));
-        assert!(d.aces.contains(&PathAce {
-            path: p(r"C:\Work\sub"),
-            ace: Ace::deny(sid.clone(), FILE_DELETE_CHILD, 0)
-        }));
+        assert!(d
+            .aces
+            .contains(&PathAce { path: p(r"C:\Work\sub"), ace: Ace::deny(sid.clone(), FILE_DELETE_CHILD, 0) }));
     }
 }
 
@@ -337,47 +254,23 @@ fn protected_items_outside_the_root_are_ignored_and_the_root_is_refused() {
     assert_eq!(desired("s1", &[w]), desired("s1", &[work()]));
     let mut w = work();
     w.protected.push(ro_dir(r"C:\work"));
-    assert!(matches!(
-        desired_acl("s1", &[w], &[], &sandbox()),
-        Err(PlanError::ProtectedRoot { .. })
-    ));
+    assert!(matches!(desired_acl("s1", &[w], &[], &sandbox()), Err(PlanError::ProtectedRoot { .. })));
 }
 
 #[test]
 fn invalid_root_sets() {
-    let a = RootSpec {
-        root: p(r"C:\a"),
-        sid: wsid(1),
-        protected: vec![],
-    };
-    let b = RootSpec {
-        root: p(r"C:\b"),
-        sid: wsid(1),
-        protected: vec![],
-    };
-    assert!(matches!(
-        desired_acl("s", &[a.clone(), b], &[], &sandbox()),
-        Err(PlanError::SharedSid { .. })
-    ));
-    let a2 = RootSpec {
-        root: p(r"c:\A"),
-        sid: wsid(2),
-        protected: vec![],
-    };
-    assert!(matches!(
-        desired_acl("s", &[a, a2], &[], &sandbox()),
-        Err(PlanError::DuplicateRoot(_))
-    ));
+    let a = RootSpec { root: p(r"C:\a"), sid: wsid(1), protected: vec![] };
+    let b = RootSpec { root: p(r"C:\b"), sid: wsid(1), protected: vec![] };
+    assert!(matches!(desired_acl("s", &[a.clone(), b], &[], &sandbox()), Err(PlanError::SharedSid { .. })));
+    let a2 = RootSpec { root: p(r"c:\A"), sid: wsid(2), protected: vec![] };
+    assert!(matches!(desired_acl("s", &[a, a2], &[], &sandbox()), Err(PlanError::DuplicateRoot(_))));
 }
 
 #[test]
 fn world_writable_folders_are_denied_to_the_sandbox_sid_unless_inside_a_root() {
     let ww = [p(r"C:\tools\bin"), p(r"C:\Work\scratch")];
     let d = desired_acl("s1", &[work()], &ww, &sandbox()).unwrap();
-    assert!(d.aces.contains(&PathAce {
-        path: p(r"C:\tools\bin"),
-        ace: Ace::deny(sandbox(), WRITE_LIKE, SUBTREE)
-    }));
+    assert!(d.aces.contains(&PathAce { path: p(r"C:\tools\bin"), ace: Ace::deny(sandbox(), WRITE_LIKE, SUBTREE) }));
     assert!(!d.aces.iter().any(|a| a.path == p(r"C:\Work\scratch")));
     // Read-only mode: no roots, the deny still goes on.
     let d = desired_acl("s1", &[], &ww, &sandbox()).unwrap();
@@ -407,11 +300,7 @@ fn shared_aces_are_refcounted_by_holder() {
 #[test]
 fn a_holder_leaving_a_root_keeps_it_for_the_other() {
     let mut rec = RecordedAcl::new();
-    let other = RootSpec {
-        root: p(r"D:\cache"),
-        sid: wsid(2),
-        protected: vec![],
-    };
+    let other = RootSpec { root: p(r"D:\cache"), sid: wsid(2), protected: vec![] };
     run(&desired("host-1", &[work(), other.clone()]), &mut rec);
     run(&desired("host-2", &[other]), &mut rec);
     // host-1 drops D:\cache (still used by host-2): nothing to do.
@@ -446,16 +335,9 @@ fn crash_after_write_ahead_is_recovered() {
 #[test]
 fn cleanup_removes_exactly_what_was_recorded() {
     let mut rec = RecordedAcl::new();
-    let other = RootSpec {
-        root: p(r"D:\cache"),
-        sid: wsid(2),
-        protected: vec![],
-    };
+    let other = RootSpec { root: p(r"D:\cache"), sid: wsid(2), protected: vec![] };
     run(&desired("host-1", &[work()]), &mut rec);
-    run(
-        &desired_acl("host-2", &[other], &[p(r"C:\tools")], &sandbox()).unwrap(),
-        &mut rec,
-    );
+    run(&desired_acl("host-2", &[other], &[p(r"C:\tools")], &sandbox()).unwrap(), &mut rec);
     let cleanup = cleanup_plan(&rec);
     let removed: BTreeSet<(WinPath, Ace)> = cleanup
         .iter()
@@ -466,10 +348,8 @@ fn cleanup_removes_exactly_what_was_recorded() {
         .collect();
     let recorded: BTreeSet<(WinPath, Ace)> = rec.entries.iter().map(|e| (e.path.clone(), e.ace.clone())).collect();
     assert_eq!(removed, recorded);
-    let first_deny = cleanup
-        .iter()
-        .position(|c| matches!(c, AclChange::Remove { ace, .. } if ace.kind == AceKind::Deny))
-        .unwrap();
+    let first_deny =
+        cleanup.iter().position(|c| matches!(c, AclChange::Remove { ace, .. } if ace.kind == AceKind::Deny)).unwrap();
     assert!(cleanup[first_deny..]
         .iter()
         .all(|c| matches!(c, AclChange::Remove { ace, .. } if ace.kind == AceKind::Deny)));
@@ -505,17 +385,11 @@ fn record_json_format_and_versions() {
     assert!(matches!(e, StateError::Version { found: 0, .. }));
     assert!(!e.to_string().contains("newer"), "{e}");
     assert!(matches!(RecordedAcl::from_json("[]"), Err(StateError::Json(_))));
-    assert!(matches!(
-        RecordedAcl::from_json(r#"{"version": 1}"#),
-        Err(StateError::Json(_))
-    ));
+    assert!(matches!(RecordedAcl::from_json(r#"{"version": 1}"#), Err(StateError::Json(_))));
 
     let mut dup = rec.clone();
     dup.entries.push(dup.entries[0].clone());
-    assert!(matches!(
-        RecordedAcl::from_json(&dup.to_json()),
-        Err(StateError::Duplicate(_))
-    ));
+    assert!(matches!(RecordedAcl::from_json(&dup.to_json()), Err(StateError::Duplicate(_))));
 }
 
 #[test]
@@ -530,18 +404,11 @@ fn a_placeholder_directory_stays_a_placeholder() {
     ];
     assert_eq!(
         stabilize_items(items, &created),
-        [
-            pin(r"C:\Work\.git"),
-            ro_dir(r"C:\Work\.git\info"),
-            ro_file(r"C:\Work\.envrc")
-        ]
+        [pin(r"C:\Work\.git"), ro_dir(r"C:\Work\.git\info"), ro_file(r"C:\Work\.envrc")]
     );
     // An empty `.git\modules` placeholder: pinned with nothing beneath.
     let created = BTreeMap::from([(p(r"C:\Work\.git\modules"), true)]);
-    assert_eq!(
-        stabilize_items(vec![pin(r"C:\Work\.git\modules")], &created),
-        [ro_dir(r"C:\Work\.git\modules")]
-    );
+    assert_eq!(stabilize_items(vec![pin(r"C:\Work\.git\modules")], &created), [ro_dir(r"C:\Work\.git\modules")]);
 }
 
 #[test]
@@ -580,10 +447,7 @@ fn placeholders_are_recorded_before_creation_and_removed_at_cleanup_deepest_firs
     // Records from before placeholders were tracked still load.
     let mut old = serde_json::to_value(&rec).unwrap();
     old.as_object_mut().unwrap().remove("placeholders");
-    assert!(RecordedAcl::from_json(&old.to_string())
-        .unwrap()
-        .placeholders
-        .is_empty());
+    assert!(RecordedAcl::from_json(&old.to_string()).unwrap().placeholders.is_empty());
 
     let cleanup = cleanup_plan(&rec);
     let tail: Vec<String> = cleanup.iter().rev().take(2).rev().map(|c| c.to_string()).collect();
@@ -595,10 +459,7 @@ fn placeholders_are_recorded_before_creation_and_removed_at_cleanup_deepest_firs
         ]
     );
     // A placeholder that could not be removed stays recorded.
-    let failed = vec![AclChange::RemovePlaceholder {
-        path: p(r"C:\Work\.vscode"),
-        dir: true,
-    }];
+    let failed = vec![AclChange::RemovePlaceholder { path: p(r"C:\Work\.vscode"), dir: true }];
     rec.after_cleanup(&failed);
     assert!(rec.entries.is_empty());
     assert_eq!(rec.placeholders.len(), 1);
@@ -684,10 +545,7 @@ fn from_policy_actions() {
         Action::Pin(r"C:\Work\.git".into()),
         Action::ReadOnly(r"C:\Work\.git\hooks".into()),
         Action::ReadOnly(r"C:\Work\.git\config".into()),
-        Action::Placeholder {
-            path: r"C:\Work\.vscode".into(),
-            dir: true,
-        },
+        Action::Placeholder { path: r"C:\Work\.vscode".into(), dir: true },
     ];
     let items = protected_items(&actions, |p| p.file_name() == Some("hooks")).unwrap();
     assert_eq!(

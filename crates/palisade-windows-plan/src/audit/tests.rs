@@ -18,10 +18,7 @@ fn deny(s: &str, mask: u32, flags: u8) -> Ace {
     Ace::deny(sid(s), mask, flags)
 }
 fn sec(aces: Vec<Ace>) -> FolderSecurity {
-    FolderSecurity {
-        owner: Some(sid(well_known::LOCAL_SYSTEM)),
-        dacl: Some(aces),
-    }
+    FolderSecurity { owner: Some(sid(well_known::LOCAL_SYSTEM)), dacl: Some(aces) }
 }
 
 const SYSTEM: &str = "S-1-5-18";
@@ -82,10 +79,7 @@ fn folder_made_under_the_drive_root_is_writable_by_authenticated_users() {
         allow(CREATOR_OWNER, GENERIC_ALL, CHILDREN_ONLY | INHERITED_ACE),
     ]);
     let c: BTreeMap<_, _> = classify(&tools).into_iter().collect();
-    assert_eq!(
-        c.keys().copied().collect::<Vec<_>>(),
-        [BroadPrincipal::AuthenticatedUsers]
-    );
+    assert_eq!(c.keys().copied().collect::<Vec<_>>(), [BroadPrincipal::AuthenticatedUsers]);
     let a = c[&BroadPrincipal::AuthenticatedUsers];
     assert!(a.create_files && a.create_folders && !a.change_permissions);
 }
@@ -94,9 +88,7 @@ fn folder_made_under_the_drive_root_is_writable_by_authenticated_users() {
 fn everyone_full_control() {
     let c = classify(&sec(vec![allow(EVERYONE, GENERIC_ALL, SUBTREE)]));
     assert_eq!(c.iter().map(|(p, _)| *p).collect::<Vec<_>>(), BroadPrincipal::ALL);
-    assert!(c
-        .iter()
-        .all(|(_, a)| a.change_permissions && a.take_ownership && a.delete_children));
+    assert!(c.iter().all(|(_, a)| a.change_permissions && a.take_ownership && a.delete_children));
 }
 
 #[test]
@@ -115,17 +107,11 @@ fn deny_before_allow_wins_allow_before_deny_wins() {
     let allowed_first = sec(vec![allow(USERS, MODIFY, 0), deny(EVERYONE, FILE_ADD_FILE, 0)]);
     assert!(write_access(&allowed_first, &BroadPrincipal::Users.token()).create_files);
     // A deny to Everyone applies to every broad group.
-    let all_denied = sec(vec![
-        deny(EVERYONE, FILE_ADD_FILE | FILE_ADD_SUBDIRECTORY, 0),
-        allow(AUTH, MODIFY, 0),
-    ]);
+    let all_denied = sec(vec![deny(EVERYONE, FILE_ADD_FILE | FILE_ADD_SUBDIRECTORY, 0), allow(AUTH, MODIFY, 0)]);
     assert_eq!(classify(&all_denied), vec![]);
     // A deny to one group does not stop another.
     let users_denied = sec(vec![deny(USERS, MODIFY, 0), allow(INTERACTIVE, FILE_ADD_FILE, 0)]);
-    assert_eq!(
-        classify(&users_denied).iter().map(|(p, _)| *p).collect::<Vec<_>>(),
-        [BroadPrincipal::Interactive]
-    );
+    assert_eq!(classify(&users_denied).iter().map(|(p, _)| *p).collect::<Vec<_>>(), [BroadPrincipal::Interactive]);
 }
 
 #[test]
@@ -133,10 +119,7 @@ fn inherit_only_aces_do_not_apply_to_the_folder() {
     let s = sec(vec![allow(USERS, MODIFY, CHILDREN_ONLY)]);
     let a = write_access(&s, &BroadPrincipal::Users.token());
     assert!(!a.create_files && !a.create_folders);
-    assert!(
-        a.modify_inherited_files,
-        "files placed here by others inherit the write grant"
-    );
+    assert!(a.modify_inherited_files, "files placed here by others inherit the write grant");
     // Container-only inheritance does not reach files.
     let s = sec(vec![allow(USERS, MODIFY, CONTAINER_INHERIT_ACE | INHERIT_ONLY_ACE)]);
     assert_eq!(classify(&s), vec![]);
@@ -144,16 +127,10 @@ fn inherit_only_aces_do_not_apply_to_the_folder() {
 
 #[test]
 fn null_and_empty_dacls() {
-    let null = FolderSecurity {
-        owner: None,
-        dacl: None,
-    };
+    let null = FolderSecurity { owner: None, dacl: None };
     assert_eq!(granted_access(&null, &[sid(EVERYONE)]), FILE_ALL_ACCESS);
     assert_eq!(classify(&null).len(), 4);
-    let empty = FolderSecurity {
-        owner: None,
-        dacl: Some(vec![]),
-    };
+    let empty = FolderSecurity { owner: None, dacl: Some(vec![]) };
     assert_eq!(granted_access(&empty, &[sid(EVERYONE)]), 0);
     assert_eq!(classify(&empty), vec![]);
 }
@@ -161,23 +138,15 @@ fn null_and_empty_dacls() {
 #[test]
 fn owner_implicit_rights() {
     // Owned by Users: they may rewrite the DACL, so the folder is theirs.
-    let s = FolderSecurity {
-        owner: Some(sid(USERS)),
-        dacl: Some(vec![allow(USERS, RX, 0)]),
-    };
+    let s = FolderSecurity { owner: Some(sid(USERS)), dacl: Some(vec![allow(USERS, RX, 0)]) };
     let a = write_access(&s, &BroadPrincipal::Users.token());
     assert!(a.change_permissions && !a.create_files);
     // Implicit rights survive a deny...
-    let s = FolderSecurity {
-        owner: Some(sid(USERS)),
-        dacl: Some(vec![deny(USERS, WRITE_DAC, 0)]),
-    };
+    let s = FolderSecurity { owner: Some(sid(USERS)), dacl: Some(vec![deny(USERS, WRITE_DAC, 0)]) };
     assert!(write_access(&s, &BroadPrincipal::Users.token()).change_permissions);
     // ...but not an OWNER RIGHTS entry, which replaces them.
-    let s = FolderSecurity {
-        owner: Some(sid(USERS)),
-        dacl: Some(vec![allow(well_known::OWNER_RIGHTS, READ_CONTROL, 0)]),
-    };
+    let s =
+        FolderSecurity { owner: Some(sid(USERS)), dacl: Some(vec![allow(well_known::OWNER_RIGHTS, READ_CONTROL, 0)]) };
     assert!(!write_access(&s, &BroadPrincipal::Users.token()).any());
 }
 
@@ -195,10 +164,7 @@ fn candidates_in_priority_order_deduplicated() {
             r"C:\Work\node_modules\.bin".into(),
         ],
         system_drive_root: Some(r"C:\".into()),
-        temp_dirs: vec![
-            r"C:\Users\alice\AppData\Local\Temp".into(),
-            r"C:\Users\alice\AppData\Local\Temp".into(),
-        ],
+        temp_dirs: vec![r"C:\Users\alice\AppData\Local\Temp".into(), r"C:\Users\alice\AppData\Local\Temp".into()],
         profile: Some(r"C:\Users\alice".into()),
         workspace_children: vec![r"C:\Work\src".into()],
         extra: vec![r"D:\".into()],
@@ -223,9 +189,7 @@ fn candidates_in_priority_order_deduplicated() {
     assert!(skipped[1].why.contains("not an absolute path"), "{}", skipped[1].why);
     // Read-only mode: no writable roots, so workspace children are audited.
     let (cands, _) = audit_candidates(&env, &[]);
-    assert!(cands
-        .iter()
-        .any(|c| c.reason == WorkspaceChild && c.path == p(r"C:\Work\src")));
+    assert!(cands.iter().any(|c| c.reason == WorkspaceChild && c.path == p(r"C:\Work\src")));
 }
 
 fn fake_acls() -> BTreeMap<WinPath, FolderSecurity> {
@@ -237,13 +201,7 @@ fn fake_acls() -> BTreeMap<WinPath, FolderSecurity> {
 }
 
 fn cands(paths: &[&str]) -> Vec<AuditCandidate> {
-    paths
-        .iter()
-        .map(|s| AuditCandidate {
-            path: p(s),
-            reason: CandidateReason::PathEntry,
-        })
-        .collect()
+    paths.iter().map(|s| AuditCandidate { path: p(s), reason: CandidateReason::PathEntry }).collect()
 }
 
 #[test]
@@ -255,10 +213,7 @@ fn audit_run_reports_findings_and_errors() {
     let r = run_audit(&list, AuditBudget::default(), &mut clock, &mut read);
     assert_eq!(r.checked, 3);
     assert_eq!(r.errors, [(p(r"C:\missing"), "not found".to_string())]);
-    assert_eq!(
-        r.findings.iter().map(|f| f.path.to_string()).collect::<Vec<_>>(),
-        [r"C:\tools\bin", r"C:\"]
-    );
+    assert_eq!(r.findings.iter().map(|f| f.path.to_string()).collect::<Vec<_>>(), [r"C:\tools\bin", r"C:\"]);
     assert!(!r.timed_out && r.not_checked.is_empty());
     // Only Everyone matters for a write-restricted token; C:\ is for Authenticated Users.
     assert_eq!(r.deny_for_restricted_token(), [p(r"C:\tools\bin")]);
@@ -281,10 +236,7 @@ fn audit_stops_when_time_runs_out() {
         reads += 1;
         acls.get(path).cloned().ok_or_else(|| "not found".to_string())
     };
-    let budget = AuditBudget {
-        time_limit: Duration::from_secs(2),
-        max_folders: 100,
-    };
+    let budget = AuditBudget { time_limit: Duration::from_secs(2), max_folders: 100 };
     let r = run_audit(&list, budget, &mut clock, &mut read);
     assert_eq!(reads, 2);
     assert!(r.timed_out);
@@ -298,15 +250,8 @@ fn audit_stops_at_the_folder_limit() {
     let list = cands(&[r"C:\tools\bin", r"C:\Program Files\Git\cmd", r"C:\"]);
     let mut clock = || Duration::ZERO;
     let mut read = |path: &WinPath| acls.get(path).cloned().ok_or_else(|| "not found".to_string());
-    let r = run_audit(
-        &list,
-        AuditBudget {
-            time_limit: Duration::from_secs(60),
-            max_folders: 1,
-        },
-        &mut clock,
-        &mut read,
-    );
+    let r =
+        run_audit(&list, AuditBudget { time_limit: Duration::from_secs(60), max_folders: 1 }, &mut clock, &mut read);
     assert_eq!(r.checked, 1);
     assert!(!r.timed_out);
     assert_eq!(r.not_checked.len(), 2);

@@ -168,9 +168,7 @@ impl WinPath {
         // Admin shares of this machine are its drives.
         let prefix = match prefix {
             Prefix::Unc { server, share }
-                if ["localhost", "127.0.0.1", "::1", "[::1]"]
-                    .iter()
-                    .any(|h| h.eq_ignore_ascii_case(&server))
+                if ["localhost", "127.0.0.1", "::1", "[::1]"].iter().any(|h| h.eq_ignore_ascii_case(&server))
                     && share.len() == 2
                     && share.ends_with('$')
                     && share.as_bytes()[0].is_ascii_alphabetic() =>
@@ -199,13 +197,7 @@ impl WinPath {
             text.push(':');
             text.push_str(s);
         }
-        WinPath(Arc::new(Inner {
-            prefix,
-            components,
-            stream,
-            key,
-            text,
-        }))
+        WinPath(Arc::new(Inner { prefix, components, stream, key, text }))
     }
 
     pub fn prefix(&self) -> &Prefix {
@@ -332,20 +324,12 @@ impl WinPath {
 
     /// The first component that names a DOS device (`NUL`, `com1.txt`), if any.
     pub fn dos_device_component(&self) -> Option<&str> {
-        self.0
-            .components
-            .iter()
-            .map(String::as_str)
-            .find(|c| is_dos_device_name(c))
+        self.0.components.iter().map(String::as_str).find(|c| is_dos_device_name(c))
     }
 
     /// The first component that looks like an 8.3 short name, if any.
     pub fn short_name_component(&self) -> Option<&str> {
-        self.0
-            .components
-            .iter()
-            .map(String::as_str)
-            .find(|c| looks_like_short_name(c))
+        self.0.components.iter().map(String::as_str).find(|c| looks_like_short_name(c))
     }
 }
 
@@ -424,9 +408,7 @@ impl<'de> Deserialize<'de> for WinPath {
         let same = written.eq_ignore_ascii_case(normal)
             || written.strip_suffix('\\').is_some_and(|w| w.eq_ignore_ascii_case(normal));
         if !same {
-            return Err(serde::de::Error::custom(format!(
-                "`{s}` is not written in normal form (`{normal}`)"
-            )));
+            return Err(serde::de::Error::custom(format!("`{s}` is not written in normal form (`{normal}`)")));
         }
         Ok(path)
     }

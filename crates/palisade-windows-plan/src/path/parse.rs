@@ -5,11 +5,7 @@ use super::*;
 
 /// Refuses a name that Windows would not store as written (see [`WinPath::parse_exact`]).
 pub(super) fn check_exact_component(path: &str, comp: &str) -> Result<(), PathError> {
-    let bad = |why| PathError::BadComponent {
-        path: path.to_string(),
-        component: comp.to_string(),
-        why,
-    };
+    let bad = |why| PathError::BadComponent { path: path.to_string(), component: comp.to_string(), why };
     if comp.is_empty() {
         return Err(bad("empty"));
     }
@@ -50,11 +46,7 @@ impl WinPath {
             return Err(PathError::Empty(original.into()));
         }
         if text.contains('\0') {
-            return Err(PathError::InvalidChar {
-                path: original.into(),
-                component: text.into(),
-                ch: '\0',
-            });
+            return Err(PathError::InvalidChar { path: original.into(), component: text.into(), ch: '\0' });
         }
         let s = text.replace('/', "\\");
 
@@ -113,20 +105,13 @@ impl WinPath {
             let (name, st) = split_component(raw);
             if name.is_empty() {
                 if st.is_some() {
-                    return Err(PathError::InvalidComponent {
-                        path: original.into(),
-                        component: raw.into(),
-                    });
+                    return Err(PathError::InvalidComponent { path: original.into(), component: raw.into() });
                 }
                 // Empty, `.`, or only dots and spaces: Windows treats these as the current directory.
                 continue;
             }
             if let Some(ch) = name.chars().find(|c| INVALID_CHARS.contains(c) || (*c as u32) < 0x20) {
-                return Err(PathError::InvalidChar {
-                    path: original.into(),
-                    component: raw.into(),
-                    ch,
-                });
+                return Err(PathError::InvalidChar { path: original.into(), component: raw.into(), ch });
             }
             components.push(name);
             // `file::$DATA` is the file's main stream, i.e. the file.
@@ -186,11 +171,5 @@ fn unc<'a>(s: &'a str, original: &str) -> Result<(Prefix, &'a str), PathError> {
     if server == "." || server == "?" {
         return Err(PathError::Device(original.into()));
     }
-    Ok((
-        Prefix::Unc {
-            server: server.to_string(),
-            share: share.to_string(),
-        },
-        rest,
-    ))
+    Ok((Prefix::Unc { server: server.to_string(), share: share.to_string() }, rest))
 }

@@ -50,35 +50,17 @@ fn unc_paths() {
 fn errors() {
     assert!(matches!(WinPath::parse(""), Err(PathError::Empty(_))));
     assert!(matches!(WinPath::parse(r"foo\bar"), Err(PathError::Relative(_))));
-    assert!(matches!(
-        WinPath::parse(r"C:foo"),
-        Err(PathError::DriveRelative(_, 'C'))
-    ));
+    assert!(matches!(WinPath::parse(r"C:foo"), Err(PathError::DriveRelative(_, 'C'))));
     assert!(matches!(WinPath::parse("C:"), Err(PathError::DriveRelative(_, 'C'))));
     assert!(matches!(WinPath::parse(r"\foo"), Err(PathError::RootRelative(_))));
     assert!(matches!(WinPath::parse(r"\\server"), Err(PathError::IncompleteUnc(_))));
     assert!(matches!(WinPath::parse(r"\\server\"), Err(PathError::IncompleteUnc(_))));
     assert!(matches!(WinPath::parse(r"\\.\pipe\x"), Err(PathError::Device(_))));
-    assert!(matches!(
-        WinPath::parse(r"\\.\PhysicalDrive0"),
-        Err(PathError::Device(_))
-    ));
-    assert!(matches!(
-        WinPath::parse(r"\\?\GLOBALROOT\Device\X"),
-        Err(PathError::Device(_))
-    ));
-    assert!(matches!(
-        WinPath::parse(r"C:\a\b*"),
-        Err(PathError::InvalidChar { ch: '*', .. })
-    ));
-    assert!(matches!(
-        WinPath::parse("C:\\a\\b\u{1}"),
-        Err(PathError::InvalidChar { .. })
-    ));
-    assert!(matches!(
-        WinPath::parse(r"C:\a\:stream"),
-        Err(PathError::InvalidComponent { .. })
-    ));
+    assert!(matches!(WinPath::parse(r"\\.\PhysicalDrive0"), Err(PathError::Device(_))));
+    assert!(matches!(WinPath::parse(r"\\?\GLOBALROOT\Device\X"), Err(PathError::Device(_))));
+    assert!(matches!(WinPath::parse(r"C:\a\b*"), Err(PathError::InvalidChar { ch: '*', .. })));
+    assert!(matches!(WinPath::parse("C:\\a\\b\u{1}"), Err(PathError::InvalidChar { .. })));
+    assert!(matches!(WinPath::parse(r"C:\a\:stream"), Err(PathError::InvalidComponent { .. })));
     let msg = WinPath::parse("C:foo").unwrap_err().to_string();
     assert!(msg.contains(r"C:\..."), "{msg}");
 }
@@ -178,13 +160,9 @@ fn serde_round_trip() {
     for ok in [r#""\\\\server\\share\\x""#, r#""C:\\""#, r#""C:\\w\\f:s:$DATA""#] {
         assert!(serde_json::from_str::<WinPath>(ok).is_ok(), "{ok}");
     }
-    for not_normal in [
-        r#""\\\\?\\C:\\x""#,
-        r#""C:\\a\\..\\b""#,
-        r#""C:\\a.\\b""#,
-        r#""C:\\a\\\\b""#,
-        r#""\\\\localhost\\c$\\x""#,
-    ] {
+    for not_normal in
+        [r#""\\\\?\\C:\\x""#, r#""C:\\a\\..\\b""#, r#""C:\\a.\\b""#, r#""C:\\a\\\\b""#, r#""\\\\localhost\\c$\\x""#]
+    {
         assert!(serde_json::from_str::<WinPath>(not_normal).is_err(), "{not_normal}");
     }
 }
@@ -194,12 +172,7 @@ struct FakeDisk(BTreeMap<String, WinPath>);
 
 impl FakeDisk {
     fn new(entries: &[(&str, &str)]) -> FakeDisk {
-        FakeDisk(
-            entries
-                .iter()
-                .map(|(alias, real)| (p(alias).key().to_string(), p(real)))
-                .collect(),
-        )
+        FakeDisk(entries.iter().map(|(alias, real)| (p(alias).key().to_string(), p(real))).collect())
     }
 }
 
@@ -221,22 +194,11 @@ fn canonicalize_expands_short_names_and_keeps_the_missing_rest() {
         (r"C:\link", r"D:\target"),
         (r"D:\", r"D:\"),
     ]);
+    assert_eq!(canonicalize(&p(r"C:\PROGRA~1"), &disk).unwrap().to_string(), r"C:\Program Files");
     assert_eq!(
-        canonicalize(&p(r"C:\PROGRA~1"), &disk).unwrap().to_string(),
-        r"C:\Program Files"
-    );
-    assert_eq!(
-        canonicalize(&p(r"c:\users\alice~1\work\git~1\hooks\pre-commit"), &disk)
-            .unwrap()
-            .to_string(),
+        canonicalize(&p(r"c:\users\alice~1\work\git~1\hooks\pre-commit"), &disk).unwrap().to_string(),
         r"C:\Users\alice.smith\Work\.git\hooks\pre-commit"
     );
-    assert_eq!(
-        canonicalize(&p(r"C:\link\new\file:s"), &disk).unwrap().to_string(),
-        r"D:\target\new\file"
-    );
-    assert!(matches!(
-        canonicalize(&p(r"Q:\x"), &disk),
-        Err(ResolveError::NothingExists(_))
-    ));
+    assert_eq!(canonicalize(&p(r"C:\link\new\file:s"), &disk).unwrap().to_string(), r"D:\target\new\file");
+    assert!(matches!(canonicalize(&p(r"Q:\x"), &disk), Err(ResolveError::NothingExists(_))));
 }

@@ -70,12 +70,7 @@ fn synthetic_sids_cannot_be_real_principals() {
     let s = Sid::synthetic(SyntheticKind::WriteRoot, [0xAB; 16]);
     assert!(!s.as_str().starts_with("S-1-5-"));
     assert!(!s.as_str().starts_with("S-1-15-"));
-    for real in [
-        "S-1-5-21-1004336348-1177238915-682003330-1001",
-        "S-1-1-0",
-        "S-1-5-32-545",
-        "S-1-15-3-1",
-    ] {
+    for real in ["S-1-5-21-1004336348-1177238915-682003330-1001", "S-1-1-0", "S-1-5-32-545", "S-1-15-3-1"] {
         assert_eq!(sid(real).synthetic_kind(), None);
     }
     assert_eq!(sid("S-1-9-1347179332-3-1-2-3-4").synthetic_kind(), None);
@@ -159,18 +154,9 @@ fn registry_rejects_inconsistent_files() {
     reg.assign(&p(r"C:\a"), 0, || [1; 16]);
     let json = reg.to_json();
     let wrong_key = json.replacen(r#""C:\\A": {"#, r#""C:\\B": {"#, 1);
-    assert!(matches!(
-        SidRegistry::from_json(&wrong_key),
-        Err(RegistryError::Inconsistent(_))
-    ));
-    let real_sid = json.replace(
-        Sid::synthetic(SyntheticKind::WriteRoot, [1; 16]).as_str(),
-        "S-1-5-32-545",
-    );
-    assert!(matches!(
-        SidRegistry::from_json(&real_sid),
-        Err(RegistryError::Inconsistent(_))
-    ));
+    assert!(matches!(SidRegistry::from_json(&wrong_key), Err(RegistryError::Inconsistent(_))));
+    let real_sid = json.replace(Sid::synthetic(SyntheticKind::WriteRoot, [1; 16]).as_str(), "S-1-5-32-545");
+    assert!(matches!(SidRegistry::from_json(&real_sid), Err(RegistryError::Inconsistent(_))));
 }
 
 // The strict spelling rules of `Sid::parse`, which the elevated setup relies on.

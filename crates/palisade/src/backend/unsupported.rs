@@ -46,7 +46,10 @@ impl Backend for Prepared {
     /// Backends that keep nothing on disk between commands have nothing to clean up.
     fn cleanup() -> Result<CleanupReport, Error> {
         let mut r = CleanupReport::default();
-        r.notes.push(format!("nothing to clean up on {}: palisade keeps no permissions on disk here", std::env::consts::OS));
+        r.notes.push(format!(
+            "nothing to clean up on {}: palisade keeps no permissions on disk here",
+            std::env::consts::OS
+        ));
         Ok(r)
     }
 }

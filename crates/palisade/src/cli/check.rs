@@ -57,7 +57,11 @@ pub(super) fn check(args: &PolicyArgs, json: bool, probe: bool) -> Result<i32, F
             .collect();
         let (layers, refusal) = match &sandbox {
             Some(Ok(s)) => (
-                s.enforcement().layers.iter().map(|l| serde_json::json!({"name": l.name, "active": l.active, "detail": l.detail})).collect(),
+                s.enforcement()
+                    .layers
+                    .iter()
+                    .map(|l| serde_json::json!({"name": l.name, "active": l.active, "detail": l.detail}))
+                    .collect(),
                 None,
             ),
             Some(Err(e)) => (vec![], Some(e.to_string())),
@@ -106,7 +110,9 @@ pub(super) fn check(args: &PolicyArgs, json: bool, probe: bool) -> Result<i32, F
                 }
             }
             Some(Err(e)) => outln!("  `palisade run` would refuse: {e}"),
-            None => outln!("  configuration error: {}", policy.as_ref().err().map(|f| f.message.as_str()).unwrap_or("")),
+            None => {
+                outln!("  configuration error: {}", policy.as_ref().err().map(|f| f.message.as_str()).unwrap_or(""))
+            }
         }
         for n in &report.notes {
             outln!("\nNote: {n}");

@@ -17,5 +17,8 @@ pub(super) fn cleanup() -> Result<i32, Failure> {
     for f in &report.failed {
         outln!("not removed: {f}");
     }
-    Err(fail(format!("{} entries could not be removed; they stay recorded: run `palisade cleanup` again", report.failed.len())))
+    Err(fail(format!(
+        "{} entries could not be removed; they stay recorded: run `palisade cleanup` again",
+        report.failed.len()
+    )))
 }

@@ -18,7 +18,8 @@ pub(super) fn request(args: &PolicyArgs) -> Result<(LoadRequest, WorkspaceRule),
     let (workspace, rule) = match &args.workspace {
         Some(w) => (w.clone(), WorkspaceRule::Flag),
         None => {
-            let cwd = std::env::current_dir().map_err(|e| fail(format!("cannot determine the current directory: {e}")))?;
+            let cwd =
+                std::env::current_dir().map_err(|e| fail(format!("cannot determine the current directory: {e}")))?;
             let home = std::env::var_os("HOME")
                 .map(PathBuf::from)
                 .filter(|h| h.is_absolute())

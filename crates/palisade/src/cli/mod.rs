@@ -64,9 +64,18 @@ pub fn main() -> i32 {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
                 let _ = e.print();
-                return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand { exit_code::PALISADE_ERROR } else { 0 };
+                return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                    exit_code::PALISADE_ERROR
+                } else {
+                    0
+                };
             }
             errln!("palisade: {} (see `palisade --help`)", one_line(&e));
             return exit_code::PALISADE_ERROR;
@@ -130,4 +139,3 @@ fn one_line(e: &clap::Error) -> String {
     }
     out
 }
-

@@ -20,7 +20,11 @@ pub(super) fn show(args: &PolicyArgs, json: bool) -> Result<i32, Failure> {
         outln!("{:<30} {rule}", "workspace chosen as");
         // Which files were looked for, so that a file in the wrong place is noticed.
         let project = resolved.policy.workspace.join(".palisade").join("config.toml");
-        let files = [("user file", req.user_config.as_deref()), ("project file", Some(project.as_path())), ("managed file", req.managed_config.as_deref())];
+        let files = [
+            ("user file", req.user_config.as_deref()),
+            ("project file", Some(project.as_path())),
+            ("managed file", req.managed_config.as_deref()),
+        ];
         for (name, path) in files {
             match path {
                 Some(p) => outln!("{name:<30} {} ({})", p.display(), if p.exists() { "read" } else { "not present" }),

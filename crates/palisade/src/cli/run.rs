@@ -81,7 +81,10 @@ fn report_refused_connections(records: &[palisade::NetworkRecord]) {
         errln!("palisade: network: refused {target}: {reason}");
     }
     if seen.len() > MAX_LINES {
-        errln!("palisade: network: and {} more refused destinations (--json-status lists every connection)", seen.len() - MAX_LINES);
+        errln!(
+            "palisade: network: and {} more refused destinations (--json-status lists every connection)",
+            seen.len() - MAX_LINES
+        );
     }
 }
 
@@ -104,4 +107,3 @@ fn warn_unwritable_worktree_repository(policy: &palisade::Policy) {
         common.display()
     );
 }
-

@@ -142,8 +142,10 @@ impl Fixture {
     }
 
     fn in_dir(base: &Path, visible: bool) -> Fixture {
-        let root_dir = tempfile::Builder::new().prefix("palisade-test-").tempdir_in(base).expect("creating a scratch dir");
-        let tmp_root = tempfile::Builder::new().prefix("palisade-test-tmp-").tempdir().expect("creating a scratch dir in /tmp");
+        let root_dir =
+            tempfile::Builder::new().prefix("palisade-test-").tempdir_in(base).expect("creating a scratch dir");
+        let tmp_root =
+            tempfile::Builder::new().prefix("palisade-test-tmp-").tempdir().expect("creating a scratch dir in /tmp");
         let root = canonical(root_dir.path());
         let m = marker();
         let ws = root.join("ws");
@@ -336,11 +338,7 @@ pub fn show(o: &Output) -> String {
 /// normally; returns the exit code.
 pub fn ran(o: &Output) -> i32 {
     let code = o.status.code().unwrap_or_else(|| panic!("palisade was killed by a signal: {}", show(o)));
-    assert!(
-        !stderr(o).starts_with("palisade:"),
-        "palisade itself failed instead of running the command: {}",
-        show(o)
-    );
+    assert!(!stderr(o).starts_with("palisade:"), "palisade itself failed instead of running the command: {}", show(o));
     code
 }
 
@@ -355,7 +353,8 @@ pub fn ok(o: &Output) {
 /// The absolute path of a host tool, preferring the system's copies (a user's pyenv shim under
 /// /root is not usable by another user, nor inside the sandbox with a fake HOME).
 pub fn tool(name: &str) -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = ["/usr/bin", "/bin", "/usr/local/bin", "/usr/sbin", "/sbin"].iter().map(PathBuf::from).collect();
+    let mut dirs: Vec<PathBuf> =
+        ["/usr/bin", "/bin", "/usr/local/bin", "/usr/sbin", "/sbin"].iter().map(PathBuf::from).collect();
     if let Some(path) = std::env::var_os("PATH") {
         dirs.extend(std::env::split_paths(&path).filter(|d| !d.to_string_lossy().contains("shims")));
     }
@@ -471,8 +470,9 @@ impl Snapshot {
                 },
             );
             if kind == "dir" {
-                let mut names: Vec<OsString> =
-                    fs::read_dir(&p).map(|rd| rd.filter_map(|e| e.ok().map(|e| e.file_name())).collect()).unwrap_or_default();
+                let mut names: Vec<OsString> = fs::read_dir(&p)
+                    .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.file_name())).collect())
+                    .unwrap_or_default();
                 names.sort();
                 for n in names {
                     walk(root, &rel.join(n), out);
@@ -606,7 +606,8 @@ impl Drop for KillOnDrop {
         while !pids_with(&self.0).is_empty() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
-        let _ = Command::new(BIN).arg("cleanup").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        let _ =
+            Command::new(BIN).arg("cleanup").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status();
     }
 }
 
@@ -654,15 +655,26 @@ impl Decoy {
     /// already acted (dead, zombie or stopped), so no waiting is needed.
     pub fn assert_untouched(&mut self, what: &str, o: &Output) {
         let exited = self.child.try_wait().expect("try_wait on the decoy");
-        assert!(exited.is_none(), "SANDBOX ESCAPE: {what}: the decoy (pid {}) was killed: {exited:?}\nrun: {}", self.pid, show(o));
-        let st = proc_status(self.pid).unwrap_or_else(|| panic!("SANDBOX ESCAPE: {what}: decoy /proc entry gone\nrun: {}", show(o)));
+        assert!(
+            exited.is_none(),
+            "SANDBOX ESCAPE: {what}: the decoy (pid {}) was killed: {exited:?}\nrun: {}",
+            self.pid,
+            show(o)
+        );
+        let st = proc_status(self.pid)
+            .unwrap_or_else(|| panic!("SANDBOX ESCAPE: {what}: decoy /proc entry gone\nrun: {}", show(o)));
         let state = st.get("State").cloned().unwrap_or_default();
         assert!(
             state.starts_with('S') || state.starts_with('R'),
             "SANDBOX ESCAPE: {what}: decoy is in state {state:?} (stopped, traced or dying)\nrun: {}",
             show(o)
         );
-        assert_eq!(st.get("TracerPid").map(String::as_str), Some("0"), "SANDBOX ESCAPE: {what}: decoy is traced\nrun: {}", show(o));
+        assert_eq!(
+            st.get("TracerPid").map(String::as_str),
+            Some("0"),
+            "SANDBOX ESCAPE: {what}: decoy is traced\nrun: {}",
+            show(o)
+        );
         for k in ["SigPnd", "ShdPnd"] {
             let v = u64::from_str_radix(st.get(k).map(String::as_str).unwrap_or("0"), 16).unwrap_or(0);
             assert_eq!(v, 0, "SANDBOX ESCAPE: {what}: decoy has pending signals ({k} = {v:x})\nrun: {}", show(o));
@@ -728,7 +740,10 @@ fn skip_line(reason: &str) -> String {
 /// has what the test needs.
 pub fn skip(reason: &str) {
     let line = skip_line(reason);
-    assert!(!strict(), "refused skip ({line}): PALISADE_TEST_STRICT=1, and this machine should be able to run this test");
+    assert!(
+        !strict(),
+        "refused skip ({line}): PALISADE_TEST_STRICT=1, and this machine should be able to run this test"
+    );
 }
 
 /// Like [`skip`], but allowed in strict mode: the test is about what another pass runs (a

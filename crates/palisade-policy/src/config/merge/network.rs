@@ -53,13 +53,22 @@ impl NetworkLayers {
     pub(super) fn new(default: &Network) -> NetworkLayers {
         let d = Source::default_layer;
         let (allow, deny) = match default.allowlist() {
-            Some(a) => (a.allow.iter().map(|e| val(e.clone(), d())).collect(), a.deny.iter().map(|e| val(e.clone(), d())).collect()),
+            Some(a) => (
+                a.allow.iter().map(|e| val(e.clone(), d())).collect(),
+                a.deny.iter().map(|e| val(e.clone(), d())).collect(),
+            ),
             None => (Vec::new(), Vec::new()),
         };
         NetworkLayers { value: val(default.clone(), d()), allow, deny, project: None }
     }
 
-    pub(super) fn user(&mut self, mode: &Option<At<Network>>, allow: &Option<List<Entry>>, deny: &Option<List<Entry>>, layer: &Layer) {
+    pub(super) fn user(
+        &mut self,
+        mode: &Option<At<Network>>,
+        allow: &Option<List<Entry>>,
+        deny: &Option<List<Entry>>,
+        layer: &Layer,
+    ) {
         if let Some(n) = asked(mode, allow) {
             self.value = val(n.v, at_source(layer, n.line));
         }
@@ -136,7 +145,11 @@ impl NetworkLayers {
                     return Err(blame(
                         &self.value.src,
                         "network",
-                        format!("\"{}\" is {}", self.value.v, forbidden_by_admin(layer, b.line, "allow_network = false".into())),
+                        format!(
+                            "\"{}\" is {}",
+                            self.value.v,
+                            forbidden_by_admin(layer, b.line, "allow_network = false".into())
+                        ),
                     ));
                 }
             }
@@ -174,7 +187,9 @@ impl NetworkLayers {
             return self.value.v;
         }
         let mut list = Allowlist::default();
-        for (key, from, to) in [("network.allow", self.allow, &mut list.allow), ("network.deny", self.deny, &mut list.deny)] {
+        for (key, from, to) in
+            [("network.allow", self.allow, &mut list.allow), ("network.deny", self.deny, &mut list.deny)]
+        {
             for v in from {
                 if !to.contains(&v.v) {
                     sources.push((format!("{key}[{}]", to.len()), v.src));

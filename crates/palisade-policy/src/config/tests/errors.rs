@@ -8,7 +8,14 @@ fn a_project_file_may_ask_for_only_so_many_protected_paths() {
     let many: Vec<String> = (0..MAX_PROJECT_PATTERNS + 1).map(|i| format!("\"gen/p{i}\"")).collect();
     write(&f.project, &format!("protected_paths = [{}]\n", many.join(", ")));
     let e = f.err();
-    assert!(e.starts_with(&format!("{}:1: protected_paths: {} patterns; a project file may add at most", f.project.display(), MAX_PROJECT_PATTERNS + 1)), "{e}");
+    assert!(
+        e.starts_with(&format!(
+            "{}:1: protected_paths: {} patterns; a project file may add at most",
+            f.project.display(),
+            MAX_PROJECT_PATTERNS + 1
+        )),
+        "{e}"
+    );
     assert_eq!(e.lines().count(), 1);
     let deep = vec!["d"; MAX_PROJECT_PATTERN_DEPTH + 1].join("/");
     write(&f.project, &format!("protected_paths = [\n\"{deep}\"]\n"));

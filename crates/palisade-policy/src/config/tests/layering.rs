@@ -44,7 +44,10 @@ fn user_file_overrides_defaults_with_line_numbers() {
 #[cfg_attr(windows, ignore = "asserts on Unix path syntax")]
 fn lists_add_up_across_layers_without_duplicates() {
     let f = fixture();
-    write(&f.user, "deny_read = [\"~/private\", \"~/.ssh\"]\nprotected_paths = [\".husky\"]\nenv.secret_patterns = [\"*_PAT\"]\n");
+    write(
+        &f.user,
+        "deny_read = [\"~/private\", \"~/.ssh\"]\nprotected_paths = [\".husky\"]\nenv.secret_patterns = [\"*_PAT\"]\n",
+    );
     write(&f.project, "deny_read = [\"secrets\", \"/opt/keys\"]\nprotected_paths = [\".husky\", \"ci/*\"]\n");
     write(&f.managed, "deny_read = [\"/srv/secret\"]\nprotected_paths = [\".github/workflows\"]\n[env]\nsecret_patterns = [\"*COOKIE*\", \"*_SSN\"]\n");
     let r = f.load();
@@ -173,7 +176,10 @@ fn no_protected_paths_drops_defaults_and_user_patterns() {
     let r = f.load_with(Overrides { no_protected_paths: true, ..Default::default() });
     assert!(r.policy.protected_paths.is_empty());
     assert_eq!(r.source("protected_paths"), Some(&Source::command_line()));
-    assert!(r.render().lines().any(|l| l.starts_with("protected_paths") && l.contains("(none)") && l.ends_with("command line")));
+    assert!(r
+        .render()
+        .lines()
+        .any(|l| l.starts_with("protected_paths") && l.contains("(none)") && l.ends_with("command line")));
 }
 
 #[test]
@@ -188,9 +194,15 @@ fn writable_with_read_only_is_an_error() {
     write(&f.user, "mode = \"read-only\"\n");
     assert_prefix(
         &f.err_with(Overrides { writable: vec![extra.clone()], ..Default::default() }),
-        &format!("command line: --writable: has no effect: the mode is read-only (set by user ({}:1))", f.user.display()),
+        &format!(
+            "command line: --writable: has no effect: the mode is read-only (set by user ({}:1))",
+            f.user.display()
+        ),
     );
-    write(&f.user, "mode = \"read-only\"\nwritable_roots = [\"{}\"]\n".replace("{}", &extra.display().to_string()).as_str());
+    write(
+        &f.user,
+        "mode = \"read-only\"\nwritable_roots = [\"{}\"]\n".replace("{}", &extra.display().to_string()).as_str(),
+    );
     assert_eq!(
         f.err(),
         format!("{}:2: writable_roots: has no effect with mode = \"read-only\" (line 1)", f.user.display())
@@ -212,6 +224,10 @@ fn allow_read_removes_default_entries_only() {
     write(&f.user, "allow_read = [\n\"~/.ssh\",\n\"~/.nothing\"]\n");
     assert_eq!(
         f.err(),
-        format!("{}:3: allow_read: {} is not one of the default deny_read entries", f.user.display(), f.home.join(".nothing").display())
+        format!(
+            "{}:3: allow_read: {} is not one of the default deny_read entries",
+            f.user.display(),
+            f.home.join(".nothing").display()
+        )
     );
 }

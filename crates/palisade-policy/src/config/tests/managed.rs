@@ -29,7 +29,10 @@ fn managed_clamps_defaults_and_refuses_requests() {
         format!("command line: --network: \"on\" is forbidden by the administrator ({m}:2: allow_network = false)")
     );
     write(&f.user, "network = \"on\"\n");
-    assert_prefix(&f.err(), &format!("{}:1: network: \"on\" is forbidden by the administrator ({m}:2:", f.user.display()));
+    assert_prefix(
+        &f.err(),
+        &format!("{}:1: network: \"on\" is forbidden by the administrator ({m}:2:", f.user.display()),
+    );
 }
 
 #[test]
@@ -55,13 +58,19 @@ fn managed_forbids_loosening_switches() {
         format!("{u}:2: linux.allow_landlock_only: true is forbidden by the administrator ({m}:3: allow_landlock_only = false)")
     );
     write(&f.user, "[linux]\nallow_landlock_only = false\nallow_unprotected_paths = true\n");
-    assert_prefix(&f.err(), &format!("{u}:3: linux.allow_unprotected_paths: true is forbidden by the administrator ({m}:4:"));
+    assert_prefix(
+        &f.err(),
+        &format!("{u}:3: linux.allow_unprotected_paths: true is forbidden by the administrator ({m}:4:"),
+    );
     // Explicitly false is fine.
     write(&f.user, "[linux]\nallow_landlock_only = false\n");
     assert!(!f.load().linux.allow_landlock_only);
     write(&f.managed, "allow_landlock_only_as_root = false\n");
     write(&f.user, "[linux]\nallow_landlock_only_as_root = true\n");
-    assert_prefix(&f.err(), &format!("{u}:2: linux.allow_landlock_only_as_root: true is forbidden by the administrator ({m}:1:"));
+    assert_prefix(
+        &f.err(),
+        &format!("{u}:2: linux.allow_landlock_only_as_root: true is forbidden by the administrator ({m}:1:"),
+    );
 }
 
 #[test]
@@ -69,7 +78,10 @@ fn managed_forced_lists_cannot_be_undone() {
     let f = fixture();
     let m = f.managed.display().to_string();
     let u = f.user.display().to_string();
-    write(&f.managed, "deny_read = [\"~/.ssh\"]\nprotected_paths = [\".github/workflows\"]\n[env]\nsecret_patterns = [\"*_PAT\"]\n");
+    write(
+        &f.managed,
+        "deny_read = [\"~/.ssh\"]\nprotected_paths = [\".github/workflows\"]\n[env]\nsecret_patterns = [\"*_PAT\"]\n",
+    );
     let r = f.load();
     assert!(r.policy.deny_read.contains(&f.home.join(".ssh")));
     assert_eq!(r.policy.protected_paths.last().map(String::as_str), Some(".github/workflows"));
@@ -79,7 +91,10 @@ fn managed_forced_lists_cannot_be_undone() {
     write(&f.user, "allow_read = [\"~/.ssh\"]\n");
     assert_eq!(
         f.err(),
-        format!("{u}:1: allow_read: allowing {} is forbidden by the administrator ({m}:1: deny_read)", f.home.join(".ssh").display())
+        format!(
+            "{u}:1: allow_read: allowing {} is forbidden by the administrator ({m}:1: deny_read)",
+            f.home.join(".ssh").display()
+        )
     );
     write(&f.user, "[env]\nkeep = [\"GITHUB_PAT\"]\n");
     assert_eq!(

@@ -56,7 +56,10 @@ fn the_project_file_may_only_narrow_the_network() {
     let p = f.project.display().to_string();
     // Below is off: a project asking for an allowlist would loosen it.
     write(&f.project, "[network]\nallow = [\"pypi.org\"]\n");
-    assert_eq!(f.err(), format!("{p}:2: network: project config may only tighten the policy; network = \"allow\" would loosen it"));
+    assert_eq!(
+        f.err(),
+        format!("{p}:2: network: project config may only tighten the policy; network = \"allow\" would loosen it")
+    );
     // Below is on: any allowlist narrows it.
     write(&f.user, "network = \"on\"\n");
     let r = f.load();
@@ -141,5 +144,8 @@ fn the_managed_allowlist_is_the_most_any_layer_may_admit() {
     assert_eq!(f.load().policy.network, Network::Off);
     // allow_network = false forbids the allowlist too.
     write(&f.managed, "allow_network = false\n");
-    assert_prefix(&f.err_with(cli(None, &["pypi.org"])), "command line: --network: \"allow\" is forbidden by the administrator");
+    assert_prefix(
+        &f.err_with(cli(None, &["pypi.org"])),
+        "command line: --network: \"allow\" is forbidden by the administrator",
+    );
 }

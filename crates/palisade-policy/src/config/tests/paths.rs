@@ -104,7 +104,10 @@ fn deny_read_may_not_hide_the_workspace_or_a_writable_root() {
     assert_prefix(&f.err(), &format!("{u}:2: deny_read: {} contains the workspace", f.root.display()));
     let other = f.dir("other");
     write(&f.user, &format!("writable_roots = [\"{}\"]\ndeny_read = [\"{}\"]\n", cache.display(), cache.display()));
-    assert_prefix(&f.err(), &format!("{u}:2: deny_read: {} hides the writable root {}", cache.display(), cache.display()));
+    assert_prefix(
+        &f.err(),
+        &format!("{u}:2: deny_read: {} hides the writable root {}", cache.display(), cache.display()),
+    );
     write(&f.user, &format!("deny_read = [\"{}\"]\n", other.display()));
     assert!(f.load().policy.deny_read.contains(&other));
     // The project file may add deny_read entries, but not ones that hide its own workspace.

@@ -37,13 +37,18 @@ fn from_env_follows_xdg() {
     let vars = |pairs: &'static [(&'static str, &'static str)]| {
         move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| OsString::from(v))
     };
-    let r = LoadRequest::from_vars("/w", Overrides::default(), vars(&[("HOME", "/home/u"), ("XDG_CONFIG_HOME", "/cfg")]));
+    let r =
+        LoadRequest::from_vars("/w", Overrides::default(), vars(&[("HOME", "/home/u"), ("XDG_CONFIG_HOME", "/cfg")]));
     #[cfg(not(windows))]
     {
         assert_eq!(r.home, Some(PathBuf::from("/home/u")));
         assert_eq!(r.user_config, Some(PathBuf::from("/cfg/palisade/config.toml")));
         assert_eq!(r.managed_config, Some(PathBuf::from("/etc/palisade/managed.toml")));
-        let r = LoadRequest::from_vars("/w", Overrides::default(), vars(&[("HOME", "/home/u"), ("XDG_CONFIG_HOME", "rel")]));
+        let r = LoadRequest::from_vars(
+            "/w",
+            Overrides::default(),
+            vars(&[("HOME", "/home/u"), ("XDG_CONFIG_HOME", "rel")]),
+        );
         assert_eq!(r.user_config, Some(PathBuf::from("/home/u/.config/palisade/config.toml")));
         let r = LoadRequest::from_vars("/w", Overrides::default(), vars(&[("HOME", "")]));
         assert_eq!((r.home, r.user_config), (None, None));

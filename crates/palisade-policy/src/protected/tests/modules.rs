@@ -36,32 +36,55 @@ fn module_git_dirs_are_found_at_any_depth() {
     let fs = module(Fixture::new().file("/w/.git/HEAD", "ref: refs/heads/main\n"), "/w/.git/modules/libs/foo", None);
     let fs = module(fs, "/w/.git/modules/libs/foo/modules/vendor/bar", None);
     let got = resolve_w(&fs, &defaults());
-    for want in module_protection("/w/.git/modules/libs/foo").into_iter().chain(module_protection("/w/.git/modules/libs/foo/modules/vendor/bar")) {
+    for want in module_protection("/w/.git/modules/libs/foo")
+        .into_iter()
+        .chain(module_protection("/w/.git/modules/libs/foo/modules/vendor/bar"))
+    {
         assert!(got.contains(&want), "missing {want:?} in {got:#?}");
     }
-    for dir in ["/w/.git/modules", "/w/.git/modules/libs", "/w/.git/modules/libs/foo", "/w/.git/modules/libs/foo/modules", "/w/.git/modules/libs/foo/modules/vendor", "/w/.git/modules/libs/foo/modules/vendor/bar"] {
+    for dir in [
+        "/w/.git/modules",
+        "/w/.git/modules/libs",
+        "/w/.git/modules/libs/foo",
+        "/w/.git/modules/libs/foo/modules",
+        "/w/.git/modules/libs/foo/modules/vendor",
+        "/w/.git/modules/libs/foo/modules/vendor/bar",
+    ] {
         assert!(got.contains(&pin(dir)), "{dir} is not pinned: {got:#?}");
     }
     // `libs` is not a git directory: no placeholders in it; the git-made folders of a
     // module (`objects`, `refs`) are not searched.
-    assert!(!got.iter().any(|a| a.path().starts_with("/w/.git/modules/libs/config") || a.path().starts_with("/w/.git/modules/libs/hooks")), "{got:#?}");
-    // (Only the fixed way to `objects/info/alternates`, a protected path, is there.)
-    let alternates = ["objects", "objects/info", "objects/info/alternates"].map(|p| Path::new("/w/.git/modules/libs/foo").join(p));
     assert!(
-        !got.iter().any(|a| a.path().starts_with("/w/.git/modules/libs/foo/objects") && !alternates.iter().any(|p| p == a.path())),
+        !got.iter().any(|a| a.path().starts_with("/w/.git/modules/libs/config")
+            || a.path().starts_with("/w/.git/modules/libs/hooks")),
+        "{got:#?}"
+    );
+    // (Only the fixed way to `objects/info/alternates`, a protected path, is there.)
+    let alternates =
+        ["objects", "objects/info", "objects/info/alternates"].map(|p| Path::new("/w/.git/modules/libs/foo").join(p));
+    assert!(
+        !got.iter()
+            .any(|a| a.path().starts_with("/w/.git/modules/libs/foo/objects")
+                && !alternates.iter().any(|p| p == a.path())),
         "{got:#?}"
     );
     assert!(got.contains(&ph_dir("/w/.git/modules/libs/foo/modules/vendor/bar/modules")));
     // Other folders in a module git directory (a rebase in progress) are not pinned.
     // Nor are the folders git or tools make there searched: `logs` (with its `HEAD`),
     // git-annex's thousands of folders.
-    let mut fs = fs.dir("/w/.git/modules/libs/foo/rebase-merge/x").dir("/w/.git/modules/empty").file("/w/.git/modules/libs/foo/logs/HEAD", "");
+    let mut fs = fs
+        .dir("/w/.git/modules/libs/foo/rebase-merge/x")
+        .dir("/w/.git/modules/empty")
+        .file("/w/.git/modules/libs/foo/logs/HEAD", "");
     for i in 0..=MAX_MODULE_DIRS {
         fs = fs.dir(&format!("/w/.git/modules/libs/foo/annex/objects/{i}"));
     }
     let got = resolve_w(&fs, &defaults());
     for skipped in ["rebase-merge", "logs", "annex"] {
-        assert!(!got.iter().any(|a| a.path().starts_with(Path::new("/w/.git/modules/libs/foo").join(skipped))), "{skipped}: {got:#?}");
+        assert!(
+            !got.iter().any(|a| a.path().starts_with(Path::new("/w/.git/modules/libs/foo").join(skipped))),
+            "{skipped}: {got:#?}"
+        );
     }
     assert!(!got.iter().any(|a| a.path().starts_with("/w/.git/modules/empty")), "{got:#?}");
 }
@@ -74,12 +97,19 @@ fn module_search_is_not_fooled_by_planted_or_removed_markers() {
         .file("/w/.git/modules/libs/HEAD", "ref: refs/heads/main\n");
     let got = resolve_w(&fs, &defaults());
     assert!(got.contains(&ro("/w/.git/modules/libs/foo/config")), "{got:#?}");
-    let fs = Fixture::new().dir("/w/.git").file("/w/.git/modules/libs/foo/config", "[core]\n").dir("/w/.git/modules/libs/foo/objects");
+    let fs = Fixture::new()
+        .dir("/w/.git")
+        .file("/w/.git/modules/libs/foo/config", "[core]\n")
+        .dir("/w/.git/modules/libs/foo/objects");
     let got = resolve_w(&fs, &defaults());
     assert!(got.contains(&ro("/w/.git/modules/libs/foo/config")), "{got:#?}");
     assert!(got.contains(&ph_dir("/w/.git/modules/libs/foo/hooks")), "{got:#?}");
     // A module named like a folder git makes (`libs/objects`) is still found.
-    let fs = module(module(Fixture::new().dir("/w/.git"), "/w/.git/modules/libs", None), "/w/.git/modules/libs/objects", None);
+    let fs = module(
+        module(Fixture::new().dir("/w/.git"), "/w/.git/modules/libs", None),
+        "/w/.git/modules/libs/objects",
+        None,
+    );
     let got = resolve_w(&fs, &defaults());
     assert!(got.contains(&ro("/w/.git/modules/libs/objects/config")), "{got:#?}");
 }
@@ -133,16 +163,20 @@ fn submodule_git_files_are_read_only() {
         .file("/w/top/.git", "gitdir: ../store/top.git\n");
     let fs = module(fs, "/w/vendor/x/.git", None);
     let got = resolve_w(&fs, &defaults());
-    for want in [ro("/w/top/.git"), pin("/w/store/top.git"), pin("/w/vendor"), pin("/w/vendor/x"), pin("/w/vendor/x/.git")]
-        .into_iter()
-        .chain(module_protection("/w/store/top.git"))
-        .chain(module_protection("/w/vendor/x/.git"))
+    for want in
+        [ro("/w/top/.git"), pin("/w/store/top.git"), pin("/w/vendor"), pin("/w/vendor/x"), pin("/w/vendor/x/.git")]
+            .into_iter()
+            .chain(module_protection("/w/store/top.git"))
+            .chain(module_protection("/w/vendor/x/.git"))
     {
         assert!(got.contains(&want), "missing {want:?} in {got:#?}");
     }
     assert!(!got.iter().any(|a| a.path().starts_with("/w/gone") || a.path().starts_with("/etc")), "{got:#?}");
     // A submodule's .git file naming a git directory that is missing: it stays missing.
-    let fs = Fixture::new().dir("/w/.git").file("/w/.gitmodules", "[submodule \"s\"]\n\tpath = s\n").file("/w/s/.git", "gitdir: ../.git/modules/s\n");
+    let fs = Fixture::new()
+        .dir("/w/.git")
+        .file("/w/.gitmodules", "[submodule \"s\"]\n\tpath = s\n")
+        .file("/w/s/.git", "gitdir: ../.git/modules/s\n");
     let got = resolve_w(&fs, &defaults());
     assert!(got.contains(&ro("/w/s/.git")) && got.contains(&ph_dir("/w/.git/modules")), "{got:#?}");
 }
@@ -156,7 +190,9 @@ fn submodule_hooks_path_is_relative_to_its_work_tree() {
         .file("/w/.git/modules/s/config", "[core]\n\tworktree = ../../../s\n\thooksPath = .husky/_\n")
         .file("/w/s/.git", "gitdir: ../.git/modules/s\n")
         .dir("/w/s/.husky/_");
-    let got = resolve_with_git_configs(Path::new("/w"), &defaults(), &fs, &["[core]\n\thooksPath = .githooks\n".into()], &[]).unwrap();
+    let got =
+        resolve_with_git_configs(Path::new("/w"), &defaults(), &fs, &["[core]\n\thooksPath = .githooks\n".into()], &[])
+            .unwrap();
     // Joined paths use the platform's separator (`\` on Windows): compare with `/`.
     let got: Vec<Action> = got.into_iter().map(slashed).collect();
     for want in [ro("/w/s/.husky/_"), ph_dir("/w/s/.githooks"), ph_dir("/w/.githooks")] {

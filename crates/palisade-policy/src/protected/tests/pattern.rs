@@ -25,7 +25,9 @@ fn invalid_patterns_are_errors() {
 
 #[test]
 fn file_like_rule() {
-    for p in [".envrc", ".mcp.json", ".git/config", ".git/config.worktree", ".git/info/attributes", ".vscode/settings.json"] {
+    for p in
+        [".envrc", ".mcp.json", ".git/config", ".git/config.worktree", ".git/info/attributes", ".vscode/settings.json"]
+    {
         assert!(final_component_is_file(p), "{p}");
     }
     for p in [".git/hooks", ".vscode", ".palisade", ".idea", ".git/modules/*", "build.d/", ".git"] {
@@ -36,10 +38,32 @@ fn file_like_rule() {
 #[test]
 fn matching_is_exact_on_linux() {
     let d = defaults();
-    for p in [".git/hooks", ".git/hooks/pre-commit", ".git/config", ".git/modules/x/hooks/post-checkout", ".envrc", ".vscode/settings.json", "./.git/./hooks", "src/../.git/config"] {
+    for p in [
+        ".git/hooks",
+        ".git/hooks/pre-commit",
+        ".git/config",
+        ".git/modules/x/hooks/post-checkout",
+        ".envrc",
+        ".vscode/settings.json",
+        "./.git/./hooks",
+        "src/../.git/config",
+    ] {
         assert!(is_protected(&d, Path::new(p), false), "{p}");
     }
-    for p in ["src/main.rs", ".github/x", ".gitignore", ".git", ".git/HEAD", ".git/modules/x", ".GIT/hooks", ".git/config.", ".git\\hooks", "../w/.git/hooks", ".git/configs", "x/.git/hooks"] {
+    for p in [
+        "src/main.rs",
+        ".github/x",
+        ".gitignore",
+        ".git",
+        ".git/HEAD",
+        ".git/modules/x",
+        ".GIT/hooks",
+        ".git/config.",
+        ".git\\hooks",
+        "../w/.git/hooks",
+        ".git/configs",
+        "x/.git/hooks",
+    ] {
         assert!(!is_protected(&d, Path::new(p), false), "{p}");
     }
 }
@@ -86,7 +110,8 @@ fn within_is_lexical_and_component_wise() {
 
 #[test]
 fn git_config_value_reads_the_last_core_setting() {
-    let text = "[core]\n\tbare = false\n[remote \"core\"]\n\thooksPath = no\n[Core]\n  HooksPath = \".husky/_\" ; husky\n";
+    let text =
+        "[core]\n\tbare = false\n[remote \"core\"]\n\thooksPath = no\n[Core]\n  HooksPath = \".husky/_\" ; husky\n";
     assert_eq!(git_config_value(text, "core", "hookspath").as_deref(), Some(".husky/_"));
     assert_eq!(git_config_value("[core]\nhooksPath=a # x\nhookspath = b\n", "core", "hookspath").as_deref(), Some("b"));
     assert_eq!(git_config_value("[user]\nhooksPath = a\n", "core", "hookspath"), None);

@@ -43,5 +43,8 @@ fn real_fs_reads_a_long_config_whole() {
     std::fs::write(root.join(".git/config"), &config).unwrap();
     assert_eq!(RealFs.read_small(&root.join(".git/config")).unwrap(), config);
     let got = resolve(&root, &pats(&[".git/config"]), &RealFs).unwrap();
-    assert!(got.contains(&Action::Placeholder { path: root.join(".gitconfig.local"), dir: false }) || cfg!(windows), "{got:#?}");
+    assert!(
+        got.contains(&Action::Placeholder { path: root.join(".gitconfig.local"), dir: false }) || cfg!(windows),
+        "{got:#?}"
+    );
 }

@@ -57,7 +57,10 @@ fn covered_paths_are_dropped_and_the_rest_ordered_by_depth() {
     ] {
         plan.add(p.into(), d);
     }
-    assert_eq!(plan.into_actions(), vec![ro("/w/a"), pin("/w/ab"), pin("/w/b"), ph_dir("/w/b/c"), pin("/w/b/e"), ro("/w/b-x/y")]);
+    assert_eq!(
+        plan.into_actions(),
+        vec![ro("/w/a"), pin("/w/ab"), pin("/w/b"), ph_dir("/w/b/c"), pin("/w/b/e"), ro("/w/b-x/y")]
+    );
 }
 
 /// Only hooks git runs count: a `.sample` template that mentions pre-commit (git never
@@ -102,7 +105,9 @@ fn git_dir_with_hooks_and_everything() {
         ph_dir("/w/.git/refs"),
         ph_dir("/w/.git/objects"),
     ];
-    want.extend(non_git_placeholders().into_iter().filter(|a| !matches!(a.path().to_str(), Some("/w/.envrc" | "/w/.vscode"))));
+    want.extend(
+        non_git_placeholders().into_iter().filter(|a| !matches!(a.path().to_str(), Some("/w/.envrc" | "/w/.vscode"))),
+    );
     assert_eq!(got, sorted(want));
 }
 
@@ -112,12 +117,17 @@ fn git_dir_with_hooks_and_everything() {
 fn review_hiding_git_paths_are_protected() {
     let fs = Fixture::new().dir("/w/.git/info").dir("/w/.git/objects/info").dir("/w/.git/refs/heads");
     let got = resolve_w(&fs, &defaults());
-    for want in [ph_file("/w/.git/info/exclude"), ph_file("/w/.git/objects/info/alternates"), ph_dir("/w/.git/refs/replace")] {
+    for want in
+        [ph_file("/w/.git/info/exclude"), ph_file("/w/.git/objects/info/alternates"), ph_dir("/w/.git/refs/replace")]
+    {
         assert!(got.contains(&want), "{want:?} missing from {got:?}");
     }
     let fs = fs.file("/w/.git/info/exclude", "# mine\n").file("/w/.git/objects/info/alternates", "/x\n");
     let got = resolve_w(&fs, &defaults());
-    assert!(got.contains(&ro("/w/.git/info/exclude")) && got.contains(&ro("/w/.git/objects/info/alternates")), "{got:?}");
+    assert!(
+        got.contains(&ro("/w/.git/info/exclude")) && got.contains(&ro("/w/.git/objects/info/alternates")),
+        "{got:?}"
+    );
 }
 
 #[test]
@@ -185,9 +195,13 @@ fn symlinked_hooks_is_an_error_naming_the_path() {
 #[test]
 fn symlink_on_the_way_or_under_a_star_is_an_error() {
     let fs = Fixture::new().link("/w/.git");
-    assert!(matches!(resolve(Path::new("/w"), &defaults(), &fs), Err(ProtectError::Symlink { path, .. }) if path == Path::new("/w/.git")));
+    assert!(
+        matches!(resolve(Path::new("/w"), &defaults(), &fs), Err(ProtectError::Symlink { path, .. }) if path == Path::new("/w/.git"))
+    );
     let fs = Fixture::new().dir("/w/.git").link("/w/.git/modules/x");
-    assert!(matches!(resolve(Path::new("/w"), &defaults(), &fs), Err(ProtectError::Symlink { path, .. }) if path == Path::new("/w/.git/modules/x")));
+    assert!(
+        matches!(resolve(Path::new("/w"), &defaults(), &fs), Err(ProtectError::Symlink { path, .. }) if path == Path::new("/w/.git/modules/x"))
+    );
     let fs = Fixture::new().link("/w/.claude");
     assert!(resolve(Path::new("/w"), &defaults(), &fs).is_err());
 }
@@ -220,7 +234,9 @@ fn git_file_with_relative_gitdir() {
         .file("/w/sub/.git", "gitdir: ../.git/modules/sub\n")
         .dir("/w/.git/modules/sub/hooks")
         .file("/w/.git/modules/sub/config", "");
-    let got = resolve(Path::new("/w/sub"), &pats(&[".git/hooks", ".git/config", ".git/info/attributes", ".vscode"]), &fs).unwrap();
+    let got =
+        resolve(Path::new("/w/sub"), &pats(&[".git/hooks", ".git/config", ".git/info/attributes", ".vscode"]), &fs)
+            .unwrap();
     assert_eq!(
         got,
         vec![

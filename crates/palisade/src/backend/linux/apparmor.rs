@@ -84,7 +84,10 @@ mod tests {
     #[test]
     fn the_profile_names_the_binary_and_grants_only_userns() {
         let text = profile_text(Path::new("/usr/local/bin/palisade"));
-        assert!(text.contains("\nprofile palisade /usr/local/bin/palisade flags=(unconfined) {\n  userns,\n}\n"), "{text}");
+        assert!(
+            text.contains("\nprofile palisade /usr/local/bin/palisade flags=(unconfined) {\n  userns,\n}\n"),
+            "{text}"
+        );
         assert!(text.starts_with("# Installed by `palisade setup`"), "{text}");
         let rules: Vec<&str> = text.lines().filter(|l| l.starts_with("  ")).collect();
         assert_eq!(rules, ["  userns,"], "{text}");

@@ -45,9 +45,27 @@ impl Step {
     pub fn from_u32(v: u32) -> Option<Step> {
         use Step::*;
         [
-            WatchParent, WriteIdMaps, MakeMountsPrivate, CaptureWritableTrees, MakeRootReadOnly,
-            BuildMinimalDev, AttachWritableTree, AttachReadOnlyView, PinDirectory, ProtectPath, MaskDenyRead, HideSocketDir, MountProc, BringUpLoopback,
-            OpenProxyPort, DropCapabilities, ApplyLandlock, ApplySeccomp, StartCommand, SetUpStdio, ChangeDirectory,
+            WatchParent,
+            WriteIdMaps,
+            MakeMountsPrivate,
+            CaptureWritableTrees,
+            MakeRootReadOnly,
+            BuildMinimalDev,
+            AttachWritableTree,
+            AttachReadOnlyView,
+            PinDirectory,
+            ProtectPath,
+            MaskDenyRead,
+            HideSocketDir,
+            MountProc,
+            BringUpLoopback,
+            OpenProxyPort,
+            DropCapabilities,
+            ApplyLandlock,
+            ApplySeccomp,
+            StartCommand,
+            SetUpStdio,
+            ChangeDirectory,
             Exec,
         ]
         .into_iter()
@@ -128,24 +146,28 @@ impl NamespacePlan {
     pub fn path_of(&self, step: Step, index: usize) -> Option<&std::ffi::CStr> {
         match step {
             Step::CaptureWritableTrees => self.writable_sources.get(index).map(CString::as_c_str),
-            Step::AttachWritableTree | Step::AttachReadOnlyView | Step::PinDirectory | Step::ProtectPath | Step::MaskDenyRead | Step::HideSocketDir => {
-                match self.ops.get(index)? {
-                    MountOp::AttachWritable { target: p, .. }
-                    | MountOp::AttachReadOnly { target: p, .. }
-                    | MountOp::Pin { path: p }
-                    | MountOp::ReadOnly { path: p }
-                    | MountOp::MaskDir { path: p }
-                    | MountOp::Hide { path: p }
-                    | MountOp::MaskFile { path: p, .. } => Some(p),
-                }
-            }
+            Step::AttachWritableTree
+            | Step::AttachReadOnlyView
+            | Step::PinDirectory
+            | Step::ProtectPath
+            | Step::MaskDenyRead
+            | Step::HideSocketDir => match self.ops.get(index)? {
+                MountOp::AttachWritable { target: p, .. }
+                | MountOp::AttachReadOnly { target: p, .. }
+                | MountOp::Pin { path: p }
+                | MountOp::ReadOnly { path: p }
+                | MountOp::MaskDir { path: p }
+                | MountOp::Hide { path: p }
+                | MountOp::MaskFile { path: p, .. } => Some(p),
+            },
             _ => None,
         }
     }
 }
 
 /// Device nodes bound into the minimal /dev.
-pub const DEVICES: &[&std::ffi::CStr] = &[c"/dev/null", c"/dev/zero", c"/dev/full", c"/dev/random", c"/dev/urandom", c"/dev/tty"];
+pub const DEVICES: &[&std::ffi::CStr] =
+    &[c"/dev/null", c"/dev/zero", c"/dev/full", c"/dev/random", c"/dev/urandom", c"/dev/tty"];
 /// Symbolic links of the minimal /dev (link, target).
 const DEV_LINKS: &[(&std::ffi::CStr, &std::ffi::CStr)] = &[
     (c"/dev/ptmx", c"pts/ptmx"),
@@ -168,12 +190,21 @@ pub enum StdioFd {
     /// the command cannot change the host node's mode, owner, times or attributes through the
     /// descriptor (those calls check the descriptor's mount; the inherited one is the host's
     /// writable /dev). If the open fails and `or_inherit`, the inherited stream stays.
-    Reopen { path: &'static std::ffi::CStr, flags: libc::c_int, or_inherit: bool },
+    Reopen {
+        path: &'static std::ffi::CStr,
+        flags: libc::c_int,
+        or_inherit: bool,
+    },
     /// A regular file given as stdin: opened again read-only by its path inside the sandbox
     /// (where that path is on a read-only mount) and moved to the inherited offset, if it is
     /// still the same file (device and inode); otherwise the inherited descriptor stays.
     /// `path` points into a `CString` the parent keeps alive until the child has exec'd.
-    ReopenInput { path: *const libc::c_char, dev: u64, ino: u64, offset: i64 },
+    ReopenInput {
+        path: *const libc::c_char,
+        dev: u64,
+        ino: u64,
+        offset: i64,
+    },
 }
 
 /// Everything the child needs, prepared by the parent.
@@ -611,7 +642,11 @@ fn run_init(plan: &mut ChildPlan) -> Result<Never, Failure> {
                 if pid == command {
                     mark(Mark::CommandReaped);
                     let _ = sys::write_all(plan.status_fd, &status.to_ne_bytes());
-                    sys::exit(if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 128 + libc::WTERMSIG(status) });
+                    sys::exit(if libc::WIFEXITED(status) {
+                        libc::WEXITSTATUS(status)
+                    } else {
+                        128 + libc::WTERMSIG(status)
+                    });
                 }
             }
         } else if code == libc::SI_USER || code == libc::SI_QUEUE || code == libc::SI_TKILL {

@@ -15,9 +15,15 @@ pub(crate) fn cleanup() -> Result<crate::report::CleanupReport, Error> {
         Ok(s) => (s, None),
         Err(e) => (Default::default(), Some(format!("placeholders: {e}"))),
     };
-    let tmps = private_tmp::remove_leftovers()
-        .map_err(|e| Error::Io { context: "cleaning palisade's records of private temporary folders".into(), source: e })?;
-    let mut r = crate::report::CleanupReport { removed: stale.removed + tmps.removed.len(), failed: tmps.failed, ..Default::default() };
+    let tmps = private_tmp::remove_leftovers().map_err(|e| Error::Io {
+        context: "cleaning palisade's records of private temporary folders".into(),
+        source: e,
+    })?;
+    let mut r = crate::report::CleanupReport {
+        removed: stale.removed + tmps.removed.len(),
+        failed: tmps.failed,
+        ..Default::default()
+    };
     r.failed.extend(stale_failure);
     r.notes.push(format!("{} placeholders left by interrupted runs removed", stale.removed));
     if stale.in_use > 0 {

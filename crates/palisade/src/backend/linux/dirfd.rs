@@ -32,7 +32,8 @@ pub fn is_plain_name(name: &OsStr) -> bool {
 
 fn open_at(dir: BorrowedFd<'_>, name: &CStr, flags: libc::c_int, mode: libc::mode_t) -> io::Result<OwnedFd> {
     // SAFETY: name is NUL-terminated; the descriptor returned is new and owned by the caller.
-    let fd = check(unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags | libc::O_CLOEXEC, mode as libc::c_uint) })?;
+    let fd =
+        check(unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags | libc::O_CLOEXEC, mode as libc::c_uint) })?;
     // SAFETY: fd was just returned by openat and nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
@@ -62,7 +63,12 @@ pub fn open_dir_beneath(root: BorrowedFd<'_>, rel: &Path) -> io::Result<OwnedFd>
                 use std::os::fd::AsFd;
                 cur = open_dir_at(cur.as_fd(), name)?;
             }
-            _ => return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("not a plain relative path: {}", rel.display()))),
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("not a plain relative path: {}", rel.display()),
+                ))
+            }
         }
     }
     Ok(cur)
@@ -89,7 +95,12 @@ pub fn open_file_at(dir: BorrowedFd<'_>, name: &OsStr, create: bool, append: boo
 /// Opens an existing regular file `name` in `dir` for reading, refusing a link (and a FIFO:
 /// non-blocking, so opening one never waits for a writer).
 pub fn open_read_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<File> {
-    Ok(File::from(open_at(dir, &cstr(name)?, libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY, 0)?))
+    Ok(File::from(open_at(
+        dir,
+        &cstr(name)?,
+        libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY,
+        0,
+    )?))
 }
 
 pub fn mkdir_at(dir: BorrowedFd<'_>, name: &OsStr, mode: libc::mode_t) -> io::Result<()> {

@@ -84,7 +84,8 @@ impl HostSockets {
                 found.insert(*id, known);
                 continue;
             }
-            let mut here: Vec<Found> = known.into_iter().filter(|p| holds(p, *id).is_some()).map(|p| Found { path: p, exact: true }).collect();
+            let mut here: Vec<Found> =
+                known.into_iter().filter(|p| holds(p, *id).is_some()).map(|p| Found { path: p, exact: true }).collect();
             for name in bound {
                 here.extend(search.names_of(*id, name));
             }
@@ -158,7 +159,12 @@ impl Search {
     fn processes(&mut self) -> &[PathBuf] {
         self.processes.get_or_insert_with(|| {
             std::fs::read_dir("/proc")
-                .map(|rd| rd.filter_map(Result::ok).filter(|e| e.file_name().as_bytes().iter().all(u8::is_ascii_digit)).map(|e| e.path()).collect())
+                .map(|rd| {
+                    rd.filter_map(Result::ok)
+                        .filter(|e| e.file_name().as_bytes().iter().all(u8::is_ascii_digit))
+                        .map(|e| e.path())
+                        .collect()
+                })
                 .unwrap_or_default()
         })
     }
@@ -188,7 +194,12 @@ impl Search {
         let Some(real_dir) = self.real_dir(dir) else {
             let Some(up) = dir.parent().and_then(|u| self.real_dir(u)) else { return Vec::new() };
             let subdirs = self.subdirs_of(&up).to_vec();
-            return subdirs.into_iter().map(|d| d.join(base)).filter(|p| holds(p, id).is_some()).map(|path| Found { path, exact: true }).collect();
+            return subdirs
+                .into_iter()
+                .map(|d| d.join(base))
+                .filter(|p| holds(p, id).is_some())
+                .map(|path| Found { path, exact: true })
+                .collect();
         };
         let mut out = Vec::new();
         if let Some((path, m)) = self.socket_at_name(bound) {
@@ -198,7 +209,12 @@ impl Search {
                 return out;
             }
         }
-        out.extend(self.sockets_in(&real_dir).iter().filter(|(_, f)| *f == id).map(|(p, _)| Found { path: p.clone(), exact: true }));
+        out.extend(
+            self.sockets_in(&real_dir)
+                .iter()
+                .filter(|(_, f)| *f == id)
+                .map(|(p, _)| Found { path: p.clone(), exact: true }),
+        );
         out
     }
 
@@ -231,12 +247,18 @@ impl Search {
             let found = sockets_from_each_cwd(&procs, bound);
             self.relative.insert(bound.to_path_buf(), found);
         }
-        let here: Vec<PathBuf> = self.relative[bound].iter().filter(|(_, f)| *f == id).map(|(p, _)| p.clone()).collect();
+        let here: Vec<PathBuf> =
+            self.relative[bound].iter().filter(|(_, f)| *f == id).map(|(p, _)| p.clone()).collect();
         let mut out: Vec<Found> = Vec::new();
         for p in here {
             if holds(&p, id).is_some_and(|links| links > 1) {
                 if let Some(d) = p.parent() {
-                    out.extend(self.sockets_in(d).iter().filter(|(_, f)| *f == id).map(|(p, _)| Found { path: p.clone(), exact: true }));
+                    out.extend(
+                        self.sockets_in(d)
+                            .iter()
+                            .filter(|(_, f)| *f == id)
+                            .map(|(p, _)| Found { path: p.clone(), exact: true }),
+                    );
                 }
             }
             out.push(Found { path: p, exact: true });
@@ -457,15 +479,22 @@ mod tests {
 
     #[test]
     fn diag_messages_give_pathname_sockets_with_their_files() {
-        let mut buf = nlmsg(SOCK_DIAG_BY_FAMILY, 7, &socket_body(b"/home/u/.cache/ssh/cm.x1\0", Some((1065030, (254 << 20) | 3))));
+        let mut buf = nlmsg(
+            SOCK_DIAG_BY_FAMILY,
+            7,
+            &socket_body(b"/home/u/.cache/ssh/cm.x1\0", Some((1065030, (254 << 20) | 3))),
+        );
         buf.extend(nlmsg(SOCK_DIAG_BY_FAMILY, 7, &socket_body(b"\0abstract", None)));
         buf.extend(nlmsg(SOCK_DIAG_BY_FAMILY, 7, &socket_body(b"rel.sock", Some((5, 0)))));
         let mut out = Vec::new();
         assert_eq!(parse_diag(&buf, 7, &mut out), Ok(false));
-        assert_eq!(out, vec![
-            BoundSocket { name: "/home/u/.cache/ssh/cm.x1".into(), file: Some((libc::makedev(254, 3), 1065030)) },
-            BoundSocket { name: "rel.sock".into(), file: Some((libc::makedev(0, 0), 5)) },
-        ]);
+        assert_eq!(
+            out,
+            vec![
+                BoundSocket { name: "/home/u/.cache/ssh/cm.x1".into(), file: Some((libc::makedev(254, 3), 1065030)) },
+                BoundSocket { name: "rel.sock".into(), file: Some((libc::makedev(0, 0), 5)) },
+            ]
+        );
         assert_eq!(parse_diag(&nlmsg(NLMSG_DONE, 7, &[0; 4]), 7, &mut out), Ok(true));
         let mut err = Vec::new();
         assert_eq!(parse_diag(&nlmsg(NLMSG_ERROR, 7, &(-libc::EINVAL).to_ne_bytes()), 7, &mut err), Err(libc::EINVAL));

@@ -31,8 +31,8 @@ mod protect;
 mod remove_tree;
 mod rules;
 mod seccomp;
-mod socket_dirs;
 pub(crate) mod signals;
+mod socket_dirs;
 mod stdio_relay;
 mod strategy;
 mod streams;
@@ -91,9 +91,7 @@ pub struct Prepared {
 }
 
 fn list_dir(p: &Path) -> Vec<PathBuf> {
-    std::fs::read_dir(p)
-        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default()
+    std::fs::read_dir(p).map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default()
 }
 
 impl Backend for Prepared {
@@ -104,15 +102,19 @@ impl Backend for Prepared {
         check_writable_roots(&write_roots)?;
         let host = HostFacts::gather();
         let plan = plan::decide(&policy, options, &host)?;
-        let seccomp = seccomp::build(plan.network.seccomp())
-            .map_err(|e| Error::Io { context: "compiling the seccomp filter".into(), source: io::Error::other(e.to_string()) })?;
+        let seccomp = seccomp::build(plan.network.seccomp()).map_err(|e| Error::Io {
+            context: "compiling the seccomp filter".into(),
+            source: io::Error::other(e.to_string()),
+        })?;
         let deny_read = existing_deny_read(&policy.deny_read);
         let read_roots = readable_roots(plan.strategy, &deny_read);
         if plan.contain_orphans {
             process::become_subreaper()?;
         }
         let proxy = match (plan.network.proxy_port(), policy.network.allowlist()) {
-            (Some(_), Some(allowlist)) => Some(network::SandboxProxy::start(allowlist, options.network_hosts_file.as_deref())?),
+            (Some(_), Some(allowlist)) => {
+                Some(network::SandboxProxy::start(allowlist, options.network_hosts_file.as_deref())?)
+            }
             _ => None,
         };
         Ok(Prepared {
@@ -177,7 +179,10 @@ impl Backend for Prepared {
         // The private temporary folder is in use while the sandbox runs, even if this process
         // is killed (see private_tmp).
         tmp.record_sandbox(pid, kept_namespace).map_err(|e| {
-            process::abandon(pid, Error::Io { context: "recording the sandbox of the private temporary folder".into(), source: e })
+            process::abandon(
+                pid,
+                Error::Io { context: "recording the sandbox of the private temporary folder".into(), source: e },
+            )
         })?;
 
         let failure = pipes.wait_for_exec();
@@ -271,14 +276,24 @@ impl Prepared {
     /// writable roots to check, the command could write anywhere).
     fn git_check_before(&self, workspace: Option<&SharedPlaceholders>) -> Option<git_aftercare::Before> {
         (self.plan.strategy != Strategy::Unconfined).then(|| {
-            let placeholders = workspace.map(|w| w.lock().unwrap_or_else(|e| e.into_inner()).placeholder_paths()).unwrap_or_default();
-            git_aftercare::before_command(&self.write_roots, &self.policy.workspace, self.git_memory.clone(), placeholders)
+            let placeholders =
+                workspace.map(|w| w.lock().unwrap_or_else(|e| e.into_inner()).placeholder_paths()).unwrap_or_default();
+            git_aftercare::before_command(
+                &self.write_roots,
+                &self.policy.workspace,
+                self.git_memory.clone(),
+                placeholders,
+            )
         })
     }
 
     /// With --keep-processes, processes may outlive the command: the placeholders must outlive
     /// them, recorded with the command's mount namespace (which the child reports before exec).
-    fn keep_placeholders_for_kept_processes(&self, pipes: &Pipes, workspace: Option<&SharedPlaceholders>) -> io::Result<Option<u64>> {
+    fn keep_placeholders_for_kept_processes(
+        &self,
+        pipes: &Pipes,
+        workspace: Option<&SharedPlaceholders>,
+    ) -> io::Result<Option<u64>> {
         let (true, Some(lock)) = (self.policy.keep_processes, workspace) else { return Ok(None) };
         let Some(namespace) = pipes.read_mount_namespace()? else { return Ok(None) };
         lock.lock().unwrap_or_else(|e| e.into_inner()).keep_for_namespace(namespace)?;
@@ -374,7 +389,6 @@ impl BackendChild for ChildInner {
     fn network_records(&self) -> &[crate::status::NetworkRecord] {
         &self.network_records
     }
-
 
     fn wait(&mut self) -> io::Result<ExitStatus> {
         if let Some(s) = self.status {

@@ -65,7 +65,11 @@ impl Prepared {
         roots.sort_by_key(|(r, _)| r.components().count());
         for (root, writable) in &roots {
             let (tree_index, target) = (writable_sources.len(), cstring(root)?);
-            ops.push(if *writable { MountOp::AttachWritable { tree_index, target } } else { MountOp::AttachReadOnly { tree_index, target } });
+            ops.push(if *writable {
+                MountOp::AttachWritable { tree_index, target }
+            } else {
+                MountOp::AttachReadOnly { tree_index, target }
+            });
             writable_sources.push(cstring(root)?);
         }
         if pid {

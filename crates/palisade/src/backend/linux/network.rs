@@ -21,7 +21,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// The notice of a command whose proxy was gone.
-const PROXY_GONE: &str = "the network proxy was not running, so this command had no network at all (fail closed); run it again";
+const PROXY_GONE: &str =
+    "the network proxy was not running, so this command had no network at all (fail closed); run it again";
 
 /// The sandbox's proxy, shared with its running commands.
 pub struct SandboxProxy {
@@ -39,9 +40,8 @@ impl SandboxProxy {
         // on every address: refused like loopback (see palisade-proxy's vet).
         config.host_addresses = sys::interface_addresses();
         if let Some(path) = hosts_file {
-            config.resolver = Resolver::with_hosts_file(path).map_err(|e| {
-                Error::InvalidInput(format!("the network hosts file {}: {e}", path.display()))
-            })?;
+            config.resolver = Resolver::with_hosts_file(path)
+                .map_err(|e| Error::InvalidInput(format!("the network hosts file {}: {e}", path.display())))?;
         }
         // The proxy's thread (and the resolver threads it starts) inherit this mask: with the
         // signals palisade passes on blocked there, a SIGTERM or SIGINT sent to the process
@@ -63,7 +63,8 @@ pub struct PortChannel {
 
 impl PortChannel {
     pub fn open() -> Result<PortChannel, Error> {
-        let (parent, child) = sys::socketpair().map_err(|e| Error::Io { context: "creating the network proxy's channel".into(), source: e })?;
+        let (parent, child) = sys::socketpair()
+            .map_err(|e| Error::Io { context: "creating the network proxy's channel".into(), source: e })?;
         Ok(PortChannel { parent, child: Some(child) })
     }
 
@@ -85,8 +86,10 @@ impl PortChannel {
     /// Once the command runs (it sent the listener before exec): serves the listener with the
     /// proxy. A proxy that is gone leaves the command offline, with a notice.
     pub fn serve(self, proxy: &Arc<SandboxProxy>) -> Result<CommandNetwork, Error> {
-        let received = sys::try_recv_fd(self.parent.as_raw_fd())
-            .map_err(|e| Error::Io { context: "receiving the network proxy's port from the sandbox".into(), source: io::Error::from_raw_os_error(e) })?;
+        let received = sys::try_recv_fd(self.parent.as_raw_fd()).map_err(|e| Error::Io {
+            context: "receiving the network proxy's port from the sandbox".into(),
+            source: io::Error::from_raw_os_error(e),
+        })?;
         let Some(fd) = received else {
             return Err(Error::Io {
                 context: "receiving the network proxy's port from the sandbox".into(),

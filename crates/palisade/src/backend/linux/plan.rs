@@ -49,10 +49,7 @@ pub enum NetworkFence {
     /// network = allow: everything `OwnNamespace` does, plus one way out: Palisade's proxy
     /// (on the host, with the host's network), reached at 127.0.0.1:`port` of the command's
     /// own loopback, where the child listens before exec and hands the socket over.
-    Proxied {
-        hidden_socket_dirs: Vec<PathBuf>,
-        port: u16,
-    },
+    Proxied { hidden_socket_dirs: Vec<PathBuf>, port: u16 },
 }
 
 /// The port of the proxy inside every command's network namespace. Fixed, since the namespace
@@ -76,7 +73,9 @@ impl NetworkFence {
         if let Network::Allow(_) = policy.network {
             // Only a network namespace of its own leaves the proxy as the single way out.
             return match strategy {
-                Strategy::Namespaces { .. } => Ok(NetworkFence::Proxied { hidden_socket_dirs: hidden(), port: PROXY_PORT }),
+                Strategy::Namespaces { .. } => {
+                    Ok(NetworkFence::Proxied { hidden_socket_dirs: hidden(), port: PROXY_PORT })
+                }
                 Strategy::LandlockOnly | Strategy::Unconfined => Err(Refusal::AllowlistNeedsNamespace),
             };
         }
@@ -124,7 +123,9 @@ impl NetworkFence {
     /// The host's socket folders to cover with an empty tmpfs.
     pub fn hidden_socket_dirs(&self) -> &[PathBuf] {
         match self {
-            NetworkFence::OwnNamespace { hidden_socket_dirs } | NetworkFence::Proxied { hidden_socket_dirs, .. } => hidden_socket_dirs,
+            NetworkFence::OwnNamespace { hidden_socket_dirs } | NetworkFence::Proxied { hidden_socket_dirs, .. } => {
+                hidden_socket_dirs
+            }
             NetworkFence::Open | NetworkFence::Filters => &[],
         }
     }
@@ -138,7 +139,9 @@ impl NetworkFence {
     /// The layer shown for the network namespace (namespaces strategy only).
     fn namespace_layer(&self) -> Layer {
         match self {
-            NetworkFence::OwnNamespace { .. } => Layer::new("network namespace", true, "offline: only a private loopback"),
+            NetworkFence::OwnNamespace { .. } => {
+                Layer::new("network namespace", true, "offline: only a private loopback")
+            }
             NetworkFence::Proxied { port, .. } => {
                 Layer::new("network namespace", true, &format!("allowlist: only Palisade's proxy at 127.0.0.1:{port}"))
             }
@@ -169,9 +172,21 @@ fn layers(strategy: Strategy, network: &NetworkFence, use_landlock: bool, host: 
     match strategy {
         Strategy::Namespaces { pid } => {
             e.push(Layer::new("user namespace", true, "commands have no privileges outside it"));
-            e.push(Layer::new("mount namespace", true, "read-only root, writable roots, protected paths, deny-read masks, private /tmp"));
+            e.push(Layer::new(
+                "mount namespace",
+                true,
+                "read-only root, writable roots, protected paths, deny-read masks, private /tmp",
+            ));
             e.push(Layer::new("ipc namespace", true, "host System V IPC and POSIX message queues out of reach"));
-            e.push(Layer::new("pid namespace", pid, if pid { "the process tree ends with the command" } else { "off: keep_processes asks processes to outlive the command" }));
+            e.push(Layer::new(
+                "pid namespace",
+                pid,
+                if pid {
+                    "the process tree ends with the command"
+                } else {
+                    "off: keep_processes asks processes to outlive the command"
+                },
+            ));
             e.push(network.namespace_layer());
         }
         Strategy::LandlockOnly => {

@@ -62,7 +62,10 @@ fn private_dir(dir: PathBuf) -> io::Result<PathBuf> {
     }
     let meta = fs::symlink_metadata(&dir)?;
     if !meta.is_dir() || meta.uid() != sys::geteuid() || meta.mode() & 0o077 != 0 {
-        return Err(io::Error::other(format!("{} is not a private directory owned by this user; remove it", dir.display())));
+        return Err(io::Error::other(format!(
+            "{} is not a private directory owned by this user; remove it",
+            dir.display()
+        )));
     }
     Ok(dir)
 }
@@ -143,8 +146,10 @@ impl PrivateTmp {
             context: format!("writing palisade's record of the private temporary folder {}", file.display()),
             source: e,
         };
-        let records = cached_records_dir()
-            .map_err(|e| Error::Io { context: "preparing palisade's record of private temporary folders".into(), source: e })?;
+        let records = cached_records_dir().map_err(|e| Error::Io {
+            context: "preparing palisade's record of private temporary folders".into(),
+            source: e,
+        })?;
         let record = records.join(&name);
         // Write-ahead: the record exists before the folder does.
         let (pid, start) = own_identity();
@@ -153,19 +158,32 @@ impl PrivateTmp {
             .create_new(true)
             .mode(0o600)
             .open(&record)
-            .and_then(|mut f| f.write_all(format!("dir {}\nowner {pid} {start}\n", dir.display()).as_bytes()).map(|()| f))
+            .and_then(|mut f| {
+                f.write_all(format!("dir {}\nowner {pid} {start}\n", dir.display()).as_bytes()).map(|()| f)
+            })
             .map_err(|e| {
                 let _ = fs::remove_file(&record);
                 record_err(&record, e)
             })?;
-        let made = |p: &Path, e: io::Error| Error::Io { context: format!("creating the private temporary folder {}", p.display()), source: e };
+        let made = |p: &Path, e: io::Error| Error::Io {
+            context: format!("creating the private temporary folder {}", p.display()),
+            source: e,
+        };
         if let Err(e) = fs::DirBuilder::new().mode(0o700).create(&dir) {
             let _ = fs::remove_file(&record);
             return Err(made(&dir, e));
         }
         let meta = fs::symlink_metadata(&dir).map_err(|e| made(&dir, e))?;
-        let t = PrivateTmp { dir, identity: (meta.dev(), meta.ino()), record, record_file, kept_namespace: None, left: false };
-        append(&t.record_file, &t.record, &format!("inode {} {}\n", meta.dev(), meta.ino())).map_err(|e| record_err(&t.record, e))?;
+        let t = PrivateTmp {
+            dir,
+            identity: (meta.dev(), meta.ino()),
+            record,
+            record_file,
+            kept_namespace: None,
+            left: false,
+        };
+        append(&t.record_file, &t.record, &format!("inode {} {}\n", meta.dev(), meta.ino()))
+            .map_err(|e| record_err(&t.record, e))?;
         for d in [t.tmp_dir(), t.shm_dir()] {
             fs::DirBuilder::new().create(&d).map_err(|e| made(&d, e))?;
             fs::set_permissions(&d, fs::Permissions::from_mode(0o1777)).map_err(|e| made(&d, e))?;
@@ -242,7 +260,9 @@ const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 /// on hosts where nobody runs `palisade cleanup`.
 fn sweep_occasionally(records: &Path) {
     let marker = records.join(".swept");
-    let due = fs::metadata(&marker).and_then(|m| m.modified()).map_or(true, |t| t.elapsed().map_or(true, |e| e >= SWEEP_EVERY));
+    let due = fs::metadata(&marker)
+        .and_then(|m| m.modified())
+        .map_or(true, |t| t.elapsed().map_or(true, |e| e >= SWEEP_EVERY));
     if due && fs::write(&marker, b"").is_ok() {
         let _ = remove_leftovers();
     }
@@ -254,7 +274,8 @@ fn remove_folder(dir: &Path, identity: (u64, u64)) -> io::Result<Option<Removed>
     let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
         return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{}: not a recorded folder", dir.display())));
     };
-    let name = CString::new(name.as_bytes()).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "NUL in a recorded name"))?;
+    let name = CString::new(name.as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "NUL in a recorded name"))?;
     remove_tree::remove_dir_tree(parent, &name, identity, sys::geteuid())
 }
 
@@ -479,6 +500,9 @@ mod tests {
         let r = parse_record("dir palisade-0123456789abcdef\n");
         assert!(names_own_folder(Path::new("/x/palisade-0123456789abcdef"), &r).is_none(), "relative");
         assert_eq!(human_size(1_500_000), "1.5 MB");
-        assert_eq!(state_and_start("7 (a) b) Z 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 4242 1"), Some(('Z', 4242)));
+        assert_eq!(
+            state_and_start("7 (a) b) Z 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 4242 1"),
+            Some(('Z', 4242))
+        );
     }
 }

@@ -79,27 +79,49 @@ pub fn host_report() -> HostReport {
     }
 
     let userns = try_in_child(|| unshare(libc::CLONE_NEWUSER));
-    r.push("user namespaces", userns.is_ok(), match userns {
-        Ok(()) => "available".into(),
-        Err(e) => userns_denial_reason(e),
-    });
+    r.push(
+        "user namespaces",
+        userns.is_ok(),
+        match userns {
+            Ok(()) => "available".into(),
+            Err(e) => userns_denial_reason(e),
+        },
+    );
     let full = try_in_child(|| {
-        unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWNET | libc::CLONE_NEWIPC)?;
+        unshare(
+            libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWNET | libc::CLONE_NEWIPC,
+        )?;
         sys::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None)?;
         sys::set_mount_readonly(c"/", true, true)?;
         sys::clone_mount_tree(c"/").map(drop)?;
         // The sandbox's /dev/pts is a new devpts instance.
-        sys::mount(Some(c"devpts"), c"/dev/pts", Some(c"devpts"), libc::MS_NOSUID | libc::MS_NOEXEC, Some(c"newinstance,ptmxmode=0666,mode=0620"))
+        sys::mount(
+            Some(c"devpts"),
+            c"/dev/pts",
+            Some(c"devpts"),
+            libc::MS_NOSUID | libc::MS_NOEXEC,
+            Some(c"newinstance,ptmxmode=0666,mode=0620"),
+        )
     });
-    r.push("mount, pid, net, ipc namespaces", full.is_ok(), match full {
-        Ok(()) => "available (recursive read-only remount, mount-tree cloning and a private devpts work)".into(),
-        Err(e) => format!("failed: {}", errno_text(e)),
-    });
+    r.push(
+        "mount, pid, net, ipc namespaces",
+        full.is_ok(),
+        match full {
+            Ok(()) => "available (recursive read-only remount, mount-tree cloning and a private devpts work)".into(),
+            Err(e) => format!("failed: {}", errno_text(e)),
+        },
+    );
     let proc_ok = try_in_child(|| {
         unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID)?;
         let pid = sys::fork_process()?;
         if pid == 0 {
-            let r = sys::mount(Some(c"proc"), c"/proc", Some(c"proc"), libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, None);
+            let r = sys::mount(
+                Some(c"proc"),
+                c"/proc",
+                Some(c"proc"),
+                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                None,
+            );
             sys::exit(match r {
                 Ok(()) => 0,
                 Err(e) => e.clamp(1, 255),
@@ -112,10 +134,17 @@ pub fn host_report() -> HostReport {
             Err(libc::WEXITSTATUS(st).max(1))
         }
     });
-    r.push("private /proc", proc_ok.is_ok(), match proc_ok {
-        Ok(()) => "a fresh /proc can be mounted in a pid namespace".into(),
-        Err(e) => format!("failed: {} (outside processes stay visible; Landlock still blocks access to them)", errno_text(e)),
-    });
+    r.push(
+        "private /proc",
+        proc_ok.is_ok(),
+        match proc_ok {
+            Ok(()) => "a fresh /proc can be mounted in a pid namespace".into(),
+            Err(e) => format!(
+                "failed: {} (outside processes stay visible; Landlock still blocks access to them)",
+                errno_text(e)
+            ),
+        },
+    );
 
     let abi = rules::kernel_abi();
     let landlock_ok = abi > 0
@@ -135,30 +164,42 @@ pub fn host_report() -> HostReport {
             sys::landlock_restrict_self(std::os::fd::AsRawFd::as_raw_fd(&rs))
         })
         .is_ok();
-    r.push("landlock", landlock_ok, if abi <= 0 {
-        "not available (needs Linux 5.13+ with landlock in the lsm= list)".into()
-    } else {
-        let mut parts = vec![format!("ABI {abi}: filesystem")];
-        if abi >= 4 {
-            parts.push("TCP bind/connect".into());
-        }
-        if abi >= 5 {
-            parts.push("device ioctls".into());
-        }
-        if abi >= 6 {
-            parts.push("abstract-socket and signal scoping".into());
-        }
-        parts.join(", ")
-    });
+    r.push(
+        "landlock",
+        landlock_ok,
+        if abi <= 0 {
+            "not available (needs Linux 5.13+ with landlock in the lsm= list)".into()
+        } else {
+            let mut parts = vec![format!("ABI {abi}: filesystem")];
+            if abi >= 4 {
+                parts.push("TCP bind/connect".into());
+            }
+            if abi >= 5 {
+                parts.push("device ioctls".into());
+            }
+            if abi >= 6 {
+                parts.push("abstract-socket and signal scoping".into());
+            }
+            parts.join(", ")
+        },
+    );
 
     let seccomp_ok = try_in_child(|| {
-        let prog = super::seccomp::build(super::seccomp::FilterOptions { unix_sockets_only: true, namespaced_families_only: false }).map_err(|_| libc::EINVAL)?;
+        let prog = super::seccomp::build(super::seccomp::FilterOptions {
+            unix_sockets_only: true,
+            namespaced_families_only: false,
+        })
+        .map_err(|_| libc::EINVAL)?;
         seccompiler::apply_filter(&prog).map_err(|_| libc::EPERM)
     });
-    r.push("seccomp", seccomp_ok.is_ok(), match seccomp_ok {
-        Ok(()) => "the filter applies".into(),
-        Err(e) => format!("failed: {}", errno_text(e)),
-    });
+    r.push(
+        "seccomp",
+        seccomp_ok.is_ok(),
+        match seccomp_ok {
+            Ok(()) => "the filter applies".into(),
+            Err(e) => format!("failed: {}", errno_text(e)),
+        },
+    );
 
     let listing = super::host_sockets::listing_by_inode();
     r.push("host unix socket listing", listing.is_ok(), match listing {

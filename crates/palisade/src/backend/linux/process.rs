@@ -6,8 +6,8 @@ use super::child::{self, ChildPlan, NamespacePlan};
 use super::network::PortChannel;
 use super::plan::LinuxPlan;
 use super::program::{self, ExecArgs};
-use super::streams::{self, Streams};
 use super::strategy::Strategy;
+use super::streams::{self, Streams};
 use super::{list_dir, probe, rules, sys, Prepared};
 use crate::error::Error;
 use crate::spec::CommandSpec;
@@ -99,7 +99,8 @@ impl Prepared {
             drop_capabilities: in_namespaces || sys::has_capabilities(),
             last_capability: self.host.last_capability,
             landlock,
-            landlock_device_access: abi.map_or(0, |abi| rules::device_access(abi, strategy == Strategy::LandlockOnly).bits()),
+            landlock_device_access: abi
+                .map_or(0, |abi| rules::device_access(abi, strategy == Strategy::LandlockOnly).bits()),
             seccomp: self.seccomp.clone(),
             program: exec.program.clone(),
             argv_ptrs,
@@ -162,7 +163,9 @@ pub fn start(plan: &mut ChildPlan, flags: libc::c_ulong) -> Result<libc::pid_t, 
 }
 
 fn clone_error(errno: i32, flags: libc::c_ulong) -> Error {
-    if flags & libc::CLONE_NEWUSER as libc::c_ulong != 0 && matches!(errno, libc::EPERM | libc::EINVAL | libc::ENOSPC | libc::EACCES) {
+    if flags & libc::CLONE_NEWUSER as libc::c_ulong != 0
+        && matches!(errno, libc::EPERM | libc::EINVAL | libc::ENOSPC | libc::EACCES)
+    {
         let why = probe::userns_denial_reason(errno);
         return Error::Unenforceable {
             what: "the sandbox's namespaces".into(),
@@ -184,12 +187,20 @@ pub fn abandon(pid: libc::pid_t, error: Error) -> Error {
 /// Orphans of the command are reparented here instead of to init, so they can be found and
 /// ended with it (see kill_orphaned_descendants).
 pub fn become_subreaper() -> Result<(), Error> {
-    sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1)
-        .map_err(|e| Error::Io { context: "becoming a child subreaper".into(), source: io::Error::from_raw_os_error(e) })
+    sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1).map_err(|e| Error::Io {
+        context: "becoming a child subreaper".into(),
+        source: io::Error::from_raw_os_error(e),
+    })
 }
 
 /// The error a failed setup step becomes: the step, and the path it was working on.
-pub fn setup_error(f: &SetupFailure, program: &Path, cwd: &Path, mounts: Option<&NamespacePlan>, deny_read: &[PathBuf]) -> Error {
+pub fn setup_error(
+    f: &SetupFailure,
+    program: &Path,
+    cwd: &Path,
+    mounts: Option<&NamespacePlan>,
+    deny_read: &[PathBuf],
+) -> Error {
     let SetupFailure { step, errno, index } = *f;
     let step = match child::Step::from_u32(step) {
         Some(s) => s,
@@ -199,7 +210,9 @@ pub fn setup_error(f: &SetupFailure, program: &Path, cwd: &Path, mounts: Option<
     // The path the failed step was working on, when its index names one.
     let path: Option<PathBuf> = match step {
         child::Step::ChangeDirectory if index == 0 => Some(cwd.to_path_buf()),
-        _ => mounts.and_then(|m| m.path_of(step, index)).map(|p| PathBuf::from(std::ffi::OsStr::from_bytes(p.to_bytes()))),
+        _ => mounts
+            .and_then(|m| m.path_of(step, index))
+            .map(|p| PathBuf::from(std::ffi::OsStr::from_bytes(p.to_bytes()))),
     };
     // SAFETY: geteuid has no preconditions.
     if errno == libc::EACCES && unsafe { libc::geteuid() } == 0 && step != child::Step::Exec {
@@ -227,7 +240,10 @@ pub fn setup_error(f: &SetupFailure, program: &Path, cwd: &Path, mounts: Option<
                 // makes every command fail this way: name it.
                 let denied = deny_read.iter().find(|d| program.starts_with(d));
                 match denied {
-                    Some(d) => Error::NotExecutable(format!("{name}: {source} (it lies under the deny_read path {}: see `palisade policy` for who set it)", d.display())),
+                    Some(d) => Error::NotExecutable(format!(
+                        "{name}: {source} (it lies under the deny_read path {}: see `palisade policy` for who set it)",
+                        d.display()
+                    )),
                     None => Error::NotExecutable(format!("{name}: {source}")),
                 }
             }

@@ -37,7 +37,11 @@ pub fn resolve(program: &OsStr, env: &[(OsString, OsString)]) -> Result<PathBuf,
     if program.is_empty() {
         return Err(Error::NotFound("(empty program name)".into()));
     }
-    let path = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone()).unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    let path = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
     let mut denied = None;
     for dir in std::env::split_paths(&path) {
         match check(&dir.join(name)) {
@@ -71,7 +75,8 @@ impl ExecArgs {
                 let mut kv = k.clone().into_vec();
                 kv.push(b'=');
                 kv.extend_from_slice(v.as_bytes());
-                CString::new(kv).map_err(|_| Error::InvalidInput(format!("environment variable {k:?} contains a NUL byte")))
+                CString::new(kv)
+                    .map_err(|_| Error::InvalidInput(format!("environment variable {k:?} contains a NUL byte")))
             })
             .collect::<Result<_, _>>()?;
         Ok(ExecArgs { program: cstring(program)?, argv, envs })
@@ -79,7 +84,8 @@ impl ExecArgs {
 
     /// The null-terminated pointer arrays of the arguments and of the environment.
     pub fn pointers(&self) -> (Vec<*const libc::c_char>, Vec<*const libc::c_char>) {
-        let ptrs = |v: &[CString]| v.iter().map(|c| c.as_ptr()).chain(std::iter::once(std::ptr::null())).collect::<Vec<_>>();
+        let ptrs =
+            |v: &[CString]| v.iter().map(|c| c.as_ptr()).chain(std::iter::once(std::ptr::null())).collect::<Vec<_>>();
         (ptrs(&self.argv), ptrs(&self.envs))
     }
 }

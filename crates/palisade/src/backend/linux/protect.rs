@@ -13,7 +13,10 @@ use std::sync::{Arc, Mutex};
 impl Prepared {
     /// The actions that keep protected paths read-only, for every writable root, with the
     /// placeholders they need created (and recorded) on the host.
-    pub(super) fn protected_actions(&self, env: &[(OsString, OsString)]) -> Result<(Vec<Action>, SharedPlaceholders), Error> {
+    pub(super) fn protected_actions(
+        &self,
+        env: &[(OsString, OsString)],
+    ) -> Result<(Vec<Action>, SharedPlaceholders), Error> {
         let shared = {
             let mut guard = self.workspace_lock.lock().unwrap_or_else(|e| e.into_inner());
             match &*guard {
@@ -36,19 +39,13 @@ impl Prepared {
         let mut config_dirs = own_config_dirs();
         // Palisade's locks and placeholder records too (a writable /tmp holds them).
         config_dirs.push(placeholders::state_dir_path());
-        let view = lock.view(&self.write_roots).map_err(|e| Error::Io {
-            context: "locking the writable roots' placeholder records".into(),
-            source: e,
-        })?;
+        let view = lock
+            .view(&self.write_roots)
+            .map_err(|e| Error::Io { context: "locking the writable roots' placeholder records".into(), source: e })?;
         for root in &self.write_roots {
-            let acts = protected::resolve_with_git_configs(
-                root,
-                &self.policy.protected_paths,
-                &view,
-                &git_configs,
-                &git_dirs,
-            )
-                .map_err(|e| Error::InvalidInput(e.to_string()))?;
+            let acts =
+                protected::resolve_with_git_configs(root, &self.policy.protected_paths, &view, &git_configs, &git_dirs)
+                    .map_err(|e| Error::InvalidInput(e.to_string()))?;
             // A writable root that is neither the workspace nor a repository (a cache such as
             // ~/.cargo/registry) is not opened as a project by editors or agents: what protected
             // paths exist there stay read-only, but it gets no placeholders (a dozen empty
@@ -68,7 +65,8 @@ impl Prepared {
                 if let Ok(rel) = dir.strip_prefix(root) {
                     let pattern = rel.to_string_lossy().into_owned();
                     if !pattern.is_empty() {
-                        let acts = protected::resolve(root, &[pattern], &view).map_err(|e| Error::InvalidInput(e.to_string()))?;
+                        let acts = protected::resolve(root, &[pattern], &view)
+                            .map_err(|e| Error::InvalidInput(e.to_string()))?;
                         actions.extend(acts);
                     }
                 }

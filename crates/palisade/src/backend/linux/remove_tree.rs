@@ -155,7 +155,10 @@ pub fn remove_contents(top: OwnedFd, label: &Path) -> Removed {
             };
             if is_dir(&st) {
                 if st.st_dev != dev {
-                    out.left.push(format!("{}: another filesystem is mounted there; not entered", path_of(&stack, &name).display()));
+                    out.left.push(format!(
+                        "{}: another filesystem is mounted there; not entered",
+                        path_of(&stack, &name).display()
+                    ));
                     continue;
                 }
                 let child = open_dir_for_removal(dir, &name).and_then(|fd| {
@@ -163,7 +166,8 @@ pub fn remove_contents(top: OwnedFd, label: &Path) -> Removed {
                     if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) {
                         return Err(io::Error::other("it was replaced while being removed"));
                     }
-                    if mount.is_some() && super::sys::identity(fd.as_raw_fd(), c"").ok().and_then(|i| i.mount) != mount {
+                    if mount.is_some() && super::sys::identity(fd.as_raw_fd(), c"").ok().and_then(|i| i.mount) != mount
+                    {
                         return Err(io::Error::other("another mount is there; not entered"));
                     }
                     let names = read_names(fd.as_fd())?;
@@ -236,12 +240,18 @@ pub fn remove_dir_tree(parent: &Path, name: &CStr, expected: (u64, u64), uid: u3
         Err(e) => return Err(e),
     };
     if !is_dir(&st) || (st.st_dev, st.st_ino) != expected || st.st_uid != uid {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{} is not the folder palisade made (another one took its name); left alone", label.display())));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is not the folder palisade made (another one took its name); left alone", label.display()),
+        ));
     }
     let top = open_dir_for_removal(pfd.as_raw_fd(), name)?;
     let now = stat_at(top.as_raw_fd(), c"")?;
     if (now.st_dev, now.st_ino) != expected {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{} was replaced while being removed; left alone", label.display())));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} was replaced while being removed; left alone", label.display()),
+        ));
     }
     let removed = remove_contents(top, &label);
     if removed.left.is_empty() {

@@ -11,16 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 /// Device nodes every command may read, write and use ioctls on (terminals included).
-pub const DEVICES: &[&str] = &[
-    "/dev/null",
-    "/dev/zero",
-    "/dev/full",
-    "/dev/random",
-    "/dev/urandom",
-    "/dev/tty",
-    "/dev/ptmx",
-    "/dev/pts",
-];
+pub const DEVICES: &[&str] =
+    &["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty", "/dev/ptmx", "/dev/pts"];
 
 #[derive(Debug)]
 pub struct RulesetSpec<'a> {
@@ -46,7 +38,12 @@ pub fn kernel_abi() -> i32 {
     const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
     // SAFETY: with a null attribute and size 0 this call only returns the ABI version.
     let v = unsafe {
-        libc::syscall(libc::SYS_landlock_create_ruleset, std::ptr::null::<u8>(), 0usize, LANDLOCK_CREATE_RULESET_VERSION)
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<u8>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
     };
     if v < 0 {
         0
@@ -103,7 +100,13 @@ impl PathHandles {
 }
 
 /// Adds a path-beneath rule for what `path` names now. `kept`: reuse and keep its handle.
-fn add(ruleset: RawFd, abi: ABI, path: &Path, access: BitFlags<AccessFs>, handles: Option<&PathHandles>) -> Result<(), String> {
+fn add(
+    ruleset: RawFd,
+    abi: ABI,
+    path: &Path,
+    access: BitFlags<AccessFs>,
+    handles: Option<&PathHandles>,
+) -> Result<(), String> {
     use std::os::unix::fs::MetadataExt;
     let rule = |h: &Handle| {
         // Directory-only rights (listing, creating, removing) do not apply to a file.
@@ -132,7 +135,8 @@ fn add(ruleset: RawFd, abi: ABI, path: &Path, access: BitFlags<AccessFs>, handle
 
 /// The rights every command has on device nodes (and terminals).
 pub fn device_access(abi: ABI, handle_reads: bool) -> landlock::BitFlags<AccessFs> {
-    let handled = if handle_reads { AccessFs::from_all(abi) } else { AccessFs::from_all(abi) & !AccessFs::from_read(abi) };
+    let handled =
+        if handle_reads { AccessFs::from_all(abi) } else { AccessFs::from_all(abi) & !AccessFs::from_read(abi) };
     let mut device = (AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::ReadDir) & handled;
     if abi >= ABI::V3 {
         device |= AccessFs::Truncate;
@@ -148,8 +152,10 @@ pub fn device_access(abi: ABI, handle_reads: bool) -> landlock::BitFlags<AccessF
 pub fn build(spec: &RulesetSpec<'_>, kept: Option<&PathHandles>) -> Result<Option<OwnedFd>, String> {
     let e = |e: landlock::RulesetError| e.to_string();
     let abi = spec.abi;
-    let handled = if spec.handle_reads { AccessFs::from_all(abi) } else { AccessFs::from_all(abi) & !AccessFs::from_read(abi) };
-    let mut ruleset = Ruleset::default().set_compatibility(CompatLevel::HardRequirement).handle_access(handled).map_err(e)?;
+    let handled =
+        if spec.handle_reads { AccessFs::from_all(abi) } else { AccessFs::from_all(abi) & !AccessFs::from_read(abi) };
+    let mut ruleset =
+        Ruleset::default().set_compatibility(CompatLevel::HardRequirement).handle_access(handled).map_err(e)?;
     if spec.block_tcp {
         ruleset = ruleset.handle_access(AccessNet::from_all(abi)).map_err(e)?;
     }

@@ -242,7 +242,11 @@ fn eperm_program(opts: FilterOptions) -> Result<(Vec<u32>, BpfProgram), seccompi
     // 32-bit value, so the filter must too: a request with high bits set still means TIOCSTI.
     rules.insert(
         libc::SYS_ioctl,
-        [TIOCSTI, TIOCLINUX].iter().chain(TTY_ADMIN_IOCTLS).map(|&req| rule(vec![cond(1, Len::Dword, Op::Eq, req)])).collect(),
+        [TIOCSTI, TIOCLINUX]
+            .iter()
+            .chain(TTY_ADMIN_IOCTLS)
+            .map(|&req| rule(vec![cond(1, Len::Dword, Op::Eq, req)]))
+            .collect(),
     );
     // No new user namespace from inside (a fresh one would give back capabilities).
     let newuser = libc::CLONE_NEWUSER as u64;
@@ -264,13 +268,16 @@ fn eperm_program(opts: FilterOptions) -> Result<(Vec<u32>, BpfProgram), seccompi
     // friends, and file creation (open with O_CREAT or O_TMPFILE, mknod); openat2, whose mode
     // a filter cannot read, fails with ENOSYS (below) so that callers fall back to openat.
     let special = [libc::S_ISUID as u64, libc::S_ISGID as u64];
-    let mode_rules = |arg: u8| special.iter().map(|&b| rule(vec![cond(arg, Len::Dword, Op::MaskedEq(b), b)])).collect::<Vec<_>>();
+    let mode_rules =
+        |arg: u8| special.iter().map(|&b| rule(vec![cond(arg, Len::Dword, Op::MaskedEq(b), b)])).collect::<Vec<_>>();
     let create_rules = |flags: u8, mode: u8| {
         let creating = [libc::O_CREAT as u64, TMPFILE];
         creating
             .iter()
             .flat_map(|&c| special.iter().map(move |&b| (c, b)))
-            .map(|(c, b)| rule(vec![cond(flags, Len::Dword, Op::MaskedEq(c), c), cond(mode, Len::Dword, Op::MaskedEq(b), b)]))
+            .map(|(c, b)| {
+                rule(vec![cond(flags, Len::Dword, Op::MaskedEq(c), c), cond(mode, Len::Dword, Op::MaskedEq(b), b)])
+            })
             .collect::<Vec<_>>()
     };
     rules.insert(libc::SYS_fchmod, mode_rules(1));
@@ -327,7 +334,8 @@ mod tests {
     #[test]
     fn filters_compile_for_both_network_settings() {
         for unix_sockets_only in [false, true] {
-            let prog = build(FilterOptions { unix_sockets_only, namespaced_families_only: !unix_sockets_only }).unwrap();
+            let prog =
+                build(FilterOptions { unix_sockets_only, namespaced_families_only: !unix_sockets_only }).unwrap();
             assert!(prog.len() > 12);
         }
     }
@@ -429,7 +437,11 @@ mod tests {
         for req in [TIOCSTI, TIOCLINUX, TIOCEXCL, TIOCNXCL, TIOCSETD, TIOCCONS, TIOCVHANGUP] {
             for fd in [0, 1, 2, 7] {
                 assert_eq!(run(&prog, ioctl, [fd, req, 0, 0, 0, 0]), eperm, "ioctl 0x{req:x}");
-                assert_eq!(run(&prog, ioctl, [fd, req | 0xdead_0000_0000_0000, 0, 0, 0, 0]), eperm, "ioctl 0x{req:x} with high bits");
+                assert_eq!(
+                    run(&prog, ioctl, [fd, req | 0xdead_0000_0000_0000, 0, 0, 0, 0]),
+                    eperm,
+                    "ioctl 0x{req:x} with high bits"
+                );
             }
         }
         // The request constants are c_ulong with glibc and c_int with musl.
@@ -450,7 +462,7 @@ mod tests {
             libc::FIONBIO as u64,
             libc::TCFLSH as u64,
             libc::TCXONC as u64,
-            0x5424,     // TIOCGETD: reading the line discipline is harmless
+            0x5424,      // TIOCGETD: reading the line discipline is harmless
             0x8004_5440, // TIOCGEXCL
         ];
         for req in ordinary {

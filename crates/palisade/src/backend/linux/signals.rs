@@ -6,7 +6,8 @@ use super::sys;
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex, PoisonError};
 
-pub(super) const FORWARDED: &[libc::c_int] = &[libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2];
+pub(super) const FORWARDED: &[libc::c_int] =
+    &[libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2];
 
 /// The signals that also end a wait for another run's lock (see [`crate::interrupt_lock_waits`]).
 const ENDING: &[libc::c_int] = &[libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];

@@ -68,7 +68,11 @@ impl InheritedStdio {
     /// Decides, for each inherited stream (`inherited[i]`), how the command gets it.
     /// `console_rdev`: the device number of the caller's terminal when the sandbox binds it at
     /// /dev/console. `confine`: whether to reroute at all (not in full-access mode).
-    pub fn prepare(inherited: [bool; 3], console_rdev: Option<libc::dev_t>, confine: bool) -> io::Result<InheritedStdio> {
+    pub fn prepare(
+        inherited: [bool; 3],
+        console_rdev: Option<libc::dev_t>,
+        confine: bool,
+    ) -> io::Result<InheritedStdio> {
         let mut me = InheritedStdio {
             child: [None; 3],
             child_ends: Vec::new(),
@@ -260,7 +264,8 @@ impl TerminalGuard {
                 // Never a panic on a closed stderr (a message is all this is).
                 let _ = std::io::Write::write_all(
                     &mut std::io::stderr(),
-                    format!("palisade: the command changed your terminal; put back: {}\n", put_back.join(", ")).as_bytes(),
+                    format!("palisade: the command changed your terminal; put back: {}\n", put_back.join(", "))
+                        .as_bytes(),
                 );
             }
         }
@@ -316,7 +321,9 @@ mod ffi {
         if r >= 0 {
             return r == 0;
         }
-        let (Ok(x), Ok(y), Ok(fx), Ok(fy)) = (fstat(a), fstat(b), status_flags(a), status_flags(b)) else { return false };
+        let (Ok(x), Ok(y), Ok(fx), Ok(fy)) = (fstat(a), fstat(b), status_flags(a), status_flags(b)) else {
+            return false;
+        };
         // SAFETY: lseek on descriptor numbers with SEEK_CUR only reads the position.
         let (px, py) = unsafe { (libc::lseek(a, 0, libc::SEEK_CUR), libc::lseek(b, 0, libc::SEEK_CUR)) };
         (x.st_dev, x.st_ino, fx, px) == (y.st_dev, y.st_ino, fy, py)

@@ -39,14 +39,23 @@ impl Streams {
         let (stdin, child_stdin) = pipe_for(&kinds[0], true)?;
         let (stdout, child_stdout) = pipe_for(&kinds[1], false)?;
         let (stderr, child_stderr) = pipe_for(&kinds[2], false)?;
-        Ok(Streams { inherited, parent: [stdin, stdout, stderr], child: [child_stdin, child_stdout, child_stderr], kinds })
+        Ok(Streams {
+            inherited,
+            parent: [stdin, stdout, stderr],
+            child: [child_stdin, child_stdout, child_stderr],
+            kinds,
+        })
     }
 
     /// What the child makes of each stream.
     pub fn for_child(&self) -> [StdioFd; 3] {
         std::array::from_fn(|i| match self.kinds[i] {
             // Opened inside, where /dev/null is a read-only bind (not the host's node).
-            Stdio::Null => StdioFd::Reopen { path: c"/dev/null", flags: if i == 0 { libc::O_RDONLY } else { libc::O_WRONLY }, or_inherit: false },
+            Stdio::Null => StdioFd::Reopen {
+                path: c"/dev/null",
+                flags: if i == 0 { libc::O_RDONLY } else { libc::O_WRONLY },
+                or_inherit: false,
+            },
             Stdio::Inherit => self.inherited.child_stdio(i).unwrap_or(StdioFd::Inherit),
             Stdio::Piped => self.child[i].as_ref().map_or(StdioFd::Inherit, |f| StdioFd::Fd(f.as_raw_fd())),
         })

@@ -19,19 +19,12 @@ use super::state::api_path;
 
 /// Where to look, from this process's environment.
 pub fn environment(workspace_children_of: Option<&Path>) -> AuditEnv {
-    let var = |n: &str| {
-        std::env::var_os(n)
-            .map(|v| v.to_string_lossy().into_owned())
-            .filter(|v| !v.is_empty())
-    };
-    let path_entries = var("PATH")
-        .map(|p| p.split(';').map(str::to_string).collect())
-        .unwrap_or_default();
+    let var = |n: &str| std::env::var_os(n).map(|v| v.to_string_lossy().into_owned()).filter(|v| !v.is_empty());
+    let path_entries = var("PATH").map(|p| p.split(';').map(str::to_string).collect()).unwrap_or_default();
     let system_drive_root = var("SystemDrive").map(|d| format!("{}\\", d.trim_end_matches('\\')));
     let temp_dirs = ["TEMP", "TMP"].iter().filter_map(|n| var(n)).collect();
-    let profile = known_folder_path(&FOLDERID_Profile)
-        .map(|p| p.to_string_lossy().into_owned())
-        .or_else(|| var("USERPROFILE"));
+    let profile =
+        known_folder_path(&FOLDERID_Profile).map(|p| p.to_string_lossy().into_owned()).or_else(|| var("USERPROFILE"));
     let workspace_children = workspace_children_of
         .and_then(|w| std::fs::read_dir(w).ok())
         .map(|rd| {
@@ -41,30 +34,19 @@ pub fn environment(workspace_children_of: Option<&Path>) -> AuditEnv {
                 .collect()
         })
         .unwrap_or_default();
-    AuditEnv {
-        path_entries,
-        system_drive_root,
-        temp_dirs,
-        profile,
-        workspace_children,
-        extra: Vec::new(),
-    }
+    AuditEnv { path_entries, system_drive_root, temp_dirs, profile, workspace_children, extra: Vec::new() }
 }
 
 /// Runs the audit over `env`'s folders outside `writable_roots`.
 pub fn run(env: &AuditEnv, writable_roots: &[WinPath], budget: AuditBudget) -> (AuditReport, Vec<SkippedEntry>) {
     let (candidates, skipped) = audit_candidates(env, writable_roots);
     let start = Instant::now();
-    let report = run_audit(
-        &candidates,
-        budget,
-        &mut || start.elapsed(),
-        &mut |p: &WinPath| match acl::security(&api_path(p)) {
+    let report =
+        run_audit(&candidates, budget, &mut || start.elapsed(), &mut |p: &WinPath| match acl::security(&api_path(p)) {
             Ok(Some(sec)) => Ok(sec),
             Ok(None) => Err("does not exist".into()),
             Err(e) => Err(e.to_string()),
-        },
-    );
+        });
     (report, skipped)
 }
 
@@ -109,11 +91,8 @@ fn reason(r: CandidateReason) -> &'static str {
 pub fn describe(report: &AuditReport, skipped: &[SkippedEntry]) -> Vec<String> {
     let mut lines = Vec::new();
     for f in &report.findings {
-        let who: Vec<String> = f
-            .writable_by
-            .iter()
-            .map(|(p, a)| format!("{} ({})", principal(*p), rights(a)))
-            .collect();
+        let who: Vec<String> =
+            f.writable_by.iter().map(|(p, a)| format!("{} ({})", principal(*p), rights(a))).collect();
         let everyone = f.writable_by.iter().any(|(p, _)| *p == BroadPrincipal::Everyone);
         let sandbox = match (f.reason, everyone) {
             (CandidateReason::WorkspaceChild, _) => {
@@ -135,26 +114,16 @@ pub fn describe(report: &AuditReport, skipped: &[SkippedEntry]) -> Vec<String> {
         report.findings.len()
     );
     if report.timed_out {
-        summary.push_str(&format!(
-            "; cut short by its time limit, {} folders not checked",
-            report.not_checked.len()
-        ));
+        summary.push_str(&format!("; cut short by its time limit, {} folders not checked", report.not_checked.len()));
     } else if !report.not_checked.is_empty() {
-        summary.push_str(&format!(
-            "; {} folders over the limit not checked",
-            report.not_checked.len()
-        ));
+        summary.push_str(&format!("; {} folders over the limit not checked", report.not_checked.len()));
     }
     let missing = report.errors.iter().filter(|(_, e)| e == "does not exist").count();
     if missing > 0 {
         summary.push_str(&format!("; {missing} listed folders do not exist"));
     }
-    let unreadable: Vec<String> = report
-        .errors
-        .iter()
-        .filter(|(_, e)| e != "does not exist")
-        .map(|(p, e)| format!("{p} ({e})"))
-        .collect();
+    let unreadable: Vec<String> =
+        report.errors.iter().filter(|(_, e)| e != "does not exist").map(|(p, e)| format!("{p} ({e})")).collect();
     if !unreadable.is_empty() {
         summary.push_str(&format!("; unreadable: {}", unreadable.join(", ")));
     }

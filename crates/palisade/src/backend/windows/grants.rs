@@ -29,12 +29,12 @@ use palisade_windows_plan::path::{canonicalize, WinPath};
 use palisade_windows_plan::roots::check_writable_roots;
 use palisade_windows_plan::sid::{SidRegistry, SidString, SyntheticKind};
 
-use palisade_win32::acl::{self, Outcome};
 use super::audit;
-use palisade_win32::ffi;
 use super::state::{self, api_path, DiskResolver, State};
 use crate::error::Error;
 use crate::report::CleanupReport;
+use palisade_win32::acl::{self, Outcome};
+use palisade_win32::ffi;
 
 /// The holder of the denies on world-writable folders.
 const AUDIT_HOLDER: &str = "audit";
@@ -93,20 +93,13 @@ fn root_spec(
                     .and_then(|rel| rel.components().next())
                     .is_some_and(|c| c.as_os_str().eq_ignore_ascii_case(".git"))
                     && path.file_name().is_some_and(|n| !n.eq_ignore_ascii_case(".git"));
-                Action::Placeholder {
-                    path,
-                    dir: dir || !in_git,
-                }
+                Action::Placeholder { path, dir: dir || !in_git }
             }
             other => other,
         })
         .collect();
     let items = protected_items(&actions, |p| api_path(p).is_dir()).map_err(invalid)?;
-    Ok(RootSpec {
-        root: root.clone(),
-        sid,
-        protected: stabilize_items(items, created),
-    })
+    Ok(RootSpec { root: root.clone(), sid, protected: stabilize_items(items, created) })
 }
 
 /// Root `root`'s holder's desired state: its grant and the denies for its write SID, over its
@@ -119,10 +112,7 @@ fn root_desired(
     created: &BTreeMap<WinPath, bool>,
 ) -> Result<(DesiredAcl, usize), Error> {
     let holder = root_holder(root);
-    let sid = reg
-        .get(root)
-        .map(|e| e.sid.clone())
-        .ok_or_else(|| invalid(format!("no write SID for {root}")))?;
+    let sid = reg.get(root).map(|e| e.sid.clone()).ok_or_else(|| invalid(format!("no write SID for {root}")))?;
     let own = root_spec(root, sid.clone(), patterns, created)?;
     let protected = own.protected.len();
     let mut specs = vec![own];
@@ -133,19 +123,9 @@ fn root_desired(
     }
     let all = desired_acl(&holder, &specs, &[], sandbox).map_err(invalid)?;
     let aces: BTreeSet<PathAce> = all.aces.into_iter().filter(|a| a.ace.trustee == sid).collect();
-    let placeholders: BTreeMap<WinPath, bool> = all
-        .placeholders
-        .into_iter()
-        .filter(|(p, _)| aces.iter().any(|a| &a.path == p))
-        .collect();
-    Ok((
-        DesiredAcl {
-            holder,
-            aces,
-            placeholders,
-        },
-        protected,
-    ))
+    let placeholders: BTreeMap<WinPath, bool> =
+        all.placeholders.into_iter().filter(|(p, _)| aces.iter().any(|a| &a.path == p)).collect();
+    Ok((DesiredAcl { holder, aces, placeholders }, protected))
 }
 
 /// The elevated mode's grant on `root` for the sandbox accounts' group, with the same denies on
@@ -170,11 +150,8 @@ fn account_desired(
     let all = desired_acl(&holder, &[spec], &[], sandbox).map_err(invalid)?;
     let mut aces: BTreeSet<PathAce> = all.aces.into_iter().filter(|a| a.ace.trustee == *group).collect();
     aces.extend(ownership_aces(root, creator));
-    let placeholders: BTreeMap<WinPath, bool> = all
-        .placeholders
-        .into_iter()
-        .filter(|(p, _)| aces.iter().any(|a| &a.path == p))
-        .collect();
+    let placeholders: BTreeMap<WinPath, bool> =
+        all.placeholders.into_iter().filter(|(p, _)| aces.iter().any(|a| &a.path == p)).collect();
     Ok(DesiredAcl { holder, aces, placeholders })
 }
 
@@ -193,10 +170,7 @@ fn audit_desired(
             && !roots.iter().any(|r| e.path.is_beneath(r))
             && std::fs::symlink_metadata(api_path(&e.path)).is_ok();
         if keep {
-            d.aces.insert(PathAce {
-                path: e.path.clone(),
-                ace: e.ace.clone(),
-            });
+            d.aces.insert(PathAce { path: e.path.clone(), ace: e.ace.clone() });
         }
     }
     Ok(d)
@@ -367,11 +341,7 @@ impl Setup {
         let state_dir = state::state_dir()?;
         let layout = state::system_layout(&state_dir);
         let roots = canonical_roots(policy, &layout)?;
-        let workspace_children = if policy.mode == Mode::ReadOnly {
-            Some(policy.workspace.as_path())
-        } else {
-            None
-        };
+        let workspace_children = if policy.mode == Mode::ReadOnly { Some(policy.workspace.as_path()) } else { None };
         let (audit, audit_skipped) =
             audit::run(&audit::environment(workspace_children), &roots, AuditBudget::default());
         Ok(Setup {
@@ -397,10 +367,7 @@ impl Setup {
         reg: &mut SidRegistry,
         rec: &RecordedAcl,
     ) -> Result<(Vec<SidString>, SidString, Vec<DesiredAcl>, usize), Error> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let mut rng_error = None;
         let (write_sids, sandbox_sid) = {
             let mut random = rng(&mut rng_error);
@@ -409,10 +376,7 @@ impl Setup {
             (sids, sandbox)
         };
         if let Some(e) = rng_error {
-            return Err(Error::Io {
-                context: "generating write SIDs".into(),
-                source: e,
-            });
+            return Err(Error::Io { context: "generating write SIDs".into(), source: e });
         }
         let mut holders = Vec::new();
         let mut protected = 0;
@@ -424,12 +388,7 @@ impl Setup {
                 holders.push(account_desired(root, creator, &self.patterns, &sandbox_sid, &rec.placeholders)?);
             }
         }
-        holders.push(audit_desired(
-            &self.audit.deny_for_restricted_token(),
-            rec,
-            &self.roots,
-            &sandbox_sid,
-        )?);
+        holders.push(audit_desired(&self.audit.deny_for_restricted_token(), rec, &self.roots, &sandbox_sid)?);
         Ok((write_sids, sandbox_sid, holders, protected))
     }
 
@@ -441,13 +400,7 @@ impl Setup {
         let (write_sids, sandbox_sid, holders, protected) = self.desired(&mut reg, &rec)?;
         let changes = holders.iter().map(|d| plan(d, &rec).len()).sum();
         let world_denied = holders.last().map_or(0, |d| d.aces.len());
-        Ok(Applied {
-            write_sids,
-            sandbox_sid,
-            protected,
-            changes,
-            world_denied,
-        })
+        Ok(Applied { write_sids, sandbox_sid, protected, changes, world_denied })
     }
 
     /// Brings the ACLs to the desired state under the state lock, changing only what differs
@@ -466,13 +419,7 @@ impl Setup {
             changes += converge(&st, &mut rec, d)?;
         }
         let world_denied = holders.last().map_or(0, |d| d.aces.len());
-        Ok(Applied {
-            write_sids,
-            sandbox_sid,
-            protected,
-            changes,
-            world_denied,
-        })
+        Ok(Applied { write_sids, sandbox_sid, protected, changes, world_denied })
     }
 }
 
@@ -494,10 +441,7 @@ impl PrivateTemp {
         let name: String = rnd[..8].iter().map(|b| format!("{b:02x}")).collect();
         let dir = state::plain_path(&base.join(format!("palisade-{name}")));
         std::fs::create_dir(&dir).map_err(err)?;
-        let t = PrivateTemp {
-            dir,
-            sid: SidString::synthetic(SyntheticKind::WriteRoot, ffi::random16().map_err(err)?),
-        };
+        let t = PrivateTemp { dir, sid: SidString::synthetic(SyntheticKind::WriteRoot, ffi::random16().map_err(err)?) };
         let wp = state::win_path(&t.dir)?;
         let grant = palisade_windows_plan::acl::root_grant(&wp, &t.sid);
         let aces: Vec<Ace> = grant.iter().map(|g| g.ace.clone()).collect();
@@ -552,26 +496,18 @@ pub fn cleanup() -> Result<CleanupReport, Error> {
     st.save_acl(&rec)?;
     let mut reg = st.load_sids()?;
     let still: BTreeSet<&SidString> = rec.entries.iter().map(|e| &e.ace.trustee).collect();
-    let keys: Vec<WinPath> = reg
-        .roots
-        .values()
-        .filter(|e| !still.contains(&e.sid))
-        .map(|e| e.root.clone())
-        .collect();
+    let keys: Vec<WinPath> = reg.roots.values().filter(|e| !still.contains(&e.sid)).map(|e| e.root.clone()).collect();
     for k in &keys {
         reg.forget(k);
     }
     if !keys.is_empty() {
         st.save_sids(&reg)?;
     }
-    report.notes.push(format!(
-        "{placeholders_removed} empty placeholders for missing protected paths removed"
-    ));
+    report.notes.push(format!("{placeholders_removed} empty placeholders for missing protected paths removed"));
     if !placeholders_kept.is_empty() {
-        report.notes.push(format!(
-            "placeholders left because they are no longer empty: {}",
-            placeholders_kept.join(", ")
-        ));
+        report
+            .notes
+            .push(format!("placeholders left because they are no longer empty: {}", placeholders_kept.join(", ")));
     }
     report.notes.push(format!("state folder: {}", dir.display()));
     Ok(report)

@@ -14,20 +14,15 @@ pub fn host_report() -> HostReport {
     let mut r = HostReport::default();
     let wine = ffi::wine_version();
     r.facts.push(("os".into(), "windows".into()));
-    r.facts
-        .push(("wine".into(), wine.clone().unwrap_or_else(|| "no".into())));
+    r.facts.push(("wine".into(), wine.clone().unwrap_or_else(|| "no".into())));
     match token::open_own() {
         Ok(own) => {
             r.facts.push(("user SID".into(), own.user.to_string_form()));
             r.facts.push((
                 "logon SID".into(),
-                own.logon
-                    .as_ref()
-                    .map(|s| s.to_string_form())
-                    .unwrap_or_else(|| "none".into()),
+                own.logon.as_ref().map(|s| s.to_string_form()).unwrap_or_else(|| "none".into()),
             ));
-            r.facts
-                .push(("elevated".into(), if own.elevated { "yes".into() } else { "no".into() }));
+            r.facts.push(("elevated".into(), if own.elevated { "yes".into() } else { "no".into() }));
             r.facts.push((
                 "integrity level".into(),
                 match own.integrity_rid {
@@ -47,12 +42,8 @@ pub fn host_report() -> HostReport {
             let result = probe.map_err(|e| e.to_string()).and_then(|s| {
                 let sid = Sid::parse(s.as_str()).map_err(|e| e.to_string())?;
                 let sids = [sid];
-                let spec = token::TokenSpec {
-                    write_restricted: true,
-                    restricting: &sids,
-                    deny_only: &[],
-                    default_dacl: &[],
-                };
+                let spec =
+                    token::TokenSpec { write_restricted: true, restricting: &sids, deny_only: &[], default_dacl: &[] };
                 let tok = token::restricted(&own, &spec).map_err(|e| e.to_string())?;
                 Ok(token::is_restricted(&tok))
             });
@@ -70,27 +61,16 @@ pub fn host_report() -> HostReport {
                 Err(e) => r.push("restricted token", false, e),
             }
         }
-        Err(e) => r.push(
-            "restricted token",
-            false,
-            format!("cannot read this process's token: {e}"),
-        ),
+        Err(e) => r.push("restricted token", false, format!("cannot read this process's token: {e}")),
     }
-    match job::Job::new(&job::JobSpec {
-        kill_on_close: true,
-        ui_limits: job::UI_LIMITS,
-    }) {
+    match job::Job::new(&job::JobSpec { kill_on_close: true, ui_limits: job::UI_LIMITS }) {
         Ok(_) => r.push("job object", true, "kill-on-close and UI limits can be set".into()),
         Err(e) => r.push("job object", false, e.to_string()),
     }
     if let Ok(nested) = job::current_process_in_job() {
         r.facts.push((
             "palisade runs in a job".into(),
-            if nested {
-                "yes (nested jobs need Windows 8+)".into()
-            } else {
-                "no".into()
-            },
+            if nested { "yes (nested jobs need Windows 8+)".into() } else { "no".into() },
         ));
     }
     match ffi::random16() {

@@ -53,9 +53,7 @@ impl Job {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: `h` is a fresh handle owned by nobody else.
-        let job = Job {
-            handle: unsafe { OwnedHandle::from_raw_handle(h as _) },
-        };
+        let job = Job { handle: unsafe { OwnedHandle::from_raw_handle(h as _) } };
 
         // SAFETY: an all-zero JOBOBJECT_EXTENDED_LIMIT_INFORMATION is a valid "no limits" value.
         let mut limits: JOBOBJECT_EXTENDED_LIMIT_INFORMATION = unsafe { std::mem::zeroed() };
@@ -73,9 +71,7 @@ impl Job {
             )
         })?;
         if spec.ui_limits != 0 {
-            let ui = JOBOBJECT_BASIC_UI_RESTRICTIONS {
-                UIRestrictionsClass: spec.ui_limits,
-            };
+            let ui = JOBOBJECT_BASIC_UI_RESTRICTIONS { UIRestrictionsClass: spec.ui_limits };
             // SAFETY: as above.
             check(unsafe {
                 SetInformationJobObject(

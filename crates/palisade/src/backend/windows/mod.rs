@@ -46,10 +46,7 @@ pub mod runner_shared {
 }
 
 fn io_ctx(context: &str) -> impl FnOnce(io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        context: context.to_string(),
-        source,
-    }
+    move |source| Error::Io { context: context.to_string(), source }
 }
 
 /// Both modes' enforcement layer for Wine, which accepts the security calls but enforces none.
@@ -128,11 +125,21 @@ impl Backend for Prepared {
         Ok(match &self.0 {
             Mode::Unelevated(p) => {
                 let mut c = p.spawn(spec)?;
-                ChildInner { stdin: c.stdin.take(), stdout: c.stdout.take(), stderr: c.stderr.take(), imp: Imp::Unelevated(c) }
+                ChildInner {
+                    stdin: c.stdin.take(),
+                    stdout: c.stdout.take(),
+                    stderr: c.stderr.take(),
+                    imp: Imp::Unelevated(c),
+                }
             }
             Mode::Elevated(p) => {
                 let mut c = p.spawn(spec)?;
-                ChildInner { stdin: c.stdin.take(), stdout: c.stdout.take(), stderr: c.stderr.take(), imp: Imp::Elevated(c) }
+                ChildInner {
+                    stdin: c.stdin.take(),
+                    stdout: c.stdout.take(),
+                    stderr: c.stderr.take(),
+                    imp: Imp::Elevated(c),
+                }
             }
         })
     }

@@ -28,17 +28,10 @@ use crate::error::Error;
 /// `%LOCALAPPDATA%\Palisade`.
 pub fn state_dir() -> Result<PathBuf, Error> {
     let base = known_folder_path(&FOLDERID_LocalAppData)
-        .or_else(|| {
-            std::env::var_os("LOCALAPPDATA")
-                .map(PathBuf::from)
-                .filter(|p| p.is_absolute())
-        })
+        .or_else(|| std::env::var_os("LOCALAPPDATA").map(PathBuf::from).filter(|p| p.is_absolute()))
         .ok_or_else(|| Error::Io {
             context: "finding the local application data folder for palisade's state".into(),
-            source: io::Error::new(
-                io::ErrorKind::NotFound,
-                "neither the known folder nor %LOCALAPPDATA% is set",
-            ),
+            source: io::Error::new(io::ErrorKind::NotFound, "neither the known folder nor %LOCALAPPDATA% is set"),
         })?;
     Ok(base.join("Palisade"))
 }
@@ -86,15 +79,9 @@ impl LongPathResolver for DiskResolver {
         match std::fs::canonicalize(api_path(path)) {
             Ok(real) => WinPath::parse(&real.to_string_lossy())
                 .map(Some)
-                .map_err(|e| ResolveError::Io {
-                    path: path.to_string(),
-                    reason: e.to_string(),
-                }),
+                .map_err(|e| ResolveError::Io { path: path.to_string(), reason: e.to_string() }),
             Err(e) if matches!(e.kind(), io::ErrorKind::NotFound) || e.raw_os_error() == Some(3) => Ok(None),
-            Err(e) => Err(ResolveError::Io {
-                path: path.to_string(),
-                reason: e.to_string(),
-            }),
+            Err(e) => Err(ResolveError::Io { path: path.to_string(), reason: e.to_string() }),
         }
     }
 }
@@ -103,10 +90,8 @@ impl LongPathResolver for DiskResolver {
 pub fn system_layout(state: &Path) -> SystemLayout {
     let get = |id: &GUID| known_folder_path(id).and_then(|p| WinPath::parse(&p.to_string_lossy()).ok());
     let fallback = SystemLayout::typical(&std::env::var("USERNAME").unwrap_or_else(|_| "user".into()));
-    let mut program_files: Vec<WinPath> = [&FOLDERID_ProgramFiles, &FOLDERID_ProgramFilesX86]
-        .into_iter()
-        .filter_map(get)
-        .collect();
+    let mut program_files: Vec<WinPath> =
+        [&FOLDERID_ProgramFiles, &FOLDERID_ProgramFilesX86].into_iter().filter_map(get).collect();
     if program_files.is_empty() {
         program_files = fallback.program_files.clone();
     }
@@ -149,29 +134,14 @@ impl State {
         let mut ov: OVERLAPPED = unsafe { std::mem::zeroed() };
         // SAFETY: as above; a blocking exclusive lock of the first byte, released when the
         // handle closes.
-        check(unsafe {
-            LockFileEx(
-                file.as_raw_handle() as HANDLE,
-                LOCKFILE_EXCLUSIVE_LOCK,
-                0,
-                1,
-                0,
-                &mut ov,
-            )
-        })
-        .map_err(io_err(format!("locking {}", lock_path.display())))?;
-        Ok(State {
-            dir: dir.to_path_buf(),
-            _lock: Some(file),
-        })
+        check(unsafe { LockFileEx(file.as_raw_handle() as HANDLE, LOCKFILE_EXCLUSIVE_LOCK, 0, 1, 0, &mut ov) })
+            .map_err(io_err(format!("locking {}", lock_path.display())))?;
+        Ok(State { dir: dir.to_path_buf(), _lock: Some(file) })
     }
 
     /// For reading what is recorded, without the lock (and without creating the folder).
     pub fn read_only(dir: &Path) -> State {
-        State {
-            dir: dir.to_path_buf(),
-            _lock: None,
-        }
+        State { dir: dir.to_path_buf(), _lock: None }
     }
 
     fn read(&self, name: &str) -> Result<Option<String>, Error> {
@@ -179,10 +149,7 @@ impl State {
         match std::fs::read_to_string(&p) {
             Ok(s) => Ok(Some(s)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::Io {
-                context: format!("reading {}", p.display()),
-                source: e,
-            }),
+            Err(e) => Err(Error::Io { context: format!("reading {}", p.display()), source: e }),
         }
     }
 

@@ -81,13 +81,7 @@ impl Prepared {
                 "privileges removed (all but SeChangeNotifyPrivilege); writes are not restricted",
             ));
             Self::common_layers(&mut enforcement, &policy, &wine);
-            return Ok(Prepared {
-                policy,
-                enforcement,
-                own,
-                confinement: None,
-                wine,
-            });
+            return Ok(Prepared { policy, enforcement, own, confinement: None, wine });
         }
 
         // A write-restricted token restricts writes only: reads cannot be denied in this mode.
@@ -121,10 +115,7 @@ impl Prepared {
         let acl_detail = if g.changes == 0 {
             "unchanged since the last command: nothing to apply".to_string()
         } else {
-            format!(
-                "{} ACL changes to apply before the command (then recorded and kept)",
-                g.changes
-            )
+            format!("{} ACL changes to apply before the command (then recorded and kept)", g.changes)
         };
         enforcement.push(Layer::new(
             "restricted token",
@@ -157,29 +148,17 @@ impl Prepared {
             ));
         }
         if !setup.audit_skipped.is_empty() {
-            audit_detail.push_str(&format!(
-                "; {} PATH/TEMP entries skipped (not absolute paths)",
-                setup.audit_skipped.len()
-            ));
+            audit_detail
+                .push_str(&format!("; {} PATH/TEMP entries skipped (not absolute paths)", setup.audit_skipped.len()));
         }
-        enforcement.push(Layer::new(
-            "world-writable audit",
-            !setup.audit.timed_out,
-            &audit_detail,
-        ));
+        enforcement.push(Layer::new("world-writable audit", !setup.audit.timed_out, &audit_detail));
         enforcement.push(Layer::new(
             "deny-read",
             false,
             "none of the deny_read paths exists; the unelevated mode cannot deny reads",
         ));
         Self::common_layers(&mut enforcement, &policy, &wine);
-        Ok(Prepared {
-            policy,
-            enforcement,
-            own,
-            confinement: Some(Confinement { user, logon, setup }),
-            wine,
-        })
+        Ok(Prepared { policy, enforcement, own, confinement: Some(Confinement { user, logon, setup }), wine })
     }
 
     fn common_layers(enforcement: &mut Enforcement, policy: &Policy, wine: &Option<String>) {
@@ -211,20 +190,10 @@ impl Prepared {
     /// The command's primary token: write-restricted to the roots' write SIDs (and the private
     /// temporary folder's), after the ACLs were brought up to date.
     fn command_token(&self, temp: Option<&PrivateTemp>) -> Result<OwnedHandle, Error> {
-        let setup = |step: &'static str| {
-            move |e: io::Error| Error::Setup {
-                step,
-                detail: String::new(),
-                source: e,
-            }
-        };
+        let setup = |step: &'static str| move |e: io::Error| Error::Setup { step, detail: String::new(), source: e };
         let Some(c) = &self.confinement else {
-            let spec = token::TokenSpec {
-                write_restricted: false,
-                restricting: &[],
-                deny_only: &[],
-                default_dacl: &[],
-            };
+            let spec =
+                token::TokenSpec { write_restricted: false, restricting: &[], deny_only: &[], default_dacl: &[] };
             return token::restricted(&self.own, &spec).map_err(setup("make the command's token"));
         };
         let applied = c.setup.apply()?;
@@ -240,11 +209,7 @@ impl Prepared {
         })
         .map_err(|e| Error::InvalidInput(e.to_string()))?;
         let restricting: Vec<Sid> = plan.sids().into_iter().map(sid_of).collect::<Result<_, _>>()?;
-        let dacl_sids: Vec<Sid> = plan
-            .default_dacl
-            .iter()
-            .map(|a| sid_of(&a.trustee))
-            .collect::<Result<_, _>>()?;
+        let dacl_sids: Vec<Sid> = plan.default_dacl.iter().map(|a| sid_of(&a.trustee)).collect::<Result<_, _>>()?;
         let dacl: Vec<acl::NewAce<'_>> = plan
             .default_dacl
             .iter()
@@ -281,10 +246,7 @@ impl Prepared {
             if !left.is_empty() {
                 return Err(Error::Unenforceable {
                     what: "the restricted token".into(),
-                    why: format!(
-                        "privileges that should have been removed are still in it: {}",
-                        left.join(", ")
-                    ),
+                    why: format!("privileges that should have been removed are still in it: {}", left.join(", ")),
                     fix: "report this with `palisade check` output".into(),
                 });
             }
@@ -298,21 +260,13 @@ impl Prepared {
         let _ = spec.kill_on_parent_death;
         let cwd = state::plain_path(&spec.cwd);
         let launch = process::resolve_program(&spec.program, &spec.env, &cwd)?;
-        let temp = if self.confinement.is_some() {
-            Some(PrivateTemp::create()?)
-        } else {
-            None
-        };
+        let temp = if self.confinement.is_some() { Some(PrivateTemp::create()?) } else { None };
         let token = self.command_token(temp.as_ref())?;
 
         // Environment: the policy-filtered variables, with the private temporary folder.
         let mut env: Vec<(OsString, OsString)> = spec.env.clone();
         if let Some(t) = &temp {
-            env.retain(|(k, _)| {
-                !["TMP", "TEMP", "TMPDIR"]
-                    .iter()
-                    .any(|n| k.to_string_lossy().eq_ignore_ascii_case(n))
-            });
+            env.retain(|(k, _)| !["TMP", "TEMP", "TMPDIR"].iter().any(|n| k.to_string_lossy().eq_ignore_ascii_case(n)));
             for n in ["TMP", "TEMP", "TMPDIR"] {
                 env.push((n.into(), t.dir.clone().into_os_string()));
             }
@@ -322,11 +276,9 @@ impl Prepared {
         let env_block = process::environment_block(&env)?;
         let command = process::command_line(&launch, &spec.args)?;
 
-        let job = job::Job::new(&job::JobSpec {
-            kill_on_close: !self.policy.keep_processes,
-            ui_limits: job::UI_LIMITS,
-        })
-        .map_err(io_ctx("creating the job object"))?;
+        let job =
+            job::Job::new(&job::JobSpec { kill_on_close: !self.policy.keep_processes, ui_limits: job::UI_LIMITS })
+                .map_err(io_ctx("creating the job object"))?;
         let stdio =
             process::stdio([spec.stdin, spec.stdout, spec.stderr]).map_err(io_ctx("setting up standard streams"))?;
 
@@ -344,19 +296,11 @@ impl Prepared {
         drop(stdio.child);
         if let Err(e) = job.assign(&spawned.process) {
             let _ = process::terminate(&spawned.process, 1);
-            return Err(Error::Setup {
-                step: "put the command in its job object",
-                detail: String::new(),
-                source: e,
-            });
+            return Err(Error::Setup { step: "put the command in its job object", detail: String::new(), source: e });
         }
         process::resume(&spawned.thread).map_err(|e| {
             let _ = job.terminate(1);
-            Error::Setup {
-                step: "start the command",
-                detail: String::new(),
-                source: e,
-            }
+            Error::Setup { step: "start the command", detail: String::new(), source: e }
         })?;
         drop(spawned.thread);
         let [stdin, stdout, stderr] = stdio.parent;
@@ -374,7 +318,6 @@ impl Prepared {
         })
     }
 }
-
 
 /// A command started directly with the restricted token, in its job object.
 pub struct Child {
@@ -425,10 +368,7 @@ impl Child {
                     self.terminate_tree(s)
                 }
             }
-            s => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                format!("signal {s} has no Windows equivalent"),
-            )),
+            s => Err(io::Error::new(io::ErrorKind::Unsupported, format!("signal {s} has no Windows equivalent"))),
         }
     }
 
@@ -439,10 +379,7 @@ impl Child {
 
     fn finish(&mut self, code: u32) -> ExitStatus {
         let st = match self.killed_by.load(Ordering::SeqCst) {
-            sig if sig > 0 && code == 128 + sig as u32 => ExitStatus {
-                code: None,
-                signal: Some(sig),
-            },
+            sig if sig > 0 && code == 128 + sig as u32 => ExitStatus { code: None, signal: Some(sig) },
             _ => ExitStatus::from_code(code as i32),
         };
         self.status = Some(st);

@@ -12,8 +12,8 @@ use windows_sys::Win32::Security::Authorization::{
     ConvertStringSecurityDescriptorToSecurityDescriptorW, SetSecurityInfo, SDDL_REVISION_1, SE_KERNEL_OBJECT,
 };
 use windows_sys::Win32::Security::{
-    GetSecurityDescriptorDacl, ACL, DACL_SECURITY_INFORMATION,
-    PROTECTED_DACL_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR, TOKEN_ADJUST_DEFAULT, TOKEN_QUERY,
+    GetSecurityDescriptorDacl, ACL, DACL_SECURITY_INFORMATION, PROTECTED_DACL_SECURITY_INFORMATION,
+    PSECURITY_DESCRIPTOR, TOKEN_ADJUST_DEFAULT, TOKEN_QUERY,
 };
 use windows_sys::Win32::System::Diagnostics::ToolHelp::{
     CreateToolhelp32Snapshot, Thread32First, Thread32Next, TH32CS_SNAPTHREAD, THREADENTRY32,
@@ -34,7 +34,9 @@ fn descriptor(sddl: &str) -> io::Result<Descriptor> {
     let w = wide(sddl)?;
     let mut sd: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
     // SAFETY: `w` is NUL-terminated; `sd` receives a LocalAlloc'd descriptor owned by `_mem`.
-    check(unsafe { ConvertStringSecurityDescriptorToSecurityDescriptorW(w.as_ptr(), SDDL_REVISION_1, &mut sd, std::ptr::null_mut()) })?;
+    check(unsafe {
+        ConvertStringSecurityDescriptorToSecurityDescriptorW(w.as_ptr(), SDDL_REVISION_1, &mut sd, std::ptr::null_mut())
+    })?;
     let mem = LocalMem(sd);
     let (mut present, mut defaulted) = (0, 0);
     let mut dacl: *mut ACL = std::ptr::null_mut();
@@ -79,7 +81,8 @@ pub fn harden_self() -> io::Result<()> {
     set_dacl(token.as_raw_handle() as HANDLE, &descriptor(RUNNER_TOKEN_SDDL)?)
         .map_err(|e| io::Error::new(e.kind(), format!("protecting the runner's token: {e}")))?;
     // SAFETY: the pseudo-handle of this process has every right, WRITE_DAC included.
-    set_dacl(unsafe { GetCurrentProcess() }, &own).map_err(|e| io::Error::new(e.kind(), format!("protecting the runner's process: {e}")))?;
+    set_dacl(unsafe { GetCurrentProcess() }, &own)
+        .map_err(|e| io::Error::new(e.kind(), format!("protecting the runner's process: {e}")))?;
 
     // Threads that exist already (the main thread, the loader's pool).
     // SAFETY: a snapshot of every thread; the handle is owned below.
@@ -103,8 +106,9 @@ pub fn harden_self() -> io::Result<()> {
             if !h.is_null() {
                 // SAFETY: a fresh handle owned by nobody else.
                 let t = unsafe { OwnedHandle::from_raw_handle(h as _) };
-                set_dacl(t.as_raw_handle() as HANDLE, &own)
-                    .map_err(|e| io::Error::new(e.kind(), format!("protecting the runner's thread {}: {e}", entry.th32ThreadID)))?;
+                set_dacl(t.as_raw_handle() as HANDLE, &own).map_err(|e| {
+                    io::Error::new(e.kind(), format!("protecting the runner's thread {}: {e}", entry.th32ThreadID))
+                })?;
             }
         }
         // SAFETY: as for Thread32First.

@@ -292,7 +292,8 @@ fn command_token(req: &SpawnRequest, own: &token::OwnToken) -> Result<OwnedHandl
         acl::NewAce { sid: &system, allow: true, mask: GENERIC_ALL, flags: 0 },
     ];
     let spec = token::TokenSpec { write_restricted: true, restricting: &sids, deny_only: &[], default_dacl: &dacl };
-    let tok = token::restricted(own, &spec).map_err(|e| fail(ErrorKind::Token, format!("CreateRestrictedToken: {e}")))?;
+    let tok =
+        token::restricted(own, &spec).map_err(|e| fail(ErrorKind::Token, format!("CreateRestrictedToken: {e}")))?;
     // Wine accepts the call but makes no restricted token; real Windows must have made one.
     if ffi::wine_version().is_none() && !token::is_restricted(&tok) {
         return Err(fail(ErrorKind::Token, "Windows made the command's token without its restricting SIDs"));
@@ -407,7 +408,8 @@ fn run(
         .map(|(k, v)| (k.into(), v.into()))
         .collect();
     let cwd = PathBuf::from(&req.cwd);
-    let launch = process::resolve_program(req.program.as_ref(), &env, &cwd).map_err(|e| fail(error_kind(&e), e.to_string()))?;
+    let launch =
+        process::resolve_program(req.program.as_ref(), &env, &cwd).map_err(|e| fail(error_kind(&e), e.to_string()))?;
     let args: Vec<OsString> = req.args.iter().map(OsString::from).collect();
     let command = process::command_line(&launch, &args).map_err(|e| fail(error_kind(&e), e.to_string()))?;
     let env_block = process::environment_block(&env).map_err(|e| fail(ErrorKind::BadRequest, e.to_string()))?;
@@ -549,7 +551,8 @@ fn run(
         });
     }
 
-    process::wait(&spawned.process, None).map_err(|e| fail(ErrorKind::Internal, format!("waiting for the command: {e}")))?;
+    process::wait(&spawned.process, None)
+        .map_err(|e| fail(ErrorKind::Internal, format!("waiting for the command: {e}")))?;
     let code = process::exit_code(&spawned.process)
         .map_err(|e| fail(ErrorKind::Internal, format!("reading the command's exit code: {e}")))?;
     if !req.keep_processes {

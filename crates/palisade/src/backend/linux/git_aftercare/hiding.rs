@@ -2,7 +2,13 @@
 
 use super::*;
 
-pub(super) fn report_hiding_files(gd: &OwnedFd, gd_path: &Path, ws: &Path, start: (i64, i64), notices: &mut Vec<String>) {
+pub(super) fn report_hiding_files(
+    gd: &OwnedFd,
+    gd_path: &Path,
+    ws: &Path,
+    start: (i64, i64),
+    notices: &mut Vec<String>,
+) {
     let fd = gd.as_raw_fd();
     // An empty file says nothing (and is what Palisade's placeholder for a missing one is).
     let changed = |parent: &str, name: &str| -> bool {

@@ -18,8 +18,10 @@ fn summarize(file: &File, size: i64, format: ObjectFormat, gd: RawFd) -> Result<
     let mut s = IndexSummary::default();
     let shared = read_entries(file, size, format, &mut s)?;
     if let Some(name) = shared {
-        let fd = dirfd::open_file_at(gd, &c(&name)).map_err(|e| format!("its shared index {name}: {}", std::io::Error::from_raw_os_error(e)))?;
-        let st = dirfd::stat_at(fd.as_raw_fd(), &c("")).map_err(|e| std::io::Error::from_raw_os_error(e).to_string())?;
+        let fd = dirfd::open_file_at(gd, &c(&name))
+            .map_err(|e| format!("its shared index {name}: {}", std::io::Error::from_raw_os_error(e)))?;
+        let st =
+            dirfd::stat_at(fd.as_raw_fd(), &c("")).map_err(|e| std::io::Error::from_raw_os_error(e).to_string())?;
         if st.st_mode & libc::S_IFMT != libc::S_IFREG {
             return Err(format!("its shared index {name} is not a regular file"));
         }
@@ -85,9 +87,11 @@ fn read_entries(file: &File, size: i64, format: ObjectFormat, s: &mut IndexSumma
         }
     }
     if replaced_by_gitlink {
-        return Err("it is a split index that turns an entry into a submodule without naming its path; make it whole with \
+        return Err(
+            "it is a split index that turns an entry into a submodule without naming its path; make it whole with \
                     `git update-index --no-split-index`"
-            .into());
+                .into(),
+        );
     }
     Ok(shared)
 }
@@ -101,7 +105,14 @@ fn name_paths<'a>(paths: impl Iterator<Item = &'a Vec<u8>>) -> String {
     s
 }
 
-pub(super) fn check_index(before: &Before, rb: &RootBefore, gd: &OwnedFd, gd_path: &Path, config_dir: RawFd, notices: &mut Vec<String>) {
+pub(super) fn check_index(
+    before: &Before,
+    rb: &RootBefore,
+    gd: &OwnedFd,
+    gd_path: &Path,
+    config_dir: RawFd,
+    notices: &mut Vec<String>,
+) {
     let ws = &before.workspace;
     let Ok(fd) = dirfd::open_file_at(gd.as_raw_fd(), &c("index")) else { return };
     let Ok(st) = dirfd::stat_at(fd.as_raw_fd(), &c("")) else { return };
@@ -114,11 +125,17 @@ pub(super) fn check_index(before: &Before, rb: &RootBefore, gd: &OwnedFd, gd_pat
     let after = match cached {
         Some((s, summary)) if s == now => summary,
         _ => {
-            let parsed = object_format(config_dir).and_then(|f| summarize(&File::from(fd), st.st_size, f, gd.as_raw_fd()).map(|s| (s, f)));
+            let parsed = object_format(config_dir)
+                .and_then(|f| summarize(&File::from(fd), st.st_size, f, gd.as_raw_fd()).map(|s| (s, f)));
             match parsed {
                 Ok((s, _)) => {
                     let s = Arc::new(s);
-                    before.memory.indexes.lock().unwrap_or_else(|e| e.into_inner()).insert(rb.root.clone(), (now, s.clone()));
+                    before
+                        .memory
+                        .indexes
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(rb.root.clone(), (now, s.clone()));
                     s
                 }
                 Err(e) => {
@@ -143,7 +160,8 @@ pub(super) fn check_index(before: &Before, rb: &RootBefore, gd: &OwnedFd, gd_pat
             // the ctime is compared only while it is still linked. (A command that rewrote it in
             // place and reset its mtime before replacing it would go unnoticed here; its new
             // gitlinks are then checked only if their git directory changed.)
-            let same = (st_old.st_dev, st_old.st_ino, st_old.st_size, st_old.st_mtime, st_old.st_mtime_nsec) == (s.0, s.1, s.2, s.3, s.4);
+            let same = (st_old.st_dev, st_old.st_ino, st_old.st_size, st_old.st_mtime, st_old.st_mtime_nsec)
+                == (s.0, s.1, s.2, s.3, s.4);
             let ctime_ok = st_old.st_nlink == 0 || (st_old.st_ctime, st_old.st_ctime_nsec) == (s.5, s.6);
             if !same || !ctime_ok || st_old.st_ino == st.st_ino {
                 return None;
@@ -261,8 +279,11 @@ fn check_gitlink(before: &Before, root: &Path, root_git_dir: &Path, rel: &[u8], 
                 Err(e) => findings.push(format!("its config cannot be read safely ({e})")),
             },
             // An empty folder is Palisade's placeholder for a missing config: git reads nothing.
-            None if dirfd::open_dir_at(fd, &c("config")).is_ok_and(|d| dirfd::entries(d.as_raw_fd()).is_ok_and(|e| e.is_empty())) => {}
-            None if dirfd::stat_at(fd, &c("config")).is_ok() => findings.push("its config is not a regular file".into()),
+            None if dirfd::open_dir_at(fd, &c("config"))
+                .is_ok_and(|d| dirfd::entries(d.as_raw_fd()).is_ok_and(|e| e.is_empty())) => {}
+            None if dirfd::stat_at(fd, &c("config")).is_ok() => {
+                findings.push("its config is not a regular file".into())
+            }
             None => {}
         }
         if let Ok(hooks) = dirfd::open_dir_at(fd, &c("hooks")) {

@@ -71,8 +71,11 @@ fn walk(w: &mut Walk<'_>, dir: RawFd, path: &Path, depth: usize, in_objects: boo
 fn remove_special(w: &mut Walk<'_>, dir: RawFd, name: &CStr, child: &Path, kind: u8) {
     let (what, arrow) = match kind {
         libc::DT_LNK => {
-            let target = dirfd::read_link_at(dir, name).map(|t| String::from_utf8_lossy(&t).into_owned()).unwrap_or_else(|_| "?".into());
-            let own_symref = target.starts_with("refs/") && !target.split('/').any(|c| c == ".." || c == "." || c.is_empty());
+            let target = dirfd::read_link_at(dir, name)
+                .map(|t| String::from_utf8_lossy(&t).into_owned())
+                .unwrap_or_else(|_| "?".into());
+            let own_symref =
+                target.starts_with("refs/") && !target.split('/').any(|c| c == ".." || c == "." || c.is_empty());
             if own_symref {
                 return;
             }

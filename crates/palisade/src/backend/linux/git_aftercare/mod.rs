@@ -100,7 +100,12 @@ struct RootBefore {
 }
 
 /// Records, before the command starts, when it started and each root's index.
-pub fn before_command(write_roots: &[PathBuf], workspace: &Path, memory: Arc<Memory>, placeholders: BTreeSet<PathBuf>) -> Before {
+pub fn before_command(
+    write_roots: &[PathBuf],
+    workspace: &Path,
+    memory: Arc<Memory>,
+    placeholders: BTreeSet<PathBuf>,
+) -> Before {
     let start = coarse_now();
     let roots = write_roots
         .iter()
@@ -182,14 +187,18 @@ fn read_small(dir: RawFd, name: &CStr, limit: u64) -> Option<Vec<u8>> {
 /// single file, or the files of a split chain) is removed. Quietly: an ordinary `git gc` inside
 /// writes one too, and a line after every gc would teach users to ignore the warnings.
 fn remove_written_commit_graphs(gd: RawFd, start: (i64, i64)) {
-    let Ok(info) = dirfd::open_dir_at(gd, &c("objects")).and_then(|o| dirfd::open_dir_at(o.as_raw_fd(), &c("info"))) else { return };
+    let Ok(info) = dirfd::open_dir_at(gd, &c("objects")).and_then(|o| dirfd::open_dir_at(o.as_raw_fd(), &c("info")))
+    else {
+        return;
+    };
     let graph = c("commit-graph");
     if dirfd::stat_at(info.as_raw_fd(), &graph).is_ok_and(|st| changed_since(&st, start)) {
         let _ = dirfd::unlink_at(info.as_raw_fd(), &graph);
     }
     if let Ok(chain) = dirfd::open_dir_at(info.as_raw_fd(), &c("commit-graphs")) {
         for (name, _) in dirfd::entries(chain.as_raw_fd()).unwrap_or_default() {
-            let written = dirfd::stat_at(chain.as_raw_fd(), &name).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG && changed_since(&st, start));
+            let written = dirfd::stat_at(chain.as_raw_fd(), &name)
+                .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG && changed_since(&st, start));
             if written {
                 let _ = dirfd::unlink_at(chain.as_raw_fd(), &name);
             }
@@ -201,7 +210,13 @@ fn changed_since(st: &libc::stat, start: (i64, i64)) -> bool {
     (st.st_ctime, st.st_ctime_nsec) >= start
 }
 
-fn check_root(before: &Before, rb: &RootBefore, all_roots: &[PathBuf], walked: &mut Vec<PathBuf>, notices: &mut Vec<String>) {
+fn check_root(
+    before: &Before,
+    rb: &RootBefore,
+    all_roots: &[PathBuf],
+    walked: &mut Vec<PathBuf>,
+    notices: &mut Vec<String>,
+) {
     let Some((gd, gd_path)) = git_dir_of(&rb.root, all_roots) else { return };
     let ws = &before.workspace;
     walk_once(&gd, &gd_path, ws, before.start, walked, notices);
@@ -239,7 +254,14 @@ fn report_stale_index_lock(gd: &OwnedFd, gd_path: &Path, ws: &Path, start: (i64,
 }
 
 /// Walks a git directory unless it (or a folder holding it) was walked already.
-fn walk_once(gd: &OwnedFd, gd_path: &Path, ws: &Path, start: (i64, i64), walked: &mut Vec<PathBuf>, notices: &mut Vec<String>) {
+fn walk_once(
+    gd: &OwnedFd,
+    gd_path: &Path,
+    ws: &Path,
+    start: (i64, i64),
+    walked: &mut Vec<PathBuf>,
+    notices: &mut Vec<String>,
+) {
     let key = gd_path.canonicalize().unwrap_or_else(|_| gd_path.to_path_buf());
     if walked.iter().any(|w| key.starts_with(w)) {
         return;

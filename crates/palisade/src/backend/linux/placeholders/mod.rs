@@ -161,7 +161,10 @@ impl StateDir {
     fn lock(&self, name: &OsStr, op: libc::c_int) -> io::Result<Option<File>> {
         loop {
             let f = dirfd::open_file_at(self.fd.as_fd(), name, true, false).map_err(|e| {
-                io::Error::new(e.kind(), format!("opening palisade's lock file {}: {e}", self.path.join(name).display()))
+                io::Error::new(
+                    e.kind(),
+                    format!("opening palisade's lock file {}: {e}", self.path.join(name).display()),
+                )
             })?;
             match dirfd::flock(&f, op | libc::LOCK_NB) {
                 Ok(()) => {}
@@ -191,7 +194,11 @@ impl StateDir {
             if INTERRUPTED.load(Ordering::SeqCst) {
                 return Err(io::Error::new(
                     io::ErrorKind::Interrupted,
-                    format!("interrupted while waiting for {} (the placeholder lock of {})", lock_path.display(), root.display()),
+                    format!(
+                        "interrupted while waiting for {} (the placeholder lock of {})",
+                        lock_path.display(),
+                        root.display()
+                    ),
                 ));
             }
             let waited = start.elapsed();
@@ -235,8 +242,11 @@ impl StateDir {
         match pid {
             Some(pid) => {
                 let cmd = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-                let cmd: Vec<String> =
-                    cmd.split(|&b| b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+                let cmd: Vec<String> = cmd
+                    .split(|&b| b == 0)
+                    .filter(|a| !a.is_empty())
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect();
                 if cmd.is_empty() {
                     format!("process {pid}")
                 } else {
@@ -261,7 +271,10 @@ impl StateDir {
     fn append(&self, key: &str, root: &Path, lines: &str) -> io::Result<()> {
         let name = record_name(key);
         self.append_to(&name, root, lines).map_err(|e| {
-            io::Error::new(e.kind(), format!("writing palisade's placeholder record {}: {e}", self.path.join(&name).display()))
+            io::Error::new(
+                e.kind(),
+                format!("writing palisade's placeholder record {}: {e}", self.path.join(&name).display()),
+            )
         })
     }
 
@@ -333,7 +346,8 @@ impl PlaceholderLocks {
     /// Takes the shared lock on every writable root (waiting, within a bound, while another run
     /// removes placeholders there) and reads their records.
     pub fn acquire(roots: &[PathBuf]) -> io::Result<PlaceholderLocks> {
-        let mut l = PlaceholderLocks { state: state_dir()?, roots: Vec::new(), known: BTreeMap::new(), released: false };
+        let mut l =
+            PlaceholderLocks { state: state_dir()?, roots: Vec::new(), known: BTreeMap::new(), released: false };
         l.follow(roots)?;
         Ok(l)
     }

@@ -108,7 +108,10 @@ fn release_root(state: &StateDir, key: &str, root: Option<(&Path, &OwnedFd)>) ->
         Some(r) => Some(r),
         None => {
             opened = rec.root.as_deref().and_then(|p| Some((p, dirfd::open_dir(p).ok()?)));
-            opened.as_ref().filter(|(_, fd)| dirfd::stat_fd(fd.as_fd()).is_ok_and(|st| key_of(&st) == key)).map(|(p, fd)| (*p, fd))
+            opened
+                .as_ref()
+                .filter(|(_, fd)| dirfd::stat_fd(fd.as_fd()).is_ok_and(|st| key_of(&st) == key))
+                .map(|(p, fd)| (*p, fd))
         }
     };
     let removed = match root {
@@ -204,13 +207,18 @@ pub fn remove_stale() -> io::Result<StaleReport> {
         let name = e.file_name();
         // A record being made when its run was killed (an append in progress is far younger).
         if name.as_encoded_bytes().starts_with(b".new-")
-            && e.metadata().ok().and_then(|m| m.modified().ok()).and_then(|t| t.elapsed().ok()).is_some_and(|age| age > WAIT_LIMIT)
+            && e.metadata()
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > WAIT_LIMIT)
         {
             let _ = dirfd::unlink_at(state.fd.as_fd(), &name, false);
             continue;
         }
         let name = name.to_string_lossy();
-        let key = name.strip_prefix("root-").and_then(|n| n.strip_suffix(".lock").or_else(|| n.strip_suffix(".record")));
+        let key =
+            name.strip_prefix("root-").and_then(|n| n.strip_suffix(".lock").or_else(|| n.strip_suffix(".record")));
         if let Some(k) = key {
             if k.split_once('-').is_some_and(|(d, i)| {
                 [d, i].iter().all(|x| !x.is_empty() && x.len() <= 16 && x.bytes().all(|b| b.is_ascii_hexdigit()))

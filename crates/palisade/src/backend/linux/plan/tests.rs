@@ -124,8 +124,21 @@ fn the_refusal_matrix() {
         Row { keep: true, abi: Some(ABI::V5), want: Err(Refusal::SignalsUnfenced), ..row() },
         Row { keep: true, abi: None, want: Err(Refusal::SignalsUnfenced), ..row() },
         // Full access refuses nothing, whatever the host; offline there is by filters.
-        Row { mode: Mode::FullAccess, abi: None, euid: 0, keep: true, want: Ok((Strategy::Unconfined, Net::Filters)), ..row() },
-        Row { mode: Mode::FullAccess, landlock_only: true, abi: None, want: Ok((Strategy::Unconfined, Net::Filters)), ..row() },
+        Row {
+            mode: Mode::FullAccess,
+            abi: None,
+            euid: 0,
+            keep: true,
+            want: Ok((Strategy::Unconfined, Net::Filters)),
+            ..row()
+        },
+        Row {
+            mode: Mode::FullAccess,
+            landlock_only: true,
+            abi: None,
+            want: Ok((Strategy::Unconfined, Net::Filters)),
+            ..row()
+        },
         Row { mode: Mode::FullAccess, net_off: false, want: Ok((Strategy::Unconfined, Net::Open)), ..row() },
         // Landlock-only: Landlock itself, the signal scope, protected paths, root, offline TCP.
         Row { landlock_only: true, abi: None, want: Err(Refusal::NoLandlock), ..row() },
@@ -137,14 +150,27 @@ fn the_refusal_matrix() {
         // Read-only mode has no writable root for a protected path to be in.
         Row { landlock_only: true, mode: Mode::ReadOnly, want: landlock_only(Net::Filters), ..row() },
         Row { landlock_only: true, accept_unprotected: true, euid: 0, want: Err(Refusal::RootInLandlockOnly), ..row() },
-        Row { landlock_only: true, accept_unprotected: true, euid: 0, as_root: true, want: landlock_only(Net::Filters), ..row() },
+        Row {
+            landlock_only: true,
+            accept_unprotected: true,
+            euid: 0,
+            as_root: true,
+            want: landlock_only(Net::Filters),
+            ..row()
+        },
         // The opt-in does not lift the other refusals.
         Row { landlock_only: true, euid: 0, as_root: true, want: Err(Refusal::ProtectedPathsNeedNamespaces), ..row() },
         // The allowlist: a network namespace of its own with the proxy, or refused.
         Row { allow: true, want: ns(true, Net::Proxied), ..row() },
         Row { allow: true, keep: true, want: ns(false, Net::Proxied), ..row() },
         Row { allow: true, abi: None, want: ns(true, Net::Proxied), ..row() },
-        Row { allow: true, landlock_only: true, accept_unprotected: true, want: Err(Refusal::AllowlistNeedsNamespace), ..row() },
+        Row {
+            allow: true,
+            landlock_only: true,
+            accept_unprotected: true,
+            want: Err(Refusal::AllowlistNeedsNamespace),
+            ..row()
+        },
         Row { allow: true, mode: Mode::FullAccess, want: Err(Refusal::AllowlistNeedsNamespace), ..row() },
         // The strategy's own refusals come first.
         Row { allow: true, landlock_only: true, want: Err(Refusal::ProtectedPathsNeedNamespaces), ..row() },
@@ -157,7 +183,11 @@ fn the_refusal_matrix() {
     // with the signal scope (ABI 6) has: the refusal is reached where the signals are fenced
     // otherwise, so it is checked on the fence itself.
     let (policy, _, _) = inputs(&row());
-    for (abi, want) in [(None, Err(Refusal::OfflineNeedsLandlockTcp)), (Some(ABI::V3), Err(Refusal::OfflineNeedsLandlockTcp)), (Some(ABI::V4), Ok(Net::Filters))] {
+    for (abi, want) in [
+        (None, Err(Refusal::OfflineNeedsLandlockTcp)),
+        (Some(ABI::V3), Err(Refusal::OfflineNeedsLandlockTcp)),
+        (Some(ABI::V4), Ok(Net::Filters)),
+    ] {
         let got = NetworkFence::for_policy(&policy, Strategy::LandlockOnly, &host(USER, abi)).map(|f| net(&f));
         assert_eq!(got, want, "{abi:?}");
     }
@@ -184,30 +214,39 @@ fn layers_name_what_is_weaker() {
     };
     assert_eq!(
         shown(row()),
-        with(namespaces.to_vec(), &[
-            l("pid namespace", true, "the process tree ends with the command"),
-            l("network namespace", true, "offline: only a private loopback"),
-            l("landlock", true, "ABI 6"),
-            seccomp.clone(),
-        ])
+        with(
+            namespaces.to_vec(),
+            &[
+                l("pid namespace", true, "the process tree ends with the command"),
+                l("network namespace", true, "offline: only a private loopback"),
+                l("landlock", true, "ABI 6"),
+                seccomp.clone(),
+            ]
+        )
     );
     assert_eq!(
         shown(Row { abi: None, net_off: false, keep: false, ..row() }),
-        with(namespaces.to_vec(), &[
-            l("pid namespace", true, "the process tree ends with the command"),
-            l("network namespace", false, "network is on"),
-            l("landlock", false, "not available in this kernel"),
-            seccomp.clone(),
-        ])
+        with(
+            namespaces.to_vec(),
+            &[
+                l("pid namespace", true, "the process tree ends with the command"),
+                l("network namespace", false, "network is on"),
+                l("landlock", false, "not available in this kernel"),
+                seccomp.clone(),
+            ]
+        )
     );
     assert_eq!(
         shown(Row { keep: true, ..row() }),
-        with(namespaces.to_vec(), &[
-            l("pid namespace", false, "off: keep_processes asks processes to outlive the command"),
-            l("network namespace", true, "offline: only a private loopback"),
-            l("landlock", true, "ABI 6"),
-            seccomp.clone(),
-        ])
+        with(
+            namespaces.to_vec(),
+            &[
+                l("pid namespace", false, "off: keep_processes asks processes to outlive the command"),
+                l("network namespace", true, "offline: only a private loopback"),
+                l("landlock", true, "ABI 6"),
+                seccomp.clone(),
+            ]
+        )
     );
     assert_eq!(
         shown(Row { landlock_only: true, accept_unprotected: true, euid: 0, as_root: true, ..row() }),
@@ -220,16 +259,23 @@ fn layers_name_what_is_weaker() {
     );
     assert_eq!(
         shown(Row { landlock_only: true, accept_unprotected: true, ..row() }),
-        vec![l("namespaces", false, "Landlock-only mode (explicit choice)"), l("landlock", true, "ABI 6"), seccomp.clone()]
+        vec![
+            l("namespaces", false, "Landlock-only mode (explicit choice)"),
+            l("landlock", true, "ABI 6"),
+            seccomp.clone()
+        ]
     );
     assert_eq!(
         shown(Row { allow: true, ..row() }),
-        with(namespaces.to_vec(), &[
-            l("pid namespace", true, "the process tree ends with the command"),
-            l("network namespace", true, "allowlist: only Palisade's proxy at 127.0.0.1:3128"),
-            l("landlock", true, "ABI 6"),
-            seccomp.clone(),
-        ])
+        with(
+            namespaces.to_vec(),
+            &[
+                l("pid namespace", true, "the process tree ends with the command"),
+                l("network namespace", true, "allowlist: only Palisade's proxy at 127.0.0.1:3128"),
+                l("landlock", true, "ABI 6"),
+                seccomp.clone(),
+            ]
+        )
     );
     // Full access does not use the Landlock the kernel has.
     assert_eq!(
@@ -288,78 +334,103 @@ fn every_combination_keeps_the_promises() {
     let abis = [None, Some(ABI::V1), Some(ABI::V2), Some(ABI::V3), Some(ABI::V4), Some(ABI::V5), Some(ABI::V6)];
     let mut checked = 0;
     for allow in [false, true] {
-    for mode in [Mode::ReadOnly, Mode::WorkspaceWrite, Mode::FullAccess] {
-        // Six yes-or-no inputs: each bit of `bits` is one.
-        for bits in 0..64u32 {
-            let bit = |i: u32| bits & (1 << i) != 0;
-            let (net_off, keep, protected, landlock_only, accept_unprotected, as_root) = (bit(0), bit(1), bit(2), bit(3), bit(4), bit(5));
-            for euid in [0, USER] {
-                for abi in abis {
-                    let r = Row { mode, net_off, allow, keep, protected, landlock_only, accept_unprotected, as_root, euid, abi, want: Err(Refusal::NoLandlock) };
-                    let at_least = |v: ABI| abi.is_some_and(|a| a >= v);
-                    let full = mode == Mode::FullAccess;
-                    let ctx = format!("{mode:?} allow={allow} off={net_off} keep={keep} protected={protected} landlock_only={landlock_only} accept={accept_unprotected} as_root={as_root} euid={euid} {abi:?}");
-                    match run(&r) {
-                        Ok(p) => {
-                            // Full access, and only full access, is unconfined.
-                            assert_eq!(p.strategy == Strategy::Unconfined, full, "{ctx}");
-                            // Offline is always fenced: by a namespace, or by filters that can.
-                            assert_eq!(net(&p.network) == Net::Open, !net_off && !allow, "{ctx}");
-                            // The allowlist only ever with a namespace of its own and the proxy.
-                            assert_eq!(net(&p.network) == Net::Proxied, allow, "{ctx}");
-                            if allow {
-                                assert!(matches!(p.strategy, Strategy::Namespaces { .. }) && p.network.new_namespace(), "{ctx}");
-                            }
-                            if p.network == NetworkFence::Filters && p.strategy == Strategy::LandlockOnly {
-                                assert!(at_least(ABI::V4), "{ctx}");
-                            }
-                            if (net_off || allow) && matches!(p.strategy, Strategy::Namespaces { .. }) {
-                                assert!(p.network.new_namespace(), "{ctx}");
-                            }
-                            // Signals: a pid namespace, or Landlock's scope.
-                            match p.strategy {
-                                Strategy::Namespaces { pid } => {
-                                    assert_eq!(pid, !keep, "{ctx}");
-                                    assert!(pid || at_least(ABI::V6), "{ctx}");
-                                    // Root's commands are kept off device nodes by Landlock.
-                                    assert!(euid != 0 || p.landlock.is_some(), "{ctx}");
+        for mode in [Mode::ReadOnly, Mode::WorkspaceWrite, Mode::FullAccess] {
+            // Six yes-or-no inputs: each bit of `bits` is one.
+            for bits in 0..64u32 {
+                let bit = |i: u32| bits & (1 << i) != 0;
+                let (net_off, keep, protected, landlock_only, accept_unprotected, as_root) =
+                    (bit(0), bit(1), bit(2), bit(3), bit(4), bit(5));
+                for euid in [0, USER] {
+                    for abi in abis {
+                        let r = Row {
+                            mode,
+                            net_off,
+                            allow,
+                            keep,
+                            protected,
+                            landlock_only,
+                            accept_unprotected,
+                            as_root,
+                            euid,
+                            abi,
+                            want: Err(Refusal::NoLandlock),
+                        };
+                        let at_least = |v: ABI| abi.is_some_and(|a| a >= v);
+                        let full = mode == Mode::FullAccess;
+                        let ctx = format!("{mode:?} allow={allow} off={net_off} keep={keep} protected={protected} landlock_only={landlock_only} accept={accept_unprotected} as_root={as_root} euid={euid} {abi:?}");
+                        match run(&r) {
+                            Ok(p) => {
+                                // Full access, and only full access, is unconfined.
+                                assert_eq!(p.strategy == Strategy::Unconfined, full, "{ctx}");
+                                // Offline is always fenced: by a namespace, or by filters that can.
+                                assert_eq!(net(&p.network) == Net::Open, !net_off && !allow, "{ctx}");
+                                // The allowlist only ever with a namespace of its own and the proxy.
+                                assert_eq!(net(&p.network) == Net::Proxied, allow, "{ctx}");
+                                if allow {
+                                    assert!(
+                                        matches!(p.strategy, Strategy::Namespaces { .. }) && p.network.new_namespace(),
+                                        "{ctx}"
+                                    );
                                 }
-                                Strategy::LandlockOnly => {
-                                    assert!(landlock_only && at_least(ABI::V6), "{ctx}");
-                                    assert!(euid != 0 || as_root, "{ctx}");
-                                    assert!(!protected || mode == Mode::ReadOnly || accept_unprotected, "{ctx}");
-                                    // Root's weaker protection is shown, never silent.
-                                    let said = p.layers.layers.iter().any(|l| l.name == "metadata outside writable roots" && !l.active);
-                                    assert_eq!(said, euid == 0, "{ctx}");
+                                if p.network == NetworkFence::Filters && p.strategy == Strategy::LandlockOnly {
+                                    assert!(at_least(ABI::V4), "{ctx}");
                                 }
-                                Strategy::Unconfined => assert!(p.landlock.is_none(), "{ctx}"),
+                                if (net_off || allow) && matches!(p.strategy, Strategy::Namespaces { .. }) {
+                                    assert!(p.network.new_namespace(), "{ctx}");
+                                }
+                                // Signals: a pid namespace, or Landlock's scope.
+                                match p.strategy {
+                                    Strategy::Namespaces { pid } => {
+                                        assert_eq!(pid, !keep, "{ctx}");
+                                        assert!(pid || at_least(ABI::V6), "{ctx}");
+                                        // Root's commands are kept off device nodes by Landlock.
+                                        assert!(euid != 0 || p.landlock.is_some(), "{ctx}");
+                                    }
+                                    Strategy::LandlockOnly => {
+                                        assert!(landlock_only && at_least(ABI::V6), "{ctx}");
+                                        assert!(euid != 0 || as_root, "{ctx}");
+                                        assert!(!protected || mode == Mode::ReadOnly || accept_unprotected, "{ctx}");
+                                        // Root's weaker protection is shown, never silent.
+                                        let said = p
+                                            .layers
+                                            .layers
+                                            .iter()
+                                            .any(|l| l.name == "metadata outside writable roots" && !l.active);
+                                        assert_eq!(said, euid == 0, "{ctx}");
+                                    }
+                                    Strategy::Unconfined => assert!(p.landlock.is_none(), "{ctx}"),
+                                }
+                                assert_eq!(p.landlock.is_some(), abi.is_some() && !full, "{ctx}");
+                                assert_eq!(p.contain_orphans, p.strategy == Strategy::LandlockOnly && !keep, "{ctx}");
+                                let shown = p.layers.layers.iter().find(|l| l.name == "landlock").map(|l| l.active);
+                                assert_eq!(shown, Some(p.landlock.is_some()), "{ctx}");
                             }
-                            assert_eq!(p.landlock.is_some(), abi.is_some() && !full, "{ctx}");
-                            assert_eq!(p.contain_orphans, p.strategy == Strategy::LandlockOnly && !keep, "{ctx}");
-                            let shown = p.layers.layers.iter().find(|l| l.name == "landlock").map(|l| l.active);
-                            assert_eq!(shown, Some(p.landlock.is_some()), "{ctx}");
+                            Err(refusal) => {
+                                assert!(
+                                    !full || (allow && refusal == Refusal::AllowlistNeedsNamespace),
+                                    "full access refused: {ctx}"
+                                );
+                                let explained = match refusal {
+                                    Refusal::NoLandlock => abi.is_none() && (landlock_only || euid == 0),
+                                    Refusal::SignalsUnfenced => (keep || landlock_only) && !at_least(ABI::V6),
+                                    Refusal::RootInLandlockOnly => landlock_only && euid == 0 && !as_root,
+                                    Refusal::ProtectedPathsNeedNamespaces => {
+                                        landlock_only && protected && mode != Mode::ReadOnly && !accept_unprotected
+                                    }
+                                    Refusal::OfflineNeedsLandlockTcp => {
+                                        landlock_only && net_off && !allow && !at_least(ABI::V4)
+                                    }
+                                    Refusal::AllowlistNeedsNamespace => allow && (landlock_only || full),
+                                };
+                                assert!(explained, "{refusal:?}: {ctx}");
+                                assert!(matches!(Error::from(refusal), Error::Unenforceable { .. }), "{ctx}");
+                            }
                         }
-                        Err(refusal) => {
-                            assert!(!full || (allow && refusal == Refusal::AllowlistNeedsNamespace), "full access refused: {ctx}");
-                            let explained = match refusal {
-                                Refusal::NoLandlock => abi.is_none() && (landlock_only || euid == 0),
-                                Refusal::SignalsUnfenced => (keep || landlock_only) && !at_least(ABI::V6),
-                                Refusal::RootInLandlockOnly => landlock_only && euid == 0 && !as_root,
-                                Refusal::ProtectedPathsNeedNamespaces => {
-                                    landlock_only && protected && mode != Mode::ReadOnly && !accept_unprotected
-                                }
-                                Refusal::OfflineNeedsLandlockTcp => landlock_only && net_off && !allow && !at_least(ABI::V4),
-                                Refusal::AllowlistNeedsNamespace => allow && (landlock_only || full),
-                            };
-                            assert!(explained, "{refusal:?}: {ctx}");
-                            assert!(matches!(Error::from(refusal), Error::Unenforceable { .. }), "{ctx}");
-                        }
+                        checked += 1;
                     }
-                    checked += 1;
                 }
             }
         }
-    }
     }
     assert_eq!(checked, 2 * 3 * 64 * 2 * 7);
 }

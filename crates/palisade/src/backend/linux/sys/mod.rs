@@ -214,8 +214,7 @@ pub fn dup2(from: RawFd, to: RawFd) -> Result<(), Errno> {
 pub fn cloexec_from(first: RawFd) -> Result<(), Errno> {
     const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
     // SAFETY: close_range only changes this process's descriptor flags.
-    check(unsafe { libc::syscall(libc::SYS_close_range, first as libc::c_uint, !0u32, CLOSE_RANGE_CLOEXEC) })
-        .map(drop)
+    check(unsafe { libc::syscall(libc::SYS_close_range, first as libc::c_uint, !0u32, CLOSE_RANGE_CLOEXEC) }).map(drop)
 }
 
 /// Closes every descriptor from `first` up except those in `keep` (at most 8 of them).
@@ -253,15 +252,20 @@ pub fn landlock_add_path_rule(ruleset: RawFd, dir: RawFd, access: u64) -> Result
     let attr = PathBeneath { allowed_access: access, parent_fd: dir };
     // SAFETY: attr is a valid landlock_path_beneath_attr that outlives the call.
     check(unsafe {
-        libc::syscall(libc::SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &attr as *const PathBeneath, 0u32)
+        libc::syscall(
+            libc::SYS_landlock_add_rule,
+            ruleset,
+            LANDLOCK_RULE_PATH_BENEATH,
+            &attr as *const PathBeneath,
+            0u32,
+        )
     })
     .map(drop)
 }
 
 pub fn prctl(option: libc::c_int, arg: libc::c_ulong) -> Result<(), Errno> {
     // SAFETY: the prctl options used here take integer arguments only.
-    check_int(unsafe { libc::prctl(option, arg, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) })
-        .map(drop)
+    check_int(unsafe { libc::prctl(option, arg, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) }).map(drop)
 }
 
 pub fn getppid() -> libc::pid_t {
@@ -429,10 +433,7 @@ pub fn pipe() -> std::io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
 
 /// The highest capability number this kernel knows.
 pub fn last_capability() -> u32 {
-    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(63)
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(63)
 }
 
 pub fn geteuid() -> u32 {
@@ -447,11 +448,19 @@ pub fn getegid() -> u32 {
 
 /// Installs a seccomp filter on this process (no_new_privs must already be set).
 pub fn seccomp_set_filter(program: &[seccompiler::sock_filter]) -> Result<(), Errno> {
-    let prog = libc::sock_fprog { len: program.len() as libc::c_ushort, filter: program.as_ptr() as *mut libc::sock_filter };
+    let prog =
+        libc::sock_fprog { len: program.len() as libc::c_ushort, filter: program.as_ptr() as *mut libc::sock_filter };
     // SAFETY: prog points to the program (same layout as libc's sock_filter), which outlives
     // the call; the kernel copies it.
-    check(unsafe { libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0 as libc::c_ulong, &prog as *const libc::sock_fprog) })
-        .map(drop)
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0 as libc::c_ulong,
+            &prog as *const libc::sock_fprog,
+        )
+    })
+    .map(drop)
 }
 
 /// What a path or descriptor names: device, inode, whether it is a directory, and the id of
@@ -494,7 +503,14 @@ pub fn monotonic_ns() -> u64 {
 pub fn shared_page() -> std::io::Result<*mut u8> {
     // SAFETY: a new anonymous mapping; no existing memory is touched.
     let p = unsafe {
-        libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED | libc::MAP_ANONYMOUS, -1, 0)
+        libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
     };
     if p == libc::MAP_FAILED {
         return Err(std::io::Error::last_os_error());
@@ -535,7 +551,6 @@ pub fn is_empty_dir_nofollow(path: &std::path::Path) -> bool {
     }
     true
 }
-
 
 #[cfg(test)]
 mod tests {

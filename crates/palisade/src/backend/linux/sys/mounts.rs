@@ -16,8 +16,7 @@ pub fn mount(
 ) -> Result<(), Errno> {
     let p = |s: Option<&CStr>| s.map_or(std::ptr::null(), |s| s.as_ptr());
     // SAFETY: every pointer is either null or a valid NUL-terminated string.
-    check_int(unsafe { libc::mount(p(src), target.as_ptr(), p(fstype), flags, p(data).cast()) })
-        .map(drop)
+    check_int(unsafe { libc::mount(p(src), target.as_ptr(), p(fstype), flags, p(data).cast()) }).map(drop)
 }
 
 const MOUNT_ATTR_RDONLY: u64 = 0x1;
@@ -73,7 +72,13 @@ pub fn open_path_nofollow(path: &CStr) -> Result<RawFd, Errno> {
     let how = OpenHow { flags: (libc::O_PATH | libc::O_CLOEXEC) as u64, mode: 0, resolve: RESOLVE_NO_SYMLINKS };
     // SAFETY: path is NUL-terminated and how is a valid open_how of the size passed.
     check(unsafe {
-        libc::syscall(libc::SYS_openat2, libc::AT_FDCWD, path.as_ptr(), &how as *const OpenHow, std::mem::size_of::<OpenHow>())
+        libc::syscall(
+            libc::SYS_openat2,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
     })
     .map(|fd| fd as RawFd)
 }

@@ -26,7 +26,9 @@ pub fn loopback_up() -> Result<(), Errno> {
 /// lists this network namespace's sockets.
 pub fn sock_diag_socket() -> Result<std::os::fd::OwnedFd, Errno> {
     // SAFETY: socket has no memory arguments; a new descriptor is owned by the caller alone.
-    let fd = check_int(unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, libc::NETLINK_SOCK_DIAG) })?;
+    let fd = check_int(unsafe {
+        libc::socket(libc::AF_NETLINK, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, libc::NETLINK_SOCK_DIAG)
+    })?;
     // SAFETY: fd was just created and nothing else owns it.
     Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
 }
@@ -116,7 +118,11 @@ pub fn send_fd(sock: RawFd, fd: RawFd) -> Result<(), Errno> {
         (*cmsg).cmsg_level = libc::SOL_SOCKET;
         (*cmsg).cmsg_type = libc::SCM_RIGHTS;
         (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as _;
-        std::ptr::copy_nonoverlapping((&fd as *const RawFd).cast::<u8>(), libc::CMSG_DATA(cmsg), std::mem::size_of::<RawFd>());
+        std::ptr::copy_nonoverlapping(
+            (&fd as *const RawFd).cast::<u8>(),
+            libc::CMSG_DATA(cmsg),
+            std::mem::size_of::<RawFd>(),
+        );
     }
     loop {
         // SAFETY: msg and everything it points to outlive the call.
@@ -159,7 +165,11 @@ pub fn try_recv_fd(sock: RawFd) -> Result<Option<std::os::fd::OwnedFd>, Errno> {
             return Ok(None);
         }
         let mut fd: RawFd = -1;
-        std::ptr::copy_nonoverlapping(libc::CMSG_DATA(cmsg), (&mut fd as *mut RawFd).cast::<u8>(), std::mem::size_of::<RawFd>());
+        std::ptr::copy_nonoverlapping(
+            libc::CMSG_DATA(cmsg),
+            (&mut fd as *mut RawFd).cast::<u8>(),
+            std::mem::size_of::<RawFd>(),
+        );
         // The descriptor is new in this process (SCM_RIGHTS installs a fresh one) and ours.
         Ok((fd >= 0).then(|| std::os::fd::OwnedFd::from_raw_fd(fd)))
     }

@@ -17,16 +17,18 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use palisade_windows_elevated::check_report::{check_report, CheckInputs, CheckLine, CheckReport, CheckStatus, FenceProbe};
+use palisade_windows_elevated::check_report::{
+    check_report, CheckInputs, CheckLine, CheckReport, CheckStatus, FenceProbe,
+};
 use palisade_windows_elevated::fence_probe;
 use palisade_windows_elevated::setup_plan::Layout;
 use palisade_windows_elevated::winpath::WinPath;
 use palisade_windows_elevated::SETUP_VERSION;
 use windows_sys::Win32::UI::Shell::FOLDERID_LocalAppData;
 
-use palisade_win32::system::known_folder_path;
 use super::run::Elevated;
 use super::setup::stored_credentials;
+use palisade_win32::system::known_folder_path;
 
 /// How long the facts may take to gather.
 pub const TIME_LIMIT: Duration = Duration::from_secs(30);
@@ -52,13 +54,21 @@ fn report_within(required: bool, probe: bool, limit: Duration) -> CheckReport {
     match rx.recv_timeout(limit) {
         Ok(r) => r,
         // The thread is left behind; palisade check exits soon after.
-        Err(mpsc::RecvTimeoutError::Timeout) => unknown_report(&format!("reading the facts took longer than {} s", limit.as_secs())),
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            unknown_report(&format!("reading the facts took longer than {} s", limit.as_secs()))
+        }
         Err(mpsc::RecvTimeoutError::Disconnected) => unknown_report("the check stopped without a result"),
     }
 }
 
 fn unknown_report(why: &str) -> CheckReport {
-    CheckReport { lines: vec![CheckLine { status: CheckStatus::Unknown, item: "elevated setup".into(), detail: format!("unknown: {why}") }] }
+    CheckReport {
+        lines: vec![CheckLine {
+            status: CheckStatus::Unknown,
+            item: "elevated setup".into(),
+            detail: format!("unknown: {why}"),
+        }],
+    }
 }
 
 /// The fence probe as the offline account, through a runner started as for `palisade run`.
@@ -74,11 +84,12 @@ fn gather_and_report(required: bool, probe: bool) -> CheckReport {
         Ok(p) => p,
         Err(e) => return unknown_report(&e.to_string()),
     };
-    let local_app_data = match known_folder_path(&FOLDERID_LocalAppData).map(|p| WinPath::parse_exact(&p.to_string_lossy())) {
-        Some(Ok(p)) => p,
-        Some(Err(e)) => return unknown_report(&format!("%LOCALAPPDATA%: {e}")),
-        None => return unknown_report("%LOCALAPPDATA% is unknown"),
-    };
+    let local_app_data =
+        match known_folder_path(&FOLDERID_LocalAppData).map(|p| WinPath::parse_exact(&p.to_string_lossy())) {
+            Some(Ok(p)) => p,
+            Some(Err(e)) => return unknown_report(&format!("%LOCALAPPDATA%: {e}")),
+            None => return unknown_report("%LOCALAPPDATA% is unknown"),
+        };
     let layout = Layout::new(&program_data);
     // Run elevated, the check reads what only administrators may (LSA rights, WFP objects).
     let admin = palisade_win32::token::open_own().map(|t| t.elevated).unwrap_or(false);

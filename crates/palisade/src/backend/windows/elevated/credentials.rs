@@ -65,8 +65,11 @@ pub fn commit_pending() -> Result<(), Error> {
         if pending.exists() {
             let committed = credential_path(user)?;
             // `fs::rename` replaces an existing target on Windows (MoveFileEx REPLACE_EXISTING).
-            fs::rename(&pending, &committed)
-                .map_err(io_err(format!("moving {} to {}", pending.display(), committed.display())))?;
+            fs::rename(&pending, &committed).map_err(io_err(format!(
+                "moving {} to {}",
+                pending.display(),
+                committed.display()
+            )))?;
         }
     }
     Ok(())

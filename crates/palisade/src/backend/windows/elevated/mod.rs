@@ -8,9 +8,9 @@
 //! only the pipe (`pipe.rs`) and [`program_data_dir`].
 
 // The storing half is for `palisade setup --elevated`, which is not wired up in this crate yet.
+pub mod check;
 #[allow(dead_code)]
 pub mod credentials;
-pub mod check;
 pub mod ownership;
 pub mod pipe;
 pub mod run;
@@ -29,7 +29,7 @@ use palisade_win32::token::{self, OwnToken};
 use palisade_windows_elevated::facts::GROUP_NAME;
 use palisade_windows_elevated::runner_seam::deny_read_outside_profile;
 use palisade_windows_elevated::{SandboxUser, WinPath};
-use windows_sys::Win32::UI::Shell::{FOLDERID_ProgramData, FOLDERID_Profile};
+use windows_sys::Win32::UI::Shell::{FOLDERID_Profile, FOLDERID_ProgramData};
 
 use super::{grants, io_ctx, push_wine_layer, state};
 use crate::error::Error;
@@ -42,7 +42,9 @@ pub fn program_data_dir() -> io::Result<PathBuf> {
     known_folder_path(&FOLDERID_ProgramData)
         .or_else(|| std::env::var_os("ProgramData").map(PathBuf::from).filter(|p| p.is_absolute()))
         .map(|p| p.join("Palisade"))
-        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "neither the ProgramData known folder nor %ProgramData% is set"))
+        .ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotFound, "neither the ProgramData known folder nor %ProgramData% is set")
+        })
 }
 
 /// A policy made ready for the elevated mode.
@@ -70,8 +72,7 @@ impl Prepared {
 
         // Reads: setup granted the sandbox group the profile minus its credential stores and
         // the deny_read entries it was given; elsewhere the account reads what Users may.
-        let profile = known_folder_path(&FOLDERID_Profile)
-            .and_then(|p| WinPath::parse(&p.to_string_lossy()).ok());
+        let profile = known_folder_path(&FOLDERID_Profile).and_then(|p| WinPath::parse(&p.to_string_lossy()).ok());
         let existing: Vec<WinPath> = policy
             .deny_read
             .iter()
@@ -92,7 +93,11 @@ impl Prepared {
         }
 
         let setup = if policy.mode == Mode::FullAccess {
-            enforcement.push(Layer::new("filesystem", false, "full-access mode: no writable roots granted; the account writes only its own profile"));
+            enforcement.push(Layer::new(
+                "filesystem",
+                false,
+                "full-access mode: no writable roots granted; the account writes only its own profile",
+            ));
             None
         } else {
             let group = el.account_group.clone();
@@ -195,7 +200,8 @@ impl Prepared {
                 }
             }
         }
-        let watch = ownership::Watch::start(roots).map_err(io_ctx("watching the writable roots for what the command creates"))?;
+        let watch = ownership::Watch::start(roots)
+            .map_err(io_ctx("watching the writable roots for what the command creates"))?;
         Ok(ownership::Pass { watch, owners: ownership::Owners { sandbox, user: self.own.user.clone() } })
     }
 }
@@ -248,7 +254,8 @@ pub(crate) fn ownership_watch_for_tests(roots: &[PathBuf]) -> Result<ownership::
     let mut canonical = Vec::new();
     for r in roots {
         let p = state::win_path(r)?;
-        let c = palisade_windows_plan::path::canonicalize(&p, &state::DiskResolver).map_err(|e| Error::InvalidInput(e.to_string()))?;
+        let c = palisade_windows_plan::path::canonicalize(&p, &state::DiskResolver)
+            .map_err(|e| Error::InvalidInput(e.to_string()))?;
         canonical.push(c);
     }
     ownership::Watch::start(&canonical).map_err(io_ctx("watching the roots"))

@@ -401,7 +401,12 @@ fn final_path(h: &OwnedHandle) -> io::Result<String> {
     loop {
         // SAFETY: the buffer's length in characters is passed.
         let n = unsafe {
-            GetFinalPathNameByHandleW(raw(h), buf.as_mut_ptr(), buf.len() as u32, FILE_NAME_NORMALIZED | VOLUME_NAME_DOS)
+            GetFinalPathNameByHandleW(
+                raw(h),
+                buf.as_mut_ptr(),
+                buf.len() as u32,
+                FILE_NAME_NORMALIZED | VOLUME_NAME_DOS,
+            )
         } as usize;
         if n == 0 {
             return Err(io::Error::last_os_error());
@@ -446,7 +451,8 @@ fn fix(path: &std::path::Path, root: &WinPath, owners: &Owners, report: &mut Rep
         Err(e) if e.raw_os_error() == Some(ERROR_ACCESS_DENIED as i32) => {
             // Not ours to take (the user's own file in a folder without the ownership grant):
             // a failure only if the sandbox owns it.
-            let sandbox_owned = open(path, READ_CONTROL).and_then(|h| owner_of(&h)).map(|o| is_sandbox_owner(&o, &owners.sandbox));
+            let sandbox_owned =
+                open(path, READ_CONTROL).and_then(|h| owner_of(&h)).map(|o| is_sandbox_owner(&o, &owners.sandbox));
             if !matches!(sandbox_owned, Ok(false)) {
                 report.failures.push((shown(), format!("opening it to change its owner: {e}")));
             }
@@ -472,7 +478,8 @@ fn fix(path: &std::path::Path, root: &WinPath, owners: &Owners, report: &mut Rep
     let mut info: BY_HANDLE_FILE_INFORMATION = unsafe { std::mem::zeroed() };
     // SAFETY: a valid handle and a correctly sized output structure.
     let plain_dir = unsafe { GetFileInformationByHandle(raw(&h), &mut info) } != 0
-        && info.dwFileAttributes & (FILE_ATTRIBUTE_DIRECTORY | FILE_ATTRIBUTE_REPARSE_POINT) == FILE_ATTRIBUTE_DIRECTORY;
+        && info.dwFileAttributes & (FILE_ATTRIBUTE_DIRECTORY | FILE_ATTRIBUTE_REPARSE_POINT)
+            == FILE_ATTRIBUTE_DIRECTORY;
     let owner = match owner_of(&h) {
         Ok(o) => o,
         Err(e) => {

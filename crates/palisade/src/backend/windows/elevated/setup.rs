@@ -21,25 +21,32 @@ use palisade_windows_elevated::setup_plan::{credential_path, EntryKind, Installe
 use palisade_windows_elevated::sid::Sid;
 use palisade_windows_elevated::winpath::{fold, WinPath};
 use windows_sys::Win32::Foundation::{CloseHandle, GetLastError, ERROR_PIPE_CONNECTED, HANDLE, INVALID_HANDLE_VALUE};
-use windows_sys::Win32::Security::Authorization::{ConvertStringSecurityDescriptorToSecurityDescriptorW, SDDL_REVISION_1};
+use windows_sys::Win32::Security::Authorization::{
+    ConvertStringSecurityDescriptorToSecurityDescriptorW, SDDL_REVISION_1,
+};
 use windows_sys::Win32::Security::{
-    GetTokenInformation, LogonUserW, TokenUser, LOGON32_LOGON_INTERACTIVE, LOGON32_PROVIDER_DEFAULT, SECURITY_ATTRIBUTES, TOKEN_QUERY,
-    TOKEN_USER,
+    GetTokenInformation, LogonUserW, TokenUser, LOGON32_LOGON_INTERACTIVE, LOGON32_PROVIDER_DEFAULT,
+    SECURITY_ATTRIBUTES, TOKEN_QUERY, TOKEN_USER,
 };
-use windows_sys::Win32::Storage::FileSystem::{FILE_ATTRIBUTE_REPARSE_POINT, FILE_FLAG_FIRST_PIPE_INSTANCE, PIPE_ACCESS_DUPLEX};
+use windows_sys::Win32::Storage::FileSystem::{
+    FILE_ATTRIBUTE_REPARSE_POINT, FILE_FLAG_FIRST_PIPE_INSTANCE, PIPE_ACCESS_DUPLEX,
+};
 use windows_sys::Win32::System::Pipes::{
-    ConnectNamedPipe, CreateNamedPipeW, GetNamedPipeClientProcessId, PIPE_REJECT_REMOTE_CLIENTS, PIPE_TYPE_BYTE, PIPE_WAIT,
+    ConnectNamedPipe, CreateNamedPipeW, GetNamedPipeClientProcessId, PIPE_REJECT_REMOTE_CLIENTS, PIPE_TYPE_BYTE,
+    PIPE_WAIT,
 };
-use windows_sys::Win32::System::Threading::{GetCurrentProcess, GetExitCodeProcess, OpenProcessToken, WaitForSingleObject, INFINITE};
+use windows_sys::Win32::System::Threading::{
+    GetCurrentProcess, GetExitCodeProcess, OpenProcessToken, WaitForSingleObject, INFINITE,
+};
 use windows_sys::Win32::UI::Shell::{
-    FOLDERID_LocalAppData, FOLDERID_Profile, FOLDERID_RoamingAppData, ShellExecuteExW, SEE_MASK_NOASYNC, SEE_MASK_NOCLOSEPROCESS,
-    SHELLEXECUTEINFOW,
+    FOLDERID_LocalAppData, FOLDERID_Profile, FOLDERID_RoamingAppData, ShellExecuteExW, SEE_MASK_NOASYNC,
+    SEE_MASK_NOCLOSEPROCESS, SHELLEXECUTEINFOW,
 };
 
-use palisade_win32::ffi::{check, random_bytes, wide, LocalMem};
-use palisade_win32::system::known_folder_path;
 use super::credentials;
 use crate::error::Error;
+use palisade_win32::ffi::{check, random_bytes, wide, LocalMem};
+use palisade_win32::system::known_folder_path;
 
 /// How `palisade-setup.exe` is started: the seam tests replace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,7 +76,12 @@ fn invalid(msg: impl Into<String>) -> Error {
 }
 
 /// Runs the elevated setup (or uninstall) and relays its progress to `report`.
-pub fn run(uninstall: bool, launch: Launch, setup_exe: Option<PathBuf>, report: &mut dyn FnMut(&Progress)) -> Result<Outcome, Error> {
+pub fn run(
+    uninstall: bool,
+    launch: Launch,
+    setup_exe: Option<PathBuf>,
+    report: &mut dyn FnMut(&Progress),
+) -> Result<Outcome, Error> {
     let exe = match setup_exe {
         Some(p) => p,
         None => std::env::current_exe().map_err(io_err("finding palisade.exe"))?.with_file_name("palisade-setup.exe"),
@@ -120,7 +132,11 @@ fn remove_runs_entries() -> String {
 }
 
 /// Generates and stores (pending) the passwords the request carries, and encodes it.
-fn request_frame(action: RequestAction, installer: Installer, credentials: Vec<CredentialFact>) -> Result<Vec<u8>, Error> {
+fn request_frame(
+    action: RequestAction,
+    installer: Installer,
+    credentials: Vec<CredentialFact>,
+) -> Result<Vec<u8>, Error> {
     let mut passwords = Vec::new();
     if action == RequestAction::Install {
         for u in SandboxUser::ALL {
@@ -134,7 +150,8 @@ fn request_frame(action: RequestAction, installer: Installer, credentials: Vec<C
             }
         }
     }
-    let request = SetupRequest { version: REQUEST_VERSION, action, installer, proxy_ports: vec![], credentials, passwords };
+    let request =
+        SetupRequest { version: REQUEST_VERSION, action, installer, proxy_ports: vec![], credentials, passwords };
     let mut json = serde_json::to_vec(&request).map_err(|e| invalid(format!("encoding the setup request: {e}")))?;
     drop(request);
     let frame = encode_request(&json).map_err(|e| invalid(e.to_string()));
@@ -149,7 +166,8 @@ fn installer() -> Result<Installer, Error> {
     let sid = Sid::parse(&sid).map_err(|e| invalid(format!("this process's user {sid}: {e}")))?;
     let profile_dir = known_folder_path(&FOLDERID_Profile).ok_or_else(|| invalid("the profile folder is unknown"))?;
     let local = known_folder_path(&FOLDERID_LocalAppData).ok_or_else(|| invalid("%LOCALAPPDATA% is unknown"))?;
-    let wp = |p: &Path| WinPath::parse_exact(&p.to_string_lossy()).map_err(|e| invalid(format!("{}: {e}", p.display())));
+    let wp =
+        |p: &Path| WinPath::parse_exact(&p.to_string_lossy()).map_err(|e| invalid(format!("{}: {e}", p.display())));
     let profile = wp(&profile_dir)?;
     let local_app_data = wp(&local)?;
     let roaming = known_folder_path(&FOLDERID_RoamingAppData);
@@ -166,7 +184,8 @@ fn installer() -> Result<Installer, Error> {
         }
     }
     let secrets: Vec<Vec<String>> = PROFILE_SECRETS.iter().map(|s| s.split('\\').map(fold).collect()).collect();
-    let profile_entries = list(&profile_dir, &mut Vec::new(), &secrets).map_err(io_err(format!("listing {}", profile_dir.display())))?;
+    let profile_entries =
+        list(&profile_dir, &mut Vec::new(), &secrets).map_err(io_err(format!("listing {}", profile_dir.display())))?;
     Ok(Installer {
         sid,
         name: std::env::var("USERNAME").unwrap_or_else(|_| "the installing user".into()),
@@ -194,7 +213,8 @@ fn list(dir: &Path, rel: &mut Vec<String>, secrets: &[Vec<String>]) -> io::Resul
             EntryKind::File
         };
         rel.push(fold(&name));
-        let holds_secret = kind == EntryKind::Directory && secrets.iter().any(|s| s.len() > rel.len() && s[..rel.len()] == rel[..]);
+        let holds_secret =
+            kind == EntryKind::Directory && secrets.iter().any(|s| s.len() > rel.len() && s[..rel.len()] == rel[..]);
         let children = if holds_secret { Some(list(&e.path(), rel, secrets)?) } else { None };
         rel.pop();
         out.push(ProfileEntry { name, kind, children });
@@ -209,7 +229,12 @@ pub(crate) fn stored_credentials(local_app_data: &WinPath) -> Vec<CredentialFact
     for u in SandboxUser::ALL {
         let path = credential_path(local_app_data, u);
         match credentials::load(u) {
-            Ok(pw) => out.push(CredentialFact { user: u, path, decryptable: true, logon_ok: logs_on(u.account_name(), pw.expose()) }),
+            Ok(pw) => out.push(CredentialFact {
+                user: u,
+                path,
+                decryptable: true,
+                logon_ok: logs_on(u.account_name(), pw.expose()),
+            }),
             Err(credentials::LoadError::Missing(_)) => {}
             Err(_) => out.push(CredentialFact { user: u, path, decryptable: false, logon_ok: false }),
         }
@@ -221,7 +246,16 @@ fn logs_on(account: &str, password: &str) -> bool {
     let (Ok(user), Ok(dot), Ok(mut pw)) = (wide(account), wide("."), wide(password)) else { return false };
     let mut token: HANDLE = std::ptr::null_mut();
     // SAFETY: NUL-terminated strings; `token` is closed below when the call succeeds.
-    let ok = unsafe { LogonUserW(user.as_ptr(), dot.as_ptr(), pw.as_ptr(), LOGON32_LOGON_INTERACTIVE, LOGON32_PROVIDER_DEFAULT, &mut token) };
+    let ok = unsafe {
+        LogonUserW(
+            user.as_ptr(),
+            dot.as_ptr(),
+            pw.as_ptr(),
+            LOGON32_LOGON_INTERACTIVE,
+            LOGON32_PROVIDER_DEFAULT,
+            &mut token,
+        )
+    };
     pw.iter_mut().for_each(|c| *c = 0);
     if ok != 0 {
         // SAFETY: the token LogonUserW returned, closed once.
@@ -241,7 +275,9 @@ fn current_user_sid() -> io::Result<String> {
     unsafe { GetTokenInformation(token, TokenUser, std::ptr::null_mut(), 0, &mut len) };
     let mut buf = vec![0u64; (len as usize).div_ceil(8).max(1)];
     // SAFETY: `buf` holds at least `len` bytes, aligned for TOKEN_USER.
-    check(unsafe { GetTokenInformation(token, TokenUser, buf.as_mut_ptr() as *mut c_void, (buf.len() * 8) as u32, &mut len) })?;
+    check(unsafe {
+        GetTokenInformation(token, TokenUser, buf.as_mut_ptr() as *mut c_void, (buf.len() * 8) as u32, &mut len)
+    })?;
     // SAFETY: the buffer starts with a TOKEN_USER whose SID lies inside it.
     let sid = unsafe { (*(buf.as_ptr() as *const TOKEN_USER)).User.Sid };
     // SAFETY: `sid` points into `buf`, alive for the call.
@@ -276,7 +312,7 @@ fn start(exe: &Path, args: &str, launch: Launch) -> Result<Started, Error> {
             info.lpFile = file.as_ptr();
             info.lpParameters = params.as_ptr();
             info.nShow = 0; // SW_HIDE: progress comes over the pipe.
-            // SAFETY: `info` and its strings outlive the call.
+                            // SAFETY: `info` and its strings outlive the call.
             check(unsafe { ShellExecuteExW(&mut info) }).map_err(|e| {
                 if e.raw_os_error() == Some(1223) {
                     invalid("administrator approval was declined; nothing was changed")
@@ -303,12 +339,24 @@ fn serve(exe: &Path, launch: Launch, frame: &[u8], report: &mut dyn FnMut(&Progr
     let name = format!(r"\\.\pipe\palisade-setup-{}", id.iter().map(|b| format!("{b:02x}")).collect::<String>());
     let me = current_user_sid().map_err(io_err("reading this process's user"))?;
     // Only this user (the CLI) and Administrators (the elevated setup) may open it.
-    let sddl = wide(format!("D:P(A;;GA;;;{me})(A;;GA;;;BA)")).map_err(io_err("building the setup pipe's security descriptor"))?;
+    let sddl = wide(format!("D:P(A;;GA;;;{me})(A;;GA;;;BA)"))
+        .map_err(io_err("building the setup pipe's security descriptor"))?;
     let mut sd = LocalMem::null();
     // SAFETY: NUL-terminated SDDL; the descriptor is LocalAlloc'd and freed by `sd`.
-    check(unsafe { ConvertStringSecurityDescriptorToSecurityDescriptorW(sddl.as_ptr(), SDDL_REVISION_1, &mut sd.0, std::ptr::null_mut()) })
-        .map_err(io_err("building the setup pipe's security descriptor"))?;
-    let sa = SECURITY_ATTRIBUTES { nLength: std::mem::size_of::<SECURITY_ATTRIBUTES>() as u32, lpSecurityDescriptor: sd.0, bInheritHandle: 0 };
+    check(unsafe {
+        ConvertStringSecurityDescriptorToSecurityDescriptorW(
+            sddl.as_ptr(),
+            SDDL_REVISION_1,
+            &mut sd.0,
+            std::ptr::null_mut(),
+        )
+    })
+    .map_err(io_err("building the setup pipe's security descriptor"))?;
+    let sa = SECURITY_ATTRIBUTES {
+        nLength: std::mem::size_of::<SECURITY_ATTRIBUTES>() as u32,
+        lpSecurityDescriptor: sd.0,
+        bInheritHandle: 0,
+    };
     let wname = wide(&name).map_err(io_err("naming the setup pipe"))?;
     // SAFETY: valid name and attributes; the handle is owned by `pipe` below.
     let h = unsafe {
@@ -350,7 +398,9 @@ fn serve(exe: &Path, launch: Launch, frame: &[u8], report: &mut dyn FnMut(&Progr
     let mut client = 0u32;
     // SAFETY: the pipe handle is open.
     let known = ok != 0 || err == ERROR_PIPE_CONNECTED || err == 232;
-    let client_ok = known && unsafe { GetNamedPipeClientProcessId(pipe.as_raw_handle() as HANDLE, &mut client) } != 0 && client == started.pid;
+    let client_ok = known
+        && unsafe { GetNamedPipeClientProcessId(pipe.as_raw_handle() as HANDLE, &mut client) } != 0
+        && client == started.pid;
     let mut finished = false;
     if client_ok {
         pipe.write_all(frame).map_err(io_err("sending the setup request"))?;
@@ -380,7 +430,8 @@ fn serve(exe: &Path, launch: Launch, frame: &[u8], report: &mut dyn FnMut(&Progr
     let _ = watcher.join();
     let mut code = 0u32;
     // SAFETY: the process has ended (the watcher waited for it); the handle is open.
-    check(unsafe { GetExitCodeProcess(started.process.as_raw_handle() as HANDLE, &mut code) }).map_err(io_err("reading palisade-setup's exit code"))?;
+    check(unsafe { GetExitCodeProcess(started.process.as_raw_handle() as HANDLE, &mut code) })
+        .map_err(io_err("reading palisade-setup's exit code"))?;
     if !client_ok && code as i32 == exit::OK {
         return Err(invalid("palisade-setup ended without talking to palisade"));
     }

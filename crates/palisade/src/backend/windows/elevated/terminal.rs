@@ -177,7 +177,8 @@ fn relay_typed_text(input: StdHandle, stop: &AtomicBool, send: &SendFn) {
     loop {
         let mut n = 0u32;
         // SAFETY: `buf` is writable for its length in UTF-16 units; `n` is written on success.
-        let ok = unsafe { ReadConsoleW(input.raw(), buf.as_mut_ptr().cast(), buf.len() as u32, &mut n, std::ptr::null()) };
+        let ok =
+            unsafe { ReadConsoleW(input.raw(), buf.as_mut_ptr().cast(), buf.len() as u32, &mut n, std::ptr::null()) };
         if stop.load(Ordering::SeqCst) {
             return;
         }

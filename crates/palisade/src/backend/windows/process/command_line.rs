@@ -12,8 +12,7 @@ pub fn push_arg(cmd: &mut Vec<u16>, arg: &OsStr) {
         cmd.push(b' ' as u16);
     }
     let needs_quotes = w.is_empty()
-        || w.iter()
-            .any(|&c| c == b' ' as u16 || c == b'\t' as u16 || c == b'"' as u16 || c == b'\n' as u16);
+        || w.iter().any(|&c| c == b' ' as u16 || c == b'\t' as u16 || c == b'"' as u16 || c == b'\n' as u16);
     if !needs_quotes {
         cmd.extend_from_slice(&w);
         return;
@@ -102,10 +101,7 @@ pub fn command_line(launch: &Launch, args: &[OsString]) -> Result<CommandLine, E
                 }
             }
             line.push(0);
-            Ok(CommandLine {
-                application: wide(p).map_err(invalid)?,
-                line,
-            })
+            Ok(CommandLine { application: wide(p).map_err(invalid)?, line })
         }
         Launch::Batch(p) => {
             // cmd.exe re-parses the line: `%` expands even inside quotes, and a `"` cannot be
@@ -119,9 +115,7 @@ pub fn command_line(launch: &Launch, args: &[OsString]) -> Result<CommandLine, E
                 if let Some(bad) = w.iter().find(|&&c| {
                     c == b'"' as u16 || c == b'%' as u16 || c == b'\r' as u16 || c == b'\n' as u16 || c == 0
                 }) {
-                    let shown = char::from_u32(*bad as u32)
-                        .map(|c| format!("{c:?}"))
-                        .unwrap_or_default();
+                    let shown = char::from_u32(*bad as u32).map(|c| format!("{c:?}")).unwrap_or_default();
                     return Err(Error::InvalidInput(format!(
                         "argument {a:?} cannot be passed to the batch file {} unchanged (it contains {shown}); run it through `cmd /c` yourself",
                         p.display()
@@ -145,10 +139,7 @@ pub fn command_line(launch: &Launch, args: &[OsString]) -> Result<CommandLine, E
             line.extend_from_slice(&inner);
             line.push(b'"' as u16);
             line.push(0);
-            Ok(CommandLine {
-                application: wide(&cmd).map_err(invalid)?,
-                line,
-            })
+            Ok(CommandLine { application: wide(&cmd).map_err(invalid)?, line })
         }
     }
 }
@@ -162,15 +153,10 @@ pub fn environment_block(env: &[(OsString, OsString)]) -> Result<Vec<u16>, Error
         let vw: Vec<u16> = v.encode_wide().collect();
         // `=C:`-style names (per-drive current directories) start with `=`; no other `=`.
         if kw.is_empty() || kw[1..].contains(&(b'=' as u16)) || kw.contains(&0) || vw.contains(&0) {
-            return Err(Error::InvalidInput(format!(
-                "environment variable {k:?} cannot be passed on Windows"
-            )));
+            return Err(Error::InvalidInput(format!("environment variable {k:?} cannot be passed on Windows")));
         }
         let upper = k.to_string_lossy().to_uppercase();
-        if vars
-            .iter()
-            .any(|(ek, _)| String::from_utf16_lossy(ek).to_uppercase() == upper)
-        {
+        if vars.iter().any(|(ek, _)| String::from_utf16_lossy(ek).to_uppercase() == upper) {
             continue;
         }
         vars.push((kw, vw));

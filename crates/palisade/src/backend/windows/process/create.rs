@@ -8,15 +8,7 @@ fn inheritable_copy(h: HANDLE) -> io::Result<OwnedHandle> {
     let mut dup: HANDLE = std::ptr::null_mut();
     // SAFETY: `h` is a valid handle of this process; the copy is a new handle we own.
     check(unsafe {
-        DuplicateHandle(
-            GetCurrentProcess(),
-            h,
-            GetCurrentProcess(),
-            &mut dup,
-            0,
-            1,
-            DUPLICATE_SAME_ACCESS,
-        )
+        DuplicateHandle(GetCurrentProcess(), h, GetCurrentProcess(), &mut dup, 0, 1, DUPLICATE_SAME_ACCESS)
     })?;
     // SAFETY: `dup` is a fresh handle owned by nobody else.
     Ok(unsafe { OwnedHandle::from_raw_handle(dup as _) })
@@ -56,10 +48,7 @@ fn null_device(input: bool) -> io::Result<OwnedHandle> {
 }
 
 pub fn stdio(specs: [Stdio; 3]) -> io::Result<StdioSet> {
-    let mut set = StdioSet {
-        child: [None, None, None],
-        parent: [None, None, None],
-    };
+    let mut set = StdioSet { child: [None, None, None], parent: [None, None, None] };
     let std_ids = [STD_INPUT_HANDLE, STD_OUTPUT_HANDLE, STD_ERROR_HANDLE];
     for (i, spec) in specs.iter().enumerate() {
         let input = i == 0;
@@ -78,12 +67,7 @@ pub fn stdio(specs: [Stdio; 3]) -> io::Result<StdioSet> {
                 // SAFETY: both handles are written on success; neither is inheritable.
                 check(unsafe { CreatePipe(&mut r, &mut w, std::ptr::null(), 0) })?;
                 // SAFETY: fresh handles owned by nobody else.
-                let (r, w) = unsafe {
-                    (
-                        OwnedHandle::from_raw_handle(r as _),
-                        OwnedHandle::from_raw_handle(w as _),
-                    )
-                };
+                let (r, w) = unsafe { (OwnedHandle::from_raw_handle(r as _), OwnedHandle::from_raw_handle(w as _)) };
                 let (mine, theirs) = if input { (w, r) } else { (r, w) };
                 set.child[i] = Some(inheritable_copy(theirs.as_raw_handle() as HANDLE)?);
                 set.parent[i] = Some(File::from(mine));
@@ -113,9 +97,7 @@ impl AttributeList {
         if size == 0 {
             return Err(io::Error::last_os_error());
         }
-        let mut list = AttributeList {
-            buf: vec![0u64; size.div_ceil(8)],
-        };
+        let mut list = AttributeList { buf: vec![0u64; size.div_ceil(8)] };
         // SAFETY: the buffer holds `size` bytes.
         check(unsafe { InitializeProcThreadAttributeList(list.ptr(), count, 0, &mut size) })?;
         Ok(list)
@@ -152,16 +134,8 @@ pub struct CreateSpec<'a> {
 
 /// Starts the process suspended, inheriting exactly the standard handles.
 pub fn create_suspended(spec: CreateSpec<'_>) -> io::Result<Spawned> {
-    let CreateSpec {
-        token,
-        mut command,
-        env_block,
-        cwd,
-        stdio,
-        new_process_group,
-        pseudo_console,
-        own_hidden_console,
-    } = spec;
+    let CreateSpec { token, mut command, env_block, cwd, stdio, new_process_group, pseudo_console, own_hidden_console } =
+        spec;
     let raw = |h: &Option<OwnedHandle>| h.as_ref().map_or(std::ptr::null_mut(), |h| h.as_raw_handle() as HANDLE);
     let handles: Vec<HANDLE> = stdio.iter().map(raw).filter(|h| !h.is_null()).collect();
 
@@ -237,17 +211,9 @@ pub fn create_suspended(spec: CreateSpec<'_>) -> io::Result<Spawned> {
     })?;
     drop(attrs);
     // SAFETY: fresh handles owned by nobody else.
-    let (process, thread) = unsafe {
-        (
-            OwnedHandle::from_raw_handle(pi.hProcess as _),
-            OwnedHandle::from_raw_handle(pi.hThread as _),
-        )
-    };
-    Ok(Spawned {
-        process,
-        thread,
-        pid: pi.dwProcessId,
-    })
+    let (process, thread) =
+        unsafe { (OwnedHandle::from_raw_handle(pi.hProcess as _), OwnedHandle::from_raw_handle(pi.hThread as _)) };
+    Ok(Spawned { process, thread, pid: pi.dwProcessId })
 }
 
 pub fn resume(thread: &OwnedHandle) -> io::Result<()> {

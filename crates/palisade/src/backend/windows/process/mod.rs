@@ -24,19 +24,23 @@ use windows_sys::Win32::System::SystemInformation::{GetSystemDirectoryW, GetWind
 use windows_sys::Win32::System::Threading::{
     CreateProcessAsUserW, DeleteProcThreadAttributeList, GetCurrentProcess, GetExitCodeProcess,
     InitializeProcThreadAttributeList, ResumeThread, TerminateProcess, UpdateProcThreadAttribute, WaitForSingleObject,
-    CREATE_NEW_PROCESS_GROUP, CREATE_NO_WINDOW, CREATE_SUSPENDED, CREATE_UNICODE_ENVIRONMENT, EXTENDED_STARTUPINFO_PRESENT, INFINITE,
-    PROCESS_INFORMATION, PROC_THREAD_ATTRIBUTE_HANDLE_LIST, PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE, STARTF_USESTDHANDLES, STARTUPINFOEXW,
+    CREATE_NEW_PROCESS_GROUP, CREATE_NO_WINDOW, CREATE_SUSPENDED, CREATE_UNICODE_ENVIRONMENT,
+    EXTENDED_STARTUPINFO_PRESENT, INFINITE, PROCESS_INFORMATION, PROC_THREAD_ATTRIBUTE_HANDLE_LIST,
+    PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE, STARTF_USESTDHANDLES, STARTUPINFOEXW,
 };
 
-use palisade_win32::ffi::{check, from_wide_buf, wide};
 use crate::error::Error;
 use crate::spec::Stdio;
+use palisade_win32::ffi::{check, from_wide_buf, wide};
 
 mod command_line;
 mod create;
 
 pub use command_line::{command_line, environment_block, push_arg, CommandLine};
-pub use create::{create_suspended, ctrl_break, exit_code, resume, shares_console, stdio, terminate, wait, CreateSpec, Spawned, StdioSet};
+pub use create::{
+    create_suspended, ctrl_break, exit_code, resume, shares_console, stdio, terminate, wait, CreateSpec, Spawned,
+    StdioSet,
+};
 
 /// How the resolved program is started.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,9 +61,7 @@ impl Launch {
 
 /// The value of an environment variable in `env`, whose names Windows compares without case.
 pub fn env_get<'a>(env: &'a [(OsString, OsString)], name: &str) -> Option<&'a OsString> {
-    env.iter()
-        .find(|(k, _)| k.to_string_lossy().eq_ignore_ascii_case(name))
-        .map(|(_, v)| v)
+    env.iter().find(|(k, _)| k.to_string_lossy().eq_ignore_ascii_case(name)).map(|(_, v)| v)
 }
 
 fn system_dir(windows: bool) -> Option<PathBuf> {
@@ -80,16 +82,12 @@ fn system_dir(windows: bool) -> Option<PathBuf> {
 
 /// `%SystemRoot%\System32\cmd.exe`.
 pub fn cmd_exe() -> PathBuf {
-    system_dir(false)
-        .unwrap_or_else(|| PathBuf::from(r"C:\Windows\System32"))
-        .join("cmd.exe")
+    system_dir(false).unwrap_or_else(|| PathBuf::from(r"C:\Windows\System32")).join("cmd.exe")
 }
 
 /// The extensions tried after a program name, from `PATHEXT` (lowercase, with the dot).
 fn path_exts(env: &[(OsString, OsString)]) -> Vec<String> {
-    let raw = env_get(env, "PATHEXT")
-        .map(|v| v.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let raw = env_get(env, "PATHEXT").map(|v| v.to_string_lossy().into_owned()).unwrap_or_default();
     let mut exts: Vec<String> = raw
         .split(';')
         .map(|e| e.trim().to_ascii_lowercase())
@@ -117,10 +115,7 @@ fn classify(p: &Path) -> Option<Found> {
     if meta.is_dir() {
         return Some(Found::Directory(p.to_path_buf()));
     }
-    let ext = p
-        .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
+    let ext = p.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
     Some(Found::Launch(if ext == "bat" || ext == "cmd" {
         Launch::Batch(p.to_path_buf())
     } else {
@@ -172,11 +167,7 @@ pub fn resolve_program(program: &OsStr, env: &[(OsString, OsString)], cwd: &Path
         None
     };
     if has_separator(program) {
-        let base = if name.is_absolute() {
-            name.to_path_buf()
-        } else {
-            cwd.join(name)
-        };
+        let base = if name.is_absolute() { name.to_path_buf() } else { cwd.join(name) };
         let base = super::state::plain_path(&base);
         if let Some(l) = try_base(&base) {
             return Ok(l);
@@ -213,11 +204,9 @@ pub fn spawn_error(e: io::Error, launch: &Launch, cwd: &std::path::Path) -> Erro
     match e.raw_os_error().map(|c| c as u32) {
         Some(2 | 3) => Error::NotFound(name),
         // ERROR_DIRECTORY: the working directory is not a folder.
-        Some(267) => Error::Setup {
-            step: "change to the working directory",
-            detail: format!(" {}", cwd.display()),
-            source: e,
-        },
+        Some(267) => {
+            Error::Setup { step: "change to the working directory", detail: format!(" {}", cwd.display()), source: e }
+        }
         // Access denied, bad format, not a valid Win32 application, wrong machine type, etc.
         Some(5 | 11 | 191 | 192 | 193 | 216 | 1392) => Error::NotExecutable(format!("{name}: {e}")),
         _ => Error::Setup {

@@ -32,14 +32,8 @@ fn cmd_gets_what_follows_slash_c_as_typed() {
         full_line(&cmd, &["/d", "/c", r#"echo "hi there" > "a b.txt""#]),
         r#"C:\Windows\System32\cmd.exe /d /c echo "hi there" > "a b.txt""#
     );
-    assert_eq!(
-        full_line(&cmd, &["/c", "echo a& echo b"]),
-        r#"C:\Windows\System32\cmd.exe /c "echo a& echo b""#
-    );
-    assert_eq!(
-        full_line(&cmd, &["/c", "echo", "x"]),
-        r#"C:\Windows\System32\cmd.exe /c echo x"#
-    );
+    assert_eq!(full_line(&cmd, &["/c", "echo a& echo b"]), r#"C:\Windows\System32\cmd.exe /c "echo a& echo b""#);
+    assert_eq!(full_line(&cmd, &["/c", "echo", "x"]), r#"C:\Windows\System32\cmd.exe /c echo x"#);
     // Other programs get the C runtime's quoting, /c or not.
     let other = Launch::Image(PathBuf::from(r"C:\t\x.exe"));
     assert_eq!(full_line(&other, &["/c", r#"say "x""#]), r#"C:\t\x.exe /c "say \"x\"""#);
@@ -47,10 +41,8 @@ fn cmd_gets_what_follows_slash_c_as_typed() {
 
 #[test]
 fn environment_block_is_sorted_and_deduplicated() {
-    let env: Vec<(OsString, OsString)> = [("b", "2"), ("A", "1"), ("B", "3")]
-        .iter()
-        .map(|(k, v)| (OsString::from(k), OsString::from(v)))
-        .collect();
+    let env: Vec<(OsString, OsString)> =
+        [("b", "2"), ("A", "1"), ("B", "3")].iter().map(|(k, v)| (OsString::from(k), OsString::from(v))).collect();
     let block = environment_block(&env).unwrap();
     assert_eq!(String::from_utf16(&block).unwrap(), "A=1\0b=2\0\0");
     assert_eq!(environment_block(&[]).unwrap(), vec![0, 0]);

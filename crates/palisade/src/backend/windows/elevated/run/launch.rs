@@ -5,9 +5,8 @@ use super::*;
 
 fn launched(pi: PROCESS_INFORMATION) -> LaunchedRunner {
     // SAFETY: fresh handles from a successful process creation, owned by nobody else.
-    let (process, thread) = unsafe {
-        (OwnedHandle::from_raw_handle(pi.hProcess as _), OwnedHandle::from_raw_handle(pi.hThread as _))
-    };
+    let (process, thread) =
+        unsafe { (OwnedHandle::from_raw_handle(pi.hProcess as _), OwnedHandle::from_raw_handle(pi.hThread as _)) };
     drop(thread);
     LaunchedRunner { process, pid: pi.dwProcessId }
 }

@@ -31,12 +31,13 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use palisade_windows_elevated::facts::{SandboxUser, GROUP_NAME};
-use palisade_windows_elevated::password::{self, Password};
 use palisade_windows_elevated::check_report::FenceProbe;
+use palisade_windows_elevated::facts::{SandboxUser, GROUP_NAME};
 use palisade_windows_elevated::fence_probe;
+use palisade_windows_elevated::password::{self, Password};
 use palisade_windows_elevated::protocol::{
-    data_chunks, Conversation, ErrorKind, FrameReader, Message, ProbeOutcome, ProbeRequest, Sender, SpawnRequest, Stream,
+    data_chunks, Conversation, ErrorKind, FrameReader, Message, ProbeOutcome, ProbeRequest, Sender, SpawnRequest,
+    Stream,
 };
 use palisade_windows_elevated::runner_seam::{
     check_pipe_peer, command_ending, describe_runner_exit, pipe_sddl, start_runner, LaunchError, LaunchSpec,
@@ -127,9 +128,14 @@ fn check_marker(program_data: &Path) -> Result<(), Error> {
     let text = match std::fs::read_to_string(&marker) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(unenforceable(format!("the elevated setup has not been completed on this machine ({} is missing)", marker.display()), RUN_SETUP))
+            return Err(unenforceable(
+                format!("the elevated setup has not been completed on this machine ({} is missing)", marker.display()),
+                RUN_SETUP,
+            ))
         }
-        Err(e) => return Err(unenforceable(format!("cannot read the setup marker {}: {e}", marker.display()), RUN_SETUP)),
+        Err(e) => {
+            return Err(unenforceable(format!("cannot read the setup marker {}: {e}", marker.display()), RUN_SETUP))
+        }
     };
     match parse_marker(&text) {
         Some(v) if v == SETUP_VERSION => Ok(()),
@@ -137,7 +143,9 @@ fn check_marker(program_data: &Path) -> Result<(), Error> {
             format!("the elevated setup on this machine is version {v}, this palisade needs version {SETUP_VERSION}"),
             RUN_SETUP,
         )),
-        None => Err(unenforceable(format!("the setup marker {} is not one palisade wrote", marker.display()), RUN_SETUP)),
+        None => {
+            Err(unenforceable(format!("the setup marker {} is not one palisade wrote", marker.display()), RUN_SETUP))
+        }
     }
 }
 
@@ -158,13 +166,18 @@ impl Elevated {
             // The runner runs as the caller, the pipe's peer. The roots' second grant goes to a
             // fresh synthetic SID rather than to the caller, whose own access its denies would
             // otherwise cut (temporary workspaces could not be deleted).
-            let own = palisade_win32::token::open_own().map_err(|e| Error::Io { context: "reading this process's token".into(), source: e })?;
+            let own = palisade_win32::token::open_own()
+                .map_err(|e| Error::Io { context: "reading this process's token".into(), source: e })?;
             let me = sid_text(&own.user)?;
             let group = match &s.group_sid {
                 Some(g) => palisade_windows_elevated::Sid::parse(g).map_err(|e| Error::InvalidInput(e.to_string()))?,
                 None => {
-                    let random = ffi::random16().map_err(|e| Error::Io { context: "making a test group SID".into(), source: e })?;
-                    palisade_windows_plan::sid::Sid::synthetic(palisade_windows_plan::sid::SyntheticKind::WriteRoot, random)
+                    let random = ffi::random16()
+                        .map_err(|e| Error::Io { context: "making a test group SID".into(), source: e })?;
+                    palisade_windows_plan::sid::Sid::synthetic(
+                        palisade_windows_plan::sid::SyntheticKind::WriteRoot,
+                        random,
+                    )
                 }
             };
             return Ok(Elevated {
@@ -176,8 +189,9 @@ impl Elevated {
                 last_fence: Mutex::new(None),
             });
         }
-        let account = lookup_existing(user.account_name())
-            .map_err(|e| unenforceable(format!("the sandbox account {} is missing: {e}", user.account_name()), RUN_SETUP))?;
+        let account = lookup_existing(user.account_name()).map_err(|e| {
+            unenforceable(format!("the sandbox account {} is missing: {e}", user.account_name()), RUN_SETUP)
+        })?;
         let group = lookup_existing(GROUP_NAME)
             .map_err(|e| unenforceable(format!("the sandbox group {GROUP_NAME} is missing: {e}"), RUN_SETUP))?;
         let password = credentials::load(user).map_err(|e| {

@@ -5,9 +5,17 @@ use super::*;
 
 impl Elevated {
     /// Starts the command through a new runner.
-    pub fn spawn(&self, spec: &crate::spec::CommandSpec, cwd: &Path, capability_sids: Vec<palisade_windows_elevated::Sid>, keep_processes: bool) -> Result<RunnerChild, Error> {
+    pub fn spawn(
+        &self,
+        spec: &crate::spec::CommandSpec,
+        cwd: &Path,
+        capability_sids: Vec<palisade_windows_elevated::Sid>,
+        keep_processes: bool,
+    ) -> Result<RunnerChild, Error> {
         let text = |what: &str, s: &std::ffi::OsStr| -> Result<String, Error> {
-            s.to_str().map(str::to_string).ok_or_else(|| Error::InvalidInput(format!("{what} {s:?} is not valid Unicode")))
+            s.to_str()
+                .map(str::to_string)
+                .ok_or_else(|| Error::InvalidInput(format!("{what} {s:?} is not valid Unicode")))
         };
         let mut env = Vec::new();
         for (k, v) in &spec.env {
@@ -17,7 +25,10 @@ impl Elevated {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .and_then(|l| l.set_nonblocking(true).map(|_| l))
             .map_err(|e| Error::Io { context: "listening for the network fence probe".into(), source: e })?;
-        let port = listener.local_addr().map_err(|e| Error::Io { context: "the fence probe's listener".into(), source: e })?.port();
+        let port = listener
+            .local_addr()
+            .map_err(|e| Error::Io { context: "the fence probe's listener".into(), source: e })?
+            .port();
         let probe = self.probe_for(port);
         *self.last_fence.lock().unwrap_or_else(|e| e.into_inner()) = None;
         let console = terminal::console_for([spec.stdin, spec.stdout, spec.stderr]);
@@ -36,7 +47,8 @@ impl Elevated {
         };
         let first = Message::Spawn(request).encode().map_err(|e| Error::InvalidInput(e.to_string()))?;
 
-        let random = ffi::random16().map_err(|e| Error::Io { context: "naming the runner's pipe".into(), source: e })?;
+        let random =
+            ffi::random16().map_err(|e| Error::Io { context: "naming the runner's pipe".into(), source: e })?;
         let runner_path = WinPath::parse(&self.runner.to_string_lossy())
             .map_err(|e| Error::InvalidInput(format!("the runner's path {}: {e}", self.runner.display())))?;
         // The pipe exists before the runner starts, so nobody else can take its name.
@@ -53,7 +65,8 @@ impl Elevated {
             Launcher::Plain => {
                 // The plain launcher takes no password; `start_runner` wants one all the same.
                 let mut noise = vec![0u8; password::RANDOM_BYTES];
-                ffi::random_bytes(&mut noise).map_err(|e| Error::Io { context: "generating a placeholder password".into(), source: e })?;
+                ffi::random_bytes(&mut noise)
+                    .map_err(|e| Error::Io { context: "generating a placeholder password".into(), source: e })?;
                 let unused = password::generate(&noise, "").map_err(|e| Error::InvalidInput(e.to_string()))?;
                 start_runner(&mut PlainLauncher, &runner_path, self.user.network(), &unused, &random, SETUP_VERSION)
             }
@@ -68,11 +81,20 @@ impl Elevated {
             Ok(Connect::Connected) => {}
             Ok(Connect::ProcessEnded) => {
                 let code = process::exit_code(&runner.process).unwrap_or(u32::MAX);
-                return Err(Error::Io { context: "starting palisade-runner".into(), source: io::Error::other(describe_runner_exit(code)) });
+                return Err(Error::Io {
+                    context: "starting palisade-runner".into(),
+                    source: io::Error::other(describe_runner_exit(code)),
+                });
             }
             Ok(Connect::TimedOut) => {
                 let _ = runner.kill();
-                return Err(started("connect to palisade-runner", io::Error::new(io::ErrorKind::TimedOut, format!("it did not connect within {} s", CONNECT_LIMIT.as_secs()))));
+                return Err(started(
+                    "connect to palisade-runner",
+                    io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("it did not connect within {} s", CONNECT_LIMIT.as_secs()),
+                    ),
+                ));
             }
             Err(e) => {
                 let _ = runner.kill();
@@ -82,7 +104,10 @@ impl Elevated {
         let peer = pipe.client_pid().map_err(|e| started("identify the runner's pipe client", e))?;
         if let Err(e) = check_pipe_peer(runner.pid, peer) {
             let _ = runner.kill();
-            return Err(Error::Io { context: "connecting to palisade-runner".into(), source: io::Error::other(e.to_string()) });
+            return Err(Error::Io {
+                context: "connecting to palisade-runner".into(),
+                source: io::Error::other(e.to_string()),
+            });
         }
         pipe.write_all(&first).map_err(|e| started("send the command to palisade-runner", e))?;
 
@@ -107,13 +132,19 @@ impl Elevated {
                     (ErrorKind::FenceOpen, _) => fence_refused(message),
                     (_, 127) => Error::NotFound(message),
                     (_, 126) => Error::NotExecutable(message),
-                    _ => Error::Io { context: format!("palisade-runner ({})", kind.name()), source: io::Error::other(message) },
+                    _ => Error::Io {
+                        context: format!("palisade-runner ({})", kind.name()),
+                        source: io::Error::other(message),
+                    },
                 });
             }
             Ok(_) => {
                 let _ = runner.kill();
                 let code = process::exit_code(&runner.process).unwrap_or(u32::MAX);
-                return Err(Error::Io { context: "starting the command through palisade-runner".into(), source: io::Error::other(describe_runner_exit(code)) });
+                return Err(Error::Io {
+                    context: "starting the command through palisade-runner".into(),
+                    source: io::Error::other(describe_runner_exit(code)),
+                });
             }
             Err(e) => {
                 let _ = runner.kill();
