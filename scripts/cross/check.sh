@@ -40,8 +40,9 @@ step() {
 }
 
 # All three run even if one fails, so that one report shows every target's state.
-step cargo +nightly check -Zbuild-std --target x86_64-pc-windows-msvc "${packages[@]}" --all-targets
-step cargo +nightly check -Zbuild-std --target aarch64-apple-darwin "${packages[@]}"
+# clippy type-checks like `check` and lints; warnings are errors, as on Linux (scripts/test.sh).
+step cargo +nightly clippy -Zbuild-std --target x86_64-pc-windows-msvc "${packages[@]}" --all-targets -- -D warnings
+step cargo +nightly clippy -Zbuild-std --target aarch64-apple-darwin "${packages[@]}" --all-targets -- -D warnings
 step cargo +nightly test -Zbuild-std --target x86_64-pc-windows-gnu "${packages[@]}" --no-fail-fast
 
 if [ "${#failed[@]}" -gt 0 ]; then

@@ -100,6 +100,9 @@ nightly_release="$(rustc +nightly -vV 2>/dev/null | sed -n 's/^release: //p')" |
     true
 [ -n "$nightly_release" ] ||
     die "no nightly toolchain: \`rustc +nightly -vV\` failed (install one with rustup toolchain install nightly)"
+# check.sh lints the Windows and macOS code with the nightly's clippy.
+cargo +nightly clippy --version >/dev/null 2>&1 ||
+    die "the nightly toolchain has no clippy (rustup component add clippy --toolchain nightly)"
 # Same major.minor: std's source uses unstable compiler features that change between releases.
 # The pinned rust-src (checked by hash) is used while it matches the nightly and the mirror
 # serves it; otherwise any rust-src of the nightly's major.minor that Debian's signed index

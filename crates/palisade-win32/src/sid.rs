@@ -58,7 +58,8 @@ impl Sid {
         self.buf.as_ptr() as PSID
     }
 
-    /// Its length in bytes.
+    /// Its length in bytes (a valid SID is never empty, hence no `is_empty`).
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> u32 {
         // SAFETY: `buf` holds a valid SID.
         unsafe { GetLengthSid(self.as_psid()) }

@@ -8,7 +8,7 @@
 //! any privilege.
 
 use std::io;
-use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
+use std::os::windows::io::{AsHandle, AsRawHandle, FromRawHandle, OwnedHandle};
 
 use windows_sys::Win32::Foundation::HANDLE;
 use windows_sys::Win32::Security::{
@@ -153,18 +153,22 @@ pub fn restricted(own: &OwnToken, spec: &TokenSpec<'_>) -> io::Result<OwnedHandl
 
     if !spec.default_dacl.is_empty() {
         let dacl = acl::build(spec.default_dacl)?;
-        set_default_dacl(token.as_raw_handle() as HANDLE, dacl.as_ptr())?;
+        // SAFETY: `dacl` is built above and alive until the end of this block.
+        unsafe { set_default_dacl(token.as_handle(), dacl.as_ptr())? };
     }
     Ok(token)
 }
 
 /// Sets the DACL that objects the token's processes create get by default.
-pub fn set_default_dacl(token: HANDLE, dacl: *const ACL) -> io::Result<()> {
+///
+/// # Safety
+/// `dacl` must point to a valid ACL that stays alive for the call (the system copies it).
+pub unsafe fn set_default_dacl(token: std::os::windows::io::BorrowedHandle<'_>, dacl: *const ACL) -> io::Result<()> {
     let value = TOKEN_DEFAULT_DACL { DefaultDacl: dacl as *mut ACL };
     // SAFETY: `value` points at an ACL the caller keeps alive for the call; the system copies it.
     check(unsafe {
         SetTokenInformation(
-            token,
+            token.as_raw_handle() as HANDLE,
             TokenDefaultDacl,
             (&value as *const TOKEN_DEFAULT_DACL).cast(),
             std::mem::size_of::<TOKEN_DEFAULT_DACL>() as u32,

@@ -50,8 +50,8 @@ fn helper() {
     let Ok(mode) = std::env::var(HELPER) else { return };
     match mode.split_once(':').unwrap_or((mode.as_str(), "")) {
         ("print", _) => {
-            print!("to stdout\n");
-            eprint!("to stderr\n");
+            println!("to stdout");
+            eprintln!("to stderr");
             std::process::exit(0);
         }
         ("cat", _) => {

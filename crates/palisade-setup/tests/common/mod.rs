@@ -1,7 +1,6 @@
 //! Helpers shared by the setup tests: Wine detection and the CLI's end of the setup pipe.
 #![allow(dead_code)]
 
-use std::ffi::c_void;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::windows::io::{AsRawHandle, FromRawHandle};
@@ -34,7 +33,10 @@ pub fn frame(req: &SetupRequest) -> Vec<u8> {
 
 /// The CLI's side: a first-instance, local-only pipe; sends `request` (raw bytes) once a client
 /// connects, then collects progress until the client closes.
-pub fn pipe_server(request: Vec<u8>) -> (String, std::thread::JoinHandle<(Vec<Progress>, Option<String>)>) {
+/// What the pipe server's thread gives back: the progress lines, and the final line if any.
+pub type Served = (Vec<Progress>, Option<String>);
+
+pub fn pipe_server(request: Vec<u8>) -> (String, std::thread::JoinHandle<Served>) {
     let name = format!(r"\\.\pipe\palisade-setup-test{}-{}", std::process::id(), rand_suffix());
     let wide: Vec<u16> = name.encode_utf16().chain([0]).collect();
     // SAFETY: `wide` is NUL-terminated; default security is fine inside the test.
@@ -52,7 +54,7 @@ pub fn pipe_server(request: Vec<u8>) -> (String, std::thread::JoinHandle<(Vec<Pr
     };
     assert_ne!(h, INVALID_HANDLE_VALUE, "CreateNamedPipeW");
     // SAFETY: `h` is a fresh pipe handle this File now owns.
-    let mut pipe = unsafe { File::from_raw_handle(h as *mut c_void) };
+    let mut pipe = unsafe { File::from_raw_handle(h) };
     let join = std::thread::spawn(move || {
         let h = pipe.as_raw_handle() as windows_sys::Win32::Foundation::HANDLE;
         // SAFETY: the handle stays open (owned by `pipe`) for the call.

@@ -4,7 +4,7 @@
 //! object it creates afterwards just as closed.
 
 use std::io;
-use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
+use std::os::windows::io::{AsHandle, AsRawHandle, FromRawHandle, OwnedHandle};
 
 use palisade_windows_elevated::runner_seam::{RUNNER_DEFAULT_DACL_SDDL, RUNNER_SELF_SDDL, RUNNER_TOKEN_SDDL};
 use windows_sys::Win32::Foundation::{HANDLE, INVALID_HANDLE_VALUE};
@@ -76,7 +76,8 @@ pub fn harden_self() -> io::Result<()> {
 
     // Objects made from now on.
     let default = descriptor(RUNNER_DEFAULT_DACL_SDDL)?;
-    palisade_win32::token::set_default_dacl(token.as_raw_handle() as HANDLE, default.dacl)
+    // SAFETY: `default.dacl` points into `default`'s security descriptor, alive for the call.
+    unsafe { palisade_win32::token::set_default_dacl(token.as_handle(), default.dacl) }
         .map_err(|e| io::Error::new(e.kind(), format!("setting the runner's default DACL: {e}")))?;
     set_dacl(token.as_raw_handle() as HANDLE, &descriptor(RUNNER_TOKEN_SDDL)?)
         .map_err(|e| io::Error::new(e.kind(), format!("protecting the runner's token: {e}")))?;

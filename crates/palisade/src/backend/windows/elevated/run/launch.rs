@@ -11,8 +11,11 @@ fn launched(pi: PROCESS_INFORMATION) -> LaunchedRunner {
     LaunchedRunner { process, pid: pi.dwProcessId }
 }
 
-/// The runner's command line and its folder (its working directory: the account may read it).
-fn runner_call(spec: &LaunchSpec) -> Result<(Vec<u16>, Vec<u16>, Vec<u16>), LaunchError> {
+/// A NUL-terminated UTF-16 string for the process creation calls.
+type Wide = Vec<u16>;
+
+/// The runner's path, command line and folder (its working directory: the account may read it).
+fn runner_call(spec: &LaunchSpec) -> Result<(Wide, Wide, Wide), LaunchError> {
     let path = PathBuf::from(spec.runner.as_str());
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("C:\\"));
     let as_wide = |s: &std::ffi::OsStr| wide(s).map_err(|e| LaunchError::Other(e.to_string()));
