@@ -2,39 +2,7 @@
 //! restricts unprivileged user namespaces, an AppArmor profile for Palisade's own binary that
 //! lets it create them. (The elevated Windows mode's setup is [`crate::windows_setup`].)
 
-use std::path::PathBuf;
-
-/// What [`install_apparmor_profile`] did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Install {
-    /// `profile` was written for `exe` (the running program) and loaded.
-    Installed { profile: PathBuf, exe: PathBuf },
-    /// Nothing: this host does not restrict unprivileged user namespaces.
-    NotNeeded,
-}
-
-/// What [`uninstall_apparmor_profile`] did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Uninstall {
-    /// `profile` was unloaded and removed.
-    Removed { profile: PathBuf },
-    /// Nothing: `profile` is not there.
-    NotInstalled { profile: PathBuf },
-}
-
-/// Why the set-up could not be done.
-#[derive(Debug, thiserror::Error)]
-pub enum SetupError {
-    #[error("setup must run as root (sudo palisade setup)")]
-    NotRoot,
-    #[error("`palisade setup` is not available on {0} yet")]
-    Unsupported(&'static str),
-    #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
-    /// The program that loads the profile into the kernel failed.
-    #[error("{command} failed ({status})")]
-    LoaderFailed { command: String, status: std::process::ExitStatus },
-}
+pub use crate::setup_outcome::{Install, SetupError, Uninstall};
 
 /// Where AppArmor restricts unprivileged user namespaces, installs and loads the profile that
 /// lets the running program create them (`/etc/apparmor.d/palisade`); elsewhere does nothing.

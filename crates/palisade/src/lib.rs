@@ -37,6 +37,7 @@ use backend::{Backend, BackendChild};
 mod elevated_report;
 mod error;
 mod report;
+mod setup_outcome;
 mod spec;
 mod status;
 

@@ -2,7 +2,7 @@
 //! `Prepared`, implementing [`Backend`] (a policy made ready for this host), and `ChildInner`,
 //! implementing [`BackendChild`] (a running command); see `contract.rs`.
 
-mod contract;
+pub(crate) mod contract;
 pub(crate) use contract::{Backend, BackendChild};
 
 #[cfg(target_os = "linux")]

@@ -4,7 +4,7 @@
 //! permission: it widens nothing else.
 
 use super::sys;
-use crate::host_setup::{Install, SetupError, Uninstall};
+use crate::setup_outcome::{Install, SetupError, Uninstall};
 use std::path::{Path, PathBuf};
 
 const PROFILE: &str = "/etc/apparmor.d/palisade";

@@ -79,7 +79,10 @@ impl Forwarder {
     }
 
     /// Waits for the command; the forwarding thread does the rest.
-    pub fn wait(&self, child: &mut impl crate::backend::BackendChild) -> std::io::Result<crate::status::ExitStatus> {
+    pub fn wait(
+        &self,
+        child: &mut impl crate::backend::contract::BackendChild,
+    ) -> std::io::Result<crate::status::ExitStatus> {
         child.wait()
     }
 }

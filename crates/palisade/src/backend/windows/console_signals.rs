@@ -41,7 +41,10 @@ impl Forwarder {
     pub fn forward_to(&self, _pid: u32) {}
 
     /// Waits for the command, passing each Ctrl-C or Ctrl-Break on as it arrives.
-    pub fn wait(&self, child: &mut impl crate::backend::BackendChild) -> std::io::Result<crate::status::ExitStatus> {
+    pub fn wait(
+        &self,
+        child: &mut impl crate::backend::contract::BackendChild,
+    ) -> std::io::Result<crate::status::ExitStatus> {
         const SIGINT: i32 = 2;
         loop {
             if let Some(status) = child.try_wait()? {
