@@ -16,6 +16,9 @@
 //!   `.git/hooks` is protected): `deny DELETE|WRITE_DAC|WRITE_OWNER` on the directory alone, so
 //!   it stays writable but cannot be renamed (`mv .git .git-old` would get around the
 //!   protection);
+//! * on a writable root inside another root, and on every folder between the two: the same
+//!   pin for the outer root's write SID, whose inherited grant would otherwise let the command
+//!   rename the inner root away together with its protected paths;
 //! * on the parent of every protected or pinned path: `deny FILE_DELETE_CHILD`, this folder
 //!   only, so the path cannot be deleted or renamed through its parent either;
 //! * on every world-writable folder found by the audit ([`crate::audit`]) that is not inside a
@@ -408,6 +411,35 @@ pub fn desired_acl(
                     ace: Ace::deny(sid.clone(), FILE_DELETE_CHILD, THIS_OBJECT_ONLY),
                 });
             }
+        }
+    }
+    // A root inside another root: the outer root's inherited grant gives `DELETE` on the
+    // inner root and on every folder between the two, so renaming one of them would carry the
+    // inner root's protected paths away and free their names. Those folders are pinned like a
+    // directory on the way to a protected path, for the roots whose grant reaches them.
+    for r in roots {
+        let mut folder = r.root.clone();
+        loop {
+            let outer: Vec<&Sid> = roots
+                .iter()
+                .filter(|o| folder.is_beneath(&o.root) && folder != o.root)
+                .map(|o| &o.sid)
+                .collect();
+            if outer.is_empty() {
+                break;
+            }
+            let parent = folder.parent().expect("a path beneath a root has a parent");
+            for sid in outer {
+                out.aces.insert(PathAce {
+                    path: folder.clone(),
+                    ace: Ace::deny(sid.clone(), PIN_DENY, THIS_OBJECT_ONLY),
+                });
+                out.aces.insert(PathAce {
+                    path: parent.clone(),
+                    ace: Ace::deny(sid.clone(), FILE_DELETE_CHILD, THIS_OBJECT_ONLY),
+                });
+            }
+            folder = parent;
         }
     }
     for folder in world_writable {
