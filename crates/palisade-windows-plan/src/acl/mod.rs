@@ -420,20 +420,15 @@ pub fn desired_acl(
     for r in roots {
         let mut folder = r.root.clone();
         loop {
-            let outer: Vec<&Sid> = roots
-                .iter()
-                .filter(|o| folder.is_beneath(&o.root) && folder != o.root)
-                .map(|o| &o.sid)
-                .collect();
+            let outer: Vec<&Sid> =
+                roots.iter().filter(|o| folder.is_beneath(&o.root) && folder != o.root).map(|o| &o.sid).collect();
             if outer.is_empty() {
                 break;
             }
             let parent = folder.parent().expect("a path beneath a root has a parent");
             for sid in outer {
-                out.aces.insert(PathAce {
-                    path: folder.clone(),
-                    ace: Ace::deny(sid.clone(), PIN_DENY, THIS_OBJECT_ONLY),
-                });
+                out.aces
+                    .insert(PathAce { path: folder.clone(), ace: Ace::deny(sid.clone(), PIN_DENY, THIS_OBJECT_ONLY) });
                 out.aces.insert(PathAce {
                     path: parent.clone(),
                     ace: Ace::deny(sid.clone(), FILE_DELETE_CHILD, THIS_OBJECT_ONLY),

@@ -566,11 +566,7 @@ fn from_policy_actions() {
 /// a fresh `sub\.git\hooks` under the old name.
 #[test]
 fn a_nested_root_and_the_folders_above_it_are_pinned_for_the_outer_root() {
-    let outer = RootSpec {
-        root: p(r"C:\Work"),
-        sid: wsid(1),
-        protected: vec![],
-    };
+    let outer = RootSpec { root: p(r"C:\Work"), sid: wsid(1), protected: vec![] };
     let inner = RootSpec {
         root: p(r"C:\Work\lib\sub"),
         sid: wsid(2),
@@ -578,24 +574,16 @@ fn a_nested_root_and_the_folders_above_it_are_pinned_for_the_outer_root() {
     };
     let d = desired("s1", &[outer.clone(), inner.clone()]);
     for (path, parent) in [(r"C:\Work\lib\sub", r"C:\Work\lib"), (r"C:\Work\lib", r"C:\Work")] {
-        assert!(d.aces.contains(&PathAce {
-            path: p(path),
-            ace: Ace::deny(wsid(1), PIN_DENY, THIS_OBJECT_ONLY)
-        }));
-        assert!(d.aces.contains(&PathAce {
-            path: p(parent),
-            ace: Ace::deny(wsid(1), FILE_DELETE_CHILD, THIS_OBJECT_ONLY)
-        }));
+        assert!(d.aces.contains(&PathAce { path: p(path), ace: Ace::deny(wsid(1), PIN_DENY, THIS_OBJECT_ONLY) }));
+        assert!(d
+            .aces
+            .contains(&PathAce { path: p(parent), ace: Ace::deny(wsid(1), FILE_DELETE_CHILD, THIS_OBJECT_ONLY) }));
     }
     // Only the outer root's SID: its grant is the one that reaches these folders.
-    assert!(!d
-        .aces
-        .iter()
-        .any(|a| a.ace.trustee == wsid(2) && a.ace.mask == PIN_DENY && !a.path.is_beneath(&p(r"C:\Work\lib\sub\.git"))));
+    assert!(!d.aces.iter().any(|a| a.ace.trustee == wsid(2)
+        && a.ace.mask == PIN_DENY
+        && !a.path.is_beneath(&p(r"C:\Work\lib\sub\.git"))));
     // Roots side by side pin nothing.
-    let apart = RootSpec {
-        root: p(r"D:\cache"),
-        ..inner
-    };
+    let apart = RootSpec { root: p(r"D:\cache"), ..inner };
     assert!(!desired("s1", &[outer, apart]).aces.iter().any(|a| a.ace.mask == PIN_DENY));
 }

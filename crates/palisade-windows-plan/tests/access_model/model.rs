@@ -127,11 +127,7 @@ impl Token {
 
     /// Whether `sid` matches in the normal check (`for_deny`: a deny ACE is being matched).
     fn normal_has(&self, sid: &str, for_deny: bool) -> bool {
-        sid == self.user
-            || self
-                .groups
-                .iter()
-                .any(|(s, g)| s == sid && (*g == GroupState::Enabled || for_deny))
+        sid == self.user || self.groups.iter().any(|(s, g)| s == sid && (*g == GroupState::Enabled || for_deny))
     }
 }
 

@@ -77,7 +77,8 @@ fn write_restricted_token_needs_both_checks_for_writes_only() {
     // The second check alone never grants: the user's own check must pass as well.
     assert!(!check(&[ModelAce::allow(W, FILE_ALL, 0)], "S-1-5-18", &t, WRITE_DATA));
     // A deny naming a restricting SID takes effect in the second check only.
-    let denied = [ModelAce::deny(W, WRITE_DATA, 0), ModelAce::allow(ALICE, FILE_ALL, 0), ModelAce::allow(W, FILE_ALL, 0)];
+    let denied =
+        [ModelAce::deny(W, WRITE_DATA, 0), ModelAce::allow(ALICE, FILE_ALL, 0), ModelAce::allow(W, FILE_ALL, 0)];
     assert!(!check(&denied, "S-1-5-18", &t, WRITE_DATA));
     assert!(check(&denied, "S-1-5-18", &t, READ_DATA));
     // The owner's implicit WRITE_DAC: the user is not a restricting SID.

@@ -191,12 +191,10 @@ fn run_plan(w: &mut World, mutate: impl FnOnce(&mut Vec<AclChange>)) -> Option<A
             [n; 16]
         });
         let fs = TreeFs { tree: &w.tree, names: &w.names };
-        let actions = palisade_policy::protected::resolve(Path::new(&root.to_string()), &w.policy.protected_paths, &fs)
-            .unwrap();
-        let items = acl::protected_items(&actions, |p| {
-            w.tree.nodes.get(&key(&p.to_string())).is_some_and(|n| n.dir)
-        })
-        .unwrap();
+        let actions =
+            palisade_policy::protected::resolve(Path::new(&root.to_string()), &w.policy.protected_paths, &fs).unwrap();
+        let items =
+            acl::protected_items(&actions, |p| w.tree.nodes.get(&key(&p.to_string())).is_some_and(|n| n.dir)).unwrap();
         let items = acl::stabilize_items(items, &BTreeMap::new());
         let root_key = key(&root.to_string());
         for i in &items {
@@ -290,7 +288,11 @@ fn judge(tree: &Tree, a: &Applied) -> Vec<String> {
 }
 
 fn describe(w: &World) -> String {
-    format!("roots {:?}, protected extra {:?}", w.policy.writable_roots, &w.policy.protected_paths[palisade_policy::protected::DEFAULT_PATTERNS.len()..])
+    format!(
+        "roots {:?}, protected extra {:?}",
+        w.policy.writable_roots,
+        &w.policy.protected_paths[palisade_policy::protected::DEFAULT_PATTERNS.len()..]
+    )
 }
 
 #[test]
@@ -302,9 +304,10 @@ fn generated_trees_and_policies_keep_every_promise_and_cleanup_leaves_nothing() 
         let mut w = generate(seed);
         let Some(a) = run_plan(&mut w, |_| {}) else { continue };
         ran += 1;
-        extra_protected += usize::from(a.intent.read_only.iter().any(|p| {
-            [r"\d1\secret.txt", r"\build\keep", r"\src\deep", r"\lib\f1.txt"].iter().any(|e| p.ends_with(e))
-        }));
+        extra_protected +=
+            usize::from(a.intent.read_only.iter().any(|p| {
+                [r"\d1\secret.txt", r"\build\keep", r"\src\deep", r"\lib\f1.txt"].iter().any(|e| p.ends_with(e))
+            }));
         nested += usize::from(a.intent.roots.iter().filter(|r| within(r, &key(WORK))).count() > 1);
         let bad = judge(&w.tree, &a);
         assert!(bad.is_empty(), "seed {seed} ({}):\n{}", describe(&w), bad.join("\n"));
