@@ -13,12 +13,14 @@ use std::os::windows::io::{AsHandle, AsRawHandle, FromRawHandle, OwnedHandle};
 use windows_sys::Win32::Foundation::HANDLE;
 use windows_sys::Win32::Security::{
     CreateRestrictedToken, GetTokenInformation, IsTokenRestricted, LookupPrivilegeNameW, SetTokenInformation,
-    TokenDefaultDacl, TokenElevation, TokenGroups, TokenIntegrityLevel, TokenPrivileges, TokenUser, ACL,
+    TokenDefaultDacl, TokenElevation, TokenGroups, TokenIntegrityLevel, TokenOwner, TokenPrivileges, TokenUser, ACL,
     DISABLE_MAX_PRIVILEGE, SID_AND_ATTRIBUTES, TOKEN_ADJUST_DEFAULT, TOKEN_ASSIGN_PRIMARY, TOKEN_DEFAULT_DACL,
-    TOKEN_DUPLICATE, TOKEN_ELEVATION, TOKEN_GROUPS, TOKEN_INFORMATION_CLASS, TOKEN_MANDATORY_LABEL, TOKEN_PRIVILEGES,
-    TOKEN_QUERY, TOKEN_USER, WRITE_RESTRICTED,
+    TOKEN_DUPLICATE, TOKEN_ELEVATION, TOKEN_GROUPS, TOKEN_INFORMATION_CLASS, TOKEN_MANDATORY_LABEL, TOKEN_OWNER,
+    TOKEN_PRIVILEGES, TOKEN_QUERY, TOKEN_USER, WRITE_RESTRICTED,
 };
-use windows_sys::Win32::System::SystemServices::SE_GROUP_LOGON_ID;
+use windows_sys::Win32::System::SystemServices::{
+    SE_GROUP_ENABLED, SE_GROUP_INTEGRITY, SE_GROUP_LOGON_ID, SE_GROUP_USE_FOR_DENY_ONLY,
+};
 use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken};
 
 use crate::acl::{self, NewAce};
@@ -37,6 +39,40 @@ pub struct OwnToken {
     pub restricted: bool,
     /// The mandatory integrity level's RID (0x2000 medium, 0x3000 high), if known.
     pub integrity_rid: Option<u32>,
+    /// The token's groups (`TokenGroups`), in the token's order.
+    pub groups: Vec<TokenGroup>,
+}
+
+/// One group of a token and its `SE_GROUP_*` attributes.
+#[derive(Clone, Debug)]
+pub struct TokenGroup {
+    pub sid: Sid,
+    pub attributes: u32,
+}
+
+impl TokenGroup {
+    /// Deny-only: matches deny ACEs, never allow ACEs, and cannot be enabled again.
+    pub fn is_deny_only(&self) -> bool {
+        self.attributes & SE_GROUP_USE_FOR_DENY_ONLY as u32 != 0
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.attributes & SE_GROUP_ENABLED as u32 != 0
+    }
+
+    /// The mandatory integrity label (`S-1-16-X`), listed among the groups but not one.
+    pub fn is_integrity_label(&self) -> bool {
+        self.attributes & SE_GROUP_INTEGRITY as u32 != 0
+    }
+}
+
+impl OwnToken {
+    /// The groups that can grant this token access: enabled ones and disabled ones a process
+    /// could enable again (`AdjustTokenGroups`); neither deny-only groups nor the integrity
+    /// label.
+    pub fn usable_groups(&self) -> impl Iterator<Item = &Sid> {
+        self.groups.iter().filter(|g| !g.is_deny_only() && !g.is_integrity_label()).map(|g| &g.sid)
+    }
 }
 
 /// A token-information buffer, aligned for the structures read from it.
@@ -74,21 +110,13 @@ pub fn open_own() -> io::Result<OwnToken> {
     // SAFETY: the buffer holds a TOKEN_USER whose SID points into the same buffer.
     let user = unsafe { Sid::copy_from((*(user_buf.as_ptr() as *const TOKEN_USER)).User.Sid) }?;
 
-    let mut logon = None;
-    if let Ok(groups_buf) = info(&handle, TokenGroups) {
-        // SAFETY: the buffer holds a TOKEN_GROUPS with GroupCount entries whose SIDs point into
-        // the same buffer.
-        unsafe {
-            let groups = groups_buf.as_ptr() as *const TOKEN_GROUPS;
-            let list = std::slice::from_raw_parts((*groups).Groups.as_ptr(), (*groups).GroupCount as usize);
-            for g in list {
-                if g.Attributes & (SE_GROUP_LOGON_ID as u32) == SE_GROUP_LOGON_ID as u32 {
-                    logon = Sid::copy_from(g.Sid).ok();
-                    break;
-                }
-            }
-        }
-    }
+    // Read as before: a token whose groups cannot be read has no logon SID (the backend then
+    // refuses to confine) and no groups.
+    let groups = groups(&handle).unwrap_or_default();
+    let logon = groups
+        .iter()
+        .find(|g| g.attributes & (SE_GROUP_LOGON_ID as u32) == SE_GROUP_LOGON_ID as u32)
+        .map(|g| g.sid.clone());
     let elevated = info(&handle, TokenElevation)
         // SAFETY: the buffer holds a TOKEN_ELEVATION.
         .map(|b| unsafe { (*(b.as_ptr() as *const TOKEN_ELEVATION)).TokenIsElevated != 0 })
@@ -100,7 +128,25 @@ pub fn open_own() -> io::Result<OwnToken> {
     });
     // SAFETY: a valid token handle.
     let restricted = unsafe { IsTokenRestricted(handle.as_raw_handle() as HANDLE) } != 0;
-    Ok(OwnToken { handle, user, logon, elevated, restricted, integrity_rid })
+    Ok(OwnToken { handle, user, logon, elevated, restricted, integrity_rid, groups })
+}
+
+/// A token's groups and their attributes (`TokenGroups`), copied out of the system's buffer.
+pub fn groups(token: &OwnedHandle) -> io::Result<Vec<TokenGroup>> {
+    let buf = info(token, TokenGroups)?;
+    // SAFETY: the buffer holds a TOKEN_GROUPS with GroupCount entries whose SIDs point into
+    // the same buffer, which lives until the SIDs are copied below.
+    let list = unsafe {
+        let p = buf.as_ptr() as *const TOKEN_GROUPS;
+        std::slice::from_raw_parts((*p).Groups.as_ptr(), (*p).GroupCount as usize)
+    };
+    list.iter()
+        .map(|g| {
+            // SAFETY: a SID the system wrote into `buf`, alive for the copy.
+            let sid = unsafe { Sid::copy_from(g.Sid) }?;
+            Ok(TokenGroup { sid, attributes: g.Attributes })
+        })
+        .collect()
 }
 
 /// What the command's token looks like.
@@ -109,7 +155,10 @@ pub struct TokenSpec<'a> {
     /// only stripped of its privileges (full-access mode).
     pub write_restricted: bool,
     pub restricting: &'a [Sid],
-    /// Groups made deny-only (e.g. Administrators when running elevated).
+    /// Groups made deny-only (e.g. Administrators when running elevated). When there are any,
+    /// the token's default owner is set to the user, so that what the command creates is owned
+    /// by the user and not by a group it can no longer use (an elevated token's default owner
+    /// is Administrators).
     pub deny_only: &'a [Sid],
     /// The DACL of the objects the command creates without an explicit security descriptor
     /// (its pipes, events, threads, process). A restricting SID must be granted in it, or the
@@ -156,7 +205,31 @@ pub fn restricted(own: &OwnToken, spec: &TokenSpec<'_>) -> io::Result<OwnedHandl
         // SAFETY: `dacl` is built above and alive until the end of this block.
         unsafe { set_default_dacl(token.as_handle(), dacl.as_ptr())? };
     }
+    if !spec.deny_only.is_empty() {
+        if let Err(e) = set_default_owner(token.as_raw_handle() as HANDLE, &own.user) {
+            // Wine does not implement setting TokenOwner (ERROR_INVALID_FUNCTION), and its
+            // tokens hold Administrators; it enforces no token anyway. Anywhere else a failure
+            // is an error.
+            if crate::ffi::wine_version().is_none() {
+                return Err(e);
+            }
+        }
+    }
     Ok(token)
+}
+
+/// Sets the owner of the objects the token's processes create (`TokenOwner`).
+fn set_default_owner(token: HANDLE, owner: &Sid) -> io::Result<()> {
+    let value = TOKEN_OWNER { Owner: owner.as_psid() };
+    // SAFETY: `value` points at a SID `owner` keeps alive for the call; the system copies it.
+    check(unsafe {
+        SetTokenInformation(
+            token,
+            TokenOwner,
+            (&value as *const TOKEN_OWNER).cast(),
+            std::mem::size_of::<TOKEN_OWNER>() as u32,
+        )
+    })
 }
 
 /// Sets the DACL that objects the token's processes create get by default.

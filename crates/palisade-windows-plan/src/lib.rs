@@ -9,7 +9,7 @@
 //! | [`sid`] | SID strings, Palisade's synthetic write and sandbox SIDs, the per-root [`sid::SidRegistry`] |
 //! | [`ace`] | access masks, inheritance flags and ACEs as data |
 //! | [`acl`] | the ACEs the sandbox keeps on disk, the record of what was applied, and [`acl::plan`] / [`acl::cleanup_plan`] |
-//! | [`token`] | the write-restricted token: restricting SIDs, kept privileges, default DACL |
+//! | [`token`] | the write-restricted token: restricting SIDs, deny-only administrative groups, kept privileges, default DACL |
 //! | [`audit`] | which folders a broad group may write, where to look, within a time bound |
 //!
 //! The flow for one command in `workspace-write` mode:

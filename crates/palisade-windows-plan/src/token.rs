@@ -22,11 +22,22 @@
 //!   Not included: `RESTRICTED` (`S-1-5-12`), `Users`, `Authenticated Users` and
 //!   `INTERACTIVE`: their write grants (folders made under `C:\`, data drives, PATH folders
 //!   outside Program Files) are exactly what the restriction removes.
+//! * **Deny-only groups** ([`TokenPlan::deny_only_sids`]): every group of the caller's token that
+//!   grants administrative power ([`admin_group`]: `BUILTIN\Administrators` and the other
+//!   groups listed there) is made deny-only. Run from an elevated prompt, the caller's token has
+//!   `Administrators` enabled, and write restriction alone does not take it away: *reads* are
+//!   checked with the normal groups only, so files only administrators may read (other users'
+//!   profiles, administrator-only configuration and logs, secrets kept in admin-only folders)
+//!   would be readable by the command; and the *first* check of a write passes on ACEs that
+//!   grant only administrators, so inside a writable root (where the second check passes on
+//!   the root's write SID) whatever only administrators may change would be writable. A deny-only group still matches deny ACEs but never allow ACEs,
+//!   and it cannot be enabled again. From an ordinary (UAC-filtered) prompt Windows has made
+//!   these groups deny-only already and the list is empty.
 //! * **Privileges**: [`DISABLE_MAX_PRIVILEGE`] deletes every privilege except
 //!   `SeChangeNotifyPrivilege` (traverse checking, which ordinary path lookups rely on); the
 //!   backend checks afterwards that no other privilege is left.
-//! * **Integrity level**: unchanged (medium). A low-integrity token could not write the
-//!   medium-labelled workspace at all.
+//! * **Integrity level**: unchanged (medium; high from an elevated prompt). A low-integrity
+//!   token could not write the medium-labelled workspace at all.
 //! * **Default DACL** ([`TokenPlan::default_dacl`]): what objects the command creates without an
 //!   explicit security descriptor get: full control for the user, the logon SID and SYSTEM.
 
@@ -50,6 +61,73 @@ pub const WRITE_RESTRICTED: u32 = 0x8;
 /// The only privilege a sandboxed token keeps.
 pub const SE_CHANGE_NOTIFY_PRIVILEGE: &str = "SeChangeNotifyPrivilege";
 
+/// Built-in groups (`S-1-5-32-RID`) that grant administrative power, with their names. The
+/// descriptions are Microsoft's ("Active Directory security groups", the `WindowsBuiltInRole`
+/// enumeration, [MS-DTYP] 2.4.2.4 "Well-known SID structures"). Each is made deny-only in the
+/// command's token when the caller has it (see the module documentation).
+const ADMIN_BUILTIN_GROUPS: &[(u32, &str)] = &[
+    // "Complete and unrestricted access to the computer or domain."
+    (544, "Administrators"),
+    // "Most administrative permissions with some restrictions": kept for old programs, and
+    // still granted write access by ACLs that predate Vista.
+    (547, "Power Users"),
+    // Create, change and delete accounts and groups (on domain controllers).
+    (548, "Account Operators"),
+    // Manage a computer: start and stop services, back up and restore, format disks (on
+    // domain controllers).
+    (549, "Server Operators"),
+    // Manage printers and load their drivers, which is kernel code (on domain controllers).
+    (550, "Print Operators"),
+    // "Override security restrictions for the sole purpose of backing up or restoring files":
+    // ACLs of system locations (registry hives, the backup catalogue) grant them access.
+    (551, "Backup Operators"),
+    // Change the computer's TCP/IP settings (addresses, DNS servers): a system-wide change.
+    (556, "Network Configuration Operators"),
+    // "Complete and unrestricted access to all features of Hyper-V": a virtual machine can
+    // be given any of the host's disks.
+    (578, "Hyper-V Administrators"),
+    // "Complete and unrestricted access to all features of Storage Replica": block-level
+    // copies of whole volumes.
+    (582, "Storage Replica Administrators"),
+    // "Can change system-wide settings."
+    (583, "Device Owners"),
+];
+
+/// Global groups of a domain (`S-1-5-21-X-Y-Z-RID`) that grant administrative power. Their
+/// members are usually in the local `Administrators` group too, but ACLs may name the domain
+/// group itself. (A machine's own accounts never have these RIDs: its local accounts are 500,
+/// 501, 503, 504 and from 1000 on.)
+const ADMIN_DOMAIN_GROUPS: &[(u32, &str)] = &[
+    // Administer the domain; added to every member computer's Administrators group.
+    (512, "Domain Admins"),
+    // Change the Active Directory schema.
+    (518, "Schema Admins"),
+    // Administer every domain of the forest.
+    (519, "Enterprise Admins"),
+];
+
+/// `NT AUTHORITY\Local account and member of Administrators group` (`S-1-5-114`): in the token
+/// of every local administrator. ACLs name it in deny entries (its documented use: keeping local
+/// administrators from network logons); deny-only keeps those and ignores any allow entry.
+const LOCAL_ACCOUNT_AND_ADMIN: &str = "S-1-5-114";
+
+/// The name of the administrative group `sid` is, if it is one (see [`ADMIN_BUILTIN_GROUPS`],
+/// [`ADMIN_DOMAIN_GROUPS`]); these become deny-only in the command's token.
+pub fn admin_group(sid: &Sid) -> Option<&'static str> {
+    if sid.as_str() == LOCAL_ACCOUNT_AND_ADMIN {
+        return Some("Local account and member of Administrators group");
+    }
+    if sid.authority() != 5 {
+        return None;
+    }
+    let table = match sid.sub_authorities().as_slice() {
+        [32, _] => ADMIN_BUILTIN_GROUPS,
+        [21, _, _, _, _] => ADMIN_DOMAIN_GROUPS,
+        _ => return None,
+    };
+    table.iter().find(|(rid, _)| *rid == sid.rid()).map(|(_, name)| *name)
+}
+
 /// Why a SID is a restricting SID.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -72,6 +150,9 @@ pub struct TokenPlan {
     /// `CreateRestrictedToken` flags.
     pub flags: u32,
     pub restricting_sids: Vec<RestrictingSid>,
+    /// The caller's administrative groups ([`admin_group`]), made deny-only (`SidsToDisable`);
+    /// empty when the caller has none that can grant access.
+    pub deny_only_sids: Vec<Sid>,
     /// Privileges that remain (everything else is deleted).
     pub keep_privileges: Vec<String>,
     /// The token's default DACL (`TokenDefaultDacl`), in order.
@@ -89,6 +170,10 @@ pub struct TokenInput {
     pub sandbox_sid: Sid,
     /// The write SIDs of the command's writable roots (none in read-only mode).
     pub write_sids: Vec<Sid>,
+    /// The caller's group SIDs that can grant access, as the backend reads them from its token:
+    /// the enabled ones and those a process could enable again (`AdjustTokenGroups`), i.e.
+    /// every group that is not deny-only already (and no integrity label).
+    pub groups: Vec<Sid>,
 }
 
 /// Why a token plan cannot be made.
@@ -124,9 +209,17 @@ pub fn token_plan(input: &TokenInput) -> Result<TokenPlan, TokenError> {
     restricting
         .push(RestrictingSid { sid: well_known::sid(well_known::EVERYONE), reason: RestrictingReason::Everyone });
 
+    let mut deny_only: Vec<Sid> = Vec::new();
+    for g in &input.groups {
+        if admin_group(g).is_some() && !deny_only.contains(g) {
+            deny_only.push(g.clone());
+        }
+    }
+
     Ok(TokenPlan {
         flags: DISABLE_MAX_PRIVILEGE | WRITE_RESTRICTED,
         restricting_sids: restricting,
+        deny_only_sids: deny_only,
         keep_privileges: vec![SE_CHANGE_NOTIFY_PRIVILEGE.to_string()],
         default_dacl: vec![
             Ace::allow(input.user_sid.clone(), GENERIC_ALL, THIS_OBJECT_ONLY),
@@ -140,6 +233,11 @@ impl TokenPlan {
     /// The restricting SIDs alone, in order.
     pub fn sids(&self) -> Vec<&Sid> {
         self.restricting_sids.iter().map(|r| &r.sid).collect()
+    }
+
+    /// The names of the deny-only groups, in order (for the enforcement report).
+    pub fn deny_only_names(&self) -> Vec<&'static str> {
+        self.deny_only_sids.iter().filter_map(admin_group).collect()
     }
 
     /// Whether the token may keep a privilege (by name, case-insensitive as Windows compares
@@ -164,7 +262,36 @@ mod tests {
             logon_sid: sid("S-1-5-5-0-271394"),
             sandbox_sid: Sid::synthetic(SyntheticKind::Sandbox, [1; 16]),
             write_sids,
+            groups: ordinary_groups(),
         }
+    }
+
+    /// The groups of an ordinary user's token (what a UAC-filtered prompt leaves enabled).
+    fn ordinary_groups() -> Vec<Sid> {
+        [
+            well_known::EVERYONE,
+            well_known::USERS,
+            well_known::INTERACTIVE,
+            "S-1-2-1", // CONSOLE LOGON
+            well_known::AUTHENTICATED_USERS,
+            "S-1-5-15",                                     // This Organization
+            "S-1-5-113",                                    // Local account
+            "S-1-5-5-0-271394",                             // the logon SID
+            "S-1-2-0",                                      // LOCAL
+            "S-1-5-64-10",                                  // NTLM Authentication
+            "S-1-5-21-1004336348-1177238915-682003330-513", // Domain Users (the machine's None)
+        ]
+        .iter()
+        .map(|s| sid(s))
+        .collect()
+    }
+
+    /// An elevated administrator's token: the ordinary groups plus the administrative ones.
+    fn elevated_groups() -> Vec<Sid> {
+        let mut g = ordinary_groups();
+        g.push(sid("S-1-5-32-544"));
+        g.push(sid("S-1-5-114"));
+        g
     }
 
     #[test]
@@ -222,6 +349,91 @@ mod tests {
         let mut i = input(vec![]);
         i.sandbox_sid = Sid::synthetic(SyntheticKind::WriteRoot, [1; 16]);
         assert!(matches!(token_plan(&i), Err(TokenError::NotSandboxSid(_))));
+    }
+
+    #[test]
+    fn administrators_become_deny_only_from_an_elevated_prompt() {
+        let mut i = input(vec![Sid::synthetic(SyntheticKind::WriteRoot, [2; 16])]);
+        let ordinary = token_plan(&i).unwrap();
+        assert!(ordinary.deny_only_sids.is_empty(), "{:?}", ordinary.deny_only_sids);
+        i.groups = elevated_groups();
+        let elevated = token_plan(&i).unwrap();
+        assert_eq!(elevated.deny_only_sids, [sid("S-1-5-32-544"), sid("S-1-5-114")]);
+        assert_eq!(elevated.deny_only_names(), ["Administrators", "Local account and member of Administrators group"]);
+        // Nothing else changes: the same restricting SIDs, flags, privileges and default DACL.
+        assert_eq!(elevated.restricting_sids, ordinary.restricting_sids);
+        assert_eq!(elevated.flags, ordinary.flags);
+        assert_eq!(elevated.keep_privileges, ordinary.keep_privileges);
+        assert_eq!(elevated.default_dacl, ordinary.default_dacl);
+        // A deny-only SID is never a restricting SID (it would grant the second check).
+        for d in &elevated.deny_only_sids {
+            assert!(!elevated.sids().contains(&d), "{d}");
+        }
+    }
+
+    #[test]
+    fn every_administrative_group_becomes_deny_only() {
+        let admin: Vec<Sid> = [
+            "S-1-5-32-544",
+            "S-1-5-32-547",
+            "S-1-5-32-548",
+            "S-1-5-32-549",
+            "S-1-5-32-550",
+            "S-1-5-32-551",
+            "S-1-5-32-556",
+            "S-1-5-32-578",
+            "S-1-5-32-582",
+            "S-1-5-32-583",
+            "S-1-5-114",
+            "S-1-5-21-1004336348-1177238915-682003330-512",
+            "S-1-5-21-1004336348-1177238915-682003330-518",
+            "S-1-5-21-1004336348-1177238915-682003330-519",
+        ]
+        .iter()
+        .map(|s| sid(s))
+        .collect();
+        let mut i = input(vec![]);
+        i.groups.extend(admin.iter().cloned());
+        i.groups.push(sid("S-1-5-32-544")); // listed twice: made deny-only once
+        let plan = token_plan(&i).unwrap();
+        assert_eq!(plan.deny_only_sids, admin);
+        assert_eq!(plan.deny_only_names().len(), admin.len());
+    }
+
+    #[test]
+    fn ordinary_groups_stay_usable() {
+        let mut i = input(vec![]);
+        i.groups = elevated_groups();
+        // Groups that look alike but are not administrative.
+        i.groups.extend(
+            [
+                "S-1-5-32-545",                                  // Users
+                "S-1-5-32-546",                                  // Guests
+                "S-1-5-32-555",                                  // Remote Desktop Users
+                "S-1-5-32-559",                                  // Performance Log Users
+                "S-1-5-32-573",                                  // Event Log Readers
+                "S-1-5-21-1004336348-1177238915-682003330-500",  // the Administrator *account*
+                "S-1-5-21-1004336348-1177238915-682003330-1512", // an ordinary group, RID ends 512
+                "S-1-5-32-544-1",                                // not Administrators
+                "S-1-5-80-544",                                  // a service SID, not builtin
+            ]
+            .iter()
+            .map(|s| sid(s)),
+        );
+        let plan = token_plan(&i).unwrap();
+        assert_eq!(plan.deny_only_sids, [sid("S-1-5-32-544"), sid("S-1-5-114")]);
+        for g in ordinary_groups() {
+            assert!(!plan.deny_only_sids.contains(&g), "{g} must stay usable");
+        }
+        for s in [
+            well_known::USERS,
+            well_known::AUTHENTICATED_USERS,
+            well_known::INTERACTIVE,
+            well_known::EVERYONE,
+            "S-1-5-5-0-271394",
+        ] {
+            assert_eq!(admin_group(&sid(s)), None, "{s}");
+        }
     }
 
     #[test]

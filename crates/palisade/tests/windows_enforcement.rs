@@ -1,7 +1,8 @@
 //! What the unelevated Windows sandbox enforces, tried from inside it: writes outside the
 //! writable roots, protected paths (letter case, alternate data streams, trailing dots,
 //! renames and deletes), a junction pointing outside, child processes, read-only mode,
-//! world-writable folders, privileges, and the process tree ending with the command.
+//! world-writable folders, privileges, administrative groups (deny-only from an elevated prompt),
+//! and the process tree ending with the command.
 //!
 //! Only real Windows enforces tokens and ACLs. Wine accepts every call and enforces none, so
 //! under Wine each test prints a `NOT RUN under Wine` line (on stderr, past the test
@@ -315,4 +316,139 @@ fn the_process_tree_ends_with_the_command() {
         assert!(!marker.exists(), "a background process outlived the command");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// One line of `whoami /groups /fo csv /nh`, split into its quoted fields (name, type, SID,
+/// attributes). Only the SID column is the same in every display language.
+fn csv_fields(line: &str) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = line.trim().chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => fields.push(std::mem::take(&mut field)),
+            c => field.push(c),
+        }
+    }
+    fields.push(field);
+    fields
+}
+
+/// The attributes column of the group whose SID is `sid` in `whoami /groups /fo csv /nh` output.
+fn group_attributes(whoami_csv: &str, sid: &str) -> Option<String> {
+    whoami_csv.lines().map(csv_fields).find(|f| f.len() >= 4 && f[2].eq_ignore_ascii_case(sid)).map(|f| f[3].clone())
+}
+
+const ADMINISTRATORS: &str = "S-1-5-32-544";
+/// `Mandatory Label\High Mandatory Level`: the integrity label of an elevated token.
+const HIGH_INTEGRITY: &str = "S-1-16-12288";
+
+/// The tests below are about a caller running elevated, which GitHub's Windows runners do:
+/// they fail (never pass) when this process is not, so a runner that stopped being elevated
+/// is noticed. Returns this process's `whoami /groups /fo csv /nh`.
+fn require_elevated(test: &str) -> String {
+    let out = Command::new("whoami").args(["/groups", "/fo", "csv", "/nh"]).output().unwrap();
+    assert!(out.status.success(), "whoami /groups failed: {}", text(&out.stderr));
+    let groups = text(&out.stdout);
+    // By SID, not by name: names and attribute texts are translated.
+    let elevated =
+        group_attributes(&groups, HIGH_INTEGRITY).is_some() && group_attributes(&groups, ADMINISTRATORS).is_some();
+    assert!(
+        elevated,
+        "{test}: this test needs an elevated caller (an administrator at high integrity, as on GitHub's Windows runners) and this one is not; run it from an elevated prompt. whoami /groups:\n{groups}"
+    );
+    groups
+}
+
+/// From an elevated prompt the command's token holds Administrators as deny-only (whoami says
+/// so), and a folder only administrators may write (System32) stays closed to it.
+///
+/// The attribute text is read by the Administrators group's SID, which is the same in every
+/// language; the attribute words themselves are translated, so the exact "Group used for deny
+/// only" is asserted when Windows speaks English (GitHub's runners do), and otherwise only that
+/// the attributes differ from the caller's, where the group is enabled.
+#[test]
+fn admin_groups_are_deny_only_from_an_elevated_prompt() {
+    let Some(_g) = on_real_windows("admin_groups_are_deny_only_from_an_elevated_prompt") else {
+        return;
+    };
+    let outside = require_elevated("admin_groups_are_deny_only_from_an_elevated_prompt");
+    let outside_attrs = group_attributes(&outside, ADMINISTRATORS).unwrap();
+
+    let ws = tempdir("palisade-enf-admin-");
+    let out = sandboxed(ws.path(), &[], "whoami /groups /fo csv /nh");
+    assert_eq!(out.status.code(), Some(0), "whoami in the sandbox: {}", text(&out.stderr));
+    let inside = text(&out.stdout);
+    let inside_attrs = group_attributes(&inside, ADMINISTRATORS)
+        .unwrap_or_else(|| panic!("no Administrators group in the sandboxed token:\n{inside}"));
+    assert_ne!(inside_attrs, outside_attrs, "Administrators is usable in the sandbox as it is outside:\n{inside}");
+    if outside_attrs.contains("Enabled group") {
+        assert_eq!(inside_attrs, "Group used for deny only", "{inside}");
+    }
+
+    // Administrators may create files in System32, Users may not: prove the first from here,
+    // then try from inside.
+    let system32 =
+        PathBuf::from(std::env::var_os("SystemRoot").unwrap_or_else(|| "C:\\Windows".into())).join("System32");
+    let name = format!("palisade-test-{}-{}", std::process::id(), rand_suffix());
+    let probe = system32.join(format!("{name}-probe"));
+    std::fs::write(&probe, "x").unwrap_or_else(|e| panic!("the elevated caller cannot write {}: {e}", probe.display()));
+    std::fs::remove_file(&probe).unwrap();
+    let file = system32.join(&name);
+    let dir = system32.join(format!("{name}-dir"));
+    sandboxed(ws.path(), &[], &format!("echo x> \"{}\" & mkdir \"{}\"", file.display(), dir.display()));
+    let dir_written = dir.exists();
+    let _ = std::fs::remove_dir_all(&dir);
+    must_not_exist(&file, "a file in System32");
+    assert!(!dir_written, "a folder in System32: {} was made from inside the sandbox", dir.display());
+}
+
+/// A file only Administrators and SYSTEM may read stays unreadable from the sandbox of an
+/// elevated caller. This is what deny-only changes: without it the write-restricted token
+/// (which checks reads with the normal groups only) reads the file through Administrators.
+#[test]
+fn admin_only_files_stay_unreadable_from_an_elevated_prompt() {
+    let Some(_g) = on_real_windows("admin_only_files_stay_unreadable_from_an_elevated_prompt") else {
+        return;
+    };
+    require_elevated("admin_only_files_stay_unreadable_from_an_elevated_prompt");
+    let ws = tempdir("palisade-enf-");
+    let vault = tempdir("palisade-adminonly-");
+    // Only Administrators and SYSTEM (by SID: names are translated), nothing inherited, so
+    // not the user either.
+    let st = Command::new("icacls")
+        .arg(vault.path())
+        .args(["/inheritance:r", "/grant:r", "*S-1-5-32-544:(OI)(CI)F", "*S-1-5-18:(OI)(CI)F"])
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "icacls: {}", text(&st.stdout));
+    let secret_text = format!("palisade-secret-{}", rand_suffix());
+    let secret = vault.path().join("secret.txt");
+    std::fs::write(&secret, &secret_text).unwrap();
+    // Readable from here, through Administrators.
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), secret_text);
+
+    let copy = ws.path().join("copy.txt");
+    let out = sandboxed(
+        ws.path(),
+        &[],
+        &format!("type \"{}\" & copy /y \"{}\" \"{}\"", secret.display(), secret.display(), copy.display()),
+    );
+    assert!(
+        !text(&out.stdout).contains(&secret_text),
+        "an administrator-only file was read from inside the sandbox: {}",
+        text(&out.stdout)
+    );
+    must_not_exist(&copy, "a copy of an administrator-only file");
+}
+
+/// A suffix unlikely to exist already (the clock's nanoseconds).
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
 }

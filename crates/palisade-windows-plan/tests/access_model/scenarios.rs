@@ -233,6 +233,9 @@ fn run_plan(w: &mut World, mutate: impl FnOnce(&mut Vec<AclChange>)) -> Option<A
         logon_sid: Sid::parse(LOGON).unwrap(),
         sandbox_sid: sandbox_sid.clone(),
         write_sids: write_sids.clone(),
+        // The model's user token is UAC-filtered (Administrators deny-only already), so there
+        // is no administrative group left for the plan to make deny-only.
+        groups: Vec::new(),
     })
     .unwrap();
     let user = adapter::user_token(ALICE, LOGON);

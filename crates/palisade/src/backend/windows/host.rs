@@ -5,6 +5,7 @@ use palisade_win32::sid::Sid;
 use palisade_win32::{acl, ffi, token};
 use palisade_windows_plan::audit::AuditBudget;
 use palisade_windows_plan::sid::{SidString, SyntheticKind};
+use palisade_windows_plan::token::admin_group;
 
 use super::{audit, job, state};
 use crate::report::HostReport;
@@ -37,13 +38,37 @@ pub fn host_report() -> HostReport {
             if own.restricted {
                 r.notes.push("palisade itself runs with a restricted token".into());
             }
+            // What the unelevated mode makes deny-only in the command's token.
+            let admin: Vec<(Sid, &'static str)> = own
+                .usable_groups()
+                .filter_map(|g| {
+                    let plan = SidString::canonicalize(&g.to_string_form()).ok()?;
+                    Some((g.clone(), admin_group(&plan)?))
+                })
+                .collect();
+            r.facts.push((
+                "administrative groups".into(),
+                if admin.is_empty() {
+                    "none usable (nothing to make deny-only)".into()
+                } else {
+                    format!(
+                        "{} (deny-only in sandboxed commands)",
+                        admin.iter().map(|(_, n)| *n).collect::<Vec<_>>().join(", ")
+                    )
+                },
+            ));
+            let admin_sids: Vec<Sid> = admin.into_iter().map(|(s, _)| s).collect();
             // A throw-away write SID: CreateRestrictedToken with WRITE_RESTRICTED.
             let probe = ffi::random16().map(|b| SidString::synthetic(SyntheticKind::WriteRoot, b));
             let result = probe.map_err(|e| e.to_string()).and_then(|s| {
                 let sid = Sid::parse(s.as_str()).map_err(|e| e.to_string())?;
                 let sids = [sid];
-                let spec =
-                    token::TokenSpec { write_restricted: true, restricting: &sids, deny_only: &[], default_dacl: &[] };
+                let spec = token::TokenSpec {
+                    write_restricted: true,
+                    restricting: &sids,
+                    deny_only: &admin_sids,
+                    default_dacl: &[],
+                };
                 let tok = token::restricted(&own, &spec).map_err(|e| e.to_string())?;
                 Ok(token::is_restricted(&tok))
             });
@@ -51,7 +76,11 @@ pub fn host_report() -> HostReport {
                 Ok(true) => r.push(
                     "restricted token",
                     true,
-                    "CreateRestrictedToken(WRITE_RESTRICTED | DISABLE_MAX_PRIVILEGE) works".into(),
+                    if admin_sids.is_empty() {
+                        "CreateRestrictedToken(WRITE_RESTRICTED | DISABLE_MAX_PRIVILEGE) works".into()
+                    } else {
+                        "CreateRestrictedToken(WRITE_RESTRICTED | DISABLE_MAX_PRIVILEGE, administrative groups deny-only) works".into()
+                    },
                 ),
                 Ok(false) => r.push(
                     "restricted token",

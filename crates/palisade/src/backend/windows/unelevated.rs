@@ -21,7 +21,7 @@ use palisade_win32::sid::{plan_sid, Sid};
 use palisade_win32::{acl, ffi, token};
 use palisade_windows_plan::audit::AuditBudget;
 use palisade_windows_plan::sid::SidString;
-use palisade_windows_plan::token::{token_plan, TokenInput};
+use palisade_windows_plan::token::{admin_group, token_plan, TokenInput};
 
 use super::grants::{self, PrivateTemp};
 use super::{io_ctx, job, process, push_wine_layer, state};
@@ -39,10 +39,29 @@ fn sid_of(s: &SidString) -> Result<Sid, Error> {
     Sid::parse(s.as_str()).map_err(|e| Error::InvalidInput(format!("SID {s}: {e}")))
 }
 
+/// The groups of this process's token that can grant access (see `TokenInput::groups`), in
+/// the plan's string form.
+fn usable_groups(own: &token::OwnToken) -> Result<Vec<SidString>, Error> {
+    own.usable_groups()
+        .map(|g| {
+            let text = g.to_string_form();
+            SidString::canonicalize(&text)
+                .map_err(|e| Error::InvalidInput(format!("a group of this process's token: {e}")))
+        })
+        .collect()
+}
+
+/// The names of the administrative groups among `groups` (what the token makes deny-only).
+fn admin_names(groups: &[SidString]) -> Vec<&'static str> {
+    groups.iter().filter_map(admin_group).collect()
+}
+
 /// What a confined (read-only or workspace-write) sandbox needs for every command.
 struct Confinement {
     user: SidString,
     logon: SidString,
+    /// This process's groups that can grant access; the administrative ones become deny-only.
+    groups: Vec<SidString>,
     setup: grants::Setup,
 }
 
@@ -71,15 +90,18 @@ impl Prepared {
         }
         let wine = ffi::wine_version();
         let own = token::open_own().map_err(io_ctx("reading this process's access token"))?;
+        let groups = usable_groups(&own)?;
+        let admin = admin_names(&groups);
         let mut enforcement = Enforcement::default();
 
         if policy.mode == Mode::FullAccess {
             enforcement.push(Layer::new("filesystem", false, "full-access mode: no confinement"));
-            enforcement.push(Layer::new(
-                "restricted token",
-                true,
-                "privileges removed (all but SeChangeNotifyPrivilege); writes are not restricted",
-            ));
+            let mut detail =
+                "privileges removed (all but SeChangeNotifyPrivilege); writes are not restricted".to_string();
+            if !admin.is_empty() {
+                detail.push_str(&format!("; administrative groups kept: {}", admin.join(", ")));
+            }
+            enforcement.push(Layer::new("restricted token", true, &detail));
             Self::common_layers(&mut enforcement, &policy, &wine);
             return Ok(Prepared { policy, enforcement, own, confinement: None, wine });
         }
@@ -117,14 +139,16 @@ impl Prepared {
         } else {
             format!("{} ACL changes to apply before the command (then recorded and kept)", g.changes)
         };
-        enforcement.push(Layer::new(
-            "restricted token",
-            true,
-            &format!(
-                "write-restricted: writes need one of {} write SIDs (a private one for TMP); all privileges but SeChangeNotifyPrivilege removed",
-                g.write_sids.len() + 1
-            ),
-        ));
+        let mut token_detail = format!(
+            "write-restricted: writes need one of {} write SIDs (a private one for TMP); all privileges but SeChangeNotifyPrivilege removed",
+            g.write_sids.len() + 1
+        );
+        if !admin.is_empty() {
+            // Run from an elevated prompt: these would otherwise still grant reads (and the
+            // first check of writes) wherever only administrators are allowed.
+            token_detail.push_str(&format!("; administrative groups deny-only: {}", admin.join(", ")));
+        }
+        enforcement.push(Layer::new("restricted token", true, &token_detail));
         enforcement.push(Layer::new(
             "ACLs",
             true,
@@ -158,7 +182,7 @@ impl Prepared {
             "none of the deny_read paths exists; the unelevated mode cannot deny reads",
         ));
         Self::common_layers(&mut enforcement, &policy, &wine);
-        Ok(Prepared { policy, enforcement, own, confinement: Some(Confinement { user, logon, setup }), wine })
+        Ok(Prepared { policy, enforcement, own, confinement: Some(Confinement { user, logon, groups, setup }), wine })
     }
 
     fn common_layers(enforcement: &mut Enforcement, policy: &Policy, wine: &Option<String>) {
@@ -206,9 +230,11 @@ impl Prepared {
             logon_sid: c.logon.clone(),
             sandbox_sid: applied.sandbox_sid,
             write_sids,
+            groups: c.groups.clone(),
         })
         .map_err(|e| Error::InvalidInput(e.to_string()))?;
         let restricting: Vec<Sid> = plan.sids().into_iter().map(sid_of).collect::<Result<_, _>>()?;
+        let deny_only: Vec<Sid> = plan.deny_only_sids.iter().map(sid_of).collect::<Result<_, _>>()?;
         let dacl_sids: Vec<Sid> = plan.default_dacl.iter().map(|a| sid_of(&a.trustee)).collect::<Result<_, _>>()?;
         let dacl: Vec<acl::NewAce<'_>> = plan
             .default_dacl
@@ -224,7 +250,7 @@ impl Prepared {
         let spec = token::TokenSpec {
             write_restricted: plan.flags & palisade_windows_plan::token::WRITE_RESTRICTED != 0,
             restricting: &restricting,
-            deny_only: &[],
+            deny_only: &deny_only,
             default_dacl: &dacl,
         };
         let tok = token::restricted(&self.own, &spec).map_err(setup("make the command's restricted token"))?;
@@ -247,6 +273,19 @@ impl Prepared {
                 return Err(Error::Unenforceable {
                     what: "the restricted token".into(),
                     why: format!("privileges that should have been removed are still in it: {}", left.join(", ")),
+                    fix: "report this with `palisade check` output".into(),
+                });
+            }
+            let groups = token::groups(&tok).map_err(setup("list the restricted token's groups"))?;
+            let still_usable: Vec<String> = deny_only
+                .iter()
+                .filter(|d| !groups.iter().any(|g| &g.sid == *d && g.is_deny_only() && !g.is_enabled()))
+                .map(|d| d.to_string_form())
+                .collect();
+            if !still_usable.is_empty() {
+                return Err(Error::Unenforceable {
+                    what: "the restricted token".into(),
+                    why: format!("administrative groups that should be deny-only are not: {}", still_usable.join(", ")),
                     fix: "report this with `palisade check` output".into(),
                 });
             }
