@@ -78,6 +78,13 @@ pub(super) enum Cmd {
         #[arg(long)]
         elevated: bool,
     },
+    /// Serve the Model Context Protocol over stdin/stdout for an agent (`claude mcp add palisade --
+    /// palisade mcp`): tools `run` (a command in the sandbox; a call may only narrow the
+    /// policy), `policy` and `check`.
+    Mcp {
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
     /// Remove what Palisade keeps on disk between commands (Windows: the ACEs recorded in
     /// %LOCALAPPDATA%\Palisade; Linux: placeholders of protected paths and the private
     /// temporary folders (/dev/shm/palisade-*) left by runs that were killed or by

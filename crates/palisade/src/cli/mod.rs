@@ -1,6 +1,6 @@
 //! The command-line interface: parsing (`args.rs`), configuration loading (`load.rs`), and one
 //! file per subcommand that calls the library and renders what it returns (`run.rs`,
-//! `check.rs`, `policy.rs`, `setup.rs`, `cleanup.rs`). Errors are one line on stderr and exit
+//! `check.rs`, `policy.rs`, `setup.rs`, `cleanup.rs`, `mcp.rs`). Errors are one line on stderr and exit
 //! with 125. What needs the operating system (signal forwarding, host set-up, the user
 //! database) is the library's: no `unsafe` here.
 
@@ -29,6 +29,7 @@ mod args;
 mod check;
 mod cleanup;
 mod load;
+mod mcp;
 mod policy;
 mod run;
 mod setup;
@@ -90,6 +91,7 @@ pub fn main() -> i32 {
         Cmd::Check { policy, json, probe } => check::check(&policy, json, probe),
         Cmd::Policy { policy: args, json } => policy::show(&args, json),
         Cmd::Setup { uninstall, elevated } => setup::setup(uninstall, elevated),
+        Cmd::Mcp { policy } => mcp::serve(&policy),
         Cmd::Cleanup => cleanup::cleanup(),
     };
     match result {
