@@ -32,6 +32,8 @@ mod load;
 mod policy;
 mod run;
 mod setup;
+mod shell;
+mod status;
 
 use args::{Cli, Cmd};
 use clap::Parser;
@@ -59,7 +61,18 @@ fn fail(message: impl Into<String>) -> Failure {
     Failure { message: message.into(), code: exit_code::PALISADE_ERROR }
 }
 
-pub fn main() -> i32 {
+/// The CLI; `as_shell` for the `palisade-sh` entry point, which behaves as `palisade sh`.
+pub fn main(as_shell: bool) -> i32 {
+    // `palisade sh`'s arguments are the shell's, untouched (clap would take a `--` or `-h`).
+    let mut argv = std::env::args_os();
+    let _program = argv.next();
+    if as_shell {
+        return finish(shell::shell(argv.collect()), false);
+    }
+    let argv: Vec<_> = argv.collect();
+    if argv.first().is_some_and(|a| a == "sh") {
+        return finish(shell::shell(argv[1..].to_vec()), false);
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -83,15 +96,21 @@ pub fn main() -> i32 {
     };
     let mut json_status_wanted = false;
     let result = match cli.command {
-        Cmd::Run { policy, json_status, command } => {
+        Cmd::Run { policy, json_status, status_fd, status_file, command } => {
             json_status_wanted = json_status;
-            run::run(&policy, json_status, command)
+            run::run(&policy, json_status, &status::StatusTargets { fd: status_fd, file: status_file }, command)
         }
+        Cmd::Sh { args } => shell::shell(args),
         Cmd::Check { policy, json, probe } => check::check(&policy, json, probe),
         Cmd::Policy { policy: args, json } => policy::show(&args, json),
         Cmd::Setup { uninstall, elevated } => setup::setup(uninstall, elevated),
         Cmd::Cleanup => cleanup::cleanup(),
     };
+    finish(result, json_status_wanted)
+}
+
+/// The exit status, with Palisade's own failure said in one line on stderr.
+fn finish(result: Result<i32, Failure>, json_status_wanted: bool) -> i32 {
     match result {
         Ok(code) => code,
         Err(f) => {
