@@ -131,6 +131,16 @@ fn recipe_shell_variable_names_palisade_sh() {
     before.assert_unchanged("$SHELL -c with SHELL=palisade-sh", &o);
     assert_eq!(o.status.code(), Some(6), "{}", show(&o));
     assert_eq!(stdout(&o), "in=1\nnested=1\n", "{}", show(&o));
+    // Under another name (tools that judge a shell by its name): the same.
+    let link = fx.root.join("palisade-bash");
+    std::os::unix::fs::symlink(SH_BIN, &link).unwrap();
+    let o = Command::new(&link)
+        .args(["-c", "echo \"$PALISADE_SANDBOX\"; exit 3"])
+        .current_dir(&fx.ws)
+        .envs(fx.env())
+        .output()
+        .unwrap();
+    assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(3), "1\n"), "{}", show(&o));
 }
 
 /// docs/integrations.md, "The Rust library".

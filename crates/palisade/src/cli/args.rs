@@ -48,10 +48,11 @@ pub(super) enum Cmd {
         #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
         command: Vec<OsString>,
     },
-    /// A drop-in `sh`: `palisade sh -c 'CMD' [ARG0 ARGS...]` (any sh arguments, passed to a
-    /// real shell in the sandbox; `palisade-sh` is the same as a program of its own). Policy
-    /// flags come from PALISADE_SH_FLAGS (`--mode read-only --status-fd 3`), the inner shell
-    /// from PALISADE_SH_SHELL (default /bin/sh). See docs/integrations.md.
+    /// A drop-in `sh` in the sandbox: `palisade sh -c 'CMD' [ARG0 ARGS...]` (also `palisade-sh`).
+    ///
+    /// Any sh arguments, passed to a real shell in the sandbox. Policy flags come from
+    /// PALISADE_SH_FLAGS (`--mode read-only --status-fd 3`), the inner shell from
+    /// PALISADE_SH_SHELL (default /bin/sh). See docs/integrations.md.
     #[command(disable_help_flag = true)]
     Sh {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "SH_ARGS")]
