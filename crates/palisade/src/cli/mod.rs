@@ -67,11 +67,13 @@ pub fn main(as_shell: bool) -> i32 {
     let mut argv = std::env::args_os();
     let _program = argv.next();
     if as_shell {
-        return finish(shell::shell(argv.collect()), false);
+        let (result, json_status_wanted) = shell::shell(argv.collect());
+        return finish(result, json_status_wanted);
     }
     let argv: Vec<_> = argv.collect();
     if argv.first().is_some_and(|a| a == "sh") {
-        return finish(shell::shell(argv[1..].to_vec()), false);
+        let (result, json_status_wanted) = shell::shell(argv[1..].to_vec());
+        return finish(result, json_status_wanted);
     }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -100,7 +102,11 @@ pub fn main(as_shell: bool) -> i32 {
             json_status_wanted = json_status;
             run::run(&policy, json_status, &status::StatusTargets { fd: status_fd, file: status_file }, command)
         }
-        Cmd::Sh { args } => shell::shell(args),
+        Cmd::Sh { args } => {
+            let (result, json_status) = shell::shell(args);
+            json_status_wanted = json_status;
+            result
+        }
         Cmd::Check { policy, json, probe } => check::check(&policy, json, probe),
         Cmd::Policy { policy: args, json } => policy::show(&args, json),
         Cmd::Setup { uninstall, elevated } => setup::setup(uninstall, elevated),

@@ -33,20 +33,27 @@ struct ShellFlags {
     status_file: Option<PathBuf>,
 }
 
-/// Runs the shell with `sh_args` in the sandbox and returns the exit status to end with.
-pub(super) fn shell(sh_args: Vec<OsString>) -> Result<i32, Failure> {
-    let inner = inner_shell()?;
+/// Runs the shell with `sh_args` in the sandbox; returns the exit status to end with and
+/// whether `--json-status` was asked for (its line then follows a refusal too).
+pub(super) fn shell(sh_args: Vec<OsString>) -> (Result<i32, Failure>, bool) {
+    let inner = match inner_shell() {
+        Ok(s) => s,
+        Err(f) => return (Err(f), false),
+    };
     if super::load::nested_refusal().is_some() {
         // Inside a Palisade sandbox already (a sandboxed agent whose tools run `$SHELL -c`):
         // the outer sandbox's policy applies to everything started here, and a sandbox of
         // its own cannot be set up; run the shell directly, as `sh` would.
-        return run_directly(&inner, sh_args);
+        return (run_directly(&inner, sh_args), false);
     }
-    let flags = flags_from_env()?;
+    let flags = match flags_from_env() {
+        Ok(f) => f,
+        Err(f) => return (Err(f), false),
+    };
     let targets = StatusTargets { fd: flags.status_fd, file: flags.status_file };
     let mut command = vec![inner];
     command.extend(sh_args);
-    run::run(&flags.policy, flags.json_status, &targets, command)
+    (run::run(&flags.policy, flags.json_status, &targets, command), flags.json_status)
 }
 
 fn inner_shell() -> Result<OsString, Failure> {
