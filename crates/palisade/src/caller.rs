@@ -23,6 +23,36 @@ fn is_open(fd: libc::c_int) -> bool {
     unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
 }
 
+/// Takes a descriptor this program's caller passed open for writing (`palisade run
+/// --status-fd 3`), marked close-on-exec so that no command started afterwards inherits it.
+/// Refused (with why) if it is a standard stream, not open, or open read-only. Unix only; call
+/// it once per descriptor, early, before this process opens files of its own.
+#[cfg(unix)]
+pub fn take_passed_fd(fd: i32) -> std::io::Result<std::fs::File> {
+    use std::io::{Error, ErrorKind};
+    use std::os::fd::FromRawFd;
+    if (0..3).contains(&fd) {
+        return Err(Error::new(ErrorKind::InvalidInput, "it is a standard stream, which the command writes too"));
+    }
+    if fd < 0 || !is_open(fd) {
+        return Err(Error::new(ErrorKind::NotFound, "it is not open (the caller must pass it open, e.g. `3>file`)"));
+    }
+    // SAFETY: F_GETFL and F_SETFD only query or set flags of a descriptor checked open above.
+    let access = unsafe { libc::fcntl(fd, libc::F_GETFL) } & libc::O_ACCMODE;
+    if access == libc::O_RDONLY {
+        return Err(Error::new(ErrorKind::PermissionDenied, "it is open read-only"));
+    }
+    // SAFETY: as above.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    // SAFETY: as above.
+    if flags == -1 || unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) } == -1 {
+        return Err(Error::last_os_error());
+    }
+    // SAFETY: the descriptor is open and was inherited: nothing else in this process owns it,
+    // and the caller takes it once.
+    Ok(unsafe { std::fs::File::from_raw_fd(fd) })
+}
+
 /// Opens `/dev/null` read-write on the lowest free descriptor, for the rest of the process.
 #[cfg(unix)]
 fn open_dev_null() {

@@ -9,5 +9,5 @@ mod cli;
 fn main() {
     // Before anything opens a file: see the function's documentation.
     palisade::caller::fill_closed_stdio();
-    std::process::exit(cli::main());
+    std::process::exit(cli::main(false));
 }

@@ -37,9 +37,26 @@ pub(super) enum Cmd {
         /// Print a JSON line with the exit status and the enforcement layers to stderr at the end.
         #[arg(long)]
         json_status: bool,
+        /// Write the status record (JSON, docs/status.schema.json) to descriptor N, which the
+        /// caller passed open (`3>status.json`), once at the end; the command never inherits it.
+        #[arg(long, value_name = "N")]
+        status_fd: Option<i32>,
+        /// Write the status record to PATH (replaced whole) at the end.
+        #[arg(long, value_name = "PATH")]
+        status_file: Option<PathBuf>,
         /// The command and its arguments.
         #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
         command: Vec<OsString>,
+    },
+    /// A drop-in `sh` in the sandbox: `palisade sh -c 'CMD' [ARG0 ARGS...]` (also `palisade-sh`).
+    ///
+    /// Any sh arguments, passed to a real shell in the sandbox. Policy flags come from
+    /// PALISADE_SH_FLAGS (`--mode read-only --status-fd 3`), the inner shell from
+    /// PALISADE_SH_SHELL (default /bin/sh). See docs/integrations.md.
+    #[command(disable_help_flag = true)]
+    Sh {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "SH_ARGS")]
+        args: Vec<OsString>,
     },
     /// Report which sandboxing mechanisms this host offers (by trying them) and what the
     /// effective policy will use.

@@ -33,6 +33,8 @@ mod mcp;
 mod policy;
 mod run;
 mod setup;
+mod shell;
+mod status;
 
 use args::{Cli, Cmd};
 use clap::Parser;
@@ -60,7 +62,20 @@ fn fail(message: impl Into<String>) -> Failure {
     Failure { message: message.into(), code: exit_code::PALISADE_ERROR }
 }
 
-pub fn main() -> i32 {
+/// The CLI; `as_shell` for the `palisade-sh` entry point, which behaves as `palisade sh`.
+pub fn main(as_shell: bool) -> i32 {
+    // `palisade sh`'s arguments are the shell's, untouched (clap would take a `--` or `-h`).
+    let mut argv = std::env::args_os();
+    let _program = argv.next();
+    if as_shell {
+        let (result, json_status_wanted) = shell::shell(argv.collect());
+        return finish(result, json_status_wanted);
+    }
+    let argv: Vec<_> = argv.collect();
+    if argv.first().is_some_and(|a| a == "sh") {
+        let (result, json_status_wanted) = shell::shell(argv[1..].to_vec());
+        return finish(result, json_status_wanted);
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -84,9 +99,14 @@ pub fn main() -> i32 {
     };
     let mut json_status_wanted = false;
     let result = match cli.command {
-        Cmd::Run { policy, json_status, command } => {
+        Cmd::Run { policy, json_status, status_fd, status_file, command } => {
             json_status_wanted = json_status;
-            run::run(&policy, json_status, command)
+            run::run(&policy, json_status, &status::StatusTargets { fd: status_fd, file: status_file }, command)
+        }
+        Cmd::Sh { args } => {
+            let (result, json_status) = shell::shell(args);
+            json_status_wanted = json_status;
+            result
         }
         Cmd::Check { policy, json, probe } => check::check(&policy, json, probe),
         Cmd::Policy { policy: args, json } => policy::show(&args, json),
@@ -94,6 +114,11 @@ pub fn main() -> i32 {
         Cmd::Mcp { policy } => mcp::serve(&policy),
         Cmd::Cleanup => cleanup::cleanup(),
     };
+    finish(result, json_status_wanted)
+}
+
+/// The exit status, with Palisade's own failure said in one line on stderr.
+fn finish(result: Result<i32, Failure>, json_status_wanted: bool) -> i32 {
     match result {
         Ok(code) => code,
         Err(f) => {

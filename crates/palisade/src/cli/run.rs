@@ -3,12 +3,45 @@
 
 use super::args::PolicyArgs;
 use super::load::{load, nested_refusal, sandbox_options};
+use super::status::{self, StatusSink, StatusTargets};
 use super::{fail, Failure};
 use palisade::policy::workspace;
 use palisade::{Mode, Sandbox};
 use std::ffi::OsString;
+use std::time::Instant;
 
-pub(super) fn run(args: &PolicyArgs, json_status: bool, command: Vec<OsString>) -> Result<i32, Failure> {
+/// `palisade run` (and `palisade sh`, with the shell as the command). The status targets are
+/// opened first, so that a bad `--status-fd` is refused before anything runs; a refusal after
+/// that still gets a record there.
+pub(super) fn run(
+    args: &PolicyArgs,
+    json_status: bool,
+    targets: &StatusTargets,
+    command: Vec<OsString>,
+) -> Result<i32, Failure> {
+    let sink = StatusSink::open(targets)?;
+    match run_in_sandbox(args, json_status, sink.wanted(), command) {
+        Ok((code, record)) => {
+            if let Some(r) = record {
+                sink.write(&r);
+            }
+            Ok(code)
+        }
+        Err(f) => {
+            if sink.wanted() {
+                sink.write(&status::failed_record(&f));
+            }
+            Err(f)
+        }
+    }
+}
+
+fn run_in_sandbox(
+    args: &PolicyArgs,
+    json_status: bool,
+    record_wanted: bool,
+    command: Vec<OsString>,
+) -> Result<(i32, Option<serde_json::Value>), Failure> {
     if let Some(e) = nested_refusal() {
         return Err(e.into());
     }
@@ -28,6 +61,7 @@ pub(super) fn run(args: &PolicyArgs, json_status: bool, command: Vec<OsString>) 
         cmd.current_dir(d);
     }
     let forwarder = palisade::signals::Forwarder::install();
+    let started = Instant::now();
     // A signal that arrived before the command started (while waiting for another run's lock,
     // say) ends palisade with the status the signal would give.
     let mut child = cmd.spawn().map_err(|e| match forwarder.pending() {
@@ -36,32 +70,16 @@ pub(super) fn run(args: &PolicyArgs, json_status: bool, command: Vec<OsString>) 
     })?;
     forwarder.forward_to(&child);
     let status = forwarder.wait(&mut child).map_err(|e| fail(format!("waiting for the command: {e}")))?;
+    let duration = started.elapsed();
     for notice in child.notices() {
         errln!("palisade: warning: {notice}");
     }
     report_refused_connections(child.network_records());
     if json_status {
-        let layers: Vec<_> = sandbox
-            .enforcement()
-            .layers
-            .iter()
-            .map(|l| serde_json::json!({"name": l.name, "active": l.active, "detail": l.detail}))
-            .collect();
-        // network = allow: the command's connections through the proxy (empty otherwise).
-        let network: Vec<_> = child
-            .network_records()
-            .iter()
-            .map(|r| {
-                serde_json::json!({"protocol": r.protocol, "host": r.host, "port": r.port, "allowed": r.allowed, "rule": r.rule,
-                    "reason": r.reason, "bytes_up": r.bytes_up, "bytes_down": r.bytes_down, "duration_ms": r.duration.as_millis() as u64})
-            })
-            .collect();
-        errln!(
-            "{}",
-            serde_json::json!({"exit_code": status.code(), "signal": status.signal(), "status": status.shell_code(), "layers": layers, "notices": child.notices(), "network": network})
-        );
+        errln!("{}", status::json_status_line(&sandbox, &child, status));
     }
-    Ok(status.shell_code())
+    let record = record_wanted.then(|| status::ran_record(&sandbox, &resolved, &child, status, duration));
+    Ok((status.shell_code(), record))
 }
 
 /// network = allow: one line per distinct refused destination, so that a user or agent sees

@@ -1,0 +1,213 @@
+//! The machine-readable status of a run (`--status-fd N`, `--status-file PATH`): one JSON record,
+//! written once at the end to a channel the command never sees, so that it cannot mix with the
+//! command's own output (`--json-status`, the older form, appends it to stderr). Its shape is
+//! `docs/status.schema.json`.
+
+use super::{fail, Failure};
+use palisade::{Child, ExitStatus, Sandbox};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Bumped when a field changes meaning or goes away (new fields keep the version).
+const STATUS_VERSION: u32 = 1;
+
+/// Where the record goes, as the caller asked.
+#[derive(Default)]
+pub(super) struct StatusTargets {
+    pub(super) fd: Option<i32>,
+    pub(super) file: Option<PathBuf>,
+}
+
+/// The opened targets: the descriptor is taken (and made close-on-exec) before anything else
+/// happens, so that a bad one is refused before the command runs and the command never
+/// inherits it; the file is written at the end.
+pub(super) struct StatusSink {
+    fd: Option<std::fs::File>,
+    file: Option<PathBuf>,
+}
+
+impl StatusSink {
+    pub(super) fn open(targets: &StatusTargets) -> Result<StatusSink, Failure> {
+        let fd = match targets.fd {
+            None => None,
+            Some(n) => Some(take_fd(n)?),
+        };
+        if let Some(p) = &targets.file {
+            // Refused before the command runs, rather than its status lost after.
+            let parent = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+            if !parent.is_dir() {
+                return Err(fail(format!("--status-file {}: its folder does not exist", p.display())));
+            }
+            if p.is_dir() {
+                return Err(fail(format!("--status-file {}: is a folder", p.display())));
+            }
+        }
+        Ok(StatusSink { fd, file: targets.file.clone() })
+    }
+
+    pub(super) fn wanted(&self) -> bool {
+        self.fd.is_some() || self.file.is_some()
+    }
+
+    /// Writes the record to every target, once. A failure is said on stderr (one line each)
+    /// and does not change the exit status: the command has run.
+    pub(super) fn write(self, record: &Value) {
+        let mut line = record.to_string();
+        line.push('\n');
+        if let Some(mut f) = self.fd {
+            if let Err(e) = f.write_all(line.as_bytes()) {
+                errln!("palisade: warning: cannot write the status record to --status-fd: {e}");
+            }
+        }
+        if let Some(p) = self.file {
+            if let Err(e) = write_file(&p, line.as_bytes()) {
+                errln!("palisade: warning: cannot write the status file {}: {e}", p.display());
+            }
+        }
+    }
+}
+
+#[cfg(unix)]
+fn take_fd(n: i32) -> Result<std::fs::File, Failure> {
+    palisade::caller::take_passed_fd(n).map_err(|e| fail(format!("--status-fd {n}: {e}")))
+}
+
+#[cfg(not(unix))]
+fn take_fd(n: i32) -> Result<std::fs::File, Failure> {
+    Err(fail(format!("--status-fd {n}: not available on this system yet; use --status-file")))
+}
+
+/// Whole or not at all: written beside the target and renamed over it, so that a reader never
+/// sees half a record.
+fn write_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path.file_name().ok_or_else(|| std::io::Error::other("no file name"))?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".{}.tmp", std::process::id()));
+    let tmp = path.with_file_name(tmp_name);
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+/// The record of a command that ran.
+pub(super) fn ran_record(
+    sandbox: &Sandbox,
+    resolved: &palisade::policy::config::Resolved,
+    child: &Child,
+    status: ExitStatus,
+    duration: Duration,
+) -> Value {
+    json!({
+        "version": STATUS_VERSION,
+        "exit_code": status.code(),
+        "signal": status.signal(),
+        "status": status.shell_code(),
+        "error": null,
+        "duration_ms": duration.as_millis() as u64,
+        "layers": enforcement_layers(sandbox),
+        "policy_digest": policy_digest(resolved),
+        "policy_sources": resolved.to_json(),
+        "network": network_records(child.network_records()),
+        "notices": child.notices(),
+        "denials": [],
+        "denials_note": "denial reports are not built yet: this list is always empty",
+    })
+}
+
+/// The record of a run Palisade refused or failed before or while starting the command.
+pub(super) fn failed_record(f: &Failure) -> Value {
+    json!({
+        "version": STATUS_VERSION, "exit_code": null, "signal": null, "status": f.code, "error": f.message,
+        "duration_ms": 0, "layers": [], "policy_digest": null, "policy_sources": null, "network": [], "notices": [],
+        "denials": [], "denials_note": "denial reports are not built yet: this list is always empty",
+    })
+}
+
+/// `--json-status`'s line, unchanged since it was introduced.
+pub(super) fn json_status_line(sandbox: &Sandbox, child: &Child, status: ExitStatus) -> Value {
+    json!({"exit_code": status.code(), "signal": status.signal(), "status": status.shell_code(),
+        "layers": enforcement_layers(sandbox), "notices": child.notices(), "network": network_records(child.network_records())})
+}
+
+fn enforcement_layers(sandbox: &Sandbox) -> Vec<Value> {
+    sandbox
+        .enforcement()
+        .layers
+        .iter()
+        .map(|l| json!({"name": l.name, "active": l.active, "detail": l.detail}))
+        .collect()
+}
+
+/// network = allow: the command's connections through the proxy (empty otherwise).
+fn network_records(records: &[palisade::NetworkRecord]) -> Vec<Value> {
+    records
+        .iter()
+        .map(|r| {
+            json!({"protocol": r.protocol, "host": r.host, "port": r.port, "allowed": r.allowed, "rule": r.rule,
+                "reason": r.reason, "bytes_up": r.bytes_up, "bytes_down": r.bytes_down, "duration_ms": r.duration.as_millis() as u64})
+        })
+        .collect()
+}
+
+/// `sha256:<hex>` of the effective policy's values as canonical JSON (`palisade policy --json`
+/// without the sources; object keys sorted, no spaces), so that two runs under the same policy
+/// have the same digest whichever layers set it.
+pub(super) fn policy_digest(resolved: &palisade::policy::config::Resolved) -> String {
+    let canonical = canonical_json(&values_only(resolved.to_json()));
+    let digest = Sha256::digest(canonical.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// `{"key": {"value": v, "source": s}}` → `{"key": v}`; lists likewise.
+fn values_only(v: Value) -> Value {
+    match v {
+        Value::Object(map) if map.contains_key("value") && map.contains_key("source") => {
+            map.get("value").cloned().unwrap_or(Value::Null)
+        }
+        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, values_only(v))).collect()),
+        Value::Array(items) => Value::Array(items.into_iter().map(values_only).collect()),
+        other => other,
+    }
+}
+
+/// Sorted keys at every level, compact (serde_json's maps are ordered by key unless its
+/// `preserve_order` feature is on; sorting here does not depend on that).
+fn canonical_json(v: &Value) -> String {
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let fields: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{}:{}", Value::from(k.as_str()), canonical_json(&map[k.as_str()])))
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        Value::Array(items) => format!("[{}]", items.iter().map(canonical_json).collect::<Vec<_>>().join(",")),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_level() {
+        let v = json!({"b": 1, "a": {"d": [true, null], "c": "x"}});
+        assert_eq!(canonical_json(&v), r#"{"a":{"c":"x","d":[true,null]},"b":1}"#);
+    }
+
+    #[test]
+    fn values_only_drops_the_sources() {
+        let v = json!({"workspace": "/w", "mode": {"value": "read-only", "source": {"layer": "flag"}},
+            "writable_roots": [{"value": "/a", "source": null}]});
+        assert_eq!(values_only(v), json!({"workspace": "/w", "mode": "read-only", "writable_roots": ["/a"]}));
+    }
+}
