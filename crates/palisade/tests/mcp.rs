@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -28,7 +28,12 @@ fn python() -> PathBuf {
         if ready.exists() {
             return py;
         }
-        let o = Command::new("python3").args(["-m", "venv"]).arg(&venv).output().expect("running python3 -m venv");
+        // The system's Python, not a per-user one (pyenv under /root): the unprivileged pass of
+        // scripts/test.sh runs the venv the root pass made, so its interpreter must be one every
+        // user can run.
+        let system_python = Path::new("/usr/bin/python3");
+        let base = if system_python.exists() { system_python } else { Path::new("python3") };
+        let o = Command::new(base).args(["-m", "venv"]).arg(&venv).output().expect("running python3 -m venv");
         assert!(o.status.success(), "python3 -m venv failed (install python3-venv: scripts/deps.sh): {}", show(&o));
         let o = Command::new(&py).args(["-m", "pip", "install", "-q", "mcp"]).output().expect("running pip");
         assert!(

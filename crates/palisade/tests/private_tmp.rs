@@ -367,7 +367,7 @@ fn a_kept_process_keeps_its_tmp_until_it_ends() {
     let nap = sleep_marker().to_string();
     let _reaper = Reaper { nap: nap.clone(), run: run.clone() };
     let script = format!(
-        "echo kept > /tmp/k; (: {nap}; while [ ! -e \"$PAL_WS/go\" ]; do sleep 0.05; done; cat /tmp/k > \"$PAL_WS/out\") >/dev/null 2>&1 &"
+        "echo kept > /tmp/k; (: {nap}; while [ ! -e \"$PAL_WS/go\" ]; do sleep 0.05; done; cat /tmp/k > \"$PAL_WS/out\"; : last) >/dev/null 2>&1 &"
     );
     let o = with_runtime(fx.run_cmd(&["--keep-processes"], &["sh", "-c", &script]), &run).output().unwrap();
     ok(&o);
@@ -378,7 +378,9 @@ fn a_kept_process_keeps_its_tmp_until_it_ends() {
     assert!(folder.join("tmp/k").is_file(), "cleanup removed the /tmp of a kept process: {}", show(&c));
     fs::write(fx.ws.join("go"), "").unwrap();
     for _ in 0..200 {
-        if survivors(&nap).is_empty() && fx.ws.join("out").exists() {
+        // The subshell (which carries the marker) ends only after `cat` has written the file: a
+        // trailing builtin keeps the shell from exec'ing `cat` in its place.
+        if survivors(&nap).is_empty() && fs::read_to_string(fx.ws.join("out")).is_ok_and(|t| !t.is_empty()) {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
