@@ -45,4 +45,19 @@ if [ ! -f "$sys32" ]; then
     cp "$shim" "$sys32"
 fi
 
-exec "$wine" "$@"
+# Wine itself sometimes loses its connection to wineserver under load ("wine client error:
+# ... recvmsg: Connection reset by peer") and the program dies before or while running: that
+# is Wine's failure, not the program's. Only then is the program run once more, and it says so;
+# any other failure is the program's own and is returned as it is.
+errs="$(mktemp)"
+trap 'rm -f "$errs"' EXIT
+set +e
+"$wine" "$@" 2> >(tee "$errs" >&2)
+rc=$?
+wait
+if [ "$rc" != 0 ] && grep -q "wine client error" "$errs"; then
+    echo "wine-runner: Wine lost its connection to wineserver (wine client error); running $1 once more" >&2
+    "$wine" "$@"
+    rc=$?
+fi
+exit "$rc"
