@@ -94,9 +94,9 @@ fn report_refused_connections(records: &[palisade::NetworkRecord]) {
         }
     }
     for (host, port, reason) in seen.iter().take(MAX_LINES) {
-        let target = if host.is_empty() { "a connection".to_string() } else { format!("{host}:{port}") };
+        let target = if host.is_empty() { "a connection".to_string() } else { format!("{}:{port}", printable(host)) };
         let reason = reason.map(|r| r.strip_prefix("palisade: ").unwrap_or(r)).unwrap_or("refused");
-        errln!("palisade: network: refused {target}: {reason}");
+        errln!("palisade: network: refused {target}: {}", printable(reason));
     }
     if seen.len() > MAX_LINES {
         errln!(
@@ -104,6 +104,23 @@ fn report_refused_connections(records: &[palisade::NetworkRecord]) {
             seen.len() - MAX_LINES
         );
     }
+}
+
+/// Text the command chose (a SOCKS host name is any bytes it sent) made safe for one line on
+/// the user's terminal: control characters (newlines, escape sequences) and the bidirectional
+/// overrides that reorder what is shown are written as escapes, so a command cannot forge
+/// palisade's own lines or hide a refused destination.
+pub(super) fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let reorders = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if c.is_control() || reorders {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// A linked git worktree (common with agents that work on several branches at once) keeps its
@@ -124,4 +141,19 @@ fn warn_unwritable_worktree_repository(policy: &palisade::Policy) {
         common.display(),
         common.display()
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn printable_escapes_what_could_forge_or_reorder_a_line() {
+        assert_eq!(printable("example.org"), "example.org");
+        assert_eq!(printable("bücher.example"), "bücher.example");
+        assert_eq!(printable("a\npalisade: ok"), "a\\npalisade: ok");
+        assert_eq!(printable("\u{1b}[2Kx"), "\\u{1b}[2Kx");
+        assert_eq!(printable("gro.\u{202e}evil"), "gro.\\u{202e}evil");
+        assert_eq!(printable("tab\there"), "tab\\there");
+    }
 }
