@@ -18,6 +18,8 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v curl >/dev/null || need+=(curl ca-certificates)
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 command -v npm >/dev/null || need+=(npm)
+# ... and git over ssh through the proxy's SOCKS5 (an ssh ProxyCommand).
+command -v ssh >/dev/null || need+=(openssh-client)
 # tests/mcp.rs installs the official MCP Python SDK (`mcp` from PyPI) into a virtual environment.
 python3 -c "import ensurepip, venv" >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then

@@ -77,20 +77,22 @@ impl FakeInternet {
             .spawn()
             .expect("starting python3 -m http.server");
         self.servers.push(child);
-        // Wait until it accepts (a bare connect is not logged as a request).
-        let probe = format!("import socket; socket.create_connection(('{addr}', 80), timeout=1).close()");
+        // A bare connect is not logged as a request.
+        self.wait_until_accepting(addr, 80);
+    }
+
+    /// Waits (at most 15 s) until a server of the namespace accepts on `addr`:`port`.
+    fn wait_until_accepting(&self, addr: &str, port: u16) {
+        let probe = format!("import socket; socket.create_connection(('{addr}', {port}), timeout=1).close()");
         let start = Instant::now();
-        loop {
-            let ok = Command::new("ip")
-                .args(["netns", "exec", &self.name, "/usr/bin/python3", "-c", &probe])
-                .stderr(Stdio::null())
-                .status()
-                .unwrap()
-                .success();
-            if ok {
-                break;
-            }
-            assert!(start.elapsed() < Duration::from_secs(15), "the server on {addr} did not start");
+        while !Command::new("ip")
+            .args(["netns", "exec", &self.name, "/usr/bin/python3", "-c", &probe])
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+        {
+            assert!(start.elapsed() < Duration::from_secs(15), "the server on {addr}:{port} did not start");
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -272,20 +274,67 @@ impl FakeInternet {
             .spawn()
             .expect("starting the TLS server");
         self.servers.push(child);
-        let probe = format!("import socket; socket.create_connection(('{addr}', 443), timeout=1).close()");
-        let start = Instant::now();
-        while !Command::new("ip")
-            .args(["netns", "exec", &self.name, "/usr/bin/python3", "-c", &probe])
+        self.wait_until_accepting(addr, 443);
+    }
+
+    /// An "ssh server" on `addr`:22 in the namespace that sends an SSH identification line and
+    /// logs (to `<label>-ssh.log`) the first bytes each client sends, then hangs up: enough to
+    /// see that an ssh client's own identification arrived.
+    fn serve_ssh_banner(&mut self, addr: &str, label: &str) {
+        let log = self.log_path(&format!("{label}-ssh"));
+        let server = format!(
+            "import socket\n\
+             s = socket.create_server(({addr:?}, 22))\n\
+             while True:\n\
+             \x20   c, _ = s.accept()\n\
+             \x20   c.sendall(b'SSH-2.0-PalisadeTestServer\\r\\n')\n\
+             \x20   c.settimeout(5)\n\
+             \x20   try: data = c.recv(255)\n\
+             \x20   except OSError: data = b''\n\
+             \x20   if data:\n\
+             \x20       open({log:?}, 'ab').write(data.split(b'\\r\\n')[0] + b'\\n')\n\
+             \x20   c.close()\n",
+            log = log.display().to_string(),
+        );
+        std::fs::write(&log, "").unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.name, "/usr/bin/python3", "-u", "-c", &server])
+            .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .status()
-            .unwrap()
-            .success()
-        {
-            assert!(start.elapsed() < Duration::from_secs(15), "the TLS server on {addr} did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            .spawn()
+            .expect("starting the ssh banner server");
+        self.servers.push(child);
+        self.wait_until_accepting(addr, 22);
     }
 }
+
+/// An ssh `ProxyCommand` (`socks5.py HOST PORT`) that does what `nc -X 5 -x 127.0.0.1:3128`
+/// does: a SOCKS5 CONNECT by name to the proxy `ALL_PROXY` names, then copies both ways.
+const SOCKS5_CONNECTOR: &str = r#"
+import os, select, socket, struct, sys, urllib.parse
+proxy = urllib.parse.urlsplit(os.environ["ALL_PROXY"])
+host, port = sys.argv[1].encode(), int(sys.argv[2])
+s = socket.create_connection((proxy.hostname, proxy.port))
+s.sendall(b"\x05\x01\x00")
+assert s.recv(2) == b"\x05\x00"
+s.sendall(b"\x05\x01\x00\x03" + bytes([len(host)]) + host + struct.pack(">H", port))
+reply = s.recv(10)
+if len(reply) < 2 or reply[1] != 0:
+    sys.exit("socks5: refused, code %d" % (reply[1] if len(reply) > 1 else -1))
+while True:
+    ready, _, _ = select.select([s, 0], [], [])
+    if s in ready:
+        data = s.recv(65536)
+        if not data:
+            break
+        os.write(1, data)
+    if 0 in ready:
+        data = os.read(0, 65536)
+        if not data:
+            s.shutdown(socket.SHUT_WR)
+            continue
+        s.sendall(data)
+"#;
 
 /// What a package index, a git server and a tarball host look like to pip, git and npm, in the
 /// folder the "allowed" server serves.
@@ -483,4 +532,72 @@ fn the_hosts_loopback_is_reached_only_as_allowed() {
     assert_eq!(log("other"), "", "the other port's server received a request");
     assert_eq!(line(&so, "direct"), "failed", "{report}");
     assert!(!log("allowed").contains("direct-probe"), "{}", log("allowed"));
+}
+
+#[test]
+fn git_over_ssh_reaches_an_allowed_host_through_socks5_only() {
+    if !is_root() {
+        skip_expected("needs root (network namespaces for the fake internet; the root pass runs it)");
+        return;
+    }
+    if tool("ip").is_none() {
+        skip("needs `ip` (iproute2) to build the fake internet");
+        return;
+    }
+    for t in ["git", "ssh"] {
+        require_tool(t);
+    }
+    let fx = Fixture::new();
+    let mut net = FakeInternet::new(&fx.outside);
+    net.serve_ssh_banner("192.0.2.10", "allowed");
+    net.serve_ssh_banner("198.51.100.10", "denied");
+    let hosts = fx.outside.join("hosts");
+    std::fs::write(&hosts, "192.0.2.10 allowed.test\n198.51.100.10 denied.test\n").unwrap();
+    std::fs::write(fx.ws.join("socks5.py"), SOCKS5_CONNECTOR).unwrap();
+    // The usual recipe for git over ssh behind a SOCKS proxy: GIT_SSH_COMMAND with a
+    // ProxyCommand. The fake server hangs up after the identification lines, so git fails;
+    // what matters is which server heard an ssh client.
+    let connector = fx.ws.join("socks5.py");
+    let script = r#"
+export GIT_SSH_COMMAND="ssh -F /dev/null -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ProxyCommand='/usr/bin/python3 CONNECTOR %h %p'"
+git ls-remote ssh://git@allowed.test/repo.git >/dev/null 2>/tmp/allowed.err; echo "allowed=$?"
+git ls-remote ssh://git@denied.test/repo.git >/dev/null 2>/tmp/denied.err; echo "denied=$?"
+ssh -F /dev/null -o BatchMode=yes -o ConnectTimeout=5 git@192.0.2.10 true 2>/tmp/direct.err; echo "direct=$?"
+cat /tmp/allowed.err /tmp/denied.err /tmp/direct.err >&2
+"#
+    .replace("CONNECTOR", &connector.display().to_string());
+    let out = Command::new("ip")
+        .args(["netns", "exec", &net.name, BIN, "run", "--workspace"])
+        .arg(&fx.ws)
+        .args(["--allow-net", "allowed.test:22", "--json-status", "--", "sh", "-c", &script])
+        .current_dir(&fx.ws)
+        .envs(fx.env())
+        .env("PALISADE_NET_HOSTS_FILE", &hosts)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let (so, se) =
+        (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+    let report = format!("stdout:\n{so}\nstderr:\n{se}");
+    // The allowed host heard an ssh client, through the proxy.
+    let heard = net.log("allowed-ssh");
+    assert!(
+        heard.lines().any(|l| l.starts_with("SSH-2.0-")),
+        "the allowed ssh server heard no client: {heard:?}\n{report}"
+    );
+    // The denied host heard nothing: the SOCKS request for its name was refused.
+    assert_eq!(net.log("denied-ssh"), "", "the denied ssh server heard a client\n{report}");
+    assert!(so.contains("allowed=") && so.contains("denied=") && so.contains("direct="), "{report}");
+    // Plain ssh (no ProxyCommand) has no route: it adds nothing to the allowed server's log.
+    assert_eq!(net.log("allowed-ssh").lines().count(), heard.lines().count(), "{report}");
+    assert!(se.contains("palisade: network: refused denied.test:22: denied.test"), "{report}");
+    let status = se
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("{\"exit_code\""))
+        .unwrap_or_else(|| panic!("no status line: {report}"));
+    let v: serde_json::Value = serde_json::from_str(status).unwrap();
+    let records = v["network"].as_array().unwrap();
+    assert!(records.iter().any(|r| r["host"] == "allowed.test" && r["port"] == 22 && r["allowed"] == true), "{status}");
+    assert!(records.iter().any(|r| r["host"] == "denied.test" && r["port"] == 22 && r["allowed"] == false), "{status}");
 }
