@@ -35,7 +35,7 @@ fn python() -> PathBuf {
         let base = if system_python.exists() { system_python } else { Path::new("python3") };
         let o = Command::new(base).args(["-m", "venv"]).arg(&venv).output().expect("running python3 -m venv");
         assert!(o.status.success(), "python3 -m venv failed (install python3-venv: scripts/deps.sh): {}", show(&o));
-        let o = Command::new(&py).args(["-m", "pip", "install", "-q", "mcp"]).output().expect("running pip");
+        let o = Command::new(&py).args(["-m", "pip", "install", "-q", "mcp>=2.3,<3"]).output().expect("running pip");
         assert!(
             o.status.success(),
             "pip install mcp failed: these tests need PyPI (the official MCP Python SDK) reachable: {}",
@@ -99,6 +99,20 @@ fn python_client_exiting_mid_command_leaves_nothing_running() {
     let o = client(&fx, "disconnect", &marker).stdin(Stdio::null()).output().unwrap();
     assert!(o.status.success() && stdout(&o).contains("started"), "{}", show(&o));
     assert_eq!(survivors(&marker), Vec::<i32>::new(), "the command outlived the client: {}", show(&o));
+}
+
+#[test]
+fn python_client_gets_progress_notifications_for_a_long_command() {
+    let fx = Fixture::new();
+    let o = client(&fx, "progress", &fx.m).stdin(Stdio::null()).output().unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    let out: Value = serde_json::from_str(stdout(&o).trim()).unwrap_or_else(|e| panic!("{e}: {}", show(&o)));
+    assert_eq!(out["result"]["stdout"], format!("done-{}\n", fx.m), "{out}");
+    // One every 5 s while the command runs: a 6 s command gets one, saying how long so far.
+    let seen = out["notifications"].as_array().unwrap();
+    assert!(!seen.is_empty(), "no progress notification during a 6 s command: {out}");
+    assert!(seen[0]["progress"].as_f64().unwrap() >= 4.0, "{out}");
+    assert!(seen[0]["message"].as_str().unwrap().starts_with("running for "), "{out}");
 }
 
 // ---------------------------------------------------------------------------------------------

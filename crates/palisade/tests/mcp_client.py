@@ -1,8 +1,10 @@
 """An MCP client (the official Python SDK) driving `palisade mcp`, for tests/mcp.rs.
 
-usage: mcp_client.py PALISADE WORKSPACE OUTSIDE_FILE MARKER (tools|disconnect)
+usage: mcp_client.py PALISADE WORKSPACE OUTSIDE_FILE MARKER (tools|disconnect|progress)
 `tools`: lists the tools and makes the calls the test checks, printing one JSON object;
-`disconnect`: starts `sleep MARKER` through `run`, prints "started", and exits mid-command.
+`disconnect`: starts `sleep MARKER` through `run`, prints "started", and exits mid-command;
+`progress`: runs a command of about 6 s with a progress callback, printing the notifications
+and the result as one JSON object.
 """
 
 import json
@@ -64,12 +66,24 @@ async def disconnect(session):
         tg.cancel_scope.cancel()
 
 
+async def progress(session):
+    seen = []
+
+    async def on_progress(value, total, message):
+        seen.append({"progress": value, "total": total, "message": message})
+
+    result = await session.call_tool(
+        "run", {"command": ["sh", "-c", "sleep 6; echo done-" + marker]}, progress_callback=on_progress
+    )
+    print(json.dumps({"notifications": seen, "result": result_json(result)}))
+
+
 async def main():
     params = StdioServerParameters(command=palisade, args=["mcp", "--workspace", workspace])
     async with stdio_client(params) as (read, write):
         async with ClientSession(read, write) as session:
             await session.initialize()
-            await (tools if action == "tools" else disconnect)(session)
+            await {"tools": tools, "disconnect": disconnect, "progress": progress}[action](session)
 
 
 anyio.run(main)
