@@ -392,3 +392,55 @@ fn per_command_cost_in_a_small_and_a_large_tree_is_printed() {
         eprintln!("per-command cost with {files} files in the workspace: {times:?}");
     }
 }
+
+/// Loopback SMB (`\\localhost\C$\...`, a share of a folder outside) authenticates as the user
+/// again on the server side, which may not carry the command's restrictions: nothing written
+/// that way may land.
+#[test]
+fn loopback_smb_writes_nothing_outside() {
+    let Some(_g) = on_real_windows("loopback_smb_writes_nothing_outside") else {
+        return;
+    };
+    let ws = tempdir("palisade-case-smb-");
+    let outside = tempdir("palisade-case-out-");
+    let share = format!("palisadecase{}", std::process::id());
+    host_cmd(&format!("net share {share}=\"{}\" /grant:everyone,full", outside.path().display()));
+    let drive_path = outside.path().display().to_string();
+    let admin = format!("\\\\localhost\\{}${}", &drive_path[..1], &drive_path[2..]);
+    let line = format!(
+        "echo x> \"{admin}\\admin-share.txt\" & echo x> \"\\\\127.0.0.1\\{share}\\share.txt\" & echo x> \"\\\\localhost\\{share}\\share2.txt\"",
+    );
+    let out = cmd(ws.path(), &[], &line);
+    let _ = std::process::Command::new("net").args(["share", &share, "/delete", "/y"]).output();
+    for f in ["admin-share.txt", "share.txt", "share2.txt"] {
+        must_not_exist(&outside.path().join(f), &format!("a write through loopback SMB ({})", text(&out.stderr)));
+    }
+}
+
+/// A junction flipped between a folder inside and one outside, as fast as the command can,
+/// while it writes through it: no write lands outside (the grant is on the folder the write
+/// reaches, not on the name it used).
+#[test]
+fn a_junction_flipped_while_writing_never_lands_outside() {
+    let Some(_g) = on_real_windows("a_junction_flipped_while_writing_never_lands_outside") else {
+        return;
+    };
+    let ws = tempdir("palisade-case-flip-");
+    let outside = tempdir("palisade-case-out-");
+    std::fs::create_dir_all(ws.path().join("inside")).unwrap();
+    let script = format!(
+        "$flip = Start-Job -ScriptBlock {{ param($w, $o) for ($i = 0; $i -lt 400; $i++) {{ \
+           cmd /d /c rmdir \"$w\\flip\" 2>$null; \
+           if ($i % 2) {{ cmd /d /c mklink /J \"$w\\flip\" \"$o\" >$null 2>&1 }} else {{ cmd /d /c mklink /J \"$w\\flip\" \"$w\\inside\" >$null 2>&1 }} }} }} -ArgumentList '{w}', '{o}'; \
+         $n = 0; while ($flip.State -eq 'Running') {{ try {{ [IO.File]::WriteAllText('{w}\\flip\\f' + $n + '.txt', 'x'); }} catch {{}}; $n++ }}; \
+         Write-Output ('writes-tried ' + $n)",
+        w = ws.path().display(),
+        o = outside.path().display()
+    );
+    let out = powershell(ws.path(), &[], &script);
+    assert!(text(&out.stdout).contains("writes-tried"), "{}{}", text(&out.stdout), text(&out.stderr));
+    let landed: Vec<_> = std::fs::read_dir(outside.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(landed.is_empty(), "writes landed outside through a flipped junction: {landed:?}");
+    let inside = std::fs::read_dir(ws.path().join("inside")).map(|d| d.count()).unwrap_or(0);
+    eprintln!("flip: {} ; {inside} writes landed inside", text(&out.stdout).trim());
+}
