@@ -304,3 +304,44 @@ fn palisade_sh_writes_the_status_record_from_palisade_sh_flags() {
     validate(&r);
     assert_eq!(r["exit_code"], 9);
 }
+
+/// `--status-file` in a folder the command may write: palisade writes the record after the
+/// command ran, so the command may have swapped that folder for a link to another folder, or
+/// planted a link at the name of the file palisade writes first. Neither is written through:
+/// the victims outside stay as they were, and the record lands in the folder that was named.
+#[test]
+fn the_status_file_is_not_written_through_links_the_command_planted() {
+    let fx = Fixture::new();
+    let victim_dir = fx.outside.join("victim-dir");
+    std::fs::create_dir(&victim_dir).unwrap();
+    let victim = victim_dir.join("status.json");
+    std::fs::write(&victim, "victim\n").unwrap();
+    let victim_file = fx.outside.join("victim-file");
+    std::fs::write(&victim_file, "victim\n").unwrap();
+    let run = |dir: &str, script: &str, plant: bool| {
+        let out = fx.ws.join(dir);
+        std::fs::create_dir(&out).unwrap();
+        let mut cmd = fx.palisade();
+        cmd.args(["run", "--workspace"]).arg(&fx.ws).arg("--status-file").arg(out.join("status.json"));
+        let child = cmd.args(["--", "sh", "-c", script]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+        if plant {
+            // What the command could plant (it cannot see palisade's pid, but could try them
+            // all), done from here: a link at the name palisade used to write first.
+            let link = out.join(format!(".status.json.{}.tmp", child.id()));
+            std::os::unix::fs::symlink(&victim_file, link).unwrap();
+        }
+        let o = child.wait_with_output().unwrap();
+        ok(&o);
+        o
+    };
+    let swap = format!("sleep 1; mv out1 out1-named && ln -s {} out1 && echo swapped", victim_dir.display());
+    let o = run("out1", &swap, false);
+    assert!(stdout(&o).contains("swapped"), "{}", show(&o));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "victim\n", "written through a swapped folder");
+    let r = read_record(&fx.ws.join("out1-named").join("status.json"));
+    validate(&r);
+
+    run("out2", "sleep 1", true);
+    assert_eq!(std::fs::read_to_string(&victim_file).unwrap(), "victim\n", "written through a planted link");
+    validate(&read_record(&fx.ws.join("out2").join("status.json")));
+}

@@ -26,7 +26,7 @@ pub(super) struct StatusTargets {
 /// inherits it; the file is written at the end.
 pub(super) struct StatusSink {
     fd: Option<std::fs::File>,
-    file: Option<PathBuf>,
+    file: Option<StatusFile>,
 }
 
 impl StatusSink {
@@ -35,17 +35,12 @@ impl StatusSink {
             None => None,
             Some(n) => Some(take_fd(n)?),
         };
-        if let Some(p) = &targets.file {
+        let file = match &targets.file {
+            None => None,
             // Refused before the command runs, rather than its status lost after.
-            let parent = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-            if !parent.is_dir() {
-                return Err(fail(format!("--status-file {}: its folder does not exist", p.display())));
-            }
-            if p.is_dir() {
-                return Err(fail(format!("--status-file {}: is a folder", p.display())));
-            }
-        }
-        Ok(StatusSink { fd, file: targets.file.clone() })
+            Some(p) => Some(StatusFile::open(p)?),
+        };
+        Ok(StatusSink { fd, file })
     }
 
     pub(super) fn wanted(&self) -> bool {
@@ -62,9 +57,9 @@ impl StatusSink {
                 errln!("palisade: warning: cannot write the status record to --status-fd: {e}");
             }
         }
-        if let Some(p) = self.file {
-            if let Err(e) = write_file(&p, line.as_bytes()) {
-                errln!("palisade: warning: cannot write the status file {}: {e}", p.display());
+        if let Some(f) = self.file {
+            if let Err(e) = f.write(line.as_bytes()) {
+                errln!("palisade: warning: cannot write the status file {}: {e}", f.shown.display());
             }
         }
     }
@@ -80,18 +75,97 @@ fn take_fd(n: i32) -> Result<std::fs::File, Failure> {
     Err(fail(format!("--status-fd {n}: not available on this system yet; use --status-file")))
 }
 
-/// Whole or not at all: written beside the target and renamed over it, so that a reader never
-/// sees half a record.
-fn write_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    let name = path.file_name().ok_or_else(|| std::io::Error::other("no file name"))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".{}.tmp", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+/// `--status-file PATH`, written whole or not at all: into a new file beside it, renamed over
+/// it. The command may be able to write the file's folder (a status file in the workspace), and
+/// palisade writes after the command has run: so the folder is opened before the command starts
+/// (swapping it for a link later changes nothing), and the new file is created exclusively,
+/// without following a link, under a name the command cannot predict. A link the command planted
+/// at that name, or anywhere, is never written through.
+struct StatusFile {
+    #[cfg(unix)]
+    dir: std::os::fd::OwnedFd,
+    #[cfg(not(unix))]
+    dir: PathBuf,
+    name: std::ffi::OsString,
+    shown: PathBuf,
+}
+
+impl StatusFile {
+    fn open(path: &std::path::Path) -> Result<StatusFile, Failure> {
+        let parent = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        if !parent.is_dir() {
+            return Err(fail(format!("--status-file {}: its folder does not exist", path.display())));
+        }
+        if path.is_dir() {
+            return Err(fail(format!("--status-file {}: is a folder", path.display())));
+        }
+        let Some(name) = path.file_name() else {
+            return Err(fail(format!("--status-file {}: names no file", path.display())));
+        };
+        #[cfg(unix)]
+        let dir = {
+            use rustix::fs::{open, Mode, OFlags};
+            open(parent, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+                .map_err(|e| fail(format!("--status-file {}: its folder: {e}", path.display())))?
+        };
+        #[cfg(not(unix))]
+        let dir = parent.to_path_buf();
+        Ok(StatusFile { dir, name: name.to_os_string(), shown: path.to_path_buf() })
+    }
+
+    /// A name for the new file: a link planted in advance would have to guess it.
+    fn temporary_name(&self, attempt: u32) -> std::ffi::OsString {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let mut tmp = std::ffi::OsString::from(".");
+        tmp.push(&self.name);
+        tmp.push(format!(".{}.{nanos:x}.{attempt}.tmp", std::process::id()));
+        tmp
+    }
+
+    #[cfg(unix)]
+    fn write(&self, bytes: &[u8]) -> std::io::Result<()> {
+        use rustix::fs::{openat, renameat, unlinkat, AtFlags, Mode, OFlags};
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        for attempt in 0..16 {
+            let tmp = self.temporary_name(attempt);
+            let fd = match openat(&self.dir, &tmp, flags, Mode::from_raw_mode(0o644)) {
+                Ok(fd) => fd,
+                // Something is there (perhaps a planted link): another name.
+                Err(rustix::io::Errno::EXIST) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let written = std::fs::File::from(fd).write_all(bytes);
+            let renamed = written.and_then(|()| Ok(renameat(&self.dir, &tmp, &self.dir, &self.name)?));
+            if renamed.is_err() {
+                let _ = unlinkat(&self.dir, &tmp, AtFlags::empty());
+            }
+            return renamed;
+        }
+        Err(std::io::Error::other("no unused temporary name beside it after 16 tries"))
+    }
+
+    /// Without descriptors for folders: the path as given; the new file is still created
+    /// exclusively (`CREATE_NEW` does not follow a link that is already there).
+    #[cfg(not(unix))]
+    fn write(&self, bytes: &[u8]) -> std::io::Result<()> {
+        for attempt in 0..16 {
+            let tmp = self.dir.join(self.temporary_name(attempt));
+            let mut f = match std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            };
+            let renamed = f.write_all(bytes).and_then(|()| {
+                drop(f);
+                std::fs::rename(&tmp, self.dir.join(&self.name))
+            });
+            if renamed.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            return renamed;
+        }
+        Err(std::io::Error::other("no unused temporary name beside it after 16 tries"))
+    }
 }
 
 /// The record of a command that ran.
