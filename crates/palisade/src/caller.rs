@@ -53,6 +53,47 @@ pub fn take_passed_fd(fd: i32) -> std::io::Result<std::fs::File> {
     Ok(unsafe { std::fs::File::from_raw_fd(fd) })
 }
 
+/// Windows' form of [`take_passed_fd`]: `value` is the number of a handle the caller made
+/// inheritable and passed (Windows has no descriptor numbers a shell hands on). Refused (with
+/// why) if it is a standard stream's handle, not open, or not a file, pipe or character device.
+/// Made non-inheritable, so that no command started afterwards inherits it. Whether it is open
+/// for writing only shows when the record is written (a warning then). Call it once per value.
+#[cfg(windows)]
+pub fn take_passed_handle(value: usize) -> std::io::Result<std::fs::File> {
+    use std::io::{Error, ErrorKind};
+    use std::os::windows::io::FromRawHandle;
+    use windows_sys::Win32::Foundation::{GetHandleInformation, SetHandleInformation, HANDLE, HANDLE_FLAG_INHERIT};
+    use windows_sys::Win32::Storage::FileSystem::{GetFileType, FILE_TYPE_CHAR, FILE_TYPE_DISK, FILE_TYPE_PIPE};
+    use windows_sys::Win32::System::Console::{GetStdHandle, STD_ERROR_HANDLE, STD_INPUT_HANDLE, STD_OUTPUT_HANDLE};
+    let handle = value as HANDLE;
+    for std in [STD_INPUT_HANDLE, STD_OUTPUT_HANDLE, STD_ERROR_HANDLE] {
+        // SAFETY: GetStdHandle only reads this process's parameters.
+        if value != 0 && unsafe { GetStdHandle(std) } == handle {
+            return Err(Error::new(ErrorKind::InvalidInput, "it is a standard stream, which the command writes too"));
+        }
+    }
+    let mut flags = 0u32;
+    // SAFETY: GetHandleInformation only queries the handle table; an unknown value fails.
+    if value == 0 || unsafe { GetHandleInformation(handle, &mut flags) } == 0 {
+        return Err(Error::new(
+            ErrorKind::NotFound,
+            "it is not an open handle of this process (the caller must pass an inheritable handle's value)",
+        ));
+    }
+    // SAFETY: the handle is open (checked above); GetFileType only queries it.
+    let kind = unsafe { GetFileType(handle) };
+    if ![FILE_TYPE_DISK, FILE_TYPE_PIPE, FILE_TYPE_CHAR].contains(&kind) {
+        return Err(Error::new(ErrorKind::InvalidInput, "it is not a file, pipe or character device"));
+    }
+    // SAFETY: as above; clears only the inherit flag.
+    if unsafe { SetHandleInformation(handle, HANDLE_FLAG_INHERIT, 0) } == 0 {
+        return Err(Error::last_os_error());
+    }
+    // SAFETY: the handle is open and was inherited: nothing else in this process owns it, and
+    // the caller takes it once.
+    Ok(unsafe { std::fs::File::from_raw_handle(handle) })
+}
+
 /// Opens `/dev/null` read-write on the lowest free descriptor, for the rest of the process.
 #[cfg(unix)]
 fn open_dev_null() {

@@ -447,3 +447,50 @@ fn check_reports_the_host() {
     let mech = json["mechanisms"].as_array().unwrap();
     assert!(mech.iter().any(|m| m["name"] == "job object" && m["available"] == true), "{json}");
 }
+
+/// `--status-fd N` on Windows: N is the value of an inheritable handle the caller passed (here
+/// the write end of a pipe). The record arrives there and the command's own output does not; the
+/// pipe ends when palisade does. A value that is no open handle is refused in one line with
+/// 125 before anything runs.
+#[test]
+fn status_fd_takes_an_inherited_handle() {
+    use std::io::Read;
+    use std::os::windows::io::AsRawHandle;
+    use windows_sys::Win32::Foundation::{SetHandleInformation, HANDLE_FLAG_INHERIT};
+    let _g = serial();
+    let ws = Workspace::new();
+    let (mut reader, writer) = std::io::pipe().unwrap();
+    // SAFETY: the handle is the pipe's write end, open until `writer` drops.
+    let ok = unsafe { SetHandleInformation(writer.as_raw_handle() as _, HANDLE_FLAG_INHERIT, HANDLE_FLAG_INHERIT) };
+    assert_ne!(ok, 0, "SetHandleInformation: {}", std::io::Error::last_os_error());
+    let value = (writer.as_raw_handle() as usize).to_string();
+    let mut c = palisade();
+    c.arg("run").arg("--workspace").arg(ws.path()).args(["--network", "on", "--status-fd", &value, "--"]);
+    c.args(["cmd", "/c", "echo out-of-band & exit 7"]).current_dir(ws.path());
+    let child = c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    drop(writer);
+    // Read while palisade runs: a pipe's buffer may be smaller than the record.
+    let reading = std::thread::spawn(move || {
+        let mut record = String::new();
+        reader.read_to_string(&mut record).map(|_| record)
+    });
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(7), "stderr: {}", text(&out.stderr));
+    let record = reading.join().unwrap().unwrap();
+    let r: serde_json::Value = serde_json::from_str(record.trim())
+        .unwrap_or_else(|e| panic!("{e}: {record:?} (stderr {})", text(&out.stderr)));
+    assert_eq!(r["exit_code"], 7, "{r}");
+    assert!(!record.contains("out-of-band"), "the command's output reached the status handle: {record}");
+    assert!(text(&out.stdout).contains("out-of-band"), "{}", text(&out.stdout));
+
+    for bad in ["4000000", "0"] {
+        let marker = ws.path().join("ran.txt");
+        let mut c = palisade();
+        c.arg("run").arg("--workspace").arg(ws.path()).args(["--network", "on", "--status-fd", bad, "--"]);
+        let out =
+            c.args(["cmd", "/c", "echo x> ran.txt"]).current_dir(ws.path()).stdin(Stdio::null()).output().unwrap();
+        assert_eq!(out.status.code(), Some(125), "--status-fd {bad}: {}", text(&out.stderr));
+        assert_one_palisade_line(&out);
+        assert!(!marker.exists(), "--status-fd {bad} was refused but the command ran");
+    }
+}

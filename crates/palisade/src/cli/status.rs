@@ -70,7 +70,14 @@ fn take_fd(n: i32) -> Result<std::fs::File, Failure> {
     palisade::caller::take_passed_fd(n).map_err(|e| fail(format!("--status-fd {n}: {e}")))
 }
 
-#[cfg(not(unix))]
+/// On Windows N is the value of an inheritable handle the caller passed.
+#[cfg(windows)]
+fn take_fd(n: i32) -> Result<std::fs::File, Failure> {
+    let value = usize::try_from(n).map_err(|_| fail(format!("--status-fd {n}: not a handle value")))?;
+    palisade::caller::take_passed_handle(value).map_err(|e| fail(format!("--status-fd {n}: {e}")))
+}
+
+#[cfg(not(any(unix, windows)))]
 fn take_fd(n: i32) -> Result<std::fs::File, Failure> {
     Err(fail(format!("--status-fd {n}: not available on this system yet; use --status-file")))
 }
