@@ -272,10 +272,12 @@ impl Exec<'_> {
         save_records(self.layout, self.records)
     }
 
-    /// Carries out the pending steps; returns how many changed the machine.
+    /// Carries out the pending steps; returns how many changed the machine (a refused grant
+    /// changed nothing).
     fn setup(mut self, plan: &SetupPlan, v: &Validated) -> Result<u32, Failure> {
         let total = plan.pending().filter(|s| s.executor == Executor::Elevated).count() as u32;
         let mut index = 0;
+        let mut changed = 0;
         for step in &plan.steps {
             let sids = gather::current_sids()?;
             if step.satisfied {
@@ -319,7 +321,7 @@ impl Exec<'_> {
                     report(self.out, Progress::StepDone { id: step.id.clone() })?;
                     continue;
                 }
-                Ok(None) => {}
+                Ok(None) => changed += 1,
             }
             if let StepAction::RemoveStale(r) = &step.action {
                 self.records.forget(r);
@@ -330,7 +332,7 @@ impl Exec<'_> {
             report(self.out, Progress::StepDone { id: step.id.clone() })?;
         }
         self.save()?;
-        Ok(index)
+        Ok(changed)
     }
 
     /// Carries out one step. `Some(note)`: the step was left undone on purpose (a read grant

@@ -84,32 +84,53 @@ fn test_sid_entries(path: &Path) -> Vec<RawAce> {
     sec.aces.into_iter().filter(|a| a.sid == TEST_SID).collect()
 }
 
-/// `mklink /J link target`, checked on disk. `None` (and a `NOT RUN` line) only under Wine;
-/// on Windows a junction that cannot be made fails the test.
-fn junction(link: &Path, target: &Path) -> Option<()> {
+/// `mklink /J link target`, checked on disk; returns the reparse tag made. On Windows a junction
+/// that cannot be made fails the test. Wine 8 makes no junction; there a directory symbolic
+/// link (`CreateSymbolicLinkW`, also a reparse point) stands in if Wine can make one, and
+/// otherwise the test is `NOT RUN`.
+fn junction(link: &Path, target: &Path) -> Option<u32> {
     let out = Command::new("cmd").arg("/C").arg("mklink").arg("/J").arg(link).arg(target).output();
     let made = match &out {
-        Ok(o) if o.status.success() => open_unfollowed(link, FILE_READ_ATTRIBUTES)
-            .and_then(|h| describe(&h))
-            .map_err(|e| e.to_string())
-            .and_then(|d| {
-                if d.reparse_tag == IO_REPARSE_TAG_MOUNT_POINT {
-                    Ok(())
-                } else {
-                    Err(format!("mklink /J made no junction: {d:?}"))
-                }
-            }),
+        Ok(o) if o.status.success() => reparse_tag(link).and_then(|tag| {
+            if tag == IO_REPARSE_TAG_MOUNT_POINT {
+                Ok(tag)
+            } else {
+                Err(format!("mklink /J made no junction (tag {tag:#x})"))
+            }
+        }),
         Ok(o) => Err(format!("mklink /J: {:?} {}", o.status, String::from_utf8_lossy(&o.stderr).trim())),
         Err(e) => Err(format!("cmd /C mklink /J: {e}")),
     };
     match (made, under_wine()) {
-        (Ok(()), _) => Some(()),
+        (Ok(tag), _) => Some(tag),
         (Err(e), Some(v)) => {
-            note(&format!("NOT RUN: Wine {v} cannot make the junction this test needs ({e})"));
-            None
+            let _ = std::fs::remove_dir(link);
+            let symlink = std::os::windows::fs::symlink_dir(target, link)
+                .map_err(|e| e.to_string())
+                .and_then(|()| reparse_tag(link));
+            match symlink {
+                Ok(tag) if tag != 0 => {
+                    note(&format!(
+                        "Wine {v} makes no junction ({e}): a directory symbolic link (tag {tag:#x}) stands in"
+                    ));
+                    Some(tag)
+                }
+                other => {
+                    note(&format!(
+                        "NOT RUN: Wine {v} makes neither a junction ({e}) nor a directory symbolic link ({other:?})"
+                    ));
+                    None
+                }
+            }
         }
         (Err(e), None) => panic!("cannot make a junction {} -> {}: {e}", link.display(), target.display()),
     }
+}
+
+/// The reparse tag of the object at `path` itself (0: not a reparse point).
+fn reparse_tag(path: &Path) -> Result<u32, String> {
+    let h = open_unfollowed(path, FILE_READ_ATTRIBUTES).map_err(|e| e.to_string())?;
+    describe(&h).map(|d| d.reparse_tag).map_err(|e| e.to_string())
 }
 
 /// Whether DACLs can be read back (not under Wine); prints why not.
@@ -155,10 +176,10 @@ fn a_listed_folder_swapped_for_a_junction_is_refused_and_the_target_keeps_its_da
     // The CLI listed a plain folder; by the time setup runs, it is a junction.
     std::fs::create_dir(&listed).unwrap();
     std::fs::remove_dir(&listed).unwrap();
-    let Some(()) = junction(&listed, &secret) else { return };
+    let Some(made) = junction(&listed, &secret) else { return };
     let got = acl::grant_ace(&win(&listed), &read_grant(), TEST_SID).expect("open by handle");
     match &got {
-        Granted::Refused(GrantRefusal::ReparsePoint { tag, .. }) => assert_eq!(*tag, IO_REPARSE_TAG_MOUNT_POINT),
+        Granted::Refused(GrantRefusal::ReparsePoint { tag, .. }) => assert_eq!(*tag, made),
         other => panic!("a junction was not refused: {other:?}"),
     }
     if dacls_readable("the junction's target has no entry for the test SID") {
@@ -175,7 +196,7 @@ fn a_folder_above_swapped_for_a_junction_is_refused() {
     std::fs::create_dir(other.join("src")).unwrap();
     // Setup was asked for `work\src`; `work` now leads to the other profile, which has a `src`.
     let work = s.0.join("work");
-    let Some(()) = junction(&work, &other) else { return };
+    let Some(_) = junction(&work, &other) else { return };
     let got = acl::grant_ace(&win(&work.join("src")), &read_grant(), TEST_SID).expect("open by handle");
     match &got {
         Granted::Refused(GrantRefusal::Elsewhere { actual, .. }) => {
@@ -195,7 +216,7 @@ fn a_junction_inside_a_granted_folder_is_not_followed_when_the_entry_propagates(
     private_folder(&secret);
     let granted = s.0.join("granted");
     std::fs::create_dir(&granted).unwrap();
-    let Some(()) = junction(&granted.join("inner"), &secret) else { return };
+    let Some(_) = junction(&granted.join("inner"), &secret) else { return };
     let got = acl::grant_ace(&win(&granted), &read_grant(), TEST_SID).expect("grant by handle");
     assert_eq!(got, Granted::Done);
     if dacls_readable("propagation stops at the junction inside the granted folder") {
