@@ -58,8 +58,10 @@ fn setup_twice_then_uninstall_on_windows() {
     assert!(marker.is_file(), "the marker is written last");
 
     // Nothing left to do: the stored passwords now log on (the CLI would report them so).
+    // The CLI lists the junction as a link now, and links are never granted: the listing
+    // leaves it out here (a listed folder that is still a junction would be refused again, and
+    // its pending step would make setup rewrite the marker).
     let mut again = fixture(&sid, RequestAction::Install);
-    again.request.installer.profile_entries.push(swapped.listed_entry());
     again.request.passwords.clear();
     again.request.credentials = SandboxUser::ALL
         .iter()
@@ -73,7 +75,6 @@ fn setup_twice_then_uninstall_on_windows() {
     let (r, events, _) = serve_request(frame(&again.request), &again.setup_dir, fence.as_ref());
     r.expect("setup again");
     assert_eq!(events.last(), Some(&Progress::Finished { changed: 0 }), "a second setup changes nothing");
-    swapped.assert_not_granted(&events, &fx.test_dir);
 
     let un = fixture(&sid, RequestAction::Uninstall);
     let (r, events, _) = serve_request(frame(&un.request), &un.setup_dir, fence.as_ref());
