@@ -93,7 +93,8 @@ pub fn describe(h: &OwnedHandle) -> io::Result<OpenedObject> {
         DeletePending: false,
         Directory: false,
     };
-    // SAFETY: the buffer is a FILE_STANDARD_INFO and its size is passed.
+    // SAFETY: the buffer is a FILE_STANDARD_INFO and its size is passed; the system writes its
+    // two BOOLEAN fields as 0 or 1, valid values of `bool`.
     check(unsafe {
         GetFileInformationByHandleEx(
             raw(h),
