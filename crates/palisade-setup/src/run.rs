@@ -272,10 +272,12 @@ impl Exec<'_> {
         save_records(self.layout, self.records)
     }
 
-    /// Carries out the pending steps; returns how many changed the machine.
+    /// Carries out the pending steps; returns how many changed the machine (a refused grant
+    /// changed nothing).
     fn setup(mut self, plan: &SetupPlan, v: &Validated) -> Result<u32, Failure> {
         let total = plan.pending().filter(|s| s.executor == Executor::Elevated).count() as u32;
         let mut index = 0;
+        let mut changed = 0;
         for step in &plan.steps {
             let sids = gather::current_sids()?;
             if step.satisfied {
@@ -304,10 +306,22 @@ impl Exec<'_> {
                 self.records.begin(&step.id, Origin::Setup, rec);
                 self.save()?;
             }
-            if let Err(e) = self.act(step, &sids, v) {
-                self.records.discard_pending(&step.id);
-                self.save()?;
-                return Err(e);
+            match self.act(step, &sids, v) {
+                Err(e) => {
+                    self.records.discard_pending(&step.id);
+                    self.save()?;
+                    return Err(e);
+                }
+                Ok(Some(left_undone)) => {
+                    // A grant refused on disk: nothing was written, so nothing is recorded; the
+                    // entry stays unreadable to the sandbox, and setup goes on with the rest.
+                    self.records.discard_pending(&step.id);
+                    self.save()?;
+                    report(self.out, Progress::Note { text: left_undone })?;
+                    report(self.out, Progress::StepDone { id: step.id.clone() })?;
+                    continue;
+                }
+                Ok(None) => changed += 1,
             }
             if let StepAction::RemoveStale(r) = &step.action {
                 self.records.forget(r);
@@ -318,10 +332,12 @@ impl Exec<'_> {
             report(self.out, Progress::StepDone { id: step.id.clone() })?;
         }
         self.save()?;
-        Ok(index)
+        Ok(changed)
     }
 
-    fn act(&mut self, step: &Step, sids: &Sids, v: &Validated) -> Result<(), Failure> {
+    /// Carries out one step. `Some(note)`: the step was left undone on purpose (a read grant
+    /// whose path is not, on disk, the object the plan names), and `note` says why.
+    fn act(&mut self, step: &Step, sids: &Sids, v: &Validated) -> Result<Option<String>, Failure> {
         let id = step.id.as_str();
         let e = step_err(id);
         let fence_err = |err: String| Failure::Step { step: id.to_string(), err };
@@ -329,7 +345,7 @@ impl Exec<'_> {
             what.map(|s| s.to_string())
                 .ok_or_else(|| Failure::Step { step: id.to_string(), err: format!("{name} does not exist") })
         };
-        match &step.action {
+        let done: Result<(), Failure> = match &step.action {
             StepAction::RemoveMarker { path } => remove_file(&to_path(path)).map_err(e),
             StepAction::StoreCredential { .. } => Ok(()),
             StepAction::CreateDirectory { path, owner, protected, aces, .. } => {
@@ -381,7 +397,12 @@ impl Exec<'_> {
             StepAction::GrantAce { path, ace } => {
                 let sid =
                     ace.trustee.resolve(sids).ok_or_else(|| fence_err(format!("{} does not exist", ace.trustee)))?;
-                acl::grant_ace(&to_path(path), ace, sid.as_str()).map_err(e)
+                return match acl::grant_ace(path, ace, sid.as_str()).map_err(e)? {
+                    acl::Granted::Done => Ok(None),
+                    acl::Granted::Refused(why) => {
+                        Ok(Some(format!("not granted: {why}; it stays unreadable to the sandbox accounts")))
+                    }
+                };
             }
             StepAction::CopyFile { from, to, sha256 } => {
                 let dest = to_path(to);
@@ -415,7 +436,8 @@ impl Exec<'_> {
             StepAction::WriteMarker { path, version } => {
                 std::fs::write(to_path(path), marker_contents(*version)).map_err(e)
             }
-        }
+        };
+        done.map(|()| None)
     }
 
     /// Carries out the uninstall steps, forgetting each record once its step succeeded.

@@ -282,7 +282,10 @@ fn what_wine_does_with_the_later_steps_calls() {
     let users = palisade_windows_elevated::sid::Sid::users();
     let ace = AceSpec::allow(Trustee::Sid(users.clone()), Rights::ReadExecute, Inheritance::ContainerAndObject);
     let before = palisade_win32::acl::file_security(&dir).unwrap().unwrap().aces;
-    acl::grant_ace(&dir, &ace, users.as_str()).expect("SetEntriesInAclW + SetNamedSecurityInfoW");
+    let wdir = palisade_windows_elevated::winpath::WinPath::parse_exact(&dir.to_string_lossy()).unwrap();
+    let granted =
+        acl::grant_ace(&wdir, &ace, users.as_str()).expect("open by handle, SetEntriesInAclW, SetSecurityInfo");
+    assert_eq!(granted, acl::Granted::Done, "a plain folder at its own path is granted");
     let after = palisade_win32::acl::file_security(&dir).unwrap().unwrap().aces;
     let stored = after.iter().any(|a| a.explicit_spec().as_ref() == Some(&ace));
     println!("wine: ACE added; read back: {stored}; before {before:?}; after {after:?}");

@@ -8,23 +8,28 @@
 //! The DACL's protection from inheritance is kept as it is.
 //!
 //! The elevated setup uses the same reading and writing for its own steps: [`grant_ace`] and
-//! [`remove_ace`] add or remove one recorded [`AceSpec`], [`file_security`] reads a path's owner
+//! [`remove_ace`] add or remove one recorded [`AceSpec`] ([`grant_ace`] through a handle to the
+//! object it checked, since the user may swap the path for a junction), [`file_security`] reads a path's owner
 //! and entries as the facts it plans with, and only the folders Palisade creates get a whole
 //! descriptor of Palisade's ([`create_directory`], [`reset_directory`]).
 
 use std::ffi::c_void;
 use std::io;
+use std::os::windows::io::OwnedHandle;
 use std::path::Path;
 
 use palisade_windows_elevated::ace::{AceSpec, Inheritance, RawAce};
 use palisade_windows_plan::ace::{flags as ace_flags, Ace, AceKind};
 use palisade_windows_plan::audit::FolderSecurity;
+use palisade_windows_plan::grant_target::check_opened;
+pub use palisade_windows_plan::grant_target::GrantRefusal;
+use palisade_windows_plan::path::WinPath;
 use palisade_windows_plan::sid::SidString;
 use windows_sys::Win32::Foundation::{ERROR_FILE_NOT_FOUND, ERROR_INVALID_NAME, ERROR_PATH_NOT_FOUND};
 use windows_sys::Win32::Security::Authorization::{
-    ConvertStringSecurityDescriptorToSecurityDescriptorW, GetNamedSecurityInfoW, SetEntriesInAclW,
-    SetNamedSecurityInfoW, DENY_ACCESS, EXPLICIT_ACCESS_W, GRANT_ACCESS, NO_MULTIPLE_TRUSTEE, SDDL_REVISION_1,
-    SE_FILE_OBJECT, TRUSTEE_IS_SID, TRUSTEE_IS_UNKNOWN, TRUSTEE_W,
+    ConvertStringSecurityDescriptorToSecurityDescriptorW, GetNamedSecurityInfoW, GetSecurityInfo, SetEntriesInAclW,
+    SetNamedSecurityInfoW, SetSecurityInfo, DENY_ACCESS, EXPLICIT_ACCESS_W, GRANT_ACCESS, NO_MULTIPLE_TRUSTEE,
+    SDDL_REVISION_1, SE_FILE_OBJECT, TRUSTEE_IS_SID, TRUSTEE_IS_UNKNOWN, TRUSTEE_W,
 };
 use windows_sys::Win32::Security::{
     AclSizeInformation, AddAccessAllowedAceEx, AddAccessDeniedAceEx, AddAce, GetAce, GetAclInformation,
@@ -33,10 +38,11 @@ use windows_sys::Win32::Security::{
     PROTECTED_DACL_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR, PSID, SECURITY_ATTRIBUTES, SE_DACL_PROTECTED,
     UNPROTECTED_DACL_SECURITY_INFORMATION,
 };
-use windows_sys::Win32::Storage::FileSystem::CreateDirectoryW;
+use windows_sys::Win32::Storage::FileSystem::{CreateDirectoryW, FILE_READ_ATTRIBUTES, READ_CONTROL, WRITE_DAC};
 use windows_sys::Win32::System::SystemServices::{ACCESS_ALLOWED_ACE_TYPE, ACCESS_DENIED_ACE_TYPE, MAXDWORD};
 
 use crate::ffi::{check, wide, win32, LocalMem};
+use crate::object::{describe, open_unfollowed, raw};
 use crate::sid::{sid_string, Sid};
 
 /// An ACL built in memory (for a token's default DACL).
@@ -407,13 +413,35 @@ fn inheritance_flags(inheritance: Inheritance) -> u8 {
     }
 }
 
-/// Adds one allow ACE for `sid` to `path`'s DACL, keeping every existing entry
-/// (`SetEntriesInAcl` with `GRANT_ACCESS` merges it into the old DACL).
-pub fn grant_ace(path: &Path, ace: &AceSpec, sid: &str) -> io::Result<()> {
+/// What [`grant_ace`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Granted {
+    /// The entry was merged into the object's DACL.
+    Done,
+    /// The object at the path is not the one the grant names (see
+    /// [`palisade_windows_plan::grant_target`]); nothing was written.
+    Refused(GrantRefusal),
+}
+
+/// Adds one allow ACE for `sid` to the DACL of the object at `path`, keeping every existing
+/// entry (`SetEntriesInAcl` with `GRANT_ACCESS` merges it into the old DACL).
+///
+/// The elevated setup grants on paths the unelevated user controls, so the object is opened
+/// once by handle without following a link on its last component, checked
+/// ([`check_opened`]: not a reparse point, one name, its final path is `path`), and its DACL is
+/// read and written through that same handle (`GetSecurityInfo` / `SetSecurityInfo`, which
+/// also propagates inheritable entries to the folder's existing children, as the by-name
+/// call did). Swapping the path for a junction after the check changes nothing: the handle
+/// still names the object that was checked.
+pub fn grant_ace(path: &WinPath, ace: &AceSpec, sid: &str) -> io::Result<Granted> {
     if ace.kind != AceKind::Allow {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "setup only adds allow entries"));
     }
-    let d = read_existing(path, false)?;
+    let h = open_unfollowed(Path::new(path.as_str()), READ_CONTROL | WRITE_DAC | FILE_READ_ATTRIBUTES)?;
+    if let Err(refusal) = check_opened(path, &describe(&h)?) {
+        return Ok(Granted::Refused(refusal));
+    }
+    let d = read_handle(&h)?;
     let sid = Sid::parse(sid)?;
     let entry = EXPLICIT_ACCESS_W {
         grfAccessPermissions: ace.rights.mask(),
@@ -433,7 +461,44 @@ pub fn grant_ace(path: &Path, ace: &AceSpec, sid: &str) -> io::Result<()> {
     // null); on success `new_ptr` is a LocalAlloc'd ACL freed by `new_acl`.
     win32(unsafe { SetEntriesInAclW(1, &entry, d.dacl, &mut new_ptr) })?;
     new_acl.0 = new_ptr.cast();
-    write(path, new_ptr, d.protection_flag())
+    // SAFETY: a handle opened with WRITE_DAC; `new_ptr` is a valid ACL that outlives the call.
+    win32(unsafe {
+        SetSecurityInfo(
+            raw(&h),
+            SE_FILE_OBJECT,
+            DACL_SECURITY_INFORMATION | d.protection_flag(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            new_ptr,
+            std::ptr::null(),
+        )
+    })?;
+    Ok(Granted::Done)
+}
+
+/// Reads the DACL of the object `h` was opened on (with `READ_CONTROL`).
+fn read_handle(h: &OwnedHandle) -> io::Result<Dacl> {
+    let mut dacl: *mut ACL = std::ptr::null_mut();
+    let mut sd = LocalMem::null();
+    // SAFETY: a handle opened with READ_CONTROL; on success `sd.0` receives a LocalAlloc'd
+    // descriptor (freed by `LocalMem`) that `dacl` points into.
+    win32(unsafe {
+        GetSecurityInfo(
+            raw(h),
+            SE_FILE_OBJECT,
+            DACL_SECURITY_INFORMATION,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            &mut dacl,
+            std::ptr::null_mut(),
+            &mut sd.0,
+        )
+    })?;
+    let mut control: u16 = 0;
+    let mut revision: u32 = 0;
+    // SAFETY: `sd.0` is the descriptor the system just returned.
+    check(unsafe { GetSecurityDescriptorControl(sd.0, &mut control, &mut revision) })?;
+    Ok(Dacl { _sd: sd, dacl, protected: control & SE_DACL_PROTECTED != 0, owner: None })
 }
 
 /// Removes exactly the explicit ACE (kind, inheritance flags, mask, SID) from `path`'s DACL,

@@ -8,6 +8,7 @@
 //! * [`sid`]: owned binary SIDs and account lookups;
 //! * [`system`]: known folders, registry values, environment expansion, SHA-256;
 //! * [`acl`]: reading and changing DACLs (additively), security descriptors from SDDL;
+//! * [`object`]: opening a file or folder itself (not a link's target) and what its handle says;
 //! * [`token`]: the caller's token and restricted tokens;
 //! * [`accounts`]: local accounts, groups and LSA account rights (NetApi, LSA);
 //! * [`firewall`], [`wfp`], [`fence`]: Windows Firewall rules and WFP objects;
@@ -21,6 +22,7 @@ pub mod fence;
 pub mod ffi;
 pub mod firewall;
 pub mod gather;
+pub mod object;
 pub mod sid;
 pub mod system;
 pub mod token;

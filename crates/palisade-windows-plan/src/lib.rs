@@ -11,6 +11,7 @@
 //! | [`acl`] | the ACEs the sandbox keeps on disk, the record of what was applied, and [`acl::plan`] / [`acl::cleanup_plan`] |
 //! | [`token`] | the write-restricted token: restricting SIDs, deny-only administrative groups, kept privileges, default DACL |
 //! | [`audit`] | which folders a broad group may write, where to look, within a time bound |
+//! | [`grant_target`] | whether the object the elevated setup opened by handle is the one its read grant names (no reparse point, one name, the expected final path) |
 //!
 //! The flow for one command in `workspace-write` mode:
 //!
@@ -29,6 +30,7 @@
 pub mod ace;
 pub mod acl;
 pub mod audit;
+pub mod grant_target;
 pub mod path;
 pub mod roots;
 pub mod sid;
