@@ -9,74 +9,11 @@
 //! harness's output capture) and returns instead of passing silently.
 #![cfg(windows)]
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::Mutex;
+mod windows_common;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// Wine's version if this runs under Wine (its ntdll exports `wine_get_version`).
-fn wine() -> Option<String> {
-    palisade::__private::wine_version()
-}
-
-/// Takes the lock that serialises the tests, or `None` (after saying so loudly) under Wine.
-fn on_real_windows(test: &str) -> Option<std::sync::MutexGuard<'static, ()>> {
-    if let Some(v) = wine() {
-        let _ = writeln!(
-            std::io::stderr(),
-            "NOT RUN under Wine: enforcement needs real Windows (see .github/workflows/windows.yml): {test} (Wine {v})"
-        );
-        return None;
-    }
-    Some(SERIAL.lock().unwrap_or_else(|e| e.into_inner()))
-}
-
-fn tempdir(prefix: &str) -> tempfile::TempDir {
-    tempfile::Builder::new().prefix(prefix).tempdir().unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).replace("\r\n", "\n")
-}
-
-/// A profile and application-data folder of their own for palisade (see windows_plumbing.rs):
-/// the machine's real secrets folders would make the unelevated mode refuse to run.
-fn fake_home() -> &'static Path {
-    static HOME: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    HOME.get_or_init(|| {
-        let d = tempfile::Builder::new().prefix("palisade-home-").tempdir().unwrap();
-        std::fs::create_dir_all(d.path().join("AppData").join("Roaming")).unwrap();
-        d
-    })
-    .path()
-}
-
-fn palisade() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_palisade"));
-    c.env("USERPROFILE", fake_home()).env("APPDATA", fake_home().join("AppData").join("Roaming"));
-    c
-}
-
-/// `palisade run --network on [extra] -- cmd /d /c <line>` in `ws`.
-fn sandboxed(ws: &Path, extra: &[&str], line: &str) -> Output {
-    let mut c = palisade();
-    c.arg("run").arg("--workspace").arg(ws).args(["--network", "on"]).args(extra);
-    c.args(["--", "cmd", "/d", "/c", line]).current_dir(ws).stdin(Stdio::null());
-    let out = c.output().unwrap();
-    let err = text(&out.stderr);
-    assert!(!err.contains("palisade:"), "palisade itself failed: {err}");
-    out
-}
-
-fn must_not_exist(p: &Path, what: &str) {
-    if p.exists() {
-        let _ = std::fs::remove_file(p);
-        panic!("{what}: {} was written from inside the sandbox", p.display());
-    }
-}
+use windows_common::*;
 
 #[test]
 fn writes_inside_the_workspace_work() {
@@ -84,7 +21,7 @@ fn writes_inside_the_workspace_work() {
         return;
     };
     let ws = tempdir("palisade-enf-");
-    let out = sandboxed(
+    let out = cmd(
         ws.path(),
         &[],
         "mkdir sub && echo x> sub\\f.txt && ren sub\\f.txt g.txt && echo y> h.txt && del h.txt && echo t> %TMP%\\t.txt",
@@ -110,7 +47,7 @@ fn writes_outside_the_writable_roots_are_denied() {
         p = probe.display(),
         w = ws.path().display()
     );
-    sandboxed(ws.path(), &[], &line);
+    cmd(ws.path(), &[], &line);
     must_not_exist(&outside.path().join("new.txt"), "a new file outside");
     assert_eq!(std::fs::read_to_string(outside.path().join("existing.txt")).unwrap(), "original");
     assert!(!outside.path().join("dir").exists(), "a folder was made outside");
@@ -142,7 +79,7 @@ fn deletes_outside_the_writable_roots_are_denied() {
         t = tree.display(),
         p = probe.display()
     );
-    sandboxed(ws.path(), &[], &line);
+    cmd(ws.path(), &[], &line);
     let probe_left = probe.exists();
     let _ = std::fs::remove_file(&probe);
     assert!(probe_left, "a file in the profile was deleted from inside the sandbox");
@@ -186,7 +123,7 @@ fn protected_paths_stay_read_only() {
         "echo ok> .git\\objects\\written",
     ]
     .join(" & ");
-    sandboxed(ws.path(), &[], &line);
+    cmd(ws.path(), &[], &line);
     let git = ws.path().join(".git");
     assert!(git.is_dir(), ".git was renamed or removed");
     assert_eq!(std::fs::read_to_string(git.join("config")).unwrap(), "[core]\n", ".git\\config was changed");
@@ -216,7 +153,7 @@ fn a_junction_pointing_outside_gives_no_write_access() {
         .output()
         .unwrap();
     assert!(st.status.success(), "mklink /J failed: {}", text(&st.stderr));
-    sandboxed(ws.path(), &[], "echo x> link\\through.txt & mkdir link\\sub");
+    cmd(ws.path(), &[], "echo x> link\\through.txt & mkdir link\\sub");
     must_not_exist(&outside.path().join("through.txt"), "a file through the junction");
     assert!(!outside.path().join("sub").exists(), "a folder through the junction");
 }
@@ -232,7 +169,7 @@ fn child_processes_are_confined_too() {
         "cmd /d /c \"echo x> \"{o}\\child.txt\"\" & start \"\" /wait /b cmd /d /c echo x^> \"{o}\\started.txt\"",
         o = outside.path().display()
     );
-    sandboxed(ws.path(), &[], &line);
+    cmd(ws.path(), &[], &line);
     must_not_exist(&outside.path().join("child.txt"), "a child's write");
     must_not_exist(&outside.path().join("started.txt"), "a started process's write");
 }
@@ -244,7 +181,7 @@ fn read_only_mode_writes_only_the_private_temporary_folder() {
     };
     let ws = tempdir("palisade-enf-ro-");
     let out =
-        sandboxed(ws.path(), &["--mode", "read-only"], "echo x> ws.txt & echo t> %TMP%\\t.txt && type %TMP%\\t.txt");
+        cmd(ws.path(), &["--mode", "read-only"], "echo x> ws.txt & echo t> %TMP%\\t.txt && type %TMP%\\t.txt");
     must_not_exist(&ws.path().join("ws.txt"), "a workspace write in read-only mode");
     assert!(text(&out.stdout).contains('t'), "the private temporary folder is not writable: {}", text(&out.stdout));
 }
@@ -274,7 +211,7 @@ fn the_token_keeps_no_privileges() {
         return;
     };
     let ws = tempdir("palisade-enf-");
-    let out = sandboxed(ws.path(), &[], "whoami /priv");
+    let out = cmd(ws.path(), &[], "whoami /priv");
     let stdout = text(&out.stdout);
     assert!(stdout.contains("SeChangeNotifyPrivilege"), "{stdout}");
     for p in [
@@ -300,7 +237,7 @@ fn the_process_tree_ends_with_the_command() {
     // marker; how long that took here bounds how long the check below waits (three times as
     // long), so a slow runner cannot make "no marker yet" pass for "ended".
     let start = Instant::now();
-    sandboxed(ws.path(), &["--keep-processes"], late);
+    cmd(ws.path(), &["--keep-processes"], late);
     while !marker.exists() {
         assert!(
             start.elapsed() < Duration::from_secs(60),
@@ -310,7 +247,7 @@ fn the_process_tree_ends_with_the_command() {
     }
     let took = start.elapsed();
     std::fs::remove_file(&marker).unwrap();
-    sandboxed(ws.path(), &[], late);
+    cmd(ws.path(), &[], late);
     let start = Instant::now();
     while start.elapsed() < (took * 3).max(Duration::from_secs(6)) {
         assert!(!marker.exists(), "a background process outlived the command");
@@ -382,7 +319,7 @@ fn admin_groups_are_deny_only_from_an_elevated_prompt() {
     let outside_attrs = group_attributes(&outside, ADMINISTRATORS).unwrap();
 
     let ws = tempdir("palisade-enf-admin-");
-    let out = sandboxed(ws.path(), &[], "whoami /groups /fo csv /nh");
+    let out = cmd(ws.path(), &[], "whoami /groups /fo csv /nh");
     assert_eq!(out.status.code(), Some(0), "whoami in the sandbox: {}", text(&out.stderr));
     let inside = text(&out.stdout);
     let inside_attrs = group_attributes(&inside, ADMINISTRATORS)
@@ -402,7 +339,7 @@ fn admin_groups_are_deny_only_from_an_elevated_prompt() {
     std::fs::remove_file(&probe).unwrap();
     let file = system32.join(&name);
     let dir = system32.join(format!("{name}-dir"));
-    sandboxed(ws.path(), &[], &format!("echo x> \"{}\" & mkdir \"{}\"", file.display(), dir.display()));
+    cmd(ws.path(), &[], &format!("echo x> \"{}\" & mkdir \"{}\"", file.display(), dir.display()));
     let dir_written = dir.exists();
     let _ = std::fs::remove_dir_all(&dir);
     must_not_exist(&file, "a file in System32");
@@ -435,7 +372,7 @@ fn admin_only_files_stay_unreadable_from_an_elevated_prompt() {
     assert_eq!(std::fs::read_to_string(&secret).unwrap(), secret_text);
 
     let copy = ws.path().join("copy.txt");
-    let out = sandboxed(
+    let out = cmd(
         ws.path(),
         &[],
         &format!("type \"{}\" & copy /y \"{}\" \"{}\"", secret.display(), secret.display(), copy.display()),
@@ -446,9 +383,4 @@ fn admin_only_files_stay_unreadable_from_an_elevated_prompt() {
         text(&out.stdout)
     );
     must_not_exist(&copy, "a copy of an administrator-only file");
-}
-
-/// A suffix unlikely to exist already (the clock's nanoseconds).
-fn rand_suffix() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
 }
