@@ -68,7 +68,10 @@ impl AuditLog {
         // One write: with O_APPEND (and the lock) the line lands whole at the end.
         let n = file.write(&bytes)?;
         if n != bytes.len() {
-            return Err(io::Error::new(io::ErrorKind::WriteZero, format!("short write ({n} of {} bytes)", bytes.len())));
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                format!("short write ({n} of {} bytes)", bytes.len()),
+            ));
         }
         Ok(())
     }
@@ -172,8 +175,8 @@ fn open_append(path: &Path) -> io::Result<File> {
 mod sys {
     use std::fs::{File, OpenOptions};
     use std::io;
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
     use std::os::fd::AsRawFd;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
     use std::path::Path;
 
     /// Opened for appending (created 0600), never through a symbolic link at `path` itself,
