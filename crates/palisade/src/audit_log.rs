@@ -89,7 +89,7 @@ impl AuditLog {
 
     fn lock(&self) -> io::Result<FileLock> {
         if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            create_private_dir(parent)?;
+            create_private_dir(parent).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", parent.display())))?;
         }
         let file = open_append(&suffixed(&self.path, "lock"))?;
         sys::lock_exclusive(&file)?;

@@ -60,7 +60,8 @@ impl Audit {
     pub(super) fn write(&self, line: &Value) {
         if let Some(log) = &self.log {
             if let Err(e) = log.append(&line.to_string()) {
-                errln!("palisade: audit log: {}: {e}", log.path().display());
+                // The error names the file.
+                errln!("palisade: audit log: {e}");
             }
         }
     }
