@@ -68,7 +68,13 @@ impl Audit {
 }
 
 fn required_by(resolved: &Resolved) -> String {
-    let at = resolved.source("audit.required").map(|s| s.to_string()).unwrap_or_default();
+    let at = match resolved.source("audit.required") {
+        Some(s) => match (s.layer.path(), s.line) {
+            (Some(p), Some(l)) => format!("{}:{l}", p.display()),
+            _ => s.to_string(),
+        },
+        None => String::new(),
+    };
     format!("the administrator requires it ({at}: audit.required = true), so the command was not run")
 }
 
