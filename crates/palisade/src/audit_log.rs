@@ -311,13 +311,14 @@ mod sys {
     }
 }
 
-#[cfg(all(test, unix))]
+#[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
 
+    #[cfg(unix)]
     #[test]
     fn appends_whole_lines_with_mode_0600_in_a_0700_folder() {
+        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let log = AuditLog::new(dir.path().join("state/palisade/audit.jsonl"), 1 << 20);
         log.append("{\"a\":1}").unwrap();
@@ -351,6 +352,40 @@ mod tests {
         assert_eq!(log.last_lines(15).unwrap().0.len(), 15);
     }
 
+    /// The lock is taken per open file, so threads of one process exclude each other too (this
+    /// runs on Windows under Wine as well; tests/audit.rs has the one with processes).
+    #[test]
+    fn threads_appending_at_once_rotate_one_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let max = 8 * 1024;
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let log = AuditLog::new(&path, max);
+                std::thread::spawn(move || {
+                    for i in 0..100 {
+                        log.append(&format!("{{\"t\":{t},\"i\":{i},\"pad\":\"{}\"}}", "p".repeat(80))).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let log = AuditLog::new(&path, max);
+        for (n, p) in [path.clone(), log.rotated(1), log.rotated(2), log.rotated(3)].iter().enumerate() {
+            let text = std::fs::read_to_string(p).unwrap();
+            assert!(text.len() as u64 <= max, "{}: {}", p.display(), text.len());
+            if n > 0 {
+                assert!(text.len() as u64 > max - 200, "{} rotated early: {}", p.display(), text.len());
+            }
+            for l in text.lines() {
+                assert!(l.starts_with("{\"t\":") && l.ends_with("\"}"), "a mixed line: {l}");
+            }
+        }
+    }
+
+    #[cfg(unix)]
     #[test]
     fn a_symbolic_link_at_the_log_is_refused_and_its_target_unchanged() {
         let dir = tempfile::tempdir().unwrap();
@@ -371,6 +406,7 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious\n");
     }
 
+    #[cfg(unix)]
     #[test]
     fn a_fifo_at_the_log_is_refused_without_blocking() {
         let dir = tempfile::tempdir().unwrap();
