@@ -73,7 +73,10 @@ fn every_command_gets_one_valid_line_without_environment_values() {
     assert_eq!(rows.len(), 3, "{shown}");
     assert!(rows[0].contains("exit 3") && rows[0].contains(&format!("sh -c 'exit 3' argv0 {}", fx.m)), "{shown}");
     assert!(rows[1].contains(" sh ") && rows[1].contains("exit 0"), "{shown}");
-    assert!(rows[2].contains("refused 127"), "{shown}");
+    assert!(
+        rows[2].contains("refused 127") && rows[2].ends_with(&format!("(command not found: {missing})")),
+        "{shown}"
+    );
     let o = fx.palisade().args(["log", "-n", "2", "--json"]).output().unwrap();
     ok(&o);
     let raw: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();

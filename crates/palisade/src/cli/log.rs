@@ -55,8 +55,11 @@ fn readable(line: &str) -> String {
         Some((day, rest)) => format!("{day} {}Z", rest.split('.').next().unwrap_or(rest).trim_end_matches('Z')),
         None => time,
     };
-    let outcome = match (v.get("error").and_then(Value::as_str), v.get("signal").and_then(Value::as_i64)) {
-        (Some(e), _) => format!("refused {}: {}", v.get("status").and_then(Value::as_i64).unwrap_or(0), cut(e, 120)),
+    let error = v.get("error").and_then(Value::as_str);
+    let outcome = match (error, v.get("signal").and_then(Value::as_i64)) {
+        (Some(_), _) => {
+            format!("refused {}", v.get("status").and_then(Value::as_i64).map_or("?".into(), |c| c.to_string()))
+        }
         (None, Some(sig)) => format!("signal {sig}"),
         (None, None) => {
             format!("exit {}", v.get("exit_code").and_then(Value::as_i64).map_or("?".into(), |c| c.to_string()))
@@ -83,6 +86,9 @@ fn readable(line: &str) -> String {
         let dropped = v.get("network_dropped").and_then(Value::as_u64).unwrap_or(0);
         let more = if dropped > 0 { format!(", {dropped} more") } else { String::new() };
         out.push_str(&format!("  [net: {allowed} allowed, {} refused{more}]", net.len() - allowed));
+    }
+    if let Some(e) = error {
+        out.push_str(&format!("  ({})", cut(e, 200)));
     }
     out
 }
@@ -129,7 +135,8 @@ mod tests {
         let refused = serde_json::json!({"time": "2026-12-07T19:27:00.123Z", "error": "x: not found", "status": 127,
             "duration_ms": 0, "via": "sh", "cwd": null, "argv": ["x"]})
         .to_string();
-        assert!(readable(&refused).contains("refused 127: x: not found"), "{}", readable(&refused));
+        assert!(readable(&refused).contains("refused 127"), "{}", readable(&refused));
+        assert!(readable(&refused).ends_with("  x  (x: not found)"), "{}", readable(&refused));
     }
 
     #[test]
