@@ -276,3 +276,21 @@ fn a_required_log_cannot_be_switched_off_and_is_written() {
     assert_eq!(l[0]["config_layers"].as_array().unwrap().last().unwrap()["layer"], "managed");
     assert!(!fx.audit_log().exists(), "the user's own place was used");
 }
+
+#[test]
+fn a_log_owned_by_another_user_is_refused_and_left_alone() {
+    if !is_root() {
+        skip_expected("needs root to give the log file to another user");
+        return;
+    }
+    let fx = Fixture::new();
+    let log = fx.audit_log();
+    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+    std::fs::write(&log, "theirs\n").unwrap();
+    std::os::unix::fs::chown(&log, Some(65534), None).unwrap();
+    let o = fx.sh("echo ran");
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let err = stderr(&o);
+    assert!(err.starts_with("palisade: audit log: ") && err.contains("owned by user 65534"), "{err}");
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "theirs\n");
+}
