@@ -17,6 +17,8 @@ fn audit_defaults_to_on_at_the_requested_default_place() {
     assert_eq!(f.load().audit.path, None);
 }
 
+/// The XDG rule (Unix paths; Windows uses the LocalAppData known folder instead).
+#[cfg(not(windows))]
 #[test]
 fn default_audit_log_follows_xdg_state_home() {
     let home = Path::new("/home/u");
