@@ -119,6 +119,12 @@ pub fn home_from_user_database() -> Option<PathBuf> {
 
 #[cfg(unix)]
 fn passwd_home() -> Option<PathBuf> {
+    passwd_entry().map(|(_, dir)| PathBuf::from(dir))
+}
+
+/// The effective user's name and home directory from the user database.
+#[cfg(unix)]
+fn passwd_entry() -> Option<(std::ffi::OsString, std::ffi::OsString)> {
     use std::os::unix::ffi::OsStrExt;
     let mut buf = vec![0u8; 16384];
     // SAFETY: passwd is plain data filled by getpwuid_r; the strings it points to live in buf,
@@ -127,11 +133,48 @@ fn passwd_home() -> Option<PathBuf> {
         let mut pwd: libc::passwd = std::mem::zeroed();
         let mut found: *mut libc::passwd = std::ptr::null_mut();
         let rc = libc::getpwuid_r(libc::geteuid(), &mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut found);
-        if rc != 0 || found.is_null() || pwd.pw_dir.is_null() {
+        if rc != 0 || found.is_null() || pwd.pw_dir.is_null() || pwd.pw_name.is_null() {
             return None;
         }
-        let dir = std::ffi::CStr::from_ptr(pwd.pw_dir);
-        Some(PathBuf::from(std::ffi::OsStr::from_bytes(dir.to_bytes())))
+        let text =
+            |p: *const libc::c_char| std::ffi::OsStr::from_bytes(std::ffi::CStr::from_ptr(p).to_bytes()).to_owned();
+        Some((text(pwd.pw_name), text(pwd.pw_dir)))
+    }
+}
+
+/// Who runs this process, for the audit log: the user's name and numeric id, from the system
+/// (the user database on Unix, the process token on Windows), never from the environment.
+pub fn current_user() -> (Option<String>, Option<u32>) {
+    #[cfg(unix)]
+    {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let uid = unsafe { libc::geteuid() };
+        (passwd_entry().map(|(name, _)| name.to_string_lossy().into_owned()), Some(uid))
+    }
+    #[cfg(windows)]
+    {
+        let name = palisade_win32::token::open_own().and_then(|t| palisade_win32::sid::account_name(&t.user));
+        (name.ok(), None)
+    }
+    #[cfg(not(any(unix, windows)))]
+    {
+        (None, None)
+    }
+}
+
+/// The audit log's default place: `palisade\audit.jsonl` under the LocalAppData known folder on
+/// Windows (asked of the system, not `%LOCALAPPDATA%`); elsewhere `None` (the configuration's
+/// default, from `$XDG_STATE_HOME` or `~/.local/state`, applies).
+pub fn audit_log_default() -> Option<PathBuf> {
+    #[cfg(windows)]
+    {
+        use windows_sys::Win32::UI::Shell::FOLDERID_LocalAppData;
+        palisade_win32::system::known_folder_path(&FOLDERID_LocalAppData)
+            .map(|d| d.join("palisade").join("audit.jsonl"))
+    }
+    #[cfg(not(windows))]
+    {
+        None
     }
 }
 

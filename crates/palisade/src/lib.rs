@@ -47,6 +47,7 @@ pub use report::{CleanupReport, Enforcement, HostReport, Layer};
 pub(crate) use spec::CommandSpec;
 pub use spec::{SandboxOptions, Stdio};
 pub use status::{ExitStatus, NetworkRecord, Output};
+pub mod audit_log;
 pub mod caller;
 pub mod host_setup;
 pub mod signals;

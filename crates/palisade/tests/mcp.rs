@@ -89,6 +89,18 @@ fn python_client_lists_runs_and_is_refused() {
     }
     assert_eq!(out["policy"]["network"]["value"], "off", "{out}");
     assert_eq!(out["policy"]["workspace"], fx.ws.to_str().unwrap(), "{out}");
+    // Every command the run tool started has its audit line, with the narrowed mode; the
+    // command's input and output are not in it.
+    // (The Python SDK starts the server with a few variables only, HOME among them but not
+    // XDG_STATE_HOME: the log is in the default place under the fixture's home.)
+    let audit = std::fs::read_to_string(fx.home.join(".local/state/palisade/audit.jsonl")).expect("the audit log");
+    assert!(!audit.contains(&format!("in-{}", fx.m)), "stdin or output in the audit log:\n{audit}");
+    let lines: Vec<Value> = audit.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(lines.iter().all(|l| l["via"] == "mcp"), "{audit}");
+    let echo = lines.iter().find(|l| l["argv"] == json!(["echo", format!("hello-{}", fx.m)])).expect("the echo line");
+    assert_eq!(echo["exit_code"], 0, "{echo}");
+    let ro = lines.iter().find(|l| l["argv"][2] == format!("echo x > ro-{}", fx.m)).expect("the read_only line");
+    assert_eq!(ro["mode"], "read-only", "{ro}");
 }
 
 #[test]

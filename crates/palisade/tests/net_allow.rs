@@ -479,6 +479,12 @@ cat /tmp/pip.log /tmp/npm.log >&2
     );
     assert!(records.iter().any(|r| r["host"] == "denied.test" && r["allowed"] == false), "{status}");
     assert!(records.iter().filter(|r| r["allowed"] == false).count() >= 3, "{status}");
+    // And the audit log's line for the command has the same connections.
+    let audit = std::fs::read_to_string(fx.audit_log()).expect("the audit log");
+    assert_eq!(audit.lines().count(), 1, "{audit}");
+    let entry: serde_json::Value = serde_json::from_str(audit.trim_end()).unwrap();
+    assert_eq!(entry["network_mode"], "allow");
+    assert_eq!(entry["network"], v["network"], "{audit}");
 }
 
 /// A loopback HTTP server of the host (no namespace needed: runs as any user), on a free port;

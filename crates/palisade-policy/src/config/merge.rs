@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+mod audit;
 mod network;
 
 use super::parse::{check_env_name, quoted_list, FileSettings, List, ManagedSettings, TIGHTEN_ONLY};
@@ -11,6 +12,7 @@ use super::paths::{check_writable_root, expand_path};
 use super::{ConfigError, Layer, LinuxSettings, Overrides, Resolved, Source, WindowsMode, WindowsSettings};
 use crate::env::glob_match;
 use crate::{EnvPolicy, Mode, Policy};
+use audit::AuditLayers;
 use network::NetworkLayers;
 
 #[derive(Clone, Debug)]
@@ -39,6 +41,7 @@ pub(super) struct State {
     allow_landlock_only_as_root: Val<bool>,
     windows_mode: Val<WindowsMode>,
     private_desktop: Val<bool>,
+    audit: AuditLayers,
     // The project file's tightenings, which the command line may not undo.
     project_mode: Option<Val<Mode>>,
     project_keep_processes: Option<Source>,
@@ -55,6 +58,7 @@ fn flag_for(key: &str) -> &'static str {
         "env.keep" => "--keep-env",
         "keep_processes" => "--keep-processes",
         "protected_paths" => "--no-protected-paths",
+        "audit.enabled" => "--no-audit",
         _ => "(option)",
     }
 }
@@ -117,6 +121,7 @@ impl State {
             allow_landlock_only_as_root: val(false, d()),
             windows_mode: val(WindowsMode::default(), d()),
             private_desktop: val(false, d()),
+            audit: AuditLayers::new(),
             project_mode: None,
             project_keep_processes: None,
             project_protected: None,
@@ -166,6 +171,7 @@ impl State {
         if let Some(b) = &s.private_desktop {
             self.private_desktop = val(b.v, src(b.line));
         }
+        self.audit.user(&s.audit, layer);
         Ok(())
     }
 
@@ -295,6 +301,7 @@ impl State {
             self.protected_paths.clear();
             self.protected_cleared = Some(Source::command_line());
         }
+        self.audit.command_line(o.no_audit);
         Ok(())
     }
 
@@ -396,6 +403,7 @@ impl State {
             }
         }
         push_list(&mut self.secret_patterns, &m.secret_patterns, layer);
+        self.audit.managed(&m.audit, layer)?;
         Ok(())
     }
 
@@ -434,7 +442,7 @@ impl State {
         Ok(())
     }
 
-    pub(super) fn finish(self, workspace: PathBuf) -> Resolved {
+    pub(super) fn finish(self, workspace: PathBuf, default_audit_log: Option<PathBuf>) -> Resolved {
         fn dedup<T: PartialEq + Clone>(list: Vec<Val<T>>, key: &str, sources: &mut Vec<(String, Source)>) -> Vec<T> {
             let mut out: Vec<Val<T>> = Vec::new();
             for v in list {
@@ -466,6 +474,7 @@ impl State {
             ("windows.mode".to_string(), self.windows_mode.src),
             ("windows.private_desktop".to_string(), self.private_desktop.src),
         ]);
+        let audit = self.audit.finish(default_audit_log, &mut sources);
         Resolved {
             policy: Policy {
                 mode: self.mode.v,
@@ -485,6 +494,7 @@ impl State {
                 allow_landlock_only_as_root: self.allow_landlock_only_as_root.v,
             },
             windows: WindowsSettings { mode: self.windows_mode.v, private_desktop: self.private_desktop.v },
+            audit,
         }
     }
 }

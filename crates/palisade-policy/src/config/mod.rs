@@ -53,6 +53,12 @@
 //! [windows]
 //! mode = "unelevated"               # "unelevated" | "elevated"; user file only
 //! private_desktop = false          # `true` is refused: no backend can enforce it yet
+//!
+//! [audit]                           # user file only (a project file may set none of it)
+//! enabled = true                    # one JSON line per command (default: on)
+//! path = "~/.local/state/palisade/audit.jsonl" # default: under $XDG_STATE_HOME or ~/.local/state
+//!                                   # (Windows: %LOCALAPPDATA%\palisade\audit.jsonl)
+//! max_bytes = 10485760              # rotated to .1, .2, .3 beyond this; at least 65536
 //! ```
 //!
 //! Paths: `~` and `~/...` expand to the home directory; other paths must be absolute, except in
@@ -73,7 +79,9 @@
 //!   errors (`windows.private_desktop = true` is refused in every file until a backend
 //!   enforces it);
 //! * `deny_read`, `protected_paths` and `env.secret_patterns` additions are fine;
-//! * `writable_roots`, `allow_read`, `env.keep` and `windows.mode` are errors.
+//! * `writable_roots`, `allow_read`, `env.keep`, `windows.mode` and every `audit` key are
+//!   errors (the repository must not choose where Palisade writes files, nor switch off the
+//!   record of what ran).
 //!
 //! # The command line against the project file
 //!
@@ -104,6 +112,14 @@
 //!
 //! [env]
 //! secret_patterns = ["*_PAT"]             # forced; env.keep cannot let a match through
+//!
+//! [audit]
+//! required = true                         # always on: `enabled = false` and --no-audit are
+//!                                         # refused, and a command whose line cannot be
+//!                                         # written is not run
+//! path = "~/.palisade-audit.jsonl"        # the only place allowed; `~` is the invoking user's
+//!                                         # home (the log refuses a file another user owns)
+//! max_bytes = 52428800                    # the only size allowed
 //! ```
 //!
 //! When a user file, project file or the command line asks for something the managed file
@@ -116,7 +132,7 @@
 //! Every [`ConfigError`] displays as one line: `<file>:<line>: <key>: <what is wrong>`,
 //! `<file>:<line>: invalid TOML: <what>`, or `command line: <flag>: <what is wrong>` (flags
 //! are named `--mode`, `--network`, `--allow-net`, `--writable`, `--keep-env`, `--keep-processes`,
-//! `--no-protected-paths`).
+//! `--no-protected-paths`, `--no-audit`).
 //!
 //! # The files
 //!
@@ -270,6 +286,24 @@ pub struct WindowsSettings {
     pub private_desktop: bool,
 }
 
+/// The `[audit]` section: the log of every command Palisade runs (written by the CLI; the
+/// library does not log by itself).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditSettings {
+    /// Whether a line is written for each command (default: yes).
+    pub enabled: bool,
+    /// The managed file's `required = true`: the log cannot be switched off, and a command is
+    /// refused when its line cannot be written.
+    pub required: bool,
+    /// The log file; `None` when there is no state directory to put it in (no home directory).
+    pub path: Option<PathBuf>,
+    /// The size at which the log is rotated (`audit.jsonl.1`, `.2`, ...).
+    pub max_bytes: u64,
+}
+
+/// The audit log's size cap when nothing says otherwise: 10 MiB.
+pub const DEFAULT_AUDIT_MAX_BYTES: u64 = 10 * 1024 * 1024;
+
 /// Settings given on the command line (the highest layer below the managed file).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Overrides {
@@ -289,6 +323,9 @@ pub struct Overrides {
     pub keep_processes: Option<bool>,
     /// `--no-protected-paths`: drop the default and user protected paths.
     pub no_protected_paths: bool,
+    /// `--no-audit`: write no audit line for this command (refused when the managed file
+    /// requires the log).
+    pub no_audit: bool,
 }
 
 /// What [`load`] reads.
@@ -303,6 +340,8 @@ pub struct LoadRequest {
     pub user_config: Option<PathBuf>,
     /// The administrator's file, if any (it need not exist).
     pub managed_config: Option<PathBuf>,
+    /// The audit log's default location (under the user's state directory), if there is one.
+    pub audit_log: Option<PathBuf>,
     pub overrides: Overrides,
 }
 
@@ -313,13 +352,23 @@ pub const DEFAULT_MANAGED_CONFIG: &str = "/etc/palisade/managed.toml";
 impl LoadRequest {
     /// A request with no files and no home: only the defaults and the overrides.
     pub fn new(workspace: impl Into<PathBuf>, overrides: Overrides) -> LoadRequest {
-        LoadRequest { workspace: workspace.into(), home: None, user_config: None, managed_config: None, overrides }
+        LoadRequest {
+            workspace: workspace.into(),
+            home: None,
+            user_config: None,
+            managed_config: None,
+            audit_log: None,
+            overrides,
+        }
     }
 
     /// A request with the usual locations, from the environment: `$HOME`, the user file from
     /// `$XDG_CONFIG_HOME` (if set and absolute) or `~/.config`, and
-    /// [`DEFAULT_MANAGED_CONFIG`]. On Windows: `%USERPROFILE%`, `%APPDATA%\palisade\config.toml`
-    /// and `C:\ProgramData\palisade\managed.toml` (not `%ProgramData%`: see `palisade::caller::managed_config_path`).
+    /// [`DEFAULT_MANAGED_CONFIG`], and the audit log `palisade/audit.jsonl` under `$XDG_STATE_HOME`
+    /// (if set and absolute) or `~/.local/state`. On Windows: `%USERPROFILE%`,
+    /// `%APPDATA%\palisade\config.toml`, `C:\ProgramData\palisade\managed.toml` (not
+    /// `%ProgramData%`: see `palisade::caller::managed_config_path`) and
+    /// `%LOCALAPPDATA%\palisade\audit.jsonl` (the CLI asks the system for the known folders).
     pub fn from_env(workspace: impl Into<PathBuf>, overrides: Overrides) -> LoadRequest {
         LoadRequest::from_vars(workspace, overrides, |name| std::env::var_os(name))
     }
@@ -339,6 +388,7 @@ impl LoadRequest {
             // Callers that can ask the system (the CLI: `palisade::caller::managed_config_path`,
             // the ProgramData known folder) replace this default.
             req.managed_config = Some(PathBuf::from(r"C:\ProgramData\palisade\managed.toml"));
+            req.audit_log = var("LOCALAPPDATA").map(|d| d.join("palisade").join("audit.jsonl"));
         }
         #[cfg(not(windows))]
         {
@@ -348,9 +398,17 @@ impl LoadRequest {
                 .or_else(|| req.home.as_ref().map(|h| h.join(".config")));
             req.user_config = config_home.map(|d| d.join("palisade").join("config.toml"));
             req.managed_config = Some(PathBuf::from(DEFAULT_MANAGED_CONFIG));
+            req.audit_log = default_audit_log(var("XDG_STATE_HOME"), req.home.as_deref());
         }
         req
     }
+}
+
+/// `palisade/audit.jsonl` under the XDG state directory (`$XDG_STATE_HOME` if absolute, else
+/// `~/.local/state`).
+pub fn default_audit_log(xdg_state_home: Option<PathBuf>, home: Option<&Path>) -> Option<PathBuf> {
+    let state = xdg_state_home.filter(|p| p.is_absolute()).or_else(|| home.map(|h| h.join(".local").join("state")));
+    state.map(|d| d.join("palisade").join("audit.jsonl"))
 }
 
 /// The effective configuration, with the source of every value.
@@ -359,7 +417,8 @@ pub struct Resolved {
     pub policy: Policy,
     /// The source of each effective value. Keys: `mode`, `network`, `keep_processes`,
     /// `linux.allow_landlock_only`, `linux.allow_unprotected_paths`, `windows.mode`,
-    /// `windows.private_desktop`, and one key per list entry, indexed like the policy's lists:
+    /// `windows.private_desktop`, `audit.enabled`, `audit.required`, `audit.path`,
+    /// `audit.max_bytes`, and one key per list entry, indexed like the policy's lists:
     /// `writable_roots[i]`, `deny_read[i]`, `protected_paths[i]`, `env.keep[i]`,
     /// `env.secret_patterns[i]`. `protected_paths` (without index) is present when
     /// `--no-protected-paths` cleared the list.
@@ -369,6 +428,8 @@ pub struct Resolved {
     pub allow_read: Vec<PathBuf>,
     pub linux: LinuxSettings,
     pub windows: WindowsSettings,
+    /// Sources under `audit.enabled`, `audit.required`, `audit.path`, `audit.max_bytes`.
+    pub audit: AuditSettings,
 }
 
 /// Why the configuration cannot be loaded. Every variant displays as one line.
@@ -442,5 +503,5 @@ pub fn load(req: &LoadRequest) -> Result<Resolved, ConfigError> {
         }
     }
 
-    Ok(state.finish(workspace))
+    Ok(state.finish(workspace, req.audit_log.clone()))
 }

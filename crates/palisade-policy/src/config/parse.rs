@@ -50,6 +50,19 @@ pub(super) struct FileSettings {
     pub(super) allow_landlock_only_as_root: Option<At<bool>>,
     pub(super) windows_mode: Option<At<WindowsMode>>,
     pub(super) private_desktop: Option<At<bool>>,
+    /// `[audit]` (user file only).
+    pub(super) audit: AuditFileSettings,
+}
+
+/// `[audit]`: in the user file `enabled`, `path` and `max_bytes`; in the managed file
+/// `required`, `path` and `max_bytes` (`enabled` is then `None` and `required` set, and the
+/// other way round in the user file).
+#[derive(Default)]
+pub(super) struct AuditFileSettings {
+    pub(super) enabled: Option<At<bool>>,
+    pub(super) required: Option<At<bool>>,
+    pub(super) path: Option<At<PathBuf>>,
+    pub(super) max_bytes: Option<At<u64>>,
 }
 
 #[derive(Default)]
@@ -67,6 +80,7 @@ pub(super) struct ManagedSettings {
     pub(super) allow_landlock_only: Option<At<bool>>,
     pub(super) allow_unprotected_paths: Option<At<bool>>,
     pub(super) allow_landlock_only_as_root: Option<At<bool>>,
+    pub(super) audit: AuditFileSettings,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -76,8 +90,11 @@ pub(super) enum FileKind {
     Managed,
 }
 
-const USER_KEYS: &str =
-    "mode, network, writable_roots, deny_read, allow_read, protected_paths, keep_processes, [env], [linux], [windows]";
+const USER_KEYS: &str = "mode, network, writable_roots, deny_read, allow_read, protected_paths, keep_processes, [env], [linux], [windows], [audit]";
+const AUDIT_KEYS: &str = "enabled, path, max_bytes";
+const MANAGED_AUDIT_KEYS: &str = "required, path, max_bytes";
+/// The audit log's size cap may not be so small that one line does not fit.
+pub(super) const MIN_AUDIT_MAX_BYTES: u64 = 64 * 1024;
 const ENV_KEYS: &str = "keep, secret_patterns";
 const LINUX_KEYS: &str = "allow_landlock_only, allow_unprotected_paths, allow_landlock_only_as_root";
 const WINDOWS_KEYS: &str = "mode, private_desktop";
@@ -86,7 +103,7 @@ const MANAGED_NETWORK_KEYS: &str = "allow, deny";
 /// A project file's allowlist is bounded like its protected paths (each entry is matched per
 /// connection).
 pub(super) const MAX_PROJECT_NET_ENTRIES: usize = 128;
-const MANAGED_KEYS: &str = "allowed_modes, allow_network, deny_read, protected_paths, allow_keep_env, allow_writable_roots, allow_landlock_only, allow_unprotected_paths, allow_landlock_only_as_root, [network], [env]";
+const MANAGED_KEYS: &str = "allowed_modes, allow_network, deny_read, protected_paths, allow_keep_env, allow_writable_roots, allow_landlock_only, allow_unprotected_paths, allow_landlock_only_as_root, [network], [env], [audit]";
 pub(super) const TIGHTEN_ONLY: &str = "project config may only tighten the policy";
 /// How many `protected_paths` a project file may add, and how deep each may be.
 pub(super) const MAX_PROJECT_PATTERNS: usize = 128;
@@ -285,6 +302,40 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
+    /// `[audit]`. A project file may set none of it: the repository must not choose where
+    /// Palisade writes (and rotates) files, nor switch off or shrink the record of what ran.
+    fn audit(&self, e: &Entry<'_>) -> Result<AuditFileSettings, ConfigError> {
+        let mut a = AuditFileSettings::default();
+        let managed = self.kind == FileKind::Managed;
+        for e in self.entries(self.table(e)?, "audit", e.line) {
+            if self.kind == FileKind::Project {
+                return Err(self.err(
+                    e.line,
+                    &e.key,
+                    "the audit log is set in the user config or the managed file, never in a project file",
+                ));
+            }
+            match e.key.as_str() {
+                "audit.enabled" if !managed => a.enabled = Some(self.boolean(&e)?),
+                "audit.required" if managed => a.required = Some(self.boolean(&e)?),
+                "audit.path" => {
+                    let raw = e.item.as_str().ok_or_else(|| self.wrong_type(&e, "a string (a path)"))?;
+                    let p = self.path(raw).map_err(|why| self.err(e.line, &e.key, why))?;
+                    a.path = Some(At { v: p, line: e.line });
+                }
+                "audit.max_bytes" => {
+                    let n = e.item.as_integer().ok_or_else(|| self.wrong_type(&e, "an integer (bytes)"))?;
+                    if n < MIN_AUDIT_MAX_BYTES as i64 {
+                        return Err(self.err(e.line, &e.key, format!("must be at least {MIN_AUDIT_MAX_BYTES}")));
+                    }
+                    a.max_bytes = Some(At { v: n as u64, line: e.line });
+                }
+                _ => return Err(self.unknown(&e, if managed { MANAGED_AUDIT_KEYS } else { AUDIT_KEYS })),
+            }
+        }
+        Ok(a)
+    }
+
     fn settings(&self, root: &dyn TableLike) -> Result<FileSettings, ConfigError> {
         let mut s = FileSettings::default();
         for e in self.entries(root, "", 1) {
@@ -353,6 +404,7 @@ impl<'a> Parser<'a> {
                         }
                     }
                 }
+                "audit" => s.audit = self.audit(&e)?,
                 _ => return Err(self.unknown(&e, USER_KEYS)),
             }
         }
@@ -408,6 +460,7 @@ impl<'a> Parser<'a> {
                         }
                     }
                 }
+                "audit" => m.audit = self.audit(&e)?,
                 _ => return Err(self.unknown(&e, MANAGED_KEYS)),
             }
         }

@@ -69,6 +69,14 @@ impl Resolved {
                 self.windows.private_desktop.into(),
                 self.windows.private_desktop.to_string(),
             ),
+            scalar("audit.enabled", self.audit.enabled.into(), self.audit.enabled.to_string()),
+            scalar("audit.required", self.audit.required.into(), self.audit.required.to_string()),
+            {
+                let path = self.audit.path.as_ref().map(|p| p.display().to_string());
+                let text = path.clone().unwrap_or_else(|| "(none: no state directory)".into());
+                scalar("audit.path", path.into(), text)
+            },
+            scalar("audit.max_bytes", self.audit.max_bytes.into(), self.audit.max_bytes.to_string()),
         ]
     }
 

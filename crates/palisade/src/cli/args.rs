@@ -102,6 +102,20 @@ pub(super) enum Cmd {
         #[command(flatten)]
         policy: PolicyArgs,
     },
+    /// Show the last entries of the audit log (one per command Palisade ran or refused; see the
+    /// README's "Audit log" section): time, exit status, duration, how it was run, the
+    /// directory, the command line and its connections.
+    Log {
+        /// How many entries (the newest last).
+        #[arg(short = 'n', long = "lines", value_name = "N", default_value_t = 20)]
+        lines: usize,
+        /// The entries as stored: one JSON object per line (docs/audit.schema.json).
+        #[arg(long)]
+        json: bool,
+        /// Print the log's path and whether it is on, and nothing else.
+        #[arg(long, conflicts_with = "json")]
+        path: bool,
+    },
     /// Remove what Palisade keeps on disk between commands (Windows: the ACEs recorded in
     /// %LOCALAPPDATA%\Palisade; Linux: placeholders of protected paths and the private
     /// temporary folders (/dev/shm/palisade-*) left by runs that were killed or by
@@ -110,7 +124,7 @@ pub(super) enum Cmd {
     Cleanup,
 }
 
-#[derive(Args, Clone)]
+#[derive(Args, Clone, Default)]
 pub(super) struct PolicyArgs {
     /// The workspace (writable in workspace-write mode). Default: the nearest directory, from the
     /// current one up, with `.palisade/config.toml` or a `.git` (never the home directory or
@@ -136,6 +150,9 @@ pub(super) struct PolicyArgs {
     /// Let processes the command starts outlive it.
     #[arg(long)]
     pub(super) keep_processes: bool,
+    /// Write no audit log line for this command (refused when the administrator requires the log).
+    #[arg(long)]
+    pub(super) no_audit: bool,
 }
 
 fn parse_mode(s: &str) -> Result<Mode, String> {

@@ -36,11 +36,15 @@ pub(super) fn request(args: &PolicyArgs) -> Result<(LoadRequest, WorkspaceRule),
         writable: args.writable.clone(),
         keep_env: args.keep_env.clone(),
         keep_processes: if args.keep_processes { Some(true) } else { None },
+        no_audit: args.no_audit,
         ..Overrides::default()
     };
     let mut req = LoadRequest::from_env(workspace, overrides);
     // The managed file's place comes from the system, never from the environment.
     req.managed_config = Some(palisade::caller::managed_config_path());
+    if let Some(log) = palisade::caller::audit_log_default() {
+        req.audit_log = Some(log);
+    }
     home_fallback(&mut req);
     Ok((req, rule))
 }
@@ -55,6 +59,10 @@ fn home_fallback(req: &mut LoadRequest) {
     let Some(home) = palisade::caller::home_from_user_database() else { return };
     let xdg = std::env::var_os("XDG_CONFIG_HOME").map(PathBuf::from).filter(|p| p.is_absolute());
     req.user_config = Some(xdg.unwrap_or_else(|| home.join(".config")).join("palisade").join("config.toml"));
+    if req.audit_log.is_none() {
+        let state = std::env::var_os("XDG_STATE_HOME").map(PathBuf::from);
+        req.audit_log = config::default_audit_log(state, Some(&home));
+    }
     req.home = Some(home);
 }
 

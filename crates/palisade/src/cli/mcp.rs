@@ -14,6 +14,7 @@ mod exec;
 mod narrow;
 
 use super::args::PolicyArgs;
+use super::audit::{self, Audit};
 use super::load::{load, nested_refusal, request, sandbox_options};
 use super::{fail, Failure};
 use narrow::Narrowing;
@@ -207,6 +208,13 @@ impl Server {
             CommandArg::Shell(s) => shell(&s),
         };
         let cwd = working_directory(&loaded.workspace, args.cwd.as_deref())?;
+        // A log the administrator requires and that cannot be written refuses the call.
+        let log = match Audit::open(&self.state.resolved) {
+            Ok(log) => log,
+            Err(f) => return Ok(text_result(&json!({"error": format!("palisade: {}", f.message)}), true)),
+        };
+        let audited_argv = argv.clone();
+        let audited_policy = policy.clone();
         let timeout = args.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS);
         if !(timeout > 0.0 && timeout <= MAX_TIMEOUT_SECONDS) {
             return Err(ErrorData::invalid_params(
@@ -215,6 +223,8 @@ impl Server {
             ));
         }
         let max_output = args.max_output_bytes.unwrap_or(DEFAULT_MAX_OUTPUT_BYTES).min(MAX_MAX_OUTPUT_BYTES);
+        let job_cwd = cwd.clone();
+        let started_at = std::time::SystemTime::now();
         let job = exec::Job {
             policy,
             options: self.state.options.clone(),
@@ -253,9 +263,30 @@ impl Server {
                 }
             }
         };
+        let entry = audit::Entry {
+            via: "mcp",
+            argv: &audited_argv,
+            cwd: Some(job_cwd),
+            resolved: &self.state.resolved,
+            policy: &audited_policy,
+            started: started_at,
+        };
         match outcome {
-            Ok(Ok(o)) => Ok(text_result(&outcome_json(&o), false)),
-            Ok(Err(refusal)) => Ok(text_result(&json!({"error": format!("palisade: {refusal}")}), true)),
+            Ok(Ok(o)) => {
+                log.write(&entry.ran(audit::Ran {
+                    layers: o.layers.clone(),
+                    status: o.status,
+                    duration: o.duration,
+                    network: &o.network,
+                    notices: &o.notices,
+                    denials: o.denials.clone(),
+                }));
+                Ok(text_result(&outcome_json(&o), false))
+            }
+            Ok(Err(refusal)) => {
+                log.write(&entry.refused(&fail(refusal.clone())));
+                Ok(text_result(&json!({"error": format!("palisade: {refusal}")}), true))
+            }
             Err(_) => Err(ErrorData::internal_error("the command's thread ended without a result", None)),
         }
     }

@@ -1,6 +1,7 @@
 //! The command-line interface: parsing (`args.rs`), configuration loading (`load.rs`), and one
 //! file per subcommand that calls the library and renders what it returns (`run.rs`,
-//! `check.rs`, `policy.rs`, `setup.rs`, `cleanup.rs`, `mcp.rs`). Errors are one line on stderr and exit
+//! `check.rs`, `policy.rs`, `setup.rs`, `cleanup.rs`, `mcp.rs`, `log.rs`; `audit.rs` writes the
+//! audit log's lines). Errors are one line on stderr and exit
 //! with 125. What needs the operating system (signal forwarding, host set-up, the user
 //! database) is the library's: no `unsafe` here.
 
@@ -26,9 +27,11 @@ macro_rules! errln {
 }
 
 mod args;
+mod audit;
 mod check;
 mod cleanup;
 mod load;
+mod log;
 mod mcp;
 mod policy;
 mod run;
@@ -101,7 +104,8 @@ pub fn main(as_shell: bool) -> i32 {
     let result = match cli.command {
         Cmd::Run { policy, json_status, status_fd, status_file, command } => {
             json_status_wanted = json_status;
-            run::run(&policy, json_status, &status::StatusTargets { fd: status_fd, file: status_file }, command)
+            let targets = status::StatusTargets { fd: status_fd, file: status_file };
+            run::run(&policy, json_status, &targets, command, "run")
         }
         Cmd::Sh { args } => {
             let (result, json_status) = shell::shell(args);
@@ -112,6 +116,7 @@ pub fn main(as_shell: bool) -> i32 {
         Cmd::Policy { policy: args, json } => policy::show(&args, json),
         Cmd::Setup { uninstall, elevated } => setup::setup(uninstall, elevated),
         Cmd::Mcp { policy } => mcp::serve(&policy),
+        Cmd::Log { lines, json, path } => log::show(lines, json, path),
         Cmd::Cleanup => cleanup::cleanup(),
     };
     finish(result, json_status_wanted)

@@ -2,25 +2,27 @@
 //! receives passed on, its notices shown and its status as palisade's own.
 
 use super::args::PolicyArgs;
+use super::audit::{self, Audit};
 use super::load::{load, nested_refusal, sandbox_options};
 use super::status::{self, StatusSink, StatusTargets};
 use super::{fail, Failure};
 use palisade::policy::workspace;
 use palisade::{Mode, Sandbox};
 use std::ffi::OsString;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
-/// `palisade run` (and `palisade sh`, with the shell as the command). The status targets are
-/// opened first, so that a bad `--status-fd` is refused before anything runs; a refusal after
-/// that still gets a record there.
+/// `palisade run` (and `palisade sh`, with the shell as the command; `via` says which, for the
+/// audit log). The status targets are opened first, so that a bad `--status-fd` is refused
+/// before anything runs; a refusal after that still gets a record there.
 pub(super) fn run(
     args: &PolicyArgs,
     json_status: bool,
     targets: &StatusTargets,
     command: Vec<OsString>,
+    via: &'static str,
 ) -> Result<i32, Failure> {
     let sink = StatusSink::open(targets)?;
-    match run_in_sandbox(args, json_status, sink.wanted(), command) {
+    match audited(args, json_status, sink.wanted(), command, via) {
         Ok((code, record)) => {
             if let Some(r) = record {
                 sink.write(&r);
@@ -36,18 +38,47 @@ pub(super) fn run(
     }
 }
 
-fn run_in_sandbox(
+/// The run, with its audit line: once the configuration has loaded (and a required log was
+/// found writable), every outcome, a refusal included, gets one line.
+fn audited(
     args: &PolicyArgs,
     json_status: bool,
     record_wanted: bool,
     command: Vec<OsString>,
+    via: &'static str,
 ) -> Result<(i32, Option<serde_json::Value>), Failure> {
     if let Some(e) = nested_refusal() {
         return Err(e.into());
     }
     let resolved = load(args)?;
+    let log = Audit::open(&resolved)?;
+    let entry = audit::Entry {
+        via,
+        argv: &command,
+        cwd: std::env::current_dir().ok().map(|d| std::fs::canonicalize(&d).unwrap_or(d)),
+        resolved: &resolved,
+        policy: &resolved.policy,
+        started: SystemTime::now(),
+    };
+    let mut line = None;
+    let result =
+        run_in_sandbox(&resolved, json_status, record_wanted, &command, &mut |ran| line = Some(entry.ran(ran)));
+    match &result {
+        Ok(_) => log.write(&line.unwrap_or_else(|| entry.refused(&fail("the command's outcome was not recorded")))),
+        Err(f) => log.write(&entry.refused(f)),
+    }
+    result
+}
+
+fn run_in_sandbox(
+    resolved: &palisade::policy::config::Resolved,
+    json_status: bool,
+    record_wanted: bool,
+    command: &[OsString],
+    audit_line: &mut dyn FnMut(audit::Ran<'_>),
+) -> Result<(i32, Option<serde_json::Value>), Failure> {
     warn_unwritable_worktree_repository(&resolved.policy);
-    let options = sandbox_options(&resolved);
+    let options = sandbox_options(resolved);
     let sandbox = Sandbox::with_options(resolved.policy.clone(), options)?;
     let (program, rest) = command.split_first().ok_or_else(|| fail("no command given"))?;
     // The command starts where the user is (the workspace may be a parent: see `request`).
@@ -78,7 +109,15 @@ fn run_in_sandbox(
     if json_status {
         errln!("{}", status::json_status_line(&sandbox, &child, status));
     }
-    let record = record_wanted.then(|| status::ran_record(&sandbox, &resolved, &child, status, duration));
+    audit_line(audit::Ran {
+        layers: status::enforcement_layers(&sandbox),
+        status,
+        duration,
+        network: child.network_records(),
+        notices: child.notices(),
+        denials: status::denials(&child),
+    });
+    let record = record_wanted.then(|| status::ran_record(&sandbox, resolved, &child, status, duration));
     Ok((status.shell_code(), record))
 }
 

@@ -53,7 +53,7 @@ pub(super) fn shell(sh_args: Vec<OsString>) -> (Result<i32, Failure>, bool) {
     let targets = StatusTargets { fd: flags.status_fd, file: flags.status_file };
     let mut command = vec![inner];
     command.extend(sh_args);
-    (run::run(&flags.policy, flags.json_status, &targets, command), flags.json_status)
+    (run::run(&flags.policy, flags.json_status, &targets, command, "sh"), flags.json_status)
 }
 
 fn inner_shell() -> Result<OsString, Failure> {

@@ -195,17 +195,25 @@ pub(super) fn ran_record(
         "policy_sources": resolved.to_json(),
         "network": network_records(child.network_records()),
         "notices": child.notices(),
-        "denials": [],
-        "denials_note": "denial reports are not built yet: this list is always empty",
+        "denials": denials(child),
+        "denials_note": DENIALS_NOTE,
     })
 }
+
+/// What the sandbox refused the command (files it could not write, ...), for the status record
+/// and the audit line alike. Denial reports are not built yet: always empty.
+pub(super) fn denials(_child: &Child) -> Vec<Value> {
+    Vec::new()
+}
+
+pub(super) const DENIALS_NOTE: &str = "denial reports are not built yet: this list is always empty";
 
 /// The record of a run Palisade refused or failed before or while starting the command.
 pub(super) fn failed_record(f: &Failure) -> Value {
     json!({
         "version": STATUS_VERSION, "exit_code": null, "signal": null, "status": f.code, "error": f.message,
         "duration_ms": 0, "layers": [], "policy_digest": null, "policy_sources": null, "network": [], "notices": [],
-        "denials": [], "denials_note": "denial reports are not built yet: this list is always empty",
+        "denials": [], "denials_note": DENIALS_NOTE,
     })
 }
 
@@ -215,7 +223,7 @@ pub(super) fn json_status_line(sandbox: &Sandbox, child: &Child, status: ExitSta
         "layers": enforcement_layers(sandbox), "notices": child.notices(), "network": network_records(child.network_records())})
 }
 
-fn enforcement_layers(sandbox: &Sandbox) -> Vec<Value> {
+pub(super) fn enforcement_layers(sandbox: &Sandbox) -> Vec<Value> {
     sandbox
         .enforcement()
         .layers
@@ -225,7 +233,7 @@ fn enforcement_layers(sandbox: &Sandbox) -> Vec<Value> {
 }
 
 /// network = allow: the command's connections through the proxy (empty otherwise).
-fn network_records(records: &[palisade::NetworkRecord]) -> Vec<Value> {
+pub(super) fn network_records(records: &[palisade::NetworkRecord]) -> Vec<Value> {
     records
         .iter()
         .map(|r| {
@@ -236,10 +244,15 @@ fn network_records(records: &[palisade::NetworkRecord]) -> Vec<Value> {
 }
 
 /// `sha256:<hex>` of the effective policy's values as canonical JSON (`palisade policy --json`
-/// without the sources; object keys sorted, no spaces), so that two runs under the same policy
-/// have the same digest whichever layers set it.
+/// without the sources and without the `audit.*` settings, which say where commands are
+/// recorded, not what they may do; object keys sorted, no spaces), so that two runs under the
+/// same policy have the same digest whichever layers set it.
 pub(super) fn policy_digest(resolved: &palisade::policy::config::Resolved) -> String {
-    let canonical = canonical_json(&values_only(resolved.to_json()));
+    let mut values = values_only(resolved.to_json());
+    if let Some(map) = values.as_object_mut() {
+        map.retain(|k, _| !k.starts_with("audit."));
+    }
+    let canonical = canonical_json(&values);
     let digest = Sha256::digest(canonical.as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")

@@ -9,6 +9,8 @@
 //! * `home`: a fake home with secret fixtures (`.ssh/id_rsa`, `.aws/credentials`, `.netrc`,
 //!   `.docker/config.json`) and an ordinary file (`notes.txt`);
 //! * `xdg`: an empty `XDG_CONFIG_HOME`, so the real user configuration never interferes;
+//!   `XDG_STATE_HOME` is `<root>/state`, so the audit log goes there ([`Fixture::audit_log`]),
+//!   not into the fake home that tests compare before and after;
 //! * `m`: a unique marker, used in file contents, process names and socket names.
 //!
 //! Security tests assert side effects *outside* the sandbox with [`Snapshot`] (every file,
@@ -191,6 +193,7 @@ impl Fixture {
         let mut v: Vec<(OsString, OsString)> = vec![
             ("HOME".into(), self.home.clone().into()),
             ("XDG_CONFIG_HOME".into(), self.xdg.clone().into()),
+            ("XDG_STATE_HOME".into(), self.root.join("state").into()),
             ("PAL_WS".into(), self.ws.clone().into()),
             ("PAL_OUT".into(), self.outside.clone().into()),
             ("PAL_TOUT".into(), self.tmp_outside.clone().into()),
@@ -202,6 +205,11 @@ impl Fixture {
             v.push(("PAL_PY".into(), py.into()));
         }
         v
+    }
+
+    /// Where the CLI's audit log goes with the fixture's environment.
+    pub fn audit_log(&self) -> PathBuf {
+        self.root.join("state/palisade/audit.jsonl")
     }
 
     /// `palisade` with the fixture's environment, in the workspace (no arguments yet).

@@ -130,6 +130,7 @@ fn command_line_overrides_user_and_defaults() {
         keep_processes: Some(false),
         no_protected_paths: false,
         allow_net: vec![],
+        no_audit: false,
     });
     assert_eq!(r.policy.mode, Mode::WorkspaceWrite);
     assert_eq!(r.policy.network, Network::On);

@@ -5,6 +5,7 @@ use super::*;
 use crate::protected;
 use std::fs;
 
+mod audit;
 mod errors;
 mod layering;
 mod managed;
@@ -52,6 +53,7 @@ impl Fixture {
             home: Some(self.home.clone()),
             user_config: Some(self.user.clone()),
             managed_config: Some(self.managed.clone()),
+            audit_log: None,
             overrides,
         }
     }

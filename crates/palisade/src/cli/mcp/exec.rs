@@ -31,6 +31,9 @@ pub(super) struct Outcome {
     pub(super) stderr: Captured,
     pub(super) notices: Vec<String>,
     pub(super) network: Vec<NetworkRecord>,
+    /// For the audit line: the enforcement layers and the sandbox's refusals.
+    pub(super) layers: Vec<serde_json::Value>,
+    pub(super) denials: Vec<serde_json::Value>,
 }
 
 /// The first bytes of a stream and how many it had in all.
@@ -111,6 +114,8 @@ pub(super) fn run(job: Job, cancel: Arc<AtomicBool>) -> Result<Outcome, String> 
         stderr,
         notices: child.notices().to_vec(),
         network: child.network_records().to_vec(),
+        layers: super::super::status::enforcement_layers(&sandbox),
+        denials: super::super::status::denials(&child),
     })
 }
 
