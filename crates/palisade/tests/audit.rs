@@ -294,3 +294,27 @@ fn a_log_owned_by_another_user_is_refused_and_left_alone() {
     assert!(err.starts_with("palisade: audit log: ") && err.contains("owned by user 65534"), "{err}");
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "theirs\n");
 }
+
+/// With the state folder writable (`--writable` on it, as with a writable ~/.local), the command
+/// cannot swap palisade's folder there for a link to another folder: palisade appends to and
+/// rotates what it finds there after the command, so the line would land, and old logs be
+/// renamed, wherever the link pointed.
+#[test]
+fn the_log_folder_cannot_be_swapped_for_a_link_by_a_command() {
+    let fx = Fixture::new();
+    let state = fx.root.join("state");
+    std::fs::create_dir_all(state.join("palisade")).unwrap();
+    let elsewhere = fx.outside.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let script = format!(
+        "mv \"$XDG_STATE_HOME/palisade\" \"$XDG_STATE_HOME/moved\" 2>/dev/null; rm -rf \"$XDG_STATE_HOME/palisade\" 2>/dev/null; \
+         ln -s {} \"$XDG_STATE_HOME/palisade\" 2>/dev/null; touch \"$XDG_STATE_HOME/other-ok\" && echo done",
+        elsewhere.display()
+    );
+    let o = fx.run_cmd(&["--writable", state.to_str().unwrap()], &["sh", "-c", &script]).output().unwrap();
+    assert!(stdout(&o).contains("done"), "the state folder was not writable at all: {}", show(&o));
+    let landed: Vec<_> = std::fs::read_dir(&elsewhere).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(landed.is_empty(), "palisade wrote through a link the command planted: {landed:?}");
+    assert!(state.join("palisade").is_dir() && !state.join("palisade").is_symlink(), "the folder was swapped");
+    assert_eq!(lines(&fx.audit_log()).len(), 1);
+}

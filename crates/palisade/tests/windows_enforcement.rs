@@ -180,8 +180,7 @@ fn read_only_mode_writes_only_the_private_temporary_folder() {
         return;
     };
     let ws = tempdir("palisade-enf-ro-");
-    let out =
-        cmd(ws.path(), &["--mode", "read-only"], "echo x> ws.txt & echo t> %TMP%\\t.txt && type %TMP%\\t.txt");
+    let out = cmd(ws.path(), &["--mode", "read-only"], "echo x> ws.txt & echo t> %TMP%\\t.txt && type %TMP%\\t.txt");
     must_not_exist(&ws.path().join("ws.txt"), "a workspace write in read-only mode");
     assert!(text(&out.stdout).contains('t'), "the private temporary folder is not writable: {}", text(&out.stdout));
 }

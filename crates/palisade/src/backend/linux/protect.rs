@@ -123,6 +123,16 @@ fn own_config_dirs() -> Vec<PathBuf> {
     if let Some(h) = var("HOME") {
         dirs.push(h.join(".config").join("palisade"));
     }
+    // And its state folder, where the audit log is by default: palisade appends to it and
+    // rotates it after the command, so a command must not swap it for a link to another folder
+    // (a writable ~/.local).
+    if let Some(x) = var("XDG_STATE_HOME").filter(|p| p.is_absolute()) {
+        dirs.push(x.join("palisade"));
+    }
+    if let Some(h) = var("HOME") {
+        dirs.push(h.join(".local").join("state").join("palisade"));
+    }
+    dirs.sort();
     // Usually the same folder twice (XDG_CONFIG_HOME=~/.config): resolve it once.
     dirs.dedup();
     dirs.into_iter()
