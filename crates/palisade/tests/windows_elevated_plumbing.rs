@@ -148,7 +148,7 @@ fn windows_path(p: &str) -> PathBuf {
 }
 
 fn ready() -> Setup {
-    Setup::new(Some(&marker_contents(SETUP_VERSION)))
+    Setup::new(Some(&marker_contents(SETUP_VERSION, &[])))
 }
 
 fn me() -> String {
