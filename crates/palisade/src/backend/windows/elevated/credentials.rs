@@ -1,5 +1,5 @@
 //! The sandbox accounts' passwords, kept by the CLI (never elevated) encrypted with DPAPI for
-//! the installing user, in `%LOCALAPPDATA%\Palisade\credentials\<PalisadeOffline|PalisadeOnline>.dpapi` (the path `setup_plan::credential_path` names in the records).
+//! the installing user, in `%LOCALAPPDATA%\Palisade\credentials\<PalisadeOffline|PalisadeOnline|PalisadeProxied>.dpapi` (the path `setup_plan::credential_path` names in the records).
 //!
 //! `palisade setup --elevated` generates a password per account, stores it *pending*
 //! (`<account>.dpapi.pending`), hands it to the elevated setup over its pipe, and commits the pending
