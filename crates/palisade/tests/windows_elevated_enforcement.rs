@@ -201,13 +201,13 @@ fn allow_sandbox(ws: &Path, allow: &[String]) -> Sandbox {
 /// Prints the proxy's answer's first line.
 fn tunnel_script(target: &str, with_secret: bool) -> String {
     let auth = if with_secret {
-        "$a = [Convert]::ToBase64String([Text.Encoding]::ASCII.GetBytes($u.UserInfo)); $h += \"Proxy-Authorization: Basic $a`r`n\""
+        "$a = [Convert]::ToBase64String([Text.Encoding]::ASCII.GetBytes($u.UserInfo)); $h += \"Proxy-Authorization: Basic $a`r`n\"; "
     } else {
         ""
     };
     format!(
         "$u = [Uri]$env:http_proxy; $c = New-Object Net.Sockets.TcpClient; $c.Connect('127.0.0.1', $u.Port); $s = $c.GetStream(); \
-         $h = \"CONNECT {target} HTTP/1.1`r`nHost: {target}`r`n\"; {auth}; $h += \"`r`n\"; \
+         $h = \"CONNECT {target} HTTP/1.1`r`nHost: {target}`r`n\"; {auth}$h += \"`r`n\"; \
          $b = [Text.Encoding]::ASCII.GetBytes($h); $s.Write($b, 0, $b.Length); $buf = New-Object byte[] 512; \
          $n = $s.Read($buf, 0, 512); $r = [Text.Encoding]::ASCII.GetString($buf, 0, $n); ($r -split \"`r`n\")[0]; \
          if ($r.StartsWith('HTTP/1.1 200')) {{ $x = [Text.Encoding]::ASCII.GetBytes(\"SSH-2.0-palisade-test`r`n\"); $s.Write($x, 0, $x.Length); Start-Sleep -Milliseconds 500 }}; $c.Close()"

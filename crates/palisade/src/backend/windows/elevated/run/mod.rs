@@ -5,8 +5,8 @@
 //! kill-on-close job ends the command).
 //!
 //! The runner is started through a [`RunnerLauncher`]: in production `CreateProcessWithLogonW`
-//! as `PalisadeOffline`/`PalisadeOnline`/`PalisadeProxied`; for the plumbing tests (Wine stubs that call) a plain
-//! `CreateProcessW` as the caller, reachable only through [`TestSeam`], a `#[doc(hidden)]`
+//! as `PalisadeOffline`/`PalisadeOnline`/`PalisadeProxied`; for the plumbing tests (Wine stubs
+//! that call) a plain `CreateProcessW` as the caller, reachable only through [`TestSeam`], a `#[doc(hidden)]`
 //! library entry that takes the runner's path and the setup folder from the test — nothing a
 //! sandboxed command could set (no environment variable, no configuration key).
 //!
