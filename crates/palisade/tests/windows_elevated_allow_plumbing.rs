@@ -159,8 +159,12 @@ fn allow_serves_the_command_through_the_sandbox_proxy_with_its_secret() {
     assert_eq!(code, Some(0), "stdout {stdout} stderr {stderr}");
     assert!(stdout.contains("HTTP/1.1 200 "), "{stdout}");
     // The caller's proxy variable is replaced (Windows names have no case), with a secret.
-    let line = stdout.lines().find(|l| l.starts_with("http_proxy=")).expect("http_proxy line");
-    let url = line.trim_start_matches("http_proxy=");
+    // (libtest writes "test helper ... " before the helper's first line.)
+    let url = stdout
+        .split("http_proxy=")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .unwrap_or_else(|| panic!("no http_proxy line: {stdout}"));
     let secret = url
         .strip_prefix("http://palisade:")
         .and_then(|r| r.strip_suffix(&format!("@127.0.0.1:{port}")))
