@@ -25,14 +25,14 @@ $UserSids = @($UserSids | Where-Object { $_ } | ForEach-Object { $_ -split ',' }
 $sids = @($UserSids) + @($GroupSid | Where-Object { $_ })
 
 # Accounts and group.
-foreach ($n in 'PalisadeOffline', 'PalisadeOnline') {
+foreach ($n in 'PalisadeOffline', 'PalisadeOnline', 'PalisadeProxied') {
     if (Get-LocalUser -Name $n -ErrorAction SilentlyContinue) { $left.Add("local user $n") }
 }
 if (Get-LocalGroup -Name PalisadeSandboxUsers -ErrorAction SilentlyContinue) { $left.Add("local group PalisadeSandboxUsers") }
 
 # Sign-in screen: SpecialAccounts\UserList values.
 $userList = 'HKLM:\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Winlogon\SpecialAccounts\UserList'
-foreach ($n in 'PalisadeOffline', 'PalisadeOnline') {
+foreach ($n in 'PalisadeOffline', 'PalisadeOnline', 'PalisadeProxied') {
     $v = Get-ItemProperty -Path $userList -Name $n -ErrorAction SilentlyContinue
     if ($null -ne $v) { $left.Add("UserList value $n") }
 }

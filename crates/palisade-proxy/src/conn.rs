@@ -14,7 +14,7 @@ use crate::head::{self, HeadError, RequestHead};
 use crate::relay::{relay, Up};
 use crate::socks::{self, Parsed};
 use crate::vet::{display_host, vet, Refusal};
-use crate::{tls, Protocol, Shared, Tracker};
+use crate::{auth, tls, Protocol, Shared, Tracker};
 
 enum ReadError {
     Timeout,
@@ -106,9 +106,20 @@ async fn serve_http(mut client: TcpStream, mut buf: Vec<u8>, deadline: Instant, 
     let rest = buf.split_off(head.len);
     if head.method == "CONNECT" {
         t.record.protocol = Protocol::HttpConnect;
-        http_connect(client, head, rest, shared, t).await
     } else {
         t.record.protocol = Protocol::HttpForward;
+    }
+    if let Some(creds) = &shared.config.credentials {
+        let values: Vec<&[u8]> = head.values("proxy-authorization").collect();
+        if !creds.http_accepts(&values) {
+            let _ = client.write_all(&auth::proxy_auth_required_response()).await;
+            let _ = client.shutdown().await;
+            return t.refuse(auth::REFUSED_LINE.into());
+        }
+    }
+    if head.method == "CONNECT" {
+        http_connect(client, head, rest, shared, t).await
+    } else {
         http_forward(client, head, rest, shared, t).await
     }
 }
@@ -199,11 +210,11 @@ async fn http_forward(mut client: TcpStream, head: RequestHead, rest: Vec<u8>, s
 
 async fn serve_socks(mut client: TcpStream, mut buf: Vec<u8>, deadline: Instant, shared: &Shared, t: &mut Tracker) {
     const CAP: usize = 600;
-    let offers_none = loop {
-        match socks::parse_greeting(&buf) {
-            Parsed::Done(offers_none, used) => {
+    let methods = loop {
+        match socks::parse_greeting_methods(&buf) {
+            Parsed::Done(methods, used) => {
                 buf.drain(..used);
-                break offers_none;
+                break methods;
             }
             Parsed::Invalid(_, e) => return t.refuse(format!("palisade: {e}")),
             Parsed::NeedMore => {}
@@ -212,12 +223,36 @@ async fn serve_socks(mut client: TcpStream, mut buf: Vec<u8>, deadline: Instant,
             return t.refuse(reason);
         }
     };
-    if !offers_none {
+    let (wanted, missing) = match shared.config.credentials {
+        None => (socks::METHOD_NONE, "palisade: the SOCKS client offers no 'no authentication' method"),
+        Some(_) => (auth::SOCKS_METHOD_USER_PASSWORD, auth::REFUSED_LINE),
+    };
+    if !methods.contains(&wanted) {
         let _ = client.write_all(&[socks::VERSION, socks::METHOD_UNACCEPTABLE]).await;
-        return t.refuse("palisade: the SOCKS client offers no 'no authentication' method".into());
+        return t.refuse(missing.into());
     }
-    if client.write_all(&[socks::VERSION, socks::METHOD_NONE]).await.is_err() {
+    if client.write_all(&[socks::VERSION, wanted]).await.is_err() {
         return t.note("client went away".into());
+    }
+    if let Some(creds) = &shared.config.credentials {
+        let offered = loop {
+            match auth::parse_socks_user_password(&buf) {
+                Parsed::Done(offered, used) => {
+                    buf.drain(..used);
+                    break offered;
+                }
+                Parsed::Invalid(_, e) => return t.refuse(format!("palisade: {e}")),
+                Parsed::NeedMore => {}
+            }
+            if let Err(reason) = socks_read(&mut client, &mut buf, CAP, deadline, shared).await {
+                return t.refuse(reason);
+            }
+        };
+        let ok = creds.socks_accepts(&offered);
+        if client.write_all(&auth::socks_auth_reply(ok)).await.is_err() || !ok {
+            let _ = client.shutdown().await;
+            return t.refuse(auth::REFUSED_LINE.into());
+        }
     }
     let request = loop {
         match socks::parse_request(&buf) {

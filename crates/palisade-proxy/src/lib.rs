@@ -17,6 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 use palisade_policy::net_rules::Allowlist;
 use tokio::sync::Semaphore;
 
+pub mod auth;
 pub mod body;
 mod conn;
 pub mod head;
@@ -27,6 +28,7 @@ pub mod socks;
 pub mod tls;
 pub mod vet;
 
+pub use auth::Credentials;
 pub use resolver::Resolver;
 
 /// Bounds on what one client can make the proxy hold or wait for.
@@ -77,6 +79,9 @@ pub struct Config {
     /// leading to loopback (services listening on every address would be reached), unless that
     /// address is allowed as an address.
     pub host_addresses: Vec<std::net::IpAddr>,
+    /// Credentials every client must present (see `auth.rs`); `None` serves any client that
+    /// reaches the listener (Linux: the port lives inside the command's own network namespace).
+    pub credentials: Option<Credentials>,
 }
 
 impl Config {
@@ -87,6 +92,7 @@ impl Config {
             limits: Limits::default(),
             on_record: None,
             host_addresses: Vec::new(),
+            credentials: None,
         }
     }
 }

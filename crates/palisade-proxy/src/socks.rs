@@ -1,5 +1,6 @@
 //! SOCKS5 (RFC 1928) greeting and request parsing, and replies. Only the "no authentication"
-//! method and the CONNECT command are served. Pure and bounded (a request is at most 262 bytes).
+//! method (or, when the proxy asks for credentials, username/password: `auth.rs`) and the
+//! CONNECT command are served. Pure and bounded (a request is at most 262 bytes).
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -28,6 +29,15 @@ pub enum Parsed<T> {
 
 /// The greeting: whether the client offers "no authentication".
 pub fn parse_greeting(buf: &[u8]) -> Parsed<bool> {
+    match parse_greeting_methods(buf) {
+        Parsed::Done(methods, end) => Parsed::Done(methods.contains(&METHOD_NONE), end),
+        Parsed::NeedMore => Parsed::NeedMore,
+        Parsed::Invalid(code, e) => Parsed::Invalid(code, e),
+    }
+}
+
+/// The greeting: the methods the client offers.
+pub fn parse_greeting_methods(buf: &[u8]) -> Parsed<Vec<u8>> {
     let [version, count, ..] = *buf else { return Parsed::NeedMore };
     if version != VERSION {
         return Parsed::Invalid(None, format!("SOCKS version {version} (only 5 is served)"));
@@ -35,7 +45,7 @@ pub fn parse_greeting(buf: &[u8]) -> Parsed<bool> {
     let end = 2 + usize::from(count);
     match buf.get(2..end) {
         None => Parsed::NeedMore,
-        Some(methods) => Parsed::Done(methods.contains(&METHOD_NONE), end),
+        Some(methods) => Parsed::Done(methods.to_vec(), end),
     }
 }
 
@@ -118,6 +128,8 @@ mod tests {
         assert_eq!(parse_greeting(&[5, 1, 2]), Parsed::Done(false, 3));
         assert_eq!(parse_greeting(&[5, 0]), Parsed::Done(false, 2));
         assert!(matches!(parse_greeting(&[4, 1, 0]), Parsed::Invalid(None, _)));
+        assert_eq!(parse_greeting_methods(&[5, 2, 2, 0, 9]), Parsed::Done(vec![2, 0], 4));
+        assert_eq!(parse_greeting_methods(&[5, 2, 2]), Parsed::NeedMore);
     }
 
     #[test]

@@ -433,8 +433,8 @@ impl Exec<'_> {
                 }
                 Ok(())
             }
-            StepAction::WriteMarker { path, version } => {
-                std::fs::write(to_path(path), marker_contents(*version)).map_err(e)
+            StepAction::WriteMarker { path, version, proxy_ports } => {
+                std::fs::write(to_path(path), marker_contents(*version, proxy_ports)).map_err(e)
             }
         };
         done.map(|()| None)

@@ -14,7 +14,7 @@ use palisade_windows_elevated::facts::{
     AccountRight, AccountRightsFact, AceFact, DirFact, FileFact, GroupFact, MachineFacts, MarkerFact, ProfileFact,
     SandboxUser, Sids, SystemFolder, SystemFolderFact, UserFact, GROUP_NAME,
 };
-use palisade_windows_elevated::setup_plan::{parse_marker, Layout};
+use palisade_windows_elevated::setup_plan::{parse_marker_contents, Layout};
 use palisade_windows_elevated::sid::Sid;
 use palisade_windows_elevated::winpath::WinPath;
 
@@ -121,6 +121,7 @@ pub fn current_sids() -> Result<Sids, GatherError> {
         group: look(GROUP_NAME)?,
         offline: look(SandboxUser::Offline.account_name())?,
         online: look(SandboxUser::Online.account_name())?,
+        proxied: look(SandboxUser::Proxied.account_name())?,
     })
 }
 
@@ -267,8 +268,8 @@ fn palisade_files(f: &mut MachineFacts, layout: &Layout) -> Result<(), GatherErr
     for file in [&layout.runner, &layout.gitconfig, &layout.marker] {
         if let Some(x) = file_fact(file)? {
             if file == &layout.marker {
-                if let Some(version) = x.text.as_deref().and_then(parse_marker) {
-                    f.marker = Some(MarkerFact { path: file.clone(), version });
+                if let Some(m) = x.text.as_deref().and_then(parse_marker_contents) {
+                    f.marker = Some(MarkerFact { path: file.clone(), version: m.version, proxy_ports: m.proxy_ports });
                 }
             }
             f.files.push(x);

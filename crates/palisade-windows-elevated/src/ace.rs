@@ -354,6 +354,7 @@ mod tests {
             group: Some(Sid::parse("S-1-5-21-1-2-3-1010").unwrap()),
             offline: Some(Sid::parse("S-1-5-21-1-2-3-1011").unwrap()),
             online: None,
+            proxied: None,
         }
     }
 

@@ -1,5 +1,6 @@
 //! The elevated mode's lines of `palisade check`: is the setup there, current, intact, and is
-//! the offline account's fence in force (and, when probed, proven)?
+//! the offline account's fence in force (and, when probed, proven), and the proxied account's
+//! (`proxied.rs`)?
 
 use std::fmt;
 
@@ -156,6 +157,7 @@ pub struct CheckInputs {
     pub expected_version: u32,
     pub program_data: WinPath,
     pub local_app_data: WinPath,
+    /// The proxy ports of the proxied account's fence (the marker's; see `proxy_route`).
     pub proxy_ports: Vec<u16>,
     /// SHA-256 of the runner this palisade ships, when known.
     pub runner_sha256: Option<String>,
@@ -350,7 +352,7 @@ pub fn check_report(facts: &MachineFacts, inputs: &CheckInputs) -> CheckReport {
         (None, None) => Ok(None),
         (Some(s), None) => Ok(Some(s)),
     };
-    match (firewall::offline_fence(&inputs.proxy_ports), offline_sid) {
+    match (firewall::offline_fence(&[]), offline_sid) {
         (Err(e), _) => {
             fence = Fence::Broken;
             add(CheckStatus::Fail, "firewall rules", e.to_string());
@@ -412,12 +414,7 @@ pub fn check_report(facts: &MachineFacts, inputs: &CheckInputs) -> CheckReport {
                     }
                 }
                 if missing.is_empty() && changed.is_empty() {
-                    let ports: Vec<String> = inputs.proxy_ports.iter().map(|p| p.to_string()).collect();
-                    let detail = if ports.is_empty() {
-                        "every connect blocked (no proxy ports)".to_string()
-                    } else {
-                        format!("loopback TCP only to proxy port(s) {}, every other connect blocked", ports.join(", "))
-                    };
+                    let detail = format!("every connect of {} blocked", SandboxUser::Offline.account_name());
                     add(CheckStatus::Ok, "WFP filters", detail);
                 } else {
                     fence = Fence::Broken;
@@ -458,6 +455,11 @@ pub fn check_report(facts: &MachineFacts, inputs: &CheckInputs) -> CheckReport {
         (None, Fence::InForce) => {
             add(CheckStatus::Warn, "network fence", "in place but not proven here: run `palisade check --probe`".into())
         }
+    }
+
+    // The proxied account's fence (network = allow).
+    for l in proxied::fence_lines(facts, inputs, &sids, accounts_unread) {
+        add(l.status, &l.item, l.detail);
     }
 
     // Palisade's folder, runner, git configuration.
@@ -538,6 +540,8 @@ fn list_problems(missing: &[String], changed: &[String]) -> String {
     }
     format!("{}: run setup again", parts.join("; "))
 }
+
+mod proxied;
 
 #[cfg(test)]
 mod tests;

@@ -16,21 +16,24 @@ use crate::winpath::{fold, WinPath};
 /// The local group every sandbox account belongs to; file grants name it.
 pub const GROUP_NAME: &str = "PalisadeSandboxUsers";
 
-/// The two sandbox accounts: one that is fenced off the network, one that is not.
+/// The sandbox accounts: one fenced off the network, one fenced to Palisade's proxy ports
+/// (`network = allow`), one that is not fenced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SandboxUser {
     Offline,
     Online,
+    Proxied,
 }
 
 impl SandboxUser {
-    pub const ALL: [SandboxUser; 2] = [SandboxUser::Offline, SandboxUser::Online];
+    pub const ALL: [SandboxUser; 3] = [SandboxUser::Offline, SandboxUser::Online, SandboxUser::Proxied];
 
     pub fn account_name(self) -> &'static str {
         match self {
             SandboxUser::Offline => "PalisadeOffline",
             SandboxUser::Online => "PalisadeOnline",
+            SandboxUser::Proxied => "PalisadeProxied",
         }
     }
 
@@ -39,14 +42,25 @@ impl SandboxUser {
         match self {
             SandboxUser::Offline => "offline",
             SandboxUser::Online => "online",
+            SandboxUser::Proxied => "proxied",
         }
     }
 
-    /// Whether commands run as this account may use the network.
+    /// Whether commands run as this account may use the network unfenced.
     pub fn network(self) -> bool {
         self == SandboxUser::Online
     }
 
+    /// What setup's account comment and description say about its network.
+    pub fn network_description(self) -> &'static str {
+        match self {
+            SandboxUser::Offline => "is fenced off the network",
+            SandboxUser::Online => "may use the network",
+            SandboxUser::Proxied => "reaches only Palisade's network proxy on loopback",
+        }
+    }
+
+    /// The account for `network = off` (`false`) or `on` (`true`).
     pub fn for_network(network: bool) -> SandboxUser {
         if network {
             SandboxUser::Online
@@ -249,6 +263,9 @@ pub struct ProfileFact {
 pub struct MarkerFact {
     pub path: WinPath,
     pub version: u32,
+    /// The proxied account's proxy ports the marker lists.
+    #[serde(default)]
+    pub proxy_ports: Vec<u16>,
 }
 
 /// Everything the plans look at.
@@ -318,6 +335,7 @@ pub struct Sids {
     pub group: Option<Sid>,
     pub offline: Option<Sid>,
     pub online: Option<Sid>,
+    pub proxied: Option<Sid>,
 }
 
 impl Sids {
@@ -326,6 +344,7 @@ impl Sids {
             group: f.sandbox_group().map(|g| g.sid.clone()),
             offline: f.sandbox_user(SandboxUser::Offline).map(|u| u.sid.clone()),
             online: f.sandbox_user(SandboxUser::Online).map(|u| u.sid.clone()),
+            proxied: f.sandbox_user(SandboxUser::Proxied).map(|u| u.sid.clone()),
         }
     }
 
@@ -333,6 +352,7 @@ impl Sids {
         match u {
             SandboxUser::Offline => self.offline.as_ref(),
             SandboxUser::Online => self.online.as_ref(),
+            SandboxUser::Proxied => self.proxied.as_ref(),
         }
     }
 }

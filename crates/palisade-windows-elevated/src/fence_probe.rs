@@ -76,15 +76,44 @@ fn describe(o: ProbeOutcome) -> String {
 /// `listener_accepted`: the CLI's loopback listener accepted a connection (the runner passes
 /// `false`: it cannot see the listener).
 pub fn verdict(outside: ProbeOutcome, loopback: ProbeOutcome, listener_accepted: bool) -> Result<(), String> {
+    verdict_as("the offline account", outside, loopback, listener_accepted)
+}
+
+/// The proxied account's fence (`network = allow`): the outside and other-loopback connects as
+/// for the offline account, and the connect to the proxy's port must not be blocked (the
+/// command's only way out must be there). `proxy`: that connect's outcome (`None`: the runner
+/// did not report one, which proves nothing).
+pub fn proxied_verdict(
+    outside: ProbeOutcome,
+    loopback: ProbeOutcome,
+    proxy: Option<ProbeOutcome>,
+    listener_accepted: bool,
+) -> Result<(), String> {
+    verdict_as("the proxied account", outside, loopback, listener_accepted)?;
+    match proxy {
+        Some(ProbeOutcome::Open) => Ok(()),
+        Some(ProbeOutcome::Blocked) => Err(
+            "the connect to Palisade's proxy port as the proxied account was blocked: setup's permit for that port is missing"
+                .into(),
+        ),
+        Some(other) => Err(format!("the proxy port is not proven reachable: its connect {}", describe(other))),
+        None => Err("the runner reported no connect to the proxy port".into()),
+    }
+}
+
+fn verdict_as(
+    account: &str,
+    outside: ProbeOutcome,
+    loopback: ProbeOutcome,
+    listener_accepted: bool,
+) -> Result<(), String> {
     let (ip, port) = OUTSIDE_PROBE;
     let outside_name = format!("{}.{}.{}.{}:{port}", ip[0], ip[1], ip[2], ip[3]);
     if outside == ProbeOutcome::Open {
-        return Err(format!("a connect to {outside_name} as the offline account was not blocked"));
+        return Err(format!("a connect to {outside_name} as {account} was not blocked"));
     }
     if loopback == ProbeOutcome::Open || listener_accepted {
-        return Err(
-            "a connect to a loopback port that is not a proxy port, as the offline account, was not blocked".into()
-        );
+        return Err(format!("a connect to a loopback port that is not a proxy port, as {account}, was not blocked"));
     }
     match (outside, loopback) {
         (ProbeOutcome::Blocked | ProbeOutcome::NoRoute, ProbeOutcome::Blocked) => Ok(()),
@@ -100,6 +129,11 @@ pub fn verdict(outside: ProbeOutcome, loopback: ProbeOutcome, listener_accepted:
 /// The message of the runner's refusal and of the CLI's (exit 125), with the fix.
 pub fn refusal(why: &str) -> String {
     format!("{why}; the offline account's network fence is not in force, so the command was not started")
+}
+
+/// [`refusal`] for the proxied account (`network = allow`).
+pub fn proxied_refusal(why: &str) -> String {
+    format!("{why}; the proxied account's network fence is not in force, so the command was not started")
 }
 
 /// The fix `palisade run` names with a refusal.
@@ -176,6 +210,30 @@ mod tests {
             assert!(e.contains("not proven"), "{o:?} {l:?}: {e}");
         }
         assert!(refusal("x").starts_with("x; ") && FIX.contains("palisade check --probe"));
+    }
+
+    #[test]
+    fn the_proxied_fence_needs_the_proxy_reachable_and_the_rest_blocked() {
+        assert_eq!(proxied_verdict(Blocked, Blocked, Some(Open), false), Ok(()));
+        assert_eq!(proxied_verdict(NoRoute, Blocked, Some(Open), false), Ok(()));
+        // What gets out is named first, whatever the proxy connect did.
+        for (o, l, a) in [(Open, Blocked, false), (Blocked, Open, false), (Blocked, Blocked, true)] {
+            let e = proxied_verdict(o, l, Some(Open), a).unwrap_err();
+            assert!(
+                e.contains("as the proxied account, was not blocked")
+                    || e.contains("as the proxied account was not blocked"),
+                "{e}"
+            );
+        }
+        let e = proxied_verdict(Blocked, Blocked, Some(Blocked), false).unwrap_err();
+        assert!(e.contains("proxy port") && e.contains("blocked") && !e.contains('\n'), "{e}");
+        let e = proxied_verdict(Blocked, Blocked, Some(Failed(10055)), false).unwrap_err();
+        assert!(e.contains("not proven reachable") && e.contains("10055"), "{e}");
+        assert!(proxied_verdict(Blocked, Blocked, Some(NoRoute), false).is_err());
+        assert!(proxied_verdict(Blocked, Blocked, None, false).unwrap_err().contains("no connect to the proxy port"));
+        assert!(proxied_refusal("x").contains("proxied account's network fence"));
+        // The offline wording is unchanged.
+        assert!(verdict(Open, Blocked, false).unwrap_err().contains("as the offline account"));
     }
 
     #[test]

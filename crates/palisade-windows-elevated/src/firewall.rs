@@ -1,4 +1,4 @@
-//! The network fence of the `PalisadeOffline` account, as data.
+//! The network fences of the `PalisadeOffline` and `PalisadeProxied` accounts, as data.
 //!
 //! Two layers, both keyed on the account's SID through a security descriptor
 //! `O:LSD:(A;;CC;;;<SID>)` (the form Windows Firewall's `LocalUserAuthorizedList` and WFP's
@@ -16,7 +16,9 @@
 //!    traffic, so without this layer the account could reach every service listening on
 //!    `127.0.0.1`; with it, the account reaches only the proxy.
 //!
-//! The online account gets no fence.
+//! The proxied account (`network = allow`) gets the same fence with the proxy ports setup
+//! recorded ([`proxied_fence`]); the offline account's has no proxy port. The online account
+//! gets no fence.
 //!
 //! Gaps a SID-keyed fence cannot close (see `README.md`): a connect made while impersonating
 //! another token, SMB through the kernel redirector, DNS answered by the resolver service.
@@ -239,8 +241,21 @@ pub struct Fence {
 }
 
 /// The fence of the offline account: firewall rules blocking everything but loopback in both
-/// directions, WFP filters permitting loopback TCP to the proxy ports and blocking the rest.
+/// directions, WFP filters permitting loopback TCP to the proxy ports (setup gives none: an
+/// offline command reaches no port at all) and blocking the rest.
 pub fn offline_fence(proxy_ports: &[u16]) -> Result<Fence, FenceError> {
+    account_fence(SandboxUser::Offline, proxy_ports)
+}
+
+/// The fence of the proxied account (`network = allow`, see [`crate::proxy_route`]): the same
+/// shape as the offline one, with WFP permits for loopback TCP to the proxy ports setup
+/// recorded. A command of this account reaches those ports and nothing else.
+pub fn proxied_fence(proxy_ports: &[u16]) -> Result<Fence, FenceError> {
+    account_fence(SandboxUser::Proxied, proxy_ports)
+}
+
+/// The fence of a fenced account (its rules and filters named after it).
+fn account_fence(user: SandboxUser, proxy_ports: &[u16]) -> Result<Fence, FenceError> {
     if proxy_ports.len() > MAX_PROXY_PORTS {
         return Err(FenceError::TooManyPorts(proxy_ports.len()));
     }
@@ -252,7 +267,7 @@ pub fn offline_fence(proxy_ports: &[u16]) -> Result<Fence, FenceError> {
             return Err(FenceError::DuplicatePort(*p));
         }
     }
-    let user = SandboxUser::Offline;
+    let id = user.id();
     let mut rules = Vec::new();
     for direction in [Direction::Outbound, Direction::Inbound] {
         for ip in [IpVersion::V4, IpVersion::V6] {
@@ -265,7 +280,7 @@ pub fn offline_fence(proxy_ports: &[u16]) -> Result<Fence, FenceError> {
                 IpVersion::V6 => "IPv6",
             };
             rules.push(FirewallRule {
-                name: format!("{RULE_PREFIX} offline: block {dir} {v}"),
+                name: format!("{RULE_PREFIX} {id}: block {dir} {v}"),
                 description: format!(
                     "Blocks traffic of {} {verb} every {v} address except loopback (Palisade sandbox; remove with `palisade setup --uninstall`)",
                     user.account_name()
@@ -284,7 +299,7 @@ pub fn offline_fence(proxy_ports: &[u16]) -> Result<Fence, FenceError> {
     for (layer, v) in [(WfpLayer::AleAuthConnectV4, "IPv4"), (WfpLayer::AleAuthConnectV6, "IPv6")] {
         for p in &sorted {
             filters.push(WfpFilter {
-                name: format!("{RULE_PREFIX} offline: permit loopback TCP {p} {v}"),
+                name: format!("{RULE_PREFIX} {id}: permit loopback TCP {p} {v}"),
                 layer,
                 permit: true,
                 loopback_only: true,
@@ -294,7 +309,7 @@ pub fn offline_fence(proxy_ports: &[u16]) -> Result<Fence, FenceError> {
             });
         }
         filters.push(WfpFilter {
-            name: format!("{RULE_PREFIX} offline: block all connects {v}"),
+            name: format!("{RULE_PREFIX} {id}: block all connects {v}"),
             layer,
             permit: false,
             loopback_only: false,
@@ -425,6 +440,33 @@ mod tests {
         assert_eq!(inst.user_sddl, "O:LSD:(A;;CC;;;S-1-5-21-1-2-3-1011)");
         assert_eq!(inst.sublayer_key, sublayer().key());
         assert!(inst.persistent);
+    }
+
+    #[test]
+    fn proxied_fence_is_named_after_its_account_and_permits_only_the_ports() {
+        let f = proxied_fence(&[47_311, 47_310]).unwrap();
+        assert!(f.rules.iter().all(|r| r.user == SandboxUser::Proxied && r.name.starts_with("Palisade proxied: ")));
+        assert_eq!(f.rules.len(), 4);
+        let permits: Vec<(WfpLayer, Option<u16>)> =
+            f.filters.iter().filter(|x| x.permit).map(|x| (x.layer, x.tcp_remote_port)).collect();
+        assert_eq!(
+            permits,
+            [
+                (WfpLayer::AleAuthConnectV4, Some(47_310)),
+                (WfpLayer::AleAuthConnectV4, Some(47_311)),
+                (WfpLayer::AleAuthConnectV6, Some(47_310)),
+                (WfpLayer::AleAuthConnectV6, Some(47_311)),
+            ]
+        );
+        assert!(f.filters.iter().all(|x| x.user == SandboxUser::Proxied && x.name.starts_with("Palisade proxied: ")));
+        assert!(f.filters.iter().filter(|x| x.permit).all(|x| x.loopback_only));
+        assert_eq!(f.filters.iter().filter(|x| !x.permit && x.tcp_remote_port.is_none()).count(), 2);
+        // No name (hence no key) is shared with the offline fence.
+        let offline = offline_fence(&[47_310]).unwrap();
+        for x in &f.filters {
+            assert!(offline.filters.iter().all(|o| o.key() != x.key()));
+        }
+        assert_eq!(proxied_fence(&[0]), Err(FenceError::PortZero));
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub mod firewall;
 pub mod ownership;
 pub mod password;
 pub mod protocol;
+pub mod proxy_route;
 pub mod records;
 pub mod request;
 pub mod runner_seam;
@@ -54,4 +55,5 @@ pub use winpath::WinPath;
 /// The version of the elevated setup this code produces and expects. It is written into the
 /// marker, carried in every [`SpawnRequest`] and compared by `palisade check`. Bump it whenever
 /// the setup plan changes what it creates, so that an older installation asks to be set up again.
-pub const SETUP_VERSION: u32 = 1;
+/// Version 2 added the proxied account (`PalisadeProxied`), its fence and the marker's proxy ports.
+pub const SETUP_VERSION: u32 = 2;

@@ -258,6 +258,7 @@ mod tests {
             passwords: vec![
                 NewPassword { user: SandboxUser::Offline, password: pw("Aa1-Aa1-Aa1-Bb2-Bb2-Cc3") },
                 NewPassword { user: SandboxUser::Online, password: pw("Zz9_Zz9_Zz9_Yy8_Yy8_Xx7") },
+                NewPassword { user: SandboxUser::Proxied, password: pw("Pp5=Pp5=Pp5=Qq6=Qq6=Rr7") },
             ],
         }
     }
@@ -330,7 +331,7 @@ mod tests {
             logon_ok,
         };
         let mut r = request();
-        r.passwords.pop();
+        r.passwords.remove(1);
         assert!(check(r).unwrap_err().to_string().contains("no password for PalisadeOnline"));
         let mut r = request();
         r.credentials = vec![cred(SandboxUser::Offline, true)];

@@ -144,17 +144,17 @@ pub fn check_pipe_peer(expected: u32, actual: u32) -> Result<(), PeerMismatch> {
     }
 }
 
-/// Starts the runner for a command: picks the account from the policy's network setting, names
-/// the pipe, launches, and turns failures into one line with advice.
+/// Starts the runner for a command as `user` (the account the policy's network setting picked:
+/// [`account_for_request`]), names the pipe, launches, and turns failures into one line with
+/// advice.
 pub fn start_runner<L: RunnerLauncher>(
     launcher: &mut L,
     runner: &WinPath,
-    network: bool,
+    user: SandboxUser,
     password: &Password,
     random: &[u8; 16],
     setup_version: u32,
 ) -> Result<(LaunchSpec, L::Process), StartError> {
-    let user = SandboxUser::for_network(network);
     let spec = LaunchSpec { user, runner: runner.clone(), pipe_name: pipe_name(random), setup_version };
     match launcher.launch(&spec, password) {
         Ok(p) => Ok((spec, p)),
@@ -296,23 +296,41 @@ pub fn restricting_sids(account: &Sid, logon: Option<&Sid>, capability: &[Sid]) 
     out
 }
 
-/// The runner's check that the request matches the account it runs as, so that a mix-up fails
-/// closed: a request without network must run as `PalisadeOffline` (the only fenced account);
-/// a request with network must not (the fence would break it). The CLI chose the account from
-/// the same policy, so a mismatch is a bug or a tampered request.
-pub fn check_account_network(account_name: &str, network: bool) -> Result<(), String> {
-    let offline = account_name.eq_ignore_ascii_case(SandboxUser::Offline.account_name());
-    match (network, offline) {
-        (false, false) => Err(format!(
-            "the request asks for no network, but this runner runs as {account_name}, not {}, which is the only account the firewall fences",
-            SandboxUser::Offline.account_name()
-        )),
-        (true, true) => Err(format!(
-            "the request asks for network, but this runner runs as {}, which the firewall fences",
-            SandboxUser::Offline.account_name()
-        )),
-        _ => Ok(()),
+/// The account a request runs as: `PalisadeOnline` with network, `PalisadeProxied` when it
+/// names a proxy port (`network = allow`), else `PalisadeOffline`.
+pub fn account_for_request(network: bool, proxy_port: Option<u16>) -> SandboxUser {
+    match (network, proxy_port) {
+        (true, _) => SandboxUser::Online,
+        (false, Some(_)) => SandboxUser::Proxied,
+        (false, None) => SandboxUser::Offline,
     }
+}
+
+/// The runner's check that the request matches the account it runs as, so that a mix-up fails
+/// closed: a request without network must run as the fenced account it names
+/// (`PalisadeOffline`, or `PalisadeProxied` with a proxy port); a request with network must
+/// run as neither (the fence would break it; the plumbing tests' runner runs as the caller).
+/// The CLI chose the account from the same policy, so a mismatch is a bug or a tampered request.
+pub fn check_account_network(account_name: &str, network: bool, proxy_port: Option<u16>) -> Result<(), String> {
+    let is = |u: SandboxUser| account_name.eq_ignore_ascii_case(u.account_name());
+    let expected = account_for_request(network, proxy_port);
+    if network {
+        return match [SandboxUser::Offline, SandboxUser::Proxied].into_iter().find(|u| is(*u)) {
+            Some(fenced) => Err(format!(
+                "the request asks for network, but this runner runs as {}, which the firewall fences",
+                fenced.account_name()
+            )),
+            None => Ok(()),
+        };
+    }
+    if is(expected) {
+        return Ok(());
+    }
+    let what = if proxy_port.is_some() { "only Palisade's proxy" } else { "no network" };
+    Err(format!(
+        "the request asks for {what}, but this runner runs as {account_name}, not {}, the account the firewall fences for it",
+        expected.account_name()
+    ))
 }
 
 /// Variables the runner sets itself in the command's environment (whatever the request says).

@@ -289,8 +289,8 @@ impl Machine {
                 let path = path.clone();
                 self.add_entry(&path);
             }
-            StepAction::WriteMarker { path, version } => {
-                f.marker = Some(MarkerFact { path: path.clone(), version: *version });
+            StepAction::WriteMarker { path, version, proxy_ports } => {
+                f.marker = Some(MarkerFact { path: path.clone(), version: *version, proxy_ports: proxy_ports.clone() });
                 let path = path.clone();
                 self.add_entry(&path);
             }

@@ -423,7 +423,7 @@ mod tests {
         }
         assert!(pos("user") < pos("group"));
         assert!(pos("ace") < pos("group") && pos("wfp") < pos("user"));
-        assert_eq!(&kinds[kinds.len() - 4..], ["dir", "dir", "credential", "credential"]);
+        assert_eq!(&kinds[kinds.len() - 5..], ["dir", "dir", "credential", "credential", "credential"]);
         // The credentials are the CLI's to delete; everything else is elevated.
         assert!(plan.steps.iter().all(|s| (s.executor == Executor::Invoker)
             == (kinds[plan.steps.iter().position(|x| x == s).unwrap()] == "credential")));
@@ -436,7 +436,7 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(wfp, ["filter", "filter", "filter", "filter", "sublayer", "provider"]);
+        assert_eq!(wfp, ["filter", "filter", "filter", "filter", "filter", "filter", "sublayer", "provider"]);
         m.uninstall(&plan);
         assert_eq!(normalized(&m.facts), normalized(&fresh_facts()));
         assert!(m.records.entries.is_empty());
@@ -524,7 +524,7 @@ mod tests {
         m.facts.firewall.rules.clear();
         m.facts.aces.retain(|a| !a.path.as_str().ends_with("Documents"));
         let un = uninstall_plan(&m.records, &m.facts);
-        assert_eq!(un.not_found.len(), 5);
+        assert_eq!(un.not_found.len(), 9);
         assert!(un.not_found.iter().all(|n| !n.pending));
         assert!(un.lines().iter().any(|l| l.starts_with(
             "[gone] firewall rule `Palisade offline: block outbound IPv4`: no firewall rule of that name"

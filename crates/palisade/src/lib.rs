@@ -249,7 +249,7 @@ pub mod __private {
                 policy.workspace.display()
             )));
         }
-        Ok(crate::Sandbox { inner: crate::backend::Prepared::new_elevated(policy, Some(seam))? })
+        Ok(crate::Sandbox { inner: crate::backend::Prepared::new_elevated(policy, Some(seam), None)? })
     }
 }
 

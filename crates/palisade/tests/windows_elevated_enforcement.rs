@@ -4,7 +4,9 @@
 //! can; `%USERPROFILE%\.ssh` is unreadable; writes outside the writable roots are denied, and
 //! writes inside work (the roots are granted to the sandbox group for the account's own access
 //! check and to their write SIDs for the restricted one); `palisade check --probe` proves the
-//! network fence.
+//! network fence. `network = allow` (never run on real Windows yet: these tests were written
+//! without a Windows machine) runs as `PalisadeProxied`, which reaches Palisade's proxy with the
+//! sandbox's secret and nothing else, and the offline account cannot reach the proxy's port.
 //!
 //! The commands go through the library with `[windows] mode = "elevated"`, i.e. the real
 //! `CreateProcessWithLogonW` launcher and the runner setup installed in
@@ -98,6 +100,7 @@ fn commands_run_as_the_sandbox_account_for_the_network_setting() {
     let Some(_g) = prerequisites("commands_run_as_the_sandbox_account_for_the_network_setting") else { return };
     let ws = tempdir("palisade-elev-");
     for (network, account) in [(false, "palisadeoffline"), (true, "palisadeonline")] {
+        // (network = allow: allow_runs_as_the_proxied_account.)
         let out = cmd(&sandbox(ws.path(), network), "whoami");
         assert!(out.status.success(), "whoami: {}", text(&out.stderr));
         let who = text(&out.stdout).trim().to_lowercase();
@@ -182,6 +185,92 @@ fn online_can_connect_and_resolve() {
     assert!(out.status.success(), "PalisadeOnline could not connect: {} {}", text(&out.stdout), text(&out.stderr));
     let out = powershell(&sb, RESOLVE);
     assert!(out.status.success(), "PalisadeOnline could not resolve: {} {}", text(&out.stdout), text(&out.stderr));
+}
+
+fn allow_sandbox(ws: &Path, allow: &[String]) -> Sandbox {
+    let mut p = Policy::new(ws, Some(&home()));
+    let list = palisade::policy::net_rules::Allowlist::parse(allow, &[] as &[String]).unwrap();
+    p.network = Network::Allow(list);
+    let options =
+        SandboxOptions { windows_mode: palisade::policy::config::WindowsMode::Elevated, ..Default::default() };
+    Sandbox::with_options(p, options).unwrap_or_else(|e| panic!("elevated sandbox with network = allow: {e}"))
+}
+
+/// PowerShell: a tunnel to `target` through the proxy `$env:http_proxy` names, with its
+/// credentials unless `with_secret` is false, then an SSH-style banner (opaque to the proxy).
+/// Prints the proxy's answer's first line.
+fn tunnel_script(target: &str, with_secret: bool) -> String {
+    let auth = if with_secret {
+        "$a = [Convert]::ToBase64String([Text.Encoding]::ASCII.GetBytes($u.UserInfo)); $h += \"Proxy-Authorization: Basic $a`r`n\"; "
+    } else {
+        ""
+    };
+    format!(
+        "$u = [Uri]$env:http_proxy; $c = New-Object Net.Sockets.TcpClient; $c.Connect('127.0.0.1', $u.Port); $s = $c.GetStream(); \
+         $h = \"CONNECT {target} HTTP/1.1`r`nHost: {target}`r`n\"; {auth}$h += \"`r`n\"; \
+         $b = [Text.Encoding]::ASCII.GetBytes($h); $s.Write($b, 0, $b.Length); $buf = New-Object byte[] 512; \
+         $n = $s.Read($buf, 0, 512); $r = [Text.Encoding]::ASCII.GetString($buf, 0, $n); ($r -split \"`r`n\")[0]; \
+         if ($r.StartsWith('HTTP/1.1 200')) {{ $x = [Text.Encoding]::ASCII.GetBytes(\"SSH-2.0-palisade-test`r`n\"); $s.Write($x, 0, $x.Length); Start-Sleep -Milliseconds 500 }}; $c.Close()"
+    )
+}
+
+#[test]
+fn allow_runs_as_the_proxied_account() {
+    let Some(_g) = prerequisites("allow_runs_as_the_proxied_account") else { return };
+    let ws = tempdir("palisade-elev-");
+    let out = cmd(&allow_sandbox(ws.path(), &["example.com".to_string()]), "whoami");
+    assert!(out.status.success(), "whoami: {}", text(&out.stderr));
+    let who = text(&out.stdout).trim().to_lowercase();
+    assert!(who.ends_with("\\palisadeproxied"), "network = allow runs as {who:?}, not PalisadeProxied");
+}
+
+/// Judged at a listener of this machine (its non-loopback address, allowed by address): the
+/// proxied account's direct connect and its connect to another loopback port do not arrive;
+/// its tunnel through the proxy with the sandbox's secret does; without the secret the proxy
+/// answers 407 and nothing arrives. Then the offline account cannot reach the proxy's port.
+#[test]
+fn allow_reaches_an_allowed_address_only_through_the_proxy() {
+    let Some(_g) = prerequisites("allow_reaches_an_allowed_address_only_through_the_proxy") else { return };
+    let ws = tempdir("palisade-elev-");
+    let l = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let u = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    u.connect("192.0.2.1:9").unwrap();
+    let own = u.local_addr().unwrap().ip().to_string();
+    assert!(own != "0.0.0.0" && !own.starts_with("127."), "no non-loopback address on this machine: {own}");
+    let sb = allow_sandbox(ws.path(), &[format!("{own}:{port}")]);
+    for host in [own.as_str(), "127.0.0.1"] {
+        let out = powershell(&sb, &connect_to(host, port));
+        assert_eq!(accepted(&l), 0, "PalisadeProxied reached {host}:{port} directly: {}", text(&out.stdout));
+    }
+    let target = format!("{own}:{port}");
+    let out = powershell(&sb, &tunnel_script(&target, false));
+    assert!(
+        text(&out.stdout).starts_with("HTTP/1.1 407"),
+        "without the secret: {} {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(accepted(&l), 0, "a tunnel without the secret reached {target}");
+    let out = powershell(&sb, &tunnel_script(&target, true));
+    assert!(
+        text(&out.stdout).starts_with("HTTP/1.1 200"),
+        "with the secret: {} {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(accepted(&l), 1, "the tunnel through the proxy did not reach {target}");
+    // The proxy's port, as the offline account: blocked (setup gave PalisadeOffline no port).
+    let out = cmd(&sb, "echo %http_proxy%");
+    let proxy_port: u16 = text(&out.stdout)
+        .trim()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("http_proxy: {}", text(&out.stdout)));
+    let offline = sandbox(ws.path(), false);
+    let out = powershell(&offline, &connect_to("127.0.0.1", proxy_port));
+    assert_eq!(text(&out.stdout).trim(), "blocked", "PalisadeOffline reached the proxy's port {proxy_port}");
 }
 
 #[test]
@@ -280,13 +369,17 @@ fn check_reports_an_intact_setup() {
         "account PalisadeOnline",
         "password of PalisadeOffline",
         "password of PalisadeOnline",
+        "account PalisadeProxied",
+        "password of PalisadeProxied",
         "firewall policy",
         "firewall rules",
+        "proxied firewall rules",
         "palisade folder",
     ] {
         assert_eq!(status(item), "ok", "{item}: {json}");
     }
     assert!(["ok", "unknown"].contains(&status("WFP filters").as_str()), "{json}");
+    assert!(["ok", "unknown"].contains(&status("proxied WFP filters").as_str()), "{json}");
     assert!(["warn", "unknown"].contains(&status("network fence").as_str()), "{json}");
     for l in lines.iter().filter(|l| l["status"] == "unknown") {
         assert!(

@@ -108,7 +108,7 @@ fn what_a_command_made_is_examined_after_it_ended() {
     let ws = tempdir("palisade-owner-ws-");
     let program_data = tempdir("palisade-owner-pd-");
     let home = tempdir("palisade-owner-home-");
-    std::fs::write(program_data.path().join("setup.json"), marker_contents(SETUP_VERSION)).unwrap();
+    std::fs::write(program_data.path().join("setup.json"), marker_contents(SETUP_VERSION, &[])).unwrap();
     let seam = ElevatedTestSeam {
         program_data: program_data.path().to_path_buf(),
         runner: windows_path(env!("CARGO_BIN_EXE_palisade-runner")),

@@ -148,7 +148,7 @@ fn windows_path(p: &str) -> PathBuf {
 }
 
 fn ready() -> Setup {
-    Setup::new(Some(&marker_contents(SETUP_VERSION)))
+    Setup::new(Some(&marker_contents(SETUP_VERSION, &[])))
 }
 
 fn me() -> String {
@@ -550,7 +550,7 @@ fn a_request_for_another_setup_version_is_refused() {
     let offline = SpawnRequest {
         version: SETUP_VERSION,
         network: false,
-        fence_probe: Some(ProbeRequest { loopback_port: 9, enforce: true }),
+        fence_probe: Some(ProbeRequest { loopback_port: 9, enforce: true, proxy_port: None }),
         ..req
     };
     let (messages, _) = converse(&Message::Spawn(offline).encode().unwrap());
@@ -665,13 +665,16 @@ fn an_enforcing_fence_probe_that_gets_out_refuses_to_start_the_command() {
     let port = listener.local_addr().unwrap().port();
     for enforce in [true, false] {
         let marker = dir.path().join(format!("started-{enforce}"));
-        let req =
-            helper_request(&format!("touch:{}", marker.display()), Some(ProbeRequest { loopback_port: port, enforce }));
+        let req = helper_request(
+            &format!("touch:{}", marker.display()),
+            Some(ProbeRequest { loopback_port: port, enforce, proxy_port: None }),
+        );
         let (messages, code) = converse(&Message::Spawn(req).encode().unwrap());
         assert_eq!(code, Some(0), "{messages:?}");
-        let Some(Message::FenceReport { outside, loopback }) = messages.first() else {
+        let Some(Message::FenceReport { outside, loopback, proxy }) = messages.first() else {
             panic!("no fence report first: {messages:?}")
         };
+        assert_eq!(*proxy, None, "no proxy port was asked for: {messages:?}");
         assert_eq!(*loopback, ProbeOutcome::Open, "{messages:?}");
         // Without a route outside (an offline CI box) the outside connect proves nothing either way.
         assert!(matches!(outside, ProbeOutcome::Open | ProbeOutcome::NoRoute), "{messages:?}");

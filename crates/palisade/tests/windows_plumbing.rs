@@ -198,8 +198,9 @@ fn network_off_is_refused_in_one_line() {
     assert!(out.stdout.is_empty());
 }
 
-/// The network allowlist cannot be enforced on Windows yet: refused in one line, never run
-/// unfenced (the unelevated mode would otherwise read "allow" as "not off").
+/// The network allowlist cannot be enforced by the unelevated mode (no firewall without
+/// administrator rights): refused in one line naming the elevated mode, never run unfenced (the
+/// unelevated mode would otherwise read "allow" as "not off").
 #[test]
 fn network_allow_is_refused_in_one_line() {
     let _g = serial();
@@ -214,6 +215,7 @@ fn network_allow_is_refused_in_one_line() {
     assert_eq!(out.status.code(), Some(125), "{}", text(&out.stderr));
     assert_one_palisade_line(&out);
     assert!(text(&out.stderr).contains("network = allow"), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("elevated"), "{}", text(&out.stderr));
     assert!(out.stdout.is_empty(), "the command ran: {}", text(&out.stdout));
 }
 

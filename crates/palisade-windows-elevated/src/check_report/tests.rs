@@ -62,11 +62,15 @@ fn complete_setup_fixture() {
     assert!(r.usable(), "{r}");
     let text = r.to_string();
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 14, "{text}");
-    assert_eq!(lines[0], "ok    elevated setup: version 1 (C:\\ProgramData\\Palisade\\setup.json)");
+    assert_eq!(lines.len(), 18, "{text}");
+    assert_eq!(lines[0], "ok    elevated setup: version 2 (C:\\ProgramData\\Palisade\\setup.json)");
     assert!(lines.contains(&"ok    firewall policy: on in every profile; local rules honored"));
     assert!(lines.contains(&"ok    firewall rules: 4 rules block traffic of PalisadeOffline beyond loopback"));
-    assert!(lines.contains(&"ok    WFP filters: loopback TCP only to proxy port(s) 8877, every other connect blocked"));
+    assert!(lines.contains(&"ok    WFP filters: every connect of PalisadeOffline blocked"));
+    assert!(lines.contains(&"ok    proxied firewall rules: 4 rules block traffic of PalisadeProxied beyond loopback"));
+    assert!(lines
+        .contains(&"ok    proxied WFP filters: loopback TCP only to proxy port(s) 8877, every other connect blocked"));
+    assert!(lines.iter().any(|l| l.starts_with("ok    account PalisadeProxied: ")));
     assert!(lines.contains(&"ok    network fence: proven: outside and loopback connects blocked"));
     assert!(lines.last().unwrap().starts_with("note  TLS inside: "));
     assert!(r.lines.iter().all(|l| matches!(l.status, CheckStatus::Ok | CheckStatus::Note)));
@@ -90,7 +94,7 @@ fn problems_are_named() {
         .line("elevated setup")
         .unwrap()
         .detail
-        .starts_with("set up by an older palisade (version 0, this one needs 1)"));
+        .starts_with("set up by an older palisade (version 0, this one needs 2)"));
 
     let mut f = base.clone();
     f.firewall.profiles[0].local_rules_honored = false;
@@ -115,10 +119,28 @@ fn problems_are_named() {
     }
     let r = check_report(&f, &check_inputs(None));
     assert!(r
-        .line("WFP filters")
+        .line("proxied WFP filters")
         .unwrap()
         .detail
-        .starts_with("changed: Palisade offline: permit loopback TCP 8877 IPv4"));
+        .starts_with("changed: Palisade proxied: permit loopback TCP 8877 IPv4"));
+    assert_eq!(status(&r, "proxied WFP filters"), CheckStatus::Fail);
+    // The offline fence is not the proxied one: offline commands stay fenced.
+    assert_eq!(status(&r, "WFP filters"), CheckStatus::Ok);
+
+    // Proxy ports other than the marker's, or no proxied account: named.
+    let r = check_report(&base, &CheckInputs { proxy_ports: vec![9000], ..check_inputs(None) });
+    assert!(r
+        .line("proxied WFP filters")
+        .unwrap()
+        .detail
+        .starts_with("missing: Palisade proxied: permit loopback TCP 9000"));
+    let mut f = base.clone();
+    f.users.retain(|u| u.name != "PalisadeProxied");
+    let r = check_report(&f, &check_inputs(None));
+    assert_eq!(
+        r.line("proxied firewall rules").unwrap().detail,
+        "PalisadeProxied is missing: network = allow cannot run; run setup again"
+    );
 
     let r = check_report(&base, &check_inputs(Some(FenceProbe { outside_reached: true, ..good_probe() })));
     assert_eq!(r.line("network fence").unwrap().detail, "a connection as the offline account reached the outside");

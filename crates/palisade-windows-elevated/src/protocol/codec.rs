@@ -90,6 +90,13 @@ impl Message {
                         p.push(1);
                         p.extend_from_slice(&f.loopback_port.to_le_bytes());
                         p.push(f.enforce as u8);
+                        match f.proxy_port {
+                            None => p.push(0),
+                            Some(port) => {
+                                p.push(1);
+                                p.extend_from_slice(&port.to_le_bytes());
+                            }
+                        }
                     }
                 }
             }
@@ -109,9 +116,16 @@ impl Message {
                 p.push(*kind as u8);
                 put_str(&mut p, message);
             }
-            Message::FenceReport { outside, loopback } => {
+            Message::FenceReport { outside, loopback, proxy } => {
                 put_outcome(&mut p, *outside);
                 put_outcome(&mut p, *loopback);
+                match proxy {
+                    None => p.push(0),
+                    Some(o) => {
+                        p.push(1);
+                        put_outcome(&mut p, *o);
+                    }
+                }
             }
         }
         if p.len() > MAX_PAYLOAD as usize {
@@ -289,6 +303,11 @@ pub(super) fn decode_payload(kind: MessageType, payload: &[u8]) -> Result<Messag
                 1 => Some(ProbeRequest {
                     loopback_port: c.u16("spawn.fence_probe")?,
                     enforce: c.bool("spawn.fence_probe")?,
+                    proxy_port: match c.u8("spawn.fence_probe.proxy_port")? {
+                        0 => None,
+                        1 => Some(c.u16("spawn.fence_probe.proxy_port")?),
+                        v => return Err(DecodeError::InvalidTag { field: "spawn.fence_probe.proxy_port", value: v }),
+                    },
                 }),
                 v => return Err(DecodeError::InvalidTag { field: "spawn.fence_probe", value: v }),
             };
@@ -328,6 +347,11 @@ pub(super) fn decode_payload(kind: MessageType, payload: &[u8]) -> Result<Messag
         MessageType::FenceReport => Message::FenceReport {
             outside: c.outcome("fence-report.outside")?,
             loopback: c.outcome("fence-report.loopback")?,
+            proxy: match c.u8("fence-report.proxy")? {
+                0 => None,
+                1 => Some(c.outcome("fence-report.proxy")?),
+                v => return Err(DecodeError::InvalidTag { field: "fence-report.proxy", value: v }),
+            },
         },
     };
     if c.pos != payload.len() {
@@ -425,7 +449,15 @@ fn validate_spawn(s: &SpawnRequest) -> Result<(), Violation> {
     match s.fence_probe {
         None if !s.network => return Err(Violation { field, problem: Problem::ProbeMissing }),
         Some(p) if !s.network && !p.enforce => return Err(Violation { field, problem: Problem::ProbeNotEnforced }),
-        Some(p) if p.loopback_port == 0 => return Err(Violation { field, problem: Problem::ZeroPort }),
+        Some(p) if p.loopback_port == 0 || p.proxy_port == Some(0) => {
+            return Err(Violation { field, problem: Problem::ZeroPort })
+        }
+        Some(p) if s.network && p.proxy_port.is_some() => {
+            return Err(Violation { field, problem: Problem::ProxyWithNetwork })
+        }
+        Some(p) if p.proxy_port == Some(p.loopback_port) => {
+            return Err(Violation { field, problem: Problem::ProxyIsProbePort })
+        }
         _ => {}
     }
     Ok(())

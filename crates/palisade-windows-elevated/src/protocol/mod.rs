@@ -34,9 +34,10 @@
 //!
 //! # Versions
 //!
-//! Version 2 added the spawn request's `fence_probe` and the `FenceReport` message. A runner and
-//! a CLI of different versions refuse each other: the runner's command line names the version
-//! (exit 3), and every frame carries it.
+//! Version 2 added the spawn request's `fence_probe` and the `FenceReport` message; version 3
+//! the probe's `proxy_port` (`network = allow`: the proxied account) and the report's `proxy`
+//! outcome. A runner and a CLI of different versions refuse each other: the runner's command
+//! line names the version (exit 3), and every frame carries it.
 
 use std::fmt;
 
@@ -53,7 +54,7 @@ pub use stream::{fuzz_one, Conversation, FrameReader, OrderError};
 /// The four bytes every frame starts with.
 pub const MAGIC: [u8; 4] = *b"PLSR";
 /// The only protocol version this code speaks. A peer with another version is refused.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 /// Size of the fixed header.
 pub const HEADER_LEN: usize = 12;
 /// Largest payload a frame may carry (1 MiB).
@@ -155,6 +156,10 @@ pub struct ProbeRequest {
     /// plumbing tests' runner runs as the caller, whose connects are not fenced, and a request
     /// for an offline command can never turn the refusal off.
     pub enforce: bool,
+    /// `network = allow`: the port of the CLI's proxy on 127.0.0.1, which the runner's account
+    /// must reach (a third connect) while the other two are blocked; the command then runs as
+    /// `PalisadeProxied`. Only without `network`; not 0, not `loopback_port`.
+    pub proxy_port: Option<u16>,
 }
 
 /// How one probe connect ended (the runner's classification, [`crate::fence_probe::classify`]).
@@ -304,7 +309,8 @@ pub enum Message {
     Error { kind: ErrorKind, message: String },
     /// Runner → CLI, before `Started` or `Error`, once, when the request asked for a probe:
     /// how its two connects ended.
-    FenceReport { outside: ProbeOutcome, loopback: ProbeOutcome },
+    /// `proxy`: the connect to the proxy's port, when the request named one.
+    FenceReport { outside: ProbeOutcome, loopback: ProbeOutcome, proxy: Option<ProbeOutcome> },
 }
 
 /// Splits `data` into `Output` (or, with `stream = None`, `StdinData`) messages of at most
@@ -347,6 +353,11 @@ pub enum Problem {
     ProbeNotEnforced,
     /// `spawn.fence_probe`: port 0.
     ZeroPort,
+    /// `spawn.fence_probe`: a proxy port in a request with network (only the fenced proxied
+    /// account goes through the proxy).
+    ProxyWithNetwork,
+    /// `spawn.fence_probe`: the proxy port is the probe's loopback port.
+    ProxyIsProbePort,
 }
 
 impl fmt::Display for Violation {
@@ -368,6 +379,8 @@ impl fmt::Display for Violation {
                 write!(f, "{field} is report-only: a command without network needs an enforcing probe")
             }
             Problem::ZeroPort => write!(f, "{field} names port 0"),
+            Problem::ProxyWithNetwork => write!(f, "{field} names a proxy port although the request asks for network"),
+            Problem::ProxyIsProbePort => write!(f, "{field} names the same port for the proxy and the probe"),
         }
     }
 }

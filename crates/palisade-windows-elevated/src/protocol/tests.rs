@@ -46,7 +46,7 @@ fn sample_spawn() -> SpawnRequest {
         keep_processes: false,
         private_desktop: true,
         capability_sids: vec![Sid::parse("S-1-5-21-1-2-3-4-5").unwrap()],
-        fence_probe: Some(ProbeRequest { loopback_port: 50123, enforce: true }),
+        fence_probe: Some(ProbeRequest { loopback_port: 50123, enforce: true, proxy_port: None }),
     }
 }
 
@@ -59,7 +59,7 @@ fn every_message() -> Vec<Message> {
     plain.network = true;
     plain.fence_probe = None;
     let mut reported = plain.clone();
-    reported.fence_probe = Some(ProbeRequest { loopback_port: u16::MAX, enforce: false });
+    reported.fence_probe = Some(ProbeRequest { loopback_port: u16::MAX, enforce: false, proxy_port: None });
     vec![
         Message::Spawn(sample_spawn()),
         Message::Spawn(plain),
@@ -76,8 +76,12 @@ fn every_message() -> Vec<Message> {
         Message::Exit { code: 0xC000_013A },
         Message::Error { kind: ErrorKind::NotFound, message: "program `nope` not found".into() },
         Message::Error { kind: ErrorKind::Internal, message: String::new() },
-        Message::FenceReport { outside: ProbeOutcome::Blocked, loopback: ProbeOutcome::Open },
-        Message::FenceReport { outside: ProbeOutcome::NoRoute, loopback: ProbeOutcome::Failed(10055) },
+        Message::FenceReport { outside: ProbeOutcome::Blocked, loopback: ProbeOutcome::Open, proxy: None },
+        Message::FenceReport {
+            outside: ProbeOutcome::NoRoute,
+            loopback: ProbeOutcome::Failed(10055),
+            proxy: Some(ProbeOutcome::Open),
+        },
     ]
 }
 
@@ -98,13 +102,25 @@ fn every_message_round_trips() {
 #[test]
 fn header_layout_is_fixed() {
     let f = Message::Exit { code: 3 }.encode().unwrap();
-    assert_eq!(f, [b'P', b'L', b'S', b'R', 2, 0, 0x83, 0, 4, 0, 0, 0, 3, 0, 0, 0]);
+    assert_eq!(f, [b'P', b'L', b'S', b'R', 3, 0, 0x83, 0, 4, 0, 0, 0, 3, 0, 0, 0]);
     let f = Message::Terminate.encode().unwrap();
-    assert_eq!(f, [b'P', b'L', b'S', b'R', 2, 0, 0x05, 0, 0, 0, 0, 0]);
-    let f = Message::FenceReport { outside: ProbeOutcome::Failed(0x0102_0304), loopback: ProbeOutcome::Blocked }
-        .encode()
-        .unwrap();
-    assert_eq!(f, [b'P', b'L', b'S', b'R', 2, 0, 0x85, 0, 6, 0, 0, 0, 4, 4, 3, 2, 1, 1]);
+    assert_eq!(f, [b'P', b'L', b'S', b'R', 3, 0, 0x05, 0, 0, 0, 0, 0]);
+    let f = Message::FenceReport {
+        outside: ProbeOutcome::Failed(0x0102_0304),
+        loopback: ProbeOutcome::Blocked,
+        proxy: None,
+    }
+    .encode()
+    .unwrap();
+    assert_eq!(f, [b'P', b'L', b'S', b'R', 3, 0, 0x85, 0, 7, 0, 0, 0, 4, 4, 3, 2, 1, 1, 0]);
+    let f = Message::FenceReport {
+        outside: ProbeOutcome::Blocked,
+        loopback: ProbeOutcome::Blocked,
+        proxy: Some(ProbeOutcome::Open),
+    }
+    .encode()
+    .unwrap();
+    assert_eq!(f, [b'P', b'L', b'S', b'R', 3, 0, 0x85, 0, 4, 0, 0, 0, 1, 1, 1, 2]);
 }
 
 #[test]
@@ -133,7 +149,15 @@ fn random_messages_round_trip() {
                 .collect(),
             fence_probe: match (network, rng.below(3)) {
                 (true, 0) => None,
-                (n, r) => Some(ProbeRequest { loopback_port: 1 + rng.below(65535) as u16, enforce: !n || r == 1 }),
+                (n, r) => {
+                    let loopback_port = 1 + rng.below(65534) as u16;
+                    Some(ProbeRequest {
+                        loopback_port,
+                        enforce: !n || r == 1,
+                        // A proxy port only without network, never the probe's own port.
+                        proxy_port: (!n && r == 2).then_some(loopback_port + 1),
+                    })
+                }
             },
         };
         let m = Message::Spawn(s);
@@ -199,8 +223,12 @@ fn header_errors_are_typed() {
     r.push(b"G");
     assert!(matches!(r.next_message(), Err(DecodeError::BadMagic(_))));
     let mut g = f.clone();
-    g[4] = 3;
-    assert_eq!(decode_frame(&g), Err(DecodeError::UnsupportedVersion { found: 3 }));
+    g[4] = 4;
+    assert_eq!(decode_frame(&g), Err(DecodeError::UnsupportedVersion { found: 4 }));
+    // Version 2 (before the proxy port) is refused too.
+    let mut g = f.clone();
+    g[4] = 2;
+    assert_eq!(decode_frame(&g), Err(DecodeError::UnsupportedVersion { found: 2 }));
     let mut g = f.clone();
     g[6] = 0x42;
     assert_eq!(decode_frame(&g), Err(DecodeError::UnknownType(0x42)));
@@ -240,8 +268,8 @@ fn spawn_payload(program: &[u8], argc: u32, tty_tag: u8, network: u8) -> Vec<u8>
     p.push(tty_tag);
     p.extend_from_slice(&[network, 0, 0]);
     put_u32(&mut p, 0);
-    // An enforcing probe of port 443.
-    p.extend_from_slice(&[1, 0xbb, 0x01, 1]);
+    // An enforcing probe of port 443, no proxy port.
+    p.extend_from_slice(&[1, 0xbb, 0x01, 1, 0]);
     p
 }
 
@@ -307,7 +335,7 @@ fn payload_errors_are_typed() {
         Err(DecodeError::Invalid(Violation { field: "resize", problem: Problem::ZeroSize }))
     );
     let mut p = spawn_payload(b"git", 0, 0, 0);
-    p.truncate(p.len() - 4);
+    p.truncate(p.len() - 5);
     let n = p.len();
     p[n - 4..].copy_from_slice(&1u32.to_le_bytes());
     put_str(&mut p, "S-1-5-18)(A;;GA;;;WD");
@@ -464,7 +492,7 @@ fn write_fuzz_corpus() {
 fn fence_probe_fields_are_validated() {
     let payload = |network: u8, probe: &[u8]| {
         let mut p = spawn_payload(b"git", 0, 0, network);
-        p.truncate(p.len() - 4);
+        p.truncate(p.len() - 5);
         p.extend_from_slice(probe);
         frame(1, &p)
     };
@@ -473,14 +501,27 @@ fn fence_probe_fields_are_validated() {
         Ok(m) => panic!("{m:?}"),
         Err(e) => Err(e),
     };
-    assert_eq!(probe(&payload(0, &[1, 0x39, 0x30, 1])), Ok(Some(ProbeRequest { loopback_port: 12345, enforce: true })));
-    assert_eq!(probe(&payload(1, &[0])), Ok(None));
-    assert_eq!(probe(&payload(1, &[1, 1, 0, 0])), Ok(Some(ProbeRequest { loopback_port: 1, enforce: false })));
     let invalid = |problem| Err(DecodeError::Invalid(Violation { field: "spawn.fence_probe", problem }));
+    let req = |loopback_port, enforce, proxy_port| Ok(Some(ProbeRequest { loopback_port, enforce, proxy_port }));
+    assert_eq!(probe(&payload(0, &[1, 0x39, 0x30, 1, 0])), req(12345, true, None));
+    assert_eq!(probe(&payload(1, &[0])), Ok(None));
+    assert_eq!(probe(&payload(1, &[1, 1, 0, 0, 0])), req(1, false, None));
+    // network = allow: the proxy's port, only without network, not 0, not the probe's port.
+    assert_eq!(probe(&payload(0, &[1, 0x39, 0x30, 1, 1, 0xce, 0xb8])), req(12345, true, Some(47310)));
+    assert_eq!(probe(&payload(1, &[1, 0x39, 0x30, 1, 1, 0xce, 0xb8])), invalid(Problem::ProxyWithNetwork));
+    assert_eq!(probe(&payload(0, &[1, 0x39, 0x30, 1, 1, 0, 0])), invalid(Problem::ZeroPort));
+    assert_eq!(probe(&payload(0, &[1, 0x39, 0x30, 1, 1, 0x39, 0x30])), invalid(Problem::ProxyIsProbePort));
+    // Report-only is still refused without network, proxy port or not.
+    assert_eq!(probe(&payload(0, &[1, 0x39, 0x30, 0, 1, 0xce, 0xb8])), invalid(Problem::ProbeNotEnforced));
+    assert_eq!(
+        probe(&payload(0, &[1, 0x39, 0x30, 1, 2, 0xce, 0xb8])),
+        Err(DecodeError::InvalidTag { field: "spawn.fence_probe.proxy_port", value: 2 })
+    );
+    assert!(matches!(probe(&payload(0, &[1, 0x39, 0x30, 1, 1, 0xce])), Err(DecodeError::Truncated { .. })));
     // No network: the probe is required, and enforcing.
     assert_eq!(probe(&payload(0, &[0])), invalid(Problem::ProbeMissing));
-    assert_eq!(probe(&payload(0, &[1, 1, 0, 0])), invalid(Problem::ProbeNotEnforced));
-    assert_eq!(probe(&payload(1, &[1, 0, 0, 1])), invalid(Problem::ZeroPort));
+    assert_eq!(probe(&payload(0, &[1, 1, 0, 0, 0])), invalid(Problem::ProbeNotEnforced));
+    assert_eq!(probe(&payload(1, &[1, 0, 0, 1, 0])), invalid(Problem::ZeroPort));
     assert_eq!(
         probe(&payload(0, &[2, 1, 0, 1])),
         Err(DecodeError::InvalidTag { field: "spawn.fence_probe", value: 2 })
@@ -490,15 +531,22 @@ fn fence_probe_fields_are_validated() {
         Err(DecodeError::InvalidTag { field: "spawn.fence_probe", value: 2 })
     );
     assert!(matches!(probe(&payload(0, &[1, 1, 0])), Err(DecodeError::Truncated { .. })));
+    assert!(matches!(probe(&payload(0, &[1, 1, 0, 1])), Err(DecodeError::Truncated { .. })));
     assert!(matches!(probe(&payload(0, &[])), Err(DecodeError::Truncated { .. })));
-    assert!(matches!(probe(&payload(0, &[1, 1, 0, 1, 0])), Err(DecodeError::TrailingBytes { .. })));
+    assert!(matches!(probe(&payload(0, &[1, 1, 0, 1, 0, 0])), Err(DecodeError::TrailingBytes { .. })));
     // The encoder refuses the same.
     let mut s = sample_spawn();
     s.fence_probe = None;
     assert!(matches!(Message::Spawn(s.clone()).encode(), Err(EncodeError::Invalid(_))));
-    s.fence_probe = Some(ProbeRequest { loopback_port: 1, enforce: false });
+    s.fence_probe = Some(ProbeRequest { loopback_port: 1, enforce: false, proxy_port: None });
     assert!(matches!(Message::Spawn(s.clone()).encode(), Err(EncodeError::Invalid(_))));
+    s.fence_probe = Some(ProbeRequest { loopback_port: 1, enforce: true, proxy_port: Some(1) });
+    assert!(matches!(Message::Spawn(s.clone()).encode(), Err(EncodeError::Invalid(_))));
+    s.fence_probe = Some(ProbeRequest { loopback_port: 1, enforce: true, proxy_port: Some(2) });
+    assert!(Message::Spawn(s.clone()).encode().is_ok());
     s.network = true;
+    assert!(matches!(Message::Spawn(s.clone()).encode(), Err(EncodeError::Invalid(_))));
+    s.fence_probe = Some(ProbeRequest { loopback_port: 1, enforce: false, proxy_port: None });
     assert!(Message::Spawn(s).encode().is_ok());
     // The report's outcomes.
     assert_eq!(
@@ -510,7 +558,14 @@ fn fence_probe_fields_are_validated() {
         Err(DecodeError::InvalidTag { field: "fence-report.loopback", value: 0 })
     );
     assert!(matches!(decode_frame(&frame(0x85, &[1, 4, 1, 0])), Err(DecodeError::Truncated { .. })));
-    assert!(matches!(decode_frame(&frame(0x85, &[1, 1, 1])), Err(DecodeError::TrailingBytes { .. })));
+    assert!(matches!(decode_frame(&frame(0x85, &[1, 1])), Err(DecodeError::Truncated { .. })));
+    assert!(matches!(decode_frame(&frame(0x85, &[1, 1, 1])), Err(DecodeError::Truncated { .. })));
+    assert!(matches!(decode_frame(&frame(0x85, &[1, 1, 0, 0])), Err(DecodeError::TrailingBytes { .. })));
+    assert!(matches!(decode_frame(&frame(0x85, &[1, 1, 1, 2, 0])), Err(DecodeError::TrailingBytes { .. })));
+    assert_eq!(
+        decode_frame(&frame(0x85, &[1, 1, 3])),
+        Err(DecodeError::InvalidTag { field: "fence-report.proxy", value: 3 })
+    );
     // A version-1 frame is refused as such.
     let mut f = Message::Terminate.encode().unwrap();
     f[4] = 1;
@@ -536,7 +591,7 @@ fn conversation_order_runner_side() {
 fn conversation_order_cli_side() {
     let mut c = Conversation::cli();
     assert!(c.receive(&Message::Output { stream: Stream::Stdout, data: b"x".to_vec() }).is_err());
-    let report = Message::FenceReport { outside: ProbeOutcome::Blocked, loopback: ProbeOutcome::Blocked };
+    let report = Message::FenceReport { outside: ProbeOutcome::Blocked, loopback: ProbeOutcome::Blocked, proxy: None };
     assert!(!c.fence_reported());
     c.receive(&report).unwrap();
     assert!(c.fence_reported());

@@ -52,10 +52,10 @@ fn runner() -> WinPath {
 #[test]
 fn starts_the_account_matching_the_network_setting() {
     let mut l = FakeLauncher::default();
-    let (spec, mut p) = start_runner(&mut l, &runner(), false, &pw(), &[0xab; 16], 1).unwrap();
+    let (spec, mut p) = start_runner(&mut l, &runner(), SandboxUser::Offline, &pw(), &[0xab; 16], 1).unwrap();
     assert_eq!(spec.user, SandboxUser::Offline);
     assert_eq!(p.pid(), 100);
-    let (spec2, _) = start_runner(&mut l, &runner(), true, &pw(), &[1; 16], 1).unwrap();
+    let (spec2, _) = start_runner(&mut l, &runner(), SandboxUser::Online, &pw(), &[1; 16], 1).unwrap();
     assert_eq!(spec2.user, SandboxUser::Online);
     assert_eq!(l.launched.len(), 2);
     assert_eq!(l.launched[0].1, "abcdefghijklmnopqrstuvwxyz1A");
@@ -75,7 +75,7 @@ fn starts_the_account_matching_the_network_setting() {
 #[test]
 fn failures_carry_advice() {
     let mut l = FakeLauncher { fail_with: Some(LaunchError::from_win32(1326, "")), ..Default::default() };
-    let e = start_runner(&mut l, &runner(), false, &pw(), &[0; 16], 1).unwrap_err();
+    let e = start_runner(&mut l, &runner(), SandboxUser::Offline, &pw(), &[0; 16], 1).unwrap_err();
     assert_eq!(
         e.to_string(),
         "could not start palisade-runner as PalisadeOffline: the sandbox account's password was refused; run `palisade setup --elevated` again"
@@ -179,12 +179,23 @@ fn restricting_sids_are_the_account_everyone_restricted_logon_and_capabilities()
 
 #[test]
 fn the_account_must_match_the_network_setting() {
-    assert!(check_account_network("PalisadeOffline", false).is_ok());
-    assert!(check_account_network("palisadeoffline", false).is_ok());
-    assert!(check_account_network("PalisadeOnline", true).is_ok());
-    assert!(check_account_network("PalisadeOnline", false).is_err());
-    assert!(check_account_network("someone", false).is_err());
-    assert!(check_account_network("PalisadeOffline", true).is_err());
+    assert!(check_account_network("PalisadeOffline", false, None).is_ok());
+    assert!(check_account_network("palisadeoffline", false, None).is_ok());
+    assert!(check_account_network("PalisadeOnline", true, None).is_ok());
+    assert!(check_account_network("PalisadeOnline", false, None).is_err());
+    assert!(check_account_network("someone", false, None).is_err());
+    assert!(check_account_network("PalisadeOffline", true, None).is_err());
+    // network = allow: only the proxied account, and it only for that.
+    assert!(check_account_network("PalisadeProxied", false, Some(47_310)).is_ok());
+    assert!(check_account_network("palisadeproxied", false, Some(47_310)).is_ok());
+    let e = check_account_network("PalisadeOffline", false, Some(47_310)).unwrap_err();
+    assert!(e.contains("only Palisade's proxy") && e.contains("not PalisadeProxied"), "{e}");
+    assert!(check_account_network("PalisadeOnline", false, Some(47_310)).is_err());
+    assert!(check_account_network("PalisadeProxied", false, None).is_err());
+    assert!(check_account_network("PalisadeProxied", true, None).unwrap_err().contains("fences"));
+    assert_eq!(account_for_request(false, None), SandboxUser::Offline);
+    assert_eq!(account_for_request(false, Some(1)), SandboxUser::Proxied);
+    assert_eq!(account_for_request(true, None), SandboxUser::Online);
 }
 
 #[test]

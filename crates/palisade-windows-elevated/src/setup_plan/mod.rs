@@ -16,8 +16,8 @@
 //!    protected DACL (the records file lives there from the start; `%ProgramData%` lets users
 //!    create folders, so a pre-existing folder owned by someone else is refused);
 //! 4. `group.create`, `user.*.{create,password,group,hide,rights}`;
-//! 5. `firewall:*`, `wfp.*` — the offline account's fence (refused when Group Policy ignores
-//!    local rules or a profile's firewall is off);
+//! 5. `firewall:*`, `wfp.*` — the offline and proxied accounts' fences (refused when Group
+//!    Policy ignores local rules or a profile's firewall is off);
 //! 6. `acl.system.*` — Windows, Program Files, ProgramData must be readable through `Users`;
 //!    a folder only TrustedInstaller may change is never altered;
 //! 7. `acl:*` — read grants for the group on the profile's children except credential stores,
@@ -205,6 +205,7 @@ pub enum StepAction {
     WriteMarker {
         path: WinPath,
         version: u32,
+        proxy_ports: Vec<u16>,
     },
 }
 
@@ -277,7 +278,7 @@ impl Step {
             }
             StepAction::CopyFile { to, .. } => Some(Record::FileWritten { path: to.clone() }),
             StepAction::WriteFile { path, .. } => Some(Record::FileWritten { path: path.clone() }),
-            StepAction::WriteMarker { path, version } => {
+            StepAction::WriteMarker { path, version, .. } => {
                 Some(Record::MarkerWritten { path: path.clone(), version: *version })
             }
         })
@@ -454,19 +455,32 @@ pub fn gitconfig_contents() -> String {
         .to_string()
 }
 
-/// The marker's contents.
-pub fn marker_contents(version: u32) -> String {
-    format!("{{\"palisade_elevated_setup\":{version}}}\n")
+/// The marker's contents: the setup version and the loopback ports the proxied account's fence
+/// lets through (the CLI binds its `network = allow` proxy to one of them).
+pub fn marker_contents(version: u32, proxy_ports: &[u16]) -> String {
+    let ports: Vec<String> = proxy_ports.iter().map(u16::to_string).collect();
+    format!("{{\"palisade_elevated_setup\":{version},\"proxy_ports\":[{}]}}\n", ports.join(","))
+}
+
+/// A marker's contents, parsed.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Marker {
+    #[serde(rename = "palisade_elevated_setup")]
+    pub version: u32,
+    /// Absent in version-1 markers (their setup opened no proxy port).
+    #[serde(default)]
+    pub proxy_ports: Vec<u16>,
+}
+
+/// A marker's contents, if they are a marker.
+pub fn parse_marker_contents(text: &str) -> Option<Marker> {
+    serde_json::from_str::<Marker>(text).ok()
 }
 
 /// The version in a marker's contents, if they are a marker.
 pub fn parse_marker(text: &str) -> Option<u32> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct M {
-        palisade_elevated_setup: u32,
-    }
-    serde_json::from_str::<M>(text).ok().map(|m| m.palisade_elevated_setup)
+    parse_marker_contents(text).map(|m| m.version)
 }
 
 /// The secrets (absolute) the grant guard protects for this installer.

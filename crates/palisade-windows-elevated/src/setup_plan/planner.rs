@@ -35,7 +35,13 @@ pub fn setup_plan(inputs: &SetupInputs, facts: &MachineFacts, records: &StateRec
     validate_inputs(inputs)?;
     check_accounts(facts)?;
     check_firewall(facts)?;
-    let fence = firewall::offline_fence(&inputs.proxy_ports).map_err(|e| fail("firewall", SetupErrorKind::Fence(e)))?;
+    // The offline account reaches no port; the proxied one only the proxy ports (recorded in
+    // the marker for the CLI, see `proxy_route`).
+    let proxy_ports = crate::proxy_route::setup_ports(&inputs.proxy_ports);
+    let fences = [firewall::offline_fence(&[]), firewall::proxied_fence(&proxy_ports)]
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| fail("firewall", SetupErrorKind::Fence(e)))?;
     let secrets = secrets_of(inst).map_err(|e| fail("acl", SetupErrorKind::InvalidInput(e.to_string())))?;
     let guard = GrantGuard { profile: inst.profile.clone(), secrets };
 
@@ -138,7 +144,7 @@ pub fn setup_plan(inputs: &SetupInputs, facts: &MachineFacts, records: &StateRec
         let user = facts.sandbox_user(u);
         let sid = user.map(|x| x.sid.clone());
         let cred_ok = b.steps.iter().any(|s| s.id == format!("credential.{}.store", u.id()) && s.satisfied);
-        let what = if u.network() { "may use the network" } else { "is fenced off the network" };
+        let what = u.network_description();
         b.push(
             format!("user.{}.create", u.id()),
             Executor::Elevated,
@@ -191,10 +197,9 @@ pub fn setup_plan(inputs: &SetupInputs, facts: &MachineFacts, records: &StateRec
         );
     }
 
-    // 5. The offline account's fence.
-    let offline_sid = b.sids.offline.clone();
-    for r in &fence.rules {
-        let ok = offline_sid.as_ref().is_some_and(|s| facts.rule(&r.name) == Some(&r.render(s)));
+    // 5. The offline and proxied accounts' fences.
+    for r in fences.iter().flat_map(|f| &f.rules) {
+        let ok = b.sids.user(r.user).is_some_and(|s| facts.rule(&r.name) == Some(&r.render(s)));
         b.push(
             format!("firewall:{}", r.name),
             Executor::Elevated,
@@ -205,7 +210,7 @@ pub fn setup_plan(inputs: &SetupInputs, facts: &MachineFacts, records: &StateRec
         );
     }
     let mut wfp_specs = vec![WfpSpec::Provider, WfpSpec::Sublayer];
-    wfp_specs.extend(fence.filters.iter().cloned().map(WfpSpec::Filter));
+    wfp_specs.extend(fences.iter().flat_map(|f| f.filters.iter().cloned()).map(WfpSpec::Filter));
     for w in wfp_specs {
         let rendered = w.render(&b.sids).ok();
         let ok = rendered.as_ref().is_some_and(|o| facts.has_wfp(o));
@@ -327,7 +332,10 @@ pub fn setup_plan(inputs: &SetupInputs, facts: &MachineFacts, records: &StateRec
     stale_steps(&mut b, records)?;
 
     // 10. Marker, and its invalidation up front.
-    let marker_ok = facts.marker.as_ref().is_some_and(|m| m.path == layout.marker && m.version == inputs.setup_version);
+    let marker_ok = facts
+        .marker
+        .as_ref()
+        .is_some_and(|m| m.path == layout.marker && m.version == inputs.setup_version && m.proxy_ports == proxy_ports);
     let others_pending = b.steps.iter().any(|s| !s.satisfied);
     if let Some(m) = &facts.marker {
         if others_pending || !marker_ok {
@@ -348,9 +356,18 @@ pub fn setup_plan(inputs: &SetupInputs, facts: &MachineFacts, records: &StateRec
     b.push(
         "marker.write".into(),
         Executor::Elevated,
-        StepAction::WriteMarker { path: layout.marker.clone(), version: inputs.setup_version },
+        StepAction::WriteMarker {
+            path: layout.marker.clone(),
+            version: inputs.setup_version,
+            proxy_ports: proxy_ports.clone(),
+        },
         marker_ok && !others_pending,
-        format!("write the setup marker {} (version {}) last", layout.marker, inputs.setup_version),
+        format!(
+            "write the setup marker {} (version {}, proxy ports {}) last",
+            layout.marker,
+            inputs.setup_version,
+            proxy_ports.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
+        ),
         Some(format!("delete {}", layout.marker)),
     );
 

@@ -37,6 +37,7 @@ fn fresh_machine_plan_fixture() {
         [
             "credential.offline.store",
             "credential.online.store",
+            "credential.proxied.store",
             "dir.palisade",
             "dir.bin",
             "group.create",
@@ -50,6 +51,11 @@ fn fresh_machine_plan_fixture() {
             "user.online.group",
             "user.online.hide",
             "user.online.rights",
+            "user.proxied.create",
+            "user.proxied.password",
+            "user.proxied.group",
+            "user.proxied.hide",
+            "user.proxied.rights",
             "wfp.provider",
             "wfp.sublayer",
             "acl.system.windows",
@@ -104,9 +110,10 @@ fn fresh_machine_plan_fixture() {
             "C:\\Users\\me\\ntuser.dat.LOG1",
         ]
     );
-    // Four firewall rules and provider, sublayer, three filters.
-    assert_eq!(plan.steps.iter().filter(|s| matches!(s.action, StepAction::AddFirewallRule(_))).count(), 4);
-    assert_eq!(plan.steps.iter().filter(|s| matches!(s.action, StepAction::AddWfpObject(_))).count(), 6);
+    // Four firewall rules per fenced account; provider, sublayer, the offline account's two
+    // blocks, the proxied account's two permits (one port) and two blocks.
+    assert_eq!(plan.steps.iter().filter(|s| matches!(s.action, StepAction::AddFirewallRule(_))).count(), 8);
+    assert_eq!(plan.steps.iter().filter(|s| matches!(s.action, StepAction::AddWfpObject(_))).count(), 8);
     assert!(plan.lines().iter().all(|l| l.starts_with("[todo] ") || l.starts_with("[done] acl.system.")));
 }
 
@@ -157,14 +164,16 @@ fn setup_is_idempotent() {
     // Every record is complete and the kinds follow the plan's order.
     assert!(m.records.entries.iter().all(|e| e.done));
     let kinds = record_kinds(&m.records);
-    assert_eq!(&kinds[..5], ["credential", "credential", "dir", "dir", "group"]);
+    assert_eq!(&kinds[..6], ["credential", "credential", "credential", "dir", "dir", "group"]);
     assert_eq!(kinds.last(), Some(&"marker"));
-    assert_eq!(kinds.iter().filter(|k| **k == "user").count(), 2);
-    assert_eq!(kinds.iter().filter(|k| **k == "rule").count(), 4);
-    assert_eq!(kinds.iter().filter(|k| **k == "wfp").count(), 6);
+    assert_eq!(kinds.iter().filter(|k| **k == "user").count(), 3);
+    assert_eq!(kinds.iter().filter(|k| **k == "rule").count(), 8);
+    // Provider, sublayer, the offline account's two blocks, the proxied account's two permits
+    // (port 8877, IPv4 and IPv6) and two blocks.
+    assert_eq!(kinds.iter().filter(|k| **k == "wfp").count(), 8);
     assert_eq!(kinds.iter().filter(|k| **k == "ace").count(), 18);
     // The SIDs of created accounts were filled in.
-    assert_eq!(m.records.created_sids().len(), 3);
+    assert_eq!(m.records.created_sids().len(), 4);
 }
 
 #[test]
@@ -383,7 +392,7 @@ fn an_old_marker_is_invalidated_first_and_rewritten_last() {
     f.firewall.rules.pop();
     let pl = setup_plan(&inputs(), &f, &m.records).unwrap();
     let pending: Vec<&str> = pl.pending().map(|s| s.id.as_str()).collect();
-    assert_eq!(pending, ["marker.invalidate", "firewall:Palisade offline: block inbound IPv6", "marker.write"]);
+    assert_eq!(pending, ["marker.invalidate", "firewall:Palisade proxied: block inbound IPv6", "marker.write"]);
     let first_elevated = pl.steps.iter().position(|s| s.executor == Executor::Elevated).unwrap();
     assert_eq!(pl.steps[first_elevated].id, "marker.invalidate");
 }
@@ -400,8 +409,8 @@ fn changed_inputs_remove_what_is_no_longer_wanted() {
     assert_eq!(
         stale,
         [
-            "stale:WFP filter `Palisade offline: permit loopback TCP 8877 IPv4`",
-            "stale:WFP filter `Palisade offline: permit loopback TCP 8877 IPv6`",
+            "stale:WFP filter `Palisade proxied: permit loopback TCP 8877 IPv4`",
+            "stale:WFP filter `Palisade proxied: permit loopback TCP 8877 IPv6`",
             "stale:access entry for S-1-5-21-100-200-300-1011 on C:\\Users\\me\\AppData\\Roaming\\nvm",
         ]
     );
@@ -412,8 +421,53 @@ fn changed_inputs_remove_what_is_no_longer_wanted() {
         .entries
         .iter()
         .any(|e| e.record.describe().contains("8877") || e.record.describe().ends_with("nvm")));
-    assert_eq!(wfp_filters(&m.facts).len(), 4);
+    assert_eq!(wfp_filters(&m.facts).len(), 6);
+    assert_eq!(m.facts.marker.as_ref().unwrap().proxy_ports, [9000]);
     assert!(setup_plan(&inp, &m.facts, &m.records).unwrap().is_complete());
+}
+
+#[test]
+fn only_the_proxied_account_reaches_the_proxy_ports() {
+    let mut m = Machine::new(fresh_facts());
+    let mut inp = inputs();
+    inp.proxy_ports = vec![];
+    m.run(&setup_plan(&inp, &m.facts, &m.records).unwrap(), None);
+    let sids = Sids::from_facts(&m.facts);
+    let (offline, proxied) = (sids.offline.unwrap(), sids.proxied.unwrap());
+    let permits: Vec<(String, Option<u16>)> = m
+        .facts
+        .firewall
+        .wfp
+        .iter()
+        .filter_map(|o| match o {
+            WfpObject::Filter(f) if f.permit => Some((f.user_sddl.clone(), f.tcp_remote_port)),
+            _ => None,
+        })
+        .collect();
+    // No proxy port given: the defaults, for the proxied account only, and recorded in the marker.
+    let mut expected = Vec::new();
+    for _ in 0..2 {
+        for p in crate::proxy_route::DEFAULT_PROXY_PORTS {
+            expected.push((firewall::user_match_sddl(&proxied), Some(p)));
+        }
+    }
+    assert_eq!(permits, expected);
+    assert!(!permits.iter().any(|(sddl, _)| sddl.contains(offline.as_str())));
+    assert_eq!(m.facts.marker.as_ref().unwrap().proxy_ports, crate::proxy_route::DEFAULT_PROXY_PORTS);
+    // Each fenced account has its block-all filters; the online account has none.
+    for sid in [&offline, &proxied] {
+        let blocks = m.facts.firewall.wfp.iter().filter(
+            |o| matches!(o, WfpObject::Filter(f) if !f.permit && f.user_sddl == firewall::user_match_sddl(sid)),
+        );
+        assert_eq!(blocks.count(), 2);
+    }
+    let online = sids.online.unwrap();
+    assert!(!m
+        .facts
+        .firewall
+        .wfp
+        .iter()
+        .any(|o| matches!(o, WfpObject::Filter(f) if f.user_sddl.contains(online.as_str()))));
 }
 
 #[test]
@@ -453,7 +507,16 @@ fn interrupted_setup_resumes_to_the_same_machine() {
 fn files_and_marker_helpers() {
     let g = gitconfig_contents();
     assert!(g.contains("[safe]\n\tdirectory = *\n") && g.contains("sslBackend = openssl"));
-    assert_eq!(parse_marker(&marker_contents(7)), Some(7));
+    assert_eq!(parse_marker(&marker_contents(7, &[])), Some(7));
+    assert_eq!(
+        parse_marker_contents(&marker_contents(2, &[47_310, 9])),
+        Some(Marker { version: 2, proxy_ports: vec![47_310, 9] })
+    );
+    // A version-1 marker (no ports) still reads.
+    assert_eq!(
+        parse_marker_contents("{\"palisade_elevated_setup\":1}"),
+        Some(Marker { version: 1, proxy_ports: vec![] })
+    );
     assert_eq!(parse_marker("{\"palisade_elevated_setup\":1,\"x\":2}"), None);
     assert_eq!(parse_marker("nope"), None);
     let l = Layout::new(&p("C:\\ProgramData"));

@@ -45,7 +45,7 @@ pub(crate) use unsupported::{ChildInner, Prepared, SignalForwarder};
 pub(crate) fn elevated_fence_probe_for_tests(
     seam: &ElevatedTestSeam,
 ) -> Result<palisade_windows_elevated::FenceProbe, crate::error::Error> {
-    Ok(windows::elevated::run::Elevated::new(true, Some(seam))?.probe_fence())
+    Ok(windows::elevated::run::Elevated::new(palisade_windows_elevated::SandboxUser::Online, Some(seam))?.probe_fence())
 }
 
 /// The elevated Windows mode's `palisade check` lines (`required`: the configured mode).

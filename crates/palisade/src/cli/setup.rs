@@ -34,9 +34,9 @@ fn elevated_setup(uninstall: bool) -> Result<i32, Failure> {
         outln!("palisade setup --elevated asks Windows for administrator approval once, to:");
         for line in [
             "create %ProgramData%\\Palisade (Administrators only may change it) and copy palisade-runner.exe there",
-            "create the local group PalisadeSandboxUsers and the hidden local accounts PalisadeOffline and PalisadeOnline (random passwords, stored DPAPI-encrypted for you)",
+            "create the local group PalisadeSandboxUsers and the hidden local accounts PalisadeOffline, PalisadeOnline and PalisadeProxied (random passwords, stored DPAPI-encrypted for you)",
             "deny them remote desktop, network, batch and service logons",
-            "fence PalisadeOffline off the network (Windows Firewall rules and WFP filters; loopback to Palisade's proxy only)",
+            "fence PalisadeOffline off the network, and PalisadeProxied to Palisade's proxy ports on loopback (Windows Firewall rules and WFP filters)",
             "let the group read your profile except credential stores, AppData and registry hives (never write)",
         ] {
             outln!("  - {line}");

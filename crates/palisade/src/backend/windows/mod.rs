@@ -61,18 +61,14 @@ fn push_wine_layer(enforcement: &mut Enforcement, wine: &Option<String>) {
 }
 
 /// The network allowlist needs Palisade's proxy to be the command's only way out: the
-/// unelevated mode cannot fence the network at all, and the elevated mode's firewall rules for
-/// the online account's route to the proxy are not built yet. Refused in both (fail closed),
-/// before either mode reads the network setting as "not off".
-fn refuse_network_allow(elevated: bool) -> Error {
+/// unelevated mode cannot fence the network at all, so it refuses (fail closed), before it reads
+/// the network setting as "not off". The elevated mode runs such commands as `PalisadeProxied`
+/// (`elevated/network.rs`).
+fn refuse_network_allow() -> Error {
     Error::Unenforceable {
         what: "network = allow (the network allowlist)".into(),
-        why: if elevated {
-            "the elevated Windows mode does not yet fence the online account to Palisade's proxy".into()
-        } else {
-            "the unelevated Windows sandbox cannot block a command's network access: firewall (WFP) rules need administrator rights".into()
-        },
-        fix: "use `--network off` or `--network on` on Windows for now".into(),
+        why: "the unelevated Windows sandbox cannot block a command's network access: firewall (WFP) rules need administrator rights".into(),
+        fix: "use the elevated mode (`mode = \"elevated\"` in the [windows] section, after `palisade setup --elevated`), or `--network on`".into(),
     }
 }
 
@@ -86,11 +82,12 @@ enum Mode {
 
 impl Prepared {
     /// The elevated mode; `seam` is the plumbing tests' way in (`elevated::run::TestSeam`).
-    pub fn new_elevated(policy: Policy, seam: Option<&elevated::run::TestSeam>) -> Result<Prepared, Error> {
-        if policy.network.allowlist().is_some() {
-            return Err(refuse_network_allow(true));
-        }
-        elevated::Prepared::new(policy, seam).map(|p| Prepared(Mode::Elevated(p)))
+    pub fn new_elevated(
+        policy: Policy,
+        seam: Option<&elevated::run::TestSeam>,
+        hosts_file: Option<&std::path::Path>,
+    ) -> Result<Prepared, Error> {
+        elevated::Prepared::new(policy, seam, hosts_file).map(|p| Prepared(Mode::Elevated(p)))
     }
 }
 
@@ -98,11 +95,11 @@ impl Backend for Prepared {
     type Child = ChildInner;
 
     fn prepare(policy: Policy, options: &SandboxOptions) -> Result<Prepared, Error> {
-        if policy.network.allowlist().is_some() {
-            return Err(refuse_network_allow(options.windows_mode == WindowsMode::Elevated));
-        }
         if options.windows_mode == WindowsMode::Elevated {
-            return Prepared::new_elevated(policy, None);
+            return Prepared::new_elevated(policy, None, options.network_hosts_file.as_deref());
+        }
+        if policy.network.allowlist().is_some() {
+            return Err(refuse_network_allow());
         }
         unelevated::Prepared::new(policy).map(|p| Prepared(Mode::Unelevated(p)))
     }

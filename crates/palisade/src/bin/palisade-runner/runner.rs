@@ -276,7 +276,8 @@ fn coord(size: TtySize) -> COORD {
 fn command_token(req: &SpawnRequest, own: &token::OwnToken) -> Result<OwnedHandle, Failure> {
     let account = account_name(&own.user)
         .map_err(|e| fail(ErrorKind::Token, format!("looking up the runner's account name: {e}")))?;
-    check_account_network(&account, req.network).map_err(|m| fail(ErrorKind::BadRequest, m))?;
+    let proxy_port = req.fence_probe.and_then(|p| p.proxy_port);
+    check_account_network(&account, req.network, proxy_port).map_err(|m| fail(ErrorKind::BadRequest, m))?;
     let user = plan_sid(&own.user).map_err(|e| fail(ErrorKind::Token, format!("the runner's SID: {e}")))?;
     let logon = own.logon.as_ref().and_then(|s| plan_sid(s).ok());
     let sids: Vec<Sid> = restricting_sids(&user, logon.as_ref(), &req.capability_sids)
@@ -347,11 +348,14 @@ fn probe_connect(addr: SocketAddr) -> ProbeOutcome {
 
 /// The fence probe (see `palisade_windows_elevated::fence_probe`): the outside address, then the
 /// CLI's loopback listener.
-fn probe_fence(loopback_port: u16) -> (ProbeOutcome, ProbeOutcome) {
+fn probe_fence(loopback_port: u16, proxy_port: Option<u16>) -> (ProbeOutcome, ProbeOutcome, Option<ProbeOutcome>) {
     let (ip, port) = OUTSIDE_PROBE;
     let outside = probe_connect(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::from(ip), port)));
     let loopback = probe_connect(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, loopback_port)));
-    (outside, loopback)
+    // network = allow: the proxy's port must be reachable (the connect is dropped at once; the
+    // proxy records a client that sent nothing).
+    let proxy = proxy_port.map(|p| probe_connect(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, p))));
+    (outside, loopback, proxy)
 }
 
 /// Copies what `from` yields to the CLI as `Output` messages of `stream` until it ends.
@@ -392,13 +396,17 @@ fn run(
     // Checks the account against the request's network setting first.
     let token = command_token(&req, own)?;
     if let Some(probe) = req.fence_probe {
-        let (outside, loopback) = probe_fence(probe.loopback_port);
-        out.send(&Message::FenceReport { outside, loopback })
+        let (outside, loopback, proxy) = probe_fence(probe.loopback_port, probe.proxy_port);
+        out.send(&Message::FenceReport { outside, loopback, proxy })
             .map_err(|e| fail(ErrorKind::Internal, format!("sending the fence report: {e}")))?;
         // With network = false the protocol only lets an enforcing probe through.
         if probe.enforce || !req.network {
-            fence_probe::verdict(outside, loopback, false)
-                .map_err(|why| fail(ErrorKind::FenceOpen, fence_probe::refusal(&why)))?;
+            match probe.proxy_port {
+                None => fence_probe::verdict(outside, loopback, false)
+                    .map_err(|why| fail(ErrorKind::FenceOpen, fence_probe::refusal(&why)))?,
+                Some(_) => fence_probe::proxied_verdict(outside, loopback, proxy, false)
+                    .map_err(|why| fail(ErrorKind::FenceOpen, fence_probe::proxied_refusal(&why)))?,
+            }
         }
     }
     let temp = private_temp()?;

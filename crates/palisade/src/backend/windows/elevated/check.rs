@@ -73,7 +73,7 @@ fn unknown_report(why: &str) -> CheckReport {
 
 /// The fence probe as the offline account, through a runner started as for `palisade run`.
 fn probe_fence() -> FenceProbe {
-    match Elevated::new(false, None) {
+    match Elevated::new(palisade_windows_elevated::SandboxUser::Offline, None) {
         Ok(el) => el.probe_fence(),
         Err(e) => fence_probe::for_check(None, false, Some(e.to_string())),
     }
@@ -104,8 +104,14 @@ fn gather_and_report(required: bool, probe: bool) -> CheckReport {
         expected_version: SETUP_VERSION,
         program_data,
         local_app_data,
-        // `palisade setup --elevated` sends no proxy ports yet.
-        proxy_ports: vec![],
+        // The ports setup recorded in the marker for the proxied account's fence (the defaults
+        // when it lists none).
+        proxy_ports: facts
+            .marker
+            .as_ref()
+            .map(|m| m.proxy_ports.clone())
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| palisade_windows_elevated::proxy_route::setup_ports(&[])),
         runner_sha256,
         probe: probe.then(probe_fence),
         required,

@@ -1,5 +1,5 @@
 //! The sandbox accounts' passwords, kept by the CLI (never elevated) encrypted with DPAPI for
-//! the installing user, in `%LOCALAPPDATA%\Palisade\credentials\<PalisadeOffline|PalisadeOnline>.dpapi` (the path `setup_plan::credential_path` names in the records).
+//! the installing user, in `%LOCALAPPDATA%\Palisade\credentials\<PalisadeOffline|PalisadeOnline|PalisadeProxied>.dpapi` (the path `setup_plan::credential_path` names in the records).
 //!
 //! `palisade setup --elevated` generates a password per account, stores it *pending*
 //! (`<account>.dpapi.pending`), hands it to the elevated setup over its pipe, and commits the pending
@@ -60,7 +60,7 @@ pub fn store_pending(user: SandboxUser, password: &Password) -> Result<(), Error
 
 /// Makes every pending credential the committed one (after setup succeeded).
 pub fn commit_pending() -> Result<(), Error> {
-    for user in [SandboxUser::Offline, SandboxUser::Online] {
+    for user in SandboxUser::ALL {
         let pending = pending_path(user)?;
         if pending.exists() {
             let committed = credential_path(user)?;
@@ -77,7 +77,7 @@ pub fn commit_pending() -> Result<(), Error> {
 
 /// Forgets pending credentials (after setup failed or was cancelled).
 pub fn discard_pending() -> Result<(), Error> {
-    for user in [SandboxUser::Offline, SandboxUser::Online] {
+    for user in SandboxUser::ALL {
         remove_if_present(&pending_path(user)?)?;
     }
     Ok(())
@@ -85,7 +85,7 @@ pub fn discard_pending() -> Result<(), Error> {
 
 /// Deletes every stored credential, pending or committed (the last step of uninstall).
 pub fn remove_all() -> Result<(), Error> {
-    for user in [SandboxUser::Offline, SandboxUser::Online] {
+    for user in SandboxUser::ALL {
         remove_if_present(&pending_path(user)?)?;
         remove_if_present(&credential_path(user)?)?;
     }

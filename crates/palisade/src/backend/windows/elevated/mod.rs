@@ -11,6 +11,7 @@
 pub mod check;
 #[allow(dead_code)]
 pub mod credentials;
+mod network;
 pub mod ownership;
 pub mod pipe;
 pub mod run;
@@ -19,7 +20,7 @@ mod terminal;
 
 use std::fs::File;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use palisade_policy::{Mode, Policy};
 use palisade_win32::ffi;
@@ -60,12 +61,21 @@ pub struct Prepared {
 
 impl Prepared {
     /// The elevated mode: setup must have completed; the command runs as `PalisadeOffline`
-    /// (network off) or `PalisadeOnline` through `palisade-runner`. Writable roots are granted
+    /// (network off), `PalisadeProxied` (allow, through the sandbox's proxy: `network.rs`) or
+    /// `PalisadeOnline` (on) through `palisade-runner`. Writable roots are granted
     /// to their write SIDs (which the runner puts into the command's token) and to the sandbox
     /// group (which the account's own access check needs). `seam` is the plumbing tests' way
     /// in (`TestSeam`).
-    pub fn new(policy: Policy, seam: Option<&run::TestSeam>) -> Result<Prepared, Error> {
-        let el = run::Elevated::new(!policy.network.is_off(), seam)?;
+    pub fn new(policy: Policy, seam: Option<&run::TestSeam>, hosts_file: Option<&Path>) -> Result<Prepared, Error> {
+        let user = match (policy.network.is_off(), policy.network.allowlist()) {
+            (true, _) => SandboxUser::Offline,
+            (false, Some(_)) => SandboxUser::Proxied,
+            (false, None) => SandboxUser::Online,
+        };
+        let mut el = run::Elevated::new(user, seam)?;
+        if let Some(allowlist) = policy.network.allowlist() {
+            el.set_proxy(network::SandboxProxy::start(allowlist, &el.proxy_ports, hosts_file)?);
+        }
         let wine = ffi::wine_version();
         let own = token::open_own().map_err(io_ctx("reading this process's access token"))?;
         let mut enforcement = Enforcement::default();
@@ -138,11 +148,11 @@ impl Prepared {
         ));
         enforcement.push(Layer::new(
             "network",
-            policy.network.is_off(),
-            if policy.network.is_off() {
-                "PalisadeOffline: firewall rules and WFP filters from setup block everything but loopback proxies"
-            } else {
-                "network = on: PalisadeOnline, unrestricted"
+            user != SandboxUser::Online,
+            match user {
+                SandboxUser::Offline => "PalisadeOffline: firewall rules and WFP filters from setup block every connect",
+                SandboxUser::Proxied => "network = allow: PalisadeProxied, whose firewall rules and WFP filters from setup let it reach only Palisade's proxy on loopback (which asks for this sandbox's secret); proved before each command",
+                SandboxUser::Online => "network = on: PalisadeOnline, unrestricted",
             },
         ));
         enforcement.push(Layer::new(
@@ -193,7 +203,7 @@ impl Prepared {
     /// give it back to the user when the command ended (`ownership.rs`).
     fn ownership_pass(&self, roots: &[WinPath]) -> Result<ownership::Pass, Error> {
         let mut sandbox = vec![self.runner.pipe_owner.clone(), self.runner.account_group.clone()];
-        for user in [SandboxUser::Offline, SandboxUser::Online] {
+        for user in SandboxUser::ALL {
             if let Some(sid) = lookup_existing(user.account_name()).ok().and_then(|s| plan_sid(&s).ok()) {
                 if !sandbox.contains(&sid) {
                     sandbox.push(sid);

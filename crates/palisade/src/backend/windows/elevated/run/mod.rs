@@ -5,8 +5,8 @@
 //! kill-on-close job ends the command).
 //!
 //! The runner is started through a [`RunnerLauncher`]: in production `CreateProcessWithLogonW`
-//! as `PalisadeOffline`/`PalisadeOnline`; for the plumbing tests (Wine stubs that call) a plain
-//! `CreateProcessW` as the caller, reachable only through [`TestSeam`], a `#[doc(hidden)]`
+//! as `PalisadeOffline`/`PalisadeOnline`/`PalisadeProxied`; for the plumbing tests (Wine stubs
+//! that call) a plain `CreateProcessW` as the caller, reachable only through [`TestSeam`], a `#[doc(hidden)]`
 //! library entry that takes the runner's path and the setup folder from the test — nothing a
 //! sandboxed command could set (no environment variable, no configuration key).
 //!
@@ -17,6 +17,12 @@
 //! connects nothing fences, and is asked for network: its probe is report-only there. A
 //! request without network cannot be report-only (the protocol refuses it), so nothing here
 //! can turn the refusal off for an offline command.
+//!
+//! `network = allow` runs as `PalisadeProxied`: the request names the sandbox's proxy port
+//! (`network.rs`), the runner's probe must find it reachable and everything else blocked
+//! (`fence_probe::proxied_verdict`), and the command's environment points its tools at the
+//! proxy with the sandbox's secret. With the test seam it runs like an online command (report
+//! only, no proxy port), the proxy variables set.
 //!
 //! With palisade's stdin, stdout and stderr consoles and all three inherited, the command runs
 //! in a pseudo console (`terminal.rs`).
@@ -43,7 +49,7 @@ use palisade_windows_elevated::runner_seam::{
     check_pipe_peer, command_ending, describe_runner_exit, pipe_sddl, start_runner, LaunchError, LaunchSpec,
     RunnerLauncher, RunnerProcess, TERMINATE_GRACE_MS,
 };
-use palisade_windows_elevated::setup_plan::{parse_marker, MARKER_FILE};
+use palisade_windows_elevated::setup_plan::{parse_marker_contents, MARKER_FILE};
 use palisade_windows_elevated::{WinPath, SETUP_VERSION};
 use windows_sys::Win32::Foundation::HANDLE;
 use windows_sys::Win32::System::Pipes::CreatePipe;
@@ -55,6 +61,7 @@ use windows_sys::Win32::System::Threading::{
 use palisade_win32::ffi::{self, check, wide};
 use palisade_win32::sid::{lookup_existing, plan_sid, Sid};
 
+use super::network::SandboxProxy;
 use super::pipe::{Connect, Pipe};
 use super::terminal;
 use super::{credentials, program_data_dir};
@@ -104,10 +111,16 @@ pub struct Elevated {
     /// The last spawn's fence report and whether the CLI's listener accepted a connection
     /// (for `palisade check --probe` and the plumbing tests).
     last_fence: Mutex<Option<((ProbeOutcome, ProbeOutcome), bool)>>,
+    /// The proxy ports setup opened for `PalisadeProxied` (the marker's).
+    pub proxy_ports: Vec<u16>,
+    /// `network = allow`: the sandbox's proxy ([`Elevated::set_proxy`]); boxed, being large.
+    proxy: Option<Box<SandboxProxy>>,
 }
 
-fn fence_refused(why: String) -> Error {
-    Error::Unenforceable { what: "network = off".into(), why, fix: fence_probe::FIX.into() }
+/// The fence's refusal, naming the policy's network setting.
+fn fence_refused(user: SandboxUser, why: String) -> Error {
+    let what = if user == SandboxUser::Proxied { "network = allow" } else { "network = off" };
+    Error::Unenforceable { what: what.into(), why, fix: fence_probe::FIX.into() }
 }
 
 /// Whether the fence probe's loopback listener accepted a connection. Anything but "nothing
@@ -122,8 +135,9 @@ fn unenforceable(why: String, fix: &str) -> Error {
 
 const RUN_SETUP: &str = "run `palisade setup --elevated` (once, as an administrator), or remove `mode = \"elevated\"` from the [windows] section of your config";
 
-/// Refuses unless setup's marker says the current setup version completed.
-fn check_marker(program_data: &Path) -> Result<(), Error> {
+/// Refuses unless setup's marker says the current setup version completed; the proxy ports it
+/// lists.
+fn check_marker(program_data: &Path) -> Result<Vec<u16>, Error> {
     let marker = program_data.join(MARKER_FILE);
     let text = match std::fs::read_to_string(&marker) {
         Ok(t) => t,
@@ -137,9 +151,9 @@ fn check_marker(program_data: &Path) -> Result<(), Error> {
             return Err(unenforceable(format!("cannot read the setup marker {}: {e}", marker.display()), RUN_SETUP))
         }
     };
-    match parse_marker(&text) {
-        Some(v) if v == SETUP_VERSION => Ok(()),
-        Some(v) => Err(unenforceable(
+    match parse_marker_contents(&text).map(|m| (m.version, m.proxy_ports)) {
+        Some((v, ports)) if v == SETUP_VERSION => Ok(ports),
+        Some((v, _)) => Err(unenforceable(
             format!("the elevated setup on this machine is version {v}, this palisade needs version {SETUP_VERSION}"),
             RUN_SETUP,
         )),
@@ -154,14 +168,14 @@ fn sid_text(s: &Sid) -> Result<palisade_windows_elevated::Sid, Error> {
 }
 
 impl Elevated {
-    /// Checks setup, picks the account for the policy's network setting and loads its password.
-    pub fn new(network: bool, seam: Option<&TestSeam>) -> Result<Elevated, Error> {
-        let user = SandboxUser::for_network(network);
+    /// Checks setup and loads the password of `user`, the account for the policy's network
+    /// setting (`PalisadeProxied` for `network = allow`, which then needs [`Elevated::set_proxy`]).
+    pub fn new(user: SandboxUser, seam: Option<&TestSeam>) -> Result<Elevated, Error> {
         let program_data = match seam {
             Some(s) => s.program_data.clone(),
             None => program_data_dir().map_err(|e| unenforceable(format!("finding %ProgramData%: {e}"), RUN_SETUP))?,
         };
-        check_marker(&program_data)?;
+        let proxy_ports = check_marker(&program_data)?;
         if let Some(s) = seam {
             // The runner runs as the caller, the pipe's peer. The roots' second grant goes to a
             // fresh synthetic SID rather than to the caller, whose own access its denies would
@@ -187,6 +201,8 @@ impl Elevated {
                 pipe_owner: me,
                 account_group: group,
                 last_fence: Mutex::new(None),
+                proxy_ports,
+                proxy: None,
             });
         }
         let account = lookup_existing(user.account_name()).map_err(|e| {
@@ -204,18 +220,36 @@ impl Elevated {
             pipe_owner: sid_text(&account)?,
             account_group: sid_text(&group)?,
             last_fence: Mutex::new(None),
+            proxy_ports,
+            proxy: None,
         })
     }
 
-    /// The fence probe the request carries: enforcing for every offline command; report-only
-    /// for the test seam's runner, which runs as the caller and is asked for network; none for
-    /// an online command.
-    fn probe_for(&self, port: u16) -> Option<ProbeRequest> {
-        match (&self.launcher, self.user.network()) {
-            (_, false) => Some(ProbeRequest { loopback_port: port, enforce: true }),
-            (Launcher::Plain, true) => Some(ProbeRequest { loopback_port: port, enforce: false }),
-            (Launcher::Logon { .. }, true) => None,
-        }
+    /// `network = allow`: the proxy every command of this sandbox goes through.
+    pub fn set_proxy(&mut self, proxy: SandboxProxy) {
+        self.proxy = Some(Box::new(proxy));
+    }
+
+    /// Whether the request says "network": an online command's, and with the test seam (whose
+    /// runner runs as the caller, unfenced) a proxied command's too.
+    fn request_network(&self) -> bool {
+        self.user.network() || (matches!(self.launcher, Launcher::Plain) && self.user == SandboxUser::Proxied)
+    }
+
+    /// The fence probe the request carries: enforcing for every offline command, and for every
+    /// proxied one with the proxy's port; report-only for the test seam's runner, which runs as
+    /// the caller and is asked for network; none for an online command.
+    fn probe_for(&self, port: u16) -> Result<Option<ProbeRequest>, Error> {
+        let probe = |enforce, proxy_port| Some(ProbeRequest { loopback_port: port, enforce, proxy_port });
+        Ok(match (&self.launcher, self.user) {
+            (Launcher::Plain, SandboxUser::Online | SandboxUser::Proxied) => probe(false, None),
+            (_, SandboxUser::Offline) => probe(true, None),
+            (Launcher::Logon { .. }, SandboxUser::Proxied) => match &self.proxy {
+                Some(p) => probe(true, Some(p.port())),
+                None => return Err(fence_refused(self.user, "the sandbox has no network proxy".into())),
+            },
+            (Launcher::Logon { .. }, SandboxUser::Online) => None,
+        })
     }
 
     /// The last spawn's probe as `palisade check` reports it.

@@ -21,6 +21,10 @@ impl Elevated {
         for (k, v) in &spec.env {
             env.push((text("environment variable", k)?, text("the value of", v)?));
         }
+        if let Some(proxy) = &self.proxy {
+            proxy.check_running()?;
+            env = proxy.environment(&env);
+        }
         // The fence probe's loopback listener: a port nothing else uses, not a proxy port.
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .and_then(|l| l.set_nonblocking(true).map(|_| l))
@@ -29,7 +33,7 @@ impl Elevated {
             .local_addr()
             .map_err(|e| Error::Io { context: "the fence probe's listener".into(), source: e })?
             .port();
-        let probe = self.probe_for(port);
+        let probe = self.probe_for(port)?;
         *self.last_fence.lock().unwrap_or_else(|e| e.into_inner()) = None;
         let console = terminal::console_for([spec.stdin, spec.stdout, spec.stderr]);
         let request = SpawnRequest {
@@ -39,7 +43,7 @@ impl Elevated {
             env,
             cwd: text("working directory", cwd.as_os_str())?,
             tty: console.as_ref().map(terminal::Console::size),
-            network: self.user.network(),
+            network: self.request_network(),
             keep_processes,
             private_desktop: false,
             capability_sids,
@@ -60,7 +64,7 @@ impl Elevated {
         })?;
         let (_, mut runner) = match &self.launcher {
             Launcher::Logon { password } => {
-                start_runner(&mut LogonLauncher, &runner_path, self.user.network(), password, &random, SETUP_VERSION)
+                start_runner(&mut LogonLauncher, &runner_path, self.user, password, &random, SETUP_VERSION)
             }
             Launcher::Plain => {
                 // The plain launcher takes no password; `start_runner` wants one all the same.
@@ -68,7 +72,7 @@ impl Elevated {
                 ffi::random_bytes(&mut noise)
                     .map_err(|e| Error::Io { context: "generating a placeholder password".into(), source: e })?;
                 let unused = password::generate(&noise, "").map_err(|e| Error::InvalidInput(e.to_string()))?;
-                start_runner(&mut PlainLauncher, &runner_path, self.user.network(), &unused, &random, SETUP_VERSION)
+                start_runner(&mut PlainLauncher, &runner_path, self.user, &unused, &random, SETUP_VERSION)
             }
         }
         .map_err(|e| Error::Unenforceable {
@@ -115,9 +119,9 @@ impl Elevated {
         let pipe = Arc::new(pipe);
         let mut reader = FrameReader::from(Sender::Runner);
         let mut conversation = Conversation::cli();
-        let record_fence = |report: (ProbeOutcome, ProbeOutcome)| {
+        let record_fence = |report: (ProbeOutcome, ProbeOutcome, Option<ProbeOutcome>)| {
             let accepted = listener_accepted(&listener);
-            *self.last_fence.lock().unwrap_or_else(|e| e.into_inner()) = Some((report, accepted));
+            *self.last_fence.lock().unwrap_or_else(|e| e.into_inner()) = Some(((report.0, report.1), accepted));
             accepted
         };
         let mut fence_report = None;
@@ -129,7 +133,7 @@ impl Elevated {
                     record_fence(r);
                 }
                 return Err(match (kind, kind.exit_status()) {
-                    (ErrorKind::FenceOpen, _) => fence_refused(message),
+                    (ErrorKind::FenceOpen, _) => fence_refused(self.user, message),
                     (_, 127) => Error::NotFound(message),
                     (_, 126) => Error::NotExecutable(message),
                     _ => Error::Io {
@@ -160,7 +164,11 @@ impl Elevated {
                 None => Err("palisade-runner started the command without reporting its fence probe".to_string()),
                 Some(r) => {
                     let accepted = record_fence(r);
-                    fence_probe::verdict(r.0, r.1, accepted).map_err(|why| fence_probe::refusal(&why))
+                    match p.proxy_port {
+                        None => fence_probe::verdict(r.0, r.1, accepted).map_err(|why| fence_probe::refusal(&why)),
+                        Some(_) => fence_probe::proxied_verdict(r.0, r.1, r.2, accepted)
+                            .map_err(|why| fence_probe::proxied_refusal(&why)),
+                    }
                 }
             };
             if let (true, Err(why)) = (p.enforce, checked) {
@@ -173,7 +181,7 @@ impl Elevated {
                     }
                 }
                 let _ = runner.kill();
-                return Err(fence_refused(why));
+                return Err(fence_refused(self.user, why));
             }
         }
 
@@ -238,11 +246,11 @@ fn receive_after_fence_report(
     pipe: &Pipe,
     reader: &mut FrameReader,
     conv: &mut Conversation,
-    report: &mut Option<(ProbeOutcome, ProbeOutcome)>,
+    report: &mut Option<(ProbeOutcome, ProbeOutcome, Option<ProbeOutcome>)>,
 ) -> io::Result<Option<Message>> {
     loop {
         match receive(pipe, reader, conv)? {
-            Some(Message::FenceReport { outside, loopback }) => *report = Some((outside, loopback)),
+            Some(Message::FenceReport { outside, loopback, proxy }) => *report = Some((outside, loopback, proxy)),
             other => return Ok(other),
         }
     }
