@@ -99,9 +99,10 @@ pub fn main(as_shell: bool) -> i32 {
     };
     let mut json_status_wanted = false;
     let result = match cli.command {
-        Cmd::Run { policy, json_status, status_fd, status_file, command } => {
+        Cmd::Run { policy, json_status, status_fd, status_file, report_denials, quiet, command } => {
             json_status_wanted = json_status;
-            run::run(&policy, json_status, &status::StatusTargets { fd: status_fd, file: status_file }, command)
+            let flags = run::RunFlags { json_status, report_denials, quiet };
+            run::run(&policy, flags, &status::StatusTargets { fd: status_fd, file: status_file }, command)
         }
         Cmd::Sh { args } => {
             let (result, json_status) = shell::shell(args);

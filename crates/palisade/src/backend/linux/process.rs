@@ -4,6 +4,7 @@
 
 use super::child::{self, ChildPlan, NamespacePlan};
 use super::network::PortChannel;
+use super::observer::Observer;
 use super::plan::LinuxPlan;
 use super::program::{self, ExecArgs};
 use super::strategy::Strategy;
@@ -82,6 +83,7 @@ impl Prepared {
         streams: &Streams,
         pipes: &Pipes,
         proxy_channel: Option<&PortChannel>,
+        observer: Option<&Observer>,
     ) -> Result<ChildPlan, Error> {
         let LinuxPlan { strategy, landlock: abi, .. } = self.plan;
         let pid_ns = matches!(strategy, Strategy::Namespaces { pid: true });
@@ -91,6 +93,7 @@ impl Prepared {
         let mut close_fds = vec![pipes.error.as_raw_fd(), pipes.status.as_raw_fd()];
         close_fds.extend(streams.parent_fds());
         close_fds.extend(proxy_channel.map(PortChannel::parent_fd));
+        close_fds.extend(observer.map(Observer::parent_fd));
         Ok(ChildPlan {
             namespaces,
             init: pid_ns,
@@ -116,6 +119,7 @@ impl Prepared {
             // through /dev/tty either (to read what the user types to someone else).
             new_session: !streams::has_terminal(spec),
             proxy_port: self.plan.network.proxy_port().zip(proxy_channel.map(PortChannel::child_fd)),
+            observer: self.observer_program.clone().zip(observer.map(Observer::child_fd)),
         })
     }
 }
