@@ -327,8 +327,7 @@ fn resolve_inside(root: &OwnedFd, path: &Path, follows: bool) -> PathBuf {
             existing = parent;
         }
     }
-    loop {
-        let Ok(c) = CString::new(existing.as_os_str().as_bytes()) else { break };
+    while let Ok(c) = CString::new(existing.as_os_str().as_bytes()) {
         if let Ok(fd) = sys::open_in_root(root.as_raw_fd(), &c) {
             match std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())) {
                 Ok(real) if real.is_absolute() => return rest.iter().rev().fold(real, |acc, c| acc.join(c)),
