@@ -272,3 +272,36 @@ except OSError as e:
     assert_eq!(d.kind, palisade::DenialKind::Write);
     assert_eq!(d.rule.as_str(), "writable-roots");
 }
+
+/// Without namespaces (Landlock and seccomp only), the same observer reports what Landlock
+/// refuses, and the private temporary folder (a host path then) counts as writable.
+#[test]
+fn landlock_only_mode_reports_what_landlock_refuses() {
+    let fx = Fixture::new();
+    fx.require_visible();
+    let before = Snapshot::take(&fx.outside);
+    let options = palisade::SandboxOptions {
+        landlock_only: true,
+        accept_unprotected_paths: true,
+        landlock_only_as_root: true,
+        report_denials: true,
+        ..Default::default()
+    };
+    let sandbox = match palisade::Sandbox::with_options(fx.policy(), options) {
+        Ok(s) => s,
+        Err(e) => {
+            skip(&format!("Landlock-only mode is not available here: {e}"));
+            return;
+        }
+    };
+    let victim = fx.outside.join("victim.txt");
+    let script = format!("echo x > {}; echo t > \"$TMPDIR/t\"; echo in > in.txt; true", victim.display());
+    let out = sandbox.command("sh").arg("-c").arg(&script).current_dir(&fx.ws).output().unwrap();
+    let o = as_process_output(&out);
+    before.assert_unchanged("a write outside in Landlock-only mode", &o);
+    assert!(out.status.success(), "{}", show(&o));
+    assert!(fx.ws.join("in.txt").exists(), "{}", show(&o));
+    assert_eq!(out.denials.len(), 1, "only the write outside: {:?}", out.denials);
+    assert_eq!(Path::new(&out.denials[0].target), victim);
+    assert_eq!(out.denials[0].rule.as_str(), "writable-roots");
+}
