@@ -263,7 +263,7 @@ except OSError as e:
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{text}");
+    assert!(out.status.success(), "{}: {text}", out.status);
     let o = as_process_output(&out);
     before.assert_unchanged("a write outside from a command with its own filter", &o);
     assert_eq!(std::fs::read_to_string(fx.ws.join("mine.txt")).unwrap(), "ok");
@@ -304,4 +304,30 @@ fn landlock_only_mode_reports_what_landlock_refuses() {
     assert_eq!(out.denials.len(), 1, "only the write outside: {:?}", out.denials);
     assert_eq!(Path::new(&out.denials[0].target), victim);
     assert_eq!(out.denials[0].rule.as_str(), "writable-roots");
+}
+
+/// A `Child` dropped while its command runs leaves the command running (as without reports):
+/// the observer keeps answering it, so its later writes still work.
+#[test]
+fn a_command_whose_child_handle_is_dropped_keeps_writing() {
+    let fx = Fixture::new();
+    fx.require_visible();
+    let options = palisade::SandboxOptions { report_denials: true, ..Default::default() };
+    let sandbox = palisade::Sandbox::with_options(fx.policy(), options).unwrap_or_else(|e| panic!("{e}"));
+    let child = sandbox
+        .command("sh")
+        .arg("-c")
+        .arg("sleep 0.5; echo late > late.txt")
+        .current_dir(&fx.ws)
+        .stdin(palisade::Stdio::Null)
+        .stdout(palisade::Stdio::Null)
+        .stderr(palisade::Stdio::Null)
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn: {e}"));
+    drop(child);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !fx.ws.join("late.txt").exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(std::fs::read_to_string(fx.ws.join("late.txt")).ok().as_deref(), Some("late\n"));
 }

@@ -81,6 +81,8 @@ pub struct Observer {
     child_end: Option<OwnedFd>,
     /// The number of the supervisor's end (which the child closes).
     parent_fd: RawFd,
+    /// The supervisor has ended (or was stopped on purpose).
+    ended: bool,
 }
 
 impl Observer {
@@ -106,7 +108,7 @@ impl Observer {
         });
         sys::set_signal_mask(&old_mask);
         spawned.map_err(io_err)?;
-        Ok(Observer { records, stop: Some(stop_w), done, child_end: Some(child), parent_fd })
+        Ok(Observer { records, stop: Some(stop_w), done, child_end: Some(child), parent_fd, ended: false })
     }
 
     /// The descriptor the child sends its listener on.
@@ -128,15 +130,27 @@ impl Observer {
     /// ENOSYS (fail closed). For tests of exactly that.
     pub fn stop(&mut self) {
         self.stop = None;
+        self.ended = true;
         let _ = self.done.recv_timeout(FINISH_WAIT);
     }
 
     /// The records, once the command has ended (waits briefly for the supervisor to see the
     /// last sandboxed process go; calls it has not answered yet are still answered after).
     pub fn finish(&mut self) -> Vec<DenialRecord> {
-        let _ = self.done.recv_timeout(FINISH_WAIT);
+        self.ended = self.done.recv_timeout(FINISH_WAIT).is_ok();
         let records = self.records.lock().unwrap_or_else(|e| e.into_inner());
         records.list.clone()
+    }
+}
+
+impl Drop for Observer {
+    fn drop(&mut self) {
+        if !self.ended {
+            // Processes still use the filter (a command dropped while it runs): the supervisor
+            // must keep answering them until they are gone, or their writes would fail. Its
+            // stop pipe stays open for that (one descriptor, until this process ends).
+            std::mem::forget(self.stop.take());
+        }
     }
 }
 
@@ -248,8 +262,12 @@ fn read_path(pid: u32, mem: &File, base: Base, n: &sys::Notification, arg: usize
         Base::DirFd(i) => Some(n.args[i] as u32 as i32),
     };
     if n.args[arg] == 0 {
-        // utimensat(fd, NULL, ...): the descriptor's own file.
-        return dir(dirfd);
+        // utimensat(fd, NULL, ...): the descriptor's own file. Any other NULL path fails
+        // (EFAULT) and touches nothing.
+        return match dirfd {
+            Some(fd) if fd != libc::AT_FDCWD => dir(Some(fd)),
+            _ => None,
+        };
     }
     let bytes = read_c_string(mem, n.args[arg])?;
     let path = Path::new(OsStr::from_bytes(&bytes));
