@@ -2,7 +2,7 @@
 
 use crate::cases::{self, Built, Case};
 use crate::stats::{self, Summary};
-use crate::{nscost, scratch, steps};
+use crate::{denials, nscost, scratch, steps};
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -12,6 +12,8 @@ usage: palisade-bench [OPTIONS]          per-command overhead table
        palisade-bench ns-cost [OPTIONS]  cost of each clone() namespace flag alone
        palisade-bench steps [OPTIONS]    where a spawn's time goes, step by step (stamped by the library)
        palisade-bench loop CASE N        run one case N times, untimed (for strace or perf)
+       palisade-bench denials [--rounds R]  --report-denials' cost: cargo build and a write loop,
+                                         with and without the observer (R runs each, default 10)
 
 options:
   --iterations N    timed runs per case (default 300)
@@ -43,6 +45,7 @@ struct Args {
     json: bool,
     ns_cost: bool,
     steps: bool,
+    denials: bool,
     /// `loop CASE N`: run one case N times for a profiler.
     loop_case: Option<(String, usize)>,
 }
@@ -63,6 +66,7 @@ fn parse_args() -> Result<Args, String> {
         json: false,
         ns_cost: false,
         steps: false,
+        denials: false,
         loop_case: None,
     };
     let mut it = std::env::args().skip(1);
@@ -72,6 +76,7 @@ fn parse_args() -> Result<Args, String> {
         match arg.as_str() {
             "ns-cost" => a.ns_cost = true,
             "steps" => a.steps = true,
+            "denials" => a.denials = true,
             "loop" => {
                 let case = value("loop")?;
                 let n = num("loop", value("loop")?)?;
@@ -155,6 +160,9 @@ fn bench(args: &Args) -> Result<(), String> {
 
     if args.steps {
         return steps::main(&scratch, args.iterations.min(1000), args.json);
+    }
+    if args.denials {
+        return denials::main(&scratch, args.rounds, args.json);
     }
     if let Some((name, n)) = &args.loop_case {
         let built = cases::build_all(&setup).into_iter().find(|b| b.name() == name);

@@ -8,6 +8,8 @@ mod bench;
 #[cfg(target_os = "linux")]
 mod cases;
 #[cfg(target_os = "linux")]
+mod denials;
+#[cfg(target_os = "linux")]
 mod nscost;
 #[cfg(target_os = "linux")]
 mod scratch;

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod denials;
 pub mod env;
 pub mod git_config_keys;
 pub mod git_index;

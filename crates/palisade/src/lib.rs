@@ -46,7 +46,7 @@ pub use error::{exit_code, Error};
 pub use report::{CleanupReport, Enforcement, HostReport, Layer};
 pub(crate) use spec::CommandSpec;
 pub use spec::{SandboxOptions, Stdio};
-pub use status::{ExitStatus, NetworkRecord, Output};
+pub use status::{DenialKind, DenialRecord, ExitStatus, NetworkRecord, Output};
 pub mod audit_log;
 pub mod caller;
 pub mod host_setup;
@@ -152,6 +152,12 @@ impl Sandbox {
     /// The layers this sandbox enforces with on this host.
     pub fn enforcement(&self) -> &Enforcement {
         Backend::enforcement(&self.inner)
+    }
+
+    /// Whether its commands' refused calls are observed and reported ([`Child::denials`]):
+    /// asked for with [`SandboxOptions::report_denials`], and only on Linux so far.
+    pub fn reports_denials(&self) -> bool {
+        Backend::reports_denials(&self.inner)
     }
 
     /// A command to run in this sandbox; its working directory defaults to the workspace.
@@ -419,6 +425,19 @@ impl Child {
     pub fn network_records(&self) -> &[NetworkRecord] {
         BackendChild::network_records(&self.inner)
     }
+    /// The writes and connections the kernel refused, as Palisade's observer saw them (Linux,
+    /// with [`SandboxOptions::report_denials`]): kind, path or address, the policy rule that
+    /// refuses it, the system call and how many times; empty until the command has ended, and
+    /// without the option. See the README's "Denial reports" for what it does not see.
+    pub fn denials(&self) -> &[DenialRecord] {
+        BackendChild::denials(&self.inner)
+    }
+    /// Closes the denial observer's listener while the command runs: the kernel then answers
+    /// the command's watched calls ENOSYS. Only for tests that the observer fails closed.
+    #[doc(hidden)]
+    pub fn stop_denial_observer(&mut self) {
+        BackendChild::stop_denial_observer(&mut self.inner)
+    }
     /// Closes stdin, reads stdout and stderr to the end (concurrently), and waits.
     pub fn wait_with_output(mut self) -> io::Result<Output> {
         drop(self.stdin.take());
@@ -443,6 +462,7 @@ impl Child {
             stderr,
             notices: self.notices().to_vec(),
             network: self.network_records().to_vec(),
+            denials: self.denials().to_vec(),
         })
     }
 }

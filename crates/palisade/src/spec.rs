@@ -22,6 +22,10 @@ pub struct SandboxOptions {
     /// addresses) and for pinning names to addresses. The CLI takes it from
     /// `PALISADE_NET_HOSTS_FILE`. Not yet used on Windows.
     pub network_hosts_file: Option<PathBuf>,
+    /// Linux: report the writes and connections the kernel refuses (see [`crate::Child::denials`]).
+    /// Opt-in: every watched call waits for Palisade's observer thread (see the README's
+    /// "Denial reports" for what it costs). Not with `keep_processes`. No effect elsewhere yet.
+    pub report_denials: bool,
     /// Windows: the `[windows] mode` setting (`elevated` is refused until that mode exists).
     /// Only on Windows, so that the other platforms' struct literals stay valid.
     #[cfg(windows)]

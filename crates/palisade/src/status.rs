@@ -74,6 +74,8 @@ pub struct Output {
     /// The command's connections through Palisade's network proxy (network = allow; see
     /// [`Child::network_records`]).
     pub network: Vec<NetworkRecord>,
+    /// The refused writes and connections (with `report_denials`; see [`Child::denials`]).
+    pub denials: Vec<DenialRecord>,
 }
 
 /// One connection a command made to Palisade's network proxy (network = allow), allowed or
@@ -96,4 +98,49 @@ pub struct NetworkRecord {
     pub bytes_up: u64,
     pub bytes_down: u64,
     pub duration: std::time::Duration,
+}
+
+/// What a refused call tried to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DenialKind {
+    /// Create, open for writing, remove, rename, link, or change the mode, owner, times or
+    /// extended attributes of a file.
+    Write,
+    /// Connect a socket to an address.
+    Connect,
+}
+
+impl DenialKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DenialKind::Write => "write",
+            DenialKind::Connect => "connect",
+        }
+    }
+}
+
+/// One kind of refused call the command made (with `--report-denials`, Linux): what it tried,
+/// on which path or address, the policy rule that makes the kernel refuse it, and the system
+/// call observed. Calls that differ only in when they happened are one record with a count.
+/// The source is the call and its arguments as the kernel passed them to Palisade's observer
+/// (before running it, unchanged), not the command's output; see the README's "Denial reports".
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct DenialRecord {
+    pub kind: DenialKind,
+    /// The path (as seen inside the sandbox, links on the way resolved where they exist) or
+    /// the address (`192.0.2.1:443`, `[2001:db8::1]:443`).
+    pub target: String,
+    /// The rule: `writable-roots`, `protected`, `deny-read`, `network-off` or
+    /// `network-proxy-only` (see [`palisade_policy::denials::Rule`]).
+    #[serde(serialize_with = "rule_name")]
+    pub rule: palisade_policy::denials::Rule,
+    /// The system call's name (`openat`, `mkdirat`, `connect`...).
+    pub syscall: String,
+    /// How many such calls were seen.
+    pub count: u64,
+}
+
+fn rule_name<S: serde::Serializer>(rule: &palisade_policy::denials::Rule, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(rule.as_str())
 }

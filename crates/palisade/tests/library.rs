@@ -157,3 +157,37 @@ fn one_sandbox_many_commands() {
         }
     });
 }
+
+/// Landlock-only mode ends what a command leaves behind when it ends (this process is a child
+/// subreaper then). That must not reach another command of the same program still running
+/// beside it (an MCP server or a harness runs several at once): it is not an orphan.
+#[test]
+fn ending_one_landlock_only_command_leaves_a_concurrent_one_running() {
+    let fx = Fixture::new();
+    let options = palisade::SandboxOptions {
+        landlock_only: true,
+        accept_unprotected_paths: true,
+        landlock_only_as_root: true,
+        ..Default::default()
+    };
+    let sandbox = match palisade::Sandbox::with_options(fx.policy(), options) {
+        Ok(s) => s,
+        Err(e) => {
+            skip(&format!("Landlock-only mode is not available here: {e}"));
+            return;
+        }
+    };
+    let mut long = sandbox
+        .command("sh")
+        .arg("-c")
+        .arg("sleep 1; echo survived > survived.txt")
+        .current_dir(&fx.ws)
+        .stdin(palisade::Stdio::Null)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let short = sandbox.command("true").current_dir(&fx.ws).output().unwrap_or_else(|e| panic!("{e}"));
+    assert!(short.status.success());
+    let status = long.wait().unwrap();
+    assert!(status.success(), "the concurrent command was ended with the other one: {status:?}");
+    assert_eq!(std::fs::read_to_string(fx.ws.join("survived.txt")).unwrap(), "survived\n");
+}

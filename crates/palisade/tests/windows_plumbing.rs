@@ -496,3 +496,66 @@ fn status_fd_takes_an_inherited_handle() {
         assert!(!marker.exists(), "--status-fd {bad} was refused but the command ran");
     }
 }
+
+/// `palisade mcp` on Windows: an MCP client's raw JSON-RPC over stdio, `initialize`, the tool
+/// list, and a `run` call whose command's output and exit status come back; a widening call is
+/// refused. (Enforcement is the unelevated mode's, shown by the enforcement tests.)
+#[test]
+fn mcp_server_runs_a_command() {
+    use std::io::{BufRead, BufReader, Write};
+    let _g = serial();
+    let ws = Workspace::new();
+    let mut child = palisade()
+        .args(["mcp", "--workspace"])
+        .arg(ws.path())
+        .args(["--network", "on"])
+        .current_dir(ws.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut call = |msg: serde_json::Value, reply: bool| -> serde_json::Value {
+        writeln!(stdin, "{msg}").unwrap();
+        stdin.flush().unwrap();
+        if !reply {
+            return serde_json::Value::Null;
+        }
+        let mut line = String::new();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "the server closed its output");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
+    };
+    let init = call(
+        serde_json::json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "wine", "version": "0"}}}),
+        true,
+    );
+    assert_eq!(init["result"]["serverInfo"]["name"], "palisade", "{init}");
+    call(serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}), false);
+    let tools = call(serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}), true);
+    let names: Vec<&str> =
+        tools["result"]["tools"].as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
+    assert!(names.contains(&"run") && names.contains(&"policy"), "{tools}");
+    let ran = call(
+        serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+            "name": "run", "arguments": {"command": ["cmd", "/c", "echo from-mcp& exit 5"]}}}),
+        true,
+    );
+    let result = &ran["result"];
+    let body: serde_json::Value = result
+        .get("structuredContent")
+        .cloned()
+        .unwrap_or_else(|| serde_json::from_str(result["content"][0]["text"].as_str().unwrap()).unwrap());
+    assert_eq!(body["exit_code"], 5, "{ran}");
+    assert!(body["stdout"].as_str().unwrap_or("").contains("from-mcp"), "{ran}");
+    let widen = call(
+        serde_json::json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+            "name": "run", "arguments": {"command": ["cmd", "/c", "exit 0"], "writable": ["C:\\"]}}}),
+        true,
+    );
+    assert!(widen["error"]["message"].as_str().is_some(), "a widening call was not refused: {widen}");
+    drop(stdin);
+    let _ = child.wait();
+}

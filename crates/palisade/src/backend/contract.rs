@@ -22,6 +22,11 @@ pub(crate) trait Backend: Sized {
     fn prepare(policy: Policy, options: &SandboxOptions) -> Result<Self, Error>;
     /// The policy this sandbox enforces.
     fn policy(&self) -> &Policy;
+    /// Whether commands' refused calls are observed (SandboxOptions::report_denials, where the
+    /// backend has a kernel-side source for them).
+    fn reports_denials(&self) -> bool {
+        false
+    }
     /// The enforcement layers this sandbox uses, for the caller to show.
     fn enforcement(&self) -> &Enforcement;
     /// Starts one command under the policy.
@@ -53,6 +58,13 @@ pub(crate) trait BackendChild {
     fn network_records(&self) -> &[crate::status::NetworkRecord] {
         &[]
     }
+    /// The calls the kernel refused that the denial observer saw (--report-denials), once the
+    /// command ended; empty where there is no observer.
+    fn denials(&self) -> &[crate::status::DenialRecord] {
+        &[]
+    }
+    /// Closes the denial observer's listener while the command runs (tests of fail-closed).
+    fn stop_denial_observer(&mut self) {}
     /// The caller's ends of the piped standard streams (each `Some` once, for `Stdio::Piped`).
     fn take_stdio(&mut self) -> (Option<File>, Option<File>, Option<File>);
 }

@@ -44,6 +44,14 @@ pub(super) enum Cmd {
         /// Write the status record to PATH (replaced whole) at the end.
         #[arg(long, value_name = "PATH")]
         status_file: Option<PathBuf>,
+        /// Linux: report the writes and connections the kernel refused (one summary line on
+        /// stderr, and the status record's `denials`), seen by a seccomp observer that lets the
+        /// kernel decide. Costs time on write-heavy commands (see the README).
+        #[arg(long)]
+        report_denials: bool,
+        /// Do not print the denial summary line.
+        #[arg(short, long)]
+        quiet: bool,
         /// The command and its arguments.
         #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
         command: Vec<OsString>,

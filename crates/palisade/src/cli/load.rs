@@ -72,6 +72,7 @@ pub(super) fn sandbox_options(resolved: &Resolved) -> SandboxOptions {
         accept_unprotected_paths: resolved.linux.allow_unprotected_paths,
         landlock_only_as_root: resolved.linux.allow_landlock_only_as_root,
         network_hosts_file: std::env::var_os("PALISADE_NET_HOSTS_FILE").filter(|v| !v.is_empty()).map(PathBuf::from),
+        report_denials: false,
         #[cfg(windows)]
         windows_mode: resolved.windows.mode,
     }

@@ -11,18 +11,29 @@ use palisade::{Mode, Sandbox};
 use std::ffi::OsString;
 use std::time::{Instant, SystemTime};
 
+/// How `palisade run` reports besides the command's own output.
+#[derive(Clone, Copy)]
+pub(super) struct RunFlags {
+    /// `--json-status`: a JSON line on stderr at the end.
+    pub(super) json_status: bool,
+    /// `--report-denials`: observe refused calls (summary line, status record).
+    pub(super) report_denials: bool,
+    /// `--quiet`: no denial summary line.
+    pub(super) quiet: bool,
+}
+
 /// `palisade run` (and `palisade sh`, with the shell as the command; `via` says which, for the
 /// audit log). The status targets are opened first, so that a bad `--status-fd` is refused
 /// before anything runs; a refusal after that still gets a record there.
 pub(super) fn run(
     args: &PolicyArgs,
-    json_status: bool,
+    flags: RunFlags,
     targets: &StatusTargets,
     command: Vec<OsString>,
     via: &'static str,
 ) -> Result<i32, Failure> {
     let sink = StatusSink::open(targets)?;
-    match audited(args, json_status, sink.wanted(), command, via) {
+    match audited(args, flags, sink.wanted(), command, via) {
         Ok((code, record)) => {
             if let Some(r) = record {
                 sink.write(&r);
@@ -42,7 +53,7 @@ pub(super) fn run(
 /// found writable), every outcome, a refusal included, gets one line.
 fn audited(
     args: &PolicyArgs,
-    json_status: bool,
+    flags: RunFlags,
     record_wanted: bool,
     command: Vec<OsString>,
     via: &'static str,
@@ -61,8 +72,7 @@ fn audited(
         started: SystemTime::now(),
     };
     let mut line = None;
-    let result =
-        run_in_sandbox(&resolved, json_status, record_wanted, &command, &mut |ran| line = Some(entry.ran(ran)));
+    let result = run_in_sandbox(&resolved, flags, record_wanted, &command, &mut |ran| line = Some(entry.ran(ran)));
     match &result {
         Ok(_) => log.write(&line.unwrap_or_else(|| entry.refused(&fail("the command's outcome was not recorded")))),
         Err(f) => log.write(&entry.refused(f)),
@@ -72,13 +82,14 @@ fn audited(
 
 fn run_in_sandbox(
     resolved: &palisade::policy::config::Resolved,
-    json_status: bool,
+    flags: RunFlags,
     record_wanted: bool,
     command: &[OsString],
     audit_line: &mut dyn FnMut(audit::Ran<'_>),
 ) -> Result<(i32, Option<serde_json::Value>), Failure> {
     warn_unwritable_worktree_repository(&resolved.policy);
-    let options = sandbox_options(resolved);
+    let mut options = sandbox_options(resolved);
+    options.report_denials = flags.report_denials;
     let sandbox = Sandbox::with_options(resolved.policy.clone(), options)?;
     let (program, rest) = command.split_first().ok_or_else(|| fail("no command given"))?;
     // The command starts where the user is (the workspace may be a parent: see `request`).
@@ -106,7 +117,12 @@ fn run_in_sandbox(
         errln!("palisade: warning: {notice}");
     }
     report_refused_connections(child.network_records());
-    if json_status {
+    if !flags.quiet {
+        if let Some(line) = denial_summary(child.denials()) {
+            errln!("{line}");
+        }
+    }
+    if flags.json_status {
         errln!("{}", status::json_status_line(&sandbox, &child, status));
     }
     audit_line(audit::Ran {
@@ -160,6 +176,42 @@ pub(super) fn printable(text: &str) -> String {
         }
     }
     out
+}
+
+/// The one line that says what the kernel refused (--report-denials): the most common kind of
+/// refusal with its first few targets, and how many others there were; None without denials.
+fn denial_summary(denials: &[palisade::DenialRecord]) -> Option<String> {
+    const SHOWN: usize = 3;
+    let first = denials.first()?;
+    // The group of the first refusal: same kind and rule.
+    let group: Vec<&palisade::DenialRecord> =
+        denials.iter().filter(|d| d.kind == first.kind && d.rule == first.rule).collect();
+    let count: u64 = group.iter().map(|d| d.count).sum();
+    let mut targets: Vec<&str> = Vec::new();
+    for d in &group {
+        if !targets.contains(&d.target.as_str()) {
+            targets.push(&d.target);
+        }
+    }
+    let what = match (first.kind, count) {
+        (palisade::DenialKind::Write, 1) => "write",
+        (palisade::DenialKind::Write, _) => "writes",
+        (palisade::DenialKind::Connect, 1) => "connection",
+        (palisade::DenialKind::Connect, _) => "connections",
+    };
+    let mut line = format!(
+        "palisade: {count} {what} refused {}: {}",
+        first.rule.describe(),
+        targets[..targets.len().min(SHOWN)].iter().map(|t| printable(t)).collect::<Vec<_>>().join(", ")
+    );
+    if targets.len() > SHOWN {
+        line.push_str(&format!(", and {} more", targets.len() - SHOWN));
+    }
+    let others: u64 = denials.iter().filter(|d| !(d.kind == first.kind && d.rule == first.rule)).map(|d| d.count).sum();
+    if others > 0 {
+        line.push_str(&format!("; {others} other refused calls (--status-file lists them)"));
+    }
+    Some(line)
 }
 
 /// A linked git worktree (common with agents that work on several branches at once) keeps its

@@ -31,6 +31,10 @@ struct ShellFlags {
     status_fd: Option<i32>,
     #[arg(long, value_name = "PATH")]
     status_file: Option<PathBuf>,
+    #[arg(long)]
+    report_denials: bool,
+    #[arg(short, long)]
+    quiet: bool,
 }
 
 /// Runs the shell with `sh_args` in the sandbox; returns the exit status to end with and
@@ -53,7 +57,9 @@ pub(super) fn shell(sh_args: Vec<OsString>) -> (Result<i32, Failure>, bool) {
     let targets = StatusTargets { fd: flags.status_fd, file: flags.status_file };
     let mut command = vec![inner];
     command.extend(sh_args);
-    (run::run(&flags.policy, flags.json_status, &targets, command, "sh"), flags.json_status)
+    let run_flags =
+        run::RunFlags { json_status: flags.json_status, report_denials: flags.report_denials, quiet: flags.quiet };
+    (run::run(&flags.policy, run_flags, &targets, command, "sh"), flags.json_status)
 }
 
 fn inner_shell() -> Result<OsString, Failure> {

@@ -195,32 +195,48 @@ pub(super) fn ran_record(
         "policy_sources": resolved.to_json(),
         "network": network_records(child.network_records()),
         "notices": child.notices(),
-        "denials": denials(child),
-        "denials_note": DENIALS_NOTE,
+        "denials": denial_records(child.denials()),
+        "denials_note": denials_note(sandbox),
     })
 }
 
-/// What the sandbox refused the command (files it could not write, ...), for the status record
-/// and the audit line alike. Denial reports are not built yet: always empty.
-pub(super) fn denials(_child: &Child) -> Vec<Value> {
-    Vec::new()
+/// What the sandbox refused the command (--report-denials), for the status record and the
+/// audit line alike: one entry per kind, target and rule, with its count.
+pub(super) fn denials(child: &Child) -> Vec<Value> {
+    child.denials().iter().filter_map(|d| serde_json::to_value(d).ok()).collect()
 }
 
-pub(super) const DENIALS_NOTE: &str = "denial reports are not built yet: this list is always empty";
+/// What the `denials` list can hold for this run.
+fn denials_note(sandbox: &Sandbox) -> &'static str {
+    if !sandbox.reports_denials() && !cfg!(target_os = "linux") {
+        "this system has no kernel-side source of denial reports in Palisade yet: this list is empty"
+    } else if !sandbox.reports_denials() {
+        "denial reports were not asked for (--report-denials): this list is empty"
+    } else {
+        "writes and connections the policy refuses, as a seccomp observer saw the calls (the kernel decided them); calls the seccomp filter itself refuses, reads, and calls on open descriptors are not listed"
+    }
+}
+
+/// The refused calls (--report-denials), each with its count.
+fn denial_records(denials: &[palisade::DenialRecord]) -> Value {
+    serde_json::to_value(denials).unwrap_or(Value::Array(Vec::new()))
+}
 
 /// The record of a run Palisade refused or failed before or while starting the command.
 pub(super) fn failed_record(f: &Failure) -> Value {
     json!({
         "version": STATUS_VERSION, "exit_code": null, "signal": null, "status": f.code, "error": f.message,
         "duration_ms": 0, "layers": [], "policy_digest": null, "policy_sources": null, "network": [], "notices": [],
-        "denials": [], "denials_note": DENIALS_NOTE,
+        "denials": [], "denials_note": "the command did not run: nothing was observed",
     })
 }
 
-/// `--json-status`'s line, unchanged since it was introduced.
+/// `--json-status`'s line (`denials` added with --report-denials; the other fields unchanged
+/// since it was introduced).
 pub(super) fn json_status_line(sandbox: &Sandbox, child: &Child, status: ExitStatus) -> Value {
     json!({"exit_code": status.code(), "signal": status.signal(), "status": status.shell_code(),
-        "layers": enforcement_layers(sandbox), "notices": child.notices(), "network": network_records(child.network_records())})
+        "layers": enforcement_layers(sandbox), "notices": child.notices(), "network": network_records(child.network_records()),
+        "denials": denial_records(child.denials())})
 }
 
 pub(super) fn enforcement_layers(sandbox: &Sandbox) -> Vec<Value> {

@@ -35,6 +35,7 @@ pub enum Step {
     DropCapabilities,
     ApplyLandlock,
     ApplySeccomp,
+    ObserveDenials,
     StartCommand,
     SetUpStdio,
     ChangeDirectory,
@@ -63,6 +64,7 @@ impl Step {
             DropCapabilities,
             ApplyLandlock,
             ApplySeccomp,
+            ObserveDenials,
             StartCommand,
             SetUpStdio,
             ChangeDirectory,
@@ -92,6 +94,9 @@ impl Step {
             Step::DropCapabilities => "drop capabilities",
             Step::ApplyLandlock => "apply the Landlock ruleset",
             Step::ApplySeccomp => "apply the seccomp filter",
+            Step::ObserveDenials => {
+                "start the denial observer (a seccomp user-notification filter, Linux 5.5 or later)"
+            }
             Step::StartCommand => "start the command under the sandbox's init",
             Step::SetUpStdio => "set up standard input and output",
             Step::ChangeDirectory => "change to the working directory",
@@ -141,6 +146,16 @@ pub struct NamespacePlan {
 }
 
 impl NamespacePlan {
+    /// The paths made read-only inside writable trees (protected paths, their placeholders).
+    pub fn read_only_paths(&self) -> Vec<std::path::PathBuf> {
+        use std::os::unix::ffi::OsStrExt;
+        let path = |p: &CString| std::path::PathBuf::from(std::ffi::OsStr::from_bytes(p.to_bytes()));
+        self.ops
+            .iter()
+            .filter_map(|op| if let MountOp::ReadOnly { path: p } = op { Some(path(p)) } else { None })
+            .collect()
+    }
+
     /// The path that the step failing at `index` worked on, where the index names one (an
     /// operation of `ops`, or a writable tree being captured).
     pub fn path_of(&self, step: Step, index: usize) -> Option<&std::ffi::CStr> {
@@ -243,6 +258,9 @@ pub struct ChildPlan {
     /// send that socket to the parent over this unix socket (the parent serves it with the
     /// proxy), then close both.
     pub proxy_port: Option<(u16, RawFd)>,
+    /// --report-denials: load the observer's filter (see observer.rs) with a new listener and
+    /// send the listener to the parent over this unix socket, then close both.
+    pub observer: Option<(seccompiler::BpfProgram, RawFd)>,
 }
 
 /// Signals that the init process forwards to the command when another process sends them.
@@ -352,6 +370,15 @@ fn set_up_and_exec(plan: &mut ChildPlan) -> Result<Never, Failure> {
     // no_new_privs is set above.
     sys::seccomp_set_filter(&plan.seccomp).map_err(at(Step::ApplySeccomp, 0))?;
     mark(Mark::SeccompApplied);
+    if let Some((program, channel)) = &plan.observer {
+        // Last: from here on, watched calls wait for the parent's answer, which it can only
+        // give once it has the listener. Sending it is not a watched call.
+        let listener = sys::seccomp_set_filter_with_listener(program).map_err(at(Step::ObserveDenials, 0))?;
+        let sent = sys::send_fd(*channel, listener);
+        sys::close(listener);
+        sys::close(*channel);
+        sent.map_err(at(Step::ObserveDenials, 1))?;
+    }
     if plan.init {
         run_init(plan)
     } else {

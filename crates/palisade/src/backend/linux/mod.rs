@@ -20,6 +20,8 @@ mod git_aftercare;
 mod host_sockets;
 mod mounts;
 mod network;
+mod observer;
+mod observer_filter;
 mod placeholder_record;
 mod placeholders;
 mod plan;
@@ -88,6 +90,8 @@ pub struct Prepared {
     git_memory: Arc<git_aftercare::Memory>,
     /// network = allow: the proxy, shared with the running commands (see network.rs).
     proxy: Option<Arc<network::SandboxProxy>>,
+    /// --report-denials: the observer's filter (see observer.rs), compiled once.
+    observer_program: Option<seccompiler::BpfProgram>,
 }
 
 fn list_dir(p: &Path) -> Vec<PathBuf> {
@@ -106,6 +110,13 @@ impl Backend for Prepared {
             context: "compiling the seccomp filter".into(),
             source: io::Error::other(e.to_string()),
         })?;
+        if options.report_denials && policy.keep_processes {
+            return Err(Error::InvalidInput(
+                "--report-denials cannot be combined with --keep-processes: processes left running after palisade exits would lose the denial observer, and the kernel would then refuse their writes (ENOSYS)".into(),
+            ));
+        }
+        let observer_program =
+            options.report_denials.then(|| observer_filter::program(&observer::scope_watched(&policy.network)));
         let deny_read = existing_deny_read(&policy.deny_read);
         let read_roots = readable_roots(plan.strategy, &deny_read);
         if plan.contain_orphans {
@@ -130,6 +141,7 @@ impl Backend for Prepared {
             rule_handles: rules::PathHandles::new(),
             git_memory: Arc::default(),
             proxy,
+            observer_program,
         })
     }
 
@@ -139,6 +151,10 @@ impl Backend for Prepared {
 
     fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    fn reports_denials(&self) -> bool {
+        self.observer_program.is_some()
     }
 
     fn spawn(&self, spec: &CommandSpec) -> Result<ChildInner, Error> {
@@ -155,7 +171,12 @@ impl Backend for Prepared {
         let mut pipes = Pipes::open()?;
         let mut port_channel = self.proxy.as_ref().map(|_| network::PortChannel::open()).transpose()?;
         let exec = program::ExecArgs::new(&program, spec, &env)?;
-        let mut child_plan = self.child_plan(spec, mounts, landlock, &exec, &streams, &pipes, port_channel.as_ref())?;
+        let mut observer = match self.observer_program {
+            Some(_) => Some(observer::Observer::start(self.observer_scope(mounts.as_ref(), &tmp))?),
+            None => None,
+        };
+        let mut child_plan =
+            self.child_plan(spec, mounts, landlock, &exec, &streams, &pipes, port_channel.as_ref(), observer.as_ref())?;
         timeline::mark(Mark::ChildPlanReady);
         let git_before = self.git_check_before(workspace.as_ref());
 
@@ -168,6 +189,9 @@ impl Backend for Prepared {
         streams.close_child_ends();
         if let Some(channel) = port_channel.as_mut() {
             channel.close_child_end();
+        }
+        if let Some(o) = observer.as_mut() {
+            o.close_child_end();
         }
         let (relays, [stdin, stdout, stderr]) = streams.start().map_err(|e| {
             process::abandon(pid, Error::Io { context: "starting the standard stream relays".into(), source: e })
@@ -203,6 +227,8 @@ impl Backend for Prepared {
             wait_for_relays: !self.policy.keep_processes,
             network: None,
             network_records: Vec::new(),
+            observer,
+            denials: Vec::new(),
         };
         if let Some(f) = failure {
             let _ = child.wait();
@@ -249,6 +275,27 @@ impl Prepared {
             env.extend(proxy_env);
         }
         env
+    }
+
+    /// What the command may write and reach, for judging what the denial observer sees: paths
+    /// as seen inside (the writable roots are bound at their own paths; the private /tmp and
+    /// /dev/shm with namespaces, the private folder's own path without).
+    fn observer_scope(&self, mounts: Option<&child::NamespacePlan>, tmp: &PrivateTmp) -> observer::Scope {
+        let mut writable = self.write_roots.clone();
+        match (self.plan.strategy, mounts) {
+            (Strategy::Unconfined, _) => writable = vec![PathBuf::from("/")],
+            (_, Some(_)) => writable.extend([PathBuf::from("/tmp"), PathBuf::from("/dev/shm")]),
+            (_, None) => writable.push(tmp.tmp_dir()),
+        }
+        let protected = mounts.map(child::NamespacePlan::read_only_paths).unwrap_or_default();
+        observer::Scope {
+            write: palisade_policy::denials::WriteScope {
+                writable,
+                protected,
+                deny_read: self.deny_read.iter().map(|(p, _)| p.clone()).collect(),
+            },
+            network: observer::network_scope(&self.policy.network),
+        }
     }
 
     /// The command's Landlock ruleset (None without Landlock).
@@ -361,6 +408,9 @@ pub struct ChildInner {
     /// when this is dropped), and then the records of its connections.
     network: Option<network::CommandNetwork>,
     network_records: Vec<crate::status::NetworkRecord>,
+    /// --report-denials: the command's observer, and then its records.
+    observer: Option<observer::Observer>,
+    denials: Vec<crate::status::DenialRecord>,
 }
 
 impl BackendChild for ChildInner {
@@ -388,6 +438,17 @@ impl BackendChild for ChildInner {
     /// The command's connections through the proxy (network = allow), once it has ended.
     fn network_records(&self) -> &[crate::status::NetworkRecord] {
         &self.network_records
+    }
+
+    /// The refused calls the observer saw (--report-denials), once the command has ended.
+    fn denials(&self) -> &[crate::status::DenialRecord] {
+        &self.denials
+    }
+
+    fn stop_denial_observer(&mut self) {
+        if let Some(o) = self.observer.as_mut() {
+            o.stop();
+        }
     }
 
     fn wait(&mut self) -> io::Result<ExitStatus> {
@@ -419,6 +480,7 @@ impl BackendChild for ChildInner {
 
 impl ChildInner {
     fn finish(&mut self, raw: i32) -> ExitStatus {
+        process::note_reaped(self.pid);
         let status = process::command_status(self.status_pipe.take(), raw);
         let st = ExitStatus::from_raw(status);
         self.status = Some(st);
@@ -435,6 +497,9 @@ impl ChildInner {
             let (records, notice) = network.finish();
             self.network_records = records;
             self.notices.extend(notice);
+        }
+        if let Some(mut observer) = self.observer.take() {
+            self.denials = observer.finish();
         }
         self.tmp.take();
         self.workspace.take();

@@ -4,6 +4,7 @@
 
 use super::child::{self, ChildPlan, NamespacePlan};
 use super::network::PortChannel;
+use super::observer::Observer;
 use super::plan::LinuxPlan;
 use super::program::{self, ExecArgs};
 use super::strategy::Strategy;
@@ -82,6 +83,7 @@ impl Prepared {
         streams: &Streams,
         pipes: &Pipes,
         proxy_channel: Option<&PortChannel>,
+        observer: Option<&Observer>,
     ) -> Result<ChildPlan, Error> {
         let LinuxPlan { strategy, landlock: abi, .. } = self.plan;
         let pid_ns = matches!(strategy, Strategy::Namespaces { pid: true });
@@ -91,6 +93,7 @@ impl Prepared {
         let mut close_fds = vec![pipes.error.as_raw_fd(), pipes.status.as_raw_fd()];
         close_fds.extend(streams.parent_fds());
         close_fds.extend(proxy_channel.map(PortChannel::parent_fd));
+        close_fds.extend(observer.map(Observer::parent_fd));
         Ok(ChildPlan {
             namespaces,
             init: pid_ns,
@@ -116,6 +119,7 @@ impl Prepared {
             // through /dev/tty either (to read what the user types to someone else).
             new_session: !streams::has_terminal(spec),
             proxy_port: self.plan.network.proxy_port().zip(proxy_channel.map(PortChannel::child_fd)),
+            observer: self.observer_program.clone().zip(observer.map(Observer::child_fd)),
         })
     }
 }
@@ -138,8 +142,27 @@ pub fn clone_flags(plan: &LinuxPlan) -> libc::c_ulong {
     flags
 }
 
+/// The children this process started for commands and has not reaped yet. Their trees are not
+/// orphans: ending one command's orphans must not kill another command running beside it (an
+/// embedding program, the MCP server or a test harness running several at once).
+static STARTED: std::sync::Mutex<Vec<libc::pid_t>> = std::sync::Mutex::new(Vec::new());
+
+/// A child of [`start`] was reaped: its pid may be reused from now on.
+pub fn note_reaped(pid: libc::pid_t) {
+    STARTED.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| *p != pid);
+}
+
 /// Clones the child, which runs `plan` (see child.rs); returns its pid.
 pub fn start(plan: &mut ChildPlan, flags: libc::c_ulong) -> Result<libc::pid_t, Error> {
+    // Held across the clone: another thread's kill_orphaned_descendants waits until the new
+    // child is listed (it carries a seccomp filter before this thread resumes).
+    let mut started = STARTED.lock().unwrap_or_else(|e| e.into_inner());
+    let pid = clone_child(plan, flags)?;
+    started.push(pid);
+    Ok(pid)
+}
+
+fn clone_child(plan: &mut ChildPlan, flags: libc::c_ulong) -> Result<libc::pid_t, Error> {
     if plan.init {
         // The child becomes the sandbox's init and never execs, so it cannot share our
         // memory (we would wait for it forever): a fork-style clone.
@@ -181,6 +204,7 @@ fn clone_error(errno: i32, flags: libc::c_ulong) -> Error {
 pub fn abandon(pid: libc::pid_t, error: Error) -> Error {
     let _ = sys::kill(pid, libc::SIGKILL);
     let _ = sys::wait_pid(pid, false);
+    note_reaped(pid);
     error
 }
 
@@ -290,7 +314,8 @@ pub fn command_status(status_pipe: Option<OwnedFd>, raw: i32) -> i32 {
 
 /// Kills the sandboxed processes reparented to this (subreaper) process, until none is left.
 /// Sandboxed processes are recognised by a seccomp filter and no_new_privs, so that the
-/// embedding program's own (unfiltered) children are left alone.
+/// embedding program's own (unfiltered) children are left alone, and the commands it started
+/// and has not reaped (running beside this one) are not orphans.
 pub fn kill_orphaned_descendants() {
     fn sandboxed_children() -> Vec<libc::pid_t> {
         let mut kids = Vec::new();
@@ -298,6 +323,8 @@ pub fn kill_orphaned_descendants() {
             let text = std::fs::read_to_string(task.join("children")).unwrap_or_default();
             kids.extend(text.split_whitespace().filter_map(|p| p.parse::<libc::pid_t>().ok()));
         }
+        let started = STARTED.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        kids.retain(|pid| !started.contains(pid));
         kids.retain(|pid| {
             let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
             let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()));

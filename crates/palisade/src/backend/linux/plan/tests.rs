@@ -98,6 +98,7 @@ fn inputs(r: &Row) -> (Policy, SandboxOptions, HostFacts) {
         accept_unprotected_paths: r.accept_unprotected,
         landlock_only_as_root: r.as_root,
         network_hosts_file: None,
+        report_denials: false,
     };
     (policy, options, host(r.euid, r.abi))
 }

@@ -9,9 +9,11 @@ use std::os::fd::RawFd;
 
 mod mounts;
 mod net;
+mod notify;
 
 pub use mounts::*;
 pub use net::*;
+pub use notify::*;
 
 pub type Errno = i32;
 
