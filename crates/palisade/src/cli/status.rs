@@ -234,9 +234,14 @@ pub(super) fn failed_record(f: &Failure) -> Value {
 /// `--json-status`'s line (`denials` added with --report-denials; the other fields unchanged
 /// since it was introduced).
 pub(super) fn json_status_line(sandbox: &Sandbox, child: &Child, status: ExitStatus) -> Value {
-    json!({"exit_code": status.code(), "signal": status.signal(), "status": status.shell_code(),
-        "layers": enforcement_layers(sandbox), "notices": child.notices(), "network": network_records(child.network_records()),
-        "denials": denial_records(child.denials())})
+    let mut line = json!({"exit_code": status.code(), "signal": status.signal(), "status": status.shell_code(),
+        "layers": enforcement_layers(sandbox), "notices": child.notices(), "network": network_records(child.network_records())});
+    // Only when asked for: without it the line stays byte for byte what it was (its readers
+    // find it as the last line starting `{"exit_code"`).
+    if sandbox.reports_denials() {
+        line["denials"] = denial_records(child.denials());
+    }
+    line
 }
 
 pub(super) fn enforcement_layers(sandbox: &Sandbox) -> Vec<Value> {
