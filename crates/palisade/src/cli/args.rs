@@ -34,24 +34,8 @@ pub(super) enum Cmd {
     Run {
         #[command(flatten)]
         policy: PolicyArgs,
-        /// Print a JSON line with the exit status and the enforcement layers to stderr at the end.
-        #[arg(long)]
-        json_status: bool,
-        /// Write the status record (JSON, docs/status.schema.json) to descriptor N, which the
-        /// caller passed open (`3>status.json`), once at the end; the command never inherits it.
-        #[arg(long, value_name = "N")]
-        status_fd: Option<i32>,
-        /// Write the status record to PATH (replaced whole) at the end.
-        #[arg(long, value_name = "PATH")]
-        status_file: Option<PathBuf>,
-        /// Linux: report the writes and connections the kernel refused (one summary line on
-        /// stderr, and the status record's `denials`), seen by a seccomp observer that lets the
-        /// kernel decide. Costs time on write-heavy commands (see the README).
-        #[arg(long)]
-        report_denials: bool,
-        /// Do not print the denial summary line.
-        #[arg(short, long)]
-        quiet: bool,
+        #[command(flatten)]
+        report: ReportArgs,
         /// The command and its arguments.
         #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
         command: Vec<OsString>,
@@ -161,6 +145,36 @@ pub(super) struct PolicyArgs {
     /// Write no audit log line for this command (refused when the administrator requires the log).
     #[arg(long)]
     pub(super) no_audit: bool,
+}
+
+/// How `palisade run` (and `palisade sh`, through PALISADE_SH_FLAGS) reports besides the
+/// command's own output.
+#[derive(Args, Clone, Default)]
+pub(super) struct ReportArgs {
+    /// Print a JSON line with the exit status and the enforcement layers to stderr at the end.
+    #[arg(long)]
+    pub(super) json_status: bool,
+    /// Write the status record (JSON, docs/status.schema.json) to descriptor N, which the
+    /// caller passed open (`3>status.json`), once at the end; the command never inherits it.
+    #[arg(long, value_name = "N")]
+    pub(super) status_fd: Option<i32>,
+    /// Write the status record to PATH (replaced whole) at the end.
+    #[arg(long, value_name = "PATH")]
+    pub(super) status_file: Option<PathBuf>,
+    /// Linux: report the writes and connections the kernel refused (one summary line on
+    /// stderr, and the status record's `denials`), seen by a seccomp observer that lets the
+    /// kernel decide. Costs time on write-heavy commands (see the README).
+    #[arg(long)]
+    pub(super) report_denials: bool,
+    /// Do not print the denial summary line.
+    #[arg(short, long)]
+    pub(super) quiet: bool,
+}
+
+impl ReportArgs {
+    pub(super) fn status_targets(&self) -> super::status::StatusTargets {
+        super::status::StatusTargets { fd: self.status_fd, file: self.status_file.clone() }
+    }
 }
 
 fn parse_mode(s: &str) -> Result<Mode, String> {

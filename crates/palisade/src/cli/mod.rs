@@ -102,10 +102,9 @@ pub fn main(as_shell: bool) -> i32 {
     };
     let mut json_status_wanted = false;
     let result = match cli.command {
-        Cmd::Run { policy, json_status, status_fd, status_file, report_denials, quiet, command } => {
-            json_status_wanted = json_status;
-            let flags = run::RunFlags { json_status, report_denials, quiet };
-            run::run(&policy, flags, &status::StatusTargets { fd: status_fd, file: status_file }, command, "run")
+        Cmd::Run { policy, report, command } => {
+            json_status_wanted = report.json_status;
+            run::run(&policy, &report, command, "run")
         }
         Cmd::Sh { args } => {
             let (result, json_status) = shell::shell(args);

@@ -1,38 +1,26 @@
 //! `palisade run`: the command in the sandbox, in the foreground, with the signals palisade
 //! receives passed on, its notices shown and its status as palisade's own.
 
-use super::args::PolicyArgs;
+use super::args::{PolicyArgs, ReportArgs};
 use super::audit::{self, Audit};
 use super::load::{load, nested_refusal, sandbox_options};
-use super::status::{self, StatusSink, StatusTargets};
+use super::status::{self, StatusSink};
 use super::{fail, Failure};
 use palisade::policy::workspace;
 use palisade::{Mode, Sandbox};
 use std::ffi::OsString;
 use std::time::{Instant, SystemTime};
 
-/// How `palisade run` reports besides the command's own output.
-#[derive(Clone, Copy)]
-pub(super) struct RunFlags {
-    /// `--json-status`: a JSON line on stderr at the end.
-    pub(super) json_status: bool,
-    /// `--report-denials`: observe refused calls (summary line, status record).
-    pub(super) report_denials: bool,
-    /// `--quiet`: no denial summary line.
-    pub(super) quiet: bool,
-}
-
 /// `palisade run` (and `palisade sh`, with the shell as the command; `via` says which, for the
 /// audit log). The status targets are opened first, so that a bad `--status-fd` is refused
 /// before anything runs; a refusal after that still gets a record there.
 pub(super) fn run(
     args: &PolicyArgs,
-    flags: RunFlags,
-    targets: &StatusTargets,
+    flags: &ReportArgs,
     command: Vec<OsString>,
     via: &'static str,
 ) -> Result<i32, Failure> {
-    let sink = StatusSink::open(targets)?;
+    let sink = StatusSink::open(&flags.status_targets())?;
     match audited(args, flags, sink.wanted(), command, via) {
         Ok((code, record)) => {
             if let Some(r) = record {
@@ -53,7 +41,7 @@ pub(super) fn run(
 /// found writable), every outcome, a refusal included, gets one line.
 fn audited(
     args: &PolicyArgs,
-    flags: RunFlags,
+    flags: &ReportArgs,
     record_wanted: bool,
     command: Vec<OsString>,
     via: &'static str,
@@ -82,7 +70,7 @@ fn audited(
 
 fn run_in_sandbox(
     resolved: &palisade::policy::config::Resolved,
-    flags: RunFlags,
+    flags: &ReportArgs,
     record_wanted: bool,
     command: &[OsString],
     audit_line: &mut dyn FnMut(audit::Ran<'_>),

@@ -7,12 +7,10 @@
 //! directory; `palisade run`'s flags come from `PALISADE_SH_FLAGS`, since a shell's path cannot
 //! carry flags.
 
-use super::args::PolicyArgs;
-use super::status::StatusTargets;
+use super::args::{PolicyArgs, ReportArgs};
 use super::{fail, run, Failure};
 use clap::Parser;
 use std::ffi::{OsStr, OsString};
-use std::path::PathBuf;
 
 /// Palisade's flags for `palisade sh`, whitespace-separated (no quoting).
 const FLAGS_VAR: &str = "PALISADE_SH_FLAGS";
@@ -25,16 +23,8 @@ const SHELL_VAR: &str = "PALISADE_SH_SHELL";
 struct ShellFlags {
     #[command(flatten)]
     policy: PolicyArgs,
-    #[arg(long)]
-    json_status: bool,
-    #[arg(long, value_name = "N")]
-    status_fd: Option<i32>,
-    #[arg(long, value_name = "PATH")]
-    status_file: Option<PathBuf>,
-    #[arg(long)]
-    report_denials: bool,
-    #[arg(short, long)]
-    quiet: bool,
+    #[command(flatten)]
+    report: ReportArgs,
 }
 
 /// Runs the shell with `sh_args` in the sandbox; returns the exit status to end with and
@@ -54,12 +44,9 @@ pub(super) fn shell(sh_args: Vec<OsString>) -> (Result<i32, Failure>, bool) {
         Ok(f) => f,
         Err(f) => return (Err(f), false),
     };
-    let targets = StatusTargets { fd: flags.status_fd, file: flags.status_file };
     let mut command = vec![inner];
     command.extend(sh_args);
-    let run_flags =
-        run::RunFlags { json_status: flags.json_status, report_denials: flags.report_denials, quiet: flags.quiet };
-    (run::run(&flags.policy, run_flags, &targets, command, "sh"), flags.json_status)
+    (run::run(&flags.policy, &flags.report, command, "sh"), flags.report.json_status)
 }
 
 fn inner_shell() -> Result<OsString, Failure> {
@@ -109,11 +96,12 @@ fn run_directly(inner: &OsStr, sh_args: Vec<OsString>) -> Result<i32, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     #[test]
     fn flags_parse_as_run_flags() {
         let f = ShellFlags::try_parse_from("--mode read-only --status-fd 3 --writable /x".split_whitespace()).unwrap();
-        assert_eq!(f.status_fd, Some(3));
+        assert_eq!(f.report.status_fd, Some(3));
         assert_eq!(f.policy.writable, vec![PathBuf::from("/x")]);
         assert!(ShellFlags::try_parse_from(["--bogus"]).is_err());
         assert!(ShellFlags::try_parse_from(["-c", "true"]).is_err());
