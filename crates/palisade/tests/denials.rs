@@ -280,19 +280,8 @@ fn landlock_only_mode_reports_what_landlock_refuses() {
     let fx = Fixture::new();
     fx.require_visible();
     let before = Snapshot::take(&fx.outside);
-    let options = palisade::SandboxOptions {
-        landlock_only: true,
-        accept_unprotected_paths: true,
-        landlock_only_as_root: true,
-        report_denials: true,
-        ..Default::default()
-    };
-    let sandbox = match palisade::Sandbox::with_options(fx.policy(), options) {
-        Ok(s) => s,
-        Err(e) => {
-            skip(&format!("Landlock-only mode is not available here: {e}"));
-            return;
-        }
+    let Some(sandbox) = landlock_only_sandbox(fx.policy(), true) else {
+        return;
     };
     let victim = fx.outside.join("victim.txt");
     let script = format!("echo x > {}; echo t > \"$TMPDIR/t\"; echo in > in.txt; true", victim.display());

@@ -164,18 +164,8 @@ fn one_sandbox_many_commands() {
 #[test]
 fn ending_one_landlock_only_command_leaves_a_concurrent_one_running() {
     let fx = Fixture::new();
-    let options = palisade::SandboxOptions {
-        landlock_only: true,
-        accept_unprotected_paths: true,
-        landlock_only_as_root: true,
-        ..Default::default()
-    };
-    let sandbox = match palisade::Sandbox::with_options(fx.policy(), options) {
-        Ok(s) => s,
-        Err(e) => {
-            skip(&format!("Landlock-only mode is not available here: {e}"));
-            return;
-        }
+    let Some(sandbox) = landlock_only_sandbox(fx.policy(), false) else {
+        return;
     };
     let mut long = sandbox
         .command("sh")

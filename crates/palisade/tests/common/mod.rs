@@ -761,6 +761,25 @@ pub fn skip_expected(reason: &str) {
     skip_line(reason);
 }
 
+/// A sandbox in Landlock-only mode (no namespaces; as root too), with `report_denials` as given,
+/// or None after [`skip`] when this host cannot give that mode.
+pub fn landlock_only_sandbox(policy: palisade::Policy, report_denials: bool) -> Option<palisade::Sandbox> {
+    let options = palisade::SandboxOptions {
+        landlock_only: true,
+        accept_unprotected_paths: true,
+        landlock_only_as_root: true,
+        report_denials,
+        ..Default::default()
+    };
+    match palisade::Sandbox::with_options(policy, options) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            skip(&format!("Landlock-only mode is not available here: {e}"));
+            None
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Listeners
 
