@@ -43,35 +43,35 @@ pub enum Step {
 }
 
 impl Step {
+    /// Every step, in order.
+    const ALL: [Step; 23] = [
+        Step::WatchParent,
+        Step::WriteIdMaps,
+        Step::MakeMountsPrivate,
+        Step::CaptureWritableTrees,
+        Step::MakeRootReadOnly,
+        Step::BuildMinimalDev,
+        Step::AttachWritableTree,
+        Step::AttachReadOnlyView,
+        Step::PinDirectory,
+        Step::ProtectPath,
+        Step::MaskDenyRead,
+        Step::HideSocketDir,
+        Step::MountProc,
+        Step::BringUpLoopback,
+        Step::OpenProxyPort,
+        Step::DropCapabilities,
+        Step::ApplyLandlock,
+        Step::ApplySeccomp,
+        Step::ObserveDenials,
+        Step::StartCommand,
+        Step::SetUpStdio,
+        Step::ChangeDirectory,
+        Step::Exec,
+    ];
+
     pub fn from_u32(v: u32) -> Option<Step> {
-        use Step::*;
-        [
-            WatchParent,
-            WriteIdMaps,
-            MakeMountsPrivate,
-            CaptureWritableTrees,
-            MakeRootReadOnly,
-            BuildMinimalDev,
-            AttachWritableTree,
-            AttachReadOnlyView,
-            PinDirectory,
-            ProtectPath,
-            MaskDenyRead,
-            HideSocketDir,
-            MountProc,
-            BringUpLoopback,
-            OpenProxyPort,
-            DropCapabilities,
-            ApplyLandlock,
-            ApplySeccomp,
-            ObserveDenials,
-            StartCommand,
-            SetUpStdio,
-            ChangeDirectory,
-            Exec,
-        ]
-        .into_iter()
-        .find(|s| *s as u32 == v)
+        Step::ALL.into_iter().find(|s| *s as u32 == v)
     }
 
     pub fn describe(self) -> &'static str {
@@ -739,4 +739,21 @@ fn exec_command(plan: &ChildPlan) -> Result<Never, Failure> {
     mark(Mark::PreExec);
     let errno = sys::execve(&plan.program, &plan.argv_ptrs, &plan.envp_ptrs);
     Err(at(Step::Exec, 0)(errno))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Step;
+
+    /// The parent names a failed step from the number the child wrote: every step must come
+    /// back as itself, and nothing else as any step.
+    #[test]
+    fn every_step_comes_back_from_its_number() {
+        for (i, step) in Step::ALL.iter().enumerate() {
+            assert_eq!(*step as u32, i as u32 + 1, "{step:?} is out of order in Step::ALL");
+            assert_eq!(Step::from_u32(*step as u32), Some(*step));
+        }
+        assert_eq!(Step::from_u32(0), None);
+        assert_eq!(Step::from_u32(Step::ALL.len() as u32 + 1), None);
+    }
 }

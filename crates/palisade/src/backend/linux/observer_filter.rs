@@ -3,6 +3,8 @@
 //! notifications. Every other call, and opens that only read, pass at the cost of a few BPF
 //! instructions. The program only ever answers ALLOW or USER_NOTIF: it refuses nothing.
 
+// The audit architecture value of this target: the one the sandbox's own filter checks.
+use super::seccomp::AUDIT_ARCH;
 use seccompiler::{sock_filter, BpfProgram};
 
 /// Where a path argument is resolved from.
@@ -167,22 +169,6 @@ const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
 const JSET_K: u16 = (libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K) as u16;
 const JGE_K: u16 = (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16;
 const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
-
-/// The audit architecture value of this target (`AUDIT_ARCH_*`).
-const AUDIT_ARCH: u32 = {
-    #[cfg(target_arch = "x86_64")]
-    {
-        0xC000_003E
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        0xC000_00B7
-    }
-    #[cfg(target_arch = "riscv64")]
-    {
-        0xC000_00F3
-    }
-};
 
 /// The program: for a watched call, USER_NOTIF (for opens, only when their flags write);
 /// ALLOW for everything else (a foreign architecture or an x32 call included: the sandbox's

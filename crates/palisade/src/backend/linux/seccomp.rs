@@ -113,7 +113,7 @@ fn rule(conds: Vec<Cond>) -> SeccompRule {
 }
 
 /// The audit architecture value of this target (`AUDIT_ARCH_*`), as seccompiler checks it.
-const AUDIT_ARCH: u32 = {
+pub(super) const AUDIT_ARCH: u32 = {
     #[cfg(target_arch = "x86_64")]
     {
         0xC000_003E
