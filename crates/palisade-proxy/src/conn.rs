@@ -109,18 +109,45 @@ async fn serve_http(mut client: TcpStream, mut buf: Vec<u8>, deadline: Instant, 
     } else {
         t.record.protocol = Protocol::HttpForward;
     }
-    if let Some(creds) = &shared.config.credentials {
+    let mut revoked = None;
+    if let Some(book) = &shared.config.credentials {
         let values: Vec<&[u8]> = head.values("proxy-authorization").collect();
-        if !creds.http_accepts(&values) {
+        let Some(admission) = book.admit_http(&values) else {
             let _ = client.write_all(&auth::proxy_auth_required_response()).await;
             let _ = client.shutdown().await;
             return t.refuse(auth::REFUSED_LINE.into());
-        }
+        };
+        t.set_tag(admission.tag);
+        revoked = Some(admission.revoked);
     }
-    if head.method == "CONNECT" {
-        http_connect(client, head, rest, shared, t).await
-    } else {
-        http_forward(client, head, rest, shared, t).await
+    let served = async {
+        if head.method == "CONNECT" {
+            http_connect(client, head, rest, shared, t).await
+        } else {
+            http_forward(client, head, rest, shared, t).await
+        }
+    };
+    if !until_revoked(revoked, served).await {
+        t.note(REVOKED_LINE.into());
+    }
+}
+
+/// Recorded for a connection ended because the command whose credentials it presented ended.
+const REVOKED_LINE: &str = "interrupted: the command whose credentials it presented ended";
+
+/// Runs `served` to its end, or until `revoked` turns true (the credentials the client presented
+/// were revoked: see `credential_book.rs`); false in that case.
+async fn until_revoked(
+    revoked: Option<tokio::sync::watch::Receiver<bool>>,
+    served: impl std::future::Future<Output = ()>,
+) -> bool {
+    let Some(mut revoked) = revoked else {
+        served.await;
+        return true;
+    };
+    tokio::select! {
+        _ = served => true,
+        _ = crate::stopped(&mut revoked) => false,
     }
 }
 
@@ -234,7 +261,8 @@ async fn serve_socks(mut client: TcpStream, mut buf: Vec<u8>, deadline: Instant,
     if client.write_all(&[socks::VERSION, wanted]).await.is_err() {
         return t.note("client went away".into());
     }
-    if let Some(creds) = &shared.config.credentials {
+    let mut revoked = None;
+    if let Some(book) = &shared.config.credentials {
         let offered = loop {
             match auth::parse_socks_user_password(&buf) {
                 Parsed::Done(offered, used) => {
@@ -248,12 +276,26 @@ async fn serve_socks(mut client: TcpStream, mut buf: Vec<u8>, deadline: Instant,
                 return t.refuse(reason);
             }
         };
-        let ok = creds.socks_accepts(&offered);
+        let admission = book.admit_socks(&offered);
+        let ok = admission.is_some();
         if client.write_all(&auth::socks_auth_reply(ok)).await.is_err() || !ok {
             let _ = client.shutdown().await;
             return t.refuse(auth::REFUSED_LINE.into());
         }
+        if let Some(admission) = admission {
+            t.set_tag(admission.tag);
+            revoked = Some(admission.revoked);
+        }
     }
+    let served = socks_request(client, buf, deadline, shared, t);
+    if !until_revoked(revoked, served).await {
+        t.note(REVOKED_LINE.into());
+    }
+}
+
+/// The SOCKS5 request after the greeting (and authentication): decide, connect, relay.
+async fn socks_request(mut client: TcpStream, mut buf: Vec<u8>, deadline: Instant, shared: &Shared, t: &mut Tracker) {
+    const CAP: usize = 600;
     let request = loop {
         match socks::parse_request(&buf) {
             Parsed::Done(request, used) => {

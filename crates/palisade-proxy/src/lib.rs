@@ -10,7 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -20,6 +20,7 @@ use tokio::sync::Semaphore;
 pub mod auth;
 pub mod body;
 mod conn;
+mod credential_book;
 pub mod head;
 pub mod inspect;
 mod relay;
@@ -29,6 +30,7 @@ pub mod tls;
 pub mod vet;
 
 pub use auth::Credentials;
+pub use credential_book::CredentialBook;
 pub use resolver::Resolver;
 
 /// Bounds on what one client can make the proxy hold or wait for.
@@ -79,9 +81,10 @@ pub struct Config {
     /// leading to loopback (services listening on every address would be reached), unless that
     /// address is allowed as an address.
     pub host_addresses: Vec<std::net::IpAddr>,
-    /// Credentials every client must present (see `auth.rs`); `None` serves any client that
-    /// reaches the listener (Linux: the port lives inside the command's own network namespace).
-    pub credentials: Option<Credentials>,
+    /// Credentials every client must present (see `auth.rs`), one entry per command, each
+    /// with its tag (see `credential_book.rs`); `None` serves any client that reaches the
+    /// listener (Linux: the port lives inside the command's own network namespace).
+    pub credentials: Option<Arc<CredentialBook>>,
 }
 
 impl Config {
@@ -138,7 +141,8 @@ pub struct Record {
     pub duration: Duration,
     pub client: Option<SocketAddr>,
     /// The tag of the listener the connection came in on (0 for those given to
-    /// [`Proxy::start`]; see [`ProxyHandle::add_listener`]).
+    /// [`Proxy::start`]; see [`ProxyHandle::add_listener`]), or, once the client presented
+    /// credentials, the tag of their [`CredentialBook`] entry.
     pub listener: u64,
 }
 
@@ -147,6 +151,25 @@ struct Shared {
     kept: Mutex<VecDeque<Record>>,
     dropped_records: AtomicU64,
     slots: Arc<Semaphore>,
+    /// Connections not yet recorded, by tag; `settled` is told when one is.
+    open: Mutex<HashMap<u64, usize>>,
+    settled: Condvar,
+}
+
+impl Shared {
+    fn count_open(&self, tag: u64, opened: bool) {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(tag).or_default();
+        if opened {
+            *n += 1;
+        } else {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&tag);
+            }
+            self.settled.notify_all();
+        }
+    }
 }
 
 impl Shared {
@@ -189,7 +212,15 @@ impl Tracker {
             client,
             listener,
         };
+        shared.count_open(listener, true);
         Tracker { shared, record, counters: relay::Counters::new(), start: Instant::now(), finished: false }
+    }
+
+    /// The connection belongs to `tag` from now on (the client presented its credentials).
+    pub(crate) fn set_tag(&mut self, tag: u64) {
+        self.shared.count_open(tag, true);
+        self.shared.count_open(self.record.listener, false);
+        self.record.listener = tag;
     }
 
     pub(crate) fn refuse(&mut self, reason: String) {
@@ -218,6 +249,8 @@ impl Drop for Tracker {
         self.record.bytes_down = self.counters.down.load(Ordering::Relaxed);
         let record = self.record.clone();
         self.shared.deliver(record);
+        // After the delivery: whoever waits for the tag to settle then finds the record.
+        self.shared.count_open(self.record.listener, false);
     }
 }
 
@@ -233,6 +266,8 @@ impl Proxy {
             config,
             kept: Mutex::new(VecDeque::new()),
             dropped_records: AtomicU64::new(0),
+            open: Mutex::new(HashMap::new()),
+            settled: Condvar::new(),
         });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let runtime_handle = runtime.handle().clone();
@@ -265,7 +300,7 @@ struct Served {
 }
 
 /// Resolves when the listener's stop was asked for (or its sender is gone).
-async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+pub(crate) async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
     while !*stop.borrow_and_update() {
         if stop.changed().await.is_err() {
             return;
@@ -382,6 +417,20 @@ impl ProxyHandle {
         self.runtime.spawn(accept_loop(listener, self.shared.clone(), tag, stop_rx, done_tx));
         self.listeners.lock().unwrap_or_else(|p| p.into_inner()).entry(tag).or_default().push(Served { stop, done });
         Ok(())
+    }
+
+    /// Waits until no connection tagged `tag` is open (every one recorded), for at most
+    /// `timeout`; whether that happened. For credentials' tags, after
+    /// [`CredentialBook::revoke`] (which ends their connections) and before
+    /// [`take_records_for`](Self::take_records_for).
+    pub fn settle(&self, tag: u64, timeout: Duration) -> bool {
+        let open = self.shared.open.lock().unwrap_or_else(|p| p.into_inner());
+        let (open, _) = self
+            .shared
+            .settled
+            .wait_timeout_while(open, timeout, |open| open.get(&tag).is_some_and(|n| *n > 0))
+            .unwrap_or_else(|p| p.into_inner());
+        open.get(&tag).is_none_or(|n| *n == 0)
     }
 
     /// The records of ended connections that came in on listeners tagged `tag` (oldest first),

@@ -10,7 +10,7 @@ use std::net::TcpListener;
 
 use common::*;
 use palisade_policy::net_rules::Allowlist;
-use palisade_proxy::{Config, Credentials, Protocol, Proxy, Resolver};
+use palisade_proxy::{Config, CredentialBook, Credentials, Protocol, Proxy, Resolver};
 
 const USER: &str = "palisade";
 const SECRET: &str = "Sx7kQ2vN9pLm4RtW8yZb";
@@ -27,7 +27,9 @@ fn proxy_with_credentials(origin: &Origin) -> Running {
     let addr = listener.local_addr().unwrap();
     let mut config = Config::new(allowlist);
     config.resolver = Resolver::from_hosts_text(hosts()).unwrap();
-    config.credentials = Some(Credentials::new(USER, SECRET).unwrap());
+    let book = CredentialBook::new();
+    book.insert(Credentials::new(USER, SECRET).unwrap(), 0);
+    config.credentials = Some(std::sync::Arc::new(book));
     let handle = Proxy::start(config, vec![listener]).unwrap();
     Running { handle, addr }
 }
@@ -168,4 +170,71 @@ fn curl_with_credentials_in_the_proxy_urls() {
     let out = curl(&["-f", "-x", &without, &url]);
     assert!(!out.status.success(), "a proxy URL without credentials was served");
     assert_eq!(origin.seen.wait(3).len(), 3);
+}
+
+/// Windows gives each command of a sandbox its own secret on the sandbox's one port: each
+/// command gets back its own connections, and once its entry is revoked (the command ended) its
+/// secret is refused and its open tunnels end, while another command's keep working.
+#[test]
+fn each_commands_secret_tags_its_records_and_revoking_ends_its_tunnels() {
+    const OTHER: &str = "Qm3vX8kP2nR7tW4yZb9c";
+    let origin = http_origin();
+    let port = origin.port();
+    // origin.test leads to loopback, which must be allowed as an address too.
+    let allowlist =
+        Allowlist::parse(&[format!("origin.test:{port}"), format!("127.0.0.1:{port}")], &[] as &[String]).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = Config::new(allowlist);
+    config.resolver = Resolver::from_hosts_text(hosts()).unwrap();
+    let book = std::sync::Arc::new(CredentialBook::new());
+    book.insert(Credentials::new(USER, SECRET).unwrap(), 1);
+    book.insert(Credentials::new(USER, OTHER).unwrap(), 2);
+    config.credentials = Some(book.clone());
+    let handle = Proxy::start(config, vec![listener]).unwrap();
+    let target = format!("origin.test:{port}");
+    let open_tunnel = |secret: &str| {
+        let mut s = client(addr);
+        write!(
+            s,
+            "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nProxy-Authorization: {}\r\n\r\n",
+            basic(USER, secret)
+        )
+        .unwrap();
+        let head = read_head(&mut s);
+        assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+        s
+    };
+    let mut first = open_tunnel(SECRET);
+    let mut second = open_tunnel(OTHER);
+
+    book.revoke(1);
+    // The revoked command's tunnel is ended by the proxy (settled: recorded and closed), so a
+    // request sent on it afterwards reaches nothing.
+    assert!(handle.settle(1, std::time::Duration::from_secs(5)), "the revoked tunnel is still open");
+    let _ = write!(first, "GET /after HTTP/1.1\r\nHost: {target}\r\n\r\n");
+    let after = String::from_utf8_lossy(&read_all(&mut first)).into_owned();
+    assert!(!after.contains("origin:"), "the revoked tunnel still carried a request: {after}");
+    let mine = handle.take_records_for(1);
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    assert!(mine[0].allowed && mine[0].reason.as_deref().unwrap_or("").contains("command"), "{mine:?}");
+    // Its secret is refused from now on.
+    let mut s = client(addr);
+    write!(s, "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nProxy-Authorization: {}\r\n\r\n", basic(USER, SECRET))
+        .unwrap();
+    assert!(String::from_utf8_lossy(&read_all(&mut s)).starts_with("HTTP/1.1 407 "));
+
+    // The other command's tunnel still works, and its record carries its own tag.
+    write!(second, "GET /still HTTP/1.1\r\nHost: {target}\r\n\r\n").unwrap();
+    let body = String::from_utf8_lossy(&read_all(&mut second)).into_owned();
+    assert!(body.contains("origin: GET /still HTTP/1.1"), "{body}");
+    drop(second);
+    assert!(handle.settle(2, std::time::Duration::from_secs(5)), "tag 2 never settled");
+    let theirs = handle.take_records_for(2);
+    assert_eq!(theirs.len(), 1, "{theirs:?}");
+    assert!(theirs[0].allowed && theirs[0].reason.is_none(), "{theirs:?}");
+    // The refused attempt carries the listener's tag (0): it presented no valid credentials.
+    let refused = handle.take_records_for(0);
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(!refused[0].allowed);
 }

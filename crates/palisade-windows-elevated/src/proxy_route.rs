@@ -10,9 +10,9 @@
 //!   ([`crate::firewall::proxied_fence`]); `PalisadeOffline` keeps no port at all, and
 //!   `PalisadeOnline` (`network = on`) stays unfenced;
 //! * per `Sandbox`, the CLI binds the first free port of that set on 127.0.0.1
-//!   ([`choose_port`]) and serves it with `palisade-proxy`, which asks for a per-sandbox secret
-//!   ([`secret_from_random`]): every local process and every other sandbox can reach that port,
-//!   only the command knows the secret;
+//!   ([`choose_port`]) and serves it with `palisade-proxy`, which asks each command for a
+//!   secret of its own ([`secret_from_random`]): every local process and every other sandbox
+//!   can reach that port, only the command knows its secret;
 //! * the command gets the proxy URLs with the secret in them ([`proxy_environment`]);
 //! * before each command the runner proves the fence as `PalisadeProxied`: an outside connect
 //!   and one to another loopback port are blocked, and the proxy's port is not
@@ -70,7 +70,7 @@ pub fn choose_port<L>(ports: &[u16], mut bind: impl FnMut(u16) -> Result<L, Bind
     ))
 }
 
-/// The per-sandbox secret: 16 random bytes as 32 lower-case hex digits (128 bits; letters and
+/// A command's secret: 16 random bytes as 32 lower-case hex digits (128 bits; letters and
 /// digits only, so it needs no escaping in a URL). `None` if fewer than 16 bytes are given.
 pub fn secret_from_random(bytes: &[u8]) -> Option<String> {
     let bytes = bytes.get(..16)?;

@@ -249,13 +249,24 @@ pub mod __private {
         policy: crate::Policy,
         seam: &ElevatedTestSeam,
     ) -> Result<crate::Sandbox, crate::Error> {
+        elevated_sandbox_with_hosts_for_tests(policy, seam, None)
+    }
+
+    /// [`elevated_sandbox_for_tests`], with the proxy's names resolved from `hosts_file` only
+    /// (as `SandboxOptions::network_hosts_file`).
+    #[cfg(windows)]
+    pub fn elevated_sandbox_with_hosts_for_tests(
+        policy: crate::Policy,
+        seam: &ElevatedTestSeam,
+        hosts_file: Option<&std::path::Path>,
+    ) -> Result<crate::Sandbox, crate::Error> {
         if !policy.workspace.is_absolute() {
             return Err(crate::Error::InvalidInput(format!(
                 "workspace {} is not an absolute path",
                 policy.workspace.display()
             )));
         }
-        Ok(crate::Sandbox { inner: crate::backend::Prepared::new_elevated(policy, Some(seam), None)? })
+        Ok(crate::Sandbox { inner: crate::backend::Prepared::new_elevated(policy, Some(seam), hosts_file)? })
     }
 }
 

@@ -100,6 +100,23 @@ pub struct NetworkRecord {
     pub duration: std::time::Duration,
 }
 
+#[cfg(any(target_os = "linux", windows))]
+impl From<palisade_proxy::Record> for NetworkRecord {
+    fn from(r: palisade_proxy::Record) -> NetworkRecord {
+        NetworkRecord {
+            protocol: r.protocol.as_str().to_string(),
+            host: r.host,
+            port: r.port,
+            allowed: r.allowed,
+            rule: r.rule,
+            reason: r.reason,
+            bytes_up: r.bytes_up,
+            bytes_down: r.bytes_down,
+            duration: r.duration,
+        }
+    }
+}
+
 /// What a refused call tried to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -118,7 +118,7 @@ impl CommandNetwork {
         self.ended = true;
         let running = self.proxy.handle.is_running();
         self.proxy.handle.remove_listener(self.tag);
-        let records = self.proxy.handle.take_records_for(self.tag).into_iter().map(record).collect();
+        let records = self.proxy.handle.take_records_for(self.tag).into_iter().map(NetworkRecord::from).collect();
         let notice = (!self.served || !running).then(|| {
             if self.served {
                 "the network proxy stopped while the command ran: its connections were cut and it had no network since (fail closed)".to_string()
@@ -137,20 +137,6 @@ impl Drop for CommandNetwork {
             self.proxy.handle.remove_listener(self.tag);
             let _ = self.proxy.handle.take_records_for(self.tag);
         }
-    }
-}
-
-fn record(r: palisade_proxy::Record) -> NetworkRecord {
-    NetworkRecord {
-        protocol: r.protocol.as_str().to_string(),
-        host: r.host,
-        port: r.port,
-        allowed: r.allowed,
-        rule: r.rule,
-        reason: r.reason,
-        bytes_up: r.bytes_up,
-        bytes_down: r.bytes_down,
-        duration: r.duration,
     }
 }
 

@@ -135,7 +135,7 @@ impl Backend for Prepared {
                     stdin: c.stdin.take(),
                     stdout: c.stdout.take(),
                     stderr: c.stderr.take(),
-                    imp: Imp::Elevated(c),
+                    imp: Imp::Elevated(Box::new(c)),
                 }
             }
         })
@@ -161,7 +161,8 @@ pub struct ChildInner {
 
 enum Imp {
     Unelevated(unelevated::Child),
-    Elevated(elevated::Child),
+    // Boxed: the runner's child is several times the size of the unelevated one.
+    Elevated(Box<elevated::Child>),
 }
 
 impl BackendChild for ChildInner {
@@ -203,5 +204,12 @@ impl BackendChild for ChildInner {
 
     fn take_stdio(&mut self) -> (Option<File>, Option<File>, Option<File>) {
         (self.stdin.take(), self.stdout.take(), self.stderr.take())
+    }
+
+    fn network_records(&self) -> &[crate::status::NetworkRecord] {
+        match &self.imp {
+            Imp::Unelevated(_) => &[],
+            Imp::Elevated(c) => c.network_records(),
+        }
     }
 }

@@ -151,7 +151,7 @@ impl Prepared {
             user != SandboxUser::Online,
             match user {
                 SandboxUser::Offline => "PalisadeOffline: firewall rules and WFP filters from setup block every connect",
-                SandboxUser::Proxied => "network = allow: PalisadeProxied, whose firewall rules and WFP filters from setup let it reach only Palisade's proxy on loopback (which asks for this sandbox's secret); proved before each command",
+                SandboxUser::Proxied => "network = allow: PalisadeProxied, whose firewall rules and WFP filters from setup let it reach only Palisade's proxy on loopback (which asks for each command's own secret); proved before each command",
                 SandboxUser::Online => "network = on: PalisadeOnline, unrestricted",
             },
         ));
@@ -245,6 +245,10 @@ impl Child {
             p.finish();
         }
         status
+    }
+
+    pub fn network_records(&self) -> &[crate::status::NetworkRecord] {
+        self.runner.network_records()
     }
 
     pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {

@@ -21,7 +21,7 @@
 //! `network = allow` runs as `PalisadeProxied`: the request names the sandbox's proxy port
 //! (`network.rs`), the runner's probe must find it reachable and everything else blocked
 //! (`fence_probe::proxied_verdict`), and the command's environment points its tools at the
-//! proxy with the sandbox's secret. With the test seam it runs like an online command (report
+//! proxy with the command's own secret (`network::CommandRoute`). With the test seam it runs like an online command (report
 //! only, no proxy port), the proxy variables set.
 //!
 //! With palisade's stdin, stdout and stderr consoles and all three inherited, the command runs
@@ -61,7 +61,7 @@ use windows_sys::Win32::System::Threading::{
 use palisade_win32::ffi::{self, check, wide};
 use palisade_win32::sid::{lookup_existing, plan_sid, Sid};
 
-use super::network::SandboxProxy;
+use super::network::{CommandRoute, SandboxProxy};
 use super::pipe::{Connect, Pipe};
 use super::terminal;
 use super::{credentials, program_data_dir};
@@ -113,8 +113,9 @@ pub struct Elevated {
     last_fence: Mutex<Option<((ProbeOutcome, ProbeOutcome), bool)>>,
     /// The proxy ports setup opened for `PalisadeProxied` (the marker's).
     pub proxy_ports: Vec<u16>,
-    /// `network = allow`: the sandbox's proxy ([`Elevated::set_proxy`]); boxed, being large.
-    proxy: Option<Box<SandboxProxy>>,
+    /// `network = allow`: the sandbox's proxy ([`Elevated::set_proxy`]), shared with the
+    /// routes of its running commands.
+    proxy: Option<Arc<SandboxProxy>>,
 }
 
 /// The fence's refusal, naming the policy's network setting.
@@ -227,7 +228,7 @@ impl Elevated {
 
     /// `network = allow`: the proxy every command of this sandbox goes through.
     pub fn set_proxy(&mut self, proxy: SandboxProxy) {
-        self.proxy = Some(Box::new(proxy));
+        self.proxy = Some(Arc::new(proxy));
     }
 
     /// Whether the request says "network": an online command's, and with the test seam (whose
@@ -298,6 +299,9 @@ pub struct RunnerChild {
     /// The console in raw mode while the command runs in a pseudo console; restored when the
     /// command's end is known (or on drop).
     terminal: Option<terminal::Session>,
+    /// `network = allow`: the command's way through the proxy, finished when it ended.
+    route: Option<CommandRoute>,
+    network_records: Vec<crate::status::NetworkRecord>,
     status: Option<ExitStatus>,
     pub stdin: Option<File>,
     pub stdout: Option<File>,
@@ -365,8 +369,16 @@ impl RunnerChild {
         let (code, signal) = ending.map_err(io::Error::other)?;
         let st = ExitStatus { code, signal };
         let _ = self.runner.wait_briefly();
+        if let Some(mut route) = self.route.take() {
+            self.network_records = route.finish();
+        }
         self.status = Some(st);
         Ok(st)
+    }
+
+    /// The command's connections through the proxy, once it ended.
+    pub fn network_records(&self) -> &[crate::status::NetworkRecord] {
+        &self.network_records
     }
 
     pub fn wait(&mut self) -> io::Result<ExitStatus> {

@@ -21,10 +21,14 @@ impl Elevated {
         for (k, v) in &spec.env {
             env.push((text("environment variable", k)?, text("the value of", v)?));
         }
-        if let Some(proxy) = &self.proxy {
-            proxy.check_running()?;
-            env = proxy.environment(&env);
-        }
+        let route = match &self.proxy {
+            Some(proxy) => {
+                let route = proxy.route_command()?;
+                env = route.environment(&env);
+                Some(route)
+            }
+            None => None,
+        };
         // The fence probe's loopback listener: a port nothing else uses, not a proxy port.
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .and_then(|l| l.set_nonblocking(true).map(|_| l))
@@ -233,6 +237,8 @@ impl Elevated {
             killed_by: AtomicI32::new(0),
             keep_processes,
             terminal,
+            route,
+            network_records: Vec::new(),
             status: None,
             stdin,
             stdout,
