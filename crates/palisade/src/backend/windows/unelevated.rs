@@ -20,7 +20,7 @@ use palisade_policy::{Mode, Policy};
 use palisade_win32::sid::{plan_sid, Sid};
 use palisade_win32::{acl, ffi, token};
 use palisade_windows_plan::audit::AuditBudget;
-use palisade_windows_plan::sid::SidString;
+use palisade_windows_plan::sid::{SidString, SyntheticKind};
 use palisade_windows_plan::token::{admin_group, token_plan, TokenInput};
 
 use super::grants::{self, PrivateTemp};
@@ -60,6 +60,9 @@ fn admin_names(groups: &[SidString]) -> Vec<&'static str> {
 struct Confinement {
     user: SidString,
     logon: SidString,
+    /// This sandbox's own SID: its commands' processes and other objects are granted to it
+    /// (not to the logon SID every sandbox's token has), see `palisade_windows_plan::token`.
+    instance: SidString,
     /// This process's groups that can grant access; the administrative ones become deny-only.
     groups: Vec<SidString>,
     setup: grants::Setup,
@@ -131,6 +134,10 @@ impl Prepared {
                 fix: "run palisade from an interactive logon session".into(),
             })?;
 
+        let instance = SidString::synthetic(
+            SyntheticKind::Instance,
+            ffi::random16().map_err(io_ctx("generating the sandbox's instance SID"))?,
+        );
         let setup = grants::Setup::new(&policy)?;
         // Planned only: `palisade check` changes nothing; the first command applies it.
         let g = setup.pending()?;
@@ -140,7 +147,7 @@ impl Prepared {
             format!("{} ACL changes to apply before the command (then recorded and kept)", g.changes)
         };
         let mut token_detail = format!(
-            "write-restricted: writes need one of {} write SIDs (a private one for TMP); all privileges but SeChangeNotifyPrivilege removed",
+            "write-restricted: writes need one of {} write SIDs (a private one for TMP); its processes are granted to this sandbox's own SID, not to the logon session; all privileges but SeChangeNotifyPrivilege removed",
             g.write_sids.len() + 1
         );
         if !admin.is_empty() {
@@ -182,7 +189,13 @@ impl Prepared {
             "none of the deny_read paths exists; the unelevated mode cannot deny reads",
         ));
         Self::common_layers(&mut enforcement, &policy, &wine);
-        Ok(Prepared { policy, enforcement, own, confinement: Some(Confinement { user, logon, groups, setup }), wine })
+        Ok(Prepared {
+            policy,
+            enforcement,
+            own,
+            confinement: Some(Confinement { user, logon, instance, groups, setup }),
+            wine,
+        })
     }
 
     fn common_layers(enforcement: &mut Enforcement, policy: &Policy, wine: &Option<String>) {
@@ -229,6 +242,7 @@ impl Prepared {
             user_sid: c.user.clone(),
             logon_sid: c.logon.clone(),
             sandbox_sid: applied.sandbox_sid,
+            instance_sid: c.instance.clone(),
             write_sids,
             groups: c.groups.clone(),
         })
