@@ -33,10 +33,10 @@ pub use palisade_windows_elevated::protocol::TtySize;
 use palisade_windows_elevated::terminal::{raw_input_mode, vt_output_mode, wants_terminal, window_size, Utf16ToUtf8};
 use windows_sys::Win32::Foundation::{HANDLE, INVALID_HANDLE_VALUE};
 use windows_sys::Win32::System::Console::{
-    ClosePseudoConsole, CreatePseudoConsole, GetConsoleMode, GetConsoleScreenBufferInfo, GetStdHandle, ReadConsoleW,
-    ResizePseudoConsole, SetConsoleMode, CONSOLE_SCREEN_BUFFER_INFO, COORD, HPCON, STD_ERROR_HANDLE, STD_HANDLE,
-    STD_INPUT_HANDLE, STD_OUTPUT_HANDLE,
+    GetConsoleMode, GetConsoleScreenBufferInfo, GetStdHandle, ReadConsoleW, SetConsoleMode, CONSOLE_SCREEN_BUFFER_INFO,
+    COORD, HPCON, STD_ERROR_HANDLE, STD_HANDLE, STD_INPUT_HANDLE, STD_OUTPUT_HANDLE,
 };
+use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
 use windows_sys::Win32::System::Pipes::CreatePipe;
 use windows_sys::Win32::System::IO::CancelSynchronousIo;
 
@@ -238,8 +238,57 @@ fn relay_typed_text(input: StdHandle, stop: &AtomicBool, sink: &dyn TerminalSink
     sink.input_ended();
 }
 
+/// The pseudo console functions, looked up when first needed rather than imported: Windows
+/// before 10 1809 (Server 2016) has none, and an import would keep palisade from starting there
+/// at all instead of falling back to a hidden console.
+struct ConPty {
+    create: CreateFn,
+    resize: ResizeFn,
+    close: CloseFn,
+}
+
+type Export = unsafe extern "system" fn() -> isize;
+type CreateFn = unsafe extern "system" fn(COORD, HANDLE, HANDLE, u32, *mut HPCON) -> i32;
+type ResizeFn = unsafe extern "system" fn(HPCON, COORD) -> i32;
+type CloseFn = unsafe extern "system" fn(HPCON);
+
+fn conpty() -> Option<&'static ConPty> {
+    static CONPTY: std::sync::OnceLock<Option<ConPty>> = std::sync::OnceLock::new();
+    CONPTY
+        .get_or_init(|| {
+            let name: Vec<u16> = "kernel32.dll\0".encode_utf16().collect();
+            // SAFETY: kernel32 is loaded in every process; GetModuleHandleW takes no reference.
+            let module = unsafe { GetModuleHandleW(name.as_ptr()) };
+            if module.is_null() {
+                return None;
+            }
+            // SAFETY: NUL-terminated ASCII names of a loaded module's exports.
+            let (create, resize, close) = unsafe {
+                (
+                    GetProcAddress(module, c"CreatePseudoConsole".as_ptr().cast())?,
+                    GetProcAddress(module, c"ResizePseudoConsole".as_ptr().cast())?,
+                    GetProcAddress(module, c"ClosePseudoConsole".as_ptr().cast())?,
+                )
+            };
+            // SAFETY: the exports have these documented signatures (HRESULT CreatePseudoConsole(
+            // COORD, HANDLE, HANDLE, DWORD, HPCON*), HRESULT ResizePseudoConsole(HPCON, COORD),
+            // void ClosePseudoConsole(HPCON)).
+            unsafe {
+                Some(ConPty {
+                    create: std::mem::transmute::<Export, CreateFn>(create),
+                    resize: std::mem::transmute::<Export, ResizeFn>(resize),
+                    close: std::mem::transmute::<Export, CloseFn>(close),
+                })
+            }
+        })
+        .as_ref()
+}
+
 /// A pseudo console, closed on drop (which ends the console session of what runs in it).
-pub struct PseudoConsole(HPCON);
+pub struct PseudoConsole {
+    handle: HPCON,
+    api: &'static ConPty,
+}
 
 // SAFETY: a pseudo console handle may be used from any thread; its owners serialise calls on it
 // (a mutex, or a single thread).
@@ -249,6 +298,9 @@ impl PseudoConsole {
     /// A pseudo console of `size`, with the caller's ends of its input (write) and output (read)
     /// pipes.
     pub fn new(size: TtySize) -> io::Result<(PseudoConsole, File, File)> {
+        let api = conpty().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::Unsupported, "this Windows has no pseudo console (ConPTY, Windows 10 1809)")
+        })?;
         let pipe = || -> io::Result<(OwnedHandle, OwnedHandle)> {
             let (mut r, mut w): (HANDLE, HANDLE) = (std::ptr::null_mut(), std::ptr::null_mut());
             // SAFETY: both handles are written on success; neither is inheritable.
@@ -262,7 +314,7 @@ impl PseudoConsole {
         // SAFETY: the pipe handles are valid; the pseudo console duplicates what it keeps, so
         // its ends may be closed afterwards.
         let hr = unsafe {
-            CreatePseudoConsole(
+            (api.create)(
                 coord(size),
                 in_read.as_raw_handle() as HANDLE,
                 out_write.as_raw_handle() as HANDLE,
@@ -273,24 +325,24 @@ impl PseudoConsole {
         if hr < 0 {
             return Err(io::Error::other(format!("CreatePseudoConsole failed with HRESULT {:#x}", hr as u32)));
         }
-        Ok((PseudoConsole(pc), File::from(in_write), File::from(out_read)))
+        Ok((PseudoConsole { handle: pc, api }, File::from(in_write), File::from(out_read)))
     }
 
     /// The handle for `PROC_THREAD_ATTRIBUTE_PSEUDOCONSOLE`.
     pub fn handle(&self) -> HPCON {
-        self.0
+        self.handle
     }
 
     pub fn resize(&self, size: TtySize) {
         // SAFETY: a live pseudo console handle.
-        unsafe { ResizePseudoConsole(self.0, coord(size)) };
+        unsafe { (self.api.resize)(self.handle, coord(size)) };
     }
 }
 
 impl Drop for PseudoConsole {
     fn drop(&mut self) {
         // SAFETY: closed exactly once.
-        unsafe { ClosePseudoConsole(self.0) };
+        unsafe { (self.api.close)(self.handle) };
     }
 }
 
