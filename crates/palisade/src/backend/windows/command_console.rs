@@ -118,8 +118,10 @@ pub fn setup(specs: [Stdio; 3]) -> io::Result<Setup> {
             }
         }
     }
-    let CommandConsole::Hidden { relay } = command_console(inherited, consoles, false) else {
-        unreachable!("without a pseudo console the plan is always a hidden console")
+    let relay = match command_console(inherited, consoles, false) {
+        CommandConsole::Hidden { relay } => relay,
+        // Not without a pseudo console; were it so, relaying every stream hands over nothing.
+        CommandConsole::PseudoConsole => [true; 3],
     };
     let given = [0, 1, 2].map(|i| if relay[i] { Stdio::Piped } else { specs[i] });
     let mut stdio = process::stdio(given)?;
@@ -149,10 +151,11 @@ impl Setup {
         }
         let (tx, rx) = mpsc::channel();
         r.outputs = r.pending.len();
+        let utf8 = r.pty.is_some();
         for (from, stdout) in r.pending.drain(..) {
             let tx = tx.clone();
             std::thread::spawn(move || {
-                copy_to_console(from, stdout);
+                copy_to_console(from, stdout, utf8);
                 let _ = tx.send(());
             });
         }
@@ -161,19 +164,20 @@ impl Setup {
     }
 }
 
-/// Copies the command's output to palisade's stdout or stderr until its pipe ends.
-fn copy_to_console(mut from: File, stdout: bool) {
+/// Copies the command's output to palisade's stdout or stderr until its pipe ends: a pseudo
+/// console's (UTF-8 with VT sequences) through `std::io`, a pipe's as it is.
+fn copy_to_console(mut from: File, stdout: bool, utf8: bool) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = match from.read(&mut buf) {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
-        let written = if stdout {
+        let written = if utf8 {
             let mut o = io::stdout().lock();
             o.write_all(&buf[..n]).and_then(|_| o.flush())
         } else {
-            io::stderr().lock().write_all(&buf[..n])
+            terminal::write_std_bytes(stdout, &buf[..n])
         };
         if written.is_err() {
             return;

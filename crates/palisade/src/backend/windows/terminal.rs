@@ -32,6 +32,7 @@ use palisade_win32::ffi::check;
 pub use palisade_windows_elevated::protocol::TtySize;
 use palisade_windows_elevated::terminal::{raw_input_mode, vt_output_mode, wants_terminal, window_size, Utf16ToUtf8};
 use windows_sys::Win32::Foundation::{HANDLE, INVALID_HANDLE_VALUE};
+use windows_sys::Win32::Storage::FileSystem::WriteFile;
 use windows_sys::Win32::System::Console::{
     GetConsoleMode, GetConsoleScreenBufferInfo, GetStdHandle, ReadConsoleW, SetConsoleMode, CONSOLE_SCREEN_BUFFER_INFO,
     COORD, HPCON, STD_ERROR_HANDLE, STD_HANDLE, STD_INPUT_HANDLE, STD_OUTPUT_HANDLE,
@@ -127,6 +128,26 @@ fn current_size(output: StdHandle) -> Option<TtySize> {
 pub fn std_consoles() -> [bool; 3] {
     [STD_INPUT_HANDLE, STD_OUTPUT_HANDLE, STD_ERROR_HANDLE]
         .map(|w| StdHandle::get(w).and_then(StdHandle::mode).is_some())
+}
+
+/// Writes `data` as it is (`WriteFile`: the console reads it in its output code page, as it
+/// would from a program writing to it directly) to palisade's stdout or stderr. Not through
+/// `std::io::stdout`, which refuses bytes that are not UTF-8 when it is a console, and what a
+/// program writes to a pipe often is not.
+pub fn write_std_bytes(stdout: bool, mut data: &[u8]) -> io::Result<()> {
+    let which = if stdout { STD_OUTPUT_HANDLE } else { STD_ERROR_HANDLE };
+    let h = StdHandle::get(which).ok_or_else(|| io::Error::from(io::ErrorKind::BrokenPipe))?;
+    while !data.is_empty() {
+        let mut n = 0u32;
+        let len = data.len().min(u32::MAX as usize) as u32;
+        // SAFETY: `data` is readable for `len` bytes; `n` is written on success.
+        check(unsafe { WriteFile(h.raw(), data.as_ptr(), len, &mut n, std::ptr::null_mut()) })?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        data = &data[n as usize..];
+    }
+    Ok(())
 }
 
 /// Reads palisade's console input on a thread of its own (in whatever mode the console is) and
