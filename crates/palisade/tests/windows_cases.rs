@@ -484,27 +484,26 @@ fn commands_cannot_write_palisade_or_another_sandboxs_process() {
     let _ = b.kill();
     let _ = b.wait();
     let (host_out, out) = (text(&host.stdout), text(&a.stdout));
-    assert_eq!(
-        probe_result(&host_out, "other-command"),
-        "granted granted",
+    // The third field (PROCESS_TERMINATE) is what Windows does with an execute right: printed.
+    eprintln!("outside:\n{host_out}inside sandbox A:\n{out}");
+    assert!(
+        probe_result(&host_out, "other-command").starts_with("granted granted "),
         "control: outside the sandbox the probe could not open B's command: {host_out}{}",
         text(&host.stderr)
     );
     for name in ["other-command", "other-palisade"] {
         let r = probe_result(&out, name);
-        assert_eq!(
-            r,
-            "denied:5 denied:5",
-            "{name}: sandbox A's command opened it for writing:\n{out}{}",
+        assert!(
+            r.starts_with("denied:5 denied:5 "),
+            "{name}: sandbox A's command opened it for writing ({r}):\n{out}{}",
             text(&a.stderr)
         );
     }
     for name in ["self", "own-child"] {
         let r = probe_result(&out, name);
-        assert_eq!(
-            r,
-            "granted granted",
-            "{name}: a command must keep write access to its own processes:\n{out}{}",
+        assert!(
+            r.starts_with("granted granted "),
+            "{name}: a command must keep write access to its own processes ({r}):\n{out}{}",
             text(&a.stderr)
         );
     }

@@ -19,7 +19,6 @@ use super::model::*;
 // Process access rights (winnt.h), written out again on purpose.
 const TERMINATE: u32 = 0x1;
 const CREATE_THREAD: u32 = 0x2;
-const SET_SESSIONID: u32 = 0x4;
 const VM_OPERATION: u32 = 0x8;
 const VM_READ: u32 = 0x10;
 const VM_WRITE: u32 = 0x20;
@@ -30,35 +29,33 @@ const SET_INFORMATION: u32 = 0x200;
 const QUERY_INFORMATION: u32 = 0x400;
 const SUSPEND_RESUME: u32 = 0x800;
 const QUERY_LIMITED_INFORMATION: u32 = 0x1000;
-const SET_LIMITED_INFORMATION: u32 = 0x2000;
 
-/// The process object's generic mapping.
+/// The process object's generic mapping as Windows reports it (`R:00020410 W:00020BEA
+/// E:00121001 A:001FFFFF`): `PROCESS_TERMINATE` and `QUERY_LIMITED_INFORMATION` are execute
+/// rights, `SET_LIMITED_INFORMATION` and `SET_SESSIONID` in no generic right.
 const PROCESS_MAPPING: Mapping = Mapping {
-    read: READ_CONTROL | VM_READ | QUERY_INFORMATION | QUERY_LIMITED_INFORMATION,
+    read: READ_CONTROL | VM_READ | QUERY_INFORMATION,
     write: READ_CONTROL
         | CREATE_PROCESS
         | CREATE_THREAD
         | VM_OPERATION
         | VM_WRITE
         | DUP_HANDLE
-        | TERMINATE
         | SET_QUOTA
         | SET_INFORMATION
-        | SET_SESSIONID
-        | SUSPEND_RESUME
-        | SET_LIMITED_INFORMATION,
-    execute: READ_CONTROL | SYNCHRONIZE | QUERY_LIMITED_INFORMATION,
+        | SUSPEND_RESUME,
+    execute: READ_CONTROL | SYNCHRONIZE | QUERY_LIMITED_INFORMATION | TERMINATE,
     all: 0xF_0000 | SYNCHRONIZE | 0xFFFF,
 };
 
-/// What the second check of a write-restricted token covers on a process: the specific rights
-/// `GENERIC_WRITE` maps to, and the standard ones that change the object.
+/// What the model takes the second check of a write-restricted token to cover on a process:
+/// the specific rights `GENERIC_WRITE` maps to, and the standard ones that change the object.
+/// `TERMINATE` is not among them (see `ending_a_process_is_not_a_write_right`).
 const PROCESS_WRITE_CHECKED: u32 = (PROCESS_MAPPING.write & !READ_CONTROL) | DELETE | WRITE_DAC | WRITE_OWNER;
 
 /// Every write-class right on its own: code injection (`VM_WRITE`, `CREATE_THREAD`, ...),
-/// handle theft (`DUP_HANDLE`), ending or freezing it.
-const WRITE_CLASS: [u32; 12] = [
-    TERMINATE,
+/// handle theft (`DUP_HANDLE`), freezing it, changing its security.
+const WRITE_CLASS: [u32; 11] = [
     CREATE_THREAD,
     VM_OPERATION,
     VM_WRITE,
@@ -67,7 +64,7 @@ const WRITE_CLASS: [u32; 12] = [
     SET_QUOTA,
     SET_INFORMATION,
     SUSPEND_RESUME,
-    SET_LIMITED_INFORMATION,
+    DELETE,
     WRITE_DAC,
     WRITE_OWNER,
 ];
@@ -159,4 +156,15 @@ fn the_model_sees_the_hole_when_commands_objects_grant_the_logon_sid() {
     let mut old_b = b.default_dacl.clone();
     old_b[1] = Ace::allow(sid(LOGON), old_b[1].mask, old_b[1].flags);
     assert!(may(&command_token(&a), &model_dacl(&old_b), VM_WRITE | CREATE_THREAD | DUP_HANDLE));
+}
+
+#[test]
+fn ending_a_process_is_not_a_write_right() {
+    // `PROCESS_TERMINATE` is an execute right of the process object. If Windows' second check
+    // covers only write rights (the model's reading), a command can end another sandbox's
+    // processes and the user's: a denial of service, not code running elsewhere. The real
+    // runner's test prints what Windows does (`terminate` in its probe lines).
+    let a_cmd = command_token(&sandbox_plan(1));
+    assert!(may(&a_cmd, &model_dacl(&sandbox_plan(2).default_dacl), TERMINATE));
+    assert!(may(&a_cmd, &user_process_dacl(), TERMINATE));
 }

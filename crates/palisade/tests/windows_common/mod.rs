@@ -119,9 +119,10 @@ pub fn system_root() -> PathBuf {
     PathBuf::from(std::env::var_os("SystemRoot").unwrap_or_else(|| "C:\\Windows".into()))
 }
 
-/// PowerShell that defines `probe <name> <pid>`, which prints `probe <name> <inject> <dup>`:
-/// `granted` or `denied:<error>` for `OpenProcess` with `PROCESS_VM_OPERATION|VM_WRITE|
-/// CREATE_THREAD` (code injection) and with `PROCESS_DUP_HANDLE` (handle theft).
+/// PowerShell that defines `probe <name> <pid>`, which prints `probe <name> <inject> <dup>
+/// <terminate>`: `granted` or `denied:<error>` for `OpenProcess` with `PROCESS_VM_OPERATION|
+/// VM_WRITE|CREATE_THREAD` (code injection), with `PROCESS_DUP_HANDLE` (handle theft) and with
+/// `PROCESS_TERMINATE` (an execute right of processes: reported, not asserted).
 pub const OPEN_PROCESS_PROBE: &str = r#"
 Add-Type -TypeDefinition @'
 using System;
@@ -140,7 +141,8 @@ public static class PalisadeOpenProbe {
 }
 '@
 function probe($name, $id) {
-    Write-Output ("probe {0} {1} {2}" -f $name, [PalisadeOpenProbe]::Open([int]$id, 0x2A), [PalisadeOpenProbe]::Open([int]$id, 0x40))
+    $r = @(0x2A, 0x40, 0x1) | ForEach-Object { [PalisadeOpenProbe]::Open([int]$id, [uint32]$_) }
+    Write-Output ("probe {0} {1}" -f $name, ($r -join ' '))
 }
 "#;
 
