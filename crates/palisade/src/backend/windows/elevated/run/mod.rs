@@ -25,7 +25,7 @@
 //! only, no proxy port), the proxy variables set.
 //!
 //! With palisade's stdin, stdout and stderr consoles and all three inherited, the command runs
-//! in a pseudo console (`terminal.rs`).
+//! in the runner's pseudo console; palisade's console is relayed to it by `backend/windows/terminal.rs`.
 
 use std::ffi::OsString;
 use std::fs::File;
