@@ -18,15 +18,13 @@
 //! into the text `ReadConsoleW` hands over ready-made (VT sequences included), and a resize a
 //! fraction of a second late is invisible in practice.
 
+use std::fs::File;
 use std::io;
-use std::os::windows::io::AsRawHandle;
+use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
-
-use std::fs::File;
-use std::os::windows::io::{FromRawHandle, OwnedHandle};
 
 use palisade_win32::ffi::check;
 pub use palisade_windows_elevated::protocol::TtySize;
