@@ -30,6 +30,7 @@
 pub mod ace;
 pub mod acl;
 pub mod audit;
+pub mod console;
 pub mod grant_target;
 pub mod path;
 pub mod roots;

@@ -7,7 +7,9 @@
 //! grants write access to its own SID only. That way a session for one project cannot write
 //! another project's kept root, even though the ACEs stay on disk between commands. A second
 //! synthetic SID, the *sandbox SID*, is in every sandboxed token and is what deny ACEs on
-//! world-writable folders name.
+//! world-writable folders name. A third, the *instance SID*, is made afresh for each sandbox
+//! (never stored): its commands' own processes, threads and other kernel objects are granted to
+//! it, so that commands of another sandbox cannot write them (see [`crate::token`]).
 //!
 //! Format: `S-1-9-1347179332-K-a-b-c-d`.
 //!
@@ -17,7 +19,7 @@
 //!   capabilities under 15, so a synthetic SID can never equal a real principal's SID.
 //! * 1347179332 is `0x504C5344`, "PLSD" in ASCII: it marks the SID as Palisade's.
 //! * `K` is the kind ([`SyntheticKind`]): 1 for a writable root's write SID, 2 for the sandbox
-//!   SID.
+//!   SID, 3 for an instance SID.
 //! * `a-b-c-d` are the caller's 16 random bytes as four little-endian `u32`s (128 bits, so two
 //!   roots never share a SID by chance; [`SidRegistry::assign`] still checks).
 
@@ -211,6 +213,7 @@ impl Sid {
         match self.sub_authorities().as_slice() {
             [PALISADE_TAG, 1, _, _, _, _] => Some(SyntheticKind::WriteRoot),
             [PALISADE_TAG, 2, _, _, _, _] => Some(SyntheticKind::Sandbox),
+            [PALISADE_TAG, 3, _, _, _, _] => Some(SyntheticKind::Instance),
             _ => None,
         }
     }
@@ -268,6 +271,8 @@ pub enum SyntheticKind {
     WriteRoot = 1,
     /// In every sandboxed token; named by deny ACEs on world-writable folders.
     Sandbox = 2,
+    /// One sandbox's own: in its commands' tokens and default DACL, nowhere on disk.
+    Instance = 3,
 }
 
 /// Well-known SIDs (their string forms are fixed by Windows).

@@ -11,9 +11,19 @@
 //!   - one write SID per writable root: the grants that make the roots writable;
 //!   - the sandbox SID: named by the deny ACEs on world-writable folders (a deny matching a
 //!     restricting SID fails the second check);
-//!   - the logon SID (`S-1-5-5-X-Y`): the command's own processes, threads, pipes and other
-//!     kernel objects get the default DACL below, which grants the logon SID, so the command
-//!     can still write its own objects;
+//!   - the instance SID ([`SyntheticKind::Instance`]), random and made afresh for each sandbox:
+//!     the command's own processes, threads, pipes and other kernel objects get the default
+//!     DACL below, which grants it, so the command can still write (end, signal, duplicate
+//!     handles into) its own objects and those of earlier commands of the same sandbox;
+//!   - the logon SID (`S-1-5-5-X-Y`): the interactive window station (`WinSta0`) and its
+//!     desktops grant it the write-class rights (`DESKTOP_CREATEWINDOW`, ...) that `user32`
+//!     needs when a program starts; without a restricting SID they grant, programs that load
+//!     `user32` would fail to start (`STATUS_DLL_INIT_FAILED`). It is *not* in the default DACL
+//!     any more: with it there, every sandbox's processes granted `GENERIC_ALL` to a SID every
+//!     other sandbox's token has, so a command could write another sandbox's processes
+//!     (`PROCESS_VM_WRITE`, `CREATE_THREAD`, `DUP_HANDLE`) and run code with its write SIDs.
+//!     The user's own processes grant the logon SID only `GENERIC_READ|GENERIC_EXECUTE` (the
+//!     default DACL Windows gives an interactive logon), which are not write-class;
 //!   - `Everyone`: objects meant for every caller (the `NUL` device, console and service pipes)
 //!     grant write to `Everyone`; without it many ordinary programs fail. The price is that any
 //!     folder `Everyone` may write is writable too, which is why the audit
@@ -39,7 +49,10 @@
 //! * **Integrity level**: unchanged (medium; high from an elevated prompt). A low-integrity
 //!   token could not write the medium-labelled workspace at all.
 //! * **Default DACL** ([`TokenPlan::default_dacl`]): what objects the command creates without an
-//!   explicit security descriptor get: full control for the user, the logon SID and SYSTEM.
+//!   explicit security descriptor get: full control for the user, the instance SID and SYSTEM.
+//!   Processes running as the user without restriction (palisade itself, the console host)
+//!   pass on the user's entry; a command passes the second check of a write only on the
+//!   instance SID, which no other sandbox's token has.
 
 use serde::{Deserialize, Serialize};
 
@@ -134,6 +147,7 @@ pub fn admin_group(sid: &Sid) -> Option<&'static str> {
 pub enum RestrictingReason {
     WritableRoot,
     Sandbox,
+    Instance,
     Logon,
     Everyone,
 }
@@ -168,6 +182,8 @@ pub struct TokenInput {
     pub logon_sid: Sid,
     /// The installation's sandbox SID.
     pub sandbox_sid: Sid,
+    /// This sandbox's own instance SID (random, made when the sandbox is).
+    pub instance_sid: Sid,
     /// The write SIDs of the command's writable roots (none in read-only mode).
     pub write_sids: Vec<Sid>,
     /// The caller's group SIDs that can grant access, as the backend reads them from its token:
@@ -185,6 +201,8 @@ pub enum TokenError {
     NotWriteSid(Sid),
     #[error("{0} is not a palisade sandbox SID")]
     NotSandboxSid(Sid),
+    #[error("{0} is not a palisade instance SID")]
+    NotInstanceSid(Sid),
 }
 
 /// The token plan for one command (see the module documentation).
@@ -194,6 +212,9 @@ pub fn token_plan(input: &TokenInput) -> Result<TokenPlan, TokenError> {
     }
     if input.sandbox_sid.synthetic_kind() != Some(SyntheticKind::Sandbox) {
         return Err(TokenError::NotSandboxSid(input.sandbox_sid.clone()));
+    }
+    if input.instance_sid.synthetic_kind() != Some(SyntheticKind::Instance) {
+        return Err(TokenError::NotInstanceSid(input.instance_sid.clone()));
     }
     let mut restricting = Vec::new();
     for w in &input.write_sids {
@@ -205,6 +226,7 @@ pub fn token_plan(input: &TokenInput) -> Result<TokenPlan, TokenError> {
         }
     }
     restricting.push(RestrictingSid { sid: input.sandbox_sid.clone(), reason: RestrictingReason::Sandbox });
+    restricting.push(RestrictingSid { sid: input.instance_sid.clone(), reason: RestrictingReason::Instance });
     restricting.push(RestrictingSid { sid: input.logon_sid.clone(), reason: RestrictingReason::Logon });
     restricting
         .push(RestrictingSid { sid: well_known::sid(well_known::EVERYONE), reason: RestrictingReason::Everyone });
@@ -223,7 +245,7 @@ pub fn token_plan(input: &TokenInput) -> Result<TokenPlan, TokenError> {
         keep_privileges: vec![SE_CHANGE_NOTIFY_PRIVILEGE.to_string()],
         default_dacl: vec![
             Ace::allow(input.user_sid.clone(), GENERIC_ALL, THIS_OBJECT_ONLY),
-            Ace::allow(input.logon_sid.clone(), GENERIC_ALL, THIS_OBJECT_ONLY),
+            Ace::allow(input.instance_sid.clone(), GENERIC_ALL, THIS_OBJECT_ONLY),
             Ace::allow(well_known::sid(well_known::LOCAL_SYSTEM), GENERIC_ALL, THIS_OBJECT_ONLY),
         ],
     })
@@ -261,6 +283,7 @@ mod tests {
             user_sid: sid("S-1-5-21-1004336348-1177238915-682003330-1001"),
             logon_sid: sid("S-1-5-5-0-271394"),
             sandbox_sid: Sid::synthetic(SyntheticKind::Sandbox, [1; 16]),
+            instance_sid: Sid::synthetic(SyntheticKind::Instance, [9; 16]),
             write_sids,
             groups: ordinary_groups(),
         }
@@ -301,7 +324,7 @@ mod tests {
         let plan = token_plan(&input(vec![w1.clone(), w2.clone(), w1.clone()])).unwrap();
         assert_eq!(plan.flags, WRITE_RESTRICTED | DISABLE_MAX_PRIVILEGE);
         let i = input(vec![]);
-        assert_eq!(plan.sids(), [&w1, &w2, &i.sandbox_sid, &i.logon_sid, &sid("S-1-1-0")]);
+        assert_eq!(plan.sids(), [&w1, &w2, &i.sandbox_sid, &i.instance_sid, &i.logon_sid, &sid("S-1-1-0")]);
         assert_eq!(plan.restricting_sids[0].reason, RestrictingReason::WritableRoot);
     }
 
@@ -314,7 +337,7 @@ mod tests {
             assert!(!plan.sids().contains(&&sid(broad)), "{broad}");
         }
         // Read-only mode: no write SIDs at all.
-        assert_eq!(plan.restricting_sids.len(), 3);
+        assert_eq!(plan.restricting_sids.len(), 4);
         assert!(plan.restricting_sids.iter().all(|r| r.reason != RestrictingReason::WritableRoot));
     }
 
@@ -328,15 +351,30 @@ mod tests {
     }
 
     #[test]
-    fn default_dacl_grants_the_logon_sid_so_own_objects_stay_writable() {
+    fn default_dacl_grants_the_instance_sid_so_own_objects_stay_writable() {
         let i = input(vec![]);
         let plan = token_plan(&i).unwrap();
         assert!(plan.default_dacl.iter().all(|a| a.kind == AceKind::Allow && a.mask == GENERIC_ALL));
         let trustees: Vec<&Sid> = plan.default_dacl.iter().map(|a| &a.trustee).collect();
-        assert_eq!(trustees, [&i.user_sid, &i.logon_sid, &sid("S-1-5-18")]);
-        // The logon SID is both a restricting SID and in the default DACL.
-        assert!(plan.sids().contains(&&i.logon_sid));
+        assert_eq!(trustees, [&i.user_sid, &i.instance_sid, &sid("S-1-5-18")]);
+        // The instance SID is both a restricting SID and in the default DACL.
+        assert!(plan.sids().contains(&&i.instance_sid));
         assert!(!trustees.contains(&&sid("S-1-1-0")), "Everyone must not get the command's objects");
+        // Every sandbox's token has the logon SID: it must not get the command's objects.
+        assert!(!trustees.contains(&&i.logon_sid), "another sandbox's command could write them");
+    }
+
+    #[test]
+    fn two_sandboxes_share_no_sid_their_objects_grant() {
+        let a = input(vec![Sid::synthetic(SyntheticKind::WriteRoot, [2; 16])]);
+        let mut b = input(vec![Sid::synthetic(SyntheticKind::WriteRoot, [3; 16])]);
+        b.instance_sid = Sid::synthetic(SyntheticKind::Instance, [10; 16]);
+        let (pa, pb) = (token_plan(&a).unwrap(), token_plan(&b).unwrap());
+        for ace in &pb.default_dacl {
+            // The user's own SID is never a restricting SID, so it cannot pass a write's
+            // second check.
+            assert!(!pa.sids().contains(&&ace.trustee), "{} is in A's token and B's default DACL", ace.trustee);
+        }
     }
 
     #[test]
@@ -349,6 +387,9 @@ mod tests {
         let mut i = input(vec![]);
         i.sandbox_sid = Sid::synthetic(SyntheticKind::WriteRoot, [1; 16]);
         assert!(matches!(token_plan(&i), Err(TokenError::NotSandboxSid(_))));
+        let mut i = input(vec![]);
+        i.instance_sid = Sid::synthetic(SyntheticKind::Sandbox, [1; 16]);
+        assert!(matches!(token_plan(&i), Err(TokenError::NotInstanceSid(_))));
     }
 
     #[test]

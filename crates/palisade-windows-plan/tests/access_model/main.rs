@@ -7,4 +7,5 @@
 mod adapter;
 mod model;
 mod model_tests;
+mod processes;
 mod scenarios;

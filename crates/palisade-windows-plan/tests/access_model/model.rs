@@ -66,13 +66,29 @@ pub const NP: u8 = 0x4;
 pub const IO: u8 = 0x8;
 pub const INHERITED: u8 = 0x10;
 
+/// An object type's generic mapping: what `GENERIC_READ`, `_WRITE`, `_EXECUTE` and `_ALL` mean
+/// for it.
+#[derive(Clone, Copy, Debug)]
+pub struct Mapping {
+    pub read: u32,
+    pub write: u32,
+    pub execute: u32,
+    pub all: u32,
+}
+
+pub const FILE_MAPPING: Mapping = Mapping { read: FILE_READ, write: FILE_WRITE, execute: FILE_EXECUTE, all: FILE_ALL };
+
 pub fn map_generic(mask: u32) -> u32 {
+    map_generic_with(mask, &FILE_MAPPING)
+}
+
+pub fn map_generic_with(mask: u32, mapping: &Mapping) -> u32 {
     let mut m = mask & 0x0FFF_FFFF;
     for (g, specific) in [
-        (GENERIC_READ, FILE_READ),
-        (GENERIC_WRITE, FILE_WRITE),
-        (GENERIC_EXECUTE, FILE_EXECUTE),
-        (GENERIC_ALL, FILE_ALL),
+        (GENERIC_READ, mapping.read),
+        (GENERIC_WRITE, mapping.write),
+        (GENERIC_EXECUTE, mapping.execute),
+        (GENERIC_ALL, mapping.all),
     ] {
         if mask & g != 0 {
             m |= specific;
@@ -138,7 +154,7 @@ pub struct Sd<'a> {
 }
 
 /// One pass of the DACL walk; `has(sid, for_deny)` says whether the pass's SIDs match.
-fn pass(sd: &Sd, desired: u32, has: &dyn Fn(&str, bool) -> bool) -> bool {
+fn pass(sd: &Sd, desired: u32, mapping: &Mapping, has: &dyn Fn(&str, bool) -> bool) -> bool {
     let effective: Vec<&ModelAce> = sd.dacl.iter().filter(|a| a.flags & IO == 0).collect();
     let owner_matches = has(sd.owner, false);
     let mut remaining = desired;
@@ -153,7 +169,7 @@ fn pass(sd: &Sd, desired: u32, has: &dyn Fn(&str, bool) -> bool) -> bool {
         if !matches {
             continue;
         }
-        let mask = map_generic(ace.mask);
+        let mask = map_generic_with(ace.mask, mapping);
         if ace.allow {
             remaining &= !mask;
         } else if mask & remaining != 0 {
@@ -165,15 +181,21 @@ fn pass(sd: &Sd, desired: u32, has: &dyn Fn(&str, bool) -> bool) -> bool {
 
 /// Whether `token` is granted all of `desired` on an object with `sd`.
 pub fn access_check(sd: &Sd, token: &Token, desired: u32) -> bool {
-    let desired = map_generic(desired);
-    if !pass(sd, desired, &|sid, for_deny| token.normal_has(sid, for_deny)) {
+    access_check_object(sd, token, desired, &FILE_MAPPING, token.write_checked)
+}
+
+/// [`access_check`] for an object of any type: `write_checked` is what the second check of a
+/// write-restricted token covers for that type.
+pub fn access_check_object(sd: &Sd, token: &Token, desired: u32, mapping: &Mapping, write_checked: u32) -> bool {
+    let desired = map_generic_with(desired, mapping);
+    if !pass(sd, desired, mapping, &|sid, for_deny| token.normal_has(sid, for_deny)) {
         return false;
     }
     if token.restricting.is_empty() {
         return true;
     }
-    let second = if token.write_restricted { desired & token.write_checked } else { desired };
-    second == 0 || pass(sd, second, &|sid, _| token.restricting.iter().any(|r| r == sid))
+    let second = if token.write_restricted { desired & write_checked } else { desired };
+    second == 0 || pass(sd, second, mapping, &|sid, _| token.restricting.iter().any(|r| r == sid))
 }
 
 /// The ACEs a child inherits from its parent's DACL ([MS-DTYP] 2.5.3.4).

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use palisade_policy::{Mode, Policy};
 use palisade_windows_plan::acl::{self, ProtectedKind, RootSpec};
+use palisade_windows_plan::sid::SyntheticKind;
 use palisade_windows_plan::token::{token_plan, TokenInput};
 use palisade_windows_plan::{
     check_writable_roots, cleanup_plan, desired_acl, plan, policy_roots, AclChange, RecordedAcl, Sid, SidRegistry,
@@ -232,6 +233,7 @@ fn run_plan(w: &mut World, mutate: impl FnOnce(&mut Vec<AclChange>)) -> Option<A
         user_sid: Sid::parse(ALICE).unwrap(),
         logon_sid: Sid::parse(LOGON).unwrap(),
         sandbox_sid: sandbox_sid.clone(),
+        instance_sid: Sid::synthetic(SyntheticKind::Instance, [0x5A; 16]),
         write_sids: write_sids.clone(),
         // The model's user token is UAC-filtered (Administrators deny-only already), so there
         // is no administrative group left for the plan to make deny-only.

@@ -12,6 +12,7 @@
 //! creation (`process.rs`, `job.rs`), which `palisade-runner` uses too ([`runner_shared`]).
 
 mod audit;
+mod command_console;
 pub(crate) mod console_signals;
 pub(crate) mod elevated;
 mod grants;
@@ -19,6 +20,7 @@ mod host;
 pub mod job;
 pub mod process;
 mod state;
+pub mod terminal;
 mod unelevated;
 
 pub(crate) use elevated::ownership_watch_for_tests;
@@ -42,6 +44,7 @@ use crate::status::ExitStatus;
 pub mod runner_shared {
     pub use super::elevated::pipe::Pipe;
     pub use super::elevated::program_data_dir;
+    pub use super::terminal::{PseudoConsole, TtySize};
     pub use super::{job, process};
 }
 

@@ -20,11 +20,11 @@ use palisade_policy::{Mode, Policy};
 use palisade_win32::sid::{plan_sid, Sid};
 use palisade_win32::{acl, ffi, token};
 use palisade_windows_plan::audit::AuditBudget;
-use palisade_windows_plan::sid::SidString;
+use palisade_windows_plan::sid::{SidString, SyntheticKind};
 use palisade_windows_plan::token::{admin_group, token_plan, TokenInput};
 
 use super::grants::{self, PrivateTemp};
-use super::{io_ctx, job, process, push_wine_layer, state};
+use super::{command_console, io_ctx, job, process, push_wine_layer, state};
 use crate::error::Error;
 use crate::report::{Enforcement, Layer};
 use crate::spec::CommandSpec;
@@ -60,6 +60,9 @@ fn admin_names(groups: &[SidString]) -> Vec<&'static str> {
 struct Confinement {
     user: SidString,
     logon: SidString,
+    /// This sandbox's own SID: its commands' processes and other objects are granted to it
+    /// (not to the logon SID every sandbox's token has), see `palisade_windows_plan::token`.
+    instance: SidString,
     /// This process's groups that can grant access; the administrative ones become deny-only.
     groups: Vec<SidString>,
     setup: grants::Setup,
@@ -131,6 +134,10 @@ impl Prepared {
                 fix: "run palisade from an interactive logon session".into(),
             })?;
 
+        let instance = SidString::synthetic(
+            SyntheticKind::Instance,
+            ffi::random16().map_err(io_ctx("generating the sandbox's instance SID"))?,
+        );
         let setup = grants::Setup::new(&policy)?;
         // Planned only: `palisade check` changes nothing; the first command applies it.
         let g = setup.pending()?;
@@ -140,7 +147,7 @@ impl Prepared {
             format!("{} ACL changes to apply before the command (then recorded and kept)", g.changes)
         };
         let mut token_detail = format!(
-            "write-restricted: writes need one of {} write SIDs (a private one for TMP); all privileges but SeChangeNotifyPrivilege removed",
+            "write-restricted: writes need one of {} write SIDs (a private one for TMP); its processes are granted to this sandbox's own SID, not to the logon session; all privileges but SeChangeNotifyPrivilege removed",
             g.write_sids.len() + 1
         );
         if !admin.is_empty() {
@@ -182,7 +189,13 @@ impl Prepared {
             "none of the deny_read paths exists; the unelevated mode cannot deny reads",
         ));
         Self::common_layers(&mut enforcement, &policy, &wine);
-        Ok(Prepared { policy, enforcement, own, confinement: Some(Confinement { user, logon, groups, setup }), wine })
+        Ok(Prepared {
+            policy,
+            enforcement,
+            own,
+            confinement: Some(Confinement { user, logon, instance, groups, setup }),
+            wine,
+        })
     }
 
     fn common_layers(enforcement: &mut Enforcement, policy: &Policy, wine: &Option<String>) {
@@ -229,6 +242,7 @@ impl Prepared {
             user_sid: c.user.clone(),
             logon_sid: c.logon.clone(),
             sandbox_sid: applied.sandbox_sid,
+            instance_sid: c.instance.clone(),
             write_sids,
             groups: c.groups.clone(),
         })
@@ -318,21 +332,24 @@ impl Prepared {
         let job =
             job::Job::new(&job::JobSpec { kill_on_close: !self.policy.keep_processes, ui_limits: job::UI_LIMITS })
                 .map_err(io_ctx("creating the job object"))?;
-        let stdio =
-            process::stdio([spec.stdin, spec.stdout, spec.stderr]).map_err(io_ctx("setting up standard streams"))?;
+        // Never palisade's console (see `command_console`): a pseudo console or one of its own.
+        let mut console = command_console::setup([spec.stdin, spec.stdout, spec.stderr])
+            .map_err(io_ctx("setting up standard streams"))?;
 
         let spawned = process::create_suspended(process::CreateSpec {
             token: &token,
             command,
             env_block: &env_block,
             cwd: &cwd,
-            stdio: &stdio.child,
+            stdio: &console.stdio.child,
             new_process_group: true,
-            pseudo_console: None,
-            own_hidden_console: false,
+            pseudo_console: console.pseudo_console,
+            own_hidden_console: true,
         })
         .map_err(|e| process::spawn_error(e, &launch, &cwd))?;
-        drop(stdio.child);
+        // The command's copies of its handles are closed here (it has its own now).
+        console.stdio.child = [None, None, None];
+        let [stdin, stdout, stderr] = std::mem::take(&mut console.stdio.parent);
         if let Err(e) = job.assign(&spawned.process) {
             let _ = process::terminate(&spawned.process, 1);
             return Err(Error::Setup { step: "put the command in its job object", detail: String::new(), source: e });
@@ -342,7 +359,14 @@ impl Prepared {
             Error::Setup { step: "start the command", detail: String::new(), source: e }
         })?;
         drop(spawned.thread);
-        let [stdin, stdout, stderr] = stdio.parent;
+        let relays = console.start().map_err(|e| {
+            let _ = job.terminate(1);
+            Error::Setup {
+                step: "put the console in raw mode for the command's terminal",
+                detail: String::new(),
+                source: e,
+            }
+        })?;
         Ok(Child {
             process: spawned.process,
             pid: spawned.pid,
@@ -351,6 +375,7 @@ impl Prepared {
             killed_by: AtomicI32::new(0),
             status: None,
             temp,
+            relays: Some(relays),
             stdin,
             stdout,
             stderr,
@@ -368,6 +393,8 @@ pub struct Child {
     killed_by: AtomicI32,
     status: Option<ExitStatus>,
     temp: Option<PrivateTemp>,
+    /// The command's console and palisade's relays to it.
+    relays: Option<command_console::Relays>,
     pub stdin: Option<File>,
     pub stdout: Option<File>,
     pub stderr: Option<File>,
@@ -401,7 +428,13 @@ impl Child {
                 // console: Ctrl+Break sent to a process group that does not exist reaches
                 // every process on the console, this one included.
                 let running = !process::wait(&self.process, Some(0))?;
-                if running && process::shares_console(self.pid) && process::ctrl_break(self.pid).is_ok() {
+                if running && self.relays.as_ref().is_some_and(|r| r.is_terminal()) {
+                    // Typed into its pseudo console: the command's own Ctrl+C.
+                    if self.relays.as_ref().is_some_and(|r| r.interrupt()) {
+                        return Ok(());
+                    }
+                    self.terminate_tree(s)
+                } else if running && process::shares_console(self.pid) && process::ctrl_break(self.pid).is_ok() {
                     Ok(())
                 } else {
                     self.terminate_tree(s)
@@ -431,6 +464,9 @@ impl Child {
                 // private temporary folder can go).
                 job.terminate_and_drain(1, Duration::from_secs(5));
             }
+        }
+        if let Some(mut r) = self.relays.take() {
+            r.finish(if self.keep_processes { Duration::from_millis(500) } else { Duration::from_secs(5) });
         }
         self.temp.take();
         st
@@ -469,6 +505,9 @@ impl Drop for Child {
             }
             std::mem::forget(self.job.take());
             std::mem::forget(self.temp.take());
+            if let Some(r) = self.relays.take() {
+                r.detach();
+            }
         }
     }
 }

@@ -14,7 +14,7 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
-use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
+use std::os::windows::io::OwnedHandle;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use palisade_windows_elevated::fence_probe::{self, classify, ConnectResult, OUTSIDE_PROBE};
 use palisade_windows_elevated::protocol::{
-    data_chunks, Conversation, ErrorKind, FrameReader, Message, ProbeOutcome, Sender, SpawnRequest, Stream, TtySize,
+    data_chunks, Conversation, ErrorKind, FrameReader, Message, ProbeOutcome, Sender, SpawnRequest, Stream,
     MAX_ERROR_MESSAGE,
 };
 use palisade_windows_elevated::runner_seam::{
@@ -30,14 +30,9 @@ use palisade_windows_elevated::runner_seam::{
     TERMINATE_GRACE_MS,
 };
 use palisade_windows_elevated::SETUP_VERSION;
-use windows_sys::Win32::Foundation::HANDLE;
-use windows_sys::Win32::System::Console::{
-    AttachConsole, ClosePseudoConsole, CreatePseudoConsole, FreeConsole, GenerateConsoleCtrlEvent, ResizePseudoConsole,
-    COORD, CTRL_BREAK_EVENT, HPCON,
-};
-use windows_sys::Win32::System::Pipes::CreatePipe;
+use windows_sys::Win32::System::Console::{AttachConsole, FreeConsole, GenerateConsoleCtrlEvent, CTRL_BREAK_EVENT};
 
-use palisade::__private::runner::{job, process, program_data_dir, Pipe};
+use palisade::__private::runner::{job, process, program_data_dir, Pipe, PseudoConsole};
 use palisade::Error;
 use palisade_win32::ffi::{self, check};
 use palisade_win32::sid::{account_name, plan_sid, Sid};
@@ -214,60 +209,6 @@ fn error_kind(e: &Error) -> ErrorKind {
         Error::InvalidInput(_) => ErrorKind::BadRequest,
         _ => ErrorKind::Spawn,
     }
-}
-
-/// A pseudo console, closed on drop (which ends the command's console session).
-struct PseudoConsole(HPCON);
-
-// SAFETY: a pseudo console handle may be used from any thread; calls on it are serialised by
-// the mutex it lives in.
-unsafe impl Send for PseudoConsole {}
-
-impl PseudoConsole {
-    /// A pseudo console of `size`, with the runner's ends of its input and output pipes.
-    fn new(size: TtySize) -> io::Result<(PseudoConsole, File, File)> {
-        let pipe = || -> io::Result<(OwnedHandle, OwnedHandle)> {
-            let (mut r, mut w): (HANDLE, HANDLE) = (std::ptr::null_mut(), std::ptr::null_mut());
-            // SAFETY: both handles are written on success; neither is inheritable.
-            check(unsafe { CreatePipe(&mut r, &mut w, std::ptr::null(), 0) })?;
-            // SAFETY: fresh handles owned by nobody else.
-            Ok(unsafe { (OwnedHandle::from_raw_handle(r as _), OwnedHandle::from_raw_handle(w as _)) })
-        };
-        let (in_read, in_write) = pipe()?;
-        let (out_read, out_write) = pipe()?;
-        let mut pc: HPCON = 0;
-        // SAFETY: the pipe handles are valid; the pseudo console duplicates what it keeps, so
-        // its ends may be closed afterwards.
-        let hr = unsafe {
-            CreatePseudoConsole(
-                coord(size),
-                in_read.as_raw_handle() as HANDLE,
-                out_write.as_raw_handle() as HANDLE,
-                0,
-                &mut pc,
-            )
-        };
-        if hr < 0 {
-            return Err(io::Error::other(format!("CreatePseudoConsole failed with HRESULT {:#x}", hr as u32)));
-        }
-        Ok((PseudoConsole(pc), File::from(in_write), File::from(out_read)))
-    }
-
-    fn resize(&self, size: TtySize) {
-        // SAFETY: a live pseudo console handle.
-        unsafe { ResizePseudoConsole(self.0, coord(size)) };
-    }
-}
-
-impl Drop for PseudoConsole {
-    fn drop(&mut self) {
-        // SAFETY: closed exactly once.
-        unsafe { ClosePseudoConsole(self.0) };
-    }
-}
-
-fn coord(size: TtySize) -> COORD {
-    COORD { X: size.cols.min(i16::MAX as u16) as i16, Y: size.rows.min(i16::MAX as u16) as i16 }
 }
 
 /// The restricted token for the command: write-restricted to the account, Everyone,
@@ -454,7 +395,7 @@ fn run(
         cwd: &cwd,
         stdio: stdio.as_ref().unwrap_or(&no_handles),
         new_process_group: true,
-        pseudo_console: console.as_ref().map(|c| c.0),
+        pseudo_console: console.as_ref().map(PseudoConsole::handle),
         // The runner left its console (see `main`).
         own_hidden_console: true,
     })

@@ -16,7 +16,6 @@ pub mod ownership;
 pub mod pipe;
 pub mod run;
 pub mod setup;
-mod terminal;
 
 use std::fs::File;
 use std::io;

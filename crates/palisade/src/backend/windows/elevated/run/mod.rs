@@ -25,7 +25,7 @@
 //! only, no proxy port), the proxy variables set.
 //!
 //! With palisade's stdin, stdout and stderr consoles and all three inherited, the command runs
-//! in a pseudo console (`terminal.rs`).
+//! in the runner's pseudo console; palisade's console is relayed to it by `backend/windows/terminal.rs`.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -43,7 +43,7 @@ use palisade_windows_elevated::fence_probe;
 use palisade_windows_elevated::password::{self, Password};
 use palisade_windows_elevated::protocol::{
     data_chunks, Conversation, ErrorKind, FrameReader, Message, ProbeOutcome, ProbeRequest, Sender, SpawnRequest,
-    Stream,
+    Stream, TtySize,
 };
 use palisade_windows_elevated::runner_seam::{
     check_pipe_peer, command_ending, describe_runner_exit, pipe_sddl, start_runner, LaunchError, LaunchSpec,
@@ -63,9 +63,9 @@ use palisade_win32::sid::{lookup_existing, plan_sid, Sid};
 
 use super::network::{CommandRoute, SandboxProxy};
 use super::pipe::{Connect, Pipe};
-use super::terminal;
 use super::{credentials, program_data_dir};
 use crate::backend::windows::process;
+use crate::backend::windows::terminal;
 use crate::error::Error;
 use crate::spec::Stdio;
 use crate::status::ExitStatus;

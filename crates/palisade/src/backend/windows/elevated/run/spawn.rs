@@ -206,7 +206,7 @@ impl Elevated {
         let terminal = match console {
             Some(c) => {
                 let out = outbox.clone();
-                match terminal::Session::start(c, Arc::new(move |m: &Message| out.send(m))) {
+                match terminal::Session::start(c, Arc::new(ToRunner(out))) {
                     Ok(s) => Some(s),
                     Err(e) => {
                         let _ = runner.kill();
@@ -358,6 +358,22 @@ fn stdin_side(s: Stdio) -> io::Result<(Option<File>, Source)> {
         Stdio::Inherit => (None, Source::Inherit),
         Stdio::Null => (None, Source::Null),
     })
+}
+
+/// The command's terminal in the runner's pseudo console: typed text and resizes go to the
+/// runner as messages.
+struct ToRunner(Arc<Outbox>);
+
+impl terminal::TerminalSink for ToRunner {
+    fn typed(&self, utf8: &[u8]) -> io::Result<()> {
+        data_chunks(None, utf8).iter().try_for_each(|m| self.0.send(m))
+    }
+    fn input_ended(&self) {
+        let _ = self.0.send(&Message::StdinClose);
+    }
+    fn resized(&self, size: TtySize) -> io::Result<()> {
+        self.0.send(&Message::Resize(size))
+    }
 }
 
 /// Relays stdin as `StdinData` and, at its end, `StdinClose`.
