@@ -129,7 +129,7 @@ impl Backend for Prepared {
                     stdin: c.stdin.take(),
                     stdout: c.stdout.take(),
                     stderr: c.stderr.take(),
-                    imp: Imp::Unelevated(c),
+                    imp: Imp::Unelevated(Box::new(c)),
                 }
             }
             Mode::Elevated(p) => {
@@ -163,8 +163,8 @@ pub struct ChildInner {
 }
 
 enum Imp {
-    Unelevated(unelevated::Child),
-    // Boxed: the runner's child is several times the size of the unelevated one.
+    Unelevated(Box<unelevated::Child>),
+    // Boxed, both: the two differ in size (console relays, the runner's pipe and proxy route).
     Elevated(Box<elevated::Child>),
 }
 
