@@ -17,7 +17,7 @@
 //!   capabilities under 15, so a synthetic SID can never equal a real principal's SID.
 //! * 1347179332 is `0x504C5344`, "PLSD" in ASCII: it marks the SID as Palisade's.
 //! * `K` is the kind ([`SyntheticKind`]): 1 for a writable root's write SID, 2 for the sandbox
-//!   SID.
+//!   SID, 3 for the elevated mode's per-command SID.
 //! * `a-b-c-d` are the caller's 16 random bytes as four little-endian `u32`s (128 bits, so two
 //!   roots never share a SID by chance; [`SidRegistry::assign`] still checks).
 
@@ -211,6 +211,7 @@ impl Sid {
         match self.sub_authorities().as_slice() {
             [PALISADE_TAG, 1, _, _, _, _] => Some(SyntheticKind::WriteRoot),
             [PALISADE_TAG, 2, _, _, _, _] => Some(SyntheticKind::Sandbox),
+            [PALISADE_TAG, 3, _, _, _, _] => Some(SyntheticKind::Command),
             _ => None,
         }
     }
@@ -268,6 +269,10 @@ pub enum SyntheticKind {
     WriteRoot = 1,
     /// In every sandboxed token; named by deny ACEs on world-writable folders.
     Sandbox = 2,
+    /// The elevated mode's per-command identity: fresh for each command, in its restricting
+    /// SIDs, its default DACL and its temporary folder's DACL, and nowhere else
+    /// ([`crate::command_identity`]).
+    Command = 3,
 }
 
 /// Well-known SIDs (their string forms are fixed by Windows).

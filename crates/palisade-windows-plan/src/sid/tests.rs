@@ -73,7 +73,9 @@ fn synthetic_sids_cannot_be_real_principals() {
     for real in ["S-1-5-21-1004336348-1177238915-682003330-1001", "S-1-1-0", "S-1-5-32-545", "S-1-15-3-1"] {
         assert_eq!(sid(real).synthetic_kind(), None);
     }
-    assert_eq!(sid("S-1-9-1347179332-3-1-2-3-4").synthetic_kind(), None);
+    assert_eq!(sid("S-1-9-1347179332-3-1-2-3-4").synthetic_kind(), Some(SyntheticKind::Command));
+    assert_eq!(sid("S-1-9-1347179332-4-1-2-3-4").synthetic_kind(), None);
+    assert_eq!(sid("S-1-9-1347179332-3-1-2-3").synthetic_kind(), None);
     assert_eq!(sid("S-1-9-1-1-1-2-3-4").synthetic_kind(), None);
 }
 
