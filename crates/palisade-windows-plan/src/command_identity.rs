@@ -44,7 +44,9 @@ pub fn command_sid(random: [u8; 16]) -> Sid {
 pub enum IdentityError {
     #[error("{0} is not a palisade command SID")]
     NotCommandSid(Sid),
-    #[error("the request's capability SID {0} is not a palisade write or sandbox SID; only those may be restricting SIDs")]
+    #[error(
+        "the request's capability SID {0} is not a palisade write or sandbox SID; only those may be restricting SIDs"
+    )]
     NotCapability(Sid),
 }
 
