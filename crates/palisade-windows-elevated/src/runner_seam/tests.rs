@@ -171,8 +171,11 @@ fn restricting_sids_are_the_command_everyone_restricted_logon_and_capabilities_n
     let root =
         palisade_windows_plan::sid::Sid::synthetic(palisade_windows_plan::sid::SyntheticKind::WriteRoot, [4; 16]);
     let cmd = command_sid([5; 16]);
-    let got: Vec<String> =
-        restricting_sids(&cmd, Some(&logon), &[root.clone()]).unwrap().iter().map(|s| s.as_str().to_string()).collect();
+    let got: Vec<String> = restricting_sids(&cmd, Some(&logon), std::slice::from_ref(&root))
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().to_string())
+        .collect();
     assert_eq!(got, [cmd.as_str(), "S-1-1-0", RESTRICTED_SID, "S-1-5-5-0-12345", root.as_str()]);
     // A request naming the account among its capability SIDs is refused, not obeyed.
     assert!(restricting_sids(&cmd, Some(&logon), &[root, account.clone()]).is_err());
