@@ -501,11 +501,24 @@ fn what_the_command_creates_is_given_back_to_the_user() {
 
 const AUTORUN_KEY: &str = r"HKCU\Software\Microsoft\Command Processor";
 
+/// PowerShell: the PowerShell profiles a command of the account would load — `$PROFILE` and,
+/// whatever the environment says, those in the account's own profile folder (from
+/// `ProfileList`) — each handed to `action` as `$t`.
+fn for_each_ps_profile(action: &str) -> String {
+    format!(
+        "$sid = [Security.Principal.WindowsIdentity]::GetCurrent().User.Value; \
+         $own = (Get-ItemProperty \"HKLM:\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\ProfileList\\$sid\").ProfileImagePath; \
+         $all = @($PROFILE, (Join-Path $own 'Documents\\WindowsPowerShell\\Microsoft.PowerShell_profile.ps1'), \
+         (Join-Path $own 'Documents\\WindowsPowerShell\\profile.ps1')) | Select-Object -Unique; \
+         foreach ($t in $all) {{ {action} }}"
+    )
+}
+
 /// Undoes what a failing test planted (run inside the sandbox, where it was planted; a denied
 /// write left nothing to undo and a denied delete changes nothing).
 fn remove_plants(sb: &Sandbox) {
     let _ = cmd(sb, &format!("reg delete \"{AUTORUN_KEY}\" /v AutoRun /f >nul 2>&1"));
-    let _ = powershell(sb, "Remove-Item -Force -ErrorAction SilentlyContinue -LiteralPath $PROFILE");
+    let _ = powershell(sb, &for_each_ps_profile("Remove-Item -Force -ErrorAction SilentlyContinue -LiteralPath $t"));
 }
 
 /// A command tries to make `cmd`'s `AutoRun` and the PowerShell profile (both of the account)
@@ -521,9 +534,11 @@ fn a_command_cannot_plant_autorun_or_a_powershell_profile_for_later_commands() {
     let reg = cmd(&planter, &format!("reg add \"{AUTORUN_KEY}\" /v AutoRun /t REG_SZ /d \"echo PLANTED-AUTORUN\" /f"));
     let profile = powershell(
         &planter,
-        "try { New-Item -ItemType Directory -Force -Path (Split-Path $PROFILE) -ErrorAction Stop | Out-Null; \
-         Set-Content -LiteralPath $PROFILE -Value 'Write-Output PLANTED-PROFILE' -ErrorAction Stop; 'written' } \
-         catch { 'denied: ' + $_.Exception.Message; exit 1 }",
+        &for_each_ps_profile(
+            "try { New-Item -ItemType Directory -Force -Path (Split-Path $t) -ErrorAction Stop | Out-Null; \
+             Set-Content -LiteralPath $t -Value 'Write-Output PLANTED-PROFILE' -ErrorAction Stop; 'written ' + $t } \
+             catch { 'denied ' + $t }",
+        ),
     );
     let later = sandbox(ws2.path(), false);
     let cmd_later = later
@@ -538,12 +553,14 @@ fn a_command_cannot_plant_autorun_or_a_powershell_profile_for_later_commands() {
         .stdin(Stdio::Null)
         .output()
         .unwrap_or_else(|e| panic!("powershell: {e}"));
+    let profile_out = text(&profile.stdout);
     let planted = text(&cmd_later.stdout).contains("PLANTED") || text(&ps_later.stdout).contains("PLANTED");
-    if reg.status.success() || profile.status.success() || planted {
+    if reg.status.success() || profile_out.contains("written ") || planted {
         remove_plants(&planter);
     }
     assert!(!reg.status.success(), "the command wrote {AUTORUN_KEY}\\AutoRun: {}", text(&reg.stdout));
-    assert!(!profile.status.success(), "the command wrote its PowerShell profile: {}", text(&profile.stdout));
+    assert!(!profile_out.contains("written "), "the command wrote a PowerShell profile: {profile_out}");
+    assert!(profile_out.contains("denied "), "control: the profile script did not run: {}", text(&profile.stderr));
     assert!(text(&cmd_later.stdout).contains("later-cmd"), "control: {}", text(&cmd_later.stderr));
     assert!(text(&ps_later.stdout).contains("later-ps"), "control: {}", text(&ps_later.stderr));
     assert!(!planted, "a later command ran planted code: {} {}", text(&cmd_later.stdout), text(&ps_later.stdout));
