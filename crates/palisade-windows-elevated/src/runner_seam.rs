@@ -279,22 +279,13 @@ fn decimal<T: std::str::FromStr>(s: &str) -> Option<T> {
 /// The well-known `RESTRICTED` SID.
 pub const RESTRICTED_SID: &str = "S-1-5-12";
 
-/// The restricting SIDs of the command's write-restricted token: the account itself (its
-/// profile and temporary folder stay writable), `Everyone` and `RESTRICTED` (objects that grant
-/// them, such as the console and named pipes the system makes), the logon session's SID (the
-/// window station and desktop the Secondary Logon service granted to that session), and the
-/// request's capability SIDs (one per writable root, and the sandbox SID that world-writable
-/// folders deny). Duplicates are dropped; order is kept.
-pub fn restricting_sids(account: &Sid, logon: Option<&Sid>, capability: &[Sid]) -> Vec<Sid> {
-    let mut out: Vec<Sid> = Vec::new();
-    let fixed = [Some(account.clone()), Some(Sid::everyone()), Sid::parse(RESTRICTED_SID).ok(), logon.cloned()];
-    for s in fixed.into_iter().flatten().chain(capability.iter().cloned()) {
-        if !out.contains(&s) {
-            out.push(s);
-        }
-    }
-    out
-}
+/// The command's identity (issue 15) is decided in `palisade-windows-plan`: a fresh command SID
+/// per command, restricting SIDs without the account (so the account's `HKCU`, profile and
+/// other commands' objects are not writable), its default DACL and its private temporary
+/// folder. See [`palisade_windows_plan::command_identity`].
+pub use palisade_windows_plan::command_identity::{
+    command_default_dacl, command_sid, restricting_sids, temp_folder_name, temp_folder_sddl, IdentityError,
+};
 
 /// The account a request runs as: `PalisadeOnline` with network, `PalisadeProxied` when it
 /// names a proxy port (`network = allow`), else `PalisadeOffline`.
@@ -390,10 +381,12 @@ pub fn command_ending(exit: Option<u32>, failure: &str, signal_sent: i32) -> End
 }
 
 /// The DACL `palisade-runner` puts on its own process and threads as soon as it starts. The
-/// command runs as the same account and the account's SID is one of its restricting SIDs, so
-/// with the usual DACL (the account: full control) the command could open the runner — an
-/// unrestricted process of the account — to write its memory or take its token, and so shed
-/// its write restriction. `OWNER RIGHTS` (`OW`) replaces the owner's implicit `WRITE_DAC`;
+/// command runs as the same account; the account's SID is no longer one of its restricting
+/// SIDs, so write-class rights on the runner fail the command's second check, but rights
+/// outside a process's generic write mapping (`PROCESS_QUERY_LIMITED_INFORMATION`, then the
+/// token's `TOKEN_DUPLICATE`) need only the first: with the usual DACL (the account: full
+/// control) the command could open the runner — an unrestricted process of the account — and
+/// take its token, and so shed its write restriction. `OWNER RIGHTS` (`OW`) replaces the owner's implicit `WRITE_DAC`;
 /// the account keeps only `SYNCHRONIZE` (not even `PROCESS_QUERY_LIMITED_INFORMATION`, which
 /// `OpenProcessToken` needs). The CLI works through the handle process creation gave it.
 pub const RUNNER_SELF_SDDL: &str = "D:P(A;;0x100000;;;OW)(A;;GA;;;SY)";

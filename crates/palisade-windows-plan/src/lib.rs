@@ -10,6 +10,7 @@
 //! | [`ace`] | access masks, inheritance flags and ACEs as data |
 //! | [`acl`] | the ACEs the sandbox keeps on disk, the record of what was applied, and [`acl::plan`] / [`acl::cleanup_plan`] |
 //! | [`token`] | the write-restricted token: restricting SIDs, deny-only administrative groups, kept privileges, default DACL |
+//! | [`command_identity`] | the elevated mode's per-command identity: the command SID, the restricting SIDs without the account, the default DACL, the private temporary folder's name and DACL |
 //! | [`audit`] | which folders a broad group may write, where to look, within a time bound |
 //! | [`grant_target`] | whether the object the elevated setup opened by handle is the one its read grant names (no reparse point, one name, the expected final path) |
 //!
@@ -30,6 +31,7 @@
 pub mod ace;
 pub mod acl;
 pub mod audit;
+pub mod command_identity;
 pub mod console;
 pub mod grant_target;
 pub mod path;

@@ -19,7 +19,8 @@
 //!   capabilities under 15, so a synthetic SID can never equal a real principal's SID.
 //! * 1347179332 is `0x504C5344`, "PLSD" in ASCII: it marks the SID as Palisade's.
 //! * `K` is the kind ([`SyntheticKind`]): 1 for a writable root's write SID, 2 for the sandbox
-//!   SID, 3 for an instance SID.
+//!   SID, 3 for a sandbox's instance SID (unelevated mode), 4 for the elevated mode's
+//!   per-command SID.
 //! * `a-b-c-d` are the caller's 16 random bytes as four little-endian `u32`s (128 bits, so two
 //!   roots never share a SID by chance; [`SidRegistry::assign`] still checks).
 
@@ -214,6 +215,7 @@ impl Sid {
             [PALISADE_TAG, 1, _, _, _, _] => Some(SyntheticKind::WriteRoot),
             [PALISADE_TAG, 2, _, _, _, _] => Some(SyntheticKind::Sandbox),
             [PALISADE_TAG, 3, _, _, _, _] => Some(SyntheticKind::Instance),
+            [PALISADE_TAG, 4, _, _, _, _] => Some(SyntheticKind::Command),
             _ => None,
         }
     }
@@ -273,6 +275,10 @@ pub enum SyntheticKind {
     Sandbox = 2,
     /// One sandbox's own: in its commands' tokens and default DACL, nowhere on disk.
     Instance = 3,
+    /// The elevated mode's per-command identity: fresh for each command, in its restricting
+    /// SIDs, its default DACL and its temporary folder's DACL, and nowhere else
+    /// ([`crate::command_identity`]).
+    Command = 4,
 }
 
 /// Well-known SIDs (their string forms are fixed by Windows).

@@ -493,3 +493,201 @@ fn what_the_command_creates_is_given_back_to_the_user() {
         assert!(status.status.success(), "the user's git refuses the repository: {}", text(&status.stderr));
     }
 }
+
+// Issue 15: each command has its own identity (a command SID among its restricting SIDs instead
+// of the account's), so a command cannot plant code in the account's HKCU or profile for later
+// commands, nor write another command's temporary folder or process. Never run on real Windows
+// yet: written without a Windows machine.
+
+const AUTORUN_KEY: &str = r"HKCU\Software\Microsoft\Command Processor";
+
+/// PowerShell: the PowerShell profiles a command of the account would load — `$PROFILE` and,
+/// whatever the environment says, those in the account's own profile folder (from
+/// `ProfileList`) — each handed to `action` as `$t`.
+fn for_each_ps_profile(action: &str) -> String {
+    format!(
+        "$sid = [Security.Principal.WindowsIdentity]::GetCurrent().User.Value; \
+         $own = (Get-ItemProperty \"HKLM:\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\ProfileList\\$sid\").ProfileImagePath; \
+         $all = @($PROFILE, (Join-Path $own 'Documents\\WindowsPowerShell\\Microsoft.PowerShell_profile.ps1'), \
+         (Join-Path $own 'Documents\\WindowsPowerShell\\profile.ps1')) | Select-Object -Unique; \
+         foreach ($t in $all) {{ {action} }}"
+    )
+}
+
+/// Undoes what a failing test planted (run inside the sandbox, where it was planted; a denied
+/// write left nothing to undo and a denied delete changes nothing).
+fn remove_plants(sb: &Sandbox) {
+    let _ = cmd(sb, &format!("reg delete \"{AUTORUN_KEY}\" /v AutoRun /f >nul 2>&1"));
+    let _ = powershell(sb, &for_each_ps_profile("Remove-Item -Force -ErrorAction SilentlyContinue -LiteralPath $t"));
+}
+
+/// A command tries to make `cmd`'s `AutoRun` and the PowerShell profile (both of the account)
+/// run its code; both writes are denied, and a later command (another project) runs clean:
+/// `cmd /c` without `/d` runs `AutoRun`, `powershell` without `-NoProfile` runs the profile.
+#[test]
+fn a_command_cannot_plant_autorun_or_a_powershell_profile_for_later_commands() {
+    let Some(_g) = prerequisites("a_command_cannot_plant_autorun_or_a_powershell_profile_for_later_commands") else {
+        return;
+    };
+    let (ws1, ws2) = (tempdir("palisade-elev-plant-"), tempdir("palisade-elev-later-"));
+    let planter = sandbox(ws1.path(), false);
+    let reg = cmd(&planter, &format!("reg add \"{AUTORUN_KEY}\" /v AutoRun /t REG_SZ /d \"echo PLANTED-AUTORUN\" /f"));
+    let profile = powershell(
+        &planter,
+        &for_each_ps_profile(
+            "try { New-Item -ItemType Directory -Force -Path (Split-Path $t) -ErrorAction Stop | Out-Null; \
+             Set-Content -LiteralPath $t -Value 'Write-Output PLANTED-PROFILE' -ErrorAction Stop; 'written ' + $t } \
+             catch { 'denied ' + $t }",
+        ),
+    );
+    let later = sandbox(ws2.path(), false);
+    let cmd_later = later
+        .command("cmd")
+        .args(["/c", "echo later-cmd"])
+        .stdin(Stdio::Null)
+        .output()
+        .unwrap_or_else(|e| panic!("cmd /c: {e}"));
+    let ps_later = later
+        .command("powershell")
+        .args(["-NonInteractive", "-Command", "Write-Output later-ps"])
+        .stdin(Stdio::Null)
+        .output()
+        .unwrap_or_else(|e| panic!("powershell: {e}"));
+    let profile_out = text(&profile.stdout);
+    let planted = text(&cmd_later.stdout).contains("PLANTED") || text(&ps_later.stdout).contains("PLANTED");
+    if reg.status.success() || profile_out.contains("written ") || planted {
+        remove_plants(&planter);
+    }
+    assert!(!reg.status.success(), "the command wrote {AUTORUN_KEY}\\AutoRun: {}", text(&reg.stdout));
+    assert!(!profile_out.contains("written "), "the command wrote a PowerShell profile: {profile_out}");
+    assert!(profile_out.contains("denied "), "control: the profile script did not run: {}", text(&profile.stderr));
+    assert!(text(&cmd_later.stdout).contains("later-cmd"), "control: {}", text(&cmd_later.stderr));
+    assert!(text(&ps_later.stdout).contains("later-ps"), "control: {}", text(&ps_later.stderr));
+    assert!(!planted, "a later command ran planted code: {} {}", text(&cmd_later.stdout), text(&ps_later.stdout));
+}
+
+/// A command that runs until told to stop, with its first output line read (with a limit).
+struct Running {
+    child: palisade::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Running {
+    /// PowerShell `script` in `sb`, stdin and stdout piped; its stdout is read line by line.
+    fn start(sb: &Sandbox, script: &str) -> Running {
+        let mut child = sb
+            .command("powershell")
+            .args(["-NoProfile", "-NonInteractive", "-Command", script])
+            .stdin(Stdio::Piped)
+            .stdout(Stdio::Piped)
+            .stderr(Stdio::Null)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{script}: {e}"));
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(l.trim().to_string()).is_err() {
+                    return;
+                }
+            }
+        });
+        Running { child, lines }
+    }
+
+    fn next_line(&self) -> String {
+        self.lines
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("the running command printed nothing within 60 s: {e}"))
+    }
+
+    /// Sends a line to the command's stdin (its cue to go on).
+    fn cue(&mut self) {
+        let stdin = self.child.stdin.as_mut().unwrap();
+        stdin.write_all(b"go\r\n").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Every further line until the command ends.
+    fn finish(mut self) -> Vec<String> {
+        drop(self.child.stdin.take());
+        let mut rest = Vec::new();
+        while let Ok(l) = self.lines.recv_timeout(std::time::Duration::from_secs(60)) {
+            rest.push(l);
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        rest
+    }
+}
+
+/// Command A makes a file in its temporary folder and waits; command B (the same account,
+/// another project) tries to add, append, delete and make a folder there; then A lists its
+/// folder. B's own temporary folder is another one, and B may write that (the control).
+#[test]
+fn a_command_cannot_write_into_another_running_commands_temp() {
+    let Some(_g) = prerequisites("a_command_cannot_write_into_another_running_commands_temp") else { return };
+    let (ws_a, ws_b) = (tempdir("palisade-elev-tmpa-"), tempdir("palisade-elev-tmpb-"));
+    let mut a = Running::start(
+        &sandbox(ws_a.path(), false),
+        "Set-Content -LiteralPath (Join-Path $env:TEMP 'a.txt') -Value original; \
+         [Console]::Out.WriteLine($env:TEMP); [Console]::Out.Flush(); $null = [Console]::In.ReadLine(); \
+         Get-ChildItem -Name -Force $env:TEMP | ForEach-Object { [Console]::Out.WriteLine('entry ' + $_) }; \
+         [Console]::Out.WriteLine('content ' + (Get-Content -Raw -LiteralPath (Join-Path $env:TEMP 'a.txt')).Trim())",
+    );
+    let a_temp = a.next_line();
+    let b = cmd(
+        &sandbox(ws_b.path(), false),
+        &format!(
+            "echo x> \"{t}\\from-b.txt\" & echo x>> \"{t}\\a.txt\" & del /f \"{t}\\a.txt\" & mkdir \"{t}\\dir-b\" & \
+             echo TEMP=%TEMP% & echo mine> \"%TEMP%\\own.txt\" && type \"%TEMP%\\own.txt\"",
+            t = a_temp
+        ),
+    );
+    a.cue();
+    let seen = a.finish();
+    let b_out = text(&b.stdout);
+    assert!(!a_temp.is_empty() && !b_out.contains(&format!("TEMP={a_temp}")), "A and B share {a_temp}: {b_out}");
+    assert!(b_out.contains("mine"), "control: B could not write its own temporary folder: {b_out} {}", text(&b.stderr));
+    // (PowerShell may keep files of its own there; only B's traces count.)
+    let changed: Vec<&String> = seen.iter().filter(|l| l.contains("from-b") || l.contains("dir-b")).collect();
+    assert!(
+        changed.is_empty()
+            && seen.contains(&"entry a.txt".to_string())
+            && seen.contains(&"content original".to_string()),
+        "B changed A's temporary folder {a_temp}: A sees {seen:?} (B said: {b_out})"
+    );
+}
+
+/// Command A waits; command B (the same account, another project) opens A's process for
+/// writing its memory, starting a thread in it and duplicating its handles: each is denied,
+/// while B may open its own process so (the control: the command's default DACL works).
+#[test]
+fn a_command_cannot_open_a_concurrent_command_for_write() {
+    let Some(_g) = prerequisites("a_command_cannot_open_a_concurrent_command_for_write") else { return };
+    let (ws_a, ws_b) = (tempdir("palisade-elev-proca-"), tempdir("palisade-elev-procb-"));
+    let mut a = Running::start(
+        &sandbox(ws_a.path(), false),
+        "[Console]::Out.WriteLine($PID); [Console]::Out.Flush(); $null = [Console]::In.ReadLine(); 'alive'",
+    );
+    let pid: u32 = a.next_line().parse().unwrap_or_else(|e| panic!("A's process id: {e}"));
+    // 0x28 = PROCESS_VM_WRITE | PROCESS_VM_OPERATION, 0x2 = PROCESS_CREATE_THREAD,
+    // 0x40 = PROCESS_DUP_HANDLE.
+    let script = format!(
+        "$k = Add-Type -PassThru -Name K -Namespace PalisadeTest -MemberDefinition '[DllImport(\"kernel32.dll\", SetLastError = true)] public static extern IntPtr OpenProcess(uint access, bool inherit, uint pid);'; \
+         foreach ($r in 0x28, 0x2, 0x40) {{ $h = $k::OpenProcess($r, $false, {pid}); \
+           if ($h -ne [IntPtr]::Zero) {{ 'OPENED ' + $r }} else {{ 'denied ' + $r + ' error ' + [Runtime.InteropServices.Marshal]::GetLastWin32Error() }} }}; \
+         $h = $k::OpenProcess(0x2A, $false, $PID); if ($h -ne [IntPtr]::Zero) {{ 'own-opened' }} else {{ 'own-denied' }}"
+    );
+    let b = powershell(&sandbox(ws_b.path(), false), &script);
+    a.cue();
+    let rest = a.finish();
+    let out = text(&b.stdout);
+    assert!(rest.contains(&"alive".to_string()), "A did not outlive B's attempts: {rest:?}");
+    assert!(out.contains("own-opened"), "control: B could not open its own process: {out} {}", text(&b.stderr));
+    for r in [40, 2, 64] {
+        assert!(out.contains(&format!("denied {r} error 5")), "access {r:#x} to A (pid {pid}) was not denied: {out}");
+    }
+    assert!(!out.contains("OPENED"), "B opened A's process for writing: {out}");
+}

@@ -42,8 +42,9 @@ const HELPER: &str = "PALISADE_ELEVATED_TEST_HELPER";
 
 /// Not a test of its own: with `PALISADE_ELEVATED_TEST_HELPER` set, this binary acts as
 /// `print` (a line on each of stdout and stderr), `print-wait:MS` (a line, then a wait), `cat`
-/// (stdin to stdout), `exit:N`, `sleep:MS`, `touch:PATH` (creates the file) or
-/// `consoles:PATH` (writes which of its stdin and stdout are consoles to the file).
+/// (stdin to stdout), `exit:N`, `sleep:MS`, `touch:PATH` (creates the file),
+/// `consoles:PATH` (writes which of its stdin and stdout are consoles to the file) or
+/// `temp:PATH` (writes a file into its `TEMP`, and `TEMP` and `TMP` to the file).
 #[test]
 #[ignore = "not a test: the helper process the tests start (with --ignored)"]
 fn helper() {
@@ -76,6 +77,13 @@ fn helper() {
             let text =
                 format!("stdin={} stdout={}", console_or_pipe(STD_INPUT_HANDLE), console_or_pipe(STD_OUTPUT_HANDLE));
             std::fs::write(path, text).unwrap();
+            std::process::exit(0);
+        }
+        ("temp", path) => {
+            // The folder the runner made for this command, and a file in it.
+            let t = std::env::var("TEMP").unwrap();
+            std::fs::write(std::path::Path::new(&t).join("inside.txt"), b"x").unwrap();
+            std::fs::write(path, format!("{t}\n{}", std::env::var("TMP").unwrap())).unwrap();
             std::process::exit(0);
         }
         ("sleep", ms) => {
@@ -171,6 +179,39 @@ fn stdout_and_stderr_are_relayed_and_exit_zero() {
     assert!(text(&out.stdout).contains("to stdout\n"), "stdout: {:?}", text(&out.stdout));
     assert!(!text(&out.stdout).contains("to stderr"));
     assert!(text(&out.stderr).contains("to stderr\n"), "stderr: {:?}", text(&out.stderr));
+}
+
+/// Each command's `TEMP`/`TMP` is a folder of its own (`palisade-cmd-<32 hex digits>`), made
+/// before it starts and removed with its contents after it ended. (That only its command SID may
+/// write it is enforcement: `windows_elevated_enforcement.rs`.)
+#[test]
+fn each_command_gets_its_own_temp_folder_removed_afterwards() {
+    let _g = serial();
+    let s = ready();
+    let sb = s.sandbox();
+    let report = s.ws.path().join("temp-report.txt");
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let st = sb
+            .command(me())
+            .args(helper_args())
+            .env(HELPER, format!("temp:{}", report.display()))
+            .stdin(Stdio::Null)
+            .stdout(Stdio::Null)
+            .status()
+            .unwrap();
+        assert!(st.success(), "{st:?}");
+        let text = std::fs::read_to_string(&report).unwrap();
+        let (temp, tmp) = text.split_once('\n').unwrap();
+        assert_eq!(temp, tmp);
+        let dir = PathBuf::from(temp);
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let hex = name.strip_prefix("palisade-cmd-").unwrap_or_else(|| panic!("TEMP is {temp}"));
+        assert!(hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()), "TEMP is {temp}");
+        assert!(!dir.exists(), "{temp} was left behind");
+        seen.push(dir);
+    }
+    assert_ne!(seen[0], seen[1], "two commands shared a temporary folder");
 }
 
 #[test]

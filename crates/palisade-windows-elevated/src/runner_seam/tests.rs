@@ -165,16 +165,26 @@ fn bad_runner_arguments_are_one_line_errors() {
 }
 
 #[test]
-fn restricting_sids_are_the_account_everyone_restricted_logon_and_capabilities() {
+fn restricting_sids_are_the_command_everyone_restricted_logon_and_capabilities_not_the_account() {
     let account = Sid::parse("S-1-5-21-1-2-3-1011").unwrap();
     let logon = Sid::parse("S-1-5-5-0-12345").unwrap();
-    let root = Sid::parse("S-1-5-21-9-9-9-1").unwrap();
-    let got: Vec<String> = restricting_sids(&account, Some(&logon), &[root.clone(), account.clone()])
+    let root =
+        palisade_windows_plan::sid::Sid::synthetic(palisade_windows_plan::sid::SyntheticKind::WriteRoot, [4; 16]);
+    let cmd = command_sid([5; 16]);
+    let got: Vec<String> = restricting_sids(&cmd, Some(&logon), std::slice::from_ref(&root))
+        .unwrap()
         .iter()
         .map(|s| s.as_str().to_string())
         .collect();
-    assert_eq!(got, ["S-1-5-21-1-2-3-1011", "S-1-1-0", "S-1-5-12", "S-1-5-5-0-12345", "S-1-5-21-9-9-9-1"]);
-    assert_eq!(restricting_sids(&account, None, &[]).len(), 3);
+    assert_eq!(got, [cmd.as_str(), "S-1-1-0", RESTRICTED_SID, "S-1-5-5-0-12345", root.as_str()]);
+    // A request naming the account among its capability SIDs is refused, not obeyed.
+    assert!(restricting_sids(&cmd, Some(&logon), &[root, account.clone()]).is_err());
+    assert_eq!(restricting_sids(&cmd, None, &[]).unwrap().len(), 3);
+    // The command's objects: the command SID, the account (the runner) and SYSTEM.
+    let dacl = command_default_dacl(&cmd, &account);
+    assert_eq!(dacl.len(), 3);
+    assert!(temp_folder_sddl(&cmd, &account).starts_with("D:P("));
+    assert!(temp_folder_name(&[0; 16]).starts_with("palisade-cmd-"));
 }
 
 #[test]

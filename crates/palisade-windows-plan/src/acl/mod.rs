@@ -301,9 +301,9 @@ pub const PIN_DENY: u32 = DELETE | WRITE_DAC | WRITE_OWNER;
 /// What `OWNER RIGHTS` (`S-1-3-4`) is granted beneath an elevated-mode root: reading
 /// attributes, which listing the folder gives anyway. Any `OWNER RIGHTS` entry replaces the
 /// owner's implicit `READ_CONTROL | WRITE_DAC`; this one adds no right that writes, so owning a
-/// file gives the sandbox account nothing (an owner-rights write grant would even pass the
-/// restricted token's second check, the account SID being a restricting SID, and so reach a
-/// file it created in another project's root).
+/// file gives the sandbox account nothing (an owner-rights write grant would pass the
+/// restricted token's first check on a file it created in another project's root; when the
+/// account SID was a restricting SID, before `command_identity`, the second as well).
 pub const OWNER_RIGHTS_MASK: u32 = FILE_READ_ATTRIBUTES;
 
 /// What the real user is granted beneath an elevated-mode root: taking ownership of what the

@@ -74,7 +74,9 @@ fn synthetic_sids_cannot_be_real_principals() {
         assert_eq!(sid(real).synthetic_kind(), None);
     }
     assert_eq!(sid("S-1-9-1347179332-3-1-2-3-4").synthetic_kind(), Some(SyntheticKind::Instance));
-    assert_eq!(sid("S-1-9-1347179332-4-1-2-3-4").synthetic_kind(), None);
+    assert_eq!(sid("S-1-9-1347179332-4-1-2-3-4").synthetic_kind(), Some(SyntheticKind::Command));
+    assert_eq!(sid("S-1-9-1347179332-5-1-2-3-4").synthetic_kind(), None);
+    assert_eq!(sid("S-1-9-1347179332-3-1-2-3").synthetic_kind(), None);
     assert_eq!(sid("S-1-9-1-1-1-2-3-4").synthetic_kind(), None);
 }
 

@@ -17,6 +17,10 @@
 //!   `OBJECT_INHERIT` entries with every inheritance flag cleared. Explicit entries come first,
 //!   deny before allow (the order Windows' ACL editors and `SetEntriesInAcl` keep), then the
 //!   inherited ones in the parent's order.
+//! * Objects other than files ([`access_check_object`]: processes, registry keys) use their
+//!   type's generic mapping ([`ObjectType`]); the second check of a write-restricted token
+//!   covers the type's generic write rights and the standard rights that modify
+//!   ([`ObjectType::modifying`]), the file reading carried over.
 //! * Deleting a file ([MS-FSA] 2.1.5.1.2.1): `DELETE` is granted if the file's own check grants
 //!   it, or if the parent's check grants `FILE_DELETE_CHILD`.
 
@@ -66,35 +70,70 @@ pub const NP: u8 = 0x4;
 pub const IO: u8 = 0x8;
 pub const INHERITED: u8 = 0x10;
 
-/// An object type's generic mapping: what `GENERIC_READ`, `_WRITE`, `_EXECUTE` and `_ALL` mean
-/// for it.
+pub fn map_generic(mask: u32) -> u32 {
+    FILE_TYPE.map(mask)
+}
+
+/// An object type's generic mapping (GENERIC_READ/WRITE/EXECUTE/ALL to specific rights).
 #[derive(Clone, Copy, Debug)]
-pub struct Mapping {
+pub struct ObjectType {
     pub read: u32,
     pub write: u32,
     pub execute: u32,
     pub all: u32,
 }
 
-pub const FILE_MAPPING: Mapping = Mapping { read: FILE_READ, write: FILE_WRITE, execute: FILE_EXECUTE, all: FILE_ALL };
+/// Files and folders (FILE_GENERIC_READ/WRITE/EXECUTE, FILE_ALL_ACCESS).
+pub const FILE_TYPE: ObjectType =
+    ObjectType { read: FILE_READ, write: FILE_WRITE, execute: FILE_EXECUTE, all: FILE_ALL };
 
-pub fn map_generic(mask: u32) -> u32 {
-    map_generic_with(mask, &FILE_MAPPING)
-}
+// Process rights (winnt.h), and the kernel's generic mapping of the Process object type:
+// read = READ_CONTROL|VM_READ|QUERY_INFORMATION; write = READ_CONTROL|CREATE_THREAD|
+// VM_OPERATION|VM_WRITE|DUP_HANDLE|CREATE_PROCESS|SET_QUOTA|SET_INFORMATION|SUSPEND_RESUME;
+// execute = SYNCHRONIZE|READ_CONTROL|TERMINATE|QUERY_LIMITED_INFORMATION; all =
+// PROCESS_ALL_ACCESS.
+pub const PROCESS_TERMINATE: u32 = 0x1;
+pub const PROCESS_CREATE_THREAD: u32 = 0x2;
+pub const PROCESS_VM_OPERATION: u32 = 0x8;
+pub const PROCESS_VM_READ: u32 = 0x10;
+pub const PROCESS_VM_WRITE: u32 = 0x20;
+pub const PROCESS_DUP_HANDLE: u32 = 0x40;
+pub const PROCESS_CREATE_PROCESS: u32 = 0x80;
+pub const PROCESS_SET_QUOTA: u32 = 0x100;
+pub const PROCESS_SET_INFORMATION: u32 = 0x200;
+pub const PROCESS_SUSPEND_RESUME: u32 = 0x800;
+pub const PROCESS_QUERY_LIMITED_INFORMATION: u32 = 0x1000;
+pub const PROCESS_TYPE: ObjectType = ObjectType { read: 0x2_0410, write: 0x2_0BEA, execute: 0x12_1001, all: 0x1F_FFFF };
 
-pub fn map_generic_with(mask: u32, mapping: &Mapping) -> u32 {
-    let mut m = mask & 0x0FFF_FFFF;
-    for (g, specific) in [
-        (GENERIC_READ, mapping.read),
-        (GENERIC_WRITE, mapping.write),
-        (GENERIC_EXECUTE, mapping.execute),
-        (GENERIC_ALL, mapping.all),
-    ] {
-        if mask & g != 0 {
-            m |= specific;
+// Registry key rights (winnt.h) and their generic mapping (KEY_READ, KEY_WRITE, KEY_EXECUTE,
+// KEY_ALL_ACCESS).
+pub const KEY_QUERY_VALUE: u32 = 0x1;
+pub const KEY_SET_VALUE: u32 = 0x2;
+pub const KEY_CREATE_SUB_KEY: u32 = 0x4;
+pub const KEY_TYPE: ObjectType = ObjectType { read: 0x2_0019, write: 0x2_0006, execute: 0x2_0019, all: 0xF_003F };
+
+impl ObjectType {
+    pub fn map(&self, mask: u32) -> u32 {
+        let mut m = mask & 0x0FFF_FFFF;
+        for (g, specific) in [
+            (GENERIC_READ, self.read),
+            (GENERIC_WRITE, self.write),
+            (GENERIC_EXECUTE, self.execute),
+            (GENERIC_ALL, self.all),
+        ] {
+            if mask & g != 0 {
+                m |= specific;
+            }
         }
+        m
     }
-    m
+
+    /// What the second check of a write-restricted token covers on an object of this type,
+    /// read as for files ([`WRITE_BITS_MODIFYING`]): the type's generic write rights without
+    /// the two that reading shares, and every standard right that changes the object.
+    pub fn modifying(&self) -> u32 {
+        (self.write & !(READ_CONTROL | SYNCHRONIZE)) | DELETE | WRITE_DAC | WRITE_OWNER
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -154,7 +193,7 @@ pub struct Sd<'a> {
 }
 
 /// One pass of the DACL walk; `has(sid, for_deny)` says whether the pass's SIDs match.
-fn pass(sd: &Sd, desired: u32, mapping: &Mapping, has: &dyn Fn(&str, bool) -> bool) -> bool {
+fn pass(sd: &Sd, desired: u32, ty: &ObjectType, has: &dyn Fn(&str, bool) -> bool) -> bool {
     let effective: Vec<&ModelAce> = sd.dacl.iter().filter(|a| a.flags & IO == 0).collect();
     let owner_matches = has(sd.owner, false);
     let mut remaining = desired;
@@ -169,7 +208,7 @@ fn pass(sd: &Sd, desired: u32, mapping: &Mapping, has: &dyn Fn(&str, bool) -> bo
         if !matches {
             continue;
         }
-        let mask = map_generic_with(ace.mask, mapping);
+        let mask = ty.map(ace.mask);
         if ace.allow {
             remaining &= !mask;
         } else if mask & remaining != 0 {
@@ -179,23 +218,27 @@ fn pass(sd: &Sd, desired: u32, mapping: &Mapping, has: &dyn Fn(&str, bool) -> bo
     remaining == 0
 }
 
-/// Whether `token` is granted all of `desired` on an object with `sd`.
+/// Whether `token` is granted all of `desired` on a file or folder with `sd`.
 pub fn access_check(sd: &Sd, token: &Token, desired: u32) -> bool {
-    access_check_object(sd, token, desired, &FILE_MAPPING, token.write_checked)
+    checked(sd, token, desired, &FILE_TYPE, token.write_checked)
 }
 
-/// [`access_check`] for an object of any type: `write_checked` is what the second check of a
-/// write-restricted token covers for that type.
-pub fn access_check_object(sd: &Sd, token: &Token, desired: u32, mapping: &Mapping, write_checked: u32) -> bool {
-    let desired = map_generic_with(desired, mapping);
-    if !pass(sd, desired, mapping, &|sid, for_deny| token.normal_has(sid, for_deny)) {
+/// Whether `token` is granted all of `desired` on an object of type `ty` (a process, a
+/// registry key) with `sd`; a write-restricted token's second check covers `ty.modifying()`.
+pub fn access_check_object(sd: &Sd, token: &Token, desired: u32, ty: &ObjectType) -> bool {
+    checked(sd, token, desired, ty, ty.modifying())
+}
+
+fn checked(sd: &Sd, token: &Token, desired: u32, ty: &ObjectType, write_checked: u32) -> bool {
+    let desired = ty.map(desired);
+    if !pass(sd, desired, ty, &|sid, for_deny| token.normal_has(sid, for_deny)) {
         return false;
     }
     if token.restricting.is_empty() {
         return true;
     }
     let second = if token.write_restricted { desired & write_checked } else { desired };
-    second == 0 || pass(sd, second, mapping, &|sid, _| token.restricting.iter().any(|r| r == sid))
+    second == 0 || pass(sd, second, ty, &|sid, _| token.restricting.iter().any(|r| r == sid))
 }
 
 /// The ACEs a child inherits from its parent's DACL ([MS-DTYP] 2.5.3.4).

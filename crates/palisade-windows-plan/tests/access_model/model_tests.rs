@@ -133,3 +133,35 @@ fn delete_through_the_parent() {
     tree.nodes.get_mut(r"c:\t").unwrap().explicit = vec![ModelAce::allow(W, DELETE, OI)];
     assert!(tree.can_delete(r"C:\t\f", &t));
 }
+
+#[test]
+fn process_and_key_objects_use_their_own_generic_mapping() {
+    assert_eq!(PROCESS_TYPE.map(GENERIC_ALL), 0x1F_FFFF);
+    assert_eq!(KEY_TYPE.map(GENERIC_ALL), 0xF_003F);
+    assert_eq!(KEY_TYPE.map(GENERIC_WRITE), READ_CONTROL | KEY_SET_VALUE | KEY_CREATE_SUB_KEY);
+    // Writing memory and starting threads are write-class on a process; terminating and
+    // reading memory are not.
+    for bit in [PROCESS_VM_WRITE, PROCESS_CREATE_THREAD, PROCESS_VM_OPERATION, PROCESS_DUP_HANDLE] {
+        assert_ne!(PROCESS_TYPE.modifying() & bit, 0, "{bit:#x}");
+    }
+    for bit in [PROCESS_TERMINATE, PROCESS_VM_READ, PROCESS_QUERY_LIMITED_INFORMATION, SYNCHRONIZE] {
+        assert_eq!(PROCESS_TYPE.modifying() & bit, 0, "{bit:#x}");
+    }
+}
+
+#[test]
+fn a_write_restricted_token_needs_a_restricting_sid_for_write_class_process_rights_only() {
+    // A process whose DACL grants Alice full control, and a restricting SID `W` nothing.
+    let dacl = [ModelAce::allow(ALICE, GENERIC_ALL, 0)];
+    let sd = Sd { owner: ALICE, dacl: &dacl };
+    let mut t = alice();
+    t.restricting = vec![W.to_string()];
+    t.write_restricted = true;
+    assert!(!access_check_object(&sd, &t, PROCESS_VM_WRITE, &PROCESS_TYPE));
+    assert!(!access_check_object(&sd, &t, PROCESS_CREATE_THREAD, &PROCESS_TYPE));
+    assert!(access_check_object(&sd, &t, PROCESS_TERMINATE | PROCESS_VM_READ, &PROCESS_TYPE));
+    // Granting `W` as well opens it; a token without restriction needs only the first check.
+    let dacl = [ModelAce::allow(ALICE, GENERIC_ALL, 0), ModelAce::allow(W, GENERIC_ALL, 0)];
+    assert!(access_check_object(&Sd { owner: ALICE, dacl: &dacl }, &t, PROCESS_VM_WRITE, &PROCESS_TYPE));
+    assert!(access_check_object(&sd, &alice(), PROCESS_VM_WRITE | PROCESS_CREATE_THREAD, &PROCESS_TYPE));
+}

@@ -33,7 +33,7 @@ const QUERY_LIMITED_INFORMATION: u32 = 0x1000;
 /// The process object's generic mapping as Windows reports it (`R:00020410 W:00020BEA
 /// E:00121001 A:001FFFFF`): `PROCESS_TERMINATE` and `QUERY_LIMITED_INFORMATION` are execute
 /// rights, `SET_LIMITED_INFORMATION` and `SET_SESSIONID` in no generic right.
-const PROCESS_MAPPING: Mapping = Mapping {
+const PROCESS_MAPPING: ObjectType = ObjectType {
     read: READ_CONTROL | VM_READ | QUERY_INFORMATION,
     write: READ_CONTROL
         | CREATE_PROCESS
@@ -48,10 +48,11 @@ const PROCESS_MAPPING: Mapping = Mapping {
     all: 0xF_0000 | SYNCHRONIZE | 0xFFFF,
 };
 
-/// What the model takes the second check of a write-restricted token to cover on a process:
-/// the specific rights `GENERIC_WRITE` maps to, and the standard ones that change the object.
-/// `TERMINATE` is not among them (see `ending_a_process_is_not_a_write_right`).
-const PROCESS_WRITE_CHECKED: u32 = (PROCESS_MAPPING.write & !READ_CONTROL) | DELETE | WRITE_DAC | WRITE_OWNER;
+// The second check of a write-restricted token covers, on a process, what
+// `ObjectType::modifying` says: the specific rights `GENERIC_WRITE` maps to, and the standard
+// ones that change the object. `TERMINATE` is not among them (see
+// `ending_a_process_is_not_a_write_right`). The same values as the model's `PROCESS_TYPE`
+// (checked in `the_process_mapping_is_the_models`).
 
 /// Every write-class right on its own: code injection (`VM_WRITE`, `CREATE_THREAD`, ...),
 /// handle theft (`DUP_HANDLE`), freezing it, changing its security.
@@ -104,7 +105,7 @@ fn user_process_dacl() -> Vec<ModelAce> {
 }
 
 fn may(token: &Token, dacl: &[ModelAce], desired: u32) -> bool {
-    access_check_object(&Sd { owner: ALICE, dacl }, token, desired, &PROCESS_MAPPING, PROCESS_WRITE_CHECKED)
+    access_check_object(&Sd { owner: ALICE, dacl }, token, desired, &PROCESS_MAPPING)
 }
 
 fn command_token(plan: &TokenPlan) -> Token {
@@ -167,4 +168,10 @@ fn ending_a_process_is_not_a_write_right() {
     let a_cmd = command_token(&sandbox_plan(1));
     assert!(may(&a_cmd, &model_dacl(&sandbox_plan(2).default_dacl), TERMINATE));
     assert!(may(&a_cmd, &user_process_dacl(), TERMINATE));
+}
+
+#[test]
+fn the_process_mapping_is_the_models() {
+    let (a, b) = (PROCESS_MAPPING, PROCESS_TYPE);
+    assert_eq!((a.read, a.write, a.execute, a.all), (b.read, b.write, b.execute, b.all));
 }

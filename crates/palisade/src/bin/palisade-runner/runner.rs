@@ -26,10 +26,12 @@ use palisade_windows_elevated::protocol::{
     MAX_ERROR_MESSAGE,
 };
 use palisade_windows_elevated::runner_seam::{
-    check_account_network, command_environment, parse_runner_args, restricting_sids, runner_exit, TERMINATED_EXIT,
-    TERMINATE_GRACE_MS,
+    check_account_network, command_default_dacl, command_environment, command_sid, parse_runner_args, restricting_sids,
+    runner_exit, temp_folder_name, temp_folder_sddl, TERMINATED_EXIT, TERMINATE_GRACE_MS,
 };
+use palisade_windows_elevated::Sid as PlanSid;
 use palisade_windows_elevated::SETUP_VERSION;
+use palisade_windows_plan::ace::AceKind;
 use windows_sys::Win32::System::Console::{AttachConsole, FreeConsole, GenerateConsoleCtrlEvent, CTRL_BREAK_EVENT};
 
 use palisade::__private::runner::{job, process, program_data_dir, Pipe, PseudoConsole};
@@ -38,7 +40,6 @@ use palisade_win32::ffi::{self, check};
 use palisade_win32::sid::{account_name, plan_sid, Sid};
 use palisade_win32::{acl, token};
 
-const GENERIC_ALL: u32 = 0x1000_0000;
 const TERMINATE_GRACE: Duration = Duration::from_millis(TERMINATE_GRACE_MS);
 /// How long a probe connect that is under way is watched. Only an unblocked connect waits
 /// (a WFP block fails the call itself), and under way already means "not blocked"; the wait
@@ -211,28 +212,47 @@ fn error_kind(e: &Error) -> ErrorKind {
     }
 }
 
-/// The restricted token for the command: write-restricted to the account, Everyone,
-/// RESTRICTED, the logon session and the request's capability SIDs; no privileges but
-/// SeChangeNotifyPrivilege.
-fn command_token(req: &SpawnRequest, own: &token::OwnToken) -> Result<OwnedHandle, Failure> {
+/// Who the command is (`palisade_windows_plan::command_identity`): the runner's account, and a
+/// fresh command SID that only this command's token carries.
+struct Identity {
+    account: PlanSid,
+    command: PlanSid,
+}
+
+fn identity(own: &token::OwnToken) -> Result<Identity, Failure> {
+    let account = plan_sid(&own.user).map_err(|e| fail(ErrorKind::Token, format!("the runner's SID: {e}")))?;
+    let random = ffi::random16().map_err(|e| fail(ErrorKind::Internal, format!("random command SID: {e}")))?;
+    Ok(Identity { account, command: command_sid(random) })
+}
+
+fn win32_sid(s: &PlanSid) -> Result<Sid, Failure> {
+    Sid::parse(s.as_str()).map_err(|e| fail(ErrorKind::Token, format!("the SID {s}: {e}")))
+}
+
+/// The restricted token for the command: write-restricted to its command SID, Everyone,
+/// RESTRICTED, the logon session and the request's capability SIDs (not the account: issue 15);
+/// no privileges but SeChangeNotifyPrivilege; a default DACL for the command SID, the account
+/// (the runner) and SYSTEM.
+fn command_token(req: &SpawnRequest, own: &token::OwnToken, id: &Identity) -> Result<OwnedHandle, Failure> {
     let account = account_name(&own.user)
         .map_err(|e| fail(ErrorKind::Token, format!("looking up the runner's account name: {e}")))?;
     let proxy_port = req.fence_probe.and_then(|p| p.proxy_port);
     check_account_network(&account, req.network, proxy_port).map_err(|m| fail(ErrorKind::BadRequest, m))?;
-    let user = plan_sid(&own.user).map_err(|e| fail(ErrorKind::Token, format!("the runner's SID: {e}")))?;
     let logon = own.logon.as_ref().and_then(|s| plan_sid(s).ok());
-    let sids: Vec<Sid> = restricting_sids(&user, logon.as_ref(), &req.capability_sids)
+    let sids: Vec<Sid> = restricting_sids(&id.command, logon.as_ref(), &req.capability_sids)
+        .map_err(|e| fail(ErrorKind::BadRequest, e.to_string()))?
         .iter()
-        .map(|s| Sid::parse(s.as_str()))
-        .collect::<io::Result<_>>()
-        .map_err(|e| fail(ErrorKind::Token, format!("a restricting SID: {e}")))?;
-    // The command's own objects (its process, threads, pipes): the account and SYSTEM, not the
-    // runner's closed default DACL, which the restricted token would otherwise inherit.
-    let system = Sid::parse("S-1-5-18").map_err(|e| fail(ErrorKind::Token, format!("the SYSTEM SID: {e}")))?;
-    let dacl = [
-        acl::NewAce { sid: &own.user, allow: true, mask: GENERIC_ALL, flags: 0 },
-        acl::NewAce { sid: &system, allow: true, mask: GENERIC_ALL, flags: 0 },
-    ];
+        .map(win32_sid)
+        .collect::<Result<_, _>>()?;
+    // The command's own objects (its process, threads, pipes), not the runner's closed default
+    // DACL, which the restricted token would otherwise inherit.
+    let dacl_plan = command_default_dacl(&id.command, &id.account);
+    let dacl_sids: Vec<Sid> = dacl_plan.iter().map(|a| win32_sid(&a.trustee)).collect::<Result<_, _>>()?;
+    let dacl: Vec<acl::NewAce<'_>> = dacl_plan
+        .iter()
+        .zip(&dacl_sids)
+        .map(|(a, sid)| acl::NewAce { sid, allow: a.kind == AceKind::Allow, mask: a.mask, flags: a.flags })
+        .collect();
     let spec = token::TokenSpec { write_restricted: true, restricting: &sids, deny_only: &[], default_dacl: &dacl };
     let tok =
         token::restricted(own, &spec).map_err(|e| fail(ErrorKind::Token, format!("CreateRestrictedToken: {e}")))?;
@@ -243,15 +263,37 @@ fn command_token(req: &SpawnRequest, own: &token::OwnToken) -> Result<OwnedHandl
     Ok(tok)
 }
 
-/// A fresh folder for the command's temporary files in the account's own temporary folder
-/// (which the account SID, a restricting SID, may write).
-fn private_temp() -> Result<PathBuf, Failure> {
-    let random = ffi::random16().map_err(|e| fail(ErrorKind::Internal, format!("random folder name: {e}")))?;
-    let name: String = random.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    let dir = std::env::temp_dir().join(format!("palisade-{name}"));
-    std::fs::create_dir(&dir)
-        .map_err(|e| fail(ErrorKind::Internal, format!("creating the temporary folder {}: {e}", dir.display())))?;
-    Ok(dir)
+/// The command's private temporary folder in the account's temporary folder, writable through
+/// its command SID only (`command_identity::temp_folder_sddl`). Its path is held before the
+/// folder is made; it is removed when this value is dropped, only if this runner made it
+/// (creating fails if the name exists) and only if no process may outlive the command
+/// (`keep_processes` keeps it for them).
+struct CommandTemp {
+    path: PathBuf,
+    made: bool,
+    keep: bool,
+}
+
+impl CommandTemp {
+    fn create(id: &Identity, keep: bool) -> Result<CommandTemp, Failure> {
+        let random = ffi::random16().map_err(|e| fail(ErrorKind::Internal, format!("random folder name: {e}")))?;
+        let mut t = CommandTemp { path: std::env::temp_dir().join(temp_folder_name(&random)), made: false, keep };
+        acl::create_directory(&t.path, &temp_folder_sddl(&id.command, &id.account)).map_err(|e| {
+            fail(ErrorKind::Internal, format!("creating the temporary folder {}: {e}", t.path.display()))
+        })?;
+        t.made = true;
+        Ok(t)
+    }
+}
+
+impl Drop for CommandTemp {
+    fn drop(&mut self) {
+        if self.made && !self.keep {
+            // `remove_dir_all` does not follow links or junctions inside the folder; the
+            // command may not rename or delete the folder itself, so this is the folder made.
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
 }
 
 /// `%ProgramData%\Palisade\sandbox.gitconfig` if setup wrote it.
@@ -335,7 +377,8 @@ fn run(
         return Err(fail(ErrorKind::BadRequest, "a private desktop is not supported by this runner yet"));
     }
     // Checks the account against the request's network setting first.
-    let token = command_token(&req, own)?;
+    let id = identity(own)?;
+    let token = command_token(&req, own, &id)?;
     if let Some(probe) = req.fence_probe {
         let (outside, loopback, proxy) = probe_fence(probe.loopback_port, probe.proxy_port);
         out.send(&Message::FenceReport { outside, loopback, proxy })
@@ -350,12 +393,13 @@ fn run(
             }
         }
     }
-    let temp = private_temp()?;
+    let temp = CommandTemp::create(&id, req.keep_processes)?;
     let gitconfig = sandbox_gitconfig();
-    let env: Vec<(OsString, OsString)> = command_environment(&req.env, &temp.to_string_lossy(), gitconfig.as_deref())
-        .into_iter()
-        .map(|(k, v)| (k.into(), v.into()))
-        .collect();
+    let env: Vec<(OsString, OsString)> =
+        command_environment(&req.env, &temp.path.to_string_lossy(), gitconfig.as_deref())
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
     let cwd = PathBuf::from(&req.cwd);
     let launch =
         process::resolve_program(req.program.as_ref(), &env, &cwd).map_err(|e| fail(error_kind(&e), e.to_string()))?;
@@ -517,8 +561,7 @@ fn run(
             break;
         }
     }
-    if !req.keep_processes {
-        let _ = std::fs::remove_dir_all(&temp);
-    }
+    // The temporary folder goes with `temp` (kept with keep_processes).
+    drop(temp);
     Ok(code)
 }

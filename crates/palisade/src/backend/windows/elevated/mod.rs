@@ -105,7 +105,7 @@ impl Prepared {
             enforcement.push(Layer::new(
                 "filesystem",
                 false,
-                "full-access mode: no writable roots granted; the account writes only its own profile",
+                "full-access mode: no writable roots granted; the command writes only its own temporary folder (not the account's profile or HKCU)",
             ));
             None
         } else {
@@ -117,7 +117,7 @@ impl Prepared {
                 "restricted token",
                 true,
                 &format!(
-                    "made by palisade-runner as {}: write-restricted to the account, Everyone, RESTRICTED, the logon session and {} write SIDs; privileges removed",
+                    "made by palisade-runner as {}: write-restricted to a fresh per-command SID (its own processes and temporary folder; not the account), Everyone, RESTRICTED, the logon session and {} write SIDs; privileges removed",
                     el.user.account_name(),
                     g.write_sids.len() + 1
                 ),
