@@ -138,7 +138,8 @@ impl Job {
 
     /// Reads the stop signals init reports until the sandbox is gone (end of file).
     fn relay_stops(&self, channel: OwnedFd) {
-        sys::unblock_signals(&sys::sigset_of(STOP_SIGNALS));
+        // Another thread takes the stop signals this one sends (see stop_own_group).
+        sys::block_signals(&sys::sigset_of(STOP_SIGNALS));
         let mut byte = [0u8; 1];
         while sys::read_full(channel.as_raw_fd(), &mut byte) == Ok(1) {
             let sig = libc::c_int::from(byte[0]);
@@ -154,15 +155,29 @@ impl Job {
             // the foreground (started in the background, then brought forward while running).
             self.hand_over_if_foreground();
         } else {
-            // The user's job stops as a whole, as the terminal stops its foreground group: the
-            // group's other processes (a calling script) by the signal to the group, this one
-            // in this thread, which returns once it is continued. An orphaned group (no parent
-            // shell to continue it) is not stopped: the kernel discards the signal.
-            let _ = sys::kill(0, sig);
-            let _ = sys::signal_this_thread(sig);
+            stop_own_group(sig);
             self.hand_over_if_foreground();
         }
         let _ = sys::kill(-self.sandbox_group, libc::SIGCONT);
+    }
+}
+
+/// Stops this process's group (the user's job, with a calling script) with `sig`, as the
+/// terminal stops its foreground group, and returns once this process is continued. This
+/// thread blocks `sig`: another takes it and stops the process, all threads at their next
+/// system call, in the same step that takes it off the pending set; so once this thread sees it
+/// gone, the stop has come and gone. An orphaned group (no parent shell to continue it) is not
+/// stopped (the kernel discards the signal), nor is a process that ignores `sig`.
+fn stop_own_group(sig: libc::c_int) {
+    if sys::kill(0, sig).is_err() {
+        return;
+    }
+    // Bounded, should every thread block `sig` (an embedding program's choice).
+    for _ in 0..5000 {
+        if !sys::is_pending(sig) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
 

@@ -68,11 +68,13 @@ pub fn tcsetattr(fd: RawFd, t: &libc::termios) -> Result<(), Errno> {
     check_int(unsafe { libc::tcsetattr(fd, libc::TCSADRAIN, t) }).map(drop)
 }
 
-/// Sends `sig` to this thread (not to the process): the thread handles it before this returns,
-/// so a stop signal stops the whole process here and this returns once it is continued.
-pub fn signal_this_thread(sig: libc::c_int) -> Result<(), Errno> {
-    // SAFETY: getpid and gettid have no preconditions; tgkill has no memory effects.
-    check(unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), libc::gettid(), sig) }).map(drop)
+/// Whether `sig` is pending for this thread or its process.
+pub fn is_pending(sig: libc::c_int) -> bool {
+    // SAFETY: set is plain data that sigpending fills in; sigismember reads it.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigpending(&mut set) == 0 && libc::sigismember(&set, sig) == 1
+    }
 }
 
 /// Sends one byte without blocking and without SIGPIPE (a full or closed channel drops it).
@@ -98,10 +100,4 @@ pub fn dup_cloexec(fd: RawFd) -> Result<std::os::fd::OwnedFd, Errno> {
     let d = check_int(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) })?;
     // SAFETY: d was just returned by fcntl and is owned by nobody else.
     Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(d) })
-}
-
-/// Unblocks the given signals in this thread.
-pub fn unblock_signals(set: &libc::sigset_t) {
-    // SAFETY: changes this thread's mask from a valid sigset_t.
-    unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, set, std::ptr::null_mut()) };
 }
