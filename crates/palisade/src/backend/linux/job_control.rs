@@ -85,7 +85,7 @@ impl Setup {
 
     /// Once init (`init`) is cloned: its group, the terminal handed over if this process is in
     /// the foreground, the go-ahead for the command, and the thread that relays stops.
-    /// Errors only if init is gone already: its status says why.
+    /// A failed step here means init is gone already (its status says why): none is an error.
     pub fn start(self, init: libc::pid_t) -> JobControl {
         let Setup { channel, child_end, terminal } = self;
         drop(child_end);
