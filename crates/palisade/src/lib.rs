@@ -173,6 +173,7 @@ impl Sandbox {
             stdout: Stdio::Inherit,
             stderr: Stdio::Inherit,
             kill_on_parent_death: false,
+            job_control: false,
         }
     }
 }
@@ -282,6 +283,7 @@ pub struct Command<'a> {
     stdout: Stdio,
     stderr: Stdio,
     kill_on_parent_death: bool,
+    job_control: bool,
 }
 
 impl<'a> Command<'a> {
@@ -336,6 +338,19 @@ impl<'a> Command<'a> {
         self
     }
 
+    /// Linux: run the command as the terminal's foreground job, for a program that runs one
+    /// command at a time in the foreground, as a shell runs a job (`palisade run` does). When
+    /// the command's stdin and stdout are the calling program's controlling terminal, the
+    /// sandbox gets a process group of its own, made the terminal's foreground group while the
+    /// calling program's group is (never taken from a background job), so that interactive
+    /// shells, editors and REPLs inside work as under `sh`; the command's stops (Ctrl-Z) stop
+    /// the calling program's group too, continuing it continues the command, and the terminal
+    /// goes back to the calling program's group when the command ends. No effect elsewhere.
+    pub fn job_control(&mut self, yes: bool) -> &mut Self {
+        self.job_control = yes;
+        self
+    }
+
     fn spec(&self, default_stdio: Stdio) -> Result<CommandSpec, Error> {
         let policy = self.sandbox.policy();
         let mut env: Vec<(OsString, OsString)> =
@@ -361,6 +376,7 @@ impl<'a> Command<'a> {
             stdout: pick(self.stdout),
             stderr: pick(self.stderr),
             kill_on_parent_death: self.kill_on_parent_death,
+            job_control: self.job_control,
         })
     }
 

@@ -55,4 +55,6 @@ pub(crate) struct CommandSpec {
     pub stdout: Stdio,
     pub stderr: Stdio,
     pub kill_on_parent_death: bool,
+    /// Run as the terminal's foreground job (see [`crate::Command::job_control`]).
+    pub job_control: bool,
 }

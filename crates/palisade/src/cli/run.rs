@@ -86,7 +86,8 @@ fn run_in_sandbox(
         .map(|d| std::fs::canonicalize(&d).unwrap_or(d))
         .filter(|d| d.starts_with(&sandbox.policy().workspace));
     let mut cmd = sandbox.command(program);
-    cmd.args(rest).kill_on_parent_death(true);
+    // Run as sh runs a job: an interactive shell or editor inside gets the terminal.
+    cmd.args(rest).kill_on_parent_death(true).job_control(true);
     if let Some(d) = cwd {
         cmd.current_dir(d);
     }

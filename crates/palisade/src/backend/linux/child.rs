@@ -261,6 +261,11 @@ pub struct ChildPlan {
     /// --report-denials: load the observer's filter (see observer.rs) with a new listener and
     /// send the listener to the parent over this unix socket, then close both.
     pub observer: Option<(seccompiler::BpfProgram, RawFd)>,
+    /// The command runs as the terminal's foreground job (see job_control.rs): init makes its
+    /// own process group, which the command joins, waits for one byte on this socket (the
+    /// parent has handed the terminal over, or not) before it starts the command, and reports
+    /// the stop signals its group gets there.
+    pub job_channel: Option<RawFd>,
 }
 
 /// Signals that the init process forwards to the command when another process sends them.
@@ -632,7 +637,7 @@ fn run_init(plan: &mut ChildPlan) -> Result<Never, Failure> {
     // process without CAP_SYS_PTRACE (none inside) may open its /proc files; and it keeps only
     // the descriptors it and the command need.
     sys::prctl(libc::PR_SET_DUMPABLE, 0).map_err(at(Step::StartCommand, 1))?;
-    let mut keep = [plan.error_fd, plan.status_fd, -1, -1, -1];
+    let mut keep = [plan.error_fd, plan.status_fd, -1, -1, -1, plan.job_channel.unwrap_or(-1)];
     for (i, s) in plan.stdio.iter().enumerate() {
         if let StdioFd::Fd(fd) = s {
             keep[2 + i] = *fd;
@@ -642,7 +647,23 @@ fn run_init(plan: &mut ChildPlan) -> Result<Never, Failure> {
     let mut signals = sys::sigset_of(FORWARDED_SIGNALS);
     // SAFETY: adds a valid signal number to an initialised set.
     unsafe { libc::sigaddset(&mut signals, libc::SIGCHLD) };
+    if plan.job_channel.is_some() {
+        // The sandbox's own process group, visible inside (the caller's is not), which the
+        // command and everything it starts join. Blocked, the stop signals the group gets are
+        // queued for init to report instead of discarded (init ignores them otherwise).
+        sys::setpgid(0, 0).map_err(at(Step::StartCommand, 2))?;
+        for &sig in super::job_control::STOP_SIGNALS {
+            // SAFETY: adds a valid signal number to an initialised set.
+            unsafe { libc::sigaddset(&mut signals, sig) };
+        }
+    }
     sys::block_signals(&signals);
+    if let Some(channel) = plan.job_channel {
+        // The command starts only once the parent has made this group the terminal's
+        // foreground (if its own group is), so that it finds itself there. End of file (the
+        // parent is gone) starts it too: the parent death signal ends everything anyway.
+        let _ = sys::read_full(channel, &mut [0u8; 1]);
+    }
     mark(Mark::InitReady);
     // The command shares init's memory until it execs (init waits meanwhile): no copy of the
     // address space, which is the embedding program's.
@@ -676,6 +697,14 @@ fn run_init(plan: &mut ChildPlan) -> Result<Never, Failure> {
                     });
                 }
             }
+        } else if super::job_control::STOP_SIGNALS.contains(&sig) {
+            // The terminal stopped the group (Ctrl-Z, or a background read), or a program in it
+            // stopped it (vim's suspend): the parent stops the user's job to match.
+            if let Some(channel) = plan.job_channel {
+                let _ = sys::send_byte(channel, sig as u8);
+            }
+        } else if sig == libc::SIGCONT && plan.job_channel.is_some() {
+            // The parent continues the whole group, the command included.
         } else if code == libc::SI_USER || code == libc::SI_QUEUE || code == libc::SI_TKILL {
             // Sent by a process (the parent forwarding): pass it on. Signals the terminal
             // generated (SI_KERNEL) already reached the command through its process group.

@@ -18,6 +18,7 @@ mod dirfd_raw;
 mod facts;
 mod git_aftercare;
 mod host_sockets;
+mod job_control;
 mod mounts;
 mod network;
 mod observer;
@@ -175,8 +176,20 @@ impl Backend for Prepared {
             Some(_) => Some(observer::Observer::start(self.observer_scope(mounts.as_ref(), &tmp))?),
             None => None,
         };
-        let mut child_plan =
-            self.child_plan(spec, mounts, landlock, &exec, &streams, &pipes, port_channel.as_ref(), observer.as_ref())?;
+        let pid_ns = matches!(self.plan.strategy, Strategy::Namespaces { pid: true });
+        let job = job_control::Setup::open(spec, pid_ns)
+            .map_err(|e| Error::Io { context: "setting up the terminal's job control".into(), source: e })?;
+        let mut child_plan = self.child_plan(
+            spec,
+            mounts,
+            landlock,
+            &exec,
+            &streams,
+            &pipes,
+            port_channel.as_ref(),
+            observer.as_ref(),
+            job.as_ref(),
+        )?;
         timeline::mark(Mark::ChildPlanReady);
         let git_before = self.git_check_before(workspace.as_ref());
 
@@ -193,6 +206,8 @@ impl Backend for Prepared {
         if let Some(o) = observer.as_mut() {
             o.close_child_end();
         }
+        // Init waits for this before it starts the command.
+        let job = job.map(|j| j.start(pid));
         let (relays, [stdin, stdout, stderr]) = streams.start().map_err(|e| {
             process::abandon(pid, Error::Io { context: "starting the standard stream relays".into(), source: e })
         })?;
@@ -229,6 +244,7 @@ impl Backend for Prepared {
             network_records: Vec::new(),
             observer,
             denials: Vec::new(),
+            job,
         };
         if let Some(f) = failure {
             let _ = child.wait();
@@ -411,6 +427,8 @@ pub struct ChildInner {
     /// --report-denials: the command's observer, and then its records.
     observer: Option<observer::Observer>,
     denials: Vec<crate::status::DenialRecord>,
+    /// The command runs as the terminal's foreground job (see job_control.rs).
+    job: Option<job_control::JobControl>,
 }
 
 impl BackendChild for ChildInner {
@@ -422,6 +440,11 @@ impl BackendChild for ChildInner {
     fn signal(&self, sig: i32) -> io::Result<()> {
         if self.status.is_some() {
             return Ok(());
+        }
+        if let (libc::SIGCONT, Some(job)) = (sig, &self.job) {
+            // The sandbox's whole process group, as job control continues it (init does not
+            // pass SIGCONT on then).
+            return sys::kill(-job.sandbox_group(), sig).map_err(io::Error::from_raw_os_error);
         }
         sys::kill(self.pid, sig).map_err(io::Error::from_raw_os_error)
     }
@@ -484,6 +507,10 @@ impl ChildInner {
         let status = process::command_status(self.status_pipe.take(), raw);
         let st = ExitStatus::from_raw(status);
         self.status = Some(st);
+        if let Some(job) = self.job.take() {
+            // The sandbox is empty (init has exited): the terminal goes back to the caller.
+            job.finish(status);
+        }
         if self.contain_orphans {
             process::kill_orphaned_descendants();
         }

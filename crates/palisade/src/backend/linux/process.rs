@@ -3,6 +3,7 @@
 //! command without a pid namespace leaves behind.
 
 use super::child::{self, ChildPlan, NamespacePlan};
+use super::job_control::Setup as JobSetup;
 use super::network::PortChannel;
 use super::observer::Observer;
 use super::plan::LinuxPlan;
@@ -84,6 +85,7 @@ impl Prepared {
         pipes: &Pipes,
         proxy_channel: Option<&PortChannel>,
         observer: Option<&Observer>,
+        job: Option<&JobSetup>,
     ) -> Result<ChildPlan, Error> {
         let LinuxPlan { strategy, landlock: abi, .. } = self.plan;
         let pid_ns = matches!(strategy, Strategy::Namespaces { pid: true });
@@ -94,6 +96,7 @@ impl Prepared {
         close_fds.extend(streams.parent_fds());
         close_fds.extend(proxy_channel.map(PortChannel::parent_fd));
         close_fds.extend(observer.map(Observer::parent_fd));
+        close_fds.extend(job.map(JobSetup::parent_fds).into_iter().flatten());
         Ok(ChildPlan {
             namespaces,
             init: pid_ns,
@@ -120,6 +123,7 @@ impl Prepared {
             new_session: !streams::has_terminal(spec),
             proxy_port: self.plan.network.proxy_port().zip(proxy_channel.map(PortChannel::child_fd)),
             observer: self.observer_program.clone().zip(observer.map(Observer::child_fd)),
+            job_channel: job.map(JobSetup::child_fd),
         })
     }
 }

@@ -28,6 +28,11 @@ fn any_terminal() -> bool {
     std::io::stdin().is_terminal() || std::io::stdout().is_terminal() || std::io::stderr().is_terminal()
 }
 
+/// Whether the command (the sandbox's init) runs in a process group other than this process's.
+fn in_own_group(pid: libc::pid_t) -> bool {
+    sys::getpgid(pid).is_ok_and(|g| g != sys::getpgrp())
+}
+
 fn send(pid: libc::pid_t, sig: libc::c_int) {
     // The command may have ended already: nothing is left to tell.
     let _ = sys::kill(pid, sig);
@@ -53,11 +58,14 @@ impl Forwarder {
                 if ENDING.contains(&sig) {
                     super::interrupt_lock_waits();
                 }
-            } else if code != libc::SI_KERNEL || !any_terminal() {
+            } else if code != libc::SI_KERNEL || !any_terminal() || in_own_group(st.pid) {
                 // A signal the terminal generated already reached the command through the
                 // process group; only pass on those another process sent to the caller. Without
                 // a terminal on any standard stream the command runs in its own session (no
-                // controlling terminal to read from), so pass those on too.
+                // controlling terminal to read from), so pass those on too; and when it runs
+                // in a process group of its own (as the terminal's foreground job, see
+                // job_control.rs), the terminal signalled this process's group, not the
+                // command's.
                 send(st.pid, sig);
             }
         });

@@ -311,6 +311,8 @@ impl Prepared {
         // `kill_on_parent_death` needs nothing more: the job ends the tree when this process
         // exits (unless keep_processes asks processes to outlive the command).
         let _ = spec.kill_on_parent_death;
+        // Job control is a Unix terminal's: the console has no process groups to hand over.
+        let _ = spec.job_control;
         let cwd = state::plain_path(&spec.cwd);
         let launch = process::resolve_program(&spec.program, &spec.env, &cwd)?;
         let temp = if self.confinement.is_some() { Some(PrivateTemp::create()?) } else { None };

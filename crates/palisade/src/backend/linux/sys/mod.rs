@@ -10,10 +10,12 @@ use std::os::fd::RawFd;
 mod mounts;
 mod net;
 mod notify;
+mod terminal;
 
 pub use mounts::*;
 pub use net::*;
 pub use notify::*;
+pub use terminal::*;
 
 pub type Errno = i32;
 

@@ -275,6 +275,7 @@ impl Elevated {
             stdout: Stdio::Null,
             stderr: Stdio::Null,
             kill_on_parent_death: true,
+            job_control: false,
         };
         let failure = match self.spawn(&spec, &system, vec![], false) {
             Ok(mut child) => match child.wait() {
