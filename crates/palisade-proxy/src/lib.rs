@@ -25,6 +25,8 @@ pub mod inspect;
 mod relay;
 pub mod resolver;
 pub mod socks;
+#[cfg(target_os = "linux")]
+mod splice;
 pub mod tls;
 pub mod vet;
 
