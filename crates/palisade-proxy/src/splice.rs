@@ -5,15 +5,17 @@
 //!
 //! Each direction owns one pipe of the kernel's default size (16 pages: 64 KiB on 4 KiB pages),
 //! never enlarged, so a connection holds at most what the buffered relay held (128 KiB) and two
-//! pipes (four descriptors). The pipe is filled only when empty and drained before the next
+//! pipes (four descriptors; past three quarters of the process's descriptor limit a connection
+//! relays through buffers instead, so accepting and connecting keep descriptors). The pipe is filled only when empty and drained before the next
 //! read, so it never blocks: only the sockets are waited on, through tokio's readiness.
 
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rustix::net::Shutdown;
 use rustix::pipe::{fcntl_getpipe_size, pipe_with, splice, PipeFlags, SpliceFlags};
+use rustix::process::{getrlimit, Resource};
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
@@ -26,10 +28,14 @@ pub(crate) struct Pipe {
 }
 
 impl Pipe {
-    /// A non-blocking pipe, or the reason none could be made (out of descriptors, or the
+    /// A non-blocking pipe, or the reason none could be made (descriptors running low, or the
     /// user's pipe quota spent); the caller then relays through a buffer instead.
     pub(crate) fn new() -> io::Result<Pipe> {
         let (read, write) = pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?;
+        // New descriptors take the lowest free numbers, so the number says about how many are open.
+        if !leaves_headroom(write.as_raw_fd(), getrlimit(Resource::Nofile).current) {
+            return Err(io::Error::other("descriptors running low"));
+        }
         let capacity = fcntl_getpipe_size(&read)?;
         Ok(Pipe { read, write, capacity })
     }
@@ -87,5 +93,24 @@ impl Pipe {
                 other => return other,
             }
         }
+    }
+}
+
+/// Whether a descriptor numbered `fd` stays below three quarters of the limit (`None`: none).
+fn leaves_headroom(fd: i32, limit: Option<u64>) -> bool {
+    limit.is_none_or(|limit| (fd.max(0) as u64) < limit / 4 * 3)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::leaves_headroom;
+
+    #[test]
+    fn pipes_leave_a_quarter_of_the_descriptors() {
+        assert!(leaves_headroom(10, Some(1024)));
+        assert!(leaves_headroom(767, Some(1024)));
+        assert!(!leaves_headroom(768, Some(1024)));
+        assert!(!leaves_headroom(5000, Some(1024)));
+        assert!(leaves_headroom(5000, None));
     }
 }
