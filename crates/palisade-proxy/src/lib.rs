@@ -239,6 +239,8 @@ impl Proxy {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let runtime_handle = runtime.handle().clone();
         let thread = std::thread::Builder::new().name("palisade-proxy".into()).spawn(move || {
+            #[cfg(target_os = "linux")]
+            splice::block_sigpipe_in_this_thread();
             runtime.block_on(async move {
                 let _ = stopped.await;
             });

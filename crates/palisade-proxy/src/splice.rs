@@ -96,6 +96,21 @@ impl Pipe {
     }
 }
 
+/// Blocks SIGPIPE in the calling thread (the proxy's, where every relay runs). splice(2) into a
+/// socket whose peer is gone raises SIGPIPE (unlike `send`, it cannot pass MSG_NOSIGNAL), which
+/// would end the whole process if its embedder left SIGPIPE at the default; blocked, it stays
+/// pending on this thread and the relay sees EPIPE, as the buffered relay does.
+pub(crate) fn block_sigpipe_in_this_thread() {
+    // SAFETY: `set` is initialised by sigemptyset before use; pthread_sigmask changes only the
+    // calling thread's mask and is given a valid set and a null old-set pointer.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
 /// Whether a descriptor numbered `fd` stays below three quarters of the limit (`None`: none).
 fn leaves_headroom(fd: i32, limit: Option<u64>) -> bool {
     limit.is_none_or(|limit| (fd.max(0) as u64) < limit / 4 * 3)
