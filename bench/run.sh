@@ -7,7 +7,7 @@
 #   bench/run.sh --parent-rss 512     with a 512 MiB parent (fork cost)
 #   bench/run.sh ns-cost              what each clone() namespace flag costs
 #   bench/run.sh steps                where a spawn's time goes, step by step
-#   bench/run.sh proxy [--megabytes 1024] [--requests 300]
+#   bench/run.sh proxy [--megabytes 1024] [--requests 300] [--rounds 3]
 #                                     the network allowlist's proxy: added latency per connection
 #                                     and download throughput, next to a direct loopback connection
 # BENCH_USER=name bench/run.sh ...    as root: run it as that (unprivileged) user, created if missing.

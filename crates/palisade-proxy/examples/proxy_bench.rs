@@ -1,7 +1,8 @@
 //! Measures what the proxy adds: per-connection latency of a small request and throughput of a
 //! large download, through the proxy versus straight to an origin on loopback.
 //!
-//! `cargo run --release -p palisade-proxy --example proxy_bench -- [--requests N] [--megabytes M]`
+//! `cargo run --release -p palisade-proxy --example proxy_bench -- [--requests N] [--megabytes M]
+//! [--rounds R]`
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -90,16 +91,24 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
+/// Median, minimum and maximum.
+fn summary(values: &mut [f64]) -> (f64, f64, f64) {
+    values.sort_by(f64::total_cmp);
+    (values[values.len() / 2], values[0], values[values.len() - 1])
+}
+
 fn main() {
     let mut requests = 300usize;
     let mut megabytes = 256usize;
+    let mut rounds = 3usize;
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
         match (pair[0].as_str(), pair.get(1).and_then(|v| v.parse::<usize>().ok())) {
             ("--requests", Some(n)) => requests = n.max(1),
             ("--megabytes", Some(n)) => megabytes = n.max(1),
+            ("--rounds", Some(n)) => rounds = n.max(1),
             _ => {
-                eprintln!("usage: proxy_bench [--requests N] [--megabytes M]");
+                eprintln!("usage: proxy_bench [--requests N] [--megabytes M] [--rounds R]");
                 std::process::exit(2);
             }
         }
@@ -138,14 +147,36 @@ fn main() {
         );
     }
 
+    // Rounds of direct, CONNECT and forwarded downloads back to back, so a load that comes and
+    // goes on a shared machine hits the three alike; each route's median and spread are shown,
+    // and the median of each round's ratio to that round's direct download.
     let bytes = megabytes * 1024 * 1024;
-    println!("download of {megabytes} MiB:");
-    for (name, route) in [("direct", Route::Direct), ("connect", Route::Connect), ("forward", Route::Forward)] {
-        let t = Instant::now();
-        let got = fetch(&route, origin, proxy, &format!("/big/{bytes}"));
-        let secs = t.elapsed().as_secs_f64();
-        assert!(got > bytes, "short download via {name}: {got}");
-        println!("  {name:8} {:8.1} MiB/s  ({secs:.3} s)", megabytes as f64 / secs);
+    println!("download of {megabytes} MiB, {rounds} rounds (median, min-max):");
+    let routes = [("direct", Route::Direct), ("connect", Route::Connect), ("forward", Route::Forward)];
+    let mut speeds = vec![Vec::new(); routes.len()];
+    let mut ratios = vec![Vec::new(); routes.len()];
+    for _ in 0..rounds {
+        for (i, (name, route)) in routes.iter().enumerate() {
+            let t = Instant::now();
+            let got = fetch(route, origin, proxy, &format!("/big/{bytes}"));
+            let secs = t.elapsed().as_secs_f64();
+            assert!(got > bytes, "short download via {name}: {got}");
+            speeds[i].push(megabytes as f64 / secs);
+        }
+        for i in 0..routes.len() {
+            let ratio = speeds[i].last().unwrap() / speeds[0].last().unwrap();
+            ratios[i].push(ratio);
+        }
+    }
+    for (i, (name, _)) in routes.iter().enumerate() {
+        let (median, min, max) = summary(&mut speeds[i]);
+        let (ratio, ratio_min, ratio_max) = summary(&mut ratios[i]);
+        println!(
+            "  {name:8} {median:8.1} MiB/s ({min:.0}-{max:.0})  of direct {:4.0}% ({:.0}-{:.0}%)",
+            ratio * 100.0,
+            ratio_min * 100.0,
+            ratio_max * 100.0
+        );
     }
     let records = handle.shutdown();
     let refused = records.iter().filter(|r| !r.allowed).count();

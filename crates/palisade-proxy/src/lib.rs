@@ -26,6 +26,8 @@ pub mod inspect;
 mod relay;
 pub mod resolver;
 pub mod socks;
+#[cfg(target_os = "linux")]
+mod splice;
 pub mod tls;
 pub mod vet;
 
@@ -272,6 +274,8 @@ impl Proxy {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let runtime_handle = runtime.handle().clone();
         let thread = std::thread::Builder::new().name("palisade-proxy".into()).spawn(move || {
+            #[cfg(target_os = "linux")]
+            splice::block_sigpipe_in_this_thread();
             runtime.block_on(async move {
                 let _ = stopped.await;
             });

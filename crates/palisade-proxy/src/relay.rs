@@ -1,12 +1,16 @@
 //! Moving bytes between the client and the destination, with byte counts and an idle timeout.
-//! Each direction uses one fixed 64 KiB buffer, so a connection's memory stays bounded (128 KiB
-//! while relaying; 256 connections: 32 MiB). 64 KiB rather than 16 KiB: the bench measured about
-//! 2.5 times the throughput on a large download.
+//! Opaque bytes (a tunnel after its first bytes were checked, a forwarded response) go through
+//! `splice.rs` on Linux; elsewhere, for a forwarded request body (whose framing the proxy
+//! follows), and if no pipe can be made, each direction uses one fixed 64 KiB buffer. Either
+//! way a connection's memory stays bounded (128 KiB while relaying; 256 connections: 32 MiB).
+//! 64 KiB rather than 16 KiB: the bench measured about 2.5 times the throughput on a large
+//! download.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 
 use crate::body::BodyFramer;
@@ -26,7 +30,7 @@ impl Counters {
         Counters { up: AtomicU64::new(0), down: AtomicU64::new(0), last: AtomicU64::new(0), base: Instant::now() }
     }
 
-    fn touch(&self) {
+    pub(crate) fn touch(&self) {
         self.last.store(self.base.elapsed().as_nanos() as u64, Ordering::Relaxed);
     }
 
@@ -61,15 +65,29 @@ pub(crate) async fn relay(
     let (mut up_read, mut up_write) = upstream.split();
     let up_dir = async {
         match up {
-            Up::Tunnel => copy(&mut client_read, &mut up_write, &counters.up, counters).await,
+            Up::Tunnel => opaque(&mut client_read, &mut up_write, &counters.up, counters).await,
             Up::Body(framer) => copy_body(&mut client_read, &mut up_write, framer, counters).await,
         }
     };
-    let down_dir = copy(&mut up_read, &mut client_write, &counters.down, counters);
+    let down_dir = opaque(&mut up_read, &mut client_write, &counters.down, counters);
     tokio::select! {
         r = async { tokio::try_join!(up_dir, down_dir) } => r.map(|_| ()),
         _ = idle_watch(counters, idle) => Err(format!("closed after {} s without traffic", idle.as_secs())),
     }
+}
+
+/// Relays bytes the proxy does not look at, until `r` ends or either side fails.
+async fn opaque(
+    r: &mut ReadHalf<'_>,
+    w: &mut WriteHalf<'_>,
+    count: &AtomicU64,
+    counters: &Counters,
+) -> Result<(), String> {
+    #[cfg(target_os = "linux")]
+    if let Ok(pipe) = crate::splice::Pipe::new() {
+        return pipe.pump(r.as_ref(), w.as_ref(), count, counters).await;
+    }
+    copy(r, w, count, counters).await
 }
 
 async fn copy<R, W>(r: &mut R, w: &mut W, count: &AtomicU64, counters: &Counters) -> Result<(), String>

@@ -116,7 +116,7 @@ pub fn sink_origin() -> Origin {
     })
 }
 
-fn spawn_origin(serve: fn(&mut TcpStream, &mut Vec<u8>)) -> Origin {
+pub fn spawn_origin(serve: fn(&mut TcpStream, &mut Vec<u8>)) -> Origin {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = Seen::default();
