@@ -27,11 +27,10 @@ use windows_sys::Win32::Foundation::{
 use windows_sys::Win32::Security::Authorization::{GetSecurityInfo, SetSecurityInfo, SE_FILE_OBJECT};
 use windows_sys::Win32::Security::{OWNER_SECURITY_INFORMATION, PSID};
 use windows_sys::Win32::Storage::FileSystem::{
-    CreateFileW, GetFileInformationByHandle, GetFinalPathNameByHandleW, ReadDirectoryChangesW,
-    BY_HANDLE_FILE_INFORMATION, FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_REPARSE_POINT, FILE_FLAG_BACKUP_SEMANTICS,
-    FILE_FLAG_OPEN_REPARSE_POINT, FILE_FLAG_OVERLAPPED, FILE_LIST_DIRECTORY, FILE_NAME_NORMALIZED,
-    FILE_NOTIFY_CHANGE_DIR_NAME, FILE_NOTIFY_CHANGE_FILE_NAME, FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE,
-    OPEN_EXISTING, READ_CONTROL, VOLUME_NAME_DOS, WRITE_OWNER,
+    CreateFileW, GetFileInformationByHandle, ReadDirectoryChangesW, BY_HANDLE_FILE_INFORMATION,
+    FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_REPARSE_POINT, FILE_FLAG_BACKUP_SEMANTICS, FILE_FLAG_OVERLAPPED,
+    FILE_LIST_DIRECTORY, FILE_NOTIFY_CHANGE_DIR_NAME, FILE_NOTIFY_CHANGE_FILE_NAME, FILE_SHARE_DELETE, FILE_SHARE_READ,
+    FILE_SHARE_WRITE, OPEN_EXISTING, READ_CONTROL, WRITE_OWNER,
 };
 use windows_sys::Win32::System::Threading::{
     CreateEventW, ResetEvent, SetEvent, WaitForMultipleObjects, WaitForSingleObject, INFINITE,
@@ -39,6 +38,7 @@ use windows_sys::Win32::System::Threading::{
 use windows_sys::Win32::System::IO::{CancelIoEx, GetOverlappedResult, OVERLAPPED};
 
 use palisade_win32::ffi::{check, wide, LocalMem};
+use palisade_win32::object::{final_path, open_unfollowed};
 use palisade_win32::sid::Sid;
 
 /// The notification buffer per root. Changes that arrive while the thread handles a batch are
@@ -374,50 +374,6 @@ fn is_missing(e: &io::Error) -> bool {
     matches!(e.raw_os_error().map(|c| c as u32), Some(ERROR_FILE_NOT_FOUND | ERROR_PATH_NOT_FOUND | ERROR_INVALID_NAME))
 }
 
-/// Opens the object at `path` itself (a link, not its target).
-fn open(path: &std::path::Path, access: u32) -> io::Result<OwnedHandle> {
-    let w = wide(path)?;
-    // SAFETY: a NUL-terminated path; the handle is owned from here.
-    let h = unsafe {
-        CreateFileW(
-            w.as_ptr(),
-            access,
-            FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
-            std::ptr::null(),
-            OPEN_EXISTING,
-            FILE_FLAG_BACKUP_SEMANTICS | FILE_FLAG_OPEN_REPARSE_POINT,
-            std::ptr::null_mut(),
-        )
-    };
-    if h == INVALID_HANDLE_VALUE {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a fresh handle owned by nobody else.
-    Ok(unsafe { OwnedHandle::from_raw_handle(h as _) })
-}
-
-fn final_path(h: &OwnedHandle) -> io::Result<String> {
-    let mut buf = vec![0u16; 1024];
-    loop {
-        // SAFETY: the buffer's length in characters is passed.
-        let n = unsafe {
-            GetFinalPathNameByHandleW(
-                raw(h),
-                buf.as_mut_ptr(),
-                buf.len() as u32,
-                FILE_NAME_NORMALIZED | VOLUME_NAME_DOS,
-            )
-        } as usize;
-        if n == 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if n < buf.len() {
-            return Ok(String::from_utf16_lossy(&buf[..n]));
-        }
-        buf.resize(n + 1, 0);
-    }
-}
-
 fn owner_of(h: &OwnedHandle) -> io::Result<String> {
     let mut owner: PSID = std::ptr::null_mut();
     let mut sd = LocalMem::null();
@@ -445,14 +401,15 @@ fn owner_of(h: &OwnedHandle) -> io::Result<String> {
 /// is no reparse point)` when it was examined, `None` when it is gone or was left alone.
 fn fix(path: &std::path::Path, root: &WinPath, owners: &Owners, report: &mut Report) -> Option<bool> {
     let shown = || path.display().to_string();
-    let h = match open(path, READ_CONTROL | WRITE_OWNER) {
+    let h = match open_unfollowed(path, READ_CONTROL | WRITE_OWNER) {
         Ok(h) => h,
         Err(e) if is_missing(&e) => return None,
         Err(e) if e.raw_os_error() == Some(ERROR_ACCESS_DENIED as i32) => {
             // Not ours to take (the user's own file in a folder without the ownership grant):
             // a failure only if the sandbox owns it.
-            let sandbox_owned =
-                open(path, READ_CONTROL).and_then(|h| owner_of(&h)).map(|o| is_sandbox_owner(&o, &owners.sandbox));
+            let sandbox_owned = open_unfollowed(path, READ_CONTROL)
+                .and_then(|h| owner_of(&h))
+                .map(|o| is_sandbox_owner(&o, &owners.sandbox));
             if !matches!(sandbox_owned, Ok(false)) {
                 report.failures.push((shown(), format!("opening it to change its owner: {e}")));
             }
