@@ -691,3 +691,72 @@ fn a_command_cannot_open_a_concurrent_command_for_write() {
     }
     assert!(!out.contains("OPENED"), "B opened A's process for writing: {out}");
 }
+
+/// The sandbox accounts' passwords, stored DPAPI-encrypted for the installing user in
+/// `%LOCALAPPDATA%\Palisade\credentials`, cannot be read (nor the folder listed) by a command of
+/// any of the accounts: setup's read grant leaves out `AppData`, and the folder is the user's.
+#[test]
+fn the_stored_passwords_are_unreadable_by_the_sandbox_accounts() {
+    let Some(_g) = prerequisites("the_stored_passwords_are_unreadable_by_the_sandbox_accounts") else { return };
+    let folder =
+        PathBuf::from(std::env::var_os("LOCALAPPDATA").expect("LOCALAPPDATA")).join("Palisade").join("credentials");
+    let files: Vec<PathBuf> = std::fs::read_dir(&folder)
+        .unwrap_or_else(|e| panic!("{} after setup: {e}", folder.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(files.len() >= 3, "setup stored fewer than three passwords in {}: {files:?}", folder.display());
+    let quoted = |p: &Path| p.display().to_string().replace('\'', "''");
+    let ws = tempdir("palisade-elev-creds-");
+    let sandboxes = [
+        ("PalisadeOffline", sandbox(ws.path(), false)),
+        ("PalisadeOnline", sandbox(ws.path(), true)),
+        ("PalisadeProxied", allow_sandbox(ws.path(), &["192.0.2.1".to_string()])),
+    ];
+    for (account, sb) in &sandboxes {
+        for f in &files {
+            // The control: the user (this process) reads it.
+            assert!(!std::fs::read(f).unwrap().is_empty(), "{} is empty", f.display());
+            let script =
+                format!("try {{ 'READ ' + [IO.File]::ReadAllBytes('{}').Length }} catch {{ 'denied' }}", quoted(f));
+            let out = powershell(sb, &script);
+            assert_eq!(text(&out.stdout).trim(), "denied", "{account} read {}: {}", f.display(), text(&out.stderr));
+        }
+        let script = format!(
+            "try {{ 'LISTED ' + (Get-ChildItem -Force -LiteralPath '{}' -ErrorAction Stop).Count }} catch {{ 'denied' }}",
+            quoted(&folder)
+        );
+        let out = powershell(sb, &script);
+        assert_eq!(text(&out.stdout).trim(), "denied", "{account} listed {}", folder.display());
+    }
+}
+
+/// The pipe between palisade and a running command's runner is the runner's alone: another
+/// process of the user (this test) cannot open it while the command runs, and the command is
+/// undisturbed. (Its DACL grants only the sandbox account; the CLI also checks that its client
+/// is the runner it started, which a test from outside cannot race.)
+#[test]
+fn a_rogue_client_cannot_open_a_runners_pipe() {
+    let Some(_g) = prerequisites("a_rogue_client_cannot_open_a_runners_pipe") else { return };
+    let ws = tempdir("palisade-elev-pipe-");
+    let mut a = Running::start(
+        &sandbox(ws.path(), false),
+        "[Console]::Out.WriteLine('ready'); [Console]::Out.Flush(); $null = [Console]::In.ReadLine(); 'alive'",
+    );
+    assert_eq!(a.next_line(), "ready");
+    let pipes: Vec<PathBuf> = std::fs::read_dir(r"\\.\pipe\")
+        .expect("listing the named pipes")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("palisade-runner-")))
+        .collect();
+    assert!(!pipes.is_empty(), "no palisade-runner-* pipe while a command runs (has its name changed?)");
+    for p in &pipes {
+        match std::fs::OpenOptions::new().read(true).write(true).open(p) {
+            Ok(_) => panic!("this process (not the sandbox account) opened {}", p.display()),
+            // 5: access denied (the DACL); 231: all instances busy (the runner holds the one).
+            Err(e) => assert!(matches!(e.raw_os_error(), Some(5 | 231)), "opening {}: {e}", p.display()),
+        }
+    }
+    a.cue();
+    let rest = a.finish();
+    assert!(rest.contains(&"alive".to_string()), "the command was disturbed: {rest:?}");
+}
