@@ -2,10 +2,13 @@
 //!
 //! Setup's firewall rules and WFP filters (see [`crate::fence_api`]) are only as good as their
 //! being in force: Group Policy can override local rules, and filters can be removed. So
-//! before it starts an offline command, the runner (running as `PalisadeOffline`) makes two
+//! before it starts an offline command, the runner (running as `PalisadeOffline`) makes
 //! non-blocking TCP connects as itself — to an outside address that never answers
-//! ([`OUTSIDE_PROBE`], TEST-NET-1) and to a loopback port the CLI listens on for this purpose
-//! (not a proxy port) — and refuses to start the command unless the fence stopped both.
+//! ([`OUTSIDE_PROBE`], TEST-NET-1, and [`OUTSIDE_PROBE_V6`], IPv6's documentation prefix) and to
+//! a loopback port the CLI listens on for this purpose (not a proxy port), at 127.0.0.1 and at
+//! `::1` — and refuses to start the command unless the fence stopped them. Each pair is reported
+//! as one outcome ([`combine`]), so the protocol carries two, as before IPv6 was probed: the
+//! fence covers both families, and a machine without IPv6 has nothing to leak through it.
 //!
 //! A WFP block at `ALE_AUTH_CONNECT` fails `connect` synchronously with `WSAEACCES`; an
 //! unblocked connect is in progress (`WSAEWOULDBLOCK`) or connected at once. The runner gives
@@ -24,12 +27,21 @@ use crate::protocol::ProbeOutcome;
 /// (discard). Nothing answers there, so an unblocked connect stays in progress.
 pub const OUTSIDE_PROBE: ([u8; 4], u16) = ([192, 0, 2, 1], 9);
 
+/// The outside address over IPv6: 2001:db8::1 (the documentation prefix, RFC 3849: never routed
+/// on the internet), port 9.
+pub const OUTSIDE_PROBE_V6: ([u16; 8], u16) = ([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1], 9);
+
+/// How the outside connects are named in messages.
+const OUTSIDE_NAMES: &str = "192.0.2.1:9 or [2001:db8::1]:9";
+
 /// Winsock error codes the classification knows.
 pub mod wsa {
     pub const EACCES: i32 = 10013;
     pub const EWOULDBLOCK: i32 = 10035;
     pub const EINPROGRESS: i32 = 10036;
     pub const EALREADY: i32 = 10037;
+    pub const EAFNOSUPPORT: i32 = 10047;
+    pub const EADDRNOTAVAIL: i32 = 10049;
     pub const ENETUNREACH: i32 = 10051;
     pub const EISCONN: i32 = 10056;
     pub const ETIMEDOUT: i32 = 10060;
@@ -57,8 +69,29 @@ pub fn classify(r: ConnectResult) -> ProbeOutcome {
         ConnectResult::Error(
             wsa::EWOULDBLOCK | wsa::EINPROGRESS | wsa::EALREADY | wsa::EISCONN | wsa::ECONNREFUSED | wsa::ETIMEDOUT,
         ) => ProbeOutcome::Open,
-        ConnectResult::Error(wsa::ENETUNREACH | wsa::EHOSTUNREACH) => ProbeOutcome::NoRoute,
+        // No route, or (IPv6 on a machine without it) no address or protocol to connect from.
+        ConnectResult::Error(wsa::ENETUNREACH | wsa::EHOSTUNREACH | wsa::EADDRNOTAVAIL | wsa::EAFNOSUPPORT) => {
+            ProbeOutcome::NoRoute
+        }
         ConnectResult::Error(code) => ProbeOutcome::Failed(code as u32),
+    }
+}
+
+/// The outcome of one connect made over IPv4 and IPv6 (`v4`, `v6`): a connect that got out
+/// wins, then one that proves nothing, then a block; "no route" only if neither family had one.
+/// So a machine without IPv6 (no route, no address) is judged by its IPv4 connect alone, and
+/// a fence that blocks IPv4 but not IPv6 is open.
+pub fn combine(v4: ProbeOutcome, v6: ProbeOutcome) -> ProbeOutcome {
+    let rank = |o: ProbeOutcome| match o {
+        ProbeOutcome::Open => 3,
+        ProbeOutcome::Failed(_) => 2,
+        ProbeOutcome::Blocked => 1,
+        ProbeOutcome::NoRoute => 0,
+    };
+    if rank(v6) > rank(v4) {
+        v6
+    } else {
+        v4
     }
 }
 
@@ -107,8 +140,7 @@ fn verdict_as(
     loopback: ProbeOutcome,
     listener_accepted: bool,
 ) -> Result<(), String> {
-    let (ip, port) = OUTSIDE_PROBE;
-    let outside_name = format!("{}.{}.{}.{}:{port}", ip[0], ip[1], ip[2], ip[3]);
+    let outside_name = OUTSIDE_NAMES;
     if outside == ProbeOutcome::Open {
         return Err(format!("a connect to {outside_name} as {account} was not blocked"));
     }
@@ -186,6 +218,27 @@ mod tests {
         assert_eq!(classify(ConnectResult::Error(10065)), NoRoute);
         assert_eq!(classify(ConnectResult::Error(10055)), Failed(10055));
         assert_eq!(classify(ConnectResult::Error(0)), Failed(0));
+    }
+
+    #[test]
+    fn both_families_must_be_stopped_and_a_missing_one_does_not_count() {
+        // A machine without IPv6: the IPv4 connect decides.
+        for v4 in [Blocked, Open, NoRoute, Failed(1)] {
+            assert_eq!(combine(v4, NoRoute), v4);
+            assert_eq!(classify(ConnectResult::Error(10049)), NoRoute);
+            assert_eq!(classify(ConnectResult::Error(10047)), NoRoute);
+        }
+        // IPv6 open or unproven wins over a blocked IPv4, whichever way round.
+        assert_eq!(combine(Blocked, Open), Open);
+        assert_eq!(combine(Open, Blocked), Open);
+        assert_eq!(combine(Blocked, Failed(7)), Failed(7));
+        assert_eq!(combine(Failed(7), Open), Open);
+        assert_eq!(combine(NoRoute, Blocked), Blocked);
+        assert_eq!(combine(Blocked, Blocked), Blocked);
+        // So an IPv6 hole refuses the command.
+        assert!(verdict(combine(Blocked, Open), Blocked, false).unwrap_err().contains("[2001:db8::1]:9"));
+        assert!(verdict(Blocked, combine(Blocked, Open), false).unwrap_err().contains("loopback"));
+        assert_eq!(verdict(combine(Blocked, NoRoute), combine(Blocked, NoRoute), false), Ok(()));
     }
 
     #[test]

@@ -59,8 +59,9 @@ pub(super) enum Cmd {
         #[arg(long)]
         json: bool,
         /// Windows, elevated mode: also prove the network fence by starting a runner as
-        /// PalisadeOffline and making its fence probe (a TCP connect to 192.0.2.1 and one to a
-        /// loopback port that is not a proxy port, both must be blocked); the "network fence"
+        /// PalisadeOffline and making its fence probe (TCP connects to 192.0.2.1 and 2001:db8::1
+        /// and to a loopback port that is not a proxy port, over IPv4 and IPv6, all must be
+        /// blocked); the "network fence"
         /// line then says proven, FAIL (a connect got out) or unknown. Without it the line
         /// says whether the firewall rules and filters are in place. Elsewhere: no effect.
         #[arg(long)]

@@ -13,14 +13,14 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, TcpStream};
 use std::os::windows::io::OwnedHandle;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use palisade_windows_elevated::fence_probe::{self, classify, ConnectResult, OUTSIDE_PROBE};
+use palisade_windows_elevated::fence_probe::{self, classify, ConnectResult, OUTSIDE_PROBE, OUTSIDE_PROBE_V6};
 use palisade_windows_elevated::protocol::{
     data_chunks, Conversation, ErrorKind, FrameReader, Message, ProbeOutcome, Sender, SpawnRequest, Stream,
     MAX_ERROR_MESSAGE,
@@ -330,11 +330,20 @@ fn probe_connect(addr: SocketAddr) -> ProbeOutcome {
 }
 
 /// The fence probe (see `palisade_windows_elevated::fence_probe`): the outside address, then the
-/// CLI's loopback listener.
+/// CLI's loopback listener, each over IPv4 and IPv6 (on `::1` nothing listens: a connect that
+/// is not blocked is refused by the stack, which counts as getting through), each pair as one
+/// outcome (`fence_probe::combine`).
 fn probe_fence(loopback_port: u16, proxy_port: Option<u16>) -> (ProbeOutcome, ProbeOutcome, Option<ProbeOutcome>) {
     let (ip, port) = OUTSIDE_PROBE;
-    let outside = probe_connect(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::from(ip), port)));
-    let loopback = probe_connect(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, loopback_port)));
+    let (ip6, port6) = OUTSIDE_PROBE_V6;
+    let outside = fence_probe::combine(
+        probe_connect(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::from(ip), port))),
+        probe_connect(SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::from(ip6), port6, 0, 0))),
+    );
+    let loopback = fence_probe::combine(
+        probe_connect(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, loopback_port))),
+        probe_connect(SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::LOCALHOST, loopback_port, 0, 0))),
+    );
     // network = allow: the proxy's port must be reachable (the connect is dropped at once; the
     // proxy records a client that sent nothing).
     let proxy = proxy_port.map(|p| probe_connect(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, p))));
