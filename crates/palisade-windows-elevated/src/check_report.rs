@@ -162,6 +162,9 @@ pub struct CheckInputs {
     /// SHA-256 of the runner this palisade ships, when known.
     pub runner_sha256: Option<String>,
     pub probe: Option<FenceProbe>,
+    /// The same probe as the proxied account (`network = allow`), with a proxy listening on a
+    /// proxy port: `palisade check --probe`.
+    pub proxied_probe: Option<FenceProbe>,
     /// `[windows] mode = "elevated"` is configured: a failed line means `palisade run` cannot
     /// use the mode. Otherwise the lines are information, and a machine where nothing of the
     /// setup exists gets one "not set up (optional)" line.

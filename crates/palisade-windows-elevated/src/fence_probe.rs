@@ -202,6 +202,27 @@ pub fn for_check(
     FenceProbe { outside_reached, loopback_reached, proxy_reached: None, unproven }
 }
 
+/// [`for_check`] for the proxied account: `report` carries the proxy port's connect too.
+pub fn for_check_proxied(
+    report: Option<(ProbeOutcome, ProbeOutcome, Option<ProbeOutcome>)>,
+    listener_accepted: bool,
+    failure: Option<String>,
+) -> FenceProbe {
+    let Some((outside, loopback, proxy)) = report else {
+        return for_check(None, listener_accepted, failure);
+    };
+    let outside_reached = outside == ProbeOutcome::Open;
+    let loopback_reached = loopback == ProbeOutcome::Open || listener_accepted;
+    let proxy_reached = proxy.map(|p| p == ProbeOutcome::Open);
+    let unproven = match proxied_verdict(outside, loopback, proxy, listener_accepted) {
+        Ok(()) => None,
+        // Said by the fields: what got out, or the proxy port not reached.
+        Err(_) if outside_reached || loopback_reached || proxy_reached == Some(false) => None,
+        Err(why) => Some(why),
+    };
+    FenceProbe { outside_reached, loopback_reached, proxy_reached, unproven }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,6 +308,23 @@ mod tests {
         assert!(proxied_refusal("x").contains("proxied account's network fence"));
         // The offline wording is unchanged.
         assert!(verdict(Open, Blocked, false).unwrap_err().contains("as the offline account"));
+    }
+
+    #[test]
+    fn the_proxied_check_sees_the_proxy_port_too() {
+        let p = for_check_proxied(Some((Blocked, Blocked, Some(Open))), false, None);
+        assert_eq!(
+            p,
+            FenceProbe { outside_reached: false, loopback_reached: false, proxy_reached: Some(true), unproven: None }
+        );
+        let p = for_check_proxied(Some((Blocked, Blocked, Some(Blocked))), false, None);
+        assert_eq!((p.proxy_reached, p.unproven), (Some(false), None));
+        let p = for_check_proxied(Some((Open, Blocked, Some(Open))), false, None);
+        assert!(p.outside_reached && p.unproven.is_none());
+        let p = for_check_proxied(Some((Blocked, Blocked, None)), false, None);
+        assert!(p.unproven.unwrap().contains("no connect to the proxy port"));
+        let p = for_check_proxied(None, false, Some("the runner could not start".into()));
+        assert!(p.unproven.unwrap().contains("the runner could not start"));
     }
 
     #[test]

@@ -409,9 +409,11 @@ fn check_probe_proves_the_fence() {
     let json: serde_json::Value =
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)));
     let lines = json["elevated"]["lines"].as_array().unwrap_or_else(|| panic!("no elevated lines: {json}"));
-    let fence = lines.iter().find(|l| l["item"] == "network fence").unwrap_or_else(|| panic!("no fence line: {json}"));
-    assert_eq!(fence["status"], "ok", "{json}");
-    assert!(fence["detail"].as_str().unwrap().starts_with("proven"), "{json}");
+    for item in ["network fence", "proxied network fence"] {
+        let fence = lines.iter().find(|l| l["item"] == item).unwrap_or_else(|| panic!("no {item} line: {json}"));
+        assert_eq!(fence["status"], "ok", "{item}: {json}");
+        assert!(fence["detail"].as_str().unwrap().starts_with("proven"), "{item}: {json}");
+    }
 }
 
 /// A PowerShell expression run by the test itself (outside the sandbox), its output trimmed.

@@ -3,7 +3,7 @@
 //! ports. A broken fence here leaves offline commands offline; it makes `network = allow`
 //! refuse (the runner's fence probe would find it open), so it is its own pair of lines.
 
-use super::{list_problems, CheckInputs, CheckLine, CheckStatus, FactGroup};
+use super::{list_problems, CheckInputs, CheckLine, CheckStatus, FactGroup, FenceProbe};
 use crate::facts::{MachineFacts, SandboxUser, Sids};
 use crate::firewall::{self, WfpObject};
 
@@ -78,5 +78,54 @@ pub(super) fn fence_lines(
             add(CheckStatus::Fail, wfp_item, list_problems(&missing, &changed));
         }
     }
+    if let Some(line) = probe_line(inputs.proxied_probe.as_ref()) {
+        lines.push(line);
+    }
     lines
+}
+
+/// The proxied account's fence probe (`palisade check --probe`), when it ran.
+fn probe_line(probe: Option<&FenceProbe>) -> Option<CheckLine> {
+    let item = "proxied network fence";
+    let line = |status, detail: &str| CheckLine { status, item: item.into(), detail: detail.into() };
+    let p = probe?;
+    Some(if p.outside_reached {
+        line(CheckStatus::Fail, "a connection as PalisadeProxied reached the outside")
+    } else if p.loopback_reached {
+        line(CheckStatus::Fail, "a connection as PalisadeProxied reached a loopback port that is not the proxy")
+    } else if let Some(why) = &p.unproven {
+        line(CheckStatus::Unknown, &format!("unknown: {why}"))
+    } else if p.proxy_reached != Some(true) {
+        line(CheckStatus::Fail, "the proxy port could not be reached: network = allow would refuse; run setup again")
+    } else {
+        line(CheckStatus::Ok, "proven: outside and other loopback connects blocked, the proxy port reachable")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe(outside: bool, loopback: bool, proxy: Option<bool>, unproven: Option<&str>) -> FenceProbe {
+        FenceProbe {
+            outside_reached: outside,
+            loopback_reached: loopback,
+            proxy_reached: proxy,
+            unproven: unproven.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn the_proxied_probe_line_says_what_got_through() {
+        assert!(probe_line(None).is_none(), "no line without --probe");
+        let status = |p: FenceProbe| probe_line(Some(&p)).unwrap().status;
+        assert_eq!(status(probe(false, false, Some(true), None)), CheckStatus::Ok);
+        assert_eq!(status(probe(true, false, Some(true), None)), CheckStatus::Fail);
+        assert_eq!(status(probe(false, true, Some(true), None)), CheckStatus::Fail);
+        assert_eq!(status(probe(false, false, Some(false), None)), CheckStatus::Fail);
+        assert_eq!(status(probe(false, false, None, None)), CheckStatus::Fail);
+        let l = probe_line(Some(&probe(false, false, None, Some("the probe could not run: x")))).unwrap();
+        assert_eq!(l.status, CheckStatus::Unknown);
+        assert!(l.detail.contains("could not run: x"), "{}", l.detail);
+    }
 }

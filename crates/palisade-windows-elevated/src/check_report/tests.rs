@@ -13,6 +13,7 @@ fn check_inputs(probe: Option<FenceProbe>) -> CheckInputs {
         proxy_ports: vec![8877],
         runner_sha256: Some(RUNNER_SHA.into()),
         probe,
+        proxied_probe: None,
         required: true,
         unread: vec![],
     }

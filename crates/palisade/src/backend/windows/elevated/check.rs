@@ -6,9 +6,11 @@
 //! side sees them (DPAPI, `LogonUser`), and the SHA-256 of the `palisade-runner.exe` next to
 //! this palisade. The decisions are `palisade_windows_elevated::check_report`'s.
 //!
-//! With `--probe` the check also proves the network fence: it runs `cmd.exe /c exit 0` as
+//! With `--probe` the check also proves the network fences: it runs `cmd.exe /c exit 0` as
 //! `PalisadeOffline` through a runner, whose fence probe (the one before every offline command)
-//! it reports as the "network fence" line: proven, open, or unknown (with why).
+//! it reports as the "network fence" line: proven, open, or unknown (with why); and the same as
+//! `PalisadeProxied` with a proxy (allowing nothing) on a proxy port, the "proxied network
+//! fence" line.
 //!
 //! The gathering runs on a thread of its own and is given [`TIME_LIMIT`]: a firewall or
 //! filter-engine call that does not return turns every line into "unknown" instead of a check
@@ -33,7 +35,7 @@ use palisade_win32::system::known_folder_path;
 /// How long the facts may take to gather.
 pub const TIME_LIMIT: Duration = Duration::from_secs(30);
 
-/// Added to [`TIME_LIMIT`] with `--probe`: a first logon of the sandbox account (profile
+/// Added to [`TIME_LIMIT`] with `--probe`: first logons of the two sandbox accounts (profile
 /// loading) can take a while.
 pub const PROBE_TIME_LIMIT: Duration = Duration::from_secs(90);
 
@@ -79,6 +81,21 @@ fn probe_fence() -> FenceProbe {
     }
 }
 
+/// The fence probe as the proxied account, with a sandbox proxy (whose allowlist is empty) on
+/// the first free port of `proxy_ports`, as for a command with `network = allow`.
+fn probe_proxied_fence(proxy_ports: &[u16]) -> FenceProbe {
+    let none = palisade_policy::net_rules::Allowlist::parse(&[] as &[String], &[] as &[String]);
+    let started = Elevated::new(palisade_windows_elevated::SandboxUser::Proxied, None).and_then(|mut el| {
+        let allowlist = none.map_err(|e| crate::error::Error::InvalidInput(e.to_string()))?;
+        el.set_proxy(super::network::SandboxProxy::start(&allowlist, proxy_ports, None)?);
+        Ok(el)
+    });
+    match started {
+        Ok(el) => el.probe_fence(),
+        Err(e) => fence_probe::for_check_proxied(None, false, Some(e.to_string())),
+    }
+}
+
 fn gather_and_report(required: bool, probe: bool) -> CheckReport {
     let program_data = match palisade_win32::gather::program_data() {
         Ok(p) => p,
@@ -100,20 +117,22 @@ fn gather_and_report(required: bool, probe: bool) -> CheckReport {
         .map(|e| e.with_file_name("palisade-runner.exe"))
         .filter(|r| r.is_file())
         .and_then(|r| palisade_win32::gather::file_sha256(&r).ok());
+    // The ports setup recorded in the marker for the proxied account's fence (the defaults when
+    // it lists none).
+    let proxy_ports = facts
+        .marker
+        .as_ref()
+        .map(|m| m.proxy_ports.clone())
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| palisade_windows_elevated::proxy_route::setup_ports(&[]));
     let inputs = CheckInputs {
         expected_version: SETUP_VERSION,
         program_data,
         local_app_data,
-        // The ports setup recorded in the marker for the proxied account's fence (the defaults
-        // when it lists none).
-        proxy_ports: facts
-            .marker
-            .as_ref()
-            .map(|m| m.proxy_ports.clone())
-            .filter(|p| !p.is_empty())
-            .unwrap_or_else(|| palisade_windows_elevated::proxy_route::setup_ports(&[])),
         runner_sha256,
         probe: probe.then(probe_fence),
+        proxied_probe: probe.then(|| probe_proxied_fence(&proxy_ports)),
+        proxy_ports,
         required,
         unread,
     };

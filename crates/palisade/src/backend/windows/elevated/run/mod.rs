@@ -99,6 +99,9 @@ enum Launcher {
     Plain,
 }
 
+/// A fence report's outcomes: the outside connects, the loopback ones, the proxy port's.
+type FenceOutcomes = (ProbeOutcome, ProbeOutcome, Option<ProbeOutcome>);
+
 /// What every command of an elevated sandbox shares.
 pub struct Elevated {
     pub user: SandboxUser,
@@ -110,7 +113,7 @@ pub struct Elevated {
     pub account_group: palisade_windows_elevated::Sid,
     /// The last spawn's fence report and whether the CLI's listener accepted a connection
     /// (for `palisade check --probe` and the plumbing tests).
-    last_fence: Mutex<Option<((ProbeOutcome, ProbeOutcome), bool)>>,
+    last_fence: Mutex<Option<(FenceOutcomes, bool)>>,
     /// The proxy ports setup opened for `PalisadeProxied` (the marker's).
     pub proxy_ports: Vec<u16>,
     /// `network = allow`: the sandbox's proxy ([`Elevated::set_proxy`]), shared with the
@@ -256,7 +259,11 @@ impl Elevated {
     /// The last spawn's probe as `palisade check` reports it.
     pub fn last_fence_probe(&self, failure: Option<String>) -> FenceProbe {
         let seen = *self.last_fence.lock().unwrap_or_else(|e| e.into_inner());
-        fence_probe::for_check(seen.map(|s| s.0), seen.is_some_and(|s| s.1), failure)
+        let accepted = seen.is_some_and(|s| s.1);
+        match self.user {
+            SandboxUser::Proxied => fence_probe::for_check_proxied(seen.map(|s| s.0), accepted, failure),
+            _ => fence_probe::for_check(seen.map(|((o, l, _), _)| (o, l)), accepted, failure),
+        }
     }
 
     /// `palisade check --probe`: runs `cmd.exe /c exit 0` through a runner of this account, whose

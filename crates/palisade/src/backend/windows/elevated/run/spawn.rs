@@ -125,7 +125,7 @@ impl Elevated {
         let mut conversation = Conversation::cli();
         let record_fence = |report: (ProbeOutcome, ProbeOutcome, Option<ProbeOutcome>)| {
             let accepted = listener_accepted(&listener);
-            *self.last_fence.lock().unwrap_or_else(|e| e.into_inner()) = Some(((report.0, report.1), accepted));
+            *self.last_fence.lock().unwrap_or_else(|e| e.into_inner()) = Some((report, accepted));
             accepted
         };
         let mut fence_report = None;
