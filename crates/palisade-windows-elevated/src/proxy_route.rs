@@ -38,6 +38,18 @@ pub fn setup_ports(requested: &[u16]) -> Vec<u16> {
     }
 }
 
+/// The ports `palisade setup --elevated` asks for: `given` (`--proxy-ports`), checked as the
+/// fence will check them (no 0, no repeats, not too many) so a bad list is refused before any
+/// approval is asked for; else the ones the current setup recorded (`marker`), so running setup
+/// again keeps a choice made before; else none (setup then opens [`DEFAULT_PROXY_PORTS`]).
+pub fn ports_to_request(given: &[u16], marker: Option<&[u16]>) -> Result<Vec<u16>, String> {
+    if !given.is_empty() {
+        crate::firewall::proxied_fence(given).map_err(|e| format!("--proxy-ports: {e}"))?;
+        return Ok(given.to_vec());
+    }
+    Ok(marker.map(<[u16]>::to_vec).unwrap_or_default())
+}
+
 /// Why a bind attempt failed, as [`choose_port`] sees it.
 #[derive(Debug)]
 pub enum BindFailure {
@@ -120,6 +132,19 @@ pub fn proxy_environment(env: &[(String, String)], port: u16, secret: &str) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn setup_asks_for_the_given_ports_else_keeps_the_recorded_ones() {
+        assert_eq!(ports_to_request(&[9000, 9001], Some(&[47_310])), Ok(vec![9000, 9001]));
+        assert_eq!(ports_to_request(&[], Some(&[9000])), Ok(vec![9000]));
+        assert_eq!(ports_to_request(&[], None), Ok(vec![]));
+        for bad in [&[0u16][..], &[9000, 9000][..]] {
+            let e = ports_to_request(bad, None).unwrap_err();
+            assert!(e.starts_with("--proxy-ports: ") && !e.contains('\n'), "{e}");
+        }
+        let many: Vec<u16> = (1..=200).collect();
+        assert!(ports_to_request(&many, None).is_err());
+    }
 
     #[test]
     fn setup_ports_default_and_given() {

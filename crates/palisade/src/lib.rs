@@ -113,14 +113,16 @@ pub mod windows_setup {
     /// (setup succeeded), discards (it failed) or removes (uninstall succeeded) the stored
     /// passwords of the sandbox accounts. An uninstall first removes, as the caller, the
     /// permission entries commands added to writable roots (as [`crate::cleanup`]), reported
-    /// as a `Note`.
+    /// as a `Note`. `proxy_ports`: the loopback ports for `network = allow` (empty: those the
+    /// current setup recorded, else the defaults).
     pub fn run(
         uninstall: bool,
         launch: Launch,
         setup_exe: Option<std::path::PathBuf>,
+        proxy_ports: &[u16],
         report: &mut dyn FnMut(&Progress),
     ) -> Result<Outcome, crate::Error> {
-        crate::backend::elevated_setup::run(uninstall, launch, setup_exe, report)
+        crate::backend::elevated_setup::run(uninstall, launch, setup_exe, proxy_ports, report)
     }
 }
 

@@ -87,6 +87,17 @@ pub(super) enum Cmd {
         /// fence and read grants through `palisade-setup.exe`, started with UAC approval.
         #[arg(long)]
         elevated: bool,
+        /// Windows, with --elevated: the loopback ports Palisade's proxy may use for
+        /// `network = allow` (comma-separated; the proxied account's fence permits exactly
+        /// these). Default: the ports the current setup recorded, else 47310-47313.
+        #[arg(
+            long,
+            value_name = "PORT,...",
+            value_delimiter = ',',
+            requires = "elevated",
+            conflicts_with = "uninstall"
+        )]
+        proxy_ports: Vec<u16>,
     },
     /// Serve the Model Context Protocol over stdin/stdout for an agent (`claude mcp add palisade --
     /// palisade mcp`): tools `run` (a command in the sandbox; a call may only narrow the

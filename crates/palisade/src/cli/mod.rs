@@ -113,7 +113,7 @@ pub fn main(as_shell: bool) -> i32 {
         }
         Cmd::Check { policy, json, probe } => check::check(&policy, json, probe),
         Cmd::Policy { policy: args, json } => policy::show(&args, json),
-        Cmd::Setup { uninstall, elevated } => setup::setup(uninstall, elevated),
+        Cmd::Setup { uninstall, elevated, proxy_ports } => setup::setup(uninstall, elevated, &proxy_ports),
         Cmd::Mcp { policy } => mcp::serve(&policy),
         Cmd::Log { lines, json, path } => log::show(lines, json, path),
         Cmd::Cleanup => cleanup::cleanup(),

@@ -5,9 +5,9 @@
 use super::{fail, Failure};
 use palisade::host_setup::{self, Install, Uninstall};
 
-pub(super) fn setup(uninstall: bool, elevated: bool) -> Result<i32, Failure> {
+pub(super) fn setup(uninstall: bool, elevated: bool, proxy_ports: &[u16]) -> Result<i32, Failure> {
     if elevated {
-        return elevated_setup(uninstall);
+        return elevated_setup(uninstall, proxy_ports);
     }
     if uninstall {
         match host_setup::uninstall_apparmor_profile().map_err(|e| fail(e.to_string()))? {
@@ -26,7 +26,7 @@ pub(super) fn setup(uninstall: bool, elevated: bool) -> Result<i32, Failure> {
 /// `palisade setup --elevated [--uninstall]`: what it will do, then the plan and progress
 /// `palisade-setup.exe` reports.
 #[cfg(windows)]
-fn elevated_setup(uninstall: bool) -> Result<i32, Failure> {
+fn elevated_setup(uninstall: bool, proxy_ports: &[u16]) -> Result<i32, Failure> {
     use palisade::windows_setup::{self, exit, Launch, Progress};
     if uninstall {
         outln!("palisade setup --elevated --uninstall removes the permission entries your commands added to writable roots (as `palisade cleanup` does), then what the elevated setup recorded (accounts, group, firewall rules and filters, read grants, Palisade's folder), then the stored passwords.");
@@ -52,7 +52,8 @@ fn elevated_setup(uninstall: bool) -> Result<i32, Failure> {
         Progress::Failed { step, message, .. } => errln!("palisade: setup stopped at `{step}`: {message}"),
         Progress::Finished { changed } => outln!("done: {changed} step(s) changed this machine"),
     };
-    let outcome = windows_setup::run(uninstall, Launch::RunAs, None, &mut report).map_err(|e| fail(e.to_string()))?;
+    let outcome = windows_setup::run(uninstall, Launch::RunAs, None, proxy_ports, &mut report)
+        .map_err(|e| fail(e.to_string()))?;
     if outcome.exit_code == exit::OK && outcome.finished {
         if uninstall {
             outln!("removed the stored passwords of the sandbox accounts");
@@ -63,6 +64,6 @@ fn elevated_setup(uninstall: bool) -> Result<i32, Failure> {
 }
 
 #[cfg(not(windows))]
-fn elevated_setup(_uninstall: bool) -> Result<i32, Failure> {
+fn elevated_setup(_uninstall: bool, _proxy_ports: &[u16]) -> Result<i32, Failure> {
     Err(fail("`palisade setup --elevated` is the Windows elevated mode's setup; on this system run `palisade setup`"))
 }

@@ -80,6 +80,7 @@ pub fn run(
     uninstall: bool,
     launch: Launch,
     setup_exe: Option<PathBuf>,
+    proxy_ports: &[u16],
     report: &mut dyn FnMut(&Progress),
 ) -> Result<Outcome, Error> {
     let exe = match setup_exe {
@@ -90,6 +91,9 @@ pub fn run(
         return Err(invalid(format!("{} is missing: it must lie next to palisade.exe", exe.display())));
     }
     let installer = installer()?;
+    let recorded = recorded_proxy_ports();
+    let proxy_ports =
+        palisade_windows_elevated::proxy_route::ports_to_request(proxy_ports, recorded.as_deref()).map_err(invalid)?;
     let action = if uninstall { RequestAction::Uninstall } else { RequestAction::Install };
     if uninstall {
         report(&Progress::Note { text: remove_runs_entries() });
@@ -97,7 +101,7 @@ pub fn run(
     let credentials = stored_credentials(&installer.local_app_data);
     // Pending passwords are discarded on every failure from here on, so the stored password
     // always is the one the account has.
-    let result = request_frame(action, installer, credentials).and_then(|mut frame| {
+    let result = request_frame(action, installer, credentials, proxy_ports).and_then(|mut frame| {
         let r = serve(&exe, launch, &frame, report);
         // The frame holds the new passwords.
         frame.iter_mut().for_each(|b| *b = 0);
@@ -111,6 +115,15 @@ pub fn run(
         (RequestAction::Uninstall, false) => {}
     }
     result
+}
+
+/// The proxy ports the current setup recorded in its marker, if there is one.
+fn recorded_proxy_ports() -> Option<Vec<u16>> {
+    let program_data = palisade_win32::gather::program_data().ok()?;
+    let marker = palisade_windows_elevated::setup_plan::Layout::new(&program_data).marker;
+    let text = std::fs::read_to_string(marker.to_string()).ok()?;
+    let ports = palisade_windows_elevated::setup_plan::parse_marker_contents(&text)?.proxy_ports;
+    (!ports.is_empty()).then_some(ports)
 }
 
 /// Removes the permission entries commands added to writable roots (what `palisade cleanup`
@@ -136,6 +149,7 @@ fn request_frame(
     action: RequestAction,
     installer: Installer,
     credentials: Vec<CredentialFact>,
+    proxy_ports: Vec<u16>,
 ) -> Result<Vec<u8>, Error> {
     let mut passwords = Vec::new();
     if action == RequestAction::Install {
@@ -150,8 +164,7 @@ fn request_frame(
             }
         }
     }
-    let request =
-        SetupRequest { version: REQUEST_VERSION, action, installer, proxy_ports: vec![], credentials, passwords };
+    let request = SetupRequest { version: REQUEST_VERSION, action, installer, proxy_ports, credentials, passwords };
     let mut json = serde_json::to_vec(&request).map_err(|e| invalid(format!("encoding the setup request: {e}")))?;
     drop(request);
     let frame = encode_request(&json).map_err(|e| invalid(e.to_string()));
