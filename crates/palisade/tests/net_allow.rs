@@ -385,6 +385,36 @@ with zipfile.ZipFile(w, "w") as z:
 /// pip and npm through the proxy variables, the checks a fronting attempt meets (a TLS server
 /// name or an HTTP `Host` that differs from what was allowed), one `palisade: network:` line
 /// per refused destination, and every connection in `--json-status`.
+/// `palisade run --workspace WS ARGS -- sh -c SCRIPT` inside the fake internet's namespace,
+/// with names from `hosts`: its stdout, its stderr, and both as one report for messages.
+fn run_cli_in(net: &FakeInternet, fx: &Fixture, hosts: &Path, args: &[&str], script: &str) -> (String, String, String) {
+    let out = Command::new("ip")
+        .args(["netns", "exec", &net.name, BIN, "run", "--workspace"])
+        .arg(&fx.ws)
+        .args(args)
+        .args(["--json-status", "--", "sh", "-c", script])
+        .current_dir(&fx.ws)
+        .envs(fx.env())
+        .env("PALISADE_NET_HOSTS_FILE", hosts)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let (so, se) =
+        (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+    let report = format!("stdout:\n{so}\nstderr:\n{se}");
+    (so, se, report)
+}
+
+/// The `--json-status` line of a run's stderr (the last line that starts as one).
+fn status_line(stderr: &str, report: &str) -> serde_json::Value {
+    let line = stderr
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("{\"exit_code\""))
+        .unwrap_or_else(|| panic!("no status line: {report}"));
+    serde_json::from_str(line).unwrap()
+}
+
 #[test]
 fn the_cli_lets_real_tools_reach_allowed_names_only() {
     if !is_root() {
@@ -424,19 +454,7 @@ echo "host=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' -H 'Host: den
 echo "denied=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' http://denied.test/hello.txt)"
 cat /tmp/pip.log /tmp/npm.log >&2
 "#;
-    let out = Command::new("ip")
-        .args(["netns", "exec", &net.name, BIN, "run", "--workspace"])
-        .arg(&fx.ws)
-        .args(["--allow-net", "allowed.test", "--json-status", "--", "sh", "-c", script])
-        .current_dir(&fx.ws)
-        .envs(fx.env())
-        .env("PALISADE_NET_HOSTS_FILE", &hosts)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let (so, se) =
-        (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
-    let report = format!("stdout:\n{so}\nstderr:\n{se}");
+    let (so, se, report) = run_cli_in(&net, &fx, &hosts, &["--allow-net", "allowed.test"], script);
     let line = |text: &str, key: &str| -> String {
         text.lines()
             .find_map(|l| l.strip_prefix(&format!("{key}=")))
@@ -463,12 +481,8 @@ cat /tmp/pip.log /tmp/npm.log >&2
     // One line per refused destination, naming the flag that would allow it.
     assert!(se.contains("palisade: network: refused denied.test:80: denied.test is not in the network allowlist (add --allow-net denied.test"), "{report}");
     // Every connection is in the JSON status line.
-    let status = se
-        .lines()
-        .rev()
-        .find(|l| l.starts_with("{\"exit_code\""))
-        .unwrap_or_else(|| panic!("no status line: {report}"));
-    let v: serde_json::Value = serde_json::from_str(status).unwrap();
+    let v = status_line(&se, &report);
+    let status = v.to_string();
     let records = v["network"].as_array().unwrap();
     assert!(
         records.iter().any(|r| r["host"] == "allowed.test"
@@ -572,19 +586,7 @@ ssh -F /dev/null -o BatchMode=yes -o ConnectTimeout=5 git@192.0.2.10 true 2>/tmp
 cat /tmp/allowed.err /tmp/denied.err /tmp/direct.err >&2
 "#
     .replace("CONNECTOR", &connector.display().to_string());
-    let out = Command::new("ip")
-        .args(["netns", "exec", &net.name, BIN, "run", "--workspace"])
-        .arg(&fx.ws)
-        .args(["--allow-net", "allowed.test:22", "--json-status", "--", "sh", "-c", &script])
-        .current_dir(&fx.ws)
-        .envs(fx.env())
-        .env("PALISADE_NET_HOSTS_FILE", &hosts)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let (so, se) =
-        (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
-    let report = format!("stdout:\n{so}\nstderr:\n{se}");
+    let (so, se, report) = run_cli_in(&net, &fx, &hosts, &["--allow-net", "allowed.test:22"], &script);
     // The allowed host heard an ssh client, through the proxy.
     let heard = net.log("allowed-ssh");
     assert!(
@@ -597,12 +599,8 @@ cat /tmp/allowed.err /tmp/denied.err /tmp/direct.err >&2
     // Plain ssh (no ProxyCommand) has no route: it adds nothing to the allowed server's log.
     assert_eq!(net.log("allowed-ssh").lines().count(), heard.lines().count(), "{report}");
     assert!(se.contains("palisade: network: refused denied.test:22: denied.test"), "{report}");
-    let status = se
-        .lines()
-        .rev()
-        .find(|l| l.starts_with("{\"exit_code\""))
-        .unwrap_or_else(|| panic!("no status line: {report}"));
-    let v: serde_json::Value = serde_json::from_str(status).unwrap();
+    let v = status_line(&se, &report);
+    let status = v.to_string();
     let records = v["network"].as_array().unwrap();
     assert!(records.iter().any(|r| r["host"] == "allowed.test" && r["port"] == 22 && r["allowed"] == true), "{status}");
     assert!(records.iter().any(|r| r["host"] == "denied.test" && r["port"] == 22 && r["allowed"] == false), "{status}");
