@@ -597,3 +597,48 @@ fn a_command_can_create_a_named_pipe() {
         other => panic!("the command's pipe {name} could not be read from outside: {other:?}"),
     }
 }
+
+/// Git for Windows' `sh.exe` (the runner image has it): beside `git.exe` on the PATH, in
+/// `..\bin` or `..\usr\bin` of its folder.
+fn git_sh() -> std::path::PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        if !dir.join("git.exe").is_file() {
+            continue;
+        }
+        let root = dir.parent().unwrap_or(&dir);
+        for sh in [root.join("bin").join("sh.exe"), root.join("usr").join("bin").join("sh.exe")] {
+            if sh.is_file() {
+                return sh;
+            }
+        }
+    }
+    panic!("no Git for Windows sh.exe beside a git.exe on the PATH (the Windows workflow's image has one)");
+}
+
+/// `palisade sh` is a drop-in `sh -c` on Windows too (issue 13), with a POSIX shell as its
+/// inner shell: `$0` and the arguments, the exit status, stdout, and a write outside the
+/// workspace refused (asserted on the file outside).
+#[test]
+fn palisade_sh_behaves_like_sh_c() {
+    let Some(_g) = on_real_windows("palisade_sh_behaves_like_sh_c") else {
+        return;
+    };
+    let ws = tempdir("palisade-case-sh-");
+    let outside = tempdir("palisade-case-sh-out-");
+    let target = outside.path().join(format!("from-sh-{}.txt", rand_suffix()));
+    let target_sh = target.display().to_string().replace('\\', "/");
+    let out = palisade()
+        .args(["sh", "-c", "echo \"hi-$0-$1\"; echo x > \"$2\"; exit 3", "zero", "one", &target_sh])
+        .env("PALISADE_SH_SHELL", git_sh())
+        .env("PALISADE_SH_FLAGS", "--network on")
+        .current_dir(ws.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let (so, se) = (text(&out.stdout), text(&out.stderr));
+    assert!(!se.contains("palisade:"), "palisade itself failed: {se}");
+    assert_eq!(out.status.code(), Some(3), "{so}{se}");
+    assert_eq!(so.trim(), "hi-zero-one", "{se}");
+    must_not_exist(&target, "palisade sh");
+}
