@@ -284,7 +284,8 @@ pub const RESTRICTED_SID: &str = "S-1-5-12";
 /// other commands' objects are not writable), its default DACL and its private temporary
 /// folder. See [`palisade_windows_plan::command_identity`].
 pub use palisade_windows_plan::command_identity::{
-    command_default_dacl, command_sid, restricting_sids, temp_folder_name, temp_folder_sddl, IdentityError,
+    command_default_dacl, command_sid, is_temp_folder_name, restricting_sids, temp_folder_name, temp_folder_sddl,
+    IdentityError, TEMP_LOCK_NAME,
 };
 
 /// The account a request runs as: `PalisadeOnline` with network, `PalisadeProxied` when it

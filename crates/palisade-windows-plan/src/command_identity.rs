@@ -100,6 +100,12 @@ pub fn temp_folder_name(random: &[u8; 16]) -> String {
     format!("{TEMP_FOLDER_PREFIX}{hex}")
 }
 
+/// The file in each command's temporary folder that its runner holds open, shared with nobody,
+/// while the command may run: a runner that finds it openable knows the folder's runner is gone
+/// (killed before it could remove it) and removes the folder (`palisade-runner`'s sweep). A
+/// folder without it (one kept for `keep_processes` leftovers, or being made) is left alone.
+pub const TEMP_LOCK_NAME: &str = ".palisade-runner.lock";
+
 /// Whether `name` is a name [`temp_folder_name`] makes.
 pub fn is_temp_folder_name(name: &str) -> bool {
     name.strip_prefix(TEMP_FOLDER_PREFIX)

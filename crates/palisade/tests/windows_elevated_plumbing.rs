@@ -214,6 +214,53 @@ fn each_command_gets_its_own_temp_folder_removed_afterwards() {
     assert_ne!(seen[0], seen[1], "two commands shared a temporary folder");
 }
 
+/// A runner killed before it removed its command's temporary folder leaves the folder with an
+/// unheld lock: the next runner removes it. A folder whose lock is held (its command may still
+/// run), one without a lock (kept for leftovers) and a look-alike that is not Palisade's name
+/// stay. (The runner runs as the caller here, so its temporary folder is the caller's.)
+#[test]
+fn a_killed_runners_temp_folder_is_swept_by_the_next() {
+    use std::os::windows::fs::OpenOptionsExt;
+    let _g = serial();
+    let s = ready();
+    let sb = s.sandbox();
+    let temp = std::env::temp_dir();
+    let plant = |name: &str, lock: bool| {
+        let dir = temp.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("left-behind.txt"), "x").unwrap();
+        if lock {
+            std::fs::write(dir.join(".palisade-runner.lock"), "").unwrap();
+        }
+        dir
+    };
+    let stale = plant(&format!("palisade-cmd-{:032x}", 0x5ca1e_u128 << 64 | u128::from(std::process::id())), true);
+    let held = plant(&format!("palisade-cmd-{:032x}", 0x4e1d_u128 << 64 | u128::from(std::process::id())), true);
+    let kept = plant(&format!("palisade-cmd-{:032x}", 0x6e97_u128 << 64 | u128::from(std::process::id())), false);
+    let other = plant(&format!("palisade-cmd-{}-not-ours", std::process::id()), true);
+    let holding =
+        std::fs::OpenOptions::new().read(true).share_mode(0).open(held.join(".palisade-runner.lock")).unwrap();
+    let st = sb
+        .command(me())
+        .args(helper_args())
+        .env(HELPER, format!("temp:{}", s.ws.path().join("temp-report.txt").display()))
+        .stdin(Stdio::Null)
+        .stdout(Stdio::Null)
+        .status()
+        .unwrap();
+    assert!(st.success(), "{st:?}");
+    let gone = !stale.exists();
+    let (held_there, kept_there, other_there) = (held.exists(), kept.exists(), other.exists());
+    drop(holding);
+    for d in [&stale, &held, &kept, &other] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    assert!(gone, "a killed runner's folder (unheld lock) was not swept: {}", stale.display());
+    assert!(held_there, "a folder whose lock is held was swept");
+    assert!(kept_there, "a folder without a lock (kept for leftovers) was swept");
+    assert!(other_there, "a folder that is not Palisade's name was swept");
+}
+
 #[test]
 fn exit_code_is_passed_through() {
     let _g = serial();

@@ -14,8 +14,9 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, TcpStream};
+use std::os::windows::fs::OpenOptionsExt;
 use std::os::windows::io::OwnedHandle;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -29,6 +30,7 @@ use palisade_windows_elevated::runner_seam::{
     check_account_network, command_default_dacl, command_environment, command_sid, parse_runner_args, restricting_sids,
     runner_exit, temp_folder_name, temp_folder_sddl, TERMINATED_EXIT, TERMINATE_GRACE_MS,
 };
+use palisade_windows_elevated::runner_seam::{is_temp_folder_name, TEMP_LOCK_NAME};
 use palisade_windows_elevated::Sid as PlanSid;
 use palisade_windows_elevated::SETUP_VERSION;
 use palisade_windows_plan::ace::AceKind;
@@ -272,23 +274,65 @@ struct CommandTemp {
     path: PathBuf,
     made: bool,
     keep: bool,
+    /// The folder's lock (`TEMP_LOCK_NAME`), held while the command may run.
+    lock: Option<File>,
 }
 
 impl CommandTemp {
     fn create(id: &Identity, keep: bool) -> Result<CommandTemp, Failure> {
         let random = ffi::random16().map_err(|e| fail(ErrorKind::Internal, format!("random folder name: {e}")))?;
-        let mut t = CommandTemp { path: std::env::temp_dir().join(temp_folder_name(&random)), made: false, keep };
+        let temp_dir = std::env::temp_dir();
+        sweep_stale_temp_folders(&temp_dir);
+        let mut t = CommandTemp { path: temp_dir.join(temp_folder_name(&random)), made: false, keep, lock: None };
         acl::create_directory(&t.path, &temp_folder_sddl(&id.command, &id.account)).map_err(|e| {
             fail(ErrorKind::Internal, format!("creating the temporary folder {}: {e}", t.path.display()))
         })?;
         t.made = true;
+        let lock = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .share_mode(0)
+            .open(t.path.join(TEMP_LOCK_NAME))
+            .map_err(|e| {
+                fail(ErrorKind::Internal, format!("locking the temporary folder {}: {e}", t.path.display()))
+            })?;
+        t.lock = Some(lock);
         Ok(t)
+    }
+}
+
+/// Removes the temporary folders of commands whose runner was killed before it could (their
+/// lock opens: nobody holds it). A folder in use (its lock held), without a lock (kept for
+/// `keep_processes` leftovers, or being made by another runner) or with another name is left
+/// alone; so is one that cannot be removed now (a file still open): the next runner tries again.
+fn sweep_stale_temp_folders(temp_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(temp_dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir() && !t.is_symlink());
+        if !is_dir || !name.to_str().is_some_and(is_temp_folder_name) {
+            continue;
+        }
+        let dir = entry.path();
+        let unheld = std::fs::OpenOptions::new().read(true).share_mode(0).open(dir.join(TEMP_LOCK_NAME));
+        if let Ok(lock) = unheld {
+            drop(lock);
+            // As after a command: links and junctions inside are removed, not followed.
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     }
 }
 
 impl Drop for CommandTemp {
     fn drop(&mut self) {
-        if self.made && !self.keep {
+        drop(self.lock.take());
+        if !self.made {
+            return;
+        }
+        if self.keep {
+            // Kept for the command's leftovers: without its lock, no later sweep removes it.
+            let _ = std::fs::remove_file(self.path.join(TEMP_LOCK_NAME));
+        } else {
             // `remove_dir_all` does not follow links or junctions inside the folder; the
             // command may not rename or delete the folder itself, so this is the folder made.
             let _ = std::fs::remove_dir_all(&self.path);
