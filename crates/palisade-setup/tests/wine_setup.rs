@@ -231,7 +231,7 @@ fn the_cli_serves_setup_over_its_pipe_and_discards_the_passwords_when_setup_fail
     std::fs::write(dir.join("palisade-runner.exe"), b"stand-in runner").unwrap();
     let mut events = Vec::new();
     // `Launch::Plain` replaces the UAC start with a plain child process (nothing is elevated).
-    let outcome = run(false, Launch::Plain, Some(dir.join("palisade-setup.exe")), &mut |p| events.push(p.clone()))
+    let outcome = run(false, Launch::Plain, Some(dir.join("palisade-setup.exe")), &[], &mut |p| events.push(p.clone()))
         .expect("the CLI side runs");
     println!("cli: {outcome:?} {events:?}");
     // This palisade-setup has no firewall code: it stops while reading facts, changing nothing.

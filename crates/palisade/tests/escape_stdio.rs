@@ -326,6 +326,43 @@ sys.stderr.write(" ".join(res) + "\n")
     eprintln!("inside: {seen}");
 }
 
+/// `tcflow(TCOOFF)` suspends a terminal's output until someone resumes it (Ctrl-Q does not):
+/// left so, the user's shell would block on its next write after palisade returned. Refused;
+/// what is written to the terminal afterwards still comes through (read on the master side).
+#[test]
+fn terminal_output_cannot_be_left_suspended() {
+    let fx = Fixture::new();
+    let pty = openpty();
+    let py = require_tool("python3");
+    let script = r#"
+import sys, termios
+try:
+    termios.tcflow(1, termios.TCOOFF); sys.stderr.write("tcooff-ok\n")
+except (OSError, termios.error) as e:
+    sys.stderr.write("tcooff-%d\n" % e.args[0])
+"#;
+    let io = || Stdio::from(pty.slave.try_clone().unwrap());
+    let o = fx.run_cmd(&[], &[s(&py), "-c", script]).stdin(io()).stdout(io()).stderr(io()).output().unwrap();
+    let inside = String::from_utf8_lossy(&read_available(pty.master.as_raw_fd())).to_string();
+    // As the user's shell would, after the command: write to the terminal.
+    let mut out = OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
+        .open(&pty.path)
+        .expect("opening the terminal again");
+    let _ = std::io::Write::write_all(&mut out, b"after-the-command\n");
+    std::thread::sleep(Duration::from_millis(200));
+    let after = String::from_utf8_lossy(&read_available(pty.master.as_raw_fd())).to_string();
+    // SAFETY: tcflow only changes the terminal's flow state (cleanup for a failed run).
+    unsafe { libc::tcflow(pty.slave.as_raw_fd(), libc::TCOON) };
+    assert!(
+        after.contains("after-the-command"),
+        "ESCAPE: the command left the terminal's output suspended (inside: {inside:?}) {}",
+        show(&o)
+    );
+    assert!(inside.contains("tcooff-1"), "tcflow(TCOOFF) was not refused with EPERM: {inside:?} {}", show(&o));
+}
+
 /// A terminal that is not the one shown at /dev/console (stderr on a second pty) reaches the
 /// command as it is; a mode the command changes on it is put back when it ends, and palisade
 /// says so.

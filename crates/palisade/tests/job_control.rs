@@ -285,3 +285,43 @@ fn in_the_background_palisade_leaves_the_terminal_to_the_foreground_job() {
         assert!(survivors(&needle).is_empty(), "a sandboxed process outlived palisade killed by SIGKILL");
     }
 }
+
+/// With `--keep-processes` a process may outlive palisade (no pid namespace ends it): it must
+/// not be able to make itself the terminal's foreground group afterwards, where it would read
+/// what the user types next (a password) and the user's shell would lose its terminal.
+#[test]
+fn a_process_left_running_cannot_take_the_terminal_afterwards() {
+    let fx = Fixture::new();
+    let py = require_tool("python3");
+    let report = fx.ws.join(format!("leftover-{}.txt", marker()));
+    let leftover = format!(
+        r#"
+import os, signal, sys, time
+if os.fork(): sys.exit(0)
+os.setpgid(0, 0)
+for s in (signal.SIGTTOU, signal.SIGTTIN, signal.SIGHUP): signal.signal(s, signal.SIG_IGN)
+time.sleep(1)
+try:
+    fd = os.open('/dev/tty', os.O_RDWR)
+    os.tcsetpgrp(fd, os.getpgrp()); r = 'took'
+except OSError as e:
+    r = 'refused-%d' % e.errno
+open('{}', 'w').write(r)
+"#,
+        report.display()
+    );
+    std::fs::write(fx.ws.join("leftover.py"), leftover).unwrap();
+    let script = format!(
+        "\"$PAL\" run --keep-processes --workspace \"$WS\" -- {} leftover.py; echo \"R$?X\"; exec sleep 60",
+        py.display()
+    );
+    let mut t = Term::start(&fx, &["sh", "-c", &script]);
+    let leader = t.leader_pid();
+    t.expect("R0X");
+    wait_until(&mut t, "the leftover never reported", |_| {
+        std::fs::read_to_string(&report).is_ok_and(|r| !r.is_empty())
+    });
+    let got = std::fs::read_to_string(&report).unwrap();
+    assert_eq!(t.foreground(), leader, "ESCAPE: a process left running took the terminal ({got}): {}", t.seen);
+    assert_eq!(got, "refused-1", "tcsetpgrp from a leftover was not refused with EPERM");
+}

@@ -107,7 +107,9 @@ impl Backend for Prepared {
         check_writable_roots(&write_roots)?;
         let host = HostFacts::gather();
         let plan = plan::decide(&policy, options, &host)?;
-        let seccomp = seccomp::build(plan.network.seccomp()).map_err(|e| Error::Io {
+        let seccomp_options =
+            seccomp::FilterOptions { foreground_fixed: policy.keep_processes, ..plan.network.seccomp() };
+        let seccomp = seccomp::build(seccomp_options).map_err(|e| Error::Io {
             context: "compiling the seccomp filter".into(),
             source: io::Error::other(e.to_string()),
         })?;

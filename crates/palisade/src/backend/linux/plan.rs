@@ -107,6 +107,8 @@ impl NetworkFence {
         FilterOptions {
             unix_sockets_only: matches!(self, NetworkFence::Filters),
             namespaced_families_only: !matches!(self, NetworkFence::Open),
+            // Decided by keep_processes, not the network (see Prepared::prepare).
+            foreground_fixed: false,
         }
     }
 

@@ -188,6 +188,7 @@ pub fn host_report() -> HostReport {
         let prog = super::seccomp::build(super::seccomp::FilterOptions {
             unix_sockets_only: true,
             namespaced_families_only: false,
+            foreground_fixed: false,
         })
         .map_err(|_| libc::EINVAL)?;
         seccompiler::apply_filter(&prog).map_err(|_| libc::EPERM)

@@ -27,6 +27,10 @@ pub struct FilterOptions {
     /// IPv4, IPv6, netlink). Others are not per-namespace: AF_VSOCK in particular reaches the
     /// hypervisor's host from a virtual machine whatever namespace the socket is made in.
     pub namespaced_families_only: bool,
+    /// Processes may outlive the command (`keep_processes`): no `TIOCSPGRP`, so that a process
+    /// left behind cannot make itself the terminal's foreground group after palisade returned
+    /// and read what the user types next (the user's shell then also loses its terminal).
+    pub foreground_fixed: bool,
 }
 
 /// System calls no sandboxed command gets, whatever the policy: debugging and memory access of
@@ -72,6 +76,11 @@ const ALWAYS_BLOCKED: &[libc::c_long] = &[
 ];
 
 const TIOCSTI: u64 = 0x5412;
+/// `tcflow`'s request and the action that suspends output (asm-generic/ioctls.h, termios.h).
+const TCXONC: u64 = 0x540A;
+const TCOOFF: u64 = 0;
+/// Setting the terminal's foreground process group (`tcsetpgrp`).
+const TIOCSPGRP: u64 = 0x5410;
 /// fchmodat2 (Linux 6.6), the same number on every architecture.
 const SYS_FCHMODAT2: libc::c_long = 452;
 /// O_TMPFILE without O_DIRECTORY (the bit that makes an open create an unnamed file).
@@ -240,14 +249,18 @@ fn eperm_program(opts: FilterOptions) -> Result<(Vec<u32>, BpfProgram), seccompi
     // Terminal input injection, console control and the terminal changes that outlive the
     // command (TTY_ADMIN_IOCTLS), on any descriptor. The kernel compares the request as a
     // 32-bit value, so the filter must too: a request with high bits set still means TIOCSTI.
-    rules.insert(
-        libc::SYS_ioctl,
-        [TIOCSTI, TIOCLINUX]
-            .iter()
-            .chain(TTY_ADMIN_IOCTLS)
-            .map(|&req| rule(vec![cond(1, Len::Dword, Op::Eq, req)]))
-            .collect(),
-    );
+    // Also output suspended by `tcflow(TCOOFF)` (TCXONC with 0), which outlives the command:
+    // the user's shell then blocks on its next write, and Ctrl-Q does not undo it.
+    let mut ioctl_rules: Vec<SeccompRule> = [TIOCSTI, TIOCLINUX]
+        .iter()
+        .chain(TTY_ADMIN_IOCTLS)
+        .map(|&req| rule(vec![cond(1, Len::Dword, Op::Eq, req)]))
+        .collect();
+    ioctl_rules.push(rule(vec![cond(1, Len::Dword, Op::Eq, TCXONC), cond(2, Len::Qword, Op::Eq, TCOOFF)]));
+    if opts.foreground_fixed {
+        ioctl_rules.push(rule(vec![cond(1, Len::Dword, Op::Eq, TIOCSPGRP)]));
+    }
+    rules.insert(libc::SYS_ioctl, ioctl_rules);
     // No new user namespace from inside (a fresh one would give back capabilities).
     let newuser = libc::CLONE_NEWUSER as u64;
     rules.insert(libc::SYS_unshare, vec![rule(vec![cond(0, Len::Qword, Op::MaskedEq(newuser), newuser)])]);
@@ -334,16 +347,24 @@ mod tests {
     #[test]
     fn filters_compile_for_both_network_settings() {
         for unix_sockets_only in [false, true] {
-            let prog =
-                build(FilterOptions { unix_sockets_only, namespaced_families_only: !unix_sockets_only }).unwrap();
+            let prog = build(FilterOptions {
+                unix_sockets_only,
+                namespaced_families_only: !unix_sockets_only,
+                foreground_fixed: false,
+            })
+            .unwrap();
             assert!(prog.len() > 12);
         }
     }
 
     #[test]
     fn offline_filter_is_larger_than_online_filter() {
-        let on = build(FilterOptions { unix_sockets_only: false, namespaced_families_only: false }).unwrap();
-        let off = build(FilterOptions { unix_sockets_only: true, namespaced_families_only: false }).unwrap();
+        let on =
+            build(FilterOptions { unix_sockets_only: false, namespaced_families_only: false, foreground_fixed: false })
+                .unwrap();
+        let off =
+            build(FilterOptions { unix_sockets_only: true, namespaced_families_only: false, foreground_fixed: false })
+                .unwrap();
         assert!(off.len() > on.len());
     }
 
@@ -399,9 +420,9 @@ mod tests {
             [0, 0o755, 0o755, 0o644, 0, 0],
         ];
         for opts in [
-            FilterOptions { unix_sockets_only: false, namespaced_families_only: false },
-            FilterOptions { unix_sockets_only: true, namespaced_families_only: false },
-            FilterOptions { unix_sockets_only: false, namespaced_families_only: true },
+            FilterOptions { unix_sockets_only: false, namespaced_families_only: false, foreground_fixed: false },
+            FilterOptions { unix_sockets_only: true, namespaced_families_only: false, foreground_fixed: false },
+            FilterOptions { unix_sockets_only: false, namespaced_families_only: true, foreground_fixed: false },
         ] {
             let (listed, rest) = eperm_program(opts).unwrap();
             let full = build(opts).unwrap();
@@ -432,7 +453,9 @@ mod tests {
     #[test]
     fn terminal_admin_ioctls_are_refused_and_ordinary_ones_pass() {
         let eperm = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
-        let prog = build(FilterOptions { unix_sockets_only: true, namespaced_families_only: false }).unwrap();
+        let prog =
+            build(FilterOptions { unix_sockets_only: true, namespaced_families_only: false, foreground_fixed: false })
+                .unwrap();
         let ioctl = libc::SYS_ioctl as u32;
         for req in [TIOCSTI, TIOCLINUX, TIOCEXCL, TIOCNXCL, TIOCSETD, TIOCCONS, TIOCVHANGUP] {
             for fd in [0, 1, 2, 7] {
@@ -446,7 +469,7 @@ mod tests {
         }
         // The request constants are c_ulong with glibc and c_int with musl.
         #[allow(clippy::unnecessary_cast)]
-        let ordinary: [u64; 17] = [
+        let ordinary: [u64; 16] = [
             libc::TCGETS as u64,
             libc::TCSETS as u64,
             libc::TCSETSW as u64,
@@ -461,12 +484,24 @@ mod tests {
             libc::FIONREAD as u64,
             libc::FIONBIO as u64,
             libc::TCFLSH as u64,
-            libc::TCXONC as u64,
             0x5424,      // TIOCGETD: reading the line discipline is harmless
             0x8004_5440, // TIOCGEXCL
         ];
         for req in ordinary {
             assert_eq!(run(&prog, ioctl, [0, req, 0, 0, 0, 0]), libc::SECCOMP_RET_ALLOW, "ioctl 0x{req:x}");
         }
+        // tcflow: suspending output (TCOOFF, 0) outlives the command; the other actions pass.
+        assert_eq!(run(&prog, ioctl, [1, TCXONC, 0, 0, 0, 0]), eperm);
+        assert_eq!(run(&prog, ioctl, [1, TCXONC | 0xdead_0000_0000_0000, 0, 0, 0, 0]), eperm);
+        for action in [1, 2, 3, 0x1_0000_0000] {
+            assert_eq!(run(&prog, ioctl, [1, TCXONC, action, 0, 0, 0]), libc::SECCOMP_RET_ALLOW, "tcflow {action}");
+        }
+        // tcsetpgrp passes unless processes may outlive the command.
+        let kept =
+            build(FilterOptions { unix_sockets_only: true, namespaced_families_only: false, foreground_fixed: true })
+                .unwrap();
+        assert_eq!(run(&kept, ioctl, [0, TIOCSPGRP, 0, 0, 0, 0]), eperm);
+        assert_eq!(run(&kept, ioctl, [0, TIOCSPGRP | 0xdead_0000_0000_0000, 0, 0, 0, 0]), eperm);
+        assert_eq!(run(&kept, ioctl, [0, libc::TIOCGPGRP as u64, 0, 0, 0, 0]), libc::SECCOMP_RET_ALLOW);
     }
 }

@@ -290,7 +290,7 @@ fn layers_name_what_is_weaker() {
 fn each_fence_sets_every_mechanism() {
     let own = NetworkFence::OwnNamespace { hidden_socket_dirs: vec![PathBuf::from("/run")] };
     let proxied = NetworkFence::Proxied { hidden_socket_dirs: vec![PathBuf::from("/run")], port: PROXY_PORT };
-    let seccomp = |u, n| FilterOptions { unix_sockets_only: u, namespaced_families_only: n };
+    let seccomp = |u, n| FilterOptions { unix_sockets_only: u, namespaced_families_only: n, foreground_fixed: false };
     // (fence, namespace, seccomp, TCP rules, abstract scope, host socket masks)
     let cases = [
         (NetworkFence::Open, false, seccomp(false, false), false, false, false),
