@@ -305,43 +305,44 @@ fn palisade_sh_writes_the_status_record_from_palisade_sh_flags() {
     assert_eq!(r["exit_code"], 9);
 }
 
-/// `--status-file` in a folder the command may write: palisade writes the record after the
-/// command ran, so the command may have swapped that folder for a link to another folder, or
-/// planted a link at the name of the file palisade writes first. Neither is written through:
-/// the victims outside stay as they were, and the record lands in the folder that was named.
+/// `--status-file` in a folder the command may write is refused (125, one line naming the
+/// writable root) before anything runs: the command could write a forged record there and make
+/// the folder read-only, or move the folder away so that palisade's record lands elsewhere (both
+/// tried by an attack on an earlier version). In read-only mode the workspace is no writable
+/// root, and a record there is written.
 #[test]
-fn the_status_file_is_not_written_through_links_the_command_planted() {
+fn a_status_file_inside_a_writable_root_is_refused() {
     let fx = Fixture::new();
-    let victim_dir = fx.outside.join("victim-dir");
-    std::fs::create_dir(&victim_dir).unwrap();
-    let victim = victim_dir.join("status.json");
-    std::fs::write(&victim, "victim\n").unwrap();
-    let victim_file = fx.outside.join("victim-file");
-    std::fs::write(&victim_file, "victim\n").unwrap();
-    let run = |dir: &str, script: &str, plant: bool| {
-        let out = fx.ws.join(dir);
-        std::fs::create_dir(&out).unwrap();
-        let mut cmd = fx.palisade();
-        cmd.args(["run", "--workspace"]).arg(&fx.ws).arg("--status-file").arg(out.join("status.json"));
-        let child = cmd.args(["--", "sh", "-c", script]).stdout(std::process::Stdio::piped()).spawn().unwrap();
-        if plant {
-            // What the command could plant (it cannot see palisade's pid, but could try them
-            // all), done from here: a link at the name palisade used to write first.
-            let link = out.join(format!(".status.json.{}.tmp", child.id()));
-            std::os::unix::fs::symlink(&victim_file, link).unwrap();
-        }
-        let o = child.wait_with_output().unwrap();
-        ok(&o);
-        o
-    };
-    let swap = format!("sleep 1; mv out1 out1-named && ln -s {} out1 && echo swapped", victim_dir.display());
-    let o = run("out1", &swap, false);
-    assert!(stdout(&o).contains("swapped"), "{}", show(&o));
-    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "victim\n", "written through a swapped folder");
-    let r = read_record(&fx.ws.join("out1-named").join("status.json"));
+    let marker = fx.ws.join("ran");
+    for file in [fx.ws.join("status.json"), fx.ws.join("sub").join("status.json")] {
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        let o = fx
+            .palisade()
+            .args(["run", "--workspace"])
+            .arg(&fx.ws)
+            .arg("--status-file")
+            .arg(&file)
+            .args(["--", "touch"])
+            .arg(&marker)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(125), "{}: {}", file.display(), show(&o));
+        assert_eq!(stderr(&o).lines().count(), 1, "{}", show(&o));
+        assert!(stderr(&o).contains("inside the writable root"), "{}", show(&o));
+        assert!(!marker.exists(), "--status-file {} was refused but the command ran", file.display());
+    }
+    let file = fx.ws.join("read-only.json");
+    let o = fx
+        .palisade()
+        .args(["run", "--mode", "read-only", "--workspace"])
+        .arg(&fx.ws)
+        .arg("--status-file")
+        .arg(&file)
+        .args(["--", "sh", "-c", "exit 4"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(4), "{}", show(&o));
+    let r = read_record(&file);
     validate(&r);
-
-    run("out2", "sleep 1", true);
-    assert_eq!(std::fs::read_to_string(&victim_file).unwrap(), "victim\n", "written through a planted link");
-    validate(&read_record(&fx.ws.join("out2").join("status.json")));
+    assert_eq!(r["exit_code"], 4);
 }

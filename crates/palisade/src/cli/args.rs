@@ -170,7 +170,8 @@ pub(super) struct ReportArgs {
     /// caller passed open (`3>status.json`), once at the end; the command never inherits it.
     #[arg(long, value_name = "N")]
     pub(super) status_fd: Option<i32>,
-    /// Write the status record to PATH (replaced whole) at the end.
+    /// Write the status record to PATH (replaced whole) at the end. Refused inside a writable
+    /// root, where the command could replace it.
     #[arg(long, value_name = "PATH")]
     pub(super) status_file: Option<PathBuf>,
     /// Linux: report the writes and connections the kernel refused (one summary line on

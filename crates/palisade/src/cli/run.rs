@@ -50,6 +50,9 @@ fn audited(
         return Err(e.into());
     }
     let resolved = load(args)?;
+    if let Some(file) = &flags.status_file {
+        refuse_status_file_in_writable_root(file, &resolved.policy)?;
+    }
     let log = Audit::open(&resolved)?;
     let entry = audit::Entry {
         via,
@@ -66,6 +69,29 @@ fn audited(
         Err(f) => log.write(&entry.refused(f)),
     }
     result
+}
+
+/// A status record in a folder the command may write could be replaced by it: the command can
+/// write a forged record there and make palisade's unwritable (a read-only folder), or move the
+/// folder away so that palisade's record lands elsewhere. Such a record proves nothing, so the
+/// run is refused (125) before anything starts.
+fn refuse_status_file_in_writable_root(file: &std::path::Path, policy: &palisade::Policy) -> Result<(), Failure> {
+    let canonical = |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let parent = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let folder = canonical(&parent);
+    for root in policy.write_roots() {
+        if folder.starts_with(canonical(&root)) {
+            return Err(fail(format!(
+                "--status-file {} is inside the writable root {}, where the command could replace the record: put it outside the writable roots or use --status-fd",
+                file.display(),
+                root.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn run_in_sandbox(
