@@ -370,6 +370,7 @@ async fn decide_and_connect(
         port,
         limits.connect_timeout,
         &shared.config.host_addresses,
+        &shared.config.host_networks,
     )
     .await
     {

@@ -83,6 +83,10 @@ pub struct Config {
     /// leading to loopback (services listening on every address would be reached), unless that
     /// address is allowed as an address.
     pub host_addresses: Vec<std::net::IpAddr>,
+    /// The host's directly connected networks (interface address, prefix length): a name
+    /// leading into one reaches the LAN (its neighbours, its gateway), refused likewise unless
+    /// the address is allowed.
+    pub host_networks: Vec<(std::net::IpAddr, u8)>,
     /// Credentials every client must present (see `auth.rs`), one entry per command, each
     /// with its tag (see `credential_book.rs`); `None` serves any client that reaches the
     /// listener (Linux: the port lives inside the command's own network namespace).
@@ -97,6 +101,7 @@ impl Config {
             limits: Limits::default(),
             on_record: None,
             host_addresses: Vec::new(),
+            host_networks: Vec::new(),
             credentials: None,
         }
     }

@@ -120,6 +120,7 @@ pub async fn vet(
     port: u16,
     resolve_timeout: Duration,
     host_addresses: &[IpAddr],
+    host_networks: &[(IpAddr, u8)],
 ) -> Result<(Vec<IpAddr>, Option<String>), Refusal> {
     let decision = allowlist.decide_host(host, port);
     if !decision.allowed {
@@ -168,13 +169,60 @@ pub async fn vet(
             );
             return Err(refuse(403, crate::socks::REPLY_NOT_ALLOWED, msg));
         }
+        if let Some((net, prefix)) = local_network(addr, host_networks) {
+            if allowlist.allow_for_address(addr, port).is_none() {
+                let msg = format!(
+                    "palisade: {name} resolves to {addr}, in this host's local network {net}/{prefix}; a name may not lead to the host or its local network unless that address is allowed"
+                );
+                return Err(refuse(403, crate::socks::REPLY_NOT_ALLOWED, msg));
+            }
+        }
     }
     Ok((addrs.into_iter().map(canonical_ip).collect(), rule))
+}
+
+/// The host's directly connected network (`(interface address, prefix length)`) that `addr`
+/// lies in, if any: on-link neighbours and gateways, whatever their range (a VPC or a LAN with
+/// public or documentation addresses is as local as a private one). A prefix of 0 is ignored.
+pub fn local_network(addr: IpAddr, host_networks: &[(IpAddr, u8)]) -> Option<(IpAddr, u8)> {
+    let addr = canonical_ip(addr);
+    host_networks.iter().copied().find(|&(net, prefix)| {
+        prefix > 0
+            && match (canonical_ip(net), addr) {
+                (IpAddr::V4(n), IpAddr::V4(a)) => {
+                    let bits = u32::from(prefix.min(32));
+                    let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+                    u32::from(n) & mask == u32::from(a) & mask
+                }
+                (IpAddr::V6(n), IpAddr::V6(a)) => {
+                    let bits = u32::from(prefix.min(128));
+                    let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+                    u128::from(n) & mask == u128::from(a) & mask
+                }
+                _ => false,
+            }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_in_the_hosts_networks_are_local() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let nets = [(ip("192.0.2.2"), 24), (ip("2001:db8:5::10"), 64), (ip("198.51.100.7"), 0)];
+        assert_eq!(local_network(ip("192.0.2.1"), &nets), Some((ip("192.0.2.2"), 24)));
+        assert_eq!(local_network(ip("192.0.2.254"), &nets), Some((ip("192.0.2.2"), 24)));
+        assert_eq!(local_network(ip("::ffff:192.0.2.77"), &nets), Some((ip("192.0.2.2"), 24)));
+        assert_eq!(local_network(ip("192.0.3.1"), &nets), None);
+        assert_eq!(local_network(ip("2001:db8:5::1"), &nets), Some((ip("2001:db8:5::10"), 64)));
+        assert_eq!(local_network(ip("2001:db8:6::1"), &nets), None);
+        // A prefix of 0 would take in everything: ignored.
+        assert_eq!(local_network(ip("203.0.113.9"), &nets), None);
+        assert_eq!(local_network(ip("10.0.0.1"), &[(ip("10.1.2.3"), 32)]), None);
+        assert_eq!(local_network(ip("10.1.2.3"), &[(ip("10.1.2.3"), 32)]), Some((ip("10.1.2.3"), 32)));
+    }
 
     #[test]
     fn ranges() {

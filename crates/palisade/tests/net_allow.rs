@@ -605,3 +605,46 @@ cat /tmp/allowed.err /tmp/denied.err /tmp/direct.err >&2
     assert!(records.iter().any(|r| r["host"] == "allowed.test" && r["port"] == 22 && r["allowed"] == true), "{status}");
     assert!(records.iter().any(|r| r["host"] == "denied.test" && r["port"] == 22 && r["allowed"] == false), "{status}");
 }
+
+/// A name leading into the host's directly connected network (a neighbour, the gateway) is
+/// refused like one leading to the host itself, whatever the range (this machine's LAN uses
+/// documentation addresses, which no fixed range covers); allowed as an address, the proxy
+/// tries it. Runs in the host's own network, as any user.
+#[test]
+fn a_name_leading_into_the_hosts_local_network_is_refused() {
+    require_tool("curl");
+    let fx = Fixture::new();
+    let own: std::net::Ipv4Addr = host_ipv4_address().parse().unwrap();
+    let listing = Command::new("ip").args(["-o", "-4", "addr", "show"]).output().expect("ip addr");
+    let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
+    let prefix: u32 = listing
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{own}/")))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{own} not in `ip addr`: {listing}"));
+    assert!(prefix <= 30, "{own}/{prefix} has no neighbours to name");
+    let mask = u32::MAX << (32 - prefix);
+    let first = (u32::from(own) & mask) + 1;
+    let neighbour = std::net::Ipv4Addr::from(if first == u32::from(own) { first + 1 } else { first });
+    let hosts = fx.outside.join("hosts");
+    std::fs::write(&hosts, format!("{neighbour} neighbour.test\n")).unwrap();
+    let run = |extra: &[&str]| {
+        let mut flags = vec!["--allow-net", "neighbour.test"];
+        flags.extend_from_slice(extra);
+        let o = fx
+            .run_cmd(
+                &flags,
+                &["sh", "-c", "curl -sS --max-time 5 -o /dev/null -w 'code=%{http_code}\\n' http://neighbour.test/"],
+            )
+            .env("PALISADE_NET_HOSTS_FILE", &hosts)
+            .output()
+            .unwrap();
+        (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let (so, se) = run(&[]);
+    assert_eq!(line(&so, "code"), "403", "{so}{se}");
+    assert!(se.contains(&format!("resolves to {neighbour}, in this host's local network")), "{se}");
+    let allowed = neighbour.to_string();
+    let (so, se) = run(&["--allow-net", &allowed]);
+    assert_ne!(line(&so, "code"), "403", "allowed as an address, it was still refused: {so}{se}");
+}

@@ -38,7 +38,10 @@ impl SandboxProxy {
         let mut config = Config::new(allowlist.clone());
         // A name leading to one of this host's own addresses would reach its services listening
         // on every address: refused like loopback (see palisade-proxy's vet).
-        config.host_addresses = sys::interface_addresses();
+        let interfaces = sys::interface_addresses();
+        config.host_addresses = interfaces.iter().map(|(a, _)| *a).collect();
+        // The networks they are on: a name may not lead to the host's LAN neighbours either.
+        config.host_networks = interfaces;
         if let Some(path) = hosts_file {
             config.resolver = Resolver::with_hosts_file(path)
                 .map_err(|e| Error::InvalidInput(format!("the network hosts file {}: {e}", path.display())))?;

@@ -175,11 +175,12 @@ pub fn try_recv_fd(sock: RawFd) -> Result<Option<std::os::fd::OwnedFd>, Errno> {
     }
 }
 
-/// The addresses of this host's interfaces (IPv4 and IPv6), as `getifaddrs` lists them, except
-/// those of loopback interfaces (127.0.0.0/8 and ::1 are refused as loopback anyway; other
-/// addresses put on `lo`, as the tests' fake internet does for lack of veth and dummy devices,
-/// are not counted); empty if it fails (the caller's check then has the fixed ranges only).
-pub fn interface_addresses() -> Vec<std::net::IpAddr> {
+/// The addresses of this host's interfaces (IPv4 and IPv6) with their prefix lengths, as
+/// `getifaddrs` lists them, except those of loopback interfaces (127.0.0.0/8 and ::1 are refused
+/// as loopback anyway; other addresses put on `lo`, as the tests' fake internet does for lack of
+/// veth and dummy devices, are not counted); empty if it fails (the caller's check then has the
+/// fixed ranges only).
+pub fn interface_addresses() -> Vec<(std::net::IpAddr, u8)> {
     let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs fills `head` with a list it allocated; it is read below and freed once.
     if unsafe { libc::getifaddrs(&mut head) } != 0 {
@@ -191,19 +192,12 @@ pub fn interface_addresses() -> Vec<std::net::IpAddr> {
         // SAFETY: `cur` is a node of the list getifaddrs returned, not yet freed.
         let node = unsafe { &*cur };
         if !node.ifa_addr.is_null() && node.ifa_flags & libc::IFF_LOOPBACK as libc::c_uint == 0 {
-            // SAFETY: ifa_addr points to a sockaddr whose family says which struct it is.
-            match unsafe { (*node.ifa_addr).sa_family } as libc::c_int {
-                libc::AF_INET => {
-                    // SAFETY: an AF_INET address is a sockaddr_in.
-                    let sin = unsafe { &*(node.ifa_addr as *const libc::sockaddr_in) };
-                    out.push(std::net::IpAddr::V4(std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))));
-                }
-                libc::AF_INET6 => {
-                    // SAFETY: an AF_INET6 address is a sockaddr_in6.
-                    let sin6 = unsafe { &*(node.ifa_addr as *const libc::sockaddr_in6) };
-                    out.push(std::net::IpAddr::V6(std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr)));
-                }
-                _ => {}
+            // SAFETY: ifa_addr (and ifa_netmask, when set) point to sockaddrs of the family the
+            // address says.
+            if let Some(addr) = unsafe { ip_of(node.ifa_addr) } {
+                // SAFETY: as above.
+                let prefix = unsafe { ip_of(node.ifa_netmask) }.map(prefix_len).unwrap_or(0);
+                out.push((addr, prefix));
             }
         }
         cur = node.ifa_next;
@@ -211,4 +205,36 @@ pub fn interface_addresses() -> Vec<std::net::IpAddr> {
     // SAFETY: `head` came from getifaddrs and is freed exactly once, after the last read.
     unsafe { libc::freeifaddrs(head) };
     out
+}
+
+/// The IPv4 or IPv6 address in `sa`, if it is one.
+///
+/// # Safety
+/// `sa` is null or points to a sockaddr whose family says which struct it is.
+unsafe fn ip_of(sa: *const libc::sockaddr) -> Option<std::net::IpAddr> {
+    if sa.is_null() {
+        return None;
+    }
+    // SAFETY: the caller's promise.
+    match unsafe { (*sa).sa_family } as libc::c_int {
+        libc::AF_INET => {
+            // SAFETY: an AF_INET address is a sockaddr_in.
+            let sin = unsafe { &*(sa as *const libc::sockaddr_in) };
+            Some(std::net::IpAddr::V4(std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: an AF_INET6 address is a sockaddr_in6.
+            let sin6 = unsafe { &*(sa as *const libc::sockaddr_in6) };
+            Some(std::net::IpAddr::V6(std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr)))
+        }
+        _ => None,
+    }
+}
+
+/// The number of leading one bits of a netmask.
+fn prefix_len(mask: std::net::IpAddr) -> u8 {
+    match mask {
+        std::net::IpAddr::V4(m) => u32::from(m).leading_ones() as u8,
+        std::net::IpAddr::V6(m) => u128::from(m).leading_ones() as u8,
+    }
 }

@@ -54,9 +54,18 @@ fn refused(why: String) -> Error {
 /// host cannot list them, except under Wine, whose GetAdaptersAddresses fails while other Wine
 /// processes share the prefix (seen here: error 3, for seconds at a time) and which enforces no
 /// fence anyway (a plumbing host: see docs/windows.md).
-fn this_hosts_addresses() -> Result<Vec<std::net::IpAddr>, Error> {
+fn this_hosts_addresses() -> Result<Vec<(std::net::IpAddr, u8)>, Error> {
     match if_addrs::get_if_addrs() {
-        Ok(interfaces) => Ok(interfaces.into_iter().map(|i| i.ip()).collect()),
+        Ok(interfaces) => Ok(interfaces
+            .into_iter()
+            .map(|i| {
+                let prefix = match &i.addr {
+                    if_addrs::IfAddr::V4(a) => a.prefixlen,
+                    if_addrs::IfAddr::V6(a) => a.prefixlen,
+                };
+                (i.ip(), prefix)
+            })
+            .collect()),
         Err(_) if ffi::wine_version().is_some() => Ok(Vec::new()),
         Err(e) => Err(Error::Io { context: "listing this host's network addresses".into(), source: e }),
     }
@@ -79,7 +88,10 @@ impl SandboxProxy {
         let book = Arc::new(CredentialBook::new());
         let mut config = Config::new(allowlist.clone());
         config.credentials = Some(book.clone());
-        config.host_addresses = host_addresses;
+        config.host_addresses = host_addresses.iter().map(|(a, _)| *a).collect();
+        // The networks they are on (loopback's included, refused anyway): a name may not lead
+        // to the host's LAN neighbours either.
+        config.host_networks = host_addresses;
         if let Some(path) = hosts_file {
             config.resolver = Resolver::with_hosts_file(path)
                 .map_err(|e| Error::InvalidInput(format!("the network hosts file {}: {e}", path.display())))?;
