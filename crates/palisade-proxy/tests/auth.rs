@@ -20,6 +20,14 @@ fn hosts() -> &'static str {
 }
 
 fn proxy_with_credentials(origin: &Origin) -> Running {
+    let book = CredentialBook::new();
+    book.insert(Credentials::new(USER, SECRET).unwrap(), 0);
+    proxy_with_book(origin, std::sync::Arc::new(book))
+}
+
+/// A proxy for the origin (its name leads to loopback, which is allowed as an address too)
+/// that serves the clients presenting an entry of `book`.
+fn proxy_with_book(origin: &Origin, book: std::sync::Arc<CredentialBook>) -> Running {
     let port = origin.port();
     let allowlist =
         Allowlist::parse(&[format!("origin.test:{port}"), format!("127.0.0.1:{port}")], &[] as &[String]).unwrap();
@@ -27,9 +35,7 @@ fn proxy_with_credentials(origin: &Origin) -> Running {
     let addr = listener.local_addr().unwrap();
     let mut config = Config::new(allowlist);
     config.resolver = Resolver::from_hosts_text(hosts()).unwrap();
-    let book = CredentialBook::new();
-    book.insert(Credentials::new(USER, SECRET).unwrap(), 0);
-    config.credentials = Some(std::sync::Arc::new(book));
+    config.credentials = Some(book);
     let handle = Proxy::start(config, vec![listener]).unwrap();
     Running { handle, addr }
 }
@@ -180,18 +186,10 @@ fn each_commands_secret_tags_its_records_and_revoking_ends_its_tunnels() {
     const OTHER: &str = "Qm3vX8kP2nR7tW4yZb9c";
     let origin = http_origin();
     let port = origin.port();
-    // origin.test leads to loopback, which must be allowed as an address too.
-    let allowlist =
-        Allowlist::parse(&[format!("origin.test:{port}"), format!("127.0.0.1:{port}")], &[] as &[String]).unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mut config = Config::new(allowlist);
-    config.resolver = Resolver::from_hosts_text(hosts()).unwrap();
     let book = std::sync::Arc::new(CredentialBook::new());
     book.insert(Credentials::new(USER, SECRET).unwrap(), 1);
     book.insert(Credentials::new(USER, OTHER).unwrap(), 2);
-    config.credentials = Some(book.clone());
-    let handle = Proxy::start(config, vec![listener]).unwrap();
+    let Running { handle, addr } = proxy_with_book(&origin, book.clone());
     let target = format!("origin.test:{port}");
     let open_tunnel = |secret: &str| {
         let mut s = client(addr);
